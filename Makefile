@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# strg build: strgd, strgctl, BPF objects + skeletons, unit/integration tests, benchmarks.
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+OUTPUT ?= .output
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+SANITIZE ?=
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-missing-field-initializers
+CFLAGS ?= -O2 -g
+BASE_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Iuser -I$(OUTPUT) -MMD -MP
+LDLIBS := -lbpf -luring -lelf -lz
+
+ifeq ($(SANITIZE),1)
+OBJDIR := $(OUTPUT)/san
+BASE_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+else
+OBJDIR := $(OUTPUT)/obj
+endif
+
+# Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
+LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c
+# The daemon's own modules.
+STRGD_SRCS := user/strgd.c user/proxy.c
+STRGCTL_SRCS := user/strgctl.c
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OBJDIR)/tests/%,$(UNIT_SRCS))
+
+obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
+LIB_OBJS := $(call obj,$(LIB_SRCS))
+
+.PHONY: all clean check check-unit check-san check-integration bench format lint demo
+all: strgd strgctl
+
+strgd: $(call obj,$(STRGD_SRCS)) $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+strgctl: $(call obj,$(STRGCTL_SRCS)) $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Objects that include a skeleton wait for every skeleton; cheap, and keeps the rule simple.
+$(OBJDIR)/%.o: user/%.c $(BPF_SKELS) | $(OBJDIR)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -c $< -o $@
+
+$(OBJDIR) $(OBJDIR)/tests $(OUTPUT):
+	$(Q)mkdir -p $@
+
+# vmlinux.h is regenerated only when the running kernel's BTF differs from the one we have.
+$(OUTPUT)/vmlinux.h: /sys/kernel/btf/vmlinux | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file $< format c > $@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; touch $@; else mv $@.tmp $@; fi
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(OUTPUT)/vmlinux.h $(wildcard include/strg/*.h) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+		-Iinclude -I$(OUTPUT) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+# Unit tests, then the same tests under ASan+UBSan, then the end-to-end suite (root, netns).
+check: check-unit check-san check-integration
+
+check-unit: $(UNIT_BINS)
+	$(Q)tests/run-unit $(UNIT_BINS)
+
+check-san:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=1 check-unit
+
+check-integration: all
+	$(Q)tests/integration/run
+
+bench: all $(OBJDIR)/route_bench
+	$(Q)$(OBJDIR)/route_bench
+	$(Q)tools/bench/run
+
+$(OBJDIR)/route_bench: tools/bench/route_bench.c $(LIB_OBJS) | $(OBJDIR)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+demo: all
+	$(Q)tools/demo
+
+format:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+		--suppress=missingIncludeSystem -Iinclude -Iuser user tests/unit tools/bench
+
+clean:
+	$(call msg,CLEAN,)
+	$(Q)rm -rf $(OUTPUT) strgd strgctl
+
+-include $(wildcard $(OUTPUT)/obj/*.d $(OUTPUT)/san/*.d $(OUTPUT)/obj/tests/*.d $(OUTPUT)/san/tests/*.d)

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* strgd configuration file: line oriented, '#' comments, errors reported as file:line: message. */
+#ifndef STRG_CONFIG_H
+#define STRG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "http.h"
+#include "pool.h"
+#include "route.h"
+
+struct config {
+	struct sockaddr_storage listen;
+	socklen_t listen_len;
+	unsigned npools;
+	struct pool pools[POOL_MAX];
+	struct route_table *routes;
+	struct http_limits limits;
+	uint32_t connect_timeout_ms; /* backend connect; default 3000 */
+	uint32_t server_timeout_ms;  /* backend silent while a response is due; default 30000 → 504 */
+	uint32_t client_timeout_ms;  /* client silent mid-request; default 30000 → 408 */
+	uint32_t idle_timeout_ms;    /* keep-alive idle between requests; default 60000 */
+	uint32_t down_hold_ms;	     /* how long a refused backend is skipped; default 2000 */
+};
+
+/*
+ * Parse configuration text (name is used in messages). On error, returns -EINVAL and writes
+ * "name:line: message" into err. cfg must be freed with config_free() either way.
+ */
+int config_parse(struct config *cfg, const char *name, const char *text, char *err, size_t errlen);
+/* Read and parse a file; I/O errors are reported as "file: strerror". */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+void config_free(struct config *cfg);
+/* Index of the pool with that name, or -1. */
+int config_pool_find(const struct config *cfg, const char *name);
+
+#endif

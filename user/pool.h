@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Backend pools: named sets of backends, round-robin choice, passive health (down after refusal). */
+#ifndef STRG_POOL_H
+#define STRG_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define POOL_NAME_MAX 31
+#define POOL_MAX_BACKENDS 64
+#define POOL_MAX 16
+
+struct pool_backend {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	char name[64];		/* "host:port" as configured, for logs */
+	uint64_t down_until_ns;	/* CLOCK_MONOTONIC; 0 = ready */
+};
+
+struct pool {
+	char name[POOL_NAME_MAX + 1];
+	unsigned nbackends;
+	unsigned next; /* round-robin cursor */
+	struct pool_backend backends[POOL_MAX_BACKENDS];
+};
+
+/* Index of the next ready backend (round robin), or -1 when none is ready at now_ns. */
+int pool_pick(struct pool *p, uint64_t now_ns);
+/* A connect to this backend was refused or failed: skip it for hold_ns. */
+void pool_mark_down(struct pool *p, unsigned idx, uint64_t now_ns, uint64_t hold_ns);
+void pool_mark_up(struct pool *p, unsigned idx);
+/* Parse "host:port" / "[v6]:port" into a backend. 0 or -EINVAL. */
+int pool_backend_parse(struct pool_backend *b, const char *text);
+
+#endif

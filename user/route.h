@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Route table: method + host + path-prefix matching whose lookup cost is independent of its size. */
+#ifndef STRG_ROUTE_H
+#define STRG_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ROUTE_PATH_MAX 1024
+#define ROUTE_HOST_MAX 255
+
+/* What an operator (config line or strgctl) asks for. */
+struct route_spec {
+	uint32_t methods;		/* bit (1u << enum http_method); 0 = every method */
+	char host[ROUTE_HOST_MAX + 1];	/* lower case, no port; "" = any host */
+	char path[ROUTE_PATH_MAX + 1];	/* starts with '/', no trailing '/' unless it is "/" */
+	bool exact;			/* match the path itself only, not its children */
+	int pool;			/* index of the pool the route sends to */
+};
+
+/* A route as stored: the spec plus its stable id (unique for the table's life). */
+struct route {
+	uint32_t id;
+	struct route_spec spec;
+};
+
+struct route_table;
+
+/* Constructors return NULL with errno set. */
+struct route_table *route_table_new(void);
+void route_table_free(struct route_table *t);
+
+/*
+ * Add a route, or replace the one with the same method set, host, path and exact flag (it keeps
+ * its id). Returns the route's id (>= 0) or -errno (-EINVAL for a malformed spec).
+ */
+int route_table_set(struct route_table *t, const struct route_spec *spec);
+/* Remove the route with this id; -ENOENT when none, -EPERM for the default route "/" of any host. */
+int route_table_del(struct route_table *t, uint32_t id);
+/* Number of routes. */
+size_t route_table_count(const struct route_table *t);
+/* Route by id, or NULL. */
+const struct route *route_table_get(const struct route_table *t, uint32_t id);
+/* Visit every route (order unspecified); stops early when fn returns non-zero and returns that. */
+int route_table_each(const struct route_table *t, int (*fn)(const struct route *r, void *arg),
+		     void *arg);
+
+/*
+ * Best route for a request: the longest matching prefix (at '/' boundaries, or exact), then the
+ * route with a host over one without, then one with a method set over one without. method is an
+ * enum http_method value; host is compared case-insensitively, without port. Returns NULL only
+ * when nothing matches (a table with a "/" route always matches).
+ */
+const struct route *route_table_lookup(const struct route_table *t, unsigned method,
+				       const char *host, size_t host_len, const char *path,
+				       size_t path_len);
+
+/*
+ * Normalise and validate a path prefix given by an operator into spec->path: must start with
+ * '/', no '?' or '#', no "." or ".." segments, no empty segments; a trailing '/' is removed.
+ * Returns 0 or -EINVAL.
+ */
+int route_path_set(struct route_spec *spec, const char *path);
+/* Parse "GET,HEAD" into a method mask; 0 on success, -EINVAL on an unknown method. */
+int route_methods_parse(const char *s, uint32_t *mask);
+
+#endif
