@@ -2,6 +2,7 @@
 # strg build: strgd, strgctl, BPF objects + skeletons, unit/integration tests, benchmarks.
 .DELETE_ON_ERROR:
 .SUFFIXES:
+.SECONDARY:
 
 OUTPUT ?= .output
 CC ?= cc
@@ -34,7 +35,7 @@ endif
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
 LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c
 # The daemon's own modules.
-STRGD_SRCS := user/strgd.c user/proxy.c
+STRGD_SRCS := user/strgd.c user/proxy.c user/ring.c
 STRGCTL_SRCS := user/strgctl.c
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The user-space proxy: one io_uring event loop that parses, routes and forwards HTTP/1.1. */
+#ifndef STRG_PROXY_H
+#define STRG_PROXY_H
+
+#include <signal.h>
+
+#include "config.h"
+
+/* Set by the signal handler; the loop stops accepting and drains when it becomes non-zero. */
+extern volatile sig_atomic_t proxy_stop_requested;
+
+/* Bind and listen on cfg->listen. Returns the socket or -errno. */
+int proxy_listen(const struct config *cfg);
+
+/*
+ * Run the event loop on listen_fd until a stop is requested and every connection has finished.
+ * Returns 0 on a clean stop, -errno when the loop could not run.
+ */
+int proxy_run(struct config *cfg, int listen_fd);
+
+#endif

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* io_uring helpers: an SQE getter that never fails, and operation tags packed into user_data. */
+#ifndef STRG_RING_H
+#define STRG_RING_H
+
+#include <stdint.h>
+#include <liburing.h>
+
+/* Operation kinds; stored in the low 3 bits of user_data (objects are 16-byte aligned). */
+enum ring_op {
+	RING_OP_NONE = 0, /* completions we ignore (cancel requests) */
+	RING_OP_ACCEPT = 1,
+	RING_OP_TIMER = 2,
+	RING_OP_CRECV = 3, /* recv from the client */
+	RING_OP_CSEND = 4, /* send to the client */
+	RING_OP_BRECV = 5, /* recv from the backend */
+	RING_OP_BSEND = 6, /* send to the backend */
+	RING_OP_CONNECT = 7,
+};
+
+#define RING_OP_MASK 7u
+
+static inline uint64_t ring_tag(void *obj, enum ring_op op)
+{
+	return (uint64_t)(uintptr_t)obj | op;
+}
+
+static inline enum ring_op ring_tag_op(uint64_t ud)
+{
+	return (enum ring_op)(ud & RING_OP_MASK);
+}
+
+static inline void *ring_tag_obj(uint64_t ud)
+{
+	return (void *)(uintptr_t)(ud & ~(uint64_t)RING_OP_MASK);
+}
+
+/* Next free SQE; when the submission queue is full, submit what is queued and try again. */
+struct io_uring_sqe *ring_get_sqe(struct io_uring *ring);
+
+#endif

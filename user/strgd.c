@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* strgd: the strg daemon's entry point: options, configuration, signals, then the proxy loop. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "proxy.h"
+#include "version.h"
+
+static const char usage[] =
+	"Usage: strgd [-t] [-v] [--no-bpf] -c FILE\n"
+	"\n"
+	"Route HTTP/1.1 requests to the legacy or modern pool by method, host and path prefix.\n"
+	"\n"
+	"  -c, --config FILE  configuration file (see README.md, \"Configuration\")\n"
+	"  -t, --test         check the configuration and exit (0 when valid)\n"
+	"      --no-bpf       run the user-space data path only\n"
+	"  -v, --verbose      log every request (debug level)\n"
+	"  -V, --version      print the version and exit\n"
+	"  -h, --help         this text\n";
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	proxy_stop_requested = 1;
+}
+
+static int install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) < 0)
+		return -errno;
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+static const char *listen_name(const struct config *cfg, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (cfg->listen.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&cfg->listen;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		port = ntohs(sin->sin_port);
+		snprintf(buf, len, "%s:%u", host, port);
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&cfg->listen;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		port = ntohs(sin6->sin6_port);
+		snprintf(buf, len, "[%s]:%u", host, port);
+	}
+	return buf;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "test", no_argument, NULL, 't' },
+		{ "no-bpf", no_argument, NULL, 'B' },	    { "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },	    { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL;
+	struct config cfg;
+	char err[512];
+	bool test_only = false;
+	int opt, lfd, ret;
+
+	while ((opt = getopt_long(argc, argv, "c:tvVh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test_only = true;
+			break;
+		case 'B':
+			break; /* the user-space path is the only one so far */
+		case 'v':
+			log_level = LOG_DEBUG;
+			break;
+		case 'V':
+			printf("strgd %s\n", STRG_VERSION);
+			return 0;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (!path || optind != argc) {
+		fprintf(stderr, "strgd: %s\n%s", path ? "unexpected argument" : "missing -c FILE",
+			usage);
+		return 2;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		config_free(&cfg);
+		return 1;
+	}
+	if (test_only) {
+		printf("%s: configuration is valid\n", path);
+		config_free(&cfg);
+		return 0;
+	}
+	ret = install_signals();
+	if (ret == 0) {
+		lfd = proxy_listen(&cfg);
+		if (lfd < 0) {
+			fprintf(stderr, "strgd: listen: %s\n", strerror(-lfd));
+			ret = lfd;
+		}
+	}
+	if (ret == 0) {
+		pr_info("data path: user space (io_uring)");
+		pr_info("listening on %s with %u pools, %zu routes", listen_name(&cfg, err, sizeof(err)),
+			cfg.npools, route_table_count(cfg.routes));
+		ret = proxy_run(&cfg, lfd);
+		if (ret < 0)
+			pr_warn("event loop failed: %s", strerror(-ret));
+		else
+			pr_info("stopped");
+	}
+	config_free(&cfg);
+	return ret != 0;
+}
