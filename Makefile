@@ -87,7 +87,10 @@ $(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
 	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
 # Unit tests, then the same tests under ASan+UBSan, then the end-to-end suite (root, netns).
-check: check-unit check-san check-integration
+check:
+	$(Q)$(MAKE) --no-print-directory check-unit
+	$(Q)$(MAKE) --no-print-directory check-san
+	$(Q)$(MAKE) --no-print-directory check-integration
 
 check-unit: $(UNIT_BINS)
 	$(Q)tests/run-unit $(UNIT_BINS)
@@ -107,7 +110,7 @@ $(OBJDIR)/route_bench: tools/bench/route_bench.c $(LIB_OBJS) | $(OBJDIR)
 	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 demo: all
-	$(Q)tools/demo
+	$(Q)tools/demo --no-deps
 
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
