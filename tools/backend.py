@@ -6,8 +6,9 @@ Used as the demo's legacy/modern backend and by the integration suite.
 
     tools/backend.py --name modern --port 9101 [--port 9102] [--host 127.0.0.1] [--log FILE]
 
-Every response carries `X-Pool: <name>`, `X-Backend: <name>:<port>` and a Content-Length, and the
-connection stays open (HTTP/1.1 keep-alive) unless the client asked for close.
+Every response carries `X-Pool: <name>`, `X-Backend: <name>:<port>`, `X-Backend-Conn: <n>` (a
+serial number of the TCP connection, so tests can see connection reuse) and a Content-Length, and
+the connection stays open (HTTP/1.1 keep-alive) unless the client asked for close.
 
 Endpoints (any method unless stated):
   /__bytes/N       N deterministic bytes (see pattern_chunks()), streamed
@@ -26,6 +27,7 @@ The byte pattern generator lives here so tests can import it:
 
 import argparse
 import hashlib
+import itertools
 import signal
 import socket
 import socketserver
@@ -119,6 +121,11 @@ class Handler(socketserver.StreamRequestHandler):
     port = 0
     log = None
     verbose = False
+    conn_ids = itertools.count(1)
+
+    def setup(self):
+        super().setup()
+        self.conn_id = next(self.conn_ids)
 
     # ---- reading ----
 
@@ -207,6 +214,7 @@ class Handler(socketserver.StreamRequestHandler):
             "HTTP/1.1 %d %s" % (status, REASONS.get(status, "Status")),
             "X-Pool: %s" % self.name,
             "X-Backend: %s:%d" % (self.name, self.port),
+            "X-Backend-Conn: %d" % self.conn_id,
             "Content-Type: text/plain",
             "Content-Length: %d" % length,
         ]

@@ -1,0 +1,696 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""strg end-to-end suite. Run through tests/integration/run (root, own network namespace).
+
+    suite.py [--list] [--keep] [NAME-SUBSTRING ...]
+
+Environment:
+    STRG_IT_PROXY  strgd (default) | haproxy   -- haproxy is a stand-in to debug the harness
+    STRG_IT_MODE   user (default, strgd --no-bpf) | kernel
+    STRGD          path of the strgd binary (default: ./strgd in the repository)
+
+Topology (all on 127.0.0.1 inside the namespace):
+    proxy :8080  ->  legacy pool: nginx :9001 :9002
+                 ->  modern pool: tools/backend.py --name modern :9101
+"""
+
+import hashlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness as h  # noqa: E402
+from harness import RawConn, request, curl, url  # noqa: E402
+
+TEST_TIMEOUT = 60  # seconds; a test running longer fails (SIGALRM)
+
+
+class Fail(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise Fail(message)
+
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append((fn.__name__, fn))
+    return fn
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def get(path, conn=None, **kw):
+    """One GET over a fresh raw connection (or conn); returns the Response."""
+    if conn is not None:
+        conn.send(request("GET", path, **kw))
+        return conn.read_response()
+    with RawConn() as c:
+        c.send(request("GET", path, **kw))
+        return c.read_response()
+
+
+def expect_pool(resp, pool, what):
+    check(resp.status == 200, "%s: status %d, want 200 (%r)" % (what, resp.status, resp))
+    check(resp.pool() == pool, "%s: X-Pool %r, want %r (%r)" % (what, resp.pool(), pool, resp))
+
+
+def settle():
+    """Give a backend a moment to log a request it might have received."""
+    time.sleep(0.1)
+
+
+def new_lines(before, after):
+    return after[len(before):]
+
+
+def short(value, limit=120):
+    """repr() cut to limit characters, for failure messages."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "...(%d chars)" % len(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Routing and keep-alive
+
+ROUTE_SEQUENCE = [
+    ("/a", "legacy"),
+    ("/v1/getSalesLeads", "modern"),
+    ("/b", "legacy"),
+    ("/v1/getSalesLeads/7", "modern"),
+    ("/v1/getSalesLeadsX", "legacy"),
+]
+
+
+@test
+def startup_logs_listening(env):
+    if not env.flavour.logs_listening:
+        raise Skip("%s does not log 'listening on'" % env.flavour.name)
+    ok = h.wait_until(lambda: "listening on" in env.proxy.stderr_text(), 2.0)
+    check(ok, "no 'listening on' in stderr: %r" % env.proxy.stderr_tail())
+
+
+@test
+def keepalive_curl_one_connection(env):
+    args = []
+    for path, _ in ROUTE_SEQUENCE:
+        args += ["-o", "/dev/null", url(path)]
+    r = curl(["-v", "-w", r"W %{num_connects} %{http_code} %header{x-pool}\n"] + args, timeout=20)
+    check(r.returncode == 0, "curl exit %d: %s" % (r.returncode, r.stderr.strip()[-300:]))
+    rows = [line.split() for line in r.stdout.splitlines() if line.startswith("W ")]
+    check(len(rows) == len(ROUTE_SEQUENCE), "curl wrote %d results: %r" % (len(rows), r.stdout))
+    connects = sum(int(row[1]) for row in rows)
+    reused = r.stderr.count("Re-using existing connection")
+    check(connects == 1 and reused == len(ROUTE_SEQUENCE) - 1,
+          "curl used %d connects, reused %d times (want 1 and %d)" % (
+              connects, reused, len(ROUTE_SEQUENCE) - 1))
+    for (path, pool), row in zip(ROUTE_SEQUENCE, rows):
+        got = row[3] if len(row) > 3 else None
+        check(row[2] == "200" and got == pool,
+              "%s: status %s pool %s, want 200 %s" % (path, row[2], got, pool))
+
+
+@test
+def keepalive_raw_sequential(env):
+    with RawConn() as c:
+        for path, pool in ROUTE_SEQUENCE:
+            resp = get(path, conn=c)
+            expect_pool(resp, pool, path)
+            want = ("%s GET %s\n" % (pool, path)).encode()
+            check(resp.body == want, "%s: body %r, want %r" % (path, resp.body, want))
+            check(not resp.connection_close(), "%s: proxy asked to close" % path)
+
+
+@test
+def backend_connection_reuse(env):
+    """One backend connection per pool per client connection."""
+    seen = {"legacy": set(), "modern": set()}
+    with RawConn() as c:
+        for i in range(4):
+            for path, pool in (("/r%d" % i, "legacy"), ("/v1/getSalesLeads/r%d" % i, "modern")):
+                resp = get(path, conn=c)
+                expect_pool(resp, pool, path)
+                seen[pool].add((resp.header("X-Backend"), resp.header("X-Backend-Conn")))
+    for pool, conns in seen.items():
+        check(len(conns) == 1, "%s pool: 4 requests on one client connection used backend "
+              "connections %s" % (pool, sorted(conns)))
+
+
+@test
+def methods_restrict_route(env):
+    r = curl(["-i", "-d", "x=1", url("/v1/getSalesLeads")], timeout=10)
+    check(r.returncode == 0, "curl exit %d: %s" % (r.returncode, r.stderr.strip()))
+    check(re.search(r"(?im)^x-pool: legacy\r?$", r.stdout) and
+          "legacy POST /v1/getSalesLeads" in r.stdout,
+          "POST /v1/getSalesLeads should go legacy: %r" % r.stdout[-300:])
+    resp = get("/v1/getMarketingEvents/x")
+    expect_pool(resp, "modern", "GET /v1/getMarketingEvents/x")
+    with RawConn() as c:
+        c.send(request("HEAD", "/v1/getSalesLeads"))
+        resp = c.read_response(head_only=True)
+        expect_pool(resp, "modern", "HEAD /v1/getSalesLeads")
+        c.send(request("DELETE", "/v1/getMarketingEvents"))
+        expect_pool(c.read_response(), "modern", "DELETE /v1/getMarketingEvents")
+        c.send(request("DELETE", "/v1/getSalesLeads/1"))
+        expect_pool(c.read_response(), "legacy", "DELETE /v1/getSalesLeads/1")
+
+
+@test
+def pipelined_six(env):
+    reqs = [
+        (request("GET", "/p1"), "legacy", b"legacy GET /p1\n"),
+        (request("POST", "/__sha256", body=b"hello"), "modern",
+         ("sha256=%s len=5\n" % hashlib.sha256(b"hello").hexdigest()).encode()),
+        (request("GET", "/p3"), "legacy", b"legacy GET /p3\n"),
+        (request("GET", "/v1/getMarketingEvents/p4"), "modern",
+         b"modern GET /v1/getMarketingEvents/p4\n"),
+        (request("POST", "/p5", body=b"abc"), "legacy", b"legacy POST /p5\n"),
+        (request("GET", "/v1/getSalesLeads/p6"), "modern", b"modern GET /v1/getSalesLeads/p6\n"),
+    ]
+    with RawConn() as c:
+        c.send(b"".join(r[0] for r in reqs))
+        for i, (_, pool, body) in enumerate(reqs):
+            try:
+                resp = c.read_response()
+            except (socket.timeout, h.ProtocolError) as e:
+                raise Fail("response %d of 6: %s" % (i + 1, e))
+            expect_pool(resp, pool, "response %d" % (i + 1))
+            check(resp.body == body, "response %d: body %r, want %r" % (i + 1, resp.body, body))
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk transfer
+
+
+def curl_sha256(args, timeout=60):
+    """Run curl writing the body to stdout; hash it as it streams. Returns (rc, sha, n, err)."""
+    argv = ["curl", "-sS", "--max-time", str(timeout)] + args
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sha = hashlib.sha256()
+    n = 0
+    try:
+        while True:
+            data = p.stdout.read(1 << 20)
+            if not data:
+                break
+            sha.update(data)
+            n += len(data)
+        rc = p.wait(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
+    return rc, sha.hexdigest(), n, p.stderr.read().decode(errors="replace").strip()
+
+
+def big_download(env, path, pool):
+    t0 = time.monotonic()
+    rc, sha, n, err = curl_sha256(["-D", str(env.tmp / "big.head"), url(path)])
+    took = time.monotonic() - t0
+    check(rc == 0, "curl exit %d after %d bytes, %.1f s: %s" % (rc, n, took, err))
+    head = (env.tmp / "big.head").read_text(errors="replace")
+    check(re.search(r"(?im)^x-pool: %s\r?$" % pool, head), "not from %s: %r" % (pool, head))
+    check(n == h.BIG_SIZE, "got %d bytes, want %d" % (n, h.BIG_SIZE))
+    check(sha == env.big_sha(), "sha256 mismatch (%d bytes)" % n)
+
+
+@test
+def download_100mib_legacy(env):
+    big_download(env, "/big.bin", "legacy")
+
+
+@test
+def download_100mib_modern(env):
+    big_download(env, "/__bytes/%d" % h.BIG_SIZE, "modern")
+
+
+def upload(env, extra):
+    r = curl(["-i", "--data-binary", "@%s" % env.upload_file,
+              "-H", "Content-Type: application/octet-stream"] + extra + [url("/__sha256")],
+             timeout=60)
+    check(r.returncode == 0, "curl exit %d: %s" % (r.returncode, r.stderr.strip()[-300:]))
+    check(re.search(r"(?im)^x-pool: modern\r?$", r.stdout), "not from modern: %r" % r.stdout[-300:])
+    want = "sha256=%s len=%d" % (env.upload_sha(), h.UPLOAD_SIZE)
+    got = r.stdout.rstrip().splitlines()[-1] if r.stdout.strip() else ""
+    check(got == want, "backend answered %r, want %r" % (got, want))
+
+
+@test
+def upload_20mib_content_length(env):
+    upload(env, [])
+
+
+@test
+def upload_20mib_chunked(env):
+    upload(env, ["-H", "Transfer-Encoding: chunked"])
+
+
+@test
+def expect_100_continue(env):
+    body = b"0123456789"
+    with RawConn() as c:
+        c.send(request("POST", "/__sha256", headers=["Expect: 100-continue",
+                                                     "Content-Length: %d" % len(body)]))
+        try:
+            interim = c.read_response(timeout=2.0, skip_1xx=False)
+        except socket.timeout:
+            raise Fail("no 100 Continue (nor final response) within 2 s")
+        check(interim.status == 100, "want 100 Continue first, got %r" % interim)
+        c.send(body)
+        resp = c.read_response()
+        expect_pool(resp, "modern", "POST /__sha256")
+        want = ("sha256=%s len=10\n" % hashlib.sha256(body).hexdigest()).encode()
+        check(resp.body == want, "body %r, want %r" % (resp.body, want))
+
+
+# ---------------------------------------------------------------------------------------------
+# Request adaptation
+
+
+@test
+def forwarded_headers(env):
+    r = curl([url("/__headers")], timeout=10)
+    check(r.returncode == 0, "curl exit %d: %s" % (r.returncode, r.stderr.strip()))
+    lines = r.stdout.replace("\r\n", "\n").split("\n")
+    check(lines[0] == "GET /__headers HTTP/1.1", "request line at backend: %r" % lines[0])
+    fields = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            fields.setdefault(name.strip().lower(), []).append(value.strip())
+    problems = []
+    if fields.get("x-forwarded-for") != ["127.0.0.1"]:
+        problems.append("X-Forwarded-For %r" % fields.get("x-forwarded-for"))
+    if fields.get("x-forwarded-proto") != ["http"]:
+        problems.append("X-Forwarded-Proto %r" % fields.get("x-forwarded-proto"))
+    if not any("strg" in v for v in fields.get("via", [])):
+        problems.append("Via %r" % fields.get("via"))
+    if fields.get("host") != ["127.0.0.1:8080"]:
+        problems.append("Host %r" % fields.get("host"))
+    check(not problems, "backend saw: " + ", ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# Strict parsing: malformed requests never reach a backend
+
+M = "/v1/getMarketingEvents"  # routed to modern for every method
+
+
+def raw(text):
+    return text.encode("latin-1")
+
+
+MALFORMED = [
+    # name, request bytes, expected status
+    ("cl_te", raw("POST %s HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" % M), 400),
+    ("cl_not_a_number", raw("POST %s HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n" % M),
+     400),
+    ("cl_negative", raw("POST %s HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n" % M), 400),
+    ("cl_plus_sign", raw("POST %s HTTP/1.1\r\nHost: h\r\nContent-Length: +3\r\n\r\nabc" % M),
+     400),
+    ("cl_conflicting", raw("POST %s HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+                           "Content-Length: 4\r\n\r\nabcd" % M), 400),
+    ("obs_fold", raw("GET %s HTTP/1.1\r\nHost: h\r\nX-Fold: a\r\n b\r\n\r\n" % M), 400),
+    ("bare_lf_field", raw("GET %s HTTP/1.1\r\nHost: h\nX-A: b\r\n\r\n" % M), 400),
+    ("bare_lf_request_line", raw("GET %s HTTP/1.1\nHost: h\r\n\r\n" % M), 400),
+    ("bare_cr_in_value", raw("GET %s HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n" % M), 400),
+    ("nul_in_value", raw("GET %s HTTP/1.1\r\nHost: h\r\nX-A: a\x00b\r\n\r\n" % M), 400),
+    ("space_before_colon", raw("GET %s HTTP/1.1\r\nHost: h\r\nX-A : b\r\n\r\n" % M), 400),
+    ("host_missing", raw("GET %s HTTP/1.1\r\nX-A: b\r\n\r\n" % M), 400),
+    ("host_duplicate", raw("GET %s HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n" % M), 400),
+    ("dot_dot_segment", raw("GET %s/../admin HTTP/1.1\r\nHost: h\r\n\r\n" % M), 400),
+    ("dot_segment", raw("GET /v1/./getMarketingEvents HTTP/1.1\r\nHost: h\r\n\r\n"), 400),
+    ("pct_bad_hex", raw("GET %s/%%zz HTTP/1.1\r\nHost: h\r\n\r\n" % M), 400),
+    ("pct_truncated", raw("GET %s/%%4 HTTP/1.1\r\nHost: h\r\n\r\n" % M), 400),
+    ("method_unknown", raw("BREW %s HTTP/1.1\r\nHost: h\r\n\r\n" % M), 501),
+    ("te_gzip_chunked", raw("POST %s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked"
+                            "\r\n\r\n0\r\n\r\n" % M), 501),
+    ("version_2_0", raw("GET %s HTTP/2.0\r\nHost: h\r\n\r\n" % M), 505),
+    ("version_1_2", raw("GET %s HTTP/1.2\r\nHost: h\r\n\r\n" % M), 505),
+    ("request_line_over_8k", raw("GET %s/%s HTTP/1.1\r\nHost: h\r\n\r\n" % (M, "a" * 9000)),
+     414),
+    ("head_over_16k", raw("GET %s HTTP/1.1\r\nHost: h\r\n%s\r\n" % (
+        M, "".join("X-Big-%d: %s\r\n" % (i, "v" * 1000) for i in range(20)))), 431),
+    ("fields_over_100", raw("GET %s HTTP/1.1\r\nHost: h\r\n%s\r\n" % (
+        M, "".join("X-F-%d: v\r\n" % i for i in range(100)))), 431),
+    ("expect_unknown", raw("GET %s HTTP/1.1\r\nHost: h\r\nExpect: foo\r\n\r\n" % M), 417),
+]
+
+# The same kinds of request aimed at the legacy pool: nginx's access log must stay unchanged.
+MALFORMED_LEGACY = [
+    ("cl_te", raw("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), 400),
+    ("dot_dot_segment", raw("GET /a/../b HTTP/1.1\r\nHost: h\r\n\r\n"), 400),
+    ("space_before_colon", raw("GET /a HTTP/1.1\r\nHost: h\r\nX-A : b\r\n\r\n"), 400),
+    ("host_missing", raw("GET /a HTTP/1.1\r\n\r\n"), 400),
+]
+
+
+def expect_rejected(data, status, backend_lines, conn=None):
+    """Send data; the proxy must answer status with Connection: close, then close; the backend
+    (backend_lines() -> list of log lines) must not see a new request."""
+    before = backend_lines()
+    own = conn is None
+    c = conn or RawConn()
+    try:
+        c.send(data)
+        try:
+            resp = c.read_response(timeout=3.0)
+        except socket.timeout:
+            raise Fail("no response within 3 s (want %d)" % status)
+        except ConnectionResetError:
+            raise Fail("connection reset before a response (want %d)" % status)
+        except h.ProtocolError as e:
+            raise Fail("want %d: %s" % (status, e))
+        problems = []
+        if resp.status != status:
+            problems.append("status %d %s, want %d" % (resp.status, resp.reason, status))
+        if resp.pool() is not None:
+            problems.append("answered by backend pool %s" % resp.pool())
+        if not resp.connection_close():
+            problems.append("no 'Connection: close'")
+        end = c.wait_eof(2.0)
+        if end not in ("eof", "reset"):
+            problems.append("connection not closed within 2 s (%s)" % end)
+        settle()
+        seen = new_lines(before, backend_lines())
+        if seen:
+            problems.append("backend saw %s" % short([short(l, 80) for l in seen], 300))
+        check(not problems, "; ".join(problems))
+    finally:
+        if own:
+            c.close()
+
+
+def make_malformed_test(name, data, status, pool):
+    def fn(env):
+        lines = env.modern_log_lines if pool == "modern" else env.nginx_log_lines
+        expect_rejected(data, status, lines)
+    fn.__name__ = "malformed_%s_%s" % (pool, name)
+    return fn
+
+
+for _name, _data, _status in MALFORMED:
+    test(make_malformed_test(_name, _data, _status, "modern"))
+for _name, _data, _status in MALFORMED_LEGACY:
+    test(make_malformed_test(_name, _data, _status, "legacy"))
+
+
+@test
+def limits_at_boundary_accepted(env):
+    """Just under the limits is fine: ~8000-byte request line, exactly 100 fields."""
+    path = "%s/%s" % (M, "a" * (8000 - len(M) - 20))
+    resp = get(path)
+    expect_pool(resp, "modern", "%d-byte request line" % (len(path) + 14))
+    resp = get(M + "/fields", headers=["X-F-%d: v" % i for i in range(99)])
+    expect_pool(resp, "modern", "100 header fields")
+
+
+@test
+def malformed_second_request_on_keepalive(env):
+    before = env.modern_log_lines()
+    with RawConn() as c:
+        c.send(request("GET", M + "/first"))
+        resp = c.read_response()
+        expect_pool(resp, "modern", "first request")
+        bad = raw("POST %s/second HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" % M)
+        expect_rejected(bad, 400, lambda: new_lines(before, env.modern_log_lines())[1:], conn=c)
+    seen = new_lines(before, env.modern_log_lines())
+    check(seen == ["GET %s/first" % M], "backend saw %r, want only the first request" % seen)
+
+
+# ---------------------------------------------------------------------------------------------
+# Connection handling
+
+
+def half_close(path, pool):
+    with RawConn() as c:
+        c.send(request("GET", path))
+        c.shutdown_write()
+        try:
+            resp = c.read_response(timeout=3.0)
+        except (socket.timeout, h.ProtocolError, ConnectionResetError) as e:
+            raise Fail("after SHUT_WR: %s" % e)
+        expect_pool(resp, pool, path)
+        end = c.wait_eof(2.0)
+        check(end == "eof", "after the response: %s, want EOF" % end)
+
+
+@test
+def half_close_modern(env):
+    half_close(M + "/half", "modern")
+
+
+@test
+def half_close_legacy(env):
+    half_close("/half", "legacy")
+
+
+@test
+def failover_refused_backend(env):
+    """A pool whose first backend refuses: requests are answered by the other backend."""
+    dead = 9199
+    check(not h.port_open(dead), "port %d unexpectedly open" % dead)
+    extra = env.spawn_extra_proxy("failover", 8081, modern=(dead, h.MODERN_PORT))
+    try:
+        for i in range(4):
+            with RawConn(port=8081) as c:
+                c.send(request("GET", "/v1/getSalesLeads/f%d" % i))
+                resp = c.read_response()
+            expect_pool(resp, "modern", "request %d" % (i + 1))
+            check(resp.header("X-Backend") == "modern:%d" % h.MODERN_PORT,
+                  "request %d answered by %r" % (i + 1, resp.header("X-Backend")))
+    finally:
+        extra.stop(signal.SIGTERM, 3.0)
+
+
+def status_of(path, port=h.PROXY_PORT):
+    try:
+        with RawConn(port=port, timeout=5.0) as c:
+            c.send(request("GET", path))
+            resp = c.read_response()
+            return resp.status, resp
+    except (OSError, h.ProtocolError) as e:
+        return None, e
+
+
+@test
+def backend_down_502_503_recover(env):
+    env.stop_modern()
+    try:
+        st, resp = status_of("/v1/getSalesLeads")
+        check(st == 502, "first request to a dead pool: %s, want 502 (%r)" % (st, resp))
+        check(resp.connection_close(), "502 without 'Connection: close'")
+        st, resp = status_of("/v1/getSalesLeads")
+        check(st == 503, "second request within down-hold: %s, want 503 (%r)" % (st, resp))
+        st, resp = status_of("/a")
+        check(st == 200 and resp.pool() == "legacy", "legacy /a while modern is down: %r" % resp)
+    finally:
+        if env.modern is None:
+            env.start_modern()
+    t0 = time.monotonic()
+    last = [None]
+
+    def modern_back():
+        st, resp = status_of("/v1/getSalesLeads")
+        last[0] = resp
+        return st == 200 and resp.pool() == "modern"
+
+    ok = h.wait_until(modern_back, h.DOWN_HOLD_MS / 1000.0 + 3.0, interval=0.2)
+    check(ok, "modern not used again %.1f s after restart: %r" % (time.monotonic() - t0, last[0]))
+
+
+@test
+def timeout_server_504(env):
+    with RawConn(timeout=5.0) as c:
+        t0 = time.monotonic()
+        c.send(request("GET", "/__sleep/3000"))
+        try:
+            resp = c.read_response(timeout=4.0)
+        except (socket.timeout, h.ProtocolError) as e:
+            raise Fail("no 504: %s after %.2f s" % (e, time.monotonic() - t0))
+        took = time.monotonic() - t0
+        check(resp.status == 504, "status %d after %.2f s, want 504" % (resp.status, took))
+        check(0.8 <= took <= 1.6, "504 after %.2f s, want ~1.0 s (timeout server %d ms)" % (
+            took, h.SERVER_TIMEOUT_MS))
+        check(resp.connection_close(), "504 without 'Connection: close'")
+        check(c.wait_eof(2.0) in ("eof", "reset"), "connection not closed after 504")
+    resp = get("/__sleep/300")
+    expect_pool(resp, "modern", "/__sleep/300 (under the timeout)")
+
+
+@test
+def config_check(env):
+    if not env.flavour.has_config_check:
+        raise Skip("%s has no 'strgd -t' equivalent" % env.flavour.name)
+    good = env.cfg_path
+    r = subprocess.run(env.flavour.check_argv(good), capture_output=True, text=True, timeout=10)
+    check(r.returncode == 0, "-t on the good config: exit %d: %s" % (
+        r.returncode, (r.stderr + r.stdout).strip()[-300:]))
+    base = h.strgd_config().splitlines()
+    cases = [
+        ("unknown_directive", base[:3] + ["frobnicate yes"] + base[3:], 4),
+        ("route_unknown_pool", base[:5] + ["route /x nosuchpool"] + base[5:], 6),
+        ("bad_port", base[:2] + ["pool legacy 127.0.0.1:99999"] + base[3:], 3),
+    ]
+    for name, lines, lineno in cases:
+        path = env.tmp / ("bad-%s.conf" % name)
+        path.write_text("\n".join(lines) + "\n")
+        r = subprocess.run(env.flavour.check_argv(path), capture_output=True, text=True,
+                           timeout=10)
+        out = r.stderr + r.stdout
+        check(r.returncode == 1, "%s: exit %d, want 1 (%r)" % (name, r.returncode, out[-200:]))
+        pat = r"%s:%d: \S" % (re.escape(str(path)), lineno)
+        check(re.search(pat, out), "%s: want '%s:%d: message', got %r" % (
+            name, path, lineno, out.strip()[-300:]))
+
+
+@test
+def sigterm_graceful(env):
+    """Runs last: an in-flight request completes, the proxy exits 0, then connect is refused."""
+    before = len(env.modern_log_lines())
+    result = {}
+
+    def client():
+        try:
+            with RawConn(timeout=5.0) as c:
+                c.send(request("GET", "/__sleep/500"))
+                result["resp"] = c.read_response(timeout=5.0)
+        except Exception as e:  # reported below
+            result["error"] = e
+
+    t = threading.Thread(target=client, daemon=True)
+    t.start()
+    arrived = h.wait_until(lambda: any(l.startswith("GET /__sleep/500")
+                                       for l in env.modern_log_lines()[before:]), 2.0)
+    check(arrived, "the /__sleep/500 request never reached the backend")
+    proxy = env.proxy
+    proxy.send_signal(env.flavour.graceful_signal)
+    refused = h.wait_until(lambda: not h.port_open(h.PROXY_PORT), 0.4, interval=0.02)
+    t.join(6.0)
+    status = proxy.wait(5.0)
+    check(not t.is_alive(), "in-flight request still unanswered 6 s after the signal")
+    check("resp" in result, "in-flight request failed: %r" % result.get("error"))
+    expect_pool(result["resp"], "modern", "in-flight /__sleep/500")
+    check(status is not None, "proxy still running 5 s after the signal")
+    check(status == 0, "proxy exited with status %s: %s" % (status, proxy.stderr_tail()))
+    check(refused, "new connections still accepted while draining")
+    check(not h.port_open(h.PROXY_PORT), "connect to :%d not refused after exit" % h.PROXY_PORT)
+
+
+# ---------------------------------------------------------------------------------------------
+# Runner
+
+
+class TestTimeout(Exception):
+    pass
+
+
+def on_alarm(signum, frame):
+    raise TestTimeout("test exceeded %d s" % TEST_TIMEOUT)
+
+
+def make_flavour():
+    which = os.environ.get("STRG_IT_PROXY", "strgd")
+    if which == "haproxy":
+        return h.HAProxy()
+    if which != "strgd":
+        raise h.HarnessError("STRG_IT_PROXY must be strgd or haproxy, not %r" % which)
+    binary = Path(os.environ.get("STRGD", h.ROOT / "strgd"))
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        raise h.HarnessError("%s is missing or not executable (run make)" % binary)
+    return h.Strgd(binary, os.environ.get("STRG_IT_MODE", "user"))
+
+
+def main(argv):
+    keep = "--keep" in argv
+    patterns = [a for a in argv if not a.startswith("--")]
+    selected = [(n, f) for n, f in TESTS if not patterns or any(p in n for p in patterns)]
+    if "--list" in argv:
+        for n, _ in selected:
+            print(n)
+        return 0
+
+    passed = failed = 0
+    env = None
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, lambda s, f: sys.exit(1))
+    try:
+        flavour = make_flavour()
+        env = h.Env(flavour, keep=keep)
+        print("integration: proxy %s%s, work dir %s" % (
+            flavour.name, " " + " ".join(flavour.mode_flags) if isinstance(flavour, h.Strgd)
+            else "", env.tmp), flush=True)
+        env.start_all()
+    except (h.HarnessError, OSError) as e:
+        print("FAIL setup: %s" % e, flush=True)
+        if env is not None:
+            env.stop_all()
+        print("integration: 0 passed, 1 failed")
+        return 1
+
+    t_start = time.monotonic()
+    try:
+        for name, fn in selected:
+            if not env.proxy.alive():
+                env.start_proxy()
+            t0 = time.monotonic()
+            signal.alarm(TEST_TIMEOUT)
+            try:
+                fn(env)
+                verdict, reason = "ok", None
+            except Skip as e:
+                verdict, reason = "skip", str(e)
+            except Fail as e:
+                verdict, reason = "FAIL", str(e)
+            except Exception as e:  # harness errors, timeouts, unexpected resets
+                verdict, reason = "FAIL", "%s: %s" % (type(e).__name__, e)
+            finally:
+                signal.alarm(0)
+            if name != "sigterm_graceful" and not env.proxy.alive():
+                verdict = "FAIL"
+                reason = ((reason + "; ") if reason else "") + "%s died (status %s): %s" % (
+                    env.proxy.name, env.proxy.returncode, env.proxy.stderr_tail())
+            took = time.monotonic() - t0
+            if verdict == "ok":
+                passed += 1
+                print("ok   %s (%.2fs)" % (name, took), flush=True)
+            elif verdict == "skip":
+                print("skip %s: %s" % (name, reason), flush=True)
+            else:
+                failed += 1
+                print("FAIL %s: %s" % (name, reason), flush=True)
+    finally:
+        signal.alarm(0)
+        env.keep = env.keep or failed > 0
+        env.stop_all()
+    print("integration: proxy %s, %.0f s%s" % (
+        env.flavour.name, time.monotonic() - t_start,
+        ", logs kept in %s" % env.tmp if env.keep else ""))
+    print("integration: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
