@@ -205,6 +205,7 @@ def haproxy_config(listen_port=PROXY_PORT, modern=(MODERN_PORT,), legacy=LEGACY_
     lines.append("    default_backend %s" % default)
     for name, ports in (("legacy", legacy), ("modern", modern)):
         lines.append("backend %s" % name)
+        lines.append("    balance source")
         for j, p in enumerate(ports):
             lines.append("    server %s%d %s:%d" % (name, j, HOST, p))
     return "\n".join(lines) + "\n"

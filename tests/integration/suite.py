@@ -385,6 +385,9 @@ def expect_rejected(data, status, backend_lines, conn=None):
         problems = []
         if resp.status != status:
             problems.append("status %d %s, want %d" % (resp.status, resp.reason, status))
+        if resp.version != "HTTP/1.1" or not resp.reason:
+            problems.append("status line %s %d %r, want HTTP/1.1 with a reason" % (
+                resp.version, resp.status, resp.reason))
         if resp.pool() is not None:
             problems.append("answered by backend pool %s" % resp.pool())
         if not resp.connection_close():
@@ -504,6 +507,7 @@ def backend_down_502_503_recover(env):
         check(resp.connection_close(), "502 without 'Connection: close'")
         st, resp = status_of("/v1/getSalesLeads")
         check(st == 503, "second request within down-hold: %s, want 503 (%r)" % (st, resp))
+        check(resp.connection_close(), "503 without 'Connection: close'")
         st, resp = status_of("/a")
         check(st == 200 and resp.pool() == "legacy", "legacy /a while modern is down: %r" % resp)
     finally:
