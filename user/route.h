@@ -9,6 +9,8 @@
 
 #define ROUTE_PATH_MAX 1024
 #define ROUTE_HOST_MAX 255
+/* Segments in a route's path: bounds the per-request boundary walk here and in the BPF lookup. */
+#define ROUTE_DEPTH_MAX 32
 
 /* What an operator (config line or strgctl) asks for. */
 struct route_spec {
@@ -29,6 +31,11 @@ struct route_table;
 
 /* Constructors return NULL with errno set. */
 struct route_table *route_table_new(void);
+/*
+ * Deep copy with the same ids and id counter: build a changed table beside the live one, then swap
+ * the pointer, so a request sees the old table or the new one, never a mix.
+ */
+struct route_table *route_table_clone(const struct route_table *t);
 void route_table_free(struct route_table *t);
 
 /*
@@ -42,15 +49,20 @@ int route_table_del(struct route_table *t, uint32_t id);
 size_t route_table_count(const struct route_table *t);
 /* Route by id, or NULL. */
 const struct route *route_table_get(const struct route_table *t, uint32_t id);
+/* The route with the same method set, host, path and exact flag as spec (pool ignored), or NULL. */
+const struct route *route_table_find(const struct route_table *t, const struct route_spec *spec);
 /* Visit every route (order unspecified); stops early when fn returns non-zero and returns that. */
 int route_table_each(const struct route_table *t, int (*fn)(const struct route *r, void *arg),
 		     void *arg);
 
 /*
  * Best route for a request: the longest matching prefix (at '/' boundaries, or exact), then the
- * route with a host over one without, then one with a method set over one without. method is an
- * enum http_method value; host is compared case-insensitively, without port. Returns NULL only
- * when nothing matches (a table with a "/" route always matches).
+ * route with a host over one without, then one with a method set over one without, then an exact
+ * route over a prefix route; left ties go to the smaller method set, then the older route. method
+ * is an enum http_method value; host is compared case-insensitively, without port; the path is
+ * compared byte for byte, without decoding, and "" counts as "/". Returns NULL only when nothing
+ * matches (a table with a "/" route always matches). The pointer stays valid until that route is
+ * deleted or the table freed.
  */
 const struct route *route_table_lookup(const struct route_table *t, unsigned method,
 				       const char *host, size_t host_len, const char *path,
@@ -58,10 +70,15 @@ const struct route *route_table_lookup(const struct route_table *t, unsigned met
 
 /*
  * Normalise and validate a path prefix given by an operator into spec->path: must start with
- * '/', no '?' or '#', no "." or ".." segments, no empty segments; a trailing '/' is removed.
- * Returns 0 or -EINVAL.
+ * '/', no '?' or '#', no "." or ".." segments, no empty segments, no control bytes or spaces, at
+ * most ROUTE_DEPTH_MAX segments; a trailing '/' is removed. Returns 0 or -EINVAL.
  */
 int route_path_set(struct route_spec *spec, const char *path);
+/*
+ * Validate a host name given by an operator into spec->host, lower-cased: a DNS name or an IP
+ * literal ("[::1]" for IPv6), without port; "" means any host. Returns 0 or -EINVAL.
+ */
+int route_host_set(struct route_spec *spec, const char *host);
 /* Parse "GET,HEAD" into a method mask; 0 on success, -EINVAL on an unknown method. */
 int route_methods_parse(const char *s, uint32_t *mask);
 
