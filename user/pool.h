@@ -4,6 +4,7 @@
 #define STRG_POOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -30,7 +31,15 @@ int pool_pick(struct pool *p, uint64_t now_ns);
 /* A connect to this backend was refused or failed: skip it for hold_ns. */
 void pool_mark_down(struct pool *p, unsigned idx, uint64_t now_ns, uint64_t hold_ns);
 void pool_mark_up(struct pool *p, unsigned idx);
-/* Parse "host:port" / "[v6]:port" into a backend. 0 or -EINVAL. */
+/*
+ * Parse "host:port" / "[v6]:port" into a backend. 0 or -EINVAL. A name is resolved once, here,
+ * and its first address (getaddrinfo's order) is used.
+ */
 int pool_backend_parse(struct pool_backend *b, const char *text);
+/*
+ * Split "host:port" / "[v6]:port" without resolving (host without brackets). 0, -EINVAL when the
+ * text is malformed, -ERANGE when the port is not 1..65535: lets callers say which part is wrong.
+ */
+int pool_addr_split(const char *text, char *host, size_t hostlen, uint16_t *port);
 
 #endif

@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Unit tests for backend pools: round-robin order, down marking and recovery, address parsing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "pool.h"
+
+#define MS 1000000ull
+
+static void pool_init(struct pool *p, unsigned n)
+{
+	memset(p, 0, sizeof(*p));
+	strcpy(p->name, "test");
+	p->nbackends = n;
+}
+
+static void test_round_robin_order(void **state)
+{
+	struct pool p;
+
+	(void)state;
+	pool_init(&p, 3);
+	assert_int_equal(pool_pick(&p, 1), 0);
+	assert_int_equal(pool_pick(&p, 1), 1);
+	assert_int_equal(pool_pick(&p, 1), 2);
+	assert_int_equal(pool_pick(&p, 1), 0);
+	assert_int_equal(pool_pick(&p, 1), 1);
+}
+
+static void test_single_backend_always_picked(void **state)
+{
+	struct pool p;
+
+	(void)state;
+	pool_init(&p, 1);
+	assert_int_equal(pool_pick(&p, 0), 0);
+	assert_int_equal(pool_pick(&p, 0), 0);
+}
+
+static void test_down_backend_skipped_until_hold_ends(void **state)
+{
+	struct pool p;
+
+	(void)state;
+	pool_init(&p, 3);
+	pool_mark_down(&p, 1, 100 * MS, 50 * MS);
+	assert_int_equal(pool_pick(&p, 120 * MS), 0);
+	assert_int_equal(pool_pick(&p, 120 * MS), 2);
+	assert_int_equal(pool_pick(&p, 120 * MS), 0);
+	assert_int_equal(pool_pick(&p, 149 * MS), 2);
+	/* At the end of the hold the backend is back in its turn. */
+	assert_int_equal(pool_pick(&p, 150 * MS), 0);
+	assert_int_equal(pool_pick(&p, 150 * MS), 1);
+	assert_int_equal(pool_pick(&p, 150 * MS), 2);
+}
+
+static void test_all_down_then_recovery(void **state)
+{
+	struct pool p;
+	unsigned i;
+
+	(void)state;
+	pool_init(&p, 3);
+	for (i = 0; i < 3; i++)
+		pool_mark_down(&p, i, 10 * MS, (i + 1) * 100 * MS);
+	assert_int_equal(pool_pick(&p, 10 * MS), -1);
+	assert_int_equal(pool_pick(&p, 109 * MS), -1);
+	assert_int_equal(pool_pick(&p, 110 * MS), 0);
+	assert_int_equal(pool_pick(&p, 110 * MS), 0);
+	assert_int_equal(pool_pick(&p, 210 * MS), 1);
+	assert_int_equal(pool_pick(&p, 210 * MS), 0);
+	pool_mark_up(&p, 2);
+	assert_int_equal(pool_pick(&p, 210 * MS), 1);
+	assert_int_equal(pool_pick(&p, 210 * MS), 2);
+}
+
+static void test_empty_pool_and_bad_indexes(void **state)
+{
+	struct pool p;
+
+	(void)state;
+	pool_init(&p, 0);
+	assert_int_equal(pool_pick(&p, 0), -1);
+	pool_init(&p, 2);
+	pool_mark_down(&p, 2, 0, 100);
+	pool_mark_down(&p, 1000, 0, 100);
+	pool_mark_up(&p, 5);
+	assert_int_equal(p.backends[2].down_until_ns, 0);
+	/* A cursor left past the end by a shrunken pool still gives a valid index. */
+	p.next = 7;
+	assert_int_equal(pool_pick(&p, 0), 1);
+	assert_int_equal(pool_pick(&p, 0), 0);
+}
+
+static void test_hold_saturates(void **state)
+{
+	struct pool p;
+
+	(void)state;
+	pool_init(&p, 1);
+	pool_mark_down(&p, 0, UINT64_MAX - 5, 100);
+	assert_true(p.backends[0].down_until_ns == UINT64_MAX);
+	assert_int_equal(pool_pick(&p, UINT64_MAX - 1), -1);
+}
+
+static void test_parse_ipv4(void **state)
+{
+	struct pool_backend b;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&b.addr;
+
+	(void)state;
+	assert_int_equal(pool_backend_parse(&b, "127.0.0.1:9001"), 0);
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_int_equal(ntohs(sin->sin_port), 9001);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
+	assert_int_equal(b.addrlen, sizeof(struct sockaddr_in));
+	assert_string_equal(b.name, "127.0.0.1:9001");
+	assert_true(b.down_until_ns == 0);
+	assert_int_equal(pool_backend_parse(&b, "10.1.2.3:65535"), 0);
+	assert_int_equal(ntohs(sin->sin_port), 65535);
+}
+
+static void test_parse_ipv6(void **state)
+{
+	struct pool_backend b;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&b.addr;
+
+	(void)state;
+	assert_int_equal(pool_backend_parse(&b, "[::1]:9001"), 0);
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(sin6->sin6_port), 9001);
+	assert_true(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+	assert_int_equal(b.addrlen, sizeof(struct sockaddr_in6));
+	assert_string_equal(b.name, "[::1]:9001");
+}
+
+static void test_parse_name(void **state)
+{
+	struct pool_backend b;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&b.addr;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&b.addr;
+
+	(void)state;
+	assert_int_equal(pool_backend_parse(&b, "localhost:9001"), 0);
+	assert_string_equal(b.name, "localhost:9001");
+	if (b.addr.ss_family == AF_INET) {
+		assert_int_equal(ntohs(sin->sin_port), 9001);
+		assert_int_equal(ntohl(sin->sin_addr.s_addr) >> 24, 127);
+	} else {
+		assert_int_equal(b.addr.ss_family, AF_INET6);
+		assert_int_equal(ntohs(sin6->sin6_port), 9001);
+		assert_true(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+	}
+}
+
+static void test_parse_rejects(void **state)
+{
+	static const char *const bad[] = {
+		"127.0.0.1",
+		"127.0.0.1:",
+		"127.0.0.1:0",
+		"127.0.0.1:65536",
+		"127.0.0.1:99999999999",
+		"127.0.0.1:80x",
+		"127.0.0.1:+80",
+		"127.0.0.1: 80",
+		":80",
+		"::1:80",
+		"[::1]9001",
+		"[::1",
+		"[]:80",
+		"[127.0.0.1]:80",
+		"[::1]:",
+		"abcdefghijklmnopqrstuvwxyz.abcdefghijklmnopqrstuvwxyz.example:80",
+	};
+	struct pool_backend b;
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&b, 0x5a, sizeof(b));
+		if (pool_backend_parse(&b, bad[i]) != -EINVAL)
+			fail_msg("'%s' was accepted", bad[i]);
+		/* A failed parse leaves the backend as it was. */
+		assert_int_equal(((unsigned char *)&b)[0], 0x5a);
+	}
+}
+
+static void test_split_says_which_part_is_wrong(void **state)
+{
+	char host[64];
+	uint16_t port = 0;
+
+	(void)state;
+	assert_int_equal(pool_addr_split("[fe80::1]:80", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "fe80::1");
+	assert_int_equal(port, 80);
+	assert_int_equal(pool_addr_split("example.com:443", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "example.com");
+	assert_int_equal(port, 443);
+	assert_int_equal(pool_addr_split("h:0", host, sizeof(host), &port), -ERANGE);
+	assert_int_equal(pool_addr_split("h:65536", host, sizeof(host), &port), -ERANGE);
+	assert_int_equal(pool_addr_split("h:", host, sizeof(host), &port), -ERANGE);
+	assert_int_equal(pool_addr_split("h:http", host, sizeof(host), &port), -ERANGE);
+	assert_int_equal(pool_addr_split("h", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(pool_addr_split(":1", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(pool_addr_split("a:b:1", host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(pool_addr_split("toolong:1", host, 4, &port), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_robin_order),
+		cmocka_unit_test(test_single_backend_always_picked),
+		cmocka_unit_test(test_down_backend_skipped_until_hold_ends),
+		cmocka_unit_test(test_all_down_then_recovery),
+		cmocka_unit_test(test_empty_pool_and_bad_indexes),
+		cmocka_unit_test(test_hold_saturates),
+		cmocka_unit_test(test_parse_ipv4),
+		cmocka_unit_test(test_parse_ipv6),
+		cmocka_unit_test(test_parse_name),
+		cmocka_unit_test(test_parse_rejects),
+		cmocka_unit_test(test_split_says_which_part_is_wrong),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Backend pools: round-robin choice among ready backends, passive down marking, address parsing. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pool.h"
+
+int pool_pick(struct pool *p, uint64_t now_ns)
+{
+	unsigned n = p->nbackends, k, i;
+
+	if (!n || n > POOL_MAX_BACKENDS)
+		return -1;
+	/* The cursor survives a shrinking pool: start from it modulo the current size. */
+	for (k = 0; k < n; k++) {
+		i = (p->next + k) % n;
+		if (p->backends[i].down_until_ns <= now_ns) {
+			p->next = (i + 1) % n;
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+void pool_mark_down(struct pool *p, unsigned idx, uint64_t now_ns, uint64_t hold_ns)
+{
+	if (idx >= p->nbackends || idx >= POOL_MAX_BACKENDS)
+		return;
+	p->backends[idx].down_until_ns =
+		now_ns > UINT64_MAX - hold_ns ? UINT64_MAX : now_ns + hold_ns;
+}
+
+void pool_mark_up(struct pool *p, unsigned idx)
+{
+	if (idx >= p->nbackends || idx >= POOL_MAX_BACKENDS)
+		return;
+	p->backends[idx].down_until_ns = 0;
+}
+
+/* Decimal 1..65535 and nothing else: no sign, no spaces, no service names. */
+static int port_parse(const char *s, uint16_t *port)
+{
+	unsigned long v = 0;
+
+	if (!*s)
+		return -ERANGE;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -ERANGE;
+		v = v * 10 + (unsigned long)(*s - '0');
+		if (v > 65535)
+			return -ERANGE;
+	}
+	if (!v)
+		return -ERANGE;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int pool_addr_split(const char *text, char *host, size_t hostlen, uint16_t *port)
+{
+	const char *h = text, *colon;
+	size_t len;
+
+	if (text[0] == '[') {
+		h = text + 1;
+		colon = strchr(h, ']');
+		if (!colon || colon[1] != ':')
+			return -EINVAL;
+		len = (size_t)(colon - h);
+		colon++;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon)
+			return -EINVAL;
+		len = (size_t)(colon - text);
+		/* An unbracketed IPv6 address cannot be told apart from its port. */
+		if (memchr(text, ':', len))
+			return -EINVAL;
+	}
+	if (!len || len >= hostlen)
+		return -EINVAL;
+	if (port_parse(colon + 1, port))
+		return -ERANGE;
+	memcpy(host, h, len);
+	host[len] = '\0';
+	return 0;
+}
+
+/* Numeric first so an address literal never reaches the resolver; names are allowed after. */
+static int resolve(const char *host, uint16_t port, bool v6_only, struct pool_backend *b)
+{
+	struct addrinfo hints = {
+		.ai_family = v6_only ? AF_INET6 : AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+	};
+	struct addrinfo *res;
+	char serv[8];
+	int rc;
+
+	snprintf(serv, sizeof(serv), "%u", port);
+	rc = getaddrinfo(host, serv, &hints, &res);
+	if (rc == EAI_NONAME && !v6_only) {
+		/* No AI_ADDRCONFIG: backends on loopback must resolve on a host without v4/v6. */
+		hints.ai_flags = AI_NUMERICSERV;
+		rc = getaddrinfo(host, serv, &hints, &res);
+	}
+	if (rc)
+		return -EINVAL;
+	if (res->ai_addrlen > sizeof(b->addr)) {
+		freeaddrinfo(res);
+		return -EINVAL;
+	}
+	memcpy(&b->addr, res->ai_addr, res->ai_addrlen);
+	b->addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int pool_backend_parse(struct pool_backend *b, const char *text)
+{
+	struct pool_backend nb = {0};
+	char host[256];
+	uint16_t port;
+	size_t len = strlen(text);
+
+	if (len >= sizeof(nb.name))
+		return -EINVAL;
+	if (pool_addr_split(text, host, sizeof(host), &port))
+		return -EINVAL;
+	if (resolve(host, port, text[0] == '[', &nb))
+		return -EINVAL;
+	memcpy(nb.name, text, len + 1);
+	*b = nb;
+	return 0;
+}
