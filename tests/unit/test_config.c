@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Unit tests for the config parser: the documented sample, defaults, and every error message. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define M(x) (1u << HTTP_M_##x)
+
+static const char sample[] = "listen 127.0.0.1:8080\n"
+			     "pool legacy 127.0.0.1:9001 127.0.0.1:9002\n"
+			     "pool modern 127.0.0.1:9101\n"
+			     "route / legacy\n"
+			     "route GET,HEAD /v1/getSalesLeads modern\n"
+			     "route /v1/getMarketingEvents modern\n"
+			     "route GET host api.example.com /v1/x modern exact\n"
+			     "timeout connect 3000      # ms; also: server, client, idle\n"
+			     "timeout server 30s        # accept a unit suffix ms/s/m too\n"
+			     "limit request-line 8192   # also: head, fields\n"
+			     "down-hold 2000            # ms a refused backend is skipped\n";
+
+/* Name of the pool chosen for a request. */
+static const char *route_to(const struct config *cfg, unsigned method, const char *host,
+			    const char *path)
+{
+	const struct route *r =
+		route_table_lookup(cfg->routes, method, host, strlen(host), path, strlen(path));
+
+	assert_non_null(r);
+	assert_true(r->spec.pool >= 0 && (unsigned)r->spec.pool < cfg->npools);
+	return cfg->pools[r->spec.pool].name;
+}
+
+static void test_sample_parses(void **state)
+{
+	const struct sockaddr_in *sin;
+	struct config cfg;
+	char err[256] = "untouched";
+	int legacy, modern;
+
+	(void)state;
+	assert_int_equal(config_parse(&cfg, "strg.conf", sample, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	sin = (const struct sockaddr_in *)&cfg.listen;
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_int_equal(ntohs(sin->sin_port), 8080);
+	assert_int_equal(cfg.listen_len, sizeof(struct sockaddr_in));
+
+	assert_int_equal(cfg.npools, 2);
+	legacy = config_pool_find(&cfg, "legacy");
+	modern = config_pool_find(&cfg, "modern");
+	assert_int_equal(legacy, 0);
+	assert_int_equal(modern, 1);
+	assert_int_equal(config_pool_find(&cfg, "other"), -1);
+	assert_int_equal(cfg.pools[legacy].nbackends, 2);
+	assert_string_equal(cfg.pools[legacy].backends[0].name, "127.0.0.1:9001");
+	assert_string_equal(cfg.pools[legacy].backends[1].name, "127.0.0.1:9002");
+	assert_int_equal(cfg.pools[modern].nbackends, 1);
+	assert_string_equal(cfg.pools[modern].backends[0].name, "127.0.0.1:9101");
+
+	assert_int_equal(route_table_count(cfg.routes), 4);
+	assert_string_equal(route_to(&cfg, HTTP_M_GET, "", "/"), "legacy");
+	assert_string_equal(route_to(&cfg, HTTP_M_GET, "", "/v1/getSalesLeads"), "modern");
+	assert_string_equal(route_to(&cfg, HTTP_M_HEAD, "", "/v1/getSalesLeads/7"), "modern");
+	assert_string_equal(route_to(&cfg, HTTP_M_POST, "", "/v1/getSalesLeads"), "legacy");
+	assert_string_equal(route_to(&cfg, HTTP_M_POST, "", "/v1/getMarketingEvents/3"), "modern");
+	assert_string_equal(route_to(&cfg, HTTP_M_GET, "API.example.com", "/v1/x"), "modern");
+	assert_string_equal(route_to(&cfg, HTTP_M_GET, "api.example.com", "/v1/x/1"), "legacy");
+	assert_string_equal(route_to(&cfg, HTTP_M_GET, "other.example", "/v1/x"), "legacy");
+
+	assert_int_equal(cfg.connect_timeout_ms, 3000);
+	assert_int_equal(cfg.server_timeout_ms, 30000);
+	assert_int_equal(cfg.client_timeout_ms, 30000);
+	assert_int_equal(cfg.idle_timeout_ms, 60000);
+	assert_int_equal(cfg.down_hold_ms, 2000);
+	assert_int_equal(cfg.limits.max_request_line, 8192);
+	assert_int_equal(cfg.limits.max_head, 16384);
+	assert_int_equal(cfg.limits.max_fields, 100);
+	config_free(&cfg);
+}
+
+static void test_values_and_units(void **state)
+{
+	static const char text[] = "listen [::1]:8443\n"
+				   "pool legacy [::1]:9001\n"
+				   "timeout connect 250ms\n"
+				   "timeout server 45s\n"
+				   "timeout client 2m\n"
+				   "timeout idle 60m\n"
+				   "limit request-line 4096\n"
+				   "limit head 65536\n"
+				   "limit fields 256\n"
+				   "down-hold 1\n";
+	const struct sockaddr_in6 *sin6;
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_parse(&cfg, "t.conf", text, err, sizeof(err)), 0);
+	sin6 = (const struct sockaddr_in6 *)&cfg.listen;
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(sin6->sin6_port), 8443);
+	assert_int_equal(cfg.connect_timeout_ms, 250);
+	assert_int_equal(cfg.server_timeout_ms, 45000);
+	assert_int_equal(cfg.client_timeout_ms, 120000);
+	assert_int_equal(cfg.idle_timeout_ms, 3600000);
+	assert_int_equal(cfg.limits.max_request_line, 4096);
+	assert_int_equal(cfg.limits.max_head, 65536);
+	assert_int_equal(cfg.limits.max_fields, 256);
+	assert_int_equal(cfg.down_hold_ms, 1);
+	config_free(&cfg);
+}
+
+static void test_comments_blank_lines_crlf(void **state)
+{
+	static const char text[] = "# strg test config\n"
+				   "\n"
+				   "   \t  \n"
+				   "\t# indented comment\n"
+				   "listen 127.0.0.1:8080# no space needed? no: part of the word\n";
+	static const char ok[] = "# strg test config\r\n"
+				 "\r\n"
+				 "  listen\t127.0.0.1:8080   # comment after words\r\n"
+				 "pool legacy 127.0.0.1:9001 #127.0.0.1:9002\n"
+				 "pool modern 127.0.0.1:9003\t# tab before\n"
+				 "\n"
+				 "route GET /x modern";
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	/* '#' starts a comment only at the start of a word. */
+	assert_int_equal(config_parse(&cfg, "c.conf", text, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "c.conf:5: listen: expects one ADDRESS:PORT");
+	config_free(&cfg);
+	assert_int_equal(config_parse(&cfg, "c.conf", ok, err, sizeof(err)), 0);
+	assert_int_equal(cfg.pools[0].nbackends, 1);
+	assert_int_equal(cfg.pools[1].nbackends, 1);
+	assert_string_equal(route_to(&cfg, HTTP_M_GET, "", "/x"), "modern");
+	assert_string_equal(route_to(&cfg, HTTP_M_GET, "", "/y"), "legacy");
+	config_free(&cfg);
+}
+
+static void test_default_route_added(void **state)
+{
+	static const char text[] = "listen 127.0.0.1:8080\n"
+				   "pool modern 127.0.0.1:9101\n"
+				   "pool legacy 127.0.0.1:9001\n"
+				   "route GET / modern\n"
+				   "route / modern exact\n"
+				   "route host a.example / modern\n";
+	struct route_spec def = {.path = "/"};
+	const struct route *r;
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_parse(&cfg, "d.conf", text, err, sizeof(err)), 0);
+	assert_int_equal(route_table_count(cfg.routes), 4);
+	r = route_table_find(cfg.routes, &def);
+	assert_non_null(r);
+	assert_int_equal(r->spec.pool, config_pool_find(&cfg, "legacy"));
+	assert_string_equal(route_to(&cfg, HTTP_M_POST, "", "/a"), "legacy");
+	assert_string_equal(route_to(&cfg, HTTP_M_GET, "", "/a"), "modern");
+	/* Added last, so it does not take the first id from the routes the file lists. */
+	assert_int_equal(r->id, 4);
+	assert_int_equal(route_table_del(cfg.routes, r->id), -EPERM);
+	config_free(&cfg);
+}
+
+static void test_explicit_default_to_another_pool(void **state)
+{
+	static const char text[] = "listen 127.0.0.1:8080\n"
+				   "pool modern 127.0.0.1:9101\n"
+				   "route / modern\n";
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_parse(&cfg, "d.conf", text, err, sizeof(err)), 0);
+	assert_int_equal(route_table_count(cfg.routes), 1);
+	assert_string_equal(route_to(&cfg, HTTP_M_GET, "", "/z"), "modern");
+	config_free(&cfg);
+}
+
+struct bad_case {
+	const char *text;
+	const char *msg;
+};
+
+#define BASE "listen 127.0.0.1:8080\npool legacy 127.0.0.1:9001\n"
+
+static const struct bad_case bad_cases[] = {
+	{BASE "route / legacy\nlisen 127.0.0.1:1\n", "strg.conf:4: unknown directive 'lisen'"},
+	{"pool legacy 127.0.0.1:9001\npool legacy 127.0.0.1:9002\n",
+	 "strg.conf:2: pool 'legacy' defined twice"},
+	{BASE "pool modern 127.0.0.1:9101\n\nroute v1/orders modern\n",
+	 "strg.conf:5: route: path must start with '/'"},
+	{"listen 127.0.0.1:0\n", "strg.conf:1: listen: bad port in '127.0.0.1:0' (1-65535)"},
+	{"listen 127.0.0.1\n",
+	 "strg.conf:1: listen: bad address '127.0.0.1' (want host:port or [v6]:port)"},
+	{"listen 127.0.0.1:80 127.0.0.1:81\n", "strg.conf:1: listen: expects one ADDRESS:PORT"},
+	{BASE "listen 127.0.0.1:81\n", "strg.conf:3: listen: given twice"},
+	{"pool legacy 127.0.0.1:65536\n",
+	 "strg.conf:1: pool 'legacy': bad port in '127.0.0.1:65536' (1-65535)"},
+	{"pool legacy ::1:80\n",
+	 "strg.conf:1: pool 'legacy': bad address '::1:80' (want host:port or [v6]:port)"},
+	{"pool legacy 127.0.0.1:1 127.0.0.1:1\n",
+	 "strg.conf:1: pool 'legacy': backend '127.0.0.1:1' listed twice"},
+	{"pool legacy\n", "strg.conf:1: pool: expects a NAME and at least one backend"},
+	{"pool leg/acy 127.0.0.1:1\n",
+	 "strg.conf:1: pool: bad name 'leg/acy' (up to 31 of A-Z a-z 0-9 - _ .)"},
+	{BASE "route GETT /x legacy\n", "strg.conf:3: route: unknown method 'GETT'"},
+	{BASE "route GET,get /x legacy\n", "strg.conf:3: route: unknown method 'get'"},
+	{BASE "route GET,,HEAD /x legacy\n", "strg.conf:3: route: bad method list 'GET,,HEAD'"},
+	{BASE "route GET,HEAD /x legacy\n\nroute HEAD,GET /x/ legacy\n",
+	 "strg.conf:5: route: duplicate of the route on line 3"},
+	{BASE "route /x modern\n",
+	 "strg.conf:3: route: unknown pool 'modern' (pools are defined before routes)"},
+	{BASE "route /a/../b legacy\n",
+	 "strg.conf:3: route: bad path '/a/../b' (no '?', '#', spaces, dot or empty segments)"},
+	{BASE "route host a.example:80 /x legacy\n",
+	 "strg.conf:3: route: bad host 'a.example:80' (a name or IP literal, no port)"},
+	{BASE "route /x legacy exact now\n", "strg.conf:3: route: unexpected 'now'"},
+	{BASE "route /x\n", "strg.conf:3: route: expects [METHODS] [host HOST] PATH POOL [exact]"},
+	{BASE "route GET host\n",
+	 "strg.conf:3: route: expects [METHODS] [host HOST] PATH POOL [exact]"},
+	{BASE "timeout connect 0\n", "strg.conf:3: timeout connect: '0' out of range (1ms to 60m)"},
+	{BASE "timeout idle 61m\n", "strg.conf:3: timeout idle: '61m' out of range (1ms to 60m)"},
+	{BASE "timeout server 30h\n",
+	 "strg.conf:3: timeout server: bad duration '30h' (a number, then ms, s or m)"},
+	{BASE "timeout server -1\n",
+	 "strg.conf:3: timeout server: bad duration '-1' (a number, then ms, s or m)"},
+	{BASE "timeout read 5s\n",
+	 "strg.conf:3: timeout: unknown kind 'read' (connect, server, client, idle)"},
+	{BASE "timeout connect\n", "strg.conf:3: timeout: expects KIND DURATION"},
+	{BASE "limit fields 0\n", "strg.conf:3: limit fields: 0 out of range (1 to 256)"},
+	{BASE "limit head 99999999999\n", "strg.conf:3: limit head: bad number '99999999999'"},
+	{BASE "limit request-line 8k\n", "strg.conf:3: limit request-line: bad number '8k'"},
+	{BASE "limit body 1\n",
+	 "strg.conf:3: limit: unknown kind 'body' (request-line, head, fields)"},
+	{BASE "down-hold 0\n", "strg.conf:3: down-hold: '0' out of range (1ms to 60m)"},
+	{BASE "down-hold soon\n",
+	 "strg.conf:3: down-hold: bad duration 'soon' (a number, then ms, s or m)"},
+	{BASE "limit head 4096\n",
+	 "strg.conf: limit request-line (8192) is larger than limit head (4096)"},
+	{"pool legacy 127.0.0.1:9001\nroute / legacy\n", "strg.conf: no 'listen' directive"},
+	{"listen 127.0.0.1:8080\npool modern 127.0.0.1:9101\nroute /x modern\n",
+	 "strg.conf: no default route '/' and no pool 'legacy'"},
+	{BASE "route\x01 / legacy\n", "strg.conf:3: control character in line"},
+};
+
+static void test_error_messages(void **state)
+{
+	struct config cfg;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		memset(err, 'x', sizeof(err));
+		if (config_parse(&cfg, "strg.conf", bad_cases[i].text, err, sizeof(err)) != -EINVAL)
+			fail_msg("case %zu accepted: %s", i, bad_cases[i].text);
+		if (strcmp(err, bad_cases[i].msg))
+			fail_msg("case %zu:\n got  \"%s\"\n want \"%s\"", i, err, bad_cases[i].msg);
+		config_free(&cfg);
+	}
+}
+
+static void test_too_many_backends_and_pools(void **state)
+{
+	char *text = malloc(64 * 1024), err[256];
+	struct config cfg;
+	size_t n = 0;
+	int i;
+
+	(void)state;
+	assert_non_null(text);
+	n += sprintf(text + n, "listen 127.0.0.1:8080\npool legacy");
+	for (i = 0; i < POOL_MAX_BACKENDS; i++)
+		n += sprintf(text + n, " 127.0.0.1:%d", 10000 + i);
+	n += sprintf(text + n, "\n");
+	for (i = 1; i < POOL_MAX; i++)
+		n += sprintf(text + n, "pool p%d 127.0.0.1:%d\n", i, 20000 + i);
+	assert_int_equal(config_parse(&cfg, "m.conf", text, err, sizeof(err)), 0);
+	assert_int_equal(cfg.npools, POOL_MAX);
+	assert_int_equal(cfg.pools[0].nbackends, POOL_MAX_BACKENDS);
+	config_free(&cfg);
+
+	sprintf(text + n, "pool one-more 127.0.0.1:1\n");
+	assert_int_equal(config_parse(&cfg, "m.conf", text, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "m.conf:18: pool 'one-more': too many pools (max 16)");
+	config_free(&cfg);
+
+	n = sprintf(text, "pool legacy");
+	for (i = 0; i <= POOL_MAX_BACKENDS; i++)
+		n += sprintf(text + n, " 127.0.0.1:%d", 10000 + i);
+	assert_int_equal(config_parse(&cfg, "m.conf", text, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "m.conf:1: pool 'legacy': too many backends (max 64)");
+	config_free(&cfg);
+	free(text);
+}
+
+static void test_long_line_rejected(void **state)
+{
+	char *text = malloc(20000), err[256];
+	struct config cfg;
+
+	(void)state;
+	assert_non_null(text);
+	memset(text, ' ', 20000);
+	memcpy(text, "# ok\n#", 6);
+	text[19999] = '\0';
+	assert_int_equal(config_parse(&cfg, "l.conf", text, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "l.conf:2: line too long (max 8192 bytes)");
+	config_free(&cfg);
+	free(text);
+}
+
+static void test_small_or_no_error_buffer(void **state)
+{
+	struct config cfg;
+	char err[12];
+
+	(void)state;
+	assert_int_equal(config_parse(&cfg, "strg.conf", "bogus\n", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "strg.conf:1");
+	config_free(&cfg);
+	assert_int_equal(config_parse(&cfg, "strg.conf", "bogus\n", NULL, 0), -EINVAL);
+	config_free(&cfg);
+}
+
+static void test_many_routes(void **state)
+{
+	enum { N = 10000 };
+	char *text = malloc(N * 48 + 128), err[256], path[64];
+	struct config cfg;
+	size_t n;
+	int i;
+
+	(void)state;
+	assert_non_null(text);
+	n = sprintf(text, "listen 127.0.0.1:8080\npool legacy 127.0.0.1:1\npool modern [::1]:2\n");
+	for (i = 0; i < N; i++)
+		n += sprintf(text + n, "route %s/v1/svc%d/res%d modern\n", i % 2 ? "GET " : "", i,
+			     i % 7);
+	assert_int_equal(config_parse(&cfg, "big.conf", text, err, sizeof(err)), 0);
+	assert_int_equal(route_table_count(cfg.routes), N + 1);
+	for (i = 0; i < N; i += 97) {
+		snprintf(path, sizeof(path), "/v1/svc%d/res%d/1", i, i % 7);
+		assert_string_equal(route_to(&cfg, HTTP_M_GET, "", path), "modern");
+		assert_string_equal(route_to(&cfg, HTTP_M_POST, "", path),
+				    i % 2 ? "legacy" : "modern");
+	}
+	config_free(&cfg);
+	free(text);
+}
+
+static void test_load_file(void **state)
+{
+	char path[] = "/tmp/strg-test-XXXXXX", err[512], want[600];
+	struct config cfg;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs(sample, f);
+	fclose(f);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(route_table_count(cfg.routes), 4);
+	config_free(&cfg);
+
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("listen 127.0.0.1:1\npool legacy 127.0.0.1:2\nroute / nowhere\n", f);
+	fclose(f);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want),
+		 "%s:3: route: unknown pool 'nowhere' (pools are defined "
+		 "before routes)",
+		 path);
+	assert_string_equal(err, want);
+	config_free(&cfg);
+
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fwrite("listen 127.0.0.1:1\n\0x\n", 1, 22, f);
+	fclose(f);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s: contains a NUL byte", path);
+	assert_string_equal(err, want);
+	config_free(&cfg);
+
+	unlink(path);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -ENOENT);
+	snprintf(want, sizeof(want), "%s: %s", path, strerror(ENOENT));
+	assert_string_equal(err, want);
+	config_free(&cfg);
+}
+
+static void test_free_is_safe(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	config_free(&cfg);
+	config_free(&cfg);
+	config_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sample_parses),
+		cmocka_unit_test(test_values_and_units),
+		cmocka_unit_test(test_comments_blank_lines_crlf),
+		cmocka_unit_test(test_default_route_added),
+		cmocka_unit_test(test_explicit_default_to_another_pool),
+		cmocka_unit_test(test_error_messages),
+		cmocka_unit_test(test_too_many_backends_and_pools),
+		cmocka_unit_test(test_long_line_rejected),
+		cmocka_unit_test(test_small_or_no_error_buffer),
+		cmocka_unit_test(test_many_routes),
+		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_free_is_safe),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

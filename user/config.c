@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* strgd configuration: one directive per line, '#' comments, errors as "file:line: message". */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define CONFIG_LINE_MAX 8192
+#define CONFIG_ARGS_MAX 128
+#define CONFIG_FILE_MAX (64u << 20)
+#define DURATION_MAX_MS 3600000u /* one hour: longer is a typo, not a timeout */
+
+struct cfg_parser {
+	struct config *cfg;
+	const char *name;
+	unsigned line; /* 0 once the whole text has been read */
+	char *err;
+	size_t errlen;
+	bool have_listen;
+	unsigned *route_lines; /* line of each route id, for duplicate messages */
+	size_t nroute_lines;
+};
+
+static int cfg_err(struct cfg_parser *ps, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int cfg_err(struct cfg_parser *ps, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!ps->err || !ps->errlen)
+		return -EINVAL;
+	if (ps->line)
+		n = snprintf(ps->err, ps->errlen, "%s:%u: ", ps->name, ps->line);
+	else
+		n = snprintf(ps->err, ps->errlen, "%s: ", ps->name);
+	if (n >= 0 && (size_t)n < ps->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	http_limits_default(&cfg->limits);
+	cfg->connect_timeout_ms = 3000;
+	cfg->server_timeout_ms = 30000;
+	cfg->client_timeout_ms = 30000;
+	cfg->idle_timeout_ms = 60000;
+	cfg->down_hold_ms = 2000;
+	cfg->routes = route_table_new();
+	return cfg->routes ? 0 : -errno;
+}
+
+int config_pool_find(const struct config *cfg, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg->npools; i++)
+		if (!strcmp(cfg->pools[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+/* A number of milliseconds, or with a unit: "250ms", "30s", "2m". */
+static int parse_duration(const char *s, uint32_t *ms)
+{
+	uint64_t v = 0, mult;
+	unsigned digits = 0;
+
+	for (; *s >= '0' && *s <= '9' && digits < 12; s++, digits++)
+		v = v * 10 + (uint64_t)(*s - '0');
+	if (!digits)
+		return -EINVAL;
+	if (!*s || !strcmp(s, "ms"))
+		mult = 1;
+	else if (!strcmp(s, "s"))
+		mult = 1000;
+	else if (!strcmp(s, "m"))
+		mult = 60000;
+	else
+		return -EINVAL;
+	if (!v || v * mult > DURATION_MAX_MS)
+		return -ERANGE;
+	*ms = (uint32_t)(v * mult);
+	return 0;
+}
+
+static int parse_uint(const char *s, uint32_t *out)
+{
+	uint64_t v = 0;
+	unsigned digits = 0;
+
+	for (; *s >= '0' && *s <= '9' && digits < 11; s++, digits++)
+		v = v * 10 + (uint64_t)(*s - '0');
+	if (!digits || *s || v > UINT32_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* Parse an address for a directive, naming the part that is wrong. */
+static int parse_addr(struct cfg_parser *ps, const char *what, const char *text,
+		      struct pool_backend *b)
+{
+	char host[256];
+	uint16_t port;
+	int err;
+
+	err = pool_addr_split(text, host, sizeof(host), &port);
+	if (err == -ERANGE)
+		return cfg_err(ps, "%s: bad port in '%s' (1-65535)", what, text);
+	if (err)
+		return cfg_err(ps, "%s: bad address '%s' (want host:port or [v6]:port)", what,
+			       text);
+	if (pool_backend_parse(b, text))
+		return cfg_err(ps, "%s: cannot resolve '%s'", what, text);
+	return 0;
+}
+
+static int do_listen(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct pool_backend b;
+	int err;
+
+	if (argc != 2)
+		return cfg_err(ps, "listen: expects one ADDRESS:PORT");
+	if (ps->have_listen)
+		return cfg_err(ps, "listen: given twice");
+	err = parse_addr(ps, "listen", argv[1], &b);
+	if (err)
+		return err;
+	ps->cfg->listen = b.addr;
+	ps->cfg->listen_len = b.addrlen;
+	ps->have_listen = true;
+	return 0;
+}
+
+static bool pool_name_ok(const char *s)
+{
+	size_t len = strlen(s), i;
+
+	if (!len || len > POOL_NAME_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+static int do_pool(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct config *cfg = ps->cfg;
+	struct pool *p;
+	char what[POOL_NAME_MAX + 16];
+	int i, j, err;
+
+	if (argc < 3)
+		return cfg_err(ps, "pool: expects a NAME and at least one backend");
+	if (!pool_name_ok(argv[1]))
+		return cfg_err(ps, "pool: bad name '%.64s' (up to %d of A-Z a-z 0-9 - _ .)",
+			       argv[1], POOL_NAME_MAX);
+	if (config_pool_find(cfg, argv[1]) >= 0)
+		return cfg_err(ps, "pool '%s' defined twice", argv[1]);
+	if (cfg->npools == POOL_MAX)
+		return cfg_err(ps, "pool '%s': too many pools (max %d)", argv[1], POOL_MAX);
+	if (argc - 2 > POOL_MAX_BACKENDS)
+		return cfg_err(ps, "pool '%s': too many backends (max %d)", argv[1],
+			       POOL_MAX_BACKENDS);
+	p = &cfg->pools[cfg->npools];
+	memset(p, 0, sizeof(*p));
+	strcpy(p->name, argv[1]);
+	snprintf(what, sizeof(what), "pool '%s'", argv[1]);
+	for (i = 2; i < argc; i++) {
+		/* A backend listed twice would silently get twice the share of requests. */
+		for (j = 2; j < i; j++)
+			if (!strcmp(argv[i], argv[j]))
+				return cfg_err(ps, "%s: backend '%s' listed twice", what, argv[i]);
+		err = parse_addr(ps, what, argv[i], &p->backends[p->nbackends]);
+		if (err)
+			return err;
+		p->nbackends++;
+	}
+	cfg->npools++;
+	return 0;
+}
+
+/* Parse a method list naming the first bad method, which route_methods_parse() cannot. */
+static int route_methods(struct cfg_parser *ps, const char *list, uint32_t *mask)
+{
+	char one[16];
+	const char *s, *end;
+	uint32_t m, all = 0;
+	size_t len;
+
+	for (s = list;; s = end + 1) {
+		end = strchr(s, ',');
+		len = end ? (size_t)(end - s) : strlen(s);
+		if (!len)
+			return cfg_err(ps, "route: bad method list '%s'", list);
+		snprintf(one, sizeof(one), "%.*s", (int)len, s);
+		if (len >= sizeof(one) || route_methods_parse(one, &m))
+			return cfg_err(ps, "route: unknown method '%.*s'", (int)len, s);
+		all |= m;
+		if (!end)
+			break;
+	}
+	*mask = all;
+	return 0;
+}
+
+static int route_remember_line(struct cfg_parser *ps, int id)
+{
+	unsigned *lines;
+	size_t n;
+
+	if ((size_t)id >= ps->nroute_lines) {
+		n = ps->nroute_lines ? ps->nroute_lines * 2 : 64;
+		while (n <= (size_t)id)
+			n *= 2;
+		lines = realloc(ps->route_lines, n * sizeof(*lines));
+		if (!lines)
+			return cfg_err(ps, "route: %s", strerror(ENOMEM));
+		memset(lines + ps->nroute_lines, 0, (n - ps->nroute_lines) * sizeof(*lines));
+		ps->route_lines = lines;
+		ps->nroute_lines = n;
+	}
+	ps->route_lines[id] = ps->line;
+	return 0;
+}
+
+static int route_add(struct cfg_parser *ps, const struct route_spec *spec)
+{
+	const struct route *dup = route_table_find(ps->cfg->routes, spec);
+	int id;
+
+	if (dup)
+		return cfg_err(ps, "route: duplicate of the route on line %u",
+			       dup->id < ps->nroute_lines ? ps->route_lines[dup->id] : 0);
+	id = route_table_set(ps->cfg->routes, spec);
+	if (id < 0)
+		return cfg_err(ps, "route: %s", strerror(-id));
+	return route_remember_line(ps, id);
+}
+
+/* route [METHODS] [host H] PATH POOL [exact] */
+static int do_route(struct cfg_parser *ps, int argc, char **argv)
+{
+	static const char usage[] = "route: expects [METHODS] [host HOST] PATH POOL [exact]";
+	struct route_spec spec = {0};
+	const char *methods = NULL, *host = "", *path, *pool;
+	int i = 1, err;
+
+	if (i < argc && argv[i][0] != '/' && strcmp(argv[i], "host"))
+		methods = argv[i++];
+	if (i < argc && !strcmp(argv[i], "host")) {
+		if (i + 1 >= argc)
+			return cfg_err(ps, "%s", usage);
+		host = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc)
+		return cfg_err(ps, "%s", usage);
+	path = argv[i++];
+	if (path[0] != '/')
+		return cfg_err(ps, "route: path must start with '/'");
+	if (i >= argc)
+		return cfg_err(ps, "%s", usage);
+	pool = argv[i++];
+	if (i < argc && !strcmp(argv[i], "exact")) {
+		spec.exact = true;
+		i++;
+	}
+	if (i < argc)
+		return cfg_err(ps, "route: unexpected '%s'", argv[i]);
+	if (route_path_set(&spec, path))
+		return cfg_err(ps,
+			       "route: bad path '%s' (no '?', '#', spaces, dot or empty segments)",
+			       path);
+	if (route_host_set(&spec, host))
+		return cfg_err(ps, "route: bad host '%s' (a name or IP literal, no port)", host);
+	if (methods) {
+		err = route_methods(ps, methods, &spec.methods);
+		if (err)
+			return err;
+	}
+	spec.pool = config_pool_find(ps->cfg, pool);
+	if (spec.pool < 0)
+		return cfg_err(ps, "route: unknown pool '%s' (pools are defined before routes)",
+			       pool);
+	return route_add(ps, &spec);
+}
+
+static int do_timeout(struct cfg_parser *ps, int argc, char **argv)
+{
+	static const struct {
+		const char *kind;
+		size_t off;
+	} kinds[] = {
+		{"connect", offsetof(struct config, connect_timeout_ms)},
+		{"server", offsetof(struct config, server_timeout_ms)},
+		{"client", offsetof(struct config, client_timeout_ms)},
+		{"idle", offsetof(struct config, idle_timeout_ms)},
+	};
+	uint32_t ms;
+	size_t i;
+	int err;
+
+	if (argc != 3)
+		return cfg_err(ps, "timeout: expects KIND DURATION");
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(argv[1], kinds[i].kind))
+			break;
+	if (i == sizeof(kinds) / sizeof(kinds[0]))
+		return cfg_err(ps, "timeout: unknown kind '%s' (connect, server, client, idle)",
+			       argv[1]);
+	err = parse_duration(argv[2], &ms);
+	if (err == -ERANGE)
+		return cfg_err(ps, "timeout %s: '%s' out of range (1ms to 60m)", argv[1], argv[2]);
+	if (err)
+		return cfg_err(ps, "timeout %s: bad duration '%s' (a number, then ms, s or m)",
+			       argv[1], argv[2]);
+	*(uint32_t *)((char *)ps->cfg + kinds[i].off) = ms;
+	return 0;
+}
+
+static int do_limit(struct cfg_parser *ps, int argc, char **argv)
+{
+	static const struct {
+		const char *kind;
+		size_t off;
+		uint32_t min, max;
+	} kinds[] = {
+		{"request-line", offsetof(struct http_limits, max_request_line), 64, 65536},
+		{"head", offsetof(struct http_limits, max_head), 256, 1u << 20},
+		{"fields", offsetof(struct http_limits, max_fields), 1, HTTP_MAX_FIELDS_CAP},
+	};
+	uint32_t v;
+	size_t i;
+
+	if (argc != 3)
+		return cfg_err(ps, "limit: expects KIND NUMBER");
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(argv[1], kinds[i].kind))
+			break;
+	if (i == sizeof(kinds) / sizeof(kinds[0]))
+		return cfg_err(ps, "limit: unknown kind '%s' (request-line, head, fields)",
+			       argv[1]);
+	if (parse_uint(argv[2], &v))
+		return cfg_err(ps, "limit %s: bad number '%s'", argv[1], argv[2]);
+	if (v < kinds[i].min || v > kinds[i].max)
+		return cfg_err(ps, "limit %s: %u out of range (%u to %u)", argv[1], v, kinds[i].min,
+			       kinds[i].max);
+	*(uint32_t *)((char *)&ps->cfg->limits + kinds[i].off) = v;
+	return 0;
+}
+
+static int do_down_hold(struct cfg_parser *ps, int argc, char **argv)
+{
+	int err;
+
+	if (argc != 2)
+		return cfg_err(ps, "down-hold: expects DURATION");
+	err = parse_duration(argv[1], &ps->cfg->down_hold_ms);
+	if (err == -ERANGE)
+		return cfg_err(ps, "down-hold: '%s' out of range (1ms to 60m)", argv[1]);
+	if (err)
+		return cfg_err(ps, "down-hold: bad duration '%s' (a number, then ms, s or m)",
+			       argv[1]);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct cfg_parser *ps, int argc, char **argv);
+} directives[] = {
+	{"listen", do_listen},	 {"pool", do_pool},   {"route", do_route},
+	{"timeout", do_timeout}, {"limit", do_limit}, {"down-hold", do_down_hold},
+};
+
+/* Split a line in place into words; a word starting with '#' starts a comment. */
+static int split(struct cfg_parser *ps, char *s, char **argv)
+{
+	int argc = 0;
+
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (!*s || *s == '#')
+			return argc;
+		if (argc == CONFIG_ARGS_MAX)
+			return cfg_err(ps, "too many words on one line (max %d)", CONFIG_ARGS_MAX);
+		argv[argc++] = s;
+		while (*s && *s != ' ' && *s != '\t')
+			s++;
+		if (*s)
+			*s++ = '\0';
+	}
+}
+
+static int parse_line(struct cfg_parser *ps, const char *text, size_t len)
+{
+	char buf[CONFIG_LINE_MAX + 1], *argv[CONFIG_ARGS_MAX];
+	size_t i;
+	int argc;
+
+	if (len && text[len - 1] == '\r')
+		len--;
+	if (len > CONFIG_LINE_MAX)
+		return cfg_err(ps, "line too long (max %d bytes)", CONFIG_LINE_MAX);
+	for (i = 0; i < len; i++)
+		if (((unsigned char)text[i] < ' ' && text[i] != '\t') || text[i] == 0x7f)
+			return cfg_err(ps, "control character in line");
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	argc = split(ps, buf, argv);
+	if (argc <= 0)
+		return argc;
+	for (i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
+		if (!strcmp(argv[0], directives[i].name))
+			return directives[i].fn(ps, argc, argv);
+	return cfg_err(ps, "unknown directive '%s'", argv[0]);
+}
+
+/* Checks that need the whole file: listen given, a default route, limits that agree. */
+static int config_finish(struct cfg_parser *ps)
+{
+	struct config *cfg = ps->cfg;
+	struct route_spec def = {.path = "/"};
+	int id;
+
+	ps->line = 0;
+	if (!ps->have_listen)
+		return cfg_err(ps, "no 'listen' directive");
+	if (cfg->limits.max_request_line > cfg->limits.max_head)
+		return cfg_err(ps, "limit request-line (%u) is larger than limit head (%u)",
+			       cfg->limits.max_request_line, cfg->limits.max_head);
+	if (route_table_find(cfg->routes, &def))
+		return 0;
+	def.pool = config_pool_find(cfg, "legacy");
+	if (def.pool < 0)
+		return cfg_err(ps, "no default route '/' and no pool 'legacy'");
+	id = route_table_set(cfg->routes, &def);
+	return id < 0 ? cfg_err(ps, "default route: %s", strerror(-id)) : 0;
+}
+
+int config_parse(struct config *cfg, const char *name, const char *text, char *err, size_t errlen)
+{
+	struct cfg_parser ps = {.cfg = cfg, .name = name, .err = err, .errlen = errlen};
+	size_t len;
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	ret = config_defaults(cfg);
+	if (ret) {
+		cfg_err(&ps, "%s", strerror(-ret));
+		return ret;
+	}
+	while (*text) {
+		ps.line++;
+		len = strcspn(text, "\n");
+		ret = parse_line(&ps, text, len);
+		if (ret < 0)
+			goto out;
+		text += len;
+		if (*text)
+			text++;
+	}
+	ret = config_finish(&ps);
+out:
+	free(ps.route_lines);
+	return ret;
+}
+
+/* The whole file in one NUL-terminated buffer; config files are small. */
+static char *read_file(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	ssize_t n = 0;
+	size_t got = 0;
+	int fd, saved;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st))
+		goto out_close;
+	if (st.st_size > CONFIG_FILE_MAX) {
+		errno = EFBIG;
+		goto out_close;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		goto out_close;
+	while (got < (size_t)st.st_size) {
+		n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (n < 0) {
+		free(buf);
+		buf = NULL;
+		goto out_close;
+	}
+	buf[got] = '\0';
+	*len = got;
+out_close:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return buf;
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct cfg_parser ps = {.name = path, .err = err, .errlen = errlen};
+	size_t len = 0;
+	char *text;
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	text = read_file(path, &len);
+	if (!text) {
+		ret = errno ? -errno : -EIO;
+		cfg_err(&ps, "%s", strerror(-ret));
+		return ret;
+	}
+	if (strlen(text) != len) {
+		free(text);
+		return cfg_err(&ps, "contains a NUL byte");
+	}
+	ret = config_parse(cfg, path, text, err, errlen);
+	free(text);
+	return ret;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	route_table_free(cfg->routes);
+	cfg->routes = NULL;
+}
