@@ -217,6 +217,9 @@ class Flavour:
     logs_listening = False
     has_config_check = False
 
+    def describe(self):
+        return self.name
+
     def config(self, **kw):
         raise NotImplementedError
 
@@ -233,7 +236,11 @@ class Strgd(Flavour):
         self.binary = str(binary)
         if mode not in ("user", "kernel"):
             raise HarnessError("STRG_IT_MODE must be user or kernel, not %r" % mode)
+        self.mode = mode
         self.mode_flags = ["--no-bpf"] if mode == "user" else []
+
+    def describe(self):
+        return "%s (mode %s: %s)" % (self.binary, self.mode, " ".join(self.argv("FILE")))
 
     def config(self, **kw):
         return strgd_config(**kw)

@@ -643,9 +643,7 @@ def main(argv):
     try:
         flavour = make_flavour()
         env = h.Env(flavour, keep=keep)
-        print("integration: proxy %s%s, work dir %s" % (
-            flavour.name, " " + " ".join(flavour.mode_flags) if isinstance(flavour, h.Strgd)
-            else "", env.tmp), flush=True)
+        print("integration: proxy %s, work dir %s" % (flavour.describe(), env.tmp), flush=True)
         env.start_all()
     except (h.HarnessError, OSError) as e:
         print("FAIL setup: %s" % e, flush=True)
