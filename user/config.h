@@ -19,10 +19,11 @@ struct config {
 	struct route_table *routes;
 	struct http_limits limits;
 	uint32_t connect_timeout_ms; /* backend connect; default 3000 */
-	uint32_t server_timeout_ms;  /* backend silent while a response is due; default 30000 → 504 */
-	uint32_t client_timeout_ms;  /* client silent mid-request; default 30000 → 408 */
-	uint32_t idle_timeout_ms;    /* keep-alive idle between requests; default 60000 */
-	uint32_t down_hold_ms;	     /* how long a refused backend is skipped; default 2000 */
+	uint32_t
+		server_timeout_ms; /* backend silent while a response is due; default 30000 → 504 */
+	uint32_t client_timeout_ms; /* client silent mid-request; default 30000 → 408 */
+	uint32_t idle_timeout_ms;   /* keep-alive idle between requests; default 60000 */
+	uint32_t down_hold_ms;	    /* how long a refused backend is skipped; default 2000 */
 };
 
 /*

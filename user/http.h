@@ -66,11 +66,11 @@ struct http_request {
 	unsigned version_minor; /* 0 or 1 (HTTP/1.0 or HTTP/1.1) */
 	enum http_body body;
 	uint64_t content_length;
-	bool keep_alive;	/* connection stays open after this exchange (version + Connection) */
-	bool expect_continue;	/* Expect: 100-continue */
-	bool upgrade;		/* Upgrade field present */
-	size_t line_len;	/* bytes of the request line including CRLF */
-	size_t head_len;	/* bytes of the whole head including the empty line */
+	bool keep_alive;      /* connection stays open after this exchange (version + Connection) */
+	bool expect_continue; /* Expect: 100-continue */
+	bool upgrade;	      /* Upgrade field present */
+	size_t line_len;      /* bytes of the request line including CRLF */
+	size_t head_len;      /* bytes of the whole head including the empty line */
 	unsigned nfields;
 	struct http_field fields[HTTP_MAX_FIELDS_CAP];
 };

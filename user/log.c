@@ -10,7 +10,7 @@ enum log_level log_level = LOG_INFO;
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
-	static const char *const names[] = { "warn", "info", "debug" };
+	static const char *const names[] = {"warn", "info", "debug"};
 	struct timespec ts;
 	char line[1024];
 	va_list ap;

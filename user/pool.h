@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Backend pools: named sets of backends, round-robin choice, passive health (down after refusal). */
+/* Backend pools: named sets of backends, round-robin choice, passive health (down after refusal).
+ */
 #ifndef STRG_POOL_H
 #define STRG_POOL_H
 
@@ -8,15 +9,15 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define POOL_NAME_MAX 31
+#define POOL_NAME_MAX	  31
 #define POOL_MAX_BACKENDS 64
-#define POOL_MAX 16
+#define POOL_MAX	  16
 
 struct pool_backend {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char name[64];		/* "host:port" as configured, for logs */
-	uint64_t down_until_ns;	/* CLOCK_MONOTONIC; 0 = ready */
+	uint64_t down_until_ns; /* CLOCK_MONOTONIC; 0 = ready */
 };
 
 struct pool {

@@ -21,12 +21,12 @@
 #include "proxy.h"
 #include "ring.h"
 
-#define RING_ENTRIES 1024
-#define TICK_NS (100 * 1000000ull)
-#define LINGER_NS (1000 * 1000000ull)
-#define DRAIN_NS (30 * 1000000000ull)
-#define BBUF_SIZE (64 * 1024)
-#define REPLY_MAX 256
+#define RING_ENTRIES	  1024
+#define TICK_NS		  (100 * 1000000ull)
+#define LINGER_NS	  (1000 * 1000000ull)
+#define DRAIN_NS	  (30 * 1000000000ull)
+#define BBUF_SIZE	  (64 * 1024)
+#define REPLY_MAX	  256
 #define ADDED_HEADERS_MAX 128
 
 volatile sig_atomic_t proxy_stop_requested;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Route table: method + host + path-prefix matching whose lookup cost is independent of its size. */
+/* Route table: method + host + path-prefix matching whose lookup cost is independent of its size.
+ */
 #ifndef STRG_ROUTE_H
 #define STRG_ROUTE_H
 
@@ -14,11 +15,11 @@
 
 /* What an operator (config line or strgctl) asks for. */
 struct route_spec {
-	uint32_t methods;		/* bit (1u << enum http_method); 0 = every method */
-	char host[ROUTE_HOST_MAX + 1];	/* lower case, no port; "" = any host */
-	char path[ROUTE_PATH_MAX + 1];	/* starts with '/', no trailing '/' unless it is "/" */
-	bool exact;			/* match the path itself only, not its children */
-	int pool;			/* index of the pool the route sends to */
+	uint32_t methods;	       /* bit (1u << enum http_method); 0 = every method */
+	char host[ROUTE_HOST_MAX + 1]; /* lower case, no port; "" = any host */
+	char path[ROUTE_PATH_MAX + 1]; /* starts with '/', no trailing '/' unless it is "/" */
+	bool exact;		       /* match the path itself only, not its children */
+	int pool;		       /* index of the pool the route sends to */
 };
 
 /* A route as stored: the spec plus its stable id (unique for the table's life). */
@@ -43,7 +44,8 @@ void route_table_free(struct route_table *t);
  * its id). Returns the route's id (>= 0) or -errno (-EINVAL for a malformed spec).
  */
 int route_table_set(struct route_table *t, const struct route_spec *spec);
-/* Remove the route with this id; -ENOENT when none, -EPERM for the default route "/" of any host. */
+/* Remove the route with this id; -ENOENT when none, -EPERM for the default route "/" of any host.
+ */
 int route_table_del(struct route_table *t, uint32_t id);
 /* Number of routes. */
 size_t route_table_count(const struct route_table *t);

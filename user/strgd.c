@@ -71,10 +71,13 @@ static const char *listen_name(const struct config *cfg, char *buf, size_t len)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' }, { "test", no_argument, NULL, 't' },
-		{ "no-bpf", no_argument, NULL, 'B' },	    { "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },	    { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"config", required_argument, NULL, 'c'},
+		{"test", no_argument, NULL, 't'},
+		{"no-bpf", no_argument, NULL, 'B'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	struct config cfg;
@@ -132,8 +135,9 @@ int main(int argc, char **argv)
 	}
 	if (ret == 0) {
 		pr_info("data path: user space (io_uring)");
-		pr_info("listening on %s with %u pools, %zu routes", listen_name(&cfg, err, sizeof(err)),
-			cfg.npools, route_table_count(cfg.routes));
+		pr_info("listening on %s with %u pools, %zu routes",
+			listen_name(&cfg, err, sizeof(err)), cfg.npools,
+			route_table_count(cfg.routes));
 		ret = proxy_run(&cfg, lfd);
 		if (ret < 0)
 			pr_warn("event loop failed: %s", strerror(-ret));
