@@ -42,13 +42,19 @@ BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 
+# Kernel-behaviour tests: their own BPF programs (tests/kernel/progs) and loaders (root only).
+KTEST_BPF_SRCS := $(wildcard tests/kernel/progs/*.bpf.c)
+KTEST_SKELS := $(patsubst tests/kernel/progs/%.bpf.c,$(OUTPUT)/ktest/%.skel.h,$(KTEST_BPF_SRCS))
+KTEST_SRCS := $(wildcard tests/kernel/test_*.c)
+KTEST_BINS := $(patsubst tests/kernel/%.c,$(OBJDIR)/ktest/%,$(KTEST_SRCS))
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OBJDIR)/tests/%,$(UNIT_SRCS))
 
 obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
 LIB_OBJS := $(call obj,$(LIB_SRCS))
 
-.PHONY: all clean check check-unit check-san check-integration bench format lint demo
+.PHONY: all clean check check-unit check-san check-kernel check-integration bench format lint demo
 all: strgd strgctl
 
 strgd: $(call obj,$(STRGD_SRCS)) $(LIB_OBJS)
@@ -64,7 +70,7 @@ $(OBJDIR)/%.o: user/%.c $(BPF_SKELS) | $(OBJDIR)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -c $< -o $@
 
-$(OBJDIR) $(OBJDIR)/tests $(OUTPUT):
+$(OBJDIR) $(OBJDIR)/tests $(OBJDIR)/ktest $(OUTPUT) $(OUTPUT)/ktest:
 	$(Q)mkdir -p $@
 
 # vmlinux.h is regenerated only when the running kernel's BTF differs from the one we have.
@@ -82,6 +88,19 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
+$(OUTPUT)/ktest/%.bpf.o: tests/kernel/progs/%.bpf.c $(OUTPUT)/vmlinux.h $(wildcard include/strg/*.h) | $(OUTPUT)/ktest
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+		-Iinclude -I$(OUTPUT) -c $< -o $@
+
+$(OUTPUT)/ktest/%.skel.h: $(OUTPUT)/ktest/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OBJDIR)/ktest/%: tests/kernel/%.c $(KTEST_SKELS) $(LIB_OBJS) | $(OBJDIR)/ktest
+	$(call msg,KTEST,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -I$(OUTPUT)/ktest $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+
 $(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
@@ -90,6 +109,7 @@ $(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
 check:
 	$(Q)$(MAKE) --no-print-directory check-unit
 	$(Q)$(MAKE) --no-print-directory check-san
+	$(Q)$(MAKE) --no-print-directory check-kernel
 	$(Q)$(MAKE) --no-print-directory check-integration
 
 check-unit: $(UNIT_BINS)
@@ -97,6 +117,9 @@ check-unit: $(UNIT_BINS)
 
 check-san:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 check-unit
+
+check-kernel: $(KTEST_BINS)
+	$(Q)tests/kernel/run $(KTEST_BINS)
 
 check-integration: all
 	$(Q)tests/integration/run
@@ -123,4 +146,4 @@ clean:
 	$(call msg,CLEAN,)
 	$(Q)rm -rf $(OUTPUT) strgd strgctl
 
--include $(wildcard $(OUTPUT)/obj/*.d $(OUTPUT)/san/*.d $(OUTPUT)/obj/tests/*.d $(OUTPUT)/san/tests/*.d)
+-include $(wildcard $(OUTPUT)/obj/*.d $(OUTPUT)/san/*.d $(OUTPUT)/*/tests/*.d $(OUTPUT)/*/ktest/*.d)
