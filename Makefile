@@ -35,7 +35,7 @@ endif
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
 LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c
 # The daemon's own modules.
-STRGD_SRCS := user/strgd.c user/proxy.c user/ring.c
+STRGD_SRCS := user/strgd.c user/proxy.c user/ring.c user/splice.c
 STRGCTL_SRCS := user/strgctl.c
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
@@ -81,7 +81,7 @@ $(OUTPUT)/vmlinux.h: /sys/kernel/btf/vmlinux | $(OUTPUT)
 
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(OUTPUT)/vmlinux.h $(wildcard include/strg/*.h) | $(OUTPUT)
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 		-Iinclude -I$(OUTPUT) -c $< -o $@
 
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
@@ -90,7 +90,7 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 
 $(OUTPUT)/ktest/%.bpf.o: tests/kernel/progs/%.bpf.c $(OUTPUT)/vmlinux.h $(wildcard include/strg/*.h) | $(OUTPUT)/ktest
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 		-Iinclude -I$(OUTPUT) -c $< -o $@
 
 $(OUTPUT)/ktest/%.skel.h: $(OUTPUT)/ktest/%.bpf.o

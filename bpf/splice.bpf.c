@@ -1,35 +1,419 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Sockmap splice: bytes arriving on a socket in the sockhash are redirected to its peer socket. */
+/*
+ * The kernel fast path: a sockops program puts every client socket of strgd's listener into the
+ * sockhash the moment it is established (so the verdict sees every byte it receives), and one
+ * sk_skb verdict program classifies each request head on the client side and redirects it to the
+ * connection's backend for the route's pool, then carries the response back. Anything it cannot
+ * prove safe and complete is passed up to strgd, which handles that request in user space.
+ */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
+#include "strg/fastscan.h"
 #include "strg/splice.h"
+
+/* Set by strgd before load: the listener this instance serves. */
+const volatile __u64 listen_netns = 0;
+const volatile __u32 listen_port = 0; /* host byte order */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
-	__uint(max_entries, STRG_SPLICE_MAX_SOCKS);
+	__uint(max_entries, STRG_MAX_SOCKS);
 	__type(key, __u64); /* socket cookie */
 	__type(value, __u64);
 } socks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, STRG_SPLICE_MAX_SOCKS);
-	__type(key, __u64); /* socket cookie of the receiving socket */
-	__type(value, struct strg_peer);
-} peers SEC(".maps");
+	__uint(max_entries, STRG_MAX_SOCKS);
+	__type(key, __u64); /* socket cookie */
+	__type(value, struct strg_sock);
+} sockinfo SEC(".maps");
+
+/* Written by the BPF side (phase, counters); strgd creates and reads entries. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STRG_MAX_CONNS);
+	__type(key, __u64); /* client socket cookie */
+	__type(value, struct strg_conn);
+} conns SEC(".maps");
+
+/* Written by strgd only: backends per pool and when the kernel may take over. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STRG_MAX_CONNS);
+	__type(key, __u64); /* client socket cookie */
+	__type(value, struct strg_conn_ctl);
+} conn_ctl SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4 * STRG_ROUTE_SLOTS);
+	__type(key, struct strg_route_key);
+	__type(value, struct strg_route_val);
+} routes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct strg_table);
+} table SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STRG_ROUTE_SLOTS *STRG_POOLS_MAX);
+	__type(key, __u32); /* slot * STRG_POOLS_MAX + pool */
+	__type(value, struct strg_stats);
+} kstats SEC(".maps");
+
+/* Counters of the requests strgd carries itself: mmapped by strgd, no syscall per request. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STRG_ROUTE_SLOTS *STRG_POOLS_MAX);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32); /* slot * STRG_POOLS_MAX + pool */
+	__type(value, struct strg_stats);
+} ustats SEC(".maps");
+
+/* Per-CPU scratch: the head bytes and the scanner state (too big for the BPF stack). */
+struct scratch {
+	char buf[STRG_FS_MAX_HEAD];
+	__u32 len;
+	int verdict;
+	struct strg_req_scan rq;
+	struct strg_resp_scan rs;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+SEC("sockops")
+int strg_sockops(struct bpf_sock_ops *ops)
+{
+	struct strg_conn conn = {.phase = STRG_PH_USER};
+	struct strg_sock si = {.role = STRG_ROLE_CLIENT};
+	__u64 cookie;
+
+	if (ops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB || ops->local_port != listen_port ||
+	    bpf_get_netns_cookie(ops) != listen_netns)
+		return 1;
+	cookie = bpf_get_socket_cookie(ops);
+	si.client = cookie;
+	/* State first: the verdict passes bytes of a socket it knows nothing about. */
+	if (bpf_map_update_elem(&conns, &cookie, &conn, BPF_ANY) ||
+	    bpf_map_update_elem(&sockinfo, &cookie, &si, BPF_ANY))
+		return 1;
+	bpf_sock_hash_update(ops, &socks, &cookie, BPF_NOEXIST);
+	return 1;
+}
+
+static __always_inline struct strg_stats *stats_of(__u32 slot, __u32 pool)
+{
+	__u32 key = slot * STRG_POOLS_MAX + pool;
+
+	if (slot >= STRG_ROUTE_SLOTS || pool >= STRG_POOLS_MAX)
+		return NULL;
+	return bpf_map_lookup_elem(&kstats, &key);
+}
+
+/* bpf_loop() wants its context on the stack: it carries the scratch pointer. */
+struct loop_ctx {
+	struct scratch *s;
+};
+
+static long req_step_cb(__u32 i, struct loop_ctx *lc)
+{
+	struct scratch *s = lc->s;
+	int r;
+
+	if (i >= STRG_FS_MAX_HEAD)
+		return 1;
+	r = strg_req_step(&s->rq, (__u8)s->buf[i]);
+	if (r == STRG_FS_MORE)
+		return 0;
+	s->verdict = r;
+	return 1;
+}
+
+static long resp_step_cb(__u32 i, struct loop_ctx *lc)
+{
+	struct scratch *s = lc->s;
+	int r;
+
+	if (i >= STRG_FS_MAX_HEAD)
+		return 1;
+	r = strg_resp_step(&s->rs, (__u8)s->buf[i]);
+	if (r == STRG_FS_MORE)
+		return 0;
+	s->verdict = r;
+	return 1;
+}
+
+/* Copy the first n bytes of the skb into the scratch buffer. */
+static __always_inline int load_head(struct __sk_buff *skb, struct scratch *s, __u32 n)
+{
+	if (n > STRG_FS_MAX_HEAD)
+		n = STRG_FS_MAX_HEAD;
+	if (n == 0)
+		return -1;
+	s->len = n;
+	return bpf_skb_load_bytes(skb, 0, s->buf, n);
+}
+
+static __always_inline bool cand_matches(const struct strg_route_cand *c, __u32 method,
+					 __u64 host_hash, bool whole_path)
+{
+	if (c->methods && !(c->methods & (1u << method)))
+		return false;
+	if (c->host_hash && c->host_hash != host_hash)
+		return false;
+	if ((c->flags & STRG_CAND_EXACT) && !whole_path)
+		return false;
+	return true;
+}
+
+/* Best candidate at one prefix, or NULL; *user set when the prefix needs user space. */
+static __always_inline const struct strg_route_cand *match_prefix(__u32 gen, __u64 hash, __u32 len,
+								  __u32 method, __u64 host_hash,
+								  bool whole, bool *user)
+{
+	struct strg_route_key key = {.gen = gen, .len = len, .hash = hash};
+	struct strg_route_val *v = bpf_map_lookup_elem(&routes, &key);
+
+	if (!v)
+		return NULL;
+	if (v->flags & STRG_CAND_USER) {
+		*user = true;
+		return NULL;
+	}
+	for (int i = 0; i < STRG_ROUTE_CANDS; i++) {
+		if (i >= v->ncands)
+			break;
+		if (cand_matches(&v->cands[i], method, host_hash, whole))
+			return &v->cands[i];
+	}
+	return NULL;
+}
+
+/* Route of the scanned request: longest '/'-bounded prefix first, the root "/" last. */
+static __always_inline const struct strg_route_cand *route_lookup(struct strg_req_scan *rq,
+								  bool *user)
+{
+	const struct strg_route_cand *c;
+	__u32 zero = 0, n = rq->ndepth;
+	struct strg_table *t = bpf_map_lookup_elem(&table, &zero);
+
+	if (!t || !t->root_ok)
+		return NULL;
+	for (int i = STRG_FS_MAX_DEPTH - 1; i >= 0; i--) {
+		if ((__u32)i >= n)
+			continue;
+		c = match_prefix(t->gen, rq->prefix_hash[i], rq->prefix_len[i], rq->method,
+				 rq->host_hash, rq->prefix_len[i] == rq->path_len, user);
+		if (c || *user)
+			return c;
+	}
+	/* The root: FNV-1a of "/". */
+	return match_prefix(t->gen, strg_fnv_step(STRG_FNV_OFFSET, '/'), 1, rq->method,
+			    rq->host_hash, rq->path_len == 1, user);
+}
+
+static __always_inline int pass_client(struct __sk_buff *skb, struct strg_conn *cn)
+{
+	__sync_fetch_and_add(&cn->passed, (__u64)skb->len);
+	return SK_PASS;
+}
+
+static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, struct strg_conn *cn)
+{
+	struct strg_conn_ctl *ctl = bpf_map_lookup_elem(&conn_ctl, &client);
+	const struct strg_route_cand *c;
+	struct loop_ctx lc;
+	struct strg_stats *st;
+	struct scratch *s;
+	__u32 zero = 0, phase = cn->phase;
+	__u64 backend;
+	bool user = false;
+
+	if (phase == STRG_PH_KREQ || phase == STRG_PH_KBODY) {
+		/*
+		 * Pipelined while the kernel carries a response: strgd takes this request once
+		 * that response is done. Flag first, then look at the phase; response_done()
+		 * does the opposite, so one of the two sees the other and the phase ends USER.
+		 */
+		__sync_lock_test_and_set(&cn->user_after, 1);
+		if (__sync_fetch_and_add(&cn->phase, 0) == STRG_PH_IDLE)
+			__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
+		return pass_client(skb, cn);
+	}
+	if (phase == STRG_PH_USER) {
+		/* strgd hands back only once it consumed every byte passed to it. */
+		if (!ctl || ctl->idle_at != cn->passed)
+			return pass_client(skb, cn);
+		if (__sync_val_compare_and_swap(&cn->phase, STRG_PH_USER, STRG_PH_IDLE) !=
+		    STRG_PH_USER)
+			return pass_client(skb, cn);
+	}
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s || !ctl || skb->len > STRG_FS_MAX_HEAD || load_head(skb, s, skb->len))
+		goto to_user;
+	__builtin_memset(&s->rq, 0, sizeof(s->rq));
+	s->verdict = STRG_FS_PASS;
+	lc.s = s;
+	bpf_loop(s->len, req_step_cb, &lc, 0);
+	/* Complete, and nothing after the head: no body, no pipelined bytes. */
+	if (s->verdict != STRG_FS_DONE || s->rq.pos != s->len)
+		goto to_user;
+	c = route_lookup(&s->rq, &user);
+	if (!c || user || (c->flags & STRG_CAND_USER) || c->pool >= STRG_POOLS_MAX)
+		goto to_user;
+	backend = ctl->backend[c->pool & (STRG_POOLS_MAX - 1)];
+	if (!backend)
+		goto to_user;
+	cn->pool = c->pool;
+	cn->slot = c->slot;
+	cn->method = s->rq.method;
+	cn->req_ns = bpf_ktime_get_ns();
+	cn->user_after = 0;
+	cn->phase = STRG_PH_KREQ;
+	st = stats_of(c->slot, c->pool);
+	if (st) {
+		st->route_id = c->route_id;
+		st->pool = c->pool;
+		st->requests++;
+		st->fast++;
+		st->bytes_in += skb->len;
+	}
+	return bpf_sk_redirect_hash(skb, &socks, &backend, 0);
+to_user:
+	cn->phase = STRG_PH_USER;
+	return pass_client(skb, cn);
+}
+
+/* v when below max, else 0; the barrier stops clang from folding the check into an earlier one. */
+static __always_inline __u32 index_below(__u32 v, __u32 max)
+{
+	asm volatile("" : "+r"(v));
+	if (v >= max)
+		v = 0;
+	return v;
+}
+
+static __always_inline __u32 log2_bucket(__u64 us)
+{
+	__u32 b = 0;
+
+	for (int i = 0; i < STRG_LAT_BUCKETS - 1; i++) {
+		if (us < 1)
+			break;
+		us >>= 1;
+		b++;
+	}
+	return b;
+}
+
+/* The kernel-carried response is complete: idle again, or strgd's turn if it holds a request. */
+static __always_inline void response_done(struct strg_conn *cn)
+{
+	__sync_lock_test_and_set(&cn->phase, STRG_PH_IDLE);
+	if (__sync_fetch_and_add(&cn->user_after, 0))
+		__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
+}
+
+static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock *si,
+					 struct strg_conn *cn)
+{
+	struct strg_stats *st = stats_of(cn->slot, cn->pool);
+	__u64 client = si->client, body;
+	__u32 zero = 0, head;
+	struct loop_ctx lc;
+	struct scratch *s;
+
+	if (si->pool != cn->pool) {
+		__sync_fetch_and_add(&cn->resp_passed, 1);
+		return SK_PASS;
+	}
+	if (cn->phase == STRG_PH_KBODY) {
+		if (skb->len > cn->resp_left) {
+			cn->phase =
+				STRG_PH_USER; /* more than the response: let strgd sort it out */
+			__sync_fetch_and_add(&cn->resp_passed, 1);
+			return SK_PASS;
+		}
+		cn->resp_left -= skb->len;
+		__sync_fetch_and_add(&cn->out, (__u64)skb->len);
+		if (st)
+			st->bytes_out += skb->len;
+		if (!cn->resp_left)
+			response_done(cn);
+		return bpf_sk_redirect_hash(skb, &socks, &client, 0);
+	}
+	if (cn->phase != STRG_PH_KREQ) {
+		/* Not the kernel's exchange: strgd reads these bytes and decides. */
+		__sync_fetch_and_add(&cn->resp_passed, 1);
+		return SK_PASS;
+	}
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s || load_head(skb, s, skb->len))
+		goto to_user;
+	__builtin_memset(&s->rs, 0, sizeof(s->rs));
+	s->rs.req_method = cn->method;
+	s->verdict = STRG_FS_PASS;
+	lc.s = s;
+	bpf_loop(s->len, resp_step_cb, &lc, 0);
+	if (s->verdict != STRG_FS_DONE)
+		goto to_user;
+	head = s->rs.pos;
+	if (head > skb->len)
+		goto to_user;
+	body = skb->len - head;
+	if (body > s->rs.content_length)
+		goto to_user;
+	if (st) {
+		__u64 us = (bpf_ktime_get_ns() - cn->req_ns) / 1000;
+		__u32 cls = index_below(s->rs.status / 100, STRG_STATUS_CLASSES);
+
+		st->status[cls]++;
+		st->latency_us_log2[index_below(log2_bucket(us), STRG_LAT_BUCKETS)]++;
+		st->bytes_out += skb->len;
+	}
+	cn->resp_left = s->rs.content_length - body;
+	__sync_fetch_and_add(&cn->out, (__u64)skb->len);
+	if (cn->resp_left)
+		cn->phase = STRG_PH_KBODY;
+	else
+		response_done(cn);
+	return bpf_sk_redirect_hash(skb, &socks, &client, 0);
+to_user:
+	/* strgd reads this response from the backend socket and finishes it. */
+	cn->phase = STRG_PH_USER;
+	__sync_fetch_and_add(&cn->resp_passed, 1);
+	return SK_PASS;
+}
 
 /* libbpf 1.1 does not know "sk_skb/verdict": plain "sk_skb", attached as BPF_SK_SKB_VERDICT. */
 SEC("sk_skb")
-int splice_verdict(struct __sk_buff *skb)
+int strg_verdict(struct __sk_buff *skb)
 {
 	__u64 cookie = bpf_get_socket_cookie(skb);
-	struct strg_peer *peer;
+	struct strg_sock *si = bpf_map_lookup_elem(&sockinfo, &cookie);
+	struct strg_conn *cn;
+	__u64 client;
 
-	peer = bpf_map_lookup_elem(&peers, &cookie);
-	if (!peer || (peer->flags & STRG_PEER_PASS))
+	if (!si)
 		return SK_PASS;
-	return bpf_sk_redirect_hash(skb, &socks, &peer->peer_cookie, 0);
+	client = si->client;
+	cn = bpf_map_lookup_elem(&conns, &client);
+	if (!cn)
+		return SK_PASS;
+	if (si->role == STRG_ROLE_CLIENT)
+		return client_bytes(skb, client, cn);
+	return backend_bytes(skb, si, cn);
 }
 
 char LICENSE[] SEC("license") = "GPL";

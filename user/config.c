@@ -381,12 +381,29 @@ static int do_down_hold(struct cfg_parser *ps, int argc, char **argv)
 	return 0;
 }
 
+static int do_splice(struct cfg_parser *ps, int argc, char **argv)
+{
+	static const char *const modes[] = {
+		[SPLICE_NEVER] = "never", [SPLICE_AUTO] = "auto", [SPLICE_ALWAYS] = "always"};
+
+	if (argc != 2)
+		return cfg_err(ps, "splice: expects always, auto or never");
+	for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (!strcmp(argv[1], modes[i])) {
+			ps->cfg->splice = (enum splice_mode)i;
+			return 0;
+		}
+	}
+	return cfg_err(ps, "splice: unknown mode '%s' (always, auto or never)", argv[1]);
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(struct cfg_parser *ps, int argc, char **argv);
 } directives[] = {
-	{"listen", do_listen},	 {"pool", do_pool},   {"route", do_route},
-	{"timeout", do_timeout}, {"limit", do_limit}, {"down-hold", do_down_hold},
+	{"splice", do_splice},	     {"listen", do_listen},   {"pool", do_pool},
+	{"route", do_route},	     {"timeout", do_timeout}, {"limit", do_limit},
+	{"down-hold", do_down_hold},
 };
 
 /* Split a line in place into words; a word starting with '#' starts a comment. */

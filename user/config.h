@@ -11,6 +11,13 @@
 #include "pool.h"
 #include "route.h"
 
+/* When strgd hands connections to the kernel fast path. */
+enum splice_mode {
+	SPLICE_AUTO = 0,   /* the default: what the benchmark showed fastest (see README) */
+	SPLICE_NEVER = 1,  /* user space carries every request */
+	SPLICE_ALWAYS = 2, /* every connection, after its first request */
+};
+
 struct config {
 	struct sockaddr_storage listen;
 	socklen_t listen_len;
@@ -24,6 +31,7 @@ struct config {
 	uint32_t client_timeout_ms; /* client silent mid-request; default 30000 → 408 */
 	uint32_t idle_timeout_ms;   /* keep-alive idle between requests; default 60000 */
 	uint32_t down_hold_ms;	    /* how long a refused backend is skipped; default 2000 */
+	enum splice_mode splice;
 };
 
 /*

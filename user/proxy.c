@@ -9,8 +9,11 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>
 #include <arpa/inet.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "ring.h"
+#include "splice.h"
 
 #define RING_ENTRIES	  1024
 #define TICK_NS		  (100 * 1000000ull)
@@ -53,7 +57,7 @@ struct conn {
 	unsigned long id;
 	int cfd;
 	char peer[INET6_ADDRSTRLEN];
-	unsigned pending; /* bit (1 << ring_op) per operation in flight; one of each kind at most */
+	uint32_t pending; /* bit (1 << ring_op) per operation in flight; one of each kind at most */
 	enum conn_state state;
 	uint64_t deadline_ns;
 
@@ -99,11 +103,30 @@ struct conn {
 	struct http_chunked resp_ch;
 	uint32_t down_left;
 	bool down_done_pending;
+
+	/* user-space counters of the current exchange */
+	uint64_t t_req;	 /* head parsed */
+	uint64_t t_resp; /* response head seen */
+	uint64_t nin;	 /* request bytes sent up */
+	uint64_t nout;	 /* response bytes sent down */
+
+	/* kernel fast path (spliced connections only) */
+	bool spliced;
+	bool adopted;	   /* finishing a response the kernel passed up */
+	bool kwait;	   /* holding passed-up bytes until the kernel's response is done */
+	bool eof_wait;	   /* client ended; closing once the kernel's bytes drained */
+	uint64_t cookie;   /* client socket cookie */
+	uint64_t rx_total; /* bytes read from the client socket */
+	uint64_t tx_total; /* bytes strgd itself sent to the client */
+	uint64_t last_kreq_ns;
+	uint32_t resp_passed_seen;
+	struct strg_conn_ctl ctl;
 };
 
 struct proxy {
 	struct io_uring ring;
 	struct config *cfg;
+	struct splice *sp; /* NULL: user-space path only */
 	int lfd;
 	bool stopping;
 	uint64_t stop_deadline;
@@ -133,6 +156,9 @@ static void try_request(struct conn *c);
 static void pump_up(struct conn *c);
 static void pump_down(struct conn *c);
 static void connect_next(struct conn *c);
+static void watch_backends(struct conn *c);
+static void exchange_reset(struct conn *c);
+static void conn_linger(struct conn *c);
 
 /* ---- submission helpers: each marks its operation pending ---- */
 
@@ -216,9 +242,11 @@ static struct conn *conn_new(struct proxy *px, int fd)
 	struct conn *c;
 	int one = 1;
 
-	c = calloc(1, sizeof(*c));
+	/* 64-byte aligned: the low 6 bits of a completion's user_data carry the operation. */
+	c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
 	if (!c)
 		return NULL;
+	memset(c, 0, sizeof(*c));
 	c->ccap = px->cfg->limits.max_head + px->cfg->limits.max_request_line + 4096;
 	c->cbuf = malloc(c->ccap);
 	c->bbuf = malloc(BBUF_SIZE);
@@ -266,6 +294,8 @@ static void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	px->nconns--;
+	if (c->spliced)
+		splice_conn_forget(px->sp, c->cookie, &c->ctl);
 	for (int i = 0; i < POOL_MAX; i++)
 		if (c->up[i].fd >= 0)
 			close(c->up[i].fd);
@@ -280,7 +310,7 @@ static void conn_free(struct conn *c)
 static void conn_close(struct conn *c)
 {
 	c->state = ST_CLOSING;
-	for (int op = RING_OP_CRECV; op <= RING_OP_CONNECT; op++)
+	for (int op = RING_OP_CRECV; op < RING_OP_WATCH_END; op++)
 		cancel_op(c, (enum ring_op)op);
 	if (!c->pending)
 		conn_free(c);
@@ -334,6 +364,203 @@ static void conn_reply(struct conn *c, unsigned status)
 		submit_csend(c, c->reply, c->rlen);
 }
 
+/* ---- kernel fast path ---- */
+
+static bool kernel_busy(const struct strg_conn *k)
+{
+	return k->phase == STRG_PH_KREQ || k->phase == STRG_PH_KBODY;
+}
+
+/* The kernel's view of a spliced connection; false when there is none. */
+static bool kernel_state(struct conn *c, struct strg_conn *k)
+{
+	return c->spliced && splice_conn_get(c->px->sp, c->cookie, k) == 0;
+}
+
+/* The sockops program put the socket in the sockhash at its handshake: take it from there. */
+static void splice_accepted(struct conn *c)
+{
+	struct proxy *px = c->px;
+	struct strg_conn k;
+
+	if (!px->sp || px->cfg->splice != SPLICE_ALWAYS)
+		return;
+	c->cookie = splice_cookie(c->cfd);
+	if (!c->cookie || splice_conn_get(px->sp, c->cookie, &k) < 0)
+		return;
+	memset(&c->ctl, 0, sizeof(c->ctl));
+	c->ctl.idle_at = UINT64_MAX; /* strgd owns the connection until its first request is done */
+	if (splice_ctl_set(px->sp, c->cookie, &c->ctl) < 0)
+		return;
+	c->spliced = true;
+}
+
+/* A new backend connection joins the splice, so the kernel can send the pool's requests to it. */
+static void splice_connected(struct conn *c)
+{
+	uint64_t bc;
+	int err;
+
+	if (!c->spliced)
+		return;
+	err = splice_backend_add(c->px->sp, c->cookie, (unsigned)c->pool, c->bfd, &bc);
+	if (err < 0) {
+		pr_debug("conn %lu: backend not spliced: %s", c->id, strerror(-err));
+		return;
+	}
+	c->ctl.backend[c->pool] = bc;
+	splice_ctl_set(c->px->sp, c->cookie, &c->ctl);
+}
+
+/* Close the backend connection of a pool; the kernel stops using it first. */
+static void backend_drop(struct conn *c, int pool)
+{
+	if (c->up[pool].fd < 0)
+		return;
+	if (c->spliced && c->ctl.backend[pool]) {
+		uint64_t bc = c->ctl.backend[pool];
+
+		c->ctl.backend[pool] = 0;
+		splice_ctl_set(c->px->sp, c->cookie, &c->ctl);
+		splice_sock_forget(c->px->sp, bc);
+	}
+	close(c->up[pool].fd);
+	c->up[pool].fd = -1;
+}
+
+/*
+ * Between requests with nothing buffered: every byte the kernel passed up has been consumed, so
+ * it may classify the next request itself. It compares this count with its own.
+ */
+static void splice_hand_back(struct conn *c)
+{
+	struct strg_conn k;
+
+	if (!c->spliced || c->cstart != c->cend)
+		return;
+	/* Responses of strgd's own exchanges were passed up too: they are not news. */
+	if (kernel_state(c, &k))
+		c->resp_passed_seen = k.resp_passed;
+	c->ctl.idle_at = c->rx_total;
+	splice_ctl_set(c->px->sp, c->cookie, &c->ctl);
+	watch_backends(c);
+}
+
+/* Bytes written into the client socket by anyone (strgd or the kernel's redirects). */
+static bool client_drained(struct conn *c, const struct strg_conn *k)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int outq = 0;
+
+	if (getsockopt(c->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+	    ioctl(c->cfd, SIOCOUTQ, &outq) < 0)
+		return true;
+	/* bytes_acked counts our SYN-ACK as one byte. */
+	return ti.tcpi_bytes_acked + (uint64_t)outq >= c->tx_total + k->out + 1;
+}
+
+/*
+ * Poll the kernel for a connection waiting on it: passed-up bytes held back while its response
+ * was in flight, or a client EOF that must not cut the redirected bytes short.
+ */
+static void splice_recheck(struct conn *c)
+{
+	struct strg_conn k;
+
+	if (!kernel_state(c, &k)) {
+		c->kwait = false;
+		if (c->eof_wait)
+			conn_close(c);
+		else
+			try_request(c);
+		return;
+	}
+	if (kernel_busy(&k))
+		return;
+	if (c->eof_wait) {
+		if (client_drained(c, &k))
+			conn_linger(c);
+		return;
+	}
+	if (c->kwait) {
+		c->kwait = false;
+		try_request(c);
+	}
+}
+
+static void watch_backends(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!c->spliced)
+		return;
+	for (unsigned p = 0; p < c->px->cfg->npools; p++) {
+		enum ring_op op = (enum ring_op)(RING_OP_WATCH + p);
+
+		if (c->up[p].fd < 0 || (c->pending & (1u << op)))
+			continue;
+		sqe = ring_get_sqe(&c->px->ring);
+		io_uring_prep_poll_add(sqe, c->up[p].fd, POLLIN | POLLRDHUP);
+		submit(c, sqe, op);
+	}
+}
+
+/*
+ * A spliced backend became readable while strgd was idle: either the kernel passed up a
+ * response it could not carry (chunked, close-delimited, interim...), which strgd finishes, or
+ * the backend closed its end.
+ */
+/* Finish a response that the kernel passed up on the backend socket of pool. */
+static void adopt_response(struct conn *c, unsigned pool, const struct strg_conn *k)
+{
+	exchange_reset(c);
+	c->pool = (int)pool;
+	c->bfd = c->up[pool].fd;
+	c->reused = true;
+	c->adopted = true;
+	c->method = (enum http_method)k->method;
+	c->req_keep_alive = true;
+	c->req_body = HTTP_BODY_NONE;
+	c->req_done = true;
+	c->state = ST_XFER;
+	c->deadline_ns = now_ns() + ms_ns(c->px->cfg->server_timeout_ms);
+	submit_brecv(c);
+}
+
+static void on_watch(struct conn *c, unsigned pool, int res)
+{
+	struct strg_conn k;
+
+	if (c->state != ST_HEAD || c->up[pool].fd < 0 || res < 0)
+		return; /* busy: the exchange reads it; the watch is armed again when idle */
+	if (!kernel_state(c, &k)) {
+		conn_close(c);
+		return;
+	}
+	if (k.resp_passed != c->resp_passed_seen) {
+		c->resp_passed_seen = k.resp_passed;
+		adopt_response(c, pool, &k);
+		return;
+	}
+	if (res & (POLLRDHUP | POLLHUP | POLLERR)) {
+		if (k.pool == pool && k.phase == STRG_PH_KREQ) {
+			conn_reply(c, 502); /* it closed with the kernel's request unanswered */
+			return;
+		}
+		if (k.pool == pool && k.phase == STRG_PH_KBODY) {
+			conn_close(c); /* it closed inside the response */
+			return;
+		}
+		pr_debug("conn %lu: idle backend of pool %s closed", c->id,
+			 c->px->cfg->pools[pool].name);
+		backend_drop(c, (int)pool);
+		return;
+	}
+	/* A wake-up for bytes the verdict redirected: nothing for strgd. */
+	watch_backends(c);
+}
+
 /* ---- request side ---- */
 
 static void exchange_reset(struct conn *c)
@@ -358,6 +585,11 @@ static void exchange_reset(struct conn *c)
 	c->status = 0;
 	c->down_left = 0;
 	c->down_done_pending = false;
+	c->adopted = false;
+	c->t_req = 0;
+	c->t_resp = 0;
+	c->nin = 0;
+	c->nout = 0;
 	c->bstart = 0;
 	c->bend = 0;
 }
@@ -404,6 +636,7 @@ static void try_request(struct conn *c)
 	}
 	c->method = req->method;
 	c->route_id = rt->id;
+	c->t_req = now_ns();
 	c->pool = rt->spec.pool;
 	c->req_keep_alive = req->keep_alive;
 	c->req_upgrade = req->upgrade;
@@ -481,6 +714,7 @@ static void on_connect(struct conn *c, int res)
 		return;
 	}
 	pool_mark_up(p, (unsigned)idx);
+	splice_connected(c);
 	c->state = ST_XFER;
 	c->deadline_ns = now_ns() + ms_ns(c->px->cfg->server_timeout_ms);
 	submit_bsend(c, c->hbuf, c->hlen);
@@ -550,10 +784,13 @@ static void finish_exchange(struct conn *c)
 	 * A backend that sent more than its response or wants to close is not reused. No backend
 	 * operation is in flight here: both directions of the exchange have completed.
 	 */
-	if (!c->resp_keep || c->bstart != c->bend) {
-		close(c->up[c->pool].fd);
-		c->up[c->pool].fd = -1;
-	}
+	if (!c->resp_keep || c->bstart != c->bend)
+		backend_drop(c, c->pool);
+	if (px->sp && !c->adopted)
+		splice_count_user(px->sp, c->route_id % STRG_ROUTE_SLOTS, c->route_id,
+				  (unsigned)c->pool, c->nin, c->nout, c->status,
+				  c->t_resp > c->t_req ? (c->t_resp - c->t_req) / 1000 : 0,
+				  c->spliced);
 	keep = c->req_keep_alive && c->resp_keep && !px->stopping;
 	exchange_reset(c);
 	if (!keep) {
@@ -562,21 +799,23 @@ static void finish_exchange(struct conn *c)
 	}
 	c->state = ST_HEAD;
 	c->deadline_ns = now_ns() + ms_ns(px->cfg->idle_timeout_ms);
-	if (c->cstart < c->cend)
+	if (c->cstart < c->cend) {
 		try_request(c);
-	else
-		submit_crecv(c);
+		return;
+	}
+	submit_crecv(c);
+	splice_hand_back(c);
 }
 
 /* The reused backend connection died before answering: connect afresh and send the head again. */
 static bool retry_request(struct conn *c)
 {
-	if (!c->reused || c->resp_head || c->bstart != c->bend || c->req_body != HTTP_BODY_NONE ||
+	if (!c->reused || c->adopted || c->resp_head || c->bstart != c->bend ||
+	    c->req_body != HTTP_BODY_NONE ||
 	    (c->pending & ((1u << RING_OP_BSEND) | (1u << RING_OP_BRECV))))
 		return false;
 	pr_debug("conn %lu: reused backend connection closed, reconnecting", c->id);
-	close(c->up[c->pool].fd);
-	c->up[c->pool].fd = -1;
+	backend_drop(c, c->pool);
 	c->bfd = -1;
 	c->hsent = 0;
 	connect_next(c);
@@ -585,6 +824,8 @@ static bool retry_request(struct conn *c)
 
 static void on_crecv(struct conn *c, int res)
 {
+	if (res > 0)
+		c->rx_total += (uint64_t)res;
 	if (c->state == ST_LINGER || c->state == ST_REPLY) {
 		c->cstart = 0;
 		c->cend = 0;
@@ -607,6 +848,11 @@ static void on_crecv(struct conn *c, int res)
 		c->client_eof = true;
 		if (c->state == ST_HEAD) {
 			/* EOF between requests is the normal end; inside a head it is an abort. */
+			if (c->spliced) {
+				c->eof_wait = true; /* the kernel may still be sending a response */
+				splice_recheck(c);
+				return;
+			}
 			conn_close(c);
 			return;
 		}
@@ -620,6 +866,13 @@ static void on_crecv(struct conn *c, int res)
 	}
 	c->cend += (uint32_t)res;
 	if (c->state == ST_HEAD) {
+		struct strg_conn k;
+
+		/* Passed up while the kernel still carries a response: that one goes first. */
+		if (kernel_state(c, &k) && kernel_busy(&k)) {
+			c->kwait = true;
+			return;
+		}
 		try_request(c);
 		return;
 	}
@@ -643,6 +896,7 @@ static void on_bsend(struct conn *c, int res)
 		conn_reply(c, 502);
 		return;
 	}
+	c->nin += (uint64_t)res;
 	if (c->hsent < c->hlen) {
 		c->hsent += (uint32_t)res;
 		if (c->hsent < c->hlen)
@@ -684,6 +938,7 @@ static int parse_response_head(struct conn *c)
 		return -1;
 	}
 	c->status = resp.status;
+	c->t_resp = now_ns();
 	if (resp.status == 101 && c->req_upgrade) {
 		c->resp_head = true;
 		c->tunnel = true;
@@ -796,6 +1051,16 @@ static void on_brecv(struct conn *c, int res)
 			pr_info("conn %lu: backend recv: %s", c->id, strerror(-res));
 		c->backend_eof = true;
 		if (!c->resp_head && c->bstart == c->bend) {
+			if (c->adopted) {
+				/* Woken by the backend's FIN, not a response: back to idle. */
+				int pool = c->pool;
+
+				exchange_reset(c);
+				backend_drop(c, pool);
+				c->state = ST_HEAD;
+				c->deadline_ns = now_ns() + ms_ns(c->px->cfg->idle_timeout_ms);
+				return;
+			}
 			if (!retry_request(c))
 				conn_reply(c, 502);
 			return;
@@ -820,6 +1085,8 @@ static void on_brecv(struct conn *c, int res)
 
 static void on_csend(struct conn *c, int res)
 {
+	if (res > 0)
+		c->tx_total += (uint64_t)res;
 	if (c->state == ST_REPLY) {
 		if (res <= 0) {
 			conn_close(c);
@@ -838,6 +1105,7 @@ static void on_csend(struct conn *c, int res)
 		conn_close(c);
 		return;
 	}
+	c->nout += (uint64_t)res;
 	c->bstart += (uint32_t)res;
 	c->down_left -= (uint32_t)res;
 	if (c->down_left) {
@@ -862,7 +1130,16 @@ static void expire(struct conn *c)
 {
 	switch (c->state) {
 	case ST_HEAD:
-		if (c->cstart == c->cend) {
+		if (c->cstart == c->cend || c->kwait) {
+			struct strg_conn k;
+
+			/* Idle for strgd, maybe not for the kernel: requests it carried count. */
+			if (kernel_state(c, &k) &&
+			    (kernel_busy(&k) || k.req_ns != c->last_kreq_ns)) {
+				c->last_kreq_ns = k.req_ns;
+				c->deadline_ns = now_ns() + ms_ns(c->px->cfg->idle_timeout_ms);
+				return;
+			}
 			conn_close(c); /* idle keep-alive connection */
 			return;
 		}
@@ -897,7 +1174,15 @@ static void on_timer(struct proxy *px)
 		next = c->next;
 		if (c->state == ST_CLOSING)
 			continue;
+		if (c->state == ST_HEAD && (c->kwait || c->eof_wait)) {
+			splice_recheck(c);
+			continue;
+		}
 		if (px->stopping && c->state == ST_HEAD && c->cstart == c->cend) {
+			struct strg_conn k;
+
+			if (kernel_state(c, &k) && kernel_busy(&k))
+				continue;
 			conn_close(c);
 			continue;
 		}
@@ -943,6 +1228,7 @@ static void on_accept(struct proxy *px, int res, unsigned flags)
 	}
 	c->state = ST_HEAD;
 	c->deadline_ns = now_ns() + ms_ns(px->cfg->idle_timeout_ms);
+	splice_accepted(c);
 	submit_crecv(c);
 }
 
@@ -988,6 +1274,8 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 			on_connect(c, cqe->res);
 		break;
 	default:
+		if (op >= RING_OP_WATCH && op < RING_OP_WATCH_END)
+			on_watch(c, op - RING_OP_WATCH, cqe->res);
 		break;
 	}
 }
@@ -1025,7 +1313,7 @@ int proxy_listen(const struct config *cfg)
 	return fd;
 }
 
-int proxy_run(struct config *cfg, int listen_fd)
+int proxy_run(struct config *cfg, int listen_fd, struct splice *sp)
 {
 	struct proxy *px;
 	struct io_uring_sqe *sqe;
@@ -1035,6 +1323,7 @@ int proxy_run(struct config *cfg, int listen_fd)
 	if (!px)
 		return -ENOMEM;
 	px->cfg = cfg;
+	px->sp = sp;
 	px->lfd = listen_fd;
 	px->tick.tv_nsec = TICK_NS;
 	err = io_uring_queue_init(RING_ENTRIES, &px->ring, 0);

@@ -7,6 +7,8 @@
 
 #include "config.h"
 
+struct splice;
+
 /* Set by the signal handler; the loop stops accepting and drains when it becomes non-zero. */
 extern volatile sig_atomic_t proxy_stop_requested;
 
@@ -15,8 +17,9 @@ int proxy_listen(const struct config *cfg);
 
 /*
  * Run the event loop on listen_fd until a stop is requested and every connection has finished.
+ * With sp (the loaded kernel path), connections are spliced as cfg->splice says.
  * Returns 0 on a clean stop, -errno when the loop could not run.
  */
-int proxy_run(struct config *cfg, int listen_fd);
+int proxy_run(struct config *cfg, int listen_fd, struct splice *sp);
 
 #endif

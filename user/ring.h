@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <liburing.h>
 
-/* Operation kinds; stored in the low 3 bits of user_data (objects are 16-byte aligned). */
+/* Operation kinds; stored in the low 6 bits of user_data (objects are 64-byte aligned). */
 enum ring_op {
 	RING_OP_NONE = 0, /* completions we ignore (cancel requests) */
 	RING_OP_ACCEPT = 1,
@@ -16,9 +16,11 @@ enum ring_op {
 	RING_OP_BRECV = 5, /* recv from the backend */
 	RING_OP_BSEND = 6, /* send to the backend */
 	RING_OP_CONNECT = 7,
+	RING_OP_WATCH = 8, /* poll of a spliced backend socket; RING_OP_WATCH + pool index */
+	RING_OP_WATCH_END = 24,
 };
 
-#define RING_OP_MASK 7u
+#define RING_OP_MASK 63u
 
 static inline uint64_t ring_tag(void *obj, enum ring_op op)
 {

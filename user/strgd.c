@@ -12,6 +12,7 @@
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
+#include "splice.h"
 #include "version.h"
 
 static const char usage[] =
@@ -22,6 +23,7 @@ static const char usage[] =
 	"  -c, --config FILE  configuration file (see README.md, \"Configuration\")\n"
 	"  -t, --test         check the configuration and exit (0 when valid)\n"
 	"      --no-bpf       run the user-space data path only\n"
+	"      --pin-dir DIR  where the BPF maps are pinned (default " SPLICE_PIN_DIR ")\n"
 	"  -v, --verbose      log every request (debug level)\n"
 	"  -V, --version      print the version and exit\n"
 	"  -h, --help         this text\n";
@@ -71,15 +73,14 @@ static const char *listen_name(const struct config *cfg, char *buf, size_t len)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"test", no_argument, NULL, 't'},
-		{"no-bpf", no_argument, NULL, 'B'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'},  {"test", no_argument, NULL, 't'},
+		{"no-bpf", no_argument, NULL, 'B'},	   {"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'},	   {"help", no_argument, NULL, 'h'},
+		{"pin-dir", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
 	};
-	const char *path = NULL;
+	const char *path = NULL, *pin_dir = SPLICE_PIN_DIR;
+	struct splice *sp = NULL;
+	bool no_bpf = false;
 	struct config cfg;
 	char err[512];
 	bool test_only = false;
@@ -94,7 +95,11 @@ int main(int argc, char **argv)
 			test_only = true;
 			break;
 		case 'B':
-			break; /* the user-space path is the only one so far */
+			no_bpf = true;
+			break;
+		case 'P':
+			pin_dir = optarg;
+			break;
 		case 'v':
 			log_level = LOG_DEBUG;
 			break;
@@ -133,17 +138,33 @@ int main(int argc, char **argv)
 			ret = lfd;
 		}
 	}
+	if (ret == 0 && !no_bpf) {
+		sp = splice_open(&cfg, lfd, pin_dir);
+		if (!sp)
+			pr_warn("kernel fast path unavailable (%s): running the user-space path",
+				strerror(errno));
+	}
 	if (ret == 0) {
-		pr_info("data path: user space (io_uring)");
+		if (!sp)
+			pr_info("data path: user space (io_uring)%s", no_bpf ? ", --no-bpf" : "");
+		else
+			pr_info("data path: kernel splice (splice %s), user space for what it "
+				"passes up; "
+				"maps pinned in %s",
+				cfg.splice == SPLICE_ALWAYS  ? "always"
+				: cfg.splice == SPLICE_NEVER ? "never"
+							     : "auto",
+				pin_dir);
 		pr_info("listening on %s with %u pools, %zu routes",
 			listen_name(&cfg, err, sizeof(err)), cfg.npools,
 			route_table_count(cfg.routes));
-		ret = proxy_run(&cfg, lfd);
+		ret = proxy_run(&cfg, lfd, sp);
 		if (ret < 0)
 			pr_warn("event loop failed: %s", strerror(-ret));
 		else
 			pr_info("stopped");
 	}
+	splice_close(sp);
 	config_free(&cfg);
 	return ret != 0;
 }

@@ -1,21 +1,104 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Types shared by the splice BPF program and strgd: socket-pair state keyed by socket cookie. */
+/* Map keys and values shared by the splice BPF program and strgd (pinned under /sys/fs/bpf/strg).
+ */
 #ifndef STRG_SPLICE_H
 #define STRG_SPLICE_H
 
 /* The includer provides __u32/__u64 (vmlinux.h in BPF, <linux/types.h> in user space). */
 
-#define STRG_SPLICE_MAX_SOCKS 65536
+#define STRG_MAX_SOCKS	    65536
+#define STRG_MAX_CONNS	    32768
+#define STRG_POOLS_MAX	    16	 /* equals POOL_MAX in user/pool.h */
+#define STRG_ROUTE_SLOTS    1024 /* routes the kernel knows; a slot is reused after a delete */
+#define STRG_ROUTE_CANDS    4	 /* routes sharing one path prefix that the kernel can tell apart */
+#define STRG_LAT_BUCKETS    24	 /* log2 buckets of microseconds: [0]=<1us ... [23]=>=2^22us */
+#define STRG_STATUS_CLASSES 6	 /* [0] unknown, [1] 1xx ... [5] 5xx */
 
-/* Value of the peer map: where bytes arriving on a socket go. */
-struct strg_peer {
-	__u64 peer_cookie; /* socket cookie of the destination socket in the sockhash */
-	__u32 flags;	   /* STRG_PEER_* */
-	__u32 pad;
+/* Route map key: one path prefix of one table generation. */
+struct strg_route_key {
+	__u32 gen;  /* table generation the entry belongs to */
+	__u32 len;  /* prefix length in bytes */
+	__u64 hash; /* FNV-1a 64 of the prefix bytes (strg_fnv_step) */
 };
 
-enum strg_peer_flags {
-	STRG_PEER_PASS = 1, /* hand bytes to user space instead of redirecting */
+enum strg_cand_flags {
+	STRG_CAND_EXACT = 1, /* matches the prefix itself only, not its children */
+	STRG_CAND_USER = 2,  /* requests on this route need user space (adaptation, split...) */
+};
+
+/* One route on a prefix; candidates are stored best first (the user-space precedence order). */
+struct strg_route_cand {
+	__u64 host_hash; /* FNV-1a 64 of the lowercase host; 0 = any host */
+	__u32 methods;	 /* bit (1 << STRG_M_*); 0 = every method */
+	__u32 slot;	 /* stats slot of the route */
+	__u32 route_id;	 /* the route's stable id, as `strgctl route show` prints it */
+	__u16 pool;	 /* pool index */
+	__u16 flags;	 /* enum strg_cand_flags */
+};
+
+struct strg_route_val {
+	__u32 ncands;
+	__u32 flags; /* STRG_CAND_USER: more routes on this prefix than the kernel holds */
+	struct strg_route_cand cands[STRG_ROUTE_CANDS];
+};
+
+/* Single-entry array: which generation of the route map is live. */
+struct strg_table {
+	__u32 gen;
+	__u32 root_ok; /* the root route "/" exists in this generation (it always should) */
+};
+
+/* Connection phase, kept by the verdict program and strgd together. */
+enum strg_phase {
+	STRG_PH_USER = 0,  /* strgd handles the connection: every byte is passed up */
+	STRG_PH_IDLE = 1,  /* between requests: the next client bytes are classified */
+	STRG_PH_KREQ = 2,  /* the kernel forwarded a request; its response head is due */
+	STRG_PH_KBODY = 3, /* the kernel carries the response body (resp_left bytes to go) */
+};
+
+/* Per client connection, keyed by the client socket's cookie; written by the BPF side. */
+struct strg_conn {
+	__u64 passed;	   /* client bytes passed up to strgd since the socket was established */
+	__u64 req_ns;	   /* bpf_ktime_get_ns() when the kernel forwarded the current request */
+	__u64 resp_left;   /* body bytes of the current kernel-carried response still due */
+	__u64 out;	   /* response bytes the kernel redirected to the client */
+	__u32 phase;	   /* enum strg_phase */
+	__u32 pool;	   /* pool of the request the kernel forwarded */
+	__u32 slot;	   /* stats slot of that request's route */
+	__u32 method;	   /* STRG_M_* of that request */
+	__u32 user_after;  /* a request was passed up while a kernel response was in flight */
+	__u32 resp_passed; /* backend bytes passed up to strgd (a response it must finish) */
+};
+
+/* Per client connection, keyed by the client socket's cookie; written by strgd only. */
+struct strg_conn_ctl {
+	__u64 backend[STRG_POOLS_MAX]; /* backend socket cookie per pool; 0 = none */
+	__u64 idle_at; /* the kernel may classify once strg_conn.passed equals this (~0: never) */
+};
+
+enum strg_sock_role {
+	STRG_ROLE_CLIENT = 1,
+	STRG_ROLE_BACKEND = 2,
+};
+
+/* Per socket in the sockhash, keyed by its cookie. */
+struct strg_sock {
+	__u64 client; /* cookie of the client socket of the connection */
+	__u32 role;   /* enum strg_sock_role */
+	__u32 pool;   /* backends: the pool they belong to */
+};
+
+/* Counters per route slot and pool (key = slot * STRG_POOLS_MAX + pool). */
+struct strg_stats {
+	__u32 route_id; /* route the slot held when these were counted */
+	__u32 pool;
+	__u64 requests;
+	__u64 bytes_in;	 /* request bytes from clients (heads and bodies) */
+	__u64 bytes_out; /* response bytes to clients */
+	__u64 fast;	 /* requests classified and carried by the kernel */
+	__u64 passed;	 /* requests the kernel passed up to strgd */
+	__u64 status[STRG_STATUS_CLASSES];
+	__u64 latency_us_log2[STRG_LAT_BUCKETS]; /* request head to response head */
 };
 
 #endif

@@ -107,6 +107,9 @@ def startup_logs_listening(env):
         raise Skip("%s does not log 'listening on'" % env.flavour.name)
     ok = h.wait_until(lambda: "listening on" in env.proxy.stderr_text(), 2.0)
     check(ok, "no 'listening on' in stderr: %r" % env.proxy.stderr_tail())
+    if getattr(env.flavour, "mode", None) == "kernel":
+        check("data path: kernel splice" in env.proxy.stderr_text(),
+              "kernel mode but strgd did not load its fast path: %r" % env.proxy.stderr_tail())
 
 
 @test

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The kernel fast path from strgd's side: load, attach and pin the splice programs and maps. */
+#ifndef STRG_USER_SPLICE_H
+#define STRG_USER_SPLICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "config.h"
+#include "strg/splice.h"
+
+#define SPLICE_PIN_DIR "/sys/fs/bpf/strg"
+
+struct splice;
+
+/*
+ * Load the programs for the listener listen_fd, attach the verdict to the sockhash and the
+ * sockops program to the cgroup-v2 hierarchy (only when cfg->splice is not "never"), pin the
+ * maps under pin_dir and publish the route table. NULL with errno set when the kernel path is
+ * not available; the caller then runs the user-space path.
+ */
+struct splice *splice_open(struct config *cfg, int listen_fd, const char *pin_dir);
+void splice_close(struct splice *sp);
+
+/* Write the route table as a new generation and switch lookups to it. 0 or -errno. */
+int splice_publish_routes(struct splice *sp, const struct config *cfg);
+
+/* Socket cookie of fd, 0 on error. */
+uint64_t splice_cookie(int fd);
+/* Write the connection's control entry (backends, hand-back point). 0 or -errno. */
+int splice_ctl_set(struct splice *sp, uint64_t client, const struct strg_conn_ctl *ctl);
+/* Put a connected backend socket in the sockhash for the client's connection. 0 or -errno. */
+int splice_backend_add(struct splice *sp, uint64_t client, unsigned pool, int fd,
+		       uint64_t *cookie);
+/* Forget a backend socket about to be closed. */
+void splice_sock_forget(struct splice *sp, uint64_t cookie);
+/* The kernel's view of a connection. 0 or -errno (-ENOENT: not spliced). */
+int splice_conn_get(struct splice *sp, uint64_t client, struct strg_conn *out);
+/* Drop the map entries of a connection about to be closed (the sockhash cleans itself). */
+void splice_conn_forget(struct splice *sp, uint64_t client, const struct strg_conn_ctl *ctl);
+
+/* Count a request strgd carried in user space (mmapped counters, no syscall). */
+void splice_count_user(struct splice *sp, uint32_t slot, uint32_t route_id, unsigned pool,
+		       uint64_t bytes_in, uint64_t bytes_out, unsigned status, uint64_t lat_us,
+		       bool passed);
+
+#endif
