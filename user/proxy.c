@@ -120,6 +120,7 @@ struct conn {
 	uint64_t tx_total; /* bytes strgd itself sent to the client */
 	uint64_t last_kreq_ns;
 	uint32_t resp_passed_seen;
+	uint64_t acked_base; /* tcpi_bytes_acked of the client socket before any data */
 	struct strg_conn_ctl ctl;
 };
 
@@ -381,6 +382,8 @@ static bool kernel_state(struct conn *c, struct strg_conn *k)
 static void splice_accepted(struct conn *c)
 {
 	struct proxy *px = c->px;
+	socklen_t len = sizeof(struct tcp_info);
+	struct tcp_info ti;
 	struct strg_conn k;
 
 	if (!px->sp || px->cfg->splice != SPLICE_ALWAYS)
@@ -392,6 +395,9 @@ static void splice_accepted(struct conn *c)
 	c->ctl.idle_at = UINT64_MAX; /* strgd owns the connection until its first request is done */
 	if (splice_ctl_set(px->sp, c->cookie, &c->ctl) < 0)
 		return;
+	/* Whether the handshake counts as an acked byte is the kernel's business: take a base. */
+	if (getsockopt(c->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+		c->acked_base = ti.tcpi_bytes_acked;
 	c->spliced = true;
 }
 
@@ -456,8 +462,7 @@ static bool client_drained(struct conn *c, const struct strg_conn *k)
 	if (getsockopt(c->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
 	    ioctl(c->cfd, SIOCOUTQ, &outq) < 0)
 		return true;
-	/* bytes_acked counts our SYN-ACK as one byte. */
-	return ti.tcpi_bytes_acked + (uint64_t)outq >= c->tx_total + k->out + 1;
+	return ti.tcpi_bytes_acked - c->acked_base + (uint64_t)outq >= c->tx_total + k->out;
 }
 
 /*

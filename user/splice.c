@@ -87,10 +87,10 @@ static int pin_maps(struct splice *sp)
 		struct bpf_map *map;
 		const char *name;
 	} pins[] = {
-		{ sp->skel->maps.kstats, "kstats" },   { sp->skel->maps.ustats, "ustats" },
-		{ sp->skel->maps.routes, "routes" },   { sp->skel->maps.table, "table" },
-		{ sp->skel->maps.conns, "conns" },     { sp->skel->maps.conn_ctl, "conn_ctl" },
-		{ sp->skel->maps.sockinfo, "sockinfo" },
+		{sp->skel->maps.kstats, "kstats"},     {sp->skel->maps.ustats, "ustats"},
+		{sp->skel->maps.routes, "routes"},     {sp->skel->maps.table, "table"},
+		{sp->skel->maps.conns, "conns"},       {sp->skel->maps.conn_ctl, "conn_ctl"},
+		{sp->skel->maps.sockinfo, "sockinfo"},
 	};
 	char path[512];
 	int err;
@@ -111,9 +111,8 @@ static void unpin_maps(struct splice *sp)
 {
 	struct bpf_map *map;
 
-	bpf_object__for_each_map(map, sp->skel->obj)
-		if (bpf_map__is_pinned(map))
-			bpf_map__unpin(map, NULL);
+	bpf_object__for_each_map(map, sp->skel->obj) if (bpf_map__is_pinned(map))
+		bpf_map__unpin(map, NULL);
 	rmdir(sp->pin_dir);
 }
 
@@ -129,9 +128,9 @@ static int set_listener(struct splice *sp, int listen_fd)
 	if (getsockopt(listen_fd, SOL_SOCKET, SO_NETNS_COOKIE, &netns, &nl) < 0)
 		return -errno;
 	sp->skel->rodata->listen_netns = netns;
-	sp->skel->rodata->listen_port = ss.ss_family == AF_INET6 ?
-						ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) :
-						ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	sp->skel->rodata->listen_port = ss.ss_family == AF_INET6
+						? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+						: ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	return 0;
 }
 
@@ -303,14 +302,15 @@ static int write_generation(struct splice *sp, struct route_list *l, uint32_t ge
 
 	while (i < l->n) {
 		const char *path = l->v[i]->spec.path;
-		struct strg_route_key key = { .gen = gen, .len = (uint32_t)strlen(path) };
+		struct strg_route_key key = {.gen = gen, .len = (uint32_t)strlen(path)};
 		struct strg_route_val val;
 
 		memset(&val, 0, sizeof(val));
 		key.hash = fnv(path, key.len);
 		for (; i < l->n && !strcmp(l->v[i]->spec.path, path); i++) {
 			if (val.ncands == STRG_ROUTE_CANDS) {
-				val.flags |= STRG_CAND_USER; /* too many to tell apart: user space */
+				val.flags |=
+					STRG_CAND_USER; /* too many to tell apart: user space */
 				continue;
 			}
 			fill_cand(&val.cands[val.ncands++], l->v[i]);
@@ -338,8 +338,8 @@ static void drop_other_generations(struct splice *sp, uint32_t keep)
 
 int splice_publish_routes(struct splice *sp, const struct config *cfg)
 {
-	struct route_list l = { 0 };
-	struct strg_table t = { 0 };
+	struct route_list l = {0};
+	struct strg_table t = {0};
 	uint32_t zero = 0;
 	bool root = false;
 	int err;
@@ -376,10 +376,9 @@ int splice_ctl_set(struct splice *sp, uint64_t client, const struct strg_conn_ct
 	return 0;
 }
 
-int splice_backend_add(struct splice *sp, uint64_t client, unsigned pool, int fd,
-		       uint64_t *cookie)
+int splice_backend_add(struct splice *sp, uint64_t client, unsigned pool, int fd, uint64_t *cookie)
 {
-	struct strg_sock si = { .client = client, .role = STRG_ROLE_BACKEND, .pool = pool };
+	struct strg_sock si = {.client = client, .role = STRG_ROLE_BACKEND, .pool = pool};
 	uint64_t c = splice_cookie(fd), val = (uint64_t)fd;
 
 	if (!c)

@@ -31,8 +31,7 @@ uint64_t splice_cookie(int fd);
 /* Write the connection's control entry (backends, hand-back point). 0 or -errno. */
 int splice_ctl_set(struct splice *sp, uint64_t client, const struct strg_conn_ctl *ctl);
 /* Put a connected backend socket in the sockhash for the client's connection. 0 or -errno. */
-int splice_backend_add(struct splice *sp, uint64_t client, unsigned pool, int fd,
-		       uint64_t *cookie);
+int splice_backend_add(struct splice *sp, uint64_t client, unsigned pool, int fd, uint64_t *cookie);
 /* Forget a backend socket about to be closed. */
 void splice_sock_forget(struct splice *sp, uint64_t cookie);
 /* The kernel's view of a connection. 0 or -errno (-ENOENT: not spliced). */
