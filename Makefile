@@ -33,7 +33,7 @@ OBJDIR := $(OUTPUT)/obj
 endif
 
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
-LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c
+LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c user/connmap.c
 # The daemon's own modules.
 STRGD_SRCS := user/strgd.c user/proxy.c user/ring.c user/splice.c
 STRGCTL_SRCS := user/strgctl.c
@@ -59,11 +59,11 @@ all: strgd strgctl
 
 strgd: $(call obj,$(STRGD_SRCS)) $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 strgctl: $(call obj,$(STRGCTL_SRCS)) $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 # Objects that include a skeleton wait for every skeleton; cheap, and keeps the rule simple.
 $(OBJDIR)/%.o: user/%.c $(BPF_SKELS) | $(OBJDIR)
@@ -103,7 +103,7 @@ $(OBJDIR)/ktest/%: tests/kernel/%.c $(KTEST_SKELS) $(LIB_OBJS) | $(OBJDIR)/ktest
 
 $(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
 	$(call msg,TEST,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka $(LDLIBS)
 
 # Unit tests, then the same tests under ASan+UBSan, then the end-to-end suite (root, netns).
 check:
@@ -130,7 +130,7 @@ bench: all $(OBJDIR)/route_bench
 
 $(OBJDIR)/route_bench: tools/bench/route_bench.c $(LIB_OBJS) | $(OBJDIR)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 demo: all
 	$(Q)tools/demo --no-deps

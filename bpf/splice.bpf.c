@@ -76,6 +76,15 @@ struct {
 	__type(value, struct strg_stats);
 } ustats SEC(".maps");
 
+/*
+ * strgd's only wake-up source for a connection the kernel owns: a pending recv on the socket
+ * itself would be woken for every redirected skb as well.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
 /* Per-CPU scratch: the head bytes and the scanner state (too big for the BPF stack). */
 struct scratch {
 	char buf[STRG_FS_MAX_HEAD];
@@ -223,9 +232,29 @@ static __always_inline const struct strg_route_cand *route_lookup(struct strg_re
 			    rq->host_hash, rq->path_len == 1, user);
 }
 
-static __always_inline int pass_client(struct __sk_buff *skb, struct strg_conn *cn)
+static __always_inline void notify(__u64 client, __u32 kind, __u32 pool)
+{
+	struct strg_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e)
+		return; /* full: strgd's timer still finds the connection */
+	e->client = client;
+	e->kind = kind;
+	e->pool = pool;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline int pass_client(struct __sk_buff *skb, __u64 client, struct strg_conn *cn)
 {
 	__sync_fetch_and_add(&cn->passed, (__u64)skb->len);
+	notify(client, STRG_EV_CLIENT, 0);
+	return SK_PASS;
+}
+
+static __always_inline int pass_backend(struct strg_sock *si, struct strg_conn *cn)
+{
+	__sync_fetch_and_add(&cn->resp_passed, 1);
+	notify(si->client, STRG_EV_BACKEND, si->pool);
 	return SK_PASS;
 }
 
@@ -249,15 +278,15 @@ static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, str
 		__sync_lock_test_and_set(&cn->user_after, 1);
 		if (__sync_fetch_and_add(&cn->phase, 0) == STRG_PH_IDLE)
 			__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
-		return pass_client(skb, cn);
+		return pass_client(skb, client, cn);
 	}
 	if (phase == STRG_PH_USER) {
 		/* strgd hands back only once it consumed every byte passed to it. */
 		if (!ctl || ctl->idle_at != cn->passed)
-			return pass_client(skb, cn);
+			return pass_client(skb, client, cn);
 		if (__sync_val_compare_and_swap(&cn->phase, STRG_PH_USER, STRG_PH_IDLE) !=
 		    STRG_PH_USER)
-			return pass_client(skb, cn);
+			return pass_client(skb, client, cn);
 	}
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s || !ctl || skb->len > STRG_FS_MAX_HEAD || load_head(skb, s, skb->len))
@@ -292,7 +321,7 @@ static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, str
 	return bpf_sk_redirect_hash(skb, &socks, &backend, 0);
 to_user:
 	cn->phase = STRG_PH_USER;
-	return pass_client(skb, cn);
+	return pass_client(skb, client, cn);
 }
 
 /* v when below max, else 0; the barrier stops clang from folding the check into an earlier one. */
@@ -318,11 +347,13 @@ static __always_inline __u32 log2_bucket(__u64 us)
 }
 
 /* The kernel-carried response is complete: idle again, or strgd's turn if it holds a request. */
-static __always_inline void response_done(struct strg_conn *cn)
+static __always_inline void response_done(__u64 client, struct strg_conn *cn)
 {
 	__sync_lock_test_and_set(&cn->phase, STRG_PH_IDLE);
-	if (__sync_fetch_and_add(&cn->user_after, 0))
+	if (__sync_fetch_and_add(&cn->user_after, 0)) {
 		__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
+		notify(client, STRG_EV_CLIENT, 0); /* the request strgd held back may go now */
+	}
 }
 
 static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock *si,
@@ -334,30 +365,24 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 	struct loop_ctx lc;
 	struct scratch *s;
 
-	if (si->pool != cn->pool) {
-		__sync_fetch_and_add(&cn->resp_passed, 1);
-		return SK_PASS;
-	}
+	if (si->pool != cn->pool)
+		return pass_backend(si, cn);
 	if (cn->phase == STRG_PH_KBODY) {
 		if (skb->len > cn->resp_left) {
-			cn->phase =
-				STRG_PH_USER; /* more than the response: let strgd sort it out */
-			__sync_fetch_and_add(&cn->resp_passed, 1);
-			return SK_PASS;
+			/* More than the response: let strgd sort it out. */
+			cn->phase = STRG_PH_USER;
+			return pass_backend(si, cn);
 		}
 		cn->resp_left -= skb->len;
 		__sync_fetch_and_add(&cn->out, (__u64)skb->len);
 		if (st)
 			st->bytes_out += skb->len;
 		if (!cn->resp_left)
-			response_done(cn);
+			response_done(client, cn);
 		return bpf_sk_redirect_hash(skb, &socks, &client, 0);
 	}
-	if (cn->phase != STRG_PH_KREQ) {
-		/* Not the kernel's exchange: strgd reads these bytes and decides. */
-		__sync_fetch_and_add(&cn->resp_passed, 1);
-		return SK_PASS;
-	}
+	if (cn->phase != STRG_PH_KREQ)
+		return pass_backend(si, cn); /* not the kernel's exchange: strgd decides */
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s || load_head(skb, s, skb->len))
 		goto to_user;
@@ -387,13 +412,12 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 	if (cn->resp_left)
 		cn->phase = STRG_PH_KBODY;
 	else
-		response_done(cn);
+		response_done(client, cn);
 	return bpf_sk_redirect_hash(skb, &socks, &client, 0);
 to_user:
 	/* strgd reads this response from the backend socket and finishes it. */
 	cn->phase = STRG_PH_USER;
-	__sync_fetch_and_add(&cn->resp_passed, 1);
-	return SK_PASS;
+	return pass_backend(si, cn);
 }
 
 /* libbpf 1.1 does not know "sk_skb/verdict": plain "sk_skb", attached as BPF_SK_SKB_VERDICT. */

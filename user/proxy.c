@@ -23,6 +23,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "ring.h"
+#include "connmap.h"
 #include "splice.h"
 
 #define RING_ENTRIES	  1024
@@ -127,13 +128,16 @@ struct conn {
 struct proxy {
 	struct io_uring ring;
 	struct config *cfg;
-	struct splice *sp; /* NULL: user-space path only */
+	struct splice *sp;	/* NULL: user-space path only */
+	struct connmap spliced; /* client socket cookie -> spliced connection */
+	int events_fd;
 	int lfd;
 	bool stopping;
 	uint64_t stop_deadline;
 	struct conn *conns;
 	unsigned long nconns;
 	unsigned long next_id;
+	unsigned long spurious; /* recvs that woke with EAGAIN on spliced sockets */
 	struct __kernel_timespec tick;
 	struct http_request req; /* scratch for the parser: large, used synchronously */
 };
@@ -158,6 +162,7 @@ static void pump_up(struct conn *c);
 static void pump_down(struct conn *c);
 static void connect_next(struct conn *c);
 static void watch_backends(struct conn *c);
+static void watch_client(struct conn *c);
 static void exchange_reset(struct conn *c);
 static void conn_linger(struct conn *c);
 
@@ -295,8 +300,10 @@ static void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	px->nconns--;
-	if (c->spliced)
+	if (c->spliced) {
 		splice_conn_forget(px->sp, c->cookie, &c->ctl);
+		connmap_del(&px->spliced, c->cookie);
+	}
 	for (int i = 0; i < POOL_MAX; i++)
 		if (c->up[i].fd >= 0)
 			close(c->up[i].fd);
@@ -311,7 +318,7 @@ static void conn_free(struct conn *c)
 static void conn_close(struct conn *c)
 {
 	c->state = ST_CLOSING;
-	for (int op = RING_OP_CRECV; op < RING_OP_WATCH_END; op++)
+	for (int op = RING_OP_CRECV; op <= RING_OP_CWATCH; op++)
 		cancel_op(c, (enum ring_op)op);
 	if (!c->pending)
 		conn_free(c);
@@ -398,6 +405,8 @@ static void splice_accepted(struct conn *c)
 	/* Whether the handshake counts as an acked byte is the kernel's business: take a base. */
 	if (getsockopt(c->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
 		c->acked_base = ti.tcpi_bytes_acked;
+	if (connmap_put(&px->spliced, c->cookie, c) < 0)
+		return;
 	c->spliced = true;
 }
 
@@ -444,11 +453,21 @@ static void splice_hand_back(struct conn *c)
 
 	if (!c->spliced || c->cstart != c->cend)
 		return;
-	/* Responses of strgd's own exchanges were passed up too: they are not news. */
-	if (kernel_state(c, &k))
-		c->resp_passed_seen = k.resp_passed;
 	c->ctl.idle_at = c->rx_total;
 	splice_ctl_set(c->px->sp, c->cookie, &c->ctl);
+	/*
+	 * No recv stays armed on a socket the kernel owns: it would wake for every redirected
+	 * skb. Passed-up bytes announce themselves through the event ring; only a FIN is polled
+	 * for. Bytes passed before idle_at was written come with no new event: read them now.
+	 */
+	if (kernel_state(c, &k)) {
+		c->resp_passed_seen = k.resp_passed; /* strgd's own exchange passed those up */
+		if (k.passed != c->rx_total) {
+			submit_crecv(c);
+			return;
+		}
+	}
+	watch_client(c);
 	watch_backends(c);
 }
 
@@ -494,6 +513,17 @@ static void splice_recheck(struct conn *c)
 	}
 }
 
+static void watch_client(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->pending & (1u << RING_OP_CWATCH))
+		return;
+	sqe = ring_get_sqe(&c->px->ring);
+	io_uring_prep_poll_add(sqe, c->cfd, POLLRDHUP);
+	submit(c, sqe, RING_OP_CWATCH);
+}
+
 static void watch_backends(struct conn *c)
 {
 	struct io_uring_sqe *sqe;
@@ -506,7 +536,7 @@ static void watch_backends(struct conn *c)
 		if (c->up[p].fd < 0 || (c->pending & (1u << op)))
 			continue;
 		sqe = ring_get_sqe(&c->px->ring);
-		io_uring_prep_poll_add(sqe, c->up[p].fd, POLLIN | POLLRDHUP);
+		io_uring_prep_poll_add(sqe, c->up[p].fd, POLLRDHUP);
 		submit(c, sqe, op);
 	}
 }
@@ -533,6 +563,7 @@ static void adopt_response(struct conn *c, unsigned pool, const struct strg_conn
 	submit_brecv(c);
 }
 
+/* A spliced backend's FIN while strgd was idle. */
 static void on_watch(struct conn *c, unsigned pool, int res)
 {
 	struct strg_conn k;
@@ -545,25 +576,42 @@ static void on_watch(struct conn *c, unsigned pool, int res)
 	}
 	if (k.resp_passed != c->resp_passed_seen) {
 		c->resp_passed_seen = k.resp_passed;
-		adopt_response(c, pool, &k);
+		adopt_response(c, pool, &k); /* a response and its FIN: finish it first */
 		return;
 	}
-	if (res & (POLLRDHUP | POLLHUP | POLLERR)) {
-		if (k.pool == pool && k.phase == STRG_PH_KREQ) {
-			conn_reply(c, 502); /* it closed with the kernel's request unanswered */
-			return;
-		}
-		if (k.pool == pool && k.phase == STRG_PH_KBODY) {
-			conn_close(c); /* it closed inside the response */
-			return;
-		}
-		pr_debug("conn %lu: idle backend of pool %s closed", c->id,
-			 c->px->cfg->pools[pool].name);
-		backend_drop(c, (int)pool);
+	if (k.pool == pool && k.phase == STRG_PH_KREQ) {
+		conn_reply(c, 502); /* it closed with the kernel's request unanswered */
 		return;
 	}
-	/* A wake-up for bytes the verdict redirected: nothing for strgd. */
-	watch_backends(c);
+	if (k.pool == pool && k.phase == STRG_PH_KBODY) {
+		conn_close(c); /* it closed inside the response */
+		return;
+	}
+	pr_debug("conn %lu: idle backend of pool %s closed", c->id, c->px->cfg->pools[pool].name);
+	backend_drop(c, (int)pool);
+}
+
+/* The verdict passed something up for a connection the kernel owns. */
+static void on_event(void *ctx, const struct strg_event *ev)
+{
+	struct conn *c = connmap_get(&((struct proxy *)ctx)->spliced, ev->client);
+	struct strg_conn k;
+
+	if (!c || c->state != ST_HEAD)
+		return; /* busy: the exchange in progress reads it, or hand-back looks */
+	if (c->kwait || c->eof_wait) {
+		splice_recheck(c);
+		return;
+	}
+	if (ev->kind == STRG_EV_CLIENT) {
+		submit_crecv(c);
+		return;
+	}
+	if (ev->pool < STRG_POOLS_MAX && c->up[ev->pool].fd >= 0 && kernel_state(c, &k) &&
+	    k.resp_passed != c->resp_passed_seen) {
+		c->resp_passed_seen = k.resp_passed;
+		adopt_response(c, ev->pool, &k);
+	}
 }
 
 /* ---- request side ---- */
@@ -808,8 +856,10 @@ static void finish_exchange(struct conn *c)
 		try_request(c);
 		return;
 	}
-	submit_crecv(c);
-	splice_hand_back(c);
+	if (c->spliced)
+		splice_hand_back(c);
+	else
+		submit_crecv(c);
 }
 
 /* The reused backend connection died before answering: connect afresh and send the head again. */
@@ -831,6 +881,15 @@ static void on_crecv(struct conn *c, int res)
 {
 	if (res > 0)
 		c->rx_total += (uint64_t)res;
+	/*
+	 * A socket in the sockhash can answer a blocking recv with EAGAIN when it was woken for
+	 * bytes the verdict redirected elsewhere: nothing arrived for us, wait again.
+	 */
+	if (res == -EAGAIN) {
+		c->px->spurious++;
+		submit_crecv(c);
+		return;
+	}
 	if (c->state == ST_LINGER || c->state == ST_REPLY) {
 		c->cstart = 0;
 		c->cend = 0;
@@ -1051,6 +1110,11 @@ static void on_brecv(struct conn *c, int res)
 {
 	if (c->state != ST_XFER)
 		return;
+	if (res == -EAGAIN) { /* see on_crecv */
+		c->px->spurious++;
+		submit_brecv(c);
+		return;
+	}
 	if (res <= 0) {
 		if (res < 0 && res != -ECONNRESET)
 			pr_info("conn %lu: backend recv: %s", c->id, strerror(-res));
@@ -1237,6 +1301,14 @@ static void on_accept(struct proxy *px, int res, unsigned flags)
 	submit_crecv(c);
 }
 
+static void submit_events_poll(struct proxy *px)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&px->ring);
+
+	io_uring_prep_poll_add(sqe, px->events_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_EVENTS));
+}
+
 static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -1251,6 +1323,10 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 		return;
 	case RING_OP_TIMER:
 		on_timer(px);
+		return;
+	case RING_OP_EVENTS:
+		splice_events_consume(px->sp);
+		submit_events_poll(px);
 		return;
 	default:
 		break;
@@ -1277,6 +1353,11 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 	case RING_OP_CONNECT:
 		if (c->state == ST_CONNECT)
 			on_connect(c, cqe->res);
+		break;
+	case RING_OP_CWATCH:
+		/* The client's FIN (or queued bytes with it): recv sorts out which. */
+		if (c->state == ST_HEAD && cqe->res > 0)
+			submit_crecv(c);
 		break;
 	default:
 		if (op >= RING_OP_WATCH && op < RING_OP_WATCH_END)
@@ -1337,6 +1418,16 @@ int proxy_run(struct config *cfg, int listen_fd, struct splice *sp)
 		return err;
 	}
 	submit_accept(px);
+	if (sp) {
+		px->events_fd = splice_events_open(sp, on_event, px);
+		if (px->events_fd < 0) {
+			pr_warn("splice events: %s; connections stay in user space",
+				strerror(-px->events_fd));
+			px->sp = NULL;
+		} else {
+			submit_events_poll(px);
+		}
+	}
 	sqe = ring_get_sqe(&px->ring);
 	io_uring_prep_timeout(sqe, &px->tick, 0, 0);
 	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_TIMER));
@@ -1360,7 +1451,10 @@ int proxy_run(struct config *cfg, int listen_fd, struct splice *sp)
 		io_uring_cq_advance(&px->ring, seen);
 		err = 0;
 	}
+	if (px->spurious)
+		pr_info("%lu spurious wake-ups of spliced sockets", px->spurious);
 	io_uring_queue_exit(&px->ring);
+	connmap_free(&px->spliced);
 	free(px);
 	return err;
 }

@@ -18,6 +18,8 @@ enum ring_op {
 	RING_OP_CONNECT = 7,
 	RING_OP_WATCH = 8, /* poll of a spliced backend socket; RING_OP_WATCH + pool index */
 	RING_OP_WATCH_END = 24,
+	RING_OP_CWATCH = 24, /* poll of a spliced client socket for its FIN */
+	RING_OP_EVENTS = 25, /* the splice's event ring buffer (not a connection's) */
 };
 
 #define RING_OP_MASK 63u

@@ -30,6 +30,9 @@ struct splice {
 	bool verdict_attached;
 	uint32_t gen;
 	struct strg_stats *ustats; /* mmapped user-space counters */
+	struct ring_buffer *events;
+	splice_event_fn event_fn;
+	void *event_ctx;
 	char pin_dir[256];
 };
 
@@ -209,10 +212,35 @@ out_free:
 	return NULL;
 }
 
+static int event_cb(void *ctx, void *data, size_t size)
+{
+	struct splice *sp = ctx;
+
+	if (size >= sizeof(struct strg_event))
+		sp->event_fn(sp->event_ctx, data);
+	return 0;
+}
+
+int splice_events_open(struct splice *sp, splice_event_fn fn, void *ctx)
+{
+	sp->event_fn = fn;
+	sp->event_ctx = ctx;
+	sp->events = ring_buffer__new(bpf_map__fd(sp->skel->maps.events), event_cb, sp, NULL);
+	if (!sp->events)
+		return -errno;
+	return ring_buffer__epoll_fd(sp->events);
+}
+
+void splice_events_consume(struct splice *sp)
+{
+	ring_buffer__consume(sp->events);
+}
+
 void splice_close(struct splice *sp)
 {
 	if (!sp)
 		return;
+	ring_buffer__free(sp->events);
 	bpf_link__destroy(sp->sockops_link);
 	if (sp->cgroup_fd >= 0)
 		close(sp->cgroup_fd);

@@ -39,6 +39,13 @@ int splice_conn_get(struct splice *sp, uint64_t client, struct strg_conn *out);
 /* Drop the map entries of a connection about to be closed (the sockhash cleans itself). */
 void splice_conn_forget(struct splice *sp, uint64_t client, const struct strg_conn_ctl *ctl);
 
+typedef void (*splice_event_fn)(void *ctx, const struct strg_event *ev);
+
+/* Subscribe to the verdict's events; returns an fd that polls readable when some are queued. */
+int splice_events_open(struct splice *sp, splice_event_fn fn, void *ctx);
+/* Hand every queued event to the callback. */
+void splice_events_consume(struct splice *sp);
+
 /* Count a request strgd carried in user space (mmapped counters, no syscall). */
 void splice_count_user(struct splice *sp, uint32_t slot, uint32_t route_id, unsigned pool,
 		       uint64_t bytes_in, uint64_t bytes_out, unsigned status, uint64_t lat_us,

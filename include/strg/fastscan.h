@@ -97,6 +97,10 @@ struct strg_resp_scan {
 #define STRG_FS_W_HOST	   0x686f7374ull	 /* "host" */
 #define STRG_FS_W_CONTENT_ 0x636f6e74656e742dull /* "content-" */
 #define STRG_FS_W__LENGTH  0x6c656e677468ull	 /* "length" */
+#define STRG_FS_W_CONNECTI 0x636f6e6e65637469ull /* "connecti" */
+#define STRG_FS_W_ON	   0x6f6eull		 /* "on" */
+#define STRG_FS_W_KEEP_ALI 0x6b6565702d616c69ull /* "keep-ali" */
+#define STRG_FS_W_VE	   0x7665ull		 /* "ve" */
 
 /*
  * Scanner states. Zero is each scanner's first state, so that a zeroed struct is ready; the
@@ -113,13 +117,16 @@ struct strg_resp_scan {
 #define STRG_RQ_PORT	  8u
 #define STRG_RQ_HOST_TAIL 9u /* OWS after the Host value */
 
-#define STRG_RS_VERSION 0u
-#define STRG_RS_STATUS	1u
-#define STRG_RS_REASON	2u
-#define STRG_RS_LINE_LF 3u
-#define STRG_RS_CL_OWS	4u /* OWS before the Content-Length digits */
-#define STRG_RS_CL	5u
-#define STRG_RS_CL_TAIL 6u /* OWS after them */
+#define STRG_RS_VERSION	  0u
+#define STRG_RS_STATUS	  1u
+#define STRG_RS_REASON	  2u
+#define STRG_RS_LINE_LF	  3u
+#define STRG_RS_CL_OWS	  4u /* OWS before the Content-Length digits */
+#define STRG_RS_CL	  5u
+#define STRG_RS_CL_TAIL	  6u /* OWS after them */
+#define STRG_RS_CONN_OWS  7u /* OWS before a Connection value */
+#define STRG_RS_CONN	  8u
+#define STRG_RS_CONN_TAIL 9u
 
 #define STRG_FS_ST_FIELD    16u /* start of a field line, or the CR of the empty line */
 #define STRG_FS_ST_NAME	    17u
@@ -524,6 +531,18 @@ static __always_inline __u32 strg_rs_field(struct strg_resp_scan *s)
 			return STRG_FS_ST_PASS;
 		return STRG_FS_ST_VALUE;
 	case 10:
+		/*
+		 * "Connection: keep-alive" only restates HTTP/1.1's default (servers such as
+		 * nginx send it on every answer): the kernel carries it. Any other value may
+		 * close the connection, which is strgd's to handle.
+		 */
+		if (h == STRG_FS_N_CONNECTION && s->word == STRG_FS_W_CONNECTI &&
+		    s->word2 == STRG_FS_W_ON) {
+			s->word = 0;
+			s->word2 = 0;
+			s->tok_len = 0;
+			return STRG_RS_CONN_OWS;
+		}
 		if (h == STRG_FS_N_CONNECTION || h == STRG_FS_N_KEEP_ALIVE)
 			return STRG_FS_ST_PASS;
 		return STRG_FS_ST_VALUE;
@@ -588,6 +607,26 @@ static __always_inline __u32 strg_rs_length(struct strg_resp_scan *s, __u8 c)
 	return strg_fs_tail(c, STRG_RS_CL_TAIL);
 }
 
+/* A Connection value: exactly "keep-alive" in any case, with OWS around it. */
+static __always_inline __u32 strg_rs_conn(struct strg_resp_scan *s, __u8 c)
+{
+	if (s->state == STRG_RS_CONN_OWS && strg_is_ows(c))
+		return STRG_RS_CONN_OWS;
+	if (strg_is_tchar(c)) {
+		if (s->tok_len >= 10)
+			return STRG_FS_ST_PASS;
+		if (s->tok_len < 8)
+			s->word = s->word << 8 | strg_lower(c);
+		else
+			s->word2 = s->word2 << 8 | strg_lower(c);
+		s->tok_len++;
+		return STRG_RS_CONN;
+	}
+	if (s->tok_len != 10 || s->word != STRG_FS_W_KEEP_ALI || s->word2 != STRG_FS_W_VE)
+		return STRG_FS_ST_PASS;
+	return strg_fs_tail(c, STRG_RS_CONN_TAIL);
+}
+
 /*
  * The end of the head. HEAD answers, 204 and 304 have no body whatever Content-Length says
  * (RFC 9110 6.4.1); any other status without one is delimited by the close, which strgd handles.
@@ -639,6 +678,13 @@ static __always_inline int strg_resp_step(struct strg_resp_scan *s, __u8 c)
 		break;
 	case STRG_RS_CL_TAIL:
 		st = strg_fs_tail(c, STRG_RS_CL_TAIL);
+		break;
+	case STRG_RS_CONN_OWS:
+	case STRG_RS_CONN:
+		st = strg_rs_conn(s, c);
+		break;
+	case STRG_RS_CONN_TAIL:
+		st = strg_fs_tail(c, STRG_RS_CONN_TAIL);
 		break;
 	case STRG_FS_ST_END_LF:
 		st = strg_rs_end(s, c);

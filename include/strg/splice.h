@@ -88,6 +88,19 @@ struct strg_sock {
 	__u32 pool;   /* backends: the pool they belong to */
 };
 
+/* Events the verdict sends strgd through the ring buffer. */
+enum strg_event_kind {
+	STRG_EV_CLIENT = 1,  /* client bytes were passed up, or the kernel's response ended while
+			      * strgd held a request back: read the client socket */
+	STRG_EV_BACKEND = 2, /* backend bytes were passed up: a response for strgd to finish */
+};
+
+struct strg_event {
+	__u64 client; /* client socket cookie */
+	__u32 kind;   /* enum strg_event_kind */
+	__u32 pool;   /* STRG_EV_BACKEND: the backend's pool */
+};
+
 /* Counters per route slot and pool (key = slot * STRG_POOLS_MAX + pool). */
 struct strg_stats {
 	__u32 route_id; /* route the slot held when these were counted */

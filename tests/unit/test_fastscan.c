@@ -199,6 +199,10 @@ static void test_packed_words_are_their_tokens(void **state)
 	assert_true(STRG_FS_W_HTTP11 == pack("HTTP/1.1"));
 	assert_true(STRG_FS_W_HOST == pack("host"));
 	assert_true(STRG_FS_W_CONTENT_ == pack("content-"));
+	assert_true(STRG_FS_W_CONNECTI == pack("connecti"));
+	assert_true(STRG_FS_W_ON == pack("on"));
+	assert_true(STRG_FS_W_KEEP_ALI == pack("keep-ali"));
+	assert_true(STRG_FS_W_VE == pack("ve"));
 	assert_true(STRG_FS_W__LENGTH == pack("length"));
 }
 
@@ -791,6 +795,22 @@ static const struct resp_row resp_rows[] = {
 	RESP("Connection close",
 	     "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n", STRG_M_GET, PASS,
 	     0),
+	RESP("Connection keep-alive restates the default",
+	     "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n", STRG_M_GET,
+	     DONE, 1),
+	RESP("Connection Keep-Alive with OWS",
+	     "HTTP/1.1 200 OK\r\nconnection:\t Keep-Alive \r\nContent-Length: 2\r\n\r\n",
+	     STRG_M_GET, DONE, 2),
+	RESP("Connection keep-alive, close",
+	     "HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 1\r\n\r\n",
+	     STRG_M_GET, PASS, 0),
+	RESP("Connection keep-alivex",
+	     "HTTP/1.1 200 OK\r\nConnection: keep-alivex\r\nContent-Length: 1\r\n\r\n", STRG_M_GET,
+	     PASS, 0),
+	RESP("Connection keep", "HTTP/1.1 200 OK\r\nConnection: keep\r\nContent-Length: 1\r\n\r\n",
+	     STRG_M_GET, PASS, 0),
+	RESP("Connection empty", "HTTP/1.1 200 OK\r\nConnection:\r\nContent-Length: 1\r\n\r\n",
+	     STRG_M_GET, PASS, 0),
 	RESP("Keep-Alive", "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 1\r\n\r\n",
 	     STRG_M_GET, PASS, 0),
 	RESP("Upgrade", "HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nContent-Length: 1\r\n\r\n", STRG_M_GET,
