@@ -269,6 +269,28 @@ static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, str
 	__u64 backend;
 	bool user = false;
 
+	if (cn->req_left) {
+		__u64 backend_body = ctl ? ctl->backend[cn->pool & (STRG_POOLS_MAX - 1)] : 0;
+
+		/* The rest of a body the kernel is carrying. */
+		if (skb->len <= cn->req_left && backend_body) {
+			cn->req_left -= skb->len;
+			st = stats_of(cn->slot, cn->pool);
+			if (st)
+				st->bytes_in += skb->len;
+			return bpf_sk_redirect_hash(skb, &socks, &backend_body, 0);
+		}
+		/*
+		 * The body ends inside this skb and more follows (or the backend went away): an
+		 * skb cannot be split, so strgd sends the tail on and handles what follows.
+		 */
+		__sync_fetch_and_add(&cn->tail_owed, cn->req_left);
+		cn->req_left = 0;
+		__sync_lock_test_and_set(&cn->user_after, 1);
+		if (__sync_fetch_and_add(&cn->phase, 0) == STRG_PH_IDLE)
+			__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
+		return pass_client(skb, client, cn);
+	}
 	if (phase == STRG_PH_KREQ || phase == STRG_PH_KBODY) {
 		/*
 		 * Pipelined while the kernel carries a response: strgd takes this request once
@@ -289,14 +311,16 @@ static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, str
 			return pass_client(skb, client, cn);
 	}
 	s = bpf_map_lookup_elem(&scratch, &zero);
-	if (!s || !ctl || skb->len > STRG_FS_MAX_HEAD || load_head(skb, s, skb->len))
+	/* The head must lie in the first STRG_FS_MAX_HEAD bytes; body bytes may follow it. */
+	if (!s || !ctl || load_head(skb, s, skb->len))
 		goto to_user;
 	__builtin_memset(&s->rq, 0, sizeof(s->rq));
 	s->verdict = STRG_FS_PASS;
 	lc.s = s;
 	bpf_loop(s->len, req_step_cb, &lc, 0);
-	/* Complete, and nothing after the head: no body, no pipelined bytes. */
-	if (s->verdict != STRG_FS_DONE || s->rq.pos != s->len)
+	/* Complete, and nothing after the head but (part of) its Content-Length body. */
+	if (s->verdict != STRG_FS_DONE || s->rq.pos > skb->len ||
+	    skb->len - s->rq.pos > s->rq.content_length)
 		goto to_user;
 	c = route_lookup(&s->rq, &user);
 	if (!c || user || (c->flags & STRG_CAND_USER) || c->pool >= STRG_POOLS_MAX)
@@ -308,6 +332,7 @@ static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, str
 	cn->slot = c->slot;
 	cn->method = s->rq.method;
 	cn->req_ns = bpf_ktime_get_ns();
+	cn->req_left = s->rq.content_length - (skb->len - s->rq.pos);
 	cn->user_after = 0;
 	cn->phase = STRG_PH_KREQ;
 	st = stats_of(c->slot, c->pool);

@@ -16,7 +16,7 @@ static size_t slot_of(const struct connmap *m, uint64_t key)
 
 static int grow(struct connmap *m)
 {
-	struct connmap bigger = { .cap = m->cap ? m->cap * 2 : 256 };
+	struct connmap bigger = {.cap = m->cap ? m->cap * 2 : 256};
 
 	bigger.keys = calloc(bigger.cap, sizeof(*bigger.keys));
 	bigger.vals = calloc(bigger.cap, sizeof(*bigger.vals));

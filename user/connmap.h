@@ -9,7 +9,7 @@
 struct connmap {
 	uint64_t *keys; /* 0 = empty slot (socket cookies are never 0) */
 	void **vals;
-	size_t cap;	/* power of two */
+	size_t cap; /* power of two */
 	size_t n;
 };
 

@@ -43,6 +43,7 @@ enum conn_state {
 	ST_REPLY = 3,	/* sending a response strgd generated itself */
 	ST_LINGER = 4,	/* write side shut, discarding input until EOF so the peer sees no RST */
 	ST_CLOSING = 5, /* waiting for in-flight operations before freeing */
+	ST_TAIL = 6,	/* sending on the end of a body the kernel carried (strg_conn.tail_owed) */
 };
 
 struct upstream {
@@ -120,6 +121,8 @@ struct conn {
 	uint64_t rx_total; /* bytes read from the client socket */
 	uint64_t tx_total; /* bytes strgd itself sent to the client */
 	uint64_t last_kreq_ns;
+	uint64_t tail_sent; /* body tail bytes sent on for the kernel (see strg_conn.tail_owed) */
+	bool corked;	    /* TCP_CORK holds the end of a response until the hand-back */
 	uint32_t resp_passed_seen;
 	uint64_t acked_base; /* tcpi_bytes_acked of the client socket before any data */
 	struct strg_conn_ctl ctl;
@@ -163,6 +166,9 @@ static void pump_down(struct conn *c);
 static void connect_next(struct conn *c);
 static void watch_backends(struct conn *c);
 static void watch_client(struct conn *c);
+static void head_input(struct conn *c);
+static void cork_last_bytes(struct conn *c);
+static void uncork(struct conn *c);
 static void exchange_reset(struct conn *c);
 static void conn_linger(struct conn *c);
 
@@ -509,8 +515,93 @@ static void splice_recheck(struct conn *c)
 	}
 	if (c->kwait) {
 		c->kwait = false;
-		try_request(c);
+		head_input(c);
 	}
+}
+
+/*
+ * Bytes read between requests on a spliced connection. The end of a body the kernel carried
+ * goes on to its backend first; a request that arrived while the kernel still carries a
+ * response waits for it; with nothing left, the kernel owns the connection again.
+ */
+static void head_input(struct conn *c)
+{
+	struct strg_conn k;
+
+	if (!c->spliced || !kernel_state(c, &k)) {
+		try_request(c);
+		return;
+	}
+	if (k.tail_owed != c->tail_sent) {
+		uint64_t owed = k.tail_owed - c->tail_sent;
+		uint32_t avail = c->cend - c->cstart;
+
+		if (!avail) {
+			submit_crecv(c);
+			return;
+		}
+		if (k.pool >= c->px->cfg->npools || c->up[k.pool].fd < 0) {
+			conn_close(c);
+			return;
+		}
+		c->state = ST_TAIL;
+		c->bfd = c->up[k.pool].fd;
+		c->up_left = owed < avail ? (uint32_t)owed : avail;
+		submit_bsend(c, c->cbuf + c->cstart, c->up_left);
+		return;
+	}
+	if (kernel_busy(&k) && c->cstart != c->cend) {
+		c->kwait = true;
+		return;
+	}
+	if (c->cstart == c->cend) {
+		splice_hand_back(c);
+		return;
+	}
+	try_request(c);
+}
+
+static void on_tail_sent(struct conn *c, int res)
+{
+	if (res <= 0) {
+		conn_close(c);
+		return;
+	}
+	c->cstart += (uint32_t)res;
+	c->tail_sent += (uint64_t)res;
+	c->up_left -= (uint32_t)res;
+	if (c->up_left) {
+		submit_bsend(c, c->cbuf + c->cstart, c->up_left);
+		return;
+	}
+	c->state = ST_HEAD;
+	c->bfd = -1;
+	head_input(c);
+}
+
+/*
+ * A client answered by strgd on a spliced connection sends its next request the moment the
+ * response ends, often before strgd handed the connection back, and that request then takes
+ * the slow path. Corking the last bytes until the hand-back is written closes that window.
+ */
+static void cork_last_bytes(struct conn *c)
+{
+	int one = 1;
+
+	if (!c->spliced || !c->req_done || !c->req_keep_alive || !c->resp_keep || c->px->stopping ||
+	    c->corked)
+		return;
+	c->corked = setsockopt(c->cfd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0;
+}
+
+static void uncork(struct conn *c)
+{
+	int zero = 0;
+
+	if (!c->corked)
+		return;
+	c->corked = false;
+	setsockopt(c->cfd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
 }
 
 static void watch_client(struct conn *c)
@@ -604,6 +695,13 @@ static void on_event(void *ctx, const struct strg_event *ev)
 		return;
 	}
 	if (ev->kind == STRG_EV_CLIENT) {
+		/* Nothing unread (the event was for bytes already consumed): stay out of the way.
+		 */
+		if (kernel_state(c, &k) && k.passed == c->rx_total) {
+			if (!kernel_busy(&k))
+				splice_hand_back(c);
+			return;
+		}
 		submit_crecv(c);
 		return;
 	}
@@ -847,12 +945,14 @@ static void finish_exchange(struct conn *c)
 	keep = c->req_keep_alive && c->resp_keep && !px->stopping;
 	exchange_reset(c);
 	if (!keep) {
+		uncork(c);
 		conn_linger(c);
 		return;
 	}
 	c->state = ST_HEAD;
 	c->deadline_ns = now_ns() + ms_ns(px->cfg->idle_timeout_ms);
 	if (c->cstart < c->cend) {
+		uncork(c);
 		try_request(c);
 		return;
 	}
@@ -860,6 +960,7 @@ static void finish_exchange(struct conn *c)
 		splice_hand_back(c);
 	else
 		submit_crecv(c);
+	uncork(c);
 }
 
 /* The reused backend connection died before answering: connect afresh and send the head again. */
@@ -930,14 +1031,7 @@ static void on_crecv(struct conn *c, int res)
 	}
 	c->cend += (uint32_t)res;
 	if (c->state == ST_HEAD) {
-		struct strg_conn k;
-
-		/* Passed up while the kernel still carries a response: that one goes first. */
-		if (kernel_state(c, &k) && kernel_busy(&k)) {
-			c->kwait = true;
-			return;
-		}
-		try_request(c);
+		head_input(c);
 		return;
 	}
 	c->deadline_ns = now_ns() + ms_ns(c->px->cfg->client_timeout_ms);
@@ -946,6 +1040,10 @@ static void on_crecv(struct conn *c, int res)
 
 static void on_bsend(struct conn *c, int res)
 {
+	if (c->state == ST_TAIL) {
+		on_tail_sent(c, res);
+		return;
+	}
 	if (c->state != ST_XFER)
 		return;
 	if (res < 0) {
@@ -1103,6 +1201,8 @@ static void pump_down(struct conn *c)
 	c->resp_started = true;
 	c->down_left = (uint32_t)n;
 	c->down_done_pending = done;
+	if (done)
+		cork_last_bytes(c);
 	submit_csend(c, c->bbuf + c->bstart, (uint32_t)n);
 }
 

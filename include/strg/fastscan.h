@@ -43,6 +43,10 @@ struct strg_req_scan {
 	__u32 host_seen; /* Host fields seen */
 	__u32 tok_len;	 /* bytes of the current token (method, version, Host port) */
 	__u64 word;	 /* method, version or lowercased name bytes 0-7, packed; Host port value */
+	__u64 word2;	 /* lowercased name bytes 8-15, packed */
+	__u64 content_length; /* body bytes that follow the head; 0 when there is none */
+	__u32 has_length;     /* a Content-Length field was seen */
+	__u32 pad;
 	__u64 hash;	 /* running FNV of the path or of the host */
 	__u64 name_hash; /* running FNV of the lowercased field name */
 	__u64 host_hash; /* FNV of the lowercased Host value without port; 0 = none */
@@ -115,7 +119,10 @@ struct strg_resp_scan {
 #define STRG_RQ_HOST_OWS  6u /* OWS before the Host value */
 #define STRG_RQ_HOST	  7u
 #define STRG_RQ_PORT	  8u
-#define STRG_RQ_HOST_TAIL 9u /* OWS after the Host value */
+#define STRG_RQ_HOST_TAIL 9u  /* OWS after the Host value */
+#define STRG_RQ_CL_OWS	  10u /* OWS before the Content-Length digits */
+#define STRG_RQ_CL	  11u
+#define STRG_RQ_CL_TAIL	  12u /* OWS after them */
 
 #define STRG_RS_VERSION	  0u
 #define STRG_RS_STATUS	  1u
@@ -313,6 +320,7 @@ static __always_inline __u32 strg_rq_new_line(struct strg_req_scan *s, __u8 c)
 	s->name_hash = STRG_FNV_OFFSET;
 	s->name_len = 0;
 	s->word = 0;
+	s->word2 = 0;
 	return strg_fs_lf(c, STRG_FS_ST_FIELD);
 }
 
@@ -346,13 +354,39 @@ static __always_inline __u32 strg_rq_field(struct strg_req_scan *s)
 			return STRG_FS_ST_PASS;
 		return STRG_FS_ST_VALUE;
 	case 14:
-		return h == STRG_FS_N_CONTENT_LENGTH ? STRG_FS_ST_PASS : STRG_FS_ST_VALUE;
+		if (h != STRG_FS_N_CONTENT_LENGTH)
+			return STRG_FS_ST_VALUE;
+		/*
+		 * The kernel carries a body of exactly this length, so the name must be exactly
+		 * content-length, not a hash twin; one field only (strgd rejects duplicates).
+		 */
+		if (s->word != STRG_FS_W_CONTENT_ || s->word2 != STRG_FS_W__LENGTH ||
+		    s->has_length++)
+			return STRG_FS_ST_PASS;
+		s->tok_len = 0;
+		s->content_length = 0;
+		return STRG_RQ_CL_OWS;
 	case 16:
 		return h == STRG_FS_N_PROXY_CONNECTION ? STRG_FS_ST_PASS : STRG_FS_ST_VALUE;
 	case 17:
 		return h == STRG_FS_N_TRANSFER_ENCODING ? STRG_FS_ST_PASS : STRG_FS_ST_VALUE;
 	}
 	return STRG_FS_ST_VALUE;
+}
+
+/* Content-Length as 1*DIGIT with OWS around it, at most 18 digits (no overflow to check). */
+static __always_inline __u32 strg_rq_length(struct strg_req_scan *s, __u8 c)
+{
+	if (strg_is_digit(c)) {
+		if (s->tok_len >= 18)
+			return STRG_FS_ST_PASS;
+		s->content_length = s->content_length * 10 + (c - '0');
+		s->tok_len++;
+		return STRG_RQ_CL;
+	}
+	if (s->state == STRG_RQ_CL_OWS)
+		return strg_is_ows(c) ? STRG_RQ_CL_OWS : STRG_FS_ST_PASS;
+	return strg_fs_tail(c, STRG_RQ_CL_TAIL);
 }
 
 /* A field-name byte, or the colon after the name; whitespace before it is a smuggling lever. */
@@ -367,6 +401,8 @@ static __always_inline __u32 strg_rq_name(struct strg_req_scan *s, __u8 c)
 	s->name_hash = strg_fnv_step(s->name_hash, lc);
 	if (s->name_len < 8)
 		s->word = s->word << 8 | lc;
+	else if (s->name_len < 16)
+		s->word2 = s->word2 << 8 | lc;
 	s->name_len++;
 	return STRG_FS_ST_NAME;
 }
@@ -467,6 +503,13 @@ static __always_inline int strg_req_step(struct strg_req_scan *s, __u8 c)
 		break;
 	case STRG_RQ_HOST_TAIL:
 		st = strg_fs_tail(c, STRG_RQ_HOST_TAIL);
+		break;
+	case STRG_RQ_CL_OWS:
+	case STRG_RQ_CL:
+		st = strg_rq_length(s, c);
+		break;
+	case STRG_RQ_CL_TAIL:
+		st = strg_fs_tail(c, STRG_RQ_CL_TAIL);
 		break;
 	case STRG_FS_ST_END_LF:
 		st = strg_rq_end(s, c);

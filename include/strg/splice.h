@@ -62,6 +62,8 @@ struct strg_conn {
 	__u64 req_ns;	   /* bpf_ktime_get_ns() when the kernel forwarded the current request */
 	__u64 resp_left;   /* body bytes of the current kernel-carried response still due */
 	__u64 out;	   /* response bytes the kernel redirected to the client */
+	__u64 req_left;	   /* body bytes of the kernel-forwarded request still to redirect */
+	__u64 tail_owed;   /* body bytes passed up inside a larger skb, for strgd to send on */
 	__u32 phase;	   /* enum strg_phase */
 	__u32 pool;	   /* pool of the request the kernel forwarded */
 	__u32 slot;	   /* stats slot of that request's route */

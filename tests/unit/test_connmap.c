@@ -12,7 +12,7 @@
 
 static void test_put_get_del_roundtrip(void **state)
 {
-	struct connmap m = { 0 };
+	struct connmap m = {0};
 	int a, b;
 
 	(void)state;
@@ -34,7 +34,7 @@ static void test_random_churn_matches_model(void **state)
 {
 	enum { N = 5000 };
 	static char present[N + 1];
-	struct connmap m = { 0 };
+	struct connmap m = {0};
 
 	(void)state;
 	srand(42);

@@ -415,9 +415,17 @@ static const struct req_row req_rows[] = {
 	REQ("dots inside names", "GET /.well-known/a..b/.../c. HTTP/1.1\r\nHost: a\r\n\r\n", DONE),
 	REQ("unencoded target chars", "GET /a|b{c}\"d HTTP/1.1\r\nHost: a\r\n\r\n", DONE),
 	/* passed: framing, connection management, interim responses */
-	REQ("Content-Length 0", RL H "Content-Length: 0\r\n\r\n", PASS),
-	REQ("Content-Length body", "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
-	    PASS),
+	REQ("Content-Length 0", RL H "Content-Length: 0\r\n\r\n", DONE),
+	REQ("Content-Length body", "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+	    DONE),
+	REQ("Content-Length with OWS",
+	    "PUT /a HTTP/1.1\r\nHost: a\r\nContent-Length:\t 12 \r\n\r\n", DONE),
+	REQ("Content-Length empty", RL H "Content-Length:\r\n\r\n", PASS),
+	REQ("Content-Length sign", RL H "Content-Length: +3\r\n\r\n", PASS),
+	REQ("Content-Length hex", RL H "Content-Length: 0x3\r\n\r\n", PASS),
+	REQ("Content-Length inner SP", RL H "Content-Length: 1 2\r\n\r\n", PASS),
+	REQ("Content-Length 19 digits", RL H "Content-Length: 1234567890123456789\r\n\r\n", PASS),
+	REQ("Content-Length upper case name", RL H "CONTENT-LENGTH: 2\r\n\r\n", DONE),
 	REQ("Transfer-Encoding", RL H "Transfer-Encoding: chunked\r\n\r\n", PASS),
 	REQ("TE mixed case", RL H "tRaNsFeR-eNcOdInG: chunked\r\n\r\n", PASS),
 	REQ("CL + TE", RL H "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", PASS),
@@ -523,7 +531,9 @@ static unsigned check_req_subset(const char *name, const char *buf, size_t len)
 	if (r != DONE)
 		return 0;
 	mlen = (size_t)req.method_len;
-	if (p != (int)at || (unsigned)req.method != s.method || req.body != HTTP_BODY_NONE ||
+	if (p != (int)at || (unsigned)req.method != s.method ||
+	    req.body != (s.content_length ? HTTP_BODY_LENGTH : HTTP_BODY_NONE) ||
+	    (s.content_length && req.content_length != s.content_length) ||
 	    req.path != buf + mlen + 1 || req.path_len != s.path_len || !req.host ||
 	    fnv_lower(req.host, req.host_len) != s.host_hash) {
 		print_error("%s: scanner DONE at %zu, parser %d disagrees\n", name, at, p);
