@@ -248,9 +248,12 @@ class Strgd(Flavour):
         # Kernel mode hands every connection to the splice after its first request.
         return strgd_config(splice="always" if self.mode == "kernel" else None, **kw)
 
+    def pin_dir(self, cfg_path):
+        """Where the strgd started with cfg_path pins its maps (one directory per instance)."""
+        return "/sys/fs/bpf/strg-it-%d-%s" % (os.getpid(), Path(cfg_path).stem)
+
     def argv(self, cfg_path):
-        # Each strgd of a run pins its maps in a directory of its own.
-        pins = ["--pin-dir", "/sys/fs/bpf/strg-it-%d-%s" % (os.getpid(), Path(cfg_path).stem)]
+        pins = ["--pin-dir", self.pin_dir(cfg_path)]
         return [self.binary] + self.mode_flags + pins + ["-c", str(cfg_path)]
 
     def check_argv(self, cfg_path):
@@ -302,6 +305,8 @@ http {{
         add_header X-Backend-Conn $connection always;
         location / {{ return 200 "legacy $request_method $uri\\n"; }}
         location = /big.bin {{ root {tmp}/www; }}
+        # Answers with "Connection: close", then the backend closes its end.
+        location ^~ /close/ {{ keepalive_timeout 0; alias {tmp}/www/; }}
     }}
 }}
 """
@@ -408,6 +413,10 @@ class Env:
             return self.nginx_access.read_text().splitlines()
         except OSError:
             return []
+
+    def pin_dir(self):
+        """The main proxy's BPF pin directory (strgd only)."""
+        return self.flavour.pin_dir(self.cfg_path)
 
     def big_sha(self):
         if self._big_sha is None:

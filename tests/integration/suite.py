@@ -9,6 +9,8 @@ Environment:
     STRG_IT_MODE   user (default, strgd --no-bpf) | kernel
     STRGD          path of the strgd binary (default: ./strgd in the repository)
 
+Kernel mode adds the fast path tests of kernel_tests.py (they read strgd's pinned counters).
+
 Topology (all on 127.0.0.1 inside the namespace):
     proxy :8080  ->  legacy pool: nginx :9001 :9002
                  ->  modern pool: tools/backend.py --name modern :9101
@@ -573,6 +575,18 @@ def config_check(env):
             name, path, lineno, out.strip()[-300:]))
 
 
+# ---------------------------------------------------------------------------------------------
+# Kernel fast path: tests/integration/kernel_tests.py, registered in kernel mode only (in user
+# mode there is no fast path to pin, and a skip line per test would only be noise).
+
+import kernel_tests  # noqa: E402
+
+KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
+               os.environ.get("STRG_IT_MODE", "user") == "kernel")
+if KERNEL_MODE:
+    kernel_tests.register(sys.modules[__name__])
+
+
 @test
 def sigterm_graceful(env):
     """Runs last: an in-flight request completes, the proxy exits 0, then connect is refused."""
@@ -655,6 +669,9 @@ def main(argv):
         print("integration: 0 passed, 1 failed")
         return 1
 
+    if not KERNEL_MODE:
+        print("integration: %d kernel fast path tests not registered (strgd with "
+              "STRG_IT_MODE=kernel only)" % len(kernel_tests.KERNEL_TESTS), flush=True)
     t_start = time.monotonic()
     try:
         for name, fn in selected:
