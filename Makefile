@@ -33,7 +33,8 @@ OBJDIR := $(OUTPUT)/obj
 endif
 
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
-LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c user/connmap.c
+LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c user/connmap.c \
+	user/proxyproto.c
 # The daemon's own modules.
 STRGD_SRCS := user/strgd.c user/proxy.c user/ring.c user/splice.c
 STRGCTL_SRCS := user/strgctl.c

@@ -166,6 +166,10 @@ static int do_pool(struct cfg_parser *ps, int argc, char **argv)
 	char what[POOL_NAME_MAX + 16];
 	int i, j, err;
 
+	bool pp = argc > 1 && !strcmp(argv[argc - 1], "proxy-protocol");
+
+	if (pp)
+		argc--; /* the option closes the line, after the backends */
 	if (argc < 3)
 		return cfg_err(ps, "pool: expects a NAME and at least one backend");
 	if (!pool_name_ok(argv[1]))
@@ -181,6 +185,7 @@ static int do_pool(struct cfg_parser *ps, int argc, char **argv)
 	p = &cfg->pools[cfg->npools];
 	memset(p, 0, sizeof(*p));
 	strcpy(p->name, argv[1]);
+	p->proxy_protocol = pp;
 	snprintf(what, sizeof(what), "pool '%s'", argv[1]);
 	for (i = 2; i < argc; i++) {
 		/* A backend listed twice would silently get twice the share of requests. */

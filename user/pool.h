@@ -23,7 +23,8 @@ struct pool_backend {
 struct pool {
 	char name[POOL_NAME_MAX + 1];
 	unsigned nbackends;
-	unsigned next; /* round-robin cursor */
+	unsigned next;	     /* round-robin cursor */
+	bool proxy_protocol; /* send a PROXY protocol v2 header on each new connection */
 	struct pool_backend backends[POOL_MAX_BACKENDS];
 };
 

@@ -24,6 +24,7 @@
 #include "proxy.h"
 #include "ring.h"
 #include "connmap.h"
+#include "proxyproto.h"
 #include "splice.h"
 
 #define RING_ENTRIES	  1024
@@ -67,8 +68,12 @@ struct conn {
 	uint32_t cstart, cend, ccap;
 	char *bbuf; /* backend bytes: [bstart, bend) not yet forwarded */
 	uint32_t bstart, bend;
-	char *hbuf; /* request head as forwarded to the backend */
-	uint32_t hlen, hsent;
+	char *hbuf; /* [PROXY header][request head as forwarded], the head at PROXYPROTO_V2_MAX */
+	uint32_t hoff;				       /* where the bytes to send start in hbuf */
+	uint32_t hlen;				       /* bytes to send from hoff */
+	uint32_t hsent;				       /* of which sent */
+	uint32_t head_len;			       /* bytes of the head alone */
+	struct sockaddr_storage peer_addr, local_addr; /* the client's connection, for PROXY v2 */
 	char reply[REPLY_MAX];
 	uint32_t rlen, rsent;
 
@@ -262,7 +267,7 @@ static struct conn *conn_new(struct proxy *px, int fd)
 	c->ccap = px->cfg->limits.max_head + px->cfg->limits.max_request_line + 4096;
 	c->cbuf = malloc(c->ccap);
 	c->bbuf = malloc(BBUF_SIZE);
-	c->hbuf = malloc(c->ccap + ADDED_HEADERS_MAX);
+	c->hbuf = malloc(PROXYPROTO_V2_MAX + c->ccap + ADDED_HEADERS_MAX);
 	if (!c->cbuf || !c->bbuf || !c->hbuf) {
 		free(c->cbuf);
 		free(c->bbuf);
@@ -279,7 +284,11 @@ static struct conn *conn_new(struct proxy *px, int fd)
 		c->up[i].fd = -1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	strcpy(c->peer, "?");
+	sl = sizeof(c->local_addr);
+	getsockname(fd, (struct sockaddr *)&c->local_addr, &sl);
+	sl = sizeof(ss);
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		c->peer_addr = ss;
 		if (ss.ss_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer,
 				  sizeof(c->peer));
@@ -748,14 +757,17 @@ static void exchange_reset(struct conn *c)
 /* Copy the head minus its final CRLF, then the headers a proxy adds, then the CRLF. */
 static void build_head(struct conn *c, const struct http_request *req, size_t head_len)
 {
+	char *head = c->hbuf + PROXYPROTO_V2_MAX;
 	size_t n = head_len - 2;
 	int added;
 
-	memcpy(c->hbuf, c->cbuf + c->cstart, n);
-	added = snprintf(c->hbuf + n, ADDED_HEADERS_MAX,
+	memcpy(head, c->cbuf + c->cstart, n);
+	added = snprintf(head + n, ADDED_HEADERS_MAX,
 			 "X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\nVia: 1.%u strg\r\n\r\n",
 			 c->peer, req->version_minor);
-	c->hlen = (uint32_t)(n + (size_t)added);
+	c->head_len = (uint32_t)(n + (size_t)added);
+	c->hoff = PROXYPROTO_V2_MAX;
+	c->hlen = c->head_len;
 	c->hsent = 0;
 }
 
@@ -805,7 +817,7 @@ static void try_request(struct conn *c)
 		c->reused = true;
 		c->state = ST_XFER;
 		c->deadline_ns = now_ns() + ms_ns(px->cfg->server_timeout_ms);
-		submit_bsend(c, c->hbuf, c->hlen);
+		submit_bsend(c, c->hbuf + c->hoff, c->hlen);
 		submit_brecv(c);
 		return;
 	}
@@ -845,6 +857,31 @@ static void connect_next(struct conn *c)
 	submit(c, sqe, RING_OP_CONNECT);
 }
 
+/*
+ * A new backend connection starts with the PROXY v2 header when its pool asks for one: the
+ * backend then knows the client on every request of the connection, the kernel's included.
+ */
+static void head_for_new_connection(struct conn *c, const struct pool *p)
+{
+	char pp[PROXYPROTO_V2_MAX];
+	int n;
+
+	c->hoff = PROXYPROTO_V2_MAX;
+	c->hlen = c->head_len;
+	c->hsent = 0;
+	if (!p->proxy_protocol)
+		return;
+	n = proxyproto_v2(pp, sizeof(pp), (struct sockaddr *)&c->peer_addr,
+			  (struct sockaddr *)&c->local_addr);
+	if (n < 0) {
+		pr_warn("conn %lu: no PROXY header for a client of this address family", c->id);
+		return;
+	}
+	c->hoff -= (uint32_t)n;
+	c->hlen += (uint32_t)n;
+	memcpy(c->hbuf + c->hoff, pp, (size_t)n);
+}
+
 static void on_connect(struct conn *c, int res)
 {
 	struct pool *p = &c->px->cfg->pools[c->pool];
@@ -866,9 +903,10 @@ static void on_connect(struct conn *c, int res)
 	}
 	pool_mark_up(p, (unsigned)idx);
 	splice_connected(c);
+	head_for_new_connection(c, p);
 	c->state = ST_XFER;
 	c->deadline_ns = now_ns() + ms_ns(c->px->cfg->server_timeout_ms);
-	submit_bsend(c, c->hbuf, c->hlen);
+	submit_bsend(c, c->hbuf + c->hoff, c->hlen);
 	submit_brecv(c);
 }
 
@@ -1062,7 +1100,7 @@ static void on_bsend(struct conn *c, int res)
 	if (c->hsent < c->hlen) {
 		c->hsent += (uint32_t)res;
 		if (c->hsent < c->hlen)
-			submit_bsend(c, c->hbuf + c->hsent, c->hlen - c->hsent);
+			submit_bsend(c, c->hbuf + c->hoff + c->hsent, c->hlen - c->hsent);
 		else
 			pump_up(c);
 		return;

@@ -119,6 +119,27 @@ static void test_values_and_units(void **state)
 	assert_int_equal(cfg.limits.max_head, 65536);
 	assert_int_equal(cfg.limits.max_fields, 256);
 	assert_int_equal(cfg.down_hold_ms, 1);
+	assert_false(cfg.pools[0].proxy_protocol);
+	assert_int_equal(cfg.splice, SPLICE_AUTO);
+	config_free(&cfg);
+}
+
+/* "proxy-protocol" closes a pool line; "splice" picks the data path. */
+static void test_pool_options_and_splice(void **state)
+{
+	static const char text[] = "listen 127.0.0.1:8080\n"
+				   "pool legacy 127.0.0.1:9001 127.0.0.1:9002 proxy-protocol\n"
+				   "pool modern 127.0.0.1:9101\n"
+				   "splice always\n";
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_parse(&cfg, "t.conf", text, err, sizeof(err)), 0);
+	assert_true(cfg.pools[0].proxy_protocol);
+	assert_int_equal(cfg.pools[0].nbackends, 2);
+	assert_false(cfg.pools[1].proxy_protocol);
+	assert_int_equal(cfg.splice, SPLICE_ALWAYS);
 	config_free(&cfg);
 }
 
@@ -219,6 +240,12 @@ static const struct bad_case bad_cases[] = {
 	{"pool legacy 127.0.0.1:1 127.0.0.1:1\n",
 	 "strg.conf:1: pool 'legacy': backend '127.0.0.1:1' listed twice"},
 	{"pool legacy\n", "strg.conf:1: pool: expects a NAME and at least one backend"},
+	{"pool legacy proxy-protocol\n",
+	 "strg.conf:1: pool: expects a NAME and at least one backend"},
+	{"pool legacy proxy-protocol 127.0.0.1:1\n",
+	 "strg.conf:1: pool 'legacy': bad address 'proxy-protocol' (want host:port or [v6]:port)"},
+	{BASE "splice sometimes\n",
+	 "strg.conf:3: splice: unknown mode 'sometimes' (always, auto or never)"},
 	{"pool leg/acy 127.0.0.1:1\n",
 	 "strg.conf:1: pool: bad name 'leg/acy' (up to 31 of A-Z a-z 0-9 - _ .)"},
 	{BASE "route GETT /x legacy\n", "strg.conf:3: route: unknown method 'GETT'"},
@@ -428,6 +455,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sample_parses),
+		cmocka_unit_test(test_pool_options_and_splice),
 		cmocka_unit_test(test_values_and_units),
 		cmocka_unit_test(test_comments_blank_lines_crlf),
 		cmocka_unit_test(test_default_route_added),
