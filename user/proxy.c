@@ -164,6 +164,8 @@ static uint64_t ms_ns(uint32_t ms)
 }
 
 static void conn_close(struct conn *c);
+static int conn_buffers(struct conn *c);
+static void conn_buffers_release(struct conn *c);
 static void conn_reply(struct conn *c, unsigned status);
 static void try_request(struct conn *c);
 static void pump_up(struct conn *c);
@@ -191,6 +193,11 @@ static void submit_crecv(struct conn *c)
 
 	if (c->pending & (1u << RING_OP_CRECV))
 		return;
+	if (conn_buffers(c) < 0) {
+		pr_warn("conn %lu: out of memory", c->id);
+		conn_close(c);
+		return;
+	}
 	if (c->cstart == c->cend) {
 		c->cstart = 0;
 		c->cend = 0;
@@ -265,13 +272,7 @@ static struct conn *conn_new(struct proxy *px, int fd)
 		return NULL;
 	memset(c, 0, sizeof(*c));
 	c->ccap = px->cfg->limits.max_head + px->cfg->limits.max_request_line + 4096;
-	c->cbuf = malloc(c->ccap);
-	c->bbuf = malloc(BBUF_SIZE);
-	c->hbuf = malloc(PROXYPROTO_V2_MAX + c->ccap + ADDED_HEADERS_MAX);
-	if (!c->cbuf || !c->bbuf || !c->hbuf) {
-		free(c->cbuf);
-		free(c->bbuf);
-		free(c->hbuf);
+	if (conn_buffers(c) < 0) {
 		free(c);
 		return NULL;
 	}
@@ -304,6 +305,31 @@ static struct conn *conn_new(struct proxy *px, int fd)
 	return c;
 }
 
+/* The per-connection buffers, allocated again after a connection was handed to the kernel. */
+static int conn_buffers(struct conn *c)
+{
+	if (c->cbuf)
+		return 0;
+	c->cbuf = malloc(c->ccap);
+	c->bbuf = malloc(BBUF_SIZE);
+	c->hbuf = malloc(PROXYPROTO_V2_MAX + c->ccap + ADDED_HEADERS_MAX);
+	if (!c->cbuf || !c->bbuf || !c->hbuf) {
+		conn_buffers_release(c);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void conn_buffers_release(struct conn *c)
+{
+	free(c->cbuf);
+	free(c->bbuf);
+	free(c->hbuf);
+	c->cbuf = NULL;
+	c->bbuf = NULL;
+	c->hbuf = NULL;
+}
+
 static void conn_free(struct conn *c)
 {
 	struct proxy *px = c->px;
@@ -323,9 +349,7 @@ static void conn_free(struct conn *c)
 		if (c->up[i].fd >= 0)
 			close(c->up[i].fd);
 	close(c->cfd);
-	free(c->cbuf);
-	free(c->bbuf);
-	free(c->hbuf);
+	conn_buffers_release(c);
 	free(c);
 }
 
@@ -484,6 +508,10 @@ static void splice_hand_back(struct conn *c)
 	}
 	watch_client(c);
 	watch_backends(c);
+	/* The kernel owns the connection: an idle keep-alive connection costs strgd no buffers. */
+	if (!(c->pending & ((1u << RING_OP_CRECV) | (1u << RING_OP_CSEND) | (1u << RING_OP_BRECV) |
+			    (1u << RING_OP_BSEND))))
+		conn_buffers_release(c);
 }
 
 /* Bytes written into the client socket by anyone (strgd or the kernel's redirects). */
@@ -649,6 +677,10 @@ static void watch_backends(struct conn *c)
 /* Finish a response that the kernel passed up on the backend socket of pool. */
 static void adopt_response(struct conn *c, unsigned pool, const struct strg_conn *k)
 {
+	if (conn_buffers(c) < 0) {
+		conn_close(c);
+		return;
+	}
 	exchange_reset(c);
 	c->pool = (int)pool;
 	c->bfd = c->up[pool].fd;
