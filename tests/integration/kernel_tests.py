@@ -29,7 +29,8 @@ from harness import RawConn, request
 S = None  # the suite module (Fail, check, expect_pool, expect_rejected, ...), set by register()
 
 GIB = 1 << 30
-UPLOAD_BIG = 100 * 1024 * 1024
+MIB = 1 << 20
+UPLOAD_BIG = 100 * MIB
 
 LEGACY_PREFIX = "/"  # the default route: /a/N and every other unrouted path
 MODERN_PREFIX = "/v1/getSalesLeads"  # GET,HEAD -> modern
@@ -427,7 +428,10 @@ def kernel_upload_100mib(env):
         S.expect_pool(resp, "modern", "POST %s" % SHA_PREFIX)
         want = ("sha256=%s len=%d\n" % (sha.hexdigest(), UPLOAD_BIG)).encode()
         S.check(resp.body == want, "backend answered %r, want %r" % (resp.body, want))
-        # The fast path resumes after strgd carried the body.
+        kin, uin = upload_bytes_in(counters)
+        info("kernel_upload_100mib", "request bytes of the upload: kernel %d, strgd %d" % (
+            kin, uin))
+        # The fast path carries the requests after the upload (whoever carried its body).
         counters.rebase()
         for i in range(4):
             exchange(c, "/a/after%d" % i, "legacy")
@@ -435,6 +439,65 @@ def kernel_upload_100mib(env):
         fast = counters.delta("fast", prefixes=[LEGACY_PREFIX, MODERN_PREFIX])
         S.check(fast >= 1, "after the upload the kernel carried none of 8 GETs (kstats fast "
                 "delta %d): the fast path did not resume" % fast)
+
+
+def upload_bytes_in(counters, want=UPLOAD_BIG, prefix=SHA_PREFIX):
+    """(kstats, ustats) bytes_in of prefix since the base; strgd counts its share once the
+    exchange ended, so wait up to 1 s for the two to cover want bytes."""
+    def read():
+        now = counters.read()
+        return (counters.delta("bytes_in", "kstats", [prefix], now),
+                counters.delta("bytes_in", "ustats", [prefix], now))
+    got = read()
+    end = time.monotonic() + 1.0
+    while sum(got) < want and time.monotonic() < end:
+        time.sleep(0.05)
+        got = read()
+    return got
+
+
+def kernel_carries_upload_body(env):
+    """A 100 MiB Content-Length POST as the second request on a connection (the first, strgd's,
+    connected the modern backend) is kernel-carried, head and body: the kstats bytes_in of the
+    /__sha256 route rise by >= 100 MiB - 1 MiB and the backend hashes the body intact."""
+    counters = Counters(env, [MODERN_PREFIX, SHA_PREFIX])
+    skip = 7777
+    sha = hashlib.sha256()
+    with RawConn(timeout=10.0) as c:
+        exchange(c, MODERN_PREFIX + "/before-upload", "modern", "first request")
+        counters.rebase()
+        t0 = time.monotonic()
+        c.send(request("POST", SHA_PREFIX, headers=[
+            "Content-Type: application/octet-stream", "Content-Length: %d" % UPLOAD_BIG]))
+        sent = 0
+        for piece in upload_pieces(UPLOAD_BIG, skip):
+            sha.update(piece)
+            c.send(piece)
+            if c.send_error:
+                raise S.Fail("send failed after %d body bytes: %s" % (sent, c.send_error))
+            sent += len(piece)
+        try:
+            resp = c.read_response(timeout=20.0)
+        except (socket.timeout, h.ProtocolError, ConnectionResetError) as e:
+            raise S.Fail("no answer to the upload: %s: %s" % (type(e).__name__, e))
+        took = time.monotonic() - t0
+        S.expect_pool(resp, "modern", "POST %s (second request)" % SHA_PREFIX)
+        want = ("sha256=%s len=%d\n" % (sha.hexdigest(), UPLOAD_BIG)).encode()
+        S.check(resp.body == want, "backend answered %r, want %r" % (resp.body, want))
+        kin, uin = upload_bytes_in(counters)
+        now = counters.read()
+        kfast = counters.delta("fast", prefixes=[SHA_PREFIX], now=now)
+        ureq = counters.delta("requests", "ustats", prefixes=[SHA_PREFIX], now=now)
+        info("kernel_carries_upload_body", "%d body bytes in %.2f s (%.0f MB/s); request bytes "
+             "carried: kernel %d (%.1f MiB), strgd %d (%.1f MiB); kstats fast +%d, ustats "
+             "requests +%d" % (UPLOAD_BIG, took, UPLOAD_BIG / took / 1e6, kin, kin / MIB, uin,
+                               uin / MIB, kfast, ureq))
+        S.check(kin >= UPLOAD_BIG - MIB, "the kernel did not carry the upload body: kstats "
+                "bytes_in of %s rose by %d (%.1f MiB; fast +%d), ustats bytes_in by %d (%.1f "
+                "MiB; requests +%d), want kstats >= %d (100 MiB - 1 MiB)" % (
+                    SHA_PREFIX, kin, kin / MIB, kfast, uin, uin / MIB, ureq, UPLOAD_BIG - MIB))
+        # The connection goes on after the body.
+        exchange(c, MODERN_PREFIX + "/after-upload", "modern", "request after the upload")
 
 
 def kernel_backend_close_eof(env):
@@ -582,6 +645,7 @@ KERNEL_TESTS = [
     kernel_smuggling_second_request,
     kernel_big_response_1gib,
     kernel_upload_100mib,
+    kernel_carries_upload_body,
     kernel_backend_close_eof,
     kernel_client_halfclose_after_spliced_request,
     kernel_sigkill_mid_download,

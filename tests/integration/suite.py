@@ -14,6 +14,7 @@ Kernel mode adds the fast path tests of kernel_tests.py (they read strgd's pinne
 Topology (all on 127.0.0.1 inside the namespace):
     proxy :8080  ->  legacy pool: nginx :9001 :9002
                  ->  modern pool: tools/backend.py --name modern :9101
+                 ->  pp pool: nginx :9401 (listen ... proxy_protocol; strgd sends PROXY v2)
 """
 
 import hashlib
@@ -312,6 +313,87 @@ def forwarded_headers(env):
     if fields.get("host") != ["127.0.0.1:8080"]:
         problems.append("Host %r" % fields.get("host"))
     check(not problems, "backend saw: " + ", ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# PROXY protocol v2 towards backends (pool option "proxy-protocol")
+
+PP_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"  # the 12 bytes a PROXY v2 header starts with
+PP_PREFIX = "/pp"
+
+
+def kernel_mode(env):
+    return getattr(env.flavour, "mode", None) == "kernel"
+
+
+def pp_exchange(conn, path, src_port):
+    """GET path on conn to the pp pool; the backend's answer must name 127.0.0.1:src_port as
+    the client and 127.0.0.1:PROXY_PORT as where it connected. Returns X-Backend-Conn."""
+    conn.send(request("GET", path, host="127.0.0.1:%d" % h.PROXY_PORT))
+    try:
+        resp = conn.read_response()
+    except (socket.timeout, h.ProtocolError, ConnectionResetError) as e:
+        raise Fail("%s: %s: %s" % (path, type(e).__name__, e))
+    expect_pool(resp, "pp", path)
+    want = "pp %s %d %s %d GET %s" % (h.HOST, src_port, h.HOST, h.PROXY_PORT, path)
+    got = resp.body.decode("latin-1").rstrip("\n")
+    check(got == want, "%s: the backend saw the PROXY header %r, want %r (client socket "
+          "%s:%d)" % (path, got, want, h.HOST, src_port))
+    return resp.header("X-Backend-Conn")
+
+
+@test
+def proxy_protocol_v2_reaches_backend(env):
+    """Three requests on one connection to a proxy-protocol pool: the backend (nginx, listen
+    proxy_protocol) names the client's own address and port on every one, over one backend
+    connection. In kernel mode the later ones are kernel-carried: the header strgd sent once,
+    when it connected, serves them too."""
+    kernel = kernel_mode(env)
+    counters = kernel_tests.Counters(env, [PP_PREFIX]) if kernel else None
+    fast = []
+    with RawConn() as c:
+        src_host, src_port = c.sock.getsockname()[:2]
+        check(src_host == h.HOST, "client socket bound to %s" % src_host)
+        conns = []
+        for i in (1, 2, 3):
+            conns.append(pp_exchange(c, "%s/%d" % (PP_PREFIX, i), src_port))
+            if kernel:
+                fast.append(counters.delta("fast"))
+    check(len(set(conns)) == 1, "3 requests on one client connection used backend connections "
+          "%r (X-Backend-Conn), want one" % conns)
+    # Another client connection: its own port, so no backend connection (and no PROXY header)
+    # of the first client was reused for it.
+    with RawConn() as c:
+        port2 = c.sock.getsockname()[1]
+        conn2 = pp_exchange(c, "%s/other" % PP_PREFIX, port2)
+    check(conn2 not in conns, "a second client connection reused backend connection %s" % conn2)
+    if kernel:
+        carried = [i + 1 for i in range(3) if fast[i] > (fast[i - 1] if i else 0)]
+        print("     proxy_protocol_v2_reaches_backend: kernel carried request(s) %s of 3 on the "
+              "connection (kstats fast of %s after each: %s)" % (carried, PP_PREFIX, fast),
+              flush=True)
+        check(fast[2] - fast[1] >= 1, "the 3rd request to %s was not kernel-carried (kstats fast "
+              "after requests 1-3: %s): nothing shows the PROXY header serving kernel-carried "
+              "requests" % (PP_PREFIX, fast))
+
+
+@test
+def proxy_protocol_off_by_default(env):
+    """modern has no proxy-protocol option: its backend sees plain HTTP from the first byte
+    (tools/backend.py would answer 400 to a PROXY header; /__headers echoes the head)."""
+    before = env.modern_log_lines()
+    with RawConn() as c:
+        for i in range(2):  # the second is kernel-carried in kernel mode
+            resp = get("/__headers", conn=c)
+            expect_pool(resp, "modern", "GET /__headers (%d)" % (i + 1))
+            check(not resp.body.startswith(PP_SIGNATURE[:4]) and PP_SIGNATURE not in resp.body,
+                  "request %d: the modern backend received a PROXY header: %r" % (
+                      i + 1, short(resp.body)))
+            check(resp.body.startswith(b"GET /__headers HTTP/1.1\r\n"),
+                  "request %d: the backend's head starts %r" % (i + 1, short(resp.body[:40])))
+    settle()
+    seen = new_lines(before, env.modern_log_lines())
+    check(seen == ["GET /__headers"] * 2, "modern logged %r, want 2 x 'GET /__headers'" % seen)
 
 
 # ---------------------------------------------------------------------------------------------
