@@ -244,10 +244,13 @@ static __always_inline void notify(__u64 client, __u32 kind, __u32 pool)
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline int pass_client(struct __sk_buff *skb, __u64 client, struct strg_conn *cn)
+static __always_inline int pass_client(struct __sk_buff *skb, __u64 client, struct strg_conn *cn,
+				       struct strg_conn_ctl *ctl)
 {
 	__sync_fetch_and_add(&cn->passed, (__u64)skb->len);
-	notify(client, STRG_EV_CLIENT, 0);
+	/* Until strgd first hands the connection over it is reading anyway: no event needed. */
+	if (ctl && ctl->idle_at != ~0ULL)
+		notify(client, STRG_EV_CLIENT, 0);
 	return SK_PASS;
 }
 
@@ -289,7 +292,7 @@ static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, str
 		__sync_lock_test_and_set(&cn->user_after, 1);
 		if (__sync_fetch_and_add(&cn->phase, 0) == STRG_PH_IDLE)
 			__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
-		return pass_client(skb, client, cn);
+		return pass_client(skb, client, cn, ctl);
 	}
 	if (phase == STRG_PH_KREQ || phase == STRG_PH_KBODY) {
 		/*
@@ -300,15 +303,15 @@ static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, str
 		__sync_lock_test_and_set(&cn->user_after, 1);
 		if (__sync_fetch_and_add(&cn->phase, 0) == STRG_PH_IDLE)
 			__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
-		return pass_client(skb, client, cn);
+		return pass_client(skb, client, cn, ctl);
 	}
 	if (phase == STRG_PH_USER) {
 		/* strgd hands back only once it consumed every byte passed to it. */
 		if (!ctl || ctl->idle_at != cn->passed)
-			return pass_client(skb, client, cn);
+			return pass_client(skb, client, cn, ctl);
 		if (__sync_val_compare_and_swap(&cn->phase, STRG_PH_USER, STRG_PH_IDLE) !=
 		    STRG_PH_USER)
-			return pass_client(skb, client, cn);
+			return pass_client(skb, client, cn, ctl);
 	}
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	/* The head must lie in the first STRG_FS_MAX_HEAD bytes; body bytes may follow it. */
@@ -346,7 +349,7 @@ static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, str
 	return bpf_sk_redirect_hash(skb, &socks, &backend, 0);
 to_user:
 	cn->phase = STRG_PH_USER;
-	return pass_client(skb, client, cn);
+	return pass_client(skb, client, cn, ctl);
 }
 
 /* v when below max, else 0; the barrier stops clang from folding the check into an earlier one. */

@@ -13,7 +13,8 @@
 
 /* When strgd hands connections to the kernel fast path. */
 enum splice_mode {
-	SPLICE_AUTO = 0,   /* the default: what the benchmark showed fastest (see README) */
+	SPLICE_AUTO = 0,   /* the default: user space carries busy connections (fastest per
+			    * request here), idle keep-alive ones go to the kernel (README) */
 	SPLICE_NEVER = 1,  /* user space carries every request */
 	SPLICE_ALWAYS = 2, /* every connection, after its first request */
 };

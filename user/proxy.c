@@ -14,6 +14,7 @@
 #include <linux/sockios.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@
 #define TICK_NS		  (100 * 1000000ull)
 #define LINGER_NS	  (1000 * 1000000ull)
 #define DRAIN_NS	  (30 * 1000000000ull)
+/* "splice auto": idle this long between requests, a connection is handed to the kernel. */
+#define SPLICE_IDLE_NS (1000 * 1000000ull)
 #define BBUF_SIZE	  (64 * 1024)
 #define REPLY_MAX	  256
 #define ADDED_HEADERS_MAX 128
@@ -128,6 +131,8 @@ struct conn {
 	uint64_t last_kreq_ns;
 	uint64_t tail_sent; /* body tail bytes sent on for the kernel (see strg_conn.tail_owed) */
 	bool corked;	    /* TCP_CORK holds the end of a response until the hand-back */
+	bool handing;	    /* "auto": recv cancelled to hand the idle connection to the kernel */
+	uint64_t splice_at; /* "auto": when an idle connection goes to the kernel */
 	uint32_t resp_passed_seen;
 	uint64_t acked_base; /* tcpi_bytes_acked of the client socket before any data */
 	struct strg_conn_ctl ctl;
@@ -305,26 +310,38 @@ static struct conn *conn_new(struct proxy *px, int fd)
 	return c;
 }
 
-/* The per-connection buffers, allocated again after a connection was handed to the kernel. */
+static size_t conn_buffers_size(const struct conn *c)
+{
+	return ((size_t)c->ccap + BBUF_SIZE + PROXYPROTO_V2_MAX + c->ccap + ADDED_HEADERS_MAX +
+		4095) & ~(size_t)4095;
+}
+
+/*
+ * The per-connection buffers, one mapping (client bytes, backend bytes, head to send). A
+ * mapping, not malloc: releasing it when the kernel takes a connection over gives the memory
+ * back to the system, where free() would keep it in the heap.
+ */
 static int conn_buffers(struct conn *c)
 {
+	char *m;
+
 	if (c->cbuf)
 		return 0;
-	c->cbuf = malloc(c->ccap);
-	c->bbuf = malloc(BBUF_SIZE);
-	c->hbuf = malloc(PROXYPROTO_V2_MAX + c->ccap + ADDED_HEADERS_MAX);
-	if (!c->cbuf || !c->bbuf || !c->hbuf) {
-		conn_buffers_release(c);
+	m = mmap(NULL, conn_buffers_size(c), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (m == MAP_FAILED)
 		return -ENOMEM;
-	}
+	c->cbuf = m;
+	c->bbuf = m + c->ccap;
+	c->hbuf = c->bbuf + BBUF_SIZE;
 	return 0;
 }
 
 static void conn_buffers_release(struct conn *c)
 {
-	free(c->cbuf);
-	free(c->bbuf);
-	free(c->hbuf);
+	if (!c->cbuf)
+		return;
+	munmap(c->cbuf, conn_buffers_size(c));
 	c->cbuf = NULL;
 	c->bbuf = NULL;
 	c->hbuf = NULL;
@@ -432,7 +449,7 @@ static void splice_accepted(struct conn *c)
 	struct tcp_info ti;
 	struct strg_conn k;
 
-	if (!px->sp || px->cfg->splice != SPLICE_ALWAYS)
+	if (!px->sp || px->cfg->splice == SPLICE_NEVER)
 		return;
 	c->cookie = splice_cookie(c->cfd);
 	if (!c->cookie || splice_conn_get(px->sp, c->cookie, &k) < 0)
@@ -1026,10 +1043,13 @@ static void finish_exchange(struct conn *c)
 		try_request(c);
 		return;
 	}
-	if (c->spliced)
+	if (c->spliced && px->cfg->splice == SPLICE_ALWAYS) {
 		splice_hand_back(c);
-	else
+	} else {
+		/* "auto": the kernel takes the connection once it has been idle a while. */
+		c->splice_at = now_ns() + SPLICE_IDLE_NS;
 		submit_crecv(c);
+	}
 	uncork(c);
 }
 
@@ -1052,6 +1072,12 @@ static void on_crecv(struct conn *c, int res)
 {
 	if (res > 0)
 		c->rx_total += (uint64_t)res;
+	if (res == -ECANCELED && c->handing && c->state == ST_HEAD && c->cstart == c->cend) {
+		c->handing = false;
+		splice_hand_back(c);
+		return;
+	}
+	c->handing = false;
 	/*
 	 * A socket in the sockhash can answer a blocking recv with EAGAIN when it was woken for
 	 * bytes the verdict redirected elsewhere: nothing arrived for us, wait again.
@@ -1415,6 +1441,14 @@ static void on_timer(struct proxy *px)
 			continue;
 		if (c->state == ST_HEAD && (c->kwait || c->eof_wait)) {
 			splice_recheck(c);
+			continue;
+		}
+		if (c->spliced && c->splice_at && now >= c->splice_at && c->state == ST_HEAD &&
+		    c->cstart == c->cend && (c->pending & (1u << RING_OP_CRECV)) && !px->stopping) {
+			/* Idle: take back the pending recv; its completion hands the connection over. */
+			c->splice_at = 0;
+			c->handing = true;
+			cancel_op(c, RING_OP_CRECV);
 			continue;
 		}
 		if (px->stopping && c->state == ST_HEAD && c->cstart == c->cend) {

@@ -146,8 +146,7 @@ static int attach(struct splice *sp, const struct config *cfg)
 	if (err)
 		return err;
 	sp->verdict_attached = true;
-	/* "auto" carries requests in user space until the benchmark says otherwise (README). */
-	if (cfg->splice != SPLICE_ALWAYS)
+	if (cfg->splice == SPLICE_NEVER)
 		return 0;
 	sp->cgroup_fd = open_cgroup2();
 	if (sp->cgroup_fd < 0)
