@@ -1,20 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The kernel fast path: a sockops program puts every client socket of strgd's listener into the
- * sockhash the moment it is established (so the verdict sees every byte it receives), and one
- * sk_skb verdict program classifies each request head on the client side and redirects it to the
- * connection's backend for the route's pool, then carries the response back. Anything it cannot
- * prove safe and complete is passed up to strgd, which handles that request in user space.
+ * The kernel fast path: strgd puts a client connection and its backend connections in the
+ * sockhash between two requests, and one sk_skb verdict program classifies each later request
+ * head on the client side, redirects it to the connection's backend for the route's pool, and
+ * carries the response back. Anything it cannot prove safe and complete is passed up to strgd,
+ * which handles that request in user space.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
 #include "strg/fastscan.h"
 #include "strg/splice.h"
-
-/* Set by strgd before load: the listener this instance serves. */
-const volatile __u64 listen_netns = 0;
-const volatile __u32 listen_port = 0; /* host byte order */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
@@ -100,26 +96,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch SEC(".maps");
-
-SEC("sockops")
-int strg_sockops(struct bpf_sock_ops *ops)
-{
-	struct strg_conn conn = {.phase = STRG_PH_USER};
-	struct strg_sock si = {.role = STRG_ROLE_CLIENT};
-	__u64 cookie;
-
-	if (ops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB || ops->local_port != listen_port ||
-	    bpf_get_netns_cookie(ops) != listen_netns)
-		return 1;
-	cookie = bpf_get_socket_cookie(ops);
-	si.client = cookie;
-	/* State first: the verdict passes bytes of a socket it knows nothing about. */
-	if (bpf_map_update_elem(&conns, &cookie, &conn, BPF_ANY) ||
-	    bpf_map_update_elem(&sockinfo, &cookie, &si, BPF_ANY))
-		return 1;
-	bpf_sock_hash_update(ops, &socks, &cookie, BPF_NOEXIST);
-	return 1;
-}
 
 static __always_inline struct strg_stats *stats_of(__u32 slot, __u32 pool)
 {

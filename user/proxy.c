@@ -28,12 +28,12 @@
 #include "proxyproto.h"
 #include "splice.h"
 
-#define RING_ENTRIES	  1024
-#define TICK_NS		  (100 * 1000000ull)
-#define LINGER_NS	  (1000 * 1000000ull)
-#define DRAIN_NS	  (30 * 1000000000ull)
+#define RING_ENTRIES 1024
+#define TICK_NS	     (100 * 1000000ull)
+#define LINGER_NS    (1000 * 1000000ull)
+#define DRAIN_NS     (30 * 1000000000ull)
 /* "splice auto": idle this long between requests, a connection is handed to the kernel. */
-#define SPLICE_IDLE_NS (1000 * 1000000ull)
+#define SPLICE_IDLE_NS	  (1000 * 1000000ull)
 #define BBUF_SIZE	  (64 * 1024)
 #define REPLY_MAX	  256
 #define ADDED_HEADERS_MAX 128
@@ -313,7 +313,8 @@ static struct conn *conn_new(struct proxy *px, int fd)
 static size_t conn_buffers_size(const struct conn *c)
 {
 	return ((size_t)c->ccap + BBUF_SIZE + PROXYPROTO_V2_MAX + c->ccap + ADDED_HEADERS_MAX +
-		4095) & ~(size_t)4095;
+		4095) &
+	       ~(size_t)4095;
 }
 
 /*
@@ -441,29 +442,48 @@ static bool kernel_state(struct conn *c, struct strg_conn *k)
 	return c->spliced && splice_conn_get(c->px->sp, c->cookie, k) == 0;
 }
 
-/* The sockops program put the socket in the sockhash at its handshake: take it from there. */
-static void splice_accepted(struct conn *c)
+/*
+ * Hand a connection to the kernel: its state, its backends, then the client socket itself. Only
+ * between requests with nothing buffered; the response strgd sent last is corked until this is
+ * done, so the client's next request cannot overtake it.
+ */
+static bool splice_take_over(struct conn *c)
 {
 	struct proxy *px = c->px;
 	socklen_t len = sizeof(struct tcp_info);
 	struct tcp_info ti;
-	struct strg_conn k;
+	uint64_t bc;
+	int outq = 0;
 
-	if (!px->sp || px->cfg->splice == SPLICE_NEVER)
-		return;
 	c->cookie = splice_cookie(c->cfd);
-	if (!c->cookie || splice_conn_get(px->sp, c->cookie, &k) < 0)
-		return;
+	if (!c->cookie || splice_conn_begin(px->sp, c->cookie) < 0)
+		return false;
 	memset(&c->ctl, 0, sizeof(c->ctl));
-	c->ctl.idle_at = UINT64_MAX; /* strgd owns the connection until its first request is done */
-	if (splice_ctl_set(px->sp, c->cookie, &c->ctl) < 0)
-		return;
-	/* Whether the handshake counts as an acked byte is the kernel's business: take a base. */
-	if (getsockopt(c->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
-		c->acked_base = ti.tcpi_bytes_acked;
-	if (connmap_put(&px->spliced, c->cookie, c) < 0)
-		return;
+	for (unsigned p = 0; p < px->cfg->npools; p++)
+		if (c->up[p].fd >= 0 &&
+		    splice_backend_add(px->sp, c->cookie, p, c->up[p].fd, &bc) == 0)
+			c->ctl.backend[p] = bc;
+	/* The kernel counts from here: bytes read, written and acknowledged start at zero. */
+	c->rx_total = 0;
+	c->tx_total = 0;
+	c->acked_base = 0;
+	if (getsockopt(c->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    ioctl(c->cfd, SIOCOUTQ, &outq) == 0)
+		c->acked_base = ti.tcpi_bytes_acked + (uint64_t)outq;
+	c->ctl.idle_at = 0;
+	if (splice_ctl_set(px->sp, c->cookie, &c->ctl) < 0 ||
+	    connmap_put(&px->spliced, c->cookie, c) < 0)
+		goto out_forget;
+	if (splice_client_insert(px->sp, c->cookie, c->cfd) < 0) {
+		connmap_del(&px->spliced, c->cookie);
+		goto out_forget;
+	}
 	c->spliced = true;
+	return true;
+out_forget:
+	splice_conn_forget(px->sp, c->cookie, &c->ctl);
+	memset(&c->ctl, 0, sizeof(c->ctl));
+	return false;
 }
 
 /* A new backend connection joins the splice, so the kernel can send the pool's requests to it. */
@@ -506,11 +526,32 @@ static void backend_drop(struct conn *c, int pool)
 static void splice_hand_back(struct conn *c)
 {
 	struct strg_conn k;
+	ssize_t n;
 
-	if (!c->spliced || c->cstart != c->cend)
+	if (c->cstart != c->cend)
 		return;
-	c->ctl.idle_at = c->rx_total;
-	splice_ctl_set(c->px->sp, c->cookie, &c->ctl);
+	if (!c->spliced) {
+		if (!c->px->sp || !splice_take_over(c)) {
+			submit_crecv(c); /* stays in user space */
+			return;
+		}
+		/*
+		 * Bytes that arrived just before the insert wait in the queue until something
+		 * reads or more arrive: a read runs them through the verdict now. What it passes
+		 * up lands here.
+		 */
+		n = recv(c->cfd, c->cbuf, c->ccap, MSG_DONTWAIT);
+		if (n > 0) {
+			c->cstart = 0;
+			c->cend = (uint32_t)n;
+			c->rx_total = (uint64_t)n;
+			head_input(c);
+			return;
+		}
+	} else {
+		c->ctl.idle_at = c->rx_total;
+		splice_ctl_set(c->px->sp, c->cookie, &c->ctl);
+	}
 	/*
 	 * No recv stays armed on a socket the kernel owns: it would wake for every redirected
 	 * skb. Passed-up bytes announce themselves through the event ring; only a FIN is polled
@@ -541,7 +582,7 @@ static bool client_drained(struct conn *c, const struct strg_conn *k)
 	if (getsockopt(c->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
 	    ioctl(c->cfd, SIOCOUTQ, &outq) < 0)
 		return true;
-	return ti.tcpi_bytes_acked - c->acked_base + (uint64_t)outq >= c->tx_total + k->out;
+	return ti.tcpi_bytes_acked + (uint64_t)outq - c->acked_base >= c->tx_total + k->out;
 }
 
 /*
@@ -638,12 +679,21 @@ static void on_tail_sent(struct conn *c, int res)
  * response ends, often before strgd handed the connection back, and that request then takes
  * the slow path. Corking the last bytes until the hand-back is written closes that window.
  */
+/*
+ * Whether the kernel takes the connection as soon as an exchange ends: always once spliced,
+ * and after the first request with "splice always" ("auto" waits for the connection to idle).
+ */
+static bool hands_back_now(const struct conn *c)
+{
+	return c->spliced || (c->px->sp && c->px->cfg->splice == SPLICE_ALWAYS);
+}
+
 static void cork_last_bytes(struct conn *c)
 {
 	int one = 1;
 
-	if (!c->spliced || !c->req_done || !c->req_keep_alive || !c->resp_keep || c->px->stopping ||
-	    c->corked)
+	if (!hands_back_now(c) || !c->req_done || !c->req_keep_alive || !c->resp_keep ||
+	    c->px->stopping || c->corked)
 		return;
 	c->corked = setsockopt(c->cfd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0;
 }
@@ -1043,7 +1093,7 @@ static void finish_exchange(struct conn *c)
 		try_request(c);
 		return;
 	}
-	if (c->spliced && px->cfg->splice == SPLICE_ALWAYS) {
+	if (hands_back_now(c)) {
 		splice_hand_back(c);
 	} else {
 		/* "auto": the kernel takes the connection once it has been idle a while. */
@@ -1443,9 +1493,10 @@ static void on_timer(struct proxy *px)
 			splice_recheck(c);
 			continue;
 		}
-		if (c->spliced && c->splice_at && now >= c->splice_at && c->state == ST_HEAD &&
+		if (px->sp && c->splice_at && now >= c->splice_at && c->state == ST_HEAD &&
 		    c->cstart == c->cend && (c->pending & (1u << RING_OP_CRECV)) && !px->stopping) {
-			/* Idle: take back the pending recv; its completion hands the connection over. */
+			/* Idle: take back the pending recv; its completion hands the connection
+			 * over. */
 			c->splice_at = 0;
 			c->handing = true;
 			cancel_op(c, RING_OP_CRECV);
@@ -1501,7 +1552,6 @@ static void on_accept(struct proxy *px, int res, unsigned flags)
 	}
 	c->state = ST_HEAD;
 	c->deadline_ns = now_ns() + ms_ns(px->cfg->idle_timeout_ms);
-	splice_accepted(c);
 	submit_crecv(c);
 }
 

@@ -19,7 +19,7 @@ int proxyproto_v2(char *buf, size_t len, const struct sockaddr *src, const struc
 	if (!alen || len < 16 + alen)
 		return -EINVAL;
 	memcpy(p, signature, sizeof(signature));
-	p[12] = 0x21; /* version 2, command PROXY */
+	p[12] = 0x21;					 /* version 2, command PROXY */
 	p[13] = src->sa_family == AF_INET ? 0x11 : 0x21; /* TCP over IPv4 / IPv6 */
 	p[14] = (unsigned char)(alen >> 8);
 	p[15] = (unsigned char)alen;

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Loader of the kernel fast path: programs, attachments, pinned maps and the kernel route table. */
 #include <errno.h>
-#include <fcntl.h>
-#include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +8,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -25,8 +22,6 @@
 
 struct splice {
 	struct splice_bpf *skel;
-	struct bpf_link *sockops_link;
-	int cgroup_fd;
 	bool verdict_attached;
 	uint32_t gen;
 	struct strg_stats *ustats; /* mmapped user-space counters */
@@ -61,27 +56,6 @@ uint64_t splice_cookie(int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) < 0)
 		return 0;
 	return cookie;
-}
-
-/* The first cgroup-v2 mount: sockops programs attach to a cgroup, the root covers every socket. */
-static int open_cgroup2(void)
-{
-	struct mntent *m;
-	FILE *f = setmntent("/proc/mounts", "r");
-	int fd = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while ((m = getmntent(f))) {
-		if (!strcmp(m->mnt_type, "cgroup2")) {
-			fd = open(m->mnt_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (fd < 0)
-				fd = -errno;
-			break;
-		}
-	}
-	endmntent(f);
-	return fd;
 }
 
 static int pin_maps(struct splice *sp)
@@ -119,25 +93,7 @@ static void unpin_maps(struct splice *sp)
 	rmdir(sp->pin_dir);
 }
 
-static int set_listener(struct splice *sp, int listen_fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	uint64_t netns = 0;
-	socklen_t nl = sizeof(netns);
-
-	if (getsockname(listen_fd, (struct sockaddr *)&ss, &sl) < 0)
-		return -errno;
-	if (getsockopt(listen_fd, SOL_SOCKET, SO_NETNS_COOKIE, &netns, &nl) < 0)
-		return -errno;
-	sp->skel->rodata->listen_netns = netns;
-	sp->skel->rodata->listen_port = ss.ss_family == AF_INET6
-						? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-						: ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return 0;
-}
-
-static int attach(struct splice *sp, const struct config *cfg)
+static int attach(struct splice *sp)
 {
 	int err;
 
@@ -146,19 +102,10 @@ static int attach(struct splice *sp, const struct config *cfg)
 	if (err)
 		return err;
 	sp->verdict_attached = true;
-	if (cfg->splice == SPLICE_NEVER)
-		return 0;
-	sp->cgroup_fd = open_cgroup2();
-	if (sp->cgroup_fd < 0)
-		return sp->cgroup_fd;
-	/* A link, not a plain attach: it goes away with strgd, even after SIGKILL. */
-	sp->sockops_link = bpf_program__attach_cgroup(sp->skel->progs.strg_sockops, sp->cgroup_fd);
-	if (!sp->sockops_link)
-		return -errno;
 	return 0;
 }
 
-struct splice *splice_open(struct config *cfg, int listen_fd, const char *pin_dir)
+struct splice *splice_open(struct config *cfg, const char *pin_dir)
 {
 	struct splice *sp;
 	size_t ulen;
@@ -168,20 +115,16 @@ struct splice *splice_open(struct config *cfg, int listen_fd, const char *pin_di
 	sp = calloc(1, sizeof(*sp));
 	if (!sp)
 		return NULL;
-	sp->cgroup_fd = -1;
 	snprintf(sp->pin_dir, sizeof(sp->pin_dir), "%s", pin_dir);
 	sp->skel = splice_bpf__open();
 	if (!sp->skel) {
 		err = -errno;
 		goto out_free;
 	}
-	err = set_listener(sp, listen_fd);
-	if (err)
-		goto out_destroy;
 	err = splice_bpf__load(sp->skel);
 	if (err)
 		goto out_destroy;
-	err = attach(sp, cfg);
+	err = attach(sp);
 	if (err)
 		goto out_detach;
 	ulen = sizeof(struct strg_stats) * STRG_ROUTE_SLOTS * STRG_POOLS_MAX;
@@ -240,9 +183,6 @@ void splice_close(struct splice *sp)
 	if (!sp)
 		return;
 	ring_buffer__free(sp->events);
-	bpf_link__destroy(sp->sockops_link);
-	if (sp->cgroup_fd >= 0)
-		close(sp->cgroup_fd);
 	if (sp->verdict_attached)
 		bpf_prog_detach2(bpf_program__fd(sp->skel->progs.strg_verdict),
 				 bpf_map__fd(sp->skel->maps.socks), BPF_SK_SKB_VERDICT);
@@ -416,6 +356,26 @@ int splice_backend_add(struct splice *sp, uint64_t client, unsigned pool, int fd
 	if (bpf_map_update_elem(bpf_map__fd(sp->skel->maps.socks), &c, &val, BPF_NOEXIST))
 		return -errno;
 	*cookie = c;
+	return 0;
+}
+
+int splice_conn_begin(struct splice *sp, uint64_t client)
+{
+	struct strg_conn k = {.phase = STRG_PH_USER};
+	struct strg_sock si = {.client = client, .role = STRG_ROLE_CLIENT};
+
+	if (bpf_map_update_elem(bpf_map__fd(sp->skel->maps.conns), &client, &k, BPF_ANY) ||
+	    bpf_map_update_elem(bpf_map__fd(sp->skel->maps.sockinfo), &client, &si, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int splice_client_insert(struct splice *sp, uint64_t client, int fd)
+{
+	uint64_t val = (uint64_t)fd;
+
+	if (bpf_map_update_elem(bpf_map__fd(sp->skel->maps.socks), &client, &val, BPF_NOEXIST))
+		return -errno;
 	return 0;
 }
 

@@ -15,12 +15,11 @@
 struct splice;
 
 /*
- * Load the programs for the listener listen_fd, attach the verdict to the sockhash and the
- * sockops program to the cgroup-v2 hierarchy (only when cfg->splice is not "never"), pin the
- * maps under pin_dir and publish the route table. NULL with errno set when the kernel path is
- * not available; the caller then runs the user-space path.
+ * Load the verdict program, attach it to the sockhash, pin the maps under pin_dir and publish
+ * the route table. NULL with errno set when the kernel path is not available; the caller then
+ * runs the user-space path.
  */
-struct splice *splice_open(struct config *cfg, int listen_fd, const char *pin_dir);
+struct splice *splice_open(struct config *cfg, const char *pin_dir);
 void splice_close(struct splice *sp);
 
 /* Write the route table as a new generation and switch lookups to it. 0 or -errno. */
@@ -28,6 +27,13 @@ int splice_publish_routes(struct splice *sp, const struct config *cfg);
 
 /* Socket cookie of fd, 0 on error. */
 uint64_t splice_cookie(int fd);
+/*
+ * Taking a connection over, in this order: splice_conn_begin (its state, strgd owns it),
+ * splice_backend_add for each backend, splice_ctl_set, and splice_client_insert last, after
+ * which the verdict sees the client's bytes.
+ */
+int splice_conn_begin(struct splice *sp, uint64_t client);
+int splice_client_insert(struct splice *sp, uint64_t client, int fd);
 /* Write the connection's control entry (backends, hand-back point). 0 or -errno. */
 int splice_ctl_set(struct splice *sp, uint64_t client, const struct strg_conn_ctl *ctl);
 /* Put a connected backend socket in the sockhash for the client's connection. 0 or -errno. */

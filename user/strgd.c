@@ -139,7 +139,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (ret == 0 && !no_bpf) {
-		sp = splice_open(&cfg, lfd, pin_dir);
+		sp = splice_open(&cfg, pin_dir);
 		if (!sp)
 			pr_warn("kernel fast path unavailable (%s): running the user-space path",
 				strerror(errno));
