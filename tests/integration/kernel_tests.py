@@ -639,7 +639,44 @@ def kernel_counters_have_btf_names(env):
         missing, S.short(out, 200)))
 
 
+def kernel_auto_hands_idle_connection(env):
+    """splice auto (the default): a busy connection stays in user space, and once it has been
+    idle for a second the kernel carries its next requests."""
+    port = 8083
+    cfg = env.tmp / "auto.conf"
+    cfg.write_text(h.strgd_config(listen_port=port, splice="auto"))
+    proc = env.spawn("strgd-auto", env.flavour.argv(cfg))
+    try:
+        h.wait_port(port, 5.0, proc)
+        maps = Maps(env.flavour.pin_dir(cfg))
+        maps.wait_pinned()
+        slot, pool, _ = maps.route(MODERN_PREFIX)
+        key = slot * POOLS_MAX + pool
+
+        def fast():
+            return maps.stats("kstats", key).get("fast", 0)
+
+        with RawConn(port=port) as conn:
+            base = fast()
+            for i in range(20):  # busy: back to back
+                exchange(conn, MODERN_PREFIX + "/busy%d" % i, "modern")
+            busy = fast() - base
+            S.check(busy == 0, "auto: the kernel carried %d of 20 back-to-back requests; a busy "
+                    "connection should stay in user space" % busy)
+            time.sleep(1.6)  # idle past the hand-over delay (1 s, checked every 100 ms)
+            for i in range(5):
+                exchange(conn, MODERN_PREFIX + "/idle%d" % i, "modern")
+            after = fast() - base
+            S.check(after == 5, "auto: after 1.6 s idle the kernel carried %d of the next 5 "
+                    "requests, want 5" % after)
+        info("kernel_auto_hands_idle_connection",
+             "busy: kernel 0 of 20; after 1.6 s idle: kernel %d of 5" % after)
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+
+
 KERNEL_TESTS = [
+    kernel_auto_hands_idle_connection,
     kernel_carries_alternating_keepalive,
     kernel_takes_second_request,
     kernel_smuggling_second_request,
