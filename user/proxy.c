@@ -32,6 +32,9 @@
 #define TICK_NS	     (100 * 1000000ull)
 #define LINGER_NS    (1000 * 1000000ull)
 #define DRAIN_NS     (30 * 1000000000ull)
+/* tcp_info.tcpi_state values (include/net/tcp_states.h, not exported to user space). */
+#define STRG_TCP_ESTABLISHED 1
+#define STRG_TCP_CLOSE_WAIT  8
 /* "splice auto": idle this long between requests, a connection is handed to the kernel. */
 #define SPLICE_IDLE_NS	  (1000 * 1000000ull)
 #define BBUF_SIZE	  (64 * 1024)
@@ -122,9 +125,10 @@ struct conn {
 
 	/* kernel fast path (spliced connections only) */
 	bool spliced;
-	bool adopted;	   /* finishing a response the kernel passed up */
-	bool kwait;	   /* holding passed-up bytes until the kernel's response is done */
-	bool eof_wait;	   /* client ended; closing once the kernel's bytes drained */
+	bool adopted;  /* finishing a response the kernel passed up */
+	bool kwait;    /* holding passed-up bytes until the kernel's response is done */
+	bool eof_wait; /* client ended; closing once the kernel's bytes drained */
+	uint64_t eof_deadline;
 	uint64_t cookie;   /* client socket cookie */
 	uint64_t rx_total; /* bytes read from the client socket */
 	uint64_t tx_total; /* bytes strgd itself sent to the client */
@@ -582,6 +586,9 @@ static bool client_drained(struct conn *c, const struct strg_conn *k)
 	if (getsockopt(c->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
 	    ioctl(c->cfd, SIOCOUTQ, &outq) < 0)
 		return true;
+	/* A reset peer takes nothing more: there is nothing left to wait for. */
+	if (ti.tcpi_state != STRG_TCP_ESTABLISHED && ti.tcpi_state != STRG_TCP_CLOSE_WAIT)
+		return true;
 	return ti.tcpi_bytes_acked + (uint64_t)outq - c->acked_base >= c->tx_total + k->out;
 }
 
@@ -604,7 +611,8 @@ static void splice_recheck(struct conn *c)
 	if (kernel_busy(&k))
 		return;
 	if (c->eof_wait) {
-		if (client_drained(c, &k))
+		/* Bounded: a client that stopped reading does not hold strgd past its timeout. */
+		if (client_drained(c, &k) || now_ns() > c->eof_deadline)
 			conn_linger(c);
 		return;
 	}
@@ -1160,7 +1168,9 @@ static void on_crecv(struct conn *c, int res)
 		if (c->state == ST_HEAD) {
 			/* EOF between requests is the normal end; inside a head it is an abort. */
 			if (c->spliced) {
-				c->eof_wait = true; /* the kernel may still be sending a response */
+				/* The kernel may still be sending a response. */
+				c->eof_wait = true;
+				c->eof_deadline = now_ns() + ms_ns(c->px->cfg->client_timeout_ms);
 				splice_recheck(c);
 				return;
 			}

@@ -411,6 +411,9 @@ class Env:
     def stop_all(self):
         for p in reversed(self.procs):
             p.stop(signal.SIGTERM, 3.0)
+        # strgd unpins its maps when it stops; one killed on purpose leaves them behind.
+        for d in Path("/sys/fs/bpf").glob("strg-it-%d-*" % os.getpid()):
+            shutil.rmtree(d, ignore_errors=True)
         for f in (self.big_file, self.upload_file):
             try:
                 f.unlink()

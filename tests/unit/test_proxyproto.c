@@ -24,11 +24,11 @@ static void test_ipv4_tcp_header_bytes(void **state)
 {
 	static const unsigned char want[28] = {
 		0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, /* sig */
-		0x21, 0x11, 0x00, 0x0c,			/* v2 PROXY, TCP4, 12 bytes */
-		192,  0,    2,	  1,			/* source 192.0.2.1 */
-		127,  0,    0,	  1,			/* destination 127.0.0.1 */
-		0xd4, 0x31,				/* source port 54321 */
-		0x1f, 0x90,				/* destination port 8080 */
+		0x21, 0x11, 0x00, 0x0c, /* v2 PROXY, TCP4, 12 bytes */
+		192,  0,    2,	  1,	/* source 192.0.2.1 */
+		127,  0,    0,	  1,	/* destination 127.0.0.1 */
+		0xd4, 0x31,		/* source port 54321 */
+		0x1f, 0x90,		/* destination port 8080 */
 	};
 	struct sockaddr_in src, dst;
 	char buf[PROXYPROTO_V2_MAX];
@@ -36,16 +36,16 @@ static void test_ipv4_tcp_header_bytes(void **state)
 	(void)state;
 	v4(&src, "192.0.2.1", 54321);
 	v4(&dst, "127.0.0.1", 8080);
-	assert_int_equal(proxyproto_v2(buf, sizeof(buf), (struct sockaddr *)&src,
-				       (struct sockaddr *)&dst),
-			 28);
+	assert_int_equal(
+		proxyproto_v2(buf, sizeof(buf), (struct sockaddr *)&src, (struct sockaddr *)&dst),
+		28);
 	assert_memory_equal(buf, want, sizeof(want));
 }
 
 static void test_ipv6_tcp_header_layout(void **state)
 {
-	struct sockaddr_in6 src = { .sin6_family = AF_INET6, .sin6_port = htons(40000) };
-	struct sockaddr_in6 dst = { .sin6_family = AF_INET6, .sin6_port = htons(443) };
+	struct sockaddr_in6 src = {.sin6_family = AF_INET6, .sin6_port = htons(40000)};
+	struct sockaddr_in6 dst = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
 	unsigned char buf[PROXYPROTO_V2_MAX];
 
 	(void)state;
@@ -65,14 +65,14 @@ static void test_ipv6_tcp_header_layout(void **state)
 static void test_rejects_mixed_families_and_short_buffers(void **state)
 {
 	struct sockaddr_in a;
-	struct sockaddr_in6 b = { .sin6_family = AF_INET6 };
+	struct sockaddr_in6 b = {.sin6_family = AF_INET6};
 	char buf[PROXYPROTO_V2_MAX];
 
 	(void)state;
 	v4(&a, "10.0.0.1", 1);
-	assert_int_equal(proxyproto_v2(buf, sizeof(buf), (struct sockaddr *)&a,
-				       (struct sockaddr *)&b),
-			 -EINVAL);
+	assert_int_equal(
+		proxyproto_v2(buf, sizeof(buf), (struct sockaddr *)&a, (struct sockaddr *)&b),
+		-EINVAL);
 	assert_int_equal(proxyproto_v2(buf, 27, (struct sockaddr *)&a, (struct sockaddr *)&a),
 			 -EINVAL);
 }
