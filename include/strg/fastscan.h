@@ -119,18 +119,12 @@ struct strg_resp_scan {
 #define STRG_RQ_HOST_OWS  6u /* OWS before the Host value */
 #define STRG_RQ_HOST	  7u
 #define STRG_RQ_PORT	  8u
-#define STRG_RQ_HOST_TAIL 9u  /* OWS after the Host value */
-#define STRG_RQ_CL_OWS	  10u /* OWS before the Content-Length digits */
-#define STRG_RQ_CL	  11u
-#define STRG_RQ_CL_TAIL	  12u /* OWS after them */
+#define STRG_RQ_HOST_TAIL 9u /* OWS after the Host value */
 
 #define STRG_RS_VERSION	  0u
 #define STRG_RS_STATUS	  1u
 #define STRG_RS_REASON	  2u
 #define STRG_RS_LINE_LF	  3u
-#define STRG_RS_CL_OWS	  4u /* OWS before the Content-Length digits */
-#define STRG_RS_CL	  5u
-#define STRG_RS_CL_TAIL	  6u /* OWS after them */
 #define STRG_RS_CONN_OWS  7u /* OWS before a Connection value */
 #define STRG_RS_CONN	  8u
 #define STRG_RS_CONN_TAIL 9u
@@ -142,6 +136,9 @@ struct strg_resp_scan {
 #define STRG_FS_ST_END_LF   20u /* LF of the empty line */
 #define STRG_FS_ST_DONE	    21u
 #define STRG_FS_ST_PASS	    22u
+#define STRG_FS_ST_CL_OWS   23u /* OWS before the Content-Length digits */
+#define STRG_FS_ST_CL	    24u
+#define STRG_FS_ST_CL_TAIL  25u /* OWS after them */
 
 static __always_inline int strg_fs_result(__u32 st)
 {
@@ -173,6 +170,48 @@ static __always_inline __u32 strg_fs_tail(__u8 c, __u32 stay)
 	if (strg_is_ows(c))
 		return stay;
 	return c == '\r' ? STRG_FS_ST_FIELD_LF : STRG_FS_ST_PASS;
+}
+
+/*
+ * One byte of a field name, for both scanners: 1 when it belongs to the name (hashed
+ * lowercased, its first 16 bytes also packed into w1/w2 for exact comparisons), 0 for the colon
+ * that ends a non-empty name, -1 for anything else (whitespace before the colon included: a
+ * smuggling lever).
+ */
+static __always_inline int strg_fs_name_byte(__u64 *hash, __u32 *len, __u64 *w1, __u64 *w2, __u8 c)
+{
+	__u8 lc = strg_lower(c);
+
+	if (c == ':' && *len)
+		return 0;
+	if (!strg_is_tchar(c))
+		return -1;
+	*hash = strg_fnv_step(*hash, lc);
+	if (*len < 8)
+		*w1 = *w1 << 8 | lc;
+	else if (*len < 16)
+		*w2 = *w2 << 8 | lc;
+	(*len)++;
+	return 1;
+}
+
+/*
+ * One byte of a Content-Length value in state st (STRG_FS_ST_CL_*), for both scanners:
+ * 1*DIGIT with OWS around it, no list, sign or inner space; 18 digits keep the value below
+ * 2^63 without an overflow check.
+ */
+static __always_inline __u32 strg_fs_length(__u64 *value, __u32 *ndigits, __u32 st, __u8 c)
+{
+	if (st != STRG_FS_ST_CL_TAIL && strg_is_digit(c)) {
+		if (*ndigits >= 18)
+			return STRG_FS_ST_PASS;
+		*value = *value * 10 + (c - '0');
+		(*ndigits)++;
+		return STRG_FS_ST_CL;
+	}
+	if (st == STRG_FS_ST_CL_OWS) /* empty, or not a number */
+		return strg_is_ows(c) ? STRG_FS_ST_CL_OWS : STRG_FS_ST_PASS;
+	return strg_fs_tail(c, STRG_FS_ST_CL_TAIL);
 }
 
 /*
@@ -365,7 +404,7 @@ static __always_inline __u32 strg_rq_field(struct strg_req_scan *s)
 			return STRG_FS_ST_PASS;
 		s->tok_len = 0;
 		s->content_length = 0;
-		return STRG_RQ_CL_OWS;
+		return STRG_FS_ST_CL_OWS;
 	case 16:
 		return h == STRG_FS_N_PROXY_CONNECTION ? STRG_FS_ST_PASS : STRG_FS_ST_VALUE;
 	case 17:
@@ -374,37 +413,13 @@ static __always_inline __u32 strg_rq_field(struct strg_req_scan *s)
 	return STRG_FS_ST_VALUE;
 }
 
-/* Content-Length as 1*DIGIT with OWS around it, at most 18 digits (no overflow to check). */
-static __always_inline __u32 strg_rq_length(struct strg_req_scan *s, __u8 c)
-{
-	if (strg_is_digit(c)) {
-		if (s->tok_len >= 18)
-			return STRG_FS_ST_PASS;
-		s->content_length = s->content_length * 10 + (c - '0');
-		s->tok_len++;
-		return STRG_RQ_CL;
-	}
-	if (s->state == STRG_RQ_CL_OWS)
-		return strg_is_ows(c) ? STRG_RQ_CL_OWS : STRG_FS_ST_PASS;
-	return strg_fs_tail(c, STRG_RQ_CL_TAIL);
-}
-
-/* A field-name byte, or the colon after the name; whitespace before it is a smuggling lever. */
 static __always_inline __u32 strg_rq_name(struct strg_req_scan *s, __u8 c)
 {
-	__u8 lc = strg_lower(c);
+	int r = strg_fs_name_byte(&s->name_hash, &s->name_len, &s->word, &s->word2, c);
 
-	if (c == ':' && s->name_len)
-		return strg_rq_field(s);
-	if (!strg_is_tchar(c))
-		return STRG_FS_ST_PASS;
-	s->name_hash = strg_fnv_step(s->name_hash, lc);
-	if (s->name_len < 8)
-		s->word = s->word << 8 | lc;
-	else if (s->name_len < 16)
-		s->word2 = s->word2 << 8 | lc;
-	s->name_len++;
-	return STRG_FS_ST_NAME;
+	if (r > 0)
+		return STRG_FS_ST_NAME;
+	return r == 0 ? strg_rq_field(s) : STRG_FS_ST_PASS;
 }
 
 static __always_inline __u32 strg_rq_line_start(struct strg_req_scan *s, __u8 c)
@@ -504,12 +519,10 @@ static __always_inline int strg_req_step(struct strg_req_scan *s, __u8 c)
 	case STRG_RQ_HOST_TAIL:
 		st = strg_fs_tail(c, STRG_RQ_HOST_TAIL);
 		break;
-	case STRG_RQ_CL_OWS:
-	case STRG_RQ_CL:
-		st = strg_rq_length(s, c);
-		break;
-	case STRG_RQ_CL_TAIL:
-		st = strg_fs_tail(c, STRG_RQ_CL_TAIL);
+	case STRG_FS_ST_CL_OWS:
+	case STRG_FS_ST_CL:
+	case STRG_FS_ST_CL_TAIL:
+		st = strg_fs_length(&s->content_length, &s->tok_len, s->state, c);
 		break;
 	case STRG_FS_ST_END_LF:
 		st = strg_rq_end(s, c);
@@ -597,7 +610,7 @@ static __always_inline __u32 strg_rs_field(struct strg_resp_scan *s)
 		if (s->has_length++)
 			return STRG_FS_ST_PASS;
 		s->tok_len = 0;
-		return STRG_RS_CL_OWS;
+		return STRG_FS_ST_CL_OWS;
 	case 16:
 		return h == STRG_FS_N_PROXY_CONNECTION ? STRG_FS_ST_PASS : STRG_FS_ST_VALUE;
 	case 17:
@@ -608,19 +621,11 @@ static __always_inline __u32 strg_rs_field(struct strg_resp_scan *s)
 
 static __always_inline __u32 strg_rs_name(struct strg_resp_scan *s, __u8 c)
 {
-	__u8 lc = strg_lower(c);
+	int r = strg_fs_name_byte(&s->name_hash, &s->name_len, &s->word, &s->word2, c);
 
-	if (c == ':' && s->name_len)
-		return strg_rs_field(s);
-	if (!strg_is_tchar(c))
-		return STRG_FS_ST_PASS;
-	s->name_hash = strg_fnv_step(s->name_hash, lc);
-	if (s->name_len < 8)
-		s->word = s->word << 8 | lc;
-	else if (s->name_len < 16)
-		s->word2 = s->word2 << 8 | lc;
-	s->name_len++;
-	return STRG_FS_ST_NAME;
+	if (r > 0)
+		return STRG_FS_ST_NAME;
+	return r == 0 ? strg_rs_field(s) : STRG_FS_ST_PASS;
 }
 
 static __always_inline __u32 strg_rs_line_start(struct strg_resp_scan *s, __u8 c)
@@ -630,24 +635,6 @@ static __always_inline __u32 strg_rs_line_start(struct strg_resp_scan *s, __u8 c
 	if (++s->nfields > STRG_FS_MAX_FIELDS)
 		return STRG_FS_ST_PASS;
 	return strg_rs_name(s, c);
-}
-
-/*
- * Content-Length as 1*DIGIT with OWS around it: no list, sign or inner space. 18 digits keep
- * the value below 2^63 without an overflow check.
- */
-static __always_inline __u32 strg_rs_length(struct strg_resp_scan *s, __u8 c)
-{
-	if (strg_is_digit(c)) {
-		if (s->tok_len >= 18)
-			return STRG_FS_ST_PASS;
-		s->content_length = s->content_length * 10 + (c - '0');
-		s->tok_len++;
-		return STRG_RS_CL;
-	}
-	if (s->state == STRG_RS_CL_OWS) /* empty, or not a number */
-		return strg_is_ows(c) ? STRG_RS_CL_OWS : STRG_FS_ST_PASS;
-	return strg_fs_tail(c, STRG_RS_CL_TAIL);
 }
 
 /* A Connection value: exactly "keep-alive" in any case, with OWS around it. */
@@ -715,12 +702,10 @@ static __always_inline int strg_resp_step(struct strg_resp_scan *s, __u8 c)
 	case STRG_FS_ST_VALUE:
 		st = strg_fs_value(c, STRG_FS_ST_VALUE, STRG_FS_ST_FIELD_LF);
 		break;
-	case STRG_RS_CL_OWS:
-	case STRG_RS_CL:
-		st = strg_rs_length(s, c);
-		break;
-	case STRG_RS_CL_TAIL:
-		st = strg_fs_tail(c, STRG_RS_CL_TAIL);
+	case STRG_FS_ST_CL_OWS:
+	case STRG_FS_ST_CL:
+	case STRG_FS_ST_CL_TAIL:
+		st = strg_fs_length(&s->content_length, &s->tok_len, s->state, c);
 		break;
 	case STRG_RS_CONN_OWS:
 	case STRG_RS_CONN:
