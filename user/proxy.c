@@ -532,13 +532,17 @@ static void splice_hand_back(struct conn *c)
 	struct strg_conn k;
 	ssize_t n;
 
-	if (c->cstart != c->cend)
+	if (c->cstart != c->cend) {
+		uncork(c);
 		return;
+	}
 	if (!c->spliced) {
 		if (!c->px->sp || !splice_take_over(c)) {
+			uncork(c);
 			submit_crecv(c); /* stays in user space */
 			return;
 		}
+		uncork(c); /* the kernel now sees the client's next request */
 		/*
 		 * Bytes that arrived just before the insert wait in the queue until something
 		 * reads or more arrive: a read runs them through the verdict now. What it passes
@@ -555,6 +559,7 @@ static void splice_hand_back(struct conn *c)
 	} else {
 		c->ctl.idle_at = c->rx_total;
 		splice_ctl_set(c->px->sp, c->cookie, &c->ctl);
+		uncork(c);
 	}
 	/*
 	 * No recv stays armed on a socket the kernel owns: it would wake for every redirected
@@ -1102,13 +1107,13 @@ static void finish_exchange(struct conn *c)
 		return;
 	}
 	if (hands_back_now(c)) {
-		splice_hand_back(c);
-	} else {
-		/* "auto": the kernel takes the connection once it has been idle a while. */
-		c->splice_at = now_ns() + SPLICE_IDLE_NS;
-		submit_crecv(c);
+		splice_hand_back(c); /* uncorks once the kernel has the connection */
+		return;
 	}
+	/* "auto": the kernel takes the connection once it has been idle a while. */
+	c->splice_at = now_ns() + SPLICE_IDLE_NS;
 	uncork(c);
+	submit_crecv(c);
 }
 
 /* The reused backend connection died before answering: connect afresh and send the head again. */
@@ -1431,6 +1436,8 @@ static void on_csend(struct conn *c, int res)
 		return;
 	}
 	c->nout += (uint64_t)res;
+	/* The client is taking the response: its pace is the client timeout's business. */
+	c->deadline_ns = now_ns() + ms_ns(c->px->cfg->client_timeout_ms);
 	c->bstart += (uint32_t)res;
 	c->down_left -= (uint32_t)res;
 	if (c->down_left) {
@@ -1476,6 +1483,8 @@ static void expire(struct conn *c)
 		return;
 	case ST_XFER:
 		if (c->resp_started) {
+			pr_info("conn %lu: pool %s: timed out inside the response", c->id,
+				c->px->cfg->pools[c->pool].name);
 			conn_close(c);
 			return;
 		}
