@@ -36,7 +36,8 @@ endif
 LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c user/connmap.c \
 	user/proxyproto.c
 # The daemon's own modules.
-STRGD_SRCS := user/strgd.c user/proxy.c user/ring.c user/splice.c
+STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c \
+	user/ring.c user/splice.c
 STRGCTL_SRCS := user/strgctl.c
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
