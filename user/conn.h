@@ -137,6 +137,7 @@ struct proxy {
 	int events_fd;
 	int lfd;
 	bool stopping;
+	bool accept_paused; /* accept failed for lack of resources: retried on the timer tick */
 	uint64_t stop_deadline;
 	struct conn *conns;
 	unsigned long nconns;

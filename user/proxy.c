@@ -22,6 +22,8 @@
 
 volatile sig_atomic_t proxy_stop_requested;
 
+static void submit_accept(struct proxy *px);
+
 /* ---- timers ---- */
 
 static void expire(struct conn *c)
@@ -103,6 +105,8 @@ static void on_timer(struct proxy *px)
 	sqe = ring_get_sqe(&px->ring);
 	io_uring_prep_timeout(sqe, &px->tick, 0, 0);
 	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_TIMER));
+	if (px->accept_paused && !px->stopping)
+		submit_accept(px);
 }
 
 /* ---- accept and dispatch ---- */
@@ -119,13 +123,21 @@ static void on_accept(struct proxy *px, int res, unsigned flags)
 {
 	struct conn *c;
 
-	if (!(flags & IORING_CQE_F_MORE) && !px->stopping)
-		submit_accept(px);
 	if (res < 0) {
-		if (res != -ECANCELED)
-			pr_warn("accept: %s", strerror(-res));
+		if (res == -ECANCELED)
+			return;
+		/*
+		 * Out of descriptors or memory: accepting again at once would spin. Try again on
+		 * the next timer tick, and say so once per episode, not per attempt.
+		 */
+		if (!px->accept_paused)
+			pr_warn("accept: %s; pausing new connections", strerror(-res));
+		px->accept_paused = true;
 		return;
 	}
+	if (!(flags & IORING_CQE_F_MORE) && !px->stopping)
+		submit_accept(px);
+	px->accept_paused = false;
 	if (px->stopping) {
 		close(res);
 		return;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -32,6 +33,17 @@ static void on_stop_signal(int sig)
 {
 	(void)sig;
 	proxy_stop_requested = 1;
+}
+
+/* Each connection holds two or three descriptors: take all the system allows this process. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 static int install_signals(void)
@@ -130,6 +142,7 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 0;
 	}
+	raise_fd_limit();
 	ret = install_signals();
 	if (ret == 0) {
 		lfd = proxy_listen(&cfg);

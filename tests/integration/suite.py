@@ -575,6 +575,58 @@ def failover_refused_backend(env):
         extra.stop(signal.SIGTERM, 3.0)
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@test
+def descriptor_exhaustion_pauses_accept(env):
+    """Out of file descriptors, strgd stops accepting (no busy loop, one warning) and takes the
+    waiting clients once descriptors are free again."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgd's own accept loop")
+    port = 8084
+    cfg = env.tmp / "fdlimit.conf"
+    cfg.write_text(env.flavour.config(listen_port=port))
+    proc = env.spawn("strgd-fdlimit", ["prlimit", "--nofile=48:48"] + env.flavour.argv(cfg))
+    clients = []
+    try:
+        h.wait_port(port, 5.0, proc)
+        for _ in range(60):  # more than the 48 descriptors strgd may hold
+            clients.append(socket.create_connection((h.HOST, port), timeout=2.0))
+        time.sleep(0.3)
+        cpu0 = cpu_seconds(proc.pid)
+        time.sleep(1.0)
+        spent = cpu_seconds(proc.pid) - cpu0
+        check(proc.alive(), "strgd died out of descriptors: %s" % proc.stderr_tail())
+        check(spent < 0.3, "strgd used %.2f s of CPU in 1 s while out of descriptors (a busy "
+              "accept loop?)" % spent)
+        warnings = proc.stderr_text().count("pausing new connections")
+        check(1 <= warnings <= 3, "want one 'pausing new connections' warning, got %d" % warnings)
+        for c in clients:
+            c.close()
+        clients = []
+        deadline = time.monotonic() + 5.0
+        while True:  # the timer resumes accepting within a tick once descriptors are back
+            try:
+                with RawConn(port=port, timeout=2.0) as c:
+                    c.send(request("GET", "/v1/getSalesLeads/fd"))
+                    resp = c.read_response()
+                expect_pool(resp, "modern", "request after the descriptors came back")
+                break
+            except (OSError, h.ProtocolError):
+                if time.monotonic() > deadline:
+                    raise Fail("strgd did not accept again within 5 s of descriptors freeing")
+                time.sleep(0.2)
+    finally:
+        for c in clients:
+            c.close()
+        proc.stop(signal.SIGTERM, 3.0)
+
+
 def status_of(path, port=h.PROXY_PORT):
     try:
         with RawConn(port=port, timeout=5.0) as c:
