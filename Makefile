@@ -37,7 +37,7 @@ LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c user/c
 	user/proxyproto.c
 # The daemon's own modules.
 STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c \
-	user/ring.c user/splice.c
+	user/ring.c user/splice.c user/ctl.c
 STRGCTL_SRCS := user/strgctl.c
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)

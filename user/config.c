@@ -37,7 +37,9 @@ static int cfg_err(struct cfg_parser *ps, const char *fmt, ...)
 
 	if (!ps->err || !ps->errlen)
 		return -EINVAL;
-	if (ps->line)
+	if (!ps->name) /* a command, not a file: the message alone */
+		n = 0;
+	else if (ps->line)
 		n = snprintf(ps->err, ps->errlen, "%s:%u: ", ps->name, ps->line);
 	else
 		n = snprintf(ps->err, ps->errlen, "%s: ", ps->name);
@@ -58,6 +60,7 @@ static int config_defaults(struct config *cfg)
 	cfg->client_timeout_ms = 30000;
 	cfg->idle_timeout_ms = 60000;
 	cfg->down_hold_ms = 2000;
+	strcpy(cfg->control, "/run/strg/strgd.sock");
 	cfg->routes = route_table_new();
 	return cfg->routes ? 0 : -errno;
 }
@@ -259,8 +262,8 @@ static int route_add(struct cfg_parser *ps, const struct route_spec *spec)
 	return route_remember_line(ps, id);
 }
 
-/* route [METHODS] [host H] PATH POOL [exact] */
-static int do_route(struct cfg_parser *ps, int argc, char **argv)
+/* route [METHODS] [host H] PATH POOL [exact], argv[0] being "route" or the verb before it */
+static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct route_spec *out)
 {
 	static const char usage[] = "route: expects [METHODS] [host HOST] PATH POOL [exact]";
 	struct route_spec spec = {0};
@@ -304,7 +307,24 @@ static int do_route(struct cfg_parser *ps, int argc, char **argv)
 	if (spec.pool < 0)
 		return cfg_err(ps, "route: unknown pool '%s' (pools are defined before routes)",
 			       pool);
-	return route_add(ps, &spec);
+	*out = spec;
+	return 0;
+}
+
+static int do_route(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct route_spec spec;
+	int err = parse_route_spec(ps, argc, argv, &spec);
+
+	return err ? err : route_add(ps, &spec);
+}
+
+int config_route_words(struct config *cfg, int argc, char **argv, struct route_spec *spec,
+		       char *err, size_t errlen)
+{
+	struct cfg_parser ps = {.cfg = cfg, .err = err, .errlen = errlen};
+
+	return parse_route_spec(&ps, argc, argv, spec);
 }
 
 static int do_timeout(struct cfg_parser *ps, int argc, char **argv)
@@ -386,6 +406,17 @@ static int do_down_hold(struct cfg_parser *ps, int argc, char **argv)
 	return 0;
 }
 
+static int do_control(struct cfg_parser *ps, int argc, char **argv)
+{
+	if (argc != 2 || argv[1][0] != '/')
+		return cfg_err(ps, "control: expects the absolute path of the control socket");
+	if (strlen(argv[1]) >= sizeof(ps->cfg->control))
+		return cfg_err(ps, "control: path longer than %zu bytes",
+			       sizeof(ps->cfg->control) - 1);
+	strcpy(ps->cfg->control, argv[1]);
+	return 0;
+}
+
 static int do_splice(struct cfg_parser *ps, int argc, char **argv)
 {
 	static const char *const modes[] = {
@@ -406,9 +437,9 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cfg_parser *ps, int argc, char **argv);
 } directives[] = {
-	{"splice", do_splice},	     {"listen", do_listen},   {"pool", do_pool},
-	{"route", do_route},	     {"timeout", do_timeout}, {"limit", do_limit},
-	{"down-hold", do_down_hold},
+	{"splice", do_splice}, {"control", do_control},	    {"listen", do_listen},
+	{"pool", do_pool},     {"route", do_route},	    {"timeout", do_timeout},
+	{"limit", do_limit},   {"down-hold", do_down_hold},
 };
 
 /* Split a line in place into words; a word starting with '#' starts a comment. */

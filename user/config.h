@@ -33,6 +33,7 @@ struct config {
 	uint32_t idle_timeout_ms;   /* keep-alive idle between requests; default 60000 */
 	uint32_t down_hold_ms;	    /* how long a refused backend is skipped; default 2000 */
 	enum splice_mode splice;
+	char control[108]; /* control socket path; default /run/strg/strgd.sock */
 };
 
 /*
@@ -43,6 +44,12 @@ int config_parse(struct config *cfg, const char *name, const char *text, char *e
 /* Read and parse a file; I/O errors are reported as "file: strerror". */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 void config_free(struct config *cfg);
+/*
+ * Parse the words of a route as the config line has them (argv[0] is the word before them,
+ * e.g. "route"), for strgctl's "route set". -EINVAL with the message in err.
+ */
+int config_route_words(struct config *cfg, int argc, char **argv, struct route_spec *spec,
+		       char *err, size_t errlen);
 /* Index of the pool with that name, or -1. */
 int config_pool_find(const struct config *cfg, const char *name);
 

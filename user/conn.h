@@ -135,6 +135,7 @@ struct proxy {
 	struct splice *sp;	/* NULL: user-space path only */
 	struct connmap spliced; /* client socket cookie -> spliced connection */
 	int events_fd;
+	int ctl_fd; /* control socket listener, -1 without one */
 	int lfd;
 	bool stopping;
 	bool accept_paused; /* accept failed for lack of resources: retried on the timer tick */

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include "conn.h"
+#include "ctl.h"
 #include "log.h"
 #include "proxy.h"
 #include "proxyproto.h"
@@ -23,6 +24,102 @@
 volatile sig_atomic_t proxy_stop_requested;
 
 static void submit_accept(struct proxy *px);
+
+/*
+ * A control connection: one command line in, one reply out, then closed. strgctl speaks first
+ * and briefly; the buffers are the command's and the reply's.
+ */
+struct ctl_conn {
+	int fd;
+	struct ucred peer;
+	size_t len;
+	char line[4096];
+	size_t sent;
+	struct ctl_reply reply;
+};
+
+static void ctl_submit(struct proxy *px, struct ctl_conn *cc, enum ring_op op)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&px->ring);
+
+	if (op == RING_OP_CTL_RECV)
+		io_uring_prep_recv(sqe, cc->fd, cc->line + cc->len, sizeof(cc->line) - 1 - cc->len,
+				   0);
+	else
+		io_uring_prep_send(sqe, cc->fd, cc->reply.buf + cc->sent, cc->reply.len - cc->sent,
+				   MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ring_tag(cc, op));
+}
+
+static void ctl_submit_accept(struct proxy *px)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&px->ring);
+
+	io_uring_prep_multishot_accept(sqe, px->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_CTL_ACCEPT));
+}
+
+static void ctl_done(struct ctl_conn *cc)
+{
+	close(cc->fd);
+	free(cc);
+}
+
+static void on_ctl_accept(struct proxy *px, int res, unsigned flags)
+{
+	socklen_t len = sizeof(struct ucred);
+	struct ctl_conn *cc;
+
+	if (!(flags & IORING_CQE_F_MORE) && !px->stopping && res != -ECANCELED)
+		ctl_submit_accept(px);
+	if (res < 0)
+		return;
+	cc = aligned_alloc(64, (sizeof(*cc) + 63) & ~(size_t)63);
+	if (!cc || getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cc->peer, &len) < 0) {
+		free(cc);
+		close(res);
+		return;
+	}
+	cc->fd = res;
+	cc->len = 0;
+	cc->sent = 0;
+	ctl_submit(px, cc, RING_OP_CTL_RECV);
+}
+
+static void on_ctl_recv(struct proxy *px, struct ctl_conn *cc, int res)
+{
+	struct ctl_env env = {.cfg = px->cfg, .sp = px->sp};
+	char *nl;
+
+	if (res <= 0) {
+		ctl_done(cc);
+		return;
+	}
+	cc->len += (size_t)res;
+	cc->line[cc->len] = '\0';
+	nl = strchr(cc->line, '\n');
+	if (!nl && cc->len < sizeof(cc->line) - 1) {
+		ctl_submit(px, cc, RING_OP_CTL_RECV);
+		return;
+	}
+	if (nl)
+		*nl = '\0';
+	ctl_execute(&env, &cc->peer, cc->line, &cc->reply);
+	ctl_submit(px, cc, RING_OP_CTL_SEND);
+}
+
+static void on_ctl_send(struct proxy *px, struct ctl_conn *cc, int res)
+{
+	if (res <= 0) {
+		ctl_done(cc);
+		return;
+	}
+	cc->sent += (size_t)res;
+	if (cc->sent < cc->reply.len)
+		ctl_submit(px, cc, RING_OP_CTL_SEND);
+	else
+		ctl_done(cc);
+}
 
 /* ---- timers ---- */
 
@@ -176,6 +273,15 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 	case RING_OP_TIMER:
 		on_timer(px);
 		return;
+	case RING_OP_CTL_ACCEPT:
+		on_ctl_accept(px, cqe->res, cqe->flags);
+		return;
+	case RING_OP_CTL_RECV:
+		on_ctl_recv(px, ring_tag_obj(ud), cqe->res);
+		return;
+	case RING_OP_CTL_SEND:
+		on_ctl_send(px, ring_tag_obj(ud), cqe->res);
+		return;
 	case RING_OP_EVENTS:
 		splice_events_consume(px->sp);
 		submit_events_poll(px);
@@ -270,6 +376,12 @@ int proxy_run(struct config *cfg, int listen_fd, struct splice *sp)
 		return err;
 	}
 	submit_accept(px);
+	px->ctl_fd = ctl_listen(cfg->control);
+	if (px->ctl_fd < 0)
+		pr_warn("control socket %s: %s; strgctl cannot reach this strgd", cfg->control,
+			strerror(-px->ctl_fd));
+	else
+		ctl_submit_accept(px);
 	if (sp) {
 		px->events_fd = splice_events_open(sp, handoff_on_event, px);
 		if (px->events_fd < 0) {
@@ -306,6 +418,10 @@ int proxy_run(struct config *cfg, int listen_fd, struct splice *sp)
 	if (px->spurious)
 		pr_info("%lu spurious wake-ups of spliced sockets", px->spurious);
 	io_uring_queue_exit(&px->ring);
+	if (px->ctl_fd >= 0) {
+		close(px->ctl_fd);
+		unlink(cfg->control);
+	}
 	connmap_free(&px->spliced);
 	free(px);
 	return err;

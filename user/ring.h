@@ -18,8 +18,11 @@ enum ring_op {
 	RING_OP_CONNECT = 7,
 	RING_OP_WATCH = 8, /* poll of a spliced backend socket; RING_OP_WATCH + pool index */
 	RING_OP_WATCH_END = 24,
-	RING_OP_CWATCH = 24, /* poll of a spliced client socket for its FIN */
-	RING_OP_EVENTS = 25, /* the splice's event ring buffer (not a connection's) */
+	RING_OP_CWATCH = 24,	 /* poll of a spliced client socket for its FIN */
+	RING_OP_EVENTS = 25,	 /* the splice's event ring buffer (not a connection's) */
+	RING_OP_CTL_ACCEPT = 26, /* the control socket's listener */
+	RING_OP_CTL_RECV = 27,	 /* a control connection (struct ctl_conn) */
+	RING_OP_CTL_SEND = 28,
 };
 
 #define RING_OP_MASK 63u

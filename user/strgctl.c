@@ -1,30 +1,126 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* strgctl: the operator's command-line tool; this release knows "version" and "help". */
+/* strgctl: the operator's command line; it sends one command to strgd's control socket. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include "ctl.h"
 #include "version.h"
 
-static const char usage[] = "Usage: strgctl COMMAND\n"
-			    "\n"
-			    "Commands:\n"
-			    "  version   print the strg version\n"
-			    "  help      this text\n";
+static const char usage[] =
+	"Usage: strgctl [-s SOCKET] [-j] [--dry-run] COMMAND\n"
+	"\n"
+	"Change and inspect a running strgd through its control socket\n"
+	"(default " CTL_SOCKET_DEFAULT ", set with 'control PATH' in strgd's configuration).\n"
+	"\n"
+	"Commands:\n"
+	"  route show                                    the route table\n"
+	"  route set [METHODS] [host HOST] PATH POOL [exact]\n"
+	"                                                add a route or replace the one with the\n"
+	"                                                same methods, host, path and exact flag\n"
+	"  route del ID | [METHODS] [host HOST] PATH [exact]\n"
+	"                                                delete a route (never the default '/')\n"
+	"  pool show                                     the pools and their backends\n"
+	"  version                                       strgctl's version\n"
+	"\n"
+	"Options:\n"
+	"  -s SOCKET   the control socket\n"
+	"  -j          JSON output (read commands)\n"
+	"  --dry-run   say what a change would do, change nothing\n"
+	"\n"
+	"Changes need root; strgd logs each with the caller's uid and pid. A change reaches new\n"
+	"requests at once; requests in flight finish where they started.\n"
+	"\n"
+	"Examples:\n"
+	"  strgctl route set GET,HEAD /v1/getSalesLeads modern\n"
+	"  strgctl route show -j\n"
+	"  strgctl route del GET,HEAD /v1/getSalesLeads\n";
+
+/* Send the command, print the reply; 0 when strgd answered "ok". */
+static int run(const char *sock, const char *line)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	char buf[65536];
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	if (strlen(sock) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "strgctl: socket path too long: %s\n", sock);
+		return 1;
+	}
+	strcpy(sun.sun_path, sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "strgctl: cannot reach strgd at %s: %s\n", sock, strerror(errno));
+		return 1;
+	}
+	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+		fprintf(stderr, "strgctl: %s: %s\n", sock, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	if (!strncmp(buf, "ok\n", 3)) {
+		fputs(buf + 3, stdout);
+		return 0;
+	}
+	if (!strncmp(buf, "error: ", 7)) {
+		fprintf(stderr, "strgctl: %s", buf + 7);
+		return 1;
+	}
+	fprintf(stderr, "strgctl: strgd gave no answer\n");
+	return 1;
+}
 
 int main(int argc, char **argv)
 {
-	if (argc == 2 && strcmp(argv[1], "version") == 0) {
-		printf("strgctl %s\n", STRG_VERSION);
-		return 0;
-	}
-	if (argc == 2 && (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
-			  strcmp(argv[1], "-h") == 0)) {
+	const char *sock = CTL_SOCKET_DEFAULT;
+	char line[4096];
+	size_t len = 0;
+	int i = 1;
+
+	if (argc >= 2 &&
+	    (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(usage, stdout);
 		return 0;
 	}
-	if (argc < 2)
+	if (argc == 2 && !strcmp(argv[1], "version")) {
+		printf("strgctl %s\n", STRG_VERSION);
+		return 0;
+	}
+	if (argc >= 3 && !strcmp(argv[1], "-s")) {
+		sock = argv[2];
+		i = 3;
+	}
+	if (i >= argc) {
 		fprintf(stderr, "strgctl: missing command (try 'strgctl help')\n");
-	else
-		fprintf(stderr, "strgctl: unknown command '%s' (try 'strgctl help')\n", argv[1]);
-	return 2;
+		return 2;
+	}
+	if (argc >= i + 2 && !strcmp(argv[i + 1], "--help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	for (; i < argc; i++) {
+		size_t n = strlen(argv[i]);
+
+		if (!n || strpbrk(argv[i], " \t\r\n") || len + n + 2 > sizeof(line)) {
+			fprintf(stderr, "strgctl: bad word '%s' (no spaces or newlines)\n",
+				argv[i]);
+			return 2;
+		}
+		memcpy(line + len, argv[i], n);
+		len += n;
+		line[len++] = ' ';
+	}
+	line[len - 1] = '\n';
+	line[len] = '\0';
+	return run(sock, line);
 }

@@ -155,6 +155,19 @@ def wait_until(predicate, timeout, interval=0.05):
 # Proxy flavours: strgd (the real thing) and HAProxy (a stand-in to debug the harness)
 
 
+def control_path(listen_port=PROXY_PORT):
+    """The control socket of the strgd listening on listen_port in this run."""
+    return "/tmp/strg-it-ctl-%d-%d/strgd.sock" % (os.getpid(), listen_port)
+
+
+def strgctl(*args, user=None, timeout=10):
+    """Run strgctl against the main strgd; user="nobody" runs it unprivileged."""
+    argv = [str(ROOT / "strgctl"), "-s", control_path()] + [str(a) for a in args]
+    if user:
+        argv = ["setpriv", "--reuid=%s" % user, "--regid=65534", "--clear-groups"] + argv
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+
 def strgd_config(listen_port=PROXY_PORT, modern=(MODERN_PORT,), legacy=LEGACY_PORTS,
                  pp=(PP_PORT,), splice=None):
     # Pools legacy and modern come first (lines 3 and 4: suite.config_check edits them).
@@ -174,6 +187,7 @@ def strgd_config(listen_port=PROXY_PORT, modern=(MODERN_PORT,), legacy=LEGACY_PO
     ]
     if splice:
         lines.append("splice %s" % splice)
+    lines.append("control %s" % control_path(listen_port))
     return "\n".join(lines) + "\n"
 
 
@@ -413,6 +427,8 @@ class Env:
             p.stop(signal.SIGTERM, 3.0)
         # strgd unpins its maps when it stops; one killed on purpose leaves them behind.
         for d in Path("/sys/fs/bpf").glob("strg-it-%d-*" % os.getpid()):
+            shutil.rmtree(d, ignore_errors=True)
+        for d in Path("/tmp").glob("strg-it-ctl-%d-*" % os.getpid()):
             shutil.rmtree(d, ignore_errors=True)
         for f in (self.big_file, self.upload_file):
             try:

@@ -18,6 +18,7 @@ Topology (all on 127.0.0.1 inside the namespace):
 """
 
 import hashlib
+import json
 import os
 import re
 import signal
@@ -573,6 +574,68 @@ def failover_refused_backend(env):
                   "request %d answered by %r" % (i + 1, resp.header("X-Backend")))
     finally:
         extra.stop(signal.SIGTERM, 3.0)
+
+
+CTL_PATH = "/v1/ctl-moved"
+
+
+def ctl_ok(*args):
+    r = h.strgctl(*args)
+    check(r.returncode == 0, "strgctl %s: exit %d: %s" % (" ".join(args), r.returncode,
+                                                         r.stderr.strip()))
+    return r.stdout
+
+
+@test
+def strgctl_route_set_and_del_at_runtime(env):
+    """route set moves a route for the next request on an open keep-alive connection; route del
+    sends it back; route show -j is JSON that names the route."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    with RawConn() as c:
+        expect_pool(get(CTL_PATH + "/1", conn=c), "legacy", "before route set")
+        ctl_ok("route", "set", "GET", CTL_PATH, "modern")
+        expect_pool(get(CTL_PATH + "/2", conn=c), "modern", "right after route set")
+        expect_pool(get(CTL_PATH + "X", conn=c), "legacy", "a sibling path after route set")
+        table = json.loads(ctl_ok("route", "show", "-j"))
+        mine = [r for r in table["routes"] if r["path"] == CTL_PATH]
+        check(len(mine) == 1 and mine[0]["pool"] == "modern" and mine[0]["methods"] == ["GET"],
+              "route show -j: %r" % mine)
+        ctl_ok("route", "del", "GET", CTL_PATH)
+        expect_pool(get(CTL_PATH + "/3", conn=c), "legacy", "right after route del")
+    table = json.loads(ctl_ok("route", "show", "-j"))
+    check(not [r for r in table["routes"] if r["path"] == CTL_PATH], "route still shown: %r" %
+          table)
+
+
+@test
+def strgctl_refuses_and_explains(env):
+    """A non-root caller, a bad argument and deleting the default route: one line on stderr,
+    non-zero exit, and the table unchanged."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    before = ctl_ok("route", "show", "-j")
+    cases = [
+        (("route", "set", "GET", CTL_PATH, "modern"), "65534"),
+        (("route", "set", "GET", CTL_PATH, "nosuchpool"), None),
+        (("route", "set", "GETT", CTL_PATH, "modern"), None),
+        (("route", "del", "/"), None),
+        (("route", "frobnicate"), None),
+        (("--dry-run", "route", "set", "GET", CTL_PATH, "modern"), None),
+    ]
+    for args, user in cases:
+        r = h.strgctl(*args, user=user)
+        what = "strgctl %s%s" % (" ".join(args), " as %s" % user if user else "")
+        if "--dry-run" in args:
+            check(r.returncode == 0 and "would" in r.stdout, "%s: %r" % (what, r))
+            continue
+        lines = r.stderr.strip().splitlines()
+        check(r.returncode != 0, "%s: exit 0, want an error" % what)
+        check(len(lines) == 1 and lines[0].startswith("strgctl: "),
+              "%s: want one 'strgctl: ...' line on stderr, got %r" % (what, r.stderr))
+    check(ctl_ok("route", "show", "-j") == before, "the route table changed")
+    with RawConn() as c:
+        expect_pool(get(CTL_PATH + "/4", conn=c), "legacy", "after the refused changes")
 
 
 def cpu_seconds(pid):

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The control socket's commands: one text line in ("route set GET /v1/x modern"), one reply
+ * out whose first line is "ok" or "error: ...". Changes need a root peer and are logged with
+ * the peer's uid and pid; the kernel's route table follows every change.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "http.h"
+#include "log.h"
+#include "splice.h"
+
+#define CTL_MAX_WORDS 32
+
+static void reply(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void reply(struct ctl_reply *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (r->len >= sizeof(r->buf))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(r->buf + r->len, sizeof(r->buf) - r->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		r->len = r->len + (size_t)n < sizeof(r->buf) ? r->len + (size_t)n : sizeof(r->buf);
+}
+
+static int fail(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct ctl_reply *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->len = 0;
+	reply(r, "error: ");
+	va_start(ap, fmt);
+	r->len += (size_t)vsnprintf(r->buf + r->len, sizeof(r->buf) - r->len, fmt, ap);
+	va_end(ap);
+	if (r->len >= sizeof(r->buf) - 1)
+		r->len = sizeof(r->buf) - 2;
+	r->buf[r->len++] = '\n';
+	return -EINVAL;
+}
+
+static void methods_text(uint32_t mask, char *out, size_t len, bool json)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (unsigned m = HTTP_M_GET; m < HTTP_M_COUNT && n < len; m++) {
+		if (!(mask & (1u << m)))
+			continue;
+		n += (size_t)snprintf(out + n, len - n, json ? "%s\"%s\"" : "%s%s",
+				      n ? "," : "", http_method_name((enum http_method)m));
+	}
+}
+
+struct show_ctx {
+	const struct config *cfg;
+	struct ctl_reply *r;
+	bool json;
+	unsigned n;
+};
+
+static int show_route(const struct route *rt, void *arg)
+{
+	struct show_ctx *s = arg;
+	char methods[96];
+
+	methods_text(rt->spec.methods, methods, sizeof(methods), s->json);
+	if (s->json)
+		reply(s->r,
+		      "%s{\"id\":%u,\"methods\":[%s],\"host\":\"%s\",\"path\":\"%s\",\"exact\":%s,"
+		      "\"pool\":\"%s\"}",
+		      s->n ? "," : "", rt->id, methods, rt->spec.host, rt->spec.path,
+		      rt->spec.exact ? "true" : "false", s->cfg->pools[rt->spec.pool].name);
+	else
+		reply(s->r, "%-5u %-16s %-20s %-32s %-8s %s\n", rt->id, methods[0] ? methods : "*",
+		      rt->spec.host[0] ? rt->spec.host : "*", rt->spec.path,
+		      s->cfg->pools[rt->spec.pool].name, rt->spec.exact ? "exact" : "");
+	s->n++;
+	return 0;
+}
+
+/* Paths and hosts were validated when set: no character in them needs JSON escaping. */
+static int route_show(const struct config *cfg, bool json, struct ctl_reply *r)
+{
+	struct show_ctx s = { .cfg = cfg, .r = r, .json = json };
+
+	reply(r, "ok\n");
+	if (json)
+		reply(r, "{\"routes\":[");
+	else
+		reply(r, "%-5s %-16s %-20s %-32s %-8s %s\n", "ID", "METHODS", "HOST", "PATH", "POOL",
+		      "");
+	route_table_each(cfg->routes, show_route, &s);
+	if (json)
+		reply(r, "]}\n");
+	return 0;
+}
+
+static int pool_show(const struct config *cfg, bool json, struct ctl_reply *r)
+{
+	reply(r, "ok\n");
+	if (json)
+		reply(r, "{\"pools\":[");
+	for (unsigned i = 0; i < cfg->npools; i++) {
+		const struct pool *p = &cfg->pools[i];
+
+		if (json) {
+			reply(r, "%s{\"name\":\"%s\",\"proxy_protocol\":%s,\"backends\":[", i ? "," : "",
+			      p->name, p->proxy_protocol ? "true" : "false");
+			for (unsigned b = 0; b < p->nbackends; b++)
+				reply(r, "%s\"%s\"", b ? "," : "", p->backends[b].name);
+			reply(r, "]}");
+		} else {
+			reply(r, "%-16s", p->name);
+			for (unsigned b = 0; b < p->nbackends; b++)
+				reply(r, " %s", p->backends[b].name);
+			reply(r, "%s\n", p->proxy_protocol ? " proxy-protocol" : "");
+		}
+	}
+	if (json)
+		reply(r, "]}\n");
+	return 0;
+}
+
+/* The kernel follows the table; a failure there leaves requests to user space, not wrong. */
+static void publish(struct ctl_env *env)
+{
+	int err;
+
+	if (!env->sp)
+		return;
+	err = splice_publish_routes(env->sp, env->cfg);
+	if (err)
+		pr_warn("ctl: kernel route table not updated: %s", strerror(-err));
+}
+
+static int route_set(struct ctl_env *env, int argc, char **argv, bool dry, struct ctl_reply *r)
+{
+	struct route_spec spec;
+	const struct route *old;
+	char err[256];
+	int id;
+
+	if (config_route_words(env->cfg, argc, argv, &spec, err, sizeof(err)))
+		return fail(r, "%s", err);
+	old = route_table_find(env->cfg->routes, &spec);
+	if (dry) {
+		reply(r, "ok\nwould %s route %s%s -> %s\n", old ? "replace" : "add", spec.path,
+		      spec.exact ? " exact" : "", env->cfg->pools[spec.pool].name);
+		return 0;
+	}
+	id = route_table_set(env->cfg->routes, &spec);
+	if (id < 0)
+		return fail(r, "route set: %s", strerror(-id));
+	publish(env);
+	reply(r, "ok\nroute %d: %s -> %s\n", id, spec.path, env->cfg->pools[spec.pool].name);
+	return 1;
+}
+
+static int route_del(struct ctl_env *env, int argc, char **argv, bool dry, struct ctl_reply *r)
+{
+	const struct route *rt = NULL;
+	struct route_spec spec;
+	char err[256], *end, *words[CTL_MAX_WORDS + 1];
+	unsigned long id;
+	int ret;
+
+	if (argc == 2 && (id = strtoul(argv[1], &end, 10), *end == '\0' && id > 0)) {
+		rt = route_table_get(env->cfg->routes, (uint32_t)id);
+	} else {
+		/* The words of "route set" with a pool that does not matter: any defined one. */
+		if (argc < 2 || argc > CTL_MAX_WORDS - 1)
+			return fail(r, "route del: expects ID or [METHODS] [host HOST] PATH [exact]");
+		memcpy(words, argv, sizeof(*argv) * (size_t)argc);
+		if (!strcmp(argv[argc - 1], "exact")) {
+			words[argc - 1] = env->cfg->pools[0].name;
+			words[argc] = "exact";
+		} else {
+			words[argc] = env->cfg->pools[0].name;
+		}
+		if (config_route_words(env->cfg, argc + 1, words, &spec, err, sizeof(err)))
+			return fail(r, "%s", err);
+		rt = route_table_find(env->cfg->routes, &spec);
+	}
+	if (!rt)
+		return fail(r, "route del: no such route");
+	id = rt->id;
+	if (dry) {
+		reply(r, "ok\nwould delete route %lu (%s)\n", id, rt->spec.path);
+		return 0;
+	}
+	ret = route_table_del(env->cfg->routes, (uint32_t)id);
+	if (ret == -EPERM)
+		return fail(r, "route del: the default route '/' cannot be deleted");
+	if (ret < 0)
+		return fail(r, "route del: %s", strerror(-ret));
+	publish(env);
+	reply(r, "ok\nroute %lu deleted\n", id);
+	return 1;
+}
+
+/* Split in place on spaces; flags -j and --dry-run are taken out wherever they stand. */
+static int split(char *line, char **argv, bool *json, bool *dry)
+{
+	int argc = 0;
+
+	for (char *tok = strtok(line, " \t\r\n"); tok; tok = strtok(NULL, " \t\r\n")) {
+		if (!strcmp(tok, "-j"))
+			*json = true;
+		else if (!strcmp(tok, "--dry-run"))
+			*dry = true;
+		else if (argc < CTL_MAX_WORDS)
+			argv[argc++] = tok;
+		else
+			return -E2BIG;
+	}
+	return argc;
+}
+
+int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struct ctl_reply *r)
+{
+	char *argv[CTL_MAX_WORDS], logline[256];
+	bool json = false, dry = false;
+	int argc, ret;
+
+	r->len = 0;
+	snprintf(logline, sizeof(logline), "%s", line);
+	logline[strcspn(logline, "\r\n")] = '\0';
+	argc = split(line, argv, &json, &dry);
+	if (argc < 0)
+		return fail(r, "too many words");
+	if (argc == 2 && !strcmp(argv[0], "route") && !strcmp(argv[1], "show"))
+		return route_show(env->cfg, json, r);
+	if (argc == 2 && !strcmp(argv[0], "pool") && !strcmp(argv[1], "show"))
+		return pool_show(env->cfg, json, r);
+	if (argc < 2 || strcmp(argv[0], "route") ||
+	    (strcmp(argv[1], "set") && strcmp(argv[1], "del")))
+		return fail(r, "unknown command '%s' (route show|set|del, pool show)", logline);
+	/* Changes: root only, and every one leaves a line in the log. */
+	if (peer->uid != 0)
+		return fail(r, "permission denied: uid %u may not change routes", peer->uid);
+	ret = !strcmp(argv[1], "set") ? route_set(env, argc - 1, argv + 1, dry, r)
+				      : route_del(env, argc - 1, argv + 1, dry, r);
+	if (ret > 0)
+		pr_info("ctl: uid %u pid %d: %s", peer->uid, peer->pid, logline);
+	return ret < 0 ? ret : 0;
+}
+
+int ctl_listen(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char dir[sizeof(sun.sun_path)];
+	char *slash;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+	/* The directory keeps others from even reaching the socket: 0750. */
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+			return -errno;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path); /* a socket left by a strgd that did not stop cleanly */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0600) < 0 ||
+	    listen(fd, 64) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
