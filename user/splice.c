@@ -135,9 +135,11 @@ struct splice *splice_open(struct config *cfg, const char *pin_dir)
 		err = -errno;
 		goto out_detach;
 	}
+	/* Counters that cannot be pinned are a loss for observers, not for the fast path. */
 	err = pin_maps(sp);
 	if (err)
-		goto out_detach;
+		pr_warn("maps not pinned in %s (%s): bpftool cannot show strgd's counters",
+			sp->pin_dir, strerror(-err));
 	err = splice_publish_routes(sp, cfg);
 	if (err)
 		goto out_detach;
