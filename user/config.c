@@ -61,6 +61,7 @@ static int config_defaults(struct config *cfg)
 	cfg->idle_timeout_ms = 60000;
 	cfg->down_hold_ms = 2000;
 	strcpy(cfg->control, "/run/strg/strgd.sock");
+	strcpy(cfg->state, "/var/lib/strg/state");
 	cfg->routes = route_table_new();
 	return cfg->routes ? 0 : -errno;
 }
@@ -417,6 +418,17 @@ static int do_control(struct cfg_parser *ps, int argc, char **argv)
 	return 0;
 }
 
+static int do_state_file(struct cfg_parser *ps, int argc, char **argv)
+{
+	if (argc != 2 || argv[1][0] != '/')
+		return cfg_err(ps, "state-file: expects an absolute path");
+	if (strlen(argv[1]) >= sizeof(ps->cfg->state))
+		return cfg_err(ps, "state-file: path longer than %zu bytes",
+			       sizeof(ps->cfg->state) - 1);
+	strcpy(ps->cfg->state, argv[1]);
+	return 0;
+}
+
 static int do_splice(struct cfg_parser *ps, int argc, char **argv)
 {
 	static const char *const modes[] = {
@@ -437,9 +449,9 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cfg_parser *ps, int argc, char **argv);
 } directives[] = {
-	{"splice", do_splice}, {"control", do_control},	    {"listen", do_listen},
-	{"pool", do_pool},     {"route", do_route},	    {"timeout", do_timeout},
-	{"limit", do_limit},   {"down-hold", do_down_hold},
+	{"splice", do_splice},	       {"control", do_control}, {"listen", do_listen},
+	{"state-file", do_state_file}, {"pool", do_pool},	{"route", do_route},
+	{"timeout", do_timeout},       {"limit", do_limit},	{"down-hold", do_down_hold},
 };
 
 /* Split a line in place into words; a word starting with '#' starts a comment. */
@@ -609,4 +621,6 @@ void config_free(struct config *cfg)
 		return;
 	route_table_free(cfg->routes);
 	cfg->routes = NULL;
+	route_table_free(cfg->boot_routes);
+	cfg->boot_routes = NULL;
 }

@@ -34,6 +34,8 @@ struct config {
 	uint32_t down_hold_ms;	    /* how long a refused backend is skipped; default 2000 */
 	enum splice_mode splice;
 	char control[108]; /* control socket path; default /run/strg/strgd.sock */
+	char state[256];   /* route table saved on every change; default /var/lib/strg/state */
+	struct route_table *boot_routes; /* the routes of the configuration file, for "source" */
 };
 
 /*

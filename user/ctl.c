@@ -18,6 +18,7 @@
 #include "http.h"
 #include "log.h"
 #include "splice.h"
+#include "state.h"
 
 #define CTL_MAX_WORDS 32
 
@@ -62,8 +63,8 @@ static void methods_text(uint32_t mask, char *out, size_t len, bool json)
 	for (unsigned m = HTTP_M_GET; m < HTTP_M_COUNT && n < len; m++) {
 		if (!(mask & (1u << m)))
 			continue;
-		n += (size_t)snprintf(out + n, len - n, json ? "%s\"%s\"" : "%s%s",
-				      n ? "," : "", http_method_name((enum http_method)m));
+		n += (size_t)snprintf(out + n, len - n, json ? "%s\"%s\"" : "%s%s", n ? "," : "",
+				      http_method_name((enum http_method)m));
 	}
 }
 
@@ -80,16 +81,22 @@ static int show_route(const struct route *rt, void *arg)
 	char methods[96];
 
 	methods_text(rt->spec.methods, methods, sizeof(methods), s->json);
+	const struct route *boot =
+		s->cfg->boot_routes ? route_table_find(s->cfg->boot_routes, &rt->spec) : NULL;
+	/* "config" when the configuration file says the same, else it came from a change. */
+	const char *source = boot && boot->spec.pool == rt->spec.pool ? "config" : "state";
+
 	if (s->json)
 		reply(s->r,
 		      "%s{\"id\":%u,\"methods\":[%s],\"host\":\"%s\",\"path\":\"%s\",\"exact\":%s,"
-		      "\"pool\":\"%s\"}",
+		      "\"pool\":\"%s\",\"source\":\"%s\"}",
 		      s->n ? "," : "", rt->id, methods, rt->spec.host, rt->spec.path,
-		      rt->spec.exact ? "true" : "false", s->cfg->pools[rt->spec.pool].name);
+		      rt->spec.exact ? "true" : "false", s->cfg->pools[rt->spec.pool].name, source);
 	else
-		reply(s->r, "%-5u %-16s %-20s %-32s %-8s %s\n", rt->id, methods[0] ? methods : "*",
-		      rt->spec.host[0] ? rt->spec.host : "*", rt->spec.path,
-		      s->cfg->pools[rt->spec.pool].name, rt->spec.exact ? "exact" : "");
+		reply(s->r, "%-5u %-16s %-20s %-32s %-8s %-6s %s\n", rt->id,
+		      methods[0] ? methods : "*", rt->spec.host[0] ? rt->spec.host : "*",
+		      rt->spec.path, s->cfg->pools[rt->spec.pool].name, source,
+		      rt->spec.exact ? "exact" : "");
 	s->n++;
 	return 0;
 }
@@ -97,14 +104,14 @@ static int show_route(const struct route *rt, void *arg)
 /* Paths and hosts were validated when set: no character in them needs JSON escaping. */
 static int route_show(const struct config *cfg, bool json, struct ctl_reply *r)
 {
-	struct show_ctx s = { .cfg = cfg, .r = r, .json = json };
+	struct show_ctx s = {.cfg = cfg, .r = r, .json = json};
 
 	reply(r, "ok\n");
 	if (json)
 		reply(r, "{\"routes\":[");
 	else
-		reply(r, "%-5s %-16s %-20s %-32s %-8s %s\n", "ID", "METHODS", "HOST", "PATH", "POOL",
-		      "");
+		reply(r, "%-5s %-16s %-20s %-32s %-8s %-6s %s\n", "ID", "METHODS", "HOST", "PATH",
+		      "POOL", "SOURCE", "");
 	route_table_each(cfg->routes, show_route, &s);
 	if (json)
 		reply(r, "]}\n");
@@ -120,8 +127,8 @@ static int pool_show(const struct config *cfg, bool json, struct ctl_reply *r)
 		const struct pool *p = &cfg->pools[i];
 
 		if (json) {
-			reply(r, "%s{\"name\":\"%s\",\"proxy_protocol\":%s,\"backends\":[", i ? "," : "",
-			      p->name, p->proxy_protocol ? "true" : "false");
+			reply(r, "%s{\"name\":\"%s\",\"proxy_protocol\":%s,\"backends\":[",
+			      i ? "," : "", p->name, p->proxy_protocol ? "true" : "false");
 			for (unsigned b = 0; b < p->nbackends; b++)
 				reply(r, "%s\"%s\"", b ? "," : "", p->backends[b].name);
 			reply(r, "]}");
@@ -137,16 +144,25 @@ static int pool_show(const struct config *cfg, bool json, struct ctl_reply *r)
 	return 0;
 }
 
-/* The kernel follows the table; a failure there leaves requests to user space, not wrong. */
-static void publish(struct ctl_env *env)
+/*
+ * After a change: the kernel follows the table (a failure there leaves requests to user space,
+ * not to a wrong pool), and the table is saved for the next start.
+ */
+static void publish(struct ctl_env *env, struct ctl_reply *r)
 {
 	int err;
 
-	if (!env->sp)
-		return;
-	err = splice_publish_routes(env->sp, env->cfg);
-	if (err)
-		pr_warn("ctl: kernel route table not updated: %s", strerror(-err));
+	if (env->sp) {
+		err = splice_publish_routes(env->sp, env->cfg);
+		if (err)
+			pr_warn("ctl: kernel route table not updated: %s", strerror(-err));
+	}
+	err = state_save(env->cfg);
+	if (err) {
+		pr_warn("ctl: route table not saved to %s: %s", env->cfg->state, strerror(-err));
+		reply(r, "warning: in force, but not saved to %s (%s): a restart loses it\n",
+		      env->cfg->state, strerror(-err));
+	}
 }
 
 static int route_set(struct ctl_env *env, int argc, char **argv, bool dry, struct ctl_reply *r)
@@ -167,8 +183,8 @@ static int route_set(struct ctl_env *env, int argc, char **argv, bool dry, struc
 	id = route_table_set(env->cfg->routes, &spec);
 	if (id < 0)
 		return fail(r, "route set: %s", strerror(-id));
-	publish(env);
 	reply(r, "ok\nroute %d: %s -> %s\n", id, spec.path, env->cfg->pools[spec.pool].name);
+	publish(env, r);
 	return 1;
 }
 
@@ -185,7 +201,8 @@ static int route_del(struct ctl_env *env, int argc, char **argv, bool dry, struc
 	} else {
 		/* The words of "route set" with a pool that does not matter: any defined one. */
 		if (argc < 2 || argc > CTL_MAX_WORDS - 1)
-			return fail(r, "route del: expects ID or [METHODS] [host HOST] PATH [exact]");
+			return fail(r,
+				    "route del: expects ID or [METHODS] [host HOST] PATH [exact]");
 		memcpy(words, argv, sizeof(*argv) * (size_t)argc);
 		if (!strcmp(argv[argc - 1], "exact")) {
 			words[argc - 1] = env->cfg->pools[0].name;
@@ -209,8 +226,8 @@ static int route_del(struct ctl_env *env, int argc, char **argv, bool dry, struc
 		return fail(r, "route del: the default route '/' cannot be deleted");
 	if (ret < 0)
 		return fail(r, "route del: %s", strerror(-ret));
-	publish(env);
 	reply(r, "ok\nroute %lu deleted\n", id);
+	publish(env, r);
 	return 1;
 }
 
@@ -263,7 +280,7 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 
 int ctl_listen(const char *path)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	char dir[sizeof(sun.sun_path)];
 	char *slash;
 	int fd;

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "splice.h"
+#include "state.h"
 #include "version.h"
 
 static const char usage[] =
@@ -132,7 +133,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	memset(&cfg, 0, sizeof(cfg));
-	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
+	if (config_load(&cfg, path, err, sizeof(err)) < 0 ||
+	    state_load(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		config_free(&cfg);
 		return 1;

@@ -609,6 +609,29 @@ def strgctl_route_set_and_del_at_runtime(env):
 
 
 @test
+def strgctl_table_survives_restart(env):
+    """Changes are saved: after a restart strgd routes as before it, and route show says which
+    routes came from the state file."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    ctl_ok("route", "set", "GET", CTL_PATH, "modern")
+    try:
+        env.proxy.stop(signal.SIGTERM, 5.0)
+        env.start_proxy()
+        check(h.wait_until(lambda: os.path.exists(h.control_path()), 5.0),
+              "the restarted strgd has no control socket")
+        expect_pool(get(CTL_PATH + "/after-restart"), "modern", "after the restart")
+        routes = json.loads(ctl_ok("route", "show", "-j"))["routes"]
+        mine = [r for r in routes if r["path"] == CTL_PATH]
+        check(len(mine) == 1 and mine[0]["source"] == "state", "route show -j: %r" % mine)
+        check(all(r["source"] == "config" for r in routes if r["path"] != CTL_PATH),
+              "the configuration's routes should say source config: %r" % routes)
+    finally:
+        h.strgctl("route", "del", "GET", CTL_PATH)
+    expect_pool(get(CTL_PATH + "/after-del"), "legacy", "after route del")
+
+
+@test
 def strgctl_refuses_and_explains(env):
     """A non-root caller, a bad argument and deleting the default route: one line on stderr,
     non-zero exit, and the table unchanged."""
