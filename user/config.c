@@ -291,6 +291,12 @@ static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct
 		spec.exact = true;
 		i++;
 	}
+	if (i < argc && !strcmp(argv[i], "inactive")) {
+		if (!methods && !host[0] && !strcmp(path, "/") && !spec.exact)
+			return cfg_err(ps, "route: the default route '/' is always active");
+		spec.inactive = true;
+		i++;
+	}
 	if (i < argc)
 		return cfg_err(ps, "route: unexpected '%s'", argv[i]);
 	if (route_path_set(&spec, path))

@@ -84,19 +84,24 @@ static int show_route(const struct route *rt, void *arg)
 	const struct route *boot =
 		s->cfg->boot_routes ? route_table_find(s->cfg->boot_routes, &rt->spec) : NULL;
 	/* "config" when the configuration file says the same, else it came from a change. */
-	const char *source = boot && boot->spec.pool == rt->spec.pool ? "config" : "state";
+	const char *source =
+		boot && boot->spec.pool == rt->spec.pool && boot->spec.inactive == rt->spec.inactive
+			? "config"
+			: "state";
 
 	if (s->json)
 		reply(s->r,
 		      "%s{\"id\":%u,\"methods\":[%s],\"host\":\"%s\",\"path\":\"%s\",\"exact\":%s,"
-		      "\"pool\":\"%s\",\"source\":\"%s\"}",
+		      "\"pool\":\"%s\",\"active\":%s,\"source\":\"%s\"}",
 		      s->n ? "," : "", rt->id, methods, rt->spec.host, rt->spec.path,
-		      rt->spec.exact ? "true" : "false", s->cfg->pools[rt->spec.pool].name, source);
+		      rt->spec.exact ? "true" : "false", s->cfg->pools[rt->spec.pool].name,
+		      rt->spec.inactive ? "false" : "true", source);
 	else
 		reply(s->r, "%-5u %-16s %-20s %-32s %-8s %-6s %s\n", rt->id,
 		      methods[0] ? methods : "*", rt->spec.host[0] ? rt->spec.host : "*",
 		      rt->spec.path, s->cfg->pools[rt->spec.pool].name, source,
-		      rt->spec.exact ? "exact" : "");
+		      rt->spec.exact ? (rt->spec.inactive ? "exact inactive" : "exact")
+				     : (rt->spec.inactive ? "inactive" : ""));
 	s->n++;
 	return 0;
 }
@@ -188,21 +193,23 @@ static int route_set(struct ctl_env *env, int argc, char **argv, bool dry, struc
 	return 1;
 }
 
-static int route_del(struct ctl_env *env, int argc, char **argv, bool dry, struct ctl_reply *r)
+/* The route a change names: by id, or by [METHODS] [host HOST] PATH [exact]. */
+static const struct route *route_named(struct ctl_env *env, int argc, char **argv, const char *verb,
+				       struct ctl_reply *r)
 {
-	const struct route *rt = NULL;
+	const struct route *rt;
 	struct route_spec spec;
 	char err[256], *end, *words[CTL_MAX_WORDS + 1];
 	unsigned long id;
-	int ret;
 
 	if (argc == 2 && (id = strtoul(argv[1], &end, 10), *end == '\0' && id > 0)) {
 		rt = route_table_get(env->cfg->routes, (uint32_t)id);
 	} else {
 		/* The words of "route set" with a pool that does not matter: any defined one. */
-		if (argc < 2 || argc > CTL_MAX_WORDS - 1)
-			return fail(r,
-				    "route del: expects ID or [METHODS] [host HOST] PATH [exact]");
+		if (argc < 2 || argc > CTL_MAX_WORDS - 1) {
+			fail(r, "route %s: expects ID or [METHODS] [host HOST] PATH [exact]", verb);
+			return NULL;
+		}
 		memcpy(words, argv, sizeof(*argv) * (size_t)argc);
 		if (!strcmp(argv[argc - 1], "exact")) {
 			words[argc - 1] = env->cfg->pools[0].name;
@@ -210,23 +217,69 @@ static int route_del(struct ctl_env *env, int argc, char **argv, bool dry, struc
 		} else {
 			words[argc] = env->cfg->pools[0].name;
 		}
-		if (config_route_words(env->cfg, argc + 1, words, &spec, err, sizeof(err)))
-			return fail(r, "%s", err);
+		if (config_route_words(env->cfg, argc + 1, words, &spec, err, sizeof(err))) {
+			fail(r, "%s", err);
+			return NULL;
+		}
 		rt = route_table_find(env->cfg->routes, &spec);
 	}
 	if (!rt)
-		return fail(r, "route del: no such route");
+		fail(r, "route %s: no such route", verb);
+	return rt;
+}
+
+static bool is_default(const struct route *rt)
+{
+	return !strcmp(rt->spec.path, "/") && !rt->spec.methods && !rt->spec.host[0] &&
+	       !rt->spec.exact;
+}
+
+static int route_del(struct ctl_env *env, int argc, char **argv, bool dry, struct ctl_reply *r)
+{
+	const struct route *rt = route_named(env, argc, argv, "del", r);
+	uint32_t id;
+	int ret;
+
+	if (!rt)
+		return -EINVAL;
+	if (is_default(rt))
+		return fail(r, "route del: the default route '/' cannot be deleted");
 	id = rt->id;
 	if (dry) {
-		reply(r, "ok\nwould delete route %lu (%s)\n", id, rt->spec.path);
+		reply(r, "ok\nwould delete route %u (%s)\n", id, rt->spec.path);
 		return 0;
 	}
-	ret = route_table_del(env->cfg->routes, (uint32_t)id);
-	if (ret == -EPERM)
-		return fail(r, "route del: the default route '/' cannot be deleted");
+	ret = route_table_del(env->cfg->routes, id);
 	if (ret < 0)
 		return fail(r, "route del: %s", strerror(-ret));
-	reply(r, "ok\nroute %lu deleted\n", id);
+	reply(r, "ok\nroute %u deleted\n", id);
+	publish(env, r);
+	return 1;
+}
+
+/* Deactivating keeps a route but lets its requests fall through to the next match (rollback). */
+static int route_activate(struct ctl_env *env, int argc, char **argv, bool active, bool dry,
+			  struct ctl_reply *r)
+{
+	const char *verb = active ? "activate" : "deactivate";
+	const struct route *rt = route_named(env, argc, argv, verb, r);
+	struct route_spec spec;
+	int id;
+
+	if (!rt)
+		return -EINVAL;
+	if (!active && is_default(rt))
+		return fail(r, "route deactivate: the default route '/' is always active");
+	spec = rt->spec;
+	spec.inactive = !active;
+	if (dry) {
+		reply(r, "ok\nwould %s route %u (%s)\n", verb, rt->id, rt->spec.path);
+		return 0;
+	}
+	id = route_table_set(env->cfg->routes, &spec);
+	if (id < 0)
+		return fail(r, "route %s: %s", verb, strerror(-id));
+	reply(r, "ok\nroute %d %s\n", id, active ? "active" : "inactive");
 	publish(env, r);
 	return 1;
 }
@@ -266,13 +319,21 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	if (argc == 2 && !strcmp(argv[0], "pool") && !strcmp(argv[1], "show"))
 		return pool_show(env->cfg, json, r);
 	if (argc < 2 || strcmp(argv[0], "route") ||
-	    (strcmp(argv[1], "set") && strcmp(argv[1], "del")))
-		return fail(r, "unknown command '%s' (route show|set|del, pool show)", logline);
+	    (strcmp(argv[1], "set") && strcmp(argv[1], "del") && strcmp(argv[1], "activate") &&
+	     strcmp(argv[1], "deactivate")))
+		return fail(
+			r,
+			"unknown command '%s' (route show|set|del|activate|deactivate, pool show)",
+			logline);
 	/* Changes: root only, and every one leaves a line in the log. */
 	if (peer->uid != 0)
 		return fail(r, "permission denied: uid %u may not change routes", peer->uid);
-	ret = !strcmp(argv[1], "set") ? route_set(env, argc - 1, argv + 1, dry, r)
-				      : route_del(env, argc - 1, argv + 1, dry, r);
+	if (!strcmp(argv[1], "set"))
+		ret = route_set(env, argc - 1, argv + 1, dry, r);
+	else if (!strcmp(argv[1], "del"))
+		ret = route_del(env, argc - 1, argv + 1, dry, r);
+	else
+		ret = route_activate(env, argc - 1, argv + 1, !strcmp(argv[1], "activate"), dry, r);
 	if (ret > 0)
 		pr_info("ctl: uid %u pid %d: %s", peer->uid, peer->pid, logline);
 	return ret < 0 ? ret : 0;

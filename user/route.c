@@ -441,6 +441,7 @@ static int spec_normalize(struct route_spec *out, const struct route_spec *in)
 	memset(out, 0, sizeof(*out));
 	out->methods = in->methods;
 	out->exact = in->exact;
+	out->inactive = in->inactive;
 	out->pool = in->pool;
 	err = route_path_set(out, in->path);
 	if (!err)
@@ -475,7 +476,9 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 		return err;
 	n = node_find(t, &s);
 	if (n) {
+		/* Same key: the order among the prefix's routes holds, only the target changes. */
 		n->r.spec.pool = s.pool;
+		n->r.spec.inactive = s.inactive;
 		return (int)n->r.id;
 	}
 	/* Ids are returned as int: refuse to hand out one that would read as an error. */
@@ -575,6 +578,8 @@ static const struct route *prefix_match(const struct route_prefix *p, uint32_t m
 
 	for (k = 0; k < p->n; k++) {
 		n = p->routes[k];
+		if (n->r.spec.inactive)
+			continue;
 		if (n->r.spec.methods && !(n->r.spec.methods & mbit))
 			continue;
 		if (n->host_len &&

@@ -19,7 +19,8 @@ struct route_spec {
 	char host[ROUTE_HOST_MAX + 1]; /* lower case, no port; "" = any host */
 	char path[ROUTE_PATH_MAX + 1]; /* starts with '/', no trailing '/' unless it is "/" */
 	bool exact;		       /* match the path itself only, not its children */
-	int pool;		       /* index of the pool the route sends to */
+	bool inactive; /* kept but skipped: requests fall through to the next match */
+	int pool;      /* index of the pool the route sends to */
 };
 
 /* A route as stored: the spec plus its stable id (unique for the table's life). */

@@ -240,6 +240,9 @@ static int collect(const struct route *r, void *arg)
 {
 	struct route_list *l = arg;
 
+	if (r->spec.inactive)
+		return 0; /* the kernel falls through it just as the user-space lookup does */
+
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		const struct route **v = realloc(l->v, cap * sizeof(*v));

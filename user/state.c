@@ -34,8 +34,8 @@ static int save_route(const struct route *rt, void *arg)
 		fputc(' ', s->f);
 	if (rt->spec.host[0])
 		fprintf(s->f, "host %s ", rt->spec.host);
-	fprintf(s->f, "%s %s%s\n", rt->spec.path, s->cfg->pools[rt->spec.pool].name,
-		rt->spec.exact ? " exact" : "");
+	fprintf(s->f, "%s %s%s%s\n", rt->spec.path, s->cfg->pools[rt->spec.pool].name,
+		rt->spec.exact ? " exact" : "", rt->spec.inactive ? " inactive" : "");
 	return 0;
 }
 
@@ -63,7 +63,7 @@ static int sync_dir(const char *path)
 int state_save(const struct config *cfg)
 {
 	char tmp[sizeof(cfg->state) + 8], dir[sizeof(cfg->state)];
-	struct save_ctx s = { .cfg = cfg };
+	struct save_ctx s = {.cfg = cfg};
 	char *slash;
 	int fd, err = 0;
 
@@ -105,8 +105,7 @@ out_unlink:
 }
 
 /* One "route ..." line of the state file into table t. */
-static int load_line(struct config *cfg, struct route_table *t, char *line, char *msg,
-		     size_t len)
+static int load_line(struct config *cfg, struct route_table *t, char *line, char *msg, size_t len)
 {
 	char *argv[STATE_WORDS];
 	struct route_spec spec;
@@ -139,7 +138,7 @@ static int load_line(struct config *cfg, struct route_table *t, char *line, char
 
 static bool has_default_route(const struct route_table *t)
 {
-	struct route_spec spec = { 0 };
+	struct route_spec spec = {0};
 
 	route_path_set(&spec, "/");
 	return route_table_find(t, &spec) != NULL;

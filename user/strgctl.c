@@ -24,6 +24,12 @@ static const char usage[] =
 	"                                                same methods, host, path and exact flag\n"
 	"  route del ID | [METHODS] [host HOST] PATH [exact]\n"
 	"                                                delete a route (never the default '/')\n"
+	"  route deactivate ID | [METHODS] [host HOST] PATH [exact]\n"
+	"                                                keep the route, but let its requests "
+	"fall\n"
+	"                                                through to the next match (rollback)\n"
+	"  route activate ID | [METHODS] [host HOST] PATH [exact]\n"
+	"                                                route its requests again\n"
 	"  pool show                                     the pools and their backends\n"
 	"  version                                       strgctl's version\n"
 	"\n"
@@ -37,6 +43,7 @@ static const char usage[] =
 	"\n"
 	"Examples:\n"
 	"  strgctl route set GET,HEAD /v1/getSalesLeads modern\n"
+	"  strgctl route deactivate GET,HEAD /v1/getSalesLeads\n"
 	"  strgctl route show -j\n"
 	"  strgctl route del GET,HEAD /v1/getSalesLeads\n";
 

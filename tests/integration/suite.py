@@ -601,6 +601,13 @@ def strgctl_route_set_and_del_at_runtime(env):
         mine = [r for r in table["routes"] if r["path"] == CTL_PATH]
         check(len(mine) == 1 and mine[0]["pool"] == "modern" and mine[0]["methods"] == ["GET"],
               "route show -j: %r" % mine)
+        ctl_ok("route", "deactivate", "GET", CTL_PATH)
+        expect_pool(get(CTL_PATH + "/d", conn=c), "legacy", "right after route deactivate")
+        mine = [r for r in json.loads(ctl_ok("route", "show", "-j"))["routes"]
+                if r["path"] == CTL_PATH]
+        check(len(mine) == 1 and mine[0]["active"] is False, "deactivated route: %r" % mine)
+        ctl_ok("route", "activate", "GET", CTL_PATH)
+        expect_pool(get(CTL_PATH + "/a", conn=c), "modern", "right after route activate")
         ctl_ok("route", "del", "GET", CTL_PATH)
         expect_pool(get(CTL_PATH + "/3", conn=c), "legacy", "right after route del")
     table = json.loads(ctl_ok("route", "show", "-j"))
@@ -643,6 +650,7 @@ def strgctl_refuses_and_explains(env):
         (("route", "set", "GET", CTL_PATH, "nosuchpool"), None),
         (("route", "set", "GETT", CTL_PATH, "modern"), None),
         (("route", "del", "/"), None),
+        (("route", "deactivate", "/"), None),
         (("route", "frobnicate"), None),
         (("--dry-run", "route", "set", "GET", CTL_PATH, "modern"), None),
     ]

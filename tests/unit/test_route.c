@@ -47,6 +47,32 @@ static struct route_table *table_with_default(void)
 	return t;
 }
 
+/* An inactive route is skipped: its requests fall through to the next match, finally "/". */
+static void test_inactive_route_falls_through(void **state)
+{
+	struct route_table *t = table_with_default();
+	struct route_spec s;
+	int outer, inner;
+
+	(void)state;
+	outer = add(t, 0, "", "/v1/orders", false, OTHER);
+	inner = add(t, M(GET), "", "/v1/orders/new", false, MODERN);
+	assert_int_equal(pick(t, HTTP_M_GET, "", "/v1/orders/new/7"), MODERN);
+	s = route_table_get(t, (uint32_t)inner)->spec;
+	s.inactive = true;
+	assert_int_equal(route_table_set(t, &s), inner); /* same key: same id */
+	assert_int_equal(pick(t, HTTP_M_GET, "", "/v1/orders/new/7"), OTHER);
+	s = route_table_get(t, (uint32_t)outer)->spec;
+	s.inactive = true;
+	assert_int_equal(route_table_set(t, &s), outer);
+	assert_int_equal(pick(t, HTTP_M_GET, "", "/v1/orders/new/7"), LEGACY);
+	s.inactive = false;
+	assert_int_equal(route_table_set(t, &s), outer);
+	assert_int_equal(pick(t, HTTP_M_GET, "", "/v1/orders/new/7"), OTHER);
+	assert_int_equal(route_table_count(t), 3);
+	route_table_free(t);
+}
+
 static void test_boundaries_split_at_slash_only(void **state)
 {
 	struct route_table *t = table_with_default();
@@ -734,6 +760,7 @@ int main(void)
 		cmocka_unit_test(test_host_validation),
 		cmocka_unit_test(test_exact_matches_only_itself),
 		cmocka_unit_test(test_default_route_matches_everything),
+		cmocka_unit_test(test_inactive_route_falls_through),
 		cmocka_unit_test(test_empty_table_matches_nothing),
 		cmocka_unit_test(test_default_route_cannot_be_deleted),
 		cmocka_unit_test(test_replace_keeps_id),

@@ -104,7 +104,8 @@ static void test_bad_state_file_names_its_line(void **state)
 		load(&cfg, path);
 		assert_int_not_equal(state_load(&cfg, err, sizeof(err)), 0);
 		if (!strstr(err, cases[i].want) || strncmp(err, path, strlen(path))) {
-			print_error("case %zu: got '%s', want '%s%s'\n", i, err, path, cases[i].want);
+			print_error("case %zu: got '%s', want '%s%s'\n", i, err, path,
+				    cases[i].want);
 			fail();
 		}
 		/* A refused state file leaves the configuration's table in force. */
