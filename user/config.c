@@ -205,6 +205,43 @@ static int do_pool(struct cfg_parser *ps, int argc, char **argv)
 	return 0;
 }
 
+/* "12.5" -> 125 per mille: 0 to 100 with at most one decimal. */
+static int parse_percent(const char *s, uint16_t *permille)
+{
+	unsigned whole = 0, tenth = 0, digits = 0;
+
+	for (; *s >= '0' && *s <= '9' && digits < 4; s++, digits++)
+		whole = whole * 10 + (unsigned)(*s - '0');
+	if (!digits)
+		return -EINVAL;
+	if (*s == '.') {
+		if (s[1] < '0' || s[1] > '9')
+			return -EINVAL;
+		tenth = (unsigned)(s[1] - '0');
+		s += 2;
+	}
+	if (*s || whole * 10 + tenth > 1000)
+		return -EINVAL;
+	*permille = (uint16_t)(whole * 10 + tenth);
+	return 0;
+}
+
+static int do_sticky(struct cfg_parser *ps, int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "address")) {
+		ps->cfg->sticky = STICKY_ADDRESS;
+		return 0;
+	}
+	if (argc != 3 || (strcmp(argv[1], "cookie") && strcmp(argv[1], "header")))
+		return cfg_err(ps, "sticky: expects 'cookie NAME', 'header NAME' or 'address'");
+	if (strlen(argv[2]) >= sizeof(ps->cfg->sticky_name))
+		return cfg_err(ps, "sticky: name longer than %zu bytes",
+			       sizeof(ps->cfg->sticky_name) - 1);
+	ps->cfg->sticky = strcmp(argv[1], "cookie") ? STICKY_HEADER : STICKY_COOKIE;
+	strcpy(ps->cfg->sticky_name, argv[2]);
+	return 0;
+}
+
 /* Parse a method list naming the first bad method, which route_methods_parse() cannot. */
 static int route_methods(struct cfg_parser *ps, const char *list, uint32_t *mask)
 {
@@ -287,18 +324,26 @@ static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct
 	if (i >= argc)
 		return cfg_err(ps, "%s", usage);
 	pool = argv[i++];
+	if (i + 1 < argc && !strcmp(argv[i], "percent")) {
+		if (parse_percent(argv[i + 1], &spec.permille))
+			return cfg_err(ps, "route: bad percent '%s' (0 to 100, one decimal)",
+				       argv[i + 1]);
+		spec.split = true;
+		i += 2;
+	}
 	if (i < argc && !strcmp(argv[i], "exact")) {
 		spec.exact = true;
 		i++;
 	}
 	if (i < argc && !strcmp(argv[i], "inactive")) {
-		if (!methods && !host[0] && !strcmp(path, "/") && !spec.exact)
-			return cfg_err(ps, "route: the default route '/' is always active");
 		spec.inactive = true;
 		i++;
 	}
 	if (i < argc)
 		return cfg_err(ps, "route: unexpected '%s'", argv[i]);
+	if (!methods && !host[0] && !strcmp(path, "/") && !spec.exact &&
+	    (spec.inactive || spec.split))
+		return cfg_err(ps, "route: the default route '/' takes every request");
 	if (route_path_set(&spec, path))
 		return cfg_err(ps,
 			       "route: bad path '%s' (no '?', '#', spaces, dot or empty segments)",
@@ -456,8 +501,9 @@ static const struct {
 	int (*fn)(struct cfg_parser *ps, int argc, char **argv);
 } directives[] = {
 	{"splice", do_splice},	       {"control", do_control}, {"listen", do_listen},
-	{"state-file", do_state_file}, {"pool", do_pool},	{"route", do_route},
-	{"timeout", do_timeout},       {"limit", do_limit},	{"down-hold", do_down_hold},
+	{"state-file", do_state_file}, {"sticky", do_sticky},	{"pool", do_pool},
+	{"route", do_route},	       {"timeout", do_timeout}, {"limit", do_limit},
+	{"down-hold", do_down_hold},
 };
 
 /* Split a line in place into words; a word starting with '#' starts a comment. */

@@ -11,6 +11,13 @@
 #include "pool.h"
 #include "route.h"
 
+/* What makes a user's bucket for "percent" routes. */
+enum sticky_kind {
+	STICKY_ADDRESS = 0, /* the client address (the default) */
+	STICKY_COOKIE = 1,  /* a cookie's value; requests without it fall back to the address */
+	STICKY_HEADER = 2,  /* a header's value; likewise */
+};
+
 /* When strgd hands connections to the kernel fast path. */
 enum splice_mode {
 	SPLICE_AUTO = 0,   /* the default: user space carries busy connections (fastest per
@@ -36,6 +43,8 @@ struct config {
 	char control[108]; /* control socket path; default /run/strg/strgd.sock */
 	char state[256];   /* route table saved on every change; default /var/lib/strg/state */
 	struct route_table *boot_routes; /* the routes of the configuration file, for "source" */
+	enum sticky_kind sticky;
+	char sticky_name[64];
 };
 
 /*

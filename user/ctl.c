@@ -84,17 +84,19 @@ static int show_route(const struct route *rt, void *arg)
 	const struct route *boot =
 		s->cfg->boot_routes ? route_table_find(s->cfg->boot_routes, &rt->spec) : NULL;
 	/* "config" when the configuration file says the same, else it came from a change. */
-	const char *source =
-		boot && boot->spec.pool == rt->spec.pool && boot->spec.inactive == rt->spec.inactive
-			? "config"
-			: "state";
+	bool same = boot && boot->spec.pool == rt->spec.pool &&
+		    boot->spec.inactive == rt->spec.inactive &&
+		    boot->spec.split == rt->spec.split && boot->spec.permille == rt->spec.permille;
+	const char *source = same ? "config" : "state";
 
 	if (s->json)
 		reply(s->r,
 		      "%s{\"id\":%u,\"methods\":[%s],\"host\":\"%s\",\"path\":\"%s\",\"exact\":%s,"
-		      "\"pool\":\"%s\",\"active\":%s,\"source\":\"%s\"}",
+		      "\"pool\":\"%s\",\"percent\":%u.%u,\"active\":%s,\"source\":\"%s\"}",
 		      s->n ? "," : "", rt->id, methods, rt->spec.host, rt->spec.path,
 		      rt->spec.exact ? "true" : "false", s->cfg->pools[rt->spec.pool].name,
+		      rt->spec.split ? rt->spec.permille / 10u : 100u,
+		      rt->spec.split ? rt->spec.permille % 10u : 0u,
 		      rt->spec.inactive ? "false" : "true", source);
 	else
 		reply(s->r, "%-5u %-16s %-20s %-32s %-8s %-6s %s\n", rt->id,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
@@ -81,6 +82,70 @@ static void build_head(struct conn *c, const struct http_request *req, size_t he
 	c->hsent = 0;
 }
 
+static bool name_is(const char *s, size_t len, const char *name)
+{
+	return strlen(name) == len && !strncasecmp(s, name, len);
+}
+
+/* The value of cookie name in a Cookie field value ("a=1; b=2"), or NULL. */
+static const char *cookie_value(const char *v, size_t len, const char *name, size_t *out)
+{
+	size_t i = 0, nlen = strlen(name);
+
+	while (i < len) {
+		size_t start, eq, end;
+
+		while (i < len && (v[i] == ' ' || v[i] == ';'))
+			i++;
+		start = i;
+		while (i < len && v[i] != ';')
+			i++;
+		end = i;
+		for (eq = start; eq < end && v[eq] != '='; eq++)
+			;
+		if (eq < end && eq - start == nlen && !memcmp(v + start, name, nlen)) {
+			*out = end - eq - 1;
+			return v + eq + 1;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The user's bucket (0-999) for "percent" routes: a hash of the configured cookie or header, or
+ * of the client address, so one user keeps landing on the same side of a split.
+ */
+static unsigned user_bucket(const struct conn *c, const struct http_request *req, const char *buf)
+{
+	const struct config *cfg = c->px->cfg;
+	const char *key = c->peer;
+	size_t len = strlen(c->peer);
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (unsigned i = 0; cfg->sticky != STICKY_ADDRESS && i < req->nfields; i++) {
+		const struct http_field *f = &req->fields[i];
+		const char *v = buf + f->value_off;
+		size_t vlen;
+
+		if (cfg->sticky == STICKY_HEADER &&
+		    name_is(buf + f->name_off, f->name_len, cfg->sticky_name)) {
+			key = v;
+			len = f->value_len;
+			break;
+		}
+		if (cfg->sticky == STICKY_COOKIE &&
+		    name_is(buf + f->name_off, f->name_len, "cookie") &&
+		    (v = cookie_value(v, f->value_len, cfg->sticky_name, &vlen))) {
+			key = v;
+			len = vlen;
+			break;
+		}
+	}
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)key[i]) * 0x100000001b3ull;
+	return (unsigned)(h % 1000);
+}
+
 void exchange_request(struct conn *c)
 {
 	struct proxy *px = c->px;
@@ -100,8 +165,9 @@ void exchange_request(struct conn *c)
 		conn_reply(c, (unsigned)-n);
 		return;
 	}
-	rt = route_table_lookup(px->cfg->routes, req->method, req->host, req->host_len, req->path,
-				req->path_len);
+	rt = route_table_lookup_user(px->cfg->routes, req->method, req->host, req->host_len,
+				     req->path, req->path_len,
+				     user_bucket(c, req, c->cbuf + c->cstart));
 	if (!rt) {
 		c->method = req->method;
 		conn_reply(c, 404);

@@ -442,6 +442,10 @@ static int spec_normalize(struct route_spec *out, const struct route_spec *in)
 	out->methods = in->methods;
 	out->exact = in->exact;
 	out->inactive = in->inactive;
+	out->split = in->split;
+	out->permille = in->split ? in->permille : 0;
+	if (in->split && in->permille > 1000)
+		return -EINVAL;
 	out->pool = in->pool;
 	err = route_path_set(out, in->path);
 	if (!err)
@@ -479,6 +483,8 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 		/* Same key: the order among the prefix's routes holds, only the target changes. */
 		n->r.spec.pool = s.pool;
 		n->r.spec.inactive = s.inactive;
+		n->r.spec.split = s.split;
+		n->r.spec.permille = s.permille;
 		return (int)n->r.id;
 	}
 	/* Ids are returned as int: refuse to hand out one that would read as an error. */
@@ -571,14 +577,15 @@ static bool host_equal(const char *lower, const char *host, size_t len)
 }
 
 static const struct route *prefix_match(const struct route_prefix *p, uint32_t mbit,
-					const char *host, size_t host_len, bool full)
+					const char *host, size_t host_len, bool full,
+					unsigned bucket)
 {
 	const struct route_node *n;
 	unsigned k;
 
 	for (k = 0; k < p->n; k++) {
 		n = p->routes[k];
-		if (n->r.spec.inactive)
+		if (n->r.spec.inactive || (n->r.spec.split && bucket >= n->r.spec.permille))
 			continue;
 		if (n->r.spec.methods && !(n->r.spec.methods & mbit))
 			continue;
@@ -631,6 +638,13 @@ const struct route *route_table_lookup(const struct route_table *t, unsigned met
 				       const char *host, size_t host_len, const char *path,
 				       size_t path_len)
 {
+	return route_table_lookup_user(t, method, host, host_len, path, path_len, 0);
+}
+
+const struct route *route_table_lookup_user(const struct route_table *t, unsigned method,
+					    const char *host, size_t host_len, const char *path,
+					    size_t path_len, unsigned bucket)
+{
 	struct route_cand c[ROUTE_DEPTH_MAX];
 	uint32_t mbit = method < 32 ? 1u << method : 0;
 	const struct route_prefix *p;
@@ -646,14 +660,14 @@ const struct route *route_table_lookup(const struct route_table *t, unsigned met
 		p = pfx_find(t, c[n].hash, path, c[n].len);
 		if (!p)
 			continue;
-		r = prefix_match(p, mbit, host, host_len, c[n].len == path_len);
+		r = prefix_match(p, mbit, host, host_len, c[n].len == path_len, bucket);
 		if (r)
 			return r;
 	}
 	p = pfx_find(t, fnv_step(FNV_BASIS, '/'), "/", 1);
 	if (!p)
 		return NULL;
-	return prefix_match(p, mbit, host, host_len, path_len == 1 && path[0] == '/');
+	return prefix_match(p, mbit, host, host_len, path_len == 1 && path[0] == '/', bucket);
 }
 
 static bool segment_ok(const char *s, size_t len)

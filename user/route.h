@@ -19,8 +19,10 @@ struct route_spec {
 	char host[ROUTE_HOST_MAX + 1]; /* lower case, no port; "" = any host */
 	char path[ROUTE_PATH_MAX + 1]; /* starts with '/', no trailing '/' unless it is "/" */
 	bool exact;		       /* match the path itself only, not its children */
-	bool inactive; /* kept but skipped: requests fall through to the next match */
-	int pool;      /* index of the pool the route sends to */
+	bool inactive;	   /* kept but skipped: requests fall through to the next match */
+	bool split;	   /* only users whose bucket is below permille take the route */
+	uint16_t permille; /* with split: the share of users, 0-1000 ("percent" x 10) */
+	int pool;	   /* index of the pool the route sends to */
 };
 
 /* A route as stored: the spec plus its stable id (unique for the table's life). */
@@ -67,6 +69,14 @@ int route_table_each(const struct route_table *t, int (*fn)(const struct route *
  * matches (a table with a "/" route always matches). The pointer stays valid until that route is
  * deleted or the table freed.
  */
+/*
+ * The same, for a user in bucket (0-999, a sticky hash of the user): a split route takes the
+ * request only when bucket < its permille, else the request falls through to the next match.
+ * Raising a route's share therefore only ever adds buckets to it.
+ */
+const struct route *route_table_lookup_user(const struct route_table *t, unsigned method,
+					    const char *host, size_t host_len, const char *path,
+					    size_t path_len, unsigned bucket);
 const struct route *route_table_lookup(const struct route_table *t, unsigned method,
 				       const char *host, size_t host_len, const char *path,
 				       size_t path_len);

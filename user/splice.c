@@ -264,6 +264,9 @@ static void fill_cand(struct strg_route_cand *c, const struct route *r)
 	c->route_id = r->id;
 	c->pool = (uint16_t)r->spec.pool;
 	c->flags = r->spec.exact ? STRG_CAND_EXACT : 0;
+	/* The split's buckets come from cookies or headers strgd reads: its requests go up. */
+	if (r->spec.split)
+		c->flags |= STRG_CAND_USER;
 }
 
 /* Write every prefix of the table under generation gen. */

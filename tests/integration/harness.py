@@ -188,6 +188,7 @@ def strgd_config(listen_port=PROXY_PORT, modern=(MODERN_PORT,), legacy=LEGACY_PO
     if splice:
         lines.append("splice %s" % splice)
     lines.append("control %s" % control_path(listen_port))
+    lines.append("sticky cookie strg_user")
     lines.append("state-file %s" % os.path.join(os.path.dirname(control_path(listen_port)),
                                                 "state"))
     return "\n".join(lines) + "\n"

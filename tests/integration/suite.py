@@ -615,6 +615,52 @@ def strgctl_route_set_and_del_at_runtime(env):
           table)
 
 
+SPLIT_PATH = "/v1/split"
+
+
+def split_users(conn, n):
+    """The set of users (cookie strg_user=uN) that the modern pool answered."""
+    modern = set()
+    for i in range(n):
+        resp = get(SPLIT_PATH, conn=conn, headers=["Cookie: theme=dark; strg_user=u%d" % i])
+        check(resp.status == 200, "user %d: status %d" % (i, resp.status))
+        if resp.pool() == "modern":
+            modern.add(i)
+        else:
+            check(resp.pool() == "legacy", "user %d: pool %r" % (i, resp.pool()))
+    return modern
+
+
+@test
+def strgctl_percent_split_is_sticky(env):
+    """percent 10 sends 10 % +- 2 of 2000 users to modern, the same users every time; raising
+    it to 50 moves users from legacy to modern only, never back."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    n = 2000
+    ctl_ok("route", "set", "GET", SPLIT_PATH, "modern", "percent", "10")
+    try:
+        with RawConn() as c:
+            at10 = split_users(c, n)
+            again = split_users(c, 200)
+            share = 100.0 * len(at10) / n
+            check(8.0 <= share <= 12.0, "percent 10: modern took %.1f %% of %d users" % (share, n))
+            check(again == {u for u in at10 if u < 200}, "the split is not sticky per user")
+            ctl_ok("route", "set", "GET", SPLIT_PATH, "modern", "percent", "50")
+            at50 = split_users(c, n)
+        share50 = 100.0 * len(at50) / n
+        check(47.0 <= share50 <= 53.0, "percent 50: modern took %.1f %%" % share50)
+        moved_back = at10 - at50
+        check(not moved_back, "raising 10 -> 50 moved %d users back to legacy" % len(moved_back))
+        routes = json.loads(ctl_ok("route", "show", "-j"))["routes"]
+        mine = [r for r in routes if r["path"] == SPLIT_PATH]
+        check(mine and mine[0]["percent"] == 50.0, "route show -j: %r" % mine)
+        print("     strgctl_percent_split_is_sticky: percent 10 -> %.1f %%, 50 -> %.1f %%, "
+              "none moved back" % (share, share50), flush=True)
+    finally:
+        h.strgctl("route", "del", "GET", SPLIT_PATH)
+
+
 @test
 def strgctl_table_survives_restart(env):
     """Changes are saved: after a restart strgd routes as before it, and route show says which

@@ -143,6 +143,32 @@ static void test_pool_options_and_splice(void **state)
 	config_free(&cfg);
 }
 
+/* "percent P" keeps one decimal, as per mille; "sticky" names the user's key. */
+static void test_percent_and_sticky(void **state)
+{
+	static const char text[] = "listen 127.0.0.1:8080\n"
+				   "pool legacy 127.0.0.1:9001\n"
+				   "pool modern 127.0.0.1:9101\n"
+				   "sticky cookie uid\n"
+				   "route GET /v1/a modern percent 12.5\n"
+				   "route /v1/b modern percent 0 exact\n";
+	const struct route *a, *b;
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_parse(&cfg, "t.conf", text, err, sizeof(err)), 0);
+	assert_int_equal(cfg.sticky, STICKY_COOKIE);
+	assert_string_equal(cfg.sticky_name, "uid");
+	a = route_table_lookup_user(cfg.routes, HTTP_M_GET, NULL, 0, "/v1/a", 5, 124);
+	b = route_table_lookup_user(cfg.routes, HTTP_M_GET, NULL, 0, "/v1/a", 5, 125);
+	assert_true(a->spec.split && a->spec.permille == 125 && a->spec.pool == 1);
+	assert_int_equal(b->spec.pool, 0); /* bucket 125 is past 12.5 %: falls through to '/' */
+	b = route_table_lookup_user(cfg.routes, HTTP_M_GET, NULL, 0, "/v1/b", 5, 0);
+	assert_int_equal(b->spec.pool, 0); /* percent 0: nobody */
+	config_free(&cfg);
+}
+
 static void test_comments_blank_lines_crlf(void **state)
 {
 	static const char text[] = "# strg test config\n"
@@ -244,6 +270,14 @@ static const struct bad_case bad_cases[] = {
 	 "strg.conf:1: pool: expects a NAME and at least one backend"},
 	{"pool legacy proxy-protocol 127.0.0.1:1\n",
 	 "strg.conf:1: pool 'legacy': bad address 'proxy-protocol' (want host:port or [v6]:port)"},
+	{BASE "pool modern 127.0.0.1:9101\nroute /x modern percent 100.5\n",
+	 "strg.conf:4: route: bad percent '100.5' (0 to 100, one decimal)"},
+	{BASE "pool modern 127.0.0.1:9101\nroute /x modern percent 1.25\n",
+	 "strg.conf:4: route: bad percent '1.25' (0 to 100, one decimal)"},
+	{BASE "route / legacy percent 50\n",
+	 "strg.conf:3: route: the default route '/' takes every request"},
+	{BASE "sticky cookie\n",
+	 "strg.conf:3: sticky: expects 'cookie NAME', 'header NAME' or 'address'"},
 	{BASE "splice sometimes\n",
 	 "strg.conf:3: splice: unknown mode 'sometimes' (always, auto or never)"},
 	{"pool leg/acy 127.0.0.1:1\n",
@@ -456,6 +490,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sample_parses),
 		cmocka_unit_test(test_pool_options_and_splice),
+		cmocka_unit_test(test_percent_and_sticky),
 		cmocka_unit_test(test_values_and_units),
 		cmocka_unit_test(test_comments_blank_lines_crlf),
 		cmocka_unit_test(test_default_route_added),
