@@ -62,6 +62,7 @@ static int config_defaults(struct config *cfg)
 	cfg->down_hold_ms = 2000;
 	strcpy(cfg->control, "/run/strg/strgd.sock");
 	strcpy(cfg->state, "/var/lib/strg/state");
+	strcpy(cfg->tester_header, "X-Strg-Pool");
 	cfg->routes = route_table_new();
 	return cfg->routes ? 0 : -errno;
 }
@@ -226,6 +227,14 @@ static int parse_percent(const char *s, uint16_t *permille)
 	return 0;
 }
 
+static int do_tester_header(struct cfg_parser *ps, int argc, char **argv)
+{
+	if (argc != 2 || strlen(argv[1]) >= sizeof(ps->cfg->tester_header))
+		return cfg_err(ps, "tester-header: expects a header name");
+	strcpy(ps->cfg->tester_header, argv[1]);
+	return 0;
+}
+
 static int do_sticky(struct cfg_parser *ps, int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "address")) {
@@ -333,6 +342,10 @@ static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct
 	}
 	if (i < argc && !strcmp(argv[i], "exact")) {
 		spec.exact = true;
+		i++;
+	}
+	if (i < argc && !strcmp(argv[i], "testers")) {
+		spec.testers = true;
 		i++;
 	}
 	if (i < argc && !strcmp(argv[i], "inactive")) {
@@ -500,9 +513,11 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cfg_parser *ps, int argc, char **argv);
 } directives[] = {
-	{"splice", do_splice},	       {"control", do_control}, {"listen", do_listen},
-	{"state-file", do_state_file}, {"sticky", do_sticky},	{"pool", do_pool},
-	{"route", do_route},	       {"timeout", do_timeout}, {"limit", do_limit},
+	{"splice", do_splice},	     {"control", do_control},
+	{"listen", do_listen},	     {"state-file", do_state_file},
+	{"sticky", do_sticky},	     {"tester-header", do_tester_header},
+	{"pool", do_pool},	     {"route", do_route},
+	{"timeout", do_timeout},     {"limit", do_limit},
 	{"down-hold", do_down_hold},
 };
 

@@ -43,6 +43,7 @@ struct config {
 	char control[108]; /* control socket path; default /run/strg/strgd.sock */
 	char state[256];   /* route table saved on every change; default /var/lib/strg/state */
 	struct route_table *boot_routes; /* the routes of the configuration file, for "source" */
+	char tester_header[64]; /* pins a request of a "testers" route to a pool; X-Strg-Pool */
 	enum sticky_kind sticky;
 	char sticky_name[64];
 };

@@ -92,12 +92,14 @@ static int show_route(const struct route *rt, void *arg)
 	if (s->json)
 		reply(s->r,
 		      "%s{\"id\":%u,\"methods\":[%s],\"host\":\"%s\",\"path\":\"%s\",\"exact\":%s,"
-		      "\"pool\":\"%s\",\"percent\":%u.%u,\"active\":%s,\"source\":\"%s\"}",
+		      "\"pool\":\"%s\",\"percent\":%u.%u,\"testers\":%s,\"active\":%s,"
+		      "\"source\":\"%s\"}",
 		      s->n ? "," : "", rt->id, methods, rt->spec.host, rt->spec.path,
 		      rt->spec.exact ? "true" : "false", s->cfg->pools[rt->spec.pool].name,
 		      rt->spec.split ? rt->spec.permille / 10u : 100u,
 		      rt->spec.split ? rt->spec.permille % 10u : 0u,
-		      rt->spec.inactive ? "false" : "true", source);
+		      rt->spec.testers ? "true" : "false", rt->spec.inactive ? "false" : "true",
+		      source);
 	else
 		reply(s->r, "%-5u %-16s %-20s %-32s %-8s %-6s %s\n", rt->id,
 		      methods[0] ? methods : "*", rt->spec.host[0] ? rt->spec.host : "*",

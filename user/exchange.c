@@ -146,6 +146,26 @@ static unsigned user_bucket(const struct conn *c, const struct http_request *req
 	return (unsigned)(h % 1000);
 }
 
+/* A request of a "testers" route may name its pool in the tester header (X-Strg-Pool: modern). */
+static int tester_pool(const struct config *cfg, const struct http_request *req, const char *buf,
+		       int pool)
+{
+	for (unsigned i = 0; i < req->nfields; i++) {
+		const struct http_field *f = &req->fields[i];
+		char name[POOL_NAME_MAX + 1];
+		int p;
+
+		if (!name_is(buf + f->name_off, f->name_len, cfg->tester_header) ||
+		    f->value_len > POOL_NAME_MAX)
+			continue;
+		memcpy(name, buf + f->value_off, f->value_len);
+		name[f->value_len] = '\0';
+		p = config_pool_find(cfg, name);
+		return p >= 0 ? p : pool; /* an unknown pool name pins nothing */
+	}
+	return pool;
+}
+
 void exchange_request(struct conn *c)
 {
 	struct proxy *px = c->px;
@@ -176,7 +196,8 @@ void exchange_request(struct conn *c)
 	c->method = req->method;
 	c->route_id = rt->id;
 	c->t_req = now_ns();
-	c->pool = rt->spec.pool;
+	c->pool = rt->spec.testers ? tester_pool(px->cfg, req, c->cbuf + c->cstart, rt->spec.pool)
+				   : rt->spec.pool;
 	c->req_keep_alive = req->keep_alive;
 	c->req_upgrade = req->upgrade;
 	c->req_body = req->body;

@@ -443,6 +443,7 @@ static int spec_normalize(struct route_spec *out, const struct route_spec *in)
 	out->exact = in->exact;
 	out->inactive = in->inactive;
 	out->split = in->split;
+	out->testers = in->testers;
 	out->permille = in->split ? in->permille : 0;
 	if (in->split && in->permille > 1000)
 		return -EINVAL;
@@ -484,6 +485,7 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 		n->r.spec.pool = s.pool;
 		n->r.spec.inactive = s.inactive;
 		n->r.spec.split = s.split;
+		n->r.spec.testers = s.testers;
 		n->r.spec.permille = s.permille;
 		return (int)n->r.id;
 	}

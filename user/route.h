@@ -21,6 +21,7 @@ struct route_spec {
 	bool exact;		       /* match the path itself only, not its children */
 	bool inactive;	   /* kept but skipped: requests fall through to the next match */
 	bool split;	   /* only users whose bucket is below permille take the route */
+	bool testers;	   /* the tester header may pin a request of this route to any pool */
 	uint16_t permille; /* with split: the share of users, 0-1000 ("percent" x 10) */
 	int pool;	   /* index of the pool the route sends to */
 };

@@ -37,8 +37,8 @@ static int save_route(const struct route *rt, void *arg)
 	fprintf(s->f, "%s %s", rt->spec.path, s->cfg->pools[rt->spec.pool].name);
 	if (rt->spec.split)
 		fprintf(s->f, " percent %u.%u", rt->spec.permille / 10u, rt->spec.permille % 10u);
-	fprintf(s->f, "%s%s\n", rt->spec.exact ? " exact" : "",
-		rt->spec.inactive ? " inactive" : "");
+	fprintf(s->f, "%s%s%s\n", rt->spec.exact ? " exact" : "",
+		rt->spec.testers ? " testers" : "", rt->spec.inactive ? " inactive" : "");
 	return 0;
 }
 

@@ -662,6 +662,29 @@ def strgctl_percent_split_is_sticky(env):
 
 
 @test
+def strgctl_tester_header_pins_pool(env):
+    """On a route with "testers", X-Strg-Pool pins a request to the pool it names; other routes
+    ignore the header."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    path = "/v1/tester"
+    ctl_ok("route", "set", "GET", path, "modern", "testers")
+    try:
+        with RawConn() as c:
+            expect_pool(get(path + "/1", conn=c), "modern", "no tester header")
+            expect_pool(get(path + "/2", conn=c, headers=["X-Strg-Pool: legacy"]), "legacy",
+                        "X-Strg-Pool: legacy")
+            expect_pool(get(path + "/3", conn=c, headers=["x-strg-pool: modern"]), "modern",
+                        "x-strg-pool: modern")
+            expect_pool(get(path + "/4", conn=c, headers=["X-Strg-Pool: nosuch"]), "modern",
+                        "an unknown pool name")
+            expect_pool(get("/v1/getSalesLeads/t", conn=c, headers=["X-Strg-Pool: legacy"]),
+                        "modern", "a route without testers")
+    finally:
+        h.strgctl("route", "del", "GET", path)
+
+
+@test
 def strgctl_table_survives_restart(env):
     """Changes are saved: after a restart strgd routes as before it, and route show says which
     routes came from the state file."""
