@@ -684,6 +684,66 @@ def strgctl_tester_header_pins_pool(env):
         h.strgctl("route", "del", "GET", path)
 
 
+FLIP_LUA = r"""
+-- Each wrk thread counts in its own Lua state; done() adds them up.
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) bad = 0; legacy = 0; modern = 0 end
+function response(status, headers, body)
+  local pool = headers["X-Pool"] or headers["x-pool"] or "?"
+  if status ~= 200 then bad = bad + 1
+  elseif pool == "legacy" then legacy = legacy + 1
+  elseif pool == "modern" then modern = modern + 1
+  else bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local b, l, m = 0, 0, 0
+  for _, t in ipairs(threads) do
+    b = b + t:get("bad"); l = l + t:get("legacy"); m = m + t:get("modern")
+  end
+  io.write(string.format("FLIP bad=%d legacy=%d modern=%d\n", b, l, m))
+end
+"""
+
+
+@test
+def strgctl_route_flips_under_load(env):
+    """wrk for 10 s while a route flips 1000 times between modern and legacy: no failed request,
+    every response from one of the two pools, and both pools answered."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    path = "/v1/flip"
+    script = env.tmp / "flip.lua"
+    script.write_text(FLIP_LUA)
+    wrk = subprocess.Popen(["wrk", "-c8", "-t2", "-d10s", "-s", str(script), url(path + "/x")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    flips = 0
+    try:
+        time.sleep(0.5)
+        t_end = time.monotonic() + 8.5
+        while flips < 1000 and time.monotonic() < t_end:
+            pool = "modern" if flips % 2 == 0 else "legacy"
+            r = h.strgctl("route", "set", "GET", path, pool)
+            check(r.returncode == 0, "flip %d: %s" % (flips, r.stderr.strip()))
+            flips += 1
+        out, _ = wrk.communicate(timeout=20)
+    finally:
+        if wrk.poll() is None:
+            wrk.kill()
+            wrk.wait()
+        h.strgctl("route", "del", "GET", path)
+    m = re.search(r"FLIP bad=(\d+) legacy=(\d+) modern=(\d+)", out)
+    check(m, "no result from the wrk script: %s" % out[-500:])
+    bad, legacy, modern = map(int, m.groups())
+    check(flips == 1000, "only %d flips in 8.5 s" % flips)
+    check("Socket errors" not in out and "Non-2xx" not in out, "wrk saw failures: %s" % out)
+    check(bad == 0, "%d responses failed or came from a pool the table never allowed" % bad)
+    check(legacy > 0 and modern > 0, "one pool never answered: legacy %d, modern %d" % (
+        legacy, modern))
+    print("     strgctl_route_flips_under_load: %d flips, %d requests (legacy %d, modern %d), "
+          "0 failed" % (flips, legacy + modern, legacy, modern), flush=True)
+
+
 @test
 def strgctl_table_survives_restart(env):
     """Changes are saved: after a restart strgd routes as before it, and route show says which
