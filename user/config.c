@@ -471,26 +471,25 @@ static int do_down_hold(struct cfg_parser *ps, int argc, char **argv)
 	return 0;
 }
 
-static int do_control(struct cfg_parser *ps, int argc, char **argv)
+/* "DIRECTIVE /absolute/path" into a fixed-size field. */
+static int set_path(struct cfg_parser *ps, int argc, char **argv, char *dst, size_t size)
 {
 	if (argc != 2 || argv[1][0] != '/')
-		return cfg_err(ps, "control: expects the absolute path of the control socket");
-	if (strlen(argv[1]) >= sizeof(ps->cfg->control))
-		return cfg_err(ps, "control: path longer than %zu bytes",
-			       sizeof(ps->cfg->control) - 1);
-	strcpy(ps->cfg->control, argv[1]);
+		return cfg_err(ps, "%s: expects an absolute path", argv[0]);
+	if (strlen(argv[1]) >= size)
+		return cfg_err(ps, "%s: path longer than %zu bytes", argv[0], size - 1);
+	strcpy(dst, argv[1]);
 	return 0;
+}
+
+static int do_control(struct cfg_parser *ps, int argc, char **argv)
+{
+	return set_path(ps, argc, argv, ps->cfg->control, sizeof(ps->cfg->control));
 }
 
 static int do_state_file(struct cfg_parser *ps, int argc, char **argv)
 {
-	if (argc != 2 || argv[1][0] != '/')
-		return cfg_err(ps, "state-file: expects an absolute path");
-	if (strlen(argv[1]) >= sizeof(ps->cfg->state))
-		return cfg_err(ps, "state-file: path longer than %zu bytes",
-			       sizeof(ps->cfg->state) - 1);
-	strcpy(ps->cfg->state, argv[1]);
-	return 0;
+	return set_path(ps, argc, argv, ps->cfg->state, sizeof(ps->cfg->state));
 }
 
 static int do_splice(struct cfg_parser *ps, int argc, char **argv)
