@@ -9,19 +9,48 @@
 
 int pool_pick(struct pool *p, uint64_t now_ns)
 {
-	unsigned n = p->nbackends, k, i;
+	unsigned n = p->nbackends < POOL_MAX_BACKENDS ? p->nbackends : POOL_MAX_BACKENDS;
+	int best = -1, total = 0;
 
-	if (!n || n > POOL_MAX_BACKENDS)
-		return -1;
-	/* The cursor survives a shrinking pool: start from it modulo the current size. */
-	for (k = 0; k < n; k++) {
-		i = (p->next + k) % n;
-		if (p->backends[i].down_until_ns <= now_ns) {
-			p->next = (i + 1) % n;
+	for (unsigned i = 0; i < n; i++) {
+		struct pool_backend *b = &p->backends[i];
+
+		if (b->state != BACKEND_READY || !b->weight || b->down_until_ns > now_ns)
+			continue;
+		b->current += (int)b->weight;
+		total += (int)b->weight;
+		if (best < 0 || b->current > p->backends[best].current)
+			best = (int)i;
+	}
+	if (best >= 0)
+		p->backends[best].current -= total;
+	return best;
+}
+
+int pool_backend_find(const struct pool *p, const char *text)
+{
+	for (unsigned i = 0; i < p->nbackends && i < POOL_MAX_BACKENDS; i++)
+		if (p->backends[i].state != BACKEND_REMOVED && !strcmp(p->backends[i].name, text))
 			return (int)i;
+	return -1;
+}
+
+static const char *const state_names[] = { "ready", "drain", "maint", "removed" };
+
+int pool_state_parse(const char *s, enum backend_state *out)
+{
+	for (unsigned i = BACKEND_READY; i <= BACKEND_MAINT; i++) {
+		if (!strcmp(s, state_names[i])) {
+			*out = (enum backend_state)i;
+			return 0;
 		}
 	}
-	return -1;
+	return -EINVAL;
+}
+
+const char *pool_state_name(enum backend_state s)
+{
+	return (unsigned)s <= BACKEND_REMOVED ? state_names[s] : "?";
 }
 
 void pool_mark_down(struct pool *p, unsigned idx, uint64_t now_ns, uint64_t hold_ns)
@@ -134,6 +163,8 @@ int pool_backend_parse(struct pool_backend *b, const char *text)
 	if (resolve(host, port, text[0] == '[', &nb))
 		return -EINVAL;
 	memcpy(nb.name, text, len + 1);
+	nb.weight = 1;
+	nb.state = BACKEND_READY;
 	*b = nb;
 	return 0;
 }

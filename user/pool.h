@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Backend pools: named sets of backends, round-robin choice, passive health (down after refusal).
- */
+/* Backend pools: named sets of backends, weighted round robin, passive health, admin states. */
 #ifndef STRG_POOL_H
 #define STRG_POOL_H
 
@@ -13,22 +12,36 @@
 #define POOL_MAX_BACKENDS 64
 #define POOL_MAX	  16
 
+/* What an operator says of a backend; only "ready" ones get new connections. */
+enum backend_state {
+	BACKEND_READY = 0,
+	BACKEND_DRAIN = 1,   /* no new connections; those open finish their requests */
+	BACKEND_MAINT = 2,   /* likewise, for maintenance */
+	BACKEND_REMOVED = 3, /* deleted: the slot is kept so in-flight references stay valid */
+};
+
 struct pool_backend {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char name[64];		/* "host:port" as configured, for logs */
 	uint64_t down_until_ns; /* CLOCK_MONOTONIC; 0 = ready */
+	enum backend_state state;
+	unsigned weight; /* share of new connections, 1-256 (0: none) */
+	int current;	 /* smooth weighted round robin */
 };
 
 struct pool {
 	char name[POOL_NAME_MAX + 1];
 	unsigned nbackends;
-	unsigned next;	     /* round-robin cursor */
 	bool proxy_protocol; /* send a PROXY protocol v2 header on each new connection */
 	struct pool_backend backends[POOL_MAX_BACKENDS];
 };
 
-/* Index of the next ready backend (round robin), or -1 when none is ready at now_ns. */
+/*
+ * Index of the next backend for a new connection, or -1 when none is ready at now_ns: smooth
+ * weighted round robin (equal weights give plain round robin) over backends that are "ready",
+ * have a weight and are not held down after a refused connect.
+ */
 int pool_pick(struct pool *p, uint64_t now_ns);
 /* A connect to this backend was refused or failed: skip it for hold_ns. */
 void pool_mark_down(struct pool *p, unsigned idx, uint64_t now_ns, uint64_t hold_ns);
@@ -43,5 +56,10 @@ int pool_backend_parse(struct pool_backend *b, const char *text);
  * text is malformed, -ERANGE when the port is not 1..65535: lets callers say which part is wrong.
  */
 int pool_addr_split(const char *text, char *host, size_t hostlen, uint16_t *port);
+/* The backend named text ("host:port" as configured), or -1. Removed backends are not found. */
+int pool_backend_find(const struct pool *p, const char *text);
+/* Parse "ready", "drain" or "maint". 0 or -EINVAL. */
+int pool_state_parse(const char *s, enum backend_state *out);
+const char *pool_state_name(enum backend_state s);
 
 #endif

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Unit tests for backend pools: round-robin order, down marking and recovery, address parsing. */
+/* Unit tests for backend pools: weighted round robin, admin states, down marking, parsing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,6 +20,8 @@ static void pool_init(struct pool *p, unsigned n)
 	memset(p, 0, sizeof(*p));
 	strcpy(p->name, "test");
 	p->nbackends = n;
+	for (unsigned i = 0; i < n; i++)
+		p->backends[i].weight = 1; /* as pool_backend_parse makes them */
 }
 
 static void test_round_robin_order(void **state)
@@ -75,11 +77,37 @@ static void test_all_down_then_recovery(void **state)
 	assert_int_equal(pool_pick(&p, 109 * MS), -1);
 	assert_int_equal(pool_pick(&p, 110 * MS), 0);
 	assert_int_equal(pool_pick(&p, 110 * MS), 0);
-	assert_int_equal(pool_pick(&p, 210 * MS), 1);
-	assert_int_equal(pool_pick(&p, 210 * MS), 0);
+	/* Two ready again: they alternate; with the third back, each gets one of three picks. */
+	assert_int_equal(pool_pick(&p, 210 * MS) + pool_pick(&p, 210 * MS), 0 + 1);
 	pool_mark_up(&p, 2);
-	assert_int_equal(pool_pick(&p, 210 * MS), 1);
-	assert_int_equal(pool_pick(&p, 210 * MS), 2);
+	unsigned seen = 0;
+	for (i = 0; i < 3; i++)
+		seen |= 1u << pool_pick(&p, 210 * MS);
+	assert_int_equal(seen, 7);
+}
+
+/* Weights share new connections; drained, maintained and zero-weight backends get none. */
+static void test_weights_and_admin_states(void **state)
+{
+	unsigned count[4] = {0};
+	struct pool p;
+
+	(void)state;
+	pool_init(&p, 4);
+	p.backends[0].weight = 3;
+	p.backends[1].weight = 1;
+	p.backends[2].state = BACKEND_DRAIN;
+	p.backends[3].weight = 0;
+	for (unsigned i = 0; i < 400; i++)
+		count[pool_pick(&p, 0)]++;
+	assert_int_equal(count[0], 300);
+	assert_int_equal(count[1], 100);
+	assert_int_equal(count[2] + count[3], 0);
+	p.backends[0].state = BACKEND_MAINT;
+	p.backends[1].state = BACKEND_REMOVED;
+	assert_int_equal(pool_pick(&p, 0), -1);
+	p.backends[2].state = BACKEND_READY;
+	assert_int_equal(pool_pick(&p, 0), 2);
 }
 
 static void test_empty_pool_and_bad_indexes(void **state)
@@ -94,10 +122,8 @@ static void test_empty_pool_and_bad_indexes(void **state)
 	pool_mark_down(&p, 1000, 0, 100);
 	pool_mark_up(&p, 5);
 	assert_int_equal(p.backends[2].down_until_ns, 0);
-	/* A cursor left past the end by a shrunken pool still gives a valid index. */
-	p.next = 7;
-	assert_int_equal(pool_pick(&p, 0), 1);
-	assert_int_equal(pool_pick(&p, 0), 0);
+	/* Two equal backends alternate. */
+	assert_int_equal(pool_pick(&p, 0) + pool_pick(&p, 0), 0 + 1);
 }
 
 static void test_hold_saturates(void **state)
@@ -220,6 +246,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_robin_order),
+		cmocka_unit_test(test_weights_and_admin_states),
 		cmocka_unit_test(test_single_backend_always_picked),
 		cmocka_unit_test(test_down_backend_skipped_until_hold_ends),
 		cmocka_unit_test(test_all_down_then_recovery),
