@@ -134,19 +134,29 @@ static int pool_show(const struct config *cfg, bool json, struct ctl_reply *r)
 		reply(r, "{\"pools\":[");
 	for (unsigned i = 0; i < cfg->npools; i++) {
 		const struct pool *p = &cfg->pools[i];
+		unsigned shown = 0;
 
-		if (json) {
+		if (json)
 			reply(r, "%s{\"name\":\"%s\",\"proxy_protocol\":%s,\"backends\":[",
 			      i ? "," : "", p->name, p->proxy_protocol ? "true" : "false");
-			for (unsigned b = 0; b < p->nbackends; b++)
-				reply(r, "%s\"%s\"", b ? "," : "", p->backends[b].name);
-			reply(r, "]}");
-		} else {
-			reply(r, "%-16s", p->name);
-			for (unsigned b = 0; b < p->nbackends; b++)
-				reply(r, " %s", p->backends[b].name);
-			reply(r, "%s\n", p->proxy_protocol ? " proxy-protocol" : "");
+		else
+			reply(r, "%s%s\n", p->name, p->proxy_protocol ? " (proxy-protocol)" : "");
+		for (unsigned b = 0; b < p->nbackends; b++) {
+			const struct pool_backend *be = &p->backends[b];
+
+			if (be->state == BACKEND_REMOVED)
+				continue;
+			if (json)
+				reply(r, "%s{\"addr\":\"%s\",\"state\":\"%s\",\"weight\":%u}",
+				      shown ? "," : "", be->name, pool_state_name(be->state),
+				      be->weight);
+			else
+				reply(r, "    %-24s %-6s weight %u\n", be->name,
+				      pool_state_name(be->state), be->weight);
+			shown++;
 		}
+		if (json)
+			reply(r, "]}");
 	}
 	if (json)
 		reply(r, "]}\n");
@@ -288,6 +298,118 @@ static int route_activate(struct ctl_env *env, int argc, char **argv, bool activ
 	return 1;
 }
 
+static int pool_add(struct ctl_env *env, int argc, char **argv, bool dry, struct ctl_reply *r)
+{
+	struct config *cfg = env->cfg;
+	struct pool *p;
+
+	if (argc != 2)
+		return fail(r, "pool add: expects NAME");
+	if (config_pool_find(cfg, argv[1]) >= 0)
+		return fail(r, "pool add: pool '%s' exists", argv[1]);
+	if (strlen(argv[1]) > POOL_NAME_MAX ||
+	    strspn(argv[1], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+		    strlen(argv[1]))
+		return fail(r, "pool add: bad name '%s' (up to %d of A-Z a-z 0-9 - _ .)", argv[1],
+			    POOL_NAME_MAX);
+	if (cfg->npools == POOL_MAX)
+		return fail(r, "pool add: too many pools (max %d)", POOL_MAX);
+	if (dry) {
+		reply(r, "ok\nwould add pool %s (no backends)\n", argv[1]);
+		return 0;
+	}
+	p = &cfg->pools[cfg->npools];
+	memset(p, 0, sizeof(*p));
+	strcpy(p->name, argv[1]);
+	cfg->npools++;
+	reply(r, "ok\npool %s added\n", p->name);
+	publish(env, r);
+	return 1;
+}
+
+/* A new backend in pool p; a removed backend's slot is reused. */
+static int backend_add(struct ctl_env *env, struct pool *p, const char *addr, bool dry,
+		       struct ctl_reply *r)
+{
+	struct pool_backend nb;
+	unsigned bi;
+
+	if (pool_backend_find(p, addr) >= 0)
+		return fail(r, "backend add: %s is already in pool %s", addr, p->name);
+	if (pool_backend_parse(&nb, addr))
+		return fail(r, "backend add: bad address '%s' (want host:port or [v6]:port)", addr);
+	for (bi = 0; bi < p->nbackends && p->backends[bi].state != BACKEND_REMOVED; bi++)
+		;
+	if (bi == POOL_MAX_BACKENDS)
+		return fail(r, "backend add: pool %s is full (max %d)", p->name, POOL_MAX_BACKENDS);
+	if (dry) {
+		reply(r, "ok\nwould add %s to pool %s\n", addr, p->name);
+		return 0;
+	}
+	p->backends[bi] = nb;
+	if (bi == p->nbackends)
+		p->nbackends++;
+	reply(r, "ok\n%s added to pool %s\n", addr, p->name);
+	publish(env, r);
+	return 1;
+}
+
+/* backend add|del POOL ADDR, backend set POOL ADDR state ready|drain|maint | weight N */
+static int backend_cmd(struct ctl_env *env, int argc, char **argv, bool dry, struct ctl_reply *r)
+{
+	const char *verb = argv[0];
+	struct pool_backend *be;
+	enum backend_state st = BACKEND_READY;
+	unsigned long weight = 0;
+	struct pool *p;
+	char *end;
+	int pi, bi;
+
+	if (argc < 3 || (strcmp(verb, "set") && argc != 3))
+		return fail(r, "backend %s: expects POOL ADDR%s", verb,
+			    strcmp(verb, "set") ? "" : " state S|weight N");
+	pi = config_pool_find(env->cfg, argv[1]);
+	if (pi < 0)
+		return fail(r, "backend %s: unknown pool '%s'", verb, argv[1]);
+	p = &env->cfg->pools[pi];
+	if (!strcmp(verb, "add"))
+		return backend_add(env, p, argv[2], dry, r);
+	bi = pool_backend_find(p, argv[2]);
+	if (bi < 0)
+		return fail(r, "backend %s: %s is not in pool %s", verb, argv[2], p->name);
+	be = &p->backends[bi];
+	if (!strcmp(verb, "set")) {
+		if (argc == 5 && !strcmp(argv[3], "state")) {
+			if (pool_state_parse(argv[4], &st))
+				return fail(r,
+					    "backend set: state is ready, drain or maint, not '%s'",
+					    argv[4]);
+		} else if (argc == 5 && !strcmp(argv[3], "weight")) {
+			weight = strtoul(argv[4], &end, 10);
+			if (*end || !argv[4][0] || weight > 256)
+				return fail(r, "backend set: weight is 0 to 256, not '%s'",
+					    argv[4]);
+		} else {
+			return fail(r, "backend set: expects POOL ADDR state ready|drain|maint, or "
+				       "POOL ADDR weight N");
+		}
+	}
+	if (dry) {
+		reply(r, "ok\nwould %s %s in pool %s\n", verb, argv[2], p->name);
+		return 0;
+	}
+	if (!strcmp(verb, "del"))
+		be->state = BACKEND_REMOVED; /* the slot stays: connections may still name it */
+	else if (!strcmp(argv[3], "state"))
+		be->state = st;
+	else
+		be->weight = (unsigned)weight;
+	reply(r, "ok\n%s %s in pool %s\n", argv[2], !strcmp(verb, "del") ? "deleted" : "set",
+	      p->name);
+	publish(env, r);
+	return 1;
+}
+
 /* Split in place on spaces; flags -j and --dry-run are taken out wherever they stand. */
 static int split(char *line, char **argv, bool *json, bool *dry)
 {
@@ -306,6 +428,20 @@ static int split(char *line, char **argv, bool *json, bool *dry)
 	return argc;
 }
 
+static bool known_change(char **argv)
+{
+	static const char *const verbs[][2] = {
+		{"route", "set"},	 {"route", "del"},   {"route", "activate"},
+		{"route", "deactivate"}, {"pool", "add"},    {"backend", "add"},
+		{"backend", "del"},	 {"backend", "set"},
+	};
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(argv[0], verbs[i][0]) && !strcmp(argv[1], verbs[i][1]))
+			return true;
+	return false;
+}
+
 int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struct ctl_reply *r)
 {
 	char *argv[CTL_MAX_WORDS], logline[256];
@@ -322,17 +458,19 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 		return route_show(env->cfg, json, r);
 	if (argc == 2 && !strcmp(argv[0], "pool") && !strcmp(argv[1], "show"))
 		return pool_show(env->cfg, json, r);
-	if (argc < 2 || strcmp(argv[0], "route") ||
-	    (strcmp(argv[1], "set") && strcmp(argv[1], "del") && strcmp(argv[1], "activate") &&
-	     strcmp(argv[1], "deactivate")))
-		return fail(
-			r,
-			"unknown command '%s' (route show|set|del|activate|deactivate, pool show)",
-			logline);
+	if (argc < 2 || !known_change(argv))
+		return fail(r,
+			    "unknown command '%s' (route show|set|del|activate|deactivate, "
+			    "pool show|add, backend add|del|set)",
+			    logline);
 	/* Changes: root only, and every one leaves a line in the log. */
 	if (peer->uid != 0)
-		return fail(r, "permission denied: uid %u may not change routes", peer->uid);
-	if (!strcmp(argv[1], "set"))
+		return fail(r, "permission denied: uid %u may not change strgd", peer->uid);
+	if (!strcmp(argv[0], "pool"))
+		ret = pool_add(env, argc - 1, argv + 1, dry, r);
+	else if (!strcmp(argv[0], "backend"))
+		ret = backend_cmd(env, argc - 1, argv + 1, dry, r);
+	else if (!strcmp(argv[1], "set"))
 		ret = route_set(env, argc - 1, argv + 1, dry, r);
 	else if (!strcmp(argv[1], "del"))
 		ret = route_del(env, argc - 1, argv + 1, dry, r);

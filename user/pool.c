@@ -35,7 +35,7 @@ int pool_backend_find(const struct pool *p, const char *text)
 	return -1;
 }
 
-static const char *const state_names[] = { "ready", "drain", "maint", "removed" };
+static const char *const state_names[] = {"ready", "drain", "maint", "removed"};
 
 int pool_state_parse(const char *s, enum backend_state *out)
 {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The route table saved across restarts, in the configuration file's own "route" syntax. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,23 @@ static int save_route(const struct route *rt, void *arg)
 	fprintf(s->f, "%s%s%s\n", rt->spec.exact ? " exact" : "",
 		rt->spec.testers ? " testers" : "", rt->spec.inactive ? " inactive" : "");
 	return 0;
+}
+
+/* Pools first (routes name them), then one line per backend with its admin state and weight. */
+static void save_pools(const struct config *cfg, FILE *f)
+{
+	for (unsigned i = 0; i < cfg->npools; i++)
+		fprintf(f, "pool %s%s\n", cfg->pools[i].name,
+			cfg->pools[i].proxy_protocol ? " proxy-protocol" : "");
+	for (unsigned i = 0; i < cfg->npools; i++) {
+		const struct pool *p = &cfg->pools[i];
+
+		for (unsigned b = 0; b < p->nbackends; b++)
+			if (p->backends[b].state != BACKEND_REMOVED)
+				fprintf(f, "backend %s %s state %s weight %u\n", p->name,
+					p->backends[b].name, pool_state_name(p->backends[b].state),
+					p->backends[b].weight);
+	}
 }
 
 /* The directory entry of the rename must reach the disk too, or a crash can undo it. */
@@ -87,9 +105,10 @@ int state_save(const struct config *cfg)
 		close(fd);
 		goto out_unlink;
 	}
-	fputs("# strgd's route table, rewritten on every change (strgctl); it wins over the\n"
-	      "# configuration file at start. Same syntax as the configuration's route lines.\n",
+	fputs("# strgd's pools and routes, rewritten on every change (strgctl); they win over the\n"
+	      "# configuration file at start. Route lines have the configuration's syntax.\n",
 	      s.f);
+	save_pools(cfg, s.f);
 	route_table_each(cfg->routes, save_route, &s);
 	if (fflush(s.f) != 0 || fsync(fd) < 0)
 		err = -errno;
@@ -107,8 +126,56 @@ out_unlink:
 	return err;
 }
 
-/* One "route ..." line of the state file into table t. */
-static int load_line(struct config *cfg, struct route_table *t, char *line, char *msg, size_t len)
+/* "pool NAME [proxy-protocol]": the first such line replaces the configuration's pools. */
+static int load_pool(struct config *cfg, bool *pools_seen, int argc, char **argv, char *msg,
+		     size_t len)
+{
+	struct pool *p;
+
+	if (!*pools_seen)
+		cfg->npools = 0;
+	*pools_seen = true;
+	if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "proxy-protocol")) ||
+	    strlen(argv[1]) > POOL_NAME_MAX || config_pool_find(cfg, argv[1]) >= 0 ||
+	    cfg->npools == POOL_MAX) {
+		snprintf(msg, len, "bad or repeated pool line");
+		return -EINVAL;
+	}
+	p = &cfg->pools[cfg->npools++];
+	memset(p, 0, sizeof(*p));
+	strcpy(p->name, argv[1]);
+	p->proxy_protocol = argc == 3;
+	return 0;
+}
+
+/* "backend POOL ADDR state S weight N" */
+static int load_backend(struct config *cfg, int argc, char **argv, char *msg, size_t len)
+{
+	int pi = argc == 7 ? config_pool_find(cfg, argv[1]) : -1;
+	struct pool_backend nb;
+	unsigned long w = 0;
+	struct pool *p;
+	char *end;
+
+	if (pi < 0 || strcmp(argv[3], "state") || strcmp(argv[5], "weight") ||
+	    pool_backend_parse(&nb, argv[2]) || pool_state_parse(argv[4], &nb.state) ||
+	    (w = strtoul(argv[6], &end, 10), *end) || w > 256) {
+		snprintf(msg, len, "bad backend line (backend POOL ADDR state S weight N)");
+		return -EINVAL;
+	}
+	p = &cfg->pools[pi];
+	if (p->nbackends == POOL_MAX_BACKENDS || pool_backend_find(p, argv[2]) >= 0) {
+		snprintf(msg, len, "pool %s: backend %s repeated or too many", p->name, argv[2]);
+		return -EINVAL;
+	}
+	nb.weight = (unsigned)w;
+	p->backends[p->nbackends++] = nb;
+	return 0;
+}
+
+/* One line of the state file: pools and backends into cfg, routes into table t. */
+static int load_line(struct config *cfg, bool *pools_seen, struct route_table *t, char *line,
+		     char *msg, size_t len)
 {
 	char *argv[STATE_WORDS];
 	struct route_spec spec;
@@ -125,8 +192,12 @@ static int load_line(struct config *cfg, struct route_table *t, char *line, char
 	}
 	if (!argc)
 		return 0;
+	if (!strcmp(argv[0], "pool"))
+		return load_pool(cfg, pools_seen, argc, argv, msg, len);
+	if (!strcmp(argv[0], "backend"))
+		return load_backend(cfg, argc, argv, msg, len);
 	if (strcmp(argv[0], "route")) {
-		snprintf(msg, len, "expected 'route', not '%s'", argv[0]);
+		snprintf(msg, len, "expected 'pool', 'backend' or 'route', not '%s'", argv[0]);
 		return -EINVAL;
 	}
 	if (config_route_words(cfg, argc, argv, &spec, msg, len))
@@ -152,6 +223,8 @@ int state_load(struct config *cfg, char *err, size_t errlen)
 	struct route_table *t;
 	unsigned lineno = 0;
 	char line[4096], msg[256];
+	struct config *tmp;
+	bool pools_seen = false;
 	FILE *f;
 	int ret = 0;
 
@@ -167,16 +240,21 @@ int state_load(struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", cfg->state, strerror(errno));
 		return -errno;
 	}
+	/* Pools are read into a copy, so a refused file leaves the configuration's in force. */
 	t = route_table_new();
-	if (!t) {
+	tmp = malloc(sizeof(*tmp));
+	if (!t || !tmp) {
 		fclose(f);
-		snprintf(err, errlen, "%s: %s", cfg->state, strerror(errno));
+		route_table_free(t);
+		free(tmp);
+		snprintf(err, errlen, "%s: %s", cfg->state, strerror(ENOMEM));
 		return -ENOMEM;
 	}
+	*tmp = *cfg;
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
 		line[strcspn(line, "\n")] = '\0';
-		ret = load_line(cfg, t, line, msg, sizeof(msg));
+		ret = load_line(tmp, &pools_seen, t, line, msg, sizeof(msg));
 		if (ret < 0) {
 			snprintf(err, errlen, "%s:%u: %s", cfg->state, lineno, msg);
 			break;
@@ -189,8 +267,12 @@ int state_load(struct config *cfg, char *err, size_t errlen)
 	}
 	if (ret < 0) {
 		route_table_free(t);
+		free(tmp);
 		return ret;
 	}
+	memcpy(cfg->pools, tmp->pools, sizeof(cfg->pools));
+	cfg->npools = tmp->npools;
+	free(tmp);
 	route_table_free(cfg->routes);
 	cfg->routes = t;
 	return 0;

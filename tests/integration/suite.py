@@ -744,6 +744,47 @@ def strgctl_route_flips_under_load(env):
           "0 failed" % (flips, legacy + modern, legacy, modern), flush=True)
 
 
+def backends_answering(n, path="/b"):
+    """X-Backend of n requests, each on a new connection (so each picks a backend)."""
+    return [get("%s/%d" % (path, i)).header("X-Backend") for i in range(n)]
+
+
+@test
+def strgctl_backends_drain_weight_and_new_pool(env):
+    """backend set ... state drain takes a backend out of new connections and state ready puts
+    it back; weight 0 does the same; pool add + backend add + route set serve a new pool."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    second = "%s:%d" % (h.HOST, h.LEGACY_PORTS[1])
+    try:
+        check(len(set(backends_answering(6))) == 2, "both legacy backends should answer")
+        ctl_ok("backend", "set", "legacy", second, "state", "drain")
+        got = set(backends_answering(6))
+        check(got == {"legacy:%d" % h.LEGACY_PORTS[0]}, "drained backend still chosen: %r" % got)
+        pools = json.loads(ctl_ok("pool", "show", "-j"))["pools"]
+        legacy = [p for p in pools if p["name"] == "legacy"][0]
+        check({"addr": second, "state": "drain", "weight": 1} in legacy["backends"],
+              "pool show -j: %r" % legacy)
+        ctl_ok("backend", "set", "legacy", second, "state", "ready")
+        check(len(set(backends_answering(6))) == 2, "ready again: both should answer")
+        ctl_ok("backend", "set", "legacy", second, "weight", "0")
+        check(len(set(backends_answering(6))) == 1, "weight 0 backend still chosen")
+        ctl_ok("backend", "set", "legacy", second, "weight", "1")
+        if "canary" not in [p["name"] for p in pools]:
+            ctl_ok("pool", "add", "canary")
+            ctl_ok("backend", "add", "canary", "%s:%d" % (h.HOST, h.MODERN_PORT))
+        ctl_ok("route", "set", "/v1/canary", "canary")
+        resp = get("/v1/canary/1")
+        check(resp.status == 200 and resp.header("X-Backend") == "modern:%d" % h.MODERN_PORT,
+              "the new pool did not answer: %r" % resp)
+        r = h.strgctl("backend", "add", "canary", "%s:%d" % (h.HOST, h.MODERN_PORT))
+        check(r.returncode != 0 and r.stderr.startswith("strgctl: "), "duplicate backend: %r" % r)
+    finally:
+        h.strgctl("backend", "set", "legacy", second, "state", "ready")
+        h.strgctl("backend", "set", "legacy", second, "weight", "1")
+        h.strgctl("route", "del", "/v1/canary")
+
+
 @test
 def strgctl_table_survives_restart(env):
     """Changes are saved: after a restart strgd routes as before it, and route show says which

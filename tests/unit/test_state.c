@@ -79,6 +79,39 @@ static void test_saved_table_wins_at_start(void **state)
 	unlink(path);
 }
 
+/* Pools, backends' admin states and weights come back too; the state's pools replace the file's. */
+static void test_pools_and_backends_come_back(void **state)
+{
+	struct config a, b;
+	char path[128], err[256];
+	struct pool *p;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/pools", dir);
+	load(&a, path);
+	assert_int_equal(state_load(&a, err, sizeof(err)), 0);
+	p = &a.pools[a.npools++];
+	memset(p, 0, sizeof(*p));
+	strcpy(p->name, "canary");
+	assert_int_equal(pool_backend_parse(&p->backends[p->nbackends++], "127.0.0.1:9301"), 0);
+	a.pools[1].backends[0].state = BACKEND_DRAIN;
+	a.pools[1].backends[0].weight = 7;
+	set(&a, "route /v1/c canary");
+	assert_int_equal(state_save(&a), 0);
+
+	load(&b, path);
+	assert_int_equal(state_load(&b, err, sizeof(err)), 0);
+	assert_int_equal(b.npools, 3);
+	assert_string_equal(b.pools[2].name, "canary");
+	assert_int_equal(b.pools[2].nbackends, 1);
+	assert_int_equal(b.pools[1].backends[0].state, BACKEND_DRAIN);
+	assert_int_equal(b.pools[1].backends[0].weight, 7);
+	assert_int_equal(pool_of(&b, 1, NULL, "/v1/c/1"), 2);
+	config_free(&a);
+	config_free(&b);
+	unlink(path);
+}
+
 static void test_bad_state_file_names_its_line(void **state)
 {
 	static const struct {
@@ -87,7 +120,11 @@ static void test_bad_state_file_names_its_line(void **state)
 	} cases[] = {
 		{"route / legacy\nroute GET /x nosuch\n",
 		 ":2: route: unknown pool 'nosuch' (pools are defined before routes)"},
-		{"# comment\npool x 127.0.0.1:1\n", ":2: expected 'route', not 'pool'"},
+		{"# comment\nlisten 127.0.0.1:1\n",
+		 ":2: expected 'pool', 'backend' or 'route', not 'listen'"},
+		{"pool legacy\nbackend legacy 127.0.0.1:1 state sleepy weight 1\n",
+		 ":2: bad backend line (backend POOL ADDR state S weight N)"},
+		{"pool legacy\npool legacy\n", ":2: bad or repeated pool line"},
 		{"route GET /x modern\n", ": no default route '/'"},
 	};
 	char path[128], err[256];
@@ -131,6 +168,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_saved_table_wins_at_start),
+		cmocka_unit_test(test_pools_and_backends_come_back),
 		cmocka_unit_test(test_bad_state_file_names_its_line),
 	};
 
