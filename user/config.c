@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* strgd configuration: one directive per line, '#' comments, errors as "file:line: message". */
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,6 +62,8 @@ static int config_defaults(struct config *cfg)
 	cfg->idle_timeout_ms = 60000;
 	cfg->down_hold_ms = 2000;
 	strcpy(cfg->control, "/run/strg/strgd.sock");
+	cfg->control_read_gid = -1;
+	cfg->control_change_gid = -1;
 	strcpy(cfg->state, "/var/lib/strg/state");
 	strcpy(cfg->tester_header, "X-Strg-Pool");
 	cfg->routes = route_table_new();
@@ -482,6 +485,23 @@ static int set_path(struct cfg_parser *ps, int argc, char **argv, char *dst, siz
 	return 0;
 }
 
+/* control-group read|change GROUP */
+static int do_control_group(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct group *g;
+
+	if (argc != 3 || (strcmp(argv[1], "read") && strcmp(argv[1], "change")))
+		return cfg_err(ps, "control-group: expects 'read GROUP' or 'change GROUP'");
+	g = getgrnam(argv[2]);
+	if (!g)
+		return cfg_err(ps, "control-group: no group '%s'", argv[2]);
+	if (!strcmp(argv[1], "read"))
+		ps->cfg->control_read_gid = (int)g->gr_gid;
+	else
+		ps->cfg->control_change_gid = (int)g->gr_gid;
+	return 0;
+}
+
 static int do_control(struct cfg_parser *ps, int argc, char **argv)
 {
 	return set_path(ps, argc, argv, ps->cfg->control, sizeof(ps->cfg->control));
@@ -512,11 +532,17 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cfg_parser *ps, int argc, char **argv);
 } directives[] = {
-	{"splice", do_splice},	     {"control", do_control},
-	{"listen", do_listen},	     {"state-file", do_state_file},
-	{"sticky", do_sticky},	     {"tester-header", do_tester_header},
-	{"pool", do_pool},	     {"route", do_route},
-	{"timeout", do_timeout},     {"limit", do_limit},
+	{"splice", do_splice},
+	{"control", do_control},
+	{"control-group", do_control_group},
+	{"listen", do_listen},
+	{"state-file", do_state_file},
+	{"sticky", do_sticky},
+	{"tester-header", do_tester_header},
+	{"pool", do_pool},
+	{"route", do_route},
+	{"timeout", do_timeout},
+	{"limit", do_limit},
 	{"down-hold", do_down_hold},
 };
 

@@ -40,8 +40,10 @@ struct config {
 	uint32_t idle_timeout_ms;   /* keep-alive idle between requests; default 60000 */
 	uint32_t down_hold_ms;	    /* how long a refused backend is skipped; default 2000 */
 	enum splice_mode splice;
-	char control[108]; /* control socket path; default /run/strg/strgd.sock */
-	char state[256];   /* route table saved on every change; default /var/lib/strg/state */
+	char control[108];	/* control socket path; default /run/strg/strgd.sock */
+	int control_read_gid;	/* group that may reach the socket for read verbs; -1 = root only */
+	int control_change_gid; /* group whose members may change, like root; -1 = root only */
+	char state[256];	/* route table saved on every change; default /var/lib/strg/state */
 	struct route_table *boot_routes; /* the routes of the configuration file, for "source" */
 	char tester_header[64]; /* pins a request of a "testers" route to a pool; X-Strg-Pool */
 	enum sticky_kind sticky;

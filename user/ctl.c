@@ -5,6 +5,8 @@
  * the peer's uid and pid; the kernel's route table follows every change.
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -428,6 +430,26 @@ static int split(char *line, char **argv, bool *json, bool *dry)
 	return argc;
 }
 
+/* Whether the peer belongs to gid, as primary or supplementary group. */
+static bool in_group(const struct ucred *peer, int gid)
+{
+	gid_t groups[64];
+	int n = 64;
+	struct passwd *pw;
+
+	if (gid < 0)
+		return false;
+	if (peer->gid == (gid_t)gid)
+		return true;
+	pw = getpwuid(peer->uid);
+	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == (gid_t)gid)
+			return true;
+	return false;
+}
+
 static bool known_change(char **argv)
 {
 	static const char *const verbs[][2] = {
@@ -463,8 +485,8 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 			    "unknown command '%s' (route show|set|del|activate|deactivate, "
 			    "pool show|add, backend add|del|set)",
 			    logline);
-	/* Changes: root only, and every one leaves a line in the log. */
-	if (peer->uid != 0)
+	/* Changes: root or the change group, and every one leaves a line in the log. */
+	if (peer->uid != 0 && !in_group(peer, env->cfg->control_change_gid))
 		return fail(r, "permission denied: uid %u may not change strgd", peer->uid);
 	if (!strcmp(argv[0], "pool"))
 		ret = pool_add(env, argc - 1, argv + 1, dry, r);
@@ -481,7 +503,7 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	return ret < 0 ? ret : 0;
 }
 
-int ctl_listen(const char *path)
+int ctl_listen(const char *path, int gid)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	char dir[sizeof(sun.sun_path)];
@@ -498,13 +520,16 @@ int ctl_listen(const char *path)
 		*slash = '\0';
 		if (mkdir(dir, 0750) < 0 && errno != EEXIST)
 			return -errno;
+		if (gid >= 0 && chown(dir, 0, (gid_t)gid) < 0)
+			return -errno;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	unlink(path); /* a socket left by a strgd that did not stop cleanly */
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0600) < 0 ||
-	    listen(fd, 64) < 0) {
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    chmod(path, gid >= 0 ? 0660 : 0600) < 0 ||
+	    (gid >= 0 && chown(path, 0, (gid_t)gid) < 0) || listen(fd, 64) < 0) {
 		int err = -errno;
 
 		close(fd);

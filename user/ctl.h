@@ -29,7 +29,10 @@ struct ctl_reply {
  */
 int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struct ctl_reply *r);
 
-/* Bind the control socket at path (mode 0600, its directory 0750). Returns the fd or -errno. */
-int ctl_listen(const char *path);
+/*
+ * Bind the control socket at path: mode 0600 in a 0750 directory, or 0660 / 0750 owned by group
+ * gid when one may reach it (gid -1: root only). Returns the fd or -errno.
+ */
+int ctl_listen(const char *path, int gid);
 
 #endif

@@ -376,7 +376,9 @@ int proxy_run(struct config *cfg, int listen_fd, struct splice *sp)
 		return err;
 	}
 	submit_accept(px);
-	px->ctl_fd = ctl_listen(cfg->control);
+	/* The socket's group: who may read; the change group needs it as well to connect. */
+	px->ctl_fd = ctl_listen(cfg->control, cfg->control_read_gid >= 0 ? cfg->control_read_gid
+									 : cfg->control_change_gid);
 	if (px->ctl_fd < 0)
 		pr_warn("control socket %s: %s; strgctl cannot reach this strgd", cfg->control,
 			strerror(-px->ctl_fd));

@@ -786,6 +786,38 @@ def strgctl_backends_drain_weight_and_new_pool(env):
 
 
 @test
+def strgctl_control_groups(env):
+    """control-group read lets a group's members read but not change; control-group change lets
+    them change too; without either, only root reaches the socket."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    for port, groups, may_change in ((8086, ["read"], False), (8087, ["change"], True)):
+        cfg = env.tmp / ("groups-%d.conf" % port)
+        cfg.write_text(env.flavour.config(listen_port=port) +
+                       "".join("control-group %s nogroup\n" % g for g in groups))
+        proc = env.spawn("strgd-groups-%d" % port, env.flavour.argv(cfg))
+        try:
+            h.wait_port(port, 5.0, proc)
+            sock = h.control_path(port)
+            check(h.wait_until(lambda: os.path.exists(sock), 5.0), "no control socket")
+            def as_nobody(*args):
+                return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534",
+                                       "--clear-groups", str(h.ROOT / "strgctl"), "-s", sock] +
+                                      list(args), capture_output=True, text=True, timeout=10)
+            r = as_nobody("route", "show", "-j")
+            check(r.returncode == 0 and json.loads(r.stdout)["routes"],
+                  "%s: nogroup could not read: %r" % (groups, r))
+            r = as_nobody("route", "set", "GET", "/v1/grp", "modern")
+            if may_change:
+                check(r.returncode == 0, "change group member refused: %r" % r)
+            else:
+                check(r.returncode != 0 and "permission denied" in r.stderr,
+                      "read-only member changed the table: %r" % r)
+        finally:
+            proc.stop(signal.SIGTERM, 3.0)
+
+
+@test
 def strgctl_table_survives_restart(env):
     """Changes are saved: after a restart strgd routes as before it, and route show says which
     routes came from the state file."""
