@@ -347,6 +347,20 @@ static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct
 		spec.exact = true;
 		i++;
 	}
+	if (i < argc && !strcmp(argv[i], "strip-prefix")) {
+		spec.adapt = true;
+		i++;
+	} else if (i + 1 < argc && !strcmp(argv[i], "rewrite")) {
+		struct route_spec tmp = {0};
+
+		if (route_path_set(&tmp, argv[i + 1]))
+			return cfg_err(ps, "route: bad rewrite '%s' (a path like the route's)",
+				       argv[i + 1]);
+		spec.adapt = true;
+		/* "/" as the new prefix is the same as stripping the old one. */
+		strcpy(spec.rewrite, strcmp(tmp.path, "/") ? tmp.path : "");
+		i += 2;
+	}
 	if (i < argc && !strcmp(argv[i], "testers")) {
 		spec.testers = true;
 		i++;
@@ -358,7 +372,7 @@ static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct
 	if (i < argc)
 		return cfg_err(ps, "route: unexpected '%s'", argv[i]);
 	if (!methods && !host[0] && !strcmp(path, "/") && !spec.exact &&
-	    (spec.inactive || spec.split))
+	    (spec.inactive || spec.split || spec.adapt))
 		return cfg_err(ps, "route: the default route '/' takes every request");
 	if (route_path_set(&spec, path))
 		return cfg_err(ps,

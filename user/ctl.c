@@ -95,12 +95,13 @@ static int show_route(const struct route *rt, void *arg)
 		reply(s->r,
 		      "%s{\"id\":%u,\"methods\":[%s],\"host\":\"%s\",\"path\":\"%s\",\"exact\":%s,"
 		      "\"pool\":\"%s\",\"percent\":%u.%u,\"testers\":%s,\"active\":%s,"
-		      "\"source\":\"%s\"}",
+		      "\"strip_prefix\":%s,\"rewrite\":\"%s\",\"source\":\"%s\"}",
 		      s->n ? "," : "", rt->id, methods, rt->spec.host, rt->spec.path,
 		      rt->spec.exact ? "true" : "false", s->cfg->pools[rt->spec.pool].name,
 		      rt->spec.split ? rt->spec.permille / 10u : 100u,
 		      rt->spec.split ? rt->spec.permille % 10u : 0u,
 		      rt->spec.testers ? "true" : "false", rt->spec.inactive ? "false" : "true",
+		      rt->spec.adapt && !rt->spec.rewrite[0] ? "true" : "false", rt->spec.rewrite,
 		      source);
 	else
 		reply(s->r, "%-5u %-16s %-20s %-32s %-8s %-6s %s\n", rt->id,

@@ -23,7 +23,8 @@
 #include "proxyproto.h"
 #include "splice.h"
 
-static void build_head(struct conn *c, const struct http_request *req, size_t head_len);
+static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
+		       const struct route_spec *spec);
 static void exchange_connect(struct conn *c);
 static void head_for_new_connection(struct conn *c, const struct pool *p);
 static void exchange_pump_up(struct conn *c);
@@ -66,13 +67,54 @@ void exchange_reset(struct conn *c)
 }
 
 /* Copy the head minus its final CRLF, then the headers a proxy adds, then the CRLF. */
-static void build_head(struct conn *c, const struct http_request *req, size_t head_len)
+/*
+ * The request line with the route's prefix of the path replaced by spec->rewrite ("" strips
+ * it; an empty result becomes "/"), written at out. Returns its length. The rest of the target
+ * (scheme and authority of an absolute form, the query) is kept as sent.
+ */
+static size_t adapted_line(const struct http_request *req, const struct route_spec *spec, char *out)
+{
+	const char *end = req->target + req->target_len;
+	/* An absolute form without a path has a "/" that is not in the buffer. */
+	bool inbuf = req->path >= req->target && req->path + req->path_len <= end;
+	size_t pre = inbuf ? (size_t)(req->path - req->target) : req->target_len;
+	size_t plen = strlen(spec->path), tail = inbuf ? req->path_len - plen : 0;
+	size_t n;
+
+	memcpy(out, req->method_str, req->method_len + 1); /* with its SP */
+	n = req->method_len + 1;
+	memcpy(out + n, req->target, pre);
+	n += pre;
+	n += (size_t)sprintf(out + n, "%s", spec->rewrite);
+	memcpy(out + n, req->path + plen, tail);
+	n += tail;
+	if (!spec->rewrite[0] && !tail)
+		out[n++] = '/';
+	if (inbuf) {
+		memcpy(out + n, req->path + req->path_len,
+		       (size_t)(end - req->path - req->path_len));
+		n += (size_t)(end - req->path - req->path_len);
+	}
+	n += (size_t)sprintf(out + n, " HTTP/1.%u\r\n", req->version_minor);
+	return n;
+}
+
+static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
+		       const struct route_spec *spec)
 {
 	char *head = c->hbuf + PROXYPROTO_V2_MAX;
+	const char *src = c->cbuf + c->cstart;
 	size_t n = head_len - 2;
 	int added;
 
-	memcpy(head, c->cbuf + c->cstart, n);
+	if (spec->adapt) {
+		size_t line = adapted_line(req, spec, head);
+
+		memcpy(head + line, src + req->line_len, n - req->line_len);
+		n = line + n - req->line_len;
+	} else {
+		memcpy(head, src, n);
+	}
 	added = snprintf(head + n, ADDED_HEADERS_MAX,
 			 "X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\nVia: 1.%u strg\r\n\r\n",
 			 c->peer, req->version_minor);
@@ -207,7 +249,7 @@ void exchange_request(struct conn *c)
 	pr_debug("conn %lu: %.*s %.*s -> route %u pool %s", c->id, (int)req->method_len,
 		 req->method_str, (int)req->target_len, req->target, rt->id,
 		 px->cfg->pools[c->pool].name);
-	build_head(c, req, (size_t)n);
+	build_head(c, req, (size_t)n, &rt->spec);
 	c->cstart += (uint32_t)n;
 	if (c->up[c->pool].fd >= 0) {
 		c->bfd = c->up[c->pool].fd;

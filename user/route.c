@@ -444,6 +444,11 @@ static int spec_normalize(struct route_spec *out, const struct route_spec *in)
 	out->inactive = in->inactive;
 	out->split = in->split;
 	out->testers = in->testers;
+	out->adapt = in->adapt;
+	if (in->adapt && !memchr(in->rewrite, 0, sizeof(in->rewrite)))
+		return -EINVAL;
+	if (in->adapt)
+		strcpy(out->rewrite, in->rewrite);
 	out->permille = in->split ? in->permille : 0;
 	if (in->split && in->permille > 1000)
 		return -EINVAL;
@@ -486,6 +491,8 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 		n->r.spec.inactive = s.inactive;
 		n->r.spec.split = s.split;
 		n->r.spec.testers = s.testers;
+		n->r.spec.adapt = s.adapt;
+		strcpy(n->r.spec.rewrite, s.rewrite);
 		n->r.spec.permille = s.permille;
 		return (int)n->r.id;
 	}

@@ -19,9 +19,11 @@ struct route_spec {
 	char host[ROUTE_HOST_MAX + 1]; /* lower case, no port; "" = any host */
 	char path[ROUTE_PATH_MAX + 1]; /* starts with '/', no trailing '/' unless it is "/" */
 	bool exact;		       /* match the path itself only, not its children */
-	bool inactive;	   /* kept but skipped: requests fall through to the next match */
-	bool split;	   /* only users whose bucket is below permille take the route */
-	bool testers;	   /* the tester header may pin a request of this route to any pool */
+	bool inactive; /* kept but skipped: requests fall through to the next match */
+	bool split;    /* only users whose bucket is below permille take the route */
+	bool testers;  /* the tester header may pin a request of this route to any pool */
+	bool adapt;    /* forward the path with the prefix replaced by rewrite ("" strips it) */
+	char rewrite[ROUTE_PATH_MAX + 1];
 	uint16_t permille; /* with split: the share of users, 0-1000 ("percent" x 10) */
 	int pool;	   /* index of the pool the route sends to */
 };

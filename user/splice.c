@@ -265,7 +265,7 @@ static void fill_cand(struct strg_route_cand *c, const struct route *r)
 	c->pool = (uint16_t)r->spec.pool;
 	c->flags = r->spec.exact ? STRG_CAND_EXACT : 0;
 	/* The split's buckets come from cookies or headers strgd reads: its requests go up. */
-	if (r->spec.split || r->spec.testers)
+	if (r->spec.split || r->spec.testers || r->spec.adapt)
 		c->flags |= STRG_CAND_USER;
 }
 

@@ -38,8 +38,14 @@ static int save_route(const struct route *rt, void *arg)
 	fprintf(s->f, "%s %s", rt->spec.path, s->cfg->pools[rt->spec.pool].name);
 	if (rt->spec.split)
 		fprintf(s->f, " percent %u.%u", rt->spec.permille / 10u, rt->spec.permille % 10u);
-	fprintf(s->f, "%s%s%s\n", rt->spec.exact ? " exact" : "",
-		rt->spec.testers ? " testers" : "", rt->spec.inactive ? " inactive" : "");
+	if (rt->spec.exact)
+		fputs(" exact", s->f);
+	if (rt->spec.adapt && rt->spec.rewrite[0])
+		fprintf(s->f, " rewrite %s", rt->spec.rewrite);
+	else if (rt->spec.adapt)
+		fputs(" strip-prefix", s->f);
+	fprintf(s->f, "%s%s\n", rt->spec.testers ? " testers" : "",
+		rt->spec.inactive ? " inactive" : "");
 	return 0;
 }
 

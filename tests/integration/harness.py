@@ -162,6 +162,8 @@ def control_path(listen_port=PROXY_PORT):
 
 def strgctl(*args, user=None, timeout=10):
     """Run strgctl against the main strgd; user="nobody" runs it unprivileged."""
+    # strgd opens its control socket once its data path is set up, a little after it listens.
+    wait_until(lambda: os.path.exists(control_path()), 5.0)
     argv = [str(ROOT / "strgctl"), "-s", control_path()] + [str(a) for a in args]
     if user:
         argv = ["setpriv", "--reuid=%s" % user, "--regid=65534", "--clear-groups"] + argv

@@ -818,6 +818,40 @@ def strgctl_control_groups(env):
 
 
 @test
+def strgctl_strip_prefix_and_rewrite(env):
+    """strip-prefix and rewrite change the path the backend sees, query kept; the routing and
+    everything else of the request stay as sent."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    ctl_ok("route", "set", "/v1/legacy-api", "modern", "strip-prefix")
+    ctl_ok("route", "set", "GET", "/v1/old", "modern", "rewrite", "/v2/new")
+    ctl_ok("route", "set", "GET", "/v1/echo", "modern", "exact", "rewrite", "/__headers")
+    try:
+        with RawConn() as c:
+            # backend.py names the path it got, without the query.
+            for sent, seen in (("/v1/legacy-api/orders?x=1", "/orders"),
+                               ("/v1/legacy-api", "/"),
+                               ("/v1/old/7?a=b", "/v2/new/7"),
+                               ("/v1/old", "/v2/new")):
+                resp = get(sent, conn=c)
+                expect_pool(resp, "modern", sent)
+                check(resp.body.decode() == "modern GET %s\n" % seen,
+                      "%s reached the backend as %r, want %s" % (sent, resp.body, seen))
+            # /__headers echoes the request head: the query is kept, the rest too.
+            resp = get("/v1/echo?q=1&r=2", conn=c, headers=["X-Keep: me"])
+            head = resp.body.decode("latin-1")
+            check(head.startswith("GET /__headers?q=1&r=2 HTTP/1.1\r\n") and
+                  "X-Keep: me" in head, "rewritten head: %r" % head[:200])
+        routes = json.loads(ctl_ok("route", "show", "-j"))["routes"]
+        old = [r for r in routes if r["path"] == "/v1/old"][0]
+        check(old["rewrite"] == "/v2/new", "route show -j: %r" % old)
+    finally:
+        h.strgctl("route", "del", "/v1/legacy-api")
+        h.strgctl("route", "del", "GET", "/v1/old")
+        h.strgctl("route", "del", "GET", "/v1/echo", "exact")
+
+
+@test
 def strgctl_table_survives_restart(env):
     """Changes are saved: after a restart strgd routes as before it, and route show says which
     routes came from the state file."""
