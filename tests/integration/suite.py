@@ -851,6 +851,52 @@ def strgctl_strip_prefix_and_rewrite(env):
         h.strgctl("route", "del", "GET", "/v1/echo", "exact")
 
 
+def route_args(r):
+    """strgctl words that set route r of route show -j."""
+    args = []
+    if r["methods"]:
+        args.append(",".join(r["methods"]))
+    if r["host"]:
+        args += ["host", r["host"]]
+    args += [r["path"], r["pool"]]
+    if r["percent"] != 100:
+        args += ["percent", "%g" % r["percent"]]
+    if r["exact"]:
+        args.append("exact")
+    if r["strip_prefix"]:
+        args.append("strip-prefix")
+    elif r["rewrite"]:
+        args += ["rewrite", r["rewrite"]]
+    if r["testers"]:
+        args.append("testers")
+    if not r["active"]:
+        args.append("inactive")
+    return args
+
+
+@test
+def strgctl_route_show_json_round_trips(env):
+    """Every route of route show -j, given back to route set, names that same route: --dry-run
+    says it would replace it, and setting it for real changes nothing."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    ctl_ok("route", "set", "GET,HEAD", "host", "api.example.com", "/v1/rt", "modern",
+           "percent", "12.5", "exact", "rewrite", "/v2/rt", "testers")
+    try:
+        before = json.loads(ctl_ok("route", "show", "-j"))["routes"]
+        check(any(r["path"] == "/v1/rt" and r["percent"] == 12.5 for r in before),
+              "route show -j: %r" % before)
+        for r in before:
+            out = ctl_ok("--dry-run", "route", "set", *route_args(r))
+            check("would replace" in out, "%s: %r" % (route_args(r), out))
+            ctl_ok("route", "set", *route_args(r))
+        after = json.loads(ctl_ok("route", "show", "-j"))["routes"]
+        key = lambda rs: sorted(rs, key=lambda r: r["id"])  # noqa: E731
+        check(key(after) == key(before), "the table changed: %r != %r" % (after, before))
+    finally:
+        h.strgctl("route", "del", "GET,HEAD", "host", "api.example.com", "/v1/rt", "exact")
+
+
 @test
 def strgctl_table_survives_restart(env):
     """Changes are saved: after a restart strgd routes as before it, and route show says which
