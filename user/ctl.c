@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -23,6 +24,14 @@
 #include "state.h"
 
 #define CTL_MAX_WORDS 32
+
+static uint64_t ctl_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static void reply(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -179,6 +188,8 @@ static void publish(struct ctl_env *env, struct ctl_reply *r)
 		if (err)
 			pr_warn("ctl: kernel route table not updated: %s", strerror(-err));
 	}
+	/* In force for new requests in both data paths from here; saving it comes after. */
+	env->applied_ns = ctl_now_ns();
 	err = state_save(env->cfg);
 	if (err) {
 		pr_warn("ctl: route table not saved to %s: %s", env->cfg->state, strerror(-err));
@@ -469,6 +480,7 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 {
 	char *argv[CTL_MAX_WORDS], logline[256];
 	bool json = false, dry = false;
+	uint64_t t0 = ctl_now_ns();
 	int argc, ret;
 
 	r->len = 0;
@@ -500,7 +512,10 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	else
 		ret = route_activate(env, argc - 1, argv + 1, !strcmp(argv[1], "activate"), dry, r);
 	if (ret > 0)
-		pr_info("ctl: uid %u pid %d: %s", peer->uid, peer->pid, logline);
+		pr_info("ctl: uid %u pid %d: %s (in force after %llu us, saved after %llu us)",
+			peer->uid, peer->pid, logline,
+			(unsigned long long)(env->applied_ns - t0) / 1000,
+			(unsigned long long)(ctl_now_ns() - t0) / 1000);
 	return ret < 0 ? ret : 0;
 }
 

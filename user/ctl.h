@@ -4,6 +4,7 @@
 #define STRG_CTL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "config.h"
@@ -16,6 +17,7 @@ struct splice;
 struct ctl_env {
 	struct config *cfg;
 	struct splice *sp;
+	uint64_t applied_ns; /* when the last change was in force (CLOCK_MONOTONIC) */
 };
 
 struct ctl_reply {
