@@ -708,30 +708,69 @@ end
 
 @test
 def strgctl_route_flips_under_load(env):
-    """wrk for 10 s while a route flips 1000 times between modern and legacy: no failed request,
-    every response from one of the two pools, and both pools answered."""
+    """wrk for 10 s while a route flips 1000 times between modern and legacy: no failed request
+    and both pools answered; two timed clients alongside check that each response came from a
+    pool the table allowed while that request was in flight."""
     if env.flavour.name != "strgd":
         raise Skip("strgctl talks to strgd")
     path = "/v1/flip"
     script = env.tmp / "flip.lua"
     script.write_text(FLIP_LUA)
+    ctl_ok("route", "set", "GET", path, "legacy")
+    # The table's history: (strgctl started, strgctl returned, pool). A change is in force by
+    # the time strgctl returns, and not before it started.
+    history = [(0.0, time.monotonic(), "legacy")]
+    seen = []  # (sent, answered, pool) of the timed clients
+    stop = threading.Event()
+
+    def timed_client():
+        with RawConn(timeout=5.0) as c:
+            while not stop.is_set():
+                t0 = time.monotonic()
+                resp = get(path + "/t", conn=c)
+                seen.append((t0, time.monotonic(), resp.pool() if resp.status == 200 else None))
+
     wrk = subprocess.Popen(["wrk", "-c8", "-t2", "-d10s", "-s", str(script), url(path + "/x")],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    clients = [threading.Thread(target=timed_client, daemon=True) for _ in range(2)]
+    for t in clients:
+        t.start()
     flips = 0
     try:
         time.sleep(0.5)
         t_end = time.monotonic() + 8.5
         while flips < 1000 and time.monotonic() < t_end:
             pool = "modern" if flips % 2 == 0 else "legacy"
+            t0 = time.monotonic()
             r = h.strgctl("route", "set", "GET", path, pool)
+            history.append((t0, time.monotonic(), pool))
             check(r.returncode == 0, "flip %d: %s" % (flips, r.stderr.strip()))
             flips += 1
+        stop.set()
+        for t in clients:
+            t.join(10)
         out, _ = wrk.communicate(timeout=20)
     finally:
+        stop.set()
         if wrk.poll() is None:
             wrk.kill()
             wrk.wait()
         h.strgctl("route", "del", "GET", path)
+    # A response may come from any pool in force at some instant between its send and answer.
+    wrong, exact = [], 0
+    for sent, answered, pool in seen:
+        allowed = set()
+        for k, (_, done, p) in enumerate(history):
+            starts = history[k][0] if k else 0.0
+            ends = history[k + 1][1] if k + 1 < len(history) else float("inf")
+            if starts <= answered and ends >= sent:
+                allowed.add(p)
+        exact += len(allowed) == 1
+        if pool not in allowed:
+            wrong.append((sent, answered, pool, sorted(allowed)))
+    check(seen, "the timed clients got no answer")
+    check(not wrong, "%d of %d timed responses came from a pool the table did not allow then, "
+          "e.g. %r" % (len(wrong), len(seen), wrong[:3]))
     m = re.search(r"FLIP bad=(\d+) legacy=(\d+) modern=(\d+)", out)
     check(m, "no result from the wrk script: %s" % out[-500:])
     bad, legacy, modern = map(int, m.groups())
@@ -740,8 +779,9 @@ def strgctl_route_flips_under_load(env):
     check(bad == 0, "%d responses failed or came from a pool the table never allowed" % bad)
     check(legacy > 0 and modern > 0, "one pool never answered: legacy %d, modern %d" % (
         legacy, modern))
-    print("     strgctl_route_flips_under_load: %d flips, %d requests (legacy %d, modern %d), "
-          "0 failed" % (flips, legacy + modern, legacy, modern), flush=True)
+    print("     strgctl_route_flips_under_load: %d flips, %d wrk requests (legacy %d, modern %d), "
+          "0 failed; %d timed requests all from an allowed pool (%d with one pool allowed)" % (
+              flips, legacy + modern, legacy, modern, len(seen), exact), flush=True)
 
 
 def backends_answering(n, path="/b"):
