@@ -160,6 +160,22 @@ def control_path(listen_port=PROXY_PORT):
     return "/tmp/strg-it-ctl-%d-%d/strgd.sock" % (os.getpid(), listen_port)
 
 
+def ctl_line(line, timeout=5.0):
+    """One command on the main strgd's control socket without spawning strgctl (for tight
+    loops); returns the reply text."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(control_path())
+        s.sendall(line.encode() + b"\n")
+        chunks = []
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    return b"".join(chunks).decode()
+
+
 def strgctl(*args, user=None, timeout=10):
     """Run strgctl against the main strgd; user="nobody" runs it unprivileged."""
     # strgd opens its control socket once its data path is set up, a little after it listens.
