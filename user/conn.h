@@ -89,6 +89,7 @@ struct conn {
 	bool req_done;
 	bool client_eof;
 	uint32_t route_id;
+	uint32_t route_slot; /* counters slot of that route */
 
 	/* current response */
 	bool resp_head;

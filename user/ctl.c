@@ -216,6 +216,8 @@ static int route_set(struct ctl_env *env, int argc, char **argv, bool dry, struc
 	id = route_table_set(env->cfg->routes, &spec);
 	if (id < 0)
 		return fail(r, "route set: %s", strerror(-id));
+	if (!old) /* a new route: its counters slot may hold a deleted route's */
+		splice_slot_reset(env->sp, route_table_get(env->cfg->routes, (uint32_t)id)->slot);
 	reply(r, "ok\nroute %d: %s -> %s\n", id, spec.path, env->cfg->pools[spec.pool].name);
 	publish(env, r);
 	return 1;

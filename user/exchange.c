@@ -237,6 +237,7 @@ void exchange_request(struct conn *c)
 	}
 	c->method = req->method;
 	c->route_id = rt->id;
+	c->route_slot = rt->slot;
 	c->t_req = now_ns();
 	c->pool = rt->spec.testers ? tester_pool(px->cfg, req, c->cbuf + c->cstart, rt->spec.pool)
 				   : rt->spec.pool;
@@ -415,8 +416,8 @@ static void exchange_finish(struct conn *c)
 	if (!c->resp_keep || c->bstart != c->bend)
 		handoff_drop_backend(c, c->pool);
 	if (px->sp && !c->adopted)
-		splice_count_user(px->sp, c->route_id % STRG_ROUTE_SLOTS, c->route_id,
-				  (unsigned)c->pool, c->nin, c->nout, c->status,
+		splice_count_user(px->sp, c->route_slot, c->route_id, (unsigned)c->pool, c->nin,
+				  c->nout, c->status,
 				  c->t_resp > c->t_req ? (c->t_resp - c->t_req) / 1000 : 0,
 				  c->spliced);
 	keep = c->req_keep_alive && c->resp_keep && !px->stopping;

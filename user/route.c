@@ -59,7 +59,29 @@ struct route_table {
 	 */
 	uint32_t max_len;
 	uint32_t max_depth;
+	uint64_t slot_used[ROUTE_SLOTS / 64]; /* counters slots held by routes */
 };
+
+#define SLOT_ANY (ROUTE_SLOT_NONE - 1) /* route_insert: take the lowest free slot */
+
+static uint32_t slot_take(struct route_table *t, uint32_t want)
+{
+	if (want == SLOT_ANY) {
+		for (want = 0; want < ROUTE_SLOTS; want++)
+			if (!(t->slot_used[want / 64] & (1ull << (want % 64))))
+				break;
+	}
+	if (want >= ROUTE_SLOTS)
+		return ROUTE_SLOT_NONE;
+	t->slot_used[want / 64] |= 1ull << (want % 64);
+	return want;
+}
+
+static void slot_give(struct route_table *t, uint32_t slot)
+{
+	if (slot < ROUTE_SLOTS)
+		t->slot_used[slot / 64] &= ~(1ull << (slot % 64));
+}
 
 /* Must stay in step with enum http_method; kept here so route.c does not need http.c. */
 static const struct {
@@ -367,7 +389,8 @@ static struct route_prefix *prefix_get(struct route_table *t, const char *path, 
 }
 
 /* Add a validated spec under a given id; every allocation happens before anything is linked. */
-static int route_insert(struct route_table *t, const struct route_spec *s, uint32_t id)
+static int route_insert(struct route_table *t, const struct route_spec *s, uint32_t id,
+			uint32_t slot)
 {
 	struct route_prefix *p;
 	struct route_node *n;
@@ -388,6 +411,7 @@ static int route_insert(struct route_table *t, const struct route_spec *s, uint3
 		return -ENOMEM;
 	}
 	n->r.id = id;
+	n->r.slot = slot_take(t, slot);
 	n->r.spec = *s;
 	n->host_len = strlen(s->host);
 	if (created) {
@@ -418,7 +442,8 @@ struct route_table *route_table_clone(const struct route_table *t)
 	for (i = 0; i < (size_t)1 << t->pfx_bits; i++) {
 		p = t->pfx[i].p;
 		for (k = 0; p && k < p->n; k++) {
-			err = route_insert(c, &p->routes[k]->r.spec, p->routes[k]->r.id);
+			err = route_insert(c, &p->routes[k]->r.spec, p->routes[k]->r.id,
+					   p->routes[k]->r.slot);
 			if (err) {
 				route_table_free(c);
 				errno = -err;
@@ -499,7 +524,7 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 	/* Ids are returned as int: refuse to hand out one that would read as an error. */
 	if (t->next_id > INT_MAX)
 		return -EOVERFLOW;
-	err = route_insert(t, &s, t->next_id);
+	err = route_insert(t, &s, t->next_id, SLOT_ANY);
 	if (err)
 		return err;
 	return (int)t->next_id++;
@@ -523,6 +548,7 @@ int route_table_del(struct route_table *t, uint32_t id)
 		free(p);
 	}
 	id_remove(t, id);
+	slot_give(t, n->r.slot);
 	t->nroutes--;
 	free(n);
 	return 0;

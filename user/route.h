@@ -31,8 +31,12 @@ struct route_spec {
 /* A route as stored: the spec plus its stable id (unique for the table's life). */
 struct route {
 	uint32_t id;
+	uint32_t slot; /* counters slot: stable while the route exists, freed by its deletion */
 	struct route_spec spec;
 };
+
+#define ROUTE_SLOTS	1024	   /* equals STRG_ROUTE_SLOTS, the counters maps' route dimension */
+#define ROUTE_SLOT_NONE UINT32_MAX /* more routes than slots: this one is not counted */
 
 struct route_table;
 

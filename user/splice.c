@@ -260,7 +260,7 @@ static void fill_cand(struct strg_route_cand *c, const struct route *r)
 {
 	c->host_hash = r->spec.host[0] ? fnv(r->spec.host, strlen(r->spec.host)) : 0;
 	c->methods = r->spec.methods;
-	c->slot = r->id % STRG_ROUTE_SLOTS;
+	c->slot = r->slot; /* out of range (not counted) when there are more routes than slots */
 	c->route_id = r->id;
 	c->pool = (uint16_t)r->spec.pool;
 	c->flags = r->spec.exact ? STRG_CAND_EXACT : 0;
@@ -409,6 +409,24 @@ void splice_conn_forget(struct splice *sp, uint64_t client, const struct strg_co
 	bpf_map_delete_elem(info, &client);
 	bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.conn_ctl), &client);
 	bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.conns), &client);
+}
+
+void splice_slot_reset(struct splice *sp, uint32_t slot)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	void *zeros;
+
+	if (!sp || slot >= STRG_ROUTE_SLOTS || ncpus <= 0)
+		return;
+	if (sp->ustats)
+		memset(&sp->ustats[slot * STRG_POOLS_MAX], 0,
+		       sizeof(struct strg_stats) * STRG_POOLS_MAX);
+	zeros = calloc((size_t)ncpus, sizeof(struct strg_stats));
+	if (!zeros)
+		return;
+	for (uint32_t k = slot * STRG_POOLS_MAX; k < (slot + 1) * STRG_POOLS_MAX; k++)
+		bpf_map_update_elem(bpf_map__fd(sp->skel->maps.kstats), &k, zeros, BPF_ANY);
+	free(zeros);
 }
 
 static unsigned lat_bucket(uint64_t us)

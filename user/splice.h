@@ -52,6 +52,9 @@ int splice_events_open(struct splice *sp, splice_event_fn fn, void *ctx);
 /* Hand every queued event to the callback. */
 void splice_events_consume(struct splice *sp);
 
+/* A slot starts counting for a new route: clear what an earlier route left in it. */
+void splice_slot_reset(struct splice *sp, uint32_t slot);
+
 /* Count a request strgd carried in user space (mmapped counters, no syscall). */
 void splice_count_user(struct splice *sp, uint32_t slot, uint32_t route_id, unsigned pool,
 		       uint64_t bytes_in, uint64_t bytes_out, unsigned status, uint64_t lat_us,

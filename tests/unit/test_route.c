@@ -47,6 +47,34 @@ static struct route_table *table_with_default(void)
 	return t;
 }
 
+/* Counters slots: stable while a route lives, freed by its deletion, reused lowest first. */
+static void test_counter_slots_are_stable_and_reused(void **state)
+{
+	struct route_table *t = table_with_default();
+	char path[32];
+	int a, b, c;
+
+	(void)state;
+	assert_int_equal(route_table_get(t, 1)->slot, 0);
+	a = add(t, 0, "", "/a", false, MODERN);
+	b = add(t, 0, "", "/b", false, MODERN);
+	assert_int_equal(route_table_get(t, (uint32_t)a)->slot, 1);
+	assert_int_equal(route_table_get(t, (uint32_t)b)->slot, 2);
+	assert_int_equal(add(t, 0, "", "/a", false, OTHER), a); /* replaced: same id, same slot */
+	assert_int_equal(route_table_get(t, (uint32_t)a)->slot, 1);
+	assert_int_equal(route_table_del(t, (uint32_t)a), 0);
+	c = add(t, 0, "", "/c", false, MODERN);
+	assert_int_equal(route_table_get(t, (uint32_t)c)->slot, 1); /* a's slot, a new id */
+	for (unsigned i = 0; i < ROUTE_SLOTS; i++) {
+		snprintf(path, sizeof(path), "/many/%u", i);
+		add(t, 0, "", path, false, MODERN);
+	}
+	/* Past ROUTE_SLOTS routes the newest are routed but not counted. */
+	assert_int_equal(route_table_get(t, (uint32_t)add(t, 0, "", "/last", false, MODERN))->slot,
+			 ROUTE_SLOT_NONE);
+	route_table_free(t);
+}
+
 /* An inactive route is skipped: its requests fall through to the next match, finally "/". */
 static void test_inactive_route_falls_through(void **state)
 {
@@ -761,6 +789,7 @@ int main(void)
 		cmocka_unit_test(test_exact_matches_only_itself),
 		cmocka_unit_test(test_default_route_matches_everything),
 		cmocka_unit_test(test_inactive_route_falls_through),
+		cmocka_unit_test(test_counter_slots_are_stable_and_reused),
 		cmocka_unit_test(test_empty_table_matches_nothing),
 		cmocka_unit_test(test_default_route_cannot_be_deleted),
 		cmocka_unit_test(test_replace_keeps_id),
