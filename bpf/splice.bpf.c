@@ -363,14 +363,18 @@ static __always_inline void response_done(__u64 client, struct strg_conn *cn)
 static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock *si,
 					 struct strg_conn *cn)
 {
-	struct strg_stats *st = stats_of(cn->slot, cn->pool);
 	__u64 client = si->client, body;
 	__u32 zero = 0, head;
+	struct strg_stats *st;
 	struct loop_ctx lc;
 	struct scratch *s;
 
 	if (si->pool != cn->pool)
 		return pass_backend(si, cn);
+	if (cn->phase != STRG_PH_KBODY && cn->phase != STRG_PH_KREQ)
+		return pass_backend(si, cn); /* not the kernel's exchange: strgd decides */
+	/* Only the bytes the kernel carries are counted here: no lookup for passed ones. */
+	st = stats_of(cn->slot, cn->pool);
 	if (cn->phase == STRG_PH_KBODY) {
 		if (skb->len > cn->resp_left) {
 			/* More than the response: let strgd sort it out. */
@@ -385,8 +389,6 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 			response_done(client, cn);
 		return bpf_sk_redirect_hash(skb, &socks, &client, 0);
 	}
-	if (cn->phase != STRG_PH_KREQ)
-		return pass_backend(si, cn); /* not the kernel's exchange: strgd decides */
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s || load_head(skb, s, skb->len))
 		goto to_user;
