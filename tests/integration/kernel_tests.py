@@ -245,6 +245,23 @@ def restart_strgd(env):
     Maps(env.pin_dir()).wait_pinned()
 
 
+def post_upload(conn, skip, sha):
+    """POST UPLOAD_BIG pattern bytes to /__sha256 on conn (sha takes them too); the response."""
+    conn.send(request("POST", SHA_PREFIX, headers=[
+        "Content-Type: application/octet-stream", "Content-Length: %d" % UPLOAD_BIG]))
+    sent = 0
+    for piece in upload_pieces(UPLOAD_BIG, skip):
+        sha.update(piece)
+        conn.send(piece)
+        if conn.send_error:
+            raise S.Fail("send failed after %d body bytes: %s" % (sent, conn.send_error))
+        sent += len(piece)
+    try:
+        return conn.read_response(timeout=20.0)
+    except (socket.timeout, h.ProtocolError, ConnectionResetError) as e:
+        raise S.Fail("no answer to the upload: %s: %s" % (type(e).__name__, e))
+
+
 def info(name, text):
     print("     %s: %s" % (name, text), flush=True)
 
@@ -412,19 +429,7 @@ def kernel_upload_100mib(env):
     sha = hashlib.sha256()
     with RawConn(timeout=10.0) as c:
         warm(c, counters, tag="u")
-        c.send(request("POST", SHA_PREFIX, headers=[
-            "Content-Type: application/octet-stream", "Content-Length: %d" % UPLOAD_BIG]))
-        sent = 0
-        for piece in upload_pieces(UPLOAD_BIG, skip):
-            sha.update(piece)
-            c.send(piece)
-            if c.send_error:
-                raise S.Fail("send failed after %d body bytes: %s" % (sent, c.send_error))
-            sent += len(piece)
-        try:
-            resp = c.read_response(timeout=20.0)
-        except (socket.timeout, h.ProtocolError, ConnectionResetError) as e:
-            raise S.Fail("no answer to the upload: %s: %s" % (type(e).__name__, e))
+        resp = post_upload(c, skip, sha)
         S.expect_pool(resp, "modern", "POST %s" % SHA_PREFIX)
         want = ("sha256=%s len=%d\n" % (sha.hexdigest(), UPLOAD_BIG)).encode()
         S.check(resp.body == want, "backend answered %r, want %r" % (resp.body, want))
@@ -467,19 +472,7 @@ def kernel_carries_upload_body(env):
         exchange(c, MODERN_PREFIX + "/before-upload", "modern", "first request")
         counters.rebase()
         t0 = time.monotonic()
-        c.send(request("POST", SHA_PREFIX, headers=[
-            "Content-Type: application/octet-stream", "Content-Length: %d" % UPLOAD_BIG]))
-        sent = 0
-        for piece in upload_pieces(UPLOAD_BIG, skip):
-            sha.update(piece)
-            c.send(piece)
-            if c.send_error:
-                raise S.Fail("send failed after %d body bytes: %s" % (sent, c.send_error))
-            sent += len(piece)
-        try:
-            resp = c.read_response(timeout=20.0)
-        except (socket.timeout, h.ProtocolError, ConnectionResetError) as e:
-            raise S.Fail("no answer to the upload: %s: %s" % (type(e).__name__, e))
+        resp = post_upload(c, skip, sha)
         took = time.monotonic() - t0
         S.expect_pool(resp, "modern", "POST %s (second request)" % SHA_PREFIX)
         want = ("sha256=%s len=%d\n" % (sha.hexdigest(), UPLOAD_BIG)).encode()
