@@ -173,6 +173,27 @@ static __always_inline __u32 strg_fs_tail(__u8 c, __u32 stay)
 }
 
 /*
+ * Fields both scanners leave to strgd: they manage the connection or frame the body in ways
+ * the kernel does not carry (h: FNV of the lowercased name, len its length).
+ */
+static __always_inline __u32 strg_fs_hop_field(__u64 h, __u32 len)
+{
+	switch (len) {
+	case 7:
+		return h == STRG_FS_N_UPGRADE || h == STRG_FS_N_TRAILER ? STRG_FS_ST_PASS
+									: STRG_FS_ST_VALUE;
+	case 10:
+		return h == STRG_FS_N_CONNECTION || h == STRG_FS_N_KEEP_ALIVE ? STRG_FS_ST_PASS
+									      : STRG_FS_ST_VALUE;
+	case 16:
+		return h == STRG_FS_N_PROXY_CONNECTION ? STRG_FS_ST_PASS : STRG_FS_ST_VALUE;
+	case 17:
+		return h == STRG_FS_N_TRANSFER_ENCODING ? STRG_FS_ST_PASS : STRG_FS_ST_VALUE;
+	}
+	return STRG_FS_ST_VALUE;
+}
+
+/*
  * One byte of a field name, for both scanners: 1 when it belongs to the name (hashed
  * lowercased, its first 16 bytes also packed into w1/w2 for exact comparisons), 0 for the colon
  * that ends a non-empty name, -1 for anything else (whitespace before the colon included: a
@@ -384,14 +405,6 @@ static __always_inline __u32 strg_rq_field(struct strg_req_scan *s)
 		return STRG_RQ_HOST_OWS;
 	case 6:
 		return h == STRG_FS_N_EXPECT ? STRG_FS_ST_PASS : STRG_FS_ST_VALUE;
-	case 7:
-		if (h == STRG_FS_N_UPGRADE || h == STRG_FS_N_TRAILER)
-			return STRG_FS_ST_PASS;
-		return STRG_FS_ST_VALUE;
-	case 10:
-		if (h == STRG_FS_N_CONNECTION || h == STRG_FS_N_KEEP_ALIVE)
-			return STRG_FS_ST_PASS;
-		return STRG_FS_ST_VALUE;
 	case 14:
 		if (h != STRG_FS_N_CONTENT_LENGTH)
 			return STRG_FS_ST_VALUE;
@@ -405,12 +418,8 @@ static __always_inline __u32 strg_rq_field(struct strg_req_scan *s)
 		s->tok_len = 0;
 		s->content_length = 0;
 		return STRG_FS_ST_CL_OWS;
-	case 16:
-		return h == STRG_FS_N_PROXY_CONNECTION ? STRG_FS_ST_PASS : STRG_FS_ST_VALUE;
-	case 17:
-		return h == STRG_FS_N_TRANSFER_ENCODING ? STRG_FS_ST_PASS : STRG_FS_ST_VALUE;
 	}
-	return STRG_FS_ST_VALUE;
+	return strg_fs_hop_field(h, s->name_len);
 }
 
 static __always_inline __u32 strg_rq_name(struct strg_req_scan *s, __u8 c)
@@ -582,10 +591,6 @@ static __always_inline __u32 strg_rs_field(struct strg_resp_scan *s)
 	__u64 h = s->name_hash;
 
 	switch (s->name_len) {
-	case 7:
-		if (h == STRG_FS_N_UPGRADE || h == STRG_FS_N_TRAILER)
-			return STRG_FS_ST_PASS;
-		return STRG_FS_ST_VALUE;
 	case 10:
 		/*
 		 * "Connection: keep-alive" only restates HTTP/1.1's default (servers such as
@@ -599,9 +604,7 @@ static __always_inline __u32 strg_rs_field(struct strg_resp_scan *s)
 			s->tok_len = 0;
 			return STRG_RS_CONN_OWS;
 		}
-		if (h == STRG_FS_N_CONNECTION || h == STRG_FS_N_KEEP_ALIVE)
-			return STRG_FS_ST_PASS;
-		return STRG_FS_ST_VALUE;
+		break;
 	case 14:
 		if (h != STRG_FS_N_CONTENT_LENGTH || s->word != STRG_FS_W_CONTENT_ ||
 		    s->word2 != STRG_FS_W__LENGTH)
@@ -611,12 +614,8 @@ static __always_inline __u32 strg_rs_field(struct strg_resp_scan *s)
 			return STRG_FS_ST_PASS;
 		s->tok_len = 0;
 		return STRG_FS_ST_CL_OWS;
-	case 16:
-		return h == STRG_FS_N_PROXY_CONNECTION ? STRG_FS_ST_PASS : STRG_FS_ST_VALUE;
-	case 17:
-		return h == STRG_FS_N_TRANSFER_ENCODING ? STRG_FS_ST_PASS : STRG_FS_ST_VALUE;
 	}
-	return STRG_FS_ST_VALUE;
+	return strg_fs_hop_field(h, s->name_len);
 }
 
 static __always_inline __u32 strg_rs_name(struct strg_resp_scan *s, __u8 c)
