@@ -22,7 +22,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
 BASE_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Iuser -I$(OUTPUT) -MMD -MP
-LDLIBS := -lbpf -luring -lelf -lz
+LDLIBS := -lbpf -luring -lelf -lz -ljansson
 
 ifeq ($(SANITIZE),1)
 OBJDIR := $(OUTPUT)/san
@@ -36,8 +36,8 @@ endif
 LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c user/connmap.c \
 	user/proxyproto.c user/state.c
 # The daemon's own modules.
-STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c \
-	user/ring.c user/splice.c user/ctl.c
+STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c user/stats.c \
+	user/ring.c user/splice.c user/ctl.c user/ctlsrv.c
 STRGCTL_SRCS := user/strgctl.c
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)

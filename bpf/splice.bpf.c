@@ -42,23 +42,36 @@ struct {
 	__type(value, struct strg_conn_ctl);
 } conn_ctl SEC(".maps");
 
-struct {
+/*
+ * The route table strgd published last: a hash of path prefixes that strgd creates for each
+ * change, sized for the table it holds, fills, and switches in with one write to slot 0. An
+ * empty slot means the kernel classifies nothing and passes every request up.
+ */
+struct route_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4 * STRG_ROUTE_SLOTS);
+	__uint(max_entries, 1); /* the template's: strgd sizes each published map itself */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct strg_route_key);
 	__type(value, struct strg_route_val);
+};
+
+/*
+ * Unused by the program: declaring one makes clang emit the key and value types in BTF (through
+ * the outer map alone they stay forward declarations), and strgd names the fields of each map it
+ * publishes with them, so bpftool prints them.
+ */
+struct route_map route_map_btf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct route_map);
 } routes SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct strg_table);
-} table SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STRG_ROUTE_SLOTS *STRG_POOLS_MAX);
+	__uint(max_entries, STRG_STATS_KEYS);
 	__type(key, __u32); /* slot * STRG_POOLS_MAX + pool */
 	__type(value, struct strg_stats);
 } kstats SEC(".maps");
@@ -66,7 +79,7 @@ struct {
 /* Counters of the requests strgd carries itself: mmapped by strgd, no syscall per request. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, STRG_ROUTE_SLOTS *STRG_POOLS_MAX);
+	__uint(max_entries, STRG_STATS_KEYS);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32); /* slot * STRG_POOLS_MAX + pool */
 	__type(value, struct strg_stats);
@@ -163,12 +176,13 @@ static __always_inline bool cand_matches(const struct strg_route_cand *c, __u32 
 }
 
 /* Best candidate at one prefix, or NULL; *user set when the prefix needs user space. */
-static __always_inline const struct strg_route_cand *match_prefix(__u32 gen, __u64 hash, __u32 len,
-								  __u32 method, __u64 host_hash,
-								  bool whole, bool *user)
+static __always_inline const struct strg_route_cand *match_prefix(void *table, __u64 hash,
+								  __u32 len, __u32 method,
+								  __u64 host_hash, bool whole,
+								  bool *user)
 {
-	struct strg_route_key key = {.gen = gen, .len = len, .hash = hash};
-	struct strg_route_val *v = bpf_map_lookup_elem(&routes, &key);
+	struct strg_route_key key = {.len = len, .hash = hash};
+	struct strg_route_val *v = bpf_map_lookup_elem(table, &key);
 
 	if (!v)
 		return NULL;
@@ -191,21 +205,23 @@ static __always_inline const struct strg_route_cand *route_lookup(struct strg_re
 {
 	const struct strg_route_cand *c;
 	__u32 zero = 0, n = rq->ndepth;
-	struct strg_table *t = bpf_map_lookup_elem(&table, &zero);
+	void *t = bpf_map_lookup_elem(&routes, &zero);
 
-	if (!t || !t->root_ok)
+	if (!t) {
+		*user = true; /* no table published: strgd routes everything */
 		return NULL;
+	}
 	for (int i = STRG_FS_MAX_DEPTH - 1; i >= 0; i--) {
 		if ((__u32)i >= n)
 			continue;
-		c = match_prefix(t->gen, rq->prefix_hash[i], rq->prefix_len[i], rq->method,
+		c = match_prefix(t, rq->prefix_hash[i], rq->prefix_len[i], rq->method,
 				 rq->host_hash, rq->prefix_len[i] == rq->path_len, user);
 		if (c || *user)
 			return c;
 	}
 	/* The root: FNV-1a of "/". */
-	return match_prefix(t->gen, strg_fnv_step(STRG_FNV_OFFSET, '/'), 1, rq->method,
-			    rq->host_hash, rq->path_len == 1, user);
+	return match_prefix(t, strg_fnv_step(STRG_FNV_OFFSET, '/'), 1, rq->method, rq->host_hash,
+			    rq->path_len == 1, user);
 }
 
 static __always_inline void notify(__u64 client, __u32 kind, __u32 pool)

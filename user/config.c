@@ -16,6 +16,8 @@
 #define CONFIG_ARGS_MAX 128
 #define CONFIG_FILE_MAX (64u << 20)
 #define DURATION_MAX_MS 3600000u /* one hour: longer is a typo, not a timeout */
+/* Default bound on the kernel's route map: ~170 bytes of kernel memory per prefix at most. */
+#define CONFIG_KERNEL_ROUTES (256u * 1024)
 
 struct cfg_parser {
 	struct config *cfg;
@@ -61,6 +63,7 @@ static int config_defaults(struct config *cfg)
 	cfg->client_timeout_ms = 30000;
 	cfg->idle_timeout_ms = 60000;
 	cfg->down_hold_ms = 2000;
+	cfg->kernel_routes_max = CONFIG_KERNEL_ROUTES;
 	strcpy(cfg->control, "/run/strg/strgd.sock");
 	cfg->control_read_gid = -1;
 	cfg->control_change_gid = -1;
@@ -449,9 +452,10 @@ static int do_limit(struct cfg_parser *ps, int argc, char **argv)
 		size_t off;
 		uint32_t min, max;
 	} kinds[] = {
-		{"request-line", offsetof(struct http_limits, max_request_line), 64, 65536},
-		{"head", offsetof(struct http_limits, max_head), 256, 1u << 20},
-		{"fields", offsetof(struct http_limits, max_fields), 1, HTTP_MAX_FIELDS_CAP},
+		{"request-line", offsetof(struct config, limits.max_request_line), 64, 65536},
+		{"head", offsetof(struct config, limits.max_head), 256, 1u << 20},
+		{"fields", offsetof(struct config, limits.max_fields), 1, HTTP_MAX_FIELDS_CAP},
+		{"kernel-routes", offsetof(struct config, kernel_routes_max), 0, 1u << 24},
 	};
 	uint32_t v;
 	size_t i;
@@ -462,14 +466,15 @@ static int do_limit(struct cfg_parser *ps, int argc, char **argv)
 		if (!strcmp(argv[1], kinds[i].kind))
 			break;
 	if (i == sizeof(kinds) / sizeof(kinds[0]))
-		return cfg_err(ps, "limit: unknown kind '%s' (request-line, head, fields)",
-			       argv[1]);
+		return cfg_err(
+			ps, "limit: unknown kind '%s' (request-line, head, fields, kernel-routes)",
+			argv[1]);
 	if (parse_uint(argv[2], &v))
 		return cfg_err(ps, "limit %s: bad number '%s'", argv[1], argv[2]);
 	if (v < kinds[i].min || v > kinds[i].max)
 		return cfg_err(ps, "limit %s: %u out of range (%u to %u)", argv[1], v, kinds[i].min,
 			       kinds[i].max);
-	*(uint32_t *)((char *)&ps->cfg->limits + kinds[i].off) = v;
+	*(uint32_t *)((char *)ps->cfg + kinds[i].off) = v;
 	return 0;
 }
 

@@ -40,7 +40,8 @@ struct config {
 	uint32_t idle_timeout_ms;   /* keep-alive idle between requests; default 60000 */
 	uint32_t down_hold_ms;	    /* how long a refused backend is skipped; default 2000 */
 	enum splice_mode splice;
-	char control[108];	/* control socket path; default /run/strg/strgd.sock */
+	uint32_t kernel_routes_max; /* path prefixes the kernel's route table may hold */
+	char control[108];	    /* control socket path; default /run/strg/strgd.sock */
 	int control_read_gid;	/* group that may reach the socket for read verbs; -1 = root only */
 	int control_change_gid; /* group whose members may change, like root; -1 = root only */
 	char state[256];	/* route table saved on every change; default /var/lib/strg/state */

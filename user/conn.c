@@ -16,6 +16,7 @@
 #include "proxy.h"
 #include "proxyproto.h"
 #include "splice.h"
+#include "stats.h"
 
 static size_t conn_buffers_size(const struct conn *c);
 static void conn_abandon_backend(struct conn *c);
@@ -207,9 +208,33 @@ void conn_free(struct conn *c)
 	free(c);
 }
 
+/*
+ * Count the current exchange's request, once: under its route and pool once it was routed,
+ * else as unrouted (a head strgd refused or never got whole).
+ */
+void conn_count(struct conn *c, unsigned status)
+{
+	struct stats_req q = {.slot = STATS_SLOT_UNROUTED, .status = status};
+
+	if (c->t_req) {
+		q.slot = c->route_slot;
+		q.route_id = c->route_id;
+		q.pool = c->pool >= 0 ? (unsigned)c->pool : 0;
+		q.bytes_in = c->nin;
+		q.bytes_out = c->nout;
+		q.latency_us = ((c->t_resp ? c->t_resp : now_ns()) - c->t_req) / 1000;
+		q.passed = c->spliced;
+		q.kernel_counted = c->adopted;
+	}
+	stats_count(c->px->st, &q);
+	c->t_req = 0;
+}
+
 /* Cancel whatever is in flight; the connection is freed once the last completion arrived. */
 void conn_close(struct conn *c)
 {
+	if (c->t_req && c->state != ST_CLOSING)
+		conn_count(c, c->status); /* cut short: counted with what was seen of it */
 	c->state = ST_CLOSING;
 	for (int op = RING_OP_CRECV; op <= RING_OP_CWATCH; op++)
 		conn_cancel_op(c, (enum ring_op)op);
@@ -259,6 +284,8 @@ void conn_reply(struct conn *c, unsigned status)
 		     status, reason, blen, c->method == HTTP_M_HEAD ? "" : body);
 	c->rlen = (uint32_t)n;
 	c->rsent = 0;
+	c->nout += (uint64_t)n;
+	conn_count(c, status);
 	c->state = ST_REPLY;
 	c->deadline_ns = now_ns() + ms_ns(c->px->cfg->client_timeout_ms);
 	if (!(c->pending & (1u << RING_OP_CSEND)))

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "connmap.h"
+#include "ctl.h"
 #include "http.h"
 #include "ring.h"
 #include "strg/splice.h"
@@ -134,9 +135,11 @@ struct proxy {
 	struct io_uring ring;
 	struct config *cfg;
 	struct splice *sp;	/* NULL: user-space path only */
+	struct stats *st;	/* per-route counters */
 	struct connmap spliced; /* client socket cookie -> spliced connection */
 	int events_fd;
-	int ctl_fd; /* control socket listener, -1 without one */
+	struct ctlsrv *ctl;	/* the control socket's server */
+	struct ctl_env ctl_env; /* what its commands work on */
 	int lfd;
 	bool stopping;
 	bool accept_paused; /* accept failed for lack of resources: retried on the timer tick */
@@ -176,6 +179,7 @@ void conn_free(struct conn *c);
 void conn_close(struct conn *c);
 void conn_linger(struct conn *c);
 void conn_reply(struct conn *c, unsigned status);
+void conn_count(struct conn *c, unsigned status);
 
 /* exchange.c: one request and its response, in user space */
 void exchange_reset(struct conn *c);

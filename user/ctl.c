@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The control socket's commands: one text line in ("route set GET /v1/x modern"), one reply
- * out whose first line is "ok" or "error: ...". Changes need a root peer and are logged with
- * the peer's uid and pid; the kernel's route table follows every change.
+ * out whose first line is "ok" or "error: ...". Changes need a root peer (or the change group)
+ * and are logged with the peer's uid and pid; the kernel's route table follows every change.
  */
 #include <errno.h>
 #include <grp.h>
@@ -16,14 +16,26 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <jansson.h>
 
 #include "ctl.h"
 #include "http.h"
 #include "log.h"
 #include "splice.h"
 #include "state.h"
+#include "stats.h"
 
 #define CTL_MAX_WORDS 32
+/* Percent values have one decimal: four significant digits print them exactly. */
+#define CTL_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(4))
+
+/* The words of a command after its noun and verb, and the options taken out of them. */
+struct ctl_args {
+	int argc;
+	char **argv; /* argv[0] is the verb */
+	bool json;
+	bool dry;
+};
 
 static uint64_t ctl_now_ns(void)
 {
@@ -33,20 +45,51 @@ static uint64_t ctl_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static bool reply_room(struct ctl_reply *r, size_t more)
+{
+	size_t cap;
+	char *buf;
+
+	if (r->oom)
+		return false;
+	if (r->len + more + 1 <= r->cap)
+		return true;
+	cap = r->cap ? r->cap : 4096;
+	while (cap < r->len + more + 1)
+		cap *= 2;
+	buf = realloc(r->buf, cap);
+	if (!buf) {
+		ctl_reply_error(r, "out of memory for the reply");
+		return false;
+	}
+	r->buf = buf;
+	r->cap = cap;
+	return true;
+}
+
+static void reply_v(struct ctl_reply *r, const char *fmt, va_list ap)
+{
+	va_list again;
+	int n;
+
+	va_copy(again, ap);
+	n = vsnprintf(NULL, 0, fmt, again);
+	va_end(again);
+	if (n < 0 || !reply_room(r, (size_t)n))
+		return;
+	vsnprintf(r->buf + r->len, (size_t)n + 1, fmt, ap);
+	r->len += (size_t)n;
+}
+
 static void reply(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void reply(struct ctl_reply *r, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
-	if (r->len >= sizeof(r->buf))
-		return;
 	va_start(ap, fmt);
-	n = vsnprintf(r->buf + r->len, sizeof(r->buf) - r->len, fmt, ap);
+	reply_v(r, fmt, ap);
 	va_end(ap);
-	if (n > 0)
-		r->len = r->len + (size_t)n < sizeof(r->buf) ? r->len + (size_t)n : sizeof(r->buf);
 }
 
 static int fail(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -58,126 +101,348 @@ static int fail(struct ctl_reply *r, const char *fmt, ...)
 	r->len = 0;
 	reply(r, "error: ");
 	va_start(ap, fmt);
-	r->len += (size_t)vsnprintf(r->buf + r->len, sizeof(r->buf) - r->len, fmt, ap);
+	reply_v(r, fmt, ap);
 	va_end(ap);
-	if (r->len >= sizeof(r->buf) - 1)
-		r->len = sizeof(r->buf) - 2;
-	r->buf[r->len++] = '\n';
+	reply(r, "\n");
 	return -EINVAL;
 }
 
-static void methods_text(uint32_t mask, char *out, size_t len, bool json)
+void ctl_reply_error(struct ctl_reply *r, const char *msg)
 {
-	size_t n = 0;
+	static char oom[] = "error: out of memory for the reply\n";
+	size_t n = strlen(msg);
+	char *buf;
 
-	out[0] = '\0';
-	for (unsigned m = HTTP_M_GET; m < HTTP_M_COUNT && n < len; m++) {
-		if (!(mask & (1u << m)))
-			continue;
-		n += (size_t)snprintf(out + n, len - n, json ? "%s\"%s\"" : "%s%s", n ? "," : "",
-				      http_method_name((enum http_method)m));
+	buf = r->cap >= n + 9 ? r->buf : realloc(r->buf, n + 9);
+	if (!buf) {
+		/* Not even the message fits: a static text, never freed. */
+		free(r->buf);
+		r->buf = oom;
+		r->len = sizeof(oom) - 1;
+		r->cap = 0;
+		r->oom = true;
+		return;
 	}
+	r->buf = buf;
+	r->cap = r->cap >= n + 9 ? r->cap : n + 9;
+	r->len = (size_t)snprintf(r->buf, r->cap, "error: %s\n", msg);
+	r->oom = false;
 }
 
+void ctl_reply_free(struct ctl_reply *r)
+{
+	if (r->cap)
+		free(r->buf);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Append a JSON document and a newline; the reference is consumed. */
+static int reply_json(struct ctl_reply *r, json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, CTL_JSON_FLAGS) : NULL;
+
+	json_decref(doc);
+	if (!text)
+		return fail(r, "out of memory for the JSON reply");
+	reply(r, "%s\n", text);
+	free(text);
+	return 0;
+}
+
+static const char *pool_name(const struct config *cfg, int pool)
+{
+	return pool >= 0 && (unsigned)pool < cfg->npools ? cfg->pools[pool].name : "?";
+}
+
+static void spec_text(const struct config *cfg, const struct route_spec *s, char *out, size_t len)
+{
+	route_spec_text(s, pool_name(cfg, s->pool), out, len);
+}
+
+/* "config" when the configuration file has this very route, else it came from a change. */
+static const char *route_source(const struct config *cfg, const struct route *rt)
+{
+	const struct route *boot =
+		cfg->boot_routes ? route_table_find(cfg->boot_routes, &rt->spec) : NULL;
+
+	return boot && route_spec_equal(&boot->spec, &rt->spec) ? "config" : "state";
+}
+
+static json_t *route_json(const struct config *cfg, const struct route *rt)
+{
+	const struct route_spec *s = &rt->spec;
+	json_t *methods = json_array();
+
+	for (unsigned m = HTTP_M_GET; m < HTTP_M_COUNT; m++)
+		if (s->methods & (1u << m))
+			json_array_append_new(methods,
+					      json_string(http_method_name((enum http_method)m)));
+	return json_pack("{s:I, s:o, s:s, s:s, s:b, s:s, s:f, s:b, s:b, s:b, s:s, s:s, s:I}", "id",
+			 (json_int_t)rt->id, "methods", methods, "host", s->host, "path", s->path,
+			 "exact", s->exact, "pool", pool_name(cfg, s->pool), "percent",
+			 s->split ? s->permille / 10.0 : 100.0, "testers", s->testers, "active",
+			 !s->inactive, "strip_prefix", s->adapt && !s->rewrite[0], "rewrite",
+			 s->rewrite, "source", route_source(cfg, rt), "slot",
+			 rt->slot == ROUTE_SLOT_NONE ? (json_int_t)-1 : (json_int_t)rt->slot);
+}
+
+/* route show: routes in id order, so a table reads the same every time. */
 struct show_ctx {
-	const struct config *cfg;
-	struct ctl_reply *r;
-	bool json;
-	unsigned n;
+	const struct route **v;
+	size_t n;
 };
 
-static int show_route(const struct route *rt, void *arg)
+static int collect_route(const struct route *rt, void *arg)
 {
 	struct show_ctx *s = arg;
-	char methods[96];
 
-	methods_text(rt->spec.methods, methods, sizeof(methods), s->json);
-	const struct route *boot =
-		s->cfg->boot_routes ? route_table_find(s->cfg->boot_routes, &rt->spec) : NULL;
-	/* "config" when the configuration file says the same, else it came from a change. */
-	bool same = boot && boot->spec.pool == rt->spec.pool &&
-		    boot->spec.inactive == rt->spec.inactive &&
-		    boot->spec.split == rt->spec.split && boot->spec.permille == rt->spec.permille;
-	const char *source = same ? "config" : "state";
-
-	if (s->json)
-		reply(s->r,
-		      "%s{\"id\":%u,\"methods\":[%s],\"host\":\"%s\",\"path\":\"%s\",\"exact\":%s,"
-		      "\"pool\":\"%s\",\"percent\":%u.%u,\"testers\":%s,\"active\":%s,"
-		      "\"strip_prefix\":%s,\"rewrite\":\"%s\",\"source\":\"%s\"}",
-		      s->n ? "," : "", rt->id, methods, rt->spec.host, rt->spec.path,
-		      rt->spec.exact ? "true" : "false", s->cfg->pools[rt->spec.pool].name,
-		      rt->spec.split ? rt->spec.permille / 10u : 100u,
-		      rt->spec.split ? rt->spec.permille % 10u : 0u,
-		      rt->spec.testers ? "true" : "false", rt->spec.inactive ? "false" : "true",
-		      rt->spec.adapt && !rt->spec.rewrite[0] ? "true" : "false", rt->spec.rewrite,
-		      source);
-	else
-		reply(s->r, "%-5u %-16s %-20s %-32s %-8s %-6s %s\n", rt->id,
-		      methods[0] ? methods : "*", rt->spec.host[0] ? rt->spec.host : "*",
-		      rt->spec.path, s->cfg->pools[rt->spec.pool].name, source,
-		      rt->spec.exact ? (rt->spec.inactive ? "exact inactive" : "exact")
-				     : (rt->spec.inactive ? "inactive" : ""));
-	s->n++;
+	s->v[s->n++] = rt;
 	return 0;
 }
 
-/* Paths and hosts were validated when set: no character in them needs JSON escaping. */
-static int route_show(const struct config *cfg, bool json, struct ctl_reply *r)
+static int by_id(const void *a, const void *b)
 {
-	struct show_ctx s = {.cfg = cfg, .r = r, .json = json};
+	uint32_t x = (*(const struct route *const *)a)->id,
+		 y = (*(const struct route *const *)b)->id;
 
-	reply(r, "ok\n");
-	if (json)
-		reply(r, "{\"routes\":[");
-	else
-		reply(r, "%-5s %-16s %-20s %-32s %-8s %-6s %s\n", "ID", "METHODS", "HOST", "PATH",
-		      "POOL", "SOURCE", "");
-	route_table_each(cfg->routes, show_route, &s);
-	if (json)
-		reply(r, "]}\n");
-	return 0;
+	return x < y ? -1 : x > y;
 }
 
-static int pool_show(const struct config *cfg, bool json, struct ctl_reply *r)
+/* The kernel's side of the table, for both views of "route show". */
+static const char *kernel_state(const struct ctl_env *env, uint32_t *prefixes)
 {
+	int err;
+
+	*prefixes = 0;
+	if (!env->sp)
+		return "none";
+	err = splice_routing_state(env->sp, prefixes);
+	return err == -E2BIG ? "over limit kernel-routes" : err ? strerror(-err) : "on";
+}
+
+static void route_show_text(const struct ctl_env *env, const struct show_ctx *s,
+			    struct ctl_reply *r)
+{
+	char methods[96], opts[ROUTE_TEXT_MAX];
+	uint32_t prefixes;
+	const char *kstate = kernel_state(env, &prefixes);
+
+	reply(r, "%-5s %-16s %-20s %-24s %-8s %-6s %s\n", "ID", "METHODS", "HOST", "PATH", "POOL",
+	      "SOURCE", "OPTIONS");
+	for (size_t i = 0; i < s->n; i++) {
+		const struct route_spec *sp = &s->v[i]->spec;
+		struct route_spec bare = *sp;
+		char *o;
+
+		route_methods_text(sp->methods, methods, sizeof(methods));
+		/* The options are what the spec text has after the pool. */
+		bare.methods = 0;
+		bare.host[0] = '\0';
+		spec_text(env->cfg, &bare, opts, sizeof(opts));
+		o = opts + strlen(sp->path) + 1 + strlen(pool_name(env->cfg, sp->pool));
+		o += *o == ' ';
+		reply(r, "%-5u %-16s %-20s %-24s %-8s %-6s %s\n", s->v[i]->id,
+		      methods[0] ? methods : "*", sp->host[0] ? sp->host : "*", sp->path,
+		      pool_name(env->cfg, sp->pool), route_source(env->cfg, s->v[i]), o);
+	}
+	if (strcmp(kstate, "none"))
+		reply(r, "kernel route table: %s (%u prefixes)\n", kstate, prefixes);
+}
+
+static int route_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	struct show_ctx s = {0};
+	const char *kstate;
+	uint32_t prefixes;
+	json_t *routes;
+	int ret = 0;
+
+	if (a->argc != 1)
+		return fail(r, "route show: expects no arguments");
+	s.v = calloc(route_table_count(env->cfg->routes) + 1, sizeof(*s.v));
+	if (!s.v)
+		return fail(r, "out of memory");
+	route_table_each(env->cfg->routes, collect_route, &s);
+	qsort(s.v, s.n, sizeof(*s.v), by_id);
 	reply(r, "ok\n");
-	if (json)
-		reply(r, "{\"pools\":[");
+	if (!a->json) {
+		route_show_text(env, &s, r);
+		goto out;
+	}
+	routes = json_array();
+	for (size_t i = 0; i < s.n; i++)
+		json_array_append_new(routes, route_json(env->cfg, s.v[i]));
+	kstate = kernel_state(env, &prefixes);
+	ret = reply_json(r, json_pack("{s:o, s:{s:s, s:I}}", "routes", routes, "kernel", "state",
+				      kstate, "prefixes", (json_int_t)prefixes));
+out:
+	free(s.v);
+	return ret;
+}
+
+static int pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	const struct config *cfg = env->cfg;
+	json_t *pools = json_array();
+
+	if (a->argc != 1) {
+		json_decref(pools);
+		return fail(r, "pool show: expects no arguments");
+	}
+	reply(r, "ok\n");
 	for (unsigned i = 0; i < cfg->npools; i++) {
 		const struct pool *p = &cfg->pools[i];
-		unsigned shown = 0;
+		json_t *backends = json_array();
 
-		if (json)
-			reply(r, "%s{\"name\":\"%s\",\"proxy_protocol\":%s,\"backends\":[",
-			      i ? "," : "", p->name, p->proxy_protocol ? "true" : "false");
-		else
+		if (!a->json)
 			reply(r, "%s%s\n", p->name, p->proxy_protocol ? " (proxy-protocol)" : "");
 		for (unsigned b = 0; b < p->nbackends; b++) {
 			const struct pool_backend *be = &p->backends[b];
 
 			if (be->state == BACKEND_REMOVED)
 				continue;
-			if (json)
-				reply(r, "%s{\"addr\":\"%s\",\"state\":\"%s\",\"weight\":%u}",
-				      shown ? "," : "", be->name, pool_state_name(be->state),
-				      be->weight);
-			else
+			json_array_append_new(backends,
+					      json_pack("{s:s, s:s, s:I}", "addr", be->name,
+							"state", pool_state_name(be->state),
+							"weight", (json_int_t)be->weight));
+			if (!a->json)
 				reply(r, "    %-24s %-6s weight %u\n", be->name,
 				      pool_state_name(be->state), be->weight);
-			shown++;
 		}
-		if (json)
-			reply(r, "]}");
+		json_array_append_new(pools, json_pack("{s:s, s:b, s:o}", "name", p->name,
+						       "proxy_protocol", p->proxy_protocol,
+						       "backends", backends));
 	}
-	if (json)
-		reply(r, "]}\n");
-	return 0;
+	if (!a->json) {
+		json_decref(pools);
+		return 0;
+	}
+	return reply_json(r, json_pack("{s:o}", "pools", pools));
+}
+
+/* A route as counters name it: "[METHODS] [host H] PATH [exact]", stable for its life. */
+static void route_key_text(const struct route_spec *s, char *out, size_t len)
+{
+	char methods[96];
+
+	route_methods_text(s->methods, methods, sizeof(methods));
+	snprintf(out, len, "%s%s%s%s%s%s", methods, methods[0] ? " " : "",
+		 s->host[0] ? "host " : "", s->host, s->host[0] ? " " : "", s->path);
+	if (s->exact)
+		snprintf(out + strlen(out), len - strlen(out), " exact");
+}
+
+static bool stats_empty(const struct strg_stats *v)
+{
+	uint64_t n = v->requests;
+
+	for (int i = 0; i < STRG_STATUS_CLASSES; i++)
+		n += v->status[i];
+	return !n;
+}
+
+static json_t *stats_json(const char *pool, const struct strg_stats *v)
+{
+	json_t *lat = json_array();
+
+	for (int i = 0; i < STRG_LAT_BUCKETS; i++)
+		json_array_append_new(lat, json_integer((json_int_t)v->latency_us_log2[i]));
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
+			 "pool", pool, "requests", (json_int_t)v->requests, "kernel",
+			 (json_int_t)v->fast, "passed", (json_int_t)v->passed, "bytes_in",
+			 (json_int_t)v->bytes_in, "bytes_out", (json_int_t)v->bytes_out, "status",
+			 "unknown", (json_int_t)v->status[0], "1xx", (json_int_t)v->status[1],
+			 "2xx", (json_int_t)v->status[2], "3xx", (json_int_t)v->status[3], "4xx",
+			 (json_int_t)v->status[4], "5xx", (json_int_t)v->status[5],
+			 "latency_us_log2", lat);
+}
+
+static void stats_line(struct ctl_reply *r, const char *id, const char *route, const char *pool,
+		       const struct strg_stats *v)
+{
+	reply(r, "%-5s %-32s %-8s %10llu %10llu %8llu %8llu %8llu %8llu %8llu\n", id, route, pool,
+	      (unsigned long long)v->requests, (unsigned long long)v->fast,
+	      (unsigned long long)v->status[1], (unsigned long long)v->status[2],
+	      (unsigned long long)v->status[3], (unsigned long long)v->status[4],
+	      (unsigned long long)v->status[5]);
+}
+
+/* One route's rows (or the unrouted requests' row when rt is NULL). */
+static json_t *stats_route(struct ctl_env *env, const struct route *rt, bool json,
+			   struct ctl_reply *r)
+{
+	uint32_t slot = rt ? rt->slot : STATS_SLOT_UNROUTED;
+	unsigned npools = rt ? env->cfg->npools : 1;
+	json_t *pools = json_array();
+	char key[ROUTE_TEXT_MAX], id[16];
+	struct strg_stats v;
+
+	if (rt)
+		route_key_text(&rt->spec, key, sizeof(key));
+	snprintf(id, sizeof(id), "%u", rt ? rt->id : 0);
+	for (unsigned p = 0; p < npools && slot <= STATS_SLOT_UNROUTED; p++) {
+		const char *pool = rt ? env->cfg->pools[p].name : "-";
+
+		if (stats_read(env->st, slot, p, &v) < 0 ||
+		    (stats_empty(&v) && (!rt || p != (unsigned)rt->spec.pool)))
+			continue;
+		if (json)
+			json_array_append_new(pools, stats_json(pool, &v));
+		else
+			stats_line(r, rt ? id : "-", rt ? key : "(no route)", pool, &v);
+	}
+	if (!json) {
+		json_decref(pools);
+		return NULL;
+	}
+	if (!rt)
+		return pools;
+	return json_pack("{s:I, s:s, s:b, s:o}", "id", (json_int_t)rt->id, "route", key, "counted",
+			 slot < STRG_ROUTE_SLOTS, "pools", pools);
 }
 
 /*
- * After a change: the kernel follows the table (a failure there leaves requests to user space,
- * not to a wrong pool), and the table is saved for the next start.
+ * stats [show]: per route and pool, every request strgd answered or carried and every one the
+ * kernel carried, added up. A route's own pool always has a row; other pools when they counted.
+ */
+static int stats_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	struct show_ctx s = {0};
+	json_t *routes = NULL, *unrouted;
+	int ret = 0;
+
+	if (a->argc != 1)
+		return fail(r, "stats: expects no arguments");
+	if (!env->st)
+		return fail(r, "stats: no counters");
+	s.v = calloc(route_table_count(env->cfg->routes) + 1, sizeof(*s.v));
+	if (!s.v)
+		return fail(r, "out of memory");
+	route_table_each(env->cfg->routes, collect_route, &s);
+	qsort(s.v, s.n, sizeof(*s.v), by_id);
+	reply(r, "ok\n");
+	if (a->json)
+		routes = json_array();
+	else
+		reply(r, "%-5s %-32s %-8s %10s %10s %8s %8s %8s %8s %8s\n", "ID", "ROUTE", "POOL",
+		      "REQUESTS", "KERNEL", "1XX", "2XX", "3XX", "4XX", "5XX");
+	for (size_t i = 0; i < s.n; i++) {
+		json_t *row = stats_route(env, s.v[i], a->json, r);
+
+		if (row)
+			json_array_append_new(routes, row);
+	}
+	unrouted = stats_route(env, NULL, a->json, r);
+	if (a->json)
+		ret = reply_json(r,
+				 json_pack("{s:o, s:o}", "routes", routes, "unrouted", unrouted));
+	free(s.v);
+	return ret;
+}
+
+/*
+ * After a change: the kernel follows the table or, when it cannot, stops classifying so both
+ * paths still route alike (the reply says so); then the table is saved for the next start.
  */
 static void publish(struct ctl_env *env, struct ctl_reply *r)
 {
@@ -185,8 +450,16 @@ static void publish(struct ctl_env *env, struct ctl_reply *r)
 
 	if (env->sp) {
 		err = splice_publish_routes(env->sp, env->cfg);
-		if (err)
-			pr_warn("ctl: kernel route table not updated: %s", strerror(-err));
+		if (err == -E2BIG)
+			reply(r,
+			      "warning: the kernel's route table would exceed 'limit kernel-routes "
+			      "%u': every request is routed by strgd in user space until it fits\n",
+			      env->cfg->kernel_routes_max);
+		else if (err)
+			reply(r,
+			      "warning: the kernel's route table could not be written (%s): every "
+			      "request is routed by strgd in user space until it can\n",
+			      strerror(-err));
 	}
 	/* In force for new requests in both data paths from here; saving it comes after. */
 	env->applied_ns = ctl_now_ns();
@@ -198,56 +471,95 @@ static void publish(struct ctl_env *env, struct ctl_reply *r)
 	}
 }
 
-static int route_set(struct ctl_env *env, int argc, char **argv, bool dry, struct ctl_reply *r)
+/* "route 7: OLD -> NEW", "route 7 added: NEW", "route 7 unchanged: OLD"; "would ..." if dry. */
+static void reply_change(struct ctl_env *env, struct ctl_reply *r, bool dry, uint32_t id,
+			 const struct route_spec *old, const struct route_spec *now)
 {
-	struct route_spec spec;
+	char a[ROUTE_TEXT_MAX], b[ROUTE_TEXT_MAX];
+
+	spec_text(env->cfg, now, b, sizeof(b));
+	if (!old) {
+		if (dry)
+			reply(r, "would add route: %s\n", b);
+		else
+			reply(r, "route %u added: %s\n", id, b);
+		return;
+	}
+	spec_text(env->cfg, old, a, sizeof(a));
+	if (route_spec_equal(old, now))
+		reply(r, "%sroute %u unchanged: %s\n", dry ? "would leave " : "", id, a);
+	else
+		reply(r, "%sroute %u: %s -> %s\n", dry ? "would change " : "", id, a, b);
+}
+
+static int route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	struct route_spec spec, before;
 	const struct route *old;
 	char err[256];
 	int id;
 
-	if (config_route_words(env->cfg, argc, argv, &spec, err, sizeof(err)))
+	if (config_route_words(env->cfg, a->argc, a->argv, &spec, err, sizeof(err)))
 		return fail(r, "%s", err);
 	old = route_table_find(env->cfg->routes, &spec);
-	if (dry) {
-		reply(r, "ok\nwould %s route %s%s -> %s\n", old ? "replace" : "add", spec.path,
-		      spec.exact ? " exact" : "", env->cfg->pools[spec.pool].name);
+	if (old)
+		before = old->spec;
+	if (a->dry) {
+		/* The spec as the table would store it: normalised like a real set. */
+		struct route_table *t = route_table_new();
+		int tid = t ? route_table_set(t, &spec) : -ENOMEM;
+
+		if (tid < 0) {
+			route_table_free(t);
+			return fail(r, "route set: %s", strerror(-tid));
+		}
+		spec = route_table_get(t, (uint32_t)tid)->spec;
+		route_table_free(t);
+		reply(r, "ok\n");
+		reply_change(env, r, true, old ? old->id : 0, old ? &before : NULL, &spec);
 		return 0;
 	}
 	id = route_table_set(env->cfg->routes, &spec);
 	if (id < 0)
 		return fail(r, "route set: %s", strerror(-id));
+	spec = route_table_get(env->cfg->routes, (uint32_t)id)->spec;
 	if (!old) /* a new route: its counters slot may hold a deleted route's */
-		splice_slot_reset(env->sp, route_table_get(env->cfg->routes, (uint32_t)id)->slot);
-	reply(r, "ok\nroute %d: %s -> %s\n", id, spec.path, env->cfg->pools[spec.pool].name);
+		stats_slot_reset(env->st, route_table_get(env->cfg->routes, (uint32_t)id)->slot);
+	reply(r, "ok\n");
+	reply_change(env, r, false, (uint32_t)id, old ? &before : NULL, &spec);
+	if (old && route_spec_equal(&before, &spec))
+		return 0;
 	publish(env, r);
 	return 1;
 }
 
 /* The route a change names: by id, or by [METHODS] [host HOST] PATH [exact]. */
-static const struct route *route_named(struct ctl_env *env, int argc, char **argv, const char *verb,
-				       struct ctl_reply *r)
+static const struct route *route_named(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
+	const char *verb = a->argv[0];
 	const struct route *rt;
 	struct route_spec spec;
 	char err[256], *end, *words[CTL_MAX_WORDS + 1];
 	unsigned long id;
 
-	if (argc == 2 && (id = strtoul(argv[1], &end, 10), *end == '\0' && id > 0)) {
-		rt = route_table_get(env->cfg->routes, (uint32_t)id);
+	if (a->argc == 2 && a->argv[1][0] != '/' &&
+	    (id = strtoul(a->argv[1], &end, 10), *end == '\0')) {
+		rt = id > 0 && id <= UINT32_MAX ? route_table_get(env->cfg->routes, (uint32_t)id)
+						: NULL;
 	} else {
 		/* The words of "route set" with a pool that does not matter: any defined one. */
-		if (argc < 2 || argc > CTL_MAX_WORDS - 1) {
+		if (a->argc < 2 || a->argc > CTL_MAX_WORDS - 1) {
 			fail(r, "route %s: expects ID or [METHODS] [host HOST] PATH [exact]", verb);
 			return NULL;
 		}
-		memcpy(words, argv, sizeof(*argv) * (size_t)argc);
-		if (!strcmp(argv[argc - 1], "exact")) {
-			words[argc - 1] = env->cfg->pools[0].name;
-			words[argc] = "exact";
+		memcpy(words, a->argv, sizeof(*a->argv) * (size_t)a->argc);
+		if (!strcmp(a->argv[a->argc - 1], "exact")) {
+			words[a->argc - 1] = env->cfg->pools[0].name;
+			words[a->argc] = "exact";
 		} else {
-			words[argc] = env->cfg->pools[0].name;
+			words[a->argc] = env->cfg->pools[0].name;
 		}
-		if (config_route_words(env->cfg, argc + 1, words, &spec, err, sizeof(err))) {
+		if (config_route_words(env->cfg, a->argc + 1, words, &spec, err, sizeof(err))) {
 			fail(r, "%s", err);
 			return NULL;
 		}
@@ -258,85 +570,81 @@ static const struct route *route_named(struct ctl_env *env, int argc, char **arg
 	return rt;
 }
 
-static bool is_default(const struct route *rt)
+static int route_del(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
-	return !strcmp(rt->spec.path, "/") && !rt->spec.methods && !rt->spec.host[0] &&
-	       !rt->spec.exact;
-}
-
-static int route_del(struct ctl_env *env, int argc, char **argv, bool dry, struct ctl_reply *r)
-{
-	const struct route *rt = route_named(env, argc, argv, "del", r);
+	const struct route *rt = route_named(env, a, r);
+	char text[ROUTE_TEXT_MAX];
 	uint32_t id;
 	int ret;
 
 	if (!rt)
 		return -EINVAL;
-	if (is_default(rt))
+	if (route_is_default(&rt->spec))
 		return fail(r, "route del: the default route '/' cannot be deleted");
 	id = rt->id;
-	if (dry) {
-		reply(r, "ok\nwould delete route %u (%s)\n", id, rt->spec.path);
+	spec_text(env->cfg, &rt->spec, text, sizeof(text));
+	if (a->dry) {
+		reply(r, "ok\nwould delete route %u: %s\n", id, text);
 		return 0;
 	}
 	ret = route_table_del(env->cfg->routes, id);
 	if (ret < 0)
 		return fail(r, "route del: %s", strerror(-ret));
-	reply(r, "ok\nroute %u deleted\n", id);
+	reply(r, "ok\nroute %u deleted: %s\n", id, text);
 	publish(env, r);
 	return 1;
 }
 
 /* Deactivating keeps a route but lets its requests fall through to the next match (rollback). */
-static int route_activate(struct ctl_env *env, int argc, char **argv, bool active, bool dry,
-			  struct ctl_reply *r)
+static int route_activate(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
-	const char *verb = active ? "activate" : "deactivate";
-	const struct route *rt = route_named(env, argc, argv, verb, r);
-	struct route_spec spec;
+	bool active = !strcmp(a->argv[0], "activate");
+	const struct route *rt = route_named(env, a, r);
+	struct route_spec spec, before;
 	int id;
 
 	if (!rt)
 		return -EINVAL;
-	if (!active && is_default(rt))
+	if (!active && route_is_default(&rt->spec))
 		return fail(r, "route deactivate: the default route '/' is always active");
+	before = rt->spec;
 	spec = rt->spec;
 	spec.inactive = !active;
-	if (dry) {
-		reply(r, "ok\nwould %s route %u (%s)\n", verb, rt->id, rt->spec.path);
+	reply(r, "ok\n");
+	reply_change(env, r, a->dry, rt->id, &before, &spec);
+	if (a->dry || route_spec_equal(&before, &spec))
 		return 0;
-	}
 	id = route_table_set(env->cfg->routes, &spec);
 	if (id < 0)
-		return fail(r, "route %s: %s", verb, strerror(-id));
-	reply(r, "ok\nroute %d %s\n", id, active ? "active" : "inactive");
+		return fail(r, "route %s: %s", a->argv[0], strerror(-id));
 	publish(env, r);
 	return 1;
 }
 
-static int pool_add(struct ctl_env *env, int argc, char **argv, bool dry, struct ctl_reply *r)
+static int pool_add(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
 	struct config *cfg = env->cfg;
+	const char *name = a->argc == 2 ? a->argv[1] : NULL;
 	struct pool *p;
 
-	if (argc != 2)
+	if (!name)
 		return fail(r, "pool add: expects NAME");
-	if (config_pool_find(cfg, argv[1]) >= 0)
-		return fail(r, "pool add: pool '%s' exists", argv[1]);
-	if (strlen(argv[1]) > POOL_NAME_MAX ||
-	    strspn(argv[1], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
-		    strlen(argv[1]))
-		return fail(r, "pool add: bad name '%s' (up to %d of A-Z a-z 0-9 - _ .)", argv[1],
+	if (config_pool_find(cfg, name) >= 0)
+		return fail(r, "pool add: pool '%s' exists", name);
+	if (strlen(name) > POOL_NAME_MAX ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+		    strlen(name))
+		return fail(r, "pool add: bad name '%s' (up to %d of A-Z a-z 0-9 - _ .)", name,
 			    POOL_NAME_MAX);
 	if (cfg->npools == POOL_MAX)
 		return fail(r, "pool add: too many pools (max %d)", POOL_MAX);
-	if (dry) {
-		reply(r, "ok\nwould add pool %s (no backends)\n", argv[1]);
+	if (a->dry) {
+		reply(r, "ok\nwould add pool %s (no backends)\n", name);
 		return 0;
 	}
 	p = &cfg->pools[cfg->npools];
 	memset(p, 0, sizeof(*p));
-	strcpy(p->name, argv[1]);
+	strcpy(p->name, name);
 	cfg->npools++;
 	reply(r, "ok\npool %s added\n", p->name);
 	publish(env, r);
@@ -371,17 +679,17 @@ static int backend_add(struct ctl_env *env, struct pool *p, const char *addr, bo
 }
 
 /* backend add|del POOL ADDR, backend set POOL ADDR state ready|drain|maint | weight N */
-static int backend_cmd(struct ctl_env *env, int argc, char **argv, bool dry, struct ctl_reply *r)
+static int backend_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
-	const char *verb = argv[0];
+	const char *verb = a->argv[0];
+	char **argv = a->argv, *end;
 	struct pool_backend *be;
 	enum backend_state st = BACKEND_READY;
 	unsigned long weight = 0;
 	struct pool *p;
-	char *end;
 	int pi, bi;
 
-	if (argc < 3 || (strcmp(verb, "set") && argc != 3))
+	if (a->argc < 3 || (strcmp(verb, "set") && a->argc != 3))
 		return fail(r, "backend %s: expects POOL ADDR%s", verb,
 			    strcmp(verb, "set") ? "" : " state S|weight N");
 	pi = config_pool_find(env->cfg, argv[1]);
@@ -389,20 +697,20 @@ static int backend_cmd(struct ctl_env *env, int argc, char **argv, bool dry, str
 		return fail(r, "backend %s: unknown pool '%s'", verb, argv[1]);
 	p = &env->cfg->pools[pi];
 	if (!strcmp(verb, "add"))
-		return backend_add(env, p, argv[2], dry, r);
+		return backend_add(env, p, argv[2], a->dry, r);
 	bi = pool_backend_find(p, argv[2]);
 	if (bi < 0)
 		return fail(r, "backend %s: %s is not in pool %s", verb, argv[2], p->name);
 	be = &p->backends[bi];
 	if (!strcmp(verb, "set")) {
-		if (argc == 5 && !strcmp(argv[3], "state")) {
+		if (a->argc == 5 && !strcmp(argv[3], "state")) {
 			if (pool_state_parse(argv[4], &st))
 				return fail(r,
 					    "backend set: state is ready, drain or maint, not '%s'",
 					    argv[4]);
-		} else if (argc == 5 && !strcmp(argv[3], "weight")) {
+		} else if (a->argc == 5 && !strcmp(argv[3], "weight")) {
 			weight = strtoul(argv[4], &end, 10);
-			if (*end || !argv[4][0] || weight > 256)
+			if (*end || !argv[4][0] || argv[4][0] == '-' || weight > 256)
 				return fail(r, "backend set: weight is 0 to 256, not '%s'",
 					    argv[4]);
 		} else {
@@ -410,7 +718,7 @@ static int backend_cmd(struct ctl_env *env, int argc, char **argv, bool dry, str
 				       "POOL ADDR weight N");
 		}
 	}
-	if (dry) {
+	if (a->dry) {
 		reply(r, "ok\nwould %s %s in pool %s\n", verb, argv[2], p->name);
 		return 0;
 	}
@@ -425,6 +733,25 @@ static int backend_cmd(struct ctl_env *env, int argc, char **argv, bool dry, str
 	publish(env, r);
 	return 1;
 }
+
+/* Every command: noun, verb, whether it changes strgd, and its handler. */
+static const struct ctl_cmd {
+	const char *noun, *verb;
+	bool change;
+	int (*fn)(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r);
+} ctl_cmds[] = {
+	{"route", "show", false, route_show},
+	{"route", "set", true, route_set},
+	{"route", "del", true, route_del},
+	{"route", "activate", true, route_activate},
+	{"route", "deactivate", true, route_activate},
+	{"pool", "show", false, pool_show},
+	{"pool", "add", true, pool_add},
+	{"backend", "add", true, backend_cmd},
+	{"backend", "del", true, backend_cmd},
+	{"backend", "set", true, backend_cmd},
+	{"stats", "show", false, stats_show},
+};
 
 /* Split in place on spaces; flags -j and --dry-run are taken out wherever they stand. */
 static int split(char *line, char **argv, bool *json, bool *dry)
@@ -464,55 +791,50 @@ static bool in_group(const struct ucred *peer, int gid)
 	return false;
 }
 
-static bool known_change(char **argv)
+static const struct ctl_cmd *find_cmd(int argc, char **argv)
 {
-	static const char *const verbs[][2] = {
-		{"route", "set"},	 {"route", "del"},   {"route", "activate"},
-		{"route", "deactivate"}, {"pool", "add"},    {"backend", "add"},
-		{"backend", "del"},	 {"backend", "set"},
-	};
-
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (!strcmp(argv[0], verbs[i][0]) && !strcmp(argv[1], verbs[i][1]))
-			return true;
-	return false;
+	for (size_t i = 0; argc >= 2 && i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++)
+		if (!strcmp(argv[0], ctl_cmds[i].noun) && !strcmp(argv[1], ctl_cmds[i].verb))
+			return &ctl_cmds[i];
+	/* "stats" alone reads like "stats show". */
+	if (argc == 1 && !strcmp(argv[0], "stats"))
+		return &ctl_cmds[sizeof(ctl_cmds) / sizeof(ctl_cmds[0]) - 1];
+	return NULL;
 }
 
 int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struct ctl_reply *r)
 {
 	char *argv[CTL_MAX_WORDS], logline[256];
-	bool json = false, dry = false;
+	struct ctl_args a = {0};
+	const struct ctl_cmd *cmd;
 	uint64_t t0 = ctl_now_ns();
 	int argc, ret;
 
 	r->len = 0;
 	snprintf(logline, sizeof(logline), "%s", line);
 	logline[strcspn(logline, "\r\n")] = '\0';
-	argc = split(line, argv, &json, &dry);
+	argc = split(line, argv, &a.json, &a.dry);
 	if (argc < 0)
-		return fail(r, "too many words");
-	if (argc == 2 && !strcmp(argv[0], "route") && !strcmp(argv[1], "show"))
-		return route_show(env->cfg, json, r);
-	if (argc == 2 && !strcmp(argv[0], "pool") && !strcmp(argv[1], "show"))
-		return pool_show(env->cfg, json, r);
-	if (argc < 2 || !known_change(argv))
+		return fail(r, "too many words (max %d)", CTL_MAX_WORDS);
+	cmd = find_cmd(argc, argv);
+	if (!cmd)
 		return fail(r,
 			    "unknown command '%s' (route show|set|del|activate|deactivate, "
-			    "pool show|add, backend add|del|set)",
+			    "pool show|add, backend add|del|set, stats)",
 			    logline);
+	a.argc = argc - 1;
+	a.argv = argv + 1;
+	if (argc == 1) { /* "stats" */
+		static char show[] = "show";
+		static char *stats_argv[] = {show};
+
+		a.argc = 1;
+		a.argv = stats_argv;
+	}
 	/* Changes: root or the change group, and every one leaves a line in the log. */
-	if (peer->uid != 0 && !in_group(peer, env->cfg->control_change_gid))
+	if (cmd->change && peer->uid != 0 && !in_group(peer, env->cfg->control_change_gid))
 		return fail(r, "permission denied: uid %u may not change strgd", peer->uid);
-	if (!strcmp(argv[0], "pool"))
-		ret = pool_add(env, argc - 1, argv + 1, dry, r);
-	else if (!strcmp(argv[0], "backend"))
-		ret = backend_cmd(env, argc - 1, argv + 1, dry, r);
-	else if (!strcmp(argv[1], "set"))
-		ret = route_set(env, argc - 1, argv + 1, dry, r);
-	else if (!strcmp(argv[1], "del"))
-		ret = route_del(env, argc - 1, argv + 1, dry, r);
-	else
-		ret = route_activate(env, argc - 1, argv + 1, !strcmp(argv[1], "activate"), dry, r);
+	ret = cmd->fn(env, &a, r);
 	if (ret > 0)
 		pr_info("ctl: uid %u pid %d: %s (in force after %llu us, saved after %llu us)",
 			peer->uid, peer->pid, logline,
@@ -521,7 +843,24 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	return ret < 0 ? ret : 0;
 }
 
-int ctl_listen(const char *path, int gid)
+/* Whether something answers on the socket at path (a live strgd, not a stale file), and who. */
+static bool socket_live(const struct sockaddr_un *sun, pid_t *holder)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct ucred peer = {0};
+	socklen_t len = sizeof(peer);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+	if (live && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0)
+		*holder = peer.pid;
+	close(fd);
+	return live;
+}
+
+int ctl_listen(const char *path, int gid, pid_t *holder)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	char dir[sizeof(sun.sun_path)];
@@ -541,10 +880,14 @@ int ctl_listen(const char *path, int gid)
 		if (gid >= 0 && chown(dir, 0, (gid_t)gid) < 0)
 			return -errno;
 	}
+	/* Another strgd's socket is not ours to take over; one left by a crash is. */
+	*holder = 0;
+	if (socket_live(&sun, holder))
+		return -EADDRINUSE;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	unlink(path); /* a socket left by a strgd that did not stop cleanly */
+	unlink(path);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
 	    chmod(path, gid >= 0 ? 0660 : 0600) < 0 ||
 	    (gid >= 0 && chown(path, 0, (gid_t)gid) < 0) || listen(fd, 64) < 0) {

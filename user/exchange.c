@@ -415,11 +415,7 @@ static void exchange_finish(struct conn *c)
 	 */
 	if (!c->resp_keep || c->bstart != c->bend)
 		handoff_drop_backend(c, c->pool);
-	if (px->sp && !c->adopted)
-		splice_count_user(px->sp, c->route_slot, c->route_id, (unsigned)c->pool, c->nin,
-				  c->nout, c->status,
-				  c->t_resp > c->t_req ? (c->t_resp - c->t_req) / 1000 : 0,
-				  c->spliced);
+	conn_count(c, c->status);
 	keep = c->req_keep_alive && c->resp_keep && !px->stopping;
 	exchange_reset(c);
 	if (!keep) {

@@ -360,6 +360,10 @@ static void adopt_response(struct conn *c, unsigned pool, const struct strg_conn
 	c->reused = true;
 	c->adopted = true;
 	c->method = (enum http_method)k->method;
+	/* The kernel counted the request; strgd counts what it sees of the response. */
+	c->route_slot = k->slot;
+	c->route_id = 0;
+	c->t_req = k->req_ns ? k->req_ns : now_ns();
 	c->req_keep_alive = true;
 	c->req_body = HTTP_BODY_NONE;
 	c->req_done = true;

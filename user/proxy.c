@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "ctl.h"
+#include "ctlsrv.h"
 #include "log.h"
 #include "proxy.h"
 #include "proxyproto.h"
@@ -24,102 +25,6 @@
 volatile sig_atomic_t proxy_stop_requested;
 
 static void submit_accept(struct proxy *px);
-
-/*
- * A control connection: one command line in, one reply out, then closed. strgctl speaks first
- * and briefly; the buffers are the command's and the reply's.
- */
-struct ctl_conn {
-	int fd;
-	struct ucred peer;
-	size_t len;
-	char line[4096];
-	size_t sent;
-	struct ctl_reply reply;
-};
-
-static void ctl_submit(struct proxy *px, struct ctl_conn *cc, enum ring_op op)
-{
-	struct io_uring_sqe *sqe = ring_get_sqe(&px->ring);
-
-	if (op == RING_OP_CTL_RECV)
-		io_uring_prep_recv(sqe, cc->fd, cc->line + cc->len, sizeof(cc->line) - 1 - cc->len,
-				   0);
-	else
-		io_uring_prep_send(sqe, cc->fd, cc->reply.buf + cc->sent, cc->reply.len - cc->sent,
-				   MSG_NOSIGNAL);
-	io_uring_sqe_set_data64(sqe, ring_tag(cc, op));
-}
-
-static void ctl_submit_accept(struct proxy *px)
-{
-	struct io_uring_sqe *sqe = ring_get_sqe(&px->ring);
-
-	io_uring_prep_multishot_accept(sqe, px->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_CTL_ACCEPT));
-}
-
-static void ctl_done(struct ctl_conn *cc)
-{
-	close(cc->fd);
-	free(cc);
-}
-
-static void on_ctl_accept(struct proxy *px, int res, unsigned flags)
-{
-	socklen_t len = sizeof(struct ucred);
-	struct ctl_conn *cc;
-
-	if (!(flags & IORING_CQE_F_MORE) && !px->stopping && res != -ECANCELED)
-		ctl_submit_accept(px);
-	if (res < 0)
-		return;
-	cc = aligned_alloc(64, (sizeof(*cc) + 63) & ~(size_t)63);
-	if (!cc || getsockopt(res, SOL_SOCKET, SO_PEERCRED, &cc->peer, &len) < 0) {
-		free(cc);
-		close(res);
-		return;
-	}
-	cc->fd = res;
-	cc->len = 0;
-	cc->sent = 0;
-	ctl_submit(px, cc, RING_OP_CTL_RECV);
-}
-
-static void on_ctl_recv(struct proxy *px, struct ctl_conn *cc, int res)
-{
-	struct ctl_env env = {.cfg = px->cfg, .sp = px->sp};
-	char *nl;
-
-	if (res <= 0) {
-		ctl_done(cc);
-		return;
-	}
-	cc->len += (size_t)res;
-	cc->line[cc->len] = '\0';
-	nl = strchr(cc->line, '\n');
-	if (!nl && cc->len < sizeof(cc->line) - 1) {
-		ctl_submit(px, cc, RING_OP_CTL_RECV);
-		return;
-	}
-	if (nl)
-		*nl = '\0';
-	ctl_execute(&env, &cc->peer, cc->line, &cc->reply);
-	ctl_submit(px, cc, RING_OP_CTL_SEND);
-}
-
-static void on_ctl_send(struct proxy *px, struct ctl_conn *cc, int res)
-{
-	if (res <= 0) {
-		ctl_done(cc);
-		return;
-	}
-	cc->sent += (size_t)res;
-	if (cc->sent < cc->reply.len)
-		ctl_submit(px, cc, RING_OP_CTL_SEND);
-	else
-		ctl_done(cc);
-}
 
 /* ---- timers ---- */
 
@@ -199,6 +104,7 @@ static void on_timer(struct proxy *px)
 		    (px->stopping && now >= px->stop_deadline))
 			expire(c);
 	}
+	ctlsrv_tick(px->ctl, now);
 	sqe = ring_get_sqe(&px->ring);
 	io_uring_prep_timeout(sqe, &px->tick, 0, 0);
 	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_TIMER));
@@ -274,13 +180,13 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 		on_timer(px);
 		return;
 	case RING_OP_CTL_ACCEPT:
-		on_ctl_accept(px, cqe->res, cqe->flags);
+		ctlsrv_on_accept(px->ctl, cqe->res, cqe->flags);
 		return;
 	case RING_OP_CTL_RECV:
-		on_ctl_recv(px, ring_tag_obj(ud), cqe->res);
+		ctlsrv_on_recv(px->ctl, ring_tag_obj(ud), cqe->res);
 		return;
 	case RING_OP_CTL_SEND:
-		on_ctl_send(px, ring_tag_obj(ud), cqe->res);
+		ctlsrv_on_send(px->ctl, ring_tag_obj(ud), cqe->res);
 		return;
 	case RING_OP_EVENTS:
 		splice_events_consume(px->sp);
@@ -357,7 +263,7 @@ int proxy_listen(const struct config *cfg)
 	return fd;
 }
 
-int proxy_run(struct config *cfg, int listen_fd, struct splice *sp)
+int proxy_run(struct config *cfg, int listen_fd, int ctl_fd, struct splice *sp, struct stats *st)
 {
 	struct proxy *px;
 	struct io_uring_sqe *sqe;
@@ -368,7 +274,11 @@ int proxy_run(struct config *cfg, int listen_fd, struct splice *sp)
 		return -ENOMEM;
 	px->cfg = cfg;
 	px->sp = sp;
+	px->st = st;
 	px->lfd = listen_fd;
+	px->ctl_env.cfg = cfg;
+	px->ctl_env.sp = sp;
+	px->ctl_env.st = st;
 	px->tick.tv_nsec = TICK_NS;
 	err = io_uring_queue_init(RING_ENTRIES, &px->ring, 0);
 	if (err < 0) {
@@ -376,14 +286,12 @@ int proxy_run(struct config *cfg, int listen_fd, struct splice *sp)
 		return err;
 	}
 	submit_accept(px);
-	/* The socket's group: who may read; the change group needs it as well to connect. */
-	px->ctl_fd = ctl_listen(cfg->control, cfg->control_read_gid >= 0 ? cfg->control_read_gid
-									 : cfg->control_change_gid);
-	if (px->ctl_fd < 0)
-		pr_warn("control socket %s: %s; strgctl cannot reach this strgd", cfg->control,
-			strerror(-px->ctl_fd));
-	else
-		ctl_submit_accept(px);
+	px->ctl = ctlsrv_open(&px->ring, &px->ctl_env, ctl_fd);
+	if (!px->ctl) {
+		io_uring_queue_exit(&px->ring);
+		free(px);
+		return -ENOMEM;
+	}
 	if (sp) {
 		px->events_fd = splice_events_open(sp, handoff_on_event, px);
 		if (px->events_fd < 0) {
@@ -420,10 +328,7 @@ int proxy_run(struct config *cfg, int listen_fd, struct splice *sp)
 	if (px->spurious)
 		pr_info("%lu spurious wake-ups of spliced sockets", px->spurious);
 	io_uring_queue_exit(&px->ring);
-	if (px->ctl_fd >= 0) {
-		close(px->ctl_fd);
-		unlink(cfg->control);
-	}
+	ctlsrv_close(px->ctl); /* after the ring: no completion names its connections */
 	connmap_free(&px->spliced);
 	free(px);
 	return err;

@@ -8,6 +8,7 @@
 #include "config.h"
 
 struct splice;
+struct stats;
 
 /* Set by the signal handler; the loop stops accepting and drains when it becomes non-zero. */
 extern volatile sig_atomic_t proxy_stop_requested;
@@ -16,10 +17,11 @@ extern volatile sig_atomic_t proxy_stop_requested;
 int proxy_listen(const struct config *cfg);
 
 /*
- * Run the event loop on listen_fd until a stop is requested and every connection has finished.
- * With sp (the loaded kernel path), connections are spliced as cfg->splice says.
- * Returns 0 on a clean stop, -errno when the loop could not run.
+ * Run the event loop on listen_fd and the control socket ctl_fd (ctl_listen()) until a stop is
+ * requested and every connection has finished. With sp (the loaded kernel path), connections
+ * are spliced as cfg->splice says; st counts every request. Returns 0 on a clean stop, -errno
+ * when the loop could not run.
  */
-int proxy_run(struct config *cfg, int listen_fd, struct splice *sp);
+int proxy_run(struct config *cfg, int listen_fd, int ctl_fd, struct splice *sp, struct stats *st);
 
 #endif

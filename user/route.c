@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -299,9 +301,71 @@ void route_table_free(struct route_table *t)
 	free(t);
 }
 
-static bool route_is_default(const struct route_spec *s)
+bool route_is_default(const struct route_spec *s)
 {
 	return !s->methods && !s->host[0] && !s->exact && !strcmp(s->path, "/");
+}
+
+bool route_spec_equal(const struct route_spec *a, const struct route_spec *b)
+{
+	return a->methods == b->methods && !strcmp(a->host, b->host) && !strcmp(a->path, b->path) &&
+	       a->exact == b->exact && a->inactive == b->inactive && a->split == b->split &&
+	       a->permille == b->permille && a->testers == b->testers && a->adapt == b->adapt &&
+	       !strcmp(a->rewrite, b->rewrite) && a->pool == b->pool;
+}
+
+size_t route_methods_text(uint32_t mask, char *out, size_t len)
+{
+	size_t n = 0;
+
+	if (len)
+		out[0] = '\0';
+	for (size_t i = 0; i < sizeof(route_methods) / sizeof(route_methods[0]); i++) {
+		if (!(mask & (1u << route_methods[i].m)))
+			continue;
+		n += (size_t)snprintf(out + (n < len ? n : len), n < len ? len - n : 0, "%s%s",
+				      n ? "," : "", route_methods[i].name);
+	}
+	return n;
+}
+
+/* Appends with snprintf semantics: returns the length the whole text needs. */
+static size_t add(char *out, size_t len, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static size_t add(char *out, size_t len, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(out + (n < len ? n : len), n < len ? len - n : 0, fmt, ap);
+	va_end(ap);
+	return n + (r > 0 ? (size_t)r : 0);
+}
+
+size_t route_spec_text(const struct route_spec *s, const char *pool, char *out, size_t len)
+{
+	size_t n = route_methods_text(s->methods, out, len);
+
+	if (n)
+		n = add(out, len, n, " ");
+	if (s->host[0])
+		n = add(out, len, n, "host %s ", s->host);
+	n = add(out, len, n, "%s %s", s->path, pool);
+	if (s->split)
+		n = add(out, len, n, " percent %u.%u", s->permille / 10u, s->permille % 10u);
+	if (s->exact)
+		n = add(out, len, n, " exact");
+	if (s->adapt && s->rewrite[0])
+		n = add(out, len, n, " rewrite %s", s->rewrite);
+	else if (s->adapt)
+		n = add(out, len, n, " strip-prefix");
+	if (s->testers)
+		n = add(out, len, n, " testers");
+	if (s->inactive)
+		n = add(out, len, n, " inactive");
+	return n;
 }
 
 /* 4 = has a host, 2 = has a method set, 1 = exact: the precedence order within one prefix. */
@@ -528,6 +592,37 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 	if (err)
 		return err;
 	return (int)t->next_id++;
+}
+
+int route_table_restore(struct route_table *t, const struct route_spec *spec, uint32_t id)
+{
+	struct route_spec s;
+	int err;
+
+	if (!id || id > INT_MAX || id_find(t, id))
+		return -EEXIST;
+	err = spec_normalize(&s, spec);
+	if (err)
+		return err;
+	if (node_find(t, &s))
+		return -EEXIST;
+	err = route_insert(t, &s, id, SLOT_ANY);
+	if (err)
+		return err;
+	if (t->next_id <= id)
+		t->next_id = id + 1;
+	return (int)id;
+}
+
+uint32_t route_table_next_id(const struct route_table *t)
+{
+	return t->next_id;
+}
+
+void route_table_reserve_ids(struct route_table *t, uint32_t next_id)
+{
+	if (next_id > t->next_id)
+		t->next_id = next_id;
 }
 
 int route_table_del(struct route_table *t, uint32_t id)

@@ -54,6 +54,15 @@ void route_table_free(struct route_table *t);
  * its id). Returns the route's id (>= 0) or -errno (-EINVAL for a malformed spec).
  */
 int route_table_set(struct route_table *t, const struct route_spec *spec);
+/*
+ * Add a route under a given id (a saved table read back): -EEXIST when the id or the route is
+ * taken. Ids handed out later are above it. Returns the id or -errno.
+ */
+int route_table_restore(struct route_table *t, const struct route_spec *spec, uint32_t id);
+/* The id the next new route gets; ids are never handed out twice in a table's life. */
+uint32_t route_table_next_id(const struct route_table *t);
+/* Hand out no id below next_id from now on (a saved counter read back). */
+void route_table_reserve_ids(struct route_table *t, uint32_t next_id);
 /* Remove the route with this id; -ENOENT when none, -EPERM for the default route "/" of any host.
  */
 int route_table_del(struct route_table *t, uint32_t id);
@@ -101,5 +110,20 @@ int route_path_set(struct route_spec *spec, const char *path);
 int route_host_set(struct route_spec *spec, const char *host);
 /* Parse "GET,HEAD" into a method mask; 0 on success, -EINVAL on an unknown method. */
 int route_methods_parse(const char *s, uint32_t *mask);
+/* "GET,HEAD" of a mask ("" for none), snprintf-style: returns the length the text needs. */
+size_t route_methods_text(uint32_t mask, char *out, size_t len);
+/*
+ * The spec in the configuration's route syntax, without the word "route":
+ * "[METHODS] [host H] PATH POOL [percent P] [exact] [strip-prefix|rewrite NEW] [testers]
+ * [inactive]", pool being the name of spec->pool. snprintf-style return.
+ */
+size_t route_spec_text(const struct route_spec *spec, const char *pool, char *out, size_t len);
+/* The default route: "/" for every method and host, not exact. */
+bool route_is_default(const struct route_spec *spec);
+/* Same route and same target, options and state. */
+bool route_spec_equal(const struct route_spec *a, const struct route_spec *b);
+
+/* Longest text route_spec_text() writes. */
+#define ROUTE_TEXT_MAX (2 * ROUTE_PATH_MAX + ROUTE_HOST_MAX + 160)
 
 #endif

@@ -6,9 +6,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "log.h"
@@ -23,9 +27,12 @@
 struct splice {
 	struct splice_bpf *skel;
 	bool verdict_attached;
-	uint32_t gen;
+	int routing_err;    /* 0: the kernel classifies with the published table; else why not */
+	uint32_t prefixes;  /* prefixes in the published table */
+	uint64_t published; /* tables published */
 	struct strg_stats *ustats; /* mmapped user-space counters */
 	struct ring_buffer *events;
+	int lock_fd; /* the pin directory, flock()ed while this strgd uses it */
 	splice_event_fn event_fn;
 	void *event_ctx;
 	char pin_dir[256];
@@ -58,6 +65,51 @@ uint64_t splice_cookie(int fd)
 	return cookie;
 }
 
+/* The process holding a flock on the file behind fd, from /proc/locks; 0 when unknown. */
+static pid_t lock_holder(int fd)
+{
+	unsigned maj, min;
+	unsigned long ino;
+	char line[256], kind[16];
+	struct stat st;
+	pid_t pid = 0;
+	int who;
+	FILE *f;
+
+	if (fstat(fd, &st) < 0)
+		return 0;
+	f = fopen("/proc/locks", "re");
+	if (!f)
+		return 0;
+	while (!pid && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%lu", kind, &who, &maj, &min, &ino) ==
+			    5 &&
+		    !strcmp(kind, "FLOCK") && ino == st.st_ino && maj == major(st.st_dev) &&
+		    min == minor(st.st_dev))
+			pid = who;
+	fclose(f);
+	return pid;
+}
+
+/*
+ * Take the pin directory for this strgd alone: another one pinning its maps there would replace
+ * our pins and remove them when it exits. -EBUSY (the other's pid in *holder) when it is taken.
+ */
+static int lock_pin_dir(struct splice *sp, pid_t *holder)
+{
+	if (mkdir(sp->pin_dir, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	sp->lock_fd = open(sp->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sp->lock_fd < 0)
+		return -errno;
+	if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	*holder = errno == EWOULDBLOCK ? lock_holder(sp->lock_fd) : 0;
+	close(sp->lock_fd);
+	sp->lock_fd = -1;
+	return -EBUSY;
+}
+
 static int pin_maps(struct splice *sp)
 {
 	struct {
@@ -65,18 +117,15 @@ static int pin_maps(struct splice *sp)
 		const char *name;
 	} pins[] = {
 		{sp->skel->maps.kstats, "kstats"},     {sp->skel->maps.ustats, "ustats"},
-		{sp->skel->maps.routes, "routes"},     {sp->skel->maps.table, "table"},
-		{sp->skel->maps.conns, "conns"},       {sp->skel->maps.conn_ctl, "conn_ctl"},
-		{sp->skel->maps.sockinfo, "sockinfo"},
+		{sp->skel->maps.routes, "routes"},     {sp->skel->maps.conns, "conns"},
+		{sp->skel->maps.conn_ctl, "conn_ctl"}, {sp->skel->maps.sockinfo, "sockinfo"},
 	};
 	char path[512];
 	int err;
 
-	if (mkdir(sp->pin_dir, 0750) < 0 && errno != EEXIST)
-		return -errno;
 	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", sp->pin_dir, pins[i].name);
-		unlink(path); /* a previous strgd's pin: this instance's maps replace it */
+		unlink(path); /* a stopped strgd's pin (the lock says no other one runs) */
 		err = bpf_map__pin(pins[i].map, path);
 		if (err)
 			return err;
@@ -105,7 +154,7 @@ static int attach(struct splice *sp)
 	return 0;
 }
 
-struct splice *splice_open(struct config *cfg, const char *pin_dir)
+struct splice *splice_open(struct config *cfg, const char *pin_dir, pid_t *holder)
 {
 	struct splice *sp;
 	size_t ulen;
@@ -115,7 +164,14 @@ struct splice *splice_open(struct config *cfg, const char *pin_dir)
 	sp = calloc(1, sizeof(*sp));
 	if (!sp)
 		return NULL;
+	sp->lock_fd = -1;
 	snprintf(sp->pin_dir, sizeof(sp->pin_dir), "%s", pin_dir);
+	*holder = 0;
+	err = lock_pin_dir(sp, holder);
+	if (err == -EBUSY)
+		goto out_free;
+	if (err) /* no bpffs there, say: the maps will not be pinned either */
+		pr_warn("pin directory %s: %s", sp->pin_dir, strerror(-err));
 	sp->skel = splice_bpf__open();
 	if (!sp->skel) {
 		err = -errno;
@@ -127,7 +183,7 @@ struct splice *splice_open(struct config *cfg, const char *pin_dir)
 	err = attach(sp);
 	if (err)
 		goto out_detach;
-	ulen = sizeof(struct strg_stats) * STRG_ROUTE_SLOTS * STRG_POOLS_MAX;
+	ulen = sizeof(struct strg_stats) * STRG_STATS_KEYS;
 	sp->ustats = mmap(NULL, ulen, PROT_READ | PROT_WRITE, MAP_SHARED,
 			  bpf_map__fd(sp->skel->maps.ustats), 0);
 	if (sp->ustats == MAP_FAILED) {
@@ -140,8 +196,9 @@ struct splice *splice_open(struct config *cfg, const char *pin_dir)
 	if (err)
 		pr_warn("maps not pinned in %s (%s): bpftool cannot show strgd's counters",
 			sp->pin_dir, strerror(-err));
+	/* A table the kernel cannot hold leaves the kernel passing everything up, not off. */
 	err = splice_publish_routes(sp, cfg);
-	if (err)
+	if (err && err != -E2BIG)
 		goto out_detach;
 	return sp;
 out_detach:
@@ -151,6 +208,8 @@ out_detach:
 out_destroy:
 	splice_bpf__destroy(sp->skel);
 out_free:
+	if (sp->lock_fd >= 0)
+		close(sp->lock_fd);
 	free(sp);
 	errno = -err;
 	return NULL;
@@ -189,9 +248,11 @@ void splice_close(struct splice *sp)
 		bpf_prog_detach2(bpf_program__fd(sp->skel->progs.strg_verdict),
 				 bpf_map__fd(sp->skel->maps.socks), BPF_SK_SKB_VERDICT);
 	if (sp->ustats)
-		munmap(sp->ustats, sizeof(struct strg_stats) * STRG_ROUTE_SLOTS * STRG_POOLS_MAX);
+		munmap(sp->ustats, sizeof(struct strg_stats) * STRG_STATS_KEYS);
 	unpin_maps(sp);
 	splice_bpf__destroy(sp->skel);
+	if (sp->lock_fd >= 0)
+		close(sp->lock_fd);
 	free(sp);
 }
 
@@ -269,77 +330,128 @@ static void fill_cand(struct strg_route_cand *c, const struct route *r)
 		c->flags |= STRG_CAND_USER;
 }
 
-/* Write every prefix of the table under generation gen. */
-static int write_generation(struct splice *sp, struct route_list *l, uint32_t gen)
+/* The table's prefixes as kernel entries, in the order the sorted list has them. */
+static int build_entries(struct route_list *l, struct strg_route_key **keys,
+			 struct strg_route_val **vals, uint32_t *n)
 {
-	int fd = bpf_map__fd(sp->skel->maps.routes);
 	size_t i = 0;
 
+	*keys = calloc(l->n ? l->n : 1, sizeof(**keys));
+	*vals = calloc(l->n ? l->n : 1, sizeof(**vals));
+	if (!*keys || !*vals)
+		return -ENOMEM;
+	*n = 0;
 	while (i < l->n) {
 		const char *path = l->v[i]->spec.path;
-		struct strg_route_key key = {.gen = gen, .len = (uint32_t)strlen(path)};
-		struct strg_route_val val;
+		struct strg_route_key *key = &(*keys)[*n];
+		struct strg_route_val *val = &(*vals)[*n];
 
-		memset(&val, 0, sizeof(val));
-		key.hash = fnv(path, key.len);
+		key->len = (uint32_t)strlen(path);
+		key->hash = fnv(path, key->len);
 		for (; i < l->n && !strcmp(l->v[i]->spec.path, path); i++) {
-			if (val.ncands == STRG_ROUTE_CANDS) {
-				val.flags |=
-					STRG_CAND_USER; /* too many to tell apart: user space */
+			if (val->ncands == STRG_ROUTE_CANDS) {
+				/* Too many to tell apart: user space decides. */
+				val->flags |= STRG_CAND_USER;
 				continue;
 			}
-			fill_cand(&val.cands[val.ncands++], l->v[i]);
+			fill_cand(&val->cands[val->ncands++], l->v[i]);
 		}
-		if (bpf_map_update_elem(fd, &key, &val, BPF_ANY))
-			return -errno;
+		(*n)++;
 	}
 	return 0;
 }
 
-/* Remove every entry that does not belong to generation keep. */
-static void drop_other_generations(struct splice *sp, uint32_t keep)
+/* A new, empty route map for n prefixes, with the program's BTF so bpftool names its fields. */
+static int create_route_map(struct splice *sp, uint32_t n)
 {
-	int fd = bpf_map__fd(sp->skel->maps.routes);
-	struct strg_route_key key, next;
-	bool first = true;
+	struct btf *btf = bpf_object__btf(sp->skel->obj);
+	struct bpf_map_create_opts opts = {.sz = sizeof(opts), .map_flags = BPF_F_NO_PREALLOC};
+	int key_id = btf ? btf__find_by_name_kind(btf, "strg_route_key", BTF_KIND_STRUCT) : -1;
+	int val_id = btf ? btf__find_by_name_kind(btf, "strg_route_val", BTF_KIND_STRUCT) : -1;
+	int fd;
 
-	while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
-		first = false;
-		if (next.gen != keep && bpf_map_delete_elem(fd, &next) == 0)
-			continue; /* deleted: iterate from the same key again */
-		key = next;
+	if (key_id > 0 && val_id > 0) {
+		opts.btf_fd = (uint32_t)bpf_object__btf_fd(sp->skel->obj);
+		opts.btf_key_type_id = (uint32_t)key_id;
+		opts.btf_value_type_id = (uint32_t)val_id;
 	}
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "strg_routes", sizeof(struct strg_route_key),
+			    sizeof(struct strg_route_val), n ? n : 1, &opts);
+	return fd < 0 ? -errno : fd;
 }
 
+/* Empty the table slot: the verdict then passes every request up to strgd. */
+static void kernel_routing_off(struct splice *sp, int why)
+{
+	uint32_t zero = 0;
+
+	bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.routes), &zero);
+	if (sp->routing_err != why)
+		pr_warn("kernel route table off (%s): the kernel passes every request up to strgd "
+			"until the table fits",
+			why == -E2BIG ? "more prefixes than 'limit kernel-routes'"
+				      : strerror(-why));
+	sp->routing_err = why;
+}
+
+/*
+ * Build the whole table in a map of its own, then switch the verdict to it with one write: a
+ * lookup sees the old table or the new one, never a mix, and a failed build leaves nothing
+ * behind (its map goes with its descriptor).
+ */
 int splice_publish_routes(struct splice *sp, const struct config *cfg)
 {
+	struct strg_route_key *keys = NULL;
+	struct strg_route_val *vals = NULL;
 	struct route_list l = {0};
-	struct strg_table t = {0};
-	uint32_t zero = 0;
-	bool root = false;
-	int err;
+	uint32_t zero = 0, n = 0, done;
+	int fd = -1, err;
 
 	err = route_table_each(cfg->routes, collect, &l);
 	if (err)
 		goto out;
 	qsort(l.v, l.n, sizeof(*l.v), cand_cmp);
-	for (size_t i = 0; i < l.n; i++)
-		root |= !strcmp(l.v[i]->spec.path, "/");
-	/* New entries go in under the next generation; lookups switch with one array write. */
-	t.gen = sp->gen + 1;
-	t.root_ok = root;
-	err = write_generation(sp, &l, t.gen);
+	err = build_entries(&l, &keys, &vals, &n);
 	if (err)
 		goto out;
-	if (bpf_map_update_elem(bpf_map__fd(sp->skel->maps.table), &zero, &t, BPF_ANY)) {
+	if (n > cfg->kernel_routes_max) {
+		err = -E2BIG;
+		goto out;
+	}
+	fd = create_route_map(sp, n);
+	if (fd < 0) {
+		err = fd;
+		goto out;
+	}
+	done = n;
+	if (n && bpf_map_update_batch(fd, keys, vals, &done, NULL)) {
 		err = -errno;
 		goto out;
 	}
-	sp->gen = t.gen;
-	drop_other_generations(sp, t.gen);
+	if (bpf_map_update_elem(bpf_map__fd(sp->skel->maps.routes), &zero, &fd, BPF_ANY)) {
+		err = -errno;
+		goto out;
+	}
+	if (sp->routing_err)
+		pr_info("kernel route table on again (%u prefixes)", n);
+	sp->routing_err = 0;
+	sp->published++;
+	sp->prefixes = n;
 out:
+	if (err)
+		kernel_routing_off(sp, err);
+	if (fd >= 0)
+		close(fd); /* the outer map holds the published one */
+	free(keys);
+	free(vals);
 	free(l.v);
 	return err;
+}
+
+int splice_routing_state(const struct splice *sp, uint32_t *prefixes)
+{
+	*prefixes = sp->prefixes;
+	return sp->routing_err;
 }
 
 /* ---- connections ---- */
@@ -411,51 +523,45 @@ void splice_conn_forget(struct splice *sp, uint64_t client, const struct strg_co
 	bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.conns), &client);
 }
 
-void splice_slot_reset(struct splice *sp, uint32_t slot)
+struct strg_stats *splice_ustats(struct splice *sp)
 {
-	int ncpus = libbpf_num_possible_cpus();
+	return sp->ustats;
+}
+
+int splice_kstats_read(struct splice *sp, uint32_t key, struct strg_stats *out)
+{
+	int ncpus = libbpf_num_possible_cpus(), err = 0;
+	struct strg_stats *v;
+
+	memset(out, 0, sizeof(*out));
+	if (ncpus <= 0)
+		return -EINVAL;
+	v = calloc((size_t)ncpus, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(sp->skel->maps.kstats), &key, v)) {
+		err = -errno;
+		goto out;
+	}
+	for (int c = 0; c < ncpus; c++)
+		strg_stats_add(out, &v[c]);
+out:
+	free(v);
+	return err;
+}
+
+int splice_kstats_clear(struct splice *sp, uint32_t key)
+{
+	int ncpus = libbpf_num_possible_cpus(), err = 0;
 	void *zeros;
 
-	if (!sp || slot >= STRG_ROUTE_SLOTS || ncpus <= 0)
-		return;
-	if (sp->ustats)
-		memset(&sp->ustats[slot * STRG_POOLS_MAX], 0,
-		       sizeof(struct strg_stats) * STRG_POOLS_MAX);
+	if (ncpus <= 0)
+		return -EINVAL;
 	zeros = calloc((size_t)ncpus, sizeof(struct strg_stats));
 	if (!zeros)
-		return;
-	for (uint32_t k = slot * STRG_POOLS_MAX; k < (slot + 1) * STRG_POOLS_MAX; k++)
-		bpf_map_update_elem(bpf_map__fd(sp->skel->maps.kstats), &k, zeros, BPF_ANY);
+		return -ENOMEM;
+	if (bpf_map_update_elem(bpf_map__fd(sp->skel->maps.kstats), &key, zeros, BPF_ANY))
+		err = -errno;
 	free(zeros);
-}
-
-static unsigned lat_bucket(uint64_t us)
-{
-	unsigned b = 0;
-
-	while (us && b < STRG_LAT_BUCKETS - 1) {
-		us >>= 1;
-		b++;
-	}
-	return b;
-}
-
-void splice_count_user(struct splice *sp, uint32_t slot, uint32_t route_id, unsigned pool,
-		       uint64_t bytes_in, uint64_t bytes_out, unsigned status, uint64_t lat_us,
-		       bool passed)
-{
-	struct strg_stats *st;
-	unsigned cls = status / 100;
-
-	if (!sp || !sp->ustats || slot >= STRG_ROUTE_SLOTS || pool >= STRG_POOLS_MAX)
-		return;
-	st = &sp->ustats[slot * STRG_POOLS_MAX + pool];
-	st->route_id = route_id;
-	st->pool = pool;
-	st->requests++;
-	st->bytes_in += bytes_in;
-	st->bytes_out += bytes_out;
-	st->passed += passed;
-	st->status[cls < STRG_STATUS_CLASSES ? cls : 0]++;
-	st->latency_us_log2[lat_bucket(lat_us)]++;
+	return err;
 }

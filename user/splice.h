@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <linux/types.h>
 
 #include "config.h"
@@ -16,14 +17,21 @@ struct splice;
 
 /*
  * Load the verdict program, attach it to the sockhash, pin the maps under pin_dir and publish
- * the route table. NULL with errno set when the kernel path is not available; the caller then
- * runs the user-space path.
+ * the route table. NULL with errno set when the kernel path is not available (the caller then
+ * runs the user-space path) or, EBUSY, when another process holds pin_dir (its pid in *holder,
+ * 0 when unknown).
  */
-struct splice *splice_open(struct config *cfg, const char *pin_dir);
+struct splice *splice_open(struct config *cfg, const char *pin_dir, pid_t *holder);
 void splice_close(struct splice *sp);
 
-/* Write the route table as a new generation and switch lookups to it. 0 or -errno. */
+/*
+ * Publish the route table to the kernel: built in a new map, switched in with one write. On
+ * failure (-E2BIG: more prefixes than cfg->kernel_routes_max) the kernel stops classifying and
+ * passes every request up until a later publish succeeds, so both paths still route alike.
+ */
 int splice_publish_routes(struct splice *sp, const struct config *cfg);
+/* 0 when the kernel classifies with the published table (*prefixes of them), else why not. */
+int splice_routing_state(const struct splice *sp, uint32_t *prefixes);
 
 /* Socket cookie of fd, 0 on error. */
 uint64_t splice_cookie(int fd);
@@ -52,12 +60,11 @@ int splice_events_open(struct splice *sp, splice_event_fn fn, void *ctx);
 /* Hand every queued event to the callback. */
 void splice_events_consume(struct splice *sp);
 
-/* A slot starts counting for a new route: clear what an earlier route left in it. */
-void splice_slot_reset(struct splice *sp, uint32_t slot);
-
-/* Count a request strgd carried in user space (mmapped counters, no syscall). */
-void splice_count_user(struct splice *sp, uint32_t slot, uint32_t route_id, unsigned pool,
-		       uint64_t bytes_in, uint64_t bytes_out, unsigned status, uint64_t lat_us,
-		       bool passed);
+/* strgd's counters in the mmapped ustats map (STRG_STATS_KEYS entries). */
+struct strg_stats *splice_ustats(struct splice *sp);
+/* The kernel's counters at key, summed over CPUs. 0 or -errno. */
+int splice_kstats_read(struct splice *sp, uint32_t key, struct strg_stats *out);
+/* Zero the kernel's counters at key. 0 or -errno. */
+int splice_kstats_clear(struct splice *sp, uint32_t key);
 
 #endif

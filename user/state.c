@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The route table saved across restarts, in the configuration file's own "route" syntax. */
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,40 +13,21 @@
 #include "http.h"
 #include "state.h"
 
-#define STATE_WORDS 16
+#define STATE_WORDS 24
 
 struct save_ctx {
 	const struct config *cfg;
 	FILE *f;
 };
 
+/* "route SPEC id N": the configuration's syntax plus the route's id, kept across restarts. */
 static int save_route(const struct route *rt, void *arg)
 {
 	struct save_ctx *s = arg;
-	const char *sep = "";
+	char text[ROUTE_TEXT_MAX];
 
-	fputs("route ", s->f);
-	for (unsigned m = HTTP_M_GET; m < HTTP_M_COUNT; m++) {
-		if (rt->spec.methods & (1u << m)) {
-			fprintf(s->f, "%s%s", sep, http_method_name((enum http_method)m));
-			sep = ",";
-		}
-	}
-	if (*sep)
-		fputc(' ', s->f);
-	if (rt->spec.host[0])
-		fprintf(s->f, "host %s ", rt->spec.host);
-	fprintf(s->f, "%s %s", rt->spec.path, s->cfg->pools[rt->spec.pool].name);
-	if (rt->spec.split)
-		fprintf(s->f, " percent %u.%u", rt->spec.permille / 10u, rt->spec.permille % 10u);
-	if (rt->spec.exact)
-		fputs(" exact", s->f);
-	if (rt->spec.adapt && rt->spec.rewrite[0])
-		fprintf(s->f, " rewrite %s", rt->spec.rewrite);
-	else if (rt->spec.adapt)
-		fputs(" strip-prefix", s->f);
-	fprintf(s->f, "%s%s\n", rt->spec.testers ? " testers" : "",
-		rt->spec.inactive ? " inactive" : "");
+	route_spec_text(&rt->spec, s->cfg->pools[rt->spec.pool].name, text, sizeof(text));
+	fprintf(s->f, "route %s id %u\n", text, rt->id);
 	return 0;
 }
 
@@ -115,6 +97,7 @@ int state_save(const struct config *cfg)
 	      "# configuration file at start. Route lines have the configuration's syntax.\n",
 	      s.f);
 	save_pools(cfg, s.f);
+	fprintf(s.f, "next-id %u\n", route_table_next_id(cfg->routes));
 	route_table_each(cfg->routes, save_route, &s);
 	if (fflush(s.f) != 0 || fsync(fd) < 0)
 		err = -errno;
@@ -179,12 +162,27 @@ static int load_backend(struct config *cfg, int argc, char **argv, char *msg, si
 	return 0;
 }
 
+/* A route id or id counter: 1 to INT_MAX. */
+static int parse_id(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || !*s || *s == '-' || *s == '+' || v == 0 || v > INT_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
 /* One line of the state file: pools and backends into cfg, routes into table t. */
 static int load_line(struct config *cfg, bool *pools_seen, struct route_table *t, char *line,
 		     char *msg, size_t len)
 {
 	char *argv[STATE_WORDS];
 	struct route_spec spec;
+	uint32_t want = 0;
 	int argc = 0, id;
 
 	for (char *w = strtok(line, " \t\r"); w; w = strtok(NULL, " \t\r")) {
@@ -202,13 +200,34 @@ static int load_line(struct config *cfg, bool *pools_seen, struct route_table *t
 		return load_pool(cfg, pools_seen, argc, argv, msg, len);
 	if (!strcmp(argv[0], "backend"))
 		return load_backend(cfg, argc, argv, msg, len);
+	if (!strcmp(argv[0], "next-id")) {
+		if (argc != 2 || parse_id(argv[1], &want) < 0) {
+			snprintf(msg, len, "bad next-id line (next-id N)");
+			return -EINVAL;
+		}
+		route_table_reserve_ids(t, want);
+		return 0;
+	}
 	if (strcmp(argv[0], "route")) {
-		snprintf(msg, len, "expected 'pool', 'backend' or 'route', not '%s'", argv[0]);
+		snprintf(msg, len, "expected 'pool', 'backend', 'next-id' or 'route', not '%s'",
+			 argv[0]);
 		return -EINVAL;
+	}
+	/* "id N" closes a saved route; a hand-written line without it gets a new id. */
+	if (argc > 3 && !strcmp(argv[argc - 2], "id")) {
+		if (parse_id(argv[argc - 1], &want) < 0) {
+			snprintf(msg, len, "bad route id '%s'", argv[argc - 1]);
+			return -EINVAL;
+		}
+		argc -= 2;
 	}
 	if (config_route_words(cfg, argc, argv, &spec, msg, len))
 		return -EINVAL;
-	id = route_table_set(t, &spec);
+	id = want ? route_table_restore(t, &spec, want) : route_table_set(t, &spec);
+	if (id == -EEXIST) {
+		snprintf(msg, len, "route id %u or its route appears twice", want);
+		return id;
+	}
 	if (id < 0) {
 		snprintf(msg, len, "%s", strerror(-id));
 		return id;

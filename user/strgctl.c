@@ -63,44 +63,75 @@ static const char usage[] =
 	"  strgctl route show -j\n"
 	"  strgctl route del GET,HEAD /v1/getSalesLeads\n";
 
+/* The reply's "warning: " lines go to stderr, the rest to stdout. */
+static void print_reply(char *text)
+{
+	for (char *line = text, *nl; *line; line = nl) {
+		nl = strchr(line, '\n');
+		nl = nl ? nl + 1 : line + strlen(line);
+		fprintf(strncmp(line, "warning: ", 9) ? stdout : stderr, "%s%.*s",
+			strncmp(line, "warning: ", 9) ? "" : "strgctl: ", (int)(nl - line), line);
+	}
+}
+
 /* Send the command, print the reply; 0 when strgd answered "ok". */
 static int run(const char *sock, const char *line)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	char buf[65536];
-	size_t len = 0;
-	ssize_t n;
-	int fd;
+	size_t len = 0, cap = 65536;
+	char *buf = malloc(cap), *more;
+	ssize_t n = 0;
+	int fd, ret = 1;
 
+	if (!buf) {
+		fprintf(stderr, "strgctl: out of memory\n");
+		return 1;
+	}
 	if (strlen(sock) >= sizeof(sun.sun_path)) {
 		fprintf(stderr, "strgctl: socket path too long: %s\n", sock);
-		return 1;
+		goto out;
 	}
 	strcpy(sun.sun_path, sock);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		fprintf(stderr, "strgctl: cannot reach strgd at %s: %s\n", sock, strerror(errno));
-		return 1;
+		goto out;
 	}
 	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
 		fprintf(stderr, "strgctl: %s: %s\n", sock, strerror(errno));
 		close(fd);
-		return 1;
+		goto out;
 	}
-	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+	/* A reply of any size: read until strgd closes. */
+	for (;;) {
+		if (len + 1 == cap) {
+			more = realloc(buf, cap * 2);
+			if (!more)
+				break;
+			buf = more;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n <= 0)
+			break;
 		len += (size_t)n;
+	}
 	close(fd);
 	buf[len] = '\0';
-	if (!strncmp(buf, "ok\n", 3)) {
-		fputs(buf + 3, stdout);
-		return 0;
-	}
-	if (!strncmp(buf, "error: ", 7)) {
+	if (n < 0 || len + 1 == cap) {
+		fprintf(stderr, "strgctl: reply from strgd cut short: %s\n",
+			n < 0 ? strerror(errno) : "out of memory");
+	} else if (!strncmp(buf, "ok\n", 3)) {
+		print_reply(buf + 3);
+		ret = 0;
+	} else if (!strncmp(buf, "error: ", 7)) {
 		fprintf(stderr, "strgctl: %s", buf + 7);
-		return 1;
+	} else {
+		fprintf(stderr, "strgctl: strgd gave no answer\n");
 	}
-	fprintf(stderr, "strgctl: strgd gave no answer\n");
-	return 1;
+out:
+	free(buf);
+	return ret;
 }
 
 int main(int argc, char **argv)

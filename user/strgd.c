@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctl.h"
 #include "log.h"
 #include "proxy.h"
 #include "splice.h"
 #include "state.h"
+#include "stats.h"
 #include "version.h"
 
 static const char usage[] =
@@ -83,6 +85,35 @@ static const char *listen_name(const struct config *cfg, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * The client listener and the control socket, before anything else: a second strgd given the
+ * same control socket is refused instead of taking the first one's over.
+ */
+static int open_sockets(const struct config *cfg, int *lfd, int *ctl_fd)
+{
+	pid_t holder = 0;
+	int gid = cfg->control_read_gid >= 0 ? cfg->control_read_gid : cfg->control_change_gid;
+
+	*ctl_fd = ctl_listen(cfg->control, gid, &holder);
+	if (*ctl_fd == -EADDRINUSE) {
+		fprintf(stderr,
+			"strgd: control socket %s: another strgd (pid %d) answers there: give each "
+			"strgd its own 'control' and 'state-file'\n",
+			cfg->control, (int)holder);
+		return -EADDRINUSE;
+	}
+	if (*ctl_fd < 0) {
+		fprintf(stderr, "strgd: control socket %s: %s\n", cfg->control, strerror(-*ctl_fd));
+		return *ctl_fd;
+	}
+	*lfd = proxy_listen(cfg);
+	if (*lfd < 0) {
+		fprintf(stderr, "strgd: listen: %s\n", strerror(-*lfd));
+		return *lfd;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -93,11 +124,14 @@ int main(int argc, char **argv)
 	};
 	const char *path = NULL, *pin_dir = SPLICE_PIN_DIR;
 	struct splice *sp = NULL;
+	struct stats *st = NULL;
+	int lfd = -1, ctl_fd = -1;
+	pid_t holder = 0;
 	bool no_bpf = false;
 	struct config cfg;
 	char err[512];
 	bool test_only = false;
-	int opt, lfd, ret;
+	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "c:tvVh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -146,18 +180,25 @@ int main(int argc, char **argv)
 	}
 	raise_fd_limit();
 	ret = install_signals();
-	if (ret == 0) {
-		lfd = proxy_listen(&cfg);
-		if (lfd < 0) {
-			fprintf(stderr, "strgd: listen: %s\n", strerror(-lfd));
-			ret = lfd;
-		}
-	}
+	if (ret == 0)
+		ret = open_sockets(&cfg, &lfd, &ctl_fd);
 	if (ret == 0 && !no_bpf) {
-		sp = splice_open(&cfg, pin_dir);
-		if (!sp)
+		sp = splice_open(&cfg, pin_dir, &holder);
+		if (!sp && errno == EBUSY) {
+			fprintf(stderr,
+				"strgd: pin directory %s is in use by another strgd (pid %d): give "
+				"each strgd its own --pin-dir\n",
+				pin_dir, (int)holder);
+			ret = -EBUSY;
+		} else if (!sp) {
 			pr_warn("kernel fast path unavailable (%s): running the user-space path",
 				strerror(errno));
+		}
+	}
+	if (ret == 0) {
+		st = stats_open(sp);
+		if (!st)
+			ret = -ENOMEM;
 	}
 	if (ret == 0) {
 		if (!sp)
@@ -173,12 +214,18 @@ int main(int argc, char **argv)
 		pr_info("listening on %s with %u pools, %zu routes",
 			listen_name(&cfg, err, sizeof(err)), cfg.npools,
 			route_table_count(cfg.routes));
-		ret = proxy_run(&cfg, lfd, sp);
+		ret = proxy_run(&cfg, lfd, ctl_fd, sp, st);
+		ctl_fd = -1; /* the proxy closed it and removed the socket */
 		if (ret < 0)
 			pr_warn("event loop failed: %s", strerror(-ret));
 		else
 			pr_info("stopped");
 	}
+	if (ctl_fd >= 0) {
+		close(ctl_fd);
+		unlink(cfg.control);
+	}
+	stats_close(st);
 	splice_close(sp);
 	config_free(&cfg);
 	return ret != 0;

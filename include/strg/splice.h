@@ -6,18 +6,21 @@
 
 /* The includer provides __u32/__u64 (vmlinux.h in BPF, <linux/types.h> in user space). */
 
-#define STRG_MAX_SOCKS	    65536
-#define STRG_MAX_CONNS	    32768
-#define STRG_POOLS_MAX	    16	 /* equals POOL_MAX in user/pool.h */
-#define STRG_ROUTE_SLOTS    1024 /* routes the kernel knows; a slot is reused after a delete */
-#define STRG_ROUTE_CANDS    4	 /* routes sharing one path prefix that the kernel can tell apart */
-#define STRG_LAT_BUCKETS    24	 /* log2 buckets of microseconds: [0]=<1us ... [23]=>=2^22us */
-#define STRG_STATUS_CLASSES 6	 /* [0] unknown, [1] 1xx ... [5] 5xx */
+#define STRG_MAX_SOCKS	 65536
+#define STRG_MAX_CONNS	 32768
+#define STRG_POOLS_MAX	 16   /* equals POOL_MAX in user/pool.h */
+#define STRG_ROUTE_SLOTS 1024 /* routes counted; a slot is reused after a delete */
+/* One more slot after the routes' for requests strgd answered before finding a route. */
+#define STRG_SLOT_UNROUTED  STRG_ROUTE_SLOTS
+#define STRG_STATS_KEYS	    ((STRG_ROUTE_SLOTS + 1) * STRG_POOLS_MAX)
+#define STRG_ROUTE_CANDS    4  /* routes sharing one path prefix that the kernel can tell apart */
+#define STRG_LAT_BUCKETS    24 /* log2 buckets of microseconds: [0]=<1us ... [23]=>=2^22us */
+#define STRG_STATUS_CLASSES 6  /* [0] unknown, [1] 1xx ... [5] 5xx */
 
-/* Route map key: one path prefix of one table generation. */
+/* Route map key: one path prefix of the published table. */
 struct strg_route_key {
-	__u32 gen;  /* table generation the entry belongs to */
 	__u32 len;  /* prefix length in bytes */
+	__u32 pad;  /* zero */
 	__u64 hash; /* FNV-1a 64 of the prefix bytes (strg_fnv_step) */
 };
 
@@ -40,12 +43,6 @@ struct strg_route_val {
 	__u32 ncands;
 	__u32 flags; /* STRG_CAND_USER: more routes on this prefix than the kernel holds */
 	struct strg_route_cand cands[STRG_ROUTE_CANDS];
-};
-
-/* Single-entry array: which generation of the route map is live. */
-struct strg_table {
-	__u32 gen;
-	__u32 root_ok; /* the root route "/" exists in this generation (it always should) */
 };
 
 /* Connection phase, kept by the verdict program and strgd together. */
@@ -115,5 +112,21 @@ struct strg_stats {
 	__u64 status[STRG_STATUS_CLASSES];
 	__u64 latency_us_log2[STRG_LAT_BUCKETS]; /* request head to response head */
 };
+
+/* Add the counts of b to a (per-CPU values, or strgd's and the kernel's). */
+static inline void strg_stats_add(struct strg_stats *a, const struct strg_stats *b)
+{
+	if (b->route_id)
+		a->route_id = b->route_id;
+	a->requests += b->requests;
+	a->bytes_in += b->bytes_in;
+	a->bytes_out += b->bytes_out;
+	a->fast += b->fast;
+	a->passed += b->passed;
+	for (int i = 0; i < STRG_STATUS_CLASSES; i++)
+		a->status[i] += b->status[i];
+	for (int i = 0; i < STRG_LAT_BUCKETS; i++)
+		a->latency_us_log2[i] += b->latency_us_log2[i];
+}
 
 #endif

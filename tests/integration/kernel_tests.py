@@ -10,8 +10,8 @@ losslessly, and end connections cleanly (half-close, client or backend close, SI
 Which requests the kernel carried is read from the counters strgd pins (`--pin-dir`): kstats
 (per-CPU array of struct strg_stats, key = slot * STRG_POOLS_MAX + pool, written by the BPF
 side) and ustats (same layout, the requests strgd carried itself), through `bpftool -j map
-lookup`. The slot and pool of a route come from the pinned route map (key: FNV-1a 64 of the
-path prefix), so the tests do not guess route ids.
+lookup`. The slot and pool of a route come from `strgctl route show -j` and `pool show -j`, so
+the tests do not guess route ids.
 """
 
 import hashlib
@@ -49,13 +49,6 @@ def _splice_define(name):
 POOLS_MAX = _splice_define("STRG_POOLS_MAX")
 
 
-def fnv1a64(text):
-    v = 0xcbf29ce484222325
-    for c in text.encode("latin-1"):
-        v = ((v ^ c) * 0x100000001b3) & 0xffffffffffffffff
-    return v
-
-
 # ---------------------------------------------------------------------------------------------
 # Pinned maps
 
@@ -63,11 +56,18 @@ def fnv1a64(text):
 class Maps:
     """strgd's pinned maps, read with bpftool."""
 
-    def __init__(self, pin_dir):
+    def __init__(self, pin_dir, port=h.PROXY_PORT):
         self.dir = pin_dir
+        self.port = port  # of the strgd whose routes these are
+
+    def ctl_json(self, line):
+        r = h.ctl_line(line, port=self.port)
+        if not r.startswith("ok\n"):
+            raise S.Fail("%s: %s" % (line, r.strip()))
+        return json.loads(r[3:])
 
     def wait_pinned(self, timeout=3.0):
-        names = ("kstats", "ustats", "routes", "table")
+        names = ("kstats", "ustats", "routes")
         ok = h.wait_until(lambda: all(os.path.exists(os.path.join(self.dir, n)) for n in names),
                           timeout)
         if not ok:
@@ -86,16 +86,15 @@ class Maps:
         return r.stdout if text else json.loads(r.stdout)
 
     def route(self, prefix):
-        """(slot, pool, route_id) of the first kernel candidate on prefix, live generation."""
-        table = self.bpftool("map", "dump", "pinned", os.path.join(self.dir, "table"))
-        gen = table[0]["formatted"]["value"]["gen"]
-        want = {"gen": gen, "len": len(prefix), "hash": fnv1a64(prefix)}
-        for e in self.bpftool("map", "dump", "pinned", os.path.join(self.dir, "routes")):
-            f = e["formatted"]
-            if f["key"] == want:
-                c = f["value"]["cands"][0]
-                return c["slot"], c["pool"], c["route_id"]
-        raise S.Fail("no kernel route entry for %r (generation %d)" % (prefix, gen))
+        """(slot, pool index, route_id) of the route on prefix with no methods and no host, or
+        else the first on it, as strgctl route show -j and pool show -j give them."""
+        routes = self.ctl_json("route show -j")["routes"]
+        pools = [p["name"] for p in self.ctl_json("pool show -j")["pools"]]
+        mine = sorted((r for r in routes if r["path"] == prefix),
+                      key=lambda r: (bool(r["methods"]) or bool(r["host"]), r["id"]))
+        if not mine:
+            raise S.Fail("route show -j has no route on %r" % prefix)
+        return mine[0]["slot"], pools.index(mine[0]["pool"]), mine[0]["id"]
 
     def stats(self, name, key):
         """struct strg_stats at key of kstats/ustats; per-CPU values summed."""
@@ -641,7 +640,7 @@ def kernel_auto_hands_idle_connection(env):
     proc = env.spawn("strgd-auto", env.flavour.argv(cfg))
     try:
         h.wait_port(port, 5.0, proc)
-        maps = Maps(env.flavour.pin_dir(cfg))
+        maps = Maps(env.flavour.pin_dir(cfg), port)
         maps.wait_pinned()
         slot, pool, _ = maps.route(MODERN_PREFIX)
         key = slot * POOLS_MAX + pool

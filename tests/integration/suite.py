@@ -784,6 +784,86 @@ def strgctl_route_flips_under_load(env):
               flips, legacy + modern, legacy, modern, len(seen), exact), flush=True)
 
 
+def ctl_ok_line(line, port=h.PROXY_PORT):
+    """A change through the control socket itself; its reply text after "ok"."""
+    r = h.ctl_line(line, port=port)
+    check(r.startswith("ok\n"), "%s: %s" % (line, r.strip()[:300]))
+    return r[3:]
+
+
+@test
+def kernel_route_table_follows_a_big_table(env):
+    """1200 routes set one by one (more than the kernel's first route map held): every one is in
+    force in both data paths, on a first request and on later requests of a connection the
+    kernel may carry; deactivating one sends both paths to legacy at once."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    n = 1200
+    try:
+        for i in range(n):
+            out = ctl_ok_line("route set /cap%d modern" % i)
+            check("warning" not in out, "route set /cap%d: %s" % (i, out.strip()))
+        with RawConn() as c:
+            for path in ("/cap1100/x", "/cap1100/y", "/cap7/z", "/cap1199/w", "/cap1100/v"):
+                expect_pool(get(path, conn=c), "modern", path)
+            expect_pool(get("/capX/1", conn=c), "legacy", "/capX/1")
+            ctl_ok_line("route deactivate /cap1100")
+            for path in ("/cap1100/x", "/cap1100/y", "/cap1100/z"):
+                expect_pool(get(path, conn=c), "legacy", path + " after deactivate")
+            expect_pool(get("/cap1101/x", conn=c), "modern", "/cap1101/x")
+            ctl_ok_line("route activate /cap1100")
+            expect_pool(get("/cap1100/a", conn=c), "modern", "/cap1100/a after activate")
+    finally:
+        for i in range(n):
+            h.ctl_line("route del /cap%d" % i)
+    with RawConn() as c:
+        for _ in range(3):
+            expect_pool(get("/cap1100/x", conn=c), "legacy", "/cap1100/x after route del")
+
+
+@test
+def kernel_route_table_over_its_limit_passes_up(env):
+    """With 'limit kernel-routes 10' (8 prefixes configured), the third route set makes the
+    table too big for the kernel: strgctl says so (in kernel mode), and both paths keep routing
+    each request as the table says; once routes are deleted the kernel takes the table again."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    port = 8088
+    proc = env.spawn_extra_proxy("klimit", port, extra=["limit kernel-routes 10"])
+    kernel = getattr(env.flavour, "mode", None) == "kernel"
+    try:
+        check(h.wait_until(lambda: os.path.exists(h.control_path(port)), 5.0),
+              "no control socket")
+        with RawConn(port=port) as c:
+            expect_pool(get("/lim0/x", conn=c), "legacy", "before")
+            for i in range(4):
+                r = h.ctl_line("route set /lim%d modern" % i, port=port)
+                check(r.startswith("ok\n"), "route set /lim%d: %s" % (i, r))
+                warned = "warning: the kernel's route table would exceed" in r
+                check(warned == (kernel and i >= 2),
+                      "route set /lim%d (kernel mode %s): reply %r" % (i, kernel, r))
+                for j in range(5):
+                    expect_pool(get("/lim%d/%d" % (i, j), conn=c), "modern",
+                                "/lim%d/%d" % (i, j))
+                expect_pool(get("/lim9/x", conn=c), "legacy", "/lim9/x")
+            r = h.ctl_line("route deactivate /lim3", port=port)
+            check(r.startswith("ok\n"), "deactivate: %r" % r)
+            for j in range(3):
+                expect_pool(get("/lim3/%d" % j, conn=c), "legacy", "/lim3 deactivated")
+            for i in (3, 2):
+                r = h.ctl_line("route del /lim%d" % i, port=port)
+                check(r.startswith("ok\n"), "route del /lim%d: %r" % (i, r))
+            check("warning" not in r, "back under the limit, still a warning: %r" % r)
+            for j in range(3):
+                expect_pool(get("/lim1/%d" % j, conn=c), "modern", "/lim1 after the deletes")
+                expect_pool(get("/lim2/%d" % j, conn=c), "legacy", "/lim2 after its delete")
+        if kernel:
+            check(h.wait_until(lambda: "kernel route table on again" in proc.stderr_text(), 2.0),
+                  "no 'kernel route table on again' in the log: %s" % proc.stderr_tail())
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+
+
 def backends_answering(n, path="/b"):
     """X-Backend of n requests, each on a new connection (so each picks a backend)."""
     return [get("%s/%d" % (path, i)).header("X-Backend") for i in range(n)]
@@ -928,8 +1008,10 @@ def strgctl_route_show_json_round_trips(env):
               "route show -j: %r" % before)
         for r in before:
             out = ctl_ok("--dry-run", "route", "set", *route_args(r))
-            check("would replace" in out, "%s: %r" % (route_args(r), out))
-            ctl_ok("route", "set", *route_args(r))
+            check(out.startswith("would leave route %d unchanged: " % r["id"]),
+                  "%s: %r" % (route_args(r), out))
+            out = ctl_ok("route", "set", *route_args(r))
+            check(out.startswith("route %d unchanged: " % r["id"]), "%s: %r" % (route_args(r), out))
         after = json.loads(ctl_ok("route", "show", "-j"))["routes"]
         key = lambda rs: sorted(rs, key=lambda r: r["id"])  # noqa: E731
         check(key(after) == key(before), "the table changed: %r != %r" % (after, before))
@@ -986,7 +1068,8 @@ def strgctl_refuses_and_explains(env):
         check(r.returncode != 0, "%s: exit 0, want an error" % what)
         check(len(lines) == 1 and lines[0].startswith("strgctl: "),
               "%s: want one 'strgctl: ...' line on stderr, got %r" % (what, r.stderr))
-    check(ctl_ok("route", "show", "-j") == before, "the route table changed")
+    after = ctl_ok("route", "show", "-j")
+    check(after == before, "the route table changed: %s -> %s" % (short(before, 2000), short(after, 2000)))
     with RawConn() as c:
         expect_pool(get(CTL_PATH + "/4", conn=c), "legacy", "after the refused changes")
 

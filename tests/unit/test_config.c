@@ -310,7 +310,7 @@ static const struct bad_case bad_cases[] = {
 	{BASE "limit head 99999999999\n", "strg.conf:3: limit head: bad number '99999999999'"},
 	{BASE "limit request-line 8k\n", "strg.conf:3: limit request-line: bad number '8k'"},
 	{BASE "limit body 1\n",
-	 "strg.conf:3: limit: unknown kind 'body' (request-line, head, fields)"},
+	 "strg.conf:3: limit: unknown kind 'body' (request-line, head, fields, kernel-routes)"},
 	{BASE "down-hold 0\n", "strg.conf:3: down-hold: '0' out of range (1ms to 60m)"},
 	{BASE "down-hold soon\n",
 	 "strg.conf:3: down-hold: bad duration 'soon' (a number, then ms, s or m)"},

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "route.h"
 #include "state.h"
 
 static const char base[] = "listen 127.0.0.1:8080\n"
@@ -112,6 +113,85 @@ static void test_pools_and_backends_come_back(void **state)
 	unlink(path);
 }
 
+static uint32_t id_of(const struct config *cfg, const char *path)
+{
+	const struct route *rt = route_table_lookup(cfg->routes, 1, NULL, 0, path, strlen(path));
+
+	assert_non_null(rt);
+	return rt->id;
+}
+
+/* Ids survive a restart, and one that was handed out is never handed out again. */
+static void test_route_ids_are_stable(void **state)
+{
+	struct config a, b;
+	char path[128], err[256];
+	uint32_t x, z;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/ids", dir);
+	load(&a, path);
+	assert_int_equal(state_load(&a, err, sizeof(err)), 0);
+	set(&a, "route /v1/x modern");
+	set(&a, "route /v1/y modern");
+	set(&a, "route /v1/z modern percent 12.5 testers");
+	x = id_of(&a, "/v1/x");
+	z = id_of(&a, "/v1/z");
+	/* The last route handed out goes: its id must not come back for a new route. */
+	assert_int_equal(route_table_del(a.routes, id_of(&a, "/v1/y")), 0);
+	assert_int_equal(route_table_del(a.routes, z), 0);
+	assert_int_equal(state_save(&a), 0);
+
+	load(&b, path);
+	assert_int_equal(state_load(&b, err, sizeof(err)), 0);
+	assert_int_equal(id_of(&b, "/v1/x"), x);
+	assert_int_equal(id_of(&b, "/v1/a"), id_of(&a, "/v1/a"));
+	set(&b, "route /v1/w modern");
+	assert_true(id_of(&b, "/v1/w") > z);
+	config_free(&a);
+	config_free(&b);
+	unlink(path);
+}
+
+/* A saved line reads back as the same spec, options and all. */
+static void test_spec_text_round_trips(void **state)
+{
+	static const char *const lines[] = {
+		"GET,HEAD host api.example.com /v1/orders modern percent 12.5 exact rewrite /v2 "
+		"testers inactive",
+		"/v1/a\"b\\c legacy strip-prefix",
+		"POST /x modern percent 0.0 testers",
+		"/ legacy",
+	};
+	char text[ROUTE_TEXT_MAX], line[ROUTE_TEXT_MAX + 8], err[256];
+	struct route_spec spec, again;
+	struct config cfg;
+	char *argv[32];
+
+	(void)state;
+	load(&cfg, "/nonexistent/state");
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		int argc = 0;
+
+		snprintf(line, sizeof(line), "route %s", lines[i]);
+		for (char *w = strtok(line, " "); w; w = strtok(NULL, " "))
+			argv[argc++] = w;
+		assert_int_equal(config_route_words(&cfg, argc, argv, &spec, err, sizeof(err)), 0);
+		route_spec_text(&spec, cfg.pools[spec.pool].name, text, sizeof(text));
+		assert_string_equal(text, lines[i]);
+		snprintf(line, sizeof(line), "route %s", text);
+		argc = 0;
+		for (char *w = strtok(line, " "); w; w = strtok(NULL, " "))
+			argv[argc++] = w;
+		assert_int_equal(config_route_words(&cfg, argc, argv, &again, err, sizeof(err)), 0);
+		assert_true(route_spec_equal(&spec, &again));
+	}
+	/* snprintf-style: a short buffer is cut, the length needed is returned. */
+	assert_int_equal(route_spec_text(&spec, "legacy", text, 4), strlen("/ legacy"));
+	assert_string_equal(text, "/ l");
+	config_free(&cfg);
+}
+
 static void test_bad_state_file_names_its_line(void **state)
 {
 	static const struct {
@@ -121,11 +201,15 @@ static void test_bad_state_file_names_its_line(void **state)
 		{"route / legacy\nroute GET /x nosuch\n",
 		 ":2: route: unknown pool 'nosuch' (pools are defined before routes)"},
 		{"# comment\nlisten 127.0.0.1:1\n",
-		 ":2: expected 'pool', 'backend' or 'route', not 'listen'"},
+		 ":2: expected 'pool', 'backend', 'next-id' or 'route', not 'listen'"},
 		{"pool legacy\nbackend legacy 127.0.0.1:1 state sleepy weight 1\n",
 		 ":2: bad backend line (backend POOL ADDR state S weight N)"},
 		{"pool legacy\npool legacy\n", ":2: bad or repeated pool line"},
 		{"route GET /x modern\n", ": no default route '/'"},
+		{"route / legacy id 3\nroute /x legacy id 3\n",
+		 ":2: route id 3 or its route appears twice"},
+		{"route / legacy id 0\n", ":1: bad route id '0'"},
+		{"next-id x\nroute / legacy\n", ":1: bad next-id line (next-id N)"},
 	};
 	char path[128], err[256];
 	struct config cfg;
@@ -169,6 +253,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_saved_table_wins_at_start),
 		cmocka_unit_test(test_pools_and_backends_come_back),
+		cmocka_unit_test(test_route_ids_are_stable),
+		cmocka_unit_test(test_spec_text_round_trips),
 		cmocka_unit_test(test_bad_state_file_names_its_line),
 	};
 
