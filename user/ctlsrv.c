@@ -23,6 +23,7 @@ struct ctl_conn {
 	int fd;
 	bool busy; /* an operation is in flight: freed at its completion */
 	bool done; /* closing */
+	bool too_long; /* the line overflowed: discarding up to its end, then refused */
 	struct ucred peer;
 	uint64_t deadline_ns;
 	size_t len;
@@ -149,11 +150,16 @@ void ctlsrv_on_recv(struct ctlsrv *srv, struct ctl_conn *cc, int res)
 	}
 	cc->len += (size_t)res;
 	nl = memchr(cc->line, '\n', cc->len);
-	if (!nl && res > 0 && cc->len < CTL_LINE_MAX) {
+	if (!nl && res > 0) {
+		/* Read the rest of an over-long line too, so the peer sees the answer. */
+		if (cc->len == CTL_LINE_MAX) {
+			cc->too_long = true;
+			cc->len = 0;
+		}
 		submit(srv, cc, RING_OP_CTL_RECV);
 		return;
 	}
-	if (!nl && res > 0) {
+	if (cc->too_long) {
 		ctl_reply_error(&cc->reply, "command line too long (max 4095 bytes): not executed");
 		reply_now(srv, cc);
 		return;

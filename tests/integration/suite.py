@@ -803,6 +803,13 @@ def kernel_route_table_follows_a_big_table(env):
         for i in range(n):
             out = ctl_ok_line("route set /cap%d modern" % i)
             check("warning" not in out, "route set /cap%d: %s" % (i, out.strip()))
+        # Replies of any size arrive whole (this table's text is ~120 KiB).
+        routes = json.loads(ctl_ok("route", "show", "-j"))["routes"]
+        caps = {r["path"] for r in routes if r["path"].startswith("/cap")}
+        check(len(caps) == n, "route show -j has %d of the %d /cap routes" % (len(caps), n))
+        text = ctl_ok("route", "show")
+        check(len([l for l in text.splitlines() if " /cap" in l]) == n,
+              "route show has %d lines of /cap routes, want %d" % (text.count(" /cap"), n))
         with RawConn() as c:
             for path in ("/cap1100/x", "/cap1100/y", "/cap7/z", "/cap1199/w", "/cap1100/v"):
                 expect_pool(get(path, conn=c), "modern", path)
@@ -1026,6 +1033,10 @@ def strgctl_table_survives_restart(env):
     if env.flavour.name != "strgd":
         raise Skip("strgctl talks to strgd")
     ctl_ok("route", "set", "GET", CTL_PATH, "modern")
+    ctl_ok("route", "set", "GET", CTL_PATH + "-gone", "modern")
+    ctl_ok("route", "del", "GET", CTL_PATH + "-gone")
+    ids_before = {(r["path"], tuple(r["methods"])): r["id"]
+                  for r in json.loads(ctl_ok("route", "show", "-j"))["routes"]}
     try:
         env.proxy.stop(signal.SIGTERM, 5.0)
         env.start_proxy()
@@ -1033,6 +1044,14 @@ def strgctl_table_survives_restart(env):
               "the restarted strgd has no control socket")
         expect_pool(get(CTL_PATH + "/after-restart"), "modern", "after the restart")
         routes = json.loads(ctl_ok("route", "show", "-j"))["routes"]
+        ids_after = {(r["path"], tuple(r["methods"])): r["id"] for r in routes}
+        check(ids_after == ids_before, "route ids changed over the restart: %r -> %r" % (
+            ids_before, ids_after))
+        out = ctl_ok("route", "set", "GET", CTL_PATH + "-new", "modern")
+        new_id = int(re.match(r"route (\d+) added", out).group(1))
+        check(new_id > max(ids_before.values()) + 1,
+              "a new route got id %d: the deleted route's id came back" % new_id)
+        ctl_ok("route", "del", str(new_id))
         mine = [r for r in routes if r["path"] == CTL_PATH]
         check(len(mine) == 1 and mine[0]["source"] == "state", "route show -j: %r" % mine)
         check(all(r["source"] == "config" for r in routes if r["path"] != CTL_PATH),
@@ -1072,6 +1091,240 @@ def strgctl_refuses_and_explains(env):
     check(after == before, "the route table changed: %s -> %s" % (short(before, 2000), short(after, 2000)))
     with RawConn() as c:
         expect_pool(get(CTL_PATH + "/4", conn=c), "legacy", "after the refused changes")
+
+
+def ctl_raw(data, timeout=8.0, port=h.PROXY_PORT):
+    """Bytes to the control socket as they are; (reply text, seconds until strgd closed)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(h.control_path(port))
+        t0 = time.monotonic()
+        try:
+            if data:
+                s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # strgd answered and closed before taking it all: read what it said
+        chunks = []
+        while True:
+            try:
+                b = s.recv(65536)
+            except ConnectionResetError:  # closed with our bytes unread, after its answer
+                break
+            if not b:
+                break
+            chunks.append(b)
+        return b"".join(chunks).decode("latin-1"), time.monotonic() - t0
+
+
+@test
+def control_socket_refuses_cut_lines(env):
+    """A command line longer than the buffer is refused whole (never cut and executed); a NUL
+    byte gets an error; a peer that sends half a command and waits is closed after 5 s."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgd's control socket")
+    before = ctl_ok("route", "show", "-j")
+    reply, _ = ctl_raw(b"route set /trunc modern" + b" " * 4080 + b"percent 0\n")
+    check(reply.startswith("error: command line too long"), "long line: %r" % reply[:200])
+    reply, _ = ctl_raw(b"route set /nul modern\0 percent 5\n")
+    check(reply.startswith("error: NUL byte"), "NUL byte: %r" % reply[:200])
+    check(ctl_ok("route", "show", "-j") == before, "a refused line changed the table")
+    # A command ended by the peer's end of writing (no newline) is whole: it runs.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5.0)
+        s.connect(h.control_path())
+        s.sendall(b"route show")
+        s.shutdown(socket.SHUT_WR)
+        check(s.recv(3) == b"ok\n", "a command closed by EOF was not answered")
+    reply, took = ctl_raw(b"route sh", timeout=15.0)
+    check(reply == "" and 4.0 <= took <= 9.0,
+          "half a command: closed after %.1f s with %r, want closed after ~5 s" % (took, reply))
+    check("no complete command or reply within 5 s" in env.proxy.stderr_text(),
+          "the timeout was not logged: %s" % env.proxy.stderr_tail())
+
+
+@test
+def control_socket_bounds_connections(env):
+    """At most 64 control connections at once: the next one is told so and closed, and once the
+    idle ones are gone strgctl is served again."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgd's control socket")
+    held = []
+    try:
+        for _ in range(64):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(5.0)
+            s.connect(h.control_path())
+            held.append(s)
+        # strgd takes them in asynchronously: one beyond the bound is refused once it has all.
+        def refused():
+            reply, _ = ctl_raw(b"route show\n", timeout=5.0)
+            return reply if reply.startswith("error: too many control connections") else None
+        check(h.wait_until(refused, 3.0, interval=0.1), "a 65th connection was served")
+    finally:
+        for s in held:
+            s.close()
+    check(h.wait_until(lambda: h.strgctl("route", "show").returncode == 0, 3.0),
+          "strgctl not served after the idle connections closed")
+
+
+@test
+def strgctl_json_escapes_every_string(env):
+    """A path with a quote and a backslash comes back intact through route show -j and stats -j,
+    and route show -j stays valid JSON."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    path = '/v1/a"b\\c'
+    ctl_ok("route", "set", path, "modern")
+    try:
+        routes = json.loads(ctl_ok("route", "show", "-j"))["routes"]
+        check([r for r in routes if r["path"] == path], "route show -j lost %r: %r" % (
+            path, [r["path"] for r in routes]))
+        stats = json.loads(ctl_ok("stats", "-j"))["routes"]
+        check([r for r in stats if r["route"] == path], "stats -j lost %r" % path)
+    finally:
+        h.strgctl("route", "del", path)
+
+
+@test
+def strgctl_shows_what_changed(env):
+    """route set prints the whole route and, for a replacement, old -> new (also as a dry run);
+    route show has a column with every option."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    path = "/v1/shown"
+    try:
+        out = ctl_ok("route", "set", "GET", path, "modern", "percent", "5")
+        m = re.match(r"route (\d+) added: GET /v1/shown modern percent 5\.0\n$", out)
+        check(m, "route set (new): %r" % out)
+        rid = int(m.group(1))
+        out = ctl_ok("--dry-run", "route", "set", "GET", path, "modern", "percent", "50")
+        check(out == "would change route %d: GET %s modern percent 5.0 -> GET %s modern "
+              "percent 50.0\n" % (rid, path, path), "dry run: %r" % out)
+        out = ctl_ok("route", "set", "GET", path, "modern", "percent", "50", "rewrite", "/v2",
+                     "testers")
+        check(out == "route %d: GET %s modern percent 5.0 -> GET %s modern percent 50.0 "
+              "rewrite /v2 testers\n" % (rid, path, path), "replacement: %r" % out)
+        out = ctl_ok("route", "deactivate", str(rid))
+        check(out.endswith("-> GET %s modern percent 50.0 rewrite /v2 testers inactive\n" %
+                           path), "deactivate: %r" % out)
+        rows = [l for l in ctl_ok("route", "show").splitlines() if l.split()[:1] == [str(rid)]]
+        check(len(rows) == 1 and rows[0].rstrip().endswith(
+            "percent 50.0 rewrite /v2 testers inactive"), "route show row: %r" % rows)
+        out = ctl_ok("route", "del", str(rid))
+        check(out == "route %d deleted: GET %s modern percent 50.0 rewrite /v2 testers "
+              "inactive\n" % (rid, path), "route del: %r" % out)
+    finally:
+        h.strgctl("route", "del", "GET", path)
+
+
+def stats_of(route_text=None, pool=None):
+    """strgctl stats -j: the counters of a route (by its text) and pool, or the unrouted ones."""
+    doc = json.loads(ctl_ok("stats", "-j"))
+    if route_text is None:
+        rows = doc["unrouted"]
+    else:
+        mine = [r for r in doc["routes"] if r["route"] == route_text]
+        check(len(mine) == 1, "stats -j: no single route %r: %r" % (
+            route_text, [r["route"] for r in doc["routes"]]))
+        rows = [p for p in mine[0]["pools"] if p["pool"] == pool]
+    if not rows:
+        return {"requests": 0, "status": {k: 0 for k in ("1xx", "2xx", "3xx", "4xx", "5xx",
+                                                          "unknown")}}
+    return rows[0]
+
+
+@test
+def counters_count_strgds_own_answers(env):
+    """Every request is counted in the route's counters, in both data paths (--no-bpf too):
+    forwarded ones by status class, and the answers strgd gives itself: 400 for a malformed
+    head (no route), 502 and 503 for a pool that refuses, 504 for a silent backend."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgd's counters")
+    port = 8089
+    dead = 9198
+    check(not h.port_open(dead), "port %d unexpectedly open" % dead)
+    proc = env.spawn_extra_proxy("counted", port, modern=(dead,))
+    try:
+        def stats(route, pool):
+            doc = json.loads(h.ctl_line("stats -j", port=port)[3:])
+            if route is None:
+                rows = doc["unrouted"]
+            else:
+                rows = [p for r in doc["routes"] if r["route"] == route for p in r["pools"]
+                        if p["pool"] == pool]
+            return rows[0] if rows else {"requests": 0, "status": {}}
+        before = {k: stats(*k) for k in ((None, None), ("/", "legacy"),
+                                         ("GET,HEAD /v1/getSalesLeads", "modern"))}
+        with RawConn(port=port) as c:
+            for i in range(3):
+                expect_pool(get("/counted/%d" % i, conn=c), "legacy", "legacy request")
+        st, _ = status_of("/v1/getSalesLeads/1", port=port)
+        check(st == 502, "dead pool, first request: %s" % st)
+        st, _ = status_of("/v1/getSalesLeads/2", port=port)
+        check(st == 503, "dead pool, second request: %s" % st)
+        with RawConn(port=port) as c:
+            c.send(b"GET /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+            check(c.read_response().status == 400, "malformed head: want 400")
+        with RawConn(port=port) as c:
+            c.send(b"GET /x HTTP/1.1\r\n Host: h\r\n\r\n")
+            check(c.read_response().status == 400, "malformed head: want 400")
+
+        def grew(key, cls):
+            now = stats(*key)
+            return (now["requests"] - before[key]["requests"],
+                    now["status"].get(cls, 0) - before[key]["status"].get(cls, 0))
+        check(grew(("/", "legacy"), "2xx") == (3, 3),
+              "legacy: requests/2xx grew by %r, want (3, 3)" % (grew(("/", "legacy"), "2xx"),))
+        key = ("GET,HEAD /v1/getSalesLeads", "modern")
+        check(grew(key, "5xx") == (2, 2), "dead modern: grew by %r, want (2, 2)" % (
+            grew(key, "5xx"),))
+        check(grew((None, None), "4xx") == (2, 2), "unrouted 400s: grew by %r, want (2, 2)" % (
+            grew((None, None), "4xx"),))
+        text = h.ctl_line("stats", port=port)
+        check(re.search(r"(?m)^-\s+\(no route\)\s+-\s+2\s", text), "stats text: %r" % text)
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+    # 504 from the main strgd: counted under the route's pool as 5xx.
+    key_text = "/__sleep"
+    b = stats_of(key_text, "modern")
+    st, _ = status_of("/__sleep/2000")
+    check(st == 504, "want 504 from a silent backend, got %s" % st)
+    a = stats_of(key_text, "modern")
+    check((a["requests"] - b["requests"], a["status"]["5xx"] - b["status"]["5xx"]) == (1, 1),
+          "504: counters %r -> %r" % (b, a))
+
+
+@test
+def second_strgd_on_same_pins_or_socket_refused(env):
+    """A second strgd given the first one's pin directory (kernel mode) or control socket
+    refuses to start, names the first one's pid, and leaves the first one working."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgd's own locks")
+    main_pid = env.proxy.pid
+    cases = [("ctl", h.strgd_config(listen_port=8090).replace(
+        h.control_path(8090), h.control_path()), env.flavour.argv, "control socket")]
+    if getattr(env.flavour, "mode", None) == "kernel":
+        cfg2 = h.strgd_config(listen_port=8091)
+        cases.append(("pins", cfg2, lambda path: [env.flavour.binary, "--pin-dir",
+                                                  env.pin_dir(), "-c", str(path)],
+                      "pin directory"))
+    for tag, text, argv_of, what in cases:
+        path = env.tmp / ("second-%s.conf" % tag)
+        path.write_text(text)
+        p = env.spawn("strgd-second-%s" % tag, argv_of(path))
+        status = p.wait(5.0)
+        err = p.stderr_text()
+        if status is None:
+            p.stop()
+        check(status == 1, "%s: second strgd exit %s, want 1: %s" % (what, status, err[-300:]))
+        check(what in err and "pid %d" % main_pid in err,
+              "%s: message should name the first strgd (pid %d): %r" % (what, main_pid, err))
+    check(os.path.exists(h.control_path()), "the first strgd's control socket is gone")
+    ctl_ok("route", "show")
+    if getattr(env.flavour, "mode", None) == "kernel":
+        check(os.path.exists(os.path.join(env.pin_dir(), "kstats")),
+              "the first strgd's pins are gone")
+    expect_pool(get("/after-second"), "legacy", "the first strgd after the second one left")
 
 
 def cpu_seconds(pid):
