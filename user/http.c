@@ -384,6 +384,8 @@ static int parse_absolute_form(struct http_request *req)
 		return -400;
 	req->host = t + a;
 	req->host_len = (size_t)host_len;
+	req->authority_len = ae - a;
+	req->default_port = a == 8 ? 443 : 80;
 	if (plen == 0) {
 		req->path = slash_path;
 		req->path_len = 1;
@@ -451,9 +453,40 @@ static int parse_request_line(const char *buf, size_t n, struct http_request *re
 	return parse_target(req);
 }
 
+/* The port of a host[:port] whose host is host_len bytes long; dflt when none is given. */
+static unsigned long authority_port(const char *s, size_t len, size_t host_len, unsigned dflt)
+{
+	unsigned long port = 0;
+
+	if (host_len == len)
+		return dflt;
+	for (size_t i = host_len + 1; i < len; i++)
+		port = port * 10 + (unsigned long)(s[i] - '0');
+	return port;
+}
+
+/*
+ * RFC 9112 3.2.2: the authority of an absolute-form target must be the Host field's value. A
+ * request where they differ is refused, so no part of the chain routes by one while another
+ * trusts the other. Hosts compare case-insensitively, ports after the scheme's default.
+ */
+static bool same_authority(const struct http_request *req, const char *host, size_t len,
+			   size_t host_len)
+{
+	const char *auth = req->host;
+
+	if (host_len != req->host_len)
+		return false;
+	for (size_t i = 0; i < host_len; i++)
+		if (strg_lower(host[i]) != strg_lower(auth[i]))
+			return false;
+	return authority_port(host, len, host_len, req->default_port) ==
+		       authority_port(auth, req->authority_len, req->host_len, req->default_port);
+}
+
 /*
  * Host rules (RFC 9112 3.2): exactly one Host in HTTP/1.1, at most one in HTTP/1.0, and a valid
- * one. With absolute-form the target's authority wins and the Host value is only checked.
+ * one. With absolute-form the target's authority routes, and a Host that differs is refused.
  */
 static int check_request_host(struct http_request *req, const char *buf, const struct head_info *hi)
 {
@@ -465,9 +498,12 @@ static int check_request_host(struct http_request *req, const char *buf, const s
 	if (hi->n_host == 0)
 		return req->version_minor == 1 ? -400 : 0;
 	if (hi->host_len == 0)
-		return absolute ? 0 : -400;
+		return -400;
 	host_len = check_host(buf + hi->host_off, hi->host_len);
 	if (host_len < 0)
+		return -400;
+	if (absolute &&
+	    !same_authority(req, buf + hi->host_off, hi->host_len, (size_t)host_len))
 		return -400;
 	if (!absolute) {
 		req->host = buf + hi->host_off;

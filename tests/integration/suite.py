@@ -426,6 +426,11 @@ MALFORMED = [
     ("space_before_colon", raw("GET %s HTTP/1.1\r\nHost: h\r\nX-A : b\r\n\r\n" % M), 400),
     ("host_missing", raw("GET %s HTTP/1.1\r\nX-A: b\r\n\r\n" % M), 400),
     ("host_duplicate", raw("GET %s HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n" % M), 400),
+    # RFC 9112 3.2.2: an absolute-form authority that differs from Host is refused.
+    ("absolute_authority_not_host", raw("GET http://other%s HTTP/1.1\r\nHost: api.example.com"
+                                        "\r\n\r\n" % M), 400),
+    ("absolute_authority_port_not_host", raw("GET http://h:8080%s HTTP/1.1\r\nHost: h\r\n\r\n"
+                                             % M), 400),
     ("dot_dot_segment", raw("GET %s/../admin HTTP/1.1\r\nHost: h\r\n\r\n" % M), 400),
     ("dot_segment", raw("GET /v1/./getMarketingEvents HTTP/1.1\r\nHost: h\r\n\r\n"), 400),
     ("pct_bad_hex", raw("GET %s/%%zz HTTP/1.1\r\nHost: h\r\n\r\n" % M), 400),
@@ -505,6 +510,25 @@ for _name, _data, _status in MALFORMED:
     test(make_malformed_test(_name, _data, _status, "modern"))
 for _name, _data, _status in MALFORMED_LEGACY:
     test(make_malformed_test(_name, _data, _status, "legacy"))
+
+
+@test
+def absolute_form_routes_by_its_authority(env):
+    """An absolute-form target whose authority is the Host value (port and case aside) is routed
+    by that authority, host routes included."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    ctl_ok("route", "set", "GET", "host", "api.example.com", "/v1/abs", "modern")
+    try:
+        with RawConn() as c:
+            for target, host, pool in (
+                    ("http://api.example.com/v1/abs/1", "api.example.com", "modern"),
+                    ("http://API.example.com:80/v1/abs/2", "api.example.com", "modern"),
+                    ("http://other.example/v1/abs/3", "other.example:80", "legacy")):
+                c.send(raw("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, host)))
+                expect_pool(c.read_response(), pool, target)
+    finally:
+        h.strgctl("route", "del", "GET", "host", "api.example.com", "/v1/abs")
 
 
 @test

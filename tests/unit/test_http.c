@@ -154,11 +154,20 @@ static const struct req_case target_cases[] = {
 	{"odd_but_legal_chars", "GET /a|b{c}\"d\" HTTP/1.1\r\nHost: a\r\n\r\n", OK},
 	{"options_asterisk", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", OK},
 	{"absolute_http", "GET http://a.example/x?y HTTP/1.1\r\nHost: a.example\r\n\r\n", OK},
-	{"absolute_https_uppercase", "GET HTTPS://A.example:8443/x HTTP/1.1\r\nHost: b\r\n\r\n",
-	 OK},
+	{"absolute_https_uppercase",
+	 "GET HTTPS://A.example:8443/x HTTP/1.1\r\nHost: a.EXAMPLE:8443\r\n\r\n", OK},
+	{"absolute_default_port_spelled", "GET http://a/x HTTP/1.1\r\nHost: a:80\r\n\r\n", OK},
+	{"absolute_https_default_port", "GET https://a:443/x HTTP/1.1\r\nHost: a\r\n\r\n", OK},
+	{"absolute_host_differs_400", "GET http://other/x HTTP/1.1\r\nHost: api.example\r\n\r\n",
+	 -400},
+	{"absolute_host_port_differs_400", "GET http://a/x HTTP/1.1\r\nHost: a:8080\r\n\r\n",
+	 -400},
+	{"absolute_host_longer_400", "GET http://a/x HTTP/1.1\r\nHost: a.b\r\n\r\n", -400},
+	{"absolute_https_port_80_400", "GET https://a/x HTTP/1.1\r\nHost: a:80\r\n\r\n", -400},
 	{"absolute_empty_path", "GET http://a.example HTTP/1.1\r\nHost: a.example\r\n\r\n", OK},
 	{"absolute_query_only", "GET http://a.example?q HTTP/1.1\r\nHost: a.example\r\n\r\n", OK},
-	{"absolute_empty_host_field", "GET http://a.example/ HTTP/1.1\r\nHost:\r\n\r\n", OK},
+	{"absolute_empty_host_field_400", "GET http://a.example/ HTTP/1.1\r\nHost:\r\n\r\n",
+	 -400},
 	{"absolute_http10_without_host", "GET http://a.example/ HTTP/1.0\r\n\r\n", OK},
 	{"absolute_missing_host_field_400", "GET http://a.example/ HTTP/1.1\r\n\r\n", -400},
 	{"absolute_invalid_host_field_400", "GET http://a.example/ HTTP/1.1\r\nHost: a b\r\n\r\n",
@@ -394,7 +403,7 @@ static void test_field_offsets(void **state)
 static void test_absolute_form_authority_wins(void **state)
 {
 	(void)state;
-	parse_ok("GET http://Legacy.example:81/a/b?c HTTP/1.1\r\nHost: other.example\r\n\r\n");
+	parse_ok("GET http://Legacy.example:81/a/b?c HTTP/1.1\r\nHost: legacy.EXAMPLE:81\r\n\r\n");
 	assert_span(req.host, req.host_len, "Legacy.example");
 	assert_span(req.path, req.path_len, "/a/b");
 	assert_span(req.target, req.target_len, "http://Legacy.example:81/a/b?c");
