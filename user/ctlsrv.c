@@ -21,8 +21,8 @@
 struct ctl_conn {
 	struct ctl_conn *prev, *next;
 	int fd;
-	bool busy; /* an operation is in flight: freed at its completion */
-	bool done; /* closing */
+	bool busy;     /* an operation is in flight: freed at its completion */
+	bool done;     /* closing */
 	bool too_long; /* the line overflowed: discarding up to its end, then refused */
 	struct ucred peer;
 	uint64_t deadline_ns;

@@ -188,9 +188,11 @@ static unsigned user_bucket(const struct conn *c, const struct http_request *req
 	return (unsigned)(h % 1000);
 }
 
-/* A request of a "testers" route may name its pool in the tester header (X-Strg-Pool: modern). */
-static int tester_pool(const struct config *cfg, const struct http_request *req, const char *buf,
-		       int pool)
+/*
+ * The pool a request names in the tester header (X-Strg-Pool: modern), or -1: none, or a name
+ * no pool has. Only a route with "testers" lets it choose.
+ */
+static int tester_pool(const struct config *cfg, const struct http_request *req, const char *buf)
 {
 	for (unsigned i = 0; i < req->nfields; i++) {
 		const struct http_field *f = &req->fields[i];
@@ -203,9 +205,9 @@ static int tester_pool(const struct config *cfg, const struct http_request *req,
 		memcpy(name, buf + f->value_off, f->value_len);
 		name[f->value_len] = '\0';
 		p = config_pool_find(cfg, name);
-		return p >= 0 ? p : pool; /* an unknown pool name pins nothing */
+		return p; /* an unknown pool name pins nothing */
 	}
-	return pool;
+	return -1;
 }
 
 void exchange_request(struct conn *c)
@@ -213,7 +215,7 @@ void exchange_request(struct conn *c)
 	struct proxy *px = c->px;
 	struct http_request *req = &px->req;
 	const struct route *rt;
-	int n;
+	int n, tester;
 
 	n = http_parse_request(c->cbuf + c->cstart, c->cend - c->cstart, &px->cfg->limits, req);
 	if (n == 0) {
@@ -227,9 +229,12 @@ void exchange_request(struct conn *c)
 		conn_reply(c, (unsigned)-n);
 		return;
 	}
-	rt = route_table_lookup_user(px->cfg->routes, req->method, req->host, req->host_len,
-				     req->path, req->path_len,
-				     user_bucket(c, req, c->cbuf + c->cstart));
+	tester = route_table_has_testers(px->cfg->routes)
+			 ? tester_pool(px->cfg, req, c->cbuf + c->cstart)
+			 : -1;
+	rt = route_table_lookup_user(
+		px->cfg->routes, req->method, req->host, req->host_len, req->path, req->path_len,
+		user_bucket(c, req, c->cbuf + c->cstart) | (tester >= 0 ? ROUTE_TESTER : 0));
 	if (!rt) {
 		c->method = req->method;
 		conn_reply(c, 404);
@@ -239,8 +244,7 @@ void exchange_request(struct conn *c)
 	c->route_id = rt->id;
 	c->route_slot = rt->slot;
 	c->t_req = now_ns();
-	c->pool = rt->spec.testers ? tester_pool(px->cfg, req, c->cbuf + c->cstart, rt->spec.pool)
-				   : rt->spec.pool;
+	c->pool = rt->spec.testers && tester >= 0 ? tester : rt->spec.pool;
 	c->req_keep_alive = req->keep_alive;
 	c->req_upgrade = req->upgrade;
 	c->req_body = req->body;

@@ -481,7 +481,7 @@ static bool same_authority(const struct http_request *req, const char *host, siz
 		if (strg_lower(host[i]) != strg_lower(auth[i]))
 			return false;
 	return authority_port(host, len, host_len, req->default_port) ==
-		       authority_port(auth, req->authority_len, req->host_len, req->default_port);
+	       authority_port(auth, req->authority_len, req->host_len, req->default_port);
 }
 
 /*
@@ -502,8 +502,7 @@ static int check_request_host(struct http_request *req, const char *buf, const s
 	host_len = check_host(buf + hi->host_off, hi->host_len);
 	if (host_len < 0)
 		return -400;
-	if (absolute &&
-	    !same_authority(req, buf + hi->host_off, hi->host_len, (size_t)host_len))
+	if (absolute && !same_authority(req, buf + hi->host_off, hi->host_len, (size_t)host_len))
 		return -400;
 	if (!absolute) {
 		req->host = buf + hi->host_off;

@@ -63,8 +63,8 @@ struct http_request {
 	size_t path_len;
 	const char *host; /* host from absolute-form authority or the Host field, port removed */
 	size_t host_len;
-	size_t authority_len;  /* absolute-form: host[:port] from host on */
-	unsigned default_port; /* absolute-form: the scheme's port (80 or 443) */
+	size_t authority_len;	/* absolute-form: host[:port] from host on */
+	unsigned default_port;	/* absolute-form: the scheme's port (80 or 443) */
 	unsigned version_minor; /* 0 or 1 (HTTP/1.0 or HTTP/1.1) */
 	enum http_body body;
 	uint64_t content_length;

@@ -54,6 +54,7 @@ struct route_table {
 	struct id_slot *ids;
 	unsigned id_bits;
 	size_t nroutes;
+	size_t ntesters; /* routes with "testers": the tester header matters only when > 0 */
 	uint32_t next_id;
 	/*
 	 * Upper bounds over the stored prefixes (not lowered on delete): a request never hashes
@@ -485,6 +486,7 @@ static int route_insert(struct route_table *t, const struct route_spec *s, uint3
 	prefix_link(p, n);
 	id_place(t->ids, t->id_bits, id, n);
 	t->nroutes++;
+	t->ntesters += s->testers;
 	if (p->len > t->max_len)
 		t->max_len = p->len;
 	if (path_depth(p->path, p->len) > t->max_depth)
@@ -576,6 +578,7 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 	n = node_find(t, &s);
 	if (n) {
 		/* Same key: the order among the prefix's routes holds, only the target changes. */
+		t->ntesters += (size_t)s.testers - (size_t)n->r.spec.testers;
 		n->r.spec.pool = s.pool;
 		n->r.spec.inactive = s.inactive;
 		n->r.spec.split = s.split;
@@ -645,6 +648,7 @@ int route_table_del(struct route_table *t, uint32_t id)
 	id_remove(t, id);
 	slot_give(t, n->r.slot);
 	t->nroutes--;
+	t->ntesters -= n->r.spec.testers;
 	free(n);
 	return 0;
 }
@@ -652,6 +656,11 @@ int route_table_del(struct route_table *t, uint32_t id)
 size_t route_table_count(const struct route_table *t)
 {
 	return t->nroutes;
+}
+
+bool route_table_has_testers(const struct route_table *t)
+{
+	return t->ntesters > 0;
 }
 
 const struct route *route_table_get(const struct route_table *t, uint32_t id)
@@ -710,12 +719,18 @@ static const struct route *prefix_match(const struct route_prefix *p, uint32_t m
 					const char *host, size_t host_len, bool full,
 					unsigned bucket)
 {
+	bool tester = bucket & ROUTE_TESTER;
 	const struct route_node *n;
 	unsigned k;
 
+	bucket &= ~ROUTE_TESTER;
 	for (k = 0; k < p->n; k++) {
 		n = p->routes[k];
-		if (n->r.spec.inactive || (n->r.spec.split && bucket >= n->r.spec.permille))
+		if (n->r.spec.inactive)
+			continue;
+		/* A tester is in every share of a route that lets testers pick its pool. */
+		if (n->r.spec.split && bucket >= n->r.spec.permille &&
+		    !(tester && n->r.spec.testers))
 			continue;
 		if (n->r.spec.methods && !(n->r.spec.methods & mbit))
 			continue;

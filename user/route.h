@@ -68,6 +68,8 @@ void route_table_reserve_ids(struct route_table *t, uint32_t next_id);
 int route_table_del(struct route_table *t, uint32_t id);
 /* Number of routes. */
 size_t route_table_count(const struct route_table *t);
+/* Whether some route has "testers" (requests need their tester header looked at). */
+bool route_table_has_testers(const struct route_table *t);
 /* Route by id, or NULL. */
 const struct route *route_table_get(const struct route_table *t, uint32_t id);
 /* The route with the same method set, host, path and exact flag as spec (pool ignored), or NULL. */
@@ -88,8 +90,11 @@ int route_table_each(const struct route_table *t, int (*fn)(const struct route *
 /*
  * The same, for a user in bucket (0-999, a sticky hash of the user): a split route takes the
  * request only when bucket < its permille, else the request falls through to the next match.
- * Raising a route's share therefore only ever adds buckets to it.
+ * Raising a route's share therefore only ever adds buckets to it. With ROUTE_TESTER or-ed into
+ * bucket (the request names a pool in the tester header), a split route with "testers" takes
+ * the request whatever its share: a dark launch (percent 0 testers) reaches its testers.
  */
+#define ROUTE_TESTER (1u << 16)
 const struct route *route_table_lookup_user(const struct route_table *t, unsigned method,
 					    const char *host, size_t host_len, const char *path,
 					    size_t path_len, unsigned bucket);

@@ -12,9 +12,9 @@
 #include "stats.h"
 
 struct stats {
-	struct splice *sp;	  /* NULL: user space only */
-	struct strg_stats *user;  /* STRG_STATS_KEYS entries, key = slot * STRG_POOLS_MAX + pool */
-	bool own;		  /* user was allocated here */
+	struct splice *sp;	 /* NULL: user space only */
+	struct strg_stats *user; /* STRG_STATS_KEYS entries, key = slot * STRG_POOLS_MAX + pool */
+	bool own;		 /* user was allocated here */
 };
 
 struct stats *stats_open(struct splice *sp)

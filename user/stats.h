@@ -21,11 +21,11 @@ struct stats_req {
 	uint32_t route_id; /* 0 when unrouted */
 	unsigned pool;	   /* pool index (0 when unrouted) */
 	uint64_t bytes_in, bytes_out;
-	unsigned status;	/* 0 when no response head was seen */
-	uint64_t latency_us;	/* request head to response head */
-	bool passed;		/* the kernel passed the request up to strgd */
-	bool kernel_counted;	/* the kernel counted the request already (strgd finished its
-				 * response): status, bytes and latency only */
+	unsigned status;     /* 0 when no response head was seen */
+	uint64_t latency_us; /* request head to response head */
+	bool passed;	     /* the kernel passed the request up to strgd */
+	bool kernel_counted; /* the kernel counted the request already (strgd finished its
+			      * response): status, bytes and latency only */
 };
 
 struct stats;

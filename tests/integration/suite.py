@@ -704,6 +704,16 @@ def strgctl_tester_header_pins_pool(env):
                         "an unknown pool name")
             expect_pool(get("/v1/getSalesLeads/t", conn=c, headers=["X-Strg-Pool: legacy"]),
                         "modern", "a route without testers")
+        # A dark launch: no user gets the route, every tester does.
+        ctl_ok("route", "set", "GET", path, "modern", "percent", "0", "testers")
+        with RawConn() as c:
+            for i in range(20):
+                cookie = "Cookie: strg_user=u%d" % i
+                expect_pool(get(path + "/d%d" % i, conn=c, headers=[cookie]), "legacy",
+                            "percent 0, user %d without the tester header" % i)
+                expect_pool(get(path + "/t%d" % i, conn=c,
+                                headers=[cookie, "X-Strg-Pool: modern"]),
+                            "modern", "percent 0, user %d with X-Strg-Pool: modern" % i)
     finally:
         h.strgctl("route", "del", "GET", path)
 

@@ -101,6 +101,45 @@ static void test_inactive_route_falls_through(void **state)
 	route_table_free(t);
 }
 
+/* A dark launch: percent 0 with testers takes no user, but every tester, whatever the bucket. */
+static void test_testers_are_in_every_share(void **state)
+{
+	struct route_table *t = table_with_default();
+	struct route_spec s;
+	const struct route *r;
+	int dark, plain;
+
+	(void)state;
+	assert_false(route_table_has_testers(t));
+	dark = add(t, M(GET), "", "/v1/dark", false, MODERN);
+	s = route_table_get(t, (uint32_t)dark)->spec;
+	s.split = true;
+	s.permille = 0;
+	s.testers = true;
+	assert_int_equal(route_table_set(t, &s), dark);
+	assert_true(route_table_has_testers(t));
+	plain = add(t, M(GET), "", "/v1/plain", false, MODERN);
+	s = route_table_get(t, (uint32_t)plain)->spec;
+	s.split = true;
+	s.permille = 100;
+	assert_int_equal(route_table_set(t, &s), plain);
+	for (unsigned b = 0; b < 1000; b += 37) {
+		r = route_table_lookup_user(t, HTTP_M_GET, "", 0, "/v1/dark/x", 10, b);
+		assert_int_equal(r->spec.pool, LEGACY);
+		r = route_table_lookup_user(t, HTTP_M_GET, "", 0, "/v1/dark/x", 10,
+					    b | ROUTE_TESTER);
+		assert_int_equal(r->id, (uint32_t)dark);
+		/* Without "testers" the tester's own bucket decides. */
+		r = route_table_lookup_user(t, HTTP_M_GET, "", 0, "/v1/plain", 9, b | ROUTE_TESTER);
+		assert_int_equal(r->spec.pool, b < 100 ? MODERN : LEGACY);
+	}
+	s = route_table_get(t, (uint32_t)dark)->spec;
+	s.testers = false;
+	assert_int_equal(route_table_set(t, &s), dark);
+	assert_false(route_table_has_testers(t));
+	route_table_free(t);
+}
+
 static void test_boundaries_split_at_slash_only(void **state)
 {
 	struct route_table *t = table_with_default();
@@ -789,6 +828,7 @@ int main(void)
 		cmocka_unit_test(test_exact_matches_only_itself),
 		cmocka_unit_test(test_default_route_matches_everything),
 		cmocka_unit_test(test_inactive_route_falls_through),
+		cmocka_unit_test(test_testers_are_in_every_share),
 		cmocka_unit_test(test_counter_slots_are_stable_and_reused),
 		cmocka_unit_test(test_empty_table_matches_nothing),
 		cmocka_unit_test(test_default_route_cannot_be_deleted),
