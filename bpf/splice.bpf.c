@@ -246,11 +246,22 @@ static __always_inline int pass_client(struct __sk_buff *skb, __u64 client, stru
 	return SK_PASS;
 }
 
+/* A response the kernel forwarded the request of but cannot carry: strgd finishes it. */
 static __always_inline int pass_backend(struct strg_sock *si, struct strg_conn *cn)
 {
 	__sync_fetch_and_add(&cn->resp_passed, 1);
 	notify(si->client, STRG_EV_BACKEND, si->pool);
 	return SK_PASS;
+}
+
+/*
+ * Backend bytes while no request of the kernel's is outstanding on that backend: never for the
+ * client. Dropped here; strgd closes that backend connection when told.
+ */
+static __always_inline int drop_unsolicited(struct strg_sock *si)
+{
+	notify(si->client, STRG_EV_UNSOLICITED, si->pool);
+	return SK_DROP;
 }
 
 static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, struct strg_conn *cn)
@@ -380,20 +391,31 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 					 struct strg_conn *cn)
 {
 	__u64 client = si->client, body;
-	__u32 zero = 0, head;
+	__u32 zero = 0, head, phase = cn->phase;
 	struct strg_stats *st;
 	struct loop_ctx lc;
 	struct scratch *s;
 
-	if (si->pool != cn->pool)
-		return pass_backend(si, cn);
-	if (cn->phase != STRG_PH_KBODY && cn->phase != STRG_PH_KREQ)
-		return pass_backend(si, cn); /* not the kernel's exchange: strgd decides */
+	/*
+	 * strgd's own exchange (or one it took over): it reads these itself. The event lets it
+	 * see bytes that come while it has no exchange going: unasked for.
+	 */
+	if (phase == STRG_PH_USER) {
+		notify(si->client, STRG_EV_BACKEND, si->pool);
+		return SK_PASS;
+	}
+	/* Between requests, or from a pool the kernel's request did not go to: nobody asked. */
+	if (phase == STRG_PH_IDLE || si->pool != cn->pool)
+		return drop_unsolicited(si);
 	/* Only the bytes the kernel carries are counted here: no lookup for passed ones. */
 	st = stats_of(cn->slot, cn->pool);
-	if (cn->phase == STRG_PH_KBODY) {
+	if (phase == STRG_PH_KBODY) {
 		if (skb->len > cn->resp_left) {
-			/* More than the response: let strgd sort it out. */
+			/*
+			 * The end of the body and bytes nobody asked for in one skb, which cannot
+			 * be split here: strgd sends on what the response is owed, drops the rest.
+			 */
+			cn->resp_owed = cn->resp_left;
 			cn->phase = STRG_PH_USER;
 			return pass_backend(si, cn);
 		}
@@ -420,7 +442,7 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 		goto to_user;
 	body = skb->len - head;
 	if (body > s->rs.content_length)
-		goto to_user;
+		goto to_user; /* more than the response: strgd reads it from its head */
 	if (st) {
 		__u64 us = (bpf_ktime_get_ns() - cn->req_ns) / 1000;
 		__u32 cls = index_below(s->rs.status / 100, STRG_STATUS_CLASSES);
@@ -438,6 +460,7 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 	return bpf_sk_redirect_hash(skb, &socks, &client, 0);
 to_user:
 	/* strgd reads this response from the backend socket and finishes it. */
+	cn->resp_owed = 0;
 	cn->phase = STRG_PH_USER;
 	return pass_backend(si, cn);
 }

@@ -16,6 +16,10 @@ Endpoints (any method unless stated):
                    "sha256=<hex> len=<n>\\n"
   /__headers       echoes the request head exactly as received (request line + fields)
   /__sleep/MS      sleeps MS milliseconds, then answers like any other path
+  /__unsolicited/MS  answers like any other path, then MS ms later sends a second, unasked-for
+                   response on the same connection (a hostile or broken backend)
+  /__extra/N       answers with N pattern bytes and, in the same write, an unasked-for second
+                   response right after them
   anything else    200 "<name> <METHOD> <path>\\n"
 
 --log FILE appends one line "<METHOD> <target>" per request head received (before the body is
@@ -88,6 +92,11 @@ REASONS = {
     100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
     417: "Expectation Failed", 431: "Request Header Fields Too Large", 501: "Not Implemented",
 }
+
+
+# What the hostile endpoints send when nobody asked: a complete response of its own.
+UNSOLICITED = (b"HTTP/1.1 200 OK\r\nX-Pool: unsolicited\r\nContent-Length: 12\r\n\r\n"
+               b"unsolicited\n")
 
 
 class BadRequest(Exception):
@@ -300,6 +309,27 @@ class Handler(socketserver.StreamRequestHandler):
             if not head_only:
                 for piece in pattern_chunks(n):
                     self.connection.sendall(piece)
+            return keep
+
+        if path.startswith("/__extra/"):
+            try:
+                n = max(0, int(path[len("/__extra/"):]))
+            except ValueError:
+                n = 0
+            body = b"".join(bytes(p) for p in pattern_chunks(n))
+            head = ("HTTP/1.1 200 OK\r\nX-Pool: %s\r\nContent-Length: %d\r\n\r\n" % (
+                self.name, n)).encode()
+            self.connection.sendall(head + body + UNSOLICITED)
+            return keep
+
+        if path.startswith("/__unsolicited/"):
+            try:
+                ms = int(path[len("/__unsolicited/"):].split("/", 1)[0])
+            except ValueError:
+                ms = 0
+            self.send_text(200, "%s %s %s\n" % (self.name, method, path), head_only, not keep)
+            time.sleep(min(max(ms, 0), 60000) / 1000.0)
+            self.connection.sendall(UNSOLICITED)
             return keep
 
         if path == "/__headers":

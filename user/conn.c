@@ -225,6 +225,7 @@ void conn_count(struct conn *c, unsigned status)
 		q.latency_us = ((c->t_resp ? c->t_resp : now_ns()) - c->t_req) / 1000;
 		q.passed = c->spliced;
 		q.kernel_counted = c->adopted;
+		q.latency_us = c->status ? q.latency_us : 0;
 	}
 	stats_count(c->px->st, &q);
 	c->t_req = 0;
@@ -240,6 +241,44 @@ void conn_close(struct conn *c)
 		conn_cancel_op(c, (enum ring_op)op);
 	if (!c->pending)
 		conn_free(c);
+}
+
+/*
+ * A backend sent bytes while no request of this connection was outstanding on it: they must
+ * never reach the client as the answer to a later request. The connection is closed (by the
+ * caller) and counted.
+ */
+void conn_unsolicited(struct conn *c, int pool, const char *how)
+{
+	const struct pool *p = &c->px->cfg->pools[pool];
+
+	pr_info("conn %lu: backend %s of pool %s sent bytes no request asked for (%s): its "
+		"connection is closed",
+		c->id, p->backends[c->up[pool].bidx].name, p->name, how);
+	stats_unsolicited(c->px->st, (unsigned)pool);
+}
+
+/*
+ * Whether the idle backend connection of pool may carry the next request: nothing may be
+ * waiting on it (an unasked-for response, or its end). A peek runs the verdict first on a socket
+ * the kernel splices, which passes strgd's own backend bytes up.
+ */
+bool conn_backend_reusable(struct conn *c, int pool)
+{
+	char b;
+	ssize_t n;
+
+	if (c->up[pool].unsolicited) {
+		conn_unsolicited(c, pool, "seen by the kernel");
+		return false;
+	}
+	n = recv(c->up[pool].fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0)
+		conn_unsolicited(c, pool, "found before reuse");
+	else if (n == 0)
+		pr_debug("conn %lu: idle backend connection of pool %s closed by the backend",
+			 c->id, c->px->cfg->pools[pool].name);
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 /* Stop talking to the current backend: its socket may hold half a request, never reuse it. */

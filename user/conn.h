@@ -42,8 +42,9 @@ enum conn_state {
 };
 
 struct upstream {
-	int fd;	  /* connected backend socket, -1 when none */
-	int bidx; /* index of the backend in its pool */
+	int fd;		  /* connected backend socket, -1 when none */
+	int bidx;	  /* index of the backend in its pool */
+	bool unsolicited; /* it sent bytes no request asked for: closed after this exchange */
 };
 
 struct proxy;
@@ -204,5 +205,7 @@ void handoff_cork(struct conn *c);
 void handoff_uncork(struct conn *c);
 void handoff_on_watch(struct conn *c, unsigned pool, int res);
 void handoff_on_event(void *ctx, const struct strg_event *ev);
+bool conn_backend_reusable(struct conn *c, int pool);
+void conn_unsolicited(struct conn *c, int pool, const char *how);
 
 #endif

@@ -408,7 +408,7 @@ static json_t *stats_route(struct ctl_env *env, const struct route *rt, bool jso
 static int stats_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
 	struct show_ctx s = {0};
-	json_t *routes = NULL, *unrouted;
+	json_t *routes = NULL, *unrouted, *pools;
 	int ret = 0;
 
 	if (a->argc != 1)
@@ -433,9 +433,24 @@ static int stats_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 			json_array_append_new(routes, row);
 	}
 	unrouted = stats_route(env, NULL, a->json, r);
+	pools = json_array();
+	for (unsigned p = 0; p < env->cfg->npools; p++) {
+		uint64_t n = stats_unsolicited_count(env->st, p);
+
+		json_array_append_new(pools,
+				      json_pack("{s:s, s:I}", "pool", env->cfg->pools[p].name,
+						"unsolicited_closed", (json_int_t)n));
+		if (!a->json && n)
+			reply(r,
+			      "pool %s: %llu backend connections closed for bytes no request "
+			      "asked for\n",
+			      env->cfg->pools[p].name, (unsigned long long)n);
+	}
 	if (a->json)
-		ret = reply_json(r,
-				 json_pack("{s:o, s:o}", "routes", routes, "unrouted", unrouted));
+		ret = reply_json(r, json_pack("{s:o, s:o, s:o}", "routes", routes, "unrouted",
+					      unrouted, "pools", pools));
+	else
+		json_decref(pools);
 	free(s.v);
 	return ret;
 }

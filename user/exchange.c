@@ -256,6 +256,8 @@ void exchange_request(struct conn *c)
 		 px->cfg->pools[c->pool].name);
 	build_head(c, req, (size_t)n, &rt->spec);
 	c->cstart += (uint32_t)n;
+	if (c->up[c->pool].fd >= 0 && !conn_backend_reusable(c, c->pool))
+		handoff_drop_backend(c, c->pool);
 	if (c->up[c->pool].fd >= 0) {
 		c->bfd = c->up[c->pool].fd;
 		c->reused = true;
@@ -290,6 +292,7 @@ static void exchange_connect(struct conn *c)
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->up[c->pool].fd = fd;
+	c->up[c->pool].unsolicited = false;
 	c->up[c->pool].bidx = idx;
 	c->bfd = fd;
 	c->reused = false;
@@ -417,7 +420,11 @@ static void exchange_finish(struct conn *c)
 	 * A backend that sent more than its response or wants to close is not reused. No backend
 	 * operation is in flight here: both directions of the exchange have completed.
 	 */
-	if (!c->resp_keep || c->bstart != c->bend)
+	if (c->bstart != c->bend)
+		conn_unsolicited(c, c->pool, "after its response");
+	if (c->up[c->pool].unsolicited && c->bstart == c->bend)
+		conn_unsolicited(c, c->pool, "seen by the kernel");
+	if (!c->resp_keep || c->bstart != c->bend || c->up[c->pool].unsolicited)
 		handoff_drop_backend(c, c->pool);
 	conn_count(c, c->status);
 	keep = c->req_keep_alive && c->resp_keep && !px->stopping;

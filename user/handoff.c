@@ -56,10 +56,14 @@ static bool take_over(struct conn *c)
 	if (!c->cookie || splice_conn_begin(px->sp, c->cookie) < 0)
 		return false;
 	memset(&c->ctl, 0, sizeof(c->ctl));
-	for (unsigned p = 0; p < px->cfg->npools; p++)
+	for (unsigned p = 0; p < px->cfg->npools; p++) {
+		/* Bytes queued before the insert would never pass the verdict: check first. */
+		if (c->up[p].fd >= 0 && !conn_backend_reusable(c, (int)p))
+			handoff_drop_backend(c, (int)p);
 		if (c->up[p].fd >= 0 &&
 		    splice_backend_add(px->sp, c->cookie, p, c->up[p].fd, &bc) == 0)
 			c->ctl.backend[p] = bc;
+	}
 	/* The kernel counts from here: bytes read, written and acknowledged start at zero. */
 	c->rx_total = 0;
 	c->tx_total = 0;
@@ -105,6 +109,7 @@ void handoff_drop_backend(struct conn *c, int pool)
 {
 	if (c->up[pool].fd < 0)
 		return;
+	c->up[pool].unsolicited = false;
 	if (c->spliced && c->ctl.backend[pool]) {
 		uint64_t bc = c->ctl.backend[pool];
 
@@ -367,6 +372,15 @@ static void adopt_response(struct conn *c, unsigned pool, const struct strg_conn
 	c->req_keep_alive = true;
 	c->req_body = HTTP_BODY_NONE;
 	c->req_done = true;
+	if (k->resp_owed) {
+		/* Passed up mid-body: send on what the response is still owed, nothing more. */
+		c->resp_head = true;
+		c->resp_started = true;
+		c->resp_body = HTTP_BODY_LENGTH;
+		c->resp_left = k->resp_owed;
+		c->resp_keep = true; /* the kernel carries keep-alive responses only */
+		c->status = 0;	     /* the kernel counted its head */
+	}
 	c->state = ST_XFER;
 	c->deadline_ns = now_ns() + ms_ns(c->px->cfg->server_timeout_ms);
 	conn_recv_backend(c);
@@ -406,6 +420,16 @@ void handoff_on_event(void *ctx, const struct strg_event *ev)
 	struct conn *c = connmap_get(&((struct proxy *)ctx)->spliced, ev->client);
 	struct strg_conn k;
 
+	if (c && ev->kind == STRG_EV_UNSOLICITED && ev->pool < STRG_POOLS_MAX &&
+	    c->up[ev->pool].fd >= 0) {
+		/* Closed now when idle, else once strgd's exchange with it is over. */
+		c->up[ev->pool].unsolicited = true;
+		if (c->state == ST_HEAD) {
+			conn_unsolicited(c, (int)ev->pool, "dropped by the kernel");
+			handoff_drop_backend(c, (int)ev->pool);
+		}
+		return;
+	}
 	if (!c || c->state != ST_HEAD)
 		return; /* busy: the exchange in progress reads it, or hand-back looks */
 	if (c->kwait || c->eof_wait) {
@@ -423,9 +447,17 @@ void handoff_on_event(void *ctx, const struct strg_event *ev)
 		conn_recv_client(c);
 		return;
 	}
-	if (ev->pool < STRG_POOLS_MAX && c->up[ev->pool].fd >= 0 && handoff_kernel_state(c, &k) &&
-	    k.resp_passed != c->resp_passed_seen) {
+	if (ev->pool >= STRG_POOLS_MAX || c->up[ev->pool].fd < 0 || !handoff_kernel_state(c, &k))
+		return;
+	if (k.resp_passed != c->resp_passed_seen) {
 		c->resp_passed_seen = k.resp_passed;
 		adopt_response(c, ev->pool, &k);
+		return;
 	}
+	/*
+	 * No response passed up: either the event is for bytes strgd's finished exchange already
+	 * read, or the backend sent what nobody asked for, still queued on it.
+	 */
+	if (!conn_backend_reusable(c, (int)ev->pool))
+		handoff_drop_backend(c, (int)ev->pool);
 }

@@ -15,6 +15,7 @@ struct stats {
 	struct splice *sp;	 /* NULL: user space only */
 	struct strg_stats *user; /* STRG_STATS_KEYS entries, key = slot * STRG_POOLS_MAX + pool */
 	bool own;		 /* user was allocated here */
+	uint64_t unsolicited[STRG_POOLS_MAX]; /* backend connections closed for unasked bytes */
 };
 
 struct stats *stats_open(struct splice *sp)
@@ -81,6 +82,9 @@ void stats_count(struct stats *st, const struct stats_req *req)
 	s->passed += req->passed && !req->kernel_counted;
 	s->bytes_in += req->bytes_in;
 	s->bytes_out += req->bytes_out;
+	/* A response the kernel passed up mid-body: it counted its head already. */
+	if (req->kernel_counted && !req->status)
+		return;
 	s->status[cls < STRG_STATUS_CLASSES ? cls : 0]++;
 	s->latency_us_log2[lat_bucket(req->latency_us)]++;
 }
@@ -116,4 +120,15 @@ int stats_read(struct stats *st, uint32_t slot, unsigned pool, struct strg_stats
 	}
 	out->pool = pool;
 	return 0;
+}
+
+void stats_unsolicited(struct stats *st, unsigned pool)
+{
+	if (st && pool < STRG_POOLS_MAX)
+		st->unsolicited[pool]++;
+}
+
+uint64_t stats_unsolicited_count(const struct stats *st, unsigned pool)
+{
+	return st && pool < STRG_POOLS_MAX ? st->unsolicited[pool] : 0;
 }

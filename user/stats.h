@@ -41,6 +41,9 @@ void stats_close(struct stats *st);
 void stats_count(struct stats *st, const struct stats_req *req);
 /* A slot starts counting for a new route: clear what an earlier route left in it. */
 void stats_slot_reset(struct stats *st, uint32_t slot);
+/* A backend connection of pool was closed: it sent bytes no request asked for. */
+void stats_unsolicited(struct stats *st, unsigned pool);
+uint64_t stats_unsolicited_count(const struct stats *st, unsigned pool);
 /* strgd's and the kernel's counters of a slot and pool, added up. 0 or -errno. */
 int stats_read(struct stats *st, uint32_t slot, unsigned pool, struct strg_stats *out);
 

@@ -61,12 +61,15 @@ struct strg_conn {
 	__u64 out;	   /* response bytes the kernel redirected to the client */
 	__u64 req_left;	   /* body bytes of the kernel-forwarded request still to redirect */
 	__u64 tail_owed;   /* body bytes passed up inside a larger skb, for strgd to send on */
+	__u64 resp_owed;   /* a response passed up mid-body: its body bytes still due (strgd sends
+			    * these on and drops what follows); 0: passed up at its head */
 	__u32 phase;	   /* enum strg_phase */
 	__u32 pool;	   /* pool of the request the kernel forwarded */
 	__u32 slot;	   /* stats slot of that request's route */
 	__u32 method;	   /* STRG_M_* of that request */
 	__u32 user_after;  /* a request was passed up while a kernel response was in flight */
-	__u32 resp_passed; /* backend bytes passed up to strgd (a response it must finish) */
+	__u32 resp_passed; /* responses to kernel-forwarded requests passed up for strgd to
+			    * finish (counted once each, at their head) */
 };
 
 /* Per client connection, keyed by the client socket's cookie; written by strgd only. */
@@ -92,6 +95,8 @@ enum strg_event_kind {
 	STRG_EV_CLIENT = 1,  /* client bytes were passed up, or the kernel's response ended while
 			      * strgd held a request back: read the client socket */
 	STRG_EV_BACKEND = 2, /* backend bytes were passed up: a response for strgd to finish */
+	STRG_EV_UNSOLICITED = 3, /* a backend sent bytes no request asked for; the kernel dropped
+				  * them: close that backend connection */
 };
 
 struct strg_event {

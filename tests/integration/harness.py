@@ -43,6 +43,8 @@ ROUTES = [
     ((), "/__sleep", "modern"),
     ((), "/__headers", "modern"),
     ((), "/__bytes", "modern"),
+    ((), "/__unsolicited", "modern"),
+    ((), "/__extra", "modern"),
     ((), "/pp", "pp"),
 ]
 

@@ -864,13 +864,15 @@ def kernel_route_table_follows_a_big_table(env):
 
 @test
 def kernel_route_table_over_its_limit_passes_up(env):
-    """With 'limit kernel-routes 10' (8 prefixes configured), the third route set makes the
-    table too big for the kernel: strgctl says so (in kernel mode), and both paths keep routing
-    each request as the table says; once routes are deleted the kernel takes the table again."""
+    """With 'limit kernel-routes' two above the configured prefixes, the third route set makes
+    the table too big for the kernel: strgctl says so (in kernel mode), and both paths keep
+    routing each request as the table says; once routes are deleted the kernel takes the table
+    again."""
     if env.flavour.name != "strgd":
         raise Skip("strgctl talks to strgd")
     port = 8088
-    proc = env.spawn_extra_proxy("klimit", port, extra=["limit kernel-routes 10"])
+    limit = len({prefix for _, prefix, _ in h.ROUTES}) + 2
+    proc = env.spawn_extra_proxy("klimit", port, extra=["limit kernel-routes %d" % limit])
     kernel = getattr(env.flavour, "mode", None) == "kernel"
     try:
         check(h.wait_until(lambda: os.path.exists(h.control_path(port)), 5.0),
@@ -1125,6 +1127,48 @@ def strgctl_refuses_and_explains(env):
     check(after == before, "the route table changed: %s -> %s" % (short(before, 2000), short(after, 2000)))
     with RawConn() as c:
         expect_pool(get(CTL_PATH + "/4", conn=c), "legacy", "after the refused changes")
+
+
+def unsolicited_closed():
+    if getattr(ENV, "flavour", None) is None or ENV.flavour.name != "strgd":
+        return 0
+    pools = json.loads(ctl_ok("stats", "-j"))["pools"]
+    return sum(p["unsolicited_closed"] for p in pools if p["pool"] == "modern")
+
+
+@test
+def unsolicited_backend_response_never_answers(env):
+    """A backend that sends a second response nobody asked for, 200 ms after its answer or in
+    the same write: every later request on the connection still gets its own answer, and
+    strgd closes (and counts) that backend connection."""
+    before = unsolicited_closed()
+    with RawConn() as c:
+        for rnd in range(3):
+            path = "/__unsolicited/200/r%d" % rnd
+            resp = get(path, conn=c)
+            expect_pool(resp, "modern", path)
+            check(resp.body == ("modern GET %s\n" % path).encode(), "%s: %r" % (path, resp))
+            time.sleep(0.5)  # the unasked-for response arrives meanwhile
+            for i in range(3):
+                for p, pool in (("/v1/getMarketingEvents/r%d-%d" % (rnd, i), "modern"),
+                                ("/a/r%d-%d" % (rnd, i), "legacy")):
+                    resp = get(p, conn=c)
+                    check(resp.body == ("%s GET %s\n" % (pool, p)).encode(),
+                          "after an unsolicited response, %s got %r" % (p, resp))
+        for n in (5, 3000, 300000):
+            resp = get("/__extra/%d" % n, conn=c)
+            check(resp.status == 200 and len(resp.body) == n and
+                  hashlib.sha256(resp.body).hexdigest() == h.backend.pattern_sha256(n),
+                  "/__extra/%d: %r" % (n, resp))
+            for i in range(2):
+                p = "/v1/getMarketingEvents/x%d-%d" % (n, i)
+                resp = get(p, conn=c)
+                check(resp.body == ("modern GET %s\n" % p).encode(),
+                      "after /__extra/%d, %s got %r" % (n, p, resp))
+    if env.flavour.name == "strgd":
+        closed = unsolicited_closed() - before
+        check(closed >= 6, "strgd counted %d backend connections closed for unsolicited bytes, "
+              "want at least 6" % closed)
 
 
 def ctl_raw(data, timeout=8.0, port=h.PROXY_PORT):
@@ -1564,7 +1608,11 @@ def make_flavour():
     return h.Strgd(binary, os.environ.get("STRG_IT_MODE", "user"))
 
 
+ENV = None
+
+
 def main(argv):
+    global ENV
     keep = "--keep" in argv
     patterns = [a for a in argv if not a.startswith("--")]
     selected = [(n, f) for n, f in TESTS if not patterns or any(p in n for p in patterns)]
@@ -1580,6 +1628,7 @@ def main(argv):
     try:
         flavour = make_flavour()
         env = h.Env(flavour, keep=keep)
+        ENV = env
         print("integration: proxy %s, work dir %s" % (flavour.describe(), env.tmp), flush=True)
         env.start_all()
     except (h.HarnessError, OSError) as e:
