@@ -107,18 +107,17 @@ $(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka $(LDLIBS)
 
-# Unit tests, then the same tests under ASan+UBSan, then the end-to-end suite (root, netns).
+# Unit tests, the same under ASan+UBSan, kernel behaviours, then the end-to-end suite (root,
+# netns): every suite runs even when one fails; the last line counts the whole run's test cases.
 check:
-	$(Q)$(MAKE) --no-print-directory check-unit
-	$(Q)$(MAKE) --no-print-directory check-san
-	$(Q)$(MAKE) --no-print-directory check-kernel
-	$(Q)$(MAKE) --no-print-directory check-integration
+	$(Q)tests/run-all
 
+UNIT_LABEL ?= unit
 check-unit: $(UNIT_BINS)
-	$(Q)tests/run-unit $(UNIT_BINS)
+	$(Q)tests/run-unit --label "$(UNIT_LABEL)" $(UNIT_BINS)
 
 check-san:
-	$(Q)$(MAKE) --no-print-directory SANITIZE=1 check-unit
+	$(Q)$(MAKE) --no-print-directory SANITIZE=1 UNIT_LABEL="unit (ASan+UBSan)" check-unit
 
 check-kernel: $(KTEST_BINS)
 	$(Q)tests/kernel/run $(KTEST_BINS)

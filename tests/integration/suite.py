@@ -1621,7 +1621,7 @@ def main(argv):
             print(n)
         return 0
 
-    passed = failed = 0
+    passed = failed = skipped = 0
     env = None
     signal.signal(signal.SIGALRM, on_alarm)
     signal.signal(signal.SIGTERM, lambda s, f: sys.exit(1))
@@ -1635,7 +1635,8 @@ def main(argv):
         print("FAIL setup: %s" % e, flush=True)
         if env is not None:
             env.stop_all()
-        print("integration: 0 passed, 1 failed")
+        write_summary(0, 1, 0)
+        print("integration: 0 passed, 1 failed, 0 skipped")
         return 1
 
     if not KERNEL_MODE:
@@ -1668,6 +1669,7 @@ def main(argv):
                 passed += 1
                 print("ok   %s (%.2fs)" % (name, took), flush=True)
             elif verdict == "skip":
+                skipped += 1
                 print("skip %s: %s" % (name, reason), flush=True)
             else:
                 failed += 1
@@ -1679,8 +1681,17 @@ def main(argv):
     print("integration: proxy %s, %.0f s%s" % (
         env.flavour.name, time.monotonic() - t_start,
         ", logs kept in %s" % env.tmp if env.keep else ""))
-    print("integration: %d passed, %d failed" % (passed, failed))
+    write_summary(passed, failed, skipped)
+    print("integration: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
     return 1 if failed else 0
+
+
+def write_summary(passed, failed, skipped):
+    """The counts for tests/integration/run, which adds up the modes (STRG_IT_SUMMARY)."""
+    path = os.environ.get("STRG_IT_SUMMARY")
+    if path:
+        with open(path, "w") as f:
+            f.write("%d %d %d\n" % (passed, failed, skipped))
 
 
 if __name__ == "__main__":

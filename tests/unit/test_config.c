@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +248,10 @@ struct bad_case {
 };
 
 #define BASE "listen 127.0.0.1:8080\npool legacy 127.0.0.1:9001\n"
+/* Filler for the length and word-count limits: 16 bytes each. */
+#define N16 "abcdefghijklmnop"
+#define S16 "/abcdefghijklmno"
+#define W16 "w w w w w w w w "
 
 static const struct bad_case bad_cases[] = {
 	{BASE "route / legacy\nlisen 127.0.0.1:1\n", "strg.conf:4: unknown directive 'lisen'"},
@@ -320,6 +325,41 @@ static const struct bad_case bad_cases[] = {
 	{"listen 127.0.0.1:8080\npool modern 127.0.0.1:9101\nroute /x modern\n",
 	 "strg.conf: no default route '/' and no pool 'legacy'"},
 	{BASE "route\x01 / legacy\n", "strg.conf:3: control character in line"},
+	/* 129 words: refused while splitting, before the directive is looked at. */
+	{BASE W16 W16 W16 W16 W16 W16 W16 W16 W16 W16 W16 W16 W16 W16 W16 W16 "w\n",
+	 "strg.conf:3: too many words on one line (max 128)"},
+	/* A bracketed address must be IPv6: no resolver is asked, so this fails everywhere. */
+	{"listen [127.0.0.1]:8080\n", "strg.conf:1: listen: cannot resolve '[127.0.0.1]:8080'"},
+	{"pool legacy [::1]:1 [10.0.0.1]:2\n",
+	 "strg.conf:1: pool 'legacy': cannot resolve '[10.0.0.1]:2'"},
+	{BASE "tester-header\n", "strg.conf:3: tester-header: expects a header name"},
+	{BASE "tester-header X-A X-B\n", "strg.conf:3: tester-header: expects a header name"},
+	{BASE "tester-header " N16 N16 N16 N16 "\n",
+	 "strg.conf:3: tester-header: expects a header name"},
+	{BASE "sticky header " N16 N16 N16 N16 "\n",
+	 "strg.conf:3: sticky: name longer than 63 bytes"},
+	{BASE "route GET\n", "strg.conf:3: route: expects [METHODS] [host HOST] PATH POOL [exact]"},
+	{BASE "route GETGETGETGETGETGET /x legacy\n",
+	 "strg.conf:3: route: unknown method 'GETGETGETGETGETGET'"},
+	{BASE "route /x legacy rewrite v2/x\n",
+	 "strg.conf:3: route: bad rewrite 'v2/x' (a path like the route's)"},
+	{BASE "route /x legacy strip-prefix rewrite /y\n",
+	 "strg.conf:3: route: unexpected 'rewrite'"},
+	{BASE "limit fields\n", "strg.conf:3: limit: expects KIND NUMBER"},
+	{BASE "down-hold 1s 2s\n", "strg.conf:3: down-hold: expects DURATION"},
+	{BASE "control run/strgd.sock\n", "strg.conf:3: control: expects an absolute path"},
+	{BASE "state-file\n", "strg.conf:3: state-file: expects an absolute path"},
+	{BASE "control " S16 S16 S16 S16 S16 S16 "/abcdefghijk\n",
+	 "strg.conf:3: control: path longer than 107 bytes"},
+	{BASE "state-file " S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 "\n",
+	 "strg.conf:3: state-file: path longer than 255 bytes"},
+	{BASE "control-group write root\n",
+	 "strg.conf:3: control-group: expects 'read GROUP' or 'change GROUP'"},
+	{BASE "control-group read\n",
+	 "strg.conf:3: control-group: expects 'read GROUP' or 'change GROUP'"},
+	{BASE "control-group change strg-no-such-group\n",
+	 "strg.conf:3: control-group: no group 'strg-no-such-group'"},
+	{BASE "splice\n", "strg.conf:3: splice: expects always, auto or never"},
 };
 
 static void test_error_messages(void **state)
@@ -467,10 +507,61 @@ static void test_load_file(void **state)
 	assert_string_equal(err, want);
 	config_free(&cfg);
 
+	/* Larger than config files get (64 MiB): refused before reading; sparse, so cheap. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)(64 << 20) + 1), 0);
+	close(fd);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -EFBIG);
+	snprintf(want, sizeof(want), "%s: %s", path, strerror(EFBIG));
+	assert_string_equal(err, want);
+	config_free(&cfg);
+
 	unlink(path);
 	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -ENOENT);
 	snprintf(want, sizeof(want), "%s: %s", path, strerror(ENOENT));
 	assert_string_equal(err, want);
+	config_free(&cfg);
+}
+
+/* strgctl's "route set" words: the same messages as a route line, without "file:line: ". */
+static void test_route_words_errors(void **state)
+{
+	static const struct {
+		int argc;
+		const char *argv[6];
+		const char *msg;
+	} cases[] = {
+		{3,
+		 {"set", "/x", "nowhere"},
+		 "route: unknown pool 'nowhere' (pools are defined before routes)"},
+		{2, {"set", "/x"}, "route: expects [METHODS] [host HOST] PATH POOL [exact]"},
+		{4, {"set", "POST,", "/x", "legacy"}, "route: bad method list 'POST,'"},
+		{5,
+		 {"set", "/x", "legacy", "rewrite", "/a?b"},
+		 "route: bad rewrite '/a?b' (a path like the route's)"},
+		{4,
+		 {"set", "/", "legacy", "inactive"},
+		 "route: the default route '/' takes every request"},
+	};
+	struct route_spec spec;
+	struct config cfg;
+	char *argv[6], err[256];
+	size_t i;
+	int j;
+
+	(void)state;
+	assert_int_equal(config_parse(&cfg, "strg.conf", BASE, err, sizeof(err)), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (j = 0; j < cases[i].argc; j++)
+			argv[j] = (char *)cases[i].argv[j];
+		memset(err, 'x', sizeof(err));
+		if (config_route_words(&cfg, cases[i].argc, argv, &spec, err, sizeof(err)) !=
+		    -EINVAL)
+			fail_msg("case %zu accepted", i);
+		if (strcmp(err, cases[i].msg))
+			fail_msg("case %zu:\n got  \"%s\"\n want \"%s\"", i, err, cases[i].msg);
+	}
 	config_free(&cfg);
 }
 
@@ -501,6 +592,7 @@ int main(void)
 		cmocka_unit_test(test_small_or_no_error_buffer),
 		cmocka_unit_test(test_many_routes),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_route_words_errors),
 		cmocka_unit_test(test_free_is_safe),
 	};
 
