@@ -439,6 +439,16 @@ class Env:
         wait_port(PROXY_PORT, 5.0, self.proxy)
         return self.proxy
 
+    def restart_proxy_fresh(self):
+        """Stop the main proxy and start it again from its configuration alone (state dropped)."""
+        self.proxy.stop(signal.SIGTERM, 5.0)
+        state = Path(os.path.dirname(control_path())) / "state"
+        try:
+            state.unlink()
+        except OSError:
+            pass
+        return self.start_proxy()
+
     def spawn_extra_proxy(self, tag, port, **cfg_kw):
         """A second proxy instance with its own config (e.g. a pool with a dead backend)."""
         cfg = self.tmp / ("%s.conf" % tag)

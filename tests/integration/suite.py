@@ -63,12 +63,12 @@ def test(fn):
 # Helpers
 
 
-def get(path, conn=None, **kw):
+def get(path, conn=None, port=h.PROXY_PORT, **kw):
     """One GET over a fresh raw connection (or conn); returns the Response."""
     if conn is not None:
         conn.send(request("GET", path, **kw))
         return conn.read_response()
-    with RawConn() as c:
+    with RawConn(port=port) as c:
         c.send(request("GET", path, **kw))
         return c.read_response()
 
@@ -78,9 +78,21 @@ def expect_pool(resp, pool, what):
     check(resp.pool() == pool, "%s: X-Pool %r, want %r (%r)" % (what, resp.pool(), pool, resp))
 
 
-def settle():
-    """Give a backend a moment to log a request it might have received."""
-    time.sleep(0.1)
+_sentinels = iter(range(1, 1 << 30))
+
+
+def backend_settled(lines_fn):
+    """The backend's log once a sentinel request, sent to it directly after strgd answered, is
+    in it: a request strgd forwarded before answering reached the backend before the sentinel.
+    The sentinel's own line is left out."""
+    port = h.MODERN_PORT if lines_fn == ENV.modern_log_lines else h.LEGACY_PORTS[0]
+    tag = "/__sentinel/%d" % next(_sentinels)
+    with RawConn(port=port) as c:
+        c.send(request("GET", tag))
+        c.read_response()
+    check(h.wait_until(lambda: any(tag in line for line in lines_fn()), 3.0),
+          "the backend on port %d never logged the sentinel %s" % (port, tag))
+    return [line for line in lines_fn() if tag not in line]
 
 
 def new_lines(before, after):
@@ -111,9 +123,14 @@ def startup_logs_listening(env):
         raise Skip("%s does not log 'listening on'" % env.flavour.name)
     ok = h.wait_until(lambda: "listening on" in env.proxy.stderr_text(), 2.0)
     check(ok, "no 'listening on' in stderr: %r" % env.proxy.stderr_tail())
-    if getattr(env.flavour, "mode", None) == "kernel":
-        check("data path: kernel splice" in env.proxy.stderr_text(),
+    mode = getattr(env.flavour, "mode", None)
+    if mode == "kernel":
+        check("data path: kernel splice (splice always)" in env.proxy.stderr_text(),
               "kernel mode but strgd did not load its fast path: %r" % env.proxy.stderr_tail())
+    elif mode == "user":
+        check("data path: user space (io_uring), --no-bpf" in env.proxy.stderr_text(),
+              "user mode but strgd did not say it runs in user space: %r" %
+              env.proxy.stderr_tail())
 
 
 @test
@@ -121,15 +138,14 @@ def keepalive_curl_one_connection(env):
     args = []
     for path, _ in ROUTE_SEQUENCE:
         args += ["-o", "/dev/null", url(path)]
-    r = curl(["-v", "-w", r"W %{num_connects} %{http_code} %header{x-pool}\n"] + args, timeout=20)
+    r = curl(["-w", r"W %{num_connects} %{http_code} %header{x-pool}\n"] + args, timeout=20)
     check(r.returncode == 0, "curl exit %d: %s" % (r.returncode, r.stderr.strip()[-300:]))
     rows = [line.split() for line in r.stdout.splitlines() if line.startswith("W ")]
     check(len(rows) == len(ROUTE_SEQUENCE), "curl wrote %d results: %r" % (len(rows), r.stdout))
-    connects = sum(int(row[1]) for row in rows)
-    reused = r.stderr.count("Re-using existing connection")
-    check(connects == 1 and reused == len(ROUTE_SEQUENCE) - 1,
-          "curl used %d connects, reused %d times (want 1 and %d)" % (
-              connects, reused, len(ROUTE_SEQUENCE) - 1))
+    # num_connects: new connections curl opened for each transfer (0 = it reused one).
+    connects = [int(row[1]) for row in rows]
+    check(connects == [1] + [0] * (len(ROUTE_SEQUENCE) - 1),
+          "curl's new connections per request: %r, want one for the first only" % connects)
     for (path, pool), row in zip(ROUTE_SEQUENCE, rows):
         got = row[3] if len(row) > 3 else None
         check(row[2] == "200" and got == pool,
@@ -392,8 +408,7 @@ def proxy_protocol_off_by_default(env):
                       i + 1, short(resp.body)))
             check(resp.body.startswith(b"GET /__headers HTTP/1.1\r\n"),
                   "request %d: the backend's head starts %r" % (i + 1, short(resp.body[:40])))
-    settle()
-    seen = new_lines(before, env.modern_log_lines())
+    seen = new_lines(before, backend_settled(env.modern_log_lines))
     check(seen == ["GET /__headers"] * 2, "modern logged %r, want 2 x 'GET /__headers'" % seen)
 
 
@@ -488,8 +503,7 @@ def expect_rejected(data, status, backend_lines, conn=None):
         end = c.wait_eof(2.0)
         if end not in ("eof", "reset"):
             problems.append("connection not closed within 2 s (%s)" % end)
-        settle()
-        seen = new_lines(before, backend_lines())
+        seen = new_lines(before, backend_settled(backend_lines))
         if seen:
             problems.append("backend saw %s" % short([short(l, 80) for l in seen], 300))
         check(not problems, "; ".join(problems))
@@ -550,8 +564,8 @@ def malformed_second_request_on_keepalive(env):
         expect_pool(resp, "modern", "first request")
         bad = raw("POST %s/second HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
                   "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" % M)
-        expect_rejected(bad, 400, lambda: new_lines(before, env.modern_log_lines())[1:], conn=c)
-    seen = new_lines(before, env.modern_log_lines())
+        expect_rejected(bad, 400, env.modern_log_lines, conn=c)
+    seen = [l for l in new_lines(before, env.modern_log_lines()) if "/__sentinel/" not in l]
     check(seen == ["GET %s/first" % M], "backend saw %r, want only the first request" % seen)
 
 
@@ -808,7 +822,7 @@ def strgctl_route_flips_under_load(env):
     m = re.search(r"FLIP bad=(\d+) legacy=(\d+) modern=(\d+)", out)
     check(m, "no result from the wrk script: %s" % out[-500:])
     bad, legacy, modern = map(int, m.groups())
-    check(flips == 1000, "only %d flips in 8.5 s" % flips)
+    check(flips >= 200, "only %d flips in 8.5 s (want 1000, at least 200)" % flips)
     check("Socket errors" not in out and "Non-2xx" not in out, "wrk saw failures: %s" % out)
     check(bad == 0, "%d responses failed or came from a pool the table never allowed" % bad)
     check(legacy > 0 and modern > 0, "one pool never answered: legacy %d, modern %d" % (
@@ -933,19 +947,27 @@ def strgctl_backends_drain_weight_and_new_pool(env):
         ctl_ok("backend", "set", "legacy", second, "weight", "0")
         check(len(set(backends_answering(6))) == 1, "weight 0 backend still chosen")
         ctl_ok("backend", "set", "legacy", second, "weight", "1")
-        if "canary" not in [p["name"] for p in pools]:
-            ctl_ok("pool", "add", "canary")
-            ctl_ok("backend", "add", "canary", "%s:%d" % (h.HOST, h.MODERN_PORT))
-        ctl_ok("route", "set", "/v1/canary", "canary")
-        resp = get("/v1/canary/1")
-        check(resp.status == 200 and resp.header("X-Backend") == "modern:%d" % h.MODERN_PORT,
-              "the new pool did not answer: %r" % resp)
-        r = h.strgctl("backend", "add", "canary", "%s:%d" % (h.HOST, h.MODERN_PORT))
-        check(r.returncode != 0 and r.stderr.startswith("strgctl: "), "duplicate backend: %r" % r)
     finally:
         h.strgctl("backend", "set", "legacy", second, "state", "ready")
         h.strgctl("backend", "set", "legacy", second, "weight", "1")
-        h.strgctl("route", "del", "/v1/canary")
+    # A new pool on a strgd of its own: pools cannot be deleted, so the main one keeps its table.
+    port = 8092
+    proc = env.spawn_extra_proxy("canary", port)
+    try:
+        def ctl(line):
+            r = h.ctl_line(line, port=port)
+            check(r.startswith("ok\n"), "%s: %s" % (line, r.strip()))
+        ctl("pool add canary")
+        ctl("backend add canary %s:%d" % (h.HOST, h.MODERN_PORT))
+        ctl("route set /v1/canary canary")
+        resp = get("/v1/canary/1", port=port)
+        check(resp.status == 200 and resp.header("X-Backend") == "modern:%d" % h.MODERN_PORT,
+              "the new pool did not answer: %r" % resp)
+        r = h.ctl_line("backend add canary %s:%d" % (h.HOST, h.MODERN_PORT), port=port)
+        check(r.startswith("error: backend add: ") and "already in pool canary" in r,
+              "duplicate backend: %r" % r)
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
 
 
 @test
@@ -1424,7 +1446,10 @@ def descriptor_exhaustion_pauses_accept(env):
     proc = env.spawn("strgd-fdlimit", ["prlimit", "--nofile=48:48"] + env.flavour.argv(cfg))
     clients = []
     try:
-        h.wait_port(port, 5.0, proc)
+        # Not wait_port: its probe connection, closed again, would free a descriptor and end
+        # the first pause early. The log says when strgd listens.
+        check(h.wait_until(lambda: "listening on" in proc.stderr_text(), 5.0),
+              "strgd did not start: %s" % proc.stderr_tail())
         for _ in range(60):  # more than the 48 descriptors strgd may hold
             clients.append(socket.create_connection((h.HOST, port), timeout=2.0))
         time.sleep(0.3)
@@ -1432,10 +1457,10 @@ def descriptor_exhaustion_pauses_accept(env):
         time.sleep(1.0)
         spent = cpu_seconds(proc.pid) - cpu0
         check(proc.alive(), "strgd died out of descriptors: %s" % proc.stderr_tail())
-        check(spent < 0.3, "strgd used %.2f s of CPU in 1 s while out of descriptors (a busy "
+        check(spent < 0.5, "strgd used %.2f s of CPU in 1 s while out of descriptors (a busy "
               "accept loop?)" % spent)
         warnings = proc.stderr_text().count("pausing new connections")
-        check(1 <= warnings <= 3, "want one 'pausing new connections' warning, got %d" % warnings)
+        check(warnings == 1, "want one 'pausing new connections' warning, got %d" % warnings)
         for c in clients:
             c.close()
         clients = []
@@ -1505,8 +1530,9 @@ def timeout_server_504(env):
             raise Fail("no 504: %s after %.2f s" % (e, time.monotonic() - t0))
         took = time.monotonic() - t0
         check(resp.status == 504, "status %d after %.2f s, want 504" % (resp.status, took))
-        check(0.8 <= took <= 1.6, "504 after %.2f s, want ~1.0 s (timeout server %d ms)" % (
-            took, h.SERVER_TIMEOUT_MS))
+        # Not before the timeout, and well before the backend's own answer at 3 s.
+        check(0.9 <= took < 2.9, "504 after %.2f s, want it after timeout server (%d ms) and "
+              "before the backend answers (3 s)" % (took, h.SERVER_TIMEOUT_MS))
         check(resp.connection_close(), "504 without 'Connection: close'")
         check(c.wait_eof(2.0) in ("eof", "reset"), "connection not closed after 504")
     resp = get("/__sleep/300")
@@ -1572,7 +1598,7 @@ def sigterm_graceful(env):
     check(arrived, "the /__sleep/500 request never reached the backend")
     proxy = env.proxy
     proxy.send_signal(env.flavour.graceful_signal)
-    refused = h.wait_until(lambda: not h.port_open(h.PROXY_PORT), 0.4, interval=0.02)
+    refused = h.wait_until(lambda: not h.port_open(h.PROXY_PORT), 3.0, interval=0.02)
     t.join(6.0)
     status = proxy.wait(5.0)
     check(not t.is_alive(), "in-flight request still unanswered 6 s after the signal")
@@ -1611,6 +1637,38 @@ def make_flavour():
 ENV = None
 
 
+def table_snapshot(env):
+    """The routes and pools strgd has (ids included; counter slots, which a restart hands out
+    afresh, left out), or None for another flavour."""
+    if env.flavour.name != "strgd" or not env.proxy.alive():
+        return None
+    try:
+        routes = json.loads(h.ctl_line("route show -j")[3:])["routes"]
+        for r in routes:
+            r.pop("slot", None)
+        pools = json.loads(h.ctl_line("pool show -j")[3:])["pools"]
+    except (OSError, ValueError) as e:
+        return {"error": str(e)}
+    return {"routes": {r["id"]: r for r in routes}, "pools": {p["name"]: p for p in pools}}
+
+
+def table_diff(before, after):
+    """What differs between two snapshots, in words; "" when nothing does."""
+    if before is None or after is None:
+        return ""
+    if "error" in after:
+        return "cannot read the table: %s" % after["error"]
+    out = []
+    for kind in ("routes", "pools"):
+        b, a = before[kind], after[kind]
+        out += ["%s %s added" % (kind[:-1], k) for k in a if k not in b]
+        out += ["%s %s removed" % (kind[:-1], k) for k in b if k not in a]
+        out += ["%s %s changed: %s" % (kind[:-1], k, ", ".join(
+            "%s %r -> %r" % (f, b[k].get(f), a[k].get(f)) for f in sorted(set(b[k]) | set(a[k]))
+            if b[k].get(f) != a[k].get(f))) for k in b if k in a and a[k] != b[k]]
+    return "; ".join(out)
+
+
 def main(argv):
     global ENV
     keep = "--keep" in argv
@@ -1643,6 +1701,7 @@ def main(argv):
         print("integration: %d kernel fast path tests not registered (strgd with "
               "STRG_IT_MODE=kernel only)" % len(kernel_tests.KERNEL_TESTS), flush=True)
     t_start = time.monotonic()
+    baseline = table_snapshot(env)
     try:
         for name, fn in selected:
             if not env.proxy.alive():
@@ -1664,6 +1723,15 @@ def main(argv):
                 verdict = "FAIL"
                 reason = ((reason + "; ") if reason else "") + "%s died (status %s): %s" % (
                     env.proxy.name, env.proxy.returncode, env.proxy.stderr_tail())
+            elif name != "sigterm_graceful":
+                # Every test starts from the same table: one that leaves it changed fails,
+                # and the next one gets a strgd started afresh from the configuration.
+                left = table_diff(baseline, table_snapshot(env))
+                if left:
+                    verdict = "FAIL"
+                    reason = ((reason + "; ") if reason else "") + (
+                        "left the table changed (cleanup failed): %s" % left)
+                    env.restart_proxy_fresh()
             took = time.monotonic() - t0
             if verdict == "ok":
                 passed += 1
