@@ -619,6 +619,57 @@ def kernel_counters_have_btf_names(env):
         missing, S.short(out, 200)))
 
 
+def kernel_counters_match_what_was_sent(env):
+    """The counters say what the test sent: 5 requests the kernel carries that get 404 count 5
+    requests, 5 fast, five 4xx and 5 latency samples in kstats; 3 chunked uploads, which the
+    kernel passes up, count 3 requests, 3 passed and three 2xx in ustats and nothing in
+    kstats; strgctl stats -j adds the two up."""
+    counters = Counters(env, [LEGACY_PREFIX, MODERN_PREFIX, BYTES_PREFIX, SHA_PREFIX])
+    with RawConn(timeout=5.0) as c:
+        warm(c, counters, tag="cnt")
+        counters.rebase()
+        for i in range(5):
+            c.send(request("GET", BYTES_PREFIX + "/bad%d" % i))
+            resp = c.read_response()
+            S.check(resp.status == 404, "GET %s/bad%d: %r" % (BYTES_PREFIX, i, resp))
+        body = b"hello"
+        for i in range(3):
+            c.send(request("POST", SHA_PREFIX, headers=["Transfer-Encoding: chunked"],
+                           body=b"5\r\nhello\r\n0\r\n\r\n"))
+            resp = c.read_response()
+            S.check(resp.status == 200 and hashlib.sha256(body).hexdigest().encode() in
+                    resp.body, "chunked POST %d: %r" % (i, resp))
+
+    def settled():
+        now = counters.read()
+        return now if counters.delta("requests", "ustats", [SHA_PREFIX], now) >= 3 else None
+    now = h.wait_until(settled, 2.0) or counters.read()
+    k404 = counters.delta("status", "kstats", [BYTES_PREFIX], now)
+    got = {
+        "kernel requests": counters.delta("requests", "kstats", [BYTES_PREFIX], now),
+        "kernel fast": counters.delta("fast", "kstats", [BYTES_PREFIX], now),
+        "kernel 4xx": k404[4],
+        "kernel 2xx": k404[2],
+        "kernel latency samples": sum(counters.delta("latency_us_log2", "kstats",
+                                                     [BYTES_PREFIX], now)),
+        "strgd requests": counters.delta("requests", "ustats", [SHA_PREFIX], now),
+        "strgd passed": counters.delta("passed", "ustats", [SHA_PREFIX], now),
+        "strgd 2xx": counters.delta("status", "ustats", [SHA_PREFIX], now)[2],
+        "kernel requests of the uploads": counters.delta("requests", "kstats", [SHA_PREFIX],
+                                                         now),
+    }
+    want = {"kernel requests": 5, "kernel fast": 5, "kernel 4xx": 5, "kernel 2xx": 0,
+            "kernel latency samples": 5, "strgd requests": 3, "strgd passed": 3,
+            "strgd 2xx": 3, "kernel requests of the uploads": 0}
+    S.check(got == want, "counters: %r, want %r" % (got, want))
+    stats = json.loads(S.ctl_ok("stats", "-j"))["routes"]
+    for prefix, pool in ((BYTES_PREFIX, "modern"), (SHA_PREFIX, "modern")):
+        rows = [p for r in stats if r["route"] == prefix for p in r["pools"] if p["pool"] == pool]
+        total = sum(now[prefix][m].get("requests", 0) for m in ("kstats", "ustats"))
+        S.check(rows and rows[0]["requests"] == total, "stats -j %s: %r, want requests %d "
+                "(kstats + ustats)" % (prefix, rows, total))
+
+
 def kernel_auto_hands_idle_connection(env):
     """splice auto (the default): a busy connection stays in user space, and once it has been
     idle for a second the kernel carries its next requests."""
@@ -667,6 +718,7 @@ KERNEL_TESTS = [
     kernel_client_halfclose_after_spliced_request,
     kernel_sigkill_mid_download,
     kernel_counters_have_btf_names,
+    kernel_counters_match_what_was_sent,
 ]
 
 
