@@ -1570,6 +1570,11 @@ def config_check(env):
 # mode there is no fast path to pin, and a skip line per test would only be noise).
 
 import kernel_tests  # noqa: E402
+import framing_tests  # noqa: E402
+import promise_tests  # noqa: E402
+
+framing_tests.register(sys.modules[__name__])
+promise_tests.register(sys.modules[__name__])
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
                os.environ.get("STRG_IT_MODE", "user") == "kernel")
