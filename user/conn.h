@@ -119,10 +119,13 @@ struct conn {
 	bool kwait;    /* holding passed-up bytes until the kernel's response is done */
 	bool eof_wait; /* client ended; closing once the kernel's bytes drained */
 	uint64_t eof_deadline;
-	uint64_t cookie;   /* client socket cookie */
-	uint64_t rx_total; /* bytes read from the client socket */
-	uint64_t tx_total; /* bytes strgd itself sent to the client */
-	uint64_t last_kreq_ns;
+	uint64_t cookie;       /* client socket cookie */
+	uint64_t rx_total;     /* bytes read from the client socket */
+	uint64_t tx_total;     /* bytes strgd itself sent to the client */
+	uint64_t last_kreq_ns; /* the kernel's last request, when last looked at */
+	uint64_t active_ns;    /* last exchange of strgd's or the kernel's (idle timeout) */
+	uint64_t last_kout;    /* strg_conn.out when last looked at, and since when */
+	uint64_t last_kout_ns;
 	uint64_t tail_sent; /* body tail bytes sent on for the kernel (see strg_conn.tail_owed) */
 	bool corked;	    /* TCP_CORK holds the end of a response until the hand-back */
 	bool handing;	    /* "auto": recv cancelled to hand the idle connection to the kernel */
@@ -205,6 +208,7 @@ void handoff_cork(struct conn *c);
 void handoff_uncork(struct conn *c);
 void handoff_on_watch(struct conn *c, unsigned pool, int res);
 void handoff_on_event(void *ctx, const struct strg_event *ev);
+void handoff_kernel_timeout(struct conn *c, const struct strg_conn *k);
 bool conn_backend_reusable(struct conn *c, int pool);
 void conn_unsolicited(struct conn *c, int pool, const char *how);
 

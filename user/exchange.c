@@ -446,7 +446,8 @@ static void exchange_finish(struct conn *c)
 		return;
 	}
 	/* "auto": the kernel takes the connection once it has been idle a while. */
-	c->splice_at = now_ns() + SPLICE_IDLE_NS;
+	if (px->cfg->splice == SPLICE_AUTO)
+		c->splice_at = now_ns() + SPLICE_IDLE_NS;
 	handoff_uncork(c);
 	conn_recv_client(c);
 }

@@ -159,6 +159,10 @@ void handoff_hand_back(struct conn *c)
 		splice_ctl_set(c->px->sp, c->cookie, &c->ctl);
 		handoff_uncork(c);
 	}
+	/* The kernel's exchanges have timeouts too: look at least every timeout server. */
+	c->active_ns = now_ns();
+	if (c->deadline_ns > c->active_ns + ms_ns(c->px->cfg->server_timeout_ms))
+		c->deadline_ns = c->active_ns + ms_ns(c->px->cfg->server_timeout_ms);
 	/*
 	 * No recv stays armed on a socket the kernel owns: it would wake for every redirected
 	 * skb. Passed-up bytes announce themselves through the event ring; only a FIN is polled
@@ -412,6 +416,32 @@ void handoff_on_watch(struct conn *c, unsigned pool, int res)
 	}
 	pr_debug("conn %lu: idle backend of pool %s closed", c->id, c->px->cfg->pools[pool].name);
 	handoff_drop_backend(c, (int)pool);
+}
+
+/*
+ * The backend of a request the kernel forwarded stayed silent past timeout server: that backend
+ * connection is closed (so a late answer goes nowhere) and the client gets strgd's 504, counted
+ * under the kernel's route and pool, then the connection ends.
+ */
+void handoff_kernel_timeout(struct conn *c, const struct strg_conn *k)
+{
+	int pool = k->pool < (unsigned)c->px->cfg->npools ? (int)k->pool : 0;
+
+	pr_info("conn %lu: pool %s: response timed out (kernel-carried request)", c->id,
+		c->px->cfg->pools[pool].name);
+	handoff_drop_backend(c, pool);
+	exchange_reset(c);
+	c->pool = pool;
+	c->method = (enum http_method)k->method;
+	c->route_slot = k->slot;
+	c->route_id = 0;
+	c->t_req = k->req_ns;
+	c->adopted = true; /* the kernel counted the request */
+	if (conn_buffers(c) < 0) {
+		conn_close(c);
+		return;
+	}
+	conn_reply(c, 504);
 }
 
 /* The verdict passed something up for a connection the kernel owns. */

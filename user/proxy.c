@@ -28,6 +28,47 @@ static void submit_accept(struct proxy *px);
 
 /* ---- timers ---- */
 
+/*
+ * A connection the kernel holds, at its deadline: the kernel's own exchanges keep it alive, and
+ * they have the timeouts of strgd's: a response head due for timeout server gets strgd's 504, a
+ * response that stopped moving for that long is cut. Checked at least every timeout server, so
+ * a kernel-carried request gets its 504 within one to two timeouts.
+ */
+static void expire_kernel(struct conn *c, const struct strg_conn *k)
+{
+	const struct config *cfg = c->px->cfg;
+	uint64_t now = now_ns(), server = ms_ns(cfg->server_timeout_ms);
+	uint64_t idle = ms_ns(cfg->idle_timeout_ms);
+
+	if (k->phase == STRG_PH_KREQ && now - k->req_ns >= server) {
+		handoff_kernel_timeout(c, k);
+		return;
+	}
+	if (k->phase == STRG_PH_KBODY) {
+		if (k->out == c->last_kout && now - c->last_kout_ns >= server) {
+			pr_info("conn %lu: pool %s: timed out inside a response the kernel carried",
+				c->id, cfg->pools[k->pool < POOL_MAX ? k->pool : 0].name);
+			conn_close(c);
+			return;
+		}
+		if (k->out != c->last_kout) {
+			c->last_kout = k->out;
+			c->last_kout_ns = now;
+		}
+	}
+	if (k->req_ns != c->last_kreq_ns) {
+		c->last_kreq_ns = k->req_ns;
+		c->active_ns = now; /* the kernel carried a request meanwhile */
+	}
+	if (!handoff_kernel_busy(k) && now - c->active_ns >= idle) {
+		conn_close(c); /* idle keep-alive connection */
+		return;
+	}
+	c->deadline_ns = now + server < c->active_ns + idle ? now + server : c->active_ns + idle;
+	if (k->phase == STRG_PH_KREQ && k->req_ns + server < c->deadline_ns)
+		c->deadline_ns = k->req_ns + server;
+}
+
 static void expire(struct conn *c)
 {
 	switch (c->state) {
@@ -35,11 +76,8 @@ static void expire(struct conn *c)
 		if (c->cstart == c->cend || c->kwait) {
 			struct strg_conn k;
 
-			/* Idle for strgd, maybe not for the kernel: requests it carried count. */
-			if (handoff_kernel_state(c, &k) &&
-			    (handoff_kernel_busy(&k) || k.req_ns != c->last_kreq_ns)) {
-				c->last_kreq_ns = k.req_ns;
-				c->deadline_ns = now_ns() + ms_ns(c->px->cfg->idle_timeout_ms);
+			if (handoff_kernel_state(c, &k)) {
+				expire_kernel(c, &k);
 				return;
 			}
 			conn_close(c); /* idle keep-alive connection */

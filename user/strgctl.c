@@ -154,6 +154,15 @@ int main(int argc, char **argv)
 		sock = argv[2];
 		i = 3;
 	}
+	/* Answered here, with or without a daemon. */
+	if (i < argc && (!strcmp(argv[i], "help") || !strcmp(argv[i], "--help"))) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (i + 1 == argc && !strcmp(argv[i], "version")) {
+		printf("strgctl %s\n", STRG_VERSION);
+		return 0;
+	}
 	if (i >= argc) {
 		fprintf(stderr, "strgctl: missing command (try 'strgctl help')\n");
 		return 2;

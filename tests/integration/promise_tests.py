@@ -1,16 +1,431 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """What README.md promises, one test each (both data paths where it applies): timeouts, host
-routes, stickiness, splice modes, the kernel handing connections back, IPv6, strgctl.
+routes, stickiness, splice modes, the kernel handing connections back, strgctl's verbs and logs.
 
-suite.py registers these with register(suite_module) in every mode.
+suite.py registers these with register(suite_module) in every mode. Tests that need settings of
+their own run a strgd of their own (env.spawn_extra_proxy) and stop it by pid.
 """
 
-import harness as h  # noqa: F401
-from harness import RawConn, request  # noqa: F401
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
 
-S = None  # the suite module (Fail, check, expect_pool, ...), set by register()
+import harness as h
+from harness import RawConn, request
+
+S = None  # the suite module (Fail, check, expect_pool, ctl_ok, ...), set by register()
 
 PROMISE_TESTS = []
+KERNEL_PROMISE_TESTS = []  # registered in kernel mode only
+
+
+def promise(fn):
+    PROMISE_TESTS.append(fn)
+    return fn
+
+
+def kernel_promise(fn):
+    KERNEL_PROMISE_TESTS.append(fn)
+    return fn
+
+
+def strgd_only(env):
+    if env.flavour.name != "strgd":
+        raise S.Skip("a strgd behaviour")
+
+
+def kernel_mode(env):
+    return getattr(env.flavour, "mode", None) == "kernel"
+
+
+def ctl(line, port=h.PROXY_PORT):
+    """A change or read through a strgd's control socket; the reply after "ok"."""
+    r = h.ctl_line(line, port=port)
+    S.check(r.startswith("ok\n"), "%s: %s" % (line, r.strip()[:300]))
+    return r[3:]
+
+
+def route_counts(route_text, pool, port=h.PROXY_PORT):
+    """(requests, kernel) of a route and pool from strgctl stats -j."""
+    doc = json.loads(ctl("stats -j", port=port))
+    rows = [p for r in doc["routes"] if r["route"] == route_text for p in r["pools"]
+            if p["pool"] == pool]
+    return (rows[0]["requests"], rows[0]["kernel"]) if rows else (0, 0)
+
+
+def body_of(pool, method, path):
+    return ("%s %s %s\n" % (pool, method, path)).encode()
+
+
+def get_ok(conn, path, pool, headers=(), host="h"):
+    conn.send(request("GET", path, headers=headers, host=host))
+    resp = conn.read_response()
+    S.expect_pool(resp, pool, "GET %s (Host %s)" % (path, host))
+    S.check(resp.body == body_of(pool, "GET", path), "GET %s: body %r" % (path, resp.body))
+    return resp
+
+
+def extra_ctl_ready(port):
+    S.check(h.wait_until(lambda: os.path.exists(h.control_path(port)), 5.0),
+            "the strgd on port %d has no control socket" % port)
+
+
+# ---------------------------------------------------------------------------------------------
+# Routing
+
+
+@promise
+def host_route_end_to_end(env):
+    """A host route takes its host's requests (any case, any port) on every request of a
+    connection, the kernel's included; other hosts fall through to legacy."""
+    strgd_only(env)
+    path = "/v1/hosted"
+    ctl("route set GET host api.example.com %s modern" % path)
+    try:
+        before = route_counts("GET host api.example.com %s" % path, "modern")
+        with RawConn() as c:
+            for i in range(6):
+                get_ok(c, "%s/%d" % (path, i), "modern", host="api.example.com")
+            get_ok(c, path + "/case", "modern", host="API.Example.COM:8080")
+            get_ok(c, path + "/other", "legacy", host="other.example")
+            get_ok(c, path + "/again", "modern", host="api.example.com")
+        after = route_counts("GET host api.example.com %s" % path, "modern")
+        S.check(after[0] - before[0] == 8, "the host route counted %d requests, want 8" % (
+            after[0] - before[0]))
+        if kernel_mode(env):
+            S.check(after[1] - before[1] >= 4, "the kernel carried %d of the host route's "
+                    "requests, want most of them (its host match)" % (after[1] - before[1]))
+    finally:
+        h.ctl_line("route del GET host api.example.com %s" % path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Timeouts
+
+BLACKHOLE_PORT = 9196  # SYNs to it are dropped by an nftables rule the test adds
+
+
+def nft(*args):
+    return subprocess.run(["nft"] + list(args), capture_output=True, text=True, timeout=10)
+
+
+@promise
+def timeouts_client_idle_and_connect(env):
+    """timeout client: a head left unfinished gets 408; timeout idle: a kept-alive connection
+    left idle is closed (in the kernel's hands too); timeout connect: a backend that never
+    answers the SYN is given up and the next backend answers."""
+    strgd_only(env)
+    r = nft("add", "table", "inet", "strgtest")
+    S.check(r.returncode == 0, "nft: %s" % r.stderr.strip())
+    try:
+        nft("add", "chain", "inet", "strgtest", "out",
+            "{ type filter hook output priority 0 ; }")
+        r = nft("add", "rule", "inet", "strgtest", "out", "tcp", "dport",
+                str(BLACKHOLE_PORT), "drop")
+        S.check(r.returncode == 0, "nft rule: %s" % r.stderr.strip())
+        port = 8095
+        proc = env.spawn_extra_proxy(
+            "timeouts", port, modern=(BLACKHOLE_PORT, h.MODERN_PORT),
+            extra=["timeout client 1s", "timeout idle 2s"])
+        try:
+            timeouts_checks(env, proc, port)
+        finally:
+            proc.stop(signal.SIGTERM, 3.0)
+    finally:
+        nft("delete", "table", "inet", "strgtest")
+
+
+def timeouts_checks(env, proc, port):
+    with RawConn(port=port) as c:
+        t0 = time.monotonic()
+        c.send(b"GET /v1/x HTTP/1.1\r\nHost: h\r\n")
+        resp = c.read_response(timeout=8.0)
+        took = time.monotonic() - t0
+        S.check(resp.status == 408 and resp.connection_close(),
+                "unfinished head: %r, want 408 with Connection: close" % resp)
+        S.check(0.9 <= took < 6.0, "408 after %.1f s, want after timeout client (1 s)" % took)
+        S.check(c.wait_eof(2.0) in ("eof", "reset"), "connection open after the 408")
+    with RawConn(port=port) as c:
+        for i in range(3):  # in kernel mode the kernel holds the connection after the first
+            get_ok(c, "/a/idle%d" % i, "legacy")
+        t0 = time.monotonic()
+        end = c.wait_eof(10.0)
+        took = time.monotonic() - t0
+        S.check(end == "eof", "idle connection: %s after %.1f s, want EOF" % (end, took))
+        S.check(1.9 <= took < 8.0, "idle connection closed after %.1f s, want after timeout "
+                "idle (2 s)" % took)
+    # Round robin puts every other new connection on the blackholed backend first.
+    for i in range(4):
+        with RawConn(port=port, timeout=8.0) as c:
+            get_ok(c, "/v1/getMarketingEvents/cf%d" % i, "modern")
+    S.check(h.wait_until(lambda: "connect: timed out" in proc.stderr_text(), 2.0),
+            "no backend connect timed out: %s" % proc.stderr_tail())
+
+
+@kernel_promise
+def kernel_carried_request_gets_504(env):
+    """A request the kernel carried whose backend stays silent past timeout server gets
+    strgd's 504 and the connection closes, before the backend's late answer."""
+    strgd_only(env)
+    path = "/__sleep/5000"
+    before = route_counts("/__sleep", "modern")
+    with RawConn(timeout=10.0) as c:
+        for i in range(3):
+            get_ok(c, "/__sleep/0/w%d" % i, "modern")
+        mid = route_counts("/__sleep", "modern")
+        t0 = time.monotonic()
+        c.send(request("GET", path))
+        resp = c.read_response(timeout=8.0)
+        took = time.monotonic() - t0
+        S.check(resp.status == 504 and resp.connection_close(),
+                "silent backend on a kernel-held connection: %r, want 504" % resp)
+        S.check(0.9 <= took < 4.5, "504 after %.1f s, want after timeout server (1 s) and "
+                "before the backend's answer (5 s)" % took)
+        S.check(c.wait_eof(2.0) in ("eof", "reset"), "connection open after the 504")
+    after = route_counts("/__sleep", "modern")
+    S.check(mid[1] > before[1], "the warm-up requests were not kernel-carried")
+    S.check(after[1] - mid[1] == 1 and after[0] - mid[0] == 1,
+            "the timed-out request: requests +%d, kernel +%d, want +1 each" % (
+                after[0] - mid[0], after[1] - mid[1]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Splice modes and the kernel handing connections back
+
+
+@kernel_promise
+def splice_never_keeps_every_request_in_user_space(env):
+    """splice never: the kernel path is loaded (maps, counters) but carries nothing."""
+    strgd_only(env)
+    port = 8096
+    proc = env.spawn_extra_proxy("never", port, extra=["splice never"])
+    try:
+        S.check(h.wait_until(lambda: "data path: kernel splice (splice never)" in
+                             proc.stderr_text(), 3.0), "start line: %s" % proc.stderr_tail())
+        extra_ctl_ready(port)
+        with RawConn(port=port) as c:
+            for i in range(20):
+                get_ok(c, "/v1/getMarketingEvents/n%d" % i, "modern")
+            time.sleep(1.5)  # past splice auto's hand-over delay: never means never
+            for i in range(5):
+                get_ok(c, "/v1/getMarketingEvents/m%d" % i, "modern")
+        req, kern = route_counts("/v1/getMarketingEvents", "modern", port=port)
+        S.check(req == 25 and kern == 0, "splice never: requests %d, kernel %d, want 25 and 0" %
+                (req, kern))
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+
+
+def handed_back_cases():
+    big = "X-Big: " + "b" * 3000
+    return [
+        ("chunked", request("POST", "/__sha256", headers=["Transfer-Encoding: chunked"],
+                            body=b"5\r\nhello\r\n0\r\n\r\n"), None, b"sha256="),
+        ("expect", None, None, b"sha256="),
+        ("upgrade", request("GET", "/v1/getMarketingEvents/up",
+                            headers=["Connection: Upgrade", "Upgrade: h2c"]), None,
+         body_of("modern", "GET", "/v1/getMarketingEvents/up")),
+        ("head_over_2k", request("GET", "/v1/getMarketingEvents/big", headers=[big]), None,
+         body_of("modern", "GET", "/v1/getMarketingEvents/big")),
+        ("split_head", b"GET /v1/getMarketingEvents/split HTTP/1.1\r\nHo", b"st: h\r\n\r\n",
+         body_of("modern", "GET", "/v1/getMarketingEvents/split")),
+    ]
+
+
+def send_expect(c):
+    c.send(b"POST /__sha256 HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+           b"Content-Length: 5\r\n\r\n")
+    interim = c.read_response(skip_1xx=False)
+    S.check(interim.status == 100, "Expect: 100-continue: first answer %r, want 100" % interim)
+    c.send(b"hello")
+
+
+@kernel_promise
+def kernel_hands_back_what_it_cannot_carry(env):
+    """On a connection the kernel already holds, requests it must not carry (chunked body,
+    Expect, Upgrade, a head over 2 KiB, a head split across segments) are handed to strgd and
+    answered, and the kernel carries the connection's next request again."""
+    strgd_only(env)
+    failures = []
+    with RawConn(timeout=5.0) as c:
+        for i in range(3):
+            get_ok(c, "/v1/getMarketingEvents/w%d" % i, "modern")
+        for name, first, second, want in handed_back_cases():
+            before = route_counts("/v1/getMarketingEvents", "modern")
+            if name == "expect":
+                send_expect(c)
+            else:
+                c.send(first)
+                if second:
+                    time.sleep(0.2)  # a segment of its own
+                    c.send(second)
+            resp = c.read_response()
+            if resp.status != 200 or want not in resp.body:
+                failures.append("%s: %r" % (name, resp))
+                continue
+            get_ok(c, "/v1/getMarketingEvents/after-%s" % name, "modern")
+            after = route_counts("/v1/getMarketingEvents", "modern")
+            if after[1] - before[1] < 1:
+                failures.append("%s: the next request was not kernel-carried (kernel +%d)" % (
+                    name, after[1] - before[1]))
+    S.check(not failures, "; ".join(failures))
+
+
+# ---------------------------------------------------------------------------------------------
+# Stickiness and testers
+
+SPLIT = "/v1/sticky"
+
+
+def pools_per_user(port, users, headers_of, rounds=3, source_of=None):
+    """{user: set of pools that answered} over rounds requests per user."""
+    seen = {}
+    for r in range(rounds):
+        for u in users:
+            src = source_of(u) if source_of else None
+            s = socket.create_connection((h.HOST, port), timeout=5.0,
+                                         source_address=(src, 0) if src else None)
+            c = RawConn.__new__(RawConn)
+            c.sock, c.timeout, c.buf, c.eof, c.send_error = s, 5.0, bytearray(), False, None
+            try:
+                c.send(request("GET", "%s/%d" % (SPLIT, r), headers=headers_of(u)))
+                resp = c.read_response()
+            finally:
+                c.close()
+            S.check(resp.status == 200, "user %s: %r" % (u, resp))
+            seen.setdefault(u, set()).add(resp.pool())
+    return seen
+
+
+@promise
+def sticky_header_address_and_tester_header(env):
+    """sticky header NAME: a user's header value keeps them on one side of a 50 % split;
+    sticky address: the client address does; tester-header NAME renames the tester header."""
+    strgd_only(env)
+    for tag, port, extra, headers_of, source_of in (
+            ("header", 8097, ["sticky header X-User", "tester-header X-Canary"],
+             lambda u: ["X-User: user-%d" % u, "Cookie: strg_user=same"], None),
+            ("address", 8098, ["sticky address"],
+             lambda u: ["Cookie: strg_user=u%d" % u], lambda u: "127.0.%d.%d" % (
+                 1 + u // 200, 1 + u % 200))):
+        proc = env.spawn_extra_proxy("sticky-" + tag, port, extra=extra)
+        try:
+            extra_ctl_ready(port)
+            ctl("route set GET %s modern percent 50 testers" % SPLIT, port=port)
+            seen = pools_per_user(port, range(40), headers_of, source_of=source_of)
+            flipped = [u for u, p in seen.items() if len(p) != 1]
+            S.check(not flipped, "sticky %s: users %r got both pools" % (tag, flipped))
+            modern = sum(1 for p in seen.values() if p == {"modern"})
+            S.check(8 <= modern <= 32, "sticky %s: %d of 40 users on modern at 50 %%" % (
+                tag, modern))
+            if tag == "header":
+                with RawConn(port=port) as c:
+                    for pool in ("legacy", "modern"):
+                        c.send(request("GET", SPLIT + "/t", headers=["X-User: user-1",
+                                                                      "X-Canary: " + pool]))
+                        S.expect_pool(c.read_response(), pool, "X-Canary: " + pool)
+                    # The default name means nothing once another is configured.
+                    want = seen[1].copy().pop()
+                    other = "legacy" if want == "modern" else "modern"
+                    c.send(request("GET", SPLIT + "/t", headers=["X-User: user-1",
+                                                                  "X-Strg-Pool: " + other]))
+                    S.expect_pool(c.read_response(), want, "X-Strg-Pool with tester-header set")
+        finally:
+            proc.stop(signal.SIGTERM, 3.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# strgctl
+
+
+@promise
+def strgctl_verbs_and_weights(env):
+    """help and version answer; plain route show lists the table; route del ID deletes that
+    route; backend del takes a backend out; weights share new connections and out-of-range ones
+    are refused."""
+    strgd_only(env)
+    r = h.strgctl("help")
+    S.check(r.returncode == 0 and "route set" in r.stdout and "backend set" in r.stdout,
+            "strgctl help: %r" % r)
+    r = h.strgctl("version")
+    S.check(r.returncode == 0 and re.match(r"strgctl \S+\n$", r.stdout), "version: %r" % r)
+    out = S.ctl_ok("route", "show")
+    lines = out.splitlines()
+    S.check(lines[0].split()[:5] == ["ID", "METHODS", "HOST", "PATH", "POOL"] and
+            any(l.split()[3:5] == ["/v1/getSalesLeads", "modern"] for l in lines[1:]),
+            "route show: %r" % out[:300])
+    out = S.ctl_ok("route", "set", "/v1/byid", "modern")
+    rid = int(re.match(r"route (\d+) added", out).group(1))
+    out = S.ctl_ok("route", "del", str(rid))
+    S.check(out.startswith("route %d deleted: /v1/byid modern" % rid), "route del ID: %r" % out)
+    S.check(h.strgctl("route", "del", str(rid)).returncode != 0, "deleted twice")
+    port = 8099
+    proc = env.spawn_extra_proxy("weights", port)
+    try:
+        extra_ctl_ready(port)
+        a, b = ("%s:%d" % (h.HOST, p) for p in h.LEGACY_PORTS)
+        for bad in ("257", "-1", "x", ""):
+            r = h.ctl_line("backend set legacy %s weight %s" % (a, bad), port=port)
+            S.check(r.startswith("error: "), "weight %r accepted: %r" % (bad, r))
+        ctl("backend set legacy %s weight 3" % a, port=port)
+        got = [S.get("/w/%d" % i, port=port).header("X-Backend") for i in range(40)]
+        share = got.count("legacy:%d" % h.LEGACY_PORTS[0])
+        S.check(share == 30, "weights 3:1 gave %d of 40 new connections to the first, want 30 "
+                "(smooth weighted round robin)" % share)
+        ctl("backend del legacy %s" % a, port=port)
+        got = {S.get("/d/%d" % i, port=port).header("X-Backend") for i in range(6)}
+        S.check(got == {"legacy:%d" % h.LEGACY_PORTS[1]}, "after backend del: %r" % got)
+        pools = json.loads(ctl("pool show -j", port=port))["pools"]
+        legacy = [p for p in pools if p["name"] == "legacy"][0]
+        S.check([x["addr"] for x in legacy["backends"]] == [b], "pool show: %r" % legacy)
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+
+
+@promise
+def change_log_line_names_caller_and_timing(env):
+    """Every change leaves a log line with the caller's uid and pid and how long it took to be
+    in force and to be saved."""
+    strgd_only(env)
+    argv = [str(h.ROOT / "strgctl"), "-s", h.control_path(), "route", "set", "/v1/logged",
+            "modern"]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=10)
+        S.check(p.returncode == 0, "strgctl: %s" % err)
+        pat = (r"strgd info: ctl: uid 0 pid %d: route set /v1/logged modern \(in force after "
+               r"\d+ us, saved after \d+ us\)" % p.pid)
+        S.check(h.wait_until(lambda: re.search(pat, env.proxy.stderr_text()), 2.0),
+                "no log line %r in: %s" % (pat, env.proxy.stderr_tail()))
+    finally:
+        h.ctl_line("route del /v1/logged")
+
+
+@promise
+def strgctl_without_daemon_and_bind_failure(env):
+    """strgctl with no strgd behind its socket says so in one line and fails; a strgd whose
+    listen address is taken says so and exits 1."""
+    strgd_only(env)
+    r = subprocess.run([str(h.ROOT / "strgctl"), "-s", "/tmp/strg-no-such-dir/strgd.sock",
+                        "route", "show"], capture_output=True, text=True, timeout=10)
+    lines = r.stderr.strip().splitlines()
+    S.check(r.returncode != 0 and len(lines) == 1 and
+            lines[0].startswith("strgctl: cannot reach strgd at /tmp/strg-no-such-dir/"),
+            "strgctl with no daemon: %r" % r)
+    cfg = env.tmp / "bindfail.conf"
+    cfg.write_text(env.flavour.config(listen_port=h.LEGACY_PORTS[0]))  # nginx has it
+    p = env.spawn("strgd-bindfail", env.flavour.argv(cfg))
+    status = p.wait(5.0)
+    if status is None:
+        p.stop()
+    S.check(status == 1 and "listen: Address already in use" in p.stderr_text(),
+            "strgd on a taken port: exit %s: %s" % (status, p.stderr_tail()))
+    S.check(not os.path.exists(h.control_path(h.LEGACY_PORTS[0])),
+            "the refused strgd left its control socket behind")
 
 
 def register(suite):
@@ -19,3 +434,6 @@ def register(suite):
     S = suite
     for fn in PROMISE_TESTS:
         suite.test(fn)
+    if suite.KERNEL_MODE:
+        for fn in KERNEL_PROMISE_TESTS:
+            suite.test(fn)

@@ -1573,13 +1573,12 @@ import kernel_tests  # noqa: E402
 import framing_tests  # noqa: E402
 import promise_tests  # noqa: E402
 
-framing_tests.register(sys.modules[__name__])
-promise_tests.register(sys.modules[__name__])
-
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
                os.environ.get("STRG_IT_MODE", "user") == "kernel")
 if KERNEL_MODE:
     kernel_tests.register(sys.modules[__name__])
+framing_tests.register(sys.modules[__name__])
+promise_tests.register(sys.modules[__name__])
 
 
 @test

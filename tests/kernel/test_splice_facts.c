@@ -1213,7 +1213,8 @@ int main(void)
 	libbpf_set_print(libbpf_quiet);
 	err = probe_verdict_attach();
 	if (err == -EINVAL || err == -EOPNOTSUPP) {
-		printf("SKIP splice_facts: the kernel cannot attach an sk_skb verdict to a sockhash: "
+		printf("SKIP splice_facts: the kernel cannot attach an sk_skb verdict to a "
+		       "sockhash: "
 		       "%s\n",
 		       strerror(-err));
 		return KSFT_SKIP;
