@@ -20,22 +20,50 @@ Endpoints (any method unless stated):
                    response on the same connection (a hostile or broken backend)
   /__extra/N       answers with N pattern bytes and, in the same write, an unasked-for second
                    response right after them
+  /__chunked/N     N pattern bytes with Transfer-Encoding: chunked, in chunks of the sizes
+                   CHUNK_SIZES in turn, one write per chunk (see chunked_pieces()); with the query
+                   "?ext" each size line carries a chunk extension and a trailer field follows
+                   the last chunk. A HEAD answer is the head alone (it says chunked, sends none).
+  /__close/N       a close-delimited response: a head with neither Content-Length nor
+                   Transfer-Encoding (and no "Connection: close" unless the query has "conn"),
+                   N pattern bytes, then the backend closes the connection
+  /__status/CODE   answers with status CODE: 204 and 304 with a head alone (304 with
+                   "Content-Length: N" for the query "?cl=N", still no body), any other code
+                   (200-599) with the body "<name> status CODE\\n"; the connection stays open
+  /__upgrade[/MODE/...]  wants "Upgrade" and "Connection: upgrade" in the request (426
+                   otherwise); answers "101 Switching Protocols" (Upgrade: strg-echo) and, in the
+                   same write, the greeting UPGRADE_GREETING; then the connection is a tunnel:
+        (none)       echoes every byte it gets; at the client's EOF it sends
+                     "eof after <n> bytes sha256=<hex>\\n" (of the bytes it got) and closes
+        /shut/N/TAG  sends N pattern bytes, shuts its write side (half-close), reads what the
+                     client sends until EOF and records "tunnel TAG got <n> sha256=<hex>" in
+                     the events log, then closes
+        /close/N     sends N pattern bytes and closes
+  /__reset/N       a head with "Content-Length: 2N+1", N pattern bytes, then (once the peer has
+                   acknowledged them all) a reset: SO_LINGER 0 and close; with the query
+                   "?chunked" a chunked head and N bytes in chunks (no last chunk) instead
   anything else    200 "<name> <METHOD> <path>\\n"
 
 --log FILE appends one line "<METHOD> <target>" per request head received (before the body is
-read), flushed at once, so a test can assert that a request never reached the backend.
+read), flushed at once, so a test can assert that a request never reached the backend. Events
+that are not requests go to FILE.events, one line each: "body cut: <METHOD> <target> after <n>
+of <m> bytes" (a request body ended by EOF or a reset; m is "chunked" for a chunked body), "bad
+request: <status> <message>" (what the backend refused), and the /__upgrade/shut lines.
 
 The byte pattern generator lives here so tests can import it:
     from backend import pattern_chunks, pattern_sha256
 """
 
 import argparse
+import fcntl
 import hashlib
 import itertools
 import signal
 import socket
 import socketserver
+import struct
 import sys
+import termios
 import threading
 import time
 
@@ -76,6 +104,39 @@ def pattern_sha256(n):
     return h.hexdigest()
 
 
+def pattern_at(offset, n):
+    """n pattern bytes from stream offset `offset` (any n)."""
+    out = bytearray()
+    while len(out) < n:
+        off = (offset + len(out)) % BLOCK_SIZE
+        out += PATTERN_BLOCK[off:off + min(n - len(out), BLOCK_SIZE - off)]
+    return bytes(out)
+
+
+# Chunk sizes of /__chunked/N, used in turn (small and large, so framing crosses reads).
+CHUNK_SIZES = (1, 13, 255, 4096, 1000, 65536, 7, 30000, 2, 16384)
+CHUNK_TRAILER = b"X-Strg-Trailer: done\r\n"
+
+
+def chunked_pieces(n, ext=False, last=True):
+    """The exact bytes /__chunked/N sends after its head, one chunk per piece: the first n
+    pattern bytes in chunks of CHUNK_SIZES in turn, then the last chunk (and, with ext, a chunk
+    extension on each size line and a trailer field). last=False leaves the last chunk out."""
+    sent = 0
+    i = 0
+    while sent < n:
+        size = min(CHUNK_SIZES[i % len(CHUNK_SIZES)], n - sent)
+        line = (b"%X;strg=%d\r\n" % (size, i)) if ext else (b"%x\r\n" % size)
+        yield line + pattern_at(sent, size) + b"\r\n"
+        sent += size
+        i += 1
+    if last:
+        yield b"0\r\n" + (CHUNK_TRAILER if ext else b"") + b"\r\n"
+
+
+UPGRADE_GREETING = b"strg-echo ready\n"
+
+
 def write_pattern_file(path, n):
     with open(path, "wb") as f:
         for piece in pattern_chunks(n):
@@ -89,8 +150,10 @@ MAX_LINE = 64 * 1024  # request line / field line
 MAX_FIELDS = 256
 IDLE_TIMEOUT = 60.0  # keep-alive idle and per-read timeout
 REASONS = {
-    100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
-    417: "Expectation Failed", 431: "Request Header Fields Too Large", 501: "Not Implemented",
+    100: "Continue", 101: "Switching Protocols", 200: "OK", 204: "No Content",
+    304: "Not Modified", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
+    417: "Expectation Failed", 426: "Upgrade Required", 431: "Request Header Fields Too Large",
+    501: "Not Implemented",
 }
 
 
@@ -129,12 +192,14 @@ class Handler(socketserver.StreamRequestHandler):
     name = "backend"
     port = 0
     log = None
+    events = None
     verbose = False
     conn_ids = itertools.count(1)
 
     def setup(self):
         super().setup()
         self.conn_id = next(self.conn_ids)
+        self.current = "-"  # "<METHOD> <target>" of the request being read, for events
 
     # ---- reading ----
 
@@ -176,13 +241,27 @@ class Handler(socketserver.StreamRequestHandler):
             codings = [c.strip().lower() for c in ",".join(te).split(",")]
             if codings != ["chunked"] or cl:
                 raise BadRequest(501 if not cl else 400, "unsupported transfer-encoding")
-            return self.read_chunked()
+            return self.tracked(self.read_chunked(), "chunked")
         if cl:
             values = {v.strip() for v in ",".join(cl).split(",")}
             if len(values) != 1 or not next(iter(values)).isdigit():
                 raise BadRequest(400, "bad content-length")
-            return self.read_length(int(values.pop()))
+            n = int(values.pop())
+            return self.tracked(self.read_length(n), n)
         return iter(())
+
+    def tracked(self, body, total):
+        """body, recording a "body cut" event when it ends early (EOF or a reset)."""
+        n = 0
+        try:
+            for data in body:
+                n += len(data)
+                yield data
+        except (BadRequest, OSError) as e:
+            if isinstance(e, OSError) or str(e).startswith("EOF"):
+                e.cut = True
+                self.events.write("body cut: %s after %d of %s bytes" % (self.current, n, total))
+            raise
 
     def read_length(self, n):
         while n > 0:
@@ -218,19 +297,22 @@ class Handler(socketserver.StreamRequestHandler):
 
     # ---- writing ----
 
-    def send_head(self, status, length, extra=(), close=False):
+    def head_bytes(self, status, fields, close=False):
+        """A response head: status line, the X-Pool/X-Backend/X-Backend-Conn fields, fields."""
         lines = [
             "HTTP/1.1 %d %s" % (status, REASONS.get(status, "Status")),
             "X-Pool: %s" % self.name,
             "X-Backend: %s:%d" % (self.name, self.port),
             "X-Backend-Conn: %d" % self.conn_id,
-            "Content-Type: text/plain",
-            "Content-Length: %d" % length,
         ]
-        lines.extend(extra)
+        lines.extend(fields)
         if close:
             lines.append("Connection: close")
-        self.connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def send_head(self, status, length, extra=(), close=False):
+        fields = ["Content-Type: text/plain", "Content-Length: %d" % length] + list(extra)
+        self.connection.sendall(self.head_bytes(status, fields, close))
 
     def send_text(self, status, text, head_only=False, close=False):
         body = text.encode("latin-1", "replace") if isinstance(text, str) else text
@@ -246,6 +328,8 @@ class Handler(socketserver.StreamRequestHandler):
                 pass
         except (BadRequest, ValueError) as e:
             status = getattr(e, "status", 400)
+            if not getattr(e, "cut", False):
+                self.events.write("bad request: %d %s" % (status, e))
             if self.verbose:
                 print("%s:%d: %d %s" % (self.name, self.port, status, e), file=sys.stderr)
             try:
@@ -265,6 +349,7 @@ class Handler(socketserver.StreamRequestHandler):
             raise BadRequest(400, "bad request line")
         method, target, version = parts
         self.log.write("%s %s" % (method, target))
+        self.current = "%s %s" % (method, target)
         if self.verbose:
             print("%s:%d: %s %s" % (self.name, self.port, method, target), file=sys.stderr)
 
@@ -336,6 +421,52 @@ class Handler(socketserver.StreamRequestHandler):
             self.send_text(200, raw, head_only, not keep)
             return keep
 
+        query = target.split("?", 1)[1] if "?" in target else ""
+        args = path.split("/")[2:]  # "/__chunked/5" -> ["5"]
+
+        if path.startswith("/__chunked/"):
+            n = int_arg(args, 0, 0)
+            ext = "ext" in query.split("&")
+            resp_fields = ["Content-Type: application/octet-stream",
+                           "Transfer-Encoding: chunked"]
+            if ext:
+                resp_fields.append("Trailer: X-Strg-Trailer")
+            self.connection.sendall(self.head_bytes(200, resp_fields, not keep))
+            if not head_only:
+                for piece in chunked_pieces(n, ext):
+                    self.connection.sendall(piece)
+            return keep
+
+        if path.startswith("/__close/"):
+            n = int_arg(args, 0, 0)
+            resp_fields = ["Content-Type: application/octet-stream"]
+            self.connection.sendall(self.head_bytes(200, resp_fields, "conn" in query.split("&")))
+            if not head_only:
+                for piece in pattern_chunks(n):
+                    self.connection.sendall(piece)
+            return False  # the close ends the body
+
+        if path.startswith("/__status/"):
+            code = int_arg(args, 0, 200)
+            if not 200 <= code <= 599:
+                self.send_text(404, "bad status\n", head_only, not keep)
+                return keep
+            if code in (204, 304):
+                resp_fields = []
+                if code == 304 and query.startswith("cl="):
+                    resp_fields.append("Content-Length: %d" % int(query[3:].split("&")[0]))
+                self.connection.sendall(self.head_bytes(code, resp_fields, not keep))
+                return keep
+            self.send_text(code, "%s status %d\n" % (self.name, code), head_only, not keep)
+            return keep
+
+        if path == "/__upgrade" or path.startswith("/__upgrade/"):
+            return self.upgrade(fields, args, keep, head_only)
+
+        if path.startswith("/__reset/"):
+            self.reset(int_arg(args, 0, 0), "chunked" in query.split("&"))
+            return False
+
         if path.startswith("/__sleep/"):
             try:
                 ms = int(path[len("/__sleep/"):].split("/", 1)[0])
@@ -346,6 +477,79 @@ class Handler(socketserver.StreamRequestHandler):
         self.send_text(200, "%s %s %s\n" % (self.name, method, path), head_only, not keep)
         return keep
 
+    # ---- the tunnel and the reset ----
+
+    def upgrade(self, fields, args, keep, head_only):
+        upgrade = [v for n, v in fields if n.lower() == "upgrade"]
+        conn_tokens = {t.strip().lower() for n, v in fields if n.lower() == "connection"
+                       for t in v.split(",")}
+        if not upgrade or "upgrade" not in conn_tokens:
+            self.send_text(426, "%s: want Upgrade and Connection: upgrade\n" % self.name,
+                           head_only, not keep)
+            return keep
+        head = self.head_bytes(101, ["Upgrade: strg-echo", "Connection: Upgrade"])
+        self.connection.sendall(head + UPGRADE_GREETING)  # one write: head and first bytes
+        mode = args[0] if args else ""
+        if mode in ("shut", "close"):
+            for piece in pattern_chunks(int_arg(args, 1, 0)):
+                self.connection.sendall(piece)
+            if mode == "close":
+                return False
+            self.connection.shutdown(socket.SHUT_WR)
+            n, digest = self.drain_tunnel(echo=False)
+            tag = args[2] if len(args) > 2 else "-"
+            self.events.write("tunnel %s got %d sha256=%s" % (tag, n, digest))
+            return False
+        n, digest = self.drain_tunnel(echo=True)
+        self.connection.sendall(b"eof after %d bytes sha256=%s\n" % (n, digest.encode()))
+        return False
+
+    def drain_tunnel(self, echo):
+        """Read the tunnel until EOF (echoing each read when echo); (count, sha256 hex)."""
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            data = self.rfile.read1(64 * 1024)
+            if not data:
+                return n, h.hexdigest()
+            h.update(data)
+            n += len(data)
+            if echo:
+                self.connection.sendall(data)
+
+    def reset(self, n, chunked):
+        sock = self.connection
+        if chunked:
+            sock.sendall(self.head_bytes(200, ["Content-Type: application/octet-stream",
+                                               "Transfer-Encoding: chunked"]))
+            pieces = chunked_pieces(n, last=False)
+        else:
+            sock.sendall(self.head_bytes(200, ["Content-Type: application/octet-stream",
+                                               "Content-Length: %d" % (2 * n + 1)]))
+            pieces = pattern_chunks(n)
+        for piece in pieces:
+            sock.sendall(piece)
+        # Reset only once the peer has acknowledged every byte: what was sent is the peer's.
+        deadline = time.monotonic() + 5.0
+        while unacked(sock) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.rfile.close()  # the file holds a reference: the socket closes (RST) with the last
+        sock.close()
+
+
+def int_arg(args, i, default):
+    try:
+        return int(args[i])
+    except (IndexError, ValueError):
+        return default
+
+
+def unacked(sock):
+    """Bytes in sock's send queue the peer has not acknowledged yet (SIOCOUTQ)."""
+    buf = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    return struct.unpack("i", buf)[0]
+
 
 class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
@@ -353,9 +557,10 @@ class Server(socketserver.ThreadingTCPServer):
     request_queue_size = 512
 
 
-def make_server(host, port, name, log, verbose):
+def make_server(host, port, name, log, verbose, events=None):
     handler = type("BoundHandler", (Handler,),
-                   {"name": name, "port": port, "log": log, "verbose": verbose})
+                   {"name": name, "port": port, "log": log, "verbose": verbose,
+                    "events": events or RequestLog(None)})
     return Server((host, port), handler)
 
 
@@ -370,7 +575,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     log = RequestLog(args.log)
-    servers = [make_server(args.host, p, args.name, log, args.verbose) for p in args.port]
+    events = RequestLog(args.log + ".events" if args.log else None)
+    servers = [make_server(args.host, p, args.name, log, args.verbose, events)
+               for p in args.port]
     stop = threading.Event()
 
     def on_signal(signum, frame):
