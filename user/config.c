@@ -389,6 +389,8 @@ static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct
 			return err;
 	}
 	spec.pool = config_pool_find(ps->cfg, pool);
+	if (spec.pool < 0 && !ps->name) /* a command: no file to reorder */
+		return cfg_err(ps, "route: unknown pool '%s'", pool);
 	if (spec.pool < 0)
 		return cfg_err(ps, "route: unknown pool '%s' (pools are defined before routes)",
 			       pool);
@@ -732,6 +734,30 @@ void config_free(struct config *cfg)
 		return;
 	route_table_free(cfg->routes);
 	cfg->routes = NULL;
-	route_table_free(cfg->boot_routes);
-	cfg->boot_routes = NULL;
+	config_destroy(cfg->applied);
+	cfg->applied = NULL;
+}
+
+struct config *config_clone(const struct config *cfg)
+{
+	struct config *c = malloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	*c = *cfg;
+	c->applied = NULL;
+	c->routes = route_table_clone(cfg->routes);
+	if (!c->routes) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void config_destroy(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	config_free(cfg);
+	free(cfg);
 }

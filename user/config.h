@@ -45,7 +45,9 @@ struct config {
 	int control_read_gid;	/* group that may reach the socket for read verbs; -1 = root only */
 	int control_change_gid; /* group whose members may change, like root; -1 = root only */
 	char state[256];	/* route table saved on every change; default /var/lib/strg/state */
-	struct route_table *boot_routes; /* the routes of the configuration file, for "source" */
+	/* The configuration applied last (its pools and routes): what the next edit of the file
+	 * is compared with, and what "route show" calls a route's source. Owned; may be NULL. */
+	struct config *applied;
 	char tester_header[64]; /* pins a request of a "testers" route to a pool; X-Strg-Pool */
 	enum sticky_kind sticky;
 	char sticky_name[64];
@@ -59,6 +61,10 @@ int config_parse(struct config *cfg, const char *name, const char *text, char *e
 /* Read and parse a file; I/O errors are reported as "file: strerror". */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 void config_free(struct config *cfg);
+/* A copy of cfg's pools and routes (and settings) on the heap, or NULL with errno set. */
+struct config *config_clone(const struct config *cfg);
+/* config_free() and free() of a config_clone(). */
+void config_destroy(struct config *cfg);
 /*
  * Parse the words of a route as the config line has them (argv[0] is the word before them,
  * e.g. "route"), for strgctl's "route set". -EINVAL with the message in err.

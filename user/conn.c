@@ -228,6 +228,16 @@ void conn_count(struct conn *c, unsigned status)
 		q.latency_us = c->status ? q.latency_us : 0;
 	}
 	stats_count(c->px->st, &q);
+	if (log_level >= LOG_DEBUG && c->t_req)
+		pr_debug("conn %lu: %s \"%s\" route %u pool %s: %u, %llu bytes in, %llu bytes out, "
+			 "%.3f ms%s",
+			 c->id, c->peer, c->adopted ? "(kernel-forwarded)" : c->reqline,
+			 c->route_id, c->px->cfg->pools[q.pool].name, status,
+			 (unsigned long long)q.bytes_in, (unsigned long long)q.bytes_out,
+			 (double)(now_ns() - c->t_req) / 1e6,
+			 c->spliced ? ", passed up by the kernel" : "");
+	else if (log_level >= LOG_DEBUG)
+		pr_debug("conn %lu: %s: answered %u without a route", c->id, c->peer, status);
 	c->t_req = 0;
 }
 

@@ -92,6 +92,7 @@ struct conn {
 	bool client_eof;
 	uint32_t route_id;
 	uint32_t route_slot; /* counters slot of that route */
+	char reqline[128];   /* -v: "METHOD target" of the current request, for its log line */
 
 	/* current response */
 	bool resp_head;

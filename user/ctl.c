@@ -18,9 +18,12 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "apply.h"
 #include "ctl.h"
+#include "ctlverbs.h"
 #include "http.h"
 #include "log.h"
+#include "reload.h"
 #include "splice.h"
 #include "state.h"
 #include "stats.h"
@@ -159,13 +162,16 @@ static void spec_text(const struct config *cfg, const struct route_spec *s, char
 	route_spec_text(s, pool_name(cfg, s->pool), out, len);
 }
 
-/* "config" when the configuration file has this very route, else it came from a change. */
+/* "config" when the configuration applied last has this very route, else it came from a change. */
 static const char *route_source(const struct config *cfg, const struct route *rt)
 {
-	const struct route *boot =
-		cfg->boot_routes ? route_table_find(cfg->boot_routes, &rt->spec) : NULL;
+	struct route_spec key = rt->spec;
+	const struct route *conf;
 
-	return boot && route_spec_equal(&boot->spec, &rt->spec) ? "config" : "state";
+	key.pool = 0;
+	conf = cfg->applied ? route_table_find(cfg->applied->routes, &key) : NULL;
+	return conf && apply_route_same(cfg->applied, &conf->spec, cfg, &rt->spec) ? "config"
+										   : "state";
 }
 
 static json_t *route_json(const struct config *cfg, const struct route *rt)
@@ -459,6 +465,23 @@ static int stats_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
  * After a change: the kernel follows the table or, when it cannot, stops classifying so both
  * paths still route alike (the reply says so); then the table is saved for the next start.
  */
+static void publish(struct ctl_env *env, struct ctl_reply *r);
+
+void ctl_publish(struct ctl_env *env, struct ctl_reply *r)
+{
+	struct ctl_reply mine = {0};
+
+	publish(env, r ? r : &mine);
+	/* Without a caller to tell, the warnings go to the log. */
+	for (char *line = mine.buf, *nl; mine.len && line && *line; line = nl) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		pr_warn("%s", line);
+	}
+	ctl_reply_free(&mine);
+}
+
 static void publish(struct ctl_env *env, struct ctl_reply *r)
 {
 	int err;
@@ -749,23 +772,56 @@ static int backend_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply
 	return 1;
 }
 
-/* Every command: noun, verb, whether it changes strgd, and its handler. */
-static const struct ctl_cmd {
-	const char *noun, *verb;
-	bool change;
-	int (*fn)(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r);
-} ctl_cmds[] = {
-	{"route", "show", false, route_show},
-	{"route", "set", true, route_set},
-	{"route", "del", true, route_del},
-	{"route", "activate", true, route_activate},
-	{"route", "deactivate", true, route_activate},
-	{"pool", "show", false, pool_show},
-	{"pool", "add", true, pool_add},
-	{"backend", "add", true, backend_cmd},
-	{"backend", "del", true, backend_cmd},
-	{"backend", "set", true, backend_cmd},
-	{"stats", "show", false, stats_show},
+/* "reload": the configuration file again, applied through the same three-way merge as at start. */
+static void say_reply(void *ctx, const char *fmt, ...)
+{
+	struct ctl_reply *r = ctx;
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_v(r, fmt, ap);
+	va_end(ap);
+	reply(r, "\n");
+}
+
+static int reload_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	int n;
+
+	if (a->argc != 1)
+		return fail(r, "reload: expects no arguments");
+	reply(r, "ok\n");
+	n = reload_run(env, a->dry, say_reply, r);
+	if (n < 0) {
+		char msg[1024];
+
+		/* The report so far is the error's detail: keep its last line as the message. */
+		snprintf(msg, sizeof(msg), "%s", r->len > 3 ? r->buf + 3 : "reload failed");
+		msg[strcspn(msg, "\n")] = '\0';
+		return fail(r, "%s", msg);
+	}
+	if (!n)
+		reply(r, "%snothing to change\n", a->dry ? "would do: " : "");
+	if (n > 0 && !a->dry)
+		publish(env, r);
+	return n > 0 && !a->dry ? 1 : 0;
+}
+
+/* The handler of each verb of ctl_verbs[], by its id. */
+static int (*const handlers[CTL_VERB_COUNT])(struct ctl_env *env, struct ctl_args *a,
+					     struct ctl_reply *r) = {
+	[CTL_ROUTE_SHOW] = route_show,
+	[CTL_ROUTE_SET] = route_set,
+	[CTL_ROUTE_DEL] = route_del,
+	[CTL_ROUTE_ACTIVATE] = route_activate,
+	[CTL_ROUTE_DEACTIVATE] = route_activate,
+	[CTL_POOL_SHOW] = pool_show,
+	[CTL_POOL_ADD] = pool_add,
+	[CTL_BACKEND_ADD] = backend_cmd,
+	[CTL_BACKEND_DEL] = backend_cmd,
+	[CTL_BACKEND_SET] = backend_cmd,
+	[CTL_STATS_SHOW] = stats_show,
+	[CTL_RELOAD] = reload_cmd,
 };
 
 /* Split in place on spaces; flags -j and --dry-run are taken out wherever they stand. */
@@ -806,24 +862,13 @@ static bool in_group(const struct ucred *peer, int gid)
 	return false;
 }
 
-static const struct ctl_cmd *find_cmd(int argc, char **argv)
-{
-	for (size_t i = 0; argc >= 2 && i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++)
-		if (!strcmp(argv[0], ctl_cmds[i].noun) && !strcmp(argv[1], ctl_cmds[i].verb))
-			return &ctl_cmds[i];
-	/* "stats" alone reads like "stats show". */
-	if (argc == 1 && !strcmp(argv[0], "stats"))
-		return &ctl_cmds[sizeof(ctl_cmds) / sizeof(ctl_cmds[0]) - 1];
-	return NULL;
-}
-
 int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struct ctl_reply *r)
 {
 	char *argv[CTL_MAX_WORDS], logline[256];
 	struct ctl_args a = {0};
-	const struct ctl_cmd *cmd;
+	const struct ctl_verb *v;
 	uint64_t t0 = ctl_now_ns();
-	int argc, ret;
+	int argc, used = 0, ret;
 
 	r->len = 0;
 	snprintf(logline, sizeof(logline), "%s", line);
@@ -831,25 +876,22 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	argc = split(line, argv, &a.json, &a.dry);
 	if (argc < 0)
 		return fail(r, "too many words (max %d)", CTL_MAX_WORDS);
-	cmd = find_cmd(argc, argv);
-	if (!cmd)
-		return fail(r,
-			    "unknown command '%s' (route show|set|del|activate|deactivate, "
-			    "pool show|add, backend add|del|set, stats)",
-			    logline);
-	a.argc = argc - 1;
-	a.argv = argv + 1;
-	if (argc == 1) { /* "stats" */
-		static char show[] = "show";
-		static char *stats_argv[] = {show};
-
-		a.argc = 1;
-		a.argv = stats_argv;
-	}
+	v = ctl_verb_find(argc, argv, &used);
+	if (!v)
+		return fail(r, "unknown command '%s' (try strgctl help)", logline);
+	if (a.json && !(v->flags & CTL_JSON))
+		return fail(r, "%s %s: has no JSON view (-j)", v->noun, v->verb ? v->verb : "");
+	if (a.dry && !(v->flags & CTL_CHANGES))
+		return fail(r, "%s %s: changes nothing (--dry-run)", v->noun,
+			    v->verb ? v->verb : "");
+	/* The handler sees the word that named the verb first: "set", "del", "reload"... */
+	a.argc = argc - (used - 1);
+	a.argv = argv + (used - 1);
 	/* Changes: root or the change group, and every one leaves a line in the log. */
-	if (cmd->change && peer->uid != 0 && !in_group(peer, env->cfg->control_change_gid))
+	if ((v->flags & CTL_CHANGES) && peer->uid != 0 &&
+	    !in_group(peer, env->cfg->control_change_gid))
 		return fail(r, "permission denied: uid %u may not change strgd", peer->uid);
-	ret = cmd->fn(env, &a, r);
+	ret = handlers[v->id](env, &a, r);
 	if (ret > 0)
 		pr_info("ctl: uid %u pid %d: %s (in force after %llu us, saved after %llu us)",
 			peer->uid, peer->pid, logline,

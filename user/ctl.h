@@ -23,7 +23,8 @@ struct ctl_env {
 	struct config *cfg;
 	struct splice *sp;
 	struct stats *st;
-	uint64_t applied_ns; /* when the last change was in force (CLOCK_MONOTONIC) */
+	const char *config_path; /* what "reload" reads again */
+	uint64_t applied_ns;	 /* when the last change was in force (CLOCK_MONOTONIC) */
 };
 
 /* A reply of any size: "ok\n" and the output, or "error: message\n". */
@@ -38,6 +39,11 @@ struct ctl_reply {
  * "error: message". Returns 0, or -errno when the command failed (the reply says why).
  */
 int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struct ctl_reply *r);
+/*
+ * After a change (a reload, say): the kernel's table follows and the state is saved; what went
+ * wrong is told in r, or logged when r is NULL.
+ */
+void ctl_publish(struct ctl_env *env, struct ctl_reply *r);
 /* Make the reply a one-line error (for refusals before a command runs). */
 void ctl_reply_error(struct ctl_reply *r, const char *msg);
 void ctl_reply_free(struct ctl_reply *r);

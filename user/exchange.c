@@ -251,9 +251,9 @@ void exchange_request(struct conn *c)
 	c->req_left = req->content_length;
 	http_chunked_init(&c->req_ch);
 	c->req_done = req->body == HTTP_BODY_NONE;
-	pr_debug("conn %lu: %.*s %.*s -> route %u pool %s", c->id, (int)req->method_len,
-		 req->method_str, (int)req->target_len, req->target, rt->id,
-		 px->cfg->pools[c->pool].name);
+	if (log_level >= LOG_DEBUG)
+		snprintf(c->reqline, sizeof(c->reqline), "%.*s %.*s", (int)req->method_len,
+			 req->method_str, (int)req->target_len, req->target);
 	build_head(c, req, (size_t)n, &rt->spec);
 	c->cstart += (uint32_t)n;
 	if (c->up[c->pool].fd >= 0 && !conn_backend_reusable(c, c->pool))

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Logging to stderr: one line per message, prefixed with a timestamp and the level. */
+/* Logging to stderr: one line per message, prefixed with an RFC 3339 timestamp and the level. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -11,17 +11,19 @@ enum log_level log_level = LOG_INFO;
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	static const char *const names[] = {"warn", "info", "debug"};
+	char line[1024], stamp[32];
 	struct timespec ts;
-	char line[1024];
+	struct tm tm;
 	va_list ap;
 
 	if (lvl > log_level)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	/* One fprintf per line so concurrent writers do not interleave within a line. */
-	fprintf(stderr, "%lld.%03ld strgd %s: %s\n", (long long)ts.tv_sec, ts.tv_nsec / 1000000,
-		names[lvl], line);
+	/* RFC 3339, UTC, milliseconds; one fprintf per line so writers do not interleave. */
+	fprintf(stderr, "%s.%03ldZ strgd %s: %s\n", stamp, ts.tv_nsec / 1000000, names[lvl], line);
 }

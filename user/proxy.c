@@ -4,6 +4,7 @@
  * completion to its connection, ticks the timers and drains on SIGTERM.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,11 @@
 #include "log.h"
 #include "proxy.h"
 #include "proxyproto.h"
+#include "reload.h"
 #include "splice.h"
 
 volatile sig_atomic_t proxy_stop_requested;
+volatile sig_atomic_t proxy_reload_requested;
 
 static void submit_accept(struct proxy *px);
 
@@ -301,7 +304,37 @@ int proxy_listen(const struct config *cfg)
 	return fd;
 }
 
-int proxy_run(struct config *cfg, int listen_fd, int ctl_fd, struct splice *sp, struct stats *st)
+static void say_log(void *ctx, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	(void)ctx;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	pr_info("reload: %s", line);
+}
+
+/* SIGHUP: the configuration file again, applied like strgctl reload; an invalid one changes
+ * nothing. */
+static void reload(struct proxy *px)
+{
+	int n;
+
+	pr_info("reload: reading %s (SIGHUP)", px->ctl_env.config_path);
+	n = reload_run(&px->ctl_env, false, say_log, NULL);
+	if (n < 0) {
+		pr_warn("reload: configuration refused, nothing changed");
+		return;
+	}
+	if (n > 0)
+		ctl_publish(&px->ctl_env, NULL);
+	pr_info("reload: done, %d change%s", n, n == 1 ? "" : "s");
+}
+
+int proxy_run(struct config *cfg, const char *config_path, int listen_fd, int ctl_fd,
+	      struct splice *sp, struct stats *st)
 {
 	struct proxy *px;
 	struct io_uring_sqe *sqe;
@@ -317,6 +350,7 @@ int proxy_run(struct config *cfg, int listen_fd, int ctl_fd, struct splice *sp, 
 	px->ctl_env.cfg = cfg;
 	px->ctl_env.sp = sp;
 	px->ctl_env.st = st;
+	px->ctl_env.config_path = config_path;
 	px->tick.tv_nsec = TICK_NS;
 	err = io_uring_queue_init(RING_ENTRIES, &px->ring, 0);
 	if (err < 0) {
@@ -350,6 +384,10 @@ int proxy_run(struct config *cfg, int listen_fd, int ctl_fd, struct splice *sp, 
 
 		if (proxy_stop_requested && !px->stopping)
 			begin_stop(px);
+		if (proxy_reload_requested) {
+			proxy_reload_requested = 0;
+			reload(px);
+		}
 		err = io_uring_submit_and_wait(&px->ring, 1);
 		if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY) {
 			pr_warn("io_uring: %s", strerror(-err));

@@ -12,16 +12,19 @@ struct stats;
 
 /* Set by the signal handler; the loop stops accepting and drains when it becomes non-zero. */
 extern volatile sig_atomic_t proxy_stop_requested;
+/* Set by SIGHUP: the loop reads the configuration file again and applies its edits. */
+extern volatile sig_atomic_t proxy_reload_requested;
 
 /* Bind and listen on cfg->listen. Returns the socket or -errno. */
 int proxy_listen(const struct config *cfg);
 
 /*
  * Run the event loop on listen_fd and the control socket ctl_fd (ctl_listen()) until a stop is
- * requested and every connection has finished. With sp (the loaded kernel path), connections
- * are spliced as cfg->splice says; st counts every request. Returns 0 on a clean stop, -errno
- * when the loop could not run.
+ * requested (config_path is read again on SIGHUP) and every connection has finished. With sp (the
+ * loaded kernel path), connections are spliced as cfg->splice says; st counts every request.
+ * Returns 0 on a clean stop, -errno when the loop could not run.
  */
-int proxy_run(struct config *cfg, int listen_fd, int ctl_fd, struct splice *sp, struct stats *st);
+int proxy_run(struct config *cfg, const char *config_path, int listen_fd, int ctl_fd,
+	      struct splice *sp, struct stats *st);
 
 #endif

@@ -43,15 +43,13 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 {
 	char text[8192], *line, *save = NULL;
 
-	if (level == LIBBPF_DEBUG && log_level < LOG_DEBUG)
+	(void)level;
+	if (log_level < LOG_DEBUG)
 		return 0;
 	vsnprintf(text, sizeof(text), fmt, ap);
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (level == LIBBPF_WARN)
-			pr_warn("%s", line);
-		else
-			pr_debug("%s", line);
-	}
+	/* The loader's own words are for -v; strgd says what failed in its own. */
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		pr_debug("libbpf: %s", line);
 	return 0;
 }
 

@@ -8,12 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http.h"
 #include "state.h"
 
 #define STATE_WORDS 24
+/* The last line of a whole state file: without it the file was cut short. */
+#define STATE_END "# end of state"
 
 struct save_ctx {
 	const struct config *cfg;
@@ -46,6 +49,37 @@ static void save_pools(const struct config *cfg, FILE *f)
 					p->backends[b].name, pool_state_name(p->backends[b].state),
 					p->backends[b].weight);
 	}
+}
+
+/* "applied route SPEC" (no id: the configuration's own syntax). */
+static int save_applied_route(const struct route *rt, void *arg)
+{
+	struct save_ctx *s = arg;
+	char text[ROUTE_TEXT_MAX];
+
+	route_spec_text(&rt->spec, s->cfg->pools[rt->spec.pool].name, text, sizeof(text));
+	fprintf(s->f, "applied route %s\n", text);
+	return 0;
+}
+
+/*
+ * The configuration applied last, as configuration lines prefixed with "applied": the common
+ * ancestor the next edit of the file is merged against.
+ */
+static void save_applied(const struct config *applied, FILE *f)
+{
+	struct save_ctx s = {.cfg = applied, .f = f};
+
+	for (unsigned i = 0; i < applied->npools; i++) {
+		const struct pool *p = &applied->pools[i];
+
+		fprintf(f, "applied pool %s", p->name);
+		for (unsigned b = 0; b < p->nbackends; b++)
+			if (p->backends[b].state != BACKEND_REMOVED)
+				fprintf(f, " %s", p->backends[b].name);
+		fputs(p->proxy_protocol ? " proxy-protocol\n" : "\n", f);
+	}
+	route_table_each(applied->routes, save_applied_route, &s);
 }
 
 /* The directory entry of the rename must reach the disk too, or a crash can undo it. */
@@ -99,6 +133,9 @@ int state_save(const struct config *cfg)
 	save_pools(cfg, s.f);
 	fprintf(s.f, "next-id %u\n", route_table_next_id(cfg->routes));
 	route_table_each(cfg->routes, save_route, &s);
+	if (cfg->applied)
+		save_applied(cfg->applied, s.f);
+	fputs(STATE_END "\n", s.f);
 	if (fflush(s.f) != 0 || fsync(fd) < 0)
 		err = -errno;
 	if (fclose(s.f) != 0 && !err)
@@ -176,8 +213,14 @@ static int parse_id(const char *s, uint32_t *out)
 	return 0;
 }
 
+/* What the lines read so far had. */
+struct load_seen {
+	bool pools;   /* a pool line: the file's pools replace the configuration's */
+	bool next_id; /* a next-id line: the file has the format that ends with STATE_END */
+};
+
 /* One line of the state file: pools and backends into cfg, routes into table t. */
-static int load_line(struct config *cfg, bool *pools_seen, struct route_table *t, char *line,
+static int load_line(struct config *cfg, struct load_seen *seen, struct route_table *t, char *line,
 		     char *msg, size_t len)
 {
 	char *argv[STATE_WORDS];
@@ -197,7 +240,7 @@ static int load_line(struct config *cfg, bool *pools_seen, struct route_table *t
 	if (!argc)
 		return 0;
 	if (!strcmp(argv[0], "pool"))
-		return load_pool(cfg, pools_seen, argc, argv, msg, len);
+		return load_pool(cfg, &seen->pools, argc, argv, msg, len);
 	if (!strcmp(argv[0], "backend"))
 		return load_backend(cfg, argc, argv, msg, len);
 	if (!strcmp(argv[0], "next-id")) {
@@ -206,6 +249,7 @@ static int load_line(struct config *cfg, bool *pools_seen, struct route_table *t
 			return -EINVAL;
 		}
 		route_table_reserve_ids(t, want);
+		seen->next_id = true;
 		return 0;
 	}
 	if (strcmp(argv[0], "route")) {
@@ -243,27 +287,84 @@ static bool has_default_route(const struct route_table *t)
 	return route_table_find(t, &spec) != NULL;
 }
 
-int state_load(struct config *cfg, char *err, size_t errlen)
+/* Append one "applied" line (without its prefix) to the text being collected. */
+static int applied_add(char **text, size_t *len, const char *line)
+{
+	size_t n = strlen(line);
+	char *t = realloc(*text, *len + n + 2);
+
+	if (!t)
+		return -ENOMEM;
+	memcpy(t + *len, line, n);
+	t[*len + n] = '\n';
+	*len += n + 1;
+	t[*len] = '\0';
+	*text = t;
+	return 0;
+}
+
+/* The "applied" lines as a configuration of their own (pools and routes). */
+static int applied_parse(const struct config *cfg, const char *lines, struct config **out,
+			 char *err, size_t errlen)
+{
+	char *text = NULL, msg[256];
+	size_t n = strlen(lines) + 64;
+	struct config *a = calloc(1, sizeof(*a));
+	int ret;
+
+	text = malloc(n);
+	if (!a || !text) {
+		free(a);
+		free(text);
+		return -ENOMEM;
+	}
+	/* listen is the only directive the parser insists on; it plays no part here. */
+	snprintf(text, n, "listen 127.0.0.1:1\n%s", lines);
+	ret = config_parse(a, "applied", text, msg, sizeof(msg));
+	free(text);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: its applied configuration: %s", cfg->state, msg);
+		config_destroy(a);
+		return ret;
+	}
+	*out = a;
+	return 0;
+}
+
+/* Why a state file cannot be read, in words an operator can act on. */
+static int state_refuse(const struct config *cfg, int ret, const char *why, char *err,
+			size_t errlen)
+{
+	snprintf(err, errlen,
+		 "%s: %s (start with --state discard to start from the configuration alone; a copy "
+		 "of the state file is kept)",
+		 cfg->state, why);
+	return ret;
+}
+
+int state_load(struct config *cfg, struct config **last, char *err, size_t errlen)
 {
 	struct route_table *t;
 	unsigned lineno = 0;
-	char line[4096], msg[256];
+	char line[4096], msg[256], *applied = NULL;
+	size_t applied_len = 0;
 	struct config *tmp;
-	bool pools_seen = false;
+	struct load_seen seen = {0};
+	bool ended = false;
+	struct stat st;
 	FILE *f;
 	int ret = 0;
 
-	cfg->boot_routes = route_table_clone(cfg->routes);
-	if (!cfg->boot_routes) {
-		snprintf(err, errlen, "%s: %s", cfg->state, strerror(errno));
-		return -ENOMEM;
-	}
+	*last = NULL;
 	f = fopen(cfg->state, "re");
 	if (!f) {
 		if (errno == ENOENT)
-			return 0; /* nothing changed at runtime yet */
-		snprintf(err, errlen, "%s: %s", cfg->state, strerror(errno));
-		return -errno;
+			return 0; /* nothing changed at runtime yet: the configuration is live */
+		return state_refuse(cfg, -errno, strerror(errno), err, errlen);
+	}
+	if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+		fclose(f);
+		return state_refuse(cfg, -EINVAL, "not a regular file", err, errlen);
 	}
 	/* Pools are read into a copy, so a refused file leaves the configuration's in force. */
 	t = route_table_new();
@@ -279,21 +380,52 @@ int state_load(struct config *cfg, char *err, size_t errlen)
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
 		line[strcspn(line, "\n")] = '\0';
-		ret = load_line(tmp, &pools_seen, t, line, msg, sizeof(msg));
+		if (ended) {
+			ret = -EINVAL;
+			snprintf(msg, sizeof(msg), "text after the end line");
+		} else if (!strcmp(line, STATE_END)) {
+			ended = true;
+			continue;
+		} else if (!strncmp(line, "applied ", 8)) {
+			ret = applied_add(&applied, &applied_len, line + 8);
+			snprintf(msg, sizeof(msg), "%s", strerror(-ret));
+		} else {
+			ret = load_line(tmp, &seen, t, line, msg, sizeof(msg));
+		}
 		if (ret < 0) {
-			snprintf(err, errlen, "%s:%u: %s", cfg->state, lineno, msg);
+			snprintf(err, errlen,
+				 "%s:%u: %s (start with --state discard to start from the "
+				 "configuration alone; a copy of the state file is kept)",
+				 cfg->state, lineno, msg);
 			break;
 		}
 	}
 	fclose(f);
-	if (!ret && !has_default_route(t)) {
-		snprintf(err, errlen, "%s: no default route '/'", cfg->state);
-		ret = -EINVAL;
-	}
+	/* Files written before the end line existed have no next-id line either. */
+	if (!ret && !ended && (!lineno || seen.next_id))
+		ret = state_refuse(cfg, -EINVAL,
+				   lineno ? "cut short: its last line is missing (truncated?)"
+					  : "empty",
+				   err, errlen);
+	if (!ret && !has_default_route(t))
+		ret = state_refuse(cfg, -EINVAL, "no default route '/'", err, errlen);
+	/* A state file from before "applied" lines: the configuration counts as applied. */
+	if (!ret)
+		ret = applied ? applied_parse(cfg, applied, last, err, errlen) : 0;
+	free(applied);
 	if (ret < 0) {
 		route_table_free(t);
 		free(tmp);
 		return ret;
+	}
+	if (!*last) {
+		*last = config_clone(cfg);
+		if (!*last) {
+			route_table_free(t);
+			free(tmp);
+			snprintf(err, errlen, "%s: %s", cfg->state, strerror(ENOMEM));
+			return -ENOMEM;
+		}
 	}
 	memcpy(cfg->pools, tmp->pools, sizeof(cfg->pools));
 	cfg->npools = tmp->npools;
@@ -301,4 +433,18 @@ int state_load(struct config *cfg, char *err, size_t errlen)
 	route_table_free(cfg->routes);
 	cfg->routes = t;
 	return 0;
+}
+
+int state_discard(const struct config *cfg, char *kept, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	char stamp[32];
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(kept, len, "%s.discarded-%s", cfg->state, stamp);
+	if (rename(cfg->state, kept) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return 1;
 }

@@ -11,9 +11,17 @@
 int state_save(const struct config *cfg);
 
 /*
- * Keep the configuration file's routes in cfg->boot_routes and, when cfg->state exists, make
- * its table the live one (the state file wins). 0, or -errno with "file:line: message" in err.
+ * cfg holds the configuration file just read. When cfg->state exists, its pools and routes
+ * become cfg's (what strgctl left), and *last is the configuration that was applied when it was
+ * written (a copy of cfg's own when the file predates that record): the caller merges the
+ * file's edits since then (apply_config). Without a state file *last is NULL and cfg stays the
+ * file's. 0, or -errno with a message naming the problem ("file:line: message") in err.
  */
-int state_load(struct config *cfg, char *err, size_t errlen);
+int state_load(struct config *cfg, struct config **last, char *err, size_t errlen);
+/*
+ * Move the state file aside (FILE.discarded-TIMESTAMP, its name in kept): strgd then starts from
+ * the configuration alone. 1 when a file was moved, 0 when there was none, -errno.
+ */
+int state_discard(const struct config *cfg, char *kept, size_t len);
 
 #endif

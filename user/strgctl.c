@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* strgctl: the operator's command line; it sends one command to strgd's control socket. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,59 +10,124 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "ctlverbs.h"
 #include "version.h"
 
-static const char usage[] =
-	"Usage: strgctl [-s SOCKET] [-j] [--dry-run] COMMAND\n"
+/* Exit codes, as strgctl(8) documents them. */
+enum {
+	EXIT_OK = 0,
+	EXIT_REFUSED = 1,     /* strgd refused the command or it failed */
+	EXIT_USAGE = 2,	      /* bad command line: nothing was sent */
+	EXIT_UNREACHABLE = 3, /* no strgd answered on the socket */
+};
+
+static const char intro[] =
+	"Usage: strgctl [-s SOCKET] [-j] [--dry-run] NOUN VERB [ARGUMENTS]\n"
 	"\n"
 	"Change and inspect a running strgd through its control socket\n"
-	"(default " CTL_SOCKET_DEFAULT ", set with 'control PATH' in strgd's configuration).\n"
+	"(default " CTL_SOCKET_DEFAULT ", set with 'control PATH' in strgd's configuration).\n";
+
+static const char outro[] =
 	"\n"
-	"Commands:\n"
-	"  route show                                    the route table\n"
-	"  route set [METHODS] [host HOST] PATH POOL [percent P] [exact]\n"
-	"            [strip-prefix | rewrite NEW] [testers]\n"
-	"                                                add a route or replace the one with the\n"
-	"                                                same methods, host, path and exact flag;\n"
-	"                                                percent P (0-100, one decimal) sends "
-	"that\n"
-	"                                                share of users, sticky, the rest falls\n"
-	"                                                through to the next matching route;\n"
-	"                                                strip-prefix or rewrite NEW replace the\n"
-	"                                                matched prefix in the forwarded path;\n"
-	"                                                testers lets X-Strg-Pool: NAME pin a\n"
-	"                                                request to a pool\n"
-	"  route del ID | [METHODS] [host HOST] PATH [exact]\n"
-	"                                                delete a route (never the default '/')\n"
-	"  route deactivate ID | [METHODS] [host HOST] PATH [exact]\n"
-	"                                                keep the route, but let its requests "
-	"fall\n"
-	"                                                through to the next match (rollback)\n"
-	"  route activate ID | [METHODS] [host HOST] PATH [exact]\n"
-	"                                                route its requests again\n"
-	"  pool show                                     the pools and their backends\n"
-	"  pool add NAME                                 a new pool, without backends yet\n"
-	"  backend add|del POOL ADDR                     add a backend to a pool, or remove it\n"
-	"  backend set POOL ADDR state ready|drain|maint\n"
-	"                                                drain and maint take it out of new\n"
-	"                                                connections; open ones finish\n"
-	"  backend set POOL ADDR weight N                its share of new connections (0-256)\n"
-	"  version                                       strgctl's version\n"
+	"Options (anywhere on the line):\n"
+	"  -s, --socket SOCKET  the control socket\n"
+	"  -j, --json           JSON output (show and stats)\n"
+	"  -n, --dry-run        say what a change would do, change nothing\n"
+	"  -h, --help           this text; after a noun or verb, theirs\n"
+	"  -V, --version        strgctl's version\n"
 	"\n"
-	"Options:\n"
-	"  -s SOCKET   the control socket\n"
-	"  -j          JSON output (read commands)\n"
-	"  --dry-run   say what a change would do, change nothing\n"
+	"Changes need root or strgd's control-group change group; strgd logs each with the\n"
+	"caller's uid and pid. A change reaches new requests at once, in both data paths, and is\n"
+	"saved to strgd's state file.\n"
 	"\n"
-	"Changes need root; strgd logs each with the caller's uid and pid. A change reaches new\n"
-	"requests at once; requests in flight finish where they started. Every change is saved\n"
-	"to strgd's state file and outlives a restart.\n"
+	"Exit status: 0 done, 1 strgd refused or the command failed, 2 usage error (nothing "
+	"sent),\n"
+	"3 strgd unreachable.\n"
 	"\n"
 	"Examples:\n"
 	"  strgctl route set GET,HEAD /v1/getSalesLeads modern\n"
+	"  strgctl route set GET /v1/orders modern percent 5 testers\n"
 	"  strgctl route deactivate GET,HEAD /v1/getSalesLeads\n"
 	"  strgctl route show -j\n"
-	"  strgctl route del GET,HEAD /v1/getSalesLeads\n";
+	"  strgctl stats\n"
+	"  strgctl reload\n";
+
+/* text in lines of at most 78 columns, each after indent spaces, the first after col. */
+static void wrap(FILE *f, const char *text, int col, int indent)
+{
+	const char *w = text;
+	bool first = true;
+
+	while (*w) {
+		size_t n = strcspn(w, " ");
+
+		if (!first && col + 1 + (int)n > 78) {
+			fprintf(f, "\n%*s", indent, "");
+			col = indent;
+		} else if (!first) {
+			fputc(' ', f);
+			col++;
+		}
+		first = false;
+		fprintf(f, "%.*s", (int)n, w);
+		col += (int)n;
+		w += n;
+		w += strspn(w, " ");
+	}
+	fputc('\n', f);
+}
+
+static void verb_usage(FILE *f, const struct ctl_verb *v)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), "strgctl [-s SOCKET]%s%s %s%s%s%s%s",
+		 v->flags & CTL_JSON ? " [-j]" : "", v->flags & CTL_CHANGES ? " [--dry-run]" : "",
+		 v->noun, v->verb ? " " : "", v->verb ? v->verb : "", v->args[0] ? " " : "",
+		 v->args);
+	wrap(f, text, 0, 8);
+}
+
+/* Every verb (of noun, or all), then the options: generated from the table strgd uses too. */
+static void help(FILE *f, const char *noun, const struct ctl_verb *only)
+{
+	if (only) {
+		fputs("Usage: ", f);
+		verb_usage(f, only);
+		fputc('\n', f);
+		wrap(f, only->help, 0, 0);
+		return;
+	}
+	fputs(intro, f);
+	fputs("\nCommands:\n", f);
+	for (size_t i = 0; i < CTL_VERB_COUNT; i++) {
+		const struct ctl_verb *v = &ctl_verbs[i];
+
+		if (noun && strcmp(noun, v->noun))
+			continue;
+		fputs("  ", f);
+		verb_usage(f, v);
+		fputs("      ", f);
+		wrap(f, v->help, 6, 6);
+	}
+	fputs(outro, f);
+}
+
+/* "route show|set|del|...": every verb of every noun, for messages. */
+static void verbs_text(char *out, size_t len)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < CTL_VERB_COUNT && n < len; i++) {
+		const struct ctl_verb *v = &ctl_verbs[i];
+		bool first = !i || strcmp(ctl_verbs[i - 1].noun, v->noun);
+
+		n += (size_t)snprintf(out + n, len - n, "%s%s%s%s", first && i ? ", " : "",
+				      first ? v->noun : "|", v->verb && first ? " " : "",
+				      v->verb ? v->verb : "");
+	}
+}
 
 /* The reply's "warning: " lines go to stderr, the rest to stdout. */
 static void print_reply(char *text)
@@ -74,22 +140,23 @@ static void print_reply(char *text)
 	}
 }
 
-/* Send the command, print the reply; 0 when strgd answered "ok". */
+/* Send the command, print the reply; one of the exit codes. */
 static int run(const char *sock, const char *line)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	size_t len = 0, cap = 65536;
 	char *buf = malloc(cap), *more;
 	ssize_t n = 0;
-	int fd, ret = 1;
+	int fd, ret = EXIT_UNREACHABLE;
 
 	if (!buf) {
 		fprintf(stderr, "strgctl: out of memory\n");
-		return 1;
+		return EXIT_REFUSED;
 	}
 	if (strlen(sock) >= sizeof(sun.sun_path)) {
 		fprintf(stderr, "strgctl: socket path too long: %s\n", sock);
-		goto out;
+		free(buf);
+		return EXIT_USAGE;
 	}
 	strcpy(sun.sun_path, sock);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -121,11 +188,13 @@ static int run(const char *sock, const char *line)
 	if (n < 0 || len + 1 == cap) {
 		fprintf(stderr, "strgctl: reply from strgd cut short: %s\n",
 			n < 0 ? strerror(errno) : "out of memory");
+		ret = EXIT_REFUSED;
 	} else if (!strncmp(buf, "ok\n", 3)) {
 		print_reply(buf + 3);
-		ret = 0;
+		ret = EXIT_OK;
 	} else if (!strncmp(buf, "error: ", 7)) {
 		fprintf(stderr, "strgctl: %s", buf + 7);
+		ret = EXIT_REFUSED;
 	} else {
 		fprintf(stderr, "strgctl: strgd gave no answer\n");
 	}
@@ -134,56 +203,105 @@ out:
 	return ret;
 }
 
-int main(int argc, char **argv)
+/* The words after the options as one command line, the options strgd needs appended. */
+static int build_line(int argc, char **argv, bool json, bool dry, char *line, size_t size)
 {
-	const char *sock = CTL_SOCKET_DEFAULT;
-	char line[4096];
 	size_t len = 0;
-	int i = 1;
 
-	if (argc >= 2 &&
-	    (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		fputs(usage, stdout);
-		return 0;
-	}
-	if (argc == 2 && !strcmp(argv[1], "version")) {
-		printf("strgctl %s\n", STRG_VERSION);
-		return 0;
-	}
-	if (argc >= 3 && !strcmp(argv[1], "-s")) {
-		sock = argv[2];
-		i = 3;
-	}
-	/* Answered here, with or without a daemon. */
-	if (i < argc && (!strcmp(argv[i], "help") || !strcmp(argv[i], "--help"))) {
-		fputs(usage, stdout);
-		return 0;
-	}
-	if (i + 1 == argc && !strcmp(argv[i], "version")) {
-		printf("strgctl %s\n", STRG_VERSION);
-		return 0;
-	}
-	if (i >= argc) {
-		fprintf(stderr, "strgctl: missing command (try 'strgctl help')\n");
-		return 2;
-	}
-	if (argc >= i + 2 && !strcmp(argv[i + 1], "--help")) {
-		fputs(usage, stdout);
-		return 0;
-	}
-	for (; i < argc; i++) {
+	for (int i = 0; i < argc; i++) {
 		size_t n = strlen(argv[i]);
 
-		if (!n || strpbrk(argv[i], " \t\r\n") || len + n + 2 > sizeof(line)) {
-			fprintf(stderr, "strgctl: bad word '%s' (no spaces or newlines)\n",
-				argv[i]);
-			return 2;
+		if (!n || strpbrk(argv[i], " \t\r\n") || len + n + 16 > size) {
+			fprintf(stderr,
+				"strgctl: bad word '%s' (no spaces or newlines; the line is "
+				"at most %d bytes)\n",
+				argv[i], CTL_LINE_MAX - 1);
+			return -1;
 		}
 		memcpy(line + len, argv[i], n);
 		len += n;
 		line[len++] = ' ';
 	}
+	len += (size_t)snprintf(line + len, size - len, "%s%s", json ? "-j " : "",
+				dry ? "--dry-run " : "");
 	line[len - 1] = '\n';
 	line[len] = '\0';
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+		{"dry-run", no_argument, NULL, 'n'},	  {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0},
+	};
+	const char *sock = CTL_SOCKET_DEFAULT;
+	bool json = false, dry = false, want_help = false;
+	const struct ctl_verb *v;
+	char line[CTL_LINE_MAX], verbs[256];
+	int opt, used = 0, rest;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "s:jnhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'n':
+			dry = true;
+			break;
+		case 'h':
+			want_help = true;
+			break;
+		case 'V':
+			printf("strgctl %s\n", STRG_VERSION);
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "strgctl: unknown option '%s' (try strgctl --help)\n",
+				argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	rest = argc - optind;
+	argv += optind;
+	if (rest >= 1 && !strcmp(argv[0], "help")) {
+		want_help = true;
+		argv++;
+		rest--;
+	}
+	if (rest == 1 && !strcmp(argv[0], "version")) {
+		printf("strgctl %s\n", STRG_VERSION);
+		return EXIT_OK;
+	}
+	v = ctl_verb_find(rest, argv, &used);
+	if (want_help) {
+		help(stdout, rest >= 1 && ctl_noun_known(argv[0]) ? argv[0] : NULL,
+		     v && (used == 2 || !v->verb) ? v : NULL);
+		return EXIT_OK;
+	}
+	verbs_text(verbs, sizeof(verbs));
+	if (!rest) {
+		fprintf(stderr, "strgctl: missing command (%s; try strgctl --help)\n", verbs);
+		return EXIT_USAGE;
+	}
+	if (!v) {
+		fprintf(stderr, "strgctl: unknown %s '%s%s%s' (%s)\n",
+			ctl_noun_known(argv[0]) ? "verb" : "command", argv[0], rest > 1 ? " " : "",
+			rest > 1 ? argv[1] : "", verbs);
+		return EXIT_USAGE;
+	}
+	if ((json && !(v->flags & CTL_JSON)) || (dry && !(v->flags & CTL_CHANGES))) {
+		fprintf(stderr, "strgctl: %s is not an option of '%s%s%s'; usage: ",
+			json ? "-j" : "--dry-run", v->noun, v->verb ? " " : "",
+			v->verb ? v->verb : "");
+		verb_usage(stderr, v);
+		return EXIT_USAGE;
+	}
+	if (build_line(rest, argv, json, dry, line, sizeof(line)) < 0)
+		return EXIT_USAGE;
 	return run(sock, line);
 }

@@ -2,6 +2,7 @@
 /* strgd: the strg daemon's entry point: options, configuration, signals, then the proxy loop. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "proxy.h"
+#include "apply.h"
 #include "splice.h"
 #include "state.h"
 #include "stats.h"
@@ -28,6 +30,8 @@ static const char usage[] =
 	"  -t, --test         check the configuration and exit (0 when valid)\n"
 	"      --no-bpf       run the user-space data path only\n"
 	"      --pin-dir DIR  where the BPF maps are pinned (default " SPLICE_PIN_DIR ")\n"
+	"      --state discard  start from the configuration alone; the state file is kept\n"
+	"                     aside as FILE.discarded-TIMESTAMP\n"
 	"  -v, --verbose      log every request (debug level)\n"
 	"  -V, --version      print the version and exit\n"
 	"  -h, --help         this text\n";
@@ -36,6 +40,35 @@ static void on_stop_signal(int sig)
 {
 	(void)sig;
 	proxy_stop_requested = 1;
+}
+
+static void on_reload_signal(int sig)
+{
+	(void)sig;
+	proxy_reload_requested = 1;
+}
+
+static void say_stdout(void *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)ctx;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static void say_log(void *ctx, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	(void)ctx;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	pr_info("config: %s", line);
 }
 
 /* Each connection holds two or three descriptors: take all the system allows this process. */
@@ -60,6 +93,9 @@ static int install_signals(void)
 	sa.sa_handler = on_stop_signal;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		return -errno;
+	sa.sa_handler = on_reload_signal;
+	if (sigaction(SIGHUP, &sa, NULL) < 0)
 		return -errno;
 	return 0;
 }
@@ -117,10 +153,15 @@ static int open_sockets(const struct config *cfg, int *lfd, int *ctl_fd)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},  {"test", no_argument, NULL, 't'},
-		{"no-bpf", no_argument, NULL, 'B'},	   {"verbose", no_argument, NULL, 'v'},
-		{"version", no_argument, NULL, 'V'},	   {"help", no_argument, NULL, 'h'},
-		{"pin-dir", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'},
+		{"test", no_argument, NULL, 't'},
+		{"no-bpf", no_argument, NULL, 'B'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{"pin-dir", required_argument, NULL, 'P'},
+		{"state", required_argument, NULL, 'S'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *path = NULL, *pin_dir = SPLICE_PIN_DIR;
 	struct splice *sp = NULL;
@@ -130,7 +171,7 @@ int main(int argc, char **argv)
 	bool no_bpf = false;
 	struct config cfg;
 	char err[512];
-	bool test_only = false;
+	bool test_only = false, discard = false;
 	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "c:tvVh", opts, NULL)) != -1) {
@@ -146,6 +187,14 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			pin_dir = optarg;
+			break;
+		case 'S':
+			if (strcmp(optarg, "discard")) {
+				fprintf(stderr, "strgd: --state takes 'discard', not '%s'\n%s",
+					optarg, usage);
+				return 2;
+			}
+			discard = true;
 			break;
 		case 'v':
 			log_level = LOG_DEBUG;
@@ -167,17 +216,43 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	memset(&cfg, 0, sizeof(cfg));
-	if (config_load(&cfg, path, err, sizeof(err)) < 0 ||
-	    state_load(&cfg, err, sizeof(err)) < 0) {
+	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		config_free(&cfg);
+		return 1;
+	}
+	if (discard && !test_only) {
+		char kept[sizeof(cfg.state) + 32];
+		int moved = state_discard(&cfg, kept, sizeof(kept));
+
+		if (moved < 0) {
+			fprintf(stderr, "strgd: --state discard: %s: %s\n", cfg.state,
+				strerror(-moved));
+			config_free(&cfg);
+			return 1;
+		}
+		if (moved)
+			pr_info("state file %s discarded (kept as %s): starting from the "
+				"configuration alone",
+				cfg.state, kept);
+	}
+	/* The state file's table, plus what the file changed since it was last applied. */
+	ret = apply_boot(&cfg, test_only, test_only ? say_stdout : say_log, NULL, err, sizeof(err));
+	if (ret < 0) {
 		fprintf(stderr, "%s\n", err);
 		config_free(&cfg);
 		return 1;
 	}
 	if (test_only) {
-		printf("%s: configuration is valid\n", path);
+		printf("%s: configuration is valid%s\n", path,
+		       ret ? "" : "; a start would change nothing in the saved table");
 		config_free(&cfg);
 		return 0;
 	}
+	ret = state_save(&cfg); /* records what was applied */
+	if (ret < 0)
+		pr_warn("state file %s not written: %s", cfg.state, strerror(-ret));
+	ret = 0;
 	raise_fd_limit();
 	ret = install_signals();
 	if (ret == 0)
@@ -214,7 +289,7 @@ int main(int argc, char **argv)
 		pr_info("listening on %s with %u pools, %zu routes",
 			listen_name(&cfg, err, sizeof(err)), cfg.npools,
 			route_table_count(cfg.routes));
-		ret = proxy_run(&cfg, lfd, ctl_fd, sp, st);
+		ret = proxy_run(&cfg, path, lfd, ctl_fd, sp, st);
 		ctl_fd = -1; /* the proxy closed it and removed the socket */
 		if (ret < 0)
 			pr_warn("event loop failed: %s", strerror(-ret));

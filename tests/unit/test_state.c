@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -22,6 +23,18 @@ static const char base[] = "listen 127.0.0.1:8080\n"
 			   "route GET /v1/a modern\n";
 
 static char dir[] = "/tmp/strg-state-test.XXXXXX";
+
+/* What state_load() says was applied; most tests only need it freed. */
+static struct config *last;
+
+static int load_state(struct config *cfg, char *err, size_t len)
+{
+	int ret = state_load(cfg, &last, err, len);
+
+	config_destroy(last);
+	last = NULL;
+	return ret;
+}
 
 static void load(struct config *cfg, const char *state)
 {
@@ -62,19 +75,23 @@ static void test_saved_table_wins_at_start(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/state", dir);
 	load(&a, path);
-	assert_int_equal(state_load(&a, err, sizeof(err)), 0); /* no file yet: the config */
+	assert_int_equal(state_load(&a, &last, err, sizeof(err)), 0); /* no file yet: the config */
+	assert_null(last);
 	set(&a, "route GET,HEAD host Api.Example.com /v1/orders modern exact");
 	set(&a, "route POST /v1/a modern");
 	assert_int_equal(state_save(&a), 0);
 
 	load(&b, path);
-	assert_int_equal(state_load(&b, err, sizeof(err)), 0);
+	assert_int_equal(state_load(&b, &last, err, sizeof(err)), 0);
 	assert_int_equal(route_table_count(b.routes), 4);
 	assert_int_equal(pool_of(&b, 1 /* GET */, "api.example.com", "/v1/orders"), 1);
 	assert_int_equal(pool_of(&b, 1, "other", "/v1/orders"), 0);
 	assert_int_equal(pool_of(&b, 3 /* POST */, NULL, "/v1/a/x"), 1);
-	/* The configuration's own routes are kept aside to tell sources apart. */
-	assert_int_equal(route_table_count(b.boot_routes), 2);
+	/* No record of what was applied: the configuration read counts as applied. */
+	assert_non_null(last);
+	assert_int_equal(route_table_count(last->routes), 2);
+	config_destroy(last);
+	last = NULL;
 	config_free(&a);
 	config_free(&b);
 	unlink(path);
@@ -90,7 +107,7 @@ static void test_pools_and_backends_come_back(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/pools", dir);
 	load(&a, path);
-	assert_int_equal(state_load(&a, err, sizeof(err)), 0);
+	assert_int_equal(load_state(&a, err, sizeof(err)), 0);
 	p = &a.pools[a.npools++];
 	memset(p, 0, sizeof(*p));
 	strcpy(p->name, "canary");
@@ -101,7 +118,7 @@ static void test_pools_and_backends_come_back(void **state)
 	assert_int_equal(state_save(&a), 0);
 
 	load(&b, path);
-	assert_int_equal(state_load(&b, err, sizeof(err)), 0);
+	assert_int_equal(load_state(&b, err, sizeof(err)), 0);
 	assert_int_equal(b.npools, 3);
 	assert_string_equal(b.pools[2].name, "canary");
 	assert_int_equal(b.pools[2].nbackends, 1);
@@ -131,7 +148,7 @@ static void test_route_ids_are_stable(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/ids", dir);
 	load(&a, path);
-	assert_int_equal(state_load(&a, err, sizeof(err)), 0);
+	assert_int_equal(load_state(&a, err, sizeof(err)), 0);
 	set(&a, "route /v1/x modern");
 	set(&a, "route /v1/y modern");
 	set(&a, "route /v1/z modern percent 12.5 testers");
@@ -143,7 +160,7 @@ static void test_route_ids_are_stable(void **state)
 	assert_int_equal(state_save(&a), 0);
 
 	load(&b, path);
-	assert_int_equal(state_load(&b, err, sizeof(err)), 0);
+	assert_int_equal(load_state(&b, err, sizeof(err)), 0);
 	assert_int_equal(id_of(&b, "/v1/x"), x);
 	assert_int_equal(id_of(&b, "/v1/a"), id_of(&a, "/v1/a"));
 	set(&b, "route /v1/w modern");
@@ -199,13 +216,18 @@ static void test_bad_state_file_names_its_line(void **state)
 		const char *want;
 	} cases[] = {
 		{"route / legacy\nroute GET /x nosuch\n",
-		 ":2: route: unknown pool 'nosuch' (pools are defined before routes)"},
+		 ":2: route: unknown pool 'nosuch' (start with --state discard"},
 		{"# comment\nlisten 127.0.0.1:1\n",
 		 ":2: expected 'pool', 'backend', 'next-id' or 'route', not 'listen'"},
 		{"pool legacy\nbackend legacy 127.0.0.1:1 state sleepy weight 1\n",
 		 ":2: bad backend line (backend POOL ADDR state S weight N)"},
 		{"pool legacy\npool legacy\n", ":2: bad or repeated pool line"},
-		{"route GET /x modern\n", ": no default route '/'"},
+		{"route GET /x modern\n# end of state\n", ": no default route '/'"},
+		{"pool legacy\nnext-id 3\nroute / legacy\n",
+		 ": cut short: its last line is missing (truncated?)"},
+		{"", ": empty"},
+		{"route / legacy\n# end of state\nroute /x legacy\n",
+		 ":3: text after the end line"},
 		{"route / legacy id 3\nroute /x legacy id 3\n",
 		 ":2: route id 3 or its route appears twice"},
 		{"route / legacy id 0\n", ":1: bad route id '0'"},
@@ -223,7 +245,7 @@ static void test_bad_state_file_names_its_line(void **state)
 		fputs(cases[i].text, f);
 		fclose(f);
 		load(&cfg, path);
-		assert_int_not_equal(state_load(&cfg, err, sizeof(err)), 0);
+		assert_int_not_equal(load_state(&cfg, err, sizeof(err)), 0);
 		if (!strstr(err, cases[i].want) || strncmp(err, path, strlen(path))) {
 			print_error("case %zu: got '%s', want '%s%s'\n", i, err, path,
 				    cases[i].want);
@@ -234,6 +256,13 @@ static void test_bad_state_file_names_its_line(void **state)
 		config_free(&cfg);
 	}
 	unlink(path);
+	/* A directory where the file should be: named, with the way out. */
+	assert_int_equal(mkdir(path, 0700), 0);
+	load(&cfg, path);
+	assert_int_not_equal(load_state(&cfg, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "not a regular file (start with --state discard"));
+	config_free(&cfg);
+	rmdir(path);
 }
 
 static int setup(void **state)

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The control verbs: names, arguments and help, shared by strgd's dispatch and strgctl. */
+#include <stddef.h>
+#include <string.h>
+
+#include "ctlverbs.h"
+
+#define ROUTE_KEY "ID | [METHODS] [host HOST] PATH [exact]"
+
+const struct ctl_verb ctl_verbs[CTL_VERB_COUNT] = {
+	{CTL_ROUTE_SHOW, "route", "show", "", "the route table, every option of each route, and the "
+	 "kernel route table's state", CTL_JSON},
+	{CTL_ROUTE_SET, "route", "set",
+	 "[METHODS] [host HOST] PATH POOL [percent P] [exact] [strip-prefix | rewrite NEW] "
+	 "[testers] [inactive]",
+	 "add a route, or replace the one with the same methods, host, path and exact flag; "
+	 "percent P (0-100, one decimal) sends that share of users (sticky), the rest falls "
+	 "through; strip-prefix or rewrite NEW replace the matched prefix in the forwarded path; "
+	 "testers lets the tester header pin a request to a pool",
+	 CTL_CHANGES},
+	{CTL_ROUTE_DEL, "route", "del", ROUTE_KEY, "delete a route (never the default '/')",
+	 CTL_CHANGES},
+	{CTL_ROUTE_ACTIVATE, "route", "activate", ROUTE_KEY, "route the route's requests again",
+	 CTL_CHANGES},
+	{CTL_ROUTE_DEACTIVATE, "route", "deactivate", ROUTE_KEY,
+	 "keep the route, but let its requests fall through to the next match (rollback)",
+	 CTL_CHANGES},
+	{CTL_POOL_SHOW, "pool", "show", "", "the pools and their backends", CTL_JSON},
+	{CTL_POOL_ADD, "pool", "add", "NAME", "a new pool, without backends yet", CTL_CHANGES},
+	{CTL_BACKEND_ADD, "backend", "add", "POOL ADDR:PORT", "add a backend to a pool",
+	 CTL_CHANGES},
+	{CTL_BACKEND_DEL, "backend", "del", "POOL ADDR:PORT", "remove a backend from a pool",
+	 CTL_CHANGES},
+	{CTL_BACKEND_SET, "backend", "set", "POOL ADDR:PORT state ready|drain|maint | weight N",
+	 "drain and maint take a backend out of new connections (open ones finish); weight N "
+	 "(0-256) is its share of new connections",
+	 CTL_CHANGES},
+	{CTL_STATS_SHOW, "stats", "show", "",
+	 "requests per route and pool (kernel and strgd added up), by status class", CTL_JSON},
+	{CTL_RELOAD, "reload", NULL, "",
+	 "read the configuration file again and apply what changed in it since it was last "
+	 "applied (as SIGHUP does)",
+	 CTL_CHANGES},
+};
+
+const struct ctl_verb *ctl_verb_find(int argc, char **argv, int *used)
+{
+	for (size_t i = 0; argc >= 1 && i < CTL_VERB_COUNT; i++) {
+		const struct ctl_verb *v = &ctl_verbs[i];
+
+		if (strcmp(argv[0], v->noun))
+			continue;
+		if (!v->verb) {
+			*used = 1;
+			return v;
+		}
+		if (argc >= 2 && !strcmp(argv[1], v->verb)) {
+			*used = 2;
+			return v;
+		}
+	}
+	if (argc >= 1 && !strcmp(argv[0], "stats") && (argc == 1 || strcmp(argv[1], "show"))) {
+		*used = 1;
+		return &ctl_verbs[CTL_STATS_SHOW];
+	}
+	return NULL;
+}
+
+bool ctl_noun_known(const char *noun)
+{
+	for (size_t i = 0; i < CTL_VERB_COUNT; i++)
+		if (!strcmp(noun, ctl_verbs[i].noun))
+			return true;
+	return false;
+}

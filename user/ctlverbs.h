@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The control verbs, in one table that strgd dispatches from and strgctl checks and documents. */
+#ifndef STRG_CTLVERBS_H
+#define STRG_CTLVERBS_H
+
+#include <stdbool.h>
+
+enum ctl_verb_id {
+	CTL_ROUTE_SHOW = 0,
+	CTL_ROUTE_SET = 1,
+	CTL_ROUTE_DEL = 2,
+	CTL_ROUTE_ACTIVATE = 3,
+	CTL_ROUTE_DEACTIVATE = 4,
+	CTL_POOL_SHOW = 5,
+	CTL_POOL_ADD = 6,
+	CTL_BACKEND_ADD = 7,
+	CTL_BACKEND_DEL = 8,
+	CTL_BACKEND_SET = 9,
+	CTL_STATS_SHOW = 10,
+	CTL_RELOAD = 11,
+	CTL_VERB_COUNT = 12,
+};
+
+enum ctl_verb_flags {
+	CTL_CHANGES = 1, /* changes strgd: root or the change group; --dry-run allowed */
+	CTL_JSON = 2,	 /* has a JSON view (-j) */
+};
+
+struct ctl_verb {
+	enum ctl_verb_id id;
+	const char *noun, *verb; /* verb NULL: the noun alone ("reload") */
+	const char *args;	 /* the arguments, as usage lines show them */
+	const char *help;	 /* what it does, one or two lines */
+	unsigned flags;		 /* enum ctl_verb_flags */
+};
+
+extern const struct ctl_verb ctl_verbs[CTL_VERB_COUNT];
+
+/*
+ * The verb named by words[0] (noun) and words[1] (verb); *used is how many words named it (1 or
+ * 2). "stats" alone is "stats show". NULL when there is none.
+ */
+const struct ctl_verb *ctl_verb_find(int argc, char **argv, int *used);
+/* Whether noun names some verb's noun. */
+bool ctl_noun_known(const char *noun);
+
+#endif
