@@ -22,6 +22,8 @@
 #define TICK_NS	     (100 * 1000000ull)
 #define LINGER_NS    (1000 * 1000000ull)
 #define DRAIN_NS     (30 * 1000000000ull)
+/* Stopping: how long a connection between requests may stay quiet before it is closed. */
+#define STOP_IDLE_NS (1000 * 1000000ull)
 /* tcp_info.tcpi_state values (include/net/tcp_states.h, not exported to user space). */
 #define STRG_TCP_ESTABLISHED 1
 #define STRG_TCP_CLOSE_WAIT  8
@@ -101,6 +103,7 @@ struct conn {
 	bool resp_keep;
 	bool tunnel;
 	bool backend_eof;
+	bool close_sent; /* strgd stopping: this response told the client to close */
 	unsigned status;
 	enum http_body resp_body;
 	uint64_t resp_left;
@@ -147,6 +150,7 @@ struct proxy {
 	struct ctl_env ctl_env; /* what its commands work on */
 	int lfd;
 	bool stopping;
+	uint64_t stop_ns; /* when the stop began */
 	bool accept_paused; /* accept failed for lack of resources: retried on the timer tick */
 	uint64_t stop_deadline;
 	struct conn *conns;

@@ -54,6 +54,7 @@ void exchange_reset(struct conn *c)
 	c->resp_keep = false;
 	c->tunnel = false;
 	c->backend_eof = false;
+	c->close_sent = false;
 	c->status = 0;
 	c->down_left = 0;
 	c->down_done_pending = false;
@@ -427,7 +428,9 @@ static void exchange_finish(struct conn *c)
 	if (!c->resp_keep || c->bstart != c->bend || c->up[c->pool].unsolicited)
 		handoff_drop_backend(c, c->pool);
 	conn_count(c, c->status);
-	keep = c->req_keep_alive && c->resp_keep && !px->stopping;
+	/* Stopping: a response that did not say close leaves room for one more request. */
+	keep = c->req_keep_alive && c->resp_keep;
+	c->active_ns = now_ns();
 	exchange_reset(c);
 	if (!keep) {
 		handoff_uncork(c);
@@ -581,6 +584,55 @@ void exchange_on_bsend(struct conn *c, int res)
 
 /* ---- response side ---- */
 
+/* A field line of the head is "Connection:" or "Keep-Alive:" (any case). */
+static bool keepalive_field(const char *line, size_t len)
+{
+	return (len > 11 && !strncasecmp(line, "connection:", 11)) ||
+	       (len > 11 && !strncasecmp(line, "keep-alive:", 11));
+}
+
+/*
+ * strgd is stopping: the response tells the client to close (its Connection and Keep-Alive
+ * fields replaced by "Connection: close"), so the client does not send a request strgd would
+ * not take. Rewritten in place in bbuf, the body bytes after it moved; false (the response goes
+ * as it is, and the connection takes one more request) when the buffer has no room.
+ */
+static bool say_close(struct conn *c, uint32_t head, int *new_head)
+{
+	static const char close_field[] = "Connection: close\r\n";
+	char *h = c->bbuf + c->bstart, *out;
+	uint32_t kept = 0, len, rest = c->bend - c->bstart - head;
+	int delta;
+
+	out = malloc(head + sizeof(close_field));
+	if (!out)
+		return false;
+	for (uint32_t i = 0; i + 2 < head; i += len) {
+		char *eol = memchr(h + i, '\n', head - i);
+
+		len = (uint32_t)(eol - (h + i)) + 1;
+		if (i && keepalive_field(h + i, len))
+			continue; /* the status line (i == 0) always stays */
+		memcpy(out + kept, h + i, len);
+		kept += len;
+	}
+	memcpy(out + kept, close_field, sizeof(close_field) - 1);
+	kept += sizeof(close_field) - 1;
+	memcpy(out + kept, "\r\n", 2);
+	kept += 2;
+	delta = (int)kept - (int)head;
+	if (c->bend + delta > BBUF_SIZE) {
+		free(out);
+		return false;
+	}
+	memmove(h + kept, h + head, rest);
+	memcpy(h, out, kept);
+	c->bend = (uint32_t)((int)c->bend + delta);
+	*new_head = (int)kept;
+	free(out);
+	return true;
+}
+
 /* Parse a response head at bstart; returns its length, 0 when more bytes are needed, -1 failed. */
 static int parse_response_head(struct conn *c)
 {
@@ -598,6 +650,11 @@ static int parse_response_head(struct conn *c)
 	}
 	c->status = resp.status;
 	c->t_resp = now_ns();
+	if (c->px->stopping && resp.status >= 200 && !(resp.status == 101 && c->req_upgrade) &&
+	    resp.keep_alive && say_close(c, (uint32_t)n, &n)) {
+		resp.keep_alive = false;
+		c->close_sent = true;
+	}
 	if (resp.status == 101 && c->req_upgrade) {
 		c->resp_head = true;
 		c->tunnel = true;

@@ -133,10 +133,17 @@ static void on_timer(struct proxy *px)
 			conn_cancel_op(c, RING_OP_CRECV);
 			continue;
 		}
-		if (px->stopping && c->state == ST_HEAD && c->cstart == c->cend) {
+		/*
+		 * Stopping: a connection between requests gets a moment for the request its
+		 * client may be sending (answered with "Connection: close"); one that stays
+		 * quiet for it is closed. No request is in flight on it then.
+		 */
+		if (px->stopping && c->state == ST_HEAD && c->cstart == c->cend &&
+		    now - (c->active_ns > px->stop_ns ? c->active_ns : px->stop_ns) >= STOP_IDLE_NS) {
 			struct strg_conn k;
 
-			if (handoff_kernel_state(c, &k) && handoff_kernel_busy(&k))
+			if (handoff_kernel_state(c, &k) &&
+			    (handoff_kernel_busy(&k) || k.passed != c->rx_total))
 				continue;
 			conn_close(c);
 			continue;
@@ -276,7 +283,11 @@ static void begin_stop(struct proxy *px)
 	struct io_uring_sqe *sqe;
 
 	px->stopping = true;
-	px->stop_deadline = now_ns() + DRAIN_NS;
+	px->stop_ns = now_ns();
+	px->stop_deadline = px->stop_ns + DRAIN_NS;
+	/* The kernel classifies no more: every next request comes up, to be answered "close". */
+	if (px->sp)
+		splice_classify_off(px->sp);
 	pr_info("stopping: no new connections, %lu open", px->nconns);
 	sqe = ring_get_sqe(&px->ring);
 	io_uring_prep_cancel64(sqe, ring_tag(NULL, RING_OP_ACCEPT), 0);

@@ -446,6 +446,14 @@ out:
 	return err;
 }
 
+void splice_classify_off(struct splice *sp)
+{
+	uint32_t zero = 0;
+
+	bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.routes), &zero);
+	sp->routing_err = -ESHUTDOWN;
+}
+
 int splice_routing_state(const struct splice *sp, uint32_t *prefixes)
 {
 	*prefixes = sp->prefixes;

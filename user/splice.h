@@ -30,6 +30,8 @@ void splice_close(struct splice *sp);
  * passes every request up until a later publish succeeds, so both paths still route alike.
  */
 int splice_publish_routes(struct splice *sp, const struct config *cfg);
+/* strgd is stopping: the kernel classifies no request any more, every one comes up. */
+void splice_classify_off(struct splice *sp);
 /* 0 when the kernel classifies with the published table (*prefixes of them), else why not. */
 int splice_routing_state(const struct splice *sp, uint32_t *prefixes);
 

@@ -428,6 +428,80 @@ def strgctl_without_daemon_and_bind_failure(env):
             "the refused strgd left its control socket behind")
 
 
+def wrk_errors(out):
+    """wrk's socket error counts and non-2xx count from its report."""
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups()))) if m else {
+        "connect": 0, "read": 0, "write": 0, "timeout": 0}
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"(\d+) requests in", out)
+    errors["requests"] = int(m.group(1)) if m else 0
+    return errors
+
+
+def keepalive_client(port, stop, result):
+    """Requests back to back on one connection until strgd answers "Connection: close"; a
+    request that gets no answer is a failure."""
+    sent = 0
+    try:
+        with RawConn(port=port, timeout=10.0) as c:
+            while not stop.is_set() or sent == 0:
+                c.send(request("GET", "/a/keep%d" % sent))
+                sent += 1
+                resp = c.read_response()
+                if resp.status != 200:
+                    result.append(("status %d" % resp.status, sent))
+                    return
+                if resp.connection_close():
+                    result.append(("closed", sent))
+                    return
+            result.append(("stopped", sent))
+    except Exception as e:  # reported by the test
+        result.append(("%s: %s" % (type(e).__name__, e), sent))
+
+
+@promise
+def sigterm_under_load_loses_no_request(env):
+    """SIGTERM while wrk and 16 keep-alive clients keep strgd busy: no request on an established
+    connection fails: every connection's last response says "Connection: close" and is whole;
+    only connections opened after the listener closed are refused (wrk counts those as connect
+    or write errors on loopback); strgd exits 0."""
+    strgd_only(env)
+    import threading
+    port = 8100
+    proc = env.spawn_extra_proxy("sigterm-load", port)
+    stop = threading.Event()
+    results = []
+    clients = [threading.Thread(target=keepalive_client, args=(port, stop, results))
+               for _ in range(16)]
+    try:
+        wrk = subprocess.Popen(["wrk", "-c16", "-t1", "-d4s", h.url("/a/load", port=port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for t in clients:
+            t.start()
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = wrk.communicate(timeout=20)
+        stop.set()
+        for t in clients:
+            t.join(15)
+        status = proc.wait(10.0)
+        errors = wrk_errors(out)
+        S.check(status == 0, "strgd exit %s after SIGTERM: %s" % (status, proc.stderr_tail()))
+        S.check(errors["requests"] > 500, "wrk made only %d requests: %s" % (
+            errors["requests"], out[-400:]))
+        S.check(errors["read"] == 0 and errors["timeout"] == 0 and errors["non2xx"] == 0,
+                "wrk: requests failed on established connections: %r" % errors)
+        bad = [r for r in results if r[0] != "closed"]
+        S.check(len(results) == 16 and not bad,
+                "keep-alive clients: %d of 16 ended with a whole 'Connection: close' "
+                "response; the others: %r" % (len(results) - len(bad), bad[:5]))
+    finally:
+        stop.set()
+        proc.stop(signal.SIGTERM, 3.0)
+
+
 def register(suite):
     """Add the promise tests to the suite's list."""
     global S
