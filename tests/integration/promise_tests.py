@@ -502,6 +502,193 @@ def sigterm_under_load_loses_no_request(env):
         proc.stop(signal.SIGTERM, 3.0)
 
 
+RELOAD_LUA = r"""
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) bad = 0; legacy = 0; modern = 0 end
+function response(status, headers, body)
+  local pool = headers["X-Pool"] or headers["x-pool"] or "?"
+  if status ~= 200 then bad = bad + 1
+  elseif pool == "legacy" then legacy = legacy + 1
+  elseif pool == "modern" then modern = modern + 1
+  else bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local b, l, m = 0, 0, 0
+  for _, t in ipairs(threads) do
+    b = b + t:get("bad"); l = l + t:get("legacy"); m = m + t:get("modern")
+  end
+  io.write(string.format("POOLS bad=%d legacy=%d modern=%d\n", b, l, m))
+end
+"""
+
+
+def write_config(env, path, port, routes, extra=()):
+    text = h.strgd_config(listen_port=port, extra=list(extra) + list(routes))
+    path.write_text(text)
+
+
+def pool_of(path, port):
+    resp = S.get(path, port=port)
+    S.check(resp.status == 200, "GET %s: %r" % (path, resp))
+    return resp.pool()
+
+
+@promise
+def reload_applies_config_edits_under_load(env):
+    """SIGHUP under wrk load: a route the file adds and one it changes are in force, a runtime
+    change the edit did not touch is kept, no request fails and every response comes from a pool
+    the table allowed; an invalid file changes nothing and says file:line; strgctl reload prints
+    the outcome; a changed listen address is reported as needing a restart."""
+    strgd_only(env)
+    port = 8101
+    cfg = env.tmp / "reload.conf"
+    write_config(env, cfg, port, ["route /v1/chg legacy"])
+    proc = env.spawn("strgd-reload", env.flavour.argv(cfg))
+    try:
+        h.wait_port(port, 5.0, proc)
+        extra_ctl_ready(port)
+        ctl("route set /v1/rt modern", port=port)
+        script = env.tmp / "reload.lua"
+        script.write_text(RELOAD_LUA)
+        wrk = subprocess.Popen(["wrk", "-c8", "-t2", "-d3s", "-s", str(script),
+                                h.url("/v1/chg/x", port=port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(1.0)
+        write_config(env, cfg, port, ["route /v1/chg modern", "route /v1/added modern"])
+        proc.send_signal(signal.SIGHUP)
+        S.check(h.wait_until(lambda: "reload: done" in proc.stderr_text(), 3.0),
+                "no 'reload: done' in the log: %s" % proc.stderr_tail())
+        out, _ = wrk.communicate(timeout=20)
+        m = re.search(r"POOLS bad=(\d+) legacy=(\d+) modern=(\d+)", out)
+        S.check(m, "no result from the wrk script: %s" % out[-300:])
+        bad, legacy, modern = map(int, m.groups())
+        errors = wrk_errors(out)
+        S.check(bad == 0 and not any(errors[k] for k in ("connect", "read", "write", "timeout",
+                                                          "non2xx")),
+                "requests failed during the reload: bad %d, %r" % (bad, errors))
+        S.check(legacy > 0 and modern > 0, "the change did not happen under load: legacy %d, "
+                "modern %d" % (legacy, modern))
+        for path, pool in (("/v1/chg/1", "modern"), ("/v1/added/1", "modern"),
+                           ("/v1/rt/1", "modern")):
+            S.check(pool_of(path, port) == pool, "after the reload %s went to %s, want %s" % (
+                path, pool_of(path, port), pool))
+        log = proc.stderr_text()
+        S.check("reload: route added: /v1/added modern" in log and
+                "reload: route " in log and "/v1/chg legacy -> /v1/chg modern" in log,
+                "the reload did not log its changes: %s" % proc.stderr_tail(12))
+        # Nothing changed since: strgctl says so.
+        r = h.ctl_line("reload", port=port)
+        S.check(r == "ok\nnothing to change\n", "strgctl reload with no edit: %r" % r)
+        # An invalid file: refused with file:line, nothing changes.
+        cfg.write_text(cfg.read_text() + "route /v1/broken nosuchpool\n")
+        lineno = len(cfg.read_text().splitlines())
+        r = h.ctl_line("reload", port=port)
+        S.check(r.startswith("error: %s:%d: route: unknown pool 'nosuchpool'" % (cfg, lineno)),
+                "strgctl reload of an invalid file: %r" % r)
+        proc.send_signal(signal.SIGHUP)
+        S.check(h.wait_until(lambda: "reload: configuration refused, nothing changed" in
+                             proc.stderr_text(), 3.0), "SIGHUP with an invalid file: %s" %
+                proc.stderr_tail())
+        S.check(proc.alive() and pool_of("/v1/added/2", port) == "modern",
+                "strgd after an invalid reload: %s" % proc.stderr_tail())
+        # A setting that needs a restart is reported, not applied.
+        write_config(env, cfg, port, ["route /v1/chg modern", "route /v1/added modern"])
+        cfg.write_text(cfg.read_text().replace("listen 127.0.0.1:%d" % port,
+                                               "listen 127.0.0.1:%d" % (port + 50)))
+        r = h.ctl_line("reload", port=port)
+        S.check(r.startswith("ok\n") and "listen: changed in the configuration: takes effect "
+                "at the next start" in r, "listen changed: %r" % r)
+        S.check(h.port_open(port), "strgd stopped listening on its address")
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+
+
+@promise
+def restart_merges_config_edits_with_runtime_changes(env):
+    """A restart keeps route ids and runtime changes, applies what the file changed since it
+    was last applied, and where both changed one route the file wins and the log says so with
+    both versions; strgd -t prints what the start will change."""
+    strgd_only(env)
+    port = 8102
+    cfg = env.tmp / "merge.conf"
+    routes = ["route /v1/same legacy", "route /v1/edited legacy", "route /v1/both legacy"]
+    write_config(env, cfg, port, routes)
+    proc = env.spawn("strgd-merge", env.flavour.argv(cfg))
+    try:
+        h.wait_port(port, 5.0, proc)
+        extra_ctl_ready(port)
+        ctl("route set /v1/same modern", port=port)  # runtime only
+        ctl("route set /v1/both modern percent 5", port=port)  # runtime, and the file below
+        ctl("route set /v1/runtime modern", port=port)
+        ids = {r["path"]: r["id"] for r in json.loads(ctl("route show -j", port=port))["routes"]}
+        proc.stop(signal.SIGTERM, 5.0)
+        write_config(env, cfg, port, ["route /v1/same legacy", "route /v1/edited modern",
+                                      "route /v1/both legacy exact", "route /v1/both modern",
+                                      "route /v1/new modern"])
+        r = subprocess.run(env.flavour.check_argv(cfg), capture_output=True, text=True,
+                           timeout=10)
+        S.check(r.returncode == 0 and "would do: route added: /v1/new modern" in r.stdout and
+                "would do: route %d: /v1/edited legacy -> /v1/edited modern" % ids[
+                    "/v1/edited"] in r.stdout and "configuration is valid" in r.stdout,
+                "strgd -t: %r" % r)
+        proc = env.spawn("strgd-merge2", env.flavour.argv(cfg))
+        h.wait_port(port, 5.0, proc)
+        extra_ctl_ready(port)
+        routes = json.loads(ctl("route show -j", port=port))["routes"]
+        by = {(r["path"], r["exact"]): r for r in routes}
+        S.check(by[("/v1/same", False)]["pool"] == "modern", "runtime change lost: %r" %
+                by[("/v1/same", False)])
+        S.check(by[("/v1/edited", False)]["pool"] == "modern", "the file's edit not applied")
+        S.check(by[("/v1/both", False)]["pool"] == "modern" and
+                by[("/v1/both", False)]["percent"] == 100, "conflict: the file should win: %r" %
+                by[("/v1/both", False)])
+        S.check(("/v1/new", False) in by and ("/v1/runtime", False) in by,
+                "added routes: %r" % sorted(by))
+        for path in ("/v1/same", "/v1/edited", "/v1/both", "/v1/runtime"):
+            S.check(by[(path, False)]["id"] == ids[path], "route %s changed id %d -> %d" % (
+                path, ids[path], by[(path, False)]["id"]))
+        S.check(re.search(r"config: conflict: route %d: '/v1/both modern percent 5.0' at "
+                          r"runtime, '/v1/both modern' in the configuration: the "
+                          r"configuration wins" % ids["/v1/both"], proc.stderr_text()),
+                "no conflict line: %s" % proc.stderr_tail(12))
+        S.check(pool_of("/v1/edited/1", port) == "modern" and
+                pool_of("/v1/same/1", port) == "modern", "routing after the restart")
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+
+
+@promise
+def unreadable_state_file_is_named_and_discardable(env):
+    """A state file cut short is refused with its name and the way out; --state discard starts
+    from the configuration and keeps a copy."""
+    strgd_only(env)
+    port = 8103
+    cfg = env.tmp / "badstate.conf"
+    write_config(env, cfg, port, ["route /v1/x modern"])
+    state = os.path.join(os.path.dirname(h.control_path(port)), "state")
+    os.makedirs(os.path.dirname(state), exist_ok=True)
+    with open(state, "w") as f:
+        f.write("pool legacy\nnext-id 5\nroute / legacy id 1\n")  # no end line
+    p = env.spawn("strgd-badstate", env.flavour.argv(cfg))
+    status = p.wait(5.0)
+    if status is None:
+        p.stop()
+    S.check(status == 1 and "%s: cut short: its last line is missing (truncated?)" % state in
+            p.stderr_text() and "--state discard" in p.stderr_text(),
+            "truncated state file: exit %s: %s" % (status, p.stderr_tail()))
+    p = env.spawn("strgd-discard", env.flavour.argv(cfg)[:1] + ["--state", "discard"] +
+                  env.flavour.argv(cfg)[1:])
+    try:
+        h.wait_port(port, 5.0, p)
+        kept = [f for f in os.listdir(os.path.dirname(state)) if f.startswith("state.discarded-")]
+        S.check(len(kept) == 1, "no copy of the discarded state: %r" % os.listdir(
+            os.path.dirname(state)))
+        S.check(pool_of("/v1/x/1", port) == "modern", "--state discard: not the configuration")
+    finally:
+        p.stop(signal.SIGTERM, 3.0)
+
+
 def register(suite):
     """Add the promise tests to the suite's list."""
     global S
