@@ -56,7 +56,23 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OBJDIR)/tests/%,$(UNIT_SRCS))
 obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
 LIB_OBJS := $(call obj,$(LIB_SRCS))
 
-.PHONY: all clean check check-unit check-san check-kernel check-integration bench format lint demo
+.PHONY: all clean check check-unit check-san check-kernel check-integration check-packaging bench \
+	format lint demo \
+	install uninstall install-list
+
+# Installation (README "Installing"): every file make install writes is listed in INSTALLED.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+SBINDIR := $(PREFIX)/sbin
+BINDIR := $(PREFIX)/bin
+MANDIR := $(PREFIX)/share/man
+UNITDIR := $(PREFIX)/lib/systemd/system
+COMPLETIONDIR := $(PREFIX)/share/bash-completion/completions
+DOCDIR := $(PREFIX)/share/doc/strg
+INSTALLED := $(SBINDIR)/strgd $(BINDIR)/strgctl $(MANDIR)/man8/strgd.8 $(MANDIR)/man8/strgctl.8 \
+	$(MANDIR)/man5/strg.conf.5 $(UNITDIR)/strgd.service $(COMPLETIONDIR)/strgctl \
+	$(DOCDIR)/strg.conf.example
 all: strgd strgctl
 
 strgd: $(call obj,$(STRGD_SRCS)) $(LIB_OBJS)
@@ -125,6 +141,9 @@ check-kernel: $(KTEST_BINS)
 check-integration: all
 	$(Q)tests/integration/run
 
+check-packaging: all
+	$(Q)tests/packaging/run
+
 bench: all $(OBJDIR)/route_bench
 	$(Q)$(OBJDIR)/route_bench
 	$(Q)tools/bench/run
@@ -142,6 +161,30 @@ format:
 lint:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Iinclude -Iuser user tests/unit tools/bench
+
+install: all
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -D -m 0755 strgd $(DESTDIR)$(SBINDIR)/strgd
+	$(Q)install -D -m 0755 strgctl $(DESTDIR)$(BINDIR)/strgctl
+	$(Q)install -D -m 0644 user/man/strgd.8 $(DESTDIR)$(MANDIR)/man8/strgd.8
+	$(Q)install -D -m 0644 user/man/strgctl.8 $(DESTDIR)$(MANDIR)/man8/strgctl.8
+	$(Q)install -D -m 0644 user/man/strg.conf.5 $(DESTDIR)$(MANDIR)/man5/strg.conf.5
+	$(Q)mkdir -p $(DESTDIR)$(UNITDIR)
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		tools/dist/strgd.service.in > $(DESTDIR)$(UNITDIR)/strgd.service
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/strgd.service
+	$(Q)install -D -m 0644 tools/dist/strgctl.bash-completion \
+		$(DESTDIR)$(COMPLETIONDIR)/strgctl
+	$(Q)install -D -m 0644 tools/dist/strg.conf.example $(DESTDIR)$(DOCDIR)/strg.conf.example
+
+uninstall:
+	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	$(Q)rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+
+# The files make install writes, one per line (tests/packaging compares them with what it did).
+install-list:
+	@printf '%s\n' $(INSTALLED)
 
 clean:
 	$(call msg,CLEAN,)

@@ -234,7 +234,8 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
 		{"dry-run", no_argument, NULL, 'n'},	  {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0},
+		{"version", no_argument, NULL, 'V'},	  {"verbs", no_argument, NULL, 'L'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *sock = CTL_SOCKET_DEFAULT;
 	bool json = false, dry = false, want_help = false;
@@ -259,6 +260,11 @@ int main(int argc, char **argv)
 			break;
 		case 'V':
 			printf("strgctl %s\n", STRG_VERSION);
+			return EXIT_OK;
+		case 'L': /* "noun verb" per line, for shell completion */
+			for (size_t i = 0; i < CTL_VERB_COUNT; i++)
+				printf("%s %s\n", ctl_verbs[i].noun,
+				       ctl_verbs[i].verb ? ctl_verbs[i].verb : "");
 			return EXIT_OK;
 		default:
 			fprintf(stderr, "strgctl: unknown option '%s' (try strgctl --help)\n",

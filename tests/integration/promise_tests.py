@@ -689,6 +689,33 @@ def unreadable_state_file_is_named_and_discardable(env):
         p.stop(signal.SIGTERM, 3.0)
 
 
+@kernel_promise
+def unit_capabilities_suffice(env):
+    """The systemd unit's CapabilityBoundingSet is enough: a strgd started with only those
+    capabilities loads its kernel path and routes."""
+    text = (h.ROOT / "tools" / "dist" / "strgd.service.in").read_text()
+    m = re.search(r"^CapabilityBoundingSet=(.*)$", text, re.M)
+    S.check(m, "the unit has no CapabilityBoundingSet")
+    caps = ",".join("+" + c.lower()[4:] for c in m.group(1).split())
+    port = 8104
+    cfg = env.tmp / "caps.conf"
+    cfg.write_text(env.flavour.config(listen_port=port))
+    proc = env.spawn("strgd-caps", ["setpriv", "--bounding-set=-all," + caps,
+                                    "--inh-caps=-all"] + env.flavour.argv(cfg))
+    try:
+        h.wait_port(port, 5.0, proc)
+        S.check(h.wait_until(lambda: "data path: kernel splice" in proc.stderr_text(), 3.0),
+                "with %s only: %s" % (caps, proc.stderr_tail()))
+        with RawConn(port=port) as c:
+            for i in range(3):
+                get_ok(c, "/v1/getMarketingEvents/caps%d" % i, "modern")
+        extra_ctl_ready(port)
+        ctl("route set /v1/caps modern", port=port)
+        S.check(S.get("/v1/caps/1", port=port).pool() == "modern", "route set with those caps")
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+
+
 def register(suite):
     """Add the promise tests to the suite's list."""
     global S
