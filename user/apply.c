@@ -33,8 +33,8 @@ static void text_of(const struct config *cfg, const struct route_spec *s, char *
 	route_spec_text(s, pool_name_of(cfg, s->pool), out, len);
 }
 
-bool apply_route_same(const struct config *ca, const struct route_spec *a,
-		      const struct config *cb, const struct route_spec *b)
+bool apply_route_same(const struct config *ca, const struct route_spec *a, const struct config *cb,
+		      const struct route_spec *b)
 {
 	struct route_spec x = *a;
 
@@ -128,7 +128,8 @@ static void pool_update(struct merge *m, struct pool *live, const struct pool *a
 			continue;
 		if (backend_touched(&live->backends[li]))
 			m->say(m->ctx,
-			       "conflict: pool %s backend %s: changed at runtime (state %s, weight %u), "
+			       "conflict: pool %s backend %s: changed at runtime (state %s, weight "
+			       "%u), "
 			       "removed from the configuration: the configuration wins",
 			       f->name, b->name, pool_state_name(live->backends[li].state),
 			       live->backends[li].weight);
@@ -163,8 +164,8 @@ static void pools_from_file(struct merge *m)
 			if (dry)
 				continue;
 			if (live->npools == POOL_MAX) {
-				m->say(m->ctx, "pool %s: too many pools (max %d): not added", f->name,
-				       POOL_MAX);
+				m->say(m->ctx, "pool %s: too many pools (max %d): not added",
+				       f->name, POOL_MAX);
 				m->err = -ENOSPC;
 				continue;
 			}
@@ -177,7 +178,8 @@ static void pools_from_file(struct merge *m)
 			continue;
 		if (!a || !pool_same(&live->pools[li], a))
 			m->say(m->ctx,
-			       "conflict: pool %s: changed at runtime and in the configuration: the "
+			       "conflict: pool %s: changed at runtime and in the configuration: "
+			       "the "
 			       "configuration wins",
 			       f->name);
 		pool_update(m, &live->pools[li], a, f);
@@ -185,28 +187,6 @@ static void pools_from_file(struct merge *m)
 }
 
 /* ---- routes ---- */
-
-struct route_list {
-	const struct route **v;
-	size_t n, cap;
-};
-
-static int collect(const struct route *r, void *arg)
-{
-	struct route_list *l = arg;
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		const struct route **v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n++] = r;
-	return 0;
-}
 
 /* The route in cfg with the key of spec s from config from (pools by name), or NULL. */
 static const struct route *route_in(const struct config *cfg, const struct config *from,
@@ -264,7 +244,8 @@ static void route_from_file(struct merge *m, const struct route *fr)
 		text_of(m->live, &l->spec, lt, sizeof(lt));
 		if (!a || !apply_route_same(m->live, &l->spec, m->last, &a->spec))
 			m->say(m->ctx,
-			       "conflict: route %u: '%s' at runtime, '%s' in the configuration: the "
+			       "conflict: route %u: '%s' at runtime, '%s' in the configuration: "
+			       "the "
 			       "configuration wins",
 			       l->id, lt, ft);
 		m->say(m->ctx, "%sroute %u: %s -> %s", would, l->id, lt, ft);
@@ -302,55 +283,54 @@ static void route_gone_from_file(struct merge *m, const struct route *ar)
 
 static void routes(struct merge *m)
 {
-	struct route_list f = {0}, a = {0};
-	int err;
+	size_t nf = 0, na = 0;
+	const struct route **f = route_table_list(m->file->routes, true, &nf);
+	const struct route **a = m->last ? route_table_list(m->last->routes, true, &na) : NULL;
 
-	err = route_table_each(m->file->routes, collect, &f);
-	if (!err && m->last)
-		err = route_table_each(m->last->routes, collect, &a);
-	if (err) {
-		m->err = err;
+	if (!f || (m->last && !a)) {
+		m->err = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < f.n; i++)
-		route_from_file(m, f.v[i]);
-	for (size_t i = 0; i < a.n; i++)
-		route_gone_from_file(m, a.v[i]);
+	for (size_t i = 0; i < nf; i++)
+		route_from_file(m, f[i]);
+	for (size_t i = 0; i < na; i++)
+		route_gone_from_file(m, a[i]);
 out:
-	free(f.v);
-	free(a.v);
+	free(f);
+	free(a);
 }
 
 /* ---- pools the file dropped ---- */
 
 static bool pool_used(const struct config *cfg, int pool)
 {
-	struct route_list l = {0};
-	bool used = false;
+	size_t n;
+	const struct route **v = route_table_list(cfg->routes, false, &n);
+	bool used = !v; /* when in doubt, it stays */
 
-	if (route_table_each(cfg->routes, collect, &l))
-		return true;
-	for (size_t i = 0; i < l.n && !used; i++)
-		used = l.v[i]->spec.pool == pool;
-	free(l.v);
+	for (size_t i = 0; v && i < n && !used; i++)
+		used = v[i]->spec.pool == pool;
+	free(v);
 	return used;
 }
 
 /* Remove pool idx, renumbering the routes' pools after it (no connection may hold any). */
 static int pool_remove(struct config *cfg, int idx)
 {
-	struct route_list l = {0};
-	int err = route_table_each(cfg->routes, collect, &l);
+	size_t n;
+	const struct route **v = route_table_list(cfg->routes, false, &n);
+	int err = v ? 0 : -ENOMEM;
+	struct route_spec s;
 
-	for (size_t i = 0; !err && i < l.n; i++) {
-		struct route_spec s = l.v[i]->spec;
-
+	/* Re-pointing keeps a route where it is: the list stays valid while it is walked. */
+	for (size_t i = 0; !err && i < n; i++) {
+		s = v[i]->spec;
 		if (s.pool > idx) {
 			s.pool--;
 			err = route_table_set(cfg->routes, &s) < 0 ? -ENOMEM : 0;
 		}
 	}
-	free(l.v);
+	free(v);
 	if (err)
 		return err;
 	memmove(&cfg->pools[idx], &cfg->pools[idx + 1],
@@ -368,13 +348,17 @@ static void pools_gone_from_file(struct merge *m)
 		if (pool_in(m->file, name) || li < 0)
 			continue;
 		if (pool_used(m->live, li)) {
-			m->say(m->ctx, "pool %s: gone from the configuration but still used by a route: "
-			       "kept", name);
+			m->say(m->ctx,
+			       "pool %s: gone from the configuration but still used by a route: "
+			       "kept",
+			       name);
 			continue;
 		}
 		if (!(m->flags & APPLY_DROP_POOLS)) {
-			m->say(m->ctx, "pool %s: gone from the configuration: removed at the next "
-			       "start (connections may hold it)", name);
+			m->say(m->ctx,
+			       "pool %s: gone from the configuration: removed at the next "
+			       "start (connections may hold it)",
+			       name);
 			continue;
 		}
 		m->say(m->ctx, "%spool %s removed", m->flags & APPLY_DRY ? "would do: " : "", name);
@@ -387,8 +371,8 @@ static void pools_gone_from_file(struct merge *m)
 int apply_config(struct config *live, const struct config *last, const struct config *file,
 		 unsigned flags, apply_say_fn say, void *ctx)
 {
-	struct merge m = {.live = live, .last = last, .file = file, .flags = flags, .say = say,
-			  .ctx = ctx};
+	struct merge m = {
+		.live = live, .last = last, .file = file, .flags = flags, .say = say, .ctx = ctx};
 
 	/* Pools first: the file's routes may name a pool it adds. */
 	pools_from_file(&m);
@@ -397,8 +381,7 @@ int apply_config(struct config *live, const struct config *last, const struct co
 	return m.err ? m.err : m.changes;
 }
 
-int apply_boot(struct config *cfg, bool dry, apply_say_fn say, void *ctx, char *err,
-	       size_t errlen)
+int apply_boot(struct config *cfg, bool dry, apply_say_fn say, void *ctx, char *err, size_t errlen)
 {
 	struct config *file = config_clone(cfg), *last = NULL;
 	int ret;

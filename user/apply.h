@@ -11,7 +11,7 @@
 typedef void (*apply_say_fn)(void *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 enum apply_flags {
-	APPLY_DRY = 1,	       /* report what would change, change nothing */
+	APPLY_DRY = 1,	      /* report what would change, change nothing */
 	APPLY_DROP_POOLS = 2, /* pools the file no longer has may go (at start: no connection
 			       * holds them); otherwise they stay until the next start */
 };
@@ -32,10 +32,9 @@ int apply_config(struct config *live, const struct config *last, const struct co
  * becomes the file's. With dry (strgd -t) nothing is kept: cfg is only used to report. Returns
  * the number of changes the merge made, or -errno with the message in err.
  */
-int apply_boot(struct config *cfg, bool dry, apply_say_fn say, void *ctx, char *err,
-	       size_t errlen);
+int apply_boot(struct config *cfg, bool dry, apply_say_fn say, void *ctx, char *err, size_t errlen);
 /* Whether route spec a of config ca and b of cb are the same, pools compared by name. */
-bool apply_route_same(const struct config *ca, const struct route_spec *a,
-		      const struct config *cb, const struct route_spec *b);
+bool apply_route_same(const struct config *ca, const struct route_spec *a, const struct config *cb,
+		      const struct route_spec *b);
 
 #endif

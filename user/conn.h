@@ -150,7 +150,7 @@ struct proxy {
 	struct ctl_env ctl_env; /* what its commands work on */
 	int lfd;
 	bool stopping;
-	uint64_t stop_ns; /* when the stop began */
+	uint64_t stop_ns;   /* when the stop began */
 	bool accept_paused; /* accept failed for lack of resources: retried on the timer tick */
 	uint64_t stop_deadline;
 	struct conn *conns;

@@ -198,22 +198,6 @@ struct show_ctx {
 	size_t n;
 };
 
-static int collect_route(const struct route *rt, void *arg)
-{
-	struct show_ctx *s = arg;
-
-	s->v[s->n++] = rt;
-	return 0;
-}
-
-static int by_id(const void *a, const void *b)
-{
-	uint32_t x = (*(const struct route *const *)a)->id,
-		 y = (*(const struct route *const *)b)->id;
-
-	return x < y ? -1 : x > y;
-}
-
 /* The kernel's side of the table, for both views of "route show". */
 static const char *kernel_state(const struct ctl_env *env, uint32_t *prefixes)
 {
@@ -265,11 +249,9 @@ static int route_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 
 	if (a->argc != 1)
 		return fail(r, "route show: expects no arguments");
-	s.v = calloc(route_table_count(env->cfg->routes) + 1, sizeof(*s.v));
+	s.v = route_table_list(env->cfg->routes, true, &s.n);
 	if (!s.v)
 		return fail(r, "out of memory");
-	route_table_each(env->cfg->routes, collect_route, &s);
-	qsort(s.v, s.n, sizeof(*s.v), by_id);
 	reply(r, "ok\n");
 	if (!a->json) {
 		route_show_text(env, &s, r);
@@ -421,11 +403,9 @@ static int stats_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 		return fail(r, "stats: expects no arguments");
 	if (!env->st)
 		return fail(r, "stats: no counters");
-	s.v = calloc(route_table_count(env->cfg->routes) + 1, sizeof(*s.v));
+	s.v = route_table_list(env->cfg->routes, true, &s.n);
 	if (!s.v)
 		return fail(r, "out of memory");
-	route_table_each(env->cfg->routes, collect_route, &s);
-	qsort(s.v, s.n, sizeof(*s.v), by_id);
 	reply(r, "ok\n");
 	if (a->json)
 		routes = json_array();

@@ -8,8 +8,10 @@
 #define ROUTE_KEY "ID | [METHODS] [host HOST] PATH [exact]"
 
 const struct ctl_verb ctl_verbs[CTL_VERB_COUNT] = {
-	{CTL_ROUTE_SHOW, "route", "show", "", "the route table, every option of each route, and the "
-	 "kernel route table's state", CTL_JSON},
+	{CTL_ROUTE_SHOW, "route", "show", "",
+	 "the route table, every option of each route, and the "
+	 "kernel route table's state",
+	 CTL_JSON},
 	{CTL_ROUTE_SET, "route", "set",
 	 "[METHODS] [host HOST] PATH POOL [percent P] [exact] [strip-prefix | rewrite NEW] "
 	 "[testers] [inactive]",

@@ -27,3 +27,14 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	/* RFC 3339, UTC, milliseconds; one fprintf per line so writers do not interleave. */
 	fprintf(stderr, "%s.%03ldZ strgd %s: %s\n", stamp, ts.tv_nsec / 1000000, names[lvl], line);
 }
+
+void log_say(void *prefix, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_msg(LOG_INFO, "%s%s", prefix ? (const char *)prefix : "", line);
+}

@@ -13,6 +13,9 @@ extern enum log_level log_level;
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A line of a report (a reload's changes, say) at info level, after the text prefix points to. */
+void log_say(void *prefix, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #define pr_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define pr_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)

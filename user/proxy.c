@@ -139,7 +139,8 @@ static void on_timer(struct proxy *px)
 		 * quiet for it is closed. No request is in flight on it then.
 		 */
 		if (px->stopping && c->state == ST_HEAD && c->cstart == c->cend &&
-		    now - (c->active_ns > px->stop_ns ? c->active_ns : px->stop_ns) >= STOP_IDLE_NS) {
+		    now - (c->active_ns > px->stop_ns ? c->active_ns : px->stop_ns) >=
+			    STOP_IDLE_NS) {
 			struct strg_conn k;
 
 			if (handoff_kernel_state(c, &k) &&
@@ -315,18 +316,6 @@ int proxy_listen(const struct config *cfg)
 	return fd;
 }
 
-static void say_log(void *ctx, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	(void)ctx;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	pr_info("reload: %s", line);
-}
-
 /* SIGHUP: the configuration file again, applied like strgctl reload; an invalid one changes
  * nothing. */
 static void reload(struct proxy *px)
@@ -334,7 +323,7 @@ static void reload(struct proxy *px)
 	int n;
 
 	pr_info("reload: reading %s (SIGHUP)", px->ctl_env.config_path);
-	n = reload_run(&px->ctl_env, false, say_log, NULL);
+	n = reload_run(&px->ctl_env, false, log_say, "reload: ");
 	if (n < 0) {
 		pr_warn("reload: configuration refused, nothing changed");
 		return;

@@ -18,19 +18,20 @@ static bool addr_equal(const struct config *a, const struct config *b)
 }
 
 /* Settings read once at start: a change is reported, and kept for the next start. */
-static int restart_settings(const struct config *live, const struct config *file,
-			    apply_say_fn say, void *ctx)
+static int restart_settings(const struct config *live, const struct config *file, apply_say_fn say,
+			    void *ctx)
 {
 	int n = 0;
 
-#define NEEDS_RESTART(cond, what)                                                              \
-	do {                                                                                   \
-		if (cond) {                                                                    \
-			say(ctx, "%s: changed in the configuration: takes effect at the next "  \
-				 "start",                                                      \
-			    what);                                                             \
-			n++;                                                                   \
-		}                                                                              \
+#define NEEDS_RESTART(cond, what)                                                                  \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			say(ctx,                                                                   \
+			    "%s: changed in the configuration: takes effect at the next "          \
+			    "start",                                                               \
+			    what);                                                                 \
+			n++;                                                                       \
+		}                                                                                  \
 	} while (0)
 	NEEDS_RESTART(!addr_equal(live, file), "listen");
 	NEEDS_RESTART(strcmp(live->control, file->control), "control");
@@ -46,8 +47,8 @@ static int restart_settings(const struct config *live, const struct config *file
 }
 
 /* A number setting that applies at once: copied, and reported when it changed. */
-static int runtime_u32(uint32_t *live, uint32_t file, const char *what, const char *unit,
-		       bool dry, apply_say_fn say, void *ctx)
+static int runtime_u32(uint32_t *live, uint32_t file, const char *what, const char *unit, bool dry,
+		       apply_say_fn say, void *ctx)
 {
 	if (*live == file)
 		return 0;
@@ -68,8 +69,8 @@ static int runtime_str(char *live, const char *file, size_t size, const char *wh
 	return 1;
 }
 
-static int runtime_settings(struct config *live, const struct config *f, bool dry,
-			    apply_say_fn say, void *ctx)
+static int runtime_settings(struct config *live, const struct config *f, bool dry, apply_say_fn say,
+			    void *ctx)
 {
 	static const char *const splice[] = {"auto", "never", "always"};
 	static const char *const sticky[] = {"address", "cookie", "header"};
@@ -81,8 +82,8 @@ static int runtime_settings(struct config *live, const struct config *f, bool dr
 			 dry, say, ctx);
 	n += runtime_u32(&live->client_timeout_ms, f->client_timeout_ms, "timeout client", " ms",
 			 dry, say, ctx);
-	n += runtime_u32(&live->idle_timeout_ms, f->idle_timeout_ms, "timeout idle", " ms", dry, say,
-			 ctx);
+	n += runtime_u32(&live->idle_timeout_ms, f->idle_timeout_ms, "timeout idle", " ms", dry,
+			 say, ctx);
 	n += runtime_u32(&live->down_hold_ms, f->down_hold_ms, "down-hold", " ms", dry, say, ctx);
 	n += runtime_u32(&live->limits.max_fields, f->limits.max_fields, "limit fields", "", dry,
 			 say, ctx);

@@ -700,6 +700,32 @@ int route_table_each(const struct route_table *t, int (*fn)(const struct route *
 	return 0;
 }
 
+static int id_order(const void *a, const void *b)
+{
+	uint32_t x = (*(const struct route *const *)a)->id,
+		 y = (*(const struct route *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+const struct route **route_table_list(const struct route_table *t, bool by_id, size_t *n)
+{
+	const struct route **v = calloc(t->nroutes + 1, sizeof(*v));
+	const struct route_prefix *p;
+
+	*n = 0;
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < (size_t)1 << t->pfx_bits; i++) {
+		p = t->pfx[i].p;
+		for (unsigned k = 0; p && k < p->n; k++)
+			v[(*n)++] = &p->routes[k]->r;
+	}
+	if (by_id)
+		qsort(v, *n, sizeof(*v), id_order);
+	return v;
+}
+
 static bool host_equal(const char *lower, const char *host, size_t len)
 {
 	unsigned char c;

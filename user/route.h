@@ -74,6 +74,12 @@ bool route_table_has_testers(const struct route_table *t);
 const struct route *route_table_get(const struct route_table *t, uint32_t id);
 /* The route with the same method set, host, path and exact flag as spec (pool ignored), or NULL. */
 const struct route *route_table_find(const struct route_table *t, const struct route_spec *spec);
+/*
+ * Every route in an array the caller frees (*n of them): grouped by path, each path's routes in
+ * precedence order (the order a lookup tries them), or in id order with by_id. NULL with errno
+ * set. The pointers stay valid until the table changes.
+ */
+const struct route **route_table_list(const struct route_table *t, bool by_id, size_t *n);
 /* Visit every route (order unspecified); stops early when fn returns non-zero and returns that. */
 int route_table_each(const struct route_table *t, int (*fn)(const struct route *r, void *arg),
 		     void *arg);

@@ -265,56 +265,6 @@ static uint64_t fnv(const char *s, size_t len)
 	return h;
 }
 
-static unsigned popcount32(uint32_t v)
-{
-	return (unsigned)__builtin_popcount(v);
-}
-
-/* The user-space table's precedence on one prefix: host, methods, exact, fewer methods, older. */
-static int cand_cmp(const void *a, const void *b)
-{
-	const struct route *x = *(const struct route *const *)a;
-	const struct route *y = *(const struct route *const *)b;
-	int c = strcmp(x->spec.path, y->spec.path);
-
-	if (c)
-		return c;
-	if (!!x->spec.host[0] != !!y->spec.host[0])
-		return y->spec.host[0] ? 1 : -1;
-	if (!!x->spec.methods != !!y->spec.methods)
-		return y->spec.methods ? 1 : -1;
-	if (x->spec.exact != y->spec.exact)
-		return y->spec.exact ? 1 : -1;
-	if (x->spec.methods && popcount32(x->spec.methods) != popcount32(y->spec.methods))
-		return popcount32(x->spec.methods) < popcount32(y->spec.methods) ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-struct route_list {
-	const struct route **v;
-	size_t n, cap;
-};
-
-static int collect(const struct route *r, void *arg)
-{
-	struct route_list *l = arg;
-
-	if (r->spec.inactive)
-		return 0; /* the kernel falls through it just as the user-space lookup does */
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		const struct route **v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n++] = r;
-	return 0;
-}
-
 static void fill_cand(struct strg_route_cand *c, const struct route *r)
 {
 	c->host_hash = r->spec.host[0] ? fnv(r->spec.host, strlen(r->spec.host)) : 0;
@@ -328,31 +278,34 @@ static void fill_cand(struct strg_route_cand *c, const struct route *r)
 		c->flags |= STRG_CAND_USER;
 }
 
-/* The table's prefixes as kernel entries, in the order the sorted list has them. */
-static int build_entries(struct route_list *l, struct strg_route_key **keys,
+/*
+ * The table's prefixes as kernel entries: v holds the active routes grouped by path, each path's
+ * in the lookup's precedence order (route_table_list), which the candidates keep.
+ */
+static int build_entries(const struct route **v, size_t nv, struct strg_route_key **keys,
 			 struct strg_route_val **vals, uint32_t *n)
 {
 	size_t i = 0;
 
-	*keys = calloc(l->n ? l->n : 1, sizeof(**keys));
-	*vals = calloc(l->n ? l->n : 1, sizeof(**vals));
+	*keys = calloc(nv ? nv : 1, sizeof(**keys));
+	*vals = calloc(nv ? nv : 1, sizeof(**vals));
 	if (!*keys || !*vals)
 		return -ENOMEM;
 	*n = 0;
-	while (i < l->n) {
-		const char *path = l->v[i]->spec.path;
+	while (i < nv) {
+		const char *path = v[i]->spec.path;
 		struct strg_route_key *key = &(*keys)[*n];
 		struct strg_route_val *val = &(*vals)[*n];
 
 		key->len = (uint32_t)strlen(path);
 		key->hash = fnv(path, key->len);
-		for (; i < l->n && !strcmp(l->v[i]->spec.path, path); i++) {
+		for (; i < nv && !strcmp(v[i]->spec.path, path); i++) {
 			if (val->ncands == STRG_ROUTE_CANDS) {
 				/* Too many to tell apart: user space decides. */
 				val->flags |= STRG_CAND_USER;
 				continue;
 			}
-			fill_cand(&val->cands[val->ncands++], l->v[i]);
+			fill_cand(&val->cands[val->ncands++], v[i]);
 		}
 		(*n)++;
 	}
@@ -401,15 +354,21 @@ int splice_publish_routes(struct splice *sp, const struct config *cfg)
 {
 	struct strg_route_key *keys = NULL;
 	struct strg_route_val *vals = NULL;
-	struct route_list l = {0};
+	const struct route **v;
 	uint32_t zero = 0, n = 0, done;
+	size_t nv, active = 0;
 	int fd = -1, err;
 
-	err = route_table_each(cfg->routes, collect, &l);
-	if (err)
+	v = route_table_list(cfg->routes, false, &nv);
+	if (!v) {
+		err = -ENOMEM;
 		goto out;
-	qsort(l.v, l.n, sizeof(*l.v), cand_cmp);
-	err = build_entries(&l, &keys, &vals, &n);
+	}
+	/* Inactive routes are not there for the kernel: it falls through, as the lookup does. */
+	for (size_t i = 0; i < nv; i++)
+		if (!v[i]->spec.inactive)
+			v[active++] = v[i];
+	err = build_entries(v, active, &keys, &vals, &n);
 	if (err)
 		goto out;
 	if (n > cfg->kernel_routes_max) {
@@ -442,7 +401,7 @@ out:
 		close(fd); /* the outer map holds the published one */
 	free(keys);
 	free(vals);
-	free(l.v);
+	free(v);
 	return err;
 }
 

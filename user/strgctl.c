@@ -232,9 +232,12 @@ static int build_line(int argc, char **argv, bool json, bool dry, char *line, si
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
-		{"dry-run", no_argument, NULL, 'n'},	  {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	  {"verbs", no_argument, NULL, 'L'},
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{"verbs", no_argument, NULL, 'L'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *sock = CTL_SOCKET_DEFAULT;

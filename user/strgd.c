@@ -59,18 +59,6 @@ static void say_stdout(void *ctx, const char *fmt, ...)
 	putchar('\n');
 }
 
-static void say_log(void *ctx, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	(void)ctx;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	pr_info("config: %s", line);
-}
-
 /* Each connection holds two or three descriptors: take all the system allows this process. */
 static void raise_fd_limit(void)
 {
@@ -237,7 +225,8 @@ int main(int argc, char **argv)
 				cfg.state, kept);
 	}
 	/* The state file's table, plus what the file changed since it was last applied. */
-	ret = apply_boot(&cfg, test_only, test_only ? say_stdout : say_log, NULL, err, sizeof(err));
+	ret = apply_boot(&cfg, test_only, test_only ? say_stdout : log_say,
+			 test_only ? NULL : "config: ", err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "%s\n", err);
 		config_free(&cfg);

@@ -502,25 +502,6 @@ def sigterm_under_load_loses_no_request(env):
         proc.stop(signal.SIGTERM, 3.0)
 
 
-RELOAD_LUA = r"""
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) bad = 0; legacy = 0; modern = 0 end
-function response(status, headers, body)
-  local pool = headers["X-Pool"] or headers["x-pool"] or "?"
-  if status ~= 200 then bad = bad + 1
-  elseif pool == "legacy" then legacy = legacy + 1
-  elseif pool == "modern" then modern = modern + 1
-  else bad = bad + 1 end
-end
-function done(summary, latency, requests)
-  local b, l, m = 0, 0, 0
-  for _, t in ipairs(threads) do
-    b = b + t:get("bad"); l = l + t:get("legacy"); m = m + t:get("modern")
-  end
-  io.write(string.format("POOLS bad=%d legacy=%d modern=%d\n", b, l, m))
-end
-"""
 
 
 def write_config(env, path, port, routes, extra=()):
@@ -550,7 +531,7 @@ def reload_applies_config_edits_under_load(env):
         extra_ctl_ready(port)
         ctl("route set /v1/rt modern", port=port)
         script = env.tmp / "reload.lua"
-        script.write_text(RELOAD_LUA)
+        script.write_text(S.FLIP_LUA)
         wrk = subprocess.Popen(["wrk", "-c8", "-t2", "-d3s", "-s", str(script),
                                 h.url("/v1/chg/x", port=port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -560,7 +541,7 @@ def reload_applies_config_edits_under_load(env):
         S.check(h.wait_until(lambda: "reload: done" in proc.stderr_text(), 3.0),
                 "no 'reload: done' in the log: %s" % proc.stderr_tail())
         out, _ = wrk.communicate(timeout=20)
-        m = re.search(r"POOLS bad=(\d+) legacy=(\d+) modern=(\d+)", out)
+        m = re.search(r"FLIP bad=(\d+) legacy=(\d+) modern=(\d+)", out)
         S.check(m, "no result from the wrk script: %s" % out[-300:])
         bad, legacy, modern = map(int, m.groups())
         errors = wrk_errors(out)
