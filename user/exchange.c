@@ -737,16 +737,17 @@ static void exchange_pump_down(struct conn *c)
 	}
 	n += head;
 	if (!n) {
-		if (done) {
-			c->resp_done = true;
-			exchange_finish(c);
-		} else if (c->backend_eof) {
-			if (!c->tunnel)
-				conn_close(c);
-			else if (c->client_eof && !(c->pending & (1u << RING_OP_BSEND)))
+		if (c->tunnel && c->backend_eof) {
+			/* The backend's half-close goes on to the client; both ends shut: done. */
+			if (c->client_eof && !(c->pending & (1u << RING_OP_BSEND)))
 				conn_close(c);
 			else
 				shutdown(c->cfd, SHUT_WR);
+		} else if (done) {
+			c->resp_done = true;
+			exchange_finish(c);
+		} else if (c->backend_eof) {
+			conn_close(c);
 		} else {
 			conn_recv_backend(c);
 		}
