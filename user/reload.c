@@ -144,7 +144,17 @@ int reload_run(struct ctl_env *env, bool dry, apply_say_fn say, void *ctx)
 		config_destroy(copy);
 		return n + m;
 	}
-	/* The file is now what the next edit is compared with, even when nothing changed. */
+	/*
+	 * The file is now what the next edit is compared with, even when nothing changed. A pool
+	 * it dropped that is still live stays in that record, so the next start removes it.
+	 */
+	for (unsigned i = 0; live->applied && i < live->applied->npools; i++) {
+		const struct pool *p = &live->applied->pools[i];
+
+		if (config_pool_find(copy, p->name) < 0 && config_pool_find(live, p->name) >= 0 &&
+		    copy->npools < POOL_MAX)
+			copy->pools[copy->npools++] = *p;
+	}
 	config_destroy(live->applied);
 	live->applied = copy;
 	return n + m;
