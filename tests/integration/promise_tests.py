@@ -410,12 +410,41 @@ def strgctl_without_daemon_and_bind_failure(env):
     """strgctl with no strgd behind its socket says so in one line and fails; a strgd whose
     listen address is taken says so and exits 1."""
     strgd_only(env)
-    r = subprocess.run([str(h.ROOT / "strgctl"), "-s", "/tmp/strg-no-such-dir/strgd.sock",
-                        "route", "show"], capture_output=True, text=True, timeout=10)
+    def strgctl(*args):
+        return subprocess.run([str(h.ROOT / "strgctl")] + list(args), capture_output=True,
+                              text=True, timeout=10)
+    nosock = "/tmp/strg-no-such-dir/strgd.sock"
+    r = strgctl("-s", nosock, "route", "show")
     lines = r.stderr.strip().splitlines()
-    S.check(r.returncode != 0 and len(lines) == 1 and
+    S.check(r.returncode == 3 and len(lines) == 1 and
             lines[0].startswith("strgctl: cannot reach strgd at /tmp/strg-no-such-dir/"),
-            "strgctl with no daemon: %r" % r)
+            "strgctl with no daemon: want exit 3 and one line: %r" % r)
+    # Checked before anything is sent: usage errors exit 2 even with no daemon.
+    for args in (("route", "frob"), ("rout", "set"), ("route", "set", "-j", "/x", "modern"),
+                 ("--bogus", "route", "show"), ()):
+        r = strgctl("-s", nosock, *args)
+        S.check(r.returncode == 2 and len(r.stderr.strip().splitlines()) in (1, 2) and
+                r.stderr.startswith("strgctl: "), "strgctl %s: want exit 2: %r" % (args, r))
+    S.check("unknown verb 'route frob'" in strgctl("-s", nosock, "route", "frob").stderr,
+            "an unknown verb should be named as such")
+    for args in (("--version",), ("-V",), ("version",), ("--help",), ("route", "-h"),
+                 ("route", "set", "--help"), ("help",)):
+        r = strgctl("-s", nosock, *args)
+        S.check(r.returncode == 0 and r.stdout and not r.stderr,
+                "strgctl %s answered without a daemon: %r" % (args, r))
+    r = strgctl("route", "set", "--help")
+    S.check("Usage: strgctl [-s SOCKET] [--dry-run] route set" in r.stdout and
+            "route show" not in r.stdout, "route set --help: %r" % r.stdout[:300])
+    # Options anywhere, --json a synonym of -j; refused by strgd: exit 1.
+    sock = h.control_path()
+    outs = [strgctl(*a).stdout for a in (("-j", "-s", sock, "route", "show"),
+                                         ("route", "show", "-s", sock, "--json"),
+                                         ("-s", sock, "route", "-j", "show"))]
+    S.check(all(json.loads(o)["routes"] for o in outs) and outs[0] == outs[1] == outs[2],
+            "options anywhere: %r" % [o[:80] for o in outs])
+    r = strgctl("-s", sock, "route", "del", "/")
+    S.check(r.returncode == 1 and r.stderr.startswith("strgctl: route del: the default route"),
+            "refused by strgd: want exit 1: %r" % r)
     cfg = env.tmp / "bindfail.conf"
     cfg.write_text(env.flavour.config(listen_port=h.LEGACY_PORTS[0]))  # nginx has it
     p = env.spawn("strgd-bindfail", env.flavour.argv(cfg))
@@ -426,6 +455,38 @@ def strgctl_without_daemon_and_bind_failure(env):
             "strgd on a taken port: exit %s: %s" % (status, p.stderr_tail()))
     S.check(not os.path.exists(h.control_path(h.LEGACY_PORTS[0])),
             "the refused strgd left its control socket behind")
+
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z strgd (warn|info|debug): \S")
+
+
+@promise
+def logs_have_timestamps_levels_and_request_lines(env):
+    """Every log line starts with an RFC 3339 UTC timestamp with milliseconds and a level; -v
+    adds one line per request with the client, request, status, bytes and duration, and the BPF
+    loader's own output stays out of the log without -v."""
+    strgd_only(env)
+    lines = env.proxy.stderr_text().splitlines()
+    bad = [l for l in lines if not LOG_LINE.match(l)]
+    S.check(lines and not bad, "log lines without timestamp and level: %r" % bad[:3])
+    S.check(not any("libbpf" in l for l in lines), "libbpf output without -v: %r" % [
+        l for l in lines if "libbpf" in l][:2])
+    port = 8105
+    cfg = env.tmp / "verbose.conf"
+    cfg.write_text(env.flavour.config(listen_port=port))
+    proc = env.spawn("strgd-verbose", env.flavour.argv(cfg)[:1] + ["-v"] +
+                     env.flavour.argv(cfg)[1:])
+    try:
+        h.wait_port(port, 5.0, proc)
+        with RawConn(port=port) as c:
+            c.send(request("GET", "/v1/getMarketingEvents/logged?q=1"))
+            S.expect_pool(c.read_response(), "modern", "the logged request")
+        pat = (r'strgd debug: conn \d+: 127\.0\.0\.1 "GET /v1/getMarketingEvents/logged\?q=1" '
+               r'route \d+ pool modern: 200, \d+ bytes in, \d+ bytes out, [0-9.]+ ms')
+        S.check(h.wait_until(lambda: re.search(pat, proc.stderr_text()), 2.0),
+                "no request line like %r in: %s" % (pat, proc.stderr_tail(5)))
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
 
 
 def wrk_errors(out):
