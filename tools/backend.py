@@ -7,8 +7,9 @@ Used as the demo's legacy/modern backend and by the integration suite.
     tools/backend.py --name modern --port 9101 [--port 9102] [--host 127.0.0.1] [--log FILE]
 
 Every response carries `X-Pool: <name>`, `X-Backend: <name>:<port>`, `X-Backend-Conn: <n>` (a
-serial number of the TCP connection, so tests can see connection reuse) and a Content-Length, and
-the connection stays open (HTTP/1.1 keep-alive) unless the client asked for close.
+serial number of the TCP connection, so tests can see connection reuse) and, unless its endpoint
+below says otherwise, a Content-Length, and the connection stays open (HTTP/1.1 keep-alive)
+unless the client asked for close or the endpoint closes it.
 
 Endpoints (any method unless stated):
   /__bytes/N       N deterministic bytes (see pattern_chunks()), streamed
@@ -29,7 +30,9 @@ Endpoints (any method unless stated):
                    N pattern bytes, then the backend closes the connection
   /__status/CODE   answers with status CODE: 204 and 304 with a head alone (304 with
                    "Content-Length: N" for the query "?cl=N", still no body), any other code
-                   (200-599) with the body "<name> status CODE\\n"; the connection stays open
+                   (200-599) with the body "<name> status CODE\\n"; 102 and 103 with that interim
+                   response (a head alone), then 200 "<name> status 200 after CODE\\n"; the
+                   connection stays open
   /__upgrade[/MODE/...]  wants "Upgrade" and "Connection: upgrade" in the request (426
                    otherwise); answers "101 Switching Protocols" (Upgrade: strg-echo) and, in the
                    same write, the greeting UPGRADE_GREETING; then the connection is a tunnel:
@@ -41,17 +44,21 @@ Endpoints (any method unless stated):
         /close/N     sends N pattern bytes and closes
   /__reset/N       a head with "Content-Length: 2N+1", N pattern bytes, then (once the peer has
                    acknowledged them all) a reset: SO_LINGER 0 and close; with the query
-                   "?chunked" a chunked head and N bytes in chunks (no last chunk) instead
+                   "?chunked" a chunked head and N bytes in chunks (no last chunk) instead; with
+                   "?fin" a plain close (FIN) instead of the reset
   anything else    200 "<name> <METHOD> <path>\\n"
 
 --log FILE appends one line "<METHOD> <target>" per request head received (before the body is
 read), flushed at once, so a test can assert that a request never reached the backend. Events
 that are not requests go to FILE.events, one line each: "body cut: <METHOD> <target> after <n>
 of <m> bytes" (a request body ended by EOF or a reset; m is "chunked" for a chunked body), "bad
-request: <status> <message>" (what the backend refused), and the /__upgrade/shut lines.
+request: <status> <message>" (what the backend refused), "conn <n> end" (the connection whose
+responses say X-Backend-Conn: <n> is over: the peer closed or reset it, or the backend closes
+it now) and the /__upgrade/shut lines.
 
-The byte pattern generator lives here so tests can import it:
-    from backend import pattern_chunks, pattern_sha256
+The byte pattern generator lives here so tests can import it, with the exact bytes of the
+chunked endpoints and the tunnel's greeting:
+    from backend import pattern_chunks, pattern_sha256, pattern_at, chunked_pieces
 """
 
 import argparse
@@ -150,7 +157,8 @@ MAX_LINE = 64 * 1024  # request line / field line
 MAX_FIELDS = 256
 IDLE_TIMEOUT = 60.0  # keep-alive idle and per-read timeout
 REASONS = {
-    100: "Continue", 101: "Switching Protocols", 200: "OK", 204: "No Content",
+    100: "Continue", 101: "Switching Protocols", 102: "Processing", 103: "Early Hints",
+    200: "OK", 204: "No Content",
     304: "Not Modified", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
     417: "Expectation Failed", 426: "Upgrade Required", 431: "Request Header Fields Too Large",
     501: "Not Implemented",
@@ -338,6 +346,8 @@ class Handler(socketserver.StreamRequestHandler):
                 pass
         except (OSError, socket.timeout):
             pass
+        finally:
+            self.events.write("conn %d end" % self.conn_id)
 
     def handle_one(self):
         head = self.read_head()
@@ -448,6 +458,11 @@ class Handler(socketserver.StreamRequestHandler):
 
         if path.startswith("/__status/"):
             code = int_arg(args, 0, 200)
+            if code in (102, 103):
+                self.connection.sendall(self.head_bytes(code, ["Link: </__status/200>"]))
+                self.send_text(200, "%s status 200 after %d\n" % (self.name, code), head_only,
+                               not keep)
+                return keep
             if not 200 <= code <= 599:
                 self.send_text(404, "bad status\n", head_only, not keep)
                 return keep
@@ -464,7 +479,8 @@ class Handler(socketserver.StreamRequestHandler):
             return self.upgrade(fields, args, keep, head_only)
 
         if path.startswith("/__reset/"):
-            self.reset(int_arg(args, 0, 0), "chunked" in query.split("&"))
+            opts = query.split("&")
+            self.reset(int_arg(args, 0, 0), "chunked" in opts, "fin" in opts)
             return False
 
         if path.startswith("/__sleep/"):
@@ -517,7 +533,7 @@ class Handler(socketserver.StreamRequestHandler):
             if echo:
                 self.connection.sendall(data)
 
-    def reset(self, n, chunked):
+    def reset(self, n, chunked, fin=False):
         sock = self.connection
         if chunked:
             sock.sendall(self.head_bytes(200, ["Content-Type: application/octet-stream",
@@ -533,8 +549,9 @@ class Handler(socketserver.StreamRequestHandler):
         deadline = time.monotonic() + 5.0
         while unacked(sock) and time.monotonic() < deadline:
             time.sleep(0.005)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.rfile.close()  # the file holds a reference: the socket closes (RST) with the last
+        if not fin:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.rfile.close()  # it holds a reference: the socket closes (RST or FIN) with the last
         sock.close()
 
 

@@ -122,6 +122,7 @@ struct conn {
 	bool adopted;  /* finishing a response the kernel passed up */
 	bool kwait;    /* holding passed-up bytes until the kernel's response is done */
 	bool eof_wait; /* client ended; closing once the kernel's bytes drained */
+	bool cut_wait; /* backend ended inside a kernel-carried response; likewise */
 	uint64_t eof_deadline;
 	uint64_t cookie;       /* client socket cookie */
 	uint64_t rx_total;     /* bytes read from the client socket */

@@ -215,6 +215,12 @@ void handoff_recheck(struct conn *c)
 			exchange_request(c);
 		return;
 	}
+	/* The backend went away inside the response: the client gets what was sent, then EOF. */
+	if (c->cut_wait) {
+		if (client_drained(c, &k) || now_ns() > c->eof_deadline)
+			conn_linger(c);
+		return;
+	}
 	if (handoff_kernel_busy(&k))
 		return;
 	if (c->eof_wait) {
@@ -411,7 +417,13 @@ void handoff_on_watch(struct conn *c, unsigned pool, int res)
 		return;
 	}
 	if (k.pool == pool && k.phase == STRG_PH_KBODY) {
-		conn_close(c); /* it closed inside the response */
+		/*
+		 * It ended inside the response: the bytes the kernel redirected may still wait on
+		 * the client socket, so the connection ends only once they drained (bounded).
+		 */
+		c->cut_wait = true;
+		c->eof_deadline = now_ns() + ms_ns(c->px->cfg->client_timeout_ms);
+		handoff_recheck(c);
 		return;
 	}
 	pr_debug("conn %lu: idle backend of pool %s closed", c->id, c->px->cfg->pools[pool].name);
@@ -462,7 +474,7 @@ void handoff_on_event(void *ctx, const struct strg_event *ev)
 	}
 	if (!c || c->state != ST_HEAD)
 		return; /* busy: the exchange in progress reads it, or hand-back looks */
-	if (c->kwait || c->eof_wait) {
+	if (c->kwait || c->eof_wait || c->cut_wait) {
 		handoff_recheck(c);
 		return;
 	}

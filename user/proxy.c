@@ -120,7 +120,7 @@ static void on_timer(struct proxy *px)
 		next = c->next;
 		if (c->state == ST_CLOSING)
 			continue;
-		if (c->state == ST_HEAD && (c->kwait || c->eof_wait)) {
+		if (c->state == ST_HEAD && (c->kwait || c->eof_wait || c->cut_wait)) {
 			handoff_recheck(c);
 			continue;
 		}

@@ -45,6 +45,11 @@ ROUTES = [
     ((), "/__bytes", "modern"),
     ((), "/__unsolicited", "modern"),
     ((), "/__extra", "modern"),
+    ((), "/__chunked", "modern"),
+    ((), "/__close", "modern"),
+    ((), "/__status", "modern"),
+    ((), "/__upgrade", "modern"),
+    ((), "/__reset", "modern"),
     ((), "/pp", "pp"),
 ]
 

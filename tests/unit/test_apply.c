@@ -13,9 +13,9 @@
 #include "apply.h"
 #include "http.h"
 
-#define HEAD                                                                                   \
-	"listen 127.0.0.1:8080\n"                                                              \
-	"pool legacy 127.0.0.1:9001 127.0.0.1:9002\n"                                          \
+#define HEAD                                                                                       \
+	"listen 127.0.0.1:8080\n"                                                                  \
+	"pool legacy 127.0.0.1:9001 127.0.0.1:9002\n"                                              \
 	"pool modern 127.0.0.1:9101\n"
 
 /* What the merge reported, one line per entry. */
