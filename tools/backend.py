@@ -574,11 +574,15 @@ class Server(socketserver.ThreadingTCPServer):
     request_queue_size = 512
 
 
+class Server6(Server):
+    address_family = socket.AF_INET6
+
+
 def make_server(host, port, name, log, verbose, events=None):
     handler = type("BoundHandler", (Handler,),
                    {"name": name, "port": port, "log": log, "verbose": verbose,
                     "events": events or RequestLog(None)})
-    return Server((host, port), handler)
+    return (Server6 if ":" in host else Server)((host, port), handler)
 
 
 def main(argv=None):

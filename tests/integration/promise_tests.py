@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import harness as h
@@ -487,6 +488,57 @@ def logs_have_timestamps_levels_and_request_lines(env):
                 "no request line like %r in: %s" % (pat, proc.stderr_tail(5)))
     finally:
         proc.stop(signal.SIGTERM, 3.0)
+
+
+@promise
+def ipv6_listener_and_backends(env):
+    """strgd listens on [::1] and forwards to a backend on [::1] (and the legacy pool on
+    127.0.0.1): routing, keep-alive, the client address in X-Forwarded-For, and in kernel mode
+    the kernel carrying IPv6 connections."""
+    strgd_only(env)
+    port, bport = 8106, 9103
+    backend = env.spawn("modern6", [sys.executable, h.ROOT / "tools" / "backend.py", "--name",
+                                    "modern6", "--host", "::1", "--port", bport])
+    S.check(h.wait_until(lambda: h.port_open(bport, "::1"), 5.0), "no backend on [::1]:%d: %s" %
+            (bport, backend.stderr_tail()))
+    cfg = env.tmp / "ipv6.conf"
+    text = env.flavour.config(listen_port=port)
+    text = text.replace("listen %s:%d" % (h.HOST, port), "listen [::1]:%d" % port)
+    text = re.sub(r"(?m)^pool modern .*$", "pool modern [::1]:%d" % bport, text)
+    cfg.write_text(text)
+    proc = env.spawn("strgd-ipv6", env.flavour.argv(cfg))
+    try:
+        S.check(h.wait_until(lambda: "listening on [::1]:%d" % port in proc.stderr_text(), 5.0),
+                "no IPv6 listener: %s" % proc.stderr_tail())
+
+        def conn6():
+            s = socket.create_connection(("::1", port), timeout=5.0)
+            c = RawConn.__new__(RawConn)
+            c.sock, c.timeout, c.buf, c.eof, c.send_error = s, 5.0, bytearray(), False, None
+            return c
+        c = conn6()
+        try:
+            for i in range(5):
+                c.send(request("GET", "/v1/getMarketingEvents/six%d" % i))
+                resp = c.read_response()
+                S.check(resp.status == 200 and resp.pool() == "modern6",
+                        "IPv6 request %d: %r" % (i, resp))
+            c.send(request("GET", "/a/v4-backend"))
+            S.expect_pool(c.read_response(), "legacy", "legacy over IPv6")
+            c.send(request("GET", "/__headers"))
+            resp = c.read_response()
+            S.check(b"X-Forwarded-For: ::1\r\n" in resp.body or kernel_mode(env),
+                    "X-Forwarded-For over IPv6: %r" % resp.body[:300])
+        finally:
+            c.close()
+        extra_ctl_ready(port)
+        req, kern = route_counts("/v1/getMarketingEvents", "modern", port=port)
+        S.check(req == 5, "IPv6 requests counted: %d, want 5" % req)
+        if kernel_mode(env):
+            S.check(kern >= 3, "the kernel carried %d of the IPv6 connection's requests" % kern)
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+        backend.stop(signal.SIGTERM, 3.0)
 
 
 def wrk_errors(out):
