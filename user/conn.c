@@ -13,7 +13,6 @@
 
 #include "conn.h"
 #include "log.h"
-#include "proxy.h"
 #include "proxyproto.h"
 #include "splice.h"
 #include "stats.h"
@@ -40,22 +39,23 @@ void conn_recv_client(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	if (c->cstart == c->cend) {
-		c->cstart = 0;
-		c->cend = 0;
-	} else if (c->cend == c->ccap && c->cstart > 0 && !(c->pending & (1u << RING_OP_BSEND))) {
-		memmove(c->cbuf, c->cbuf + c->cstart, c->cend - c->cstart);
-		c->cend -= c->cstart;
-		c->cstart = 0;
+	if (c->cin.start == c->cin.end) {
+		c->cin.start = 0;
+		c->cin.end = 0;
+	} else if (c->cin.end == c->cin.cap && c->cin.start > 0 &&
+		   !(c->pending & (1u << RING_OP_BSEND))) {
+		memmove(c->cin.data, c->cin.data + c->cin.start, c->cin.end - c->cin.start);
+		c->cin.end -= c->cin.start;
+		c->cin.start = 0;
 	}
-	sqe = ring_get_sqe(&c->px->ring);
-	io_uring_prep_recv(sqe, c->cfd, c->cbuf + c->cend, c->ccap - c->cend, 0);
+	sqe = ring_get_sqe(&c->w->ring);
+	io_uring_prep_recv(sqe, c->cfd, c->cin.data + c->cin.end, c->cin.cap - c->cin.end, 0);
 	conn_submit(c, sqe, RING_OP_CRECV);
 }
 
 void conn_send_client(struct conn *c, const char *buf, uint32_t len)
 {
-	struct io_uring_sqe *sqe = ring_get_sqe(&c->px->ring);
+	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
 
 	io_uring_prep_send(sqe, c->cfd, buf, len, MSG_NOSIGNAL);
 	conn_submit(c, sqe, RING_OP_CSEND);
@@ -67,22 +67,22 @@ void conn_recv_backend(struct conn *c)
 
 	if (c->pending & (1u << RING_OP_BRECV))
 		return;
-	if (c->bstart == c->bend) {
-		c->bstart = 0;
-		c->bend = 0;
-	} else if (c->bend == BBUF_SIZE && c->bstart > 0) {
-		memmove(c->bbuf, c->bbuf + c->bstart, c->bend - c->bstart);
-		c->bend -= c->bstart;
-		c->bstart = 0;
+	if (c->bin.start == c->bin.end) {
+		c->bin.start = 0;
+		c->bin.end = 0;
+	} else if (c->bin.end == BBUF_SIZE && c->bin.start > 0) {
+		memmove(c->bin.data, c->bin.data + c->bin.start, c->bin.end - c->bin.start);
+		c->bin.end -= c->bin.start;
+		c->bin.start = 0;
 	}
-	sqe = ring_get_sqe(&c->px->ring);
-	io_uring_prep_recv(sqe, c->bfd, c->bbuf + c->bend, BBUF_SIZE - c->bend, 0);
+	sqe = ring_get_sqe(&c->w->ring);
+	io_uring_prep_recv(sqe, c->bfd, c->bin.data + c->bin.end, BBUF_SIZE - c->bin.end, 0);
 	conn_submit(c, sqe, RING_OP_BRECV);
 }
 
 void conn_send_backend(struct conn *c, const char *buf, uint32_t len)
 {
-	struct io_uring_sqe *sqe = ring_get_sqe(&c->px->ring);
+	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
 
 	io_uring_prep_send(sqe, c->bfd, buf, len, MSG_NOSIGNAL);
 	conn_submit(c, sqe, RING_OP_BSEND);
@@ -94,14 +94,14 @@ void conn_cancel_op(struct conn *c, enum ring_op op)
 
 	if (!(c->pending & (1u << op)))
 		return;
-	sqe = ring_get_sqe(&c->px->ring);
+	sqe = ring_get_sqe(&c->w->ring);
 	io_uring_prep_cancel64(sqe, ring_tag(c, op), 0);
 	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
 }
 
 /* ---- connection life ---- */
 
-struct conn *conn_new(struct proxy *px, int fd)
+struct conn *conn_new(struct worker *w, int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -113,13 +113,13 @@ struct conn *conn_new(struct proxy *px, int fd)
 	if (!c)
 		return NULL;
 	memset(c, 0, sizeof(*c));
-	c->ccap = px->cfg->limits.max_head + px->cfg->limits.max_request_line + 4096;
+	c->cin.cap = w->cfg->limits.max_head + w->cfg->limits.max_request_line + 4096;
 	if (conn_buffers(c) < 0) {
 		free(c);
 		return NULL;
 	}
-	c->px = px;
-	c->id = ++px->next_id;
+	c->w = w;
+	c->id = ++w->next_id;
 	c->cfd = fd;
 	c->pool = -1;
 	c->bfd = -1;
@@ -139,18 +139,18 @@ struct conn *conn_new(struct proxy *px, int fd)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->peer,
 				  sizeof(c->peer));
 	}
-	c->next = px->conns;
-	if (px->conns)
-		px->conns->prev = c;
-	px->conns = c;
-	px->nconns++;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
 	return c;
 }
 
 static size_t conn_buffers_size(const struct conn *c)
 {
-	return ((size_t)c->ccap + BBUF_SIZE + PROXYPROTO_V2_MAX + c->ccap + ADDED_HEADERS_MAX +
-		4095) &
+	return ((size_t)c->cin.cap + BBUF_SIZE + PROXYPROTO_V2_MAX + c->cin.cap +
+		ADDED_HEADERS_MAX + 4095) &
 	       ~(size_t)4095;
 }
 
@@ -163,42 +163,42 @@ int conn_buffers(struct conn *c)
 {
 	char *m;
 
-	if (c->cbuf)
+	if (c->cin.data)
 		return 0;
 	m = mmap(NULL, conn_buffers_size(c), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		 -1, 0);
 	if (m == MAP_FAILED)
 		return -ENOMEM;
-	c->cbuf = m;
-	c->bbuf = m + c->ccap;
-	c->hbuf = c->bbuf + BBUF_SIZE;
+	c->cin.data = m;
+	c->bin.data = m + c->cin.cap;
+	c->hbuf = c->bin.data + BBUF_SIZE;
 	return 0;
 }
 
 void conn_buffers_release(struct conn *c)
 {
-	if (!c->cbuf)
+	if (!c->cin.data)
 		return;
-	munmap(c->cbuf, conn_buffers_size(c));
-	c->cbuf = NULL;
-	c->bbuf = NULL;
+	munmap(c->cin.data, conn_buffers_size(c));
+	c->cin.data = NULL;
+	c->bin.data = NULL;
 	c->hbuf = NULL;
 }
 
 void conn_free(struct conn *c)
 {
-	struct proxy *px = c->px;
+	struct worker *w = c->w;
 
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		px->conns = c->next;
+		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	px->nconns--;
-	if (c->spliced) {
-		splice_conn_forget(px->sp, c->cookie, &c->ctl);
-		connmap_del(&px->spliced, c->cookie);
+	w->nconns--;
+	if (conn_has(c, CF_SPLICED)) {
+		splice_conn_forget(w->sp, c->cookie, &c->ctl);
+		connmap_del(&w->spliced, c->cookie);
 	}
 	for (int i = 0; i < POOL_MAX; i++)
 		if (c->up[i].fd >= 0)
@@ -223,19 +223,19 @@ void conn_count(struct conn *c, unsigned status)
 		q.bytes_in = c->nin;
 		q.bytes_out = c->nout;
 		q.latency_us = ((c->t_resp ? c->t_resp : now_ns()) - c->t_req) / 1000;
-		q.passed = c->spliced;
-		q.kernel_counted = c->adopted;
+		q.passed = conn_has(c, CF_SPLICED);
+		q.kernel_counted = conn_has(c, CF_ADOPTED);
 		q.latency_us = c->status ? q.latency_us : 0;
 	}
-	stats_count(c->px->st, &q);
+	stats_count(c->w->st, &q);
 	if (log_level >= LOG_DEBUG && c->t_req)
 		pr_debug("conn %lu: %s \"%s\" route %u pool %s: %u, %llu bytes in, %llu bytes out, "
 			 "%.3f ms%s",
-			 c->id, c->peer, c->adopted ? "(kernel-forwarded)" : c->reqline,
-			 c->route_id, c->px->cfg->pools[q.pool].name, status,
-			 (unsigned long long)q.bytes_in, (unsigned long long)q.bytes_out,
-			 (double)(now_ns() - c->t_req) / 1e6,
-			 c->spliced ? ", passed up by the kernel" : "");
+			 c->id, c->peer,
+			 conn_has(c, CF_ADOPTED) ? "(kernel-forwarded)" : c->reqline, c->route_id,
+			 c->w->cfg->pools[q.pool].name, status, (unsigned long long)q.bytes_in,
+			 (unsigned long long)q.bytes_out, (double)(now_ns() - c->t_req) / 1e6,
+			 conn_has(c, CF_SPLICED) ? ", passed up by the kernel" : "");
 	else if (log_level >= LOG_DEBUG)
 		pr_debug("conn %lu: %s: answered %u without a route", c->id, c->peer, status);
 	c->t_req = 0;
@@ -260,12 +260,12 @@ void conn_close(struct conn *c)
  */
 void conn_unsolicited(struct conn *c, int pool, const char *how)
 {
-	const struct pool *p = &c->px->cfg->pools[pool];
+	const struct pool *p = &c->w->cfg->pools[pool];
 
 	pr_info("conn %lu: backend %s of pool %s sent bytes no request asked for (%s): its "
 		"connection is closed",
 		c->id, p->backends[c->up[pool].bidx].name, p->name, how);
-	stats_unsolicited(c->px->st, (unsigned)pool);
+	stats_unsolicited(c->w->st, (unsigned)pool);
 }
 
 /*
@@ -287,8 +287,65 @@ bool conn_backend_reusable(struct conn *c, int pool)
 		conn_unsolicited(c, pool, "found before reuse");
 	else if (n == 0)
 		pr_debug("conn %lu: idle backend connection of pool %s closed by the backend",
-			 c->id, c->px->cfg->pools[pool].name);
+			 c->id, c->w->cfg->pools[pool].name);
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Close the backend connection of a pool; the kernel stops using it first. */
+void conn_drop_backend(struct conn *c, int pool)
+{
+	if (c->up[pool].fd < 0)
+		return;
+	c->up[pool].unsolicited = false;
+	if (conn_has(c, CF_SPLICED) && c->ctl.backend[pool]) {
+		uint64_t bc = c->ctl.backend[pool];
+
+		c->ctl.backend[pool] = 0;
+		splice_ctl_set(c->w->sp, c->cookie, &c->ctl);
+		splice_sock_forget(c->w->sp, bc);
+	}
+	close(c->up[pool].fd);
+	c->up[pool].fd = -1;
+}
+
+/*
+ * A client answered by strgd on a spliced connection sends its next request the moment the
+ * response ends, often before strgd handed the connection back, and that request then takes
+ * the slow path. Corking the last bytes until the hand-back is written closes that window.
+ */
+void conn_cork(struct conn *c)
+{
+	int one = 1;
+
+	if (!conn_has(c, CF_CORKED))
+		conn_set(c, CF_CORKED,
+			 setsockopt(c->cfd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0);
+}
+
+void conn_uncork(struct conn *c)
+{
+	int zero = 0;
+
+	if (!conn_has(c, CF_CORKED))
+		return;
+	c->flags &= ~CF_CORKED;
+	setsockopt(c->cfd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+}
+
+const char *conn_flags_text(const struct conn *c, char *buf, size_t len)
+{
+	static const char *const names[] = {
+		"spliced",    "adopted",   "kwait",   "eof_wait",  "cut_wait",
+		"corked",     "cork_last", "handing", "reused",	   "connect_timeout",
+		"close_sent", "tunnel",	   "upgrade", "resp_head", "resp_started",
+	};
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]) && n < len; i++)
+		if (c->flags & (1u << i))
+			n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", names[i]);
+	return buf;
 }
 
 /* Stop talking to the current backend: its socket may hold half a request, never reuse it. */
@@ -309,8 +366,8 @@ void conn_linger(struct conn *c)
 	shutdown(c->cfd, SHUT_WR);
 	c->state = ST_LINGER;
 	c->deadline_ns = now_ns() + LINGER_NS;
-	c->cstart = 0;
-	c->cend = 0;
+	c->cin.start = 0;
+	c->cin.end = 0;
 	conn_recv_client(c);
 }
 
@@ -321,7 +378,7 @@ void conn_reply(struct conn *c, unsigned status)
 	char body[64];
 	int blen, n;
 
-	if (c->resp_started || c->state >= ST_REPLY) {
+	if (conn_has(c, CF_RESP_STARTED) || c->state >= ST_REPLY) {
 		conn_close(c);
 		return;
 	}
@@ -336,7 +393,7 @@ void conn_reply(struct conn *c, unsigned status)
 	c->nout += (uint64_t)n;
 	conn_count(c, status);
 	c->state = ST_REPLY;
-	c->deadline_ns = now_ns() + ms_ns(c->px->cfg->client_timeout_ms);
+	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
 	if (!(c->pending & (1u << RING_OP_CSEND)))
 		conn_send_client(c, c->reply, c->rlen);
 }

@@ -771,7 +771,7 @@ static int reload_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 	if (a->argc != 1)
 		return fail(r, "reload: expects no arguments");
 	reply(r, "ok\n");
-	n = reload_run(env, a->dry, say_reply, r);
+	n = reload_run(env->cfg, env->config_path, a->dry, say_reply, r);
 	if (n < 0) {
 		char msg[1024];
 

@@ -18,10 +18,9 @@
 #include <sys/mman.h>
 
 #include "conn.h"
+#include "exchange.h"
 #include "log.h"
-#include "proxy.h"
 #include "proxyproto.h"
-#include "splice.h"
 
 static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
 		       const struct route_spec *spec);
@@ -37,34 +36,26 @@ static void exchange_pump_down(struct conn *c);
 
 void exchange_reset(struct conn *c)
 {
+	bool client_eof = c->req.eof; /* the client's end stays ended */
+
 	c->pool = -1;
 	c->bfd = -1;
-	c->reused = false;
-	c->connect_timed_out = false;
+	c->flags &= ~(CF_REUSED | CF_CONNECT_TIMEOUT | CF_RESP_HEAD | CF_RESP_STARTED | CF_TUNNEL |
+		      CF_CLOSE_SENT | CF_ADOPTED | CF_UPGRADE);
 	c->tries = 0;
 	c->method = HTTP_M_UNKNOWN;
 	c->hlen = 0;
 	c->hsent = 0;
-	c->up_left = 0;
-	c->up_done_pending = false;
-	c->req_done = false;
-	c->resp_head = false;
-	c->resp_started = false;
-	c->resp_done = false;
-	c->resp_keep = false;
-	c->tunnel = false;
-	c->backend_eof = false;
-	c->close_sent = false;
+	memset(&c->req, 0, sizeof(c->req));
+	memset(&c->resp, 0, sizeof(c->resp));
+	c->req.eof = client_eof;
 	c->status = 0;
-	c->down_left = 0;
-	c->down_done_pending = false;
-	c->adopted = false;
 	c->t_req = 0;
 	c->t_resp = 0;
 	c->nin = 0;
 	c->nout = 0;
-	c->bstart = 0;
-	c->bend = 0;
+	c->bin.start = 0;
+	c->bin.end = 0;
 }
 
 /* Copy the head minus its final CRLF, then the headers a proxy adds, then the CRLF. */
@@ -104,7 +95,7 @@ static void build_head(struct conn *c, const struct http_request *req, size_t he
 		       const struct route_spec *spec)
 {
 	char *head = c->hbuf + PROXYPROTO_V2_MAX;
-	const char *src = c->cbuf + c->cstart;
+	const char *src = c->cin.data + c->cin.start;
 	size_t n = head_len - 2;
 	int added;
 
@@ -160,7 +151,7 @@ static const char *cookie_value(const char *v, size_t len, const char *name, siz
  */
 static unsigned user_bucket(const struct conn *c, const struct http_request *req, const char *buf)
 {
-	const struct config *cfg = c->px->cfg;
+	const struct config *cfg = c->w->cfg;
 	const char *key = c->peer;
 	size_t len = strlen(c->peer);
 	uint64_t h = 0xcbf29ce484222325ull;
@@ -211,70 +202,72 @@ static int tester_pool(const struct config *cfg, const struct http_request *req,
 	return -1;
 }
 
-void exchange_request(struct conn *c)
+enum xout exchange_start(struct conn *c)
 {
-	struct proxy *px = c->px;
-	struct http_request *req = &px->req;
+	struct worker *w = c->w;
+	struct http_request *req = &w->req;
 	const struct route *rt;
 	int n, tester;
 
-	n = http_parse_request(c->cbuf + c->cstart, c->cend - c->cstart, &px->cfg->limits, req);
+	n = http_parse_request(c->cin.data + c->cin.start, c->cin.end - c->cin.start,
+			       &w->cfg->limits, req);
 	if (n == 0) {
-		c->deadline_ns = now_ns() + ms_ns(px->cfg->client_timeout_ms);
+		c->deadline_ns = now_ns() + ms_ns(w->cfg->client_timeout_ms);
 		conn_recv_client(c);
-		return;
+		return XO_BUSY;
 	}
 	if (n < 0) {
 		pr_info("conn %lu: %s: rejected request with %d", c->id, c->peer, -n);
 		c->method = HTTP_M_UNKNOWN;
 		conn_reply(c, (unsigned)-n);
-		return;
+		return XO_BUSY;
 	}
-	tester = route_table_has_testers(px->cfg->routes)
-			 ? tester_pool(px->cfg, req, c->cbuf + c->cstart)
+	tester = route_table_has_testers(w->cfg->routes)
+			 ? tester_pool(w->cfg, req, c->cin.data + c->cin.start)
 			 : -1;
 	rt = route_table_lookup_user(
-		px->cfg->routes, req->method, req->host, req->host_len, req->path, req->path_len,
-		user_bucket(c, req, c->cbuf + c->cstart) | (tester >= 0 ? ROUTE_TESTER : 0));
+		w->cfg->routes, req->method, req->host, req->host_len, req->path, req->path_len,
+		user_bucket(c, req, c->cin.data + c->cin.start) | (tester >= 0 ? ROUTE_TESTER : 0));
 	if (!rt) {
 		c->method = req->method;
 		conn_reply(c, 404);
-		return;
+		return XO_BUSY;
 	}
 	c->method = req->method;
 	c->route_id = rt->id;
 	c->route_slot = rt->slot;
 	c->t_req = now_ns();
 	c->pool = rt->spec.testers && tester >= 0 ? tester : rt->spec.pool;
-	c->req_keep_alive = req->keep_alive;
-	c->req_upgrade = req->upgrade;
-	c->req_body = req->body;
-	c->req_left = req->content_length;
-	http_chunked_init(&c->req_ch);
-	c->req_done = req->body == HTTP_BODY_NONE;
+	c->req.keep = req->keep_alive;
+	conn_set(c, CF_UPGRADE, req->upgrade);
+	c->req.body = req->body;
+	c->req.left = req->content_length;
+	http_chunked_init(&c->req.ch);
+	c->req.done = req->body == HTTP_BODY_NONE;
 	if (log_level >= LOG_DEBUG)
 		snprintf(c->reqline, sizeof(c->reqline), "%.*s %.*s", (int)req->method_len,
 			 req->method_str, (int)req->target_len, req->target);
 	build_head(c, req, (size_t)n, &rt->spec);
-	c->cstart += (uint32_t)n;
+	c->cin.start += (uint32_t)n;
 	if (c->up[c->pool].fd >= 0 && !conn_backend_reusable(c, c->pool))
-		handoff_drop_backend(c, c->pool);
+		conn_drop_backend(c, c->pool);
 	if (c->up[c->pool].fd >= 0) {
 		c->bfd = c->up[c->pool].fd;
-		c->reused = true;
+		c->flags |= CF_REUSED;
 		c->state = ST_XFER;
-		c->deadline_ns = now_ns() + ms_ns(px->cfg->server_timeout_ms);
+		c->deadline_ns = now_ns() + ms_ns(w->cfg->server_timeout_ms);
 		conn_send_backend(c, c->hbuf + c->hoff, c->hlen);
 		conn_recv_backend(c);
-		return;
+		return XO_BUSY;
 	}
 	exchange_connect(c);
+	return XO_BUSY;
 }
 
 static void exchange_connect(struct conn *c)
 {
-	struct proxy *px = c->px;
-	struct pool *p = &px->cfg->pools[c->pool];
+	struct worker *w = c->w;
+	struct pool *p = &w->cfg->pools[c->pool];
 	struct io_uring_sqe *sqe;
 	int idx, fd, one = 1;
 
@@ -282,7 +275,7 @@ static void exchange_connect(struct conn *c)
 	if (idx < 0) {
 		if (!c->tries)
 			pr_warn("conn %lu: pool %s has no ready backend", c->id, p->name);
-		conn_reply(c, c->tries ? (c->connect_timed_out ? 504 : 502) : 503);
+		conn_reply(c, c->tries ? (conn_has(c, CF_CONNECT_TIMEOUT) ? 504 : 502) : 503);
 		return;
 	}
 	fd = socket(p->backends[idx].addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -296,10 +289,10 @@ static void exchange_connect(struct conn *c)
 	c->up[c->pool].unsolicited = false;
 	c->up[c->pool].bidx = idx;
 	c->bfd = fd;
-	c->reused = false;
+	c->flags &= ~CF_REUSED;
 	c->state = ST_CONNECT;
-	c->deadline_ns = now_ns() + ms_ns(px->cfg->connect_timeout_ms);
-	sqe = ring_get_sqe(&px->ring);
+	c->deadline_ns = now_ns() + ms_ns(w->cfg->connect_timeout_ms);
+	sqe = ring_get_sqe(&w->ring);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&p->backends[idx].addr,
 			      p->backends[idx].addrlen);
 	conn_submit(c, sqe, RING_OP_CONNECT);
@@ -330,9 +323,9 @@ static void head_for_new_connection(struct conn *c, const struct pool *p)
 	memcpy(c->hbuf + c->hoff, pp, (size_t)n);
 }
 
-void exchange_on_connect(struct conn *c, int res)
+static void exchange_on_connect(struct conn *c, int res)
 {
-	struct pool *p = &c->px->cfg->pools[c->pool];
+	struct pool *p = &c->w->cfg->pools[c->pool];
 	int idx = c->up[c->pool].bidx;
 
 	if (res < 0) {
@@ -340,20 +333,19 @@ void exchange_on_connect(struct conn *c, int res)
 
 		pr_warn("conn %lu: backend %s of pool %s: connect: %s", c->id,
 			p->backends[idx].name, p->name, timeout ? "timed out" : strerror(-res));
-		pool_mark_down(p, (unsigned)idx, now_ns(), ms_ns(c->px->cfg->down_hold_ms));
+		pool_mark_down(p, (unsigned)idx, now_ns(), ms_ns(c->w->cfg->down_hold_ms));
 		close(c->up[c->pool].fd);
 		c->up[c->pool].fd = -1;
 		c->bfd = -1;
 		c->tries++;
-		c->connect_timed_out = timeout;
+		conn_set(c, CF_CONNECT_TIMEOUT, timeout);
 		exchange_connect(c);
 		return;
 	}
 	pool_mark_up(p, (unsigned)idx);
-	handoff_connected(c);
 	head_for_new_connection(c, p);
 	c->state = ST_XFER;
-	c->deadline_ns = now_ns() + ms_ns(c->px->cfg->server_timeout_ms);
+	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
 	conn_send_backend(c, c->hbuf + c->hoff, c->hlen);
 	conn_recv_backend(c);
 }
@@ -361,18 +353,18 @@ void exchange_on_connect(struct conn *c, int res)
 /* Hand the next slice of request body to the backend, or read more of it from the client. */
 static void exchange_pump_up(struct conn *c)
 {
-	uint32_t avail = c->cend - c->cstart;
+	uint32_t avail = c->cin.end - c->cin.start;
 	uint64_t n = 0;
 	bool done = false;
 
-	if (c->req_done || (c->pending & (1u << RING_OP_BSEND)) || c->hsent < c->hlen)
+	if (c->req.done || (c->pending & (1u << RING_OP_BSEND)) || c->hsent < c->hlen)
 		return;
 	if (!avail) {
-		if (c->client_eof) {
+		if (c->req.eof) {
 			/* Tunnel: pass the client's half-close on once its bytes are all sent. */
-			if (c->tunnel) {
+			if (conn_has(c, CF_TUNNEL)) {
 				shutdown(c->bfd, SHUT_WR);
-				if (c->backend_eof && !(c->pending & (1u << RING_OP_CSEND)))
+				if (c->resp.eof && !(c->pending & (1u << RING_OP_CSEND)))
 					conn_close(c);
 			}
 			return;
@@ -380,14 +372,14 @@ static void exchange_pump_up(struct conn *c)
 		conn_recv_client(c);
 		return;
 	}
-	switch (c->req_body) {
+	switch (c->req.body) {
 	case HTTP_BODY_LENGTH:
-		n = avail < c->req_left ? avail : c->req_left;
-		c->req_left -= n;
-		done = c->req_left == 0;
+		n = avail < c->req.left ? avail : c->req.left;
+		c->req.left -= n;
+		done = c->req.left == 0;
 		break;
 	case HTTP_BODY_CHUNKED: {
-		long r = http_chunked_feed(&c->req_ch, c->cbuf + c->cstart, avail, &done);
+		long r = http_chunked_feed(&c->req.ch, c->cin.data + c->cin.start, avail, &done);
 
 		if (r < 0) {
 			pr_info("conn %lu: %s: malformed chunked request body", c->id, c->peer);
@@ -402,96 +394,71 @@ static void exchange_pump_up(struct conn *c)
 		break;
 	}
 	if (!n) {
-		c->req_done = done;
+		c->req.done = done;
 		return;
 	}
-	c->up_left = (uint32_t)n;
-	c->up_done_pending = done;
-	conn_send_backend(c, c->cbuf + c->cstart, (uint32_t)n);
+	c->req.inflight = (uint32_t)n;
+	c->req.done_pending = done;
+	conn_send_backend(c, c->cin.data + c->cin.start, (uint32_t)n);
 }
 
+/*
+ * Both directions are complete: the backend connection is kept only when it may serve the next
+ * request (it said keep-alive and sent nothing more), the request is counted, and the outcome
+ * says whether the client connection may live on. What comes next is the session's call.
+ */
 static void exchange_finish(struct conn *c)
 {
-	struct proxy *px = c->px;
 	bool keep;
 
-	if (!c->req_done || !c->resp_done || c->tunnel)
+	if (!c->req.done || !c->resp.done || conn_has(c, CF_TUNNEL))
 		return;
-	/*
-	 * A backend that sent more than its response or wants to close is not reused. No backend
-	 * operation is in flight here: both directions of the exchange have completed.
-	 */
-	if (c->bstart != c->bend)
+	/* No backend operation is in flight here: both directions of the exchange completed. */
+	if (c->bin.start != c->bin.end)
 		conn_unsolicited(c, c->pool, "after its response");
-	if (c->up[c->pool].unsolicited && c->bstart == c->bend)
+	if (c->up[c->pool].unsolicited && c->bin.start == c->bin.end)
 		conn_unsolicited(c, c->pool, "seen by the kernel");
-	if (!c->resp_keep || c->bstart != c->bend || c->up[c->pool].unsolicited)
-		handoff_drop_backend(c, c->pool);
+	if (!c->resp.keep || c->bin.start != c->bin.end || c->up[c->pool].unsolicited)
+		conn_drop_backend(c, c->pool);
 	conn_count(c, c->status);
 	/* Stopping: a response that did not say close leaves room for one more request. */
-	keep = c->req_keep_alive && c->resp_keep;
+	keep = c->req.keep && c->resp.keep;
 	c->active_ns = now_ns();
 	exchange_reset(c);
-	if (!keep) {
-		handoff_uncork(c);
-		conn_linger(c);
-		return;
-	}
 	c->state = ST_HEAD;
-	c->deadline_ns = now_ns() + ms_ns(px->cfg->idle_timeout_ms);
-	if (c->cstart < c->cend) {
-		handoff_uncork(c);
-		exchange_request(c);
-		return;
-	}
-	if (handoff_now(c)) {
-		handoff_hand_back(c); /* uncorks once the kernel has the connection */
-		return;
-	}
-	/* "auto": the kernel takes the connection once it has been idle a while. */
-	if (px->cfg->splice == SPLICE_AUTO)
-		c->splice_at = now_ns() + SPLICE_IDLE_NS;
-	handoff_uncork(c);
-	conn_recv_client(c);
+	c->outcome = keep ? XO_DONE_KEEP : XO_DONE_CLOSE;
 }
 
 /* The reused backend connection died before answering: connect afresh and send the head again. */
 static bool retry_request(struct conn *c)
 {
-	if (!c->reused || c->adopted || c->resp_head || c->bstart != c->bend ||
-	    c->req_body != HTTP_BODY_NONE ||
+	if (!conn_has(c, CF_REUSED) || conn_has(c, CF_ADOPTED) || conn_has(c, CF_RESP_HEAD) ||
+	    c->bin.start != c->bin.end || c->req.body != HTTP_BODY_NONE ||
 	    (c->pending & ((1u << RING_OP_BSEND) | (1u << RING_OP_BRECV))))
 		return false;
 	pr_debug("conn %lu: reused backend connection closed, reconnecting", c->id);
-	handoff_drop_backend(c, c->pool);
+	conn_drop_backend(c, c->pool);
 	c->bfd = -1;
 	c->hsent = 0;
 	exchange_connect(c);
 	return true;
 }
 
-void exchange_on_crecv(struct conn *c, int res)
+/* Client bytes while an exchange runs (or a reply or linger ends the connection). */
+static void exchange_on_crecv(struct conn *c, int res)
 {
-	if (res > 0)
-		c->rx_total += (uint64_t)res;
-	if (res == -ECANCELED && c->handing && c->state == ST_HEAD && c->cstart == c->cend) {
-		c->handing = false;
-		handoff_hand_back(c);
-		return;
-	}
-	c->handing = false;
 	/*
 	 * A socket in the sockhash can answer a blocking recv with EAGAIN when it was woken for
 	 * bytes the verdict redirected elsewhere: nothing arrived for us, wait again.
 	 */
 	if (res == -EAGAIN) {
-		c->px->spurious++;
+		c->w->spurious++;
 		conn_recv_client(c);
 		return;
 	}
 	if (c->state == ST_LINGER || c->state == ST_REPLY) {
-		c->cstart = 0;
-		c->cend = 0;
+		c->cin.start = 0;
+		c->cin.end = 0;
 		if (res <= 0) {
 			if (c->state == ST_LINGER)
 				conn_close(c);
@@ -508,20 +475,8 @@ void exchange_on_crecv(struct conn *c, int res)
 		return;
 	}
 	if (res == 0) {
-		c->client_eof = true;
-		if (c->state == ST_HEAD) {
-			/* EOF between requests is the normal end; inside a head it is an abort. */
-			if (c->spliced) {
-				/* The kernel may still be sending a response. */
-				c->eof_wait = true;
-				c->eof_deadline = now_ns() + ms_ns(c->px->cfg->client_timeout_ms);
-				handoff_recheck(c);
-				return;
-			}
-			conn_close(c);
-			return;
-		}
-		if (!c->req_done && !c->tunnel) {
+		c->req.eof = true;
+		if (!c->req.done && !conn_has(c, CF_TUNNEL)) {
 			pr_info("conn %lu: client closed inside a request body", c->id);
 			conn_close(c);
 			return;
@@ -529,21 +484,13 @@ void exchange_on_crecv(struct conn *c, int res)
 		exchange_pump_up(c);
 		return;
 	}
-	c->cend += (uint32_t)res;
-	if (c->state == ST_HEAD) {
-		handoff_input(c);
-		return;
-	}
-	c->deadline_ns = now_ns() + ms_ns(c->px->cfg->client_timeout_ms);
+	c->cin.end += (uint32_t)res;
+	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
 	exchange_pump_up(c);
 }
 
-void exchange_on_bsend(struct conn *c, int res)
+static void exchange_on_bsend(struct conn *c, int res)
 {
-	if (c->state == ST_TAIL) {
-		handoff_on_tail_sent(c, res);
-		return;
-	}
 	if (c->state != ST_XFER)
 		return;
 	if (res < 0) {
@@ -567,15 +514,15 @@ void exchange_on_bsend(struct conn *c, int res)
 			exchange_pump_up(c);
 		return;
 	}
-	c->cstart += (uint32_t)res;
-	c->up_left -= (uint32_t)res;
-	if (c->up_left) {
-		conn_send_backend(c, c->cbuf + c->cstart, c->up_left);
+	c->cin.start += (uint32_t)res;
+	c->req.inflight -= (uint32_t)res;
+	if (c->req.inflight) {
+		conn_send_backend(c, c->cin.data + c->cin.start, c->req.inflight);
 		return;
 	}
-	if (c->up_done_pending) {
-		c->req_done = true;
-		c->deadline_ns = now_ns() + ms_ns(c->px->cfg->server_timeout_ms);
+	if (c->req.done_pending) {
+		c->req.done = true;
+		c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
 		exchange_finish(c);
 		return;
 	}
@@ -600,8 +547,8 @@ static bool keepalive_field(const char *line, size_t len)
 static bool say_close(struct conn *c, uint32_t head, int *new_head)
 {
 	static const char close_field[] = "Connection: close\r\n";
-	char *h = c->bbuf + c->bstart, *out;
-	uint32_t kept = 0, len, rest = c->bend - c->bstart - head;
+	char *h = c->bin.data + c->bin.start, *out;
+	uint32_t kept = 0, len, rest = c->bin.end - c->bin.start - head;
 	int delta;
 
 	out = malloc(head + sizeof(close_field));
@@ -621,13 +568,13 @@ static bool say_close(struct conn *c, uint32_t head, int *new_head)
 	memcpy(out + kept, "\r\n", 2);
 	kept += 2;
 	delta = (int)kept - (int)head;
-	if (c->bend + delta > BBUF_SIZE) {
+	if (c->bin.end + delta > BBUF_SIZE) {
 		free(out);
 		return false;
 	}
 	memmove(h + kept, h + head, rest);
 	memcpy(h, out, kept);
-	c->bend = (uint32_t)((int)c->bend + delta);
+	c->bin.end = (uint32_t)((int)c->bin.end + delta);
 	*new_head = (int)kept;
 	free(out);
 	return true;
@@ -639,39 +586,40 @@ static int parse_response_head(struct conn *c)
 	struct http_response resp;
 	int n;
 
-	n = http_parse_response(c->bbuf + c->bstart, c->bend - c->bstart, BBUF_SIZE, c->method,
-				&resp);
+	n = http_parse_response(c->bin.data + c->bin.start, c->bin.end - c->bin.start, BBUF_SIZE,
+				c->method, &resp);
 	if (n <= 0) {
-		if (n == 0 && !(c->bstart == 0 && c->bend == BBUF_SIZE))
+		if (n == 0 && !(c->bin.start == 0 && c->bin.end == BBUF_SIZE))
 			return 0;
 		pr_warn("conn %lu: pool %s sent a malformed response head", c->id,
-			c->px->cfg->pools[c->pool].name);
+			c->w->cfg->pools[c->pool].name);
 		return -1;
 	}
 	c->status = resp.status;
 	c->t_resp = now_ns();
-	if (c->px->stopping && resp.status >= 200 && !(resp.status == 101 && c->req_upgrade) &&
-	    resp.keep_alive && say_close(c, (uint32_t)n, &n)) {
+	if (c->w->stopping && resp.status >= 200 &&
+	    !(resp.status == 101 && conn_has(c, CF_UPGRADE)) && resp.keep_alive &&
+	    say_close(c, (uint32_t)n, &n)) {
 		resp.keep_alive = false;
-		c->close_sent = true;
+		c->flags |= CF_CLOSE_SENT;
 	}
-	if (resp.status == 101 && c->req_upgrade) {
-		c->resp_head = true;
-		c->tunnel = true;
-		c->resp_body = HTTP_BODY_CLOSE;
-		c->req_body = HTTP_BODY_CLOSE;
-		c->req_done = false;
-		c->resp_keep = false;
+	if (resp.status == 101 && conn_has(c, CF_UPGRADE)) {
+		c->flags |= CF_RESP_HEAD;
+		c->flags |= CF_TUNNEL;
+		c->resp.body = HTTP_BODY_CLOSE;
+		c->req.body = HTTP_BODY_CLOSE;
+		c->req.done = false;
+		c->resp.keep = false;
 		exchange_pump_up(c);
 	} else if (resp.status >= 100 && resp.status < 200) {
 		/* Interim response: forward it and parse the next head after it. */
-		c->resp_body = HTTP_BODY_NONE;
+		c->resp.body = HTTP_BODY_NONE;
 	} else {
-		c->resp_head = true;
-		c->resp_body = resp.body;
-		c->resp_left = resp.content_length;
-		c->resp_keep = resp.keep_alive;
-		http_chunked_init(&c->resp_ch);
+		c->flags |= CF_RESP_HEAD;
+		c->resp.body = resp.body;
+		c->resp.left = resp.content_length;
+		c->resp.keep = resp.keep_alive;
+		http_chunked_init(&c->resp.ch);
 	}
 	return n;
 }
@@ -684,7 +632,7 @@ static void exchange_pump_down(struct conn *c)
 
 	if (c->pending & (1u << RING_OP_CSEND))
 		return;
-	if (!c->resp_head) {
+	if (!conn_has(c, CF_RESP_HEAD)) {
 		int r = parse_response_head(c);
 
 		if (r < 0) {
@@ -692,7 +640,7 @@ static void exchange_pump_down(struct conn *c)
 			return;
 		}
 		if (r == 0) {
-			if (c->backend_eof) {
+			if (c->resp.eof) {
 				if (!retry_request(c))
 					conn_reply(c, 502);
 				return;
@@ -701,28 +649,28 @@ static void exchange_pump_down(struct conn *c)
 			return;
 		}
 		head = (uint32_t)r;
-		interim = !c->resp_head;
+		interim = !conn_has(c, CF_RESP_HEAD);
 	}
-	avail = c->bend - c->bstart - head;
+	avail = c->bin.end - c->bin.start - head;
 	if (interim) {
 		n = 0;
 	} else {
-		switch (c->resp_body) {
+		switch (c->resp.body) {
 		case HTTP_BODY_NONE:
 			done = true;
 			break;
 		case HTTP_BODY_LENGTH:
-			n = avail < c->resp_left ? avail : c->resp_left;
-			c->resp_left -= n;
-			done = c->resp_left == 0;
+			n = avail < c->resp.left ? avail : c->resp.left;
+			c->resp.left -= n;
+			done = c->resp.left == 0;
 			break;
 		case HTTP_BODY_CHUNKED: {
-			long r = http_chunked_feed(&c->resp_ch, c->bbuf + c->bstart + head, avail,
-						   &done);
+			long r = http_chunked_feed(&c->resp.ch, c->bin.data + c->bin.start + head,
+						   avail, &done);
 
 			if (r < 0) {
 				pr_warn("conn %lu: pool %s sent malformed chunked body", c->id,
-					c->px->cfg->pools[c->pool].name);
+					c->w->cfg->pools[c->pool].name);
 				conn_reply(c, 502);
 				return;
 			}
@@ -731,66 +679,68 @@ static void exchange_pump_down(struct conn *c)
 		}
 		default: /* close-delimited or tunnel: everything until EOF */
 			n = avail;
-			done = c->backend_eof && !avail;
+			done = c->resp.eof && !avail;
 			break;
 		}
 	}
 	n += head;
 	if (!n) {
-		if (c->tunnel && c->backend_eof) {
+		if (conn_has(c, CF_TUNNEL) && c->resp.eof) {
 			/* The backend's half-close goes on to the client; both ends shut: done. */
-			if (c->client_eof && !(c->pending & (1u << RING_OP_BSEND)))
+			if (c->req.eof && !(c->pending & (1u << RING_OP_BSEND)))
 				conn_close(c);
 			else
 				shutdown(c->cfd, SHUT_WR);
 		} else if (done) {
-			c->resp_done = true;
+			c->resp.done = true;
 			exchange_finish(c);
-		} else if (c->backend_eof) {
+		} else if (c->resp.eof) {
 			conn_close(c);
 		} else {
 			conn_recv_backend(c);
 		}
 		return;
 	}
-	c->resp_started = true;
-	c->down_left = (uint32_t)n;
-	c->down_done_pending = done;
-	if (done)
-		handoff_cork(c);
-	conn_send_client(c, c->bbuf + c->bstart, (uint32_t)n);
+	c->flags |= CF_RESP_STARTED;
+	c->resp.inflight = (uint32_t)n;
+	c->resp.done_pending = done;
+	/* A hand-back follows: the client's next request must not overtake it (see conn_cork). */
+	if (done && conn_has(c, CF_CORK_LAST) && c->req.done && c->req.keep && c->resp.keep &&
+	    !c->w->stopping)
+		conn_cork(c);
+	conn_send_client(c, c->bin.data + c->bin.start, (uint32_t)n);
 }
 
-void exchange_on_brecv(struct conn *c, int res)
+static void exchange_on_brecv(struct conn *c, int res)
 {
 	if (c->state != ST_XFER)
 		return;
 	if (res == -EAGAIN) { /* see exchange_on_crecv */
-		c->px->spurious++;
+		c->w->spurious++;
 		conn_recv_backend(c);
 		return;
 	}
 	if (res <= 0) {
 		if (res < 0 && res != -ECONNRESET)
 			pr_info("conn %lu: backend recv: %s", c->id, strerror(-res));
-		c->backend_eof = true;
-		if (!c->resp_head && c->bstart == c->bend) {
-			if (c->adopted) {
+		c->resp.eof = true;
+		if (!conn_has(c, CF_RESP_HEAD) && c->bin.start == c->bin.end) {
+			if (conn_has(c, CF_ADOPTED)) {
 				/* Woken by the backend's FIN, not a response: back to idle. */
 				int pool = c->pool;
 
 				exchange_reset(c);
-				handoff_drop_backend(c, pool);
+				conn_drop_backend(c, pool);
 				c->state = ST_HEAD;
-				c->deadline_ns = now_ns() + ms_ns(c->px->cfg->idle_timeout_ms);
+				c->deadline_ns = now_ns() + ms_ns(c->w->cfg->idle_timeout_ms);
 				return;
 			}
 			if (!retry_request(c))
 				conn_reply(c, 502);
 			return;
 		}
-		if (c->resp_body != HTTP_BODY_CLOSE) {
-			if (!c->resp_started) {
+		if (c->resp.body != HTTP_BODY_CLOSE) {
+			if (!conn_has(c, CF_RESP_STARTED)) {
 				conn_reply(c, 502);
 				return;
 			}
@@ -798,19 +748,17 @@ void exchange_on_brecv(struct conn *c, int res)
 				conn_close(c);
 			return;
 		}
-		c->resp_keep = false;
+		c->resp.keep = false;
 		exchange_pump_down(c);
 		return;
 	}
-	c->bend += (uint32_t)res;
-	c->deadline_ns = now_ns() + ms_ns(c->px->cfg->server_timeout_ms);
+	c->bin.end += (uint32_t)res;
+	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
 	exchange_pump_down(c);
 }
 
-void exchange_on_csend(struct conn *c, int res)
+static void exchange_on_csend(struct conn *c, int res)
 {
-	if (res > 0)
-		c->tx_total += (uint64_t)res;
 	if (c->state == ST_REPLY) {
 		if (res <= 0) {
 			conn_close(c);
@@ -831,21 +779,136 @@ void exchange_on_csend(struct conn *c, int res)
 	}
 	c->nout += (uint64_t)res;
 	/* The client is taking the response: its pace is the client timeout's business. */
-	c->deadline_ns = now_ns() + ms_ns(c->px->cfg->client_timeout_ms);
-	c->bstart += (uint32_t)res;
-	c->down_left -= (uint32_t)res;
-	if (c->down_left) {
-		conn_send_client(c, c->bbuf + c->bstart, c->down_left);
+	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
+	c->bin.start += (uint32_t)res;
+	c->resp.inflight -= (uint32_t)res;
+	if (c->resp.inflight) {
+		conn_send_client(c, c->bin.data + c->bin.start, c->resp.inflight);
 		return;
 	}
-	if (c->down_done_pending) {
-		c->resp_done = true;
+	if (c->resp.done_pending) {
+		c->resp.done = true;
 		exchange_finish(c);
 		return;
 	}
-	if (c->backend_eof && c->bstart == c->bend) {
+	if (c->resp.eof && c->bin.start == c->bin.end) {
 		exchange_pump_down(c);
 		return;
 	}
 	exchange_pump_down(c);
+}
+
+enum xout exchange_on_cqe(struct conn *c, enum ring_op op, int res)
+{
+	enum xout out;
+
+	c->outcome = XO_BUSY;
+	switch (op) {
+	case RING_OP_CRECV:
+		exchange_on_crecv(c, res);
+		break;
+	case RING_OP_CSEND:
+		exchange_on_csend(c, res);
+		break;
+	case RING_OP_BRECV:
+		exchange_on_brecv(c, res);
+		break;
+	case RING_OP_BSEND:
+		exchange_on_bsend(c, res);
+		break;
+	case RING_OP_CONNECT:
+		if (c->state == ST_CONNECT)
+			exchange_on_connect(c, res);
+		break;
+	default:
+		break;
+	}
+	out = c->outcome;
+	c->outcome = XO_BUSY;
+	return out;
+}
+
+/* Finish a response the kernel passed up on the backend socket of pool. */
+void exchange_adopt(struct conn *c, unsigned pool, const struct strg_conn *k)
+{
+	if (conn_buffers(c) < 0) {
+		conn_close(c);
+		return;
+	}
+	exchange_reset(c);
+	c->pool = (int)pool;
+	c->bfd = c->up[pool].fd;
+	c->flags |= CF_REUSED | CF_ADOPTED;
+	c->method = (enum http_method)k->method;
+	/* The kernel counted the request; strgd counts what it sees of the response. */
+	c->route_slot = k->slot;
+	c->route_id = 0;
+	c->t_req = k->req_ns ? k->req_ns : now_ns();
+	c->req.keep = true;
+	c->req.body = HTTP_BODY_NONE;
+	c->req.done = true;
+	if (k->resp_owed) {
+		/* Passed up mid-body: send on what the response is still owed, nothing more. */
+		c->flags |= CF_RESP_HEAD | CF_RESP_STARTED;
+		c->resp.body = HTTP_BODY_LENGTH;
+		c->resp.left = k->resp_owed;
+		c->resp.keep = true; /* the kernel carries keep-alive responses only */
+		c->status = 0;	     /* the kernel counted its head */
+	}
+	c->state = ST_XFER;
+	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
+	conn_recv_backend(c);
+}
+
+/*
+ * The backend of a request the kernel forwarded failed it (silent past timeout server: 504;
+ * closed without answering: 502): that backend connection is closed (a late answer goes
+ * nowhere) and the client gets strgd's answer, counted under the kernel's route and pool, then
+ * the connection ends.
+ */
+void exchange_kernel_failed(struct conn *c, const struct strg_conn *k, unsigned status)
+{
+	int pool = k->pool < (unsigned)c->w->cfg->npools ? (int)k->pool : 0;
+
+	pr_info("conn %lu: pool %s: %s (kernel-carried request)", c->id,
+		c->w->cfg->pools[pool].name,
+		status == 504 ? "response timed out" : "backend closed without answering");
+	conn_drop_backend(c, pool);
+	exchange_reset(c);
+	c->pool = pool;
+	c->method = (enum http_method)k->method;
+	c->route_slot = k->slot;
+	c->route_id = 0;
+	c->t_req = k->req_ns;
+	c->flags |= CF_ADOPTED; /* the kernel counted the request */
+	if (conn_buffers(c) < 0) {
+		conn_close(c);
+		return;
+	}
+	conn_reply(c, status);
+}
+
+void exchange_expire(struct conn *c)
+{
+	switch (c->state) {
+	case ST_CONNECT:
+		/* exchange_on_connect sees -ECANCELED: a timeout, the next backend is tried */
+		conn_cancel_op(c, RING_OP_CONNECT);
+		c->deadline_ns = 0;
+		return;
+	case ST_XFER:
+		if (conn_has(c, CF_RESP_STARTED)) {
+			pr_info("conn %lu: pool %s: timed out inside the response", c->id,
+				c->w->cfg->pools[c->pool].name);
+			conn_close(c);
+			return;
+		}
+		pr_info("conn %lu: pool %s: %s timed out", c->id, c->w->cfg->pools[c->pool].name,
+			c->req.done ? "response" : "request body");
+		conn_reply(c, c->req.done ? 504 : 408);
+		return;
+	default:
+		conn_close(c);
+		return;
+	}
 }

@@ -1,180 +1,85 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The user-space proxy's event loop: one io_uring ring that accepts clients, dispatches every
- * completion to its connection, ticks the timers and drains on SIGTERM.
+ * The event loop: one io_uring ring that accepts clients, hands every completion of a
+ * connection to its session, serves the control socket, ticks the timers, reloads on SIGHUP and
+ * drains on SIGTERM.
  */
 #include <errno.h>
-#include <stdarg.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <linux/sockios.h>
-#include <linux/tcp.h>
-#include <poll.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 
 #include "conn.h"
 #include "ctl.h"
 #include "ctlsrv.h"
 #include "log.h"
 #include "proxy.h"
-#include "proxyproto.h"
 #include "reload.h"
+#include "session.h"
 #include "splice.h"
+
+#define RING_ENTRIES 1024
+#define TICK_NS	     (100 * 1000000ull)
+#define DRAIN_NS     (30 * 1000000000ull) /* the longest a stop waits for connections */
 
 volatile sig_atomic_t proxy_stop_requested;
 volatile sig_atomic_t proxy_reload_requested;
 
-static void submit_accept(struct proxy *px);
+/* The loop's own state; the connections see only the worker. */
+struct proxy {
+	struct worker w;
+	int lfd;
+	int events_fd;
+	struct ctlsrv *ctl;	/* the control socket's server */
+	struct ctl_env ctl_env; /* what its commands work on */
+	bool accept_paused;	/* accept failed for lack of resources: retried on the tick */
+	uint64_t stop_deadline;
+	struct __kernel_timespec tick;
+};
 
-/* ---- timers ---- */
-
-/*
- * A connection the kernel holds, at its deadline: the kernel's own exchanges keep it alive, and
- * they have the timeouts of strgd's: a response head due for timeout server gets strgd's 504, a
- * response that stopped moving for that long is cut. Checked at least every timeout server, so
- * a kernel-carried request gets its 504 within one to two timeouts.
- */
-static void expire_kernel(struct conn *c, const struct strg_conn *k)
+static void submit_accept(struct proxy *px)
 {
-	const struct config *cfg = c->px->cfg;
-	uint64_t now = now_ns(), server = ms_ns(cfg->server_timeout_ms);
-	uint64_t idle = ms_ns(cfg->idle_timeout_ms);
+	struct io_uring_sqe *sqe = ring_get_sqe(&px->w.ring);
 
-	if (k->phase == STRG_PH_KREQ && now - k->req_ns >= server) {
-		handoff_kernel_timeout(c, k);
-		return;
-	}
-	if (k->phase == STRG_PH_KBODY) {
-		if (k->out == c->last_kout && now - c->last_kout_ns >= server) {
-			pr_info("conn %lu: pool %s: timed out inside a response the kernel carried",
-				c->id, cfg->pools[k->pool < POOL_MAX ? k->pool : 0].name);
-			conn_close(c);
-			return;
-		}
-		if (k->out != c->last_kout) {
-			c->last_kout = k->out;
-			c->last_kout_ns = now;
-		}
-	}
-	if (k->req_ns != c->last_kreq_ns) {
-		c->last_kreq_ns = k->req_ns;
-		c->active_ns = now; /* the kernel carried a request meanwhile */
-	}
-	if (!handoff_kernel_busy(k) && now - c->active_ns >= idle) {
-		conn_close(c); /* idle keep-alive connection */
-		return;
-	}
-	c->deadline_ns = now + server < c->active_ns + idle ? now + server : c->active_ns + idle;
-	if (k->phase == STRG_PH_KREQ && k->req_ns + server < c->deadline_ns)
-		c->deadline_ns = k->req_ns + server;
+	io_uring_prep_multishot_accept(sqe, px->lfd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_ACCEPT));
 }
 
-static void expire(struct conn *c)
+static void submit_tick(struct proxy *px)
 {
-	switch (c->state) {
-	case ST_HEAD:
-		if (c->cstart == c->cend || c->kwait) {
-			struct strg_conn k;
+	struct io_uring_sqe *sqe = ring_get_sqe(&px->w.ring);
 
-			if (handoff_kernel_state(c, &k)) {
-				expire_kernel(c, &k);
-				return;
-			}
-			conn_close(c); /* idle keep-alive connection */
-			return;
-		}
-		conn_reply(c, 408);
-		return;
-	case ST_CONNECT:
-		conn_cancel_op(
-			c, RING_OP_CONNECT); /* exchange_on_connect sees -ECANCELED: a timeout */
-		c->deadline_ns = 0;
-		return;
-	case ST_XFER:
-		if (c->resp_started) {
-			pr_info("conn %lu: pool %s: timed out inside the response", c->id,
-				c->px->cfg->pools[c->pool].name);
-			conn_close(c);
-			return;
-		}
-		pr_info("conn %lu: pool %s: %s timed out", c->id, c->px->cfg->pools[c->pool].name,
-			c->req_done ? "response" : "request body");
-		conn_reply(c, c->req_done ? 504 : 408);
-		return;
-	default:
-		conn_close(c);
-		return;
-	}
+	io_uring_prep_timeout(sqe, &px->tick, 0, 0);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_TIMER));
+}
+
+static void submit_events_poll(struct proxy *px)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&px->w.ring);
+
+	io_uring_prep_poll_add(sqe, px->events_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_EVENTS));
 }
 
 static void on_timer(struct proxy *px)
 {
 	uint64_t now = now_ns();
 	struct conn *c, *next;
-	struct io_uring_sqe *sqe;
 
-	for (c = px->conns; c; c = next) {
+	for (c = px->w.conns; c; c = next) {
 		next = c->next;
-		if (c->state == ST_CLOSING)
-			continue;
-		if (c->state == ST_HEAD && (c->kwait || c->eof_wait || c->cut_wait)) {
-			handoff_recheck(c);
-			continue;
-		}
-		if (px->sp && c->splice_at && now >= c->splice_at && c->state == ST_HEAD &&
-		    c->cstart == c->cend && (c->pending & (1u << RING_OP_CRECV)) && !px->stopping) {
-			/* Idle: take back the pending recv; its completion hands the connection
-			 * over. */
-			c->splice_at = 0;
-			c->handing = true;
-			conn_cancel_op(c, RING_OP_CRECV);
-			continue;
-		}
-		/*
-		 * Stopping: a connection between requests gets a moment for the request its
-		 * client may be sending (answered with "Connection: close"); one that stays
-		 * quiet for it is closed. No request is in flight on it then.
-		 */
-		if (px->stopping && c->state == ST_HEAD && c->cstart == c->cend &&
-		    now - (c->active_ns > px->stop_ns ? c->active_ns : px->stop_ns) >=
-			    STOP_IDLE_NS) {
-			struct strg_conn k;
-
-			if (handoff_kernel_state(c, &k) &&
-			    (handoff_kernel_busy(&k) || k.passed != c->rx_total))
-				continue;
-			conn_close(c);
-			continue;
-		}
-		if ((c->deadline_ns && now >= c->deadline_ns) ||
-		    (px->stopping && now >= px->stop_deadline))
-			expire(c);
+		session_tick(c, now, px->stop_deadline);
 	}
 	ctlsrv_tick(px->ctl, now);
-	sqe = ring_get_sqe(&px->ring);
-	io_uring_prep_timeout(sqe, &px->tick, 0, 0);
-	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_TIMER));
-	if (px->accept_paused && !px->stopping)
+	submit_tick(px);
+	if (px->accept_paused && !px->w.stopping)
 		submit_accept(px);
-}
-
-/* ---- accept and dispatch ---- */
-
-static void submit_accept(struct proxy *px)
-{
-	struct io_uring_sqe *sqe = ring_get_sqe(&px->ring);
-
-	io_uring_prep_multishot_accept(sqe, px->lfd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_ACCEPT));
 }
 
 static void on_accept(struct proxy *px, int res, unsigned flags)
 {
-	struct conn *c;
-
 	if (res < 0) {
 		if (res == -ECANCELED)
 			return;
@@ -187,30 +92,14 @@ static void on_accept(struct proxy *px, int res, unsigned flags)
 		px->accept_paused = true;
 		return;
 	}
-	if (!(flags & IORING_CQE_F_MORE) && !px->stopping)
+	if (!(flags & IORING_CQE_F_MORE) && !px->w.stopping)
 		submit_accept(px);
 	px->accept_paused = false;
-	if (px->stopping) {
+	if (px->w.stopping) {
 		close(res);
 		return;
 	}
-	c = conn_new(px, res);
-	if (!c) {
-		pr_warn("accept: out of memory, dropping connection");
-		close(res);
-		return;
-	}
-	c->state = ST_HEAD;
-	c->deadline_ns = now_ns() + ms_ns(px->cfg->idle_timeout_ms);
-	conn_recv_client(c);
-}
-
-static void submit_events_poll(struct proxy *px)
-{
-	struct io_uring_sqe *sqe = ring_get_sqe(&px->ring);
-
-	io_uring_prep_poll_add(sqe, px->events_fd, POLLIN);
-	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_EVENTS));
+	session_open(&px->w, res);
 }
 
 static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
@@ -238,7 +127,7 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 		ctlsrv_on_send(px->ctl, ring_tag_obj(ud), cqe->res);
 		return;
 	case RING_OP_EVENTS:
-		splice_events_consume(px->sp);
+		splice_events_consume(px->w.sp);
 		submit_events_poll(px);
 		return;
 	default:
@@ -250,50 +139,24 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 			conn_free(c);
 		return;
 	}
-	switch (op) {
-	case RING_OP_CRECV:
-		exchange_on_crecv(c, cqe->res);
-		break;
-	case RING_OP_CSEND:
-		exchange_on_csend(c, cqe->res);
-		break;
-	case RING_OP_BRECV:
-		exchange_on_brecv(c, cqe->res);
-		break;
-	case RING_OP_BSEND:
-		exchange_on_bsend(c, cqe->res);
-		break;
-	case RING_OP_CONNECT:
-		if (c->state == ST_CONNECT)
-			exchange_on_connect(c, cqe->res);
-		break;
-	case RING_OP_CWATCH:
-		/* The client's FIN (or queued bytes with it): recv sorts out which. */
-		if (c->state == ST_HEAD && cqe->res > 0)
-			conn_recv_client(c);
-		break;
-	default:
-		if (op >= RING_OP_WATCH && op < RING_OP_WATCH_END)
-			handoff_on_watch(c, op - RING_OP_WATCH, cqe->res);
-		break;
-	}
+	session_on_cqe(c, op, cqe->res);
 }
 
 static void begin_stop(struct proxy *px)
 {
 	struct io_uring_sqe *sqe;
 
-	px->stopping = true;
-	px->stop_ns = now_ns();
-	px->stop_deadline = px->stop_ns + DRAIN_NS;
+	px->w.stopping = true;
+	px->w.stop_ns = now_ns();
+	px->stop_deadline = px->w.stop_ns + DRAIN_NS;
 	/* The kernel classifies no more: every next request comes up, to be answered "close". */
-	if (px->sp)
-		splice_classify_off(px->sp);
-	pr_info("stopping: no new connections, %lu open", px->nconns);
-	sqe = ring_get_sqe(&px->ring);
+	if (px->w.sp)
+		splice_classify_off(px->w.sp);
+	pr_info("stopping: no new connections, %lu open", px->w.nconns);
+	sqe = ring_get_sqe(&px->w.ring);
 	io_uring_prep_cancel64(sqe, ring_tag(NULL, RING_OP_ACCEPT), 0);
 	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
-	io_uring_submit(&px->ring);
+	io_uring_submit(&px->w.ring);
 	close(px->lfd);
 	px->lfd = -1;
 }
@@ -323,7 +186,7 @@ static void reload(struct proxy *px)
 	int n;
 
 	pr_info("reload: reading %s (SIGHUP)", px->ctl_env.config_path);
-	n = reload_run(&px->ctl_env, false, log_say, "reload: ");
+	n = reload_run(px->w.cfg, px->ctl_env.config_path, false, log_say, "reload: ");
 	if (n < 0) {
 		pr_warn("reload: configuration refused, nothing changed");
 		return;
@@ -333,79 +196,81 @@ static void reload(struct proxy *px)
 	pr_info("reload: done, %d change%s", n, n == 1 ? "" : "s");
 }
 
+static void run_loop(struct proxy *px)
+{
+	int err;
+
+	while (!px->w.stopping || px->w.nconns) {
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+
+		if (proxy_stop_requested && !px->w.stopping)
+			begin_stop(px);
+		if (proxy_reload_requested) {
+			proxy_reload_requested = 0;
+			reload(px);
+		}
+		err = io_uring_submit_and_wait(&px->w.ring, 1);
+		if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY) {
+			pr_warn("io_uring: %s", strerror(-err));
+			return;
+		}
+		io_uring_for_each_cqe(&px->w.ring, head, cqe)
+		{
+			dispatch(px, cqe);
+			seen++;
+		}
+		io_uring_cq_advance(&px->w.ring, seen);
+	}
+}
+
 int proxy_run(struct config *cfg, const char *config_path, int listen_fd, int ctl_fd,
 	      struct splice *sp, struct stats *st)
 {
 	struct proxy *px;
-	struct io_uring_sqe *sqe;
 	int err;
 
 	px = calloc(1, sizeof(*px));
 	if (!px)
 		return -ENOMEM;
-	px->cfg = cfg;
-	px->sp = sp;
-	px->st = st;
+	px->w.cfg = cfg;
+	px->w.sp = sp;
+	px->w.st = st;
 	px->lfd = listen_fd;
 	px->ctl_env.cfg = cfg;
 	px->ctl_env.sp = sp;
 	px->ctl_env.st = st;
 	px->ctl_env.config_path = config_path;
 	px->tick.tv_nsec = TICK_NS;
-	err = io_uring_queue_init(RING_ENTRIES, &px->ring, 0);
+	err = io_uring_queue_init(RING_ENTRIES, &px->w.ring, 0);
 	if (err < 0) {
 		free(px);
 		return err;
 	}
 	submit_accept(px);
-	px->ctl = ctlsrv_open(&px->ring, &px->ctl_env, ctl_fd);
+	px->ctl = ctlsrv_open(&px->w.ring, &px->ctl_env, ctl_fd);
 	if (!px->ctl) {
-		io_uring_queue_exit(&px->ring);
+		io_uring_queue_exit(&px->w.ring);
 		free(px);
 		return -ENOMEM;
 	}
 	if (sp) {
-		px->events_fd = splice_events_open(sp, handoff_on_event, px);
+		px->events_fd = splice_events_open(sp, session_on_event, &px->w);
 		if (px->events_fd < 0) {
 			pr_warn("splice events: %s; connections stay in user space",
 				strerror(-px->events_fd));
-			px->sp = NULL;
+			px->w.sp = NULL;
 		} else {
 			submit_events_poll(px);
 		}
 	}
-	sqe = ring_get_sqe(&px->ring);
-	io_uring_prep_timeout(sqe, &px->tick, 0, 0);
-	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_TIMER));
-
-	while (!px->stopping || px->nconns) {
-		struct io_uring_cqe *cqe;
-		unsigned head, seen = 0;
-
-		if (proxy_stop_requested && !px->stopping)
-			begin_stop(px);
-		if (proxy_reload_requested) {
-			proxy_reload_requested = 0;
-			reload(px);
-		}
-		err = io_uring_submit_and_wait(&px->ring, 1);
-		if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY) {
-			pr_warn("io_uring: %s", strerror(-err));
-			break;
-		}
-		io_uring_for_each_cqe(&px->ring, head, cqe)
-		{
-			dispatch(px, cqe);
-			seen++;
-		}
-		io_uring_cq_advance(&px->ring, seen);
-		err = 0;
-	}
-	if (px->spurious)
-		pr_info("%lu spurious wake-ups of spliced sockets", px->spurious);
-	io_uring_queue_exit(&px->ring);
+	submit_tick(px);
+	run_loop(px);
+	if (px->w.spurious)
+		pr_info("%lu spurious wake-ups of spliced sockets", px->w.spurious);
+	io_uring_queue_exit(&px->w.ring);
 	ctlsrv_close(px->ctl); /* after the ring: no completion names its connections */
-	connmap_free(&px->spliced);
+	connmap_free(&px->w.spliced);
 	free(px);
-	return err;
+	return 0;
 }

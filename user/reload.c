@@ -110,17 +110,17 @@ static int runtime_settings(struct config *live, const struct config *f, bool dr
 	return n;
 }
 
-int reload_run(struct ctl_env *env, bool dry, apply_say_fn say, void *ctx)
+int reload_run(struct config *live, const char *config_path, bool dry, apply_say_fn say, void *ctx)
 {
-	struct config *live = env->cfg, file, *copy;
+	struct config file, *copy;
 	char err[512];
 	int n, m;
 
-	if (!env->config_path) {
+	if (!config_path) {
 		say(ctx, "reload: strgd was started without a configuration file");
 		return -EINVAL;
 	}
-	if (config_load(&file, env->config_path, err, sizeof(err)) < 0) {
+	if (config_load(&file, config_path, err, sizeof(err)) < 0) {
 		say(ctx, "%s", err);
 		config_free(&file);
 		return -EINVAL;

@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The owner of each client connection. Between requests it decides who carries the next one:
+ * strgd in user space (the exchange) or the kernel (the hand-off); it reacts to what both report
+ * and to the kernel's events, and it keeps the connection's timers. The exchange and the hand-off
+ * are mechanisms: they report outcomes and never call back here.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exchange.h"
+#include "handoff.h"
+#include "log.h"
+#include "session.h"
+#include "splice.h"
+
+static void session_input(struct conn *c);
+
+/*
+ * Whether the kernel takes the connection as soon as an exchange ends: always once it holds it,
+ * and after the first request with "splice always" ("auto" waits for the connection to idle).
+ */
+static bool kernel_now(const struct conn *c)
+{
+	return conn_has(c, CF_SPLICED) || (c->w->sp && c->w->cfg->splice == SPLICE_ALWAYS);
+}
+
+static void start_exchange(struct conn *c)
+{
+	/* A hand-back follows this exchange: its last response bytes wait for it (corked). */
+	conn_set(c, CF_CORK_LAST, kernel_now(c));
+	exchange_start(c);
+}
+
+static void hand_back(struct conn *c)
+{
+	uint64_t server = ms_ns(c->w->cfg->server_timeout_ms);
+
+	switch (handoff_hand_back(c)) {
+	case HB_USER:
+		conn_recv_client(c); /* stays in user space */
+		return;
+	case HB_INPUT:
+		session_input(c);
+		return;
+	case HB_KERNEL:
+		/* The kernel's exchanges have timeouts too: look at least every timeout server. */
+		c->active_ns = now_ns();
+		if (c->deadline_ns > c->active_ns + server)
+			c->deadline_ns = c->active_ns + server;
+		return;
+	}
+}
+
+/*
+ * Client bytes between requests. The end of a body the kernel carried goes on to its backend
+ * first; a request that arrived while the kernel still carries a response waits for it; with
+ * nothing left, the kernel takes the connection again; otherwise strgd carries the request.
+ */
+static void session_input(struct conn *c)
+{
+	struct strg_conn k;
+
+	if (!conn_has(c, CF_SPLICED) || !handoff_kernel_state(c, &k)) {
+		start_exchange(c);
+		return;
+	}
+	if (k.tail_owed != c->tail_sent) {
+		switch (handoff_send_tail(c, &k)) {
+		case TAIL_NEED_INPUT:
+			conn_recv_client(c);
+			return;
+		case TAIL_FAILED:
+			conn_close(c);
+			return;
+		default:
+			return;
+		}
+	}
+	if (handoff_kernel_busy(&k) && c->cin.start != c->cin.end) {
+		c->flags |= CF_KWAIT;
+		return;
+	}
+	if (c->cin.start == c->cin.end) {
+		hand_back(c);
+		return;
+	}
+	start_exchange(c);
+}
+
+/*
+ * A connection waiting on the kernel: bytes held back while its response was in flight, or an
+ * end (the client's or the backend's) that must not cut the redirected bytes short.
+ */
+static void recheck(struct conn *c)
+{
+	struct strg_conn k;
+
+	if (!handoff_kernel_state(c, &k)) {
+		c->flags &= ~CF_KWAIT;
+		if (conn_has(c, CF_EOF_WAIT))
+			conn_close(c);
+		else
+			start_exchange(c);
+		return;
+	}
+	/* The backend went away inside the response: the client gets what was sent, then EOF. */
+	if (conn_has(c, CF_CUT_WAIT)) {
+		if (handoff_client_drained(c, &k) || now_ns() > c->eof_deadline)
+			conn_linger(c);
+		return;
+	}
+	if (handoff_kernel_busy(&k))
+		return;
+	if (conn_has(c, CF_EOF_WAIT)) {
+		/* Bounded: a client that stopped reading does not hold strgd past its timeout. */
+		if (handoff_client_drained(c, &k) || now_ns() > c->eof_deadline)
+			conn_linger(c);
+		return;
+	}
+	if (conn_has(c, CF_KWAIT)) {
+		c->flags &= ~CF_KWAIT;
+		session_input(c);
+	}
+}
+
+/* What follows an exchange: the end, the next pipelined request, the kernel, or a read. */
+static void exchange_done(struct conn *c, enum xout out)
+{
+	struct worker *w = c->w;
+
+	if (out == XO_BUSY)
+		return;
+	if (out == XO_DONE_CLOSE) {
+		conn_uncork(c);
+		conn_linger(c);
+		return;
+	}
+	c->deadline_ns = now_ns() + ms_ns(w->cfg->idle_timeout_ms);
+	if (c->cin.start < c->cin.end) {
+		conn_uncork(c);
+		start_exchange(c);
+		return;
+	}
+	if (kernel_now(c)) {
+		hand_back(c); /* uncorks once the kernel has the connection */
+		return;
+	}
+	/* "auto": the kernel takes the connection once it has been idle a while. */
+	if (w->cfg->splice == SPLICE_AUTO)
+		c->splice_at = now_ns() + SPLICE_IDLE_NS;
+	conn_uncork(c);
+	conn_recv_client(c);
+}
+
+/* A read of the client socket between requests. */
+static void client_read(struct conn *c, int res)
+{
+	if (res == -ECANCELED && conn_has(c, CF_HANDING) && c->cin.start == c->cin.end) {
+		c->flags &= ~CF_HANDING;
+		hand_back(c);
+		return;
+	}
+	c->flags &= ~CF_HANDING;
+	/*
+	 * A socket in the sockhash can answer a blocking recv with EAGAIN when it was woken for
+	 * bytes the verdict redirected elsewhere: nothing arrived for us, wait again.
+	 */
+	if (res == -EAGAIN) {
+		c->w->spurious++;
+		conn_recv_client(c);
+		return;
+	}
+	if (res < 0) {
+		if (res != -ECONNRESET)
+			pr_debug("conn %lu: recv: %s", c->id, strerror(-res));
+		conn_close(c);
+		return;
+	}
+	if (res == 0) {
+		c->req.eof = true;
+		/* EOF between requests is the normal end; inside a head it is an abort. */
+		if (conn_has(c, CF_SPLICED)) {
+			/* The kernel may still be sending a response. */
+			c->flags |= CF_EOF_WAIT;
+			c->eof_deadline = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
+			recheck(c);
+			return;
+		}
+		conn_close(c);
+		return;
+	}
+	c->cin.end += (uint32_t)res;
+	session_input(c);
+}
+
+static void tail_sent(struct conn *c, int res)
+{
+	switch (handoff_on_tail_sent(c, res)) {
+	case TAIL_FAILED:
+		conn_close(c);
+		return;
+	case TAIL_DONE:
+		session_input(c);
+		return;
+	default:
+		return;
+	}
+}
+
+/*
+ * A spliced backend became readable or closed while strgd was idle: a response the kernel
+ * passed up (strgd finishes it), or the backend's end.
+ */
+static void backend_watch(struct conn *c, unsigned pool, int res)
+{
+	struct strg_conn k;
+
+	if (c->state != ST_HEAD || c->up[pool].fd < 0 || res < 0)
+		return; /* busy: the exchange reads it; the watch is armed again when idle */
+	if (!handoff_kernel_state(c, &k)) {
+		conn_close(c);
+		return;
+	}
+	if (k.resp_passed != c->resp_passed_seen) {
+		c->resp_passed_seen = k.resp_passed;
+		exchange_adopt(c, pool, &k); /* a response and its FIN: finish it first */
+		return;
+	}
+	if (k.pool == pool && k.phase == STRG_PH_KREQ) {
+		exchange_kernel_failed(c, &k, 502); /* it closed with the request unanswered */
+		return;
+	}
+	if (k.pool == pool && k.phase == STRG_PH_KBODY) {
+		/*
+		 * It ended inside the response: the bytes the kernel redirected may still wait on
+		 * the client socket, so the connection ends only once they drained (bounded).
+		 */
+		c->flags |= CF_CUT_WAIT;
+		c->eof_deadline = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
+		recheck(c);
+		return;
+	}
+	pr_debug("conn %lu: idle backend of pool %s closed", c->id, c->w->cfg->pools[pool].name);
+	conn_drop_backend(c, (int)pool);
+}
+
+void session_on_cqe(struct conn *c, enum ring_op op, int res)
+{
+	if (op == RING_OP_CRECV && res > 0)
+		c->rx_total += (uint64_t)res;
+	if (op == RING_OP_CSEND && res > 0)
+		c->tx_total += (uint64_t)res;
+	switch (op) {
+	case RING_OP_CWATCH:
+		/* The client's FIN (or queued bytes with it): recv sorts out which. */
+		if (c->state == ST_HEAD && res > 0)
+			conn_recv_client(c);
+		return;
+	case RING_OP_CRECV:
+		if (c->state == ST_HEAD) {
+			client_read(c, res);
+			return;
+		}
+		break;
+	case RING_OP_BSEND:
+		if (c->state == ST_TAIL) {
+			tail_sent(c, res);
+			return;
+		}
+		break;
+	default:
+		if (op >= RING_OP_WATCH && op < RING_OP_WATCH_END) {
+			backend_watch(c, op - RING_OP_WATCH, res);
+			return;
+		}
+		break;
+	}
+	exchange_done(c, exchange_on_cqe(c, op, res));
+}
+
+void session_on_event(void *ctx, const struct strg_event *ev)
+{
+	struct conn *c = connmap_get(&((struct worker *)ctx)->spliced, ev->client);
+	struct strg_conn k;
+
+	if (c && ev->kind == STRG_EV_UNSOLICITED && ev->pool < STRG_POOLS_MAX &&
+	    c->up[ev->pool].fd >= 0) {
+		/* Closed now when idle, else once strgd's exchange with it is over. */
+		c->up[ev->pool].unsolicited = true;
+		if (c->state == ST_HEAD) {
+			conn_unsolicited(c, (int)ev->pool, "dropped by the kernel");
+			conn_drop_backend(c, (int)ev->pool);
+		}
+		return;
+	}
+	if (!c || c->state != ST_HEAD)
+		return; /* busy: the exchange in progress reads it, or the hand-back looks */
+	if (conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT)) {
+		recheck(c);
+		return;
+	}
+	if (ev->kind == STRG_EV_CLIENT) {
+		/* Nothing unread (the event was for bytes already consumed): stay out of the way. */
+		if (handoff_kernel_state(c, &k) && k.passed == c->rx_total) {
+			if (!handoff_kernel_busy(&k))
+				hand_back(c);
+			return;
+		}
+		conn_recv_client(c);
+		return;
+	}
+	if (ev->pool >= STRG_POOLS_MAX || c->up[ev->pool].fd < 0 || !handoff_kernel_state(c, &k))
+		return;
+	if (k.resp_passed != c->resp_passed_seen) {
+		c->resp_passed_seen = k.resp_passed;
+		exchange_adopt(c, ev->pool, &k);
+		return;
+	}
+	/*
+	 * No response passed up: either the event is for bytes strgd's finished exchange already
+	 * read, or the backend sent what nobody asked for, still queued on it.
+	 */
+	if (!conn_backend_reusable(c, (int)ev->pool))
+		conn_drop_backend(c, (int)ev->pool);
+}
+
+void session_open(struct worker *w, int fd)
+{
+	struct conn *c = conn_new(w, fd);
+
+	if (!c) {
+		pr_warn("accept: out of memory, dropping connection");
+		close(fd);
+		return;
+	}
+	c->state = ST_HEAD;
+	c->deadline_ns = now_ns() + ms_ns(w->cfg->idle_timeout_ms);
+	conn_recv_client(c);
+}
+
+/*
+ * A connection the kernel holds, at its deadline: the kernel's own exchanges keep it alive, and
+ * they have the timeouts of strgd's: a response head due for timeout server gets strgd's 504, a
+ * response that stopped moving for that long is cut. Checked at least every timeout server, so
+ * a kernel-carried request gets its 504 within one to two timeouts.
+ */
+static void expire_kernel(struct conn *c, const struct strg_conn *k)
+{
+	const struct config *cfg = c->w->cfg;
+	uint64_t now = now_ns(), server = ms_ns(cfg->server_timeout_ms);
+	uint64_t idle = ms_ns(cfg->idle_timeout_ms);
+
+	if (k->phase == STRG_PH_KREQ && now - k->req_ns >= server) {
+		exchange_kernel_failed(c, k, 504);
+		return;
+	}
+	if (k->phase == STRG_PH_KBODY) {
+		if (k->out == c->last_kout && now - c->last_kout_ns >= server) {
+			pr_info("conn %lu: pool %s: timed out inside a response the kernel carried",
+				c->id, cfg->pools[k->pool < POOL_MAX ? k->pool : 0].name);
+			conn_close(c);
+			return;
+		}
+		if (k->out != c->last_kout) {
+			c->last_kout = k->out;
+			c->last_kout_ns = now;
+		}
+	}
+	if (k->req_ns != c->last_kreq_ns) {
+		c->last_kreq_ns = k->req_ns;
+		c->active_ns = now; /* the kernel carried a request meanwhile */
+	}
+	if (!handoff_kernel_busy(k) && now - c->active_ns >= idle) {
+		conn_close(c); /* idle keep-alive connection */
+		return;
+	}
+	c->deadline_ns = now + server < c->active_ns + idle ? now + server : c->active_ns + idle;
+	if (k->phase == STRG_PH_KREQ && k->req_ns + server < c->deadline_ns)
+		c->deadline_ns = k->req_ns + server;
+}
+
+static void expire(struct conn *c)
+{
+	struct strg_conn k;
+
+	if (c->state != ST_HEAD) {
+		exchange_expire(c);
+		return;
+	}
+	if (c->cin.start != c->cin.end && !conn_has(c, CF_KWAIT)) {
+		conn_reply(c, 408); /* a head left unfinished */
+		return;
+	}
+	if (handoff_kernel_state(c, &k)) {
+		expire_kernel(c, &k);
+		return;
+	}
+	conn_close(c); /* idle keep-alive connection */
+}
+
+void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
+{
+	struct worker *w = c->w;
+	struct strg_conn k;
+
+	if (c->state == ST_CLOSING)
+		return;
+	if (c->state == ST_HEAD && conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT)) {
+		recheck(c);
+		return;
+	}
+	if (w->sp && c->splice_at && now >= c->splice_at && c->state == ST_HEAD &&
+	    c->cin.start == c->cin.end && (c->pending & (1u << RING_OP_CRECV)) && !w->stopping) {
+		/* Idle: take back the pending recv; its completion hands the connection over. */
+		c->splice_at = 0;
+		c->flags |= CF_HANDING;
+		conn_cancel_op(c, RING_OP_CRECV);
+		return;
+	}
+	/*
+	 * Stopping: a connection between requests gets a moment for the request its client may
+	 * be sending (answered with "Connection: close"); one that stays quiet for it is closed.
+	 * No request is in flight on it then.
+	 */
+	if (w->stopping && c->state == ST_HEAD && c->cin.start == c->cin.end &&
+	    now - (c->active_ns > w->stop_ns ? c->active_ns : w->stop_ns) >= STOP_IDLE_NS) {
+		if (handoff_kernel_state(c, &k) &&
+		    (handoff_kernel_busy(&k) || k.passed != c->rx_total))
+			return;
+		conn_close(c);
+		return;
+	}
+	if ((c->deadline_ns && now >= c->deadline_ns) || (w->stopping && now >= stop_deadline))
+		expire(c);
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * A client connection's owner: it decides, for each request, whether strgd carries it in user
+ * space (exchange.h) or the kernel does (handoff.h), and reacts to what both report.
+ */
+#ifndef STRG_SESSION_H
+#define STRG_SESSION_H
+
+#include <stdint.h>
+
+#include "conn.h"
+
+/* "splice auto": idle this long between requests, a connection is handed to the kernel. */
+#define SPLICE_IDLE_NS (1000 * 1000000ull)
+/* Stopping: how long a connection between requests may stay quiet before it is closed. */
+#define STOP_IDLE_NS (1000 * 1000000ull)
+
+/* A client connection was accepted on worker w. */
+void session_open(struct worker *w, int fd);
+/* A completion of one of the connection's operations. */
+void session_on_cqe(struct conn *c, enum ring_op op, int res);
+/* The verdict passed something up (ctx: the worker). */
+void session_on_event(void *ctx, const struct strg_event *ev);
+/* The timer: deadlines, the hand-over of idle connections, the stop. */
+void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline);
+
+#endif
