@@ -96,7 +96,6 @@ static void backend_add(struct merge *m, struct pool *live, const struct pool_ba
 	live->backends[i] = *b;
 	live->backends[i].state = BACKEND_READY;
 	live->backends[i].weight = 1;
-	live->backends[i].down_until_ns = 0;
 	if (i == live->nbackends)
 		live->nbackends++;
 }

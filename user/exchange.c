@@ -267,11 +267,11 @@ enum xout exchange_start(struct conn *c)
 static void exchange_connect(struct conn *c)
 {
 	struct worker *w = c->w;
-	struct pool *p = &w->cfg->pools[c->pool];
+	const struct pool *p = &w->cfg->pools[c->pool];
 	struct io_uring_sqe *sqe;
 	int idx, fd, one = 1;
 
-	idx = pool_pick(p, now_ns());
+	idx = pool_pick(p, &w->prt[c->pool], now_ns());
 	if (idx < 0) {
 		if (!c->tries)
 			pr_warn("conn %lu: pool %s has no ready backend", c->id, p->name);
@@ -325,7 +325,7 @@ static void head_for_new_connection(struct conn *c, const struct pool *p)
 
 static void exchange_on_connect(struct conn *c, int res)
 {
-	struct pool *p = &c->w->cfg->pools[c->pool];
+	const struct pool *p = &c->w->cfg->pools[c->pool];
 	int idx = c->up[c->pool].bidx;
 
 	if (res < 0) {
@@ -333,7 +333,8 @@ static void exchange_on_connect(struct conn *c, int res)
 
 		pr_warn("conn %lu: backend %s of pool %s: connect: %s", c->id,
 			p->backends[idx].name, p->name, timeout ? "timed out" : strerror(-res));
-		pool_mark_down(p, (unsigned)idx, now_ns(), ms_ns(c->w->cfg->down_hold_ms));
+		pool_mark_down(p, &c->w->prt[c->pool], (unsigned)idx, now_ns(),
+			       ms_ns(c->w->cfg->down_hold_ms));
 		close(c->up[c->pool].fd);
 		c->up[c->pool].fd = -1;
 		c->bfd = -1;
@@ -342,7 +343,7 @@ static void exchange_on_connect(struct conn *c, int res)
 		exchange_connect(c);
 		return;
 	}
-	pool_mark_up(p, (unsigned)idx);
+	pool_mark_up(p, &c->w->prt[c->pool], (unsigned)idx);
 	head_for_new_connection(c, p);
 	c->state = ST_XFER;
 	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);

@@ -16,10 +16,10 @@ enum hb {
 
 /* Where sending on the tail of a kernel-carried request body stands. */
 enum tail {
-	TAIL_SENDING = 0, /* a send is in flight */
-	TAIL_DONE = 1,	  /* all owed bytes went to the backend */
+	TAIL_SENDING = 0,    /* a send is in flight */
+	TAIL_DONE = 1,	     /* all owed bytes went to the backend */
 	TAIL_NEED_INPUT = 2, /* owed bytes not read from the client yet */
-	TAIL_FAILED = 3,  /* no backend to send them to, or a send failed */
+	TAIL_FAILED = 3,     /* no backend to send them to, or a send failed */
 };
 
 /* The kernel is carrying an exchange (a request forwarded, its response under way). */

@@ -7,23 +7,23 @@
 
 #include "pool.h"
 
-int pool_pick(struct pool *p, uint64_t now_ns)
+int pool_pick(const struct pool *p, struct pool_runtime *rt, uint64_t now_ns)
 {
 	unsigned n = p->nbackends < POOL_MAX_BACKENDS ? p->nbackends : POOL_MAX_BACKENDS;
 	int best = -1, total = 0;
 
 	for (unsigned i = 0; i < n; i++) {
-		struct pool_backend *b = &p->backends[i];
+		const struct pool_backend *b = &p->backends[i];
 
-		if (b->state != BACKEND_READY || !b->weight || b->down_until_ns > now_ns)
+		if (b->state != BACKEND_READY || !b->weight || rt->b[i].down_until_ns > now_ns)
 			continue;
-		b->current += (int)b->weight;
+		rt->b[i].current += (int)b->weight;
 		total += (int)b->weight;
-		if (best < 0 || b->current > p->backends[best].current)
+		if (best < 0 || rt->b[i].current > rt->b[best].current)
 			best = (int)i;
 	}
 	if (best >= 0)
-		p->backends[best].current -= total;
+		rt->b[best].current -= total;
 	return best;
 }
 
@@ -53,19 +53,19 @@ const char *pool_state_name(enum backend_state s)
 	return (unsigned)s <= BACKEND_REMOVED ? state_names[s] : "?";
 }
 
-void pool_mark_down(struct pool *p, unsigned idx, uint64_t now_ns, uint64_t hold_ns)
+void pool_mark_down(const struct pool *p, struct pool_runtime *rt, unsigned idx, uint64_t now_ns,
+		    uint64_t hold_ns)
 {
 	if (idx >= p->nbackends || idx >= POOL_MAX_BACKENDS)
 		return;
-	p->backends[idx].down_until_ns =
-		now_ns > UINT64_MAX - hold_ns ? UINT64_MAX : now_ns + hold_ns;
+	rt->b[idx].down_until_ns = now_ns > UINT64_MAX - hold_ns ? UINT64_MAX : now_ns + hold_ns;
 }
 
-void pool_mark_up(struct pool *p, unsigned idx)
+void pool_mark_up(const struct pool *p, struct pool_runtime *rt, unsigned idx)
 {
 	if (idx >= p->nbackends || idx >= POOL_MAX_BACKENDS)
 		return;
-	p->backends[idx].down_until_ns = 0;
+	rt->b[idx].down_until_ns = 0;
 }
 
 /* Decimal 1..65535 and nothing else: no sign, no spaces, no service names. */

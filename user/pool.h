@@ -23,11 +23,20 @@ enum backend_state {
 struct pool_backend {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	char name[64];		/* "host:port" as configured, for logs */
-	uint64_t down_until_ns; /* CLOCK_MONOTONIC; 0 = ready */
+	char name[64]; /* "host:port" as configured, for logs */
 	enum backend_state state;
 	unsigned weight; /* share of new connections, 1-256 (0: none) */
-	int current;	 /* smooth weighted round robin */
+};
+
+/*
+ * What choosing a backend changes, kept apart from the pool's configuration: each worker keeps
+ * its own, so the configuration can be shared read-only by every worker.
+ */
+struct pool_runtime {
+	struct {
+		uint64_t down_until_ns; /* CLOCK_MONOTONIC; 0 = not held down */
+		int current;		/* smooth weighted round robin */
+	} b[POOL_MAX_BACKENDS];
 };
 
 struct pool {
@@ -42,10 +51,11 @@ struct pool {
  * weighted round robin (equal weights give plain round robin) over backends that are "ready",
  * have a weight and are not held down after a refused connect.
  */
-int pool_pick(struct pool *p, uint64_t now_ns);
+int pool_pick(const struct pool *p, struct pool_runtime *rt, uint64_t now_ns);
 /* A connect to this backend was refused or failed: skip it for hold_ns. */
-void pool_mark_down(struct pool *p, unsigned idx, uint64_t now_ns, uint64_t hold_ns);
-void pool_mark_up(struct pool *p, unsigned idx);
+void pool_mark_down(const struct pool *p, struct pool_runtime *rt, unsigned idx, uint64_t now_ns,
+		    uint64_t hold_ns);
+void pool_mark_up(const struct pool *p, struct pool_runtime *rt, unsigned idx);
 /*
  * Parse "host:port" / "[v6]:port" into a backend. 0 or -EINVAL. A name is resolved once, here,
  * and its first address (getaddrinfo's order) is used.

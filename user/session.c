@@ -303,7 +303,8 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 		return;
 	}
 	if (ev->kind == STRG_EV_CLIENT) {
-		/* Nothing unread (the event was for bytes already consumed): stay out of the way. */
+		/* Nothing unread (the event was for bytes already consumed): stay out of the way.
+		 */
 		if (handoff_kernel_state(c, &k) && k.passed == c->rx_total) {
 			if (!handoff_kernel_busy(&k))
 				hand_back(c);

@@ -27,62 +27,66 @@ static void pool_init(struct pool *p, unsigned n)
 static void test_round_robin_order(void **state)
 {
 	struct pool p;
+	struct pool_runtime rt = {0};
 
 	(void)state;
 	pool_init(&p, 3);
-	assert_int_equal(pool_pick(&p, 1), 0);
-	assert_int_equal(pool_pick(&p, 1), 1);
-	assert_int_equal(pool_pick(&p, 1), 2);
-	assert_int_equal(pool_pick(&p, 1), 0);
-	assert_int_equal(pool_pick(&p, 1), 1);
+	assert_int_equal(pool_pick(&p, &rt, 1), 0);
+	assert_int_equal(pool_pick(&p, &rt, 1), 1);
+	assert_int_equal(pool_pick(&p, &rt, 1), 2);
+	assert_int_equal(pool_pick(&p, &rt, 1), 0);
+	assert_int_equal(pool_pick(&p, &rt, 1), 1);
 }
 
 static void test_single_backend_always_picked(void **state)
 {
 	struct pool p;
+	struct pool_runtime rt = {0};
 
 	(void)state;
 	pool_init(&p, 1);
-	assert_int_equal(pool_pick(&p, 0), 0);
-	assert_int_equal(pool_pick(&p, 0), 0);
+	assert_int_equal(pool_pick(&p, &rt, 0), 0);
+	assert_int_equal(pool_pick(&p, &rt, 0), 0);
 }
 
 static void test_down_backend_skipped_until_hold_ends(void **state)
 {
 	struct pool p;
+	struct pool_runtime rt = {0};
 
 	(void)state;
 	pool_init(&p, 3);
-	pool_mark_down(&p, 1, 100 * MS, 50 * MS);
-	assert_int_equal(pool_pick(&p, 120 * MS), 0);
-	assert_int_equal(pool_pick(&p, 120 * MS), 2);
-	assert_int_equal(pool_pick(&p, 120 * MS), 0);
-	assert_int_equal(pool_pick(&p, 149 * MS), 2);
+	pool_mark_down(&p, &rt, 1, 100 * MS, 50 * MS);
+	assert_int_equal(pool_pick(&p, &rt, 120 * MS), 0);
+	assert_int_equal(pool_pick(&p, &rt, 120 * MS), 2);
+	assert_int_equal(pool_pick(&p, &rt, 120 * MS), 0);
+	assert_int_equal(pool_pick(&p, &rt, 149 * MS), 2);
 	/* At the end of the hold the backend is back in its turn. */
-	assert_int_equal(pool_pick(&p, 150 * MS), 0);
-	assert_int_equal(pool_pick(&p, 150 * MS), 1);
-	assert_int_equal(pool_pick(&p, 150 * MS), 2);
+	assert_int_equal(pool_pick(&p, &rt, 150 * MS), 0);
+	assert_int_equal(pool_pick(&p, &rt, 150 * MS), 1);
+	assert_int_equal(pool_pick(&p, &rt, 150 * MS), 2);
 }
 
 static void test_all_down_then_recovery(void **state)
 {
 	struct pool p;
+	struct pool_runtime rt = {0};
 	unsigned i;
 
 	(void)state;
 	pool_init(&p, 3);
 	for (i = 0; i < 3; i++)
-		pool_mark_down(&p, i, 10 * MS, (i + 1) * 100 * MS);
-	assert_int_equal(pool_pick(&p, 10 * MS), -1);
-	assert_int_equal(pool_pick(&p, 109 * MS), -1);
-	assert_int_equal(pool_pick(&p, 110 * MS), 0);
-	assert_int_equal(pool_pick(&p, 110 * MS), 0);
+		pool_mark_down(&p, &rt, i, 10 * MS, (i + 1) * 100 * MS);
+	assert_int_equal(pool_pick(&p, &rt, 10 * MS), -1);
+	assert_int_equal(pool_pick(&p, &rt, 109 * MS), -1);
+	assert_int_equal(pool_pick(&p, &rt, 110 * MS), 0);
+	assert_int_equal(pool_pick(&p, &rt, 110 * MS), 0);
 	/* Two ready again: they alternate; with the third back, each gets one of three picks. */
-	assert_int_equal(pool_pick(&p, 210 * MS) + pool_pick(&p, 210 * MS), 0 + 1);
-	pool_mark_up(&p, 2);
+	assert_int_equal(pool_pick(&p, &rt, 210 * MS) + pool_pick(&p, &rt, 210 * MS), 0 + 1);
+	pool_mark_up(&p, &rt, 2);
 	unsigned seen = 0;
 	for (i = 0; i < 3; i++)
-		seen |= 1u << pool_pick(&p, 210 * MS);
+		seen |= 1u << pool_pick(&p, &rt, 210 * MS);
 	assert_int_equal(seen, 7);
 }
 
@@ -91,6 +95,7 @@ static void test_weights_and_admin_states(void **state)
 {
 	unsigned count[4] = {0};
 	struct pool p;
+	struct pool_runtime rt = {0};
 
 	(void)state;
 	pool_init(&p, 4);
@@ -99,42 +104,44 @@ static void test_weights_and_admin_states(void **state)
 	p.backends[2].state = BACKEND_DRAIN;
 	p.backends[3].weight = 0;
 	for (unsigned i = 0; i < 400; i++)
-		count[pool_pick(&p, 0)]++;
+		count[pool_pick(&p, &rt, 0)]++;
 	assert_int_equal(count[0], 300);
 	assert_int_equal(count[1], 100);
 	assert_int_equal(count[2] + count[3], 0);
 	p.backends[0].state = BACKEND_MAINT;
 	p.backends[1].state = BACKEND_REMOVED;
-	assert_int_equal(pool_pick(&p, 0), -1);
+	assert_int_equal(pool_pick(&p, &rt, 0), -1);
 	p.backends[2].state = BACKEND_READY;
-	assert_int_equal(pool_pick(&p, 0), 2);
+	assert_int_equal(pool_pick(&p, &rt, 0), 2);
 }
 
 static void test_empty_pool_and_bad_indexes(void **state)
 {
 	struct pool p;
+	struct pool_runtime rt = {0};
 
 	(void)state;
 	pool_init(&p, 0);
-	assert_int_equal(pool_pick(&p, 0), -1);
+	assert_int_equal(pool_pick(&p, &rt, 0), -1);
 	pool_init(&p, 2);
-	pool_mark_down(&p, 2, 0, 100);
-	pool_mark_down(&p, 1000, 0, 100);
-	pool_mark_up(&p, 5);
-	assert_int_equal(p.backends[2].down_until_ns, 0);
+	pool_mark_down(&p, &rt, 2, 0, 100);
+	pool_mark_down(&p, &rt, 1000, 0, 100);
+	pool_mark_up(&p, &rt, 5);
+	assert_int_equal(rt.b[2].down_until_ns, 0);
 	/* Two equal backends alternate. */
-	assert_int_equal(pool_pick(&p, 0) + pool_pick(&p, 0), 0 + 1);
+	assert_int_equal(pool_pick(&p, &rt, 0) + pool_pick(&p, &rt, 0), 0 + 1);
 }
 
 static void test_hold_saturates(void **state)
 {
 	struct pool p;
+	struct pool_runtime rt = {0};
 
 	(void)state;
 	pool_init(&p, 1);
-	pool_mark_down(&p, 0, UINT64_MAX - 5, 100);
-	assert_true(p.backends[0].down_until_ns == UINT64_MAX);
-	assert_int_equal(pool_pick(&p, UINT64_MAX - 1), -1);
+	pool_mark_down(&p, &rt, 0, UINT64_MAX - 5, 100);
+	assert_true(rt.b[0].down_until_ns == UINT64_MAX);
+	assert_int_equal(pool_pick(&p, &rt, UINT64_MAX - 1), -1);
 }
 
 static void test_parse_ipv4(void **state)
@@ -149,7 +156,6 @@ static void test_parse_ipv4(void **state)
 	assert_int_equal(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
 	assert_int_equal(b.addrlen, sizeof(struct sockaddr_in));
 	assert_string_equal(b.name, "127.0.0.1:9001");
-	assert_true(b.down_until_ns == 0);
 	assert_int_equal(pool_backend_parse(&b, "10.1.2.3:65535"), 0);
 	assert_int_equal(ntohs(sin->sin_port), 65535);
 }
