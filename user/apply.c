@@ -380,7 +380,8 @@ int apply_config(struct config *live, const struct config *last, const struct co
 	return m.err ? m.err : m.changes;
 }
 
-int apply_boot(struct config *cfg, bool dry, apply_say_fn say, void *ctx, char *err, size_t errlen)
+int apply_boot(struct config *cfg, struct config **applied, bool dry, apply_say_fn say, void *ctx,
+	       char *err, size_t errlen)
 {
 	struct config *file = config_clone(cfg), *last = NULL;
 	int ret;
@@ -404,7 +405,6 @@ int apply_boot(struct config *cfg, bool dry, apply_say_fn say, void *ctx, char *
 		config_destroy(file);
 		return ret;
 	}
-	config_destroy(cfg->applied);
-	cfg->applied = file;
+	*applied = file;
 	return ret;
 }

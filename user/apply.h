@@ -28,11 +28,13 @@ int apply_config(struct config *live, const struct config *last, const struct co
 		 unsigned flags, apply_say_fn say, void *ctx);
 /*
  * At start: cfg holds the configuration file just read; the state file's table becomes live and
- * the file's edits since it was last applied are merged in (reported through say); cfg->applied
- * becomes the file's. With dry (strgd -t) nothing is kept: cfg is only used to report. Returns
- * the number of changes the merge made, or -errno with the message in err.
+ * the file's edits since it was last applied are merged in (reported through say); *applied
+ * becomes the file's configuration (the caller frees it). With dry (strgd -t) nothing is kept: cfg
+ * is only used to report. Returns the number of changes the merge made, or -errno with the message
+ * in err.
  */
-int apply_boot(struct config *cfg, bool dry, apply_say_fn say, void *ctx, char *err, size_t errlen);
+int apply_boot(struct config *cfg, struct config **applied, bool dry, apply_say_fn say, void *ctx,
+	       char *err, size_t errlen);
 /* Whether route spec a of config ca and b of cb are the same, pools compared by name. */
 bool apply_route_same(const struct config *ca, const struct route_spec *a, const struct config *cb,
 		      const struct route_spec *b);

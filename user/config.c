@@ -734,8 +734,6 @@ void config_free(struct config *cfg)
 		return;
 	route_table_free(cfg->routes);
 	cfg->routes = NULL;
-	config_destroy(cfg->applied);
-	cfg->applied = NULL;
 }
 
 struct config *config_clone(const struct config *cfg)
@@ -745,7 +743,6 @@ struct config *config_clone(const struct config *cfg)
 	if (!c)
 		return NULL;
 	*c = *cfg;
-	c->applied = NULL;
 	c->routes = route_table_clone(cfg->routes);
 	if (!c->routes) {
 		free(c);

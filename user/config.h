@@ -45,9 +45,6 @@ struct config {
 	int control_read_gid;	/* group that may reach the socket for read verbs; -1 = root only */
 	int control_change_gid; /* group whose members may change, like root; -1 = root only */
 	char state[256];	/* route table saved on every change; default /var/lib/strg/state */
-	/* The configuration applied last (its pools and routes): what the next edit of the file
-	 * is compared with, and what "route show" calls a route's source. Owned; may be NULL. */
-	struct config *applied;
 	char tester_header[64]; /* pins a request of a "testers" route to a pool; X-Strg-Pool */
 	enum sticky_kind sticky;
 	char sticky_name[64];

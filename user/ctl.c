@@ -163,18 +163,19 @@ static void spec_text(const struct config *cfg, const struct route_spec *s, char
 }
 
 /* "config" when the configuration applied last has this very route, else it came from a change. */
-static const char *route_source(const struct config *cfg, const struct route *rt)
+static const char *route_source(const struct config *cfg, const struct config *applied,
+				const struct route *rt)
 {
 	struct route_spec key = rt->spec;
 	const struct route *conf;
 
 	key.pool = 0;
-	conf = cfg->applied ? route_table_find(cfg->applied->routes, &key) : NULL;
-	return conf && apply_route_same(cfg->applied, &conf->spec, cfg, &rt->spec) ? "config"
-										   : "state";
+	conf = applied ? route_table_find(applied->routes, &key) : NULL;
+	return conf && apply_route_same(applied, &conf->spec, cfg, &rt->spec) ? "config" : "state";
 }
 
-static json_t *route_json(const struct config *cfg, const struct route *rt)
+static json_t *route_json(const struct config *cfg, const struct config *applied,
+			  const struct route *rt)
 {
 	const struct route_spec *s = &rt->spec;
 	json_t *methods = json_array();
@@ -188,7 +189,7 @@ static json_t *route_json(const struct config *cfg, const struct route *rt)
 			 "exact", s->exact, "pool", pool_name(cfg, s->pool), "percent",
 			 s->split ? s->permille / 10.0 : 100.0, "testers", s->testers, "active",
 			 !s->inactive, "strip_prefix", s->adapt && !s->rewrite[0], "rewrite",
-			 s->rewrite, "source", route_source(cfg, rt), "slot",
+			 s->rewrite, "source", route_source(cfg, applied, rt), "slot",
 			 rt->slot == ROUTE_SLOT_NONE ? (json_int_t)-1 : (json_int_t)rt->slot);
 }
 
@@ -233,7 +234,8 @@ static void route_show_text(const struct ctl_env *env, const struct show_ctx *s,
 		o += *o == ' ';
 		reply(r, "%-5u %-16s %-20s %-24s %-8s %-6s %s\n", s->v[i]->id,
 		      methods[0] ? methods : "*", sp->host[0] ? sp->host : "*", sp->path,
-		      pool_name(env->cfg, sp->pool), route_source(env->cfg, s->v[i]), o);
+		      pool_name(env->cfg, sp->pool), route_source(env->cfg, env->applied, s->v[i]),
+		      o);
 	}
 	if (strcmp(kstate, "none"))
 		reply(r, "kernel route table: %s (%u prefixes)\n", kstate, prefixes);
@@ -259,7 +261,7 @@ static int route_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 	}
 	routes = json_array();
 	for (size_t i = 0; i < s.n; i++)
-		json_array_append_new(routes, route_json(env->cfg, s.v[i]));
+		json_array_append_new(routes, route_json(env->cfg, env->applied, s.v[i]));
 	kstate = kernel_state(env, &prefixes);
 	ret = reply_json(r, json_pack("{s:o, s:{s:s, s:I}}", "routes", routes, "kernel", "state",
 				      kstate, "prefixes", (json_int_t)prefixes));
@@ -481,7 +483,7 @@ static void publish(struct ctl_env *env, struct ctl_reply *r)
 	}
 	/* In force for new requests in both data paths from here; saving it comes after. */
 	env->applied_ns = ctl_now_ns();
-	err = state_save(env->cfg);
+	err = state_save(env->cfg, env->applied);
 	if (err) {
 		pr_warn("ctl: route table not saved to %s: %s", env->cfg->state, strerror(-err));
 		reply(r, "warning: in force, but not saved to %s (%s): a restart loses it\n",
@@ -771,7 +773,7 @@ static int reload_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 	if (a->argc != 1)
 		return fail(r, "reload: expects no arguments");
 	reply(r, "ok\n");
-	n = reload_run(env->cfg, env->config_path, a->dry, say_reply, r);
+	n = reload_run(env->cfg, &env->applied, env->config_path, a->dry, say_reply, r);
 	if (n < 0) {
 		char msg[1024];
 

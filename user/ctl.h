@@ -24,6 +24,7 @@ struct ctl_env {
 	struct splice *sp;
 	struct stats *st;
 	const char *config_path; /* what "reload" reads again */
+	struct config *applied;	 /* the configuration applied last (owned by the caller) */
 	uint64_t applied_ns;	 /* when the last change was in force (CLOCK_MONOTONIC) */
 };
 

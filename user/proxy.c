@@ -186,7 +186,8 @@ static void reload(struct proxy *px)
 	int n;
 
 	pr_info("reload: reading %s (SIGHUP)", px->ctl_env.config_path);
-	n = reload_run(px->w.cfg, px->ctl_env.config_path, false, log_say, "reload: ");
+	n = reload_run(px->w.cfg, &px->ctl_env.applied, px->ctl_env.config_path, false, log_say,
+		       "reload: ");
 	if (n < 0) {
 		pr_warn("reload: configuration refused, nothing changed");
 		return;
@@ -224,8 +225,8 @@ static void run_loop(struct proxy *px)
 	}
 }
 
-int proxy_run(struct config *cfg, const char *config_path, int listen_fd, int ctl_fd,
-	      struct splice *sp, struct stats *st)
+int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
+	      int ctl_fd, struct splice *sp, struct stats *st)
 {
 	struct proxy *px;
 	int err;
@@ -241,6 +242,7 @@ int proxy_run(struct config *cfg, const char *config_path, int listen_fd, int ct
 	px->ctl_env.sp = sp;
 	px->ctl_env.st = st;
 	px->ctl_env.config_path = config_path;
+	px->ctl_env.applied = *applied;
 	px->tick.tv_nsec = TICK_NS;
 	err = io_uring_queue_init(RING_ENTRIES, &px->w.ring, 0);
 	if (err < 0) {
@@ -271,6 +273,7 @@ int proxy_run(struct config *cfg, const char *config_path, int listen_fd, int ct
 	io_uring_queue_exit(&px->w.ring);
 	ctlsrv_close(px->ctl); /* after the ring: no completion names its connections */
 	connmap_free(&px->w.spliced);
+	*applied = px->ctl_env.applied; /* a reload may have replaced it */
 	free(px);
 	return 0;
 }

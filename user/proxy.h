@@ -24,7 +24,7 @@ int proxy_listen(const struct config *cfg);
  * loaded kernel path), connections are spliced as cfg->splice says; st counts every request.
  * Returns 0 on a clean stop, -errno when the loop could not run.
  */
-int proxy_run(struct config *cfg, const char *config_path, int listen_fd, int ctl_fd,
-	      struct splice *sp, struct stats *st);
+int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
+	      int ctl_fd, struct splice *sp, struct stats *st);
 
 #endif

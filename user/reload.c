@@ -110,7 +110,8 @@ static int runtime_settings(struct config *live, const struct config *f, bool dr
 	return n;
 }
 
-int reload_run(struct config *live, const char *config_path, bool dry, apply_say_fn say, void *ctx)
+int reload_run(struct config *live, struct config **applied, const char *config_path, bool dry,
+	       apply_say_fn say, void *ctx)
 {
 	struct config file, *copy;
 	char err[512];
@@ -133,7 +134,7 @@ int reload_run(struct config *live, const char *config_path, bool dry, apply_say
 	}
 	restart_settings(live, &file, say, ctx);
 	n = runtime_settings(live, &file, dry, say, ctx);
-	m = apply_config(live, live->applied, &file, dry ? APPLY_DRY : 0, say, ctx);
+	m = apply_config(live, *applied, &file, dry ? APPLY_DRY : 0, say, ctx);
 	config_free(&file);
 	if (m < 0) {
 		say(ctx, "reload: %s", strerror(-m));
@@ -148,14 +149,14 @@ int reload_run(struct config *live, const char *config_path, bool dry, apply_say
 	 * The file is now what the next edit is compared with, even when nothing changed. A pool
 	 * it dropped that is still live stays in that record, so the next start removes it.
 	 */
-	for (unsigned i = 0; live->applied && i < live->applied->npools; i++) {
-		const struct pool *p = &live->applied->pools[i];
+	for (unsigned i = 0; *applied && i < (*applied)->npools; i++) {
+		const struct pool *p = &(*applied)->pools[i];
 
 		if (config_pool_find(copy, p->name) < 0 && config_pool_find(live, p->name) >= 0 &&
 		    copy->npools < POOL_MAX)
 			copy->pools[copy->npools++] = *p;
 	}
-	config_destroy(live->applied);
-	live->applied = copy;
+	config_destroy(*applied);
+	*applied = copy;
 	return n + m;
 }

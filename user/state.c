@@ -103,7 +103,7 @@ static int sync_dir(const char *path)
 	return err;
 }
 
-int state_save(const struct config *cfg)
+int state_save(const struct config *cfg, const struct config *applied)
 {
 	char tmp[sizeof(cfg->state) + 8], dir[sizeof(cfg->state)];
 	struct save_ctx s = {.cfg = cfg};
@@ -133,8 +133,8 @@ int state_save(const struct config *cfg)
 	save_pools(cfg, s.f);
 	fprintf(s.f, "next-id %u\n", route_table_next_id(cfg->routes));
 	route_table_each(cfg->routes, save_route, &s);
-	if (cfg->applied)
-		save_applied(cfg->applied, s.f);
+	if (applied)
+		save_applied(applied, s.f);
 	fputs(STATE_END "\n", s.f);
 	if (fflush(s.f) != 0 || fsync(fd) < 0)
 		err = -errno;

@@ -7,8 +7,11 @@
 
 #include "config.h"
 
-/* Write cfg->routes to cfg->state (temp file, fsync, rename, fsync of the directory). */
-int state_save(const struct config *cfg);
+/*
+ * Write cfg's pools and routes and the configuration applied last (may be NULL) to cfg->state
+ * (temp file, fsync, rename, fsync of the directory). 0 or -errno.
+ */
+int state_save(const struct config *cfg, const struct config *applied);
 
 /*
  * cfg holds the configuration file just read. When cfg->state exists, its pools and routes

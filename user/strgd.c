@@ -154,6 +154,7 @@ int main(int argc, char **argv)
 	const char *path = NULL, *pin_dir = SPLICE_PIN_DIR;
 	struct splice *sp = NULL;
 	struct stats *st = NULL;
+	struct config *applied = NULL;
 	int lfd = -1, ctl_fd = -1;
 	pid_t holder = 0;
 	bool no_bpf = false;
@@ -225,7 +226,7 @@ int main(int argc, char **argv)
 				cfg.state, kept);
 	}
 	/* The state file's table, plus what the file changed since it was last applied. */
-	ret = apply_boot(&cfg, test_only, test_only ? say_stdout : log_say,
+	ret = apply_boot(&cfg, &applied, test_only, test_only ? say_stdout : log_say,
 			 test_only ? NULL : "config: ", err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "%s\n", err);
@@ -238,7 +239,7 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 0;
 	}
-	ret = state_save(&cfg); /* records what was applied */
+	ret = state_save(&cfg, applied); /* records what was applied */
 	if (ret < 0)
 		pr_warn("state file %s not written: %s", cfg.state, strerror(-ret));
 	ret = 0;
@@ -278,7 +279,7 @@ int main(int argc, char **argv)
 		pr_info("listening on %s with %u pools, %zu routes",
 			listen_name(&cfg, err, sizeof(err)), cfg.npools,
 			route_table_count(cfg.routes));
-		ret = proxy_run(&cfg, path, lfd, ctl_fd, sp, st);
+		ret = proxy_run(&cfg, &applied, path, lfd, ctl_fd, sp, st);
 		ctl_fd = -1; /* the proxy closed it and removed the socket */
 		if (ret < 0)
 			pr_warn("event loop failed: %s", strerror(-ret));
@@ -290,6 +291,7 @@ int main(int argc, char **argv)
 		unlink(cfg.control);
 	}
 	stats_close(st);
+	config_destroy(applied);
 	splice_close(sp);
 	config_free(&cfg);
 	return ret != 0;
