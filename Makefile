@@ -22,7 +22,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
 BASE_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Iuser -I$(OUTPUT) -MMD -MP
-LDLIBS := -lbpf -luring -lelf -lz -ljansson
+LDLIBS := -lbpf -luring -lelf -lz -ljansson -pthread
 
 ifeq ($(SANITIZE),1)
 OBJDIR := $(OUTPUT)/san

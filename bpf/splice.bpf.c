@@ -89,9 +89,17 @@ struct {
  * strgd's only wake-up source for a connection the kernel owns: a pending recv on the socket
  * itself would be woken for every redirected skb as well.
  */
-struct {
+struct events_ring {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
+};
+
+/* One ring per strgd worker (strgd fills the slots): events go to the connection's owner. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, STRG_MAX_WORKERS);
+	__type(key, __u32);
+	__array(values, struct events_ring);
 } events SEC(".maps");
 
 /* Per-CPU scratch: the head bytes and the scanner state (too big for the BPF stack). */
@@ -224,25 +232,30 @@ static __always_inline const struct strg_route_cand *route_lookup(struct strg_re
 			    rq->path_len == 1, user);
 }
 
-static __always_inline void notify(__u64 client, __u32 kind, __u32 pool)
+static __always_inline void notify(const struct strg_sock *si, __u32 kind, __u32 pool)
 {
-	struct strg_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u32 worker = si->worker;
+	void *ring = bpf_map_lookup_elem(&events, &worker);
+	struct strg_event *e;
 
+	if (!ring)
+		return;
+	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e)
 		return; /* full: strgd's timer still finds the connection */
-	e->client = client;
+	e->client = si->client;
 	e->kind = kind;
 	e->pool = pool;
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline int pass_client(struct __sk_buff *skb, __u64 client, struct strg_conn *cn,
-				       struct strg_conn_ctl *ctl)
+static __always_inline int pass_client(struct __sk_buff *skb, const struct strg_sock *si,
+				       struct strg_conn *cn, struct strg_conn_ctl *ctl)
 {
 	__sync_fetch_and_add(&cn->passed, (__u64)skb->len);
 	/* Until strgd first hands the connection over it is reading anyway: no event needed. */
 	if (ctl && ctl->idle_at != ~0ULL)
-		notify(client, STRG_EV_CLIENT, 0);
+		notify(si, STRG_EV_CLIENT, 0);
 	return SK_PASS;
 }
 
@@ -250,7 +263,7 @@ static __always_inline int pass_client(struct __sk_buff *skb, __u64 client, stru
 static __always_inline int pass_backend(struct strg_sock *si, struct strg_conn *cn)
 {
 	__sync_fetch_and_add(&cn->resp_passed, 1);
-	notify(si->client, STRG_EV_BACKEND, si->pool);
+	notify(si, STRG_EV_BACKEND, si->pool);
 	return SK_PASS;
 }
 
@@ -260,12 +273,14 @@ static __always_inline int pass_backend(struct strg_sock *si, struct strg_conn *
  */
 static __always_inline int drop_unsolicited(struct strg_sock *si)
 {
-	notify(si->client, STRG_EV_UNSOLICITED, si->pool);
+	notify(si, STRG_EV_UNSOLICITED, si->pool);
 	return SK_DROP;
 }
 
-static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, struct strg_conn *cn)
+static __always_inline int client_bytes(struct __sk_buff *skb, const struct strg_sock *si,
+					struct strg_conn *cn)
 {
+	__u64 client = si->client;
 	struct strg_conn_ctl *ctl = bpf_map_lookup_elem(&conn_ctl, &client);
 	const struct strg_route_cand *c;
 	struct loop_ctx lc;
@@ -295,7 +310,7 @@ static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, str
 		__sync_lock_test_and_set(&cn->user_after, 1);
 		if (__sync_fetch_and_add(&cn->phase, 0) == STRG_PH_IDLE)
 			__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
-		return pass_client(skb, client, cn, ctl);
+		return pass_client(skb, si, cn, ctl);
 	}
 	if (phase == STRG_PH_KREQ || phase == STRG_PH_KBODY) {
 		/*
@@ -306,15 +321,15 @@ static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, str
 		__sync_lock_test_and_set(&cn->user_after, 1);
 		if (__sync_fetch_and_add(&cn->phase, 0) == STRG_PH_IDLE)
 			__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
-		return pass_client(skb, client, cn, ctl);
+		return pass_client(skb, si, cn, ctl);
 	}
 	if (phase == STRG_PH_USER) {
 		/* strgd hands back only once it consumed every byte passed to it. */
 		if (!ctl || ctl->idle_at != cn->passed)
-			return pass_client(skb, client, cn, ctl);
+			return pass_client(skb, si, cn, ctl);
 		if (__sync_val_compare_and_swap(&cn->phase, STRG_PH_USER, STRG_PH_IDLE) !=
 		    STRG_PH_USER)
-			return pass_client(skb, client, cn, ctl);
+			return pass_client(skb, si, cn, ctl);
 	}
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	/* The head must lie in the first STRG_FS_MAX_HEAD bytes; body bytes may follow it. */
@@ -352,7 +367,7 @@ static __always_inline int client_bytes(struct __sk_buff *skb, __u64 client, str
 	return bpf_sk_redirect_hash(skb, &socks, &backend, 0);
 to_user:
 	cn->phase = STRG_PH_USER;
-	return pass_client(skb, client, cn, ctl);
+	return pass_client(skb, si, cn, ctl);
 }
 
 /* v when below max, else 0; the barrier stops clang from folding the check into an earlier one. */
@@ -378,12 +393,12 @@ static __always_inline __u32 log2_bucket(__u64 us)
 }
 
 /* The kernel-carried response is complete: idle again, or strgd's turn if it holds a request. */
-static __always_inline void response_done(__u64 client, struct strg_conn *cn)
+static __always_inline void response_done(const struct strg_sock *si, struct strg_conn *cn)
 {
 	__sync_lock_test_and_set(&cn->phase, STRG_PH_IDLE);
 	if (__sync_fetch_and_add(&cn->user_after, 0)) {
 		__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
-		notify(client, STRG_EV_CLIENT, 0); /* the request strgd held back may go now */
+		notify(si, STRG_EV_CLIENT, 0); /* the request strgd held back may go now */
 	}
 }
 
@@ -401,7 +416,7 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 	 * see bytes that come while it has no exchange going: unasked for.
 	 */
 	if (phase == STRG_PH_USER) {
-		notify(si->client, STRG_EV_BACKEND, si->pool);
+		notify(si, STRG_EV_BACKEND, si->pool);
 		return SK_PASS;
 	}
 	/* Between requests, or from a pool the kernel's request did not go to: nobody asked. */
@@ -424,7 +439,7 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 		if (st)
 			st->bytes_out += skb->len;
 		if (!cn->resp_left)
-			response_done(client, cn);
+			response_done(si, cn);
 		return bpf_sk_redirect_hash(skb, &socks, &client, 0);
 	}
 	s = bpf_map_lookup_elem(&scratch, &zero);
@@ -456,7 +471,7 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 	if (cn->resp_left)
 		cn->phase = STRG_PH_KBODY;
 	else
-		response_done(client, cn);
+		response_done(si, cn);
 	return bpf_sk_redirect_hash(skb, &socks, &client, 0);
 to_user:
 	/* strgd reads this response from the backend socket and finishes it. */
@@ -481,7 +496,7 @@ int strg_verdict(struct __sk_buff *skb)
 	if (!cn)
 		return SK_PASS;
 	if (si->role == STRG_ROLE_CLIENT)
-		return client_bytes(skb, client, cn);
+		return client_bytes(skb, si, cn);
 	return backend_bytes(skb, si, cn);
 }
 

@@ -18,6 +18,7 @@
 #define DURATION_MAX_MS 3600000u /* one hour: longer is a typo, not a timeout */
 /* Default bound on the kernel's route map: ~170 bytes of kernel memory per prefix at most. */
 #define CONFIG_KERNEL_ROUTES (256u * 1024)
+#define CONFIG_WORKERS_MAX   64 /* equals STRG_MAX_WORKERS, the kernel's event rings */
 
 struct cfg_parser {
 	struct config *cfg;
@@ -533,6 +534,24 @@ static int do_state_file(struct cfg_parser *ps, int argc, char **argv)
 	return set_path(ps, argc, argv, ps->cfg->state, sizeof(ps->cfg->state));
 }
 
+/* workers N|auto: event loops, each a thread with its own listener and ring. */
+static int do_workers(struct cfg_parser *ps, int argc, char **argv)
+{
+	uint32_t n;
+
+	if (argc != 2)
+		return cfg_err(ps, "workers: expects a number or auto");
+	if (!strcmp(argv[1], "auto")) {
+		ps->cfg->workers = 0;
+		return 0;
+	}
+	if (parse_uint(argv[1], &n) || n < 1 || n > CONFIG_WORKERS_MAX)
+		return cfg_err(ps, "workers: '%s' is not auto or 1 to %d", argv[1],
+			       CONFIG_WORKERS_MAX);
+	ps->cfg->workers = n;
+	return 0;
+}
+
 static int do_splice(struct cfg_parser *ps, int argc, char **argv)
 {
 	static const char *const modes[] = {
@@ -553,17 +572,12 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cfg_parser *ps, int argc, char **argv);
 } directives[] = {
-	{"splice", do_splice},
-	{"control", do_control},
-	{"control-group", do_control_group},
-	{"listen", do_listen},
-	{"state-file", do_state_file},
-	{"sticky", do_sticky},
-	{"tester-header", do_tester_header},
-	{"pool", do_pool},
-	{"route", do_route},
-	{"timeout", do_timeout},
-	{"limit", do_limit},
+	{"splice", do_splice},	     {"workers", do_workers},
+	{"control", do_control},     {"control-group", do_control_group},
+	{"listen", do_listen},	     {"state-file", do_state_file},
+	{"sticky", do_sticky},	     {"tester-header", do_tester_header},
+	{"pool", do_pool},	     {"route", do_route},
+	{"timeout", do_timeout},     {"limit", do_limit},
 	{"down-hold", do_down_hold},
 };
 

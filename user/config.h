@@ -40,6 +40,8 @@ struct config {
 	uint32_t idle_timeout_ms;   /* keep-alive idle between requests; default 60000 */
 	uint32_t down_hold_ms;	    /* how long a refused backend is skipped; default 2000 */
 	enum splice_mode splice;
+	unsigned workers;	    /* event loops (threads); 0 = one per CPU strgd may run on */
+	uint64_t gen;		    /* generation of this configuration (a running strgd's) */
 	uint32_t kernel_routes_max; /* path prefixes the kernel's route table may hold */
 	char control[108];	    /* control socket path; default /run/strg/strgd.sock */
 	int control_read_gid;	/* group that may reach the socket for read verbs; -1 = root only */

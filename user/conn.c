@@ -119,7 +119,8 @@ struct conn *conn_new(struct worker *w, int fd)
 		return NULL;
 	}
 	c->w = w;
-	c->id = ++w->next_id;
+	w->next_id += w->nworkers;
+	c->id = w->next_id;
 	c->cfd = fd;
 	c->pool = -1;
 	c->bfd = -1;

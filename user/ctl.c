@@ -449,11 +449,42 @@ static int stats_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
  */
 static void publish(struct ctl_env *env, struct ctl_reply *r);
 
-void ctl_publish(struct ctl_env *env, struct ctl_reply *r)
+/* A draft of the live configuration for a change; env->cfg points to it until end_draft(). */
+static struct config *begin_draft(struct ctl_env *env)
+{
+	struct config *live = env->cfg, *draft = config_clone(live);
+
+	if (draft)
+		env->cfg = draft;
+	return live;
+}
+
+/* changed: commit the draft (published already); else drop it. env->cfg is the live one again. */
+static void end_draft(struct ctl_env *env, struct config *live, bool changed)
+{
+	struct config *draft = env->cfg;
+
+	env->cfg = live;
+	if (draft == live)
+		return;
+	if (changed)
+		env->commit(env, draft); /* env->cfg becomes draft */
+	else
+		config_destroy(draft);
+}
+
+int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), void *arg)
 {
 	struct ctl_reply mine = {0};
+	struct config *live = begin_draft(env);
+	int n;
 
-	publish(env, r ? r : &mine);
+	if (env->cfg == live)
+		return -ENOMEM;
+	n = fn(env->cfg, arg);
+	if (n > 0)
+		publish(env, &mine);
+	end_draft(env, live, n > 0);
 	/* Without a caller to tell, the warnings go to the log. */
 	for (char *line = mine.buf, *nl; mine.len && line && *line; line = nl) {
 		nl = strchr(line, '\n');
@@ -462,6 +493,7 @@ void ctl_publish(struct ctl_env *env, struct ctl_reply *r)
 		pr_warn("%s", line);
 	}
 	ctl_reply_free(&mine);
+	return n;
 }
 
 static void publish(struct ctl_env *env, struct ctl_reply *r)
@@ -849,6 +881,7 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	char *argv[CTL_MAX_WORDS], logline[256];
 	struct ctl_args a = {0};
 	const struct ctl_verb *v;
+	struct config *live = NULL;
 	uint64_t t0 = ctl_now_ns();
 	int argc, used = 0, ret;
 
@@ -873,7 +906,15 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	if ((v->flags & CTL_CHANGES) && peer->uid != 0 &&
 	    !in_group(peer, env->cfg->control_change_gid))
 		return fail(r, "permission denied: uid %u may not change strgd", peer->uid);
+	if ((v->flags & CTL_CHANGES) && !a.dry) {
+		/* Made on a draft, committed whole when the handler changed something. */
+		live = begin_draft(env);
+		if (env->cfg == live)
+			return fail(r, "out of memory for the change");
+	}
 	ret = handlers[v->id](env, &a, r);
+	if (live)
+		end_draft(env, live, ret > 0);
 	if (ret > 0)
 		pr_info("ctl: uid %u pid %d: %s (in force after %llu us, saved after %llu us)",
 			peer->uid, peer->pid, logline,

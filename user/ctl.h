@@ -18,11 +18,24 @@
 struct splice;
 struct stats;
 
-/* What a command works on: the live configuration and, when loaded, the kernel path. */
+struct worker;
+
+/*
+ * What a command works on: the live configuration and, when loaded, the kernel path. A change
+ * is made on a copy of the configuration (a draft, in cfg while its handler runs) and committed
+ * whole: every worker then runs with it, and the reply waits until every one does.
+ */
 struct ctl_env {
-	struct config *cfg;
+	struct config *cfg; /* the live configuration, or the draft of a change */
 	struct splice *sp;
 	struct stats *st;
+	/* Make draft the live configuration of every worker (the owner's loop does it). */
+	void (*commit)(struct ctl_env *env, struct config *draft);
+	/* The configuration generation every worker runs with by now. */
+	uint64_t (*everywhere)(struct ctl_env *env);
+	uint64_t wait_gen; /* the generation the last change's reply waits for */
+	unsigned nworkers; /* for views of which worker holds what */
+	struct worker *const *workers;
 	const char *config_path; /* what "reload" reads again */
 	struct config *applied;	 /* the configuration applied last (owned by the caller) */
 	uint64_t applied_ns;	 /* when the last change was in force (CLOCK_MONOTONIC) */
@@ -41,10 +54,11 @@ struct ctl_reply {
  */
 int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struct ctl_reply *r);
 /*
- * After a change (a reload, say): the kernel's table follows and the state is saved; what went
- * wrong is told in r, or logged when r is NULL.
+ * Change the configuration outside a command (a reload on SIGHUP): fn works on a draft of it
+ * and returns > 0 when it changed something, which is then published (the kernel's table, the
+ * state file) and committed; 0 or < 0 leave the live configuration as it was. Returns fn's.
  */
-void ctl_publish(struct ctl_env *env, struct ctl_reply *r);
+int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), void *arg);
 /* Make the reply a one-line error (for refusals before a command runs). */
 void ctl_reply_error(struct ctl_reply *r, const char *msg);
 void ctl_reply_free(struct ctl_reply *r);

@@ -24,6 +24,8 @@ struct ctl_conn {
 	bool busy;     /* an operation is in flight: freed at its completion */
 	bool done;     /* closing */
 	bool too_long; /* the line overflowed: discarding up to its end, then refused */
+	bool held;     /* its reply waits until every worker runs with the change */
+	uint64_t wait_gen;
 	struct ucred peer;
 	uint64_t deadline_ns;
 	size_t len;
@@ -174,7 +176,26 @@ void ctlsrv_on_recv(struct ctlsrv *srv, struct ctl_conn *cc, int res)
 	}
 	*nl = '\0';
 	ctl_execute(srv->env, &cc->peer, cc->line, &cc->reply);
+	/* A change is in force when every worker runs with it: only then does strgctl hear. */
+	cc->wait_gen = srv->env->wait_gen;
+	if (srv->env->everywhere && cc->wait_gen > srv->env->everywhere(srv->env)) {
+		cc->held = true;
+		cc->deadline_ns = mono_ns() + CTLSRV_TIMEOUT_NS;
+		return;
+	}
 	reply_now(srv, cc);
+}
+
+void ctlsrv_release(struct ctlsrv *srv)
+{
+	uint64_t gen = srv->env->everywhere ? srv->env->everywhere(srv->env) : UINT64_MAX;
+
+	for (struct ctl_conn *cc = srv->conns; cc; cc = cc->next) {
+		if (cc->held && !cc->done && cc->wait_gen <= gen) {
+			cc->held = false;
+			reply_now(srv, cc);
+		}
+	}
 }
 
 void ctlsrv_on_send(struct ctlsrv *srv, struct ctl_conn *cc, int res)

@@ -28,6 +28,8 @@ void ctlsrv_close(struct ctlsrv *srv);
 void ctlsrv_on_accept(struct ctlsrv *srv, int res, unsigned flags);
 void ctlsrv_on_recv(struct ctlsrv *srv, struct ctl_conn *cc, int res);
 void ctlsrv_on_send(struct ctlsrv *srv, struct ctl_conn *cc, int res);
+/* Replies held until every worker runs with a change: send those that may go now. */
+void ctlsrv_release(struct ctlsrv *srv);
 /* The proxy's timer: close connections past their deadline. */
 void ctlsrv_tick(struct ctlsrv *srv, uint64_t now_ns);
 

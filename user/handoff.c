@@ -41,7 +41,7 @@ static void splice_backend(struct conn *c, unsigned p)
 		conn_drop_backend(c, (int)p);
 		return;
 	}
-	err = splice_backend_add(c->w->sp, c->cookie, p, c->up[p].fd, &bc);
+	err = splice_backend_add(c->w->sp, c->cookie, c->w->idx, p, c->up[p].fd, &bc);
 	if (err < 0) {
 		pr_debug("conn %lu: backend not spliced: %s", c->id, strerror(-err));
 		return;
@@ -62,7 +62,7 @@ static bool take_over(struct conn *c)
 	int outq = 0;
 
 	c->cookie = splice_cookie(c->cfd);
-	if (!c->cookie || splice_conn_begin(w->sp, c->cookie) < 0)
+	if (!c->cookie || splice_conn_begin(w->sp, c->cookie, w->idx) < 0)
 		return false;
 	memset(&c->ctl, 0, sizeof(c->ctl));
 	for (unsigned p = 0; p < w->cfg->npools; p++)

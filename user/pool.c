@@ -7,11 +7,24 @@
 
 #include "pool.h"
 
+/* Held for a few dozen instructions at most: a spin costs less than anything else here. */
+static void rt_lock(struct pool_runtime *rt)
+{
+	while (atomic_flag_test_and_set_explicit(&rt->lock, memory_order_acquire))
+		;
+}
+
+static void rt_unlock(struct pool_runtime *rt)
+{
+	atomic_flag_clear_explicit(&rt->lock, memory_order_release);
+}
+
 int pool_pick(const struct pool *p, struct pool_runtime *rt, uint64_t now_ns)
 {
 	unsigned n = p->nbackends < POOL_MAX_BACKENDS ? p->nbackends : POOL_MAX_BACKENDS;
 	int best = -1, total = 0;
 
+	rt_lock(rt);
 	for (unsigned i = 0; i < n; i++) {
 		const struct pool_backend *b = &p->backends[i];
 
@@ -24,6 +37,7 @@ int pool_pick(const struct pool *p, struct pool_runtime *rt, uint64_t now_ns)
 	}
 	if (best >= 0)
 		rt->b[best].current -= total;
+	rt_unlock(rt);
 	return best;
 }
 
@@ -58,14 +72,18 @@ void pool_mark_down(const struct pool *p, struct pool_runtime *rt, unsigned idx,
 {
 	if (idx >= p->nbackends || idx >= POOL_MAX_BACKENDS)
 		return;
+	rt_lock(rt);
 	rt->b[idx].down_until_ns = now_ns > UINT64_MAX - hold_ns ? UINT64_MAX : now_ns + hold_ns;
+	rt_unlock(rt);
 }
 
 void pool_mark_up(const struct pool *p, struct pool_runtime *rt, unsigned idx)
 {
 	if (idx >= p->nbackends || idx >= POOL_MAX_BACKENDS)
 		return;
+	rt_lock(rt);
 	rt->b[idx].down_until_ns = 0;
+	rt_unlock(rt);
 }
 
 /* Decimal 1..65535 and nothing else: no sign, no spaces, no service names. */

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -29,10 +30,12 @@ struct pool_backend {
 };
 
 /*
- * What choosing a backend changes, kept apart from the pool's configuration: each worker keeps
- * its own, so the configuration can be shared read-only by every worker.
+ * What choosing a backend changes, kept apart from the pool's configuration (which every
+ * worker shares read-only): one per pool, shared by the workers too, so the round robin and the
+ * down marks are the pool's, whichever worker connects. The functions below take its lock.
  */
 struct pool_runtime {
+	atomic_flag lock;
 	struct {
 		uint64_t down_until_ns; /* CLOCK_MONOTONIC; 0 = not held down */
 		int current;		/* smooth weighted round robin */

@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The event loop: one io_uring ring that accepts clients, hands every completion of a
- * connection to its session, serves the control socket, ticks the timers, reloads on SIGHUP and
- * drains on SIGTERM.
+ * The event loops: one worker per thread, each with its own io_uring ring, its own listener
+ * (SO_REUSEPORT: the kernel spreads new connections over them) and its own kernel event ring.
+ * A worker hands every completion of a connection to its session and ticks the timers; worker 0
+ * also serves the control socket and reloads on SIGHUP. The live configuration is shared
+ * read-only: a change is a new configuration, committed whole; every worker takes it at its next
+ * turn and says so, and the change's reply waits until all did.
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,16 +33,41 @@
 volatile sig_atomic_t proxy_stop_requested;
 volatile sig_atomic_t proxy_reload_requested;
 
-/* The loop's own state; the connections see only the worker. */
+struct proxy;
+
+/* A configuration no worker may run with any more once every worker has seen a newer one. */
+struct retired {
+	struct config *cfg;
+	struct retired *next;
+};
+
+/* What the workers share. */
+struct shared {
+	struct config *_Atomic cfg; /* the live configuration: read-only for every worker */
+	unsigned nworkers;	    /* started so far */
+	unsigned nworkers_planned;  /* configured */
+	struct proxy **px;
+	struct worker **w;		   /* the workers, for views of which one holds what */
+	struct retired *retired;	   /* worker 0's, freed once nobody runs with them */
+	struct pool_runtime prt[POOL_MAX]; /* the pools\' round robin and down marks */
+	_Atomic unsigned paused; /* workers whose accept is paused for lack of resources */
+	const char *config_path;
+};
+
+/* One worker's loop state; its connections see only the worker. */
 struct proxy {
 	struct worker w;
+	struct shared *sh;
 	int lfd;
+	struct splice_events *events;
 	int events_fd;
-	struct ctlsrv *ctl;	/* the control socket's server */
-	struct ctl_env ctl_env; /* what its commands work on */
+	struct ctlsrv *ctl;	/* worker 0: the control socket's server */
+	struct ctl_env ctl_env; /* worker 0: what its commands work on */
 	bool accept_paused;	/* accept failed for lack of resources: retried on the tick */
 	uint64_t stop_deadline;
+	_Atomic uint64_t seen_gen; /* the generation of the configuration it runs with */
 	struct __kernel_timespec tick;
+	pthread_t thread;
 };
 
 static void submit_accept(struct proxy *px)
@@ -63,6 +94,102 @@ static void submit_events_poll(struct proxy *px)
 	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_EVENTS));
 }
 
+/* A completion on another worker's ring (op: RING_OP_WAKE or RING_OP_ACK). */
+static void message(struct proxy *from, struct proxy *to, enum ring_op op)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&from->w.ring);
+
+	io_uring_prep_msg_ring(sqe, to->w.ring.ring_fd, 0, ring_tag(NULL, op), 0);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
+	io_uring_submit(&from->w.ring);
+}
+
+/* ---- the shared configuration ---- */
+
+/* The oldest configuration generation some worker still runs with. */
+static uint64_t everywhere(const struct shared *sh)
+{
+	uint64_t min = UINT64_MAX;
+
+	for (unsigned i = 0; i < sh->nworkers; i++) {
+		uint64_t g = atomic_load_explicit(&sh->px[i]->seen_gen, memory_order_acquire);
+
+		if (g < min)
+			min = g;
+	}
+	return min;
+}
+
+/* Worker 0: free the configurations every worker has left behind. */
+static void reclaim(struct shared *sh)
+{
+	uint64_t min = everywhere(sh);
+	struct retired **p = &sh->retired;
+
+	while (*p) {
+		struct retired *r = *p;
+
+		if (r->cfg->gen < min) {
+			*p = r->next;
+			config_destroy(r->cfg);
+			free(r);
+		} else {
+			p = &r->next;
+		}
+	}
+}
+
+/* At the top of each turn: take a configuration worker 0 committed, and tell it so. */
+static void follow_config(struct proxy *px)
+{
+	struct config *cfg = atomic_load_explicit(&px->sh->cfg, memory_order_acquire);
+
+	if (cfg == px->w.cfg)
+		return;
+	px->w.cfg = cfg;
+	atomic_store_explicit(&px->seen_gen, cfg->gen, memory_order_release);
+	if (px->w.idx)
+		message(px, px->sh->px[0], RING_OP_ACK);
+}
+
+static struct proxy *env_owner(struct ctl_env *env)
+{
+	return (struct proxy *)((char *)env - offsetof(struct proxy, ctl_env));
+}
+
+/* ctl_env.commit: make draft the live configuration; the other workers are told at once. */
+static void commit(struct ctl_env *env, struct config *draft)
+{
+	struct proxy *px = env_owner(env);
+	struct shared *sh = px->sh;
+	struct retired *r = malloc(sizeof(*r));
+	struct config *old = px->w.cfg;
+
+	draft->gen = old->gen + 1;
+	atomic_store_explicit(&sh->cfg, draft, memory_order_release);
+	px->w.cfg = draft;
+	atomic_store_explicit(&px->seen_gen, draft->gen, memory_order_release);
+	env->cfg = draft;
+	env->wait_gen = draft->gen;
+	if (r) {
+		r->cfg = old;
+		r->next = sh->retired;
+		sh->retired = r;
+	} else {
+		pr_warn("out of memory: a replaced configuration is not freed");
+	}
+	for (unsigned i = 1; i < sh->nworkers; i++)
+		message(px, sh->px[i], RING_OP_WAKE);
+	reclaim(sh);
+}
+
+static uint64_t env_everywhere(struct ctl_env *env)
+{
+	return everywhere(env_owner(env)->sh);
+}
+
+/* ---- the loop ---- */
+
 static void on_timer(struct proxy *px)
 {
 	uint64_t now = now_ns();
@@ -72,7 +199,11 @@ static void on_timer(struct proxy *px)
 		next = c->next;
 		session_tick(c, now, px->stop_deadline);
 	}
-	ctlsrv_tick(px->ctl, now);
+	if (px->ctl) {
+		ctlsrv_tick(px->ctl, now);
+		reclaim(px->sh);
+		ctlsrv_release(px->ctl);
+	}
 	submit_tick(px);
 	if (px->accept_paused && !px->w.stopping)
 		submit_accept(px);
@@ -87,13 +218,17 @@ static void on_accept(struct proxy *px, int res, unsigned flags)
 		 * Out of descriptors or memory: accepting again at once would spin. Try again on
 		 * the next timer tick, and say so once per episode, not per attempt.
 		 */
-		if (!px->accept_paused)
+		if (!px->accept_paused && !atomic_fetch_add(&px->sh->paused, 1))
 			pr_warn("accept: %s; pausing new connections", strerror(-res));
+		else if (!px->accept_paused)
+			pr_debug("worker %u: accept: %s; pausing", px->w.idx, strerror(-res));
 		px->accept_paused = true;
 		return;
 	}
 	if (!(flags & IORING_CQE_F_MORE) && !px->w.stopping)
 		submit_accept(px);
+	if (px->accept_paused)
+		atomic_fetch_sub(&px->sh->paused, 1);
 	px->accept_paused = false;
 	if (px->w.stopping) {
 		close(res);
@@ -110,6 +245,13 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 
 	switch (op) {
 	case RING_OP_NONE:
+	case RING_OP_WAKE: /* follow_config() at the top of the turn did what it asks */
+		return;
+	case RING_OP_ACK:
+		if (px->ctl) {
+			reclaim(px->sh);
+			ctlsrv_release(px->ctl);
+		}
 		return;
 	case RING_OP_ACCEPT:
 		on_accept(px, cqe->res, cqe->flags);
@@ -127,7 +269,7 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 		ctlsrv_on_send(px->ctl, ring_tag_obj(ud), cqe->res);
 		return;
 	case RING_OP_EVENTS:
-		splice_events_consume(px->w.sp);
+		splice_events_consume(px->events);
 		submit_events_poll(px);
 		return;
 	default:
@@ -150,9 +292,9 @@ static void begin_stop(struct proxy *px)
 	px->w.stop_ns = now_ns();
 	px->stop_deadline = px->w.stop_ns + DRAIN_NS;
 	/* The kernel classifies no more: every next request comes up, to be answered "close". */
-	if (px->w.sp)
+	if (px->w.sp && !px->w.idx)
 		splice_classify_off(px->w.sp);
-	pr_info("stopping: no new connections, %lu open", px->w.nconns);
+	pr_info("worker %u stopping: no new connections, %lu open", px->w.idx, px->w.nconns);
 	sqe = ring_get_sqe(&px->w.ring);
 	io_uring_prep_cancel64(sqe, ring_tag(NULL, RING_OP_ACCEPT), 0);
 	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
@@ -169,6 +311,8 @@ int proxy_listen(const struct config *cfg)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Every worker listens on the address; the kernel spreads connections over them. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&cfg->listen, cfg->listen_len) < 0 ||
 	    listen(fd, 4096) < 0) {
 		int err = -errno;
@@ -179,21 +323,26 @@ int proxy_listen(const struct config *cfg)
 	return fd;
 }
 
+static int reload_draft(struct config *draft, void *arg)
+{
+	struct proxy *px = arg;
+
+	return reload_run(draft, &px->ctl_env.applied, px->sh->config_path, false, log_say,
+			  "reload: ");
+}
+
 /* SIGHUP: the configuration file again, applied like strgctl reload; an invalid one changes
  * nothing. */
 static void reload(struct proxy *px)
 {
 	int n;
 
-	pr_info("reload: reading %s (SIGHUP)", px->ctl_env.config_path);
-	n = reload_run(px->w.cfg, &px->ctl_env.applied, px->ctl_env.config_path, false, log_say,
-		       "reload: ");
+	pr_info("reload: reading %s (SIGHUP)", px->sh->config_path);
+	n = ctl_change(&px->ctl_env, reload_draft, px);
 	if (n < 0) {
 		pr_warn("reload: configuration refused, nothing changed");
 		return;
 	}
-	if (n > 0)
-		ctl_publish(&px->ctl_env, NULL);
 	pr_info("reload: done, %d change%s", n, n == 1 ? "" : "s");
 }
 
@@ -205,15 +354,16 @@ static void run_loop(struct proxy *px)
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
 
+		follow_config(px);
 		if (proxy_stop_requested && !px->w.stopping)
 			begin_stop(px);
-		if (proxy_reload_requested) {
+		if (proxy_reload_requested && px->ctl) {
 			proxy_reload_requested = 0;
 			reload(px);
 		}
 		err = io_uring_submit_and_wait(&px->w.ring, 1);
 		if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY) {
-			pr_warn("io_uring: %s", strerror(-err));
+			pr_warn("worker %u: io_uring: %s", px->w.idx, strerror(-err));
 			return;
 		}
 		io_uring_for_each_cqe(&px->w.ring, head, cqe)
@@ -225,55 +375,171 @@ static void run_loop(struct proxy *px)
 	}
 }
 
-int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
-	      int ctl_fd, struct splice *sp, struct stats *st)
+static void *worker_thread(void *arg)
 {
-	struct proxy *px;
+	run_loop(arg);
+	return NULL;
+}
+
+/* ---- setting up and tearing down ---- */
+
+static void worker_close(struct proxy *px)
+{
+	if (!px)
+		return;
+	if (px->w.spurious)
+		pr_info("worker %u: %lu spurious wake-ups of spliced sockets", px->w.idx,
+			px->w.spurious);
+	if (px->w.ring.ring_fd > 0)
+		io_uring_queue_exit(&px->w.ring);
+	ctlsrv_close(px->ctl); /* after the ring: no completion names its connections */
+	splice_events_close(px->events);
+	if (px->lfd >= 0)
+		close(px->lfd);
+	connmap_free(&px->w.spliced);
+	free(px);
+}
+
+/* Worker idx with its ring, listener and event ring; NULL with errno set. */
+static struct proxy *worker_open(struct shared *sh, unsigned idx, int lfd, struct splice *sp,
+				 struct stats *st)
+{
+	struct proxy *px = calloc(1, sizeof(*px));
 	int err;
 
-	px = calloc(1, sizeof(*px));
 	if (!px)
-		return -ENOMEM;
-	px->w.cfg = cfg;
+		return NULL;
+	px->sh = sh;
+	px->w.idx = idx;
+	px->w.cfg = sh->cfg;
 	px->w.sp = sp;
 	px->w.st = st;
-	px->lfd = listen_fd;
-	px->ctl_env.cfg = cfg;
-	px->ctl_env.sp = sp;
-	px->ctl_env.st = st;
-	px->ctl_env.config_path = config_path;
-	px->ctl_env.applied = *applied;
+	px->w.prt = sh->prt;
+	px->w.next_id = idx; /* ids stay unique across workers: idx + n, idx + 2n, ... */
+	px->w.nworkers = sh->nworkers_planned;
+	px->seen_gen = px->w.cfg->gen;
+	px->lfd = lfd;
 	px->tick.tv_nsec = TICK_NS;
 	err = io_uring_queue_init(RING_ENTRIES, &px->w.ring, 0);
-	if (err < 0) {
-		free(px);
-		return err;
-	}
-	submit_accept(px);
-	px->ctl = ctlsrv_open(&px->w.ring, &px->ctl_env, ctl_fd);
-	if (!px->ctl) {
-		io_uring_queue_exit(&px->w.ring);
-		free(px);
-		return -ENOMEM;
+	if (err < 0)
+		goto out_err;
+	if (px->lfd < 0)
+		px->lfd = proxy_listen(px->w.cfg);
+	if (px->lfd < 0) {
+		err = px->lfd;
+		goto out_err;
 	}
 	if (sp) {
-		px->events_fd = splice_events_open(sp, session_on_event, &px->w);
-		if (px->events_fd < 0) {
-			pr_warn("splice events: %s; connections stay in user space",
-				strerror(-px->events_fd));
+		px->events = splice_events_open(sp, idx, session_on_event, &px->w);
+		if (!px->events) {
+			pr_warn("worker %u: kernel events: %s; its connections stay in user space",
+				idx, strerror(errno));
 			px->w.sp = NULL;
 		} else {
+			px->events_fd = splice_events_fd(px->events);
 			submit_events_poll(px);
 		}
 	}
+	submit_accept(px);
 	submit_tick(px);
-	run_loop(px);
-	if (px->w.spurious)
-		pr_info("%lu spurious wake-ups of spliced sockets", px->w.spurious);
-	io_uring_queue_exit(&px->w.ring);
-	ctlsrv_close(px->ctl); /* after the ring: no completion names its connections */
-	connmap_free(&px->w.spliced);
-	*applied = px->ctl_env.applied; /* a reload may have replaced it */
-	free(px);
-	return 0;
+	return px;
+out_err:
+	worker_close(px);
+	errno = -err;
+	return NULL;
+}
+
+/* How many workers "workers auto" means: one per CPU this process may run on. */
+static unsigned workers_auto(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	n = CPU_COUNT(&set);
+	return n < 1 ? 1 : n > STRG_MAX_WORKERS ? STRG_MAX_WORKERS : (unsigned)n;
+}
+
+static void worker0_ctl(struct proxy *px, struct config **applied)
+{
+	struct ctl_env *env = &px->ctl_env;
+
+	env->cfg = px->w.cfg;
+	env->sp = px->w.sp;
+	env->st = px->w.st;
+	env->config_path = px->sh->config_path;
+	env->applied = *applied;
+	env->commit = commit;
+	env->everywhere = env_everywhere;
+	env->nworkers = px->sh->nworkers;
+	env->workers = px->sh->w;
+}
+
+int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
+	      int ctl_fd, struct splice *sp, struct stats *st)
+{
+	struct shared sh = {.config_path = config_path};
+	unsigned n = cfg->workers ? cfg->workers : workers_auto();
+	int err = 0;
+
+	sh.cfg = config_clone(cfg); /* the live configuration, replaced whole by changes */
+	sh.px = calloc(n, sizeof(*sh.px));
+	sh.w = calloc(n, sizeof(*sh.w));
+	if (!sh.cfg || !sh.px || !sh.w) {
+		err = -ENOMEM;
+		goto out;
+	}
+	sh.cfg->gen = 1;
+	sh.nworkers_planned = n;
+	for (sh.nworkers = 0; sh.nworkers < n; sh.nworkers++) {
+		struct proxy *px =
+			worker_open(&sh, sh.nworkers, sh.nworkers ? -1 : listen_fd, sp, st);
+
+		if (!px) {
+			err = -errno;
+			pr_warn("worker %u: %s", sh.nworkers, strerror(errno));
+			goto out;
+		}
+		if (!sh.nworkers)
+			listen_fd = -1; /* worker 0 owns it now */
+		sh.px[sh.nworkers] = px;
+		sh.w[sh.nworkers] = &px->w;
+	}
+	worker0_ctl(sh.px[0], applied);
+	sh.px[0]->ctl = ctlsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, ctl_fd);
+	if (!sh.px[0]->ctl) {
+		err = -ENOMEM;
+		goto out;
+	}
+	pr_info("%u worker%s", n, n == 1 ? "" : "s");
+	for (unsigned i = 1; i < n; i++) {
+		err = -pthread_create(&sh.px[i]->thread, NULL, worker_thread, sh.px[i]);
+		if (err) {
+			pr_warn("worker %u: thread: %s", i, strerror(-err));
+			proxy_stop_requested = 1;
+			n = i;
+			break;
+		}
+	}
+	run_loop(sh.px[0]);
+	for (unsigned i = 1; i < n; i++)
+		pthread_join(sh.px[i]->thread, NULL);
+	*applied = sh.px[0]->ctl_env.applied; /* a reload may have replaced it */
+out:
+	for (unsigned i = 0; i < sh.nworkers; i++)
+		worker_close(sh.px[i]);
+	if (listen_fd >= 0)
+		close(listen_fd);
+	while (sh.retired) {
+		struct retired *r = sh.retired;
+
+		sh.retired = r->next;
+		config_destroy(r->cfg);
+		free(r);
+	}
+	config_destroy(sh.cfg);
+	free(sh.px);
+	free(sh.w);
+	return err;
 }

@@ -31,10 +31,7 @@ struct splice {
 	uint32_t prefixes;  /* prefixes in the published table */
 	uint64_t published; /* tables published */
 	struct strg_stats *ustats; /* mmapped user-space counters */
-	struct ring_buffer *events;
-	int lock_fd; /* the pin directory, flock()ed while this strgd uses it */
-	splice_event_fn event_fn;
-	void *event_ctx;
+	int lock_fd;		   /* the pin directory, flock()ed while this strgd uses it */
 	char pin_dir[256];
 };
 
@@ -213,35 +210,72 @@ out_free:
 	return NULL;
 }
 
+/* A worker's own event ring: the verdict writes the events of its connections there. */
+struct splice_events {
+	struct ring_buffer *rb;
+	splice_event_fn fn;
+	void *ctx;
+	int map_fd;
+};
+
 static int event_cb(void *ctx, void *data, size_t size)
 {
-	struct splice *sp = ctx;
+	struct splice_events *ev = ctx;
 
 	if (size >= sizeof(struct strg_event))
-		sp->event_fn(sp->event_ctx, data);
+		ev->fn(ev->ctx, data);
 	return 0;
 }
 
-int splice_events_open(struct splice *sp, splice_event_fn fn, void *ctx)
+struct splice_events *splice_events_open(struct splice *sp, unsigned worker, splice_event_fn fn,
+					 void *ctx)
 {
-	sp->event_fn = fn;
-	sp->event_ctx = ctx;
-	sp->events = ring_buffer__new(bpf_map__fd(sp->skel->maps.events), event_cb, sp, NULL);
-	if (!sp->events)
-		return -errno;
-	return ring_buffer__epoll_fd(sp->events);
+	struct splice_events *ev = calloc(1, sizeof(*ev));
+	int err;
+
+	if (!ev)
+		return NULL;
+	ev->fn = fn;
+	ev->ctx = ctx;
+	ev->map_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "strg_events", 0, 0, 1u << 20, NULL);
+	if (ev->map_fd < 0 || worker >= STRG_MAX_WORKERS ||
+	    bpf_map_update_elem(bpf_map__fd(sp->skel->maps.events), &worker, &ev->map_fd, BPF_ANY))
+		goto out_err;
+	ev->rb = ring_buffer__new(ev->map_fd, event_cb, ev, NULL);
+	if (!ev->rb)
+		goto out_err;
+	return ev;
+out_err:
+	err = worker >= STRG_MAX_WORKERS ? E2BIG : errno;
+	splice_events_close(ev);
+	errno = err;
+	return NULL;
 }
 
-void splice_events_consume(struct splice *sp)
+int splice_events_fd(struct splice_events *ev)
 {
-	ring_buffer__consume(sp->events);
+	return ring_buffer__epoll_fd(ev->rb);
+}
+
+void splice_events_consume(struct splice_events *ev)
+{
+	ring_buffer__consume(ev->rb);
+}
+
+void splice_events_close(struct splice_events *ev)
+{
+	if (!ev)
+		return;
+	ring_buffer__free(ev->rb);
+	if (ev->map_fd >= 0)
+		close(ev->map_fd);
+	free(ev);
 }
 
 void splice_close(struct splice *sp)
 {
 	if (!sp)
 		return;
-	ring_buffer__free(sp->events);
 	if (sp->verdict_attached)
 		bpf_prog_detach2(bpf_program__fd(sp->skel->progs.strg_verdict),
 				 bpf_map__fd(sp->skel->maps.socks), BPF_SK_SKB_VERDICT);
@@ -428,9 +462,11 @@ int splice_ctl_set(struct splice *sp, uint64_t client, const struct strg_conn_ct
 	return 0;
 }
 
-int splice_backend_add(struct splice *sp, uint64_t client, unsigned pool, int fd, uint64_t *cookie)
+int splice_backend_add(struct splice *sp, uint64_t client, unsigned worker, unsigned pool, int fd,
+		       uint64_t *cookie)
 {
-	struct strg_sock si = {.client = client, .role = STRG_ROLE_BACKEND, .pool = pool};
+	struct strg_sock si = {
+		.client = client, .role = STRG_ROLE_BACKEND, .pool = pool, .worker = worker};
 	uint64_t c = splice_cookie(fd), val = (uint64_t)fd;
 
 	if (!c)
@@ -444,10 +480,10 @@ int splice_backend_add(struct splice *sp, uint64_t client, unsigned pool, int fd
 	return 0;
 }
 
-int splice_conn_begin(struct splice *sp, uint64_t client)
+int splice_conn_begin(struct splice *sp, uint64_t client, unsigned worker)
 {
 	struct strg_conn k = {.phase = STRG_PH_USER};
-	struct strg_sock si = {.client = client, .role = STRG_ROLE_CLIENT};
+	struct strg_sock si = {.client = client, .role = STRG_ROLE_CLIENT, .worker = worker};
 
 	if (bpf_map_update_elem(bpf_map__fd(sp->skel->maps.conns), &client, &k, BPF_ANY) ||
 	    bpf_map_update_elem(bpf_map__fd(sp->skel->maps.sockinfo), &client, &si, BPF_ANY))

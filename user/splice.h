@@ -42,12 +42,13 @@ uint64_t splice_cookie(int fd);
  * splice_backend_add for each backend, splice_ctl_set, and splice_client_insert last, after
  * which the verdict sees the client's bytes.
  */
-int splice_conn_begin(struct splice *sp, uint64_t client);
+int splice_conn_begin(struct splice *sp, uint64_t client, unsigned worker);
 int splice_client_insert(struct splice *sp, uint64_t client, int fd);
 /* Write the connection's control entry (backends, hand-back point). 0 or -errno. */
 int splice_ctl_set(struct splice *sp, uint64_t client, const struct strg_conn_ctl *ctl);
 /* Put a connected backend socket in the sockhash for the client's connection. 0 or -errno. */
-int splice_backend_add(struct splice *sp, uint64_t client, unsigned pool, int fd, uint64_t *cookie);
+int splice_backend_add(struct splice *sp, uint64_t client, unsigned worker, unsigned pool, int fd,
+		       uint64_t *cookie);
 /* Forget a backend socket about to be closed. */
 void splice_sock_forget(struct splice *sp, uint64_t cookie);
 /* The kernel's view of a connection. 0 or -errno (-ENOENT: not spliced). */
@@ -57,10 +58,19 @@ void splice_conn_forget(struct splice *sp, uint64_t client, const struct strg_co
 
 typedef void (*splice_event_fn)(void *ctx, const struct strg_event *ev);
 
-/* Subscribe to the verdict's events; returns an fd that polls readable when some are queued. */
-int splice_events_open(struct splice *sp, splice_event_fn fn, void *ctx);
+struct splice_events;
+
+/*
+ * The event ring of worker (0 to STRG_MAX_WORKERS - 1): the verdict's events about that
+ * worker's connections. NULL with errno set.
+ */
+struct splice_events *splice_events_open(struct splice *sp, unsigned worker, splice_event_fn fn,
+					 void *ctx);
+/* An fd that polls readable when events are queued. */
+int splice_events_fd(struct splice_events *ev);
 /* Hand every queued event to the callback. */
-void splice_events_consume(struct splice *sp);
+void splice_events_consume(struct splice_events *ev);
+void splice_events_close(struct splice_events *ev);
 
 /* strgd's counters in the mmapped ustats map (STRG_STATS_KEYS entries). */
 struct strg_stats *splice_ustats(struct splice *sp);

@@ -15,7 +15,7 @@ struct stats {
 	struct splice *sp;	 /* NULL: user space only */
 	struct strg_stats *user; /* STRG_STATS_KEYS entries, key = slot * STRG_POOLS_MAX + pool */
 	bool own;		 /* user was allocated here */
-	uint64_t unsolicited[STRG_POOLS_MAX]; /* backend connections closed for unasked bytes */
+	__u64 unsolicited[STRG_POOLS_MAX]; /* backend connections closed for unasked bytes */
 };
 
 struct stats *stats_open(struct splice *sp)
@@ -45,6 +45,12 @@ void stats_close(struct stats *st)
 	if (st->own)
 		free(st->user);
 	free(st);
+}
+
+static inline void add(__u64 *counter, __u64 n)
+{
+	if (n)
+		__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
 }
 
 static unsigned lat_bucket(uint64_t us)
@@ -78,15 +84,16 @@ void stats_count(struct stats *st, const struct stats_req *req)
 	if (req->route_id)
 		s->route_id = req->route_id;
 	s->pool = req->pool;
-	s->requests += !req->kernel_counted;
-	s->passed += req->passed && !req->kernel_counted;
-	s->bytes_in += req->bytes_in;
-	s->bytes_out += req->bytes_out;
+	/* Workers count into the same slots: adds are atomic (relaxed: counts, no ordering). */
+	add(&s->requests, !req->kernel_counted);
+	add(&s->passed, req->passed && !req->kernel_counted);
+	add(&s->bytes_in, req->bytes_in);
+	add(&s->bytes_out, req->bytes_out);
 	/* A response the kernel passed up mid-body: it counted its head already. */
 	if (req->kernel_counted && !req->status)
 		return;
-	s->status[cls < STRG_STATUS_CLASSES ? cls : 0]++;
-	s->latency_us_log2[lat_bucket(req->latency_us)]++;
+	add(&s->status[cls < STRG_STATUS_CLASSES ? cls : 0], 1);
+	add(&s->latency_us_log2[lat_bucket(req->latency_us)], 1);
 }
 
 void stats_slot_reset(struct stats *st, uint32_t slot)
@@ -125,7 +132,7 @@ int stats_read(struct stats *st, uint32_t slot, unsigned pool, struct strg_stats
 void stats_unsolicited(struct stats *st, unsigned pool)
 {
 	if (st && pool < STRG_POOLS_MAX)
-		st->unsolicited[pool]++;
+		add(&st->unsolicited[pool], 1);
 }
 
 uint64_t stats_unsolicited_count(const struct stats *st, unsigned pool)

@@ -17,6 +17,8 @@ struct splice;
 struct stats;
 
 struct worker {
+	unsigned idx;	   /* 0 to workers - 1; worker 0 also serves the control socket */
+	unsigned nworkers; /* connection ids are idx + k * nworkers: unique across workers */
 	struct io_uring ring;
 	struct config *cfg;
 	struct splice *sp;	/* NULL: user-space path only */
@@ -25,11 +27,11 @@ struct worker {
 	struct conn *conns;	/* every open connection */
 	unsigned long nconns;
 	unsigned long next_id;
-	unsigned long spurious;		   /* recvs that woke with EAGAIN on spliced sockets */
-	bool stopping;			   /* SIGTERM: no new connections, the open ones finish */
-	uint64_t stop_ns;		   /* when the stop began */
-	struct pool_runtime prt[POOL_MAX]; /* this worker's backend choice and down marks */
-	struct http_request req;	   /* scratch for the parser: large, used synchronously */
+	unsigned long spurious;	  /* recvs that woke with EAGAIN on spliced sockets */
+	bool stopping;		  /* SIGTERM: no new connections, the open ones finish */
+	uint64_t stop_ns;	  /* when the stop began */
+	struct pool_runtime *prt; /* per pool: backend choice and down marks (shared) */
+	struct http_request req;  /* scratch for the parser: large, used synchronously */
 };
 
 static inline uint64_t now_ns(void)

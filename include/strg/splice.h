@@ -9,6 +9,7 @@
 #define STRG_MAX_SOCKS	 65536
 #define STRG_MAX_CONNS	 32768
 #define STRG_POOLS_MAX	 16   /* equals POOL_MAX in user/pool.h */
+#define STRG_MAX_WORKERS 64   /* strgd event loops, each with its own event ring */
 #define STRG_ROUTE_SLOTS 1024 /* routes counted; a slot is reused after a delete */
 /* One more slot after the routes' for requests strgd answered before finding a route. */
 #define STRG_SLOT_UNROUTED  STRG_ROUTE_SLOTS
@@ -88,6 +89,8 @@ struct strg_sock {
 	__u64 client; /* cookie of the client socket of the connection */
 	__u32 role;   /* enum strg_sock_role */
 	__u32 pool;   /* backends: the pool they belong to */
+	__u32 worker; /* the strgd worker that owns the connection: its event ring */
+	__u32 pad;
 };
 
 /* Events the verdict sends strgd through the ring buffer. */
