@@ -27,6 +27,7 @@
 #include "splice.h"
 #include "state.h"
 #include "stats.h"
+#include "worker.h"
 
 #define CTL_MAX_WORDS 32
 /* Percent values have one decimal: four significant digits print them exactly. */
@@ -391,6 +392,28 @@ static json_t *stats_route(struct ctl_env *env, const struct route *rt, bool jso
 			 slot < STRG_ROUTE_SLOTS, "pools", pools);
 }
 
+/* Which worker holds what: its open connections, and how many of them the kernel holds. */
+static json_t *workers_view(struct ctl_env *env, bool json, struct ctl_reply *r)
+{
+	json_t *list = json ? json_array() : NULL;
+
+	for (unsigned i = 0; i < env->nworkers; i++) {
+		const struct worker *w = env->workers[i];
+		unsigned long conns = __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
+		unsigned long kernel = __atomic_load_n(&w->spliced.n, __ATOMIC_RELAXED);
+
+		if (json)
+			json_array_append_new(list,
+					      json_pack("{s:I, s:I, s:I}", "worker", (json_int_t)i,
+							"connections", (json_int_t)conns, "kernel",
+							(json_int_t)kernel));
+		else
+			reply(r, "%sworker %u: %lu connections (%lu held by the kernel)%s",
+			      i ? "; " : "", i, conns, kernel, i + 1 == env->nworkers ? "\n" : "");
+	}
+	return list;
+}
+
 /*
  * stats [show]: per route and pool, every request strgd answered or carried and every one the
  * kernel carried, added up. A route's own pool always has a row; other pools when they counted.
@@ -398,7 +421,7 @@ static json_t *stats_route(struct ctl_env *env, const struct route *rt, bool jso
 static int stats_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
 	struct show_ctx s = {0};
-	json_t *routes = NULL, *unrouted, *pools;
+	json_t *routes = NULL, *unrouted, *pools, *workers;
 	int ret = 0;
 
 	if (a->argc != 1)
@@ -434,9 +457,10 @@ static int stats_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 			      "asked for\n",
 			      env->cfg->pools[p].name, (unsigned long long)n);
 	}
+	workers = workers_view(env, a->json, r);
 	if (a->json)
-		ret = reply_json(r, json_pack("{s:o, s:o, s:o}", "routes", routes, "unrouted",
-					      unrouted, "pools", pools));
+		ret = reply_json(r, json_pack("{s:o, s:o, s:o, s:o}", "routes", routes, "unrouted",
+					      unrouted, "pools", pools, "workers", workers));
 	else
 		json_decref(pools);
 	free(s.v);

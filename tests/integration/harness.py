@@ -287,16 +287,22 @@ class Strgd(Flavour):
 
     def __init__(self, binary, mode):
         self.binary = str(binary)
-        if mode not in ("user", "kernel"):
-            raise HarnessError("STRG_IT_MODE must be user or kernel, not %r" % mode)
-        self.mode = mode
-        self.mode_flags = ["--no-bpf"] if mode == "user" else []
+        # "user" or "kernel", 2 workers; "user-w1" or "kernel-w1": one worker.
+        base, _, workers = mode.partition("-w")
+        if base not in ("user", "kernel") or workers not in ("", "1"):
+            raise HarnessError("STRG_IT_MODE must be user, kernel, user-w1 or kernel-w1, "
+                               "not %r" % mode)
+        self.mode = base
+        self.workers = int(workers or 2)
+        self.mode_flags = ["--no-bpf"] if base == "user" else []
 
     def describe(self):
-        return "%s (mode %s: %s)" % (self.binary, self.mode, " ".join(self.argv("FILE")))
+        return "%s (mode %s, workers %d: %s)" % (self.binary, self.mode, self.workers,
+                                                 " ".join(self.argv("FILE")))
 
     def config(self, **kw):
         # Kernel mode hands every connection to the splice after its first request.
+        kw["extra"] = ["workers %d" % self.workers] + list(kw.get("extra", ()))
         return strgd_config(splice="always" if self.mode == "kernel" else None, **kw)
 
     def pin_dir(self, cfg_path):

@@ -541,6 +541,40 @@ def ipv6_listener_and_backends(env):
         backend.stop(signal.SIGTERM, 3.0)
 
 
+@promise
+def workers_share_connections_and_count_exactly(env):
+    """The connections spread over every worker (strgctl stats says which holds what), and the
+    counters equal the requests sent, whichever worker or path carried them."""
+    strgd_only(env)
+    path = "/v1/workers"
+    ctl("route set %s modern" % path)
+    conns = []
+    try:
+        before = route_counts(path, "modern")[0]
+        for i in range(40):
+            c = RawConn()
+            conns.append(c)
+            get_ok(c, "%s/c%d" % (path, i), "modern")
+        view = json.loads(ctl("stats -j"))["workers"]
+        S.check(len(view) == env.flavour.workers, "stats -j lists %d workers, want %d: %r" % (
+            len(view), env.flavour.workers, view))
+        S.check(sum(w["connections"] for w in view) >= 40 and
+                all(w["connections"] > 0 for w in view),
+                "40 open connections spread over the workers as %r" % view)
+        for r in range(10):
+            for i, c in enumerate(conns):
+                get_ok(c, "%s/c%d/r%d" % (path, i, r), "modern")
+        after = route_counts(path, "modern")[0]
+        S.check(after - before == 440, "the route counted %d requests, want 440" % (
+            after - before))
+        text = ctl("stats")
+        S.check(re.search(r"worker 0: \d+ connections", text), "stats: %r" % text[-300:])
+    finally:
+        for c in conns:
+            c.close()
+        h.ctl_line("route del %s" % path)
+
+
 def wrk_errors(out):
     """wrk's socket error counts and non-2xx count from its report."""
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)

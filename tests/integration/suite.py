@@ -6,7 +6,8 @@
 
 Environment:
     STRG_IT_PROXY  strgd (default) | haproxy   -- haproxy is a stand-in to debug the harness
-    STRG_IT_MODE   user (default, strgd --no-bpf) | kernel
+    STRG_IT_MODE   user (default, strgd --no-bpf) | kernel; -w1 after either: one worker
+                   (else two)
     STRGD          path of the strgd binary (default: ./strgd in the repository)
 
 Kernel mode adds the fast path tests of kernel_tests.py (they read strgd's pinned counters).
@@ -1574,7 +1575,7 @@ import framing_tests  # noqa: E402
 import promise_tests  # noqa: E402
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
-               os.environ.get("STRG_IT_MODE", "user") == "kernel")
+               os.environ.get("STRG_IT_MODE", "user").startswith("kernel"))
 if KERNEL_MODE:
     kernel_tests.register(sys.modules[__name__])
 framing_tests.register(sys.modules[__name__])
