@@ -336,9 +336,9 @@ void conn_uncork(struct conn *c)
 const char *conn_flags_text(const struct conn *c, char *buf, size_t len)
 {
 	static const char *const names[] = {
-		"spliced",    "adopted",   "kwait",   "eof_wait",  "cut_wait",
-		"corked",     "cork_last", "handing", "reused",	   "connect_timeout",
-		"close_sent", "tunnel",	   "upgrade", "resp_head", "resp_started",
+		"spliced", "adopted", "kwait",	   "eof_wait",	      "cut_wait",
+		"corked",  "handing", "reused",	   "connect_timeout", "close_sent",
+		"tunnel",  "upgrade", "resp_head", "resp_started",
 	};
 	size_t n = 0;
 

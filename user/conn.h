@@ -36,21 +36,20 @@ enum conn_state {
 
 /* Named bits of conn.flags. */
 enum conn_flags {
-	CF_SPLICED = 1u << 0,	/* the kernel holds the connection between requests */
-	CF_ADOPTED = 1u << 1,	/* finishing a response the kernel passed up */
-	CF_KWAIT = 1u << 2,	/* holding passed-up bytes until the kernel's response ends */
-	CF_EOF_WAIT = 1u << 3,	/* client ended: closing once the kernel's bytes drained */
-	CF_CUT_WAIT = 1u << 4,	/* backend ended inside a kernel-carried response: likewise */
-	CF_CORKED = 1u << 5,	/* TCP_CORK holds the end of a response until the hand-back */
-	CF_CORK_LAST = 1u << 6, /* cork this exchange's last response bytes (a hand-back follows) */
-	CF_HANDING = 1u << 7,	/* "auto": recv cancelled to hand the idle connection over */
-	CF_REUSED = 1u << 8,	/* the current backend connection served an earlier request */
-	CF_CONNECT_TIMEOUT = 1u << 9, /* the last failed connect timed out (504, not 502) */
-	CF_CLOSE_SENT = 1u << 10,     /* stopping: this response told the client to close */
-	CF_TUNNEL = 1u << 11,	      /* 101: bytes flow both ways until both ends closed */
-	CF_UPGRADE = 1u << 12,	      /* the request asked for an upgrade */
-	CF_RESP_HEAD = 1u << 13,      /* the final response head was parsed */
-	CF_RESP_STARTED = 1u << 14, /* response bytes went to the client: no reply of strgd's now */
+	CF_SPLICED = 1u << 0,	      /* the kernel holds the connection between requests */
+	CF_ADOPTED = 1u << 1,	      /* finishing a response the kernel passed up */
+	CF_KWAIT = 1u << 2,	      /* holding passed-up bytes until the kernel's response ends */
+	CF_EOF_WAIT = 1u << 3,	      /* client ended: closing once the kernel's bytes drained */
+	CF_CUT_WAIT = 1u << 4,	      /* backend ended inside a kernel-carried response: likewise */
+	CF_CORKED = 1u << 5,	      /* TCP_CORK holds the end of a response until the hand-back */
+	CF_HANDING = 1u << 6,	      /* "auto": recv cancelled to hand the idle connection over */
+	CF_REUSED = 1u << 7,	      /* the current backend connection served an earlier request */
+	CF_CONNECT_TIMEOUT = 1u << 8, /* the last failed connect timed out (504, not 502) */
+	CF_CLOSE_SENT = 1u << 9,      /* stopping: this response told the client to close */
+	CF_TUNNEL = 1u << 10,	      /* 101: bytes flow both ways until both ends closed */
+	CF_UPGRADE = 1u << 11,	      /* the request asked for an upgrade */
+	CF_RESP_HEAD = 1u << 12,      /* the final response head was parsed */
+	CF_RESP_STARTED = 1u << 13, /* response bytes went to the client: no reply of strgd's now */
 };
 
 /* One direction of an exchange: how its message is framed and how far it got. */
@@ -116,6 +115,7 @@ struct conn {
 	uint64_t t_resp;     /* response head seen */
 	uint64_t nin;	     /* request bytes sent up */
 	uint64_t nout;	     /* response bytes sent down */
+	uint64_t last_out;   /* response bytes of the last exchange that ended */
 
 	/* the kernel fast path (spliced connections) */
 	uint64_t eof_deadline;
@@ -128,6 +128,12 @@ struct conn {
 	uint64_t last_kout_ns;
 	uint64_t tail_sent; /* body tail bytes sent on for the kernel (see strg_conn.tail_owed) */
 	uint64_t splice_at; /* "auto": when an idle connection goes to the kernel */
+	/*
+	 * The kernel takes the connection after this exchange when its response (head and body)
+	 * is shorter than this: 0 never, UINT64_MAX always. Set by the session before each
+	 * exchange; the exchange corks the last bytes of such a response for the hand-back.
+	 */
+	uint64_t kernel_below;
 	uint32_t resp_passed_seen;
 	uint64_t acked_base; /* tcpi_bytes_acked of the client socket before any data */
 	struct strg_conn_ctl ctl;

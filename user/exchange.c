@@ -425,6 +425,7 @@ static void exchange_finish(struct conn *c)
 	/* Stopping: a response that did not say close leaves room for one more request. */
 	keep = c->req.keep && c->resp.keep;
 	c->active_ns = now_ns();
+	c->last_out = c->nout;
 	exchange_reset(c);
 	c->state = ST_HEAD;
 	c->outcome = keep ? XO_DONE_KEEP : XO_DONE_CLOSE;
@@ -706,8 +707,8 @@ static void exchange_pump_down(struct conn *c)
 	c->resp.inflight = (uint32_t)n;
 	c->resp.done_pending = done;
 	/* A hand-back follows: the client's next request must not overtake it (see conn_cork). */
-	if (done && conn_has(c, CF_CORK_LAST) && c->req.done && c->req.keep && c->resp.keep &&
-	    !c->w->stopping)
+	if (done && c->nout + (uint64_t)n < c->kernel_below && c->req.done && c->req.keep &&
+	    c->resp.keep && !c->w->stopping)
 		conn_cork(c);
 	conn_send_client(c, c->bin.data + c->bin.start, (uint32_t)n);
 }

@@ -19,18 +19,31 @@
 static void session_input(struct conn *c);
 
 /*
- * Whether the kernel takes the connection as soon as an exchange ends: always once it holds it,
- * and after the first request with "splice always" ("auto" waits for the connection to idle).
+ * Who carries a connection's requests after an exchange, as the response's size says: the limit
+ * below which the kernel takes the connection (conn.kernel_below). Always the kernel once it
+ * holds the connection and with "splice always"; with "auto" the kernel for responses shorter
+ * than SPLICE_AUTO_BULK (it carries small exchanges with less CPU and latency than user space),
+ * user space for longer ones (it moves bulk faster) until the connection idles.
  */
-static bool kernel_now(const struct conn *c)
+static uint64_t kernel_below(const struct conn *c)
 {
-	return conn_has(c, CF_SPLICED) || (c->w->sp && c->w->cfg->splice == SPLICE_ALWAYS);
+	if (conn_has(c, CF_SPLICED))
+		return UINT64_MAX;
+	if (!c->w->sp)
+		return 0;
+	switch (c->w->cfg->splice) {
+	case SPLICE_ALWAYS:
+		return UINT64_MAX;
+	case SPLICE_AUTO:
+		return SPLICE_AUTO_BULK;
+	default:
+		return 0;
+	}
 }
 
 static void start_exchange(struct conn *c)
 {
-	/* A hand-back follows this exchange: its last response bytes wait for it (corked). */
-	conn_set(c, CF_CORK_LAST, kernel_now(c));
+	c->kernel_below = kernel_below(c);
 	exchange_start(c);
 }
 
@@ -144,11 +157,11 @@ static void exchange_done(struct conn *c, enum xout out)
 		start_exchange(c);
 		return;
 	}
-	if (kernel_now(c)) {
+	if (c->last_out < c->kernel_below) {
 		hand_back(c); /* uncorks once the kernel has the connection */
 		return;
 	}
-	/* "auto": the kernel takes the connection once it has been idle a while. */
+	/* "auto" after a long response: the kernel takes the connection once it idles a while. */
 	if (w->cfg->splice == SPLICE_AUTO)
 		c->splice_at = now_ns() + SPLICE_IDLE_NS;
 	conn_uncork(c);

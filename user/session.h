@@ -10,6 +10,11 @@
 
 #include "conn.h"
 
+/*
+ * "splice auto": a response this long or longer keeps its connection in user space, which
+ * carries bulk faster (README.md, "Choosing the data path"); shorter ones go to the kernel.
+ */
+#define SPLICE_AUTO_BULK (128 * 1024ull)
 /* "splice auto": idle this long between requests, a connection is handed to the kernel. */
 #define SPLICE_IDLE_NS (1000 * 1000000ull)
 /* Stopping: how long a connection between requests may stay quiet before it is closed. */

@@ -670,9 +670,10 @@ def kernel_counters_match_what_was_sent(env):
                 "(kstats + ustats)" % (prefix, rows, total))
 
 
-def kernel_auto_hands_idle_connection(env):
-    """splice auto (the default): a busy connection stays in user space, and once it has been
-    idle for a second the kernel carries its next requests."""
+def kernel_auto_chooses_by_response_size(env):
+    """splice auto (the default): after a response shorter than 128 KiB the kernel carries the
+    connection's next requests; after a longer one the connection stays in user space while it
+    is busy, and once it has been idle for a second the kernel carries its next requests."""
     port = 8083
     cfg = env.tmp / "auto.conf"
     cfg.write_text(h.strgd_config(listen_port=port, splice="auto"))
@@ -681,33 +682,46 @@ def kernel_auto_hands_idle_connection(env):
         h.wait_port(port, 5.0, proc)
         maps = Maps(env.flavour.pin_dir(cfg), port)
         maps.wait_pinned()
-        slot, pool, _ = maps.route(MODERN_PREFIX)
-        key = slot * POOLS_MAX + pool
 
-        def fast():
-            return maps.stats("kstats", key).get("fast", 0)
+        def fast(prefix):
+            slot, pool, _ = maps.route(prefix)
+            return maps.stats("kstats", slot * POOLS_MAX + pool).get("fast", 0)
 
         with RawConn(port=port) as conn:
-            base = fast()
-            for i in range(20):  # busy: back to back
-                exchange(conn, MODERN_PREFIX + "/busy%d" % i, "modern")
-            busy = fast() - base
-            S.check(busy == 0, "auto: the kernel carried %d of 20 back-to-back requests; a busy "
-                    "connection should stay in user space" % busy)
+            base = fast(MODERN_PREFIX)
+            for i in range(20):  # small responses, back to back
+                exchange(conn, MODERN_PREFIX + "/small%d" % i, "modern")
+            small = fast(MODERN_PREFIX) - base
+            S.check(small == 19, "auto: the kernel carried %d of 20 requests with small "
+                    "responses, want 19 (all after the first)" % small)
+        big = 256 * 1024
+        with RawConn(port=port) as conn:
+            base = fast(BYTES_PREFIX)
+            for i in range(10):  # 256 KiB responses, back to back
+                conn.send(request("GET", "%s/%d" % (BYTES_PREFIX, big)))
+                resp = conn.read_response()
+                S.check(resp.status == 200 and len(resp.body) == big,
+                        "GET %s/%d: %r (%d body bytes)" % (BYTES_PREFIX, big, resp,
+                                                            len(resp.body or b"")))
+            busy = fast(BYTES_PREFIX) - base
+            S.check(busy == 0, "auto: the kernel carried %d of 10 back-to-back 256 KiB "
+                    "responses; bulk should stay in user space" % busy)
+            base = fast(MODERN_PREFIX)
             time.sleep(3.0)  # idle well past the hand-over delay (1 s, checked every 100 ms)
             for i in range(5):
                 exchange(conn, MODERN_PREFIX + "/idle%d" % i, "modern")
-            after = fast() - base
+            after = fast(MODERN_PREFIX) - base
             S.check(after == 5, "auto: after 3 s idle the kernel carried %d of the next 5 "
                     "requests, want 5" % after)
-        info("kernel_auto_hands_idle_connection",
-             "busy: kernel 0 of 20; after 3 s idle: kernel %d of 5" % after)
+        info("kernel_auto_chooses_by_response_size",
+             "small: kernel %d of 20; 256 KiB: kernel %d of 10; after 3 s idle: kernel %d of 5"
+             % (small, busy, after))
     finally:
         proc.stop(signal.SIGTERM, 3.0)
 
 
 KERNEL_TESTS = [
-    kernel_auto_hands_idle_connection,
+    kernel_auto_chooses_by_response_size,
     kernel_carries_alternating_keepalive,
     kernel_takes_second_request,
     kernel_smuggling_second_request,
