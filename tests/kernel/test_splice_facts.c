@@ -18,13 +18,16 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "progs/backlog.h"
 #include "progs/facts.h"
+#include "backlog.skel.h"
 #include "facts.skel.h"
 
 #define KSFT_SKIP     77
@@ -1127,6 +1130,202 @@ out:
 	return err;
 }
 
+/* Address of a kernel function from /proc/kallsyms, 0 when not listed or hidden. */
+static __u64 kallsyms_addr(const char *name)
+{
+	char line[256], sym[128], type;
+	unsigned long long addr;
+	__u64 found = 0;
+	FILE *f = fopen("/proc/kallsyms", "r");
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx %c %127s", &addr, &type, sym) == 3 && !strcmp(sym, name))
+			found = addr;
+	fclose(f);
+	return found;
+}
+
+/*
+ * The kernel work that sends redirected skbs (sk_psock_backlog), traced at the workqueue's
+ * execute_start tracepoint for one target socket: its runs per CPU.
+ */
+static int backlog_trace(struct backlog_bpf **skelp, int target)
+{
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+	struct backlog_bpf *skel;
+	struct stat st;
+	int err;
+
+	if (stat("/proc/self/ns/net", &st) || getsockname(target, (struct sockaddr *)&sa, &salen))
+		return -errno;
+	skel = backlog_bpf__open();
+	if (!skel)
+		return -errno;
+	skel->rodata->target_netns = (__u32)st.st_ino;
+	skel->rodata->backlog_fn = kallsyms_addr("sk_psock_backlog");
+	err = backlog_bpf__load(skel);
+	if (!err)
+		err = backlog_bpf__attach(skel);
+	if (err) {
+		backlog_bpf__destroy(skel);
+		return err;
+	}
+	skel->bss->target_port = ntohs(sa.sin_port);
+	*skelp = skel;
+	return 0;
+}
+
+static __u64 backlog_runs(const struct backlog_bpf *skel, int cpu)
+{
+	__u64 sum = skel->bss->runs_other;
+
+	if (cpu >= 0)
+		return cpu < BACKLOG_CPUS ? skel->bss->runs[cpu] : 0;
+	for (int i = 0; i < BACKLOG_CPUS; i++)
+		sum += skel->bss->runs[i];
+	return sum;
+}
+
+static void backlog_reset(struct backlog_bpf *skel)
+{
+	memset(skel->bss->runs, 0, sizeof(skel->bss->runs));
+	skel->bss->runs_other = 0;
+}
+
+/*
+ * Redirected bytes are sent to their target by a kernel worker on the CPU the bytes arrived on:
+ * with the backend's sends (and so, on loopback, their receive processing) pinned to one CPU,
+ * every run of sk_psock_backlog for the client socket happens on that CPU. One busy backend
+ * connection is one CPU's work for the kernel path, whatever other CPUs are idle.
+ */
+static int test_backlog_runs_on_receiving_cpu(void)
+{
+	struct backlog_bpf *trace = NULL;
+	struct fixture f;
+	cpu_set_t allowed, one;
+	int cpus[2], ncpu = 0, err;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		return failf("sched_getaffinity: %s", strerror(errno));
+	for (int i = 0; i < CPU_SETSIZE && i < BACKLOG_CPUS && ncpu < 2; i++)
+		if (CPU_ISSET(i, &allowed))
+			cpus[ncpu++] = i;
+	if (fixture_open_default(&f))
+		return -1;
+	err = splice_pair(&f, false);
+	if (err) {
+		err = failf("splice_pair: %s", strerror(-err));
+		goto out;
+	}
+	err = backlog_trace(&trace, f.t.proxy_client);
+	if (err) {
+		err = failf("loading the tracer of sk_psock_backlog: %s", strerror(-err));
+		goto out;
+	}
+	for (int i = 0; i < ncpu && !err; i++) {
+		size_t bad;
+		ssize_t got;
+		__u64 total, here;
+
+		CPU_ZERO(&one);
+		CPU_SET(cpus[i], &one);
+		if (sched_setaffinity(0, sizeof(one), &one)) {
+			err = failf("sched_setaffinity(CPU %d): %s", cpus[i], strerror(errno));
+			break;
+		}
+		backlog_reset(trace);
+		got = stream_through(f.t.backend_app, f.t.client_app, 8 * MIB, &bad);
+		total = backlog_runs(trace, -1);
+		here = backlog_runs(trace, cpus[i]);
+		notef("backend sending from CPU %d: %llu of %llu worker runs on CPU %d", cpus[i],
+		      (unsigned long long)here, (unsigned long long)total, cpus[i]);
+		if (got != 8 * MIB)
+			err = failf("8 MiB backend->client from CPU %d: %zd bytes intact", cpus[i],
+				    got);
+		else if (!total)
+			err = failf("no run of sk_psock_backlog traced for the client socket");
+		else if (here * 10 < total * 9)
+			err = failf("sending from CPU %d: only %llu of %llu worker runs there",
+				    cpus[i], (unsigned long long)here, (unsigned long long)total);
+	}
+	sched_setaffinity(0, sizeof(allowed), &allowed);
+out:
+	backlog_bpf__destroy(trace);
+	fixture_close(&f);
+	return err;
+}
+
+/*
+ * A target that cannot take more bytes (its send queue above half its buffer) is not woken up
+ * when it can: the work retries it on a timer, one jiffy ahead, again and again. With the client
+ * not reading and 4 MiB queued for it, the work runs steadily with nothing moving (measured: 126
+ * runs per second at HZ=250, one every 8 ms); once the client reads, the bytes arrive whole. So a
+ * stalled client costs a kernel wake-up every few milliseconds, and a resumed one waits for the
+ * next retry.
+ */
+static int test_unwritable_target_polled_every_jiffy(void)
+{
+	static uint8_t buf[4 * MIB];
+	struct backlog_bpf *trace = NULL;
+	struct fixture f;
+	uint64_t t0, t1;
+	__u64 runs;
+	ssize_t got;
+	size_t bad;
+	int err;
+
+	if (fixture_open_default(&f))
+		return -1;
+	err = set_int_opt(f.t.proxy_client, SOL_SOCKET, SO_SNDBUF, 64 * 1024);
+	if (!err)
+		err = set_int_opt(f.t.client_app, SOL_SOCKET, SO_RCVBUF, 64 * 1024);
+	if (!err)
+		err = splice_pair(&f, false);
+	if (err) {
+		err = failf("setting up: %s", strerror(-err));
+		goto out;
+	}
+	err = backlog_trace(&trace, f.t.proxy_client);
+	if (err) {
+		err = failf("loading the tracer of sk_psock_backlog: %s", strerror(-err));
+		goto out;
+	}
+	pattern_fill(buf, sizeof(buf), 0);
+	err = send_all(f.t.backend_app, buf, sizeof(buf));
+	if (err) {
+		err = failf("sending 4 MiB from the backend: %s", strerror(-err));
+		goto out;
+	}
+	usleep(200 * 1000); /* the buffers fill, the worker starts retrying */
+	backlog_reset(trace);
+	t0 = now_ms();
+	usleep(500 * 1000);
+	runs = backlog_runs(trace, -1);
+	t1 = now_ms();
+	notef("%llu worker runs in %llu ms while the client read nothing (%.0f per second)",
+	      (unsigned long long)runs, (unsigned long long)(t1 - t0),
+	      runs * 1000.0 / (double)(t1 - t0 ? t1 - t0 : 1));
+	if (runs < 10 || runs > 2 * (t1 - t0)) {
+		err = failf("%llu runs of sk_psock_backlog in %llu ms with the target unwritable, "
+			    "want a steady retry (10 or more, at most 2 per ms)",
+			    (unsigned long long)runs, (unsigned long long)(t1 - t0));
+		goto out;
+	}
+	memset(buf, 0, sizeof(buf));
+	got = recv_exact(f.t.client_app, buf, sizeof(buf));
+	bad = got > 0 ? pattern_mismatch(buf, (size_t)got, 0) : 0;
+	if (got != (ssize_t)sizeof(buf) || bad != sizeof(buf))
+		err = failf("the client read %zd of 4 MiB once it read (first wrong byte at %zu)",
+			    got, bad);
+out:
+	backlog_bpf__destroy(trace);
+	fixture_close(&f);
+	return err;
+}
+
 /* Private network namespace with lo up, so the tests need no addresses and leave nothing behind. */
 static int netns_enter(void)
 {
@@ -1173,6 +1372,8 @@ static const struct subtest {
 	{"verdict_sees_whole_small_request", test_verdict_sees_whole_small_request},
 	{"map_delete_drops_queued", test_map_delete_drops_queued},
 	{"close_removes_entry", test_close_removes_entry},
+	{"backlog_runs_on_receiving_cpu", test_backlog_runs_on_receiving_cpu},
+	{"unwritable_target_polled_every_jiffy", test_unwritable_target_polled_every_jiffy},
 };
 
 /*
