@@ -103,16 +103,14 @@ void conn_cancel_op(struct conn *c, enum ring_op op)
 
 struct conn *conn_new(struct worker *w, int fd)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	socklen_t sl;
 	struct conn *c;
 	int one = 1;
 
-	/* 64-byte aligned: the low 6 bits of a completion's user_data carry the operation. */
-	c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
+	/* Plain malloc: every byte counts for the connections the kernel holds (see README). */
+	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	memset(c, 0, sizeof(*c));
 	c->cin.cap = w->cfg->limits.max_head + w->cfg->limits.max_request_line + 4096;
 	if (conn_buffers(c) < 0) {
 		free(c);
@@ -127,19 +125,9 @@ struct conn *conn_new(struct worker *w, int fd)
 	for (int i = 0; i < POOL_MAX; i++)
 		c->up[i].fd = -1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	strcpy(c->peer, "?");
-	sl = sizeof(c->local_addr);
-	getsockname(fd, (struct sockaddr *)&c->local_addr, &sl);
-	sl = sizeof(ss);
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		c->peer_addr = ss;
-		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer,
-				  sizeof(c->peer));
-		else if (ss.ss_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->peer,
-				  sizeof(c->peer));
-	}
+	sl = sizeof(c->peer_addr);
+	if (getpeername(fd, &c->peer_addr.sa, &sl) || sl > sizeof(c->peer_addr))
+		c->peer_addr.sa.sa_family = AF_UNSPEC;
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -186,6 +174,18 @@ void conn_buffers_release(struct conn *c)
 	c->hbuf = NULL;
 }
 
+const char *conn_peer(const struct conn *c, char buf[INET6_ADDRSTRLEN])
+{
+	const void *a =
+		c->peer_addr.sa.sa_family == AF_INET	? (const void *)&c->peer_addr.in.sin_addr
+		: c->peer_addr.sa.sa_family == AF_INET6 ? (const void *)&c->peer_addr.in6.sin6_addr
+							: NULL;
+
+	if (!a || !inet_ntop(c->peer_addr.sa.sa_family, a, buf, INET6_ADDRSTRLEN))
+		strcpy(buf, "?");
+	return buf;
+}
+
 void conn_free(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -206,6 +206,8 @@ void conn_free(struct conn *c)
 			close(c->up[i].fd);
 	close(c->cfd);
 	conn_buffers_release(c);
+	free(c->reply);
+	free(c->reqline);
 	free(c);
 }
 
@@ -229,16 +231,22 @@ void conn_count(struct conn *c, unsigned status)
 		q.latency_us = c->status ? q.latency_us : 0;
 	}
 	stats_count(c->w->st, &q);
+	char peer[INET6_ADDRSTRLEN];
+
 	if (log_level >= LOG_DEBUG && c->t_req)
 		pr_debug("conn %lu: %s \"%s\" route %u pool %s: %u, %llu bytes in, %llu bytes out, "
 			 "%.3f ms%s",
-			 c->id, c->peer,
-			 conn_has(c, CF_ADOPTED) ? "(kernel-forwarded)" : c->reqline, c->route_id,
-			 c->w->cfg->pools[q.pool].name, status, (unsigned long long)q.bytes_in,
-			 (unsigned long long)q.bytes_out, (double)(now_ns() - c->t_req) / 1e6,
+			 c->id, conn_peer(c, peer),
+			 conn_has(c, CF_ADOPTED) ? "(kernel-forwarded)"
+			 : c->reqline		 ? c->reqline
+						 : "?",
+			 c->route_id, c->w->cfg->pools[q.pool].name, status,
+			 (unsigned long long)q.bytes_in, (unsigned long long)q.bytes_out,
+			 (double)(now_ns() - c->t_req) / 1e6,
 			 conn_has(c, CF_SPLICED) ? ", passed up by the kernel" : "");
 	else if (log_level >= LOG_DEBUG)
-		pr_debug("conn %lu: %s: answered %u without a route", c->id, c->peer, status);
+		pr_debug("conn %lu: %s: answered %u without a route", c->id, conn_peer(c, peer),
+			 status);
 	c->t_req = 0;
 }
 
@@ -383,9 +391,13 @@ void conn_reply(struct conn *c, unsigned status)
 		conn_close(c);
 		return;
 	}
+	if (!c->reply && !(c->reply = malloc(REPLY_MAX))) {
+		conn_close(c);
+		return;
+	}
 	conn_abandon_backend(c);
 	blen = snprintf(body, sizeof(body), "%u %s\n", status, reason);
-	n = snprintf(c->reply, sizeof(c->reply),
+	n = snprintf(c->reply, REPLY_MAX,
 		     "HTTP/1.1 %u %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
 		     "Connection: close\r\n\r\n%s",
 		     status, reason, blen, c->method == HTTP_M_HEAD ? "" : body);

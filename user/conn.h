@@ -22,6 +22,7 @@
 #define STRG_TCP_CLOSE_WAIT  8
 #define BBUF_SIZE	     (64 * 1024)
 #define REPLY_MAX	     256
+#define REQLINE_MAX	     128
 #define ADDED_HEADERS_MAX    128
 
 enum conn_state {
@@ -54,9 +55,9 @@ enum conn_flags {
 
 /* One direction of an exchange: how its message is framed and how far it got. */
 struct msg_dir {
-	enum http_body body;	/* how the body is delimited */
 	uint64_t left;		/* HTTP_BODY_LENGTH: body bytes still due */
 	struct http_chunked ch; /* HTTP_BODY_CHUNKED: where the chunks are */
+	enum http_body body;	/* how the body is delimited */
 	uint32_t inflight;	/* bytes handed to the send in flight, not yet sent */
 	bool done_pending;	/* the send in flight ends the message */
 	bool done;		/* the whole message went through */
@@ -72,8 +73,15 @@ struct inbuf {
 
 struct upstream {
 	int fd;		  /* connected backend socket, -1 when none */
-	int bidx;	  /* index of the backend in its pool */
+	uint8_t bidx;	  /* index of the backend in its pool (< POOL_MAX_BACKENDS) */
 	bool unsolicited; /* it sent bytes no request asked for: closed after this exchange */
+};
+
+/* An address of the client's connection, IPv4 or IPv6 (28 bytes, not a sockaddr_storage's 128). */
+union conn_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
 };
 
 struct conn {
@@ -81,7 +89,6 @@ struct conn {
 	struct worker *w;
 	unsigned long id;
 	int cfd;
-	char peer[INET6_ADDRSTRLEN];
 	uint32_t pending; /* bit (1 << ring_op) per operation in flight; one of each kind at most */
 	uint32_t flags;	  /* enum conn_flags */
 	enum conn_state state;
@@ -90,12 +97,13 @@ struct conn {
 	struct inbuf cin; /* from the client */
 	struct inbuf bin; /* from the current backend (cap BBUF_SIZE) */
 	char *hbuf; /* [PROXY header][request head as forwarded], the head at PROXYPROTO_V2_MAX */
-	uint32_t hoff;				       /* where the bytes to send start in hbuf */
-	uint32_t hlen;				       /* bytes to send from hoff */
-	uint32_t hsent;				       /* of which sent */
-	uint32_t head_len;			       /* bytes of the head alone */
-	struct sockaddr_storage peer_addr, local_addr; /* the client's connection, for PROXY v2 */
-	char reply[REPLY_MAX];
+	uint32_t hoff;		   /* where the bytes to send start in hbuf */
+	uint32_t hlen;		   /* bytes to send from hoff */
+	uint32_t hsent;		   /* of which sent */
+	uint32_t head_len;	   /* bytes of the head alone */
+	union conn_addr peer_addr; /* the client's address (PROXY v2, X-Forwarded-For, logs) */
+	enum http_method method;   /* of the current request */
+	char *reply; /* strgd's own answer (REPLY_MAX bytes, allocated when it answers) */
 	uint32_t rlen, rsent;
 
 	struct upstream up[POOL_MAX];
@@ -105,17 +113,17 @@ struct conn {
 
 	/* the current exchange */
 	int outcome; /* enum xout, set when it completes (exchange.h) */
-	enum http_method method;
 	struct msg_dir req, resp;
 	unsigned status;
 	uint32_t route_id;
-	uint32_t route_slot; /* counters slot of that route */
-	char reqline[128];   /* -v: "METHOD target" of the current request, for its log line */
-	uint64_t t_req;	     /* head parsed */
-	uint64_t t_resp;     /* response head seen */
-	uint64_t nin;	     /* request bytes sent up */
-	uint64_t nout;	     /* response bytes sent down */
-	uint64_t last_out;   /* response bytes of the last exchange that ended */
+	uint32_t route_slot;	   /* counters slot of that route */
+	uint32_t resp_passed_seen; /* strg_conn.resp_passed when last looked at */
+	char *reqline;		   /* -v: "METHOD target" of the current request (REQLINE_MAX) */
+	uint64_t t_req;		   /* head parsed */
+	uint64_t t_resp;	   /* response head seen */
+	uint64_t nin;		   /* request bytes sent up */
+	uint64_t nout;		   /* response bytes sent down */
+	uint64_t last_out;	   /* response bytes of the last exchange that ended */
 
 	/* the kernel fast path (spliced connections) */
 	uint64_t eof_deadline;
@@ -134,7 +142,6 @@ struct conn {
 	 * exchange; the exchange corks the last bytes of such a response for the hand-back.
 	 */
 	uint64_t kernel_below;
-	uint32_t resp_passed_seen;
 	uint64_t acked_base; /* tcpi_bytes_acked of the client socket before any data */
 	struct strg_conn_ctl ctl;
 };
@@ -167,6 +174,8 @@ void conn_buffers_release(struct conn *c);
 void conn_free(struct conn *c);
 void conn_close(struct conn *c);
 void conn_linger(struct conn *c);
+/* The client's address as text ("?" when unknown), in buf. */
+const char *conn_peer(const struct conn *c, char buf[INET6_ADDRSTRLEN]);
 /* Answer with a status of strgd's own and close (counted like any request). */
 void conn_reply(struct conn *c, unsigned status);
 /* Count the current exchange's request once (routed or not). */

@@ -37,7 +37,8 @@ int connmap_put(struct connmap *m, uint64_t key, void *val)
 {
 	size_t i;
 
-	if ((m->n + 1) * 2 > m->cap && grow(m))
+	/* Up to three quarters full: probe runs stay short, idle connections cost little. */
+	if ((m->n + 1) * 4 > m->cap * 3 && grow(m))
 		return -ENOMEM;
 	for (i = slot_of(m, key); m->keys[i]; i = (i + 1) & (m->cap - 1))
 		;

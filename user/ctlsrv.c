@@ -119,8 +119,7 @@ void ctlsrv_on_accept(struct ctlsrv *srv, int res, unsigned flags)
 		close(res);
 		return;
 	}
-	/* 64-byte aligned: the low bits of a completion's user_data carry the operation. */
-	cc = aligned_alloc(64, (sizeof(*cc) + 63) & ~(size_t)63);
+	cc = malloc(sizeof(*cc));
 	if (!cc) {
 		close(res);
 		return;

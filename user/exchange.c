@@ -97,6 +97,7 @@ static void build_head(struct conn *c, const struct http_request *req, size_t he
 	char *head = c->hbuf + PROXYPROTO_V2_MAX;
 	const char *src = c->cin.data + c->cin.start;
 	size_t n = head_len - 2;
+	char peer[INET6_ADDRSTRLEN];
 	int added;
 
 	if (spec->adapt) {
@@ -109,7 +110,7 @@ static void build_head(struct conn *c, const struct http_request *req, size_t he
 	}
 	added = snprintf(head + n, ADDED_HEADERS_MAX,
 			 "X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\nVia: 1.%u strg\r\n\r\n",
-			 c->peer, req->version_minor);
+			 conn_peer(c, peer), req->version_minor);
 	c->head_len = (uint32_t)(n + (size_t)added);
 	c->hoff = PROXYPROTO_V2_MAX;
 	c->hlen = c->head_len;
@@ -152,8 +153,9 @@ static const char *cookie_value(const char *v, size_t len, const char *name, siz
 static unsigned user_bucket(const struct conn *c, const struct http_request *req, const char *buf)
 {
 	const struct config *cfg = c->w->cfg;
-	const char *key = c->peer;
-	size_t len = strlen(c->peer);
+	char peer[INET6_ADDRSTRLEN];
+	const char *key = conn_peer(c, peer);
+	size_t len = strlen(key);
 	uint64_t h = 0xcbf29ce484222325ull;
 
 	for (unsigned i = 0; cfg->sticky != STICKY_ADDRESS && i < req->nfields; i++) {
@@ -217,7 +219,9 @@ enum xout exchange_start(struct conn *c)
 		return XO_BUSY;
 	}
 	if (n < 0) {
-		pr_info("conn %lu: %s: rejected request with %d", c->id, c->peer, -n);
+		char peer[INET6_ADDRSTRLEN];
+
+		pr_info("conn %lu: %s: rejected request with %d", c->id, conn_peer(c, peer), -n);
 		c->method = HTTP_M_UNKNOWN;
 		conn_reply(c, (unsigned)-n);
 		return XO_BUSY;
@@ -244,8 +248,8 @@ enum xout exchange_start(struct conn *c)
 	c->req.left = req->content_length;
 	http_chunked_init(&c->req.ch);
 	c->req.done = req->body == HTTP_BODY_NONE;
-	if (log_level >= LOG_DEBUG)
-		snprintf(c->reqline, sizeof(c->reqline), "%.*s %.*s", (int)req->method_len,
+	if (log_level >= LOG_DEBUG && (c->reqline || (c->reqline = malloc(REQLINE_MAX))))
+		snprintf(c->reqline, REQLINE_MAX, "%.*s %.*s", (int)req->method_len,
 			 req->method_str, (int)req->target_len, req->target);
 	build_head(c, req, (size_t)n, &rt->spec);
 	c->cin.start += (uint32_t)n;
@@ -287,7 +291,7 @@ static void exchange_connect(struct conn *c)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->up[c->pool].fd = fd;
 	c->up[c->pool].unsolicited = false;
-	c->up[c->pool].bidx = idx;
+	c->up[c->pool].bidx = (uint8_t)idx;
 	c->bfd = fd;
 	c->flags &= ~CF_REUSED;
 	c->state = ST_CONNECT;
@@ -305,6 +309,8 @@ static void exchange_connect(struct conn *c)
 static void head_for_new_connection(struct conn *c, const struct pool *p)
 {
 	char pp[PROXYPROTO_V2_MAX];
+	union conn_addr local;
+	socklen_t len = sizeof(local);
 	int n;
 
 	c->hoff = PROXYPROTO_V2_MAX;
@@ -312,8 +318,10 @@ static void head_for_new_connection(struct conn *c, const struct pool *p)
 	c->hsent = 0;
 	if (!p->proxy_protocol)
 		return;
-	n = proxyproto_v2(pp, sizeof(pp), (struct sockaddr *)&c->peer_addr,
-			  (struct sockaddr *)&c->local_addr);
+	/* The address the client connected to: asked for here, not kept per connection. */
+	if (getsockname(c->cfd, &local.sa, &len) || len > sizeof(local))
+		local.sa.sa_family = AF_UNSPEC;
+	n = proxyproto_v2(pp, sizeof(pp), &c->peer_addr.sa, &local.sa);
 	if (n < 0) {
 		pr_warn("conn %lu: no PROXY header for a client of this address family", c->id);
 		return;
@@ -383,7 +391,10 @@ static void exchange_pump_up(struct conn *c)
 		long r = http_chunked_feed(&c->req.ch, c->cin.data + c->cin.start, avail, &done);
 
 		if (r < 0) {
-			pr_info("conn %lu: %s: malformed chunked request body", c->id, c->peer);
+			char peer[INET6_ADDRSTRLEN];
+
+			pr_info("conn %lu: %s: malformed chunked request body", c->id,
+				conn_peer(c, peer));
 			conn_reply(c, 400);
 			return;
 		}

@@ -89,8 +89,8 @@ struct http_response {
 
 /* Streaming chunked-coding scanner: tracks where a chunked body ends while bytes pass verbatim. */
 struct http_chunked {
-	int state;	    /* internal */
 	uint64_t remaining; /* bytes left in the current chunk's data */
+	int state;	    /* internal */
 	uint32_t line_len;  /* bytes seen of the current size/trailer line (bounded) */
 };
 

@@ -6,7 +6,10 @@
 #include <stdint.h>
 #include <liburing.h>
 
-/* Operation kinds; stored in the low 6 bits of user_data (objects are 64-byte aligned). */
+/*
+ * Operation kinds; stored in the top bits of user_data, above any user-space address (at most 57
+ * bits, with five-level paging), so objects need no particular alignment.
+ */
 enum ring_op {
 	RING_OP_NONE = 0, /* completions we ignore (cancel requests) */
 	RING_OP_ACCEPT = 1,
@@ -27,21 +30,22 @@ enum ring_op {
 	RING_OP_ACK = 30,  /* to worker 0: a worker took the new configuration */
 };
 
-#define RING_OP_MASK 63u
+#define RING_OP_SHIFT 58
+#define RING_OBJ_MASK ((1ull << RING_OP_SHIFT) - 1)
 
 static inline uint64_t ring_tag(void *obj, enum ring_op op)
 {
-	return (uint64_t)(uintptr_t)obj | op;
+	return (uint64_t)(uintptr_t)obj | (uint64_t)op << RING_OP_SHIFT;
 }
 
 static inline enum ring_op ring_tag_op(uint64_t ud)
 {
-	return (enum ring_op)(ud & RING_OP_MASK);
+	return (enum ring_op)(ud >> RING_OP_SHIFT);
 }
 
 static inline void *ring_tag_obj(uint64_t ud)
 {
-	return (void *)(uintptr_t)(ud & ~(uint64_t)RING_OP_MASK);
+	return (void *)(uintptr_t)(ud & RING_OBJ_MASK);
 }
 
 /* Next free SQE; when the submission queue is full, submit what is queued and try again. */

@@ -12,7 +12,7 @@
 
 /*
  * "splice auto": a response this long or longer keeps its connection in user space, which
- * carries bulk faster (README.md, "Choosing the data path"); shorter ones go to the kernel.
+ * carries bulk faster (README.md, "Data paths"); shorter ones go to the kernel.
  */
 #define SPLICE_AUTO_BULK (128 * 1024ull)
 /* "splice auto": idle this long between requests, a connection is handed to the kernel. */
