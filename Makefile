@@ -37,7 +37,8 @@ LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c user/c
 	user/proxyproto.c user/state.c user/apply.c
 # The daemon's own modules.
 STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c user/session.c user/stats.c \
-	user/ring.c user/splice.c user/ctl.c user/ctlsrv.c user/ctlverbs.c user/reload.c
+	user/ring.c user/splice.c user/ctl.c user/ctlsrv.c user/reqsrv.c user/ctlverbs.c \
+	user/reload.c
 STRGCTL_SRCS := user/strgctl.c user/ctlverbs.c
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)

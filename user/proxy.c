@@ -61,7 +61,7 @@ struct proxy {
 	int lfd;
 	struct splice_events *events;
 	int events_fd;
-	struct ctlsrv *ctl;	/* worker 0: the control socket's server */
+	struct reqsrv *ctl;	/* worker 0: the control socket's server */
 	struct ctl_env ctl_env; /* worker 0: what its commands work on */
 	bool accept_paused;	/* accept failed for lack of resources: retried on the tick */
 	uint64_t stop_deadline;
@@ -200,9 +200,9 @@ static void on_timer(struct proxy *px)
 		session_tick(c, now, px->stop_deadline);
 	}
 	if (px->ctl) {
-		ctlsrv_tick(px->ctl, now);
+		reqsrv_tick(px->ctl, now);
 		reclaim(px->sh);
-		ctlsrv_release(px->ctl);
+		reqsrv_release(px->ctl);
 	}
 	submit_tick(px);
 	if (px->accept_paused && !px->w.stopping)
@@ -250,7 +250,7 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 	case RING_OP_ACK:
 		if (px->ctl) {
 			reclaim(px->sh);
-			ctlsrv_release(px->ctl);
+			reqsrv_release(px->ctl);
 		}
 		return;
 	case RING_OP_ACCEPT:
@@ -260,13 +260,9 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 		on_timer(px);
 		return;
 	case RING_OP_CTL_ACCEPT:
-		ctlsrv_on_accept(px->ctl, cqe->res, cqe->flags);
-		return;
 	case RING_OP_CTL_RECV:
-		ctlsrv_on_recv(px->ctl, ring_tag_obj(ud), cqe->res);
-		return;
 	case RING_OP_CTL_SEND:
-		ctlsrv_on_send(px->ctl, ring_tag_obj(ud), cqe->res);
+		reqsrv_on_cqe(px->ctl, op, ring_tag_obj(ud), cqe->res, cqe->flags);
 		return;
 	case RING_OP_EVENTS:
 		splice_events_consume(px->events);
@@ -392,7 +388,7 @@ static void worker_close(struct proxy *px)
 			px->w.spurious);
 	if (px->w.ring.ring_fd > 0)
 		io_uring_queue_exit(&px->w.ring);
-	ctlsrv_close(px->ctl); /* after the ring: no completion names its connections */
+	reqsrv_close(px->ctl); /* after the ring: no completion names its connections */
 	splice_events_close(px->events);
 	if (px->lfd >= 0)
 		close(px->lfd);
