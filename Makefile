@@ -22,7 +22,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
 BASE_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Iuser -I$(OUTPUT) -MMD -MP
-LDLIBS := -lbpf -luring -lelf -lz -ljansson -pthread
+LDLIBS := -lbpf -luring -lelf -lz -ljansson -lm -pthread
 
 ifeq ($(SANITIZE),1)
 OBJDIR := $(OUTPUT)/san
@@ -38,8 +38,10 @@ LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c user/c
 # The daemon's own modules.
 STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c user/session.c user/stats.c \
 	user/ring.c user/splice.c user/ctl.c user/ctlsrv.c user/reqsrv.c user/ctlverbs.c \
-	user/reload.c
-STRGCTL_SRCS := user/strgctl.c user/ctlverbs.c
+	user/reload.c user/metrics.c user/metricsrv.c user/accesslog.c
+# The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
+STRGD_ASM := $(OBJDIR)/statuspage.o
+STRGCTL_SRCS := user/strgctl.c user/ctlclient.c user/top.c user/ctlverbs.c
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
@@ -76,7 +78,7 @@ INSTALLED := $(SBINDIR)/strgd $(BINDIR)/strgctl $(MANDIR)/man8/strgd.8 $(MANDIR)
 	$(DOCDIR)/strg.conf.example
 all: strgd strgctl
 
-strgd: $(call obj,$(STRGD_SRCS)) $(LIB_OBJS)
+strgd: $(call obj,$(STRGD_SRCS)) $(STRGD_ASM) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
@@ -88,6 +90,10 @@ strgctl: $(call obj,$(STRGCTL_SRCS)) $(LIB_OBJS)
 $(OBJDIR)/%.o: user/%.c $(BPF_SKELS) | $(OBJDIR)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -c $< -o $@
+
+$(OBJDIR)/statuspage.o: user/statuspage.S user/statuspage.html | $(OBJDIR)
+	$(call msg,AS,$@)
+	$(Q)$(CC) -c $< -o $@
 
 $(OBJDIR) $(OBJDIR)/tests $(OBJDIR)/ktest $(OUTPUT) $(OUTPUT)/ktest:
 	$(Q)mkdir -p $@

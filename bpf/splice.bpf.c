@@ -232,6 +232,58 @@ static __always_inline const struct strg_route_cand *route_lookup(struct strg_re
 			    rq->path_len == 1, user);
 }
 
+/* The access log's sample: 0 off, else one kernel-carried request in N (set before loading). */
+const volatile __u32 access_sample = 0;
+
+/* Whether this request is logged, and what the log needs of it kept until its response. */
+static __always_inline void log_pick(struct strg_conn *cn, const struct scratch *s, __u32 route_id)
+{
+	__u32 off = 0;
+
+	cn->route_id = route_id;
+	cn->log =
+		access_sample && (access_sample == 1 || bpf_get_prandom_u32() % access_sample == 0);
+	if (!cn->log)
+		return;
+	cn->log_in = (__u64)s->rq.pos + s->rq.content_length;
+	/* The path follows the method and its space (at most "OPTIONS "). */
+	for (int i = 0; i < 8; i++) {
+		if (s->buf[i] == ' ') {
+			off = (__u32)i + 1;
+			break;
+		}
+	}
+	off &= 15;
+	__builtin_memcpy(cn->log_path, s->buf + off, STRG_LOG_PATH);
+	cn->log_path_len = s->rq.path_len < STRG_LOG_PATH ? s->rq.path_len : STRG_LOG_PATH;
+}
+
+static __always_inline void log_response(const struct strg_sock *si, const struct strg_conn *cn,
+					 __u32 status, __u64 bytes_out, __u64 us)
+{
+	__u32 worker = si->worker;
+	void *ring = bpf_map_lookup_elem(&events, &worker);
+	struct strg_access_event *e;
+
+	if (!ring)
+		return;
+	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+	if (!e)
+		return; /* full: this line is lost, the counters still have the request */
+	e->ev.client = si->client;
+	e->ev.kind = STRG_EV_ACCESS;
+	e->ev.pool = cn->pool;
+	e->route_id = cn->route_id;
+	e->status = status;
+	e->method = cn->method;
+	e->path_len = cn->log_path_len;
+	e->bytes_in = cn->log_in;
+	e->bytes_out = bytes_out;
+	e->latency_us = us;
+	__builtin_memcpy(e->path, cn->log_path, STRG_LOG_PATH);
+	bpf_ringbuf_submit(e, 0);
+}
+
 static __always_inline void notify(const struct strg_sock *si, __u32 kind, __u32 pool)
 {
 	__u32 worker = si->worker;
@@ -355,6 +407,7 @@ static __always_inline int client_bytes(struct __sk_buff *skb, const struct strg
 	cn->req_ns = bpf_ktime_get_ns();
 	cn->req_left = s->rq.content_length - (skb->len - s->rq.pos);
 	cn->user_after = 0;
+	log_pick(cn, s, c->route_id);
 	cn->phase = STRG_PH_KREQ;
 	st = stats_of(c->slot, c->pool);
 	if (st) {
@@ -458,13 +511,18 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 	body = skb->len - head;
 	if (body > s->rs.content_length)
 		goto to_user; /* more than the response: strgd reads it from its head */
-	if (st) {
+	{
 		__u64 us = (bpf_ktime_get_ns() - cn->req_ns) / 1000;
 		__u32 cls = index_below(s->rs.status / 100, STRG_STATUS_CLASSES);
 
-		st->status[cls]++;
-		st->latency_us_log2[index_below(log2_bucket(us), STRG_LAT_BUCKETS)]++;
-		st->bytes_out += skb->len;
+		if (st) {
+			st->status[cls]++;
+			st->latency_us_log2[index_below(log2_bucket(us), STRG_LAT_BUCKETS)]++;
+			st->latency_us_sum += us;
+			st->bytes_out += skb->len;
+		}
+		if (cn->log)
+			log_response(si, cn, s->rs.status, (__u64)head + s->rs.content_length, us);
 	}
 	cn->resp_left = s->rs.content_length - body;
 	__sync_fetch_and_add(&cn->out, (__u64)skb->len);

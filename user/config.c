@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* strgd configuration: one directive per line, '#' comments, errors as "file:line: message". */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <fcntl.h>
@@ -137,6 +138,76 @@ static int parse_addr(struct cfg_parser *ps, const char *what, const char *text,
 			       text);
 	if (pool_backend_parse(b, text))
 		return cfg_err(ps, "%s: cannot resolve '%s'", what, text);
+	return 0;
+}
+
+const char *config_addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	}
+	return buf;
+}
+
+/* access-log PATH|stderr [json] [sample N] */
+static int do_access_log(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct config *cfg = ps->cfg;
+
+	if (argc < 2)
+		return cfg_err(ps, "access-log: expects PATH or stderr, then [json] [sample N]");
+	if (strcmp(argv[1], "stderr") && argv[1][0] != '/')
+		return cfg_err(ps, "access-log: '%s' is not an absolute path or stderr", argv[1]);
+	if (strlen(argv[1]) >= sizeof(cfg->access_log))
+		return cfg_err(ps, "access-log: path longer than %zu bytes",
+			       sizeof(cfg->access_log) - 1);
+	strcpy(cfg->access_log, argv[1]);
+	cfg->access_log_json = false;
+	cfg->access_log_sample = 1;
+	for (int i = 2; i < argc; i++) {
+		char *end;
+		unsigned long n;
+
+		if (!strcmp(argv[i], "json")) {
+			cfg->access_log_json = true;
+			continue;
+		}
+		if (strcmp(argv[i], "sample") || i + 1 >= argc)
+			return cfg_err(ps, "access-log: unknown option '%s' (json, sample N)",
+				       argv[i]);
+		n = strtoul(argv[++i], &end, 10);
+		if (!*argv[i] || *end || n < 1 || n > 1000000)
+			return cfg_err(ps, "access-log: sample '%s' is not 1 to 1000000", argv[i]);
+		cfg->access_log_sample = (unsigned)n;
+	}
+	return 0;
+}
+
+/* metrics ADDR:PORT: the metrics listener (Prometheus, the status page). */
+static int do_metrics(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct pool_backend b;
+	int err;
+
+	if (argc != 2)
+		return cfg_err(ps, "metrics: expects one ADDRESS:PORT");
+	if (ps->cfg->metrics_len)
+		return cfg_err(ps, "metrics: given twice");
+	err = parse_addr(ps, "metrics", argv[1], &b);
+	if (err)
+		return err;
+	ps->cfg->metrics = b.addr;
+	ps->cfg->metrics_len = b.addrlen;
 	return 0;
 }
 
@@ -575,6 +646,7 @@ static const struct {
 	{"splice", do_splice},	     {"workers", do_workers},
 	{"control", do_control},     {"control-group", do_control_group},
 	{"listen", do_listen},	     {"state-file", do_state_file},
+	{"metrics", do_metrics},     {"access-log", do_access_log},
 	{"sticky", do_sticky},	     {"tester-header", do_tester_header},
 	{"pool", do_pool},	     {"route", do_route},
 	{"timeout", do_timeout},     {"limit", do_limit},

@@ -29,6 +29,8 @@ enum splice_mode {
 struct config {
 	struct sockaddr_storage listen;
 	socklen_t listen_len;
+	struct sockaddr_storage metrics; /* the metrics listener (/metrics, /stats.json, /) */
+	socklen_t metrics_len;		 /* 0: none */
 	unsigned npools;
 	struct pool pools[POOL_MAX];
 	struct route_table *routes;
@@ -48,6 +50,9 @@ struct config {
 	int control_change_gid; /* group whose members may change, like root; -1 = root only */
 	char state[256];	/* route table saved on every change; default /var/lib/strg/state */
 	char tester_header[64]; /* pins a request of a "testers" route to a pool; X-Strg-Pool */
+	char access_log[256];	/* access log path, "stderr", or "" (off, the default) */
+	bool access_log_json;	/* one JSON object per line instead of text */
+	unsigned access_log_sample; /* log one request in N (1: every one) */
 	enum sticky_kind sticky;
 	char sticky_name[64];
 };
@@ -57,6 +62,8 @@ struct config {
  * "name:line: message" into err. cfg must be freed with config_free() either way.
  */
 int config_parse(struct config *cfg, const char *name, const char *text, char *err, size_t errlen);
+/* "host:port" or "[v6]:port" of an address, in buf. */
+const char *config_addr_text(const struct sockaddr_storage *ss, char *buf, size_t len);
 /* Read and parse a file; I/O errors are reported as "file: strerror". */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 void config_free(struct config *cfg);

@@ -172,6 +172,9 @@ void conn_buffers_release(struct conn *c)
 	c->cin.data = NULL;
 	c->bin.data = NULL;
 	c->hbuf = NULL;
+	/* The kernel holds the connection: nothing of a request to keep either. */
+	free(c->ri);
+	c->ri = NULL;
 }
 
 const char *conn_peer(const struct conn *c, char buf[INET6_ADDRSTRLEN])
@@ -207,8 +210,120 @@ void conn_free(struct conn *c)
 	close(c->cfd);
 	conn_buffers_release(c);
 	free(c->reply);
-	free(c->reqline);
+	free(c->ri);
 	free(c);
+}
+
+struct reqinfo *conn_reqinfo(struct conn *c, const struct http_request *req, const char *buf)
+{
+	struct reqinfo *ri = c->ri;
+	bool log = alog_wants();
+
+	if (!log && log_level < LOG_DEBUG)
+		return NULL;
+	if (!ri && !(ri = c->ri = calloc(1, sizeof(*ri))))
+		return NULL;
+	ri->log = log;
+	ri->known = req != NULL;
+	ri->id_added = false;
+	ri->kernel_in = 0;
+	ri->id[0] = '\0';
+	if (!req) {
+		if (log)
+			alog_new_id(ri->id);
+		return ri;
+	}
+	snprintf(ri->method, sizeof(ri->method), "%.*s", (int)req->method_len, req->method_str);
+	/* An origin-form target starts with its path; an absolute form: the path alone. */
+	if (req->path >= req->target &&
+	    req->path + req->path_len <= req->target + req->target_len &&
+	    req->path == req->target) {
+		ri->target_len = (uint16_t)(req->target_len < ALOG_PATH_MAX ? req->target_len
+									    : ALOG_PATH_MAX);
+		memcpy(ri->target, req->target, ri->target_len);
+	} else {
+		ri->target_len =
+			(uint16_t)(req->path_len < ALOG_PATH_MAX ? req->path_len : ALOG_PATH_MAX);
+		memcpy(ri->target, req->path, ri->target_len);
+	}
+	ri->path_len = (uint16_t)(req->path_len < ri->target_len ? req->path_len : ri->target_len);
+	/* The client's X-Request-Id when it sent a sane one; else one of ours, sent upstream. */
+	for (unsigned i = 0; log && i < req->nfields; i++) {
+		const struct http_field *f = &req->fields[i];
+
+		if (f->name_len == 12 && !strncasecmp(buf + f->name_off, "x-request-id", 12) &&
+		    f->value_len && f->value_len < ALOG_ID_MAX) {
+			memcpy(ri->id, buf + f->value_off, f->value_len);
+			ri->id[f->value_len] = '\0';
+			return ri;
+		}
+	}
+	if (log) {
+		alog_new_id(ri->id);
+		ri->id_added = true;
+	}
+	return ri;
+}
+
+void conn_reqinfo_kernel(struct conn *c, const struct strg_conn *k)
+{
+	struct reqinfo *ri = c->ri;
+
+	if (!k->log && log_level < LOG_DEBUG) {
+		if (ri)
+			ri->log = false;
+		return;
+	}
+	if (!ri && !(ri = c->ri = calloc(1, sizeof(*ri))))
+		return;
+	ri->log = k->log && alog_sample();
+	ri->known = k->log;
+	ri->id_added = false;
+	route_methods_text(1u << (k->method & 31), ri->method, sizeof(ri->method));
+	ri->path_len =
+		(uint16_t)(k->log_path_len < STRG_LOG_PATH ? k->log_path_len : STRG_LOG_PATH);
+	ri->target_len = ri->path_len;
+	memcpy(ri->target, k->log_path, ri->path_len);
+	ri->kernel_in = k->log_in;
+	alog_new_id(ri->id);
+}
+
+/* The request's line in the access log (when sampled) and, with -v, in strgd's own log. */
+static void conn_log(struct conn *c, const struct stats_req *q, unsigned status)
+{
+	const struct reqinfo *ri = c->ri;
+	const struct route *rt =
+		q->route_id ? route_table_get(c->w->cfg->routes, q->route_id) : NULL;
+	const struct pool *p = c->t_req && c->pool >= 0 ? &c->w->cfg->pools[c->pool] : NULL;
+	char peer[INET6_ADDRSTRLEN], route[ROUTE_TEXT_MAX];
+	struct alog_entry e = {.status = status};
+
+	if (!ri || (!ri->log && log_level < LOG_DEBUG))
+		return;
+	e.client = conn_peer(c, peer);
+	e.method = ri->known ? ri->method : "-";
+	e.path = ri->known ? ri->target : "-";
+	e.path_len = ri->known ? ri->path_len : 1;
+	e.route = rt ? (route_key_text(&rt->spec, route, sizeof(route)), route) : NULL;
+	e.pool = p ? p->name : NULL;
+	e.backend = p && c->up[c->pool].bidx < p->nbackends ? p->backends[c->up[c->pool].bidx].name
+							    : NULL;
+	e.bytes_in = conn_has(c, CF_ADOPTED) ? ri->kernel_in : q->bytes_in;
+	e.bytes_out = c->t_req ? q->bytes_out : c->nout; /* unrouted: strgd's own answer */
+	e.duration_us = c->t_req ? (now_ns() - c->t_req) / 1000 : 0;
+	e.kernel = false;
+	e.id = ri->id;
+	if (ri->log)
+		alog_write(&e);
+	if (log_level >= LOG_DEBUG)
+		pr_debug("conn %lu: %s \"%s %.*s\" route %u pool %s: %u, %llu bytes in, %llu bytes "
+			 "out, %.3f ms%s%s",
+			 c->id, e.client, conn_has(c, CF_ADOPTED) ? "(kernel-forwarded)" : e.method,
+			 ri->known ? (int)ri->target_len : 1, e.path, q->route_id,
+			 e.pool ? e.pool : "-", status, (unsigned long long)e.bytes_in,
+			 (unsigned long long)e.bytes_out, (double)e.duration_us / 1000,
+			 conn_has(c, CF_SPLICED) ? ", passed up" : "",
+			 c->t_req ? "" : " (no route)");
 }
 
 /*
@@ -231,22 +346,7 @@ void conn_count(struct conn *c, unsigned status)
 		q.latency_us = c->status ? q.latency_us : 0;
 	}
 	stats_count(c->w->st, &q);
-	char peer[INET6_ADDRSTRLEN];
-
-	if (log_level >= LOG_DEBUG && c->t_req)
-		pr_debug("conn %lu: %s \"%s\" route %u pool %s: %u, %llu bytes in, %llu bytes out, "
-			 "%.3f ms%s",
-			 c->id, conn_peer(c, peer),
-			 conn_has(c, CF_ADOPTED) ? "(kernel-forwarded)"
-			 : c->reqline		 ? c->reqline
-						 : "?",
-			 c->route_id, c->w->cfg->pools[q.pool].name, status,
-			 (unsigned long long)q.bytes_in, (unsigned long long)q.bytes_out,
-			 (double)(now_ns() - c->t_req) / 1e6,
-			 conn_has(c, CF_SPLICED) ? ", passed up by the kernel" : "");
-	else if (log_level >= LOG_DEBUG)
-		pr_debug("conn %lu: %s: answered %u without a route", c->id, conn_peer(c, peer),
-			 status);
+	conn_log(c, &q, status);
 	c->t_req = 0;
 }
 

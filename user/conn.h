@@ -10,6 +10,7 @@
 #include <liburing.h>
 #include <linux/types.h>
 
+#include "accesslog.h"
 #include "config.h"
 #include "http.h"
 #include "ring.h"
@@ -22,8 +23,7 @@
 #define STRG_TCP_CLOSE_WAIT  8
 #define BBUF_SIZE	     (64 * 1024)
 #define REPLY_MAX	     256
-#define REQLINE_MAX	     128
-#define ADDED_HEADERS_MAX    128
+#define ADDED_HEADERS_MAX    192
 
 enum conn_state {
 	ST_HEAD = 0,	/* between requests, or reading a request head (the session's) */
@@ -69,6 +69,19 @@ struct msg_dir {
 struct inbuf {
 	char *data;
 	uint32_t start, end, cap;
+};
+
+/* What the access log and -v say of the current request; kept while the connection lives. */
+struct reqinfo {
+	bool known;	     /* method and path below are this request's (else "-") */
+	bool log;	     /* the access log's sample picked it */
+	bool id_added;	     /* strgd made the id up and sends it upstream in X-Request-Id */
+	uint16_t path_len;   /* the path in target[] (the access log's) */
+	uint16_t target_len; /* path and query (-v's) */
+	uint64_t kernel_in;  /* request bytes the kernel forwarded (a response strgd finishes) */
+	char method[12];
+	char target[ALOG_PATH_MAX]; /* the request target as sent (cut at ALOG_PATH_MAX) */
+	char id[ALOG_ID_MAX];
 };
 
 struct upstream {
@@ -118,12 +131,12 @@ struct conn {
 	uint32_t route_id;
 	uint32_t route_slot;	   /* counters slot of that route */
 	uint32_t resp_passed_seen; /* strg_conn.resp_passed when last looked at */
-	char *reqline;		   /* -v: "METHOD target" of the current request (REQLINE_MAX) */
-	uint64_t t_req;		   /* head parsed */
-	uint64_t t_resp;	   /* response head seen */
-	uint64_t nin;		   /* request bytes sent up */
-	uint64_t nout;		   /* response bytes sent down */
-	uint64_t last_out;	   /* response bytes of the last exchange that ended */
+	struct reqinfo *ri; /* what the access log and -v say of it (allocated when wanted) */
+	uint64_t t_req;	    /* head parsed */
+	uint64_t t_resp;    /* response head seen */
+	uint64_t nin;	    /* request bytes sent up */
+	uint64_t nout;	    /* response bytes sent down */
+	uint64_t last_out;  /* response bytes of the last exchange that ended */
 
 	/* the kernel fast path (spliced connections) */
 	uint64_t eof_deadline;
@@ -174,6 +187,13 @@ void conn_buffers_release(struct conn *c);
 void conn_free(struct conn *c);
 void conn_close(struct conn *c);
 void conn_linger(struct conn *c);
+/*
+ * The request's access-log and -v record, when one of them wants it: taken from the parsed head
+ * (req NULL: a head strgd could not parse). NULL when neither wants it.
+ */
+struct reqinfo *conn_reqinfo(struct conn *c, const struct http_request *req, const char *buf);
+/* The same for a request the kernel forwarded and strgd finishes (k: the kernel's view). */
+void conn_reqinfo_kernel(struct conn *c, const struct strg_conn *k);
 /* The client's address as text ("?" when unknown), in buf. */
 const char *conn_peer(const struct conn *c, char buf[INET6_ADDRSTRLEN]);
 /* Answer with a status of strgd's own and close (counted like any request). */

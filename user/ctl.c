@@ -23,6 +23,7 @@
 #include "ctlverbs.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "reload.h"
 #include "splice.h"
 #include "state.h"
@@ -31,7 +32,6 @@
 
 #define CTL_MAX_WORDS 32
 /* Percent values have one decimal: four significant digits print them exactly. */
-#define CTL_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(4))
 
 /* The words of a command after its noun and verb, and the options taken out of them. */
 struct ctl_args {
@@ -88,6 +88,15 @@ static void reply_v(struct ctl_reply *r, const char *fmt, va_list ap)
 static void reply(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void reply(struct ctl_reply *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_v(r, fmt, ap);
+	va_end(ap);
+}
+
+void ctl_replyf(struct ctl_reply *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -311,160 +320,28 @@ static int pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 	return reply_json(r, json_pack("{s:o}", "pools", pools));
 }
 
-/* A route as counters name it: "[METHODS] [host H] PATH [exact]", stable for its life. */
-static void route_key_text(const struct route_spec *s, char *out, size_t len)
-{
-	char methods[96];
-
-	route_methods_text(s->methods, methods, sizeof(methods));
-	snprintf(out, len, "%s%s%s%s%s%s", methods, methods[0] ? " " : "",
-		 s->host[0] ? "host " : "", s->host, s->host[0] ? " " : "", s->path);
-	if (s->exact)
-		snprintf(out + strlen(out), len - strlen(out), " exact");
-}
-
-static bool stats_empty(const struct strg_stats *v)
-{
-	uint64_t n = v->requests;
-
-	for (int i = 0; i < STRG_STATUS_CLASSES; i++)
-		n += v->status[i];
-	return !n;
-}
-
-static json_t *stats_json(const char *pool, const struct strg_stats *v)
-{
-	json_t *lat = json_array();
-
-	for (int i = 0; i < STRG_LAT_BUCKETS; i++)
-		json_array_append_new(lat, json_integer((json_int_t)v->latency_us_log2[i]));
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
-			 "pool", pool, "requests", (json_int_t)v->requests, "kernel",
-			 (json_int_t)v->fast, "passed", (json_int_t)v->passed, "bytes_in",
-			 (json_int_t)v->bytes_in, "bytes_out", (json_int_t)v->bytes_out, "status",
-			 "unknown", (json_int_t)v->status[0], "1xx", (json_int_t)v->status[1],
-			 "2xx", (json_int_t)v->status[2], "3xx", (json_int_t)v->status[3], "4xx",
-			 (json_int_t)v->status[4], "5xx", (json_int_t)v->status[5],
-			 "latency_us_log2", lat);
-}
-
-static void stats_line(struct ctl_reply *r, const char *id, const char *route, const char *pool,
-		       const struct strg_stats *v)
-{
-	reply(r, "%-5s %-32s %-8s %10llu %10llu %8llu %8llu %8llu %8llu %8llu\n", id, route, pool,
-	      (unsigned long long)v->requests, (unsigned long long)v->fast,
-	      (unsigned long long)v->status[1], (unsigned long long)v->status[2],
-	      (unsigned long long)v->status[3], (unsigned long long)v->status[4],
-	      (unsigned long long)v->status[5]);
-}
-
-/* One route's rows (or the unrouted requests' row when rt is NULL). */
-static json_t *stats_route(struct ctl_env *env, const struct route *rt, bool json,
-			   struct ctl_reply *r)
-{
-	uint32_t slot = rt ? rt->slot : STATS_SLOT_UNROUTED;
-	unsigned npools = rt ? env->cfg->npools : 1;
-	json_t *pools = json_array();
-	char key[ROUTE_TEXT_MAX], id[16];
-	struct strg_stats v;
-
-	if (rt)
-		route_key_text(&rt->spec, key, sizeof(key));
-	snprintf(id, sizeof(id), "%u", rt ? rt->id : 0);
-	for (unsigned p = 0; p < npools && slot <= STATS_SLOT_UNROUTED; p++) {
-		const char *pool = rt ? env->cfg->pools[p].name : "-";
-
-		if (stats_read(env->st, slot, p, &v) < 0 ||
-		    (stats_empty(&v) && (!rt || p != (unsigned)rt->spec.pool)))
-			continue;
-		if (json)
-			json_array_append_new(pools, stats_json(pool, &v));
-		else
-			stats_line(r, rt ? id : "-", rt ? key : "(no route)", pool, &v);
-	}
-	if (!json) {
-		json_decref(pools);
-		return NULL;
-	}
-	if (!rt)
-		return pools;
-	return json_pack("{s:I, s:s, s:b, s:o}", "id", (json_int_t)rt->id, "route", key, "counted",
-			 slot < STRG_ROUTE_SLOTS, "pools", pools);
-}
-
-/* Which worker holds what: its open connections, and how many of them the kernel holds. */
-static json_t *workers_view(struct ctl_env *env, bool json, struct ctl_reply *r)
-{
-	json_t *list = json ? json_array() : NULL;
-
-	for (unsigned i = 0; i < env->nworkers; i++) {
-		const struct worker *w = env->workers[i];
-		unsigned long conns = __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
-		unsigned long kernel = __atomic_load_n(&w->spliced.n, __ATOMIC_RELAXED);
-
-		if (json)
-			json_array_append_new(list,
-					      json_pack("{s:I, s:I, s:I}", "worker", (json_int_t)i,
-							"connections", (json_int_t)conns, "kernel",
-							(json_int_t)kernel));
-		else
-			reply(r, "%sworker %u: %lu connections (%lu held by the kernel)%s",
-			      i ? "; " : "", i, conns, kernel, i + 1 == env->nworkers ? "\n" : "");
-	}
-	return list;
-}
-
 /*
  * stats [show]: per route and pool, every request strgd answered or carried and every one the
- * kernel carried, added up. A route's own pool always has a row; other pools when they counted.
+ * kernel carried, added up, with rates and latency quantiles (metrics.c). A route's own pool
+ * always has a row; other pools when they counted.
  */
 static int stats_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
-	struct show_ctx s = {0};
-	json_t *routes = NULL, *unrouted, *pools, *workers;
-	int ret = 0;
+	struct metrics_view v;
 
 	if (a->argc != 1)
 		return fail(r, "stats: expects no arguments");
 	if (!env->st)
 		return fail(r, "stats: no counters");
-	s.v = route_table_list(env->cfg->routes, true, &s.n);
-	if (!s.v)
+	if (metrics_collect(env->metrics, env, now_ns(), &v))
 		return fail(r, "out of memory");
 	reply(r, "ok\n");
 	if (a->json)
-		routes = json_array();
+		reply_json(r, metrics_json(&v));
 	else
-		reply(r, "%-5s %-32s %-8s %10s %10s %8s %8s %8s %8s %8s\n", "ID", "ROUTE", "POOL",
-		      "REQUESTS", "KERNEL", "1XX", "2XX", "3XX", "4XX", "5XX");
-	for (size_t i = 0; i < s.n; i++) {
-		json_t *row = stats_route(env, s.v[i], a->json, r);
-
-		if (row)
-			json_array_append_new(routes, row);
-	}
-	unrouted = stats_route(env, NULL, a->json, r);
-	pools = json_array();
-	for (unsigned p = 0; p < env->cfg->npools; p++) {
-		uint64_t n = stats_unsolicited_count(env->st, p);
-
-		json_array_append_new(pools,
-				      json_pack("{s:s, s:I}", "pool", env->cfg->pools[p].name,
-						"unsolicited_closed", (json_int_t)n));
-		if (!a->json && n)
-			reply(r,
-			      "pool %s: %llu backend connections closed for bytes no request "
-			      "asked for\n",
-			      env->cfg->pools[p].name, (unsigned long long)n);
-	}
-	workers = workers_view(env, a->json, r);
-	if (a->json)
-		ret = reply_json(r, json_pack("{s:o, s:o, s:o, s:o}", "routes", routes, "unrouted",
-					      unrouted, "pools", pools, "workers", workers));
-	else
-		json_decref(pools);
-	free(s.v);
-	return ret;
+		metrics_text(&v, r);
+	metrics_view_free(&v);
+	return 0;
 }
 
 /*
@@ -845,6 +722,14 @@ static int reload_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 	return n > 0 && !a->dry ? 1 : 0;
 }
 
+/* top is strgctl's own view, built from "stats -j". */
+static int top_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	(void)env;
+	(void)a;
+	return fail(r, "top: strgctl shows it, from 'stats -j'");
+}
+
 /* The handler of each verb of ctl_verbs[], by its id. */
 static int (*const handlers[CTL_VERB_COUNT])(struct ctl_env *env, struct ctl_args *a,
 					     struct ctl_reply *r) = {
@@ -860,6 +745,7 @@ static int (*const handlers[CTL_VERB_COUNT])(struct ctl_env *env, struct ctl_arg
 	[CTL_BACKEND_SET] = backend_cmd,
 	[CTL_STATS_SHOW] = stats_show,
 	[CTL_RELOAD] = reload_cmd,
+	[CTL_TOP] = top_cmd,
 };
 
 /* Split in place on spaces; flags -j and --dry-run are taken out wherever they stand. */

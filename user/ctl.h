@@ -12,9 +12,12 @@
 #include "config.h"
 
 #define CTL_SOCKET_DEFAULT "/run/strg/strgd.sock"
+/* How JSON replies are written (strgctl -j, /stats.json): compact, reals to 9 digits. */
+#define CTL_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(9))
 /* Longest command line strgd accepts (the newline included); longer ones are refused whole. */
 #define CTL_LINE_MAX 4096
 
+struct metrics;
 struct splice;
 struct stats;
 
@@ -29,6 +32,7 @@ struct ctl_env {
 	struct config *cfg; /* the live configuration, or the draft of a change */
 	struct splice *sp;
 	struct stats *st;
+	struct metrics *metrics; /* the rates' samples (worker 0's timer takes them) */
 	/* Make draft the live configuration of every worker (the owner's loop does it). */
 	void (*commit)(struct ctl_env *env, struct config *draft);
 	/* The configuration generation every worker runs with by now. */
@@ -59,6 +63,8 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
  * state file) and committed; 0 or < 0 leave the live configuration as it was. Returns fn's.
  */
 int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), void *arg);
+/* Append to a reply (it grows as needed; out of memory, it says so instead). */
+void ctl_replyf(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Make the reply a one-line error (for refusals before a command runs). */
 void ctl_reply_error(struct ctl_reply *r, const char *msg);
 void ctl_reply_free(struct ctl_reply *r);

@@ -38,11 +38,18 @@ const struct ctl_verb ctl_verbs[CTL_VERB_COUNT] = {
 	 "(0-256) is its share of new connections",
 	 CTL_CHANGES},
 	{CTL_STATS_SHOW, "stats", "show", "",
-	 "requests per route and pool (kernel and strgd added up), by status class", CTL_JSON},
+	 "requests per route and pool (kernel and strgd added up): rate over the last seconds, "
+	 "status classes, latency p50/p90/p99 in ms",
+	 CTL_JSON},
 	{CTL_RELOAD, "reload", NULL, "",
 	 "read the configuration file again and apply what changed in it since it was last "
 	 "applied (as SIGHUP does)",
 	 CTL_CHANGES},
+	{CTL_TOP, "top", NULL, "[FRAMES]",
+	 "a live view of the stats, refreshed every second: per route each pool side by side "
+	 "(requests and 5xx per second, p50 and p99, share of the route's traffic); q quits, "
+	 "FRAMES stops after that many",
+	 CTL_LOCAL},
 };
 
 const struct ctl_verb *ctl_verb_find(int argc, char **argv, int *used)

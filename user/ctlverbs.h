@@ -18,12 +18,14 @@ enum ctl_verb_id {
 	CTL_BACKEND_SET = 9,
 	CTL_STATS_SHOW = 10,
 	CTL_RELOAD = 11,
-	CTL_VERB_COUNT = 12,
+	CTL_TOP = 12,
+	CTL_VERB_COUNT = 13,
 };
 
 enum ctl_verb_flags {
 	CTL_CHANGES = 1, /* changes strgd: root or the change group; --dry-run allowed */
 	CTL_JSON = 2,	 /* has a JSON view (-j) */
+	CTL_LOCAL = 4,	 /* strgctl runs it itself, from other commands' replies */
 };
 
 struct ctl_verb {

@@ -108,9 +108,12 @@ static void build_head(struct conn *c, const struct http_request *req, size_t he
 	} else {
 		memcpy(head, src, n);
 	}
-	added = snprintf(head + n, ADDED_HEADERS_MAX,
-			 "X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\nVia: 1.%u strg\r\n\r\n",
-			 conn_peer(c, peer), req->version_minor);
+	added = snprintf(
+		head + n, ADDED_HEADERS_MAX,
+		"X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\nVia: 1.%u strg\r\n%s%s%s\r\n",
+		conn_peer(c, peer), req->version_minor,
+		c->ri && c->ri->id_added ? "X-Request-Id: " : "",
+		c->ri && c->ri->id_added ? c->ri->id : "", c->ri && c->ri->id_added ? "\r\n" : "");
 	c->head_len = (uint32_t)(n + (size_t)added);
 	c->hoff = PROXYPROTO_V2_MAX;
 	c->hlen = c->head_len;
@@ -222,10 +225,12 @@ enum xout exchange_start(struct conn *c)
 		char peer[INET6_ADDRSTRLEN];
 
 		pr_info("conn %lu: %s: rejected request with %d", c->id, conn_peer(c, peer), -n);
+		conn_reqinfo(c, NULL, NULL);
 		c->method = HTTP_M_UNKNOWN;
 		conn_reply(c, (unsigned)-n);
 		return XO_BUSY;
 	}
+	conn_reqinfo(c, req, c->cin.data + c->cin.start);
 	tester = route_table_has_testers(w->cfg->routes)
 			 ? tester_pool(w->cfg, req, c->cin.data + c->cin.start)
 			 : -1;
@@ -248,9 +253,6 @@ enum xout exchange_start(struct conn *c)
 	c->req.left = req->content_length;
 	http_chunked_init(&c->req.ch);
 	c->req.done = req->body == HTTP_BODY_NONE;
-	if (log_level >= LOG_DEBUG && (c->reqline || (c->reqline = malloc(REQLINE_MAX))))
-		snprintf(c->reqline, REQLINE_MAX, "%.*s %.*s", (int)req->method_len,
-			 req->method_str, (int)req->target_len, req->target);
 	build_head(c, req, (size_t)n, &rt->spec);
 	c->cin.start += (uint32_t)n;
 	if (c->up[c->pool].fd >= 0 && !conn_backend_reusable(c, c->pool))
@@ -341,8 +343,8 @@ static void exchange_on_connect(struct conn *c, int res)
 
 		pr_warn("conn %lu: backend %s of pool %s: connect: %s", c->id,
 			p->backends[idx].name, p->name, timeout ? "timed out" : strerror(-res));
-		pool_mark_down(p, &c->w->prt[c->pool], (unsigned)idx, now_ns(),
-			       ms_ns(c->w->cfg->down_hold_ms));
+		pool_connect_failed(p, &c->w->prt[c->pool], (unsigned)idx, timeout, now_ns(),
+				    ms_ns(c->w->cfg->down_hold_ms));
 		close(c->up[c->pool].fd);
 		c->up[c->pool].fd = -1;
 		c->bfd = -1;
@@ -855,7 +857,8 @@ void exchange_adopt(struct conn *c, unsigned pool, const struct strg_conn *k)
 	c->method = (enum http_method)k->method;
 	/* The kernel counted the request; strgd counts what it sees of the response. */
 	c->route_slot = k->slot;
-	c->route_id = 0;
+	c->route_id = k->route_id;
+	conn_reqinfo_kernel(c, k);
 	c->t_req = k->req_ns ? k->req_ns : now_ns();
 	c->req.keep = true;
 	c->req.body = HTTP_BODY_NONE;
@@ -891,7 +894,8 @@ void exchange_kernel_failed(struct conn *c, const struct strg_conn *k, unsigned 
 	c->pool = pool;
 	c->method = (enum http_method)k->method;
 	c->route_slot = k->slot;
-	c->route_id = 0;
+	c->route_id = k->route_id;
+	conn_reqinfo_kernel(c, k);
 	c->t_req = k->req_ns;
 	c->flags |= CF_ADOPTED; /* the kernel counted the request */
 	if (conn_buffers(c) < 0) {
@@ -918,6 +922,8 @@ void exchange_expire(struct conn *c)
 		}
 		pr_info("conn %lu: pool %s: %s timed out", c->id, c->w->cfg->pools[c->pool].name,
 			c->req.done ? "response" : "request body");
+		if (c->req.done)
+			pool_response_timeout(&c->w->prt[c->pool], c->up[c->pool].bidx);
 		conn_reply(c, c->req.done ? 504 : 408);
 		return;
 	default:

@@ -75,6 +75,10 @@ const char *http_reason(unsigned status)
 		return "OK";
 	case 400:
 		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
 	case 408:
 		return "Request Timeout";
 	case 413:

@@ -8,24 +8,32 @@
 
 enum log_level log_level = LOG_INFO;
 
+const char *log_stamp(char out[LOG_STAMP_MAX])
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(out, LOG_STAMP_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, LOG_STAMP_MAX - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	return out;
+}
+
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	static const char *const names[] = {"warn", "info", "debug"};
-	char line[1024], stamp[32];
-	struct timespec ts;
-	struct tm tm;
+	char line[1024], stamp[LOG_STAMP_MAX];
 	va_list ap;
 
 	if (lvl > log_level)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	/* RFC 3339, UTC, milliseconds; one fprintf per line so writers do not interleave. */
-	fprintf(stderr, "%s.%03ldZ strgd %s: %s\n", stamp, ts.tv_nsec / 1000000, names[lvl], line);
+	/* One fprintf per line so writers do not interleave. */
+	fprintf(stderr, "%s strgd %s: %s\n", log_stamp(stamp), names[lvl], line);
 }
 
 void log_say(void *prefix, const char *fmt, ...)

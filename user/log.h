@@ -11,6 +11,10 @@ enum log_level {
 
 extern enum log_level log_level;
 
+#define LOG_STAMP_MAX 32
+/* Now as RFC 3339, UTC, milliseconds ("2026-11-29T12:00:00.123Z"), in out. */
+const char *log_stamp(char out[LOG_STAMP_MAX]);
+
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A line of a report (a reload's changes, say) at info level, after the text prefix points to. */

@@ -77,6 +77,34 @@ void pool_mark_down(const struct pool *p, struct pool_runtime *rt, unsigned idx,
 	rt_unlock(rt);
 }
 
+void pool_connect_failed(const struct pool *p, struct pool_runtime *rt, unsigned idx, bool timeout,
+			 uint64_t now_ns, uint64_t hold_ns)
+{
+	if (idx >= POOL_MAX_BACKENDS)
+		return;
+	__atomic_fetch_add(timeout ? &rt->b[idx].connect_timeouts : &rt->b[idx].connect_errors, 1,
+			   __ATOMIC_RELAXED);
+	pool_mark_down(p, rt, idx, now_ns, hold_ns);
+}
+
+void pool_response_timeout(struct pool_runtime *rt, unsigned idx)
+{
+	if (idx < POOL_MAX_BACKENDS)
+		__atomic_fetch_add(&rt->b[idx].response_timeouts, 1, __ATOMIC_RELAXED);
+}
+
+bool pool_held_down(struct pool_runtime *rt, unsigned idx, uint64_t now_ns)
+{
+	bool down;
+
+	if (idx >= POOL_MAX_BACKENDS)
+		return false;
+	rt_lock(rt);
+	down = rt->b[idx].down_until_ns > now_ns;
+	rt_unlock(rt);
+	return down;
+}
+
 void pool_mark_up(const struct pool *p, struct pool_runtime *rt, unsigned idx)
 {
 	if (idx >= p->nbackends || idx >= POOL_MAX_BACKENDS)

@@ -39,6 +39,9 @@ struct pool_runtime {
 	struct {
 		uint64_t down_until_ns; /* CLOCK_MONOTONIC; 0 = not held down */
 		int current;		/* smooth weighted round robin */
+		/* counters (atomic, no lock): connects refused or failed, connects timed out, */
+		/* responses that did not come within timeout server */
+		uint64_t connect_errors, connect_timeouts, response_timeouts;
 	} b[POOL_MAX_BACKENDS];
 };
 
@@ -55,7 +58,14 @@ struct pool {
  * have a weight and are not held down after a refused connect.
  */
 int pool_pick(const struct pool *p, struct pool_runtime *rt, uint64_t now_ns);
-/* A connect to this backend was refused or failed: skip it for hold_ns. */
+/* A connect to this backend failed (timeout: it timed out): counted, and skipped for hold_ns. */
+void pool_connect_failed(const struct pool *p, struct pool_runtime *rt, unsigned idx, bool timeout,
+			 uint64_t now_ns, uint64_t hold_ns);
+/* This backend did not answer within timeout server: counted. */
+void pool_response_timeout(struct pool_runtime *rt, unsigned idx);
+/* Whether it is held down at now_ns (for views: down marks expire by themselves). */
+bool pool_held_down(struct pool_runtime *rt, unsigned idx, uint64_t now_ns);
+/* Skip this backend for hold_ns. */
 void pool_mark_down(const struct pool *p, struct pool_runtime *rt, unsigned idx, uint64_t now_ns,
 		    uint64_t hold_ns);
 void pool_mark_up(const struct pool *p, struct pool_runtime *rt, unsigned idx);

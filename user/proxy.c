@@ -17,10 +17,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "conn.h"
 #include "ctl.h"
 #include "ctlsrv.h"
 #include "log.h"
+#include "metrics.h"
+#include "metricsrv.h"
 #include "proxy.h"
 #include "reload.h"
 #include "session.h"
@@ -32,6 +35,7 @@
 
 volatile sig_atomic_t proxy_stop_requested;
 volatile sig_atomic_t proxy_reload_requested;
+volatile sig_atomic_t proxy_reopen_requested;
 
 struct proxy;
 
@@ -62,6 +66,7 @@ struct proxy {
 	struct splice_events *events;
 	int events_fd;
 	struct reqsrv *ctl;	/* worker 0: the control socket's server */
+	struct reqsrv *metrics; /* worker 0: the metrics listener, when configured */
 	struct ctl_env ctl_env; /* worker 0: what its commands work on */
 	bool accept_paused;	/* accept failed for lack of resources: retried on the tick */
 	uint64_t stop_deadline;
@@ -201,8 +206,10 @@ static void on_timer(struct proxy *px)
 	}
 	if (px->ctl) {
 		reqsrv_tick(px->ctl, now);
+		reqsrv_tick(px->metrics, now);
 		reclaim(px->sh);
 		reqsrv_release(px->ctl);
+		metrics_tick(px->ctl_env.metrics, &px->ctl_env, now);
 	}
 	submit_tick(px);
 	if (px->accept_paused && !px->w.stopping)
@@ -234,6 +241,7 @@ static void on_accept(struct proxy *px, int res, unsigned flags)
 		close(res);
 		return;
 	}
+	__atomic_fetch_add(&px->w.accepted, 1, __ATOMIC_RELAXED);
 	session_open(&px->w, res);
 }
 
@@ -263,6 +271,11 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 	case RING_OP_CTL_RECV:
 	case RING_OP_CTL_SEND:
 		reqsrv_on_cqe(px->ctl, op, ring_tag_obj(ud), cqe->res, cqe->flags);
+		return;
+	case RING_OP_HTTP_ACCEPT:
+	case RING_OP_HTTP_RECV:
+	case RING_OP_HTTP_SEND:
+		reqsrv_on_cqe(px->metrics, op, ring_tag_obj(ud), cqe->res, cqe->flags);
 		return;
 	case RING_OP_EVENTS:
 		splice_events_consume(px->events);
@@ -357,6 +370,10 @@ static void run_loop(struct proxy *px)
 			proxy_reload_requested = 0;
 			reload(px);
 		}
+		if (proxy_reopen_requested && px->ctl) {
+			proxy_reopen_requested = 0;
+			alog_reopen();
+		}
 		err = io_uring_submit_and_wait(&px->w.ring, 1);
 		if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY) {
 			pr_warn("worker %u: io_uring: %s", px->w.idx, strerror(-err));
@@ -389,6 +406,8 @@ static void worker_close(struct proxy *px)
 	if (px->w.ring.ring_fd > 0)
 		io_uring_queue_exit(&px->w.ring);
 	reqsrv_close(px->ctl); /* after the ring: no completion names its connections */
+	metricsrv_close(px->metrics);
+	metrics_free(px->ctl_env.metrics);
 	splice_events_close(px->events);
 	if (px->lfd >= 0)
 		close(px->lfd);
@@ -470,6 +489,7 @@ static void worker0_ctl(struct proxy *px, struct config **applied)
 	env->everywhere = env_everywhere;
 	env->nworkers = px->sh->nworkers;
 	env->workers = px->sh->w;
+	env->metrics = metrics_new(); /* without it, views have no rates */
 }
 
 int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
@@ -507,6 +527,18 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 	if (!sh.px[0]->ctl) {
 		err = -ENOMEM;
 		goto out;
+	}
+	if (cfg->metrics_len) {
+		char addr[128];
+
+		sh.px[0]->metrics = metricsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, cfg);
+		config_addr_text(&cfg->metrics, addr, sizeof(addr));
+		if (!sh.px[0]->metrics) {
+			err = -errno;
+			pr_warn("metrics %s: %s", addr, strerror(errno));
+			goto out;
+		}
+		pr_info("metrics on http://%s/ (/metrics, /stats.json)", addr);
 	}
 	pr_info("%u worker%s", n, n == 1 ? "" : "s");
 	for (unsigned i = 1; i < n; i++) {

@@ -14,6 +14,8 @@ struct stats;
 extern volatile sig_atomic_t proxy_stop_requested;
 /* Set by SIGHUP: the loop reads the configuration file again and applies its edits. */
 extern volatile sig_atomic_t proxy_reload_requested;
+/* SIGUSR1: reopen the access log (logrotate). */
+extern volatile sig_atomic_t proxy_reopen_requested;
 
 /* Bind and listen on cfg->listen. Returns the socket or -errno. */
 int proxy_listen(const struct config *cfg);

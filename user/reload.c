@@ -34,6 +34,13 @@ static int restart_settings(const struct config *live, const struct config *file
 		}                                                                                  \
 	} while (0)
 	NEEDS_RESTART(!addr_equal(live, file), "listen");
+	NEEDS_RESTART(strcmp(live->access_log, file->access_log) ||
+			      live->access_log_json != file->access_log_json ||
+			      live->access_log_sample != file->access_log_sample,
+		      "access-log");
+	NEEDS_RESTART(live->metrics_len != file->metrics_len ||
+			      memcmp(&live->metrics, &file->metrics, live->metrics_len),
+		      "metrics");
 	NEEDS_RESTART(strcmp(live->control, file->control), "control");
 	NEEDS_RESTART(live->control_read_gid != file->control_read_gid ||
 			      live->control_change_gid != file->control_change_gid,

@@ -59,8 +59,8 @@ static void submit(struct reqsrv *srv, struct reqsrv_conn *rc, bool recv)
 	struct io_uring_sqe *sqe = ring_get_sqe(srv->ring);
 
 	if (recv)
-		io_uring_prep_recv(sqe, rc->fd, rc->buf + rc->req.len, srv->proto->max - rc->req.len,
-				   0);
+		io_uring_prep_recv(sqe, rc->fd, rc->buf + rc->req.len,
+				   srv->proto->max - rc->req.len, 0);
 	else
 		io_uring_prep_send(sqe, rc->fd, rc->reply.buf + rc->sent, rc->reply.len - rc->sent,
 				   MSG_NOSIGNAL);
@@ -113,8 +113,8 @@ static void on_accept(struct reqsrv *srv, int res, unsigned flags)
 	if (res < 0)
 		return;
 	if (srv->nconns >= REQSRV_MAX_CONNS) {
-		if (send(res, srv->proto->busy, strlen(srv->proto->busy), MSG_DONTWAIT | MSG_NOSIGNAL) <
-		    0)
+		if (send(res, srv->proto->busy, strlen(srv->proto->busy),
+			 MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			pr_debug("%s: refused a connection: %s", srv->proto->name, strerror(errno));
 		close(res);
 		return;
@@ -247,6 +247,11 @@ struct reqsrv *reqsrv_open(struct io_uring *ring, const struct reqsrv_proto *pro
 	srv->fd = fd;
 	submit_accept(srv);
 	return srv;
+}
+
+void *reqsrv_ctx(const struct reqsrv *srv)
+{
+	return srv ? srv->ctx : NULL;
 }
 
 void reqsrv_close(struct reqsrv *srv)

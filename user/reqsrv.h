@@ -23,12 +23,12 @@
 
 /* The request read so far, as the protocol sees it. */
 struct reqsrv_req {
-	char *buf;	 /* the bytes (buf[len] may be written: there is room for a NUL) */
+	char *buf; /* the bytes (buf[len] may be written: there is room for a NUL) */
 	size_t len;
-	bool eof;	 /* the peer stopped writing */
-	bool overflowed; /* more than the protocol's max arrived: what came before was dropped */
-	struct ucred peer;	 /* the peer's credentials (Unix sockets; else pid 0, uid ~0) */
-	uint64_t hold;		 /* REQ_HOLD: the protocol's token for its release() */
+	bool eof;	   /* the peer stopped writing */
+	bool overflowed;   /* more than the protocol's max arrived: what came before was dropped */
+	struct ucred peer; /* the peer's credentials (Unix sockets; else pid 0, uid ~0) */
+	uint64_t hold;	   /* REQ_HOLD: the protocol's token for its release() */
 };
 
 enum reqsrv_step {
@@ -60,6 +60,8 @@ struct reqsrv *reqsrv_open(struct io_uring *ring, const struct reqsrv_proto *pro
 			   int fd, const char *unlink_path);
 /* Stop listening (and remove the socket's path); call after the ring is gone. */
 void reqsrv_close(struct reqsrv *srv);
+/* The ctx it was opened with. */
+void *reqsrv_ctx(const struct reqsrv *srv);
 
 /* A completion of one of the server's operations (op is one of its three). */
 void reqsrv_on_cqe(struct reqsrv *srv, enum ring_op op, void *obj, int res, unsigned flags);

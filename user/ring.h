@@ -26,8 +26,11 @@ enum ring_op {
 	RING_OP_CTL_ACCEPT = 26, /* the control socket's listener */
 	RING_OP_CTL_RECV = 27,	 /* a control connection (struct ctl_conn) */
 	RING_OP_CTL_SEND = 28,
-	RING_OP_WAKE = 29, /* another worker: a new configuration is live */
-	RING_OP_ACK = 30,  /* to worker 0: a worker took the new configuration */
+	RING_OP_WAKE = 29,	  /* another worker: a new configuration is live */
+	RING_OP_ACK = 30,	  /* to worker 0: a worker took the new configuration */
+	RING_OP_HTTP_ACCEPT = 31, /* the metrics listener (metricsrv.c) */
+	RING_OP_HTTP_RECV = 32,
+	RING_OP_HTTP_SEND = 33,
 };
 
 #define RING_OP_SHIFT 58

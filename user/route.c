@@ -330,6 +330,16 @@ size_t route_methods_text(uint32_t mask, char *out, size_t len)
 	return n;
 }
 
+size_t route_key_text(const struct route_spec *s, char *out, size_t len)
+{
+	char methods[96];
+
+	route_methods_text(s->methods, methods, sizeof(methods));
+	return (size_t)snprintf(out, len, "%s%s%s%s%s%s%s", methods, methods[0] ? " " : "",
+				s->host[0] ? "host " : "", s->host, s->host[0] ? " " : "", s->path,
+				s->exact ? " exact" : "");
+}
+
 /* Appends with snprintf semantics: returns the length the whole text needs. */
 static size_t add(char *out, size_t len, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -124,6 +124,11 @@ int route_methods_parse(const char *s, uint32_t *mask);
 /* "GET,HEAD" of a mask ("" for none), snprintf-style: returns the length the text needs. */
 size_t route_methods_text(uint32_t mask, char *out, size_t len);
 /*
+ * The route's key as counters and logs name it, stable for its life:
+ * "[METHODS] [host H] PATH [exact]". snprintf semantics.
+ */
+size_t route_key_text(const struct route_spec *s, char *out, size_t len);
+/*
  * The spec in the configuration's route syntax, without the word "route":
  * "[METHODS] [host H] PATH POOL [percent P] [exact] [strip-prefix|rewrite NEW] [testers]
  * [inactive]", pool being the name of spec->pool. snprintf-style return.

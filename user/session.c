@@ -13,6 +13,7 @@
 #include "exchange.h"
 #include "handoff.h"
 #include "log.h"
+#include "route.h"
 #include "session.h"
 #include "splice.h"
 
@@ -294,11 +295,40 @@ void session_on_cqe(struct conn *c, enum ring_op op, int res)
 	exchange_done(c, exchange_on_cqe(c, op, res));
 }
 
+/* The access log's line for a request the kernel carried. */
+static void kernel_access(struct worker *w, struct conn *c, const struct strg_access_event *a)
+{
+	const struct route *rt = a->route_id ? route_table_get(w->cfg->routes, a->route_id) : NULL;
+	const struct pool *p = a->ev.pool < w->cfg->npools ? &w->cfg->pools[a->ev.pool] : NULL;
+	char peer[INET6_ADDRSTRLEN] = "?", route[ROUTE_TEXT_MAX], method[16], id[ALOG_ID_MAX];
+	struct alog_entry e = {.status = a->status, .kernel = true, .id = id};
+
+	route_methods_text(1u << (a->method & 31), method, sizeof(method));
+	e.client = c ? conn_peer(c, peer) : peer;
+	e.method = method[0] ? method : "-";
+	e.path = a->path;
+	e.path_len = a->path_len < STRG_LOG_PATH ? a->path_len : STRG_LOG_PATH;
+	e.route = rt ? (route_key_text(&rt->spec, route, sizeof(route)), route) : NULL;
+	e.pool = p ? p->name : NULL;
+	e.backend = c && p && c->up[a->ev.pool].fd >= 0 && c->up[a->ev.pool].bidx < p->nbackends
+			    ? p->backends[c->up[a->ev.pool].bidx].name
+			    : NULL;
+	e.bytes_in = a->bytes_in;
+	e.bytes_out = a->bytes_out;
+	e.duration_us = a->latency_us;
+	alog_new_id(id);
+	alog_write(&e);
+}
+
 void session_on_event(void *ctx, const struct strg_event *ev)
 {
 	struct conn *c = connmap_get(&((struct worker *)ctx)->spliced, ev->client);
 	struct strg_conn k;
 
+	if (ev->kind == STRG_EV_ACCESS) {
+		kernel_access(ctx, c, (const struct strg_access_event *)ev);
+		return;
+	}
 	if (c && ev->kind == STRG_EV_UNSOLICITED && ev->pool < STRG_POOLS_MAX &&
 	    c->up[ev->pool].fd >= 0) {
 		/* Closed now when idle, else once strgd's exchange with it is over. */

@@ -172,6 +172,8 @@ struct splice *splice_open(struct config *cfg, const char *pin_dir, pid_t *holde
 		err = -errno;
 		goto out_free;
 	}
+	/* The access log's sample, fixed for the program's life (0: the code is left out). */
+	sp->skel->rodata->access_sample = cfg->access_log[0] ? cfg->access_log_sample : 0;
 	err = splice_bpf__load(sp->skel);
 	if (err)
 		goto out_destroy;
@@ -222,7 +224,10 @@ static int event_cb(void *ctx, void *data, size_t size)
 {
 	struct splice_events *ev = ctx;
 
-	if (size >= sizeof(struct strg_event))
+	const struct strg_event *e = data;
+
+	if (size >= sizeof(*e) &&
+	    (e->kind != STRG_EV_ACCESS || size >= sizeof(struct strg_access_event)))
 		ev->fn(ev->ctx, data);
 	return 0;
 }

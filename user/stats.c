@@ -94,6 +94,7 @@ void stats_count(struct stats *st, const struct stats_req *req)
 		return;
 	add(&s->status[cls < STRG_STATUS_CLASSES ? cls : 0], 1);
 	add(&s->latency_us_log2[lat_bucket(req->latency_us)], 1);
+	add(&s->latency_us_sum, req->latency_us);
 }
 
 void stats_slot_reset(struct stats *st, uint32_t slot)

@@ -5,21 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "ctl.h"
+#include "ctlclient.h"
 #include "ctlverbs.h"
+#include "top.h"
 #include "version.h"
-
-/* Exit codes, as strgctl(8) documents them. */
-enum {
-	EXIT_OK = 0,
-	EXIT_REFUSED = 1,     /* strgd refused the command or it failed */
-	EXIT_USAGE = 2,	      /* bad command line: nothing was sent */
-	EXIT_UNREACHABLE = 3, /* no strgd answered on the socket */
-};
 
 static const char intro[] =
 	"Usage: strgctl [-s SOCKET] [-j] [--dry-run] NOUN VERB [ARGUMENTS]\n"
@@ -143,62 +135,13 @@ static void print_reply(char *text)
 /* Send the command, print the reply; one of the exit codes. */
 static int run(const char *sock, const char *line)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	size_t len = 0, cap = 65536;
-	char *buf = malloc(cap), *more;
-	ssize_t n = 0;
-	int fd, ret = EXIT_UNREACHABLE;
+	char *buf = NULL;
+	int ret = ctl_call(sock, line, &buf);
 
-	if (!buf) {
-		fprintf(stderr, "strgctl: out of memory\n");
-		return EXIT_REFUSED;
-	}
-	if (strlen(sock) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "strgctl: socket path too long: %s\n", sock);
-		free(buf);
-		return EXIT_USAGE;
-	}
-	strcpy(sun.sun_path, sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr, "strgctl: cannot reach strgd at %s: %s\n", sock, strerror(errno));
-		goto out;
-	}
-	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
-		fprintf(stderr, "strgctl: %s: %s\n", sock, strerror(errno));
-		close(fd);
-		goto out;
-	}
-	/* A reply of any size: read until strgd closes. */
-	for (;;) {
-		if (len + 1 == cap) {
-			more = realloc(buf, cap * 2);
-			if (!more)
-				break;
-			buf = more;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	if (n < 0 || len + 1 == cap) {
-		fprintf(stderr, "strgctl: reply from strgd cut short: %s\n",
-			n < 0 ? strerror(errno) : "out of memory");
-		ret = EXIT_REFUSED;
-	} else if (!strncmp(buf, "ok\n", 3)) {
+	if (ret == EXIT_OK)
 		print_reply(buf + 3);
-		ret = EXIT_OK;
-	} else if (!strncmp(buf, "error: ", 7)) {
+	else if (buf && !strncmp(buf, "error: ", 7))
 		fprintf(stderr, "strgctl: %s", buf + 7);
-		ret = EXIT_REFUSED;
-	} else {
-		fprintf(stderr, "strgctl: strgd gave no answer\n");
-	}
-out:
 	free(buf);
 	return ret;
 }
@@ -309,6 +252,19 @@ int main(int argc, char **argv)
 			v->verb ? v->verb : "");
 		verb_usage(stderr, v);
 		return EXIT_USAGE;
+	}
+	if (v->id == CTL_TOP) {
+		char *end = NULL;
+		unsigned long frames = rest > 1 ? strtoul(argv[1], &end, 10) : 0;
+
+		if (rest > 2 ||
+		    (rest == 2 && (!*argv[1] || *end || frames < 1 || frames > 100000))) {
+			fprintf(stderr,
+				"strgctl: top: FRAMES is a number from 1 to 100000; usage: ");
+			verb_usage(stderr, v);
+			return EXIT_USAGE;
+		}
+		return top_run(sock, (unsigned)frames);
 	}
 	if (build_line(rest, argv, json, dry, line, sizeof(line)) < 0)
 		return EXIT_USAGE;

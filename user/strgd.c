@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "config.h"
 #include "ctl.h"
 #include "log.h"
@@ -46,6 +47,12 @@ static void on_reload_signal(int sig)
 {
 	(void)sig;
 	proxy_reload_requested = 1;
+}
+
+static void on_reopen_signal(int sig)
+{
+	(void)sig;
+	proxy_reopen_requested = 1;
 }
 
 static void say_stdout(void *ctx, const char *fmt, ...)
@@ -85,28 +92,15 @@ static int install_signals(void)
 	sa.sa_handler = on_reload_signal;
 	if (sigaction(SIGHUP, &sa, NULL) < 0)
 		return -errno;
+	sa.sa_handler = on_reopen_signal;
+	if (sigaction(SIGUSR1, &sa, NULL) < 0)
+		return -errno;
 	return 0;
 }
 
 static const char *listen_name(const struct config *cfg, char *buf, size_t len)
 {
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (cfg->listen.ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)&cfg->listen;
-
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		port = ntohs(sin->sin_port);
-		snprintf(buf, len, "%s:%u", host, port);
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&cfg->listen;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		port = ntohs(sin6->sin6_port);
-		snprintf(buf, len, "[%s]:%u", host, port);
-	}
-	return buf;
+	return config_addr_text(&cfg->listen, buf, len);
 }
 
 /*
@@ -266,6 +260,12 @@ int main(int argc, char **argv)
 			ret = -ENOMEM;
 	}
 	if (ret == 0) {
+		ret = alog_open(&cfg);
+		if (ret == 0 && cfg.access_log[0])
+			pr_info("access log: %s%s, one request in %u", cfg.access_log,
+				cfg.access_log_json ? " (json)" : "", cfg.access_log_sample);
+	}
+	if (ret == 0) {
 		if (!sp)
 			pr_info("data path: user space (io_uring)%s", no_bpf ? ", --no-bpf" : "");
 		else
@@ -290,6 +290,7 @@ int main(int argc, char **argv)
 		close(ctl_fd);
 		unlink(cfg.control);
 	}
+	alog_close();
 	stats_close(st);
 	config_destroy(applied);
 	splice_close(sp);

@@ -26,6 +26,7 @@ struct worker {
 	struct connmap spliced; /* client socket cookie -> connection the kernel holds */
 	struct conn *conns;	/* every open connection */
 	unsigned long nconns;
+	unsigned long accepted; /* connections accepted since the start (read by worker 0) */
 	unsigned long next_id;
 	unsigned long spurious;	  /* recvs that woke with EAGAIN on spliced sockets */
 	bool stopping;		  /* SIGTERM: no new connections, the open ones finish */

@@ -17,6 +17,7 @@
 #define STRG_ROUTE_CANDS    4  /* routes sharing one path prefix that the kernel can tell apart */
 #define STRG_LAT_BUCKETS    24 /* log2 buckets of microseconds: [0]=<1us ... [23]=>=2^22us */
 #define STRG_STATUS_CLASSES 6  /* [0] unknown, [1] 1xx ... [5] 5xx */
+#define STRG_LOG_PATH	    64 /* path bytes the kernel keeps for the access log */
 
 /* Route map key: one path prefix of the published table. */
 struct strg_route_key {
@@ -71,6 +72,13 @@ struct strg_conn {
 	__u32 user_after;  /* a request was passed up while a kernel response was in flight */
 	__u32 resp_passed; /* responses to kernel-forwarded requests passed up for strgd to
 			    * finish (counted once each, at their head) */
+	/* The access log (its sample picked the current kernel-forwarded request): */
+	__u32 log;	    /* log it */
+	__u32 route_id;	    /* its route */
+	__u32 log_path_len; /* bytes of log_path used (the path, cut at STRG_LOG_PATH) */
+	__u32 log_pad;
+	__u64 log_in;		      /* request bytes: head and body */
+	char log_path[STRG_LOG_PATH]; /* its path, without the query */
 };
 
 /* Per client connection, keyed by the client socket's cookie; written by strgd only. */
@@ -100,12 +108,26 @@ enum strg_event_kind {
 	STRG_EV_BACKEND = 2, /* backend bytes were passed up: a response for strgd to finish */
 	STRG_EV_UNSOLICITED = 3, /* a backend sent bytes no request asked for; the kernel dropped
 				  * them: close that backend connection */
+	STRG_EV_ACCESS = 4,	 /* a request the kernel carried, for the access log
+				  * (struct strg_access_event) */
 };
 
 struct strg_event {
 	__u64 client; /* client socket cookie */
 	__u32 kind;   /* enum strg_event_kind */
 	__u32 pool;   /* STRG_EV_BACKEND: the backend's pool */
+};
+
+/* STRG_EV_ACCESS: what the access log says of a request the kernel carried. */
+struct strg_access_event {
+	struct strg_event ev; /* client, kind, pool */
+	__u32 route_id;
+	__u32 status;
+	__u32 method;	/* STRG_M_* */
+	__u32 path_len; /* bytes of path used */
+	__u64 bytes_in, bytes_out;
+	__u64 latency_us; /* request head to response head */
+	char path[STRG_LOG_PATH];
 };
 
 /* Counters per route slot and pool (key = slot * STRG_POOLS_MAX + pool). */
@@ -119,6 +141,7 @@ struct strg_stats {
 	__u64 passed;	 /* requests the kernel passed up to strgd */
 	__u64 status[STRG_STATUS_CLASSES];
 	__u64 latency_us_log2[STRG_LAT_BUCKETS]; /* request head to response head */
+	__u64 latency_us_sum;			 /* of the same latencies, microseconds */
 };
 
 /* Add the counts of b to a (per-CPU values, or strgd's and the kernel's). */
@@ -135,6 +158,7 @@ static inline void strg_stats_add(struct strg_stats *a, const struct strg_stats 
 		a->status[i] += b->status[i];
 	for (int i = 0; i < STRG_LAT_BUCKETS; i++)
 		a->latency_us_log2[i] += b->latency_us_log2[i];
+	a->latency_us_sum += b->latency_us_sum;
 }
 
 #endif

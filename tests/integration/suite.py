@@ -1572,6 +1572,7 @@ def config_check(env):
 
 import kernel_tests  # noqa: E402
 import framing_tests  # noqa: E402
+import metrics_tests  # noqa: E402
 import promise_tests  # noqa: E402
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
@@ -1580,6 +1581,9 @@ if KERNEL_MODE:
     kernel_tests.register(sys.modules[__name__])
 framing_tests.register(sys.modules[__name__])
 promise_tests.register(sys.modules[__name__])
+# The observability tests start their own strgd instances in every mode: once per suite run.
+if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_IT_MODE") == "kernel":
+    metrics_tests.register(sys.modules[__name__])
 
 
 @test

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * What strgd counts, gathered into one view and written out the ways operators read it:
+ * strgctl's table and JSON (which /stats.json serves too) and Prometheus' text format. Every view
+ * comes from the same counters: strgd's and the kernel's, per route and pool, added up.
+ */
+#ifndef STRG_METRICS_H
+#define STRG_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <linux/types.h>
+
+#include "ctl.h"
+#include "pool.h"
+#include "strg/splice.h"
+
+/* One route and pool (or the requests no route took: route_id 0, route NULL). */
+struct metrics_row {
+	uint32_t route_id;
+	char *route;	       /* its stable text: "[METHODS] [host H] PATH [exact]" */
+	bool counted;	       /* within the counted routes (the first STRG_ROUTE_SLOTS) */
+	bool own;	       /* the route's own pool */
+	unsigned pool;
+	const char *pool_name; /* "-" for the unrouted row */
+	struct strg_stats v;
+	double rate, rate_5xx; /* requests and 5xx per second over the last window; < 0 unknown */
+};
+
+struct metrics_backend {
+	const char *pool, *name;
+	enum backend_state state;
+	bool held_down; /* refused a connect lately: skipped until its down-hold ends */
+	unsigned weight;
+	uint64_t connect_errors, connect_timeouts, response_timeouts;
+};
+
+struct metrics_worker {
+	unsigned long connections, kernel, accepted;
+};
+
+struct metrics_view {
+	struct metrics_row *rows; /* routes in id order, each route's pools; the unrouted row last */
+	size_t nrows;
+	struct metrics_backend *backends;
+	size_t nbackends;
+	uint64_t unsolicited[POOL_MAX]; /* backend connections closed for bytes none asked for */
+	const char *pool_names[POOL_MAX];
+	unsigned npools;
+	struct metrics_worker *workers;
+	unsigned nworkers;
+	uint64_t generation; /* of the route table and pools: each change adds one */
+	bool kernel;	     /* the kernel path is loaded */
+	double window_s;     /* what the rates cover (0: no rates yet) */
+};
+
+/* The rates' memory: counts taken every few seconds on worker 0's timer. */
+struct metrics;
+
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m);
+/* Called often (the worker's timer); takes a new sample when the last is old enough. */
+void metrics_tick(struct metrics *m, struct ctl_env *env, uint64_t now_ns);
+
+/* Gather the view (m may be NULL: no rates). 0 or -ENOMEM. */
+int metrics_collect(struct metrics *m, struct ctl_env *env, uint64_t now_ns,
+		    struct metrics_view *out);
+void metrics_view_free(struct metrics_view *v);
+
+/* Latency quantile q (0-1) in microseconds, from the log2 buckets (linear within one); < 0 none. */
+double metrics_quantile_us(const struct strg_stats *v, double q);
+
+/* The views. */
+json_t *metrics_json(const struct metrics_view *v);
+void metrics_text(const struct metrics_view *v, struct ctl_reply *r);
+void metrics_prometheus(const struct metrics_view *v, struct ctl_reply *r);
+
+#endif
