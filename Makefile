@@ -34,11 +34,11 @@ endif
 
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
 LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c user/connmap.c \
-	user/proxyproto.c user/state.c user/apply.c
+	user/proxyproto.c user/state.c user/apply.c user/accesslog.c
 # The daemon's own modules.
 STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c user/session.c user/stats.c \
 	user/ring.c user/splice.c user/ctl.c user/ctlsrv.c user/reqsrv.c user/ctlverbs.c \
-	user/reload.c user/metrics.c user/metricsrv.c user/accesslog.c
+	user/reload.c user/metrics.c user/metricsrv.c
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
 STRGD_ASM := $(OBJDIR)/statuspage.o
 STRGCTL_SRCS := user/strgctl.c user/ctlclient.c user/top.c user/ctlverbs.c
@@ -60,7 +60,7 @@ obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
 LIB_OBJS := $(call obj,$(LIB_SRCS))
 
 .PHONY: all clean check check-unit check-san check-kernel check-integration check-packaging bench \
-	format lint demo \
+	format lint demo screenshot \
 	install uninstall install-list
 
 # Installation (README "Installing"): every file make install writes is listed in INSTALLED.
@@ -161,6 +161,10 @@ $(OBJDIR)/route_bench: tools/bench/route_bench.c $(LIB_OBJS) | $(OBJDIR)
 
 demo: all
 	$(Q)tools/demo --no-deps
+
+# The status page rendered by headless Chromium (root): .output/status.png, for the README.
+screenshot: all
+	$(Q)tools/screenshot $(OUTPUT)/status.png
 
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')

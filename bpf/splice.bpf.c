@@ -86,6 +86,17 @@ struct {
 } ustats SEC(".maps");
 
 /*
+ * Per live route and pool, named, for bpftool (strgd refreshes it every second; the program never
+ * reads it: declaring it here gives its key and value their BTF).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, (STRG_ROUTE_SLOTS + 1) * STRG_POOLS_MAX);
+	__type(key, struct strg_counter_key);
+	__type(value, struct strg_route_counters);
+} counters SEC(".maps");
+
+/*
  * strgd's only wake-up source for a connection the kernel owns: a pending recv on the socket
  * itself would be woken for every redirected skb as well.
  */
@@ -258,16 +269,20 @@ static __always_inline void log_pick(struct strg_conn *cn, const struct scratch 
 	cn->log_path_len = s->rq.path_len < STRG_LOG_PATH ? s->rq.path_len : STRG_LOG_PATH;
 }
 
-static __always_inline void log_response(const struct strg_sock *si, const struct strg_conn *cn,
-					 __u32 status, __u64 bytes_out, __u64 us)
+/* Room for an event in the ring of the worker that owns the connection, or NULL. */
+static __always_inline void *event_reserve(const struct strg_sock *si, __u64 size)
 {
 	__u32 worker = si->worker;
 	void *ring = bpf_map_lookup_elem(&events, &worker);
-	struct strg_access_event *e;
 
-	if (!ring)
-		return;
-	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+	return ring ? bpf_ringbuf_reserve(ring, size, 0) : NULL;
+}
+
+static __always_inline void log_response(const struct strg_sock *si, const struct strg_conn *cn,
+					 __u32 status, __u64 bytes_out, __u64 us)
+{
+	struct strg_access_event *e = event_reserve(si, sizeof(*e));
+
 	if (!e)
 		return; /* full: this line is lost, the counters still have the request */
 	e->ev.client = si->client;
@@ -286,13 +301,8 @@ static __always_inline void log_response(const struct strg_sock *si, const struc
 
 static __always_inline void notify(const struct strg_sock *si, __u32 kind, __u32 pool)
 {
-	__u32 worker = si->worker;
-	void *ring = bpf_map_lookup_elem(&events, &worker);
-	struct strg_event *e;
+	struct strg_event *e = event_reserve(si, sizeof(*e));
 
-	if (!ring)
-		return;
-	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e)
 		return; /* full: strgd's timer still finds the connection */
 	e->client = si->client;

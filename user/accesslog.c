@@ -130,7 +130,8 @@ static size_t put_escaped(char *line, size_t n, size_t cap, const char *s, size_
 		if (c == '"' || c == '\\')
 			n += (size_t)snprintf(line + n, cap - n, "\\%c", c);
 		else if (c < 0x20 || c >= 0x7f)
-			n += (size_t)snprintf(line + n, cap - n, log_json ? "\\u%04x" : "\\x%02x", c);
+			n += (size_t)snprintf(line + n, cap - n, log_json ? "\\u%04x" : "\\x%02x",
+					      c);
 		else
 			line[n++] = (char)c;
 	}
@@ -190,8 +191,9 @@ void alog_write(const struct alog_entry *e)
 		n = put(line, n, cap,
 			",\"status\":%u,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%.3f,"
 			"\"kernel\":%s,\"request_id\":",
-			e->status, (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
-			(double)e->duration_us / 1000, e->kernel ? "true" : "false");
+			e->status, (unsigned long long)e->bytes_in,
+			(unsigned long long)e->bytes_out, (double)e->duration_us / 1000,
+			e->kernel ? "true" : "false");
 		n = put_str(line, n, cap, e->id, strlen(e->id));
 		n = put(line, n, cap, "}");
 	} else {

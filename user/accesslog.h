@@ -22,13 +22,13 @@ struct alog_entry {
 	const char *method; /* "-" when unknown */
 	const char *path;   /* without the query; "-" when unknown */
 	size_t path_len;
-	const char *route; /* the route's text, or NULL (no route) */
+	const char *route;	    /* the route's text, or NULL (no route) */
 	const char *pool, *backend; /* NULL when none */
 	unsigned status;	    /* 0: no response head */
 	uint64_t bytes_in, bytes_out;
 	uint64_t duration_us;
-	bool kernel;	    /* the kernel carried it */
-	const char *id;	    /* request id */
+	bool kernel;	/* the kernel carried it */
+	const char *id; /* request id */
 };
 
 /* Open the log the configuration names (none: logging off). 0 or -errno (message logged). */

@@ -193,40 +193,37 @@ static int do_access_log(struct cfg_parser *ps, int argc, char **argv)
 	return 0;
 }
 
-/* metrics ADDR:PORT: the metrics listener (Prometheus, the status page). */
-static int do_metrics(struct cfg_parser *ps, int argc, char **argv)
+/* "DIRECTIVE ADDR:PORT" given once: a listening address. */
+static int set_listen_addr(struct cfg_parser *ps, int argc, char **argv,
+			   struct sockaddr_storage *addr, socklen_t *len)
 {
 	struct pool_backend b;
 	int err;
 
 	if (argc != 2)
-		return cfg_err(ps, "metrics: expects one ADDRESS:PORT");
-	if (ps->cfg->metrics_len)
-		return cfg_err(ps, "metrics: given twice");
-	err = parse_addr(ps, "metrics", argv[1], &b);
+		return cfg_err(ps, "%s: expects one ADDRESS:PORT", argv[0]);
+	if (*len)
+		return cfg_err(ps, "%s: given twice", argv[0]);
+	err = parse_addr(ps, argv[0], argv[1], &b);
 	if (err)
 		return err;
-	ps->cfg->metrics = b.addr;
-	ps->cfg->metrics_len = b.addrlen;
+	*addr = b.addr;
+	*len = b.addrlen;
 	return 0;
+}
+
+/* metrics ADDR:PORT: the metrics listener (Prometheus, the status page). */
+static int do_metrics(struct cfg_parser *ps, int argc, char **argv)
+{
+	return set_listen_addr(ps, argc, argv, &ps->cfg->metrics, &ps->cfg->metrics_len);
 }
 
 static int do_listen(struct cfg_parser *ps, int argc, char **argv)
 {
-	struct pool_backend b;
-	int err;
+	int err = set_listen_addr(ps, argc, argv, &ps->cfg->listen, &ps->cfg->listen_len);
 
-	if (argc != 2)
-		return cfg_err(ps, "listen: expects one ADDRESS:PORT");
-	if (ps->have_listen)
-		return cfg_err(ps, "listen: given twice");
-	err = parse_addr(ps, "listen", argv[1], &b);
-	if (err)
-		return err;
-	ps->cfg->listen = b.addr;
-	ps->cfg->listen_len = b.addrlen;
-	ps->have_listen = true;
-	return 0;
+	ps->have_listen = ps->have_listen || !err;
+	return err;
 }
 
 static bool pool_name_ok(const char *s)

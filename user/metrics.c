@@ -12,6 +12,7 @@
 
 #include "metrics.h"
 #include "route.h"
+#include "splice.h"
 #include "stats.h"
 #include "version.h"
 #include "worker.h"
@@ -34,7 +35,13 @@ struct sample {
 
 struct metrics {
 	struct sample older, last;
+	uint64_t published_ns;	       /* the counters map was last refreshed */
+	struct strg_counter_key *keys; /* the entries it holds */
+	size_t nkeys;
 };
+
+/* The counters map refreshed this often. */
+#define METRICS_PUBLISH_NS 1000000000ull
 
 struct metrics *metrics_new(void)
 {
@@ -47,6 +54,7 @@ void metrics_free(struct metrics *m)
 		return;
 	free(m->older.rows);
 	free(m->last.rows);
+	free(m->keys);
 	free(m);
 }
 
@@ -123,7 +131,8 @@ static int collect_route(struct ctl_env *env, const struct route *rt, const stru
 
 	if (rt && slot >= STRG_ROUTE_SLOTS) {
 		/* Beyond the counted routes: routed, not counted; listed as such. */
-		struct metrics_row row = {.route_id = rt->id, .own = true, .rate = -1, .rate_5xx = -1};
+		struct metrics_row row = {
+			.route_id = rt->id, .own = true, .rate = -1, .rate_5xx = -1};
 
 		row.pool = (unsigned)rt->spec.pool;
 		row.pool_name = env->cfg->pools[row.pool].name;
@@ -195,8 +204,8 @@ static int collect_backends(struct ctl_env *env, uint64_t now_ns, struct metrics
 				b->held_down = pool_held_down(&prt[p], i, now_ns);
 				b->connect_errors = __atomic_load_n(&prt[p].b[i].connect_errors,
 								    __ATOMIC_RELAXED);
-				b->connect_timeouts = __atomic_load_n(
-					&prt[p].b[i].connect_timeouts, __ATOMIC_RELAXED);
+				b->connect_timeouts = __atomic_load_n(&prt[p].b[i].connect_timeouts,
+								      __ATOMIC_RELAXED);
 				b->response_timeouts = __atomic_load_n(
 					&prt[p].b[i].response_timeouts, __ATOMIC_RELAXED);
 			}
@@ -261,21 +270,65 @@ void metrics_view_free(struct metrics_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
+/*
+ * The counters map bpftool reads: every row of the view, named; entries of routes and pools that
+ * are gone are removed.
+ */
+static void publish(struct metrics *m, struct ctl_env *env, const struct metrics_view *v)
+{
+	struct strg_counter_key *keys = calloc(v->nrows ? v->nrows : 1, sizeof(*keys));
+	size_t n = 0;
+
+	if (!keys)
+		return;
+	for (size_t i = 0; i < v->nrows; i++) {
+		struct strg_route_counters val;
+
+		memset(&val, 0, sizeof(val));
+		keys[n] = (struct strg_counter_key){v->rows[i].route_id, v->rows[i].pool};
+		snprintf(val.route, sizeof(val.route), "%s",
+			 v->rows[i].route_id ? v->rows[i].route : "(no route)");
+		snprintf(val.pool, sizeof(val.pool), "%s", v->rows[i].pool_name);
+		val.stats = v->rows[i].v;
+		if (!splice_counters_set(env->sp, &keys[n], &val))
+			n++;
+	}
+	for (size_t i = 0; i < m->nkeys; i++) {
+		bool kept = false;
+
+		for (size_t j = 0; j < n && !kept; j++)
+			kept = keys[j].route_id == m->keys[i].route_id &&
+			       keys[j].pool == m->keys[i].pool;
+		if (!kept)
+			splice_counters_del(env->sp, &m->keys[i]);
+	}
+	free(m->keys);
+	m->keys = keys;
+	m->nkeys = n;
+}
+
 void metrics_tick(struct metrics *m, struct ctl_env *env, uint64_t now_ns)
 {
 	struct metrics_view v;
 	struct sample s = {.t_ns = now_ns};
+	bool sample, pub;
 
-	if (!m || (m->last.t_ns && now_ns - m->last.t_ns < METRICS_SAMPLE_NS))
+	if (!m)
 		return;
-	if (metrics_collect(NULL, env, now_ns, &v))
+	sample = !m->last.t_ns || now_ns - m->last.t_ns >= METRICS_SAMPLE_NS;
+	pub = env->sp && now_ns - m->published_ns >= METRICS_PUBLISH_NS;
+	if ((!sample && !pub) || metrics_collect(NULL, env, now_ns, &v))
 		return;
-	s.rows = calloc(v.nrows ? v.nrows : 1, sizeof(*s.rows));
+	if (pub) {
+		publish(m, env, &v);
+		m->published_ns = now_ns;
+	}
+	s.rows = sample ? calloc(v.nrows ? v.nrows : 1, sizeof(*s.rows)) : NULL;
 	if (s.rows) {
 		for (size_t i = 0; i < v.nrows; i++)
-			s.rows[s.n++] = (struct sample_row){v.rows[i].route_id, v.rows[i].pool,
-							    v.rows[i].v.requests,
-							    v.rows[i].v.status[5]};
+			s.rows[s.n++] =
+				(struct sample_row){v.rows[i].route_id, v.rows[i].pool,
+						    v.rows[i].v.requests, v.rows[i].v.status[5]};
 		qsort(s.rows, s.n, sizeof(*s.rows), row_cmp);
 		free(m->older.rows);
 		m->older = m->last;
@@ -296,7 +349,8 @@ double metrics_quantile_us(const struct strg_stats *v, double q)
 	rank = q * (double)total;
 	for (int b = 0; b < STRG_LAT_BUCKETS; b++) {
 		uint64_t n = v->latency_us_log2[b];
-		/* Bucket b holds latencies in [2^(b-1), 2^b) microseconds, bucket 0 those below 1. */
+		/* Bucket b holds latencies in [2^(b-1), 2^b) microseconds, bucket 0 those below 1.
+		 */
 		double lo = b ? ldexp(1, b - 1) : 0, hi = ldexp(1, b);
 
 		if (n && (double)(cum + n) >= rank)
@@ -326,18 +380,19 @@ static json_t *row_json(const struct metrics_row *r)
 
 	for (int i = 0; i < STRG_LAT_BUCKETS; i++)
 		json_array_append_new(lat, json_integer((json_int_t)r->v.latency_us_log2[i]));
-	return json_pack(
-		"{s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:I, s:o, s:o, "
-		"s:o, s:o, s:o}",
-		"pool", r->pool_name, "requests", (json_int_t)r->v.requests, "kernel",
-		(json_int_t)r->v.fast, "passed", (json_int_t)r->v.passed, "bytes_in",
-		(json_int_t)r->v.bytes_in, "bytes_out", (json_int_t)r->v.bytes_out, "status", "unknown",
-		(json_int_t)r->v.status[0], "1xx", (json_int_t)r->v.status[1], "2xx",
-		(json_int_t)r->v.status[2], "3xx", (json_int_t)r->v.status[3], "4xx",
-		(json_int_t)r->v.status[4], "5xx", (json_int_t)r->v.status[5], "latency_us_log2", lat,
-		"latency_us_sum", (json_int_t)r->v.latency_us_sum, "rate", rate_json(r->rate),
-		"rate_5xx", rate_json(r->rate_5xx), "p50_ms", quantile_json(&r->v, 0.5), "p90_ms",
-		quantile_json(&r->v, 0.9), "p99_ms", quantile_json(&r->v, 0.99));
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, "
+			 "s:I, s:o, s:o, "
+			 "s:o, s:o, s:o}",
+			 "pool", r->pool_name, "requests", (json_int_t)r->v.requests, "kernel",
+			 (json_int_t)r->v.fast, "passed", (json_int_t)r->v.passed, "bytes_in",
+			 (json_int_t)r->v.bytes_in, "bytes_out", (json_int_t)r->v.bytes_out,
+			 "status", "unknown", (json_int_t)r->v.status[0], "1xx",
+			 (json_int_t)r->v.status[1], "2xx", (json_int_t)r->v.status[2], "3xx",
+			 (json_int_t)r->v.status[3], "4xx", (json_int_t)r->v.status[4], "5xx",
+			 (json_int_t)r->v.status[5], "latency_us_log2", lat, "latency_us_sum",
+			 (json_int_t)r->v.latency_us_sum, "rate", rate_json(r->rate), "rate_5xx",
+			 rate_json(r->rate_5xx), "p50_ms", quantile_json(&r->v, 0.5), "p90_ms",
+			 quantile_json(&r->v, 0.9), "p99_ms", quantile_json(&r->v, 0.99));
 }
 
 json_t *metrics_json(const struct metrics_view *v)
@@ -354,8 +409,8 @@ json_t *metrics_json(const struct metrics_view *v)
 			continue;
 		}
 		if (!cur || cur_id != r->route_id) {
-			cur = json_pack("{s:I, s:s, s:b, s:[]}", "id", (json_int_t)r->route_id, "route",
-					r->route, "counted", r->counted, "pools");
+			cur = json_pack("{s:I, s:s, s:b, s:[]}", "id", (json_int_t)r->route_id,
+					"route", r->route, "counted", r->counted, "pools");
 			json_array_append_new(routes, cur);
 			cur_id = r->route_id;
 		}
@@ -378,11 +433,11 @@ json_t *metrics_json(const struct metrics_view *v)
 				  (json_int_t)b->response_timeouts));
 	}
 	for (unsigned i = 0; i < v->nworkers; i++)
-		json_array_append_new(workers,
-				      json_pack("{s:I, s:I, s:I, s:I}", "worker", (json_int_t)i,
-						"connections", (json_int_t)v->workers[i].connections,
-						"kernel", (json_int_t)v->workers[i].kernel, "accepted",
-						(json_int_t)v->workers[i].accepted));
+		json_array_append_new(
+			workers, json_pack("{s:I, s:I, s:I, s:I}", "worker", (json_int_t)i,
+					   "connections", (json_int_t)v->workers[i].connections,
+					   "kernel", (json_int_t)v->workers[i].kernel, "accepted",
+					   (json_int_t)v->workers[i].accepted));
 	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:b, s:f}", "routes", routes, "unrouted",
 			 unrouted, "pools", pools, "backends", backends, "workers", workers,
 			 "generation", (json_int_t)v->generation, "kernel", v->kernel, "window_s",
@@ -416,15 +471,15 @@ void metrics_text(const struct metrics_view *v, struct ctl_reply *r)
 		ms_text(p50, sizeof(p50), &w->v, 0.5);
 		ms_text(p90, sizeof(p90), &w->v, 0.9);
 		ms_text(p99, sizeof(p99), &w->v, 0.99);
-		ctl_replyf(r,
-			   "%-5s %-32s %-8s %10llu %8s %10llu %8llu %8llu %8llu %8llu %8llu %8s %8s "
-			   "%8s\n",
-			   w->route_id ? id : "-", w->route_id ? w->route : "(no route)",
-			   w->pool_name, (unsigned long long)w->v.requests, rate,
-			   (unsigned long long)w->v.fast, (unsigned long long)w->v.status[1],
-			   (unsigned long long)w->v.status[2], (unsigned long long)w->v.status[3],
-			   (unsigned long long)w->v.status[4], (unsigned long long)w->v.status[5],
-			   p50, p90, p99);
+		ctl_replyf(
+			r,
+			"%-5s %-32s %-8s %10llu %8s %10llu %8llu %8llu %8llu %8llu %8llu %8s %8s "
+			"%8s\n",
+			w->route_id ? id : "-", w->route_id ? w->route : "(no route)", w->pool_name,
+			(unsigned long long)w->v.requests, rate, (unsigned long long)w->v.fast,
+			(unsigned long long)w->v.status[1], (unsigned long long)w->v.status[2],
+			(unsigned long long)w->v.status[3], (unsigned long long)w->v.status[4],
+			(unsigned long long)w->v.status[5], p50, p90, p99);
 	}
 	for (unsigned p = 0; p < v->npools; p++)
 		if (v->unsolicited[p])
@@ -437,8 +492,10 @@ void metrics_text(const struct metrics_view *v, struct ctl_reply *r)
 			   i ? "; " : "", i, v->workers[i].connections, v->workers[i].kernel,
 			   i + 1 == v->nworkers ? "\n" : "");
 	if (v->window_s > 0)
-		ctl_replyf(r, "rates over the last %.0f s; latency from request head to response head\n",
-			   v->window_s);
+		ctl_replyf(
+			r,
+			"rates over the last %.0f s; latency from request head to response head\n",
+			v->window_s);
 }
 
 /* ---- Prometheus text format 0.0.4 ---- */
@@ -571,8 +628,9 @@ static void prom_backends(const struct metrics_view *v, struct ctl_reply *r)
 			ctl_replyf(r, "%s{", counters[c].name);
 			backend_labels(r, &v->backends[i]);
 			ctl_replyf(r, "} %llu\n",
-				   (unsigned long long)*(const uint64_t *)((const char *)&v->backends[i] +
-									   counters[c].off));
+				   (unsigned long long)*(
+					   const uint64_t *)((const char *)&v->backends[i] +
+							     counters[c].off));
 		}
 	}
 	help(r, "strg_backend_up", "gauge",

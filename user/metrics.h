@@ -19,9 +19,9 @@
 /* One route and pool (or the requests no route took: route_id 0, route NULL). */
 struct metrics_row {
 	uint32_t route_id;
-	char *route;	       /* its stable text: "[METHODS] [host H] PATH [exact]" */
-	bool counted;	       /* within the counted routes (the first STRG_ROUTE_SLOTS) */
-	bool own;	       /* the route's own pool */
+	char *route;  /* its stable text: "[METHODS] [host H] PATH [exact]" */
+	bool counted; /* within the counted routes (the first STRG_ROUTE_SLOTS) */
+	bool own;     /* the route's own pool */
 	unsigned pool;
 	const char *pool_name; /* "-" for the unrouted row */
 	struct strg_stats v;
@@ -41,7 +41,8 @@ struct metrics_worker {
 };
 
 struct metrics_view {
-	struct metrics_row *rows; /* routes in id order, each route's pools; the unrouted row last */
+	struct metrics_row
+		*rows; /* routes in id order, each route's pools; the unrouted row last */
 	size_t nrows;
 	struct metrics_backend *backends;
 	size_t nbackends;

@@ -64,8 +64,8 @@ static void respond_view(struct metricsrv *ms, struct ctl_reply *out, bool prome
 	}
 	if (prometheus) {
 		metrics_prometheus(&v, &body);
-		respond(out, 200, "text/plain; version=0.0.4; charset=utf-8", "", body.buf, body.len,
-			head_only);
+		respond(out, 200, "text/plain; version=0.0.4; charset=utf-8", "", body.buf,
+			body.len, head_only);
 	} else {
 		json_t *doc = metrics_json(&v);
 
@@ -126,13 +126,13 @@ static const struct reqsrv_proto http_proto = {
 	.what = "request",
 	.max = METRICSRV_HEAD_MAX,
 	.op_base = RING_OP_HTTP_ACCEPT,
-	.busy = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	.busy = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: "
+		"close\r\n\r\n",
 	.request = http_request,
 	.released = never_held,
 };
 
-struct reqsrv *metricsrv_open(struct io_uring *ring, struct ctl_env *env,
-			      const struct config *cfg)
+struct reqsrv *metricsrv_open(struct io_uring *ring, struct ctl_env *env, const struct config *cfg)
 {
 	struct metricsrv *ms;
 	struct reqsrv *srv;

@@ -19,8 +19,7 @@
  * Listen on cfg->metrics and serve it on ring with env (which outlives the server). NULL with
  * errno set (the bind's error when the address cannot be had).
  */
-struct reqsrv *metricsrv_open(struct io_uring *ring, struct ctl_env *env,
-			      const struct config *cfg);
+struct reqsrv *metricsrv_open(struct io_uring *ring, struct ctl_env *env, const struct config *cfg);
 void metricsrv_close(struct reqsrv *srv);
 
 #endif

@@ -114,6 +114,7 @@ static int pin_maps(struct splice *sp)
 		{sp->skel->maps.kstats, "kstats"},     {sp->skel->maps.ustats, "ustats"},
 		{sp->skel->maps.routes, "routes"},     {sp->skel->maps.conns, "conns"},
 		{sp->skel->maps.conn_ctl, "conn_ctl"}, {sp->skel->maps.sockinfo, "sockinfo"},
+		{sp->skel->maps.counters, "counters"},
 	};
 	char path[512];
 	int err;
@@ -210,6 +211,19 @@ out_free:
 	free(sp);
 	errno = -err;
 	return NULL;
+}
+
+int splice_counters_set(struct splice *sp, const struct strg_counter_key *key,
+			const struct strg_route_counters *val)
+{
+	if (bpf_map_update_elem(bpf_map__fd(sp->skel->maps.counters), key, val, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+void splice_counters_del(struct splice *sp, const struct strg_counter_key *key)
+{
+	bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.counters), key);
 }
 
 /* A worker's own event ring: the verdict writes the events of its connections there. */

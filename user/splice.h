@@ -56,6 +56,11 @@ int splice_conn_get(struct splice *sp, uint64_t client, struct strg_conn *out);
 /* Drop the map entries of a connection about to be closed (the sockhash cleans itself). */
 void splice_conn_forget(struct splice *sp, uint64_t client, const struct strg_conn_ctl *ctl);
 
+/* The named counters map for bpftool: one entry set (0 or -errno) or removed. */
+int splice_counters_set(struct splice *sp, const struct strg_counter_key *key,
+			const struct strg_route_counters *val);
+void splice_counters_del(struct splice *sp, const struct strg_counter_key *key);
+
 typedef void (*splice_event_fn)(void *ctx, const struct strg_event *ev);
 
 struct splice_events;

@@ -159,8 +159,8 @@ static void frame(json_t *doc, json_t *old, double dt, bool tty)
 	       when, json_array_size(json_object_get(doc, "workers")), conns, kernel);
 	printf("%-32s", "ROUTE");
 	for (size_t p = 0; p < np; p++)
-		printf(" | %-6.6s %7s %7s %7s %7s %5s", names[p], "REQ/S", "5XX/S", "P50MS", "P99MS",
-		       "SHARE");
+		printf(" | %-6.6s %7s %7s %7s %7s %5s", names[p], "REQ/S", "5XX/S", "P50MS",
+		       "P99MS", "SHARE");
 	printf("\n");
 	json_array_foreach(json_object_get(doc, "routes"), i, r)
 	{
@@ -174,7 +174,8 @@ static void frame(json_t *doc, json_t *old, double dt, bool tty)
 			cur[p] = find_pool(doc, id, names[p]);
 			rate[p] = -1;
 			if (cur[p] && o && dt > 0 && num(cur[p], "requests") >= num(o, "requests"))
-				rate[p] = (double)(num(cur[p], "requests") - num(o, "requests")) / dt;
+				rate[p] =
+					(double)(num(cur[p], "requests") - num(o, "requests")) / dt;
 			else if (cur[p] && json_is_number(json_object_get(cur[p], "rate")))
 				rate[p] = json_number_value(json_object_get(cur[p], "rate"));
 			if (rate[p] > 0)
@@ -242,7 +243,8 @@ int top_run(const char *sock, unsigned frames)
 		doc = json_loads(reply + 3, 0, &jerr);
 		free(reply);
 		if (!doc) {
-			fprintf(stderr, "strgctl: top: strgd's stats are not JSON: %s\n", jerr.text);
+			fprintf(stderr, "strgctl: top: strgd's stats are not JSON: %s\n",
+				jerr.text);
 			ret = EXIT_REFUSED;
 			break;
 		}

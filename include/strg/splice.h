@@ -144,6 +144,21 @@ struct strg_stats {
 	__u64 latency_us_sum;			 /* of the same latencies, microseconds */
 };
 
+/*
+ * The "counters" map, for operators' tools (bpftool): per live route and pool, strgd's and the
+ * kernel's counts added up, named, refreshed by strgd every second.
+ */
+struct strg_counter_key {
+	__u32 route_id; /* 0: the requests no route took */
+	__u32 pool;	/* pool index */
+};
+
+struct strg_route_counters {
+	char route[96]; /* the route's text, "[METHODS] [host H] PATH [exact]" (cut to fit) */
+	char pool[32];	/* the pool's name */
+	struct strg_stats stats;
+};
+
 /* Add the counts of b to a (per-CPU values, or strgd's and the kernel's). */
 static inline void strg_stats_add(struct strg_stats *a, const struct strg_stats *b)
 {

@@ -170,6 +170,35 @@ static void test_percent_and_sticky(void **state)
 	config_free(&cfg);
 }
 
+static void test_metrics_and_access_log(void **state)
+{
+	static const char text[] = "listen 127.0.0.1:8080\npool legacy 127.0.0.1:9001\n"
+				   "metrics 127.0.0.1:9100\n"
+				   "access-log /var/log/strg/access.log json sample 100\n";
+	struct sockaddr_in *sin;
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_parse(&cfg, "strg.conf", text, err, sizeof(err)), 0);
+	assert_int_not_equal(cfg.metrics_len, 0);
+	sin = (struct sockaddr_in *)&cfg.metrics;
+	assert_int_equal(ntohs(sin->sin_port), 9100);
+	assert_string_equal(cfg.access_log, "/var/log/strg/access.log");
+	assert_true(cfg.access_log_json);
+	assert_int_equal(cfg.access_log_sample, 100);
+	config_free(&cfg);
+	/* Off unless configured. */
+	assert_int_equal(config_parse(&cfg, "strg.conf",
+				      "listen 127.0.0.1:8080\n"
+				      "pool legacy 127.0.0.1:9001\n",
+				      err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg.metrics_len, 0);
+	assert_string_equal(cfg.access_log, "");
+	config_free(&cfg);
+}
+
 static void test_comments_blank_lines_crlf(void **state)
 {
 	static const char text[] = "# strg test config\n"
@@ -360,6 +389,24 @@ static const struct bad_case bad_cases[] = {
 	{BASE "control-group change strg-no-such-group\n",
 	 "strg.conf:3: control-group: no group 'strg-no-such-group'"},
 	{BASE "splice\n", "strg.conf:3: splice: expects always, auto or never"},
+	{BASE "metrics\n", "strg.conf:3: metrics: expects one ADDRESS:PORT"},
+	{BASE "metrics 127.0.0.1:0\n", "strg.conf:3: metrics: bad port in '127.0.0.1:0' (1-65535)"},
+	{BASE "metrics 127.0.0.1:9100\nmetrics 127.0.0.1:9101\n",
+	 "strg.conf:4: metrics: given twice"},
+	{BASE "access-log\n",
+	 "strg.conf:3: access-log: expects PATH or stderr, then [json] [sample N]"},
+	{BASE "access-log var/log/strg\n",
+	 "strg.conf:3: access-log: 'var/log/strg' is not an absolute path or stderr"},
+	{BASE "access-log /x" S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 S16 "\n",
+	 "strg.conf:3: access-log: path longer than 255 bytes"},
+	{BASE "access-log stderr yaml\n",
+	 "strg.conf:3: access-log: unknown option 'yaml' (json, sample N)"},
+	{BASE "access-log stderr sample\n",
+	 "strg.conf:3: access-log: unknown option 'sample' (json, sample N)"},
+	{BASE "access-log stderr sample 0\n",
+	 "strg.conf:3: access-log: sample '0' is not 1 to 1000000"},
+	{BASE "access-log stderr sample 1x\n",
+	 "strg.conf:3: access-log: sample '1x' is not 1 to 1000000"},
 };
 
 static void test_error_messages(void **state)
@@ -582,6 +629,7 @@ int main(void)
 		cmocka_unit_test(test_percent_and_sticky),
 		cmocka_unit_test(test_values_and_units),
 		cmocka_unit_test(test_comments_blank_lines_crlf),
+		cmocka_unit_test(test_metrics_and_access_log),
 		cmocka_unit_test(test_default_route_added),
 		cmocka_unit_test(test_explicit_default_to_another_pool),
 		cmocka_unit_test(test_error_messages),
