@@ -19,6 +19,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -264,7 +265,10 @@ def prometheus_scrapes_strgd(env):
 
         def query(q):
             url = "/api/v1/query?query=" + urllib.parse.quote(q)
-            _, _, body = http_get(pport, url)
+            try:
+                _, _, body = http_get(pport, url)
+            except (urllib.error.URLError, OSError):  # 503 until its storage is ready
+                return None
             doc = json.loads(body)
             return doc["data"]["result"] if doc.get("status") == "success" else None
 
