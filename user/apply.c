@@ -30,7 +30,8 @@ static const char *pool_name_of(const struct config *cfg, int pool)
 
 static void text_of(const struct config *cfg, const struct route_spec *s, char *out, size_t len)
 {
-	route_spec_text(s, pool_name_of(cfg, s->pool), out, len);
+	route_spec_text(s, pool_name_of(cfg, s->pool), pool_name_of(cfg, s->fallback_pool), out,
+			len);
 }
 
 bool apply_route_same(const struct config *ca, const struct route_spec *a, const struct config *cb,
@@ -170,6 +171,13 @@ static void pools_from_file(struct merge *m)
 			}
 			live->pools[live->npools++] = *f;
 			continue;
+		}
+		/* Health settings come from the file alone (nothing changes them at runtime). */
+		if (memcmp(&live->pools[li].health, &f->health, sizeof(f->health))) {
+			m->say(m->ctx, "%spool %s: health settings from the configuration",
+			       dry ? "would do: " : "", f->name);
+			if (!dry)
+				live->pools[li].health = f->health;
 		}
 		if (a && pool_same(a, f))
 			continue; /* the file did not change it: runtime changes stand */

@@ -159,6 +159,101 @@ const char *config_addr_text(const struct sockaddr_storage *ss, char *buf, size_
 	return buf;
 }
 
+/* The pool a health directive names, or NULL after saying so. */
+static struct pool *named_pool(struct cfg_parser *ps, const char *what, const char *name)
+{
+	int i = config_pool_find(ps->cfg, name);
+
+	if (i < 0) {
+		cfg_err(ps, "%s: unknown pool '%.64s' (define it with 'pool' first)", what, name);
+		return NULL;
+	}
+	return &ps->cfg->pools[i];
+}
+
+/* health POOL http PATH [status N] [interval T] [rise N] [fall N] [timeout T] */
+static int do_health(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct pool_health h;
+	struct pool *p;
+
+	if (argc < 4 || strcmp(argv[2], "http"))
+		return cfg_err(ps,
+			       "health: expects POOL http PATH [status N] [interval T] [rise N] "
+			       "[fall N] [timeout T]");
+	p = named_pool(ps, "health", argv[1]);
+	if (!p)
+		return -EINVAL;
+	if (argv[3][0] != '/' || strlen(argv[3]) >= sizeof(h.path) || strpbrk(argv[3], " \t\r\n"))
+		return cfg_err(ps, "health: bad path '%.64s' (an absolute path, at most %zu bytes)",
+			       argv[3], sizeof(h.path) - 1);
+	h = p->health;
+	h.active = true;
+	strcpy(h.path, argv[3]);
+	for (int i = 4; i < argc; i += 2) {
+		uint32_t v;
+		bool dur = !strcmp(argv[i], "interval") || !strcmp(argv[i], "timeout");
+
+		if (i + 1 >= argc || (strcmp(argv[i], "status") && strcmp(argv[i], "rise") &&
+				      strcmp(argv[i], "fall") && !dur))
+			return cfg_err(ps,
+				       "health: unknown option '%s' (status, interval, rise, fall, "
+				       "timeout, each with a value)",
+				       argv[i]);
+		if (dur ? parse_duration(argv[i + 1], &v) : parse_uint(argv[i + 1], &v))
+			return cfg_err(ps, "health: %s: bad value '%s'", argv[i], argv[i + 1]);
+		if (!strcmp(argv[i], "status")) {
+			if (v < 100 || v > 599)
+				return cfg_err(ps, "health: status %u is not 100 to 599", v);
+			h.status = v;
+		} else if (!strcmp(argv[i], "interval")) {
+			h.interval_ms = v;
+		} else if (!strcmp(argv[i], "timeout")) {
+			h.timeout_ms = v;
+		} else {
+			if (v < 1 || v > 100)
+				return cfg_err(ps, "health: %s %u is not 1 to 100", argv[i], v);
+			*(!strcmp(argv[i], "rise") ? &h.rise : &h.fall) = v;
+		}
+	}
+	if (h.timeout_ms > h.interval_ms)
+		return cfg_err(ps, "health: timeout %ums is longer than interval %ums",
+			       h.timeout_ms, h.interval_ms);
+	p->health = h;
+	return 0;
+}
+
+/* eject POOL after N [5xx]: N failed requests in a row eject a backend (0: never). */
+static int do_eject(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct pool *p;
+	uint32_t n;
+
+	if (argc < 4 || argc > 5 || strcmp(argv[2], "after") ||
+	    (argc == 5 && strcmp(argv[4], "5xx")))
+		return cfg_err(ps, "eject: expects POOL after N [5xx]");
+	p = named_pool(ps, "eject", argv[1]);
+	if (!p)
+		return -EINVAL;
+	if (parse_uint(argv[3], &n) || n > 1000)
+		return cfg_err(ps, "eject: '%s' is not 0 to 1000", argv[3]);
+	p->health.eject_after = n;
+	p->health.eject_5xx = argc == 5;
+	return 0;
+}
+
+/* notify exec PATH */
+static int do_notify(struct cfg_parser *ps, int argc, char **argv)
+{
+	if (argc != 3 || strcmp(argv[1], "exec") || argv[2][0] != '/')
+		return cfg_err(ps, "notify: expects 'exec' and an absolute path");
+	if (strlen(argv[2]) >= sizeof(ps->cfg->notify))
+		return cfg_err(ps, "notify: path longer than %zu bytes",
+			       sizeof(ps->cfg->notify) - 1);
+	strcpy(ps->cfg->notify, argv[2]);
+	return 0;
+}
+
 /* access-log PATH|stderr [json] [sample N] */
 static int do_access_log(struct cfg_parser *ps, int argc, char **argv)
 {
@@ -263,8 +358,7 @@ static int do_pool(struct cfg_parser *ps, int argc, char **argv)
 		return cfg_err(ps, "pool '%s': too many backends (max %d)", argv[1],
 			       POOL_MAX_BACKENDS);
 	p = &cfg->pools[cfg->npools];
-	memset(p, 0, sizeof(*p));
-	strcpy(p->name, argv[1]);
+	pool_init(p, argv[1]);
 	p->proxy_protocol = pp;
 	snprintf(what, sizeof(what), "pool '%s'", argv[1]);
 	for (i = 2; i < argc; i++) {
@@ -384,6 +478,54 @@ static int route_add(struct cfg_parser *ps, const struct route_spec *spec)
 	return route_remember_line(ps, id);
 }
 
+/* rollback ERR% [p99 MS] [window T] [min N], from argv[*i]; *i moves past it. */
+static int parse_rollback(struct cfg_parser *ps, int argc, char **argv, int *i,
+			  struct route_spec *spec)
+{
+	char pct[16];
+	size_t n = strlen(argv[*i + 1]);
+	uint32_t v;
+
+	if (n >= sizeof(pct))
+		return cfg_err(ps, "route: rollback: bad error rate '%.16s' (like 5%%)",
+			       argv[*i + 1]);
+	strcpy(pct, argv[*i + 1]);
+	if (n && pct[n - 1] == '%')
+		pct[n - 1] = '\0';
+	if (parse_percent(pct, &spec->rb_err_permille) || !spec->rb_err_permille)
+		return cfg_err(ps, "route: rollback: bad error rate '%s' (0.1%% to 100%%)",
+			       argv[*i + 1]);
+	spec->rb_window_s = 10;
+	spec->rb_min = 20;
+	for (*i += 2; *i + 1 < argc; *i += 2) {
+		const char *k = argv[*i], *val = argv[*i + 1];
+
+		if (!strcmp(k, "p99")) {
+			if (parse_uint(val, &v) || !v || v > 3600000)
+				return cfg_err(ps,
+					       "route: rollback: p99 '%s' is not 1 to 3600000 ms",
+					       val);
+			spec->rb_p99_ms = v;
+		} else if (!strcmp(k, "window")) {
+			if (parse_duration(val, &v) || v < 1000 || v % 1000 || v > 3600000)
+				return cfg_err(
+					ps,
+					"route: rollback: window '%s' is not whole seconds from "
+					"1s to 60m",
+					val);
+			spec->rb_window_s = v / 1000;
+		} else if (!strcmp(k, "min")) {
+			if (parse_uint(val, &v) || !v || v > 1000000)
+				return cfg_err(ps, "route: rollback: min '%s' is not 1 to 1000000",
+					       val);
+			spec->rb_min = v;
+		} else {
+			break;
+		}
+	}
+	return 0;
+}
+
 /* route [METHODS] [host H] PATH POOL [exact], argv[0] being "route" or the verb before it */
 static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct route_spec *out)
 {
@@ -437,14 +579,36 @@ static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct
 		spec.testers = true;
 		i++;
 	}
+	if (i + 1 < argc && !strcmp(argv[i], "fallback")) {
+		if (!strcmp(argv[i + 1], "none")) {
+			spec.fallback = ROUTE_FALLBACK_NONE;
+		} else {
+			spec.fallback_pool = config_pool_find(ps->cfg, argv[i + 1]);
+			if (spec.fallback_pool < 0)
+				return cfg_err(ps, "route: unknown fallback pool '%.64s'",
+					       argv[i + 1]);
+			spec.fallback = ROUTE_FALLBACK_POOL;
+		}
+		i += 2;
+	}
+	if (i + 1 < argc && !strcmp(argv[i], "rollback")) {
+		err = parse_rollback(ps, argc, argv, &i, &spec);
+		if (err)
+			return err;
+	}
 	if (i < argc && !strcmp(argv[i], "inactive")) {
+		spec.inactive = true;
+		i++;
+	}
+	if (i < argc && !strcmp(argv[i], "tripped")) {
+		spec.tripped = true; /* a state file's: rolled back by strgd, still inactive */
 		spec.inactive = true;
 		i++;
 	}
 	if (i < argc)
 		return cfg_err(ps, "route: unexpected '%s'", argv[i]);
 	if (!methods && !host[0] && !strcmp(path, "/") && !spec.exact &&
-	    (spec.inactive || spec.split || spec.adapt))
+	    (spec.inactive || spec.split || spec.adapt || spec.rb_err_permille))
 		return cfg_err(ps, "route: the default route '/' takes every request");
 	if (route_path_set(&spec, path))
 		return cfg_err(ps,
@@ -640,13 +804,23 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cfg_parser *ps, int argc, char **argv);
 } directives[] = {
-	{"splice", do_splice},	     {"workers", do_workers},
-	{"control", do_control},     {"control-group", do_control_group},
-	{"listen", do_listen},	     {"state-file", do_state_file},
-	{"metrics", do_metrics},     {"access-log", do_access_log},
-	{"sticky", do_sticky},	     {"tester-header", do_tester_header},
-	{"pool", do_pool},	     {"route", do_route},
-	{"timeout", do_timeout},     {"limit", do_limit},
+	{"splice", do_splice},
+	{"workers", do_workers},
+	{"control", do_control},
+	{"control-group", do_control_group},
+	{"listen", do_listen},
+	{"state-file", do_state_file},
+	{"metrics", do_metrics},
+	{"access-log", do_access_log},
+	{"health", do_health},
+	{"eject", do_eject},
+	{"notify", do_notify},
+	{"sticky", do_sticky},
+	{"tester-header", do_tester_header},
+	{"pool", do_pool},
+	{"route", do_route},
+	{"timeout", do_timeout},
+	{"limit", do_limit},
 	{"down-hold", do_down_hold},
 };
 

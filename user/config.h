@@ -50,6 +50,7 @@ struct config {
 	int control_change_gid; /* group whose members may change, like root; -1 = root only */
 	char state[256];	/* route table saved on every change; default /var/lib/strg/state */
 	char tester_header[64]; /* pins a request of a "testers" route to a pool; X-Strg-Pool */
+	char notify[256];	/* "notify exec PATH": the command run for each event ("" none) */
 	char access_log[256];	/* access log path, "stderr", or "" (off, the default) */
 	bool access_log_json;	/* one JSON object per line instead of text */
 	unsigned access_log_sample; /* log one request in N (1: every one) */

@@ -121,6 +121,7 @@ struct conn *conn_new(struct worker *w, int fd)
 	c->id = w->next_id;
 	c->cfd = fd;
 	c->pool = -1;
+	c->alt_pool = -1;
 	c->bfd = -1;
 	for (int i = 0; i < POOL_MAX; i++)
 		c->up[i].fd = -1;
@@ -204,9 +205,12 @@ void conn_free(struct conn *c)
 		splice_conn_forget(w->sp, c->cookie, &c->ctl);
 		connmap_del(&w->spliced, c->cookie);
 	}
-	for (int i = 0; i < POOL_MAX; i++)
-		if (c->up[i].fd >= 0)
-			close(c->up[i].fd);
+	for (int i = 0; i < POOL_MAX; i++) {
+		if (c->up[i].fd < 0)
+			continue;
+		close(c->up[i].fd);
+		pool_conns_add(&w->prt[i], c->up[i].bidx, -1);
+	}
 	close(c->cfd);
 	conn_buffers_release(c);
 	free(c->reply);
@@ -343,6 +347,7 @@ void conn_count(struct conn *c, unsigned status)
 		q.latency_us = ((c->t_resp ? c->t_resp : now_ns()) - c->t_req) / 1000;
 		q.passed = conn_has(c, CF_SPLICED);
 		q.kernel_counted = conn_has(c, CF_ADOPTED);
+		q.fallback = conn_has(c, CF_FALLBACK);
 		q.latency_us = c->status ? q.latency_us : 0;
 	}
 	stats_count(c->w->st, &q);
@@ -391,6 +396,9 @@ bool conn_backend_reusable(struct conn *c, int pool)
 		conn_unsolicited(c, pool, "seen by the kernel");
 		return false;
 	}
+	/* A backend drained, in maintenance or ejected gets no further request. */
+	if (!pool_backend_serves(&c->w->cfg->pools[pool], &c->w->prt[pool], c->up[pool].bidx))
+		return false;
 	n = recv(c->up[pool].fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n > 0)
 		conn_unsolicited(c, pool, "found before reuse");
@@ -400,21 +408,28 @@ bool conn_backend_reusable(struct conn *c, int pool)
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+void conn_detach_backend(struct conn *c, int pool)
+{
+	if (conn_has(c, CF_SPLICED) && c->ctl.backend[pool]) {
+		c->ctl.backend[pool] = 0;
+		splice_ctl_set(c->w->sp, c->cookie, &c->ctl);
+	}
+}
+
 /* Close the backend connection of a pool; the kernel stops using it first. */
 void conn_drop_backend(struct conn *c, int pool)
 {
 	if (c->up[pool].fd < 0)
 		return;
 	c->up[pool].unsolicited = false;
-	if (conn_has(c, CF_SPLICED) && c->ctl.backend[pool]) {
-		uint64_t bc = c->ctl.backend[pool];
-
-		c->ctl.backend[pool] = 0;
-		splice_ctl_set(c->w->sp, c->cookie, &c->ctl);
-		splice_sock_forget(c->w->sp, bc);
+	if (conn_has(c, CF_SPLICED)) {
+		/* The kernel forwards nothing more to it, then forgets the socket. */
+		conn_detach_backend(c, pool);
+		splice_sock_forget(c->w->sp, splice_cookie(c->up[pool].fd));
 	}
 	close(c->up[pool].fd);
 	c->up[pool].fd = -1;
+	pool_conns_add(&c->w->prt[pool], c->up[pool].bidx, -1);
 }
 
 /*
@@ -444,9 +459,9 @@ void conn_uncork(struct conn *c)
 const char *conn_flags_text(const struct conn *c, char *buf, size_t len)
 {
 	static const char *const names[] = {
-		"spliced", "adopted", "kwait",	   "eof_wait",	      "cut_wait",
-		"corked",  "handing", "reused",	   "connect_timeout", "close_sent",
-		"tunnel",  "upgrade", "resp_head", "resp_started",
+		"spliced",   "adopted",	     "kwait",		"eof_wait",   "cut_wait", "corked",
+		"handing",   "reused",	     "connect_timeout", "close_sent", "tunnel",	  "upgrade",
+		"resp_head", "resp_started", "inflight",	"fallback",
 	};
 	size_t n = 0;
 

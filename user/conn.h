@@ -51,6 +51,8 @@ enum conn_flags {
 	CF_UPGRADE = 1u << 11,	      /* the request asked for an upgrade */
 	CF_RESP_HEAD = 1u << 12,      /* the final response head was parsed */
 	CF_RESP_STARTED = 1u << 13, /* response bytes went to the client: no reply of strgd's now */
+	CF_INFLIGHT = 1u << 14,	    /* counted in its backend's in-flight gauge */
+	CF_FALLBACK = 1u << 15,	    /* its route's pool had no backend: another pool serves it */
 };
 
 /* One direction of an exchange: how its message is framed and how far it got. */
@@ -120,8 +122,9 @@ struct conn {
 	uint32_t rlen, rsent;
 
 	struct upstream up[POOL_MAX];
-	int pool; /* pool of the current request, -1 between requests */
-	int bfd;  /* backend socket of the current request */
+	int pool;     /* pool of the current request, -1 between requests */
+	int alt_pool; /* where a retry may go when the pool has no other backend (-1: none) */
+	int bfd;      /* backend socket of the current request */
 	unsigned tries;
 
 	/* the current exchange */
@@ -203,6 +206,11 @@ void conn_count(struct conn *c, unsigned status);
 
 /* Backend connections. */
 void conn_drop_backend(struct conn *c, int pool);
+/*
+ * The kernel forwards no new request to the pool's backend connection; it stays open and in
+ * the splice, so a response to a request forwarded before still comes back.
+ */
+void conn_detach_backend(struct conn *c, int pool);
 bool conn_backend_reusable(struct conn *c, int pool);
 void conn_unsolicited(struct conn *c, int pool, const char *how);
 

@@ -169,7 +169,7 @@ static const char *pool_name(const struct config *cfg, int pool)
 
 static void spec_text(const struct config *cfg, const struct route_spec *s, char *out, size_t len)
 {
-	route_spec_text(s, pool_name(cfg, s->pool), out, len);
+	route_spec_text(s, pool_name(cfg, s->pool), pool_name(cfg, s->fallback_pool), out, len);
 }
 
 /* "config" when the configuration applied last has this very route, else it came from a change. */
@@ -194,13 +194,28 @@ static json_t *route_json(const struct config *cfg, const struct config *applied
 		if (s->methods & (1u << m))
 			json_array_append_new(methods,
 					      json_string(http_method_name((enum http_method)m)));
-	return json_pack("{s:I, s:o, s:s, s:s, s:b, s:s, s:f, s:b, s:b, s:b, s:s, s:s, s:I}", "id",
-			 (json_int_t)rt->id, "methods", methods, "host", s->host, "path", s->path,
-			 "exact", s->exact, "pool", pool_name(cfg, s->pool), "percent",
-			 s->split ? s->permille / 10.0 : 100.0, "testers", s->testers, "active",
-			 !s->inactive, "strip_prefix", s->adapt && !s->rewrite[0], "rewrite",
-			 s->rewrite, "source", route_source(cfg, applied, rt), "slot",
-			 rt->slot == ROUTE_SLOT_NONE ? (json_int_t)-1 : (json_int_t)rt->slot);
+	json_t *rb = s->rb_err_permille
+			     ? json_pack("{s:f, s:I, s:I, s:I}", "error_percent",
+					 s->rb_err_permille / 10.0, "p99_ms",
+					 (json_int_t)s->rb_p99_ms, "window_s",
+					 (json_int_t)s->rb_window_s, "min", (json_int_t)s->rb_min)
+			     : json_null();
+	json_t *trip = s->tripped ? json_pack("{s:s}", "figures", s->trip) : json_null();
+	json_t *fallback = s->fallback == ROUTE_FALLBACK_NONE ? json_string("none")
+			   : s->fallback == ROUTE_FALLBACK_POOL
+				   ? json_string(pool_name(cfg, s->fallback_pool))
+				   : json_string("next");
+
+	return json_pack(
+		"{s:I, s:o, s:s, s:s, s:b, s:s, s:f, s:b, s:b, s:b, s:s, s:s, s:I, s:o, s:o, s:b, "
+		"s:o}",
+		"id", (json_int_t)rt->id, "methods", methods, "host", s->host, "path", s->path,
+		"exact", s->exact, "pool", pool_name(cfg, s->pool), "percent",
+		s->split ? s->permille / 10.0 : 100.0, "testers", s->testers, "active",
+		!s->inactive, "strip_prefix", s->adapt && !s->rewrite[0], "rewrite", s->rewrite,
+		"source", route_source(cfg, applied, rt), "slot",
+		rt->slot == ROUTE_SLOT_NONE ? (json_int_t)-1 : (json_int_t)rt->slot, "fallback",
+		fallback, "rollback", rb, "tripped", s->tripped, "trip", trip);
 }
 
 /* route show: routes in id order, so a table reads the same every time. */
@@ -246,6 +261,8 @@ static void route_show_text(const struct ctl_env *env, const struct show_ctx *s,
 		      methods[0] ? methods : "*", sp->host[0] ? sp->host : "*", sp->path,
 		      pool_name(env->cfg, sp->pool), route_source(env->cfg, env->applied, s->v[i]),
 		      o);
+		if (sp->tripped)
+			reply(r, "      rolled back by strgd: %s\n", sp->trip);
 	}
 	if (strcmp(kstate, "none"))
 		reply(r, "kernel route table: %s (%u prefixes)\n", kstate, prefixes);
@@ -294,24 +311,46 @@ static int pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 		const struct pool *p = &cfg->pools[i];
 		json_t *backends = json_array();
 
+		struct pool_runtime *rt = env->nworkers ? &env->workers[0]->prt[i] : NULL;
+		char health[200] = "";
+
+		if (p->health.active)
+			snprintf(health, sizeof(health),
+				 "; health http %s every %ums (timeout %ums, rise %u, fall %u)",
+				 p->health.path, p->health.interval_ms, p->health.timeout_ms,
+				 p->health.rise, p->health.fall);
 		if (!a->json)
-			reply(r, "%s%s\n", p->name, p->proxy_protocol ? " (proxy-protocol)" : "");
+			reply(r, "%s%s%s\n", p->name, p->proxy_protocol ? " (proxy-protocol)" : "",
+			      health);
 		for (unsigned b = 0; b < p->nbackends; b++) {
 			const struct pool_backend *be = &p->backends[b];
+			bool healthy = !rt || pool_health_of(rt, b) == HEALTH_UP;
+			long long conns =
+				rt ? (long long)__atomic_load_n(&rt->b[b].conns, __ATOMIC_RELAXED)
+				   : 0;
+			long long inflight = rt ? (long long)__atomic_load_n(&rt->b[b].inflight,
+									     __ATOMIC_RELAXED)
+						: 0;
 
 			if (be->state == BACKEND_REMOVED)
 				continue;
-			json_array_append_new(backends,
-					      json_pack("{s:s, s:s, s:I}", "addr", be->name,
-							"state", pool_state_name(be->state),
-							"weight", (json_int_t)be->weight));
+			json_array_append_new(
+				backends,
+				json_pack("{s:s, s:s, s:I, s:b, s:I, s:I}", "addr", be->name,
+					  "state", pool_state_name(be->state), "weight",
+					  (json_int_t)be->weight, "healthy", healthy, "connections",
+					  (json_int_t)conns, "inflight", (json_int_t)inflight));
 			if (!a->json)
-				reply(r, "    %-24s %-6s weight %u\n", be->name,
-				      pool_state_name(be->state), be->weight);
+				reply(r,
+				      "    %-24s %-6s weight %-3u %-8s %lld connections, %lld in "
+				      "flight\n",
+				      be->name, pool_state_name(be->state), be->weight,
+				      healthy ? "healthy" : "ejected", conns, inflight);
 		}
-		json_array_append_new(pools, json_pack("{s:s, s:b, s:o}", "name", p->name,
-						       "proxy_protocol", p->proxy_protocol,
-						       "backends", backends));
+		json_array_append_new(pools,
+				      json_pack("{s:s, s:b, s:b, s:o}", "name", p->name,
+						"proxy_protocol", p->proxy_protocol, "health_check",
+						p->health.active, "backends", backends));
 	}
 	if (!a->json) {
 		json_decref(pools);
@@ -563,6 +602,9 @@ static int route_activate(struct ctl_env *env, struct ctl_args *a, struct ctl_re
 	before = rt->spec;
 	spec = rt->spec;
 	spec.inactive = !active;
+	/* An operator's word ends a rollback strgd made: the route is theirs again. */
+	spec.tripped = false;
+	spec.trip[0] = '\0';
 	reply(r, "ok\n");
 	reply_change(env, r, a->dry, rt->id, &before, &spec);
 	if (a->dry || route_spec_equal(&before, &spec))
@@ -596,8 +638,7 @@ static int pool_add(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r
 		return 0;
 	}
 	p = &cfg->pools[cfg->npools];
-	memset(p, 0, sizeof(*p));
-	strcpy(p->name, name);
+	pool_init(p, name);
 	cfg->npools++;
 	reply(r, "ok\npool %s added\n", p->name);
 	publish(env, r);

@@ -18,6 +18,7 @@
 #define CTL_LINE_MAX 4096
 
 struct metrics;
+struct rollback;
 struct splice;
 struct stats;
 
@@ -32,7 +33,8 @@ struct ctl_env {
 	struct config *cfg; /* the live configuration, or the draft of a change */
 	struct splice *sp;
 	struct stats *st;
-	struct metrics *metrics; /* the rates' samples (worker 0's timer takes them) */
+	struct metrics *metrics;   /* the rates' samples (worker 0's timer takes them) */
+	struct rollback *rollback; /* automatic rollback's watch (worker 0's timer) */
 	/* Make draft the live configuration of every worker (the owner's loop does it). */
 	void (*commit)(struct ctl_env *env, struct config *draft);
 	/* The configuration generation every worker runs with by now. */

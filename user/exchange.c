@@ -19,12 +19,17 @@
 
 #include "conn.h"
 #include "exchange.h"
+#include "health.h"
 #include "log.h"
 #include "proxyproto.h"
 
 static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
 		       const struct route_spec *spec);
 static void exchange_connect(struct conn *c);
+static const struct route *fall_back(struct conn *c, const struct http_request *req,
+				     const struct route *rt, unsigned bucket);
+static int retry_pool(struct conn *c, const struct http_request *req, const struct route *matched,
+		      const struct route *used, unsigned bucket);
 static void head_for_new_connection(struct conn *c, const struct pool *p);
 static void exchange_pump_up(struct conn *c);
 static void exchange_finish(struct conn *c);
@@ -38,10 +43,14 @@ void exchange_reset(struct conn *c)
 {
 	bool client_eof = c->req.eof; /* the client's end stays ended */
 
+	if (conn_has(c, CF_INFLIGHT) && c->pool >= 0)
+		pool_inflight_add(&c->w->prt[c->pool], c->up[c->pool].bidx, -1);
+	c->flags &= ~CF_INFLIGHT;
 	c->pool = -1;
+	c->alt_pool = -1;
 	c->bfd = -1;
 	c->flags &= ~(CF_REUSED | CF_CONNECT_TIMEOUT | CF_RESP_HEAD | CF_RESP_STARTED | CF_TUNNEL |
-		      CF_CLOSE_SENT | CF_ADOPTED | CF_UPGRADE);
+		      CF_CLOSE_SENT | CF_ADOPTED | CF_UPGRADE | CF_FALLBACK);
 	c->tries = 0;
 	c->method = HTTP_M_UNKNOWN;
 	c->hlen = 0;
@@ -212,6 +221,7 @@ enum xout exchange_start(struct conn *c)
 	struct worker *w = c->w;
 	struct http_request *req = &w->req;
 	const struct route *rt;
+	unsigned bucket;
 	int n, tester;
 
 	n = http_parse_request(c->cin.data + c->cin.start, c->cin.end - c->cin.start,
@@ -234,9 +244,9 @@ enum xout exchange_start(struct conn *c)
 	tester = route_table_has_testers(w->cfg->routes)
 			 ? tester_pool(w->cfg, req, c->cin.data + c->cin.start)
 			 : -1;
-	rt = route_table_lookup_user(
-		w->cfg->routes, req->method, req->host, req->host_len, req->path, req->path_len,
-		user_bucket(c, req, c->cin.data + c->cin.start) | (tester >= 0 ? ROUTE_TESTER : 0));
+	bucket = user_bucket(c, req, c->cin.data + c->cin.start) | (tester >= 0 ? ROUTE_TESTER : 0);
+	rt = route_table_lookup_user(w->cfg->routes, req->method, req->host, req->host_len,
+				     req->path, req->path_len, bucket);
 	if (!rt) {
 		c->method = req->method;
 		conn_reply(c, 404);
@@ -247,6 +257,14 @@ enum xout exchange_start(struct conn *c)
 	c->route_slot = rt->slot;
 	c->t_req = now_ns();
 	c->pool = rt->spec.testers && tester >= 0 ? tester : rt->spec.pool;
+	/* Counted under the route it matched; forwarded as the route that serves it. */
+	{
+		const struct route *matched = rt;
+
+		rt = fall_back(c, req, rt, bucket);
+		c->alt_pool =
+			http_idempotent(req->method) ? retry_pool(c, req, matched, rt, bucket) : -1;
+	}
 	c->req.keep = req->keep_alive;
 	conn_set(c, CF_UPGRADE, req->upgrade);
 	c->req.body = req->body;
@@ -259,7 +277,8 @@ enum xout exchange_start(struct conn *c)
 		conn_drop_backend(c, c->pool);
 	if (c->up[c->pool].fd >= 0) {
 		c->bfd = c->up[c->pool].fd;
-		c->flags |= CF_REUSED;
+		c->flags |= CF_REUSED | CF_INFLIGHT;
+		pool_inflight_add(&w->prt[c->pool], c->up[c->pool].bidx, 1);
 		c->state = ST_XFER;
 		c->deadline_ns = now_ns() + ms_ns(w->cfg->server_timeout_ms);
 		conn_send_backend(c, c->hbuf + c->hoff, c->hlen);
@@ -270,6 +289,113 @@ enum xout exchange_start(struct conn *c)
 	return XO_BUSY;
 }
 
+/*
+ * Passive health: a request to backend idx failed. Enough of them in a row eject it; the
+ * ejection is logged and notified once, by whoever made it.
+ */
+static void request_failed(struct conn *c, unsigned idx, const char *what)
+{
+	const struct pool *p = &c->w->cfg->pools[c->pool];
+	char why[128];
+
+	if (!pool_request_failed(p, &c->w->prt[c->pool], idx, now_ns(),
+				 ms_ns(c->w->cfg->down_hold_ms)))
+		return;
+	snprintf(why, sizeof(why), "%u failed requests in a row (the last: %s)%s",
+		 p->health.eject_after, what,
+		 p->health.active ? "" : "; tried again after down-hold");
+	health_changed(p, idx, HEALTH_DOWN, why);
+}
+
+struct skip_ctx {
+	struct worker *w;
+	const struct route *rt;
+};
+
+/* The retry's fallback "next": the matched route itself and routes that cannot serve. */
+static bool matched_or_unserved(const struct route *r, void *arg)
+{
+	const struct skip_ctx *x = arg;
+
+	return r == x->rt ||
+	       !pool_available(&x->w->cfg->pools[r->spec.pool], &x->w->prt[r->spec.pool], now_ns());
+}
+
+/*
+ * Where an idempotent request goes when its connect fails and its pool has no other backend:
+ * the route's fallback, when the request forwarded as is suits it (same path adaptation).
+ */
+static int retry_pool(struct conn *c, const struct http_request *req, const struct route *matched,
+		      const struct route *used, unsigned bucket)
+{
+	struct skip_ctx x = {c->w, matched};
+	const struct route *next;
+
+	if (conn_has(c, CF_FALLBACK))
+		return -1; /* falling back already */
+	switch (matched->spec.fallback) {
+	case ROUTE_FALLBACK_POOL:
+		return matched->spec.fallback_pool != c->pool ? matched->spec.fallback_pool : -1;
+	case ROUTE_FALLBACK_NEXT:
+		next = route_table_lookup_skip(c->w->cfg->routes, req->method, req->host,
+					       req->host_len, req->path, req->path_len, bucket,
+					       matched_or_unserved, &x);
+		if (!next || next->spec.pool == c->pool || next->spec.adapt != used->spec.adapt ||
+		    strcmp(next->spec.rewrite, used->spec.rewrite))
+			return -1;
+		return next->spec.pool;
+	default:
+		return -1;
+	}
+}
+
+/* Fallback "next": a matching route whose pool has no backend that serves is passed over. */
+static bool unserved(const struct route *r, void *ctx)
+{
+	struct worker *w = ctx;
+
+	return r->spec.fallback == ROUTE_FALLBACK_NEXT &&
+	       !pool_available(&w->cfg->pools[r->spec.pool], &w->prt[r->spec.pool], now_ns());
+}
+
+/*
+ * When the pool chosen for the request has no backend that serves, the route's fallback:
+ * the next matching route (finally the default, the monolith), a pool of its own, or none
+ * (strgd then answers 503 as before). Returns the route whose options shape the forwarded
+ * request; c->pool is the pool that serves it, and CF_FALLBACK says it fell back.
+ */
+static const struct route *fall_back(struct conn *c, const struct http_request *req,
+				     const struct route *rt, unsigned bucket)
+{
+	struct worker *w = c->w;
+	const struct route *next;
+
+	c->flags &= ~CF_FALLBACK;
+	if (pool_available(&w->cfg->pools[c->pool], &w->prt[c->pool], now_ns()))
+		return rt;
+	switch (rt->spec.fallback) {
+	case ROUTE_FALLBACK_POOL:
+		if ((unsigned)rt->spec.fallback_pool >= w->cfg->npools ||
+		    !pool_available(&w->cfg->pools[rt->spec.fallback_pool],
+				    &w->prt[rt->spec.fallback_pool], now_ns()))
+			return rt;
+		c->pool = rt->spec.fallback_pool;
+		c->flags |= CF_FALLBACK;
+		return rt;
+	case ROUTE_FALLBACK_NEXT:
+		next = route_table_lookup_skip(w->cfg->routes, req->method, req->host,
+					       req->host_len, req->path, req->path_len, bucket,
+					       unserved, w);
+		if (!next || next == rt)
+			return rt;
+		c->pool = next->spec.pool;
+		c->flags |= CF_FALLBACK;
+		return next;
+	default:
+		return rt;
+	}
+}
+
 static void exchange_connect(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -278,6 +404,14 @@ static void exchange_connect(struct conn *c)
 	int idx, fd, one = 1;
 
 	idx = pool_pick(p, &w->prt[c->pool], now_ns());
+	if (idx < 0 && c->tries && c->alt_pool >= 0 && (unsigned)c->alt_pool < w->cfg->npools) {
+		/* The retry: the pool has no other backend, the route's fallback takes it. */
+		c->pool = c->alt_pool;
+		c->alt_pool = -1;
+		c->flags |= CF_FALLBACK;
+		p = &w->cfg->pools[c->pool];
+		idx = pool_pick(p, &w->prt[c->pool], now_ns());
+	}
 	if (idx < 0) {
 		if (!c->tries)
 			pr_warn("conn %lu: pool %s has no ready backend", c->id, p->name);
@@ -297,11 +431,20 @@ static void exchange_connect(struct conn *c)
 	c->bfd = fd;
 	c->flags &= ~CF_REUSED;
 	c->state = ST_CONNECT;
-	c->deadline_ns = now_ns() + ms_ns(w->cfg->connect_timeout_ms);
+	/* The linked timeout cancels the connect on time; the timer is only a backstop. */
+	c->deadline_ns = now_ns() + ms_ns(w->cfg->connect_timeout_ms) + 1000000000ull;
+	if (io_uring_sq_space_left(&w->ring) < 2)
+		io_uring_submit(&w->ring); /* the connect and its timeout go in together */
 	sqe = ring_get_sqe(&w->ring);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&p->backends[idx].addr,
 			      p->backends[idx].addrlen);
+	sqe->flags |= IOSQE_IO_LINK;
 	conn_submit(c, sqe, RING_OP_CONNECT);
+	w->connect_ts.tv_sec = w->cfg->connect_timeout_ms / 1000;
+	w->connect_ts.tv_nsec = (long long)(w->cfg->connect_timeout_ms % 1000) * 1000000;
+	sqe = ring_get_sqe(&w->ring);
+	io_uring_prep_link_timeout(sqe, &w->connect_ts, 0);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
 }
 
 /*
@@ -345,15 +488,24 @@ static void exchange_on_connect(struct conn *c, int res)
 			p->backends[idx].name, p->name, timeout ? "timed out" : strerror(-res));
 		pool_connect_failed(p, &c->w->prt[c->pool], (unsigned)idx, timeout, now_ns(),
 				    ms_ns(c->w->cfg->down_hold_ms));
+		request_failed(c, (unsigned)idx, timeout ? "connect timed out" : "connect failed");
 		close(c->up[c->pool].fd);
 		c->up[c->pool].fd = -1;
 		c->bfd = -1;
 		c->tries++;
 		conn_set(c, CF_CONNECT_TIMEOUT, timeout);
+		/* Nothing reached a backend: an idempotent request is tried once more elsewhere. */
+		if (c->tries > 1 || !http_idempotent(c->method)) {
+			conn_reply(c, timeout ? 504 : 502);
+			return;
+		}
 		exchange_connect(c);
 		return;
 	}
 	pool_mark_up(p, &c->w->prt[c->pool], (unsigned)idx);
+	pool_conns_add(&c->w->prt[c->pool], (unsigned)idx, 1);
+	pool_inflight_add(&c->w->prt[c->pool], (unsigned)idx, 1);
+	c->flags |= CF_INFLIGHT;
 	head_for_new_connection(c, p);
 	c->state = ST_XFER;
 	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
@@ -449,9 +601,11 @@ static bool retry_request(struct conn *c)
 {
 	if (!conn_has(c, CF_REUSED) || conn_has(c, CF_ADOPTED) || conn_has(c, CF_RESP_HEAD) ||
 	    c->bin.start != c->bin.end || c->req.body != HTTP_BODY_NONE ||
+	    !http_idempotent(c->method) || c->tries ||
 	    (c->pending & ((1u << RING_OP_BSEND) | (1u << RING_OP_BRECV))))
 		return false;
 	pr_debug("conn %lu: reused backend connection closed, reconnecting", c->id);
+	c->tries++;
 	conn_drop_backend(c, c->pool);
 	c->bfd = -1;
 	c->hsent = 0;
@@ -612,6 +766,10 @@ static int parse_response_head(struct conn *c)
 	}
 	c->status = resp.status;
 	c->t_resp = now_ns();
+	if (resp.status >= 500 && c->w->cfg->pools[c->pool].health.eject_5xx)
+		request_failed(c, c->up[c->pool].bidx, "a 5xx answer");
+	else if (resp.status >= 200)
+		pool_request_ok(&c->w->prt[c->pool], c->up[c->pool].bidx);
 	if (c->w->stopping && resp.status >= 200 &&
 	    !(resp.status == 101 && conn_has(c, CF_UPGRADE)) && resp.keep_alive &&
 	    say_close(c, (uint32_t)n, &n)) {
@@ -922,8 +1080,11 @@ void exchange_expire(struct conn *c)
 		}
 		pr_info("conn %lu: pool %s: %s timed out", c->id, c->w->cfg->pools[c->pool].name,
 			c->req.done ? "response" : "request body");
-		if (c->req.done)
+		if (c->req.done) {
 			pool_response_timeout(&c->w->prt[c->pool], c->up[c->pool].bidx);
+			if (c->w->cfg->pools[c->pool].health.eject_5xx)
+				request_failed(c, c->up[c->pool].bidx, "response timed out");
+		}
 		conn_reply(c, c->req.done ? 504 : 408);
 		return;
 	default:

@@ -66,6 +66,12 @@ enum http_method http_method_lookup(const char *s, size_t len)
 	return (enum http_method)strg_method_id(s, (__u32)len);
 }
 
+bool http_idempotent(enum http_method m)
+{
+	return m == HTTP_M_GET || m == HTTP_M_HEAD || m == HTTP_M_OPTIONS || m == HTTP_M_TRACE ||
+	       m == HTTP_M_PUT || m == HTTP_M_DELETE;
+}
+
 const char *http_reason(unsigned status)
 {
 	switch (status) {

@@ -95,6 +95,8 @@ struct http_chunked {
 };
 
 void http_limits_default(struct http_limits *lim);
+/* Whether a request with this method may be sent again (RFC 9110, 9.2.2). */
+bool http_idempotent(enum http_method m);
 
 /*
  * Parse a request head at the start of buf[0..len).

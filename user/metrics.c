@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "rollback.h"
 #include "route.h"
 #include "splice.h"
 #include "stats.h"
@@ -159,6 +160,15 @@ static int collect_route(struct ctl_env *env, const struct route *rt, const stru
 		row.pool_name = rt ? env->cfg->pools[p].name : "-";
 		if (rt && !(row.route = route_key_dup(&rt->spec)))
 			return -ENOMEM;
+		if (rt) {
+			struct pool_runtime *prt = env->nworkers ? &env->workers[0]->prt[p] : NULL;
+
+			row.unserved = prt && env->cfg->pools[p].nbackends &&
+				       !pool_available(&env->cfg->pools[p], prt, now_ns);
+			row.tripped = rt->spec.tripped;
+			row.trip = rt->spec.tripped ? strdup(rt->spec.trip) : NULL;
+			row.rollbacks = rollback_trips(env->rollback, rt->id);
+		}
 		b = base ? sample_find(base, row.route_id, p) : NULL;
 		if (base) {
 			double dt = (double)(now_ns - base->t_ns) / 1e9;
@@ -208,6 +218,12 @@ static int collect_backends(struct ctl_env *env, uint64_t now_ns, struct metrics
 								      __ATOMIC_RELAXED);
 				b->response_timeouts = __atomic_load_n(
 					&prt[p].b[i].response_timeouts, __ATOMIC_RELAXED);
+				b->ejections =
+					__atomic_load_n(&prt[p].b[i].ejections, __ATOMIC_RELAXED);
+				b->healthy = pool_health_of(&prt[p], i) == HEALTH_UP;
+				b->conns = __atomic_load_n(&prt[p].b[i].conns, __ATOMIC_RELAXED);
+				b->inflight =
+					__atomic_load_n(&prt[p].b[i].inflight, __ATOMIC_RELAXED);
 			}
 			v->nbackends++;
 		}
@@ -262,8 +278,10 @@ int metrics_collect(struct metrics *m, struct ctl_env *env, uint64_t now_ns,
 
 void metrics_view_free(struct metrics_view *v)
 {
-	for (size_t i = 0; i < v->nrows; i++)
+	for (size_t i = 0; i < v->nrows; i++) {
 		free(v->rows[i].route);
+		free(v->rows[i].trip);
+	}
 	free(v->rows);
 	free(v->backends);
 	free(v->workers);
@@ -381,8 +399,8 @@ static json_t *row_json(const struct metrics_row *r)
 	for (int i = 0; i < STRG_LAT_BUCKETS; i++)
 		json_array_append_new(lat, json_integer((json_int_t)r->v.latency_us_log2[i]));
 	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, "
-			 "s:I, s:o, s:o, "
-			 "s:o, s:o, s:o}",
+			 "s:I, s:I, s:b, "
+			 "s:o, s:o, s:o, s:o, s:o}",
 			 "pool", r->pool_name, "requests", (json_int_t)r->v.requests, "kernel",
 			 (json_int_t)r->v.fast, "passed", (json_int_t)r->v.passed, "bytes_in",
 			 (json_int_t)r->v.bytes_in, "bytes_out", (json_int_t)r->v.bytes_out,
@@ -390,7 +408,8 @@ static json_t *row_json(const struct metrics_row *r)
 			 (json_int_t)r->v.status[1], "2xx", (json_int_t)r->v.status[2], "3xx",
 			 (json_int_t)r->v.status[3], "4xx", (json_int_t)r->v.status[4], "5xx",
 			 (json_int_t)r->v.status[5], "latency_us_log2", lat, "latency_us_sum",
-			 (json_int_t)r->v.latency_us_sum, "rate", rate_json(r->rate), "rate_5xx",
+			 (json_int_t)r->v.latency_us_sum, "fallback", (json_int_t)r->v.fallback,
+			 "unserved", r->unserved, "rate", rate_json(r->rate), "rate_5xx",
 			 rate_json(r->rate_5xx), "p50_ms", quantile_json(&r->v, 0.5), "p90_ms",
 			 quantile_json(&r->v, 0.9), "p99_ms", quantile_json(&r->v, 0.99));
 }
@@ -409,8 +428,11 @@ json_t *metrics_json(const struct metrics_view *v)
 			continue;
 		}
 		if (!cur || cur_id != r->route_id) {
-			cur = json_pack("{s:I, s:s, s:b, s:[]}", "id", (json_int_t)r->route_id,
-					"route", r->route, "counted", r->counted, "pools");
+			cur = json_pack("{s:I, s:s, s:b, s:b, s:o, s:I, s:[]}", "id",
+					(json_int_t)r->route_id, "route", r->route, "counted",
+					r->counted, "tripped", r->tripped, "trip",
+					r->trip ? json_string(r->trip) : json_null(), "rollbacks",
+					(json_int_t)r->rollbacks, "pools");
 			json_array_append_new(routes, cur);
 			cur_id = r->route_id;
 		}
@@ -425,12 +447,15 @@ json_t *metrics_json(const struct metrics_view *v)
 
 		json_array_append_new(
 			backends,
-			json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I}", "pool", b->pool,
-				  "backend", b->name, "state", pool_state_name(b->state), "down",
-				  b->held_down, "weight", (json_int_t)b->weight, "connect_errors",
-				  (json_int_t)b->connect_errors, "connect_timeouts",
-				  (json_int_t)b->connect_timeouts, "response_timeouts",
-				  (json_int_t)b->response_timeouts));
+			json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				  "pool", b->pool, "backend", b->name, "state",
+				  pool_state_name(b->state), "down", b->held_down || !b->healthy,
+				  "healthy", b->healthy, "weight", (json_int_t)b->weight,
+				  "connect_errors", (json_int_t)b->connect_errors,
+				  "connect_timeouts", (json_int_t)b->connect_timeouts,
+				  "response_timeouts", (json_int_t)b->response_timeouts,
+				  "ejections", (json_int_t)b->ejections, "connections",
+				  (json_int_t)b->conns, "inflight", (json_int_t)b->inflight));
 	}
 	for (unsigned i = 0; i < v->nworkers; i++)
 		json_array_append_new(
@@ -550,6 +575,23 @@ static void backend_labels(struct ctl_reply *r, const struct metrics_backend *b)
 	ctl_replyf(r, "\"");
 }
 
+/* Once per route: its rollbacks, or whether it is tripped. */
+static void per_route(struct ctl_reply *r, const struct metrics_view *v, const char *name,
+		      bool tripped)
+{
+	for (size_t i = 0; i < v->nrows; i++) {
+		const struct metrics_row *w = &v->rows[i];
+
+		if (!w->route_id || (i && v->rows[i - 1].route_id == w->route_id))
+			continue;
+		ctl_replyf(r, "%s{route=\"", name);
+		label(r, w->route);
+		ctl_replyf(r, "\"} %llu\n",
+			   tripped ? (unsigned long long)w->tripped
+				   : (unsigned long long)w->rollbacks);
+	}
+}
+
 static void prom_requests(const struct metrics_view *v, struct ctl_reply *r)
 {
 	static const char *const code[STRG_STATUS_CLASSES] = {"unknown", "1xx", "2xx",
@@ -574,6 +616,15 @@ static void prom_requests(const struct metrics_view *v, struct ctl_reply *r)
 	help(r, "strg_http_requests_passed_total", "counter",
 	     "Requests the kernel passed up to strgd.");
 	per_row(r, v, "strg_http_requests_passed_total", "", offsetof(struct strg_stats, passed));
+	help(r, "strg_http_requests_fallback_total", "counter",
+	     "Requests of the route another pool served: the route's own pool had no backend.");
+	per_row(r, v, "strg_http_requests_fallback_total", "",
+		offsetof(struct strg_stats, fallback));
+	help(r, "strg_route_rollbacks_total", "counter",
+	     "Times strgd rolled the route back (its rollback limits were passed).");
+	per_route(r, v, "strg_route_rollbacks_total", false);
+	help(r, "strg_route_tripped", "gauge", "1 while the route stays rolled back by strgd.");
+	per_route(r, v, "strg_route_tripped", true);
 	help(r, "strg_http_received_bytes_total", "counter", "Request bytes from clients.");
 	per_row(r, v, "strg_http_received_bytes_total", "", offsetof(struct strg_stats, bytes_in));
 	help(r, "strg_http_sent_bytes_total", "counter", "Response bytes to clients.");
@@ -620,6 +671,9 @@ static void prom_backends(const struct metrics_view *v, struct ctl_reply *r)
 		{"strg_upstream_response_timeouts_total",
 		 "Responses that did not start within timeout server (504).",
 		 offsetof(struct metrics_backend, response_timeouts)},
+		{"strg_backend_ejections_total",
+		 "Times the backend was ejected (failed requests in a row, or its health check).",
+		 offsetof(struct metrics_backend, ejections)},
 	};
 
 	for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
@@ -634,13 +688,24 @@ static void prom_backends(const struct metrics_view *v, struct ctl_reply *r)
 		}
 	}
 	help(r, "strg_backend_up", "gauge",
-	     "1 when the backend takes new connections (ready, not held down after a refused "
-	     "connect), else 0.");
+	     "1 when the backend takes new connections (ready, healthy, not held down after a "
+	     "refused connect), else 0.");
 	for (size_t i = 0; i < v->nbackends; i++) {
 		ctl_replyf(r, "strg_backend_up{");
 		backend_labels(r, &v->backends[i]);
 		ctl_replyf(r, ",state=\"%s\"} %d\n", pool_state_name(v->backends[i].state),
-			   v->backends[i].state == BACKEND_READY && !v->backends[i].held_down);
+			   v->backends[i].state == BACKEND_READY && !v->backends[i].held_down &&
+				   v->backends[i].healthy);
+	}
+	help(r, "strg_backend_connections", "gauge",
+	     "Open connections to the backend, and requests in flight on them (state=inflight).");
+	for (size_t i = 0; i < v->nbackends; i++) {
+		ctl_replyf(r, "strg_backend_connections{");
+		backend_labels(r, &v->backends[i]);
+		ctl_replyf(r, ",state=\"open\"} %lld\n", (long long)v->backends[i].conns);
+		ctl_replyf(r, "strg_backend_connections{");
+		backend_labels(r, &v->backends[i]);
+		ctl_replyf(r, ",state=\"inflight\"} %lld\n", (long long)v->backends[i].inflight);
 	}
 	help(r, "strg_pool_unsolicited_closed_total", "counter",
 	     "Backend connections closed because they sent bytes no request asked for.");

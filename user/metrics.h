@@ -26,14 +26,20 @@ struct metrics_row {
 	const char *pool_name; /* "-" for the unrouted row */
 	struct strg_stats v;
 	double rate, rate_5xx; /* requests and 5xx per second over the last window; < 0 unknown */
+	bool unserved;	       /* the pool has no backend that serves: the route falls back */
+	bool tripped;	       /* the route: rolled back by strgd */
+	char *trip;	       /* its figures then (NULL when not tripped) */
+	uint64_t rollbacks;    /* times strgd rolled the route back */
 };
 
 struct metrics_backend {
 	const char *pool, *name;
 	enum backend_state state;
 	bool held_down; /* refused a connect lately: skipped until its down-hold ends */
+	bool healthy;	/* not ejected by its health */
 	unsigned weight;
-	uint64_t connect_errors, connect_timeouts, response_timeouts;
+	uint64_t connect_errors, connect_timeouts, response_timeouts, ejections;
+	int64_t conns, inflight; /* open backend connections, requests in flight on them */
 };
 
 struct metrics_worker {

@@ -19,6 +19,17 @@ static void rt_unlock(struct pool_runtime *rt)
 	atomic_flag_clear_explicit(&rt->lock, memory_order_release);
 }
 
+void pool_init(struct pool *p, const char *name)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->health.interval_ms = 2000;
+	p->health.timeout_ms = 1000;
+	p->health.rise = 2;
+	p->health.fall = 3;
+	p->health.eject_after = 3;
+}
+
 int pool_pick(const struct pool *p, struct pool_runtime *rt, uint64_t now_ns)
 {
 	unsigned n = p->nbackends < POOL_MAX_BACKENDS ? p->nbackends : POOL_MAX_BACKENDS;
@@ -28,7 +39,8 @@ int pool_pick(const struct pool *p, struct pool_runtime *rt, uint64_t now_ns)
 	for (unsigned i = 0; i < n; i++) {
 		const struct pool_backend *b = &p->backends[i];
 
-		if (b->state != BACKEND_READY || !b->weight || rt->b[i].down_until_ns > now_ns)
+		if (b->state != BACKEND_READY || !b->weight || rt->b[i].down_until_ns > now_ns ||
+		    __atomic_load_n(&rt->b[i].health, __ATOMIC_RELAXED) != HEALTH_UP)
 			continue;
 		rt->b[i].current += (int)b->weight;
 		total += (int)b->weight;
@@ -39,6 +51,82 @@ int pool_pick(const struct pool *p, struct pool_runtime *rt, uint64_t now_ns)
 		rt->b[best].current -= total;
 	rt_unlock(rt);
 	return best;
+}
+
+bool pool_backend_serves(const struct pool *p, struct pool_runtime *rt, unsigned idx)
+{
+	return idx < p->nbackends && idx < POOL_MAX_BACKENDS &&
+	       p->backends[idx].state == BACKEND_READY &&
+	       __atomic_load_n(&rt->b[idx].health, __ATOMIC_RELAXED) == HEALTH_UP;
+}
+
+bool pool_available(const struct pool *p, struct pool_runtime *rt, uint64_t now_ns)
+{
+	unsigned n = p->nbackends < POOL_MAX_BACKENDS ? p->nbackends : POOL_MAX_BACKENDS;
+	bool any = false;
+
+	rt_lock(rt);
+	for (unsigned i = 0; i < n && !any; i++)
+		any = p->backends[i].state == BACKEND_READY && p->backends[i].weight &&
+		      rt->b[i].down_until_ns <= now_ns &&
+		      __atomic_load_n(&rt->b[i].health, __ATOMIC_RELAXED) == HEALTH_UP;
+	rt_unlock(rt);
+	return any;
+}
+
+bool pool_set_health(struct pool_runtime *rt, unsigned idx, enum backend_health h)
+{
+	if (idx >= POOL_MAX_BACKENDS ||
+	    __atomic_exchange_n(&rt->b[idx].health, (int)h, __ATOMIC_ACQ_REL) == (int)h)
+		return false;
+	__atomic_fetch_add(h == HEALTH_UP ? &rt->b[idx].admissions : &rt->b[idx].ejections, 1,
+			   __ATOMIC_RELAXED);
+	__atomic_fetch_add(&rt->health_gen, 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+enum backend_health pool_health_of(struct pool_runtime *rt, unsigned idx)
+{
+	return idx < POOL_MAX_BACKENDS
+		       ? (enum backend_health)__atomic_load_n(&rt->b[idx].health, __ATOMIC_ACQUIRE)
+		       : HEALTH_UP;
+}
+
+bool pool_request_failed(const struct pool *p, struct pool_runtime *rt, unsigned idx,
+			 uint64_t now_ns, uint64_t hold_ns)
+{
+	unsigned fails;
+
+	if (idx >= POOL_MAX_BACKENDS)
+		return false;
+	fails = __atomic_add_fetch(&rt->b[idx].fails, 1, __ATOMIC_RELAXED);
+	if (!p->health.eject_after || fails < p->health.eject_after)
+		return false;
+	/* With a check, the check admits it again; without, it is tried after the hold. */
+	if (p->health.active)
+		return pool_set_health(rt, idx, HEALTH_DOWN);
+	__atomic_store_n(&rt->b[idx].fails, 0, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&rt->b[idx].ejections, 1, __ATOMIC_RELAXED);
+	pool_mark_down(p, rt, idx, now_ns, hold_ns);
+	return true;
+}
+
+void pool_request_ok(struct pool_runtime *rt, unsigned idx)
+{
+	if (idx < POOL_MAX_BACKENDS && __atomic_load_n(&rt->b[idx].fails, __ATOMIC_RELAXED))
+		__atomic_store_n(&rt->b[idx].fails, 0, __ATOMIC_RELAXED);
+}
+
+void pool_conns_add(struct pool_runtime *rt, unsigned idx, int delta)
+{
+	if (idx < POOL_MAX_BACKENDS)
+		__atomic_fetch_add(&rt->b[idx].conns, delta, __ATOMIC_RELAXED);
+}
+
+void pool_inflight_add(struct pool_runtime *rt, unsigned idx, int delta)
+{
+	if (idx < POOL_MAX_BACKENDS)
+		__atomic_fetch_add(&rt->b[idx].inflight, delta, __ATOMIC_RELAXED);
 }
 
 int pool_backend_find(const struct pool *p, const char *text)

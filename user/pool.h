@@ -29,19 +29,45 @@ struct pool_backend {
 	unsigned weight; /* share of new connections, 1-256 (0: none) */
 };
 
+/* A pool's health settings ("health" and "eject" in the configuration). */
+struct pool_health {
+	bool active;	      /* an HTTP check runs against each backend */
+	char path[128];	      /* its request target */
+	unsigned status;      /* the status that means healthy (0: any 2xx or 3xx) */
+	uint32_t interval_ms; /* between two checks of a backend */
+	uint32_t timeout_ms;  /* for the whole check (connect, request, status line) */
+	unsigned rise, fall;  /* consecutive passes that admit, failures that eject */
+	unsigned eject_after; /* consecutive failed requests that eject (0: never) */
+	bool eject_5xx;	      /* 5xx answers and response timeouts count as failed requests
+			       * (else connects that fail or time out only) */
+};
+
+/* A backend's health: healthy, or ejected (by its failed requests or its checks). */
+enum backend_health {
+	HEALTH_UP = 0,
+	HEALTH_DOWN = 1,
+};
+
 /*
  * What choosing a backend changes, kept apart from the pool's configuration (which every
- * worker shares read-only): one per pool, shared by the workers too, so the round robin and the
- * down marks are the pool's, whichever worker connects. The functions below take its lock.
+ * worker shares read-only): one per pool, shared by the workers too, so the round robin, the
+ * down marks and the health are the pool's, whichever worker connects. Functions that change
+ * several fields take its lock; counters and gauges are atomic.
  */
 struct pool_runtime {
 	atomic_flag lock;
+	uint64_t health_gen; /* incremented at every change of a backend's health (atomic) */
 	struct {
 		uint64_t down_until_ns; /* CLOCK_MONOTONIC; 0 = not held down */
 		int current;		/* smooth weighted round robin */
+		int health;		/* enum backend_health (atomic) */
+		unsigned fails;		/* consecutive failed requests (passive health) */
+		unsigned streak;	/* the active check's consecutive passes or failures */
 		/* counters (atomic, no lock): connects refused or failed, connects timed out, */
-		/* responses that did not come within timeout server */
-		uint64_t connect_errors, connect_timeouts, response_timeouts;
+		/* responses that did not come within timeout server, health changes */
+		uint64_t connect_errors, connect_timeouts, response_timeouts, ejections, admissions;
+		/* gauges (atomic): open backend connections, requests in flight on them */
+		int64_t conns, inflight;
 	} b[POOL_MAX_BACKENDS];
 };
 
@@ -49,9 +75,12 @@ struct pool {
 	char name[POOL_NAME_MAX + 1];
 	unsigned nbackends;
 	bool proxy_protocol; /* send a PROXY protocol v2 header on each new connection */
+	struct pool_health health;
 	struct pool_backend backends[POOL_MAX_BACKENDS];
 };
 
+/* An empty pool named name, with the default health settings (no check, eject after 3). */
+void pool_init(struct pool *p, const char *name);
 /*
  * Index of the next backend for a new connection, or -1 when none is ready at now_ns: smooth
  * weighted round robin (equal weights give plain round robin) over backends that are "ready",
@@ -65,6 +94,25 @@ void pool_connect_failed(const struct pool *p, struct pool_runtime *rt, unsigned
 void pool_response_timeout(struct pool_runtime *rt, unsigned idx);
 /* Whether it is held down at now_ns (for views: down marks expire by themselves). */
 bool pool_held_down(struct pool_runtime *rt, unsigned idx, uint64_t now_ns);
+/* Whether an open connection to this backend may carry another request (ready and healthy). */
+bool pool_backend_serves(const struct pool *p, struct pool_runtime *rt, unsigned idx);
+/* Whether any backend would take a new connection at now_ns (else the route falls back). */
+bool pool_available(const struct pool *p, struct pool_runtime *rt, uint64_t now_ns);
+/*
+ * A request to this backend failed (connect, timeout, or a 5xx when the pool counts those):
+ * after p->health.eject_after in a row it is ejected: until its check passes again when the
+ * pool has one, else for hold_ns. Returns true when this ejected it.
+ */
+bool pool_request_failed(const struct pool *p, struct pool_runtime *rt, unsigned idx,
+			 uint64_t now_ns, uint64_t hold_ns);
+/* A request to this backend went well: its run of failures is over. */
+void pool_request_ok(struct pool_runtime *rt, unsigned idx);
+/* Set a backend's health; true when that changed it (counted, health_gen moves on). */
+bool pool_set_health(struct pool_runtime *rt, unsigned idx, enum backend_health h);
+enum backend_health pool_health_of(struct pool_runtime *rt, unsigned idx);
+/* Gauges: a backend connection opened (+1) or closed (-1); a request started or ended. */
+void pool_conns_add(struct pool_runtime *rt, unsigned idx, int delta);
+void pool_inflight_add(struct pool_runtime *rt, unsigned idx, int delta);
 /* Skip this backend for hold_ns. */
 void pool_mark_down(const struct pool *p, struct pool_runtime *rt, unsigned idx, uint64_t now_ns,
 		    uint64_t hold_ns);

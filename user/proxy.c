@@ -21,11 +21,14 @@
 #include "conn.h"
 #include "ctl.h"
 #include "ctlsrv.h"
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "metricsrv.h"
+#include "notify.h"
 #include "proxy.h"
 #include "reload.h"
+#include "rollback.h"
 #include "session.h"
 #include "splice.h"
 
@@ -67,6 +70,8 @@ struct proxy {
 	int events_fd;
 	struct reqsrv *ctl;	/* worker 0: the control socket's server */
 	struct reqsrv *metrics; /* worker 0: the metrics listener, when configured */
+	struct health *health;	/* worker 0: the active health checks */
+	uint64_t swept;		/* the backends' epoch its connections last followed */
 	struct ctl_env ctl_env; /* worker 0: what its commands work on */
 	bool accept_paused;	/* accept failed for lack of resources: retried on the tick */
 	uint64_t stop_deadline;
@@ -195,6 +200,16 @@ static uint64_t env_everywhere(struct ctl_env *env)
 
 /* ---- the loop ---- */
 
+/* Moves on with every change of the configuration or of a backend's health. */
+static uint64_t backends_epoch(const struct proxy *px)
+{
+	uint64_t e = px->w.cfg->gen;
+
+	for (unsigned p = 0; p < POOL_MAX; p++)
+		e += __atomic_load_n(&px->w.prt[p].health_gen, __ATOMIC_ACQUIRE) << 20;
+	return e;
+}
+
 static void on_timer(struct proxy *px)
 {
 	uint64_t now = now_ns();
@@ -204,12 +219,18 @@ static void on_timer(struct proxy *px)
 		next = c->next;
 		session_tick(c, now, px->stop_deadline);
 	}
+	/* A backend stopped serving (health, drain, maintenance): connections let go of it. */
+	if (backends_epoch(px) != px->swept && session_sweep_backends(&px->w))
+		px->swept = backends_epoch(px);
 	if (px->ctl) {
+		health_tick(px->health, px->w.cfg, now);
+		notify_reap();
 		reqsrv_tick(px->ctl, now);
 		reqsrv_tick(px->metrics, now);
 		reclaim(px->sh);
 		reqsrv_release(px->ctl);
 		metrics_tick(px->ctl_env.metrics, &px->ctl_env, now);
+		rollback_tick(px->ctl_env.rollback, &px->ctl_env, now);
 	}
 	submit_tick(px);
 	if (px->accept_paused && !px->w.stopping)
@@ -271,6 +292,11 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 	case RING_OP_CTL_RECV:
 	case RING_OP_CTL_SEND:
 		reqsrv_on_cqe(px->ctl, op, ring_tag_obj(ud), cqe->res, cqe->flags);
+		return;
+	case RING_OP_HC_CONNECT:
+	case RING_OP_HC_SEND:
+	case RING_OP_HC_RECV:
+		health_on_cqe(px->health, px->w.cfg, op, ring_tag_obj(ud), cqe->res);
 		return;
 	case RING_OP_HTTP_ACCEPT:
 	case RING_OP_HTTP_RECV:
@@ -407,7 +433,9 @@ static void worker_close(struct proxy *px)
 		io_uring_queue_exit(&px->w.ring);
 	reqsrv_close(px->ctl); /* after the ring: no completion names its connections */
 	metricsrv_close(px->metrics);
+	health_close(px->health);
 	metrics_free(px->ctl_env.metrics);
+	rollback_free(px->ctl_env.rollback);
 	splice_events_close(px->events);
 	if (px->lfd >= 0)
 		close(px->lfd);
@@ -490,6 +518,7 @@ static void worker0_ctl(struct proxy *px, struct config **applied)
 	env->nworkers = px->sh->nworkers;
 	env->workers = px->sh->w;
 	env->metrics = metrics_new(); /* without it, views have no rates */
+	env->rollback = rollback_new();
 }
 
 int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
@@ -525,6 +554,11 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 	worker0_ctl(sh.px[0], applied);
 	sh.px[0]->ctl = ctlsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, ctl_fd);
 	if (!sh.px[0]->ctl) {
+		err = -ENOMEM;
+		goto out;
+	}
+	sh.px[0]->health = health_open(&sh.px[0]->w.ring, sh.prt);
+	if (!sh.px[0]->health) {
 		err = -ENOMEM;
 		goto out;
 	}

@@ -34,6 +34,7 @@ static int restart_settings(const struct config *live, const struct config *file
 		}                                                                                  \
 	} while (0)
 	NEEDS_RESTART(!addr_equal(live, file), "listen");
+	NEEDS_RESTART(strcmp(live->notify, file->notify), "notify");
 	NEEDS_RESTART(strcmp(live->access_log, file->access_log) ||
 			      live->access_log_json != file->access_log_json ||
 			      live->access_log_sample != file->access_log_sample,

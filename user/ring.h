@@ -31,6 +31,9 @@ enum ring_op {
 	RING_OP_HTTP_ACCEPT = 31, /* the metrics listener (metricsrv.c) */
 	RING_OP_HTTP_RECV = 32,
 	RING_OP_HTTP_SEND = 33,
+	RING_OP_HC_CONNECT = 34, /* an active health check (health.c) */
+	RING_OP_HC_SEND = 35,
+	RING_OP_HC_RECV = 36,
 };
 
 #define RING_OP_SHIFT 58

@@ -312,7 +312,12 @@ bool route_spec_equal(const struct route_spec *a, const struct route_spec *b)
 	return a->methods == b->methods && !strcmp(a->host, b->host) && !strcmp(a->path, b->path) &&
 	       a->exact == b->exact && a->inactive == b->inactive && a->split == b->split &&
 	       a->permille == b->permille && a->testers == b->testers && a->adapt == b->adapt &&
-	       !strcmp(a->rewrite, b->rewrite) && a->pool == b->pool;
+	       !strcmp(a->rewrite, b->rewrite) && a->pool == b->pool &&
+	       a->fallback == b->fallback &&
+	       (a->fallback != ROUTE_FALLBACK_POOL || a->fallback_pool == b->fallback_pool) &&
+	       a->rb_err_permille == b->rb_err_permille && a->rb_p99_ms == b->rb_p99_ms &&
+	       a->rb_window_s == b->rb_window_s && a->rb_min == b->rb_min &&
+	       a->tripped == b->tripped;
 }
 
 size_t route_methods_text(uint32_t mask, char *out, size_t len)
@@ -355,7 +360,8 @@ static size_t add(char *out, size_t len, size_t n, const char *fmt, ...)
 	return n + (r > 0 ? (size_t)r : 0);
 }
 
-size_t route_spec_text(const struct route_spec *s, const char *pool, char *out, size_t len)
+size_t route_spec_text(const struct route_spec *s, const char *pool, const char *fallback,
+		       char *out, size_t len)
 {
 	size_t n = route_methods_text(s->methods, out, len);
 
@@ -374,8 +380,21 @@ size_t route_spec_text(const struct route_spec *s, const char *pool, char *out, 
 		n = add(out, len, n, " strip-prefix");
 	if (s->testers)
 		n = add(out, len, n, " testers");
+	if (s->fallback == ROUTE_FALLBACK_NONE)
+		n = add(out, len, n, " fallback none");
+	else if (s->fallback == ROUTE_FALLBACK_POOL)
+		n = add(out, len, n, " fallback %s", fallback ? fallback : "?");
+	if (s->rb_err_permille) {
+		n = add(out, len, n, " rollback %u.%u%%", s->rb_err_permille / 10u,
+			s->rb_err_permille % 10u);
+		if (s->rb_p99_ms)
+			n = add(out, len, n, " p99 %u", s->rb_p99_ms);
+		n = add(out, len, n, " window %us min %u", s->rb_window_s, s->rb_min);
+	}
 	if (s->inactive)
 		n = add(out, len, n, " inactive");
+	if (s->tripped)
+		n = add(out, len, n, " tripped");
 	return n;
 }
 
@@ -554,6 +573,18 @@ static int spec_normalize(struct route_spec *out, const struct route_spec *in)
 	if (in->split && in->permille > 1000)
 		return -EINVAL;
 	out->pool = in->pool;
+	if (in->fallback > ROUTE_FALLBACK_POOL ||
+	    (in->fallback == ROUTE_FALLBACK_POOL && in->fallback_pool < 0) ||
+	    in->rb_err_permille > 1000 || !memchr(in->trip, 0, sizeof(in->trip)))
+		return -EINVAL;
+	out->fallback = in->fallback;
+	out->fallback_pool = in->fallback == ROUTE_FALLBACK_POOL ? in->fallback_pool : 0;
+	out->rb_err_permille = in->rb_err_permille;
+	out->rb_p99_ms = in->rb_err_permille ? in->rb_p99_ms : 0;
+	out->rb_window_s = in->rb_err_permille ? in->rb_window_s : 0;
+	out->rb_min = in->rb_err_permille ? in->rb_min : 0;
+	out->tripped = in->tripped;
+	strcpy(out->trip, in->tripped ? in->trip : "");
 	err = route_path_set(out, in->path);
 	if (!err)
 		err = route_host_set(out, in->host);
@@ -596,6 +627,14 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 		n->r.spec.adapt = s.adapt;
 		strcpy(n->r.spec.rewrite, s.rewrite);
 		n->r.spec.permille = s.permille;
+		n->r.spec.fallback = s.fallback;
+		n->r.spec.fallback_pool = s.fallback_pool;
+		n->r.spec.rb_err_permille = s.rb_err_permille;
+		n->r.spec.rb_p99_ms = s.rb_p99_ms;
+		n->r.spec.rb_window_s = s.rb_window_s;
+		n->r.spec.rb_min = s.rb_min;
+		n->r.spec.tripped = s.tripped;
+		strcpy(n->r.spec.trip, s.trip);
 		return (int)n->r.id;
 	}
 	/* Ids are returned as int: refuse to hand out one that would read as an error. */
@@ -753,7 +792,7 @@ static bool host_equal(const char *lower, const char *host, size_t len)
 
 static const struct route *prefix_match(const struct route_prefix *p, uint32_t mbit,
 					const char *host, size_t host_len, bool full,
-					unsigned bucket)
+					unsigned bucket, route_skip_fn skip, void *ctx)
 {
 	bool tester = bucket & ROUTE_TESTER;
 	const struct route_node *n;
@@ -774,6 +813,8 @@ static const struct route *prefix_match(const struct route_prefix *p, uint32_t m
 		    (n->host_len != host_len || !host_equal(n->r.spec.host, host, host_len)))
 			continue;
 		if (n->r.spec.exact && !full)
+			continue;
+		if (skip && skip(&n->r, ctx))
 			continue;
 		return &n->r;
 	}
@@ -826,6 +867,15 @@ const struct route *route_table_lookup_user(const struct route_table *t, unsigne
 					    const char *host, size_t host_len, const char *path,
 					    size_t path_len, unsigned bucket)
 {
+	return route_table_lookup_skip(t, method, host, host_len, path, path_len, bucket, NULL,
+				       NULL);
+}
+
+const struct route *route_table_lookup_skip(const struct route_table *t, unsigned method,
+					    const char *host, size_t host_len, const char *path,
+					    size_t path_len, unsigned bucket, route_skip_fn skip,
+					    void *ctx)
+{
 	struct route_cand c[ROUTE_DEPTH_MAX];
 	uint32_t mbit = method < 32 ? 1u << method : 0;
 	const struct route_prefix *p;
@@ -841,14 +891,15 @@ const struct route *route_table_lookup_user(const struct route_table *t, unsigne
 		p = pfx_find(t, c[n].hash, path, c[n].len);
 		if (!p)
 			continue;
-		r = prefix_match(p, mbit, host, host_len, c[n].len == path_len, bucket);
+		r = prefix_match(p, mbit, host, host_len, c[n].len == path_len, bucket, skip, ctx);
 		if (r)
 			return r;
 	}
 	p = pfx_find(t, fnv_step(FNV_BASIS, '/'), "/", 1);
 	if (!p)
 		return NULL;
-	return prefix_match(p, mbit, host, host_len, path_len == 1 && path[0] == '/', bucket);
+	return prefix_match(p, mbit, host, host_len, path_len == 1 && path[0] == '/', bucket, skip,
+			    ctx);
 }
 
 static bool segment_ok(const char *s, size_t len)

@@ -26,6 +26,24 @@ struct route_spec {
 	char rewrite[ROUTE_PATH_MAX + 1];
 	uint16_t permille; /* with split: the share of users, 0-1000 ("percent" x 10) */
 	int pool;	   /* index of the pool the route sends to */
+	/* When the pool has no backend that serves: the next matching route (the default), */
+	/* none (strgd answers 503), or the pool fallback_pool. */
+	uint8_t fallback; /* enum route_fallback */
+	int fallback_pool;
+	/* Automatic rollback: over the last rb_window_s seconds, with at least rb_min requests, */
+	/* more than rb_err_permille of 5xx, or a p99 above rb_p99_ms, trips the route. */
+	uint16_t rb_err_permille; /* 0: no rollback */
+	uint32_t rb_p99_ms;	  /* 0: latency not watched */
+	uint32_t rb_window_s;
+	uint32_t rb_min;
+	bool tripped;	/* rolled back by strgd (then also inactive) until an operator acts */
+	char trip[160]; /* what tripped it: the figures over the window */
+};
+
+enum route_fallback {
+	ROUTE_FALLBACK_NEXT = 0,
+	ROUTE_FALLBACK_NONE = 1,
+	ROUTE_FALLBACK_POOL = 2,
 };
 
 /* A route as stored: the spec plus its stable id (unique for the table's life). */
@@ -101,6 +119,12 @@ int route_table_each(const struct route_table *t, int (*fn)(const struct route *
  * the request whatever its share: a dark launch (percent 0 testers) reaches its testers.
  */
 #define ROUTE_TESTER (1u << 16)
+/* Lookup with a filter: a matching route for which skip() says true is passed over. */
+typedef bool (*route_skip_fn)(const struct route *r, void *ctx);
+const struct route *route_table_lookup_skip(const struct route_table *t, unsigned method,
+					    const char *host, size_t host_len, const char *path,
+					    size_t path_len, unsigned bucket, route_skip_fn skip,
+					    void *ctx);
 const struct route *route_table_lookup_user(const struct route_table *t, unsigned method,
 					    const char *host, size_t host_len, const char *path,
 					    size_t path_len, unsigned bucket);
@@ -133,7 +157,8 @@ size_t route_key_text(const struct route_spec *s, char *out, size_t len);
  * "[METHODS] [host H] PATH POOL [percent P] [exact] [strip-prefix|rewrite NEW] [testers]
  * [inactive]", pool being the name of spec->pool. snprintf-style return.
  */
-size_t route_spec_text(const struct route_spec *spec, const char *pool, char *out, size_t len);
+size_t route_spec_text(const struct route_spec *spec, const char *pool, const char *fallback,
+		       char *out, size_t len);
 /* The default route: "/" for every method and host, not exact. */
 bool route_is_default(const struct route_spec *spec);
 /* Same route and same target, options and state. */

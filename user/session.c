@@ -445,6 +445,44 @@ static void expire(struct conn *c)
 	conn_close(c); /* idle keep-alive connection */
 }
 
+bool session_sweep_backends(struct worker *w)
+{
+	bool done = true;
+
+	for (struct conn *c = w->conns; c; c = c->next) {
+		for (unsigned p = 0; p < w->cfg->npools && p < POOL_MAX; p++) {
+			struct strg_conn k;
+
+			if (c->up[p].fd < 0 ||
+			    pool_backend_serves(&w->cfg->pools[p], &w->prt[p], c->up[p].bidx))
+				continue;
+			/* strgd's own exchange with it: let go after (conn_backend_reusable says
+			 * no). */
+			if (c->state != ST_HEAD ||
+			    conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT)) {
+				done = false;
+				continue;
+			}
+			/*
+			 * The kernel first stops forwarding to it; the connection is closed a tick
+			 * later, once no request the kernel forwarded before is on it.
+			 */
+			if (conn_has(c, CF_SPLICED) && c->ctl.backend[p]) {
+				conn_detach_backend(c, (int)p);
+				done = false;
+				continue;
+			}
+			if (conn_has(c, CF_SPLICED) && handoff_kernel_state(c, &k) &&
+			    handoff_kernel_busy(&k) && k.pool == p) {
+				done = false;
+				continue;
+			}
+			conn_drop_backend(c, (int)p);
+		}
+	}
+	return done;
+}
+
 void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 {
 	struct worker *w = c->w;

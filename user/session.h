@@ -26,6 +26,13 @@ void session_open(struct worker *w, int fd);
 void session_on_cqe(struct conn *c, enum ring_op op, int res);
 /* The verdict passed something up (ctx: the worker). */
 void session_on_event(void *ctx, const struct strg_event *ev);
+/*
+ * Backends that may serve no more (drained, in maintenance, ejected): every connection between
+ * requests closes its connection to them, the kernel's first stopping to use it; a request
+ * the kernel passed up or will pass up then goes to another backend. False while some
+ * connection still had a request on one (call again on the next tick).
+ */
+bool session_sweep_backends(struct worker *w);
 /* The timer: deadlines, the hand-over of idle connections, the stop. */
 void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline);
 

@@ -29,7 +29,8 @@ static int save_route(const struct route *rt, void *arg)
 	struct save_ctx *s = arg;
 	char text[ROUTE_TEXT_MAX];
 
-	route_spec_text(&rt->spec, s->cfg->pools[rt->spec.pool].name, text, sizeof(text));
+	route_spec_text(&rt->spec, s->cfg->pools[rt->spec.pool].name,
+			s->cfg->pools[rt->spec.fallback_pool].name, text, sizeof(text));
 	fprintf(s->f, "route %s id %u\n", text, rt->id);
 	return 0;
 }
@@ -57,7 +58,8 @@ static int save_applied_route(const struct route *rt, void *arg)
 	struct save_ctx *s = arg;
 	char text[ROUTE_TEXT_MAX];
 
-	route_spec_text(&rt->spec, s->cfg->pools[rt->spec.pool].name, text, sizeof(text));
+	route_spec_text(&rt->spec, s->cfg->pools[rt->spec.pool].name,
+			s->cfg->pools[rt->spec.fallback_pool].name, text, sizeof(text));
 	fprintf(s->f, "applied route %s\n", text);
 	return 0;
 }
@@ -168,8 +170,7 @@ static int load_pool(struct config *cfg, bool *pools_seen, int argc, char **argv
 		return -EINVAL;
 	}
 	p = &cfg->pools[cfg->npools++];
-	memset(p, 0, sizeof(*p));
-	strcpy(p->name, argv[1]);
+	pool_init(p, argv[1]);
 	p->proxy_protocol = argc == 3;
 	return 0;
 }

@@ -87,6 +87,7 @@ void stats_count(struct stats *st, const struct stats_req *req)
 	/* Workers count into the same slots: adds are atomic (relaxed: counts, no ordering). */
 	add(&s->requests, !req->kernel_counted);
 	add(&s->passed, req->passed && !req->kernel_counted);
+	add(&s->fallback, req->fallback);
 	add(&s->bytes_in, req->bytes_in);
 	add(&s->bytes_out, req->bytes_out);
 	/* A response the kernel passed up mid-body: it counted its head already. */

@@ -26,6 +26,7 @@ struct stats_req {
 	bool passed;	     /* the kernel passed the request up to strgd */
 	bool kernel_counted; /* the kernel counted the request already (strgd finished its
 			      * response): status, bytes and latency only */
+	bool fallback;	     /* served by another pool: the route's own had no backend */
 };
 
 struct stats;

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -25,6 +28,8 @@ static const char outro[] =
 	"  -s, --socket SOCKET  the control socket\n"
 	"  -j, --json           JSON output (show and stats)\n"
 	"  -n, --dry-run        say what a change would do, change nothing\n"
+	"      --wait [T]       after 'backend set ... state drain', wait until the backend is\n"
+	"                       idle (no connection, no request), at most T (default 60s)\n"
 	"  -h, --help           this text; after a noun or verb, theirs\n"
 	"  -V, --version        strgctl's version\n"
 	"\n"
@@ -172,6 +177,87 @@ static int build_line(int argc, char **argv, bool json, bool dry, char *line, si
 	return 0;
 }
 
+/* "30", "30s", "500ms", "2m" -> milliseconds; -1 when not a duration. */
+static long wait_ms(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (end == s || v <= 0 || v > 3600000)
+		return -1;
+	if (!*end || !strcmp(end, "s"))
+		return v * 1000 <= 3600000 ? v * 1000 : -1;
+	if (!strcmp(end, "ms"))
+		return v;
+	if (!strcmp(end, "m"))
+		return v <= 60 ? v * 60000 : -1;
+	return -1;
+}
+
+/* The backend's open connections and requests in flight, from "pool show -j"; -1 on error. */
+static int backend_load(const char *sock, const char *pool, const char *addr, long long *conns,
+			long long *inflight)
+{
+	char *reply = NULL;
+	json_t *doc, *p, *b;
+	size_t i, j;
+	int ret = -1;
+
+	if (ctl_call(sock, "pool show -j\n", &reply) != EXIT_OK) {
+		free(reply);
+		return -1;
+	}
+	doc = json_loads(reply + 3, 0, NULL);
+	free(reply);
+	json_array_foreach(json_object_get(doc, "pools"), i, p)
+	{
+		if (strcmp(json_string_value(json_object_get(p, "name")), pool))
+			continue;
+		json_array_foreach(json_object_get(p, "backends"), j, b)
+		{
+			if (strcmp(json_string_value(json_object_get(b, "addr")), addr))
+				continue;
+			*conns = json_integer_value(json_object_get(b, "connections"));
+			*inflight = json_integer_value(json_object_get(b, "inflight"));
+			ret = 0;
+		}
+	}
+	json_decref(doc);
+	return ret;
+}
+
+/* --wait: after a drain, until the backend has no connection and no request left. */
+static int wait_idle(const char *sock, const char *pool, const char *addr, long limit_ms)
+{
+	struct timespec t0, t;
+	long long conns = -1, inflight = -1;
+	long elapsed = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (backend_load(sock, pool, addr, &conns, &inflight) < 0) {
+			fprintf(stderr, "strgctl: --wait: cannot read backend %s of pool %s\n",
+				addr, pool);
+			return EXIT_REFUSED;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (!conns && !inflight) {
+			printf("backend %s of pool %s is idle (after %.1f s)\n", addr, pool,
+			       (double)elapsed / 1000);
+			return EXIT_OK;
+		}
+		if (elapsed >= limit_ms)
+			break;
+		usleep(100 * 1000);
+	}
+	fprintf(stderr,
+		"strgctl: --wait: backend %s of pool %s still has %lld connections and %lld "
+		"requests in flight after %.1f s\n",
+		addr, pool, conns, inflight, (double)elapsed / 1000);
+	return EXIT_REFUSED;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -187,8 +273,28 @@ int main(int argc, char **argv)
 	bool json = false, dry = false, want_help = false;
 	const struct ctl_verb *v;
 	char line[CTL_LINE_MAX], verbs[256];
-	int opt, used = 0, rest;
+	int opt, used = 0, rest, ret;
+	long wait_limit = -1;
 
+	/* --wait [TIMEOUT] (or --wait=TIMEOUT): taken out before the other options. */
+	for (int i = 1, o = 1; i <= argc; i++) {
+		if (i < argc && (!strcmp(argv[i], "--wait") || !strncmp(argv[i], "--wait=", 7))) {
+			const char *t = argv[i][6] == '='			   ? argv[i] + 7
+					: i + 1 < argc && wait_ms(argv[i + 1]) > 0 ? argv[++i]
+										   : "60";
+
+			wait_limit = wait_ms(t);
+			if (wait_limit < 0) {
+				fprintf(stderr, "strgctl: --wait: bad timeout '%s' (like 30s)\n",
+					t);
+				return EXIT_USAGE;
+			}
+			continue;
+		}
+		argv[o++] = i < argc ? argv[i] : NULL;
+		if (i == argc)
+			argc = o - 1;
+	}
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "s:jnhV", opts, NULL)) != -1) {
 		switch (opt) {
@@ -266,7 +372,16 @@ int main(int argc, char **argv)
 		}
 		return top_run(sock, (unsigned)frames);
 	}
+	if (wait_limit >= 0 && (v->id != CTL_BACKEND_SET || rest < 6 || strcmp(argv[4], "state") ||
+				(strcmp(argv[5], "drain") && strcmp(argv[5], "maint")) || dry)) {
+		fprintf(stderr,
+			"strgctl: --wait goes with 'backend set POOL ADDR state drain|maint'\n");
+		return EXIT_USAGE;
+	}
 	if (build_line(rest, argv, json, dry, line, sizeof(line)) < 0)
 		return EXIT_USAGE;
-	return run(sock, line);
+	ret = run(sock, line);
+	if (ret == EXIT_OK && wait_limit >= 0)
+		ret = wait_idle(sock, argv[2], argv[3], wait_limit);
+	return ret;
 }

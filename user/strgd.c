@@ -13,6 +13,7 @@
 
 #include "accesslog.h"
 #include "config.h"
+#include "notify.h"
 #include "ctl.h"
 #include "log.h"
 #include "proxy.h"
@@ -259,6 +260,7 @@ int main(int argc, char **argv)
 		if (!st)
 			ret = -ENOMEM;
 	}
+	notify_set(cfg.notify);
 	if (ret == 0) {
 		ret = alog_open(&cfg);
 		if (ret == 0 && cfg.access_log[0])

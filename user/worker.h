@@ -33,6 +33,8 @@ struct worker {
 	uint64_t stop_ns;	  /* when the stop began */
 	struct pool_runtime *prt; /* per pool: backend choice and down marks (shared) */
 	struct http_request req;  /* scratch for the parser: large, used synchronously */
+	struct __kernel_timespec
+		connect_ts; /* timeout connect, for the connects' linked timeouts */
 };
 
 static inline uint64_t now_ns(void)

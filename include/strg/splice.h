@@ -142,6 +142,7 @@ struct strg_stats {
 	__u64 status[STRG_STATUS_CLASSES];
 	__u64 latency_us_log2[STRG_LAT_BUCKETS]; /* request head to response head */
 	__u64 latency_us_sum;			 /* of the same latencies, microseconds */
+	__u64 fallback; /* requests of the route another pool served: its own had no backend */
 };
 
 /*
@@ -174,6 +175,7 @@ static inline void strg_stats_add(struct strg_stats *a, const struct strg_stats 
 	for (int i = 0; i < STRG_LAT_BUCKETS; i++)
 		a->latency_us_log2[i] += b->latency_us_log2[i];
 	a->latency_us_sum += b->latency_us_sum;
+	a->fallback += b->fallback;
 }
 
 #endif

@@ -61,7 +61,7 @@ def start_observed(env, tag, port, mport, flags=(), splice=None, extra=()):
     """A strgd with the metrics listener and a JSON access log; returns (proc, log path)."""
     log = env.tmp / ("access-%s.log" % tag)
     cfg = env.tmp / ("%s.conf" % tag)
-    lines = ["pool dead %s:%d" % (h.HOST, DEAD_PORT), "route /deadpool dead",
+    lines = ["pool dead %s:%d" % (h.HOST, DEAD_PORT), "route /deadpool dead fallback none",
              "metrics %s:%d" % (h.HOST, mport), "access-log %s json" % log, "workers 2"]
     cfg.write_text(h.strgd_config(listen_port=port, splice=splice, extra=lines + list(extra)))
     argv = [env.flavour.binary] + list(flags) + ["--pin-dir", env.flavour.pin_dir(cfg),

@@ -941,7 +941,8 @@ def strgctl_backends_drain_weight_and_new_pool(env):
         check(got == {"legacy:%d" % h.LEGACY_PORTS[0]}, "drained backend still chosen: %r" % got)
         pools = json.loads(ctl_ok("pool", "show", "-j"))["pools"]
         legacy = [p for p in pools if p["name"] == "legacy"][0]
-        check({"addr": second, "state": "drain", "weight": 1} in legacy["backends"],
+        check({"addr": second, "state": "drain", "weight": 1} in [
+            {k: b[k] for k in ("addr", "state", "weight")} for b in legacy["backends"]],
               "pool show -j: %r" % legacy)
         ctl_ok("backend", "set", "legacy", second, "state", "ready")
         check(len(set(backends_answering(6))) == 2, "ready again: both should answer")
@@ -1344,7 +1345,7 @@ def counters_count_strgds_own_answers(env):
     port = 8089
     dead = 9198
     check(not h.port_open(dead), "port %d unexpectedly open" % dead)
-    proc = env.spawn_extra_proxy("counted", port, modern=(dead,))
+    proc = env.spawn_extra_proxy("counted", port, modern=(dead,), route_opts="fallback none")
     try:
         def stats(route, pool):
             doc = json.loads(h.ctl_line("stats -j", port=port)[3:])
@@ -1494,30 +1495,69 @@ def status_of(path, port=h.PROXY_PORT):
 
 
 @test
-def backend_down_502_503_recover(env):
+def backend_down_falls_back_then_recovers(env):
+    """The modern pool's only backend dies: its routes fall back to the default route (the
+    legacy pool), counted as fallback; once it is back, modern serves them again."""
+    key = "GET,HEAD /v1/getSalesLeads"
+    before = fallback_count(key, "legacy") if env.flavour.name == "strgd" else 0
     env.stop_modern()
     try:
-        st, resp = status_of("/v1/getSalesLeads")
-        check(st == 502, "first request to a dead pool: %s, want 502 (%r)" % (st, resp))
-        check(resp.connection_close(), "502 without 'Connection: close'")
-        st, resp = status_of("/v1/getSalesLeads")
-        check(st == 503, "second request within down-hold: %s, want 503 (%r)" % (st, resp))
-        check(resp.connection_close(), "503 without 'Connection: close'")
+        for i in range(3):
+            st, resp = status_of("/v1/getSalesLeads")
+            check(st == 200 and resp.pool() == "legacy",
+                  "request %d to the route of a dead pool: %s from %s, want 200 from legacy "
+                  "(fallback)" % (i, st, resp.pool() if resp else None))
         st, resp = status_of("/a")
         check(st == 200 and resp.pool() == "legacy", "legacy /a while modern is down: %r" % resp)
+        if env.flavour.name == "strgd":
+            n = fallback_count(key, "legacy") - before
+            check(n == 3, "stats: %d requests of %s counted as fallback to legacy, want 3" % (
+                n, key))
     finally:
         if env.modern is None:
             env.start_modern()
-    t0 = time.monotonic()
-    last = [None]
+        # Whatever happened above: the next tests need modern serving again.
+        t0 = time.monotonic()
+        last = [None]
 
-    def modern_back():
-        st, resp = status_of("/v1/getSalesLeads")
-        last[0] = resp
-        return st == 200 and resp.pool() == "modern"
+        def modern_back():
+            st, resp = status_of("/v1/getSalesLeads")
+            last[0] = resp
+            return st == 200 and resp.pool() == "modern"
 
-    ok = h.wait_until(modern_back, h.DOWN_HOLD_MS / 1000.0 + 3.0, interval=0.2)
+        ok = h.wait_until(modern_back, h.DOWN_HOLD_MS / 1000.0 + 3.0, interval=0.2)
     check(ok, "modern not used again %.1f s after restart: %r" % (time.monotonic() - t0, last[0]))
+
+
+def fallback_count(route, pool):
+    """Requests of route served by pool because the route's own pool had no backend."""
+    for r in json.loads(ctl_ok("stats", "-j"))["routes"]:
+        for p in r["pools"]:
+            if r["route"] == route and p["pool"] == pool:
+                return p["fallback"]
+    return 0
+
+
+@test
+def backend_down_502_503_without_fallback(env):
+    """With 'fallback none', a pool whose backend refuses gets strgd's 502, then 503 while
+    the backend is held down; the legacy routes go on."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgd's fallback option")
+    port, dead = 8093, 9195
+    check(not h.port_open(dead), "port %d unexpectedly open" % dead)
+    proc = env.spawn_extra_proxy("nofallback", port, modern=(dead,), route_opts="fallback none")
+    try:
+        st, resp = status_of("/v1/getSalesLeads", port=port)
+        check(st == 502, "first request to a dead pool: %s, want 502 (%r)" % (st, resp))
+        check(resp.connection_close(), "502 without 'Connection: close'")
+        st, resp = status_of("/v1/getSalesLeads", port=port)
+        check(st == 503, "second request within down-hold: %s, want 503 (%r)" % (st, resp))
+        check(resp.connection_close(), "503 without 'Connection: close'")
+        st, resp = status_of("/a", port=port)
+        check(st == 200 and resp.pool() == "legacy", "legacy /a while modern is down: %r" % resp)
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
 
 
 @test
@@ -1574,6 +1614,7 @@ import kernel_tests  # noqa: E402
 import framing_tests  # noqa: E402
 import metrics_tests  # noqa: E402
 import promise_tests  # noqa: E402
+import safety_tests  # noqa: E402
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
                os.environ.get("STRG_IT_MODE", "user").startswith("kernel"))
@@ -1581,6 +1622,11 @@ if KERNEL_MODE:
     kernel_tests.register(sys.modules[__name__])
 framing_tests.register(sys.modules[__name__])
 promise_tests.register(sys.modules[__name__])
+# The cutover safety tests: both data paths, with two workers.
+if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_IT_MODE",
+                                                                           "user") in ("user",
+                                                                                       "kernel"):
+    safety_tests.register(sys.modules[__name__])
 # The observability tests start their own strgd instances in every mode: once per suite run.
 if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_IT_MODE") == "kernel":
     metrics_tests.register(sys.modules[__name__])
@@ -1656,6 +1702,10 @@ def table_snapshot(env):
         for r in routes:
             r.pop("slot", None)
         pools = json.loads(h.ctl_line("pool show -j")[3:])["pools"]
+        for p in pools:  # what traffic moves, not what a test set
+            for b in p["backends"]:
+                for k in ("connections", "inflight", "healthy"):
+                    b.pop(k, None)
     except (OSError, ValueError) as e:
         return {"error": str(e)}
     return {"routes": {r["id"]: r for r in routes}, "pools": {p["name"]: p for p in pools}}

@@ -104,7 +104,8 @@ static void test_json_line_is_valid_json_with_every_field(void **state)
 	if (!doc)
 		fail_msg("not JSON (%s): %s", jerr.text, text);
 	assert_string_equal(json_string_value(json_object_get(doc, "client")), "10.0.0.7");
-	assert_string_equal(json_string_value(json_object_get(doc, "route")), "GET,HEAD /v1/orders");
+	assert_string_equal(json_string_value(json_object_get(doc, "route")),
+			    "GET,HEAD /v1/orders");
 	/* Control and non-ASCII bytes become \u00XX: the path reads back byte for byte. */
 	assert_string_equal(json_string_value(json_object_get(doc, "path")),
 			    "/a\"b\\c\x01\xc3\x83\xc2\xa9");
@@ -135,8 +136,9 @@ static void test_text_line_escapes_and_names_fields(void **state)
 	alog_write(&e);
 	alog_close();
 	text = slurp(path);
-	if (!strstr(text, " 10.0.0.7 GET /a\\\"b\\\\c\\x01\\xc3\\xa9 - route=- pool=- backend=- in=85 "
-			  "out=154 ms=1.234 path=user id=abc123\n"))
+	if (!strstr(text,
+		    " 10.0.0.7 GET /a\\\"b\\\\c\\x01\\xc3\\xa9 - route=- pool=- backend=- in=85 "
+		    "out=154 ms=1.234 path=user id=abc123\n"))
 		fail_msg("text line: %s", text);
 	free(text);
 }

@@ -81,7 +81,7 @@ static const char *route_at(const struct config *cfg, const char *path)
 	rt = route_table_find(cfg->routes, &key);
 	if (!rt)
 		return "";
-	route_spec_text(&rt->spec, cfg->pools[rt->spec.pool].name, text, sizeof(text));
+	route_spec_text(&rt->spec, cfg->pools[rt->spec.pool].name, NULL, text, sizeof(text));
 	return text;
 }
 

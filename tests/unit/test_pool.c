@@ -15,7 +15,7 @@
 
 #define MS 1000000ull
 
-static void pool_init(struct pool *p, unsigned n)
+static void test_pool_setup(struct pool *p, unsigned n)
 {
 	memset(p, 0, sizeof(*p));
 	strcpy(p->name, "test");
@@ -30,7 +30,7 @@ static void test_round_robin_order(void **state)
 	struct pool_runtime rt = {0};
 
 	(void)state;
-	pool_init(&p, 3);
+	test_pool_setup(&p, 3);
 	assert_int_equal(pool_pick(&p, &rt, 1), 0);
 	assert_int_equal(pool_pick(&p, &rt, 1), 1);
 	assert_int_equal(pool_pick(&p, &rt, 1), 2);
@@ -44,7 +44,7 @@ static void test_single_backend_always_picked(void **state)
 	struct pool_runtime rt = {0};
 
 	(void)state;
-	pool_init(&p, 1);
+	test_pool_setup(&p, 1);
 	assert_int_equal(pool_pick(&p, &rt, 0), 0);
 	assert_int_equal(pool_pick(&p, &rt, 0), 0);
 }
@@ -55,7 +55,7 @@ static void test_down_backend_skipped_until_hold_ends(void **state)
 	struct pool_runtime rt = {0};
 
 	(void)state;
-	pool_init(&p, 3);
+	test_pool_setup(&p, 3);
 	pool_mark_down(&p, &rt, 1, 100 * MS, 50 * MS);
 	assert_int_equal(pool_pick(&p, &rt, 120 * MS), 0);
 	assert_int_equal(pool_pick(&p, &rt, 120 * MS), 2);
@@ -74,7 +74,7 @@ static void test_all_down_then_recovery(void **state)
 	unsigned i;
 
 	(void)state;
-	pool_init(&p, 3);
+	test_pool_setup(&p, 3);
 	for (i = 0; i < 3; i++)
 		pool_mark_down(&p, &rt, i, 10 * MS, (i + 1) * 100 * MS);
 	assert_int_equal(pool_pick(&p, &rt, 10 * MS), -1);
@@ -98,7 +98,7 @@ static void test_weights_and_admin_states(void **state)
 	struct pool_runtime rt = {0};
 
 	(void)state;
-	pool_init(&p, 4);
+	test_pool_setup(&p, 4);
 	p.backends[0].weight = 3;
 	p.backends[1].weight = 1;
 	p.backends[2].state = BACKEND_DRAIN;
@@ -121,9 +121,9 @@ static void test_empty_pool_and_bad_indexes(void **state)
 	struct pool_runtime rt = {0};
 
 	(void)state;
-	pool_init(&p, 0);
+	test_pool_setup(&p, 0);
 	assert_int_equal(pool_pick(&p, &rt, 0), -1);
-	pool_init(&p, 2);
+	test_pool_setup(&p, 2);
 	pool_mark_down(&p, &rt, 2, 0, 100);
 	pool_mark_down(&p, &rt, 1000, 0, 100);
 	pool_mark_up(&p, &rt, 5);
@@ -138,7 +138,7 @@ static void test_hold_saturates(void **state)
 	struct pool_runtime rt = {0};
 
 	(void)state;
-	pool_init(&p, 1);
+	test_pool_setup(&p, 1);
 	pool_mark_down(&p, &rt, 0, UINT64_MAX - 5, 100);
 	assert_true(rt.b[0].down_until_ns == UINT64_MAX);
 	assert_int_equal(pool_pick(&p, &rt, UINT64_MAX - 1), -1);

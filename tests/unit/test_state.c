@@ -194,7 +194,7 @@ static void test_spec_text_round_trips(void **state)
 		for (char *w = strtok(line, " "); w; w = strtok(NULL, " "))
 			argv[argc++] = w;
 		assert_int_equal(config_route_words(&cfg, argc, argv, &spec, err, sizeof(err)), 0);
-		route_spec_text(&spec, cfg.pools[spec.pool].name, text, sizeof(text));
+		route_spec_text(&spec, cfg.pools[spec.pool].name, NULL, text, sizeof(text));
 		assert_string_equal(text, lines[i]);
 		snprintf(line, sizeof(line), "route %s", text);
 		argc = 0;
@@ -204,7 +204,7 @@ static void test_spec_text_round_trips(void **state)
 		assert_true(route_spec_equal(&spec, &again));
 	}
 	/* snprintf-style: a short buffer is cut, the length needed is returned. */
-	assert_int_equal(route_spec_text(&spec, "legacy", text, 4), strlen("/ legacy"));
+	assert_int_equal(route_spec_text(&spec, "legacy", NULL, text, 4), strlen("/ legacy"));
 	assert_string_equal(text, "/ l");
 	config_free(&cfg);
 }
