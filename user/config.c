@@ -603,6 +603,7 @@ static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct
 	if (i < argc && !strcmp(argv[i], "tripped")) {
 		spec.tripped = true; /* a state file's: rolled back by strgd, still inactive */
 		spec.inactive = true;
+		snprintf(spec.trip, sizeof(spec.trip), "before strgd's last start");
 		i++;
 	}
 	if (i < argc)

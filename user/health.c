@@ -15,13 +15,13 @@
 /* One backend's check: a connection, a request, the status line of the answer. */
 struct check {
 	unsigned pool, idx;
-	int fd;		     /* -1: idle */
-	bool busy;	     /* an operation is in flight */
-	bool cancelled;	     /* the timeout asked for its cancel */
-	uint64_t next_ns;    /* when the next check starts */
-	uint64_t deadline;   /* when this one fails */
+	int fd;		   /* -1: idle */
+	bool busy;	   /* an operation is in flight */
+	bool cancelled;	   /* the timeout asked for its cancel */
+	uint64_t next_ns;  /* when the next check starts */
+	uint64_t deadline; /* when this one fails */
 	size_t len, sent;
-	char buf[384];	     /* the request, then the answer's first bytes */
+	char buf[384]; /* the request, then the answer's first bytes */
 };
 
 struct health {
@@ -81,7 +81,8 @@ static void submit(struct health *hc, struct check *ck, enum ring_op op,
 		io_uring_prep_send(sqe, ck->fd, ck->buf + ck->sent, ck->len - ck->sent,
 				   MSG_NOSIGNAL);
 	else
-		io_uring_prep_recv(sqe, ck->fd, ck->buf + ck->len, sizeof(ck->buf) - 1 - ck->len, 0);
+		io_uring_prep_recv(sqe, ck->fd, ck->buf + ck->len, sizeof(ck->buf) - 1 - ck->len,
+				   0);
 	io_uring_sqe_set_data64(sqe, ring_tag(ck, op));
 	ck->busy = true;
 }
@@ -146,8 +147,7 @@ static void start(struct health *hc, const struct pool *p, struct check *ck, uin
 }
 
 /* A pool lost its last backend that serves, or got one back: its routes fall back, or stop. */
-static void watch_fallback(struct health *hc, const struct config *cfg, unsigned p,
-			   uint64_t now_ns)
+static void watch_fallback(struct health *hc, const struct config *cfg, unsigned p, uint64_t now_ns)
 {
 	const struct pool *pl = &cfg->pools[p];
 	bool unserved = pl->nbackends && !pool_available(pl, &hc->prt[p], now_ns);
@@ -179,17 +179,21 @@ void health_tick(struct health *hc, const struct config *cfg, uint64_t now_ns)
 			if (pl->backends[i].state == BACKEND_REMOVED)
 				continue;
 			if (ck->fd >= 0) {
-				/* Past its timeout: cancel what is in flight; its completion fails it. */
+				/* Past its timeout: cancel what is in flight; its completion fails
+				 * it. */
 				if (now_ns >= ck->deadline && ck->busy && !ck->cancelled) {
 					struct io_uring_sqe *sqe = ring_get_sqe(hc->ring);
 
-					io_uring_prep_cancel64(sqe, ring_tag(ck, RING_OP_HC_CONNECT), 0);
+					io_uring_prep_cancel64(sqe,
+							       ring_tag(ck, RING_OP_HC_CONNECT), 0);
 					io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
 					sqe = ring_get_sqe(hc->ring);
-					io_uring_prep_cancel64(sqe, ring_tag(ck, RING_OP_HC_SEND), 0);
+					io_uring_prep_cancel64(sqe, ring_tag(ck, RING_OP_HC_SEND),
+							       0);
 					io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
 					sqe = ring_get_sqe(hc->ring);
-					io_uring_prep_cancel64(sqe, ring_tag(ck, RING_OP_HC_RECV), 0);
+					io_uring_prep_cancel64(sqe, ring_tag(ck, RING_OP_HC_RECV),
+							       0);
 					io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
 					ck->cancelled = true;
 				}
@@ -212,8 +216,7 @@ static unsigned status_of(const char *buf, size_t len)
 	return (unsigned)((buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0'));
 }
 
-void health_on_cqe(struct health *hc, const struct config *cfg, enum ring_op op, void *obj,
-		   int res)
+void health_on_cqe(struct health *hc, const struct config *cfg, enum ring_op op, void *obj, int res)
 {
 	struct check *ck = obj;
 	const struct pool *p = ck->pool < cfg->npools ? &cfg->pools[ck->pool] : NULL;
@@ -229,7 +232,9 @@ void health_on_cqe(struct health *hc, const struct config *cfg, enum ring_op op,
 	}
 	if (res < 0 || ck->cancelled) {
 		snprintf(why, sizeof(why), "%s: %s",
-			 op == RING_OP_HC_CONNECT ? "connect" : op == RING_OP_HC_SEND ? "send" : "recv",
+			 op == RING_OP_HC_CONNECT ? "connect"
+			 : op == RING_OP_HC_SEND  ? "send"
+						  : "recv",
 			 ck->cancelled ? "timed out" : strerror(-res));
 		finish(hc, cfg, ck, false, why);
 		return;

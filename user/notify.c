@@ -32,7 +32,8 @@ void notify_event(const char *event, const char *route, const char *pool, const 
 	if (__atomic_add_fetch(&running, 1, __ATOMIC_RELAXED) > NOTIFY_MAX_RUNNING) {
 		__atomic_sub_fetch(&running, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&dropped, 1, __ATOMIC_RELAXED);
-		pr_warn("notify: %d commands still running: %s not told", NOTIFY_MAX_RUNNING, event);
+		pr_warn("notify: %d commands still running: %s not told", NOTIFY_MAX_RUNNING,
+			event);
 		return;
 	}
 	snprintf(e, sizeof(e), "STRG_EVENT=%s", event);

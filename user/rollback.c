@@ -25,7 +25,7 @@ struct rb_route {
 	uint32_t id, slot;
 	int pool;
 	uint32_t window_s;
-	unsigned n, head;		      /* samples kept, the oldest at head */
+	unsigned n, head; /* samples kept, the oldest at head */
 	struct rb_sample s[RB_STEPS + 1];
 	uint64_t trips;
 	bool seen; /* still in the table at the last tick */
@@ -154,8 +154,7 @@ static bool over_limits(const struct route_spec *sp, const struct strg_stats *no
 	return true;
 }
 
-static void watch(struct rollback *rb, struct ctl_env *env, const struct route *rt,
-		  uint64_t now_ns)
+static void watch(struct rollback *rb, struct ctl_env *env, const struct route *rt, uint64_t now_ns)
 {
 	struct rb_route *st = state_of(rb, rt);
 	uint64_t step = (uint64_t)(rt->spec.rb_window_s + RB_STEPS - 1) / RB_STEPS * 1000000000ull;
@@ -167,7 +166,8 @@ static void watch(struct rollback *rb, struct ctl_env *env, const struct route *
 	if (!st)
 		return;
 	st->seen = true;
-	if (rt->slot >= STRG_ROUTE_SLOTS || stats_read(env->st, rt->slot, (unsigned)rt->spec.pool, &v))
+	if (rt->slot >= STRG_ROUTE_SLOTS ||
+	    stats_read(env->st, rt->slot, (unsigned)rt->spec.pool, &v))
 		return;
 	then = window_start(st, now_ns);
 	if (!st->n || now_ns - st->s[(st->head + st->n - 1) % (RB_STEPS + 1)].t_ns >= step) {

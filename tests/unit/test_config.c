@@ -199,6 +199,80 @@ static void test_metrics_and_access_log(void **state)
 	config_free(&cfg);
 }
 
+static void test_health_fallback_rollback(void **state)
+{
+	static const char text[] =
+		"listen 127.0.0.1:8080\npool legacy 127.0.0.1:9001\n"
+		"pool modern 127.0.0.1:9101\n"
+		"health modern http /healthz status 204 interval 500ms rise 3 fall 4 "
+		"timeout 200ms\n"
+		"eject modern after 5 5xx\n"
+		"notify exec /usr/local/sbin/strg-notify\n"
+		"route GET /v1/orders modern percent 50 fallback legacy rollback 2.5% "
+		"p99 800 window 20s min 30\n"
+		"route /v1/pay modern fallback none\n";
+	const struct route *rt;
+	struct route_spec key = {0};
+	struct config cfg;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_parse(&cfg, "strg.conf", text, err, sizeof(err)), 0);
+	assert_true(cfg.pools[1].health.active);
+	assert_string_equal(cfg.pools[1].health.path, "/healthz");
+	assert_int_equal(cfg.pools[1].health.status, 204);
+	assert_int_equal(cfg.pools[1].health.interval_ms, 500);
+	assert_int_equal(cfg.pools[1].health.timeout_ms, 200);
+	assert_int_equal(cfg.pools[1].health.rise, 3);
+	assert_int_equal(cfg.pools[1].health.fall, 4);
+	assert_int_equal(cfg.pools[1].health.eject_after, 5);
+	assert_true(cfg.pools[1].health.eject_5xx);
+	assert_false(cfg.pools[0].health.active);
+	assert_int_equal(cfg.pools[0].health.eject_after, 3); /* the default */
+	assert_string_equal(cfg.notify, "/usr/local/sbin/strg-notify");
+	route_path_set(&key, "/v1/orders");
+	key.methods = 1u << HTTP_M_GET;
+	rt = route_table_find(cfg.routes, &key);
+	assert_non_null(rt);
+	assert_int_equal(rt->spec.fallback, ROUTE_FALLBACK_POOL);
+	assert_int_equal(rt->spec.fallback_pool, 0);
+	assert_int_equal(rt->spec.rb_err_permille, 25);
+	assert_int_equal(rt->spec.rb_p99_ms, 800);
+	assert_int_equal(rt->spec.rb_window_s, 20);
+	assert_int_equal(rt->spec.rb_min, 30);
+	{
+		/* The text the state file keeps reads back the same (a tripped route too). */
+		char line[ROUTE_TEXT_MAX + 128], spec_text[ROUTE_TEXT_MAX], again[ROUTE_TEXT_MAX];
+		struct route_spec sp = rt->spec;
+		struct config c2;
+		const struct route *r2;
+
+		sp.inactive = sp.tripped = true;
+		route_spec_text(&sp, "modern", "legacy", spec_text, sizeof(spec_text));
+		assert_string_equal(spec_text,
+				    "GET /v1/orders modern percent 50.0 fallback legacy rollback "
+				    "2.5% p99 800 window 20s min 30 inactive tripped");
+		snprintf(line, sizeof(line),
+			 "listen 127.0.0.1:8080\npool legacy 127.0.0.1:9001\n"
+			 "pool modern 127.0.0.1:9101\nroute %s\n",
+			 spec_text);
+		assert_int_equal(config_parse(&c2, "state", line, err, sizeof(err)), 0);
+		r2 = route_table_find(c2.routes, &key);
+		assert_non_null(r2);
+		assert_true(r2->spec.tripped && r2->spec.inactive);
+		route_spec_text(&r2->spec, "modern", "legacy", again, sizeof(again));
+		assert_string_equal(again, spec_text);
+		config_free(&c2);
+	}
+	memset(&key, 0, sizeof(key));
+	route_path_set(&key, "/v1/pay");
+	rt = route_table_find(cfg.routes, &key);
+	assert_non_null(rt);
+	assert_int_equal(rt->spec.fallback, ROUTE_FALLBACK_NONE);
+	assert_int_equal(rt->spec.rb_err_permille, 0);
+	config_free(&cfg);
+}
+
 static void test_comments_blank_lines_crlf(void **state)
 {
 	static const char text[] = "# strg test config\n"
@@ -407,6 +481,39 @@ static const struct bad_case bad_cases[] = {
 	 "strg.conf:3: access-log: sample '0' is not 1 to 1000000"},
 	{BASE "access-log stderr sample 1x\n",
 	 "strg.conf:3: access-log: sample '1x' is not 1 to 1000000"},
+	{BASE "health legacy tcp\n", "strg.conf:3: health: expects POOL http PATH [status N] "
+				     "[interval T] [rise N] [fall N] [timeout T]"},
+	{BASE "health nowhere http /h\n",
+	 "strg.conf:3: health: unknown pool 'nowhere' (define it with 'pool' first)"},
+	{BASE "health legacy http h\n",
+	 "strg.conf:3: health: bad path 'h' (an absolute path, at most 127 bytes)"},
+	{BASE "health legacy http /h every 2s\n",
+	 "strg.conf:3: health: unknown option 'every' (status, interval, rise, fall, timeout, each "
+	 "with a value)"},
+	{BASE "health legacy http /h status 700\n",
+	 "strg.conf:3: health: status 700 is not 100 to 599"},
+	{BASE "health legacy http /h rise 0\n", "strg.conf:3: health: rise 0 is not 1 to 100"},
+	{BASE "health legacy http /h interval 2x\n",
+	 "strg.conf:3: health: interval: bad value '2x'"},
+	{BASE "health legacy http /h interval 1s timeout 2s\n",
+	 "strg.conf:3: health: timeout 2000ms is longer than interval 1000ms"},
+	{BASE "eject legacy 3\n", "strg.conf:3: eject: expects POOL after N [5xx]"},
+	{BASE "eject nowhere after 3\n",
+	 "strg.conf:3: eject: unknown pool 'nowhere' (define it with 'pool' first)"},
+	{BASE "eject legacy after x\n", "strg.conf:3: eject: 'x' is not 0 to 1000"},
+	{BASE "notify run /x\n", "strg.conf:3: notify: expects 'exec' and an absolute path"},
+	{BASE "route /x legacy fallback nowhere\n",
+	 "strg.conf:3: route: unknown fallback pool 'nowhere'"},
+	{BASE "route /x legacy rollback lots\n",
+	 "strg.conf:3: route: rollback: bad error rate 'lots' (0.1% to 100%)"},
+	{BASE "route /x legacy rollback 5% p99 0\n",
+	 "strg.conf:3: route: rollback: p99 '0' is not 1 to 3600000 ms"},
+	{BASE "route /x legacy rollback 5% window 1500ms\n",
+	 "strg.conf:3: route: rollback: window '1500ms' is not whole seconds from 1s to 60m"},
+	{BASE "route /x legacy rollback 5% min 0\n",
+	 "strg.conf:3: route: rollback: min '0' is not 1 to 1000000"},
+	{BASE "route / legacy rollback 5%\n",
+	 "strg.conf:3: route: the default route '/' takes every request"},
 };
 
 static void test_error_messages(void **state)
@@ -630,6 +737,7 @@ int main(void)
 		cmocka_unit_test(test_values_and_units),
 		cmocka_unit_test(test_comments_blank_lines_crlf),
 		cmocka_unit_test(test_metrics_and_access_log),
+		cmocka_unit_test(test_health_fallback_rollback),
 		cmocka_unit_test(test_default_route_added),
 		cmocka_unit_test(test_explicit_default_to_another_pool),
 		cmocka_unit_test(test_error_messages),
