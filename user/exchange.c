@@ -402,6 +402,7 @@ static void exchange_connect(struct conn *c)
 	const struct pool *p = &w->cfg->pools[c->pool];
 	struct io_uring_sqe *sqe;
 	int idx, fd, one = 1;
+	bool linked;
 
 	idx = pool_pick(p, &w->prt[c->pool], now_ns());
 	if (idx < 0 && c->tries && c->alt_pool >= 0 && (unsigned)c->alt_pool < w->cfg->npools) {
@@ -431,15 +432,23 @@ static void exchange_connect(struct conn *c)
 	c->bfd = fd;
 	c->flags &= ~CF_REUSED;
 	c->state = ST_CONNECT;
-	/* The linked timeout cancels the connect on time; the timer is only a backstop. */
-	c->deadline_ns = now_ns() + ms_ns(w->cfg->connect_timeout_ms) + 1000000000ull;
+	/*
+	 * A linked timeout cancels the connect on time; it must go in the same submission, so
+	 * without room for both (a submission that could not take everything) the timer alone
+	 * watches the connect, to its tick.
+	 */
 	if (io_uring_sq_space_left(&w->ring) < 2)
-		io_uring_submit(&w->ring); /* the connect and its timeout go in together */
+		io_uring_submit(&w->ring);
+	linked = io_uring_sq_space_left(&w->ring) >= 2;
+	c->deadline_ns =
+		now_ns() + ms_ns(w->cfg->connect_timeout_ms) + (linked ? 1000000000ull : 0);
 	sqe = ring_get_sqe(&w->ring);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&p->backends[idx].addr,
 			      p->backends[idx].addrlen);
-	sqe->flags |= IOSQE_IO_LINK;
 	conn_submit(c, sqe, RING_OP_CONNECT);
+	if (!linked)
+		return;
+	sqe->flags |= IOSQE_IO_LINK;
 	w->connect_ts.tv_sec = w->cfg->connect_timeout_ms / 1000;
 	w->connect_ts.tv_nsec = (long long)(w->cfg->connect_timeout_ms % 1000) * 1000000;
 	sqe = ring_get_sqe(&w->ring);
