@@ -34,7 +34,7 @@ endif
 
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
 LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c user/connmap.c \
-	user/proxyproto.c user/state.c user/apply.c user/accesslog.c
+	user/proxyproto.c user/state.c user/apply.c user/accesslog.c user/srclimit.c
 # The daemon's own modules.
 STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c user/session.c user/stats.c \
 	user/ring.c user/splice.c user/ctl.c user/ctlsrv.c user/reqsrv.c user/ctlverbs.c \
@@ -60,6 +60,7 @@ obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
 LIB_OBJS := $(call obj,$(LIB_SRCS))
 
 .PHONY: all clean check check-unit check-san check-kernel check-integration check-packaging bench \
+	fuzz fuzz-build \
 	format lint demo screenshot \
 	install uninstall install-list
 
@@ -161,6 +162,37 @@ $(OBJDIR)/route_bench: tools/bench/route_bench.c $(LIB_OBJS) | $(OBJDIR)
 
 demo: all
 	$(Q)tools/demo --no-deps
+
+# Fuzzing (tests/fuzz): libFuzzer harnesses built with clang, ASan and UBSan; each runs for
+# FUZZ_SECONDS from the seeds in tests/fuzz/seeds (the corpus it grows stays in .output/fuzz).
+FUZZ_DIR := $(OUTPUT)/fuzz
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DSTRG_NUMERIC_ONLY -Iinclude -Iuser -I$(OUTPUT) \
+	-fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_LIB := $(patsubst user/%.c,$(FUZZ_DIR)/%.o,$(LIB_SRCS))
+FUZZ_DAEMON := $(patsubst user/%.c,$(FUZZ_DIR)/%.o,$(filter-out user/strgd.c,$(STRGD_SRCS)))
+FUZZ_BINS := $(FUZZ_DIR)/fuzz_http $(FUZZ_DIR)/fuzz_fastscan $(FUZZ_DIR)/fuzz_config \
+	$(FUZZ_DIR)/fuzz_ctl
+
+$(FUZZ_DIR):
+	$(Q)mkdir -p $@
+
+$(FUZZ_DIR)/%.o: user/%.c $(BPF_SKELS) | $(FUZZ_DIR)
+	$(call msg,FUZZCC,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_ctl: tests/fuzz/fuzz_ctl.c $(FUZZ_LIB) $(FUZZ_DAEMON) $(STRGD_ASM)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB) | $(FUZZ_DIR)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	$(Q)tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 # The status page rendered by headless Chromium (root): .output/status.png, for the README.
 screenshot: all

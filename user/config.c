@@ -64,6 +64,11 @@ static int config_defaults(struct config *cfg)
 	cfg->server_timeout_ms = 30000;
 	cfg->client_timeout_ms = 30000;
 	cfg->idle_timeout_ms = 60000;
+	cfg->head_timeout_ms = 10000;
+	cfg->body_buffer = 16384;
+	cfg->backend_idle_ms = 5000;
+	cfg->body_timeout_ms = 20000;
+	cfg->body_rate = 500;
 	cfg->down_hold_ms = 2000;
 	cfg->kernel_routes_max = CONFIG_KERNEL_ROUTES;
 	strcpy(cfg->control, "/run/strg/strgd.sock");
@@ -658,6 +663,9 @@ static int do_timeout(struct cfg_parser *ps, int argc, char **argv)
 		{"server", offsetof(struct config, server_timeout_ms)},
 		{"client", offsetof(struct config, client_timeout_ms)},
 		{"idle", offsetof(struct config, idle_timeout_ms)},
+		{"head", offsetof(struct config, head_timeout_ms)},
+		{"backend-idle", offsetof(struct config, backend_idle_ms)},
+		{"body", offsetof(struct config, body_timeout_ms)},
 	};
 	uint32_t ms;
 	size_t i;
@@ -669,7 +677,9 @@ static int do_timeout(struct cfg_parser *ps, int argc, char **argv)
 		if (!strcmp(argv[1], kinds[i].kind))
 			break;
 	if (i == sizeof(kinds) / sizeof(kinds[0]))
-		return cfg_err(ps, "timeout: unknown kind '%s' (connect, server, client, idle)",
+		return cfg_err(ps,
+			       "timeout: unknown kind '%s' (connect, server, client, idle, head, "
+			       "backend-idle, body)",
 			       argv[1]);
 	err = parse_duration(argv[2], &ms);
 	if (err == -ERANGE)
@@ -692,6 +702,9 @@ static int do_limit(struct cfg_parser *ps, int argc, char **argv)
 		{"head", offsetof(struct config, limits.max_head), 256, 1u << 20},
 		{"fields", offsetof(struct config, limits.max_fields), 1, HTTP_MAX_FIELDS_CAP},
 		{"kernel-routes", offsetof(struct config, kernel_routes_max), 0, 1u << 24},
+		{"per-source", offsetof(struct config, per_source_max), 0, 1u << 20},
+		{"body-buffer", offsetof(struct config, body_buffer), 0, 1u << 20},
+		{"body-rate", offsetof(struct config, body_rate), 0, 1u << 30},
 	};
 	uint32_t v;
 	size_t i;
@@ -703,7 +716,9 @@ static int do_limit(struct cfg_parser *ps, int argc, char **argv)
 			break;
 	if (i == sizeof(kinds) / sizeof(kinds[0]))
 		return cfg_err(
-			ps, "limit: unknown kind '%s' (request-line, head, fields, kernel-routes)",
+			ps,
+			"limit: unknown kind '%s' (request-line, head, fields, kernel-routes, "
+			"per-source, body-buffer, body-rate)",
 			argv[1]);
 	if (parse_uint(argv[2], &v))
 		return cfg_err(ps, "limit %s: bad number '%s'", argv[1], argv[2]);

@@ -40,13 +40,20 @@ struct config {
 		server_timeout_ms; /* backend silent while a response is due; default 30000 → 504 */
 	uint32_t client_timeout_ms; /* client silent mid-request; default 30000 → 408 */
 	uint32_t idle_timeout_ms;   /* keep-alive idle between requests; default 60000 */
-	uint32_t down_hold_ms;	    /* how long a refused backend is skipped; default 2000 */
+	uint32_t head_timeout_ms; /* a whole request head, however it dribbles in; 10000 → 408 */
+	uint32_t backend_idle_ms; /* an unused backend connection is closed; default 5000 */
+	uint32_t
+		body_timeout_ms; /* a request body gets this, plus 1 s per body-rate bytes; 20000 */
+	uint32_t body_rate;	 /* bytes/s a slow body must keep up (0: no body deadline); 500 */
+	uint32_t down_hold_ms;	 /* how long a refused backend is skipped; default 2000 */
 	enum splice_mode splice;
 	unsigned workers;	    /* event loops (threads); 0 = one per CPU strgd may run on */
 	uint64_t gen;		    /* generation of this configuration (a running strgd's) */
 	uint32_t kernel_routes_max; /* path prefixes the kernel's route table may hold */
-	char control[108];	    /* control socket path; default /run/strg/strgd.sock */
-	int control_read_gid;	/* group that may reach the socket for read verbs; -1 = root only */
+	uint32_t per_source_max;    /* open client connections per source address (0: no limit) */
+	uint32_t body_buffer; /* chunked bodies up to this are checked whole before the head goes */
+	char control[108];    /* control socket path; default /run/strg/strgd.sock */
+	int control_read_gid; /* group that may reach the socket for read verbs; -1 = root only */
 	int control_change_gid; /* group whose members may change, like root; -1 = root only */
 	char state[256];	/* route table saved on every change; default /var/lib/strg/state */
 	char tester_header[64]; /* pins a request of a "testers" route to a pool; X-Strg-Pool */

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "proxyproto.h"
 #include "splice.h"
+#include "srclimit.h"
 #include "stats.h"
 
 static size_t conn_buffers_size(const struct conn *c);
@@ -212,6 +213,8 @@ void conn_free(struct conn *c)
 		pool_conns_add(&w->prt[i], c->up[i].bidx, -1);
 	}
 	close(c->cfd);
+	if (w->srclimit)
+		srclimit_give(w->srclimit, &c->peer_addr.sa);
 	conn_buffers_release(c);
 	free(c->reply);
 	free(c->ri);

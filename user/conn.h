@@ -23,6 +23,7 @@
 #define STRG_TCP_CLOSE_WAIT  8
 #define BBUF_SIZE	     (64 * 1024)
 #define REPLY_MAX	     256
+#define INTERIM_MAX	     16 /* 1xx responses forwarded per request; more cut it off */
 #define ADDED_HEADERS_MAX    192
 
 enum conn_state {
@@ -126,6 +127,7 @@ struct conn {
 	int alt_pool; /* where a retry may go when the pool has no other backend (-1: none) */
 	int bfd;      /* backend socket of the current request */
 	unsigned tries;
+	unsigned interims; /* 1xx responses forwarded for the current request */
 
 	/* the current exchange */
 	int outcome; /* enum xout, set when it completes (exchange.h) */
@@ -135,6 +137,8 @@ struct conn {
 	uint32_t route_slot;	   /* counters slot of that route */
 	uint32_t resp_passed_seen; /* strg_conn.resp_passed when last looked at */
 	struct reqinfo *ri; /* what the access log and -v say of it (allocated when wanted) */
+	uint64_t head_ns;   /* the current head's first bytes came (0: none yet) */
+	uint64_t bidle_ns;  /* when its backend connections are next looked at for idleness */
 	uint64_t t_req;	    /* head parsed */
 	uint64_t t_resp;    /* response head seen */
 	uint64_t nin;	    /* request bytes sent up */

@@ -52,6 +52,7 @@ void exchange_reset(struct conn *c)
 	c->flags &= ~(CF_REUSED | CF_CONNECT_TIMEOUT | CF_RESP_HEAD | CF_RESP_STARTED | CF_TUNNEL |
 		      CF_CLOSE_SENT | CF_ADOPTED | CF_UPGRADE | CF_FALLBACK);
 	c->tries = 0;
+	c->interims = 0;
 	c->method = HTTP_M_UNKNOWN;
 	c->hlen = 0;
 	c->hsent = 0;
@@ -216,6 +217,27 @@ static int tester_pool(const struct config *cfg, const struct http_request *req,
 	return -1;
 }
 
+/*
+ * A chunked request body that fits limit body-buffer (and the buffer) is read whole and its
+ * framing checked before the head is forwarded: 1 go on (checked, or too long to hold: it
+ * streams and is checked on the way), 0 read more first, -1 malformed (nothing was forwarded).
+ */
+static int chunked_precheck(struct conn *c, const struct http_request *req, size_t head)
+{
+	size_t avail = c->cin.end - c->cin.start - head;
+	struct http_chunked ch;
+	bool done = false;
+
+	if (req->body != HTTP_BODY_CHUNKED || !c->w->cfg->body_buffer)
+		return 1;
+	http_chunked_init(&ch);
+	if (http_chunked_feed(&ch, c->cin.data + c->cin.start + head, avail, &done) < 0)
+		return -1;
+	if (done || avail >= c->w->cfg->body_buffer || c->cin.end >= c->cin.cap || c->req.eof)
+		return 1;
+	return 0;
+}
+
 enum xout exchange_start(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -227,11 +249,19 @@ enum xout exchange_start(struct conn *c)
 	n = http_parse_request(c->cin.data + c->cin.start, c->cin.end - c->cin.start,
 			       &w->cfg->limits, req);
 	if (n == 0) {
-		c->deadline_ns = now_ns() + ms_ns(w->cfg->client_timeout_ms);
+		uint64_t now = now_ns();
+
+		/* Each byte gives the client its timeout again, but not past the whole head's. */
+		if (!c->head_ns)
+			c->head_ns = now;
+		c->deadline_ns = now + ms_ns(w->cfg->client_timeout_ms);
+		if (c->deadline_ns > c->head_ns + ms_ns(w->cfg->head_timeout_ms))
+			c->deadline_ns = c->head_ns + ms_ns(w->cfg->head_timeout_ms);
 		conn_recv_client(c);
 		return XO_BUSY;
 	}
 	if (n < 0) {
+		c->head_ns = 0;
 		char peer[INET6_ADDRSTRLEN];
 
 		pr_info("conn %lu: %s: rejected request with %d", c->id, conn_peer(c, peer), -n);
@@ -239,6 +269,34 @@ enum xout exchange_start(struct conn *c)
 		c->method = HTTP_M_UNKNOWN;
 		conn_reply(c, (unsigned)-n);
 		return XO_BUSY;
+	}
+	/* A chunked body short enough is checked whole before anything goes to a backend. */
+	switch (chunked_precheck(c, req, (size_t)n)) {
+	case -1: {
+		char peer[INET6_ADDRSTRLEN];
+
+		pr_info("conn %lu: %s: malformed chunked request body: refused before forwarding",
+			c->id, conn_peer(c, peer));
+		conn_reqinfo(c, req, c->cin.data + c->cin.start);
+		c->method = req->method;
+		conn_reply(c, 400);
+		return XO_BUSY;
+	}
+	case 0: {
+		/* Still the head's time: the body bytes held back count as part of it. */
+		uint64_t now = now_ns();
+
+		if (!c->head_ns)
+			c->head_ns = now;
+		c->deadline_ns = now + ms_ns(w->cfg->client_timeout_ms);
+		if (c->deadline_ns > c->head_ns + ms_ns(w->cfg->head_timeout_ms))
+			c->deadline_ns = c->head_ns + ms_ns(w->cfg->head_timeout_ms);
+		conn_recv_client(c);
+		return XO_BUSY;
+	}
+	default:
+		c->head_ns = 0;
+		break;
 	}
 	conn_reqinfo(c, req, c->cin.data + c->cin.start);
 	tester = route_table_has_testers(w->cfg->routes)
@@ -623,6 +681,23 @@ static bool retry_request(struct conn *c)
 }
 
 /* Client bytes while an exchange runs (or a reply or linger ends the connection). */
+/*
+ * When a client that sent bytes must send more: the client timeout, and while a request body
+ * comes in, no later than timeout body after its head plus a second per body-rate bytes (a
+ * body that dribbles cannot hold the connection forever; one that keeps the rate can).
+ */
+static uint64_t client_deadline(const struct conn *c, uint64_t now)
+{
+	const struct config *cfg = c->w->cfg;
+	uint64_t d = now + ms_ns(cfg->client_timeout_ms), body, lim;
+
+	if (!cfg->body_rate || !c->t_req || c->req.done || conn_has(c, CF_TUNNEL))
+		return d;
+	body = c->nin > c->hlen ? c->nin - c->hlen : 0;
+	lim = c->t_req + ms_ns(cfg->body_timeout_ms) + body * 1000000000ull / cfg->body_rate;
+	return lim < d ? lim : d;
+}
+
 static void exchange_on_crecv(struct conn *c, int res)
 {
 	/*
@@ -663,7 +738,7 @@ static void exchange_on_crecv(struct conn *c, int res)
 		return;
 	}
 	c->cin.end += (uint32_t)res;
-	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
+	c->deadline_ns = client_deadline(c, now_ns());
 	exchange_pump_up(c);
 }
 
@@ -794,7 +869,12 @@ static int parse_response_head(struct conn *c)
 		c->resp.keep = false;
 		exchange_pump_up(c);
 	} else if (resp.status >= 100 && resp.status < 200) {
-		/* Interim response: forward it and parse the next head after it. */
+		/* Interim response: forward it and parse the next head after it (a few at most). */
+		if (++c->interims > INTERIM_MAX) {
+			pr_warn("conn %lu: pool %s sent more than %d interim responses: cut off",
+				c->id, c->w->cfg->pools[c->pool].name, INTERIM_MAX);
+			return -1;
+		}
 		c->resp.body = HTTP_BODY_NONE;
 	} else {
 		c->flags |= CF_RESP_HEAD;

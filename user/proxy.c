@@ -31,6 +31,7 @@
 #include "rollback.h"
 #include "session.h"
 #include "splice.h"
+#include "srclimit.h"
 
 #define RING_ENTRIES 1024
 #define TICK_NS	     (100 * 1000000ull)
@@ -57,7 +58,8 @@ struct shared {
 	struct worker **w;		   /* the workers, for views of which one holds what */
 	struct retired *retired;	   /* worker 0's, freed once nobody runs with them */
 	struct pool_runtime prt[POOL_MAX]; /* the pools\' round robin and down marks */
-	_Atomic unsigned paused; /* workers whose accept is paused for lack of resources */
+	_Atomic unsigned paused;   /* workers whose accept is paused for lack of resources */
+	struct srclimit *srclimit; /* limit per-source (NULL: none) */
 	const char *config_path;
 };
 
@@ -250,6 +252,9 @@ static void on_accept(struct proxy *px, int res, unsigned flags)
 			pr_warn("accept: %s; pausing new connections", strerror(-res));
 		else if (!px->accept_paused)
 			pr_debug("worker %u: accept: %s; pausing", px->w.idx, strerror(-res));
+		/* Out of descriptors: the slow and idle connections make room for the others. */
+		if (!px->accept_paused && (res == -EMFILE || res == -ENFILE))
+			session_shed(&px->w, SHED_BATCH, now_ns());
 		px->accept_paused = true;
 		return;
 	}
@@ -458,6 +463,7 @@ static struct proxy *worker_open(struct shared *sh, unsigned idx, int lfd, struc
 	px->w.sp = sp;
 	px->w.st = st;
 	px->w.prt = sh->prt;
+	px->w.srclimit = sh->srclimit;
 	px->w.next_id = idx; /* ids stay unique across workers: idx + n, idx + 2n, ... */
 	px->w.nworkers = sh->nworkers_planned;
 	px->seen_gen = px->w.cfg->gen;
@@ -529,6 +535,10 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 	int err = 0;
 
 	sh.cfg = config_clone(cfg); /* the live configuration, replaced whole by changes */
+	if (cfg->per_source_max && !(sh.srclimit = srclimit_new(cfg->per_source_max))) {
+		err = -ENOMEM;
+		goto out;
+	}
 	sh.px = calloc(n, sizeof(*sh.px));
 	sh.w = calloc(n, sizeof(*sh.w));
 	if (!sh.cfg || !sh.px || !sh.w) {
@@ -601,6 +611,7 @@ out:
 		free(r);
 	}
 	config_destroy(sh.cfg);
+	srclimit_free(sh.srclimit);
 	free(sh.px);
 	free(sh.w);
 	return err;

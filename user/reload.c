@@ -35,6 +35,7 @@ static int restart_settings(const struct config *live, const struct config *file
 	} while (0)
 	NEEDS_RESTART(!addr_equal(live, file), "listen");
 	NEEDS_RESTART(strcmp(live->notify, file->notify), "notify");
+	NEEDS_RESTART(live->per_source_max != file->per_source_max, "limit per-source");
 	NEEDS_RESTART(strcmp(live->access_log, file->access_log) ||
 			      live->access_log_json != file->access_log_json ||
 			      live->access_log_sample != file->access_log_sample,
@@ -93,6 +94,15 @@ static int runtime_settings(struct config *live, const struct config *f, bool dr
 			 dry, say, ctx);
 	n += runtime_u32(&live->idle_timeout_ms, f->idle_timeout_ms, "timeout idle", " ms", dry,
 			 say, ctx);
+	n += runtime_u32(&live->head_timeout_ms, f->head_timeout_ms, "timeout head", " ms", dry,
+			 say, ctx);
+	n += runtime_u32(&live->body_timeout_ms, f->body_timeout_ms, "timeout body", " ms", dry,
+			 say, ctx);
+	n += runtime_u32(&live->backend_idle_ms, f->backend_idle_ms, "timeout backend-idle", " ms",
+			 dry, say, ctx);
+	n += runtime_u32(&live->body_rate, f->body_rate, "limit body-rate", " B/s", dry, say, ctx);
+	n += runtime_u32(&live->body_buffer, f->body_buffer, "limit body-buffer", "", dry, say,
+			 ctx);
 	n += runtime_u32(&live->down_hold_ms, f->down_hold_ms, "down-hold", " ms", dry, say, ctx);
 	n += runtime_u32(&live->limits.max_fields, f->limits.max_fields, "limit fields", "", dry,
 			 say, ctx);

@@ -16,6 +16,7 @@
 #include "route.h"
 #include "session.h"
 #include "splice.h"
+#include "srclimit.h"
 
 static void session_input(struct conn *c);
 
@@ -373,9 +374,20 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 
 void session_open(struct worker *w, int fd)
 {
-	struct conn *c = conn_new(w, fd);
+	struct conn *c;
+	union conn_addr peer;
+	socklen_t len = sizeof(peer);
 
+	/* Over its address's share of connections: closed at once. */
+	if (w->srclimit && !getpeername(fd, &peer.sa, &len) &&
+	    !srclimit_take(w->srclimit, &peer.sa)) {
+		close(fd);
+		return;
+	}
+	c = conn_new(w, fd);
 	if (!c) {
+		if (w->srclimit)
+			srclimit_give(w->srclimit, &peer.sa);
 		pr_warn("accept: out of memory, dropping connection");
 		close(fd);
 		return;
@@ -483,6 +495,91 @@ bool session_sweep_backends(struct worker *w)
 	return done;
 }
 
+/* How little a connection does: slow heads first, then idle ones; 0 for one that is busy. */
+static uint64_t shed_rank(struct conn *c, uint64_t now)
+{
+	struct strg_conn k;
+
+	if (c->state != ST_HEAD || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT))
+		return 0;
+	if (c->cin.start != c->cin.end)
+		return c->head_ns && now - c->head_ns > 1000000000ull
+			       ? (1ull << 62) + (now - c->head_ns)
+			       : 0;
+	if (handoff_kernel_state(c, &k) && handoff_kernel_busy(&k))
+		return 0;
+	return now > c->active_ns ? now - c->active_ns + 1 : 1;
+}
+
+unsigned session_shed(struct worker *w, unsigned n, uint64_t now)
+{
+	unsigned closed = 0;
+
+	while (closed < n) {
+		struct conn *worst = NULL;
+		uint64_t worst_rank = 0;
+
+		for (struct conn *c = w->conns; c; c = c->next) {
+			uint64_t r = shed_rank(c, now);
+
+			if (r > worst_rank) {
+				worst = c;
+				worst_rank = r;
+			}
+		}
+		if (!worst)
+			break;
+		/* Either leaves ST_HEAD (or frees it): it is not picked again. */
+		if (worst->cin.start != worst->cin.end)
+			conn_reply(worst, 408); /* closes it once sent */
+		else
+			conn_close(worst);
+		closed++;
+	}
+	if (closed)
+		pr_info("worker %u: out of descriptors: %u slow or idle connections closed", w->idx,
+			closed);
+	return closed;
+}
+
+/*
+ * Backend connections unused for timeout backend-idle are closed (looked at about once a
+ * second per connection): an idle client holds none; its next request opens one again (the
+ * kernel passes such a request up). The kernel stops using one before it is closed.
+ */
+static void idle_backends(struct conn *c, uint64_t now)
+{
+	uint64_t last = c->active_ns, limit = ms_ns(c->w->cfg->backend_idle_ms);
+	bool any = false, detached = false;
+	struct strg_conn k;
+
+	c->bidle_ns = now + 1000000000ull;
+	for (unsigned p = 0; p < POOL_MAX; p++)
+		any = any || c->up[p].fd >= 0;
+	if (!any || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT) || c->cin.start != c->cin.end)
+		return;
+	if (handoff_kernel_state(c, &k)) {
+		if (handoff_kernel_busy(&k))
+			return;
+		if (k.req_ns > last)
+			last = k.req_ns; /* the kernel's last request (the same clock) */
+	}
+	if (now - last < limit)
+		return;
+	for (unsigned p = 0; p < POOL_MAX; p++) {
+		if (c->up[p].fd < 0)
+			continue;
+		if (conn_has(c, CF_SPLICED) && c->ctl.backend[p]) {
+			conn_detach_backend(c, (int)p); /* closed at the next look */
+			detached = true;
+			continue;
+		}
+		conn_drop_backend(c, (int)p);
+	}
+	if (detached)
+		c->bidle_ns = now + 100000000ull;
+}
+
 void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 {
 	struct worker *w = c->w;
@@ -515,6 +612,10 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 		conn_close(c);
 		return;
 	}
-	if ((c->deadline_ns && now >= c->deadline_ns) || (w->stopping && now >= stop_deadline))
+	if ((c->deadline_ns && now >= c->deadline_ns) || (w->stopping && now >= stop_deadline)) {
 		expire(c);
+		return;
+	}
+	if (c->state == ST_HEAD && now >= c->bidle_ns)
+		idle_backends(c, now);
 }

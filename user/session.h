@@ -33,6 +33,14 @@ void session_on_event(void *ctx, const struct strg_event *ev);
  * connection still had a request on one (call again on the next tick).
  */
 bool session_sweep_backends(struct worker *w);
+/* Connections closed at once when descriptors run out. */
+#define SHED_BATCH 32
+/*
+ * Descriptors ran out: close up to n connections that do the least, slow heads first (the
+ * longest in coming), then connections idle between requests (the longest idle). Returns how
+ * many were closed.
+ */
+unsigned session_shed(struct worker *w, unsigned n, uint64_t now);
 /* The timer: deadlines, the hand-over of idle connections, the stop. */
 void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline);
 

@@ -28,11 +28,12 @@ struct worker {
 	unsigned long nconns;
 	unsigned long accepted; /* connections accepted since the start (read by worker 0) */
 	unsigned long next_id;
-	unsigned long spurious;	  /* recvs that woke with EAGAIN on spliced sockets */
-	bool stopping;		  /* SIGTERM: no new connections, the open ones finish */
-	uint64_t stop_ns;	  /* when the stop began */
-	struct pool_runtime *prt; /* per pool: backend choice and down marks (shared) */
-	struct http_request req;  /* scratch for the parser: large, used synchronously */
+	unsigned long spurious;	   /* recvs that woke with EAGAIN on spliced sockets */
+	bool stopping;		   /* SIGTERM: no new connections, the open ones finish */
+	uint64_t stop_ns;	   /* when the stop began */
+	struct pool_runtime *prt;  /* per pool: backend choice and down marks (shared) */
+	struct srclimit *srclimit; /* connections per source address (shared; NULL: no limit) */
+	struct http_request req;   /* scratch for the parser: large, used synchronously */
 	struct __kernel_timespec
 		connect_ts; /* timeout connect, for the connects' linked timeouts */
 };

@@ -84,6 +84,12 @@ static void test_sample_parses(void **state)
 	assert_int_equal(cfg.server_timeout_ms, 30000);
 	assert_int_equal(cfg.client_timeout_ms, 30000);
 	assert_int_equal(cfg.idle_timeout_ms, 60000);
+	assert_int_equal(cfg.head_timeout_ms, 10000);
+	assert_int_equal(cfg.backend_idle_ms, 5000);
+	assert_int_equal(cfg.per_source_max, 0);
+	assert_int_equal(cfg.body_buffer, 16384);
+	assert_int_equal(cfg.body_timeout_ms, 20000);
+	assert_int_equal(cfg.body_rate, 500);
 	assert_int_equal(cfg.down_hold_ms, 2000);
 	assert_int_equal(cfg.limits.max_request_line, 8192);
 	assert_int_equal(cfg.limits.max_head, 16384);
@@ -99,6 +105,12 @@ static void test_values_and_units(void **state)
 				   "timeout server 45s\n"
 				   "timeout client 2m\n"
 				   "timeout idle 60m\n"
+				   "timeout head 3s\n"
+				   "timeout backend-idle 500ms\n"
+				   "limit per-source 64\n"
+				   "limit body-buffer 0\n"
+				   "timeout body 1m\n"
+				   "limit body-rate 0\n"
 				   "limit request-line 4096\n"
 				   "limit head 65536\n"
 				   "limit fields 256\n"
@@ -116,6 +128,12 @@ static void test_values_and_units(void **state)
 	assert_int_equal(cfg.server_timeout_ms, 45000);
 	assert_int_equal(cfg.client_timeout_ms, 120000);
 	assert_int_equal(cfg.idle_timeout_ms, 3600000);
+	assert_int_equal(cfg.head_timeout_ms, 3000);
+	assert_int_equal(cfg.backend_idle_ms, 500);
+	assert_int_equal(cfg.per_source_max, 64);
+	assert_int_equal(cfg.body_buffer, 0);
+	assert_int_equal(cfg.body_timeout_ms, 60000);
+	assert_int_equal(cfg.body_rate, 0);
 	assert_int_equal(cfg.limits.max_request_line, 4096);
 	assert_int_equal(cfg.limits.max_head, 65536);
 	assert_int_equal(cfg.limits.max_fields, 256);
@@ -412,13 +430,18 @@ static const struct bad_case bad_cases[] = {
 	{BASE "timeout server -1\n",
 	 "strg.conf:3: timeout server: bad duration '-1' (a number, then ms, s or m)"},
 	{BASE "timeout read 5s\n",
-	 "strg.conf:3: timeout: unknown kind 'read' (connect, server, client, idle)"},
+	 "strg.conf:3: timeout: unknown kind 'read' (connect, server, client, idle, head, "
+	 "backend-idle, body)"},
 	{BASE "timeout connect\n", "strg.conf:3: timeout: expects KIND DURATION"},
+	{BASE "timeout head 0\n", "strg.conf:3: timeout head: '0' out of range (1ms to 60m)"},
+	{BASE "limit body-buffer 2000000\n",
+	 "strg.conf:3: limit body-buffer: 2000000 out of range (0 to 1048576)"},
 	{BASE "limit fields 0\n", "strg.conf:3: limit fields: 0 out of range (1 to 256)"},
 	{BASE "limit head 99999999999\n", "strg.conf:3: limit head: bad number '99999999999'"},
 	{BASE "limit request-line 8k\n", "strg.conf:3: limit request-line: bad number '8k'"},
 	{BASE "limit body 1\n",
-	 "strg.conf:3: limit: unknown kind 'body' (request-line, head, fields, kernel-routes)"},
+	 "strg.conf:3: limit: unknown kind 'body' (request-line, head, fields, kernel-routes, "
+	 "per-source, body-buffer, body-rate)"},
 	{BASE "down-hold 0\n", "strg.conf:3: down-hold: '0' out of range (1ms to 60m)"},
 	{BASE "down-hold soon\n",
 	 "strg.conf:3: down-hold: bad duration 'soon' (a number, then ms, s or m)"},
