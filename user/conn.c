@@ -54,6 +54,17 @@ void conn_recv_client(struct conn *c)
 	conn_submit(c, sqe, RING_OP_CRECV);
 }
 
+void conn_watch_client(struct conn *c, unsigned events)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->pending & (1u << RING_OP_CWATCH))
+		return;
+	sqe = ring_get_sqe(&c->w->ring);
+	io_uring_prep_poll_add(sqe, c->cfd, events);
+	conn_submit(c, sqe, RING_OP_CWATCH);
+}
+
 void conn_send_client(struct conn *c, const char *buf, uint32_t len)
 {
 	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);

@@ -54,6 +54,7 @@ enum conn_flags {
 	CF_RESP_STARTED = 1u << 13, /* response bytes went to the client: no reply of strgd's now */
 	CF_INFLIGHT = 1u << 14,	    /* counted in its backend's in-flight gauge */
 	CF_FALLBACK = 1u << 15,	    /* its route's pool had no backend: another pool serves it */
+	CF_PARKED = 1u << 16, /* idle in user space: recv cancelled, buffers let go, polled instead */
 };
 
 /* One direction of an exchange: how its message is framed and how far it got. */
@@ -182,6 +183,8 @@ const char *conn_flags_text(const struct conn *c, char *buf, size_t len);
 /* Submissions: each marks its operation pending. */
 void conn_submit(struct conn *c, struct io_uring_sqe *sqe, enum ring_op op);
 void conn_recv_client(struct conn *c);
+/* Poll the client socket for events (POLLRDHUP: its FIN; POLLIN too: bytes), RING_OP_CWATCH. */
+void conn_watch_client(struct conn *c, unsigned events);
 void conn_send_client(struct conn *c, const char *buf, uint32_t len);
 void conn_recv_backend(struct conn *c);
 void conn_send_backend(struct conn *c, const char *buf, uint32_t len);

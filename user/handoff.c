@@ -90,17 +90,6 @@ out_forget:
 	return false;
 }
 
-static void watch_client(struct conn *c)
-{
-	struct io_uring_sqe *sqe;
-
-	if (c->pending & (1u << RING_OP_CWATCH))
-		return;
-	sqe = ring_get_sqe(&c->w->ring);
-	io_uring_prep_poll_add(sqe, c->cfd, POLLRDHUP);
-	conn_submit(c, sqe, RING_OP_CWATCH);
-}
-
 static void watch_backends(struct conn *c)
 {
 	struct io_uring_sqe *sqe;
@@ -133,7 +122,7 @@ static void park(struct conn *c)
 			return;
 		}
 	}
-	watch_client(c);
+	conn_watch_client(c, POLLRDHUP);
 	watch_backends(c);
 	/* An idle keep-alive connection the kernel holds costs strgd no buffers. */
 	if (!(c->pending & ((1u << RING_OP_CRECV) | (1u << RING_OP_CSEND) | (1u << RING_OP_BRECV) |

@@ -6,6 +6,7 @@
  * are mechanisms: they report outcomes and never call back here.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -173,6 +174,16 @@ static void exchange_done(struct conn *c, enum xout out)
 /* A read of the client socket between requests. */
 static void client_read(struct conn *c, int res)
 {
+	if (res == -ECANCELED && conn_has(c, CF_PARKED)) {
+		/* Parked: no buffers while idle; the poll wakes it for its next bytes or its end. */
+		if (c->cin.start == c->cin.end &&
+		    !(c->pending & ((1u << RING_OP_CSEND) | (1u << RING_OP_BRECV) |
+				    (1u << RING_OP_BSEND))))
+			conn_buffers_release(c);
+		conn_watch_client(c, POLLIN | POLLRDHUP);
+		return;
+	}
+	c->flags &= ~CF_PARKED;
 	if (res == -ECANCELED && conn_has(c, CF_HANDING) && c->cin.start == c->cin.end) {
 		c->flags &= ~CF_HANDING;
 		hand_back(c);
@@ -270,9 +281,12 @@ void session_on_cqe(struct conn *c, enum ring_op op, int res)
 		c->tx_total += (uint64_t)res;
 	switch (op) {
 	case RING_OP_CWATCH:
-		/* The client's FIN (or queued bytes with it): recv sorts out which. */
+		/* The client's FIN, or bytes (parked): recv sorts out which, with buffers again. */
+		c->flags &= ~CF_PARKED;
 		if (c->state == ST_HEAD && res > 0)
 			conn_recv_client(c);
+		else if (c->state == ST_HEAD && res < 0 && res != -ECANCELED)
+			conn_close(c);
 		return;
 	case RING_OP_CRECV:
 		if (c->state == ST_HEAD) {
@@ -393,7 +407,8 @@ void session_open(struct worker *w, int fd)
 		return;
 	}
 	c->state = ST_HEAD;
-	c->deadline_ns = now_ns() + ms_ns(w->cfg->idle_timeout_ms);
+	c->active_ns = now_ns();
+	c->deadline_ns = c->active_ns + ms_ns(w->cfg->idle_timeout_ms);
 	conn_recv_client(c);
 }
 
@@ -596,6 +611,14 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 		/* Idle: take back the pending recv; its completion hands the connection over. */
 		c->splice_at = 0;
 		c->flags |= CF_HANDING;
+		conn_cancel_op(c, RING_OP_CRECV);
+		return;
+	}
+	/* Idle in user space: let go of the buffers until the client sends again. */
+	if (c->state == ST_HEAD && !conn_has(c, CF_SPLICED | CF_HANDING | CF_PARKED) &&
+	    (!c->splice_at || !w->sp) && c->cin.start == c->cin.end && (c->pending & (1u << RING_OP_CRECV)) &&
+	    !w->stopping && now - c->active_ns >= PARK_IDLE_NS) {
+		c->flags |= CF_PARKED;
 		conn_cancel_op(c, RING_OP_CRECV);
 		return;
 	}

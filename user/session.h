@@ -17,6 +17,8 @@
 #define SPLICE_AUTO_BULK (128 * 1024ull)
 /* "splice auto": idle this long between requests, a connection is handed to the kernel. */
 #define SPLICE_IDLE_NS (1000 * 1000000ull)
+/* Idle this long in user space between requests, a connection lets go of its buffers. */
+#define PARK_IDLE_NS (1000 * 1000000ull)
 /* Stopping: how long a connection between requests may stay quiet before it is closed. */
 #define STOP_IDLE_NS (1000 * 1000000ull)
 

@@ -375,6 +375,190 @@ def per_source_limit(env):
         proc.stop(signal.SIGTERM, 3.0)
 
 
+def proc_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def proc_rss_kib(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return -1
+
+
+def idle_connections_let_go_of_buffers(env):
+    """200 keep-alive connections idle after one request each: once idle past a second, user
+    space holds no buffers for them (strgd's RSS falls back near where it was before they
+    came), and each is served again at once."""
+    port = 8146
+    proc = env.spawn_extra_proxy("park", port)
+    conns = []
+    try:
+        time.sleep(0.5)
+        r0 = proc_rss_kib(proc.pid)
+        for i in range(200):
+            c = RawConn(port=port)
+            c.send(request("GET", "/a/park%d" % i))
+            S.check(c.read_response().status == 200, "connection %d not served" % i)
+            conns.append(c)
+        busy = proc_rss_kib(proc.pid)
+        time.sleep(2.0)
+        idle = proc_rss_kib(proc.pid)
+        for i, c in enumerate(conns):
+            c.send(request("GET", "/a/again%d" % i))
+            S.check(c.read_response().status == 200, "idle connection %d not served again" % i)
+        S.check(idle - r0 <= 200 * 2,
+                "RSS %d KiB before, %d KiB with 200 busy connections, %d KiB once idle: want "
+                "at most 2 KiB each once idle" % (r0, busy, idle))
+    finally:
+        for c in conns:
+            c.close()
+        proc.stop(signal.SIGTERM, 3.0)
+    info("idle_connections_let_go_of_buffers", "RSS %d KiB before, +%d KiB with 200 connections "
+         "just served, +%d KiB once idle" % (r0, busy - r0, idle - r0))
+
+
+SOAK_SECONDS = 60
+
+
+def soak_returns_to_baseline(env):
+    """About a minute of mixed traffic from several threads: whole requests (kept alive,
+    pipelined, chunked uploads), invalid ones (400), aborted ones (closed mid-head, mid-body,
+    before the response, reset) and slow ones (dribbled heads cut at timeout head). Whole
+    requests all succeed; at the end strgd's descriptors are back at their baseline and its
+    RSS within a small margin of it."""
+    port = 8147
+    proc = env.spawn_extra_proxy("soak", port, extra=["timeout head 1s", "timeout body 1s",
+                                                      "timeout client 1s", "timeout idle 2s",
+                                                      "timeout backend-idle 1s"])
+    stop = threading.Event()
+    counts = {"ok": 0, "bad": 0, "refused": 0, "aborted": 0, "slow": 0, "errors": []}
+    lock = threading.Lock()
+
+    def note(key, what=None):
+        with lock:
+            if what is not None:
+                if len(counts["errors"]) < 10:
+                    counts["errors"].append(what)
+            else:
+                counts[key] += 1
+
+    def whole(rng):
+        with RawConn(port=port, timeout=5.0) as c:
+            for j in range(rng.randint(1, 4)):
+                if rng.random() < 0.3:
+                    body = os.urandom(rng.randint(1, 3000))
+                    c.send(chunked_post("/__sha256?t=soak", b"%x\r\n" % len(body) + body +
+                                        b"\r\n0\r\n\r\n"))
+                    want = hashlib.sha256(body).hexdigest().encode()
+                else:
+                    c.send(request("GET", "/a/soak%d" % j) + request("GET", "/a/soakp%d" % j))
+                    want = None
+                for _ in range(1 if want else 2):
+                    resp = c.read_response(timeout=5.0)
+                    if resp.status != 200 or (want and want not in resp.body):
+                        note(None, "whole request: %r" % resp)
+                    else:
+                        note("ok")
+
+    def invalid(rng):
+        with RawConn(port=port, timeout=5.0) as c:
+            bad = rng.choice([chunked_post("/a/x", b"zz\r\nhello\r\n0\r\n\r\n"),
+                              b"GET /a/x HTTP/1.1\r\nHost: h\r\nBad Header: x\r\n\r\n",
+                              b"GET /a/x HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n"
+                              b"Transfer-Encoding: chunked\r\n\r\n"])
+            c.send(bad)
+            resp = c.read_response(timeout=5.0)
+            if resp.status == 400:
+                note("refused")
+            else:
+                note(None, "invalid request: %r" % resp)
+
+    def aborted(rng):
+        s = socket.create_connection((h.HOST, port), timeout=5.0)
+        kind = rng.randint(0, 3)
+        if kind == 0:
+            s.sendall(b"GET /a/abort HTTP/1.1\r\nHo")
+        elif kind == 1:
+            s.sendall(b"POST /__sha256 HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n"
+                      + b"x" * 100)
+        elif kind == 2:
+            s.sendall(request("GET", "/__sleep/50"))
+        else:
+            s.sendall(request("GET", "/a/reset"))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        time.sleep(rng.random() * 0.05)
+        s.close()
+        note("aborted")
+
+    def slow(rng):
+        with RawConn(port=port, timeout=5.0) as c:
+            for b in b"GET /a/slow HTTP/1.1\r\nHost: h\r\n":
+                readable, _, _ = select.select([c.sock], [], [], 0.2)
+                if readable:
+                    break
+                c.send(bytes([b]))
+            resp = c.read_response(timeout=3.0)
+            if resp.status == 408:
+                note("slow")
+            else:
+                note(None, "slow head: %r" % resp)
+
+    def worker(seed, kinds):
+        import random
+        rng = random.Random(seed)
+        while not stop.is_set():
+            fn = rng.choice(kinds)
+            try:
+                fn(rng)
+            except (OSError, h.ProtocolError) as e:
+                if fn is not aborted:
+                    note(None, "%s: %s" % (fn.__name__, e))
+
+    try:
+        # The baseline: after a warm-up that touches every path once.
+        for fn in (whole, invalid):
+            import random
+            fn(random.Random(1))
+        time.sleep(3.0)
+        fd0, rss0 = proc_fds(proc.pid), proc_rss_kib(proc.pid)
+        threads = [threading.Thread(target=worker, args=(i, [whole, whole, invalid, aborted]))
+                   for i in range(4)]
+        threads += [threading.Thread(target=worker, args=(100 + i, [slow])) for i in range(8)]
+        for t in threads:
+            t.start()
+        peak_fd = fd0
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < SOAK_SECONDS and proc.alive():
+            time.sleep(1.0)
+            peak_fd = max(peak_fd, proc_fds(proc.pid))
+        stop.set()
+        for t in threads:
+            t.join(15)
+        S.check(proc.alive(), "strgd exited during the soak")
+        # Idle and half-open connections end at their timeouts (idle 2 s, client 1 s).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc_fds(proc.pid) > fd0:
+            time.sleep(0.5)
+        fd1, rss1 = proc_fds(proc.pid), proc_rss_kib(proc.pid)
+    finally:
+        stop.set()
+        proc.stop(signal.SIGTERM, 3.0)
+    S.check(not counts["errors"], "unexpected outcomes: %r" % counts["errors"])
+    S.check(counts["ok"] > 1000 and counts["refused"] > 100 and counts["aborted"] > 100 and
+            counts["slow"] > 50, "too little traffic: %r" % counts)
+    S.check(fd1 == fd0, "descriptors: %d before, %d after (peak %d)" % (fd0, fd1, peak_fd))
+    S.check(rss1 - rss0 <= max(4096, rss0 // 10),
+            "RSS: %d KiB before, %d KiB after" % (rss0, rss1))
+    info("soak_returns_to_baseline", "%d s: %d whole requests ok, %d invalid refused, %d aborted, "
+         "%d slow cut; descriptors %d -> peak %d -> %d, RSS %d -> %d KiB"
+         % (SOAK_SECONDS, counts["ok"], counts["refused"], counts["aborted"], counts["slow"],
+            fd0, peak_fd, fd1, rss0, rss1))
+
+
+soak_returns_to_baseline.timeout = SOAK_SECONDS + 60
+
+
 HARDENING_TESTS = [
     malformed_chunked_never_reaches_backend,
     head_deadline_beats_dribbling,
@@ -384,6 +568,8 @@ HARDENING_TESTS = [
     interim_responses_are_bounded,
     idle_backend_connections_close,
     per_source_limit,
+    idle_connections_let_go_of_buffers,
+    soak_returns_to_baseline,
 ]
 
 
