@@ -33,11 +33,11 @@ OBJDIR := $(OUTPUT)/obj
 endif
 
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
-LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/log.c user/connmap.c \
+LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/guardcfg.c user/log.c user/connmap.c \
 	user/proxyproto.c user/state.c user/apply.c user/accesslog.c user/srclimit.c
 # The daemon's own modules.
-STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c user/session.c user/stats.c \
-	user/ring.c user/splice.c user/ctl.c user/ctlsrv.c user/reqsrv.c user/ctlverbs.c \
+STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c user/session.c user/stats.c user/guard.c \
+	user/ring.c user/splice.c user/ctl.c user/ctlguard.c user/ctlsrv.c user/reqsrv.c user/ctlverbs.c \
 	user/reload.c user/metrics.c user/metricsrv.c user/health.c user/notify.c user/rollback.c
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
 STRGD_ASM := $(OBJDIR)/statuspage.o
@@ -123,7 +123,7 @@ $(OUTPUT)/ktest/%.skel.h: $(OUTPUT)/ktest/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(OBJDIR)/ktest/%: tests/kernel/%.c $(KTEST_SKELS) $(LIB_OBJS) | $(OBJDIR)/ktest
+$(OBJDIR)/ktest/%: tests/kernel/%.c $(KTEST_SKELS) $(BPF_SKELS) $(LIB_OBJS) | $(OBJDIR)/ktest
 	$(call msg,KTEST,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -I$(OUTPUT)/ktest $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
 

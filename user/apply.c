@@ -375,6 +375,78 @@ static void pools_gone_from_file(struct merge *m)
 	}
 }
 
+/* One guard list, three-way: what the file added or dropped since last, done to live. */
+static void guard_list_apply(struct merge *m, const char *what, struct guard_list *live,
+			     const struct guard_list *last, const struct guard_list *file)
+{
+	bool dry = m->flags & APPLY_DRY;
+	char t[GUARD_NET_TEXT];
+
+	for (unsigned i = 0; i < last->n; i++) {
+		if (guard_list_has(file, &last->v[i]) || !guard_list_has(live, &last->v[i]))
+			continue;
+		m->say(m->ctx, "%s%s %s removed", dry ? "would do: " : "", what,
+		       guard_net_text(&last->v[i], t, sizeof(t)));
+		m->changes++;
+		if (!dry)
+			guard_list_del(live, &last->v[i]);
+	}
+	for (unsigned i = 0; i < file->n; i++) {
+		if (guard_list_has(last, &file->v[i]) || guard_list_has(live, &file->v[i]))
+			continue;
+		m->say(m->ctx, "%s%s %s added", dry ? "would do: " : "", what,
+		       guard_net_text(&file->v[i], t, sizeof(t)));
+		m->changes++;
+		if (!dry && guard_list_add(live, &file->v[i]) < 0)
+			m->err = -ENOMEM;
+	}
+}
+
+/* One limit: the file's when it changed it since last, else live's. */
+static void guard_limit_apply(struct merge *m, const char *what, uint32_t *rate, uint32_t *burst,
+			      uint32_t last_rate, uint32_t last_burst, uint32_t file_rate,
+			      uint32_t file_burst)
+{
+	char a[48], b[48];
+
+	if ((file_rate == last_rate && file_burst == last_burst) ||
+	    (file_rate == *rate && file_burst == *burst))
+		return;
+	m->say(m->ctx, "%slimit %s: %s -> %s", m->flags & APPLY_DRY ? "would do: " : "", what,
+	       guard_limit_text(*rate, *burst, a, sizeof(a)),
+	       guard_limit_text(file_rate, file_burst, b, sizeof(b)));
+	m->changes++;
+	if (!(m->flags & APPLY_DRY)) {
+		*rate = file_rate;
+		*burst = file_burst;
+	}
+}
+
+/* The XDP guard's settings: lists and limits three-way; the interface the file's if it moved. */
+static void guard(struct merge *m)
+{
+	struct guard_settings *g = &m->live->guard;
+	const struct guard_settings *l = &m->last->guard, *f = &m->file->guard;
+
+	guard_list_apply(m, "deny", &g->deny, &l->deny, &f->deny);
+	guard_list_apply(m, "allow", &g->allow, &l->allow, &f->allow);
+	guard_limit_apply(m, "syn", &g->syn_rate, &g->syn_burst, l->syn_rate, l->syn_burst,
+			  f->syn_rate, f->syn_burst);
+	guard_limit_apply(m, "packets", &g->pkt_rate, &g->pkt_burst, l->pkt_rate, l->pkt_burst,
+			  f->pkt_rate, f->pkt_burst);
+	if ((strcmp(f->iface, l->iface) || f->mode != l->mode || f->keep != l->keep) &&
+	    (strcmp(f->iface, g->iface) || f->mode != g->mode || f->keep != g->keep)) {
+		m->say(m->ctx, "%sxdp: '%s' -> '%s'", m->flags & APPLY_DRY ? "would do: " : "",
+		       g->iface, f->iface);
+		m->changes++;
+		if (!(m->flags & APPLY_DRY)) {
+			memcpy(g->iface, f->iface, sizeof(g->iface));
+			g->mode = f->mode;
+			g->keep = f->keep;
+		}
+	}
+}
+
 int apply_config(struct config *live, const struct config *last, const struct config *file,
 		 unsigned flags, apply_say_fn say, void *ctx)
 {
@@ -385,6 +457,7 @@ int apply_config(struct config *live, const struct config *last, const struct co
 	pools_from_file(&m);
 	routes(&m);
 	pools_gone_from_file(&m);
+	guard(&m);
 	return m.err ? m.err : m.changes;
 }
 

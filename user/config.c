@@ -247,6 +247,67 @@ static int do_eject(struct cfg_parser *ps, int argc, char **argv)
 	return 0;
 }
 
+/* xdp IFACE [mode native|generic] [keep] */
+static int do_xdp(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct guard_settings *g = &ps->cfg->guard;
+	int i;
+
+	if (argc < 2)
+		return cfg_err(ps, "xdp: expects IFACE [mode native|generic] [keep]");
+	if (strlen(argv[1]) >= sizeof(g->iface) || strchr(argv[1], '/'))
+		return cfg_err(ps, "xdp: bad interface name '%s'", argv[1]);
+	snprintf(g->iface, sizeof(g->iface), "%s", argv[1]);
+	g->mode = GUARD_MODE_NATIVE;
+	g->keep = false;
+	for (i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "keep")) {
+			g->keep = true;
+		} else if (!strcmp(argv[i], "mode") && i + 1 < argc &&
+			   (!strcmp(argv[i + 1], "native") || !strcmp(argv[i + 1], "generic"))) {
+			g->mode = strcmp(argv[++i], "native") ? GUARD_MODE_GENERIC
+							      : GUARD_MODE_NATIVE;
+		} else {
+			return cfg_err(ps, "xdp: unexpected '%s' (mode native|generic, keep)",
+				       argv[i]);
+		}
+	}
+	return 0;
+}
+
+/* deny CIDR... / allow CIDR... */
+static int do_cidrs(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct guard_list *l =
+		!strcmp(argv[0], "deny") ? &ps->cfg->guard.deny : &ps->cfg->guard.allow;
+	struct guard_net n;
+	char msg[128];
+
+	if (argc < 2)
+		return cfg_err(ps, "%s: expects ADDR[/LEN]...", argv[0]);
+	for (int i = 1; i < argc; i++) {
+		if (guard_net_parse(argv[i], &n, msg, sizeof(msg)))
+			return cfg_err(ps, "%s: %s", argv[0], msg);
+		if (guard_list_add(l, &n) < 0)
+			return cfg_err(ps, "%s: more than %d entries or out of memory", argv[0],
+				       GUARD_MAX_CIDRS);
+	}
+	return 0;
+}
+
+/* limit syn|packets RATE [burst N] */
+static int guard_limit(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct guard_settings *g = &ps->cfg->guard;
+	bool syn = !strcmp(argv[1], "syn");
+	char msg[128];
+
+	if (guard_limit_parse(argc - 2, argv + 2, syn ? &g->syn_rate : &g->pkt_rate,
+			      syn ? &g->syn_burst : &g->pkt_burst, msg, sizeof(msg)))
+		return cfg_err(ps, "limit %s: %s", argv[1], msg);
+	return 0;
+}
+
 /* notify exec PATH */
 static int do_notify(struct cfg_parser *ps, int argc, char **argv)
 {
@@ -653,6 +714,20 @@ int config_route_words(struct config *cfg, int argc, char **argv, struct route_s
 	return parse_route_spec(&ps, argc, argv, spec);
 }
 
+int config_guard_words(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	struct cfg_parser ps = {.cfg = cfg, .err = err, .errlen = errlen};
+
+	if (argc >= 1 && !strcmp(argv[0], "xdp"))
+		return do_xdp(&ps, argc, argv);
+	if (argc >= 1 && (!strcmp(argv[0], "deny") || !strcmp(argv[0], "allow")))
+		return do_cidrs(&ps, argc, argv);
+	if (argc >= 2 && !strcmp(argv[0], "limit") &&
+	    (!strcmp(argv[1], "syn") || !strcmp(argv[1], "packets")))
+		return guard_limit(&ps, argc, argv);
+	return cfg_err(&ps, "not a guard line (xdp, deny, allow, limit syn|packets)");
+}
+
 static int do_timeout(struct cfg_parser *ps, int argc, char **argv)
 {
 	static const struct {
@@ -709,6 +784,8 @@ static int do_limit(struct cfg_parser *ps, int argc, char **argv)
 	uint32_t v;
 	size_t i;
 
+	if (argc >= 2 && (!strcmp(argv[1], "syn") || !strcmp(argv[1], "packets")))
+		return guard_limit(ps, argc, argv);
 	if (argc != 3)
 		return cfg_err(ps, "limit: expects KIND NUMBER");
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
@@ -718,7 +795,7 @@ static int do_limit(struct cfg_parser *ps, int argc, char **argv)
 		return cfg_err(
 			ps,
 			"limit: unknown kind '%s' (request-line, head, fields, kernel-routes, "
-			"per-source, body-buffer, body-rate)",
+			"per-source, body-buffer, body-rate, syn, packets)",
 			argv[1]);
 	if (parse_uint(argv[2], &v))
 		return cfg_err(ps, "limit %s: bad number '%s'", argv[1], argv[2]);
@@ -838,6 +915,9 @@ static const struct {
 	{"timeout", do_timeout},
 	{"limit", do_limit},
 	{"down-hold", do_down_hold},
+	{"xdp", do_xdp},
+	{"deny", do_cidrs},
+	{"allow", do_cidrs},
 };
 
 /* Split a line in place into words; a word starting with '#' starts a comment. */
@@ -1007,6 +1087,7 @@ void config_free(struct config *cfg)
 		return;
 	route_table_free(cfg->routes);
 	cfg->routes = NULL;
+	guard_settings_free(&cfg->guard);
 }
 
 struct config *config_clone(const struct config *cfg)
@@ -1017,7 +1098,8 @@ struct config *config_clone(const struct config *cfg)
 		return NULL;
 	*c = *cfg;
 	c->routes = route_table_clone(cfg->routes);
-	if (!c->routes) {
+	if (!c->routes || guard_settings_copy(&c->guard, &cfg->guard)) {
+		route_table_free(c->routes);
 		free(c);
 		return NULL;
 	}

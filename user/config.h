@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "guardcfg.h"
 #include "http.h"
 #include "pool.h"
 #include "route.h"
@@ -63,6 +64,7 @@ struct config {
 	unsigned access_log_sample; /* log one request in N (1: every one) */
 	enum sticky_kind sticky;
 	char sticky_name[64];
+	struct guard_settings guard; /* the XDP guard (xdp, deny, allow, limit syn|packets) */
 };
 
 /*
@@ -85,6 +87,11 @@ void config_destroy(struct config *cfg);
  */
 int config_route_words(struct config *cfg, int argc, char **argv, struct route_spec *spec,
 		       char *err, size_t errlen);
+/*
+ * One of the XDP guard's lines (xdp, deny, allow, limit syn|packets) as the configuration has
+ * it, applied to cfg: for the state file. -EINVAL with the message in err.
+ */
+int config_guard_words(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
 /* Index of the pool with that name, or -1. */
 int config_pool_find(const struct config *cfg, const char *name);
 

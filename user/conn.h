@@ -54,7 +54,8 @@ enum conn_flags {
 	CF_RESP_STARTED = 1u << 13, /* response bytes went to the client: no reply of strgd's now */
 	CF_INFLIGHT = 1u << 14,	    /* counted in its backend's in-flight gauge */
 	CF_FALLBACK = 1u << 15,	    /* its route's pool had no backend: another pool serves it */
-	CF_PARKED = 1u << 16, /* idle in user space: recv cancelled, buffers let go, polled instead */
+	CF_PARKED =
+		1u << 16, /* idle in user space: recv cancelled, buffers let go, polled instead */
 };
 
 /* One direction of an exchange: how its message is framed and how far it got. */

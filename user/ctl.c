@@ -20,7 +20,10 @@
 
 #include "apply.h"
 #include "ctl.h"
+#include "ctlguard.h"
+#include "ctlverb.h"
 #include "ctlverbs.h"
+#include "guard.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -32,14 +35,6 @@
 
 #define CTL_MAX_WORDS 32
 /* Percent values have one decimal: four significant digits print them exactly. */
-
-/* The words of a command after its noun and verb, and the options taken out of them. */
-struct ctl_args {
-	int argc;
-	char **argv; /* argv[0] is the verb */
-	bool json;
-	bool dry;
-};
 
 static uint64_t ctl_now_ns(void)
 {
@@ -105,9 +100,7 @@ void ctl_replyf(struct ctl_reply *r, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int fail(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct ctl_reply *r, const char *fmt, ...)
+int ctl_fail(struct ctl_reply *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -149,14 +142,13 @@ void ctl_reply_free(struct ctl_reply *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Append a JSON document and a newline; the reference is consumed. */
-static int reply_json(struct ctl_reply *r, json_t *doc)
+int ctl_reply_json(struct ctl_reply *r, json_t *doc)
 {
 	char *text = doc ? json_dumps(doc, CTL_JSON_FLAGS) : NULL;
 
 	json_decref(doc);
 	if (!text)
-		return fail(r, "out of memory for the JSON reply");
+		return ctl_fail(r, "out of memory for the JSON reply");
 	reply(r, "%s\n", text);
 	free(text);
 	return 0;
@@ -277,10 +269,10 @@ static int route_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 	int ret = 0;
 
 	if (a->argc != 1)
-		return fail(r, "route show: expects no arguments");
+		return ctl_fail(r, "route show: expects no arguments");
 	s.v = route_table_list(env->cfg->routes, true, &s.n);
 	if (!s.v)
-		return fail(r, "out of memory");
+		return ctl_fail(r, "out of memory");
 	reply(r, "ok\n");
 	if (!a->json) {
 		route_show_text(env, &s, r);
@@ -290,8 +282,8 @@ static int route_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 	for (size_t i = 0; i < s.n; i++)
 		json_array_append_new(routes, route_json(env->cfg, env->applied, s.v[i]));
 	kstate = kernel_state(env, &prefixes);
-	ret = reply_json(r, json_pack("{s:o, s:{s:s, s:I}}", "routes", routes, "kernel", "state",
-				      kstate, "prefixes", (json_int_t)prefixes));
+	ret = ctl_reply_json(r, json_pack("{s:o, s:{s:s, s:I}}", "routes", routes, "kernel",
+					  "state", kstate, "prefixes", (json_int_t)prefixes));
 out:
 	free(s.v);
 	return ret;
@@ -304,7 +296,7 @@ static int pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 
 	if (a->argc != 1) {
 		json_decref(pools);
-		return fail(r, "pool show: expects no arguments");
+		return ctl_fail(r, "pool show: expects no arguments");
 	}
 	reply(r, "ok\n");
 	for (unsigned i = 0; i < cfg->npools; i++) {
@@ -356,7 +348,7 @@ static int pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 		json_decref(pools);
 		return 0;
 	}
-	return reply_json(r, json_pack("{s:o}", "pools", pools));
+	return ctl_reply_json(r, json_pack("{s:o}", "pools", pools));
 }
 
 /*
@@ -369,25 +361,19 @@ static int stats_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 	struct metrics_view v;
 
 	if (a->argc != 1)
-		return fail(r, "stats: expects no arguments");
+		return ctl_fail(r, "stats: expects no arguments");
 	if (!env->st)
-		return fail(r, "stats: no counters");
+		return ctl_fail(r, "stats: no counters");
 	if (metrics_collect(env->metrics, env, now_ns(), &v))
-		return fail(r, "out of memory");
+		return ctl_fail(r, "out of memory");
 	reply(r, "ok\n");
 	if (a->json)
-		reply_json(r, metrics_json(&v));
+		ctl_reply_json(r, metrics_json(&v));
 	else
 		metrics_text(&v, r);
 	metrics_view_free(&v);
 	return 0;
 }
-
-/*
- * After a change: the kernel follows the table or, when it cannot, stops classifying so both
- * paths still route alike (the reply says so); then the table is saved for the next start.
- */
-static void publish(struct ctl_env *env, struct ctl_reply *r);
 
 /* A draft of the live configuration for a change; env->cfg points to it until end_draft(). */
 static struct config *begin_draft(struct ctl_env *env)
@@ -423,7 +409,7 @@ int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), 
 		return -ENOMEM;
 	n = fn(env->cfg, arg);
 	if (n > 0)
-		publish(env, &mine);
+		ctl_publish(env, &mine);
 	end_draft(env, live, n > 0);
 	/* Without a caller to tell, the warnings go to the log. */
 	for (char *line = mine.buf, *nl; mine.len && line && *line; line = nl) {
@@ -436,8 +422,14 @@ int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), 
 	return n;
 }
 
-static void publish(struct ctl_env *env, struct ctl_reply *r)
+/*
+ * After a change: the kernel follows the table or, when it cannot, stops classifying so both
+ * paths still route alike (the reply says so); the XDP guard follows its settings; then the
+ * table is saved for the next start.
+ */
+void ctl_publish(struct ctl_env *env, struct ctl_reply *r)
 {
+	char msg[256];
 	int err;
 
 	if (env->sp) {
@@ -453,6 +445,8 @@ static void publish(struct ctl_env *env, struct ctl_reply *r)
 			      "request is routed by strgd in user space until it can\n",
 			      strerror(-err));
 	}
+	if (env->gd && guard_apply(env->gd, env->cfg, msg, sizeof(msg)))
+		reply(r, "warning: %s\n", msg);
 	/* In force for new requests in both data paths from here; saving it comes after. */
 	env->applied_ns = ctl_now_ns();
 	err = state_save(env->cfg, env->applied);
@@ -492,7 +486,7 @@ static int route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 	int id;
 
 	if (config_route_words(env->cfg, a->argc, a->argv, &spec, err, sizeof(err)))
-		return fail(r, "%s", err);
+		return ctl_fail(r, "%s", err);
 	old = route_table_find(env->cfg->routes, &spec);
 	if (old)
 		before = old->spec;
@@ -503,7 +497,7 @@ static int route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 
 		if (tid < 0) {
 			route_table_free(t);
-			return fail(r, "route set: %s", strerror(-tid));
+			return ctl_fail(r, "route set: %s", strerror(-tid));
 		}
 		spec = route_table_get(t, (uint32_t)tid)->spec;
 		route_table_free(t);
@@ -513,7 +507,7 @@ static int route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 	}
 	id = route_table_set(env->cfg->routes, &spec);
 	if (id < 0)
-		return fail(r, "route set: %s", strerror(-id));
+		return ctl_fail(r, "route set: %s", strerror(-id));
 	spec = route_table_get(env->cfg->routes, (uint32_t)id)->spec;
 	if (!old) /* a new route: its counters slot may hold a deleted route's */
 		stats_slot_reset(env->st, route_table_get(env->cfg->routes, (uint32_t)id)->slot);
@@ -521,7 +515,7 @@ static int route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 	reply_change(env, r, false, (uint32_t)id, old ? &before : NULL, &spec);
 	if (old && route_spec_equal(&before, &spec))
 		return 0;
-	publish(env, r);
+	ctl_publish(env, r);
 	return 1;
 }
 
@@ -541,7 +535,8 @@ static const struct route *route_named(struct ctl_env *env, struct ctl_args *a, 
 	} else {
 		/* The words of "route set" with a pool that does not matter: any defined one. */
 		if (a->argc < 2 || a->argc > CTL_MAX_WORDS - 1) {
-			fail(r, "route %s: expects ID or [METHODS] [host HOST] PATH [exact]", verb);
+			ctl_fail(r, "route %s: expects ID or [METHODS] [host HOST] PATH [exact]",
+				 verb);
 			return NULL;
 		}
 		memcpy(words, a->argv, sizeof(*a->argv) * (size_t)a->argc);
@@ -552,13 +547,13 @@ static const struct route *route_named(struct ctl_env *env, struct ctl_args *a, 
 			words[a->argc] = env->cfg->pools[0].name;
 		}
 		if (config_route_words(env->cfg, a->argc + 1, words, &spec, err, sizeof(err))) {
-			fail(r, "%s", err);
+			ctl_fail(r, "%s", err);
 			return NULL;
 		}
 		rt = route_table_find(env->cfg->routes, &spec);
 	}
 	if (!rt)
-		fail(r, "route %s: no such route", verb);
+		ctl_fail(r, "route %s: no such route", verb);
 	return rt;
 }
 
@@ -572,7 +567,7 @@ static int route_del(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 	if (!rt)
 		return -EINVAL;
 	if (route_is_default(&rt->spec))
-		return fail(r, "route del: the default route '/' cannot be deleted");
+		return ctl_fail(r, "route del: the default route '/' cannot be deleted");
 	id = rt->id;
 	spec_text(env->cfg, &rt->spec, text, sizeof(text));
 	if (a->dry) {
@@ -581,9 +576,9 @@ static int route_del(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 	}
 	ret = route_table_del(env->cfg->routes, id);
 	if (ret < 0)
-		return fail(r, "route del: %s", strerror(-ret));
+		return ctl_fail(r, "route del: %s", strerror(-ret));
 	reply(r, "ok\nroute %u deleted: %s\n", id, text);
-	publish(env, r);
+	ctl_publish(env, r);
 	return 1;
 }
 
@@ -598,7 +593,7 @@ static int route_activate(struct ctl_env *env, struct ctl_args *a, struct ctl_re
 	if (!rt)
 		return -EINVAL;
 	if (!active && route_is_default(&rt->spec))
-		return fail(r, "route deactivate: the default route '/' is always active");
+		return ctl_fail(r, "route deactivate: the default route '/' is always active");
 	before = rt->spec;
 	spec = rt->spec;
 	spec.inactive = !active;
@@ -611,8 +606,8 @@ static int route_activate(struct ctl_env *env, struct ctl_args *a, struct ctl_re
 		return 0;
 	id = route_table_set(env->cfg->routes, &spec);
 	if (id < 0)
-		return fail(r, "route %s: %s", a->argv[0], strerror(-id));
-	publish(env, r);
+		return ctl_fail(r, "route %s: %s", a->argv[0], strerror(-id));
+	ctl_publish(env, r);
 	return 1;
 }
 
@@ -623,16 +618,16 @@ static int pool_add(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r
 	struct pool *p;
 
 	if (!name)
-		return fail(r, "pool add: expects NAME");
+		return ctl_fail(r, "pool add: expects NAME");
 	if (config_pool_find(cfg, name) >= 0)
-		return fail(r, "pool add: pool '%s' exists", name);
+		return ctl_fail(r, "pool add: pool '%s' exists", name);
 	if (strlen(name) > POOL_NAME_MAX ||
 	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
 		    strlen(name))
-		return fail(r, "pool add: bad name '%s' (up to %d of A-Z a-z 0-9 - _ .)", name,
-			    POOL_NAME_MAX);
+		return ctl_fail(r, "pool add: bad name '%s' (up to %d of A-Z a-z 0-9 - _ .)", name,
+				POOL_NAME_MAX);
 	if (cfg->npools == POOL_MAX)
-		return fail(r, "pool add: too many pools (max %d)", POOL_MAX);
+		return ctl_fail(r, "pool add: too many pools (max %d)", POOL_MAX);
 	if (a->dry) {
 		reply(r, "ok\nwould add pool %s (no backends)\n", name);
 		return 0;
@@ -641,7 +636,7 @@ static int pool_add(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r
 	pool_init(p, name);
 	cfg->npools++;
 	reply(r, "ok\npool %s added\n", p->name);
-	publish(env, r);
+	ctl_publish(env, r);
 	return 1;
 }
 
@@ -653,13 +648,15 @@ static int backend_add(struct ctl_env *env, struct pool *p, const char *addr, bo
 	unsigned bi;
 
 	if (pool_backend_find(p, addr) >= 0)
-		return fail(r, "backend add: %s is already in pool %s", addr, p->name);
+		return ctl_fail(r, "backend add: %s is already in pool %s", addr, p->name);
 	if (pool_backend_parse(&nb, addr))
-		return fail(r, "backend add: bad address '%s' (want host:port or [v6]:port)", addr);
+		return ctl_fail(r, "backend add: bad address '%s' (want host:port or [v6]:port)",
+				addr);
 	for (bi = 0; bi < p->nbackends && p->backends[bi].state != BACKEND_REMOVED; bi++)
 		;
 	if (bi == POOL_MAX_BACKENDS)
-		return fail(r, "backend add: pool %s is full (max %d)", p->name, POOL_MAX_BACKENDS);
+		return ctl_fail(r, "backend add: pool %s is full (max %d)", p->name,
+				POOL_MAX_BACKENDS);
 	if (dry) {
 		reply(r, "ok\nwould add %s to pool %s\n", addr, p->name);
 		return 0;
@@ -668,7 +665,7 @@ static int backend_add(struct ctl_env *env, struct pool *p, const char *addr, bo
 	if (bi == p->nbackends)
 		p->nbackends++;
 	reply(r, "ok\n%s added to pool %s\n", addr, p->name);
-	publish(env, r);
+	ctl_publish(env, r);
 	return 1;
 }
 
@@ -684,32 +681,33 @@ static int backend_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply
 	int pi, bi;
 
 	if (a->argc < 3 || (strcmp(verb, "set") && a->argc != 3))
-		return fail(r, "backend %s: expects POOL ADDR%s", verb,
-			    strcmp(verb, "set") ? "" : " state S|weight N");
+		return ctl_fail(r, "backend %s: expects POOL ADDR%s", verb,
+				strcmp(verb, "set") ? "" : " state S|weight N");
 	pi = config_pool_find(env->cfg, argv[1]);
 	if (pi < 0)
-		return fail(r, "backend %s: unknown pool '%s'", verb, argv[1]);
+		return ctl_fail(r, "backend %s: unknown pool '%s'", verb, argv[1]);
 	p = &env->cfg->pools[pi];
 	if (!strcmp(verb, "add"))
 		return backend_add(env, p, argv[2], a->dry, r);
 	bi = pool_backend_find(p, argv[2]);
 	if (bi < 0)
-		return fail(r, "backend %s: %s is not in pool %s", verb, argv[2], p->name);
+		return ctl_fail(r, "backend %s: %s is not in pool %s", verb, argv[2], p->name);
 	be = &p->backends[bi];
 	if (!strcmp(verb, "set")) {
 		if (a->argc == 5 && !strcmp(argv[3], "state")) {
 			if (pool_state_parse(argv[4], &st))
-				return fail(r,
-					    "backend set: state is ready, drain or maint, not '%s'",
-					    argv[4]);
+				return ctl_fail(
+					r, "backend set: state is ready, drain or maint, not '%s'",
+					argv[4]);
 		} else if (a->argc == 5 && !strcmp(argv[3], "weight")) {
 			weight = strtoul(argv[4], &end, 10);
 			if (*end || !argv[4][0] || argv[4][0] == '-' || weight > 256)
-				return fail(r, "backend set: weight is 0 to 256, not '%s'",
-					    argv[4]);
+				return ctl_fail(r, "backend set: weight is 0 to 256, not '%s'",
+						argv[4]);
 		} else {
-			return fail(r, "backend set: expects POOL ADDR state ready|drain|maint, or "
-				       "POOL ADDR weight N");
+			return ctl_fail(
+				r, "backend set: expects POOL ADDR state ready|drain|maint, or "
+				   "POOL ADDR weight N");
 		}
 	}
 	if (a->dry) {
@@ -724,7 +722,7 @@ static int backend_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply
 		be->weight = (unsigned)weight;
 	reply(r, "ok\n%s %s in pool %s\n", argv[2], !strcmp(verb, "del") ? "deleted" : "set",
 	      p->name);
-	publish(env, r);
+	ctl_publish(env, r);
 	return 1;
 }
 
@@ -745,7 +743,7 @@ static int reload_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 	int n;
 
 	if (a->argc != 1)
-		return fail(r, "reload: expects no arguments");
+		return ctl_fail(r, "reload: expects no arguments");
 	reply(r, "ok\n");
 	n = reload_run(env->cfg, &env->applied, env->config_path, a->dry, say_reply, r);
 	if (n < 0) {
@@ -754,12 +752,12 @@ static int reload_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 		/* The report so far is the error's detail: keep its last line as the message. */
 		snprintf(msg, sizeof(msg), "%s", r->len > 3 ? r->buf + 3 : "reload failed");
 		msg[strcspn(msg, "\n")] = '\0';
-		return fail(r, "%s", msg);
+		return ctl_fail(r, "%s", msg);
 	}
 	if (!n)
 		reply(r, "%snothing to change\n", a->dry ? "would do: " : "");
 	if (n > 0 && !a->dry)
-		publish(env, r);
+		ctl_publish(env, r);
 	return n > 0 && !a->dry ? 1 : 0;
 }
 
@@ -768,7 +766,7 @@ static int top_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
 	(void)env;
 	(void)a;
-	return fail(r, "top: strgctl shows it, from 'stats -j'");
+	return ctl_fail(r, "top: strgctl shows it, from 'stats -j'");
 }
 
 /* The handler of each verb of ctl_verbs[], by its id. */
@@ -787,6 +785,17 @@ static int (*const handlers[CTL_VERB_COUNT])(struct ctl_env *env, struct ctl_arg
 	[CTL_STATS_SHOW] = stats_show,
 	[CTL_RELOAD] = reload_cmd,
 	[CTL_TOP] = top_cmd,
+	[CTL_XDP_SHOW] = ctl_xdp_show,
+	[CTL_XDP_ATTACH] = ctl_xdp_change,
+	[CTL_XDP_DETACH] = ctl_xdp_change,
+	[CTL_DENY_SHOW] = ctl_cidr_show,
+	[CTL_DENY_ADD] = ctl_cidr_change,
+	[CTL_DENY_DEL] = ctl_cidr_change,
+	[CTL_ALLOW_SHOW] = ctl_cidr_show,
+	[CTL_ALLOW_ADD] = ctl_cidr_change,
+	[CTL_ALLOW_DEL] = ctl_cidr_change,
+	[CTL_LIMIT_SHOW] = ctl_limit_show,
+	[CTL_LIMIT_SET] = ctl_limit_set,
 };
 
 /* Split in place on spaces; flags -j and --dry-run are taken out wherever they stand. */
@@ -841,27 +850,27 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	logline[strcspn(logline, "\r\n")] = '\0';
 	argc = split(line, argv, &a.json, &a.dry);
 	if (argc < 0)
-		return fail(r, "too many words (max %d)", CTL_MAX_WORDS);
+		return ctl_fail(r, "too many words (max %d)", CTL_MAX_WORDS);
 	v = ctl_verb_find(argc, argv, &used);
 	if (!v)
-		return fail(r, "unknown command '%s' (try strgctl help)", logline);
+		return ctl_fail(r, "unknown command '%s' (try strgctl help)", logline);
 	if (a.json && !(v->flags & CTL_JSON))
-		return fail(r, "%s %s: has no JSON view (-j)", v->noun, v->verb ? v->verb : "");
+		return ctl_fail(r, "%s %s: has no JSON view (-j)", v->noun, v->verb ? v->verb : "");
 	if (a.dry && !(v->flags & CTL_CHANGES))
-		return fail(r, "%s %s: changes nothing (--dry-run)", v->noun,
-			    v->verb ? v->verb : "");
+		return ctl_fail(r, "%s %s: changes nothing (--dry-run)", v->noun,
+				v->verb ? v->verb : "");
 	/* The handler sees the word that named the verb first: "set", "del", "reload"... */
 	a.argc = argc - (used - 1);
 	a.argv = argv + (used - 1);
 	/* Changes: root or the change group, and every one leaves a line in the log. */
 	if ((v->flags & CTL_CHANGES) && peer->uid != 0 &&
 	    !in_group(peer, env->cfg->control_change_gid))
-		return fail(r, "permission denied: uid %u may not change strgd", peer->uid);
+		return ctl_fail(r, "permission denied: uid %u may not change strgd", peer->uid);
 	if ((v->flags & CTL_CHANGES) && !a.dry) {
 		/* Made on a draft, committed whole when the handler changed something. */
 		live = begin_draft(env);
 		if (env->cfg == live)
-			return fail(r, "out of memory for the change");
+			return ctl_fail(r, "out of memory for the change");
 	}
 	ret = handlers[v->id](env, &a, r);
 	if (live)

@@ -20,6 +20,7 @@
 struct metrics;
 struct rollback;
 struct splice;
+struct guard;
 struct stats;
 
 struct worker;
@@ -32,6 +33,7 @@ struct worker;
 struct ctl_env {
 	struct config *cfg; /* the live configuration, or the draft of a change */
 	struct splice *sp;
+	struct guard *gd; /* the XDP guard (NULL: not loaded) */
 	struct stats *st;
 	struct metrics *metrics;   /* the rates' samples (worker 0's timer takes them) */
 	struct rollback *rollback; /* automatic rollback's watch (worker 0's timer) */

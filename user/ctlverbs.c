@@ -50,6 +50,30 @@ const struct ctl_verb ctl_verbs[CTL_VERB_COUNT] = {
 	 "(requests and 5xx per second, p50 and p99, share of the route's traffic); q quits, "
 	 "FRAMES stops after that many",
 	 CTL_LOCAL},
+	{CTL_XDP_SHOW, "xdp", "show", "",
+	 "the XDP guard: where it is attached, its lists and limits, and its counters per "
+	 "verdict (passed, allowed, denied, rate_syn, rate_packets, malformed, other)",
+	 CTL_JSON},
+	{CTL_XDP_ATTACH, "xdp", "attach", "IFACE [mode native|generic] [keep]",
+	 "attach the guard to an interface (moving it from another); keep leaves it attached "
+	 "when strgd stops",
+	 CTL_CHANGES},
+	{CTL_XDP_DETACH, "xdp", "detach", "", "detach the guard", CTL_CHANGES},
+	{CTL_DENY_SHOW, "deny", "show", "", "the deny list", CTL_JSON},
+	{CTL_DENY_ADD, "deny", "add", "ADDR[/LEN]...",
+	 "drop every packet from these sources to strgd's listener, in XDP", CTL_CHANGES},
+	{CTL_DENY_DEL, "deny", "del", "ADDR[/LEN]...", "take sources off the deny list",
+	 CTL_CHANGES},
+	{CTL_ALLOW_SHOW, "allow", "show", "", "the allow list", CTL_JSON},
+	{CTL_ALLOW_ADD, "allow", "add", "ADDR[/LEN]...",
+	 "sources the limits do not apply to (the deny list still does)", CTL_CHANGES},
+	{CTL_ALLOW_DEL, "allow", "del", "ADDR[/LEN]...", "take sources off the allow list",
+	 CTL_CHANGES},
+	{CTL_LIMIT_SHOW, "limit", "show", "", "the guard's per-source limits", CTL_JSON},
+	{CTL_LIMIT_SET, "limit", "set", "syn|packets RATE [burst N]",
+	 "new connections (SYN) or packets per second per source and receiving CPU, with a "
+	 "burst (default: a second's worth); 0 turns the limit off",
+	 CTL_CHANGES},
 };
 
 const struct ctl_verb *ctl_verb_find(int argc, char **argv, int *used)

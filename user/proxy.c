@@ -60,6 +60,7 @@ struct shared {
 	struct pool_runtime prt[POOL_MAX]; /* the pools\' round robin and down marks */
 	_Atomic unsigned paused;   /* workers whose accept is paused for lack of resources */
 	struct srclimit *srclimit; /* limit per-source (NULL: none) */
+	struct guard *gd;	   /* the XDP guard (NULL: not loaded) */
 	const char *config_path;
 };
 
@@ -516,6 +517,7 @@ static void worker0_ctl(struct proxy *px, struct config **applied)
 
 	env->cfg = px->w.cfg;
 	env->sp = px->w.sp;
+	env->gd = px->sh->gd;
 	env->st = px->w.st;
 	env->config_path = px->sh->config_path;
 	env->applied = *applied;
@@ -528,9 +530,9 @@ static void worker0_ctl(struct proxy *px, struct config **applied)
 }
 
 int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
-	      int ctl_fd, struct splice *sp, struct stats *st)
+	      int ctl_fd, struct splice *sp, struct guard *gd, struct stats *st)
 {
-	struct shared sh = {.config_path = config_path};
+	struct shared sh = {.config_path = config_path, .gd = gd};
 	unsigned n = cfg->workers ? cfg->workers : workers_auto();
 	int err = 0;
 

@@ -8,6 +8,7 @@
 #include "config.h"
 
 struct splice;
+struct guard;
 struct stats;
 
 /* Set by the signal handler; the loop stops accepting and drains when it becomes non-zero. */
@@ -23,10 +24,11 @@ int proxy_listen(const struct config *cfg);
 /*
  * Run the event loop on listen_fd and the control socket ctl_fd (ctl_listen()) until a stop is
  * requested (config_path is read again on SIGHUP) and every connection has finished. With sp (the
- * loaded kernel path), connections are spliced as cfg->splice says; st counts every request.
+ * loaded kernel path), connections are spliced as cfg->splice says; gd (the XDP guard, may be
+ * NULL) follows the guard settings of every change; st counts every request.
  * Returns 0 on a clean stop, -errno when the loop could not run.
  */
 int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
-	      int ctl_fd, struct splice *sp, struct stats *st);
+	      int ctl_fd, struct splice *sp, struct guard *gd, struct stats *st);
 
 #endif

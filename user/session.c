@@ -175,10 +175,11 @@ static void exchange_done(struct conn *c, enum xout out)
 static void client_read(struct conn *c, int res)
 {
 	if (res == -ECANCELED && conn_has(c, CF_PARKED)) {
-		/* Parked: no buffers while idle; the poll wakes it for its next bytes or its end. */
+		/* Parked: no buffers while idle; the poll wakes it for its next bytes or its end.
+		 */
 		if (c->cin.start == c->cin.end &&
-		    !(c->pending & ((1u << RING_OP_CSEND) | (1u << RING_OP_BRECV) |
-				    (1u << RING_OP_BSEND))))
+		    !(c->pending &
+		      ((1u << RING_OP_CSEND) | (1u << RING_OP_BRECV) | (1u << RING_OP_BSEND))))
 			conn_buffers_release(c);
 		conn_watch_client(c, POLLIN | POLLRDHUP);
 		return;
@@ -616,8 +617,9 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 	}
 	/* Idle in user space: let go of the buffers until the client sends again. */
 	if (c->state == ST_HEAD && !conn_has(c, CF_SPLICED | CF_HANDING | CF_PARKED) &&
-	    (!c->splice_at || !w->sp) && c->cin.start == c->cin.end && (c->pending & (1u << RING_OP_CRECV)) &&
-	    !w->stopping && now - c->active_ns >= PARK_IDLE_NS) {
+	    (!c->splice_at || !w->sp) && c->cin.start == c->cin.end &&
+	    (c->pending & (1u << RING_OP_CRECV)) && !w->stopping &&
+	    now - c->active_ns >= PARK_IDLE_NS) {
 		c->flags |= CF_PARKED;
 		conn_cancel_op(c, RING_OP_CRECV);
 		return;

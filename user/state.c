@@ -82,6 +82,7 @@ static void save_applied(const struct config *applied, FILE *f)
 		fputs(p->proxy_protocol ? " proxy-protocol\n" : "\n", f);
 	}
 	route_table_each(applied->routes, save_applied_route, &s);
+	guard_settings_write(&applied->guard, f, "applied ");
 }
 
 /* The directory entry of the rename must reach the disk too, or a crash can undo it. */
@@ -135,6 +136,9 @@ int state_save(const struct config *cfg, const struct config *applied)
 	save_pools(cfg, s.f);
 	fprintf(s.f, "next-id %u\n", route_table_next_id(cfg->routes));
 	route_table_each(cfg->routes, save_route, &s);
+	/* "guard": the XDP guard's settings follow, and replace the configuration's at start. */
+	fputs("guard\n", s.f);
+	guard_settings_write(&cfg->guard, s.f, "");
 	if (applied)
 		save_applied(applied, s.f);
 	fputs(STATE_END "\n", s.f);
@@ -217,6 +221,7 @@ static int parse_id(const char *s, uint32_t *out)
 /* What the lines read so far had. */
 struct load_seen {
 	bool pools;   /* a pool line: the file's pools replace the configuration's */
+	bool guard;   /* a guard line: the guard settings that follow replace the configuration's */
 	bool next_id; /* a next-id line: the file has the format that ends with STATE_END */
 };
 
@@ -244,6 +249,18 @@ static int load_line(struct config *cfg, struct load_seen *seen, struct route_ta
 		return load_pool(cfg, &seen->pools, argc, argv, msg, len);
 	if (!strcmp(argv[0], "backend"))
 		return load_backend(cfg, argc, argv, msg, len);
+	if (!strcmp(argv[0], "guard")) {
+		if (argc != 1 || seen->guard) {
+			snprintf(msg, len, "bad or repeated guard line");
+			return -EINVAL;
+		}
+		seen->guard = true;
+		memset(&cfg->guard, 0, sizeof(cfg->guard)); /* the configuration's stay with it */
+		return 0;
+	}
+	if (seen->guard && (!strcmp(argv[0], "xdp") || !strcmp(argv[0], "deny") ||
+			    !strcmp(argv[0], "allow") || !strcmp(argv[0], "limit")))
+		return config_guard_words(cfg, argc, argv, msg, len);
 	if (!strcmp(argv[0], "next-id")) {
 		if (argc != 2 || parse_id(argv[1], &want) < 0) {
 			snprintf(msg, len, "bad next-id line (next-id N)");
@@ -254,7 +271,8 @@ static int load_line(struct config *cfg, struct load_seen *seen, struct route_ta
 		return 0;
 	}
 	if (strcmp(argv[0], "route")) {
-		snprintf(msg, len, "expected 'pool', 'backend', 'next-id' or 'route', not '%s'",
+		snprintf(msg, len,
+			 "expected 'pool', 'backend', 'next-id', 'route' or 'guard', not '%s'",
 			 argv[0]);
 		return -EINVAL;
 	}
@@ -416,6 +434,8 @@ int state_load(struct config *cfg, struct config **last, char *err, size_t errle
 	free(applied);
 	if (ret < 0) {
 		route_table_free(t);
+		if (seen.guard)
+			guard_settings_free(&tmp->guard);
 		free(tmp);
 		return ret;
 	}
@@ -423,10 +443,16 @@ int state_load(struct config *cfg, struct config **last, char *err, size_t errle
 		*last = config_clone(cfg);
 		if (!*last) {
 			route_table_free(t);
+			if (seen.guard)
+				guard_settings_free(&tmp->guard);
 			free(tmp);
 			snprintf(err, errlen, "%s: %s", cfg->state, strerror(ENOMEM));
 			return -ENOMEM;
 		}
+	}
+	if (seen.guard) {
+		guard_settings_free(&cfg->guard);
+		cfg->guard = tmp->guard;
 	}
 	memcpy(cfg->pools, tmp->pools, sizeof(cfg->pools));
 	cfg->npools = tmp->npools;

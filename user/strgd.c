@@ -18,6 +18,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "apply.h"
+#include "guard.h"
 #include "splice.h"
 #include "state.h"
 #include "stats.h"
@@ -149,6 +150,7 @@ int main(int argc, char **argv)
 	const char *path = NULL, *pin_dir = SPLICE_PIN_DIR;
 	struct splice *sp = NULL;
 	struct stats *st = NULL;
+	struct guard *gd = NULL;
 	struct config *applied = NULL;
 	int lfd = -1, ctl_fd = -1;
 	pid_t holder = 0;
@@ -255,6 +257,16 @@ int main(int argc, char **argv)
 				strerror(errno));
 		}
 	}
+	if (ret == 0 && !no_bpf) {
+		gd = guard_open(pin_dir);
+		if (!gd)
+			pr_warn("xdp guard unavailable (%s)%s", strerror(errno),
+				cfg.guard.iface[0] ? ": the interface is not guarded" : "");
+		else if (guard_apply(gd, &cfg, err, sizeof(err)))
+			pr_warn("%s: running without the guard until 'strgctl xdp attach'", err);
+	} else if (ret == 0 && cfg.guard.iface[0]) {
+		pr_warn("xdp %s: --no-bpf: the guard is not loaded", cfg.guard.iface);
+	}
 	if (ret == 0) {
 		st = stats_open(sp);
 		if (!st)
@@ -281,7 +293,7 @@ int main(int argc, char **argv)
 		pr_info("listening on %s with %u pools, %zu routes",
 			listen_name(&cfg, err, sizeof(err)), cfg.npools,
 			route_table_count(cfg.routes));
-		ret = proxy_run(&cfg, &applied, path, lfd, ctl_fd, sp, st);
+		ret = proxy_run(&cfg, &applied, path, lfd, ctl_fd, sp, gd, st);
 		ctl_fd = -1; /* the proxy closed it and removed the socket */
 		if (ret < 0)
 			pr_warn("event loop failed: %s", strerror(-ret));
@@ -295,6 +307,7 @@ int main(int argc, char **argv)
 	alog_close();
 	stats_close(st);
 	config_destroy(applied);
+	guard_close(gd); /* before the splice's, which removes the pin directory */
 	splice_close(sp);
 	config_free(&cfg);
 	return ret != 0;

@@ -79,7 +79,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[0] & 1)
 		request((const char *)data + 1, size - 1);
 	else
-		response((const char *)data + 1, size - 1,
-			 data[0] & 2 ? STRG_M_HEAD : STRG_M_GET);
+		response((const char *)data + 1, size - 1, data[0] & 2 ? STRG_M_HEAD : STRG_M_GET);
 	return 0;
 }

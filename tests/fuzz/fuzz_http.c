@@ -23,8 +23,8 @@ static void request(const char *buf, size_t len)
 	if (n <= 0)
 		return;
 	/* A head is inside the buffer, and what points into it stays inside it. */
-	if ((size_t)n > len || req.head_len != (size_t)n ||
-	    req.target < buf || req.target + req.target_len > buf + n ||
+	if ((size_t)n > len || req.head_len != (size_t)n || req.target < buf ||
+	    req.target + req.target_len > buf + n ||
 	    (req.host_len && (req.host < buf || req.host + req.host_len > buf + n)) ||
 	    req.nfields > lim.max_fields)
 		abort();

@@ -140,6 +140,34 @@ static void test_each_side_keeps_what_only_it_changed(void **state)
 	trio_free(&t);
 }
 
+/* The guard's lists merge three-way; a limit the file changed wins, one it did not is kept. */
+static void test_guard_settings(void **state)
+{
+	struct trio t;
+	struct guard_net n;
+	char err[128];
+
+	(void)state;
+	trio(&t, "deny 192.0.2.0/24 10.0.0.0/8\nlimit syn 100 burst 10\nlimit packets 1000\n",
+	     "deny 10.0.0.0/8 198.51.100.0/24\nlimit syn 50 burst 5\nlimit packets 1000\n");
+	assert_int_equal(guard_net_parse("203.0.113.0/24", &n, err, sizeof(err)), 0);
+	guard_list_add(&t.live.guard.allow, &n); /* strgctl allow add */
+	t.live.guard.pkt_rate = 5000;		 /* strgctl limit set packets 5000 */
+	assert_int_equal(apply_config(&t.live, &t.last, &t.file, 0, say, NULL), 3);
+	dump_said();
+	assert_int_equal(t.live.guard.deny.n, 2);
+	assert_int_equal(guard_net_parse("198.51.100.0/24", &n, err, sizeof(err)), 0);
+	assert_true(guard_list_has(&t.live.guard.deny, &n));
+	assert_int_equal(t.live.guard.allow.n, 1);
+	assert_int_equal(t.live.guard.syn_rate, 50);
+	assert_int_equal(t.live.guard.syn_burst, 5);
+	assert_int_equal(t.live.guard.pkt_rate, 5000);
+	assert_true(said_line("deny 192.0.2.0/24 removed"));
+	assert_true(said_line("deny 198.51.100.0/24 added"));
+	assert_true(said_line("limit syn: 100/s burst 10 -> 50/s burst 5"));
+	trio_free(&t);
+}
+
 static void test_both_changed_the_file_wins_and_says_so(void **state)
 {
 	struct trio t;
@@ -241,6 +269,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_each_side_keeps_what_only_it_changed),
+		cmocka_unit_test(test_guard_settings),
 		cmocka_unit_test(test_both_changed_the_file_wins_and_says_so),
 		cmocka_unit_test(test_dry_run_reports_and_changes_nothing),
 		cmocka_unit_test(test_pools_and_backends),

@@ -433,6 +433,17 @@ static const struct bad_case bad_cases[] = {
 	 "strg.conf:3: timeout: unknown kind 'read' (connect, server, client, idle, head, "
 	 "backend-idle, body)"},
 	{BASE "timeout connect\n", "strg.conf:3: timeout: expects KIND DURATION"},
+	{BASE "deny 10.1.2.3/8\n",
+	 "strg.conf:3: deny: '10.1.2.3/8' has host bits set (the network is 10.0.0.0/8)"},
+	{BASE "allow example.com\n",
+	 "strg.conf:3: allow: bad address or network 'example.com' (ADDR or ADDR/LEN, IPv4 or "
+	 "IPv6)"},
+	{BASE "deny\n", "strg.conf:3: deny: expects ADDR[/LEN]..."},
+	{BASE "limit syn 10 burst\n",
+	 "strg.conf:3: limit syn: expects RATE [burst N] (per second, 0 for no limit)"},
+	{BASE "xdp eth0 mode turbo\n",
+	 "strg.conf:3: xdp: unexpected 'mode' (mode native|generic, keep)"},
+	{BASE "xdp\n", "strg.conf:3: xdp: expects IFACE [mode native|generic] [keep]"},
 	{BASE "timeout head 0\n", "strg.conf:3: timeout head: '0' out of range (1ms to 60m)"},
 	{BASE "limit body-buffer 2000000\n",
 	 "strg.conf:3: limit body-buffer: 2000000 out of range (0 to 1048576)"},
@@ -441,7 +452,7 @@ static const struct bad_case bad_cases[] = {
 	{BASE "limit request-line 8k\n", "strg.conf:3: limit request-line: bad number '8k'"},
 	{BASE "limit body 1\n",
 	 "strg.conf:3: limit: unknown kind 'body' (request-line, head, fields, kernel-routes, "
-	 "per-source, body-buffer, body-rate)"},
+	 "per-source, body-buffer, body-rate, syn, packets)"},
 	{BASE "down-hold 0\n", "strg.conf:3: down-hold: '0' out of range (1ms to 60m)"},
 	{BASE "down-hold soon\n",
 	 "strg.conf:3: down-hold: bad duration 'soon' (a number, then ms, s or m)"},

@@ -209,6 +209,45 @@ static void test_spec_text_round_trips(void **state)
 	config_free(&cfg);
 }
 
+/* The guard's settings come back from the state file and replace the configuration's. */
+static void test_guard_settings_come_back(void **state)
+{
+	struct config a, b;
+	char path[128], err[256], t[GUARD_NET_TEXT];
+	struct guard_net n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/guard", dir);
+	load(&a, path);
+	assert_int_equal(load_state(&a, err, sizeof(err)), 0);
+	snprintf(a.guard.iface, sizeof(a.guard.iface), "eth7");
+	a.guard.mode = GUARD_MODE_GENERIC;
+	a.guard.keep = true;
+	assert_int_equal(guard_net_parse("2001:db8::/32", &n, err, sizeof(err)), 0);
+	guard_list_add(&a.guard.deny, &n);
+	assert_int_equal(guard_net_parse("10.9.0.0/16", &n, err, sizeof(err)), 0);
+	guard_list_add(&a.guard.allow, &n);
+	a.guard.syn_rate = 20;
+	a.guard.syn_burst = 4;
+	assert_int_equal(state_save(&a, NULL), 0);
+
+	load(&b, path);
+	assert_int_equal(load_state(&b, err, sizeof(err)), 0);
+	assert_string_equal(b.guard.iface, "eth7");
+	assert_int_equal(b.guard.mode, GUARD_MODE_GENERIC);
+	assert_true(b.guard.keep);
+	assert_int_equal(b.guard.deny.n, 1);
+	assert_string_equal(guard_net_text(&b.guard.deny.v[0], t, sizeof(t)), "2001:db8::/32");
+	assert_int_equal(b.guard.allow.n, 1);
+	assert_string_equal(guard_net_text(&b.guard.allow.v[0], t, sizeof(t)), "10.9.0.0/16");
+	assert_int_equal(b.guard.syn_rate, 20);
+	assert_int_equal(b.guard.syn_burst, 4);
+	assert_int_equal(b.guard.pkt_rate, 0);
+	config_free(&a);
+	config_free(&b);
+	unlink(path);
+}
+
 static void test_bad_state_file_names_its_line(void **state)
 {
 	static const struct {
@@ -218,7 +257,12 @@ static void test_bad_state_file_names_its_line(void **state)
 		{"route / legacy\nroute GET /x nosuch\n",
 		 ":2: route: unknown pool 'nosuch' (start with --state discard"},
 		{"# comment\nlisten 127.0.0.1:1\n",
-		 ":2: expected 'pool', 'backend', 'next-id' or 'route', not 'listen'"},
+		 ":2: expected 'pool', 'backend', 'next-id', 'route' or 'guard', not 'listen'"},
+		{"route / legacy\nguard\ndeny 10.0.0.1/8\n",
+		 ":3: deny: '10.0.0.1/8' has host bits set (the network is 10.0.0.0/8)"},
+		{"route / legacy\ndeny 10.0.0.0/8\n",
+		 ":2: expected 'pool', 'backend', 'next-id', 'route' or 'guard', not 'deny'"},
+		{"route / legacy\nguard\nguard\n", ":3: bad or repeated guard line"},
 		{"pool legacy\nbackend legacy 127.0.0.1:1 state sleepy weight 1\n",
 		 ":2: bad backend line (backend POOL ADDR state S weight N)"},
 		{"pool legacy\npool legacy\n", ":2: bad or repeated pool line"},
@@ -284,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_pools_and_backends_come_back),
 		cmocka_unit_test(test_route_ids_are_stable),
 		cmocka_unit_test(test_spec_text_round_trips),
+		cmocka_unit_test(test_guard_settings_come_back),
 		cmocka_unit_test(test_bad_state_file_names_its_line),
 	};
 
