@@ -152,9 +152,14 @@ check-integration: all
 check-packaging: all
 	$(Q)tests/packaging/run
 
-bench: all $(OBJDIR)/route_bench
+bench: all $(OBJDIR)/route_bench $(OBJDIR)/guard_bench
 	$(Q)$(OBJDIR)/route_bench
+	$(Q)$(OBJDIR)/guard_bench
 	$(Q)tools/bench/run
+
+$(OBJDIR)/guard_bench: tools/bench/guard_bench.c $(BPF_SKELS) | $(OBJDIR)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 $(OBJDIR)/route_bench: tools/bench/route_bench.c $(LIB_OBJS) | $(OBJDIR)
 	$(call msg,CC,$@)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guard.h"
 #include "metrics.h"
 #include "rollback.h"
 #include "route.h"
@@ -270,6 +271,10 @@ int metrics_collect(struct metrics *m, struct ctl_env *env, uint64_t now_ns,
 	}
 	out->generation = env->cfg->gen;
 	out->kernel = env->sp != NULL;
+	if (env->gd && !guard_counts(env->gd, out->xdp_counts)) {
+		out->xdp = true;
+		snprintf(out->xdp_iface, sizeof(out->xdp_iface), "%s", guard_iface(env->gd));
+	}
 	out->window_s = base ? (double)(now_ns - base->t_ns) / 1e9 : 0;
 	if (err)
 		metrics_view_free(out);
@@ -414,6 +419,22 @@ static json_t *row_json(const struct metrics_row *r)
 			 quantile_json(&r->v, 0.9), "p99_ms", quantile_json(&r->v, 0.99));
 }
 
+/* The XDP guard: null when it is not loaded, else where it is attached and its counters. */
+static json_t *xdp_json(const struct metrics_view *v)
+{
+	json_t *counts;
+
+	if (!v->xdp)
+		return json_null();
+	counts = json_object();
+	for (unsigned i = 0; counts && i < GUARD_REASONS; i++)
+		json_object_set_new(counts, guard_reason_name(i),
+				    json_pack("{s:I, s:I}", "packets",
+					      (json_int_t)v->xdp_counts[i].packets, "bytes",
+					      (json_int_t)v->xdp_counts[i].bytes));
+	return json_pack("{s:s, s:o}", "attached", v->xdp_iface, "counters", counts);
+}
+
 json_t *metrics_json(const struct metrics_view *v)
 {
 	json_t *routes = json_array(), *unrouted = json_array(), *pools = json_array();
@@ -463,10 +484,10 @@ json_t *metrics_json(const struct metrics_view *v)
 					   "connections", (json_int_t)v->workers[i].connections,
 					   "kernel", (json_int_t)v->workers[i].kernel, "accepted",
 					   (json_int_t)v->workers[i].accepted));
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:b, s:f}", "routes", routes, "unrouted",
-			 unrouted, "pools", pools, "backends", backends, "workers", workers,
-			 "generation", (json_int_t)v->generation, "kernel", v->kernel, "window_s",
-			 round(v->window_s * 10) / 10);
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:b, s:f, s:o}", "routes", routes,
+			 "unrouted", unrouted, "pools", pools, "backends", backends, "workers",
+			 workers, "generation", (json_int_t)v->generation, "kernel", v->kernel,
+			 "window_s", round(v->window_s * 10) / 10, "xdp", xdp_json(v));
 }
 
 static void ms_text(char *out, size_t len, const struct strg_stats *v, double q)
@@ -516,6 +537,13 @@ void metrics_text(const struct metrics_view *v, struct ctl_reply *r)
 		ctl_replyf(r, "%sworker %u: %lu connections (%lu held by the kernel)%s",
 			   i ? "; " : "", i, v->workers[i].connections, v->workers[i].kernel,
 			   i + 1 == v->nworkers ? "\n" : "");
+	if (v->xdp) {
+		ctl_replyf(r, "xdp %s:", v->xdp_iface[0] ? v->xdp_iface : "(not attached)");
+		for (unsigned i = 0; i < GUARD_REASONS; i++)
+			ctl_replyf(r, " %s %llu", guard_reason_name(i),
+				   (unsigned long long)v->xdp_counts[i].packets);
+		ctl_replyf(r, " packets\n");
+	}
 	if (v->window_s > 0)
 		ctl_replyf(
 			r,
@@ -733,6 +761,24 @@ void metrics_prometheus(const struct metrics_view *v, struct ctl_reply *r)
 	for (unsigned i = 0; i < v->nworkers; i++)
 		ctl_replyf(r, "strg_connections_accepted_total{worker=\"%u\"} %lu\n", i,
 			   v->workers[i].accepted);
+	if (v->xdp) {
+		help(r, "strg_xdp_packets_total", "counter",
+		     "Packets the XDP guard saw, by verdict (dropped: denied, rate_syn, "
+		     "rate_packets, malformed).");
+		for (unsigned i = 0; i < GUARD_REASONS; i++)
+			ctl_replyf(r, "strg_xdp_packets_total{verdict=\"%s\"} %llu\n",
+				   guard_reason_name(i),
+				   (unsigned long long)v->xdp_counts[i].packets);
+		help(r, "strg_xdp_bytes_total", "counter",
+		     "Bytes of the packets the XDP guard saw, by verdict.");
+		for (unsigned i = 0; i < GUARD_REASONS; i++)
+			ctl_replyf(r, "strg_xdp_bytes_total{verdict=\"%s\"} %llu\n",
+				   guard_reason_name(i),
+				   (unsigned long long)v->xdp_counts[i].bytes);
+		help(r, "strg_xdp_attached", "gauge",
+		     "1 when the XDP guard is attached to an interface.");
+		ctl_replyf(r, "strg_xdp_attached %d\n", v->xdp_iface[0] != 0);
+	}
 	help(r, "strg_route_table_generation", "gauge",
 	     "Generation of the route table and pools: each change adds one.");
 	ctl_replyf(r, "strg_route_table_generation %llu\n", (unsigned long long)v->generation);

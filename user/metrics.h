@@ -14,6 +14,7 @@
 
 #include "ctl.h"
 #include "pool.h"
+#include "strg/guard.h"
 #include "strg/splice.h"
 
 /* One route and pool (or the requests no route took: route_id 0, route NULL). */
@@ -59,7 +60,10 @@ struct metrics_view {
 	unsigned nworkers;
 	uint64_t generation; /* of the route table and pools: each change adds one */
 	bool kernel;	     /* the kernel path is loaded */
-	double window_s;     /* what the rates cover (0: no rates yet) */
+	bool xdp;	     /* the XDP guard is loaded: its counters follow */
+	char xdp_iface[16];  /* where it is attached ("" nowhere) */
+	struct guard_count xdp_counts[GUARD_REASONS];
+	double window_s; /* what the rates cover (0: no rates yet) */
 };
 
 /* The rates' memory: counts taken every few seconds on worker 0's timer. */

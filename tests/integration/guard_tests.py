@@ -9,6 +9,8 @@ test created is removed at its end: namespaces by name, processes by pid.
 """
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +24,7 @@ S = None  # the suite module (check, Fail), set by register()
 HERE = Path(__file__).resolve().parent
 SERVER, CLIENT_A, CLIENT_B = "10.77.0.1", "10.77.0.2", "10.77.0.3"
 FLOOD_SRC = "10.77.0.50"  # a source nobody holds: the SYN-ACKs go nowhere, no RST comes back
-PORT, BACKEND_PORT = 8080, 9400
+PORT, BACKEND_PORT, METRICS_PORT = 8080, 9400, 9401
 
 
 def info(name, text):
@@ -86,6 +88,7 @@ class GuardNet:
             "control %s" % self.ctl,
             "state-file %s" % (tmp / "guard.state"),
             "xdp vS",
+            "metrics 127.0.0.1:%d" % METRICS_PORT,
         ] + list(extra)) + "\n")
         self.backend = self.spawn("S", "backend", [sys.executable, h.ROOT / "tools" / "backend.py",
                                                    "--name", "legacy", "--port", BACKEND_PORT])
@@ -232,6 +235,8 @@ def xdp_syn_flood_limited_per_source(env, net):
     second = json.loads(lat.communicate(timeout=90)[0])
     S.check(all(r[0] == "200" for r in second), "B failed without the allow list: %r" %
             [r for r in second if r[0] != "200"][:5])
+    time.sleep(0.3)
+    metrics_agree(net, "xdp_syn_flood_limited_per_source")
     info("xdp_syn_flood_limited_per_source", "3000 SYNs from one source: %d passed, %d "
          "rate-limited; the other source: 40 of 40 served during it, p50 %.1f ms (%.1f ms "
          "before), max %.1f ms; served again with no allow list"
@@ -239,9 +244,86 @@ def xdp_syn_flood_limited_per_source(env, net):
             sorted(base)[len(base) // 2] * 1000, during[-1] * 1000))
 
 
+def metrics_agree(net, name):
+    """/metrics, /stats.json, strgctl xdp show and the status page (headless Chromium, in the
+    server namespace) show the same XDP counters: each lies between xdp show's before and
+    after them (only "other" still moves: neighbour discovery and the like)."""
+    shown = net.counters()
+    text = run(*net.nsx("S"), "curl", "-s", "http://127.0.0.1:%d/metrics" % METRICS_PORT).stdout
+    prom = {m.group(1): int(m.group(2)) for m in
+            re.finditer(r'^strg_xdp_packets_total\{verdict="(\w+)"\} (\d+)$', text, re.M)}
+    def agree(got):
+        later = net.counters()
+        return set(got) == set(shown) and all(shown[k] <= got[k] <= later[k] for k in got) and \
+            all(shown[k] == later[k] for k in shown if k != "other")
+
+    S.check(agree(prom), "/metrics %r, xdp show %r" % (prom, shown))
+    doc = json.loads(run(*net.nsx("S"), "curl", "-s",
+                         "http://127.0.0.1:%d/stats.json" % METRICS_PORT).stdout)
+    S.check(agree({k: v["packets"] for k, v in doc["xdp"]["counters"].items()}) and
+            doc["xdp"]["attached"] == "vS", "/stats.json xdp: %r" % doc["xdp"])
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        raise S.Fail("chromium not installed (tools/deps test installs it)")
+    r = subprocess.run(net.nsx("S") + [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                                       "--disable-dev-shm-usage",
+                                       "--user-data-dir=%s" % (net.env.tmp / "gd-chromium"),
+                                       "--virtual-time-budget=1000", "--dump-dom",
+                                       "http://127.0.0.1:%d/" % METRICS_PORT],
+                       capture_output=True, text=True, timeout=90)
+    page = {m.group(1): int(m.group(2)) for m in re.finditer(
+        r'<tr class="xdp-row" data-verdict="(\w+)"><td class="route">\w+</td><td[^>]*>(\d+)'
+        r'</td>', r.stdout)}
+    S.check(agree(page), "status page XDP rows %r, xdp show %r (chromium exit %d: %s)"
+            % (page, shown, r.returncode, r.stderr[-300:]))
+    info(name, "/metrics, /stats.json, xdp show and the status page agree: %r" % shown)
+
+
+@with_net
+def xdp_keep_outlives_the_process(env, net):
+    """xdp vS keep: when strgd stops, the guard stays attached with its maps pinned, so a
+    denied source stays out while no strgd runs; the next strgd takes over without a gap and,
+    without keep, detaches and unpins at its stop."""
+    try:
+        net.start(extra=["deny %s" % CLIENT_A])
+        net.ctlcmd("xdp", "attach", "vS", "keep")
+        net.strgd.stop(signal.SIGTERM, 5.0)
+        link = run(*net.nsx("S"), "ip", "link", "show", "vS").stdout
+        S.check("xdp" in link, "the guard was detached although keep: %s" % link)
+        pins = sorted(p.name for p in Path(net.pin_dir).glob("guard_*"))
+        S.check("guard_deny" in pins and "guard_stats" in pins, "pins left: %r" % pins)
+        dropped = run("bpftool", "map", "dump", "pinned", "%s/guard_stats" % net.pin_dir,
+                      "-j").stdout
+        # No strgd runs: the kept program still drops the denied source (its SYNs time out).
+        S.check(net.curl("A", timeout=1) == 0, "a denied source connected while strgd was down")
+        after = run("bpftool", "map", "dump", "pinned", "%s/guard_stats" % net.pin_dir,
+                    "-j").stdout
+        S.check(after != dropped, "the kept guard's counters did not move")
+        net.procs.remove(net.strgd)
+        net.strgd = net.spawn("S", "strgd2", [env.flavour.binary, "--pin-dir", net.pin_dir,
+                                              "-c", env.tmp / "guard.conf"])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and net.curl("B") != 200:
+            time.sleep(0.1)
+        S.check(net.show()["attached"] == "vS" and net.show()["keep"],
+                "the next strgd did not take the guard over: %r" % net.show())
+        S.check(net.curl("A", timeout=1) == 0, "denied source connected after the takeover")
+        net.ctlcmd("xdp", "attach", "vS")  # without keep: let go at the stop
+        net.strgd.stop(signal.SIGTERM, 5.0)
+        net.procs.remove(net.strgd)
+        link = run(*net.nsx("S"), "ip", "link", "show", "vS").stdout
+        S.check("xdp" not in link, "still attached after a stop without keep: %s" % link)
+        S.check(not list(Path(net.pin_dir).glob("guard_*")), "pins left after a stop without keep")
+    finally:
+        shutil.rmtree(net.pin_dir, ignore_errors=True)
+    info("xdp_keep_outlives_the_process", "kept attached and pinned while no strgd ran (the "
+         "denied source still dropped), taken over by the next strgd, let go without keep")
+
+
 GUARD_TESTS = [
     xdp_deny_list_in_force_at_once,
     xdp_syn_flood_limited_per_source,
+    xdp_keep_outlives_the_process,
 ]
 
 
