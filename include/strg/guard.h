@@ -10,13 +10,15 @@
 /* The includer provides __u8/__u16/__u32/__u64 (vmlinux.h in BPF, <linux/types.h> in user space).
  */
 
-#define GUARD_MAX_CIDRS 16384 /* entries of the deny list, and of the allow list */
-#define GUARD_MAX_SOURCES                                                                          \
-	65536		    /* sources whose token buckets are kept (least recently used go)       \
-			     */
-#define GUARD_MAX_LISTEN 64 /* listening address:port pairs guarded */
-#define GUARD_VLAN_MAX	 2  /* VLAN tags (802.1Q, 802.1ad) looked through */
-#define GUARD_EXTHDR_MAX 4  /* IPv6 extension headers looked through */
+/* Entries of the deny list, and of the allow list. */
+#define GUARD_MAX_CIDRS 16384
+/* Sources whose token buckets are kept (the least recently used go). */
+#define GUARD_MAX_SOURCES 65536
+/* Listening address:port pairs guarded. */
+#define GUARD_MAX_LISTEN 64
+/* VLAN tags (802.1Q, 802.1ad) and IPv6 extension headers looked through. */
+#define GUARD_VLAN_MAX	 2
+#define GUARD_EXTHDR_MAX 4
 
 /*
  * Deny and allow lists (LPM tries). Addresses are IPv6; an IPv4 address is stored mapped
