@@ -441,6 +441,8 @@ void conn_drop_backend(struct conn *c, int pool)
 		conn_detach_backend(c, pool);
 		splice_sock_forget(c->w->sp, splice_cookie(c->up[pool].fd));
 	}
+	/* A poll in flight holds the socket open past close(): take it back first. */
+	conn_cancel_op(c, (enum ring_op)(RING_OP_WATCH + pool));
 	close(c->up[pool].fd);
 	c->up[pool].fd = -1;
 	pool_conns_add(&c->w->prt[pool], c->up[pool].bidx, -1);

@@ -173,7 +173,7 @@ def body_deadline_beats_dribbling(env):
     """A request body sent 10 bytes every 300 ms gets 408 soon after timeout body (2 s here,
     plus a second per 500 bytes received), although every byte comes well within timeout
     client; an upload that keeps the rate (10 KB/s for 3 s) is carried whole."""
-    port = 8144
+    port = 8148
     proc = env.spawn_extra_proxy("bodydl", port, extra=["timeout body 2s", "limit body-rate 500",
                                                         "timeout client 5s"])
     try:
@@ -316,6 +316,7 @@ def idle_backend_connections_close(env):
     port = 8144
     proc = env.spawn_extra_proxy("bidle", port, extra=["timeout backend-idle 1s"])
     conns = []
+    base = backend_tcp()
     try:
         for i in range(200):
             c = RawConn(port=port)
@@ -328,11 +329,14 @@ def idle_backend_connections_close(env):
             return sum(b["connections"] for p in pools for b in p["backends"])
 
         before = open_backends()
-        left = h.wait_until(lambda: open_backends() <= 4 and open_backends() + 1, 4.0)
-        after = open_backends()
+        # What strgd counts, and what TCP says: a socket strgd let go of must really close.
+        left = h.wait_until(lambda: open_backends() <= 4 and backend_tcp() - base <= 4 and
+                            open_backends() + 1, 4.0)
+        after, tcp = open_backends(), backend_tcp() - base
         S.check(before >= 50, "only %d backend connections open right after 200 requests" %
                 before)
-        S.check(left and after <= 4, "%d backend connections still open 4 s later" % after)
+        S.check(left and after <= 4 and tcp <= 4, "%d backend connections still open 4 s "
+                "later (%d established in TCP)" % (after, tcp))
         for i, c in enumerate(conns[:20]):  # and the clients are served again
             c.send(request("GET", "/a/again%d" % i))
             S.check(c.read_response().status == 200, "request after the idle close failed")
@@ -342,6 +346,14 @@ def idle_backend_connections_close(env):
         proc.stop(signal.SIGTERM, 3.0)
     info("idle_backend_connections_close", "%d backend connections after 200 requests, %d "
          "after timeout backend-idle" % (before, after))
+
+
+def backend_tcp():
+    """Established TCP connections to the pools' backends, from any proxy."""
+    ports = list(h.LEGACY_PORTS) + [h.MODERN_PORT]
+    out = subprocess.run(["ss", "-tnH", "state", "established", "( %s )" % " or ".join(
+        "dport = :%d" % p for p in ports)], capture_output=True, text=True).stdout
+    return len(out.splitlines())
 
 
 def json_pools(port):
