@@ -238,6 +238,22 @@ static int chunked_precheck(struct conn *c, const struct http_request *req, size
 	return 0;
 }
 
+/* The head is not whole yet: each byte gives the client its timeout again, but the deadline
+ * never moves past timeout head after the head's first byte. */
+static enum xout read_more_head(struct conn *c)
+{
+	const struct config *cfg = c->w->cfg;
+	uint64_t now = now_ns();
+
+	if (!c->head_ns)
+		c->head_ns = now;
+	c->deadline_ns = now + ms_ns(cfg->client_timeout_ms);
+	if (c->deadline_ns > c->head_ns + ms_ns(cfg->head_timeout_ms))
+		c->deadline_ns = c->head_ns + ms_ns(cfg->head_timeout_ms);
+	conn_recv_client(c);
+	return XO_BUSY;
+}
+
 enum xout exchange_start(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -248,22 +264,12 @@ enum xout exchange_start(struct conn *c)
 
 	n = http_parse_request(c->cin.data + c->cin.start, c->cin.end - c->cin.start,
 			       &w->cfg->limits, req);
-	if (n == 0) {
-		uint64_t now = now_ns();
-
-		/* Each byte gives the client its timeout again, but not past the whole head's. */
-		if (!c->head_ns)
-			c->head_ns = now;
-		c->deadline_ns = now + ms_ns(w->cfg->client_timeout_ms);
-		if (c->deadline_ns > c->head_ns + ms_ns(w->cfg->head_timeout_ms))
-			c->deadline_ns = c->head_ns + ms_ns(w->cfg->head_timeout_ms);
-		conn_recv_client(c);
-		return XO_BUSY;
-	}
+	if (n == 0)
+		return read_more_head(c);
 	if (n < 0) {
-		c->head_ns = 0;
 		char peer[INET6_ADDRSTRLEN];
 
+		c->head_ns = 0;
 		pr_info("conn %lu: %s: rejected request with %d", c->id, conn_peer(c, peer), -n);
 		conn_reqinfo(c, NULL, NULL);
 		c->method = HTTP_M_UNKNOWN;
@@ -282,18 +288,8 @@ enum xout exchange_start(struct conn *c)
 		conn_reply(c, 400);
 		return XO_BUSY;
 	}
-	case 0: {
-		/* Still the head's time: the body bytes held back count as part of it. */
-		uint64_t now = now_ns();
-
-		if (!c->head_ns)
-			c->head_ns = now;
-		c->deadline_ns = now + ms_ns(w->cfg->client_timeout_ms);
-		if (c->deadline_ns > c->head_ns + ms_ns(w->cfg->head_timeout_ms))
-			c->deadline_ns = c->head_ns + ms_ns(w->cfg->head_timeout_ms);
-		conn_recv_client(c);
-		return XO_BUSY;
-	}
+	case 0: /* still the head's time: the body bytes held back count as part of it */
+		return read_more_head(c);
 	default:
 		c->head_ns = 0;
 		break;

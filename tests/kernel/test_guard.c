@@ -23,6 +23,7 @@
 
 #include "strg/guard.h"
 #include "guard.skel.h"
+#include "ktest.h"
 
 #define KSFT_SKIP 77
 #define ENOTSUPP  524 /* the kernel's own "not supported", which reaches user space */
@@ -104,38 +105,7 @@ static const char *const reason_names[GUARD_REASONS] = {
 	[GUARD_OTHER] = "OTHER",
 };
 
-static const char *cur_test;
 static int test_cpu;
-
-static int failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Print the one FAIL line of the current subtest; returns -1 so callers can `return failf()`. */
-static int failf(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("FAIL %s: ", cur_test);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	return -1;
-}
-
-/* Measured values that are worth seeing but not asserted. */
-static void notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void notef(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("# %s: ", cur_test);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
 
 static __u64 now_ns(void)
 {
@@ -1547,10 +1517,7 @@ static int test_limits_off_no_source_entry(void)
 	return err;
 }
 
-static const struct subtest {
-	const char *name;
-	int (*fn)(void);
-} subtests[] = {
+static const struct subtest subtests[] = {
 	{"tcp_to_listener_passed", test_tcp_to_listener_passed},
 	{"tcp_elsewhere_other", test_tcp_elsewhere_other},
 	{"udp_icmp_other", test_udp_icmp_other},
@@ -1629,7 +1596,7 @@ static int pin_cpu(void)
 int main(void)
 {
 	struct guard_bpf *probe;
-	int err, failed = 0;
+	int err;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	libbpf_set_print(libbpf_quiet);
@@ -1654,15 +1621,5 @@ int main(void)
 		return 1;
 	}
 	guard_bpf__destroy(probe);
-	for (size_t i = 0; i < sizeof(subtests) / sizeof(subtests[0]); i++) {
-		cur_test = subtests[i].name;
-		errno = 0;
-		if (subtests[i].fn()) {
-			failed++;
-			continue;
-		}
-		printf("ok %s\n", cur_test);
-	}
-	printf("guard: %d failed\n", failed);
-	return failed ? 1 : 0;
+	return run_subtests("guard", subtests, sizeof(subtests) / sizeof(subtests[0]));
 }

@@ -29,6 +29,7 @@
 #include "progs/facts.h"
 #include "backlog.skel.h"
 #include "facts.skel.h"
+#include "ktest.h"
 
 #define KSFT_SKIP     77
 #define IO_TIMEOUT_MS 2000 /* SO_RCVTIMEO/SO_SNDTIMEO and the longest wait for progress */
@@ -56,38 +57,6 @@ struct pair_opts {
 	int connector_sndbuf;
 	int acceptor_rcvbuf;
 };
-
-static const char *cur_test;
-
-static int failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Print the one FAIL line of the current subtest; returns -1 so callers can `return failf()`. */
-static int failf(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("FAIL %s: ", cur_test);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	return -1;
-}
-
-/* Measured values that are worth seeing but not asserted exactly. */
-static void notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void notef(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("# %s: ", cur_test);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-}
 
 static uint64_t now_ms(void)
 {
@@ -1357,10 +1326,7 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
-static const struct subtest {
-	const char *name;
-	int (*fn)(void);
-} subtests[] = {
+static const struct subtest subtests[] = {
 	{"bytes_before_insert_stay_queued", test_bytes_before_insert_stay_queued},
 	{"recv_after_insert_redirects_queued", test_recv_after_insert_redirects_queued},
 	{"recv_after_insert_with_pass_returns_queued",
@@ -1408,7 +1374,7 @@ out_map:
 int main(void)
 {
 	struct facts_bpf *probe = NULL;
-	int err, failed = 0;
+	int err;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	libbpf_set_print(libbpf_quiet);
@@ -1436,15 +1402,5 @@ int main(void)
 		return 1;
 	}
 	facts_bpf__destroy(probe);
-	for (size_t i = 0; i < sizeof(subtests) / sizeof(subtests[0]); i++) {
-		cur_test = subtests[i].name;
-		errno = 0;
-		if (subtests[i].fn()) {
-			failed++;
-			continue;
-		}
-		printf("ok %s\n", cur_test);
-	}
-	printf("splice_facts: %d failed\n", failed);
-	return failed ? 1 : 0;
+	return run_subtests("splice_facts", subtests, sizeof(subtests) / sizeof(subtests[0]));
 }
