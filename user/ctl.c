@@ -769,6 +769,26 @@ static int top_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	return ctl_fail(r, "top: strgctl shows it, from 'stats -j'");
 }
 
+static int restart_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	char err[256];
+	pid_t pid;
+
+	if (a->argc != 1)
+		return ctl_fail(r, "restart: takes no arguments");
+	if (!env->restart)
+		return ctl_fail(r, "restart: not available here");
+	if (a->dry) {
+		reply(r, "ok\nwould start a new strgd and hand it the listening sockets\n");
+		return 0;
+	}
+	if (env->restart(env, &pid, err, sizeof(err)))
+		return ctl_fail(r, "%s", err);
+	reply(r, "ok\nrestarted: strgd pid %d serves; pid %d finishes its connections and exits\n",
+	      (int)pid, (int)getpid());
+	return 0;
+}
+
 /* The handler of each verb of ctl_verbs[], by its id. */
 static int (*const handlers[CTL_VERB_COUNT])(struct ctl_env *env, struct ctl_args *a,
 					     struct ctl_reply *r) = {
@@ -785,6 +805,7 @@ static int (*const handlers[CTL_VERB_COUNT])(struct ctl_env *env, struct ctl_arg
 	[CTL_STATS_SHOW] = stats_show,
 	[CTL_RELOAD] = reload_cmd,
 	[CTL_TOP] = top_cmd,
+	[CTL_RESTART] = restart_cmd,
 	[CTL_XDP_SHOW] = ctl_xdp_show,
 	[CTL_XDP_ATTACH] = ctl_xdp_change,
 	[CTL_XDP_DETACH] = ctl_xdp_change,

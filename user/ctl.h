@@ -42,6 +42,8 @@ struct ctl_env {
 	/* The configuration generation every worker runs with by now. */
 	uint64_t (*everywhere)(struct ctl_env *env);
 	uint64_t wait_gen; /* the generation the last change's reply waits for */
+	/* strgctl restart: a successor takes the listening sockets; 0 with its pid, or -errno. */
+	int (*restart)(struct ctl_env *env, pid_t *pid, char *err, size_t errlen);
 	unsigned nworkers; /* for views of which worker holds what */
 	struct worker *const *workers;
 	const char *config_path; /* what "reload" reads again */

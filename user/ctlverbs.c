@@ -50,6 +50,11 @@ const struct ctl_verb ctl_verbs[CTL_VERB_COUNT] = {
 	 "(requests and 5xx per second, p50 and p99, share of the route's traffic); q quits, "
 	 "FRAMES stops after that many",
 	 CTL_LOCAL},
+	{CTL_RESTART, "restart", NULL, "",
+	 "start a new strgd (the same binary file and arguments) that takes every listening "
+	 "socket over, so no connection is refused; this one then finishes its connections and "
+	 "exits (an upgrade: replace the binary, then restart)",
+	 CTL_CHANGES},
 	{CTL_XDP_SHOW, "xdp", "show", "",
 	 "the XDP guard: where it is attached, its lists and limits, and its counters per "
 	 "verdict (passed, allowed, denied, rate_syn, rate_packets, malformed, other)",

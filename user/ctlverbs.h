@@ -30,7 +30,8 @@ enum ctl_verb_id {
 	CTL_ALLOW_DEL = 21,
 	CTL_LIMIT_SHOW = 22,
 	CTL_LIMIT_SET = 23,
-	CTL_VERB_COUNT = 24,
+	CTL_RESTART = 24,
+	CTL_VERB_COUNT = 25,
 };
 
 enum ctl_verb_flags {

@@ -24,6 +24,7 @@ struct guard {
 	__u32 flags;		       /* the attach's XDP_FLAGS_* */
 	char problem[160];	       /* why it is not attached where the settings say */
 	bool keep;		       /* the settings last applied: left attached at exit */
+	bool handed;		       /* a restart's successor guards the interface now */
 	struct guard_settings applied; /* what the maps hold (lists and limits) */
 	bool synced;		       /* applied is valid */
 	int ncpus;
@@ -58,10 +59,24 @@ static struct bpf_map *pin_map(struct guard *gd, size_t i)
 	return *(struct bpf_map **)((char *)gd->skel + pins[i].off);
 }
 
+static int pin_all(struct guard *gd)
+{
+	char path[512];
+	int err;
+
+	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", gd->pin_dir, pins[i].name);
+		unlink(path); /* an earlier strgd's (kept, or killed): ours replace them */
+		err = bpf_map__pin(pin_map(gd, i), path);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 struct guard *guard_open(const char *pin_dir)
 {
 	struct guard *gd = calloc(1, sizeof(*gd));
-	char path[512];
 	int err;
 
 	if (!gd)
@@ -74,13 +89,9 @@ struct guard *guard_open(const char *pin_dir)
 		err = gd->skel ? gd->ncpus : -errno;
 		goto fail;
 	}
-	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, pins[i].name);
-		unlink(path); /* an earlier strgd's (kept, or killed): ours replace them */
-		err = bpf_map__pin(pin_map(gd, i), path);
-		if (err)
-			goto fail;
-	}
+	err = pin_all(gd);
+	if (err)
+		goto fail;
 	return gd;
 fail:
 	guard_close(gd);
@@ -360,13 +371,36 @@ unsigned guard_kernel_entries(struct guard *gd, bool deny)
 	return n;
 }
 
+void guard_hand_over(struct guard *gd)
+{
+	if (gd)
+		gd->handed = true;
+}
+
+int guard_take_back(struct guard *gd)
+{
+	int err;
+
+	if (!gd || !gd->handed)
+		return 0;
+	gd->handed = false;
+	err = pin_all(gd);
+	if (!err && gd->ifindex &&
+	    bpf_xdp_attach((int)gd->ifindex, bpf_program__fd(gd->skel->progs.strg_guard), gd->flags,
+			   NULL))
+		err = -errno;
+	return err;
+}
+
 void guard_close(struct guard *gd)
 {
 	char path[512];
 
 	if (!gd)
 		return;
-	if (gd->keep && gd->ifindex) {
+	if (gd->handed) {
+		/* The successor's program and pins replaced ours: nothing of it to undo. */
+	} else if (gd->keep && gd->ifindex) {
 		pr_info("xdp: guard left attached to %s, its maps pinned in %s (xdp ... keep)",
 			gd->iface, gd->pin_dir);
 	} else {

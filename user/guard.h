@@ -37,5 +37,10 @@ const char *guard_reason_name(unsigned reason);
  * and its maps pinned (the next strgd replaces it without a gap).
  */
 void guard_close(struct guard *gd);
+/* A restart: the successor attaches its own guard (replacing this one) and pins its maps; this
+ * one then neither detaches nor unpins at guard_close(). */
+void guard_hand_over(struct guard *gd);
+/* The successor failed: pin this guard's maps again and attach it again. 0 or -errno. */
+int guard_take_back(struct guard *gd);
 
 #endif

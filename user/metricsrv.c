@@ -132,19 +132,22 @@ static const struct reqsrv_proto http_proto = {
 	.released = never_held,
 };
 
-struct reqsrv *metricsrv_open(struct io_uring *ring, struct ctl_env *env, const struct config *cfg)
+struct reqsrv *metricsrv_open(struct io_uring *ring, struct ctl_env *env, const struct config *cfg,
+			      int fd)
 {
 	struct metricsrv *ms;
 	struct reqsrv *srv;
-	int fd, one = 1, err;
+	int one = 1, err;
 
-	fd = socket(cfg->metrics.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return NULL;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&cfg->metrics, cfg->metrics_len) < 0 ||
-	    listen(fd, 64) < 0)
-		goto fail;
+	if (fd < 0) {
+		fd = socket(cfg->metrics.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return NULL;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (const struct sockaddr *)&cfg->metrics, cfg->metrics_len) < 0 ||
+		    listen(fd, 64) < 0)
+			goto fail;
+	}
 	ms = calloc(1, sizeof(*ms));
 	if (!ms)
 		goto fail;

@@ -16,10 +16,12 @@
 #define METRICSRV_HEAD_MAX 8192
 
 /*
- * Listen on cfg->metrics and serve it on ring with env (which outlives the server). NULL with
- * errno set (the bind's error when the address cannot be had).
+ * Listen on cfg->metrics (or on fd, a listening socket a restart handed over, when >= 0) and
+ * serve it on ring with env (which outlives the server). NULL with errno set (the bind's error
+ * when the address cannot be had).
  */
-struct reqsrv *metricsrv_open(struct io_uring *ring, struct ctl_env *env, const struct config *cfg);
+struct reqsrv *metricsrv_open(struct io_uring *ring, struct ctl_env *env, const struct config *cfg,
+			      int fd);
 void metricsrv_close(struct reqsrv *srv);
 
 #endif

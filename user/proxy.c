@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "guard.h"
 #include "conn.h"
 #include "ctl.h"
 #include "ctlsrv.h"
@@ -32,10 +33,12 @@
 #include "session.h"
 #include "splice.h"
 #include "srclimit.h"
+#include "takeover.h"
 
-#define RING_ENTRIES 1024
-#define TICK_NS	     (100 * 1000000ull)
-#define DRAIN_NS     (30 * 1000000000ull) /* the longest a stop waits for connections */
+#define RING_ENTRIES	1024
+#define TICK_NS		(100 * 1000000ull)
+#define RESTART_WAIT_MS 15000		     /* for a successor to say it serves */
+#define DRAIN_NS	(30 * 1000000000ull) /* the longest a stop waits for connections */
 
 volatile sig_atomic_t proxy_stop_requested;
 volatile sig_atomic_t proxy_reload_requested;
@@ -61,6 +64,8 @@ struct shared {
 	_Atomic unsigned paused;   /* workers whose accept is paused for lack of resources */
 	struct srclimit *srclimit; /* limit per-source (NULL: none) */
 	struct guard *gd;	   /* the XDP guard (NULL: not loaded) */
+	struct splice *sp;	   /* the kernel path (NULL: none) */
+	bool handed_over;	   /* a restart gave the sockets to a successor */
 	const char *config_path;
 };
 
@@ -511,6 +516,43 @@ static unsigned workers_auto(void)
 	return n < 1 ? 1 : n > STRG_MAX_WORKERS ? STRG_MAX_WORKERS : (unsigned)n;
 }
 
+/*
+ * strgctl restart: a successor takes every listening socket (the workers', the control socket,
+ * the metrics listener), then this strgd stops accepting and finishes its connections as at
+ * SIGTERM. Runs on worker 0 while the successor starts (a second or so).
+ */
+static int restart(struct ctl_env *env, pid_t *pid, char *err, size_t errlen)
+{
+	struct proxy *px0 = (struct proxy *)((char *)env - offsetof(struct proxy, ctl_env));
+	struct shared *sh = px0->sh;
+	struct takeover_fds f = {.ctl = reqsrv_fd(px0->ctl), .metrics = reqsrv_fd(px0->metrics)};
+	int ret;
+
+	if (sh->handed_over || px0->w.stopping) {
+		snprintf(err, errlen, "restart: this strgd is stopping already");
+		return -EALREADY;
+	}
+	for (unsigned i = 0; i < sh->nworkers; i++)
+		if (sh->px[i]->lfd >= 0)
+			f.listen[f.nlisten++] = sh->px[i]->lfd;
+	splice_hand_over(sh->sp);
+	guard_hand_over(sh->gd);
+	ret = takeover_start(&f, RESTART_WAIT_MS, pid, err, errlen);
+	if (ret) {
+		if (splice_take_back(sh->sp) || guard_take_back(sh->gd))
+			pr_warn("restart failed and this strgd's maps could not all be pinned "
+				"again");
+		return ret;
+	}
+	sh->handed_over = true;
+	reqsrv_stop(px0->ctl);
+	reqsrv_stop(px0->metrics);
+	pr_info("restart: strgd pid %d serves the listeners; finishing %lu connections here",
+		(int)*pid, px0->w.nconns);
+	proxy_stop_requested = 1;
+	return 0;
+}
+
 static void worker0_ctl(struct proxy *px, struct config **applied)
 {
 	struct ctl_env *env = &px->ctl_env;
@@ -525,17 +567,24 @@ static void worker0_ctl(struct proxy *px, struct config **applied)
 	env->everywhere = env_everywhere;
 	env->nworkers = px->sh->nworkers;
 	env->workers = px->sh->w;
+	env->restart = restart;
 	env->metrics = metrics_new(); /* without it, views have no rates */
 	env->rollback = rollback_new();
 }
 
 int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
-	      int ctl_fd, struct splice *sp, struct guard *gd, struct stats *st)
+	      int ctl_fd, const struct proxy_parts *parts)
 {
-	struct shared sh = {.config_path = config_path, .gd = gd};
+	struct shared sh = {.config_path = config_path, .gd = parts->gd, .sp = parts->sp};
+	const struct takeover_fds *inh = parts->inherited;
+	struct splice *sp = parts->sp;
+	struct stats *st = parts->st;
 	unsigned n = cfg->workers ? cfg->workers : workers_auto();
 	int err = 0;
 
+	/* Each listener handed over gets a worker: closing one would reset what it queued. */
+	if (parts->inherited && parts->inherited->nlisten > n)
+		n = parts->inherited->nlisten;
 	sh.cfg = config_clone(cfg); /* the live configuration, replaced whole by changes */
 	if (cfg->per_source_max && !(sh.srclimit = srclimit_new(cfg->per_source_max))) {
 		err = -ENOMEM;
@@ -550,8 +599,11 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 	sh.cfg->gen = 1;
 	sh.nworkers_planned = n;
 	for (sh.nworkers = 0; sh.nworkers < n; sh.nworkers++) {
-		struct proxy *px =
-			worker_open(&sh, sh.nworkers, sh.nworkers ? -1 : listen_fd, sp, st);
+		/* Worker 0 has listen_fd; a restart's successor takes each worker's listener. */
+		int lfd = !sh.nworkers			      ? listen_fd
+			  : inh && sh.nworkers < inh->nlisten ? inh->listen[sh.nworkers]
+							      : -1;
+		struct proxy *px = worker_open(&sh, sh.nworkers, lfd, sp, st);
 
 		if (!px) {
 			err = -errno;
@@ -577,7 +629,8 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 	if (cfg->metrics_len) {
 		char addr[128];
 
-		sh.px[0]->metrics = metricsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, cfg);
+		sh.px[0]->metrics = metricsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, cfg,
+						   inh ? inh->metrics : -1);
 		config_addr_text(&cfg->metrics, addr, sizeof(addr));
 		if (!sh.px[0]->metrics) {
 			err = -errno;
@@ -595,6 +648,10 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 			n = i;
 			break;
 		}
+	}
+	if (parts->answer_fd >= 0) {
+		takeover_answer(parts->answer_fd, NULL); /* the predecessor stops accepting now */
+		pr_info("restart: took the listeners over");
 	}
 	run_loop(sh.px[0]);
 	for (unsigned i = 1; i < n; i++)

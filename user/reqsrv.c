@@ -254,6 +254,24 @@ void *reqsrv_ctx(const struct reqsrv *srv)
 	return srv ? srv->ctx : NULL;
 }
 
+int reqsrv_fd(const struct reqsrv *srv)
+{
+	return srv ? srv->fd : -1;
+}
+
+void reqsrv_stop(struct reqsrv *srv)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!srv || srv->fd < 0)
+		return;
+	sqe = ring_get_sqe(srv->ring);
+	io_uring_prep_cancel64(sqe, ring_tag(srv, srv->proto->op_base), 0);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
+	close(srv->fd);
+	srv->fd = -1;
+}
+
 void reqsrv_close(struct reqsrv *srv)
 {
 	if (!srv)

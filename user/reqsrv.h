@@ -60,6 +60,13 @@ struct reqsrv *reqsrv_open(struct io_uring *ring, const struct reqsrv_proto *pro
 			   int fd, const char *unlink_path);
 /* Stop listening (and remove the socket's path); call after the ring is gone. */
 void reqsrv_close(struct reqsrv *srv);
+/* The listening socket (-1 once stopped). */
+int reqsrv_fd(const struct reqsrv *srv);
+/*
+ * Stop accepting (a restart handed the socket to a new strgd): the accept is cancelled and this
+ * process's descriptor closed, the socket file left where it is; open connections finish.
+ */
+void reqsrv_stop(struct reqsrv *srv);
 /* The ctx it was opened with. */
 void *reqsrv_ctx(const struct reqsrv *srv);
 

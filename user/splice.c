@@ -32,6 +32,7 @@ struct splice {
 	uint64_t published; /* tables published */
 	struct strg_stats *ustats; /* mmapped user-space counters */
 	int lock_fd;		   /* the pin directory, flock()ed while this strgd uses it */
+	bool handed;		   /* a restart's successor has the pin directory now */
 	char pin_dir[256];
 };
 
@@ -291,6 +292,31 @@ void splice_events_close(struct splice_events *ev)
 	free(ev);
 }
 
+void splice_hand_over(struct splice *sp)
+{
+	if (!sp || sp->handed)
+		return;
+	sp->handed = true;
+	if (sp->lock_fd >= 0)
+		close(sp->lock_fd);
+	sp->lock_fd = -1;
+}
+
+int splice_take_back(struct splice *sp)
+{
+	pid_t holder = 0;
+	int err;
+
+	if (!sp || !sp->handed)
+		return 0;
+	err = lock_pin_dir(sp, &holder);
+	if (!err)
+		err = pin_maps(sp); /* the failed successor's pins, if any, are replaced */
+	if (!err)
+		sp->handed = false;
+	return err;
+}
+
 void splice_close(struct splice *sp)
 {
 	if (!sp)
@@ -300,7 +326,8 @@ void splice_close(struct splice *sp)
 				 bpf_map__fd(sp->skel->maps.socks), BPF_SK_SKB_VERDICT);
 	if (sp->ustats)
 		munmap(sp->ustats, sizeof(struct strg_stats) * STRG_STATS_KEYS);
-	unpin_maps(sp);
+	if (!sp->handed)
+		unpin_maps(sp); /* else the names are the successor's maps by now */
 	splice_bpf__destroy(sp->skel);
 	if (sp->lock_fd >= 0)
 		close(sp->lock_fd);

@@ -23,6 +23,14 @@ struct splice;
  */
 struct splice *splice_open(struct config *cfg, const char *pin_dir, pid_t *holder);
 void splice_close(struct splice *sp);
+/*
+ * A restart: let go of the pin directory for the successor (its lock; the pins stay until it
+ * replaces them), and leave the pins alone at splice_close(). The maps keep working for this
+ * strgd's connections until it closes them.
+ */
+void splice_hand_over(struct splice *sp);
+/* The successor failed: take the pin directory back and pin this strgd's maps again. */
+int splice_take_back(struct splice *sp);
 
 /*
  * Publish the route table to the kernel: built in a new map, switched in with one write. On

@@ -20,6 +20,7 @@
 #include "apply.h"
 #include "guard.h"
 #include "splice.h"
+#include "takeover.h"
 #include "state.h"
 #include "stats.h"
 #include "version.h"
@@ -35,6 +36,8 @@ static const char usage[] =
 	"      --pin-dir DIR  where the BPF maps are pinned (default " SPLICE_PIN_DIR ")\n"
 	"      --state discard  start from the configuration alone; the state file is kept\n"
 	"                     aside as FILE.discarded-TIMESTAMP\n"
+	"      --takeover-fd N  take the listening sockets from the strgd that started this one\n"
+	"                     (strgctl restart does this; not for use by hand)\n"
 	"  -v, --verbose      log every request (debug level)\n"
 	"  -V, --version      print the version and exit\n"
 	"  -h, --help         this text\n";
@@ -145,6 +148,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{"pin-dir", required_argument, NULL, 'P'},
 		{"state", required_argument, NULL, 'S'},
+		{"takeover-fd", required_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *path = NULL, *pin_dir = SPLICE_PIN_DIR;
@@ -158,8 +162,10 @@ int main(int argc, char **argv)
 	struct config cfg;
 	char err[512];
 	bool test_only = false, discard = false;
-	int opt, ret;
+	struct takeover_fds inherited;
+	int opt, ret, takeover_fd = -1;
 
+	takeover_set_argv(argc, argv);
 	while ((opt = getopt_long(argc, argv, "c:tvVh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -181,6 +187,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			discard = true;
+			break;
+		case 'T': /* started by "strgctl restart": the sockets come from this socket */
+			takeover_fd = atoi(optarg);
 			break;
 		case 'v':
 			log_level = LOG_DEBUG;
@@ -242,8 +251,25 @@ int main(int argc, char **argv)
 	ret = 0;
 	raise_fd_limit();
 	ret = install_signals();
-	if (ret == 0)
+	if (ret == 0 && takeover_fd >= 0) {
+		ret = takeover_receive(takeover_fd, &inherited, err, sizeof(err));
+		if (ret == 0 && inherited.ctl < 0) {
+			snprintf(err, sizeof(err), "takeover: no control socket came");
+			ret = -EPROTO;
+		}
+		if (ret < 0) {
+			fprintf(stderr, "strgd: %s\n", err);
+			takeover_answer(takeover_fd, err);
+			takeover_fd = -1;
+		} else {
+			lfd = inherited.listen[0];
+			ctl_fd = inherited.ctl;
+			pr_info("restart: %u listening sockets and the control socket handed over",
+				inherited.nlisten);
+		}
+	} else if (ret == 0) {
 		ret = open_sockets(&cfg, &lfd, &ctl_fd);
+	}
 	if (ret == 0 && !no_bpf) {
 		sp = splice_open(&cfg, pin_dir, &holder);
 		if (!sp && errno == EBUSY) {
@@ -293,7 +319,15 @@ int main(int argc, char **argv)
 		pr_info("listening on %s with %u pools, %zu routes",
 			listen_name(&cfg, err, sizeof(err)), cfg.npools,
 			route_table_count(cfg.routes));
-		ret = proxy_run(&cfg, &applied, path, lfd, ctl_fd, sp, gd, st);
+		struct proxy_parts parts = {
+			.sp = sp,
+			.gd = gd,
+			.st = st,
+			.inherited = takeover_fd >= 0 ? &inherited : NULL,
+			.answer_fd = takeover_fd,
+		};
+
+		ret = proxy_run(&cfg, &applied, path, lfd, ctl_fd, &parts);
 		ctl_fd = -1; /* the proxy closed it and removed the socket */
 		if (ret < 0)
 			pr_warn("event loop failed: %s", strerror(-ret));

@@ -13,6 +13,7 @@
 import hashlib
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -23,6 +24,7 @@ import time
 
 import harness as h
 from harness import RawConn, request
+from promise_tests import wrk_errors
 
 S = None  # the suite module, set by register()
 
@@ -571,6 +573,61 @@ def soak_returns_to_baseline(env):
 soak_returns_to_baseline.timeout = SOAK_SECONDS + 60
 
 
+def restart_under_load_loses_nothing(env):
+    """strgctl restart while wrk loads strgd (16 keep-alive connections): a new strgd takes the
+    listening sockets, the old one finishes its connections and exits; wrk sees no socket error
+    and no failed answer, and the new strgd serves (a second restart too)."""
+    port = 8149
+    proc = env.spawn_extra_proxy("restart", port)
+    pids = [proc.pid]
+    try:
+        wrk = subprocess.Popen(["wrk", "-c16", "-t2", "-d6s", "http://%s:%d/a/restart"
+                                % (h.HOST, port)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+        for round_ in range(2):
+            time.sleep(2.0)
+            r = subprocess.run([str(h.ROOT / "strgctl"), "-s", h.control_path(port), "restart"],
+                               capture_output=True, text=True, timeout=30)
+            m = re.search(r"strgd pid (\d+) serves", r.stdout)
+            S.check(r.returncode == 0 and m, "restart %d: %s %s" % (round_ + 1, r.stdout,
+                                                                    r.stderr))
+            pids.append(int(m.group(1)))
+        out, _ = wrk.communicate(timeout=30)
+        errors = wrk_errors(out)
+        S.check(errors["requests"] > 1000, "wrk made too few requests: %s" % out[-300:])
+        S.check(not any(errors[k] for k in ("connect", "read", "write", "timeout", "non2xx")),
+                "wrk saw failures across the restarts: %r" % errors)
+        # The old ones finish and exit; the last one serves.
+        deadline = time.monotonic() + 35
+        while time.monotonic() < deadline and any(alive(p) for p in pids[:-1]):
+            time.sleep(0.2)
+        S.check(not any(alive(p) for p in pids[:-1]), "an old strgd did not exit: %r" %
+                [p for p in pids[:-1] if alive(p)])
+        S.check(alive(pids[-1]), "the new strgd is not running")
+        with RawConn(port=port) as c:
+            c.send(request("GET", "/a/after"))
+            S.check(c.read_response().status == 200, "the new strgd does not answer")
+    finally:
+        for p in reversed(pids[1:]):
+            if alive(p):
+                os.kill(p, signal.SIGTERM)
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline and alive(p):
+                    time.sleep(0.1)
+        proc.stop(signal.SIGTERM, 3.0)
+    info("restart_under_load_loses_nothing", "2 restarts under wrk -c16: %d requests, 0 errors; "
+         "old strgds exited, pid %d serves" % (errors["requests"], pids[-1]))
+
+
+def alive(pid):
+    """Whether the process runs (a zombie child counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 HARDENING_TESTS = [
     malformed_chunked_never_reaches_backend,
     head_deadline_beats_dribbling,
@@ -582,6 +639,7 @@ HARDENING_TESTS = [
     per_source_limit,
     idle_connections_let_go_of_buffers,
     soak_returns_to_baseline,
+    restart_under_load_loses_nothing,
 ]
 
 
