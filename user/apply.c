@@ -28,16 +28,16 @@ static const char *pool_name_of(const struct config *cfg, int pool)
 	return pool >= 0 && (unsigned)pool < cfg->npools ? cfg->pools[pool].name : "?";
 }
 
-static void text_of(const struct config *cfg, const struct route_spec *s, char *out, size_t len)
+static void text_of(const struct config *cfg, const struct route_stored *s, char *out, size_t len)
 {
 	route_spec_text(s, pool_name_of(cfg, s->pool), pool_name_of(cfg, s->fallback_pool), out,
 			len);
 }
 
-bool apply_route_same(const struct config *ca, const struct route_spec *a, const struct config *cb,
-		      const struct route_spec *b)
+bool apply_route_same(const struct config *ca, const struct route_stored *a,
+		      const struct config *cb, const struct route_stored *b)
 {
-	struct route_spec x = *a;
+	struct route_stored x = *a;
 
 	x.pool = b->pool;
 	return route_spec_equal(&x, b) &&
@@ -197,11 +197,12 @@ static void pools_from_file(struct merge *m)
 
 /* The route in cfg with the key of spec s from config from (pools by name), or NULL. */
 static const struct route *route_in(const struct config *cfg, const struct config *from,
-				    const struct route_spec *s)
+				    const struct route_stored *s)
 {
-	struct route_spec key = *s;
+	struct route_spec key;
 
 	(void)from;
+	route_spec_from(s, &key);
 	if (!cfg)
 		return NULL;
 	key.pool = 0; /* the key leaves the pool out */
@@ -209,15 +210,15 @@ static const struct route *route_in(const struct config *cfg, const struct confi
 }
 
 /* s from config from, with its pool re-numbered for cfg; -ENOENT when cfg lacks that pool. */
-static int respec(const struct config *cfg, const struct config *from, const struct route_spec *s,
+static int respec(const struct config *cfg, const struct config *from, const struct route_stored *s,
 		  struct route_spec *out)
 {
-	*out = *s;
+	route_spec_from(s, out);
 	out->pool = config_pool_find(cfg, pool_name_of(from, s->pool));
 	return out->pool < 0 ? -ENOENT : 0;
 }
 
-static void route_set_live(struct merge *m, const struct route_spec *f)
+static void route_set_live(struct merge *m, const struct route_stored *f)
 {
 	struct route_spec s;
 	int id;
@@ -331,7 +332,7 @@ static int pool_remove(struct config *cfg, int idx)
 
 	/* Re-pointing keeps a route where it is: the list stays valid while it is walked. */
 	for (size_t i = 0; !err && i < n; i++) {
-		s = v[i]->spec;
+		route_spec_from(&v[i]->spec, &s);
 		if (s.pool > idx) {
 			s.pool--;
 			err = route_table_set(cfg->routes, &s) < 0 ? -ENOMEM : 0;

@@ -36,7 +36,7 @@ int apply_config(struct config *live, const struct config *last, const struct co
 int apply_boot(struct config *cfg, struct config **applied, bool dry, apply_say_fn say, void *ctx,
 	       char *err, size_t errlen);
 /* Whether route spec a of config ca and b of cb are the same, pools compared by name. */
-bool apply_route_same(const struct config *ca, const struct route_spec *a, const struct config *cb,
-		      const struct route_spec *b);
+bool apply_route_same(const struct config *ca, const struct route_stored *a,
+		      const struct config *cb, const struct route_stored *b);
 
 #endif

@@ -159,7 +159,7 @@ static const char *pool_name(const struct config *cfg, int pool)
 	return pool >= 0 && (unsigned)pool < cfg->npools ? cfg->pools[pool].name : "?";
 }
 
-static void spec_text(const struct config *cfg, const struct route_spec *s, char *out, size_t len)
+static void spec_text(const struct config *cfg, const struct route_stored *s, char *out, size_t len)
 {
 	route_spec_text(s, pool_name(cfg, s->pool), pool_name(cfg, s->fallback_pool), out, len);
 }
@@ -168,9 +168,10 @@ static void spec_text(const struct config *cfg, const struct route_spec *s, char
 static const char *route_source(const struct config *cfg, const struct config *applied,
 				const struct route *rt)
 {
-	struct route_spec key = rt->spec;
+	struct route_spec key;
 	const struct route *conf;
 
+	route_spec_from(&rt->spec, &key);
 	key.pool = 0;
 	conf = applied ? route_table_find(applied->routes, &key) : NULL;
 	return conf && apply_route_same(applied, &conf->spec, cfg, &rt->spec) ? "config" : "state";
@@ -179,7 +180,7 @@ static const char *route_source(const struct config *cfg, const struct config *a
 static json_t *route_json(const struct config *cfg, const struct config *applied,
 			  const struct route *rt)
 {
-	const struct route_spec *s = &rt->spec;
+	const struct route_stored *s = &rt->spec;
 	json_t *methods = json_array();
 
 	for (unsigned m = HTTP_M_GET; m < HTTP_M_COUNT; m++)
@@ -238,14 +239,14 @@ static void route_show_text(const struct ctl_env *env, const struct show_ctx *s,
 	reply(r, "%-5s %-16s %-20s %-24s %-8s %-6s %s\n", "ID", "METHODS", "HOST", "PATH", "POOL",
 	      "SOURCE", "OPTIONS");
 	for (size_t i = 0; i < s->n; i++) {
-		const struct route_spec *sp = &s->v[i]->spec;
-		struct route_spec bare = *sp;
+		const struct route_stored *sp = &s->v[i]->spec;
+		struct route_stored bare = *sp;
 		char *o;
 
 		route_methods_text(sp->methods, methods, sizeof(methods));
 		/* The options are what the spec text has after the pool. */
 		bare.methods = 0;
-		bare.host[0] = '\0';
+		bare.host = "";
 		spec_text(env->cfg, &bare, opts, sizeof(opts));
 		o = opts + strlen(sp->path) + 1 + strlen(pool_name(env->cfg, sp->pool));
 		o += *o == ' ';
@@ -457,13 +458,21 @@ void ctl_publish(struct ctl_env *env, struct ctl_reply *r)
 	}
 }
 
+static bool specs_equal(const struct route_spec *a, const struct route_spec *b)
+{
+	struct route_stored va, vb;
+
+	return route_spec_equal(route_spec_view(a, &va), route_spec_view(b, &vb));
+}
+
 /* "route 7: OLD -> NEW", "route 7 added: NEW", "route 7 unchanged: OLD"; "would ..." if dry. */
 static void reply_change(struct ctl_env *env, struct ctl_reply *r, bool dry, uint32_t id,
 			 const struct route_spec *old, const struct route_spec *now)
 {
 	char a[ROUTE_TEXT_MAX], b[ROUTE_TEXT_MAX];
+	struct route_stored vo, vn;
 
-	spec_text(env->cfg, now, b, sizeof(b));
+	spec_text(env->cfg, route_spec_view(now, &vn), b, sizeof(b));
 	if (!old) {
 		if (dry)
 			reply(r, "would add route: %s\n", b);
@@ -471,8 +480,8 @@ static void reply_change(struct ctl_env *env, struct ctl_reply *r, bool dry, uin
 			reply(r, "route %u added: %s\n", id, b);
 		return;
 	}
-	spec_text(env->cfg, old, a, sizeof(a));
-	if (route_spec_equal(old, now))
+	spec_text(env->cfg, route_spec_view(old, &vo), a, sizeof(a));
+	if (route_spec_equal(&vo, &vn))
 		reply(r, "%sroute %u unchanged: %s\n", dry ? "would leave " : "", id, a);
 	else
 		reply(r, "%sroute %u: %s -> %s\n", dry ? "would change " : "", id, a, b);
@@ -489,7 +498,7 @@ static int route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 		return ctl_fail(r, "%s", err);
 	old = route_table_find(env->cfg->routes, &spec);
 	if (old)
-		before = old->spec;
+		route_spec_from(&old->spec, &before);
 	if (a->dry) {
 		/* The spec as the table would store it: normalised like a real set. */
 		struct route_table *t = route_table_new();
@@ -499,7 +508,7 @@ static int route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 			route_table_free(t);
 			return ctl_fail(r, "route set: %s", strerror(-tid));
 		}
-		spec = route_table_get(t, (uint32_t)tid)->spec;
+		route_spec_from(&route_table_get(t, (uint32_t)tid)->spec, &spec);
 		route_table_free(t);
 		reply(r, "ok\n");
 		reply_change(env, r, true, old ? old->id : 0, old ? &before : NULL, &spec);
@@ -508,12 +517,12 @@ static int route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 	id = route_table_set(env->cfg->routes, &spec);
 	if (id < 0)
 		return ctl_fail(r, "route set: %s", strerror(-id));
-	spec = route_table_get(env->cfg->routes, (uint32_t)id)->spec;
+	route_spec_from(&route_table_get(env->cfg->routes, (uint32_t)id)->spec, &spec);
 	if (!old) /* a new route: its counters slot may hold a deleted route's */
 		stats_slot_reset(env->st, route_table_get(env->cfg->routes, (uint32_t)id)->slot);
 	reply(r, "ok\n");
 	reply_change(env, r, false, (uint32_t)id, old ? &before : NULL, &spec);
-	if (old && route_spec_equal(&before, &spec))
+	if (old && specs_equal(&before, &spec))
 		return 0;
 	ctl_publish(env, r);
 	return 1;
@@ -594,15 +603,15 @@ static int route_activate(struct ctl_env *env, struct ctl_args *a, struct ctl_re
 		return -EINVAL;
 	if (!active && route_is_default(&rt->spec))
 		return ctl_fail(r, "route deactivate: the default route '/' is always active");
-	before = rt->spec;
-	spec = rt->spec;
+	route_spec_from(&rt->spec, &before);
+	spec = before;
 	spec.inactive = !active;
 	/* An operator's word ends a rollback strgd made: the route is theirs again. */
 	spec.tripped = false;
 	spec.trip[0] = '\0';
 	reply(r, "ok\n");
 	reply_change(env, r, a->dry, rt->id, &before, &spec);
-	if (a->dry || route_spec_equal(&before, &spec))
+	if (a->dry || specs_equal(&before, &spec))
 		return 0;
 	id = route_table_set(env->cfg->routes, &spec);
 	if (id < 0)

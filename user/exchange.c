@@ -24,7 +24,7 @@
 #include "proxyproto.h"
 
 static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
-		       const struct route_spec *spec);
+		       const struct route_stored *spec);
 static void exchange_connect(struct conn *c);
 static const struct route *fall_back(struct conn *c, const struct http_request *req,
 				     const struct route *rt, unsigned bucket);
@@ -74,7 +74,8 @@ void exchange_reset(struct conn *c)
  * it; an empty result becomes "/"), written at out. Returns its length. The rest of the target
  * (scheme and authority of an absolute form, the query) is kept as sent.
  */
-static size_t adapted_line(const struct http_request *req, const struct route_spec *spec, char *out)
+static size_t adapted_line(const struct http_request *req, const struct route_stored *spec,
+			   char *out)
 {
 	const char *end = req->target + req->target_len;
 	/* An absolute form without a path has a "/" that is not in the buffer. */
@@ -102,7 +103,7 @@ static size_t adapted_line(const struct http_request *req, const struct route_sp
 }
 
 static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
-		       const struct route_spec *spec)
+		       const struct route_stored *spec)
 {
 	char *head = c->hbuf + PROXYPROTO_V2_MAX;
 	const char *src = c->cin.data + c->cin.start;

@@ -61,7 +61,7 @@ void metrics_free(struct metrics *m)
 }
 
 /* A route's key text, allocated (NULL when out of memory). */
-static char *route_key_dup(const struct route_spec *s)
+static char *route_key_dup(const struct route_stored *s)
 {
 	char text[ROUTE_TEXT_MAX];
 

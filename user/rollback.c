@@ -106,7 +106,7 @@ static int trip_route(struct config *draft, void *arg)
 
 	if (!rt || rt->spec.tripped || rt->spec.inactive)
 		return 0;
-	spec = rt->spec;
+	route_spec_from(&rt->spec, &spec);
 	spec.inactive = true;
 	spec.tripped = true;
 	snprintf(spec.trip, sizeof(spec.trip), "%s", t->why);
@@ -128,7 +128,7 @@ static const struct rb_sample *window_start(const struct rb_route *st, uint64_t 
 }
 
 /* Over the window: trip when the limits are passed; the figures go to why. */
-static bool over_limits(const struct route_spec *sp, const struct strg_stats *now,
+static bool over_limits(const struct route_stored *sp, const struct strg_stats *now,
 			const struct strg_stats *then, char *why, size_t len)
 {
 	struct strg_stats d;

@@ -23,7 +23,80 @@ struct route_node {
 	struct route r;
 	struct route_prefix *pfx;
 	size_t host_len;
+	char host[]; /* r.spec.host points here, r.spec.path to pfx->path */
 };
+
+/* The empty string the stored specs share (never freed). */
+static const char empty[] = "";
+
+/* A string for a stored spec: a copy, or the shared empty one. NULL out of memory. */
+static const char *own(const char *s)
+{
+	return *s ? strdup(s) : empty;
+}
+
+static void disown(const char *s)
+{
+	if (s && s != empty)
+		free((char *)s);
+}
+
+static void node_free(struct route_node *n)
+{
+	disown(n->r.spec.rewrite);
+	disown(n->r.spec.trip);
+	free(n);
+}
+
+const struct route_stored *route_spec_view(const struct route_spec *s, struct route_stored *v)
+{
+	*v = (struct route_stored){
+		.methods = s->methods,
+		.host = s->host,
+		.path = s->path,
+		.rewrite = s->rewrite,
+		.trip = s->trip,
+		.exact = s->exact,
+		.inactive = s->inactive,
+		.split = s->split,
+		.testers = s->testers,
+		.adapt = s->adapt,
+		.permille = s->permille,
+		.pool = s->pool,
+		.fallback = s->fallback,
+		.fallback_pool = s->fallback_pool,
+		.rb_err_permille = s->rb_err_permille,
+		.rb_p99_ms = s->rb_p99_ms,
+		.rb_window_s = s->rb_window_s,
+		.rb_min = s->rb_min,
+		.tripped = s->tripped,
+	};
+	return v;
+}
+
+void route_spec_from(const struct route_stored *s, struct route_spec *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->methods = s->methods;
+	snprintf(out->host, sizeof(out->host), "%s", s->host);
+	snprintf(out->path, sizeof(out->path), "%s", s->path);
+	snprintf(out->rewrite, sizeof(out->rewrite), "%s", s->rewrite);
+	snprintf(out->trip, sizeof(out->trip), "%s", s->trip);
+	out->exact = s->exact;
+	out->inactive = s->inactive;
+	out->split = s->split;
+	out->testers = s->testers;
+	out->adapt = s->adapt;
+	out->permille = s->permille;
+	out->pool = s->pool;
+	out->fallback = s->fallback;
+	out->fallback_pool = s->fallback_pool;
+	out->rb_err_permille = s->rb_err_permille;
+	out->rb_p99_ms = s->rb_p99_ms;
+	out->rb_window_s = s->rb_window_s;
+	out->rb_min = s->rb_min;
+	out->tripped = s->tripped;
+}
 
 /* Every route whose path is exactly this prefix, in precedence order: the first match wins. */
 struct route_prefix {
@@ -293,7 +366,7 @@ void route_table_free(struct route_table *t)
 		if (!p)
 			continue;
 		for (k = 0; k < p->n; k++)
-			free(p->routes[k]);
+			node_free(p->routes[k]);
 		free(p->routes);
 		free(p);
 	}
@@ -302,12 +375,12 @@ void route_table_free(struct route_table *t)
 	free(t);
 }
 
-bool route_is_default(const struct route_spec *s)
+bool route_is_default(const struct route_stored *s)
 {
 	return !s->methods && !s->host[0] && !s->exact && !strcmp(s->path, "/");
 }
 
-bool route_spec_equal(const struct route_spec *a, const struct route_spec *b)
+bool route_spec_equal(const struct route_stored *a, const struct route_stored *b)
 {
 	return a->methods == b->methods && !strcmp(a->host, b->host) && !strcmp(a->path, b->path) &&
 	       a->exact == b->exact && a->inactive == b->inactive && a->split == b->split &&
@@ -335,7 +408,7 @@ size_t route_methods_text(uint32_t mask, char *out, size_t len)
 	return n;
 }
 
-size_t route_key_text(const struct route_spec *s, char *out, size_t len)
+size_t route_key_text(const struct route_stored *s, char *out, size_t len)
 {
 	char methods[96];
 
@@ -360,7 +433,7 @@ static size_t add(char *out, size_t len, size_t n, const char *fmt, ...)
 	return n + (r > 0 ? (size_t)r : 0);
 }
 
-size_t route_spec_text(const struct route_spec *s, const char *pool, const char *fallback,
+size_t route_spec_text(const struct route_stored *s, const char *pool, const char *fallback,
 		       char *out, size_t len)
 {
 	size_t n = route_methods_text(s->methods, out, len);
@@ -496,18 +569,37 @@ static int route_insert(struct route_table *t, const struct route_spec *s, uint3
 		err = id_reserve(t);
 	if (err)
 		return err;
-	n = calloc(1, sizeof(*n));
+	n = calloc(1, sizeof(*n) + strlen(s->host) + 1);
 	if (!n)
 		return -ENOMEM;
-	p = prefix_get(t, s->path, &created);
+	n->r.spec.rewrite = own(s->rewrite);
+	n->r.spec.trip = own(s->trip);
+	p = n->r.spec.rewrite && n->r.spec.trip ? prefix_get(t, s->path, &created) : NULL;
 	if (!p) {
-		free(n);
+		node_free(n);
 		return -ENOMEM;
 	}
 	n->r.id = id;
 	n->r.slot = slot_take(t, slot);
-	n->r.spec = *s;
 	n->host_len = strlen(s->host);
+	memcpy(n->host, s->host, n->host_len + 1);
+	n->r.spec.host = n->host;
+	n->r.spec.path = p->path;
+	n->r.spec.methods = s->methods;
+	n->r.spec.exact = s->exact;
+	n->r.spec.inactive = s->inactive;
+	n->r.spec.split = s->split;
+	n->r.spec.testers = s->testers;
+	n->r.spec.adapt = s->adapt;
+	n->r.spec.permille = s->permille;
+	n->r.spec.pool = s->pool;
+	n->r.spec.fallback = s->fallback;
+	n->r.spec.fallback_pool = s->fallback_pool;
+	n->r.spec.rb_err_permille = s->rb_err_permille;
+	n->r.spec.rb_p99_ms = s->rb_p99_ms;
+	n->r.spec.rb_window_s = s->rb_window_s;
+	n->r.spec.rb_min = s->rb_min;
+	n->r.spec.tripped = s->tripped;
 	if (created) {
 		pfx_place(t->pfx, t->pfx_bits, p);
 		t->npfx++;
@@ -537,8 +629,10 @@ struct route_table *route_table_clone(const struct route_table *t)
 	for (i = 0; i < (size_t)1 << t->pfx_bits; i++) {
 		p = t->pfx[i].p;
 		for (k = 0; p && k < p->n; k++) {
-			err = route_insert(c, &p->routes[k]->r.spec, p->routes[k]->r.id,
-					   p->routes[k]->r.slot);
+			struct route_spec full;
+
+			route_spec_from(&p->routes[k]->r.spec, &full);
+			err = route_insert(c, &full, p->routes[k]->r.id, p->routes[k]->r.slot);
 			if (err) {
 				route_table_free(c);
 				errno = -err;
@@ -619,13 +713,21 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 	n = node_find(t, &s);
 	if (n) {
 		/* Same key: the order among the prefix's routes holds, only the target changes. */
+		const char *rewrite = own(s.rewrite), *trip = own(s.trip);
+
+		if (!rewrite || !trip) {
+			disown(rewrite);
+			disown(trip);
+			return -ENOMEM;
+		}
 		t->ntesters += (size_t)s.testers - (size_t)n->r.spec.testers;
 		n->r.spec.pool = s.pool;
 		n->r.spec.inactive = s.inactive;
 		n->r.spec.split = s.split;
 		n->r.spec.testers = s.testers;
 		n->r.spec.adapt = s.adapt;
-		strcpy(n->r.spec.rewrite, s.rewrite);
+		disown(n->r.spec.rewrite);
+		n->r.spec.rewrite = rewrite;
 		n->r.spec.permille = s.permille;
 		n->r.spec.fallback = s.fallback;
 		n->r.spec.fallback_pool = s.fallback_pool;
@@ -634,7 +736,8 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 		n->r.spec.rb_window_s = s.rb_window_s;
 		n->r.spec.rb_min = s.rb_min;
 		n->r.spec.tripped = s.tripped;
-		strcpy(n->r.spec.trip, s.trip);
+		disown(n->r.spec.trip);
+		n->r.spec.trip = trip;
 		return (int)n->r.id;
 	}
 	/* Ids are returned as int: refuse to hand out one that would read as an error. */
@@ -685,7 +788,8 @@ int route_table_del(struct route_table *t, uint32_t id)
 	if (!n)
 		return -ENOENT;
 	/* Without it a request could match nothing: the default route can only be re-pointed. */
-	if (route_is_default(&n->r.spec))
+	if (!n->r.spec.methods && !n->r.spec.host[0] && !n->r.spec.exact &&
+	    !strcmp(n->r.spec.path, "/"))
 		return -EPERM;
 	p = n->pfx;
 	prefix_unlink(p, n);
@@ -698,7 +802,7 @@ int route_table_del(struct route_table *t, uint32_t id)
 	slot_give(t, n->r.slot);
 	t->nroutes--;
 	t->ntesters -= n->r.spec.testers;
-	free(n);
+	node_free(n);
 	return 0;
 }
 

@@ -46,12 +46,33 @@ enum route_fallback {
 	ROUTE_FALLBACK_POOL = 2,
 };
 
+/*
+ * A spec as the table stores it: the same settings, its strings sized to their content (never
+ * NULL; owned by the table, valid while the route exists in it). route_spec_of() gives the full
+ * struct route_spec back for changes and texts.
+ */
+struct route_stored {
+	uint32_t methods;
+	const char *host, *path, *rewrite, *trip;
+	bool exact, inactive, split, testers, adapt;
+	uint16_t permille;
+	int pool;
+	uint8_t fallback;
+	int fallback_pool;
+	uint16_t rb_err_permille;
+	uint32_t rb_p99_ms, rb_window_s, rb_min;
+	bool tripped;
+};
+
 /* A route as stored: the spec plus its stable id (unique for the table's life). */
 struct route {
 	uint32_t id;
 	uint32_t slot; /* counters slot: stable while the route exists, freed by its deletion */
-	struct route_spec spec;
+	struct route_stored spec;
 };
+
+/* The full spec of a stored one (a copy: changes to it change nothing in the table). */
+void route_spec_from(const struct route_stored *s, struct route_spec *out);
 
 #define ROUTE_SLOTS	1024	   /* equals STRG_ROUTE_SLOTS, the counters maps' route dimension */
 #define ROUTE_SLOT_NONE UINT32_MAX /* more routes than slots: this one is not counted */
@@ -151,18 +172,23 @@ size_t route_methods_text(uint32_t mask, char *out, size_t len);
  * The route's key as counters and logs name it, stable for its life:
  * "[METHODS] [host H] PATH [exact]". snprintf semantics.
  */
-size_t route_key_text(const struct route_spec *s, char *out, size_t len);
+size_t route_key_text(const struct route_stored *s, char *out, size_t len);
 /*
  * The spec in the configuration's route syntax, without the word "route":
  * "[METHODS] [host H] PATH POOL [percent P] [exact] [strip-prefix|rewrite NEW] [testers]
  * [inactive]", pool being the name of spec->pool. snprintf-style return.
  */
-size_t route_spec_text(const struct route_spec *spec, const char *pool, const char *fallback,
+size_t route_spec_text(const struct route_stored *spec, const char *pool, const char *fallback,
 		       char *out, size_t len);
 /* The default route: "/" for every method and host, not exact. */
-bool route_is_default(const struct route_spec *spec);
+bool route_is_default(const struct route_stored *spec);
 /* Same route and same target, options and state. */
-bool route_spec_equal(const struct route_spec *a, const struct route_spec *b);
+bool route_spec_equal(const struct route_stored *a, const struct route_stored *b);
+/*
+ * A full spec seen as a stored one (for the functions above): view's strings point into s, so
+ * it is valid while s is.
+ */
+const struct route_stored *route_spec_view(const struct route_spec *s, struct route_stored *view);
 
 /* Longest text route_spec_text() writes. */
 #define ROUTE_TEXT_MAX (2 * ROUTE_PATH_MAX + ROUTE_HOST_MAX + 160)

@@ -261,7 +261,7 @@ static void test_health_fallback_rollback(void **state)
 	{
 		/* The text the state file keeps reads back the same (a tripped route too). */
 		char line[ROUTE_TEXT_MAX + 128], spec_text[ROUTE_TEXT_MAX], again[ROUTE_TEXT_MAX];
-		struct route_spec sp = rt->spec;
+		struct route_stored sp = rt->spec;
 		struct config c2;
 		const struct route *r2;
 

@@ -38,6 +38,50 @@ static int pick(const struct route_table *t, unsigned method, const char *host, 
 	return r ? r->spec.pool : -1;
 }
 
+/* Stored specs own strings sized to their content: replacing a route's rewrite and trip text
+ * (longer, shorter, empty), cloning and deleting keep every string right (ASan watches). */
+static void test_stored_strings_follow_changes(void **state)
+{
+	struct route_table *t = route_table_new(), *c;
+	struct route_spec s = {.methods = 1u << HTTP_M_GET, .pool = MODERN, .adapt = true};
+	const struct route *r;
+	int id;
+
+	(void)state;
+	assert_int_equal(route_path_set(&s, "/v1/x"), 0);
+	assert_int_equal(route_host_set(&s, "Api.Example.com"), 0);
+	strcpy(s.rewrite, "/a");
+	id = route_table_set(t, &s);
+	assert_true(id > 0);
+	strcpy(s.rewrite, "/a/much/longer/rewrite/than/before");
+	s.tripped = true;
+	s.inactive = true;
+	strcpy(s.trip, "5xx 9.0% over 10 s (limit 5.0%)");
+	assert_int_equal(route_table_set(t, &s), id);
+	r = route_table_get(t, (uint32_t)id);
+	assert_string_equal(r->spec.rewrite, "/a/much/longer/rewrite/than/before");
+	assert_string_equal(r->spec.trip, "5xx 9.0% over 10 s (limit 5.0%)");
+	assert_string_equal(r->spec.host, "api.example.com");
+	assert_string_equal(r->spec.path, "/v1/x");
+	c = route_table_clone(t);
+	assert_non_null(c);
+	s.rewrite[0] = '\0';
+	s.tripped = false;
+	s.trip[0] = '\0';
+	assert_int_equal(route_table_set(t, &s), id);
+	r = route_table_get(t, (uint32_t)id);
+	assert_string_equal(r->spec.rewrite, "");
+	assert_string_equal(r->spec.trip, "");
+	/* The clone kept its own copies. */
+	r = route_table_get(c, (uint32_t)id);
+	assert_string_equal(r->spec.rewrite, "/a/much/longer/rewrite/than/before");
+	assert_string_equal(r->spec.trip, "5xx 9.0% over 10 s (limit 5.0%)");
+	assert_int_equal(route_table_del(c, (uint32_t)id), 0);
+	assert_null(route_table_get(c, (uint32_t)id));
+	route_table_free(c);
+	route_table_free(t);
+}
+
 static struct route_table *table_with_default(void)
 {
 	struct route_table *t = route_table_new();
@@ -86,11 +130,11 @@ static void test_inactive_route_falls_through(void **state)
 	outer = add(t, 0, "", "/v1/orders", false, OTHER);
 	inner = add(t, M(GET), "", "/v1/orders/new", false, MODERN);
 	assert_int_equal(pick(t, HTTP_M_GET, "", "/v1/orders/new/7"), MODERN);
-	s = route_table_get(t, (uint32_t)inner)->spec;
+	route_spec_from(&route_table_get(t, (uint32_t)inner)->spec, &s);
 	s.inactive = true;
 	assert_int_equal(route_table_set(t, &s), inner); /* same key: same id */
 	assert_int_equal(pick(t, HTTP_M_GET, "", "/v1/orders/new/7"), OTHER);
-	s = route_table_get(t, (uint32_t)outer)->spec;
+	route_spec_from(&route_table_get(t, (uint32_t)outer)->spec, &s);
 	s.inactive = true;
 	assert_int_equal(route_table_set(t, &s), outer);
 	assert_int_equal(pick(t, HTTP_M_GET, "", "/v1/orders/new/7"), LEGACY);
@@ -112,14 +156,14 @@ static void test_testers_are_in_every_share(void **state)
 	(void)state;
 	assert_false(route_table_has_testers(t));
 	dark = add(t, M(GET), "", "/v1/dark", false, MODERN);
-	s = route_table_get(t, (uint32_t)dark)->spec;
+	route_spec_from(&route_table_get(t, (uint32_t)dark)->spec, &s);
 	s.split = true;
 	s.permille = 0;
 	s.testers = true;
 	assert_int_equal(route_table_set(t, &s), dark);
 	assert_true(route_table_has_testers(t));
 	plain = add(t, M(GET), "", "/v1/plain", false, MODERN);
-	s = route_table_get(t, (uint32_t)plain)->spec;
+	route_spec_from(&route_table_get(t, (uint32_t)plain)->spec, &s);
 	s.split = true;
 	s.permille = 100;
 	assert_int_equal(route_table_set(t, &s), plain);
@@ -133,7 +177,7 @@ static void test_testers_are_in_every_share(void **state)
 		r = route_table_lookup_user(t, HTTP_M_GET, "", 0, "/v1/plain", 9, b | ROUTE_TESTER);
 		assert_int_equal(r->spec.pool, b < 100 ? MODERN : LEGACY);
 	}
-	s = route_table_get(t, (uint32_t)dark)->spec;
+	route_spec_from(&route_table_get(t, (uint32_t)dark)->spec, &s);
 	s.testers = false;
 	assert_int_equal(route_table_set(t, &s), dark);
 	assert_false(route_table_has_testers(t));
@@ -843,6 +887,7 @@ int main(void)
 		cmocka_unit_test(test_random_deletes_keep_the_rest),
 		cmocka_unit_test(test_churn_keeps_ids_reachable),
 		cmocka_unit_test(test_random_against_reference),
+		cmocka_unit_test(test_stored_strings_follow_changes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
