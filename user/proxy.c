@@ -32,6 +32,7 @@
 #include "rollback.h"
 #include "session.h"
 #include "splice.h"
+#include "sdnotify.h"
 #include "srclimit.h"
 #include "takeover.h"
 
@@ -650,8 +651,16 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 		}
 	}
 	if (parts->answer_fd >= 0) {
+		char msg[64];
+
 		takeover_answer(parts->answer_fd, NULL); /* the predecessor stops accepting now */
 		pr_info("restart: took the listeners over");
+		/* Under systemd (Type=notify) this process is the service's main one from now on.
+		 */
+		snprintf(msg, sizeof(msg), "MAINPID=%d\nREADY=1", (int)getpid());
+		sdnotify(msg);
+	} else {
+		sdnotify("READY=1");
 	}
 	run_loop(sh.px[0]);
 	for (unsigned i = 1; i < n; i++)

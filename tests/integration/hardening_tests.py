@@ -576,11 +576,22 @@ soak_returns_to_baseline.timeout = SOAK_SECONDS + 60
 def restart_under_load_loses_nothing(env):
     """strgctl restart while wrk loads strgd (16 keep-alive connections): a new strgd takes the
     listening sockets, the old one finishes its connections and exits; wrk sees no socket error
-    and no failed answer, and the new strgd serves (a second restart too)."""
+    and no failed answer, and the new strgd serves (a second restart too). Under systemd
+    (Type=notify, here a socket of the test's own as $NOTIFY_SOCKET) each strgd says READY=1 and
+    each successor names itself the service's main process."""
     port = 8149
-    proc = env.spawn_extra_proxy("restart", port)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify_path = str(env.tmp / "notify.sock")
+    notify.bind(notify_path)
+    notify.settimeout(5.0)
+    os.environ["NOTIFY_SOCKET"] = notify_path
+    try:
+        proc = env.spawn_extra_proxy("restart", port)
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
     pids = [proc.pid]
     try:
+        S.check(notify.recv(256) == b"READY=1", "the first strgd did not say READY=1")
         wrk = subprocess.Popen(["wrk", "-c16", "-t2", "-d6s", "http://%s:%d/a/restart"
                                 % (h.HOST, port)], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
@@ -592,6 +603,9 @@ def restart_under_load_loses_nothing(env):
             S.check(r.returncode == 0 and m, "restart %d: %s %s" % (round_ + 1, r.stdout,
                                                                     r.stderr))
             pids.append(int(m.group(1)))
+            said = notify.recv(256).decode()
+            S.check(said == "MAINPID=%d\nREADY=1" % pids[-1],
+                    "the successor told systemd %r, not its pid %d" % (said, pids[-1]))
         out, _ = wrk.communicate(timeout=30)
         errors = wrk_errors(out)
         S.check(errors["requests"] > 1000, "wrk made too few requests: %s" % out[-300:])
@@ -615,8 +629,9 @@ def restart_under_load_loses_nothing(env):
                 while time.monotonic() < deadline and alive(p):
                     time.sleep(0.1)
         proc.stop(signal.SIGTERM, 3.0)
+        notify.close()
     info("restart_under_load_loses_nothing", "2 restarts under wrk -c16: %d requests, 0 errors; "
-         "old strgds exited, pid %d serves" % (errors["requests"], pids[-1]))
+         "old strgds exited, pid %d serves and told systemd so" % (errors["requests"], pids[-1]))
 
 
 def alive(pid):
