@@ -34,7 +34,7 @@ endif
 
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
 LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/guardcfg.c user/log.c user/connmap.c \
-	user/proxyproto.c user/state.c user/apply.c user/accesslog.c user/srclimit.c user/takeover.c user/sdnotify.c
+	user/proxyproto.c user/state.c user/apply.c user/accesslog.c user/srclimit.c user/takeover.c user/sdnotify.c user/saver.c
 # The daemon's own modules.
 STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c user/session.c user/stats.c user/guard.c \
 	user/ring.c user/splice.c user/ctl.c user/ctlguard.c user/ctlsrv.c user/reqsrv.c user/ctlverbs.c \

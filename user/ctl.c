@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "reload.h"
 #include "splice.h"
+#include "saver.h"
 #include "state.h"
 #include "stats.h"
 #include "worker.h"
@@ -450,7 +451,22 @@ void ctl_publish(struct ctl_env *env, struct ctl_reply *r)
 		reply(r, "warning: %s\n", msg);
 	/* In force for new requests in both data paths from here; saving it comes after. */
 	env->applied_ns = ctl_now_ns();
-	err = state_save(env->cfg, env->applied);
+	if (env->saver) {
+		char *text;
+		size_t len;
+
+		if (saver_last_error(env->saver))
+			reply(r,
+			      "warning: the last write of %s failed (%s): a restart may lose "
+			      "changes\n",
+			      env->cfg->state, strerror(-saver_last_error(env->saver)));
+		err = state_text(env->cfg, env->applied, &text, &len);
+		/* The generation commit gives this draft: the reply waits until it is on disk. */
+		if (!err)
+			saver_submit(env->saver, env->cfg->state, text, len, env->cfg->gen + 1);
+	} else {
+		err = state_save(env->cfg, env->applied);
+	}
 	if (err) {
 		pr_warn("ctl: route table not saved to %s: %s", env->cfg->state, strerror(-err));
 		reply(r, "warning: in force, but not saved to %s (%s): a restart loses it\n",
@@ -906,9 +922,10 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	if (live)
 		end_draft(env, live, ret > 0);
 	if (ret > 0)
-		pr_info("ctl: uid %u pid %d: %s (in force after %llu us, saved after %llu us)",
+		pr_info("ctl: uid %u pid %d: %s (in force after %llu us, %s after %llu us)",
 			peer->uid, peer->pid, logline,
 			(unsigned long long)(env->applied_ns - t0) / 1000,
+			env->saver ? "handed to the state file's writer" : "saved",
 			(unsigned long long)(ctl_now_ns() - t0) / 1000);
 	return ret < 0 ? ret : 0;
 }

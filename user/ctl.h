@@ -33,7 +33,8 @@ struct worker;
 struct ctl_env {
 	struct config *cfg; /* the live configuration, or the draft of a change */
 	struct splice *sp;
-	struct guard *gd; /* the XDP guard (NULL: not loaded) */
+	struct guard *gd;    /* the XDP guard (NULL: not loaded) */
+	struct saver *saver; /* writes the state file (NULL: ctl_publish writes it) */
 	struct stats *st;
 	struct metrics *metrics;   /* the rates' samples (worker 0's timer takes them) */
 	struct rollback *rollback; /* automatic rollback's watch (worker 0's timer) */

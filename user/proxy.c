@@ -32,6 +32,7 @@
 #include "rollback.h"
 #include "session.h"
 #include "splice.h"
+#include "saver.h"
 #include "sdnotify.h"
 #include "srclimit.h"
 #include "takeover.h"
@@ -66,6 +67,7 @@ struct shared {
 	struct srclimit *srclimit; /* limit per-source (NULL: none) */
 	struct guard *gd;	   /* the XDP guard (NULL: not loaded) */
 	struct splice *sp;	   /* the kernel path (NULL: none) */
+	struct saver *saver;	   /* writes the state file (NULL: worker 0 does, synchronously) */
 	bool handed_over;	   /* a restart gave the sockets to a successor */
 	const char *config_path;
 };
@@ -202,9 +204,13 @@ static void commit(struct ctl_env *env, struct config *draft)
 	reclaim(sh);
 }
 
+/* A change is everywhere once every worker runs with it and its state file is on disk. */
 static uint64_t env_everywhere(struct ctl_env *env)
 {
-	return everywhere(env_owner(env)->sh);
+	struct shared *sh = env_owner(env)->sh;
+	uint64_t g = everywhere(sh), saved = sh->saver ? saver_horizon(sh->saver) : UINT64_MAX;
+
+	return g < saved ? g : saved;
 }
 
 /* ---- the loop ---- */
@@ -569,6 +575,7 @@ static void worker0_ctl(struct proxy *px, struct config **applied)
 	env->nworkers = px->sh->nworkers;
 	env->workers = px->sh->w;
 	env->restart = restart;
+	env->saver = px->sh->saver;
 	env->metrics = metrics_new(); /* without it, views have no rates */
 	env->rollback = rollback_new();
 }
@@ -616,6 +623,10 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 		sh.px[sh.nworkers] = px;
 		sh.w[sh.nworkers] = &px->w;
 	}
+	/* Without the writer thread (out of resources) worker 0 writes the state file itself. */
+	sh.saver = saver_open(sh.px[0]->w.ring.ring_fd);
+	if (!sh.saver)
+		pr_warn("state file writer: %s; changes are saved by worker 0", strerror(errno));
 	worker0_ctl(sh.px[0], applied);
 	sh.px[0]->ctl = ctlsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, ctl_fd);
 	if (!sh.px[0]->ctl) {
@@ -667,6 +678,7 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 		pthread_join(sh.px[i]->thread, NULL);
 	*applied = sh.px[0]->ctl_env.applied; /* a reload may have replaced it */
 out:
+	saver_close(sh.saver); /* what waits is written before strgd goes */
 	for (unsigned i = 0; i < sh.nworkers; i++)
 		worker_close(sh.px[i]);
 	if (listen_fd >= 0)

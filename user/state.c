@@ -106,30 +106,14 @@ static int sync_dir(const char *path)
 	return err;
 }
 
-int state_save(const struct config *cfg, const struct config *applied)
+int state_text(const struct config *cfg, const struct config *applied, char **text, size_t *len)
 {
-	char tmp[sizeof(cfg->state) + 8], dir[sizeof(cfg->state)];
 	struct save_ctx s = {.cfg = cfg};
-	char *slash;
-	int fd, err = 0;
 
-	snprintf(dir, sizeof(dir), "%s", cfg->state);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-			return -errno;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", cfg->state);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
+	*text = NULL;
+	s.f = open_memstream(text, len);
+	if (!s.f)
 		return -errno;
-	s.f = fdopen(fd, "w");
-	if (!s.f) {
-		err = -errno;
-		close(fd);
-		goto out_unlink;
-	}
 	fputs("# strgd's pools and routes, rewritten on every change (strgctl); they win over the\n"
 	      "# configuration file at start. Route lines have the configuration's syntax.\n",
 	      s.f);
@@ -142,19 +126,68 @@ int state_save(const struct config *cfg, const struct config *applied)
 	if (applied)
 		save_applied(applied, s.f);
 	fputs(STATE_END "\n", s.f);
-	if (fflush(s.f) != 0 || fsync(fd) < 0)
-		err = -errno;
-	if (fclose(s.f) != 0 && !err)
-		err = -errno;
-	if (err)
-		goto out_unlink;
-	if (rename(tmp, cfg->state) < 0) {
-		err = -errno;
-		goto out_unlink;
+	if (ferror(s.f)) {
+		fclose(s.f);
+		free(*text);
+		*text = NULL;
+		return -ENOMEM;
 	}
-	return sync_dir(cfg->state);
-out_unlink:
-	unlink(tmp);
+	if (fclose(s.f) != 0) {
+		free(*text);
+		*text = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int state_write(const char *path, const char *text, size_t len)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	char *slash;
+	size_t off = 0;
+	int fd, err = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+			return -errno;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	while (off < len && !err) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n < 0 && errno != EINTR)
+			err = -errno;
+		else if (n > 0)
+			off += (size_t)n;
+	}
+	if (!err && fsync(fd) < 0)
+		err = -errno;
+	if (close(fd) < 0 && !err)
+		err = -errno;
+	if (!err && rename(tmp, path) < 0)
+		err = -errno;
+	if (err) {
+		unlink(tmp);
+		return err;
+	}
+	return sync_dir(path);
+}
+
+int state_save(const struct config *cfg, const struct config *applied)
+{
+	size_t len = 0;
+	char *text;
+	int err = state_text(cfg, applied, &text, &len);
+
+	if (!err)
+		err = state_write(cfg->state, text, len);
+	free(text);
 	return err;
 }
 

@@ -12,6 +12,11 @@
  * (temp file, fsync, rename, fsync of the directory). 0 or -errno.
  */
 int state_save(const struct config *cfg, const struct config *applied);
+/* The text state_save() writes, in a buffer the caller frees. 0 or -ENOMEM. */
+int state_text(const struct config *cfg, const struct config *applied, char **text, size_t *len);
+/* Write text as the state file at path, atomically and durably (temp file, fsync, rename,
+ * fsync of the directory). 0 or -errno. */
+int state_write(const char *path, const char *text, size_t len);
 
 /*
  * cfg holds the configuration file just read. When cfg->state exists, its pools and routes

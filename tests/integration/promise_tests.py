@@ -399,7 +399,7 @@ def change_log_line_names_caller_and_timing(env):
         out, err = p.communicate(timeout=10)
         S.check(p.returncode == 0, "strgctl: %s" % err)
         pat = (r"strgd info: ctl: uid 0 pid %d: route set /v1/logged modern \(in force after "
-               r"\d+ us, saved after \d+ us\)" % p.pid)
+               r"\d+ us, (saved|handed to the state file's writer) after \d+ us\)" % p.pid)
         S.check(h.wait_until(lambda: re.search(pat, env.proxy.stderr_text()), 2.0),
                 "no log line %r in: %s" % (pat, env.proxy.stderr_tail()))
     finally:
