@@ -48,6 +48,24 @@ static void node_free(struct route_node *n)
 	free(n);
 }
 
+/* What a route does, as against its key (methods, host, path, exact) and its strings. */
+static void set_settings(struct route_stored *d, const struct route_spec *s)
+{
+	d->inactive = s->inactive;
+	d->split = s->split;
+	d->testers = s->testers;
+	d->adapt = s->adapt;
+	d->permille = s->permille;
+	d->pool = s->pool;
+	d->fallback = s->fallback;
+	d->fallback_pool = s->fallback_pool;
+	d->rb_err_permille = s->rb_err_permille;
+	d->rb_p99_ms = s->rb_p99_ms;
+	d->rb_window_s = s->rb_window_s;
+	d->rb_min = s->rb_min;
+	d->tripped = s->tripped;
+}
+
 const struct route_stored *route_spec_view(const struct route_spec *s, struct route_stored *v)
 {
 	*v = (struct route_stored){
@@ -57,20 +75,8 @@ const struct route_stored *route_spec_view(const struct route_spec *s, struct ro
 		.rewrite = s->rewrite,
 		.trip = s->trip,
 		.exact = s->exact,
-		.inactive = s->inactive,
-		.split = s->split,
-		.testers = s->testers,
-		.adapt = s->adapt,
-		.permille = s->permille,
-		.pool = s->pool,
-		.fallback = s->fallback,
-		.fallback_pool = s->fallback_pool,
-		.rb_err_permille = s->rb_err_permille,
-		.rb_p99_ms = s->rb_p99_ms,
-		.rb_window_s = s->rb_window_s,
-		.rb_min = s->rb_min,
-		.tripped = s->tripped,
 	};
+	set_settings(v, s);
 	return v;
 }
 
@@ -587,19 +593,7 @@ static int route_insert(struct route_table *t, const struct route_spec *s, uint3
 	n->r.spec.path = p->path;
 	n->r.spec.methods = s->methods;
 	n->r.spec.exact = s->exact;
-	n->r.spec.inactive = s->inactive;
-	n->r.spec.split = s->split;
-	n->r.spec.testers = s->testers;
-	n->r.spec.adapt = s->adapt;
-	n->r.spec.permille = s->permille;
-	n->r.spec.pool = s->pool;
-	n->r.spec.fallback = s->fallback;
-	n->r.spec.fallback_pool = s->fallback_pool;
-	n->r.spec.rb_err_permille = s->rb_err_permille;
-	n->r.spec.rb_p99_ms = s->rb_p99_ms;
-	n->r.spec.rb_window_s = s->rb_window_s;
-	n->r.spec.rb_min = s->rb_min;
-	n->r.spec.tripped = s->tripped;
+	set_settings(&n->r.spec, s);
 	if (created) {
 		pfx_place(t->pfx, t->pfx_bits, p);
 		t->npfx++;
@@ -721,23 +715,11 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 			return -ENOMEM;
 		}
 		t->ntesters += (size_t)s.testers - (size_t)n->r.spec.testers;
-		n->r.spec.pool = s.pool;
-		n->r.spec.inactive = s.inactive;
-		n->r.spec.split = s.split;
-		n->r.spec.testers = s.testers;
-		n->r.spec.adapt = s.adapt;
 		disown(n->r.spec.rewrite);
-		n->r.spec.rewrite = rewrite;
-		n->r.spec.permille = s.permille;
-		n->r.spec.fallback = s.fallback;
-		n->r.spec.fallback_pool = s.fallback_pool;
-		n->r.spec.rb_err_permille = s.rb_err_permille;
-		n->r.spec.rb_p99_ms = s.rb_p99_ms;
-		n->r.spec.rb_window_s = s.rb_window_s;
-		n->r.spec.rb_min = s.rb_min;
-		n->r.spec.tripped = s.tripped;
 		disown(n->r.spec.trip);
+		n->r.spec.rewrite = rewrite;
 		n->r.spec.trip = trip;
+		set_settings(&n->r.spec, &s);
 		return (int)n->r.id;
 	}
 	/* Ids are returned as int: refuse to hand out one that would read as an error. */
