@@ -276,10 +276,11 @@ static void on_accept(struct proxy *px, int res, unsigned flags)
 	if (px->accept_paused)
 		atomic_fetch_sub(&px->sh->paused, 1);
 	px->accept_paused = false;
-	if (px->w.stopping) {
-		close(res);
-		return;
-	}
+	/*
+	 * Stopping, an accept still in flight may hand over one more connection: it is served like
+	 * the others (its response says "Connection: close"), never dropped unanswered, since after
+	 * a restart the listener lives on and its client did nothing wrong.
+	 */
 	__atomic_fetch_add(&px->w.accepted, 1, __ATOMIC_RELAXED);
 	session_open(&px->w, res);
 }
