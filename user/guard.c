@@ -284,9 +284,12 @@ static int sync_maps(struct guard *gd, const struct config *cfg)
 	const struct guard_settings *g = &cfg->guard;
 	struct guard_settings copy = {0};
 	bool limits = !gd->synced || !limits_equal(&gd->applied, g);
-	int ret;
+	int ret = 0;
 
-	ret = sync_listen(gd, cfg);
+	/* The listen address changes only with a restart: written once, never emptied meanwhile
+	 * (a rewrite would leave the listener unguarded for a moment on every change). */
+	if (!gd->synced)
+		ret = sync_listen(gd, cfg);
 	if (!ret && (!gd->synced || !guard_list_equal(&gd->applied.deny, &g->deny)))
 		ret = sync_list(gd->skel->maps.guard_deny, &g->deny);
 	if (!ret && (!gd->synced || !guard_list_equal(&gd->applied.allow, &g->allow)))

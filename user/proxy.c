@@ -531,7 +531,7 @@ static unsigned workers_auto(void)
  */
 static int restart(struct ctl_env *env, pid_t *pid, char *err, size_t errlen)
 {
-	struct proxy *px0 = (struct proxy *)((char *)env - offsetof(struct proxy, ctl_env));
+	struct proxy *px0 = env_owner(env);
 	struct shared *sh = px0->sh;
 	struct takeover_fds f = {.ctl = reqsrv_fd(px0->ctl), .metrics = reqsrv_fd(px0->metrics)};
 	int ret;

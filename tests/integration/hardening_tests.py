@@ -320,11 +320,7 @@ def idle_backend_connections_close(env):
     conns = []
     base = backend_tcp()
     try:
-        for i in range(200):
-            c = RawConn(port=port)
-            c.send(request("GET", "/a/idle%d" % i))
-            S.check(c.read_response().status == 200, "request %d failed" % i)
-            conns.append(c)
+        conns += served_connections(port, 200, "idle")
 
         def open_backends():
             pools = json_pools(port)
@@ -350,6 +346,22 @@ def idle_backend_connections_close(env):
          "after timeout backend-idle" % (before, after))
 
 
+def served_connections(port, n, tag):
+    """n keep-alive connections, each served one request (GET /a/TAG<i>); the caller closes
+    them."""
+    conns = []
+    try:
+        for i in range(n):
+            conns.append(RawConn(port=port))
+            conns[-1].send(request("GET", "/a/%s%d" % (tag, i)))
+            S.check(conns[-1].read_response().status == 200, "connection %d not served" % i)
+    except BaseException:
+        for c in conns:
+            c.close()
+        raise
+    return conns
+
+
 def backend_tcp():
     """Established TCP connections to the pools' backends, from any proxy."""
     ports = list(h.LEGACY_PORTS) + [h.MODERN_PORT]
@@ -369,11 +381,7 @@ def per_source_limit(env):
     proc = env.spawn_extra_proxy("persrc", port, extra=["limit per-source 5"])
     conns = []
     try:
-        for i in range(5):
-            c = RawConn(port=port)
-            c.send(request("GET", "/a/src%d" % i))
-            S.check(c.read_response().status == 200, "connection %d not served" % i)
-            conns.append(c)
+        conns += served_connections(port, 5, "src")
         with RawConn(port=port) as extra:
             extra.send(request("GET", "/a/sixth"))
             S.check(extra.wait_eof(2.0) in ("eof", "reset"),
@@ -410,11 +418,7 @@ def idle_connections_let_go_of_buffers(env):
     try:
         time.sleep(0.5)
         r0 = proc_rss_kib(proc.pid)
-        for i in range(200):
-            c = RawConn(port=port)
-            c.send(request("GET", "/a/park%d" % i))
-            S.check(c.read_response().status == 200, "connection %d not served" % i)
-            conns.append(c)
+        conns += served_connections(port, 200, "park")
         busy = proc_rss_kib(proc.pid)
         time.sleep(2.0)
         idle = proc_rss_kib(proc.pid)
