@@ -134,7 +134,6 @@ struct conn {
 	unsigned interims; /* 1xx responses forwarded for the current request */
 
 	/* the current exchange */
-	int outcome; /* enum xout, set when it completes (exchange.h) */
 	struct msg_dir req, resp;
 	unsigned status;
 	uint32_t route_id;

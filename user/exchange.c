@@ -671,7 +671,7 @@ static void exchange_finish(struct conn *c)
 	c->last_out = c->nout;
 	exchange_reset(c);
 	c->state = ST_HEAD;
-	c->outcome = keep ? XO_DONE_KEEP : XO_DONE_CLOSE;
+	c->w->xout = keep ? XO_DONE_KEEP : XO_DONE_CLOSE;
 }
 
 /*
@@ -1094,9 +1094,10 @@ static void exchange_on_csend(struct conn *c, int res)
 
 enum xout exchange_on_cqe(struct conn *c, enum ring_op op, int res)
 {
+	struct worker *w = c->w; /* c may be freed below (conn_close with nothing pending) */
 	enum xout out;
 
-	c->outcome = XO_BUSY;
+	w->xout = XO_BUSY;
 	switch (op) {
 	case RING_OP_CRECV:
 		exchange_on_crecv(c, res);
@@ -1117,8 +1118,8 @@ enum xout exchange_on_cqe(struct conn *c, enum ring_op op, int res)
 	default:
 		break;
 	}
-	out = c->outcome;
-	c->outcome = XO_BUSY;
+	out = (enum xout)w->xout;
+	w->xout = XO_BUSY;
 	return out;
 }
 

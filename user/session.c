@@ -158,13 +158,17 @@ static void recheck(struct conn *c)
 	}
 }
 
-/* What follows an exchange: the end, the next pipelined request, the kernel, or a read. */
+/*
+ * What follows an exchange: the end, the next pipelined request, the kernel, or a read. While it
+ * is busy the exchange may have closed and freed c: nothing of it is read then.
+ */
 static void exchange_done(struct conn *c, enum xout out)
 {
-	struct worker *w = c->w;
+	struct worker *w;
 
 	if (out == XO_BUSY)
 		return;
+	w = c->w;
 	if (out == XO_DONE_CLOSE) {
 		conn_uncork(c);
 		conn_linger(c);
