@@ -119,12 +119,14 @@ def tag(prefix):
 def backend_reads_request_and_closes(env):
     """The backend reads a GET and closes without answering, on a connection strgd reused (in
     kernel mode: the kernel carried the request). strgd answers 502 at once (not after a
-    timeout) and closes, counts it as the pool's 5xx, logs it (its log and the access log), and
-    does not send the request again: the backend saw it once (README: never a request a backend
-    may have seen)."""
+    timeout) and closes, counts it as the pool's 5xx and as a failed request of the backend
+    ("eject modern after 1 5xx" ejects it), logs it (its log and the access log), and does not
+    send the request again: the backend saw it once (README: never a request a backend may have
+    seen)."""
     port = 8150
     alog = env.tmp / "drop-access.log"
-    proc = spawn(env, "drop", port, ["route /__drop modern", "access-log %s" % alog])
+    proc = spawn(env, "drop", port, ["route /__drop modern", "access-log %s" % alog,
+                                     "eject modern after 1 5xx"])
     path = "/__drop/%s" % tag("d")
     try:
         with RawConn(port=port, timeout=10.0) as c:
@@ -152,6 +154,10 @@ def backend_reads_request_and_closes(env):
                     grew(after, before, "requests"), grew(after, before, "status", "5xx")))
         S.check(h.wait_until(lambda: "closed without answering" in proc.stderr_text(), 2.0),
                 "no 'closed without answering' line in strgd's log: %s" % proc.stderr_tail())
+        S.check(re.search(r"backend 127\.0\.0\.1:%d of pool modern ejected: .*closed without "
+                          r"answering" % h.MODERN_PORT, proc.stderr_text()),
+                "the backend was not ejected (eject modern after 1 5xx): %s" % (
+                    proc.stderr_tail()))
         logged = h.wait_until(lambda: alog.exists() and re.search(
             r"GET %s 502 " % re.escape(path), alog.read_text()), 2.0)
         S.check(logged, "no access-log line 'GET %s 502': %r" % (
