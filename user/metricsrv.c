@@ -114,10 +114,11 @@ static enum reqsrv_step http_request(void *ctx, struct reqsrv_req *rq, struct ct
 	return REQ_REPLY;
 }
 
-static bool never_held(void *ctx, uint64_t hold)
+static bool never_held(void *ctx, struct reqsrv_req *req, struct ctl_reply *out)
 {
 	(void)ctx;
-	(void)hold;
+	(void)req;
+	(void)out;
 	return true;
 }
 
@@ -128,6 +129,7 @@ static const struct reqsrv_proto http_proto = {
 	.op_base = RING_OP_HTTP_ACCEPT,
 	.busy = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: "
 		"close\r\n\r\n",
+	.shed_slow = true,
 	.request = http_request,
 	.released = never_held,
 };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Small one-request servers on a worker's io_uring (see reqsrv.h): accept, read until the
- * protocol has a complete request, send its reply whole, close.
+ * Small one-request servers on an io_uring (see reqsrv.h): accept, read until the protocol has
+ * a complete request, send its reply whole, close.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -18,10 +18,13 @@
 struct reqsrv_conn {
 	struct reqsrv_conn *prev, *next;
 	int fd;
-	bool busy; /* an operation is in flight: freed at its completion */
-	bool done; /* closing */
-	bool held; /* its reply waits for the protocol's release */
-	uint64_t deadline_ns;
+	bool busy;	 /* an operation is in flight: freed at its completion */
+	bool done;	 /* closing */
+	bool held;	 /* its reply waits for the protocol's release */
+	bool replying;	 /* its request is complete (its reply is held or on its way) */
+	bool privileged; /* the protocol ranks its peer above the others for a slot */
+	uint64_t accepted_ns;
+	uint64_t deadline_ns; /* set per phase (request, reply), never moved by the peer's bytes */
 	size_t sent;
 	struct ctl_reply reply;
 	struct reqsrv_req req;
@@ -66,7 +69,6 @@ static void submit(struct reqsrv *srv, struct reqsrv_conn *rc, bool recv)
 				   MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, ring_tag(rc, srv->proto->op_base + (recv ? 1 : 2)));
 	rc->busy = true;
-	rc->deadline_ns = mono_ns() + REQSRV_TIMEOUT_NS;
 }
 
 static void conn_free(struct reqsrv *srv, struct reqsrv_conn *rc)
@@ -93,9 +95,11 @@ static void conn_end(struct reqsrv *srv, struct reqsrv_conn *rc)
 		conn_free(srv, rc);
 }
 
+/* The reply goes now: the peer has REQSRV_TIMEOUT_NS to take all of it. */
 static void reply_now(struct reqsrv *srv, struct reqsrv_conn *rc)
 {
 	rc->sent = 0;
+	rc->deadline_ns = mono_ns() + REQSRV_TIMEOUT_NS;
 	if (!rc->reply.len) {
 		conn_end(srv, rc);
 		return;
@@ -103,20 +107,79 @@ static void reply_now(struct reqsrv *srv, struct reqsrv_conn *rc)
 	submit(srv, rc, false);
 }
 
+static void refuse(struct reqsrv *srv, int fd)
+{
+	if (send(fd, srv->proto->busy, strlen(srv->proto->busy), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		pr_debug("%s: refused a connection: %s", srv->proto->name, strerror(errno));
+	close(fd);
+}
+
+/*
+ * Every slot is taken: the connection that gives its slot up to a newcomer, or NULL. A
+ * privileged newcomer takes an unprivileged connection's, one still sending its request first
+ * (it has had the least of the server), the oldest first. With shed_slow, any newcomer takes
+ * the slot of a peer of no higher rank that has been sending its request for over
+ * REQSRV_SLOW_NS.
+ */
+static struct reqsrv_conn *victim(struct reqsrv *srv, bool privileged, uint64_t now)
+{
+	struct reqsrv_conn *best = NULL;
+
+	for (struct reqsrv_conn *rc = srv->conns; rc; rc = rc->next) {
+		bool slow = !rc->replying && now - rc->accepted_ns > REQSRV_SLOW_NS;
+
+		if (rc->done || (rc->privileged && !privileged) ||
+		    (rc->privileged == privileged && !(srv->proto->shed_slow && slow)))
+			continue;
+		/* Prefer one still sending its request, then the oldest. */
+		if (!best || (best->replying && !rc->replying) ||
+		    (best->replying == rc->replying && rc->accepted_ns < best->accepted_ns))
+			best = rc;
+	}
+	return best;
+}
+
+/* Make room for a newcomer; false when it must be refused. */
+static bool make_room(struct reqsrv *srv, bool privileged, const struct ucred *who)
+{
+	struct reqsrv_conn *rc;
+
+	if (srv->nconns < REQSRV_MAX_CONNS)
+		return true;
+	rc = victim(srv, privileged, mono_ns());
+	if (!rc)
+		return false;
+	if (rc->req.peer.pid)
+		pr_info("%s: uid %u pid %d: connection closed to make room for uid %u pid %d%s",
+			srv->proto->name, rc->req.peer.uid, rc->req.peer.pid, who->uid, who->pid,
+			privileged ? ", who may change strgd" : "");
+	else
+		pr_debug("%s: a slow connection closed to make room for another", srv->proto->name);
+	conn_end(srv, rc);
+	/* Its slot is free once an operation in flight completes: one over the bound meanwhile. */
+	return true;
+}
+
 static void on_accept(struct reqsrv *srv, int res, unsigned flags)
 {
 	socklen_t len = sizeof(struct ucred);
+	struct ucred peer;
 	struct reqsrv_conn *rc;
+	bool privileged;
 
 	if (!(flags & IORING_CQE_F_MORE) && srv->fd >= 0 && res != -ECANCELED)
 		submit_accept(srv);
 	if (res < 0)
 		return;
-	if (srv->nconns >= REQSRV_MAX_CONNS) {
-		if (send(res, srv->proto->busy, strlen(srv->proto->busy),
-			 MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-			pr_debug("%s: refused a connection: %s", srv->proto->name, strerror(errno));
-		close(res);
+	/* Unix sockets say who is calling; for the others the protocol sees no credentials. */
+	if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
+		peer.pid = 0;
+		peer.uid = (uid_t)-1;
+		peer.gid = (gid_t)-1;
+	}
+	privileged = srv->proto->privileged && srv->proto->privileged(srv->ctx, res, &peer);
+	if (!make_room(srv, privileged, &peer)) {
+		refuse(srv, res);
 		return;
 	}
 	rc = calloc(1, sizeof(*rc) + srv->proto->max + 1);
@@ -126,12 +189,11 @@ static void on_accept(struct reqsrv *srv, int res, unsigned flags)
 	}
 	rc->fd = res;
 	rc->req.buf = rc->buf;
-	/* Unix sockets say who is calling; for the others the protocol sees no credentials. */
-	if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &rc->req.peer, &len) < 0) {
-		rc->req.peer.pid = 0;
-		rc->req.peer.uid = (uid_t)-1;
-		rc->req.peer.gid = (gid_t)-1;
-	}
+	rc->req.peer = peer;
+	rc->privileged = privileged;
+	rc->accepted_ns = mono_ns();
+	/* The whole request, however slowly it comes: bytes do not move this deadline. */
+	rc->deadline_ns = rc->accepted_ns + REQSRV_TIMEOUT_NS;
 	rc->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = rc;
@@ -164,9 +226,11 @@ static void on_recv(struct reqsrv *srv, struct reqsrv_conn *rc, int res)
 		return;
 	case REQ_HOLD:
 		rc->held = true;
+		rc->replying = true;
 		rc->deadline_ns = mono_ns() + REQSRV_TIMEOUT_NS;
 		return;
 	case REQ_REPLY:
+		rc->replying = true;
 		reply_now(srv, rc);
 		return;
 	}
@@ -201,7 +265,7 @@ void reqsrv_release(struct reqsrv *srv)
 	if (!srv)
 		return;
 	for (struct reqsrv_conn *rc = srv->conns; rc; rc = rc->next) {
-		if (rc->held && !rc->done && srv->proto->released(srv->ctx, rc->req.hold)) {
+		if (rc->held && !rc->done && srv->proto->released(srv->ctx, &rc->req, &rc->reply)) {
 			rc->held = false;
 			reply_now(srv, rc);
 		}
