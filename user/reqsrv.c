@@ -25,7 +25,7 @@ struct reqsrv_conn {
 	bool privileged; /* the protocol ranks its peer above the others for a slot */
 	uint64_t accepted_ns;
 	uint64_t deadline_ns; /* set per phase (request, reply), never moved by the peer's bytes */
-	size_t sent;
+	size_t sent;	      /* of the reply's text, then of its body */
 	struct ctl_reply reply;
 	struct reqsrv_req req;
 	char buf[]; /* proto->max + 1 */
@@ -57,16 +57,29 @@ static void submit_accept(struct reqsrv *srv)
 	io_uring_sqe_set_data64(sqe, ring_tag(srv, srv->proto->op_base));
 }
 
+/* The whole reply: its text, then the shared body if any. */
+static size_t reply_len(const struct reqsrv_conn *rc)
+{
+	return rc->reply.len + (rc->req.body ? rc->req.body->len : 0);
+}
+
 static void submit(struct reqsrv *srv, struct reqsrv_conn *rc, bool recv)
 {
 	struct io_uring_sqe *sqe = ring_get_sqe(srv->ring);
 
-	if (recv)
+	if (recv) {
 		io_uring_prep_recv(sqe, rc->fd, rc->buf + rc->req.len,
 				   srv->proto->max - rc->req.len, 0);
-	else
+	} else if (rc->sent < rc->reply.len) {
+		/* The head of a reply with a body: the body's first bytes may join it. */
 		io_uring_prep_send(sqe, rc->fd, rc->reply.buf + rc->sent, rc->reply.len - rc->sent,
+				   MSG_NOSIGNAL | (rc->req.body ? MSG_MORE : 0));
+	} else {
+		size_t off = rc->sent - rc->reply.len;
+
+		io_uring_prep_send(sqe, rc->fd, rc->req.body->data + off, rc->req.body->len - off,
 				   MSG_NOSIGNAL);
+	}
 	io_uring_sqe_set_data64(sqe, ring_tag(rc, srv->proto->op_base + (recv ? 1 : 2)));
 	rc->busy = true;
 }
@@ -82,6 +95,7 @@ static void conn_free(struct reqsrv *srv, struct reqsrv_conn *rc)
 	srv->nconns--;
 	close(rc->fd);
 	ctl_reply_free(&rc->reply);
+	reqsrv_body_put(rc->req.body);
 	free(rc);
 }
 
@@ -100,7 +114,7 @@ static void reply_now(struct reqsrv *srv, struct reqsrv_conn *rc)
 {
 	rc->sent = 0;
 	rc->deadline_ns = mono_ns() + REQSRV_TIMEOUT_NS;
-	if (!rc->reply.len) {
+	if (!reply_len(rc)) {
 		conn_end(srv, rc);
 		return;
 	}
@@ -244,7 +258,7 @@ static void on_send(struct reqsrv *srv, struct reqsrv_conn *rc, int res)
 		return;
 	}
 	rc->sent += (size_t)res;
-	if (rc->sent < rc->reply.len)
+	if (rc->sent < reply_len(rc))
 		submit(srv, rc, false);
 	else
 		conn_end(srv, rc);
@@ -292,6 +306,35 @@ void reqsrv_tick(struct reqsrv *srv, uint64_t now_ns)
 				 REQSRV_TIMEOUT_NS / 1000000000ull);
 		conn_end(srv, rc);
 	}
+}
+
+struct reqsrv_body *reqsrv_body_new(char *data, size_t len)
+{
+	struct reqsrv_body *b = malloc(sizeof(*b));
+
+	if (!b) {
+		free(data);
+		return NULL;
+	}
+	b->refs = 1;
+	b->len = len;
+	b->data = data;
+	return b;
+}
+
+struct reqsrv_body *reqsrv_body_get(struct reqsrv_body *b)
+{
+	if (b)
+		b->refs++;
+	return b;
+}
+
+void reqsrv_body_put(struct reqsrv_body *b)
+{
+	if (!b || --b->refs)
+		return;
+	free(b->data);
+	free(b);
 }
 
 struct reqsrv *reqsrv_open(struct io_uring *ring, const struct reqsrv_proto *proto, void *ctx,
