@@ -3,7 +3,11 @@
  * The XDP guard: before the kernel spends an skb on them, drops the TCP segments to strgd's
  * listeners that come from a denied source, exceed their source's rate, or carry truncated or
  * inconsistent headers; every other frame (ARP, UDP, TCP to other ports...) passes untouched.
- * Each frame is counted once, under the reason for its verdict.
+ * A packet to a listening address whose port the guard cannot see (a fragment, an IPv6 chain of
+ * extension headers longer than it walks) may be TCP to a listener: the lists, which need only
+ * the addresses, judge it, and any other such packet is dropped as malformed, so that neither
+ * the lists nor the limits can be walked around. Each frame is counted once, under the reason
+ * for its verdict.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -97,6 +101,7 @@ enum guard_parse {
 	PARSE_MORE = GUARD_REASONS, /* the headers so far are sound: parse the next one */
 	PARSE_TCP,		    /* a whole TCP header: the segment is described */
 	PARSE_TCP_FRAG,		    /* a fragment of a TCP datagram: addresses known, port not */
+	PARSE_UNSEEN, /* IPv6 headers beyond GUARD_EXTHDR_MAX: addresses known, protocol not */
 };
 
 /* The frame being parsed: every read goes through guard_at(), which checks it against end. */
@@ -121,9 +126,10 @@ struct guard_seg {
 
 /* Walk state through the IPv6 extension headers. */
 struct guard_exthdrs {
-	__u32 off; /* frame offset of the header that nh names */
-	__u8 nh;   /* next header */
-	bool frag; /* a fragment header was seen */
+	__u32 off;   /* frame offset of the header that nh names */
+	__u8 nh;     /* next header */
+	bool frag;   /* a fragment header was seen */
+	bool unseen; /* the chain goes on beyond GUARD_EXTHDR_MAX headers */
 };
 
 /*
@@ -239,7 +245,8 @@ static __always_inline bool is_exthdr(__u8 nh)
 /*
  * Up to GUARD_EXTHDR_MAX IPv6 extension headers, each within the payload (which ends at frame
  * offset end). Stops early after the fragment header of a non-first fragment: what follows it
- * is the middle of the datagram, not headers. Leaves w->nh on the first header not walked.
+ * is the middle of the datagram, not headers. Leaves w->nh on the first header not walked, and
+ * w->unseen set when that is still an extension header: what the chain leads to is unknown.
  */
 static __always_inline int walk_exthdrs(const struct guard_frame *f, __u32 end,
 					struct guard_exthdrs *w)
@@ -250,7 +257,7 @@ static __always_inline int walk_exthdrs(const struct guard_frame *f, __u32 end,
 		__u8 *h;
 
 		if (!is_exthdr(w->nh))
-			break;
+			return PARSE_MORE;
 		h = guard_at(f, w->off, IPV6_EXTHDR_MIN);
 		if (!h)
 			return GUARD_MALFORMED;
@@ -266,15 +273,16 @@ static __always_inline int walk_exthdrs(const struct guard_frame *f, __u32 end,
 		w->nh = h[0];
 		w->off += hlen;
 		if (later_frag)
-			break;
+			return PARSE_MORE;
 	}
+	w->unseen = is_exthdr(w->nh);
 	return PARSE_MORE;
 }
 
 /*
  * IPv6: the payload within the frame, then the extension headers. A chain longer than
- * GUARD_EXTHDR_MAX is passed as OTHER: the guard cannot see whether TCP follows, and the
- * stack, which can, still handles it as it would without the guard.
+ * GUARD_EXTHDR_MAX is PARSE_UNSEEN: whether TCP follows, and to which port, is unknown (the
+ * stack walks any number of headers, so such a chain may well carry TCP to a listener).
  */
 static __always_inline int parse_ipv6(const struct guard_frame *f, __u32 off, struct guard_seg *seg)
 {
@@ -293,13 +301,16 @@ static __always_inline int parse_ipv6(const struct guard_frame *f, __u32 off, st
 	w.off = off + IPV6_HLEN;
 	w.nh = ip6->nexthdr;
 	w.frag = false;
+	w.unseen = false;
 	r = walk_exthdrs(f, end, &w);
 	if (r != PARSE_MORE)
 		return r;
-	if (w.nh != IPPROTO_TCP)
+	if (w.nh != IPPROTO_TCP && !w.unseen)
 		return GUARD_OTHER;
 	__builtin_memcpy(seg->saddr, &ip6->saddr, sizeof(seg->saddr));
 	__builtin_memcpy(seg->daddr, &ip6->daddr, sizeof(seg->daddr));
+	if (w.unseen)
+		return PARSE_UNSEEN;
 	if (w.frag)
 		return PARSE_TCP_FRAG;
 	return parse_tcp(f, w.off, end - w.off, seg);
@@ -389,10 +400,11 @@ static __always_inline enum guard_reason limit(const struct guard_seg *seg)
 }
 
 /*
- * A segment to a listener. The deny list comes first: an address denied inside an allowed
- * (wider) prefix stays denied, so an operator can carve exceptions out of an allowed network.
+ * The lists, which need only the source address: DENIED, ALLOWED, or PARSE_MORE for a source
+ * on neither. The deny list comes first: an address denied inside an allowed (wider) prefix
+ * stays denied, so an operator can carve exceptions out of an allowed network.
  */
-static __always_inline enum guard_reason admit(const struct guard_seg *seg)
+static __always_inline int listed(const struct guard_seg *seg)
 {
 	struct guard_cidr key = {.prefixlen = 128};
 
@@ -401,7 +413,32 @@ static __always_inline enum guard_reason admit(const struct guard_seg *seg)
 		return GUARD_DENIED;
 	if (bpf_map_lookup_elem(&guard_allow, &key))
 		return GUARD_ALLOWED;
-	return limit(seg);
+	return PARSE_MORE;
+}
+
+/* A segment to a listener: the lists, then the limits. */
+static __always_inline enum guard_reason admit(const struct guard_seg *seg)
+{
+	int r = listed(seg);
+
+	return r != PARSE_MORE ? r : limit(seg);
+}
+
+/*
+ * A packet to a listening address whose port cannot be seen: a fragment of TCP (TCP to strgd is
+ * never fragmented honestly: it segments to fit the path MTU), or an IPv6 chain longer than the
+ * guard walks (no honest stack sends one). It may be TCP to a listener, so it must not pass
+ * unjudged: the lists apply as to any segment, and a source on neither is dropped as malformed
+ * (the limits, which count segments of known connections, cannot judge it).
+ */
+static __always_inline enum guard_reason unseen_port(const struct guard_seg *seg)
+{
+	int r;
+
+	if (!listening(seg->daddr, 0))
+		return GUARD_OTHER;
+	r = listed(seg);
+	return r != PARSE_MORE ? r : GUARD_MALFORMED;
 }
 
 static __always_inline enum guard_reason classify(struct xdp_md *ctx)
@@ -424,12 +461,8 @@ static __always_inline enum guard_reason classify(struct xdp_md *ctx)
 		r = parse_ipv6(&f, off, &seg);
 	else
 		return GUARD_OTHER;
-	/*
-	 * A fragment's port cannot be seen, and TCP to strgd is never fragmented honestly
-	 * (TCP segments to fit the path MTU): drop fragments of TCP to a listening address.
-	 */
-	if (r == PARSE_TCP_FRAG)
-		return listening(seg.daddr, 0) ? GUARD_MALFORMED : GUARD_OTHER;
+	if (r == PARSE_TCP_FRAG || r == PARSE_UNSEEN)
+		return unseen_port(&seg);
 	if (r != PARSE_TCP)
 		return r;
 	if (!listening(seg.daddr, seg.dport))

@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The control socket's protocol on the small-server base (reqsrv.c): one command line, one reply.
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "ctlsrv.h"
+
+/* Supplementary groups read of a peer (SO_PEERGROUPS); a member of more is looked up whole. */
+#define CTLSRV_PEER_GROUPS 64
 
 static enum reqsrv_step ctl_request(void *ctx, struct reqsrv_req *req, struct ctl_reply *out)
 {
@@ -32,11 +38,45 @@ static enum reqsrv_step ctl_request(void *ctx, struct reqsrv_req *req, struct ct
 	return REQ_REPLY;
 }
 
-static bool ctl_released(void *ctx, uint64_t hold)
+static bool ctl_released(void *ctx, struct reqsrv_req *req, struct ctl_reply *out)
 {
 	struct ctl_env *env = ctx;
 
-	return !env->everywhere || hold <= env->everywhere(env);
+	(void)out; /* written when the command ran */
+	return !env->everywhere || req->hold <= env->everywhere(env);
+}
+
+/* Whether gid is among the peer's groups as they were when it connected (SO_PEERGROUPS). */
+static bool peer_in_group(int fd, gid_t gid)
+{
+	gid_t small[CTLSRV_PEER_GROUPS], *groups = small;
+	socklen_t len = sizeof(small);
+	bool in = false;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+		if (errno != ERANGE || !(groups = malloc(len)) ||
+		    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+			len = 0;
+	}
+	for (size_t i = 0; i < len / sizeof(gid_t) && !in; i++)
+		in = groups[i] == gid;
+	if (groups != small)
+		free(groups);
+	return in;
+}
+
+/*
+ * A peer that may change strgd (root, or a member of the change group) outranks readers for a
+ * slot: a reader holding every connection cannot lock out a change, a rollback included.
+ */
+static bool ctl_privileged(void *ctx, int fd, const struct ucred *peer)
+{
+	const struct ctl_env *env = ctx;
+	int gid = env->cfg->control_change_gid;
+
+	if (peer->uid == 0)
+		return true;
+	return gid >= 0 && (peer->gid == (gid_t)gid || peer_in_group(fd, (gid_t)gid));
 }
 
 static const struct reqsrv_proto ctl_proto = {
@@ -47,6 +87,7 @@ static const struct reqsrv_proto ctl_proto = {
 	.busy = "error: too many control connections, try again\n",
 	.request = ctl_request,
 	.released = ctl_released,
+	.privileged = ctl_privileged,
 };
 
 struct reqsrv *ctlsrv_open(struct io_uring *ring, struct ctl_env *env, int fd)

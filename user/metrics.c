@@ -124,9 +124,9 @@ static int add_row(struct metrics_view *v, size_t *cap, const struct metrics_row
 	return 0;
 }
 
-/* The rows of one route (or of the unrouted requests when rt is NULL). */
-static int collect_route(struct ctl_env *env, const struct route *rt, const struct sample *base,
-			 uint64_t now_ns, struct metrics_view *v, size_t *cap)
+/* The rows of one route (or of the unrouted requests when rt is NULL), counters not yet read. */
+static int frame_route(struct ctl_env *env, const struct route *rt, const struct sample *base,
+		       uint64_t now_ns, struct metrics_view *v, size_t *cap)
 {
 	uint32_t slot = rt ? rt->slot : STATS_SLOT_UNROUTED;
 	unsigned npools = rt ? env->cfg->npools : 1;
@@ -134,7 +134,7 @@ static int collect_route(struct ctl_env *env, const struct route *rt, const stru
 	if (rt && slot >= STRG_ROUTE_SLOTS) {
 		/* Beyond the counted routes: routed, not counted; listed as such. */
 		struct metrics_row row = {
-			.route_id = rt->id, .own = true, .rate = -1, .rate_5xx = -1};
+			.route_id = rt->id, .slot = slot, .own = true, .rate = -1, .rate_5xx = -1};
 
 		row.pool = (unsigned)rt->spec.pool;
 		row.pool_name = env->cfg->pools[row.pool].name;
@@ -147,16 +147,12 @@ static int collect_route(struct ctl_env *env, const struct route *rt, const stru
 		return 0;
 	}
 	for (unsigned p = 0; p < npools && slot <= STATS_SLOT_UNROUTED; p++) {
-		struct metrics_row row = {.rate = -1, .rate_5xx = -1};
+		struct metrics_row row = {.slot = slot, .rate = -1, .rate_5xx = -1};
 		const struct sample_row *b;
 
-		if (stats_read(env->st, slot, p, &row.v) < 0)
-			continue;
 		row.own = rt && p == (unsigned)rt->spec.pool;
-		if (stats_empty(&row.v) && !row.own)
-			continue;
 		row.route_id = rt ? rt->id : 0;
-		row.counted = slot < STRG_ROUTE_SLOTS || !rt;
+		row.counted = true;
 		row.pool = p;
 		row.pool_name = rt ? env->cfg->pools[p].name : "-";
 		if (rt && !(row.route = route_key_dup(&rt->spec)))
@@ -171,21 +167,58 @@ static int collect_route(struct ctl_env *env, const struct route *rt, const stru
 			row.rollbacks = rollback_trips(env->rollback, rt->id);
 		}
 		b = base ? sample_find(base, row.route_id, p) : NULL;
-		if (base) {
-			double dt = (double)(now_ns - base->t_ns) / 1e9;
-			uint64_t r0 = b ? b->requests : 0, f0 = b ? b->s5xx : 0;
-
-			/* A route whose slot was reused, or counters cleared: no rate this time. */
-			if (row.v.requests >= r0 && row.v.status[5] >= f0 && dt > 0) {
-				row.rate = (double)(row.v.requests - r0) / dt;
-				row.rate_5xx = (double)(row.v.status[5] - f0) / dt;
-			}
-		}
+		row.base_requests = b ? b->requests : 0;
+		row.base_5xx = b ? b->s5xx : 0;
 		if (add_row(v, cap, &row)) {
 			free(row.route);
+			free(row.trip);
 			return -ENOMEM;
 		}
 	}
+	return 0;
+}
+
+/*
+ * A counted row's counters and rates; false when the row goes (its counters cannot be read, or
+ * it is another pool's of the route that counted nothing).
+ */
+static bool count_row(struct stats *st, const struct metrics_view *v, uint64_t now_ns,
+		      struct metrics_row *row)
+{
+	double dt = (double)(now_ns - v->base_ns) / 1e9;
+
+	if (stats_read(st, row->slot, row->pool, &row->v) < 0)
+		return false;
+	if (stats_empty(&row->v) && !row->own)
+		return false;
+	/* A route whose slot was reused, or counters cleared: no rate this time. */
+	if (v->base_ns && dt > 0 && row->v.requests >= row->base_requests &&
+	    row->v.status[5] >= row->base_5xx) {
+		row->rate = (double)(row->v.requests - row->base_requests) / dt;
+		row->rate_5xx = (double)(row->v.status[5] - row->base_5xx) / dt;
+	}
+	return true;
+}
+
+int metrics_count(struct stats *st, uint64_t now_ns, struct metrics_view *v)
+{
+	size_t kept = 0;
+
+	if (!st || v->counted)
+		return -EINVAL;
+	for (size_t i = 0; i < v->nrows; i++) {
+		struct metrics_row *row = &v->rows[i];
+
+		if (!row->counted || count_row(st, v, now_ns, row)) {
+			v->rows[kept++] = *row;
+			continue;
+		}
+		free(row->route);
+		free(row->trip);
+	}
+	v->nrows = kept;
+	v->window_s = v->base_ns ? (double)(now_ns - v->base_ns) / 1e9 : 0;
+	v->counted = true;
 	return 0;
 }
 
@@ -232,8 +265,7 @@ static int collect_backends(struct ctl_env *env, uint64_t now_ns, struct metrics
 	return 0;
 }
 
-int metrics_collect(struct metrics *m, struct ctl_env *env, uint64_t now_ns,
-		    struct metrics_view *out)
+int metrics_frame(struct metrics *m, struct ctl_env *env, uint64_t now_ns, struct metrics_view *out)
 {
 	const struct sample *base = rate_base(m, now_ns);
 	const struct route **routes;
@@ -247,10 +279,10 @@ int metrics_collect(struct metrics *m, struct ctl_env *env, uint64_t now_ns,
 	if (!routes)
 		return -ENOMEM;
 	for (size_t i = 0; i < n && !err; i++)
-		err = collect_route(env, routes[i], base, now_ns, out, &cap);
+		err = frame_route(env, routes[i], base, now_ns, out, &cap);
 	free(routes);
 	if (!err)
-		err = collect_route(env, NULL, base, now_ns, out, &cap);
+		err = frame_route(env, NULL, base, now_ns, out, &cap);
 	if (!err)
 		err = collect_backends(env, now_ns, out);
 	out->npools = env->cfg->npools;
@@ -275,10 +307,58 @@ int metrics_collect(struct metrics *m, struct ctl_env *env, uint64_t now_ns,
 		out->xdp = true;
 		snprintf(out->xdp_iface, sizeof(out->xdp_iface), "%s", guard_iface(env->gd));
 	}
-	out->window_s = base ? (double)(now_ns - base->t_ns) / 1e9 : 0;
+	out->base_ns = base ? base->t_ns : 0;
 	if (err)
 		metrics_view_free(out);
 	return err;
+}
+
+int metrics_collect(struct metrics *m, struct ctl_env *env, uint64_t now_ns,
+		    struct metrics_view *out)
+{
+	int err = metrics_frame(m, env, now_ns, out);
+
+	if (!err && (err = metrics_count(env->st, now_ns, out)))
+		metrics_view_free(out);
+	return err;
+}
+
+/* Copies s to *at (advancing it) when at is set; the bytes it takes either way. */
+static size_t arena_put(char **at, const char **s)
+{
+	size_t n = strlen(*s) + 1;
+
+	if (*at) {
+		memcpy(*at, *s, n);
+		*s = *at;
+		*at += n;
+	}
+	return n;
+}
+
+/* Every name a view borrows: sized with at NULL, then copied. */
+static size_t arena_walk(struct metrics_view *v, char *at)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < v->nrows; i++)
+		n += arena_put(&at, &v->rows[i].pool_name);
+	for (size_t i = 0; i < v->nbackends; i++)
+		n += arena_put(&at, &v->backends[i].pool) + arena_put(&at, &v->backends[i].name);
+	for (unsigned p = 0; p < v->npools; p++)
+		n += arena_put(&at, &v->pool_names[p]);
+	return n;
+}
+
+int metrics_view_detach(struct metrics_view *v)
+{
+	if (v->strings)
+		return 0;
+	v->strings = malloc(arena_walk(v, NULL) + 1);
+	if (!v->strings)
+		return -ENOMEM;
+	arena_walk(v, v->strings);
+	return 0;
 }
 
 void metrics_view_free(struct metrics_view *v)
@@ -290,6 +370,7 @@ void metrics_view_free(struct metrics_view *v)
 	free(v->rows);
 	free(v->backends);
 	free(v->workers);
+	free(v->strings);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -553,16 +634,19 @@ void metrics_text(const struct metrics_view *v, struct ctl_reply *r)
 
 /* ---- Prometheus text format 0.0.4 ---- */
 
-/* A label value: backslash, double quote and newline escaped. */
+/* A label value: backslash, double quote and newline escaped (runs without them copied whole). */
 static void label(struct ctl_reply *r, const char *s)
 {
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			ctl_replyf(r, "\\%c", *s);
-		else if (*s == '\n')
-			ctl_replyf(r, "\\n");
-		else
-			ctl_replyf(r, "%c", *s);
+	while (*s) {
+		size_t n = strcspn(s, "\\\"\n");
+
+		if (n)
+			ctl_replyf(r, "%.*s", (int)n, s);
+		s += n;
+		if (!*s)
+			break;
+		ctl_replyf(r, "\\%c", *s == '\n' ? 'n' : *s);
+		s++;
 	}
 }
 

@@ -20,17 +20,19 @@
 /* One route and pool (or the requests no route took: route_id 0, route NULL). */
 struct metrics_row {
 	uint32_t route_id;
-	char *route;  /* its stable text: "[METHODS] [host H] PATH [exact]" */
-	bool counted; /* within the counted routes (the first STRG_ROUTE_SLOTS) */
-	bool own;     /* the route's own pool */
+	uint32_t slot; /* its counters' slot (STATS_SLOT_UNROUTED for the unrouted row) */
+	char *route;   /* its stable text: "[METHODS] [host H] PATH [exact]" */
+	bool counted;  /* within the counted routes (the first STRG_ROUTE_SLOTS) */
+	bool own;      /* the route's own pool */
 	unsigned pool;
 	const char *pool_name; /* "-" for the unrouted row */
 	struct strg_stats v;
 	double rate, rate_5xx; /* requests and 5xx per second over the last window; < 0 unknown */
-	bool unserved;	       /* the pool has no backend that serves: the route falls back */
-	bool tripped;	       /* the route: rolled back by strgd */
-	char *trip;	       /* its figures then (NULL when not tripped) */
-	uint64_t rollbacks;    /* times strgd rolled the route back */
+	uint64_t base_requests, base_5xx; /* at the start of that window (a frame's, for rates) */
+	bool unserved;	    /* the pool has no backend that serves: the route falls back */
+	bool tripped;	    /* the route: rolled back by strgd */
+	char *trip;	    /* its figures then (NULL when not tripped) */
+	uint64_t rollbacks; /* times strgd rolled the route back */
 };
 
 struct metrics_backend {
@@ -63,7 +65,10 @@ struct metrics_view {
 	bool xdp;	     /* the XDP guard is loaded: its counters follow */
 	char xdp_iface[16];  /* where it is attached ("" nowhere) */
 	struct guard_count xdp_counts[GUARD_REASONS];
-	double window_s; /* what the rates cover (0: no rates yet) */
+	double window_s;  /* what the rates cover (0: no rates yet) */
+	uint64_t base_ns; /* a frame's: when the rates' window began (0: no rates) */
+	bool counted;	  /* a frame's: the counters were read (metrics_count) */
+	char *strings;	  /* the names it points to, when detached (metrics_view_detach) */
 };
 
 /* The rates' memory: counts taken every few seconds on worker 0's timer. */
@@ -74,9 +79,26 @@ void metrics_free(struct metrics *m);
 /* Called often (the worker's timer); takes a new sample when the last is old enough. */
 void metrics_tick(struct metrics *m, struct ctl_env *env, uint64_t now_ns);
 
-/* Gather the view (m may be NULL: no rates). 0 or -ENOMEM. */
+/* Gather the view (m may be NULL: no rates): metrics_frame, then metrics_count. 0 or -errno. */
 int metrics_collect(struct metrics *m, struct ctl_env *env, uint64_t now_ns,
 		    struct metrics_view *out);
+/*
+ * What a view needs of the live configuration, read on the thread that owns it (worker 0): every
+ * route's rows with their slots, names and rollback state, the rates' base, backends, workers,
+ * the guard's counters. Cheap (no syscall per route). 0 or -errno.
+ */
+int metrics_frame(struct metrics *m, struct ctl_env *env, uint64_t now_ns,
+		  struct metrics_view *out);
+/*
+ * Fill a frame with the counters of st (any thread: they are read atomically, the kernel's with
+ * a syscall each) and its rates as of now_ns; rows of other pools that counted nothing go.
+ */
+int metrics_count(struct stats *st, uint64_t now_ns, struct metrics_view *v);
+/*
+ * Copy the names a view borrows from the configuration into memory of its own, so that it
+ * outlives the configuration (another thread renders it). 0 or -ENOMEM.
+ */
+int metrics_view_detach(struct metrics_view *v);
 void metrics_view_free(struct metrics_view *v);
 
 /* Latency quantile q (0-1) in microseconds, from the log2 buckets (linear within one); < 0 none. */

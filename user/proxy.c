@@ -80,7 +80,6 @@ struct proxy {
 	struct splice_events *events;
 	int events_fd;
 	struct reqsrv *ctl;	/* worker 0: the control socket's server */
-	struct reqsrv *metrics; /* worker 0: the metrics listener, when configured */
 	struct health *health;	/* worker 0: the active health checks */
 	uint64_t swept;		/* the backends' epoch its connections last followed */
 	struct ctl_env ctl_env; /* worker 0: what its commands work on */
@@ -89,6 +88,8 @@ struct proxy {
 	_Atomic uint64_t seen_gen; /* the generation of the configuration it runs with */
 	struct __kernel_timespec tick;
 	pthread_t thread;
+	/* Worker 0: the metrics listener (a thread of its own), when configured. */
+	struct metricsrv *metrics;
 };
 
 static void submit_accept(struct proxy *px)
@@ -241,7 +242,6 @@ static void on_timer(struct proxy *px)
 		health_tick(px->health, px->w.cfg, now);
 		notify_reap();
 		reqsrv_tick(px->ctl, now);
-		reqsrv_tick(px->metrics, now);
 		reclaim(px->sh);
 		reqsrv_release(px->ctl);
 		metrics_tick(px->ctl_env.metrics, &px->ctl_env, now);
@@ -317,10 +317,8 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 	case RING_OP_HC_RECV:
 		health_on_cqe(px->health, px->w.cfg, op, ring_tag_obj(ud), cqe->res);
 		return;
-	case RING_OP_HTTP_ACCEPT:
-	case RING_OP_HTTP_RECV:
-	case RING_OP_HTTP_SEND:
-		reqsrv_on_cqe(px->metrics, op, ring_tag_obj(ud), cqe->res, cqe->flags);
+	case RING_OP_METRICS: /* the metrics listener's thread asks for a frame */
+		metricsrv_frame(px->metrics, &px->ctl_env);
 		return;
 	case RING_OP_EVENTS:
 		splice_events_consume(px->events);
@@ -448,10 +446,10 @@ static void worker_close(struct proxy *px)
 	if (px->w.spurious)
 		pr_info("worker %u: %lu spurious wake-ups of spliced sockets", px->w.idx,
 			px->w.spurious);
+	metricsrv_close(px->metrics); /* before the ring it asks frames of */
 	if (px->w.ring.ring_fd > 0)
 		io_uring_queue_exit(&px->w.ring);
 	reqsrv_close(px->ctl); /* after the ring: no completion names its connections */
-	metricsrv_close(px->metrics);
 	health_close(px->health);
 	metrics_free(px->ctl_env.metrics);
 	rollback_free(px->ctl_env.rollback);
@@ -533,7 +531,7 @@ static int restart(struct ctl_env *env, pid_t *pid, char *err, size_t errlen)
 {
 	struct proxy *px0 = env_owner(env);
 	struct shared *sh = px0->sh;
-	struct takeover_fds f = {.ctl = reqsrv_fd(px0->ctl), .metrics = reqsrv_fd(px0->metrics)};
+	struct takeover_fds f = {.ctl = reqsrv_fd(px0->ctl), .metrics = metricsrv_fd(px0->metrics)};
 	int ret;
 
 	if (sh->handed_over || px0->w.stopping) {
@@ -554,7 +552,7 @@ static int restart(struct ctl_env *env, pid_t *pid, char *err, size_t errlen)
 	}
 	sh->handed_over = true;
 	reqsrv_stop(px0->ctl);
-	reqsrv_stop(px0->metrics);
+	metricsrv_stop(px0->metrics);
 	pr_info("restart: strgd pid %d serves the listeners; finishing %lu connections here",
 		(int)*pid, px0->w.nconns);
 	proxy_stop_requested = 1;
@@ -642,8 +640,8 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 	if (cfg->metrics_len) {
 		char addr[128];
 
-		sh.px[0]->metrics = metricsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, cfg,
-						   inh ? inh->metrics : -1);
+		sh.px[0]->metrics = metricsrv_open(&sh.px[0]->ctl_env, cfg, inh ? inh->metrics : -1,
+						   sh.px[0]->w.ring.ring_fd);
 		config_addr_text(&cfg->metrics, addr, sizeof(addr));
 		if (!sh.px[0]->metrics) {
 			err = -errno;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Small one-request servers on a worker's io_uring (see reqsrv.h): accept, read until the
- * protocol has a complete request, send its reply whole, close.
+ * Small one-request servers on an io_uring (see reqsrv.h): accept, read until the protocol has
+ * a complete request, send its reply whole, close.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -18,11 +18,14 @@
 struct reqsrv_conn {
 	struct reqsrv_conn *prev, *next;
 	int fd;
-	bool busy; /* an operation is in flight: freed at its completion */
-	bool done; /* closing */
-	bool held; /* its reply waits for the protocol's release */
-	uint64_t deadline_ns;
-	size_t sent;
+	bool busy;	 /* an operation is in flight: freed at its completion */
+	bool done;	 /* closing */
+	bool held;	 /* its reply waits for the protocol's release */
+	bool replying;	 /* its request is complete (its reply is held or on its way) */
+	bool privileged; /* the protocol ranks its peer above the others for a slot */
+	uint64_t accepted_ns;
+	uint64_t deadline_ns; /* set per phase (request, reply), never moved by the peer's bytes */
+	size_t sent;	      /* of the reply's text, then of its body */
 	struct ctl_reply reply;
 	struct reqsrv_req req;
 	char buf[]; /* proto->max + 1 */
@@ -54,19 +57,31 @@ static void submit_accept(struct reqsrv *srv)
 	io_uring_sqe_set_data64(sqe, ring_tag(srv, srv->proto->op_base));
 }
 
+/* The whole reply: its text, then the shared body if any. */
+static size_t reply_len(const struct reqsrv_conn *rc)
+{
+	return rc->reply.len + (rc->req.body ? rc->req.body->len : 0);
+}
+
 static void submit(struct reqsrv *srv, struct reqsrv_conn *rc, bool recv)
 {
 	struct io_uring_sqe *sqe = ring_get_sqe(srv->ring);
 
-	if (recv)
+	if (recv) {
 		io_uring_prep_recv(sqe, rc->fd, rc->buf + rc->req.len,
 				   srv->proto->max - rc->req.len, 0);
-	else
+	} else if (rc->sent < rc->reply.len) {
+		/* The head of a reply with a body: the body's first bytes may join it. */
 		io_uring_prep_send(sqe, rc->fd, rc->reply.buf + rc->sent, rc->reply.len - rc->sent,
+				   MSG_NOSIGNAL | (rc->req.body ? MSG_MORE : 0));
+	} else {
+		size_t off = rc->sent - rc->reply.len;
+
+		io_uring_prep_send(sqe, rc->fd, rc->req.body->data + off, rc->req.body->len - off,
 				   MSG_NOSIGNAL);
+	}
 	io_uring_sqe_set_data64(sqe, ring_tag(rc, srv->proto->op_base + (recv ? 1 : 2)));
 	rc->busy = true;
-	rc->deadline_ns = mono_ns() + REQSRV_TIMEOUT_NS;
 }
 
 static void conn_free(struct reqsrv *srv, struct reqsrv_conn *rc)
@@ -80,6 +95,7 @@ static void conn_free(struct reqsrv *srv, struct reqsrv_conn *rc)
 	srv->nconns--;
 	close(rc->fd);
 	ctl_reply_free(&rc->reply);
+	reqsrv_body_put(rc->req.body);
 	free(rc);
 }
 
@@ -93,30 +109,91 @@ static void conn_end(struct reqsrv *srv, struct reqsrv_conn *rc)
 		conn_free(srv, rc);
 }
 
+/* The reply goes now: the peer has REQSRV_TIMEOUT_NS to take all of it. */
 static void reply_now(struct reqsrv *srv, struct reqsrv_conn *rc)
 {
 	rc->sent = 0;
-	if (!rc->reply.len) {
+	rc->deadline_ns = mono_ns() + REQSRV_TIMEOUT_NS;
+	if (!reply_len(rc)) {
 		conn_end(srv, rc);
 		return;
 	}
 	submit(srv, rc, false);
 }
 
+static void refuse(struct reqsrv *srv, int fd)
+{
+	if (send(fd, srv->proto->busy, strlen(srv->proto->busy), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		pr_debug("%s: refused a connection: %s", srv->proto->name, strerror(errno));
+	close(fd);
+}
+
+/*
+ * Every slot is taken: the connection that gives its slot up to a newcomer, or NULL. A
+ * privileged newcomer takes an unprivileged connection's, one still sending its request first
+ * (it has had the least of the server), the oldest first. With shed_slow, any newcomer takes
+ * the slot of a peer of no higher rank that has been sending its request for over
+ * REQSRV_SLOW_NS.
+ */
+static struct reqsrv_conn *victim(struct reqsrv *srv, bool privileged, uint64_t now)
+{
+	struct reqsrv_conn *best = NULL;
+
+	for (struct reqsrv_conn *rc = srv->conns; rc; rc = rc->next) {
+		bool slow = !rc->replying && now - rc->accepted_ns > REQSRV_SLOW_NS;
+
+		if (rc->done || (rc->privileged && !privileged) ||
+		    (rc->privileged == privileged && !(srv->proto->shed_slow && slow)))
+			continue;
+		/* Prefer one still sending its request, then the oldest. */
+		if (!best || (best->replying && !rc->replying) ||
+		    (best->replying == rc->replying && rc->accepted_ns < best->accepted_ns))
+			best = rc;
+	}
+	return best;
+}
+
+/* Make room for a newcomer; false when it must be refused. */
+static bool make_room(struct reqsrv *srv, bool privileged, const struct ucred *who)
+{
+	struct reqsrv_conn *rc;
+
+	if (srv->nconns < REQSRV_MAX_CONNS)
+		return true;
+	rc = victim(srv, privileged, mono_ns());
+	if (!rc)
+		return false;
+	if (rc->req.peer.pid)
+		pr_info("%s: uid %u pid %d: connection closed to make room for uid %u pid %d%s",
+			srv->proto->name, rc->req.peer.uid, rc->req.peer.pid, who->uid, who->pid,
+			privileged ? ", who may change strgd" : "");
+	else
+		pr_debug("%s: a slow connection closed to make room for another", srv->proto->name);
+	conn_end(srv, rc);
+	/* Its slot is free once an operation in flight completes: one over the bound meanwhile. */
+	return true;
+}
+
 static void on_accept(struct reqsrv *srv, int res, unsigned flags)
 {
 	socklen_t len = sizeof(struct ucred);
+	struct ucred peer;
 	struct reqsrv_conn *rc;
+	bool privileged;
 
 	if (!(flags & IORING_CQE_F_MORE) && srv->fd >= 0 && res != -ECANCELED)
 		submit_accept(srv);
 	if (res < 0)
 		return;
-	if (srv->nconns >= REQSRV_MAX_CONNS) {
-		if (send(res, srv->proto->busy, strlen(srv->proto->busy),
-			 MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-			pr_debug("%s: refused a connection: %s", srv->proto->name, strerror(errno));
-		close(res);
+	/* Unix sockets say who is calling; for the others the protocol sees no credentials. */
+	if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
+		peer.pid = 0;
+		peer.uid = (uid_t)-1;
+		peer.gid = (gid_t)-1;
+	}
+	privileged = srv->proto->privileged && srv->proto->privileged(srv->ctx, res, &peer);
+	if (!make_room(srv, privileged, &peer)) {
+		refuse(srv, res);
 		return;
 	}
 	rc = calloc(1, sizeof(*rc) + srv->proto->max + 1);
@@ -126,12 +203,11 @@ static void on_accept(struct reqsrv *srv, int res, unsigned flags)
 	}
 	rc->fd = res;
 	rc->req.buf = rc->buf;
-	/* Unix sockets say who is calling; for the others the protocol sees no credentials. */
-	if (getsockopt(res, SOL_SOCKET, SO_PEERCRED, &rc->req.peer, &len) < 0) {
-		rc->req.peer.pid = 0;
-		rc->req.peer.uid = (uid_t)-1;
-		rc->req.peer.gid = (gid_t)-1;
-	}
+	rc->req.peer = peer;
+	rc->privileged = privileged;
+	rc->accepted_ns = mono_ns();
+	/* The whole request, however slowly it comes: bytes do not move this deadline. */
+	rc->deadline_ns = rc->accepted_ns + REQSRV_TIMEOUT_NS;
 	rc->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = rc;
@@ -164,9 +240,11 @@ static void on_recv(struct reqsrv *srv, struct reqsrv_conn *rc, int res)
 		return;
 	case REQ_HOLD:
 		rc->held = true;
+		rc->replying = true;
 		rc->deadline_ns = mono_ns() + REQSRV_TIMEOUT_NS;
 		return;
 	case REQ_REPLY:
+		rc->replying = true;
 		reply_now(srv, rc);
 		return;
 	}
@@ -180,7 +258,7 @@ static void on_send(struct reqsrv *srv, struct reqsrv_conn *rc, int res)
 		return;
 	}
 	rc->sent += (size_t)res;
-	if (rc->sent < rc->reply.len)
+	if (rc->sent < reply_len(rc))
 		submit(srv, rc, false);
 	else
 		conn_end(srv, rc);
@@ -201,7 +279,7 @@ void reqsrv_release(struct reqsrv *srv)
 	if (!srv)
 		return;
 	for (struct reqsrv_conn *rc = srv->conns; rc; rc = rc->next) {
-		if (rc->held && !rc->done && srv->proto->released(srv->ctx, rc->req.hold)) {
+		if (rc->held && !rc->done && srv->proto->released(srv->ctx, &rc->req, &rc->reply)) {
 			rc->held = false;
 			reply_now(srv, rc);
 		}
@@ -228,6 +306,35 @@ void reqsrv_tick(struct reqsrv *srv, uint64_t now_ns)
 				 REQSRV_TIMEOUT_NS / 1000000000ull);
 		conn_end(srv, rc);
 	}
+}
+
+struct reqsrv_body *reqsrv_body_new(char *data, size_t len)
+{
+	struct reqsrv_body *b = malloc(sizeof(*b));
+
+	if (!b) {
+		free(data);
+		return NULL;
+	}
+	b->refs = 1;
+	b->len = len;
+	b->data = data;
+	return b;
+}
+
+struct reqsrv_body *reqsrv_body_get(struct reqsrv_body *b)
+{
+	if (b)
+		b->refs++;
+	return b;
+}
+
+void reqsrv_body_put(struct reqsrv_body *b)
+{
+	if (!b || --b->refs)
+		return;
+	free(b->data);
+	free(b);
 }
 
 struct reqsrv *reqsrv_open(struct io_uring *ring, const struct reqsrv_proto *proto, void *ctx,

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Small servers on a worker's io_uring: each connection sends one request, gets one reply and is
- * closed. The control socket (one command line) and the metrics listener (one HTTP request) are
- * two protocols of it. A request is handled only once its protocol says it is complete; a silent
- * peer is closed after REQSRV_TIMEOUT_NS and at most REQSRV_MAX_CONNS are served at once.
+ * Small servers on an io_uring: each connection sends one request, gets one reply and is
+ * closed. The control socket (one command line, on worker 0's ring) and the metrics listener
+ * (one HTTP request, on a thread of its own) are two protocols of it. A request is handled only
+ * once its protocol says it is complete. A connection has REQSRV_TIMEOUT_NS from its accept to
+ * complete its request, however slowly its bytes come, and as long again to take its reply
+ * (and for a held reply to be released): a peer that dribbles cannot keep its slot longer. At
+ * most REQSRV_MAX_CONNS are served at once; a peer the protocol calls privileged (one that may
+ * change strgd) takes the slot of an unprivileged connection when all are in use, so readers
+ * cannot lock out a change.
  */
 #ifndef STRG_REQSRV_H
 #define STRG_REQSRV_H
@@ -18,8 +23,23 @@
 
 /* Connections served at once; more are told so (the protocol's busy text) and closed. */
 #define REQSRV_MAX_CONNS 64
-/* A connection that neither completes its request nor takes its reply this long is closed. */
+/*
+ * A connection that does not complete its request this long after its accept is closed; so is
+ * one that does not take its whole reply this long after it was ready (or released, if held).
+ */
 #define REQSRV_TIMEOUT_NS (5 * 1000000000ull)
+/* With shed_slow, a connection still sending its request after this long may give its slot up. */
+#define REQSRV_SLOW_NS (1000000000ull)
+
+/*
+ * A reply body built once and sent to many connections (the metrics listener's views). Its
+ * count is not atomic: a body is used on the thread of the server that sends it.
+ */
+struct reqsrv_body {
+	unsigned refs; /* the owner's reference, plus one per connection sending it */
+	size_t len;
+	char *data; /* malloc'ed, freed with the last reference */
+};
 
 /* The request read so far, as the protocol sees it. */
 struct reqsrv_req {
@@ -29,6 +49,8 @@ struct reqsrv_req {
 	bool overflowed;   /* more than the protocol's max arrived: what came before was dropped */
 	struct ucred peer; /* the peer's credentials (Unix sockets; else pid 0, uid ~0) */
 	uint64_t hold;	   /* REQ_HOLD: the protocol's token for its release() */
+	/* Sent after the reply's text (then its head): a reference, set by the protocol. */
+	struct reqsrv_body *body;
 };
 
 enum reqsrv_step {
@@ -43,10 +65,18 @@ struct reqsrv_proto {
 	size_t max;	      /* request bytes kept */
 	enum ring_op op_base; /* its accept operation; recv is op_base + 1, send op_base + 2 */
 	const char *busy;     /* told to a connection over REQSRV_MAX_CONNS */
+	/*
+	 * When every slot is taken, a newcomer takes the slot of the connection that has been
+	 * sending its request longest, if that is over REQSRV_SLOW_NS (anonymous peers: a slow
+	 * one must not hold a slot a whole request is waiting for).
+	 */
+	bool shed_slow;
 	/* Look at the request; fill out and say what to do. */
 	enum reqsrv_step (*request)(void *ctx, struct reqsrv_req *req, struct ctl_reply *out);
-	/* A held reply may go now. */
-	bool (*released)(void *ctx, uint64_t hold);
+	/* Whether a held reply may go now; it may fill out (and req->body) at this point. */
+	bool (*released)(void *ctx, struct reqsrv_req *req, struct ctl_reply *out);
+	/* Whether the peer on fd outranks the others for a slot (NULL: nobody does). */
+	bool (*privileged)(void *ctx, int fd, const struct ucred *peer);
 };
 
 struct reqsrv;
@@ -76,5 +106,10 @@ void reqsrv_on_cqe(struct reqsrv *srv, enum ring_op op, void *obj, int res, unsi
 void reqsrv_release(struct reqsrv *srv);
 /* The worker's timer: close connections past their deadline. */
 void reqsrv_tick(struct reqsrv *srv, uint64_t now_ns);
+
+/* A body of len bytes at data (taken over), one reference; NULL (data freed) without memory. */
+struct reqsrv_body *reqsrv_body_new(char *data, size_t len);
+struct reqsrv_body *reqsrv_body_get(struct reqsrv_body *b);
+void reqsrv_body_put(struct reqsrv_body *b);
 
 #endif

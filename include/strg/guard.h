@@ -16,9 +16,13 @@
 #define GUARD_MAX_SOURCES 65536
 /* Listening address:port pairs guarded. */
 #define GUARD_MAX_LISTEN 64
-/* VLAN tags (802.1Q, 802.1ad) and IPv6 extension headers looked through. */
+/*
+ * VLAN tags (802.1Q, 802.1ad) and IPv6 extension headers looked through. Eight headers hold
+ * every chain RFC 8200 recommends (each header once, destination options twice); a packet to a
+ * listening address with a longer chain is judged by the lists alone, else dropped (guard.bpf.c).
+ */
 #define GUARD_VLAN_MAX	 2
-#define GUARD_EXTHDR_MAX 4
+#define GUARD_EXTHDR_MAX 8
 
 /*
  * Deny and allow lists (LPM tries). Addresses are IPv6; an IPv4 address is stored mapped
@@ -67,7 +71,8 @@ enum guard_reason {
 	GUARD_DENIED,	 /* from the deny list: dropped */
 	GUARD_RATE_SYN,	 /* over its source's new-connection rate: dropped */
 	GUARD_RATE_PKT,	 /* over its source's packet rate: dropped */
-	GUARD_MALFORMED, /* an IP packet whose headers are truncated or inconsistent: dropped */
+	GUARD_MALFORMED, /* an IP packet whose headers are truncated or inconsistent, or one to a
+			  * listening address whose port cannot be seen: dropped */
 	GUARD_OTHER,	 /* not TCP to a listener (ARP, other ports, UDP...): passed untouched */
 	GUARD_REASONS
 };

@@ -24,6 +24,7 @@ S = None  # the suite module (check, Fail), set by register()
 HERE = Path(__file__).resolve().parent
 SERVER, CLIENT_A, CLIENT_B = "10.77.0.1", "10.77.0.2", "10.77.0.3"
 FLOOD_SRC = "10.77.0.50"  # a source nobody holds: the SYN-ACKs go nowhere, no RST comes back
+SERVER6, CLIENT6_A, CLIENT6_B = "fd77::1", "fd77::100", "fd77::200"
 PORT, BACKEND_PORT, METRICS_PORT = 8080, 9400, 9401
 
 
@@ -76,13 +77,18 @@ class GuardNet:
         self.procs.append(p)
         return p
 
-    def start(self, extra=()):
+    def up6(self):
+        """IPv6 beside IPv4: the server and both clients in fd77::/64 (no DAD: usable at once)."""
+        for k, dev, addr in (("S", "vS", SERVER6), ("A", "va", CLIENT6_A), ("B", "vb", CLIENT6_B)):
+            run("ip", "-n", self.ns[k], "-6", "addr", "add", addr + "/64", "dev", dev, "nodad")
+
+    def start(self, extra=(), listen="0.0.0.0"):
         tmp = self.env.tmp
         self.ctl = str(tmp / "guard.sock")
         self.pin_dir = "/sys/fs/bpf/strg-it-%d-guard" % os.getpid()
         cfg = tmp / "guard.conf"
         cfg.write_text("\n".join([
-            "listen 0.0.0.0:%d" % PORT,
+            "listen %s:%d" % (listen, PORT),
             "pool legacy 127.0.0.1:%d" % BACKEND_PORT,
             "route / legacy",
             "control %s" % self.ctl,
@@ -111,12 +117,12 @@ class GuardNet:
     def counters(self):
         return {k: v["packets"] for k, v in self.show()["counters"].items()}
 
-    def curl(self, k, timeout=1.0, path="/guard"):
+    def curl(self, k, timeout=1.0, path="/guard", host=SERVER):
         """One request on a new connection from client k: its status (0: no connection)."""
-        r = subprocess.run(self.nsx(k) + ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                          "--connect-timeout", str(timeout), "-m",
-                                          str(timeout + 1),
-                                          "http://%s:%d%s" % (SERVER, PORT, path)],
+        r = subprocess.run(self.nsx(k) + ["curl", "-s", "-g", "-o", "/dev/null", "-w",
+                                          "%{http_code}", "--connect-timeout", str(timeout),
+                                          "-m", str(timeout + 1),
+                                          "http://%s:%d%s" % (host, PORT, path)],
                            capture_output=True, text=True, timeout=timeout + 5)
         try:
             return int(r.stdout.strip() or 0)
@@ -320,10 +326,75 @@ def xdp_keep_outlives_the_process(env, net):
          "denied source still dropped), taken over by the next strgd, let go without keep")
 
 
+def start_relay(env, net, n):
+    """exthdr_relay.py in client A: its IPv6 TCP to the server gets n destination options
+    headers on the wire. Returns the relay's process once its route is in place."""
+    mac = json.loads(run(*net.nsx("S"), "ip", "-j", "link", "show", "vS").stdout)[0]["address"]
+    relay = net.spawn("A", "relay%d" % n, [sys.executable, HERE / "exthdr_relay.py", "tn0", "va",
+                                           mac, CLIENT6_A, SERVER6, n, 60])
+    if not h.wait_until(lambda: "ready" in relay.out_path.read_text(), 5.0):
+        raise S.Fail("the relay did not start: %s" % relay.stderr_tail())
+    return relay
+
+
+def stop_relay(net, relay):
+    relay.stop(signal.SIGTERM, 3.0)
+    net.procs.remove(relay)
+    return int(re.search(r"relayed (\d+)", relay.out_path.read_text()).group(1))
+
+
+@with_net
+def xdp_ipv6_extension_headers_judged(env, net):
+    """A real client (curl, its kernel's TCP) whose IPv6 packets carry destination options
+    headers, relayed through a tun device: with 5 of them (the guard walks 8), a denied source
+    gets no connection and is counted denied, and once off the list it is served and counted
+    passed; with 9 (more than the guard walks) it is dropped as malformed, and served again
+    from the allow list. Another IPv6 client without extension headers is served throughout."""
+    net.up6()
+    net.start(extra=["deny %s/128" % CLIENT6_A], listen="[::]")
+    S.check(net.curl("B", host="[%s]" % SERVER6) == 200, "IPv6 client B without extension "
+            "headers was not served")
+    relay = start_relay(env, net, 5)
+    before = net.counters()
+    a = net.curl("A", host="[%s]" % SERVER6)
+    S.check(a == 0, "a denied source with 5 destination options headers was served (status "
+            "%d): the guard did not judge it (%r -> %r)" % (a, before, net.counters()))
+    denied = net.counters()["denied"] - before["denied"]
+    S.check(denied >= 1, "no packet counted as denied: %r -> %r" % (before, net.counters()))
+    net.ctlcmd("deny", "del", CLIENT6_A)
+    before = net.counters()
+    a = net.curl("A", host="[%s]" % SERVER6)
+    S.check(a == 200, "the source, no longer denied, was not served through 5 extension "
+            "headers (status %d)" % a)
+    passed = net.counters()["passed"] - before["passed"]
+    sent5 = stop_relay(net, relay)
+    S.check(passed >= 4, "the exchange through 5 headers counted %d packets passed" % passed)
+    relay = start_relay(env, net, 9)
+    before = net.counters()
+    a = net.curl("A", host="[%s]" % SERVER6)
+    S.check(a == 0, "9 extension headers (beyond the guard's walk) to a listening address "
+            "were served (status %d)" % a)
+    malformed = net.counters()["malformed"] - before["malformed"]
+    S.check(malformed >= 1, "no packet counted as malformed: %r -> %r" % (before,
+                                                                       net.counters()))
+    net.ctlcmd("allow", "add", CLIENT6_A)
+    before = net.counters()
+    a = net.curl("A", host="[%s]" % SERVER6)
+    allowed = net.counters()["allowed"] - before["allowed"]
+    S.check(a == 200 and allowed >= 4, "an allowed source behind 9 extension headers: status "
+            "%d, %d packets counted allowed" % (a, allowed))
+    sent9 = stop_relay(net, relay)
+    S.check(net.curl("B", host="[%s]" % SERVER6) == 200, "client B not served at the end")
+    info("xdp_ipv6_extension_headers_judged", "5 headers: %d SYNs denied, then served (%d "
+         "packets passed); 9 headers: %d packets dropped as malformed, served once allowed; "
+         "the relay sent %d and %d packets" % (denied, passed, malformed, sent5, sent9))
+
+
 GUARD_TESTS = [
     xdp_deny_list_in_force_at_once,
     xdp_syn_flood_limited_per_source,
     xdp_keep_outlives_the_process,
+    xdp_ipv6_extension_headers_judged,
 ]
 
 

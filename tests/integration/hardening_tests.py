@@ -19,8 +19,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
+import urllib.request
 
 import harness as h
 from harness import RawConn, request
@@ -638,6 +640,121 @@ def restart_under_load_loses_nothing(env):
          "old strgds exited, pid %d serves and told systemd so" % (errors["requests"], pids[-1]))
 
 
+def slow_peers(env, name, addr, n, seconds, prefix, user=None):
+    """tests/integration/slow_peers.py against addr (a byte every second); returns it once its
+    connections are open, with (held, refused)."""
+    argv = [sys.executable, h.ROOT / "tests" / "integration" / "slow_peers.py", addr, n, seconds,
+            1.0, prefix]
+    if user:
+        argv = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user, "--clear-groups"] + argv
+    proc = env.spawn(name, argv)
+    S.check(h.wait_until(lambda: proc.out_path.read_text().startswith("ready"), 15.0),
+            "%s did not get its connections open: %s" % (name, proc.stderr_tail()))
+    held, refused = map(int, proc.out_path.read_text().split()[1:3])
+    return proc, held, refused
+
+
+def slow_peers_result(proc, seconds):
+    S.check(proc.wait(seconds + 10) is not None, "slow_peers.py did not end")
+    return json.loads(proc.out_path.read_text().splitlines()[-1])
+
+
+def check_whole_deadline(name, res, early):
+    """Every held connection was closed at the 5 s deadline (up to early ones before it, which
+    gave their slot to a newcomer) although a byte came every second."""
+    late = [t for t in res["closed_after"] if t > 7.5]
+    soon = [t for t in res["closed_after"] if t < 4.0]
+    S.check(res["open"] == 0 and not late and len(soon) <= early,
+            "%s: %d of %d slow connections still open after 12 s, closed after %r s (want "
+            "closed 5 s after connecting, however the bytes came)" % (
+                name, res["open"], res["held"], sorted(res["closed_after"])))
+
+
+def metrics_listener_outlasts_slowloris(env):
+    """70 connections to the metrics listener sending a byte of a request head every second:
+    once they have been at it for a second a whole request takes the slot of one of them, and
+    each of them is closed 5 s after it connected although its bytes kept coming (the deadline
+    is the whole request's, not reset by every byte)."""
+    port, mport = 8144, 9944
+    cfg = env.tmp / "slowmetrics.conf"
+    cfg.write_text(env.flavour.config(listen_port=port,
+                                      extra=["metrics %s:%d" % (h.HOST, mport)]))
+    proc = env.spawn("strgd-slowmetrics", env.flavour.argv(cfg))
+    peers = None
+    try:
+        h.wait_port(mport, 5.0, proc)
+        peers, held, refused = slow_peers(env, "slow-metrics", "%s:%d" % (h.HOST, mport), 70,
+                                          12, "GET /metrics HTTP/1.1\r\nX-Slow: ")
+        S.check(held == 64 and refused == 6, "held %d, refused %d: want the 64 slots taken"
+                % (held, refused))
+        time.sleep(1.2)
+        t0 = time.monotonic()
+        try:
+            status, _, text = http_get_metrics(mport)
+        except OSError as e:
+            status, text = str(e), ""
+        took = time.monotonic() - t0
+        S.check(status == 200 and "strg_build_info" in text,
+                "GET /metrics while 64 slow connections held the slots: %s" % status)
+        res = slow_peers_result(peers, 12)
+    finally:
+        if peers:
+            peers.stop(signal.SIGTERM, 3.0)
+        proc.stop(signal.SIGTERM, 3.0)
+    check_whole_deadline("metrics", res, early=1)
+    info("metrics_listener_outlasts_slowloris", "64 slow connections held the slots: /metrics "
+         "served in %.0f ms; they were closed %.1f to %.1f s after connecting"
+         % (took * 1000, min(res["closed_after"]), max(res["closed_after"])))
+
+
+def http_get_metrics(mport):
+    with urllib.request.urlopen("http://%s:%d/metrics" % (h.HOST, mport), timeout=5.0) as r:
+        return r.status, r.headers.get("Content-Type", ""), r.read().decode()
+
+
+def control_socket_change_beats_slow_readers(env):
+    """70 connections of a control-group read member (uid 65534) sending a byte of a command
+    every second: 64 hold every slot and the other readers are refused, yet root's strgctl
+    route set is served at once (a peer that may change strgd takes a reader's slot), and each
+    slow connection is closed 5 s after it connected although its bytes kept coming."""
+    if env.flavour.name != "strgd":
+        raise S.Skip("strgd's control socket")
+    port = 8145
+    cfg = env.tmp / "slowctl.conf"
+    cfg.write_text(env.flavour.config(listen_port=port, extra=["control-group read nogroup"]))
+    proc = env.spawn("strgd-slowctl", env.flavour.argv(cfg))
+    sock = h.control_path(port)
+    ctl = lambda *a: subprocess.run([str(h.ROOT / "strgctl"), "-s", sock] + list(a),  # noqa
+                                    capture_output=True, text=True, timeout=10)
+    peers = None
+    try:
+        h.wait_port(port, 5.0, proc)
+        S.check(h.wait_until(lambda: os.path.exists(sock), 5.0), "no control socket")
+        peers, held, refused = slow_peers(env, "slow-ctl", sock, 70, 12, "route show ",
+                                          user=65534)
+        S.check(held == 64 and refused == 6, "held %d, refused %d: want the 64 slots taken"
+                % (held, refused))
+        t0 = time.monotonic()
+        r = ctl("route", "set", "GET", "/v1/slowloris", "modern")
+        took = time.monotonic() - t0
+        S.check(r.returncode == 0 and "added" in r.stdout,
+                "root's route set while 64 slow readers held the slots: %r" % r)
+        r = ctl("route", "del", "GET", "/v1/slowloris")
+        S.check(r.returncode == 0, "root's route del: %r" % r)
+        res = slow_peers_result(peers, 12)
+        log = proc.stderr_text()
+    finally:
+        if peers:
+            peers.stop(signal.SIGTERM, 3.0)
+        proc.stop(signal.SIGTERM, 3.0)
+    check_whole_deadline("control socket", res, early=2)
+    S.check("connection closed to make room for uid 0" in log,
+            "the reader that gave its slot up was not logged: %s" % log[-500:])
+    info("control_socket_change_beats_slow_readers", "64 slow readers held the slots (6 more "
+         "refused), root's route set served in %.0f ms; they were closed %.1f to %.1f s "
+         "after connecting" % (took * 1000, min(res["closed_after"]), max(res["closed_after"])))
+
+
 def alive(pid):
     """Whether the process runs (a zombie child counts as gone)."""
     try:
@@ -659,6 +776,8 @@ HARDENING_TESTS = [
     idle_connections_let_go_of_buffers,
     soak_returns_to_baseline,
     restart_under_load_loses_nothing,
+    metrics_listener_outlasts_slowloris,
+    control_socket_change_beats_slow_readers,
 ]
 
 

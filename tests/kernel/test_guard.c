@@ -53,7 +53,7 @@
 #define EXT_ROUTING  43
 #define EXT_FRAGMENT 44
 #define EXT_DEST     60
-#define EXT_MAX	     6
+#define EXT_MAX	     12
 
 /* A frame to craft: Ethernet, VLAN tags, IPv4 or IPv6 (with extension headers), L4. */
 struct spec {
@@ -885,9 +885,18 @@ static int test_ipv6_fragments(void)
 	return err;
 }
 
+/* A chain of n destination options headers (8 bytes each) before the L4 header. */
+static void dest_chain(struct spec *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		s->ext[i] = EXT_DEST;
+	s->n_ext = n;
+}
+
 /*
  * IPv6 extension headers before TCP are walked (hop-by-hop + destination options, with a routing
- * header, of 8 and 24 bytes), up to GUARD_EXTHDR_MAX; a longer chain passes as OTHER.
+ * header, of 8 and 24 bytes), up to GUARD_EXTHDR_MAX of them: the segment is judged by its port
+ * like one without extension headers.
  */
 static int test_ipv6_ext_headers_matched(void)
 {
@@ -897,7 +906,9 @@ static int test_ipv6_ext_headers_matched(void)
 	} chains[] = {
 		{{EXT_HOP, EXT_DEST}, 2},
 		{{EXT_HOP, EXT_ROUTING, EXT_DEST}, 3},
-		{{EXT_HOP, EXT_DEST, EXT_ROUTING, EXT_DEST}, GUARD_EXTHDR_MAX},
+		{{EXT_HOP, EXT_DEST, EXT_ROUTING, EXT_DEST}, 4},
+		{{EXT_HOP, EXT_DEST, EXT_ROUTING, EXT_DEST, EXT_DEST, EXT_DEST, EXT_DEST, EXT_DEST},
+		 GUARD_EXTHDR_MAX},
 	};
 	struct fixture fx;
 	int err = 0;
@@ -923,13 +934,97 @@ static int test_ipv6_ext_headers_matched(void)
 				s.proto = IPPROTO_UDP;
 				err = expect_spec(&fx, &s, GUARD_OTHER);
 			}
+	fixture_close(&fx);
+	return err;
+}
+
+/*
+ * A chain longer than the guard walks (GUARD_EXTHDR_MAX + 1 headers, up to 11) hides whether TCP
+ * follows and to which port. To a listening address it is MALFORMED whatever ends the chain
+ * (TCP to the listening port or another, UDP), and with the limits on it neither passes nor
+ * creates a bucket; to another address it is OTHER; behind a wildcard listener every address
+ * listens.
+ */
+static int test_ipv6_chain_beyond_walk(void)
+{
+	struct fixture fx;
+	int err;
+
+	if (fixture_open(&fx))
+		return -1;
+	err = limits_set(&fx, 10, 1, 1000, 5);
+	for (int n = GUARD_EXTHDR_MAX + 1; n < EXT_MAX && !err; n++)
+		for (int v = 0; v <= 1 && !err; v++) {
+			struct spec s = tcp_spec(AF_INET6, v, TH_SYN);
+
+			dest_chain(&s, n);
+			for (int i = 0; i < 3 && !err; i++)
+				err = expect_spec(&fx, &s, GUARD_MALFORMED);
+			s.tcp_flags = TH_ACK;
+			s.payload = 100;
+			err = err ?: expect_spec(&fx, &s, GUARD_MALFORMED);
+			s.dport = OTHER_PORT;
+			err = err ?: expect_spec(&fx, &s, GUARD_MALFORMED);
+			s.proto = IPPROTO_UDP;
+			err = err ?: expect_spec(&fx, &s, GUARD_MALFORMED);
+			s.dst = NOLISTEN6;
+			err = err ?: expect_spec(&fx, &s, GUARD_OTHER);
+			s.proto = IPPROTO_TCP;
+			s.dport = PORT;
+			err = err ?: expect_spec(&fx, &s, GUARD_OTHER);
+		}
+	if (!err && sources_count(&fx) != 0)
+		err = failf("over-long chains created %d buckets in guard_sources, expected none",
+			    sources_count(&fx));
 	if (!err) {
 		struct spec s = tcp_spec(AF_INET6, 0, TH_SYN);
 
-		for (int i = 0; i <= GUARD_EXTHDR_MAX; i++)
-			s.ext[i] = EXT_DEST;
-		s.n_ext = GUARD_EXTHDR_MAX + 1;
-		err = expect_spec(&fx, &s, GUARD_OTHER);
+		dest_chain(&s, GUARD_EXTHDR_MAX + 1);
+		s.dst = NOLISTEN6;
+		err = listen_add(&fx, NULL, 0) ?: expect_spec(&fx, &s, GUARD_MALFORMED);
+	}
+	fixture_close(&fx);
+	return err;
+}
+
+/*
+ * Where the guard cannot see the port (a fragment of TCP, an IPv6 chain longer than it walks)
+ * the lists still hold, since they need only the addresses: to a listening address, a denied
+ * source is DENIED and an allowed one ALLOWED (only the others are MALFORMED), IPv4 and IPv6.
+ */
+static int test_unseen_port_lists_first(void)
+{
+	struct spec f4 = tcp_spec(AF_INET, 0, TH_ACK), f6 = tcp_spec(AF_INET6, 1, TH_ACK);
+	struct spec c6 = tcp_spec(AF_INET6, 0, TH_SYN);
+	const struct spec *specs[] = {&f4, &f6, &c6};
+	struct fixture fx;
+	int err;
+
+	if (fixture_open(&fx))
+		return -1;
+	f4.frag = IP_MF;
+	f4.payload = f6.payload = 64;
+	f6.frag = 0x0001;
+	f6.ext[0] = EXT_FRAGMENT;
+	f6.n_ext = 1;
+	dest_chain(&c6, GUARD_EXTHDR_MAX + 1);
+	err = cidr_add(fx.skel->maps.guard_deny, "198.51.100.0/24") ?:
+		      cidr_add(fx.skel->maps.guard_deny, "2001:db8:bad::/48") ?:
+		      cidr_add(fx.skel->maps.guard_allow, "203.0.113.0/24") ?:
+		      cidr_add(fx.skel->maps.guard_allow, "2001:db8:a11::/48");
+	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]) && !err; i++) {
+		struct spec s = *specs[i];
+		bool v4 = s.family == AF_INET;
+
+		s.src = v4 ? "198.51.100.9" : "2001:db8:bad::9";
+		err = expect_spec(&fx, &s, GUARD_DENIED);
+		s.src = v4 ? "203.0.113.9" : "2001:db8:a11::9";
+		err = err ?: expect_spec(&fx, &s, GUARD_ALLOWED);
+		s.src = v4 ? "192.0.2.200" : "2001:db8:e::9";
+		err = err ?: expect_spec(&fx, &s, GUARD_MALFORMED);
+		s.src = v4 ? "198.51.100.9" : "2001:db8:bad::9";
+		s.dst = v4 ? NOLISTEN4 : NOLISTEN6;
+		err = err ?: expect_spec(&fx, &s, GUARD_OTHER);
 	}
 	fixture_close(&fx);
 	return err;
@@ -1353,6 +1448,42 @@ static int run_timed(const struct step *st, int n, int (*setup)(struct fixture *
 	return failf("%d attempts all ran past their deadlines (a loaded machine?)", ATTEMPTS);
 }
 
+static int deny_client6(struct fixture *fx)
+{
+	return cidr_add(fx->skel->maps.guard_deny, "2001:db8:c::7/128")
+		       ?: limits_set(fx, 10, 1, 0, 0);
+}
+
+/*
+ * Five destination options headers before TCP: the lists and the limits hold as without them.
+ * From a denied source a SYN and a data segment to the listener are DENIED (they passed as
+ * OTHER when the guard stopped after four headers, and a client completed whole HTTP exchanges
+ * that way); another source's first SYN passes and its second, within the 100 ms of a burst of
+ * one, is RATE_SYN.
+ */
+static int test_ipv6_five_dest_headers_judged(void)
+{
+	struct spec s = tcp_spec(AF_INET6, 0, TH_SYN);
+	struct frame syn, data, other;
+	struct step st[5];
+
+	dest_chain(&s, 5);
+	build(&s, &syn);
+	s.tcp_flags = TH_ACK;
+	s.payload = 64;
+	build(&s, &data);
+	s.tcp_flags = TH_SYN;
+	s.payload = 0;
+	s.src = "2001:db8:c::8";
+	build(&s, &other);
+	st[0] = (struct step){.fr = &syn, .want = GUARD_DENIED};
+	st[1] = (struct step){.fr = &data, .want = GUARD_DENIED};
+	st[2] = (struct step){.fr = &other, .want = GUARD_PASSED};
+	st[3] = (struct step){.fr = &other, .want = GUARD_RATE_SYN, .by_us = 100000};
+	st[4] = (struct step){.fr = &syn, .want = GUARD_DENIED};
+	return run_timed(st, 5, deny_client6);
+}
+
 static int syn_limits(struct fixture *fx)
 {
 	return limits_set(fx, 10, 5, 0, 0);
@@ -1527,6 +1658,9 @@ static const struct subtest subtests[] = {
 	{"ipv4_fragments", test_ipv4_fragments},
 	{"ipv6_fragments", test_ipv6_fragments},
 	{"ipv6_ext_headers_matched", test_ipv6_ext_headers_matched},
+	{"ipv6_five_dest_headers_judged", test_ipv6_five_dest_headers_judged},
+	{"ipv6_chain_beyond_walk", test_ipv6_chain_beyond_walk},
+	{"unseen_port_lists_first", test_unseen_port_lists_first},
 	{"ipv4_bad_lengths", test_ipv4_bad_lengths},
 	{"ipv6_bad_lengths", test_ipv6_bad_lengths},
 	{"ipv4_vlan_truncations", test_ipv4_vlan_truncations},
