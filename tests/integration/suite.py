@@ -1620,6 +1620,7 @@ import promise_tests  # noqa: E402
 import safety_tests  # noqa: E402
 import hardening_tests  # noqa: E402
 import guard_tests  # noqa: E402
+import control_tests  # noqa: E402
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
                os.environ.get("STRG_IT_MODE", "user").startswith("kernel"))
@@ -1627,6 +1628,7 @@ if KERNEL_MODE:
     kernel_tests.register(sys.modules[__name__])
 framing_tests.register(sys.modules[__name__])
 promise_tests.register(sys.modules[__name__])
+control_tests.register(sys.modules[__name__])
 # The cutover safety tests: both data paths, with two workers.
 if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_IT_MODE",
                                                                            "user") in ("user",
