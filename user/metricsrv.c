@@ -114,10 +114,10 @@ static enum reqsrv_step http_request(void *ctx, struct reqsrv_req *rq, struct ct
 	return REQ_REPLY;
 }
 
-static bool never_held(void *ctx, uint64_t hold)
+static bool never_held(void *ctx, struct ctl_reply *out)
 {
 	(void)ctx;
-	(void)hold;
+	(void)out;
 	return true;
 }
 

@@ -28,13 +28,13 @@ struct reqsrv_req {
 	bool eof;	   /* the peer stopped writing */
 	bool overflowed;   /* more than the protocol's max arrived: what came before was dropped */
 	struct ucred peer; /* the peer's credentials (Unix sockets; else pid 0, uid ~0) */
-	uint64_t hold;	   /* REQ_HOLD: the protocol's token for its release() */
+	uint64_t hold_ns;  /* REQ_HOLD: how long the reply may wait (0: REQSRV_TIMEOUT_NS) */
 };
 
 enum reqsrv_step {
 	REQ_MORE,  /* incomplete: read on */
 	REQ_REPLY, /* the reply is ready: send it, then close */
-	REQ_HOLD,  /* the reply is ready but held until released (reqsrv_release) */
+	REQ_HOLD,  /* the reply is held until the protocol releases it (reqsrv_release) */
 };
 
 struct reqsrv_proto {
@@ -45,8 +45,8 @@ struct reqsrv_proto {
 	const char *busy;     /* told to a connection over REQSRV_MAX_CONNS */
 	/* Look at the request; fill out and say what to do. */
 	enum reqsrv_step (*request)(void *ctx, struct reqsrv_req *req, struct ctl_reply *out);
-	/* A held reply may go now. */
-	bool (*released)(void *ctx, uint64_t hold);
+	/* Whether a held reply may go now (the protocol may complete it first). */
+	bool (*released)(void *ctx, struct ctl_reply *out);
 };
 
 struct reqsrv;
@@ -67,6 +67,13 @@ int reqsrv_fd(const struct reqsrv *srv);
  * process's descriptor closed, the socket file left where it is; open connections finish.
  */
 void reqsrv_stop(struct reqsrv *srv);
+/*
+ * Stop taking connections for a while (pause) or take them again: meanwhile they wait in the
+ * listen queue (for a restart's successor, which may take the socket over).
+ */
+void reqsrv_pause(struct reqsrv *srv, bool pause);
+/* Connections open (0 for NULL). */
+unsigned reqsrv_conns(const struct reqsrv *srv);
 /* The ctx it was opened with. */
 void *reqsrv_ctx(const struct reqsrv *srv);
 

@@ -16,9 +16,12 @@
 #include <bpf/libbpf.h>
 
 #include "log.h"
+#include "pins.h"
 #include "splice.h"
 #include "strg/fastscan.h"
 #include "splice.skel.h"
+
+#define SPLICE_PINS 7 /* maps pinned: pin_list() */
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -33,6 +36,7 @@ struct splice {
 	struct strg_stats *ustats; /* mmapped user-space counters */
 	int lock_fd;		   /* the pin directory, flock()ed while this strgd uses it */
 	bool handed;		   /* a restart's successor has the pin directory now */
+	int pin_err;		   /* 0: the maps are pinned; else why not */
 	char pin_dir[256];
 };
 
@@ -93,8 +97,13 @@ static pid_t lock_holder(int fd)
  */
 static int lock_pin_dir(struct splice *sp, pid_t *holder)
 {
-	if (mkdir(sp->pin_dir, 0750) < 0 && errno != EEXIST)
-		return -errno;
+	char why[256];
+	int err = pins_dir_ready(sp->pin_dir, why, sizeof(why));
+
+	if (err) {
+		pr_warn("pin directory %s: %s", sp->pin_dir, why);
+		return err;
+	}
 	sp->lock_fd = open(sp->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->lock_fd < 0)
 		return -errno;
@@ -106,36 +115,39 @@ static int lock_pin_dir(struct splice *sp, pid_t *holder)
 	return -EBUSY;
 }
 
+/* The maps bpftool users read, by the names the README gives them. */
+static size_t pin_list(const struct splice *sp, struct pins_map *out)
+{
+	const struct splice_bpf *k = sp->skel;
+	const struct pins_map maps[] = {
+		{bpf_map__fd(k->maps.kstats), "kstats"},
+		{bpf_map__fd(k->maps.ustats), "ustats"},
+		{bpf_map__fd(k->maps.routes), "routes"},
+		{bpf_map__fd(k->maps.conns), "conns"},
+		{bpf_map__fd(k->maps.conn_ctl), "conn_ctl"},
+		{bpf_map__fd(k->maps.sockinfo), "sockinfo"},
+		{bpf_map__fd(k->maps.counters), "counters"},
+	};
+
+	memcpy(out, maps, sizeof(maps));
+	return sizeof(maps) / sizeof(maps[0]);
+}
+
 static int pin_maps(struct splice *sp)
 {
-	struct {
-		struct bpf_map *map;
-		const char *name;
-	} pins[] = {
-		{sp->skel->maps.kstats, "kstats"},     {sp->skel->maps.ustats, "ustats"},
-		{sp->skel->maps.routes, "routes"},     {sp->skel->maps.conns, "conns"},
-		{sp->skel->maps.conn_ctl, "conn_ctl"}, {sp->skel->maps.sockinfo, "sockinfo"},
-		{sp->skel->maps.counters, "counters"},
-	};
-	char path[512];
-	int err;
+	struct pins_map maps[SPLICE_PINS];
+	size_t n = pin_list(sp, maps);
 
-	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", sp->pin_dir, pins[i].name);
-		unlink(path); /* a stopped strgd's pin (the lock says no other one runs) */
-		err = bpf_map__pin(pins[i].map, path);
-		if (err)
-			return err;
-	}
-	return 0;
+	sp->pin_err = pins_put(sp->pin_dir, maps, n);
+	return sp->pin_err;
 }
 
 static void unpin_maps(struct splice *sp)
 {
-	struct bpf_map *map;
+	struct pins_map maps[SPLICE_PINS];
+	size_t n = pin_list(sp, maps);
 
-	bpf_object__for_each_map(map, sp->skel->obj) if (bpf_map__is_pinned(map))
-		bpf_map__unpin(map, NULL);
+	pins_remove(sp->pin_dir, maps, n);
 	rmdir(sp->pin_dir);
 }
 
@@ -162,13 +174,14 @@ struct splice *splice_open(struct config *cfg, const char *pin_dir, pid_t *holde
 	if (!sp)
 		return NULL;
 	sp->lock_fd = -1;
+	sp->pin_err = -ENOENT; /* nothing pinned yet */
 	snprintf(sp->pin_dir, sizeof(sp->pin_dir), "%s", pin_dir);
 	*holder = 0;
 	err = lock_pin_dir(sp, holder);
 	if (err == -EBUSY)
 		goto out_free;
-	if (err) /* no bpffs there, say: the maps will not be pinned either */
-		pr_warn("pin directory %s: %s", sp->pin_dir, strerror(-err));
+	/* Without the directory the maps go unpinned (said then); the fast path runs all the same.
+	 */
 	sp->skel = splice_bpf__open();
 	if (!sp->skel) {
 		err = -errno;
@@ -310,11 +323,15 @@ int splice_take_back(struct splice *sp)
 	if (!sp || !sp->handed)
 		return 0;
 	err = lock_pin_dir(sp, &holder);
-	if (!err)
-		err = pin_maps(sp); /* the failed successor's pins, if any, are replaced */
-	if (!err)
-		sp->handed = false;
-	return err;
+	if (err)
+		return err;
+	sp->handed = false;  /* the directory is this strgd's again, whatever the pins say */
+	return pin_maps(sp); /* the failed successor's pins, if any, are replaced */
+}
+
+int splice_pin_error(const struct splice *sp)
+{
+	return sp->pin_err;
 }
 
 void splice_close(struct splice *sp)
