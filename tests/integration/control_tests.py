@@ -360,6 +360,52 @@ def failed_restart_changes_nothing(env):
         r.stop()
 
 
+def pin_dir_without_bpffs(env):
+    """A --pin-dir that is not on a BPF file system gets one mounted (as bpftool does): every map
+    is pinned there and bpftool reads it, and strgd says so. One where nothing can be mounted
+    (under /proc): strgd says exactly what is missing and that the maps are not pinned, and runs
+    its fast path and its XDP guard all the same."""
+    strgd_only(env)
+    plain = env.tmp / "plainpins"
+    nowhere = "/proc/strg-it-%d-pins" % os.getpid()
+    cfg = env.tmp / "plainpins.conf"
+    cfg.write_text(env.flavour.config(listen_port=8165))
+    argv = env.flavour.argv(cfg)
+    at = argv.index("--pin-dir")
+    proc = None
+    try:
+        for pin_dir in (str(plain), nowhere):
+            argv[at + 1] = pin_dir
+            proc = env.spawn("strgd-pins", argv)
+            h.wait_port(8165, 5.0, proc)
+            S.check(h.wait_until(lambda: strgctl_at(8165, "route", "show").returncode == 0,
+                                 5.0), "no control socket")
+            log = proc.stderr_text()
+            xdp = strgctl_at(8165, "xdp", "show")
+            S.check(xdp.returncode == 0 and "not loaded" not in xdp.stdout,
+                    "the guard is not loaded: %r" % xdp.stdout)
+            if pin_dir == nowhere:
+                S.check("pin directory %s: cannot make the directory" % nowhere in log and
+                        "maps not pinned in %s" % nowhere in log and
+                        "maps pinned in" not in log.replace("maps not pinned in", ""),
+                        "what is missing is not said: %s" % log[-800:])
+            else:
+                names = sorted(os.listdir(pin_dir))
+                S.check(len(names) >= 13 and "kstats" in names and "guard_stats" in names,
+                        "pins: %r" % names)
+                b = subprocess.run(["bpftool", "map", "show", "pinned",
+                                    os.path.join(pin_dir, "kstats")], capture_output=True)
+                S.check(b.returncode == 0, "bpftool cannot read the pin: %r" % b.stderr)
+                S.check("mounted a BPF file system there" in log and
+                        "maps pinned in %s" % pin_dir in log, "not said: %s" % log[-800:])
+            proc.stop(signal.SIGTERM, 5.0)
+            proc = None
+    finally:
+        if proc is not None:
+            proc.stop(signal.SIGTERM, 5.0)
+        subprocess.run(["umount", "-l", str(plain)], check=False, capture_output=True)
+
+
 def hanging_successor_test(env):
     """strgctl restart of a strgd whose binary file was replaced by one that never answers (a
     successor that hangs): worker 0 goes on serving meanwhile (new connections answered at once;
@@ -435,6 +481,8 @@ def register(suite):
     S = suite
     for fn in CONTROL_TESTS:
         suite.test(fn)
+    if suite.KERNEL_MODE and os.environ.get("STRG_IT_MODE") == "kernel":
+        suite.test(pin_dir_without_bpffs)
     # 15 s each: once per data path, with one worker (every connection is worker 0's).
     if os.environ.get("STRG_IT_MODE", "user").endswith("-w1"):
         suite.test(hanging_successor_test)
