@@ -227,7 +227,10 @@ static const char *kernel_state(const struct ctl_env *env, uint32_t *prefixes)
 	if (!env->sp)
 		return "none";
 	err = splice_routing_state(env->sp, prefixes);
-	return err == -E2BIG ? "over limit kernel-routes" : err ? strerror(-err) : "on";
+	return err == -E2BIG	     ? "over limit kernel-routes"
+	       : err == -EINPROGRESS ? "switching (every request goes to strgd meanwhile)"
+	       : err		     ? strerror(-err)
+				     : "on";
 }
 
 static void route_show_text(const struct ctl_env *env, const struct show_ctx *s,

@@ -17,11 +17,12 @@
 
 #include "log.h"
 #include "pins.h"
+#include "routemap.h"
 #include "splice.h"
 #include "strg/fastscan.h"
 #include "splice.skel.h"
 
-#define SPLICE_PINS 7 /* maps pinned: pin_list() */
+#define SPLICE_PINS 8 /* maps pinned: pin_list() */
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -30,9 +31,10 @@
 struct splice {
 	struct splice_bpf *skel;
 	bool verdict_attached;
-	int routing_err;    /* 0: the kernel classifies with the published table; else why not */
-	uint32_t prefixes;  /* prefixes in the published table */
-	uint64_t published; /* tables published */
+	int routing_err;     /* 0: the kernel classifies with the published table; else why not */
+	uint32_t prefixes;   /* prefixes in the published table */
+	uint64_t published;  /* tables published */
+	struct routemap *rm; /* the kernel's route table (NULL until the first is published) */
 	struct strg_stats *ustats; /* mmapped user-space counters */
 	int lock_fd;		   /* the pin directory, flock()ed while this strgd uses it */
 	bool handed;		   /* a restart's successor has the pin directory now */
@@ -127,6 +129,7 @@ static size_t pin_list(const struct splice *sp, struct pins_map *out)
 		{bpf_map__fd(k->maps.conn_ctl), "conn_ctl"},
 		{bpf_map__fd(k->maps.sockinfo), "sockinfo"},
 		{bpf_map__fd(k->maps.counters), "counters"},
+		{bpf_map__fd(k->maps.route_live), "route_live"},
 	};
 
 	memcpy(out, maps, sizeof(maps));
@@ -345,6 +348,7 @@ void splice_close(struct splice *sp)
 		munmap(sp->ustats, sizeof(struct strg_stats) * STRG_STATS_KEYS);
 	if (!sp->handed)
 		unpin_maps(sp); /* else the names are the successor's maps by now */
+	routemap_close(sp->rm);
 	splice_bpf__destroy(sp->skel);
 	if (sp->lock_fd >= 0)
 		close(sp->lock_fd);
@@ -409,31 +413,28 @@ static int build_entries(const struct route **v, size_t nv, struct strg_route_ke
 	return 0;
 }
 
-/* A new, empty route map for n prefixes, with the program's BTF so bpftool names its fields. */
-static int create_route_map(struct splice *sp, uint32_t n)
+/* The maps the route table is published in, with the program's BTF so bpftool names fields. */
+static void route_maps(const struct splice *sp, struct routemap_maps *m)
 {
 	struct btf *btf = bpf_object__btf(sp->skel->obj);
-	struct bpf_map_create_opts opts = {.sz = sizeof(opts), .map_flags = BPF_F_NO_PREALLOC};
 	int key_id = btf ? btf__find_by_name_kind(btf, "strg_route_key", BTF_KIND_STRUCT) : -1;
 	int val_id = btf ? btf__find_by_name_kind(btf, "strg_route_val", BTF_KIND_STRUCT) : -1;
-	int fd;
 
+	memset(m, 0, sizeof(*m));
+	m->outer_fd = bpf_map__fd(sp->skel->maps.routes);
+	m->live_fd = bpf_map__fd(sp->skel->maps.route_live);
 	if (key_id > 0 && val_id > 0) {
-		opts.btf_fd = (uint32_t)bpf_object__btf_fd(sp->skel->obj);
-		opts.btf_key_type_id = (uint32_t)key_id;
-		opts.btf_value_type_id = (uint32_t)val_id;
+		m->btf_fd = bpf_object__btf_fd(sp->skel->obj);
+		m->key_type = (uint32_t)key_id;
+		m->val_type = (uint32_t)val_id;
 	}
-	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "strg_routes", sizeof(struct strg_route_key),
-			    sizeof(struct strg_route_val), n ? n : 1, &opts);
-	return fd < 0 ? -errno : fd;
 }
 
-/* Empty the table slot: the verdict then passes every request up to strgd. */
+/* The kernel passes every request up to strgd (said once per cause). */
 static void kernel_routing_off(struct splice *sp, int why)
 {
-	uint32_t zero = 0;
-
-	bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.routes), &zero);
+	if (sp->rm)
+		routemap_off(sp->rm, false);
 	if (sp->routing_err != why)
 		pr_warn("kernel route table off (%s): the kernel passes every request up to strgd "
 			"until the table fits",
@@ -442,19 +443,32 @@ static void kernel_routing_off(struct splice *sp, int why)
 	sp->routing_err = why;
 }
 
+/* The table to the kernel: at start synchronously, later switched in by routemap.c. */
+static int publish_entries(struct splice *sp, const struct strg_route_key *keys,
+			   const struct strg_route_val *vals, uint32_t n)
+{
+	struct routemap_maps m;
+
+	if (sp->rm)
+		return routemap_publish(sp->rm, keys, vals, n);
+	route_maps(sp, &m);
+	sp->rm = routemap_open(&m, keys, vals, n);
+	return sp->rm ? 0 : -errno;
+}
+
 /*
- * Build the whole table in a map of its own, then switch the verdict to it with one write: a
- * lookup sees the old table or the new one, never a mix, and a failed build leaves nothing
- * behind (its map goes with its descriptor).
+ * The whole table into the slot no lookup reads, then one store makes it the live one: a lookup
+ * sees the old table or the new one, never a mix; a failed build leaves the kernel passing every
+ * request up (both paths still route alike).
  */
 int splice_publish_routes(struct splice *sp, const struct config *cfg)
 {
 	struct strg_route_key *keys = NULL;
 	struct strg_route_val *vals = NULL;
 	const struct route **v;
-	uint32_t zero = 0, n = 0, done;
 	size_t nv, active = 0;
-	int fd = -1, err;
+	uint32_t n = 0;
+	int err;
 
 	v = route_table_list(cfg->routes, false, &nv);
 	if (!v) {
@@ -466,26 +480,12 @@ int splice_publish_routes(struct splice *sp, const struct config *cfg)
 		if (!v[i]->spec.inactive)
 			v[active++] = v[i];
 	err = build_entries(v, active, &keys, &vals, &n);
+	if (!err && n > cfg->kernel_routes_max)
+		err = -E2BIG;
+	if (!err)
+		err = publish_entries(sp, keys, vals, n);
 	if (err)
 		goto out;
-	if (n > cfg->kernel_routes_max) {
-		err = -E2BIG;
-		goto out;
-	}
-	fd = create_route_map(sp, n);
-	if (fd < 0) {
-		err = fd;
-		goto out;
-	}
-	done = n;
-	if (n && bpf_map_update_batch(fd, keys, vals, &done, NULL)) {
-		err = -errno;
-		goto out;
-	}
-	if (bpf_map_update_elem(bpf_map__fd(sp->skel->maps.routes), &zero, &fd, BPF_ANY)) {
-		err = -errno;
-		goto out;
-	}
 	if (sp->routing_err)
 		pr_info("kernel route table on again (%u prefixes)", n);
 	sp->routing_err = 0;
@@ -494,8 +494,6 @@ int splice_publish_routes(struct splice *sp, const struct config *cfg)
 out:
 	if (err)
 		kernel_routing_off(sp, err);
-	if (fd >= 0)
-		close(fd); /* the outer map holds the published one */
 	free(keys);
 	free(vals);
 	free(v);
@@ -504,16 +502,16 @@ out:
 
 void splice_classify_off(struct splice *sp)
 {
-	uint32_t zero = 0;
-
-	bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.routes), &zero);
+	if (sp->rm)
+		routemap_off(sp->rm, true);
 	sp->routing_err = -ESHUTDOWN;
 }
 
 int splice_routing_state(const struct splice *sp, uint32_t *prefixes)
 {
 	*prefixes = sp->prefixes;
-	return sp->routing_err;
+	/* A table published but not switched in yet: the kernel catches up (-EINPROGRESS). */
+	return sp->routing_err || !sp->rm ? sp->routing_err : routemap_state(sp->rm);
 }
 
 /* ---- connections ---- */
