@@ -420,6 +420,8 @@ int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), 
 	if (n > 0)
 		ctl_publish(env, &mine);
 	end_draft(env, live, n > 0);
+	if (n > 0)
+		ctl_save(env);
 	/* Without a caller to tell, the warnings go to the log. */
 	for (char *line = mine.buf, *nl; mine.len && line && *line; line = nl) {
 		nl = strchr(line, '\n');
@@ -454,8 +456,8 @@ int ctl_saved(struct ctl_env *env, uint64_t id)
 
 /*
  * After a change: the kernel follows the table or, when it cannot, stops classifying so both
- * paths still route alike (the reply says so); the XDP guard follows its settings; then the
- * table is saved for the next start.
+ * paths still route alike (the reply says so); the XDP guard follows its settings. The table is
+ * saved for the next start once the change is committed (ctl_save), off the way to in force.
  */
 void ctl_publish(struct ctl_env *env, struct ctl_reply *r)
 {
@@ -477,8 +479,6 @@ void ctl_publish(struct ctl_env *env, struct ctl_reply *r)
 	}
 	if (env->gd && guard_apply(env->gd, env->cfg, msg, sizeof(msg)))
 		reply(r, "warning: %s\n", msg);
-	/* Saving comes after: the reply waits for its outcome (ctl_reply_ready). */
-	ctl_save(env);
 }
 
 uint64_t ctl_save(struct ctl_env *env)
@@ -962,7 +962,7 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 		/* The reply goes once it is in force everywhere and its save is known. */
 		r->wait = CTL_WAIT_CHANGE;
 		r->gen = env->wait_gen;
-		r->save = env->save_id;
+		r->save = ctl_save(env);
 		r->t0_ns = t0;
 		snprintf(r->what, sizeof(r->what), "uid %u pid %d: %s", peer->uid, peer->pid,
 			 logline);

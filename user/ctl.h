@@ -36,7 +36,7 @@ struct ctl_env {
 	struct config *cfg; /* the live configuration, or the draft of a change */
 	struct splice *sp;
 	struct guard *gd;    /* the XDP guard (NULL: not loaded) */
-	struct saver *saver; /* writes the state file (NULL: ctl_publish writes it) */
+	struct saver *saver; /* writes the state file (NULL: ctl_save writes it) */
 	struct stats *st;
 	struct metrics *metrics;   /* the rates' samples (worker 0's timer takes them) */
 	struct rollback *rollback; /* automatic rollback's watch (worker 0's timer) */
@@ -46,7 +46,7 @@ struct ctl_env {
 	uint64_t (*everywhere)(struct ctl_env *env);
 	uint64_t wait_gen; /* the generation the last change's reply waits for */
 	uint64_t save_id;  /* the last state text handed to the saver (ascending) */
-	/* Without a saver, ctl_publish's own writes: the last text tried, on disk, its error. */
+	/* Without a saver, ctl_save's own writes: the last text tried, on disk, its error. */
 	uint64_t sync_tried, sync_ok;
 	int sync_err;
 	/*
