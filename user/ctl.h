@@ -54,7 +54,7 @@ struct ctl_env {
 	 * owner then calls ctl_restart_done(), which lets its held reply go.
 	 */
 	int (*restart)(struct ctl_env *env, char *err, size_t errlen);
-	bool restarting;	/* a restart is under way (or handed over): changes refused */
+	bool restarting;	/* a successor starts (or serves): changes are refused */
 	uint64_t restarts;	/* restarts begun */
 	uint64_t restarts_done; /* and finished, their reply in restart_said */
 	char restart_said[400]; /* "ok\n..." or "error: ...\n" */

@@ -63,7 +63,6 @@ enum restart_phase {
 
 struct restart {
 	enum restart_phase step;
-	uint64_t save_id;     /* RESTART_SAVING: the text it waits for */
 	uint64_t deadline_ns; /* RESTART_STARTING: the successor answers by then, or is killed */
 	struct takeover_child child;
 	char answer[300]; /* what the successor said */
@@ -550,10 +549,11 @@ static unsigned workers_auto(void)
  *
  * A successor takes every listening socket (the workers', the control socket, the metrics
  * listener), then this strgd stops accepting and finishes its connections as at SIGTERM. From
- * the command on, this strgd refuses changes; it writes its table once more (the successor
- * starts from the file, so a change acknowledged here is in it, and a table that cannot be
- * written stops the restart), then starts the successor and awaits its answer, all on worker 0's
- * loop, which goes on serving meanwhile.
+ * the command on, new control connections wait in the queue for whichever strgd serves next;
+ * this strgd writes its table once more, with the changes of connections it had taken already
+ * (the successor starts from the file, so a change acknowledged here is in it, and a table that
+ * cannot be written stops the restart), then refuses changes, starts the successor and awaits its
+ * answer, all on worker 0's loop, which goes on serving meanwhile.
  */
 
 static void restart_finish(struct proxy *px0, const char *said)
@@ -576,8 +576,8 @@ static void restart_failed(struct proxy *px0, const char *why)
 		int e1 = splice_take_back(sh->sp), e2 = guard_take_back(sh->gd);
 
 		err = e1 ? e1 : e2;
-		reqsrv_pause(px0->ctl, false);
 	}
+	reqsrv_pause(px0->ctl, false); /* the connections that waited are this strgd's again */
 	rs->step = RESTART_IDLE;
 	px0->ctl_env.restarting = false;
 	pr_warn("restart failed: %s; this strgd carries on as before", why);
@@ -601,8 +601,8 @@ static void restart_spawn(struct proxy *px0)
 		if (sh->px[i]->lfd >= 0)
 			f.listen[f.nlisten++] = sh->px[i]->lfd;
 	rs->step = RESTART_STARTING;
-	/* Control connections from now on wait in the queue for whichever strgd serves next. */
-	reqsrv_pause(px0->ctl, true);
+	/* The successor reads the state file as it is now: later changes here would be lost. */
+	px0->ctl_env.restarting = true;
 	splice_hand_over(sh->sp);
 	guard_hand_over(sh->gd);
 	if (takeover_spawn(&f, &rs->child, err, sizeof(err))) {
@@ -635,7 +635,8 @@ static void restart_go_on(struct proxy *px0)
 	}
 	if (rs->step != RESTART_SAVING)
 		return;
-	saved = ctl_saved(&px0->ctl_env, rs->save_id);
+	/* The last text: changes on connections taken before the pause are saved too. */
+	saved = ctl_saved(&px0->ctl_env, px0->ctl_env.save_id);
 	if (saved == 1)
 		return;
 	if (saved < 0) {
@@ -689,12 +690,13 @@ static int restart_begin(struct ctl_env *env, char *err, size_t errlen)
 			 rs->step != RESTART_IDLE ? "restarting" : "stopping");
 		return -EALREADY;
 	}
-	env->restarting = true; /* changes refused from here */
+	/* Control connections from now on wait in the queue for whichever strgd serves next. */
+	reqsrv_pause(px0->ctl, true);
 	env->restarts++;
 	rs->step = RESTART_SAVING;
 	rs->child.pid = -1;
 	rs->child.sock = -1;
-	rs->save_id = ctl_save(env);
+	ctl_save(env);
 	restart_go_on(px0); /* written already when there is no writer thread */
 	return 0;
 }

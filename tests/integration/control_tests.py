@@ -409,9 +409,12 @@ def pin_dir_without_bpffs(env):
 def hanging_successor_test(env):
     """strgctl restart of a strgd whose binary file was replaced by one that never answers (a
     successor that hangs): worker 0 goes on serving meanwhile (new connections answered at once;
-    one worker, so every connection is worker 0's), strgctl restart fails after its bound (15 s)
-    with a message that says so, the hung successor is killed, and strgd carries on (its pins
-    too); with its binary back, the next restart works."""
+    one worker, so every connection is worker 0's); a change on a control connection it had
+    taken before is refused (the successor reads the state file as it was), a new control
+    connection waits for whichever strgd serves next; strgctl restart fails after its bound
+    (15 s) with a message that says so, the hung successor is killed, strgd carries on (its pins
+    too) and serves the control connection that waited; with its binary back, the next restart
+    works."""
     strgd_only(env)
     bindir = env.tmp / "hangbin"
     bindir.mkdir(exist_ok=True)
@@ -428,6 +431,11 @@ def hanging_successor_test(env):
             "the strgd does not answer on its control socket")
     try:
         pins = pins_of(env, "hang")
+        early = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        early.settimeout(20.0)
+        early.connect(h.control_path(port))
+        S.check(h.wait_until(lambda: r.ctl("route", "show").returncode == 0, 2.0),
+                "no control connection answered")  # so early has been taken too
         hang = bindir / "strgd.hang"
         hang.write_text("#!/bin/sh\nexec sleep 120\n")
         hang.chmod(0o755)
@@ -439,6 +447,14 @@ def hanging_successor_test(env):
         S.check(h.wait_until(lambda: any(
             open("/proc/%d/cmdline" % c, "rb").read().startswith(b"sleep")
             for c in children(proc.pid) if alive(c)), 5.0), "the successor never started")
+        early.sendall(b"route set /during-restart modern\n")
+        said = early.recv(4096).decode()
+        early.close()
+        S.check(said.startswith("error: strgd is restarting"), "a change during the restart: "
+                "%r" % said)
+        queued = subprocess.Popen([str(h.ROOT / "strgctl"), "-s", h.control_path(port), "route",
+                                   "set", "/queued", "modern"], text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         slowest = 0.0
         for i in range(30):
             t = time.monotonic()
@@ -448,6 +464,7 @@ def hanging_successor_test(env):
             slowest = max(slowest, time.monotonic() - t)
             time.sleep(0.1)
         S.check(restart.poll() is None, "strgctl restart returned before its bound")
+        S.check(queued.poll() is None, "a new control connection was served during the restart")
         S.check(slowest < 1.0, "worker 0 stalled during the restart: a request took %.2f s"
                 % slowest)
         out, err = restart.communicate(timeout=30)
@@ -457,6 +474,12 @@ def hanging_successor_test(env):
         S.check(14.0 <= took <= 25.0, "the restart gave up after %.1f s, not its 15 s" % took)
         S.check(not [c for c in children(proc.pid) if alive(c)],
                 "the hung successor still runs: %r" % children(proc.pid))
+        q_out, q_err = queued.communicate(timeout=10)
+        S.check(queued.returncode == 0 and "/queued modern" in q_out,
+                "the change that waited: exit %d %r %r" % (queued.returncode, q_out, q_err))
+        S.check(r.ctl("route", "del", "/queued").returncode == 0, "route del /queued")
+        S.check("/during-restart" not in r.ctl("route", "show").stdout,
+                "the refused change is in the table")
         S.check(pins_of(env, "hang") == pins, "the pins changed")
         with h.RawConn(port=port) as c:
             c.send(h.request("GET", "/a/after"))
