@@ -1004,16 +1004,16 @@ bool ctl_reply_ready(struct ctl_env *env, struct ctl_reply *r)
 	saved = r->save ? ctl_saved(env, r->save) : 0;
 	if (!r->force_ns || saved == 1)
 		return false;
-	if (saved < 0)
+	if (saved < 0) {
 		reply_unsaved(env, r, saved);
-	if (saved < 0)
 		pr_warn("ctl: %s (in force after %llu us, NOT saved to %s: %s)", r->what,
 			(unsigned long long)(r->force_ns - r->t0_ns) / 1000, env->cfg->state,
 			strerror(-saved));
-	else
+	} else {
 		pr_info("ctl: %s (in force after %llu us, saved after %llu us)", r->what,
 			(unsigned long long)(r->force_ns - r->t0_ns) / 1000,
 			(unsigned long long)(now - r->t0_ns) / 1000);
+	}
 	r->wait = CTL_WAIT_NONE;
 	return true;
 }
