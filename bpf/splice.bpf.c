@@ -365,22 +365,29 @@ static __always_inline int client_bytes(struct __sk_buff *skb, const struct strg
 	bool user = false;
 
 	if (cn->req_left) {
-		__u64 backend_body = ctl ? ctl->backend[cn->pool & (STRG_POOLS_MAX - 1)] : 0;
+		/*
+		 * The rest of a body the kernel is carrying goes where its head went, even when
+		 * strgd no longer forwards new requests there (a drained backend finishes it).
+		 */
+		__u64 backend_body = cn->req_backend;
 
-		/* The rest of a body the kernel is carrying. */
-		if (skb->len <= cn->req_left && backend_body) {
+		if (skb->len <= cn->req_left) {
 			cn->req_left -= skb->len;
+			cn->req_last_ns = bpf_ktime_get_ns();
+			if (!cn->req_left)
+				cn->req_end_ns = cn->req_last_ns;
 			st = stats_of(cn->slot, cn->pool);
 			if (st)
 				st->bytes_in += skb->len;
 			return bpf_sk_redirect_hash(skb, &socks, &backend_body, 0);
 		}
 		/*
-		 * The body ends inside this skb and more follows (or the backend went away): an
-		 * skb cannot be split, so strgd sends the tail on and handles what follows.
+		 * The body ends inside this skb and more follows: an skb cannot be split, so strgd
+		 * sends the tail on and handles what follows. The request ended now.
 		 */
 		__sync_fetch_and_add(&cn->tail_owed, cn->req_left);
 		cn->req_left = 0;
+		cn->req_end_ns = bpf_ktime_get_ns();
 		__sync_lock_test_and_set(&cn->user_after, 1);
 		if (__sync_fetch_and_add(&cn->phase, 0) == STRG_PH_IDLE)
 			__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
@@ -427,7 +434,11 @@ static __always_inline int client_bytes(struct __sk_buff *skb, const struct strg
 	cn->slot = c->slot;
 	cn->method = s->rq.method;
 	cn->req_ns = bpf_ktime_get_ns();
+	cn->req_body = s->rq.content_length;
 	cn->req_left = s->rq.content_length - (skb->len - s->rq.pos);
+	cn->req_end_ns = cn->req_left ? 0 : cn->req_ns;
+	cn->req_last_ns = cn->req_ns;
+	cn->req_backend = backend;
 	cn->user_after = 0;
 	log_pick(cn, s, c->route_id);
 	cn->phase = STRG_PH_KREQ;
@@ -534,7 +545,9 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 	if (body > s->rs.content_length)
 		goto to_user; /* more than the response: strgd reads it from its head */
 	{
-		__u64 us = (bpf_ktime_get_ns() - cn->req_ns) / 1000;
+		/* Latency runs from the end of the request: the client's pace is not the pool's. */
+		__u64 now = bpf_ktime_get_ns(), end = cn->req_end_ns;
+		__u64 us = end && now > end ? (now - end) / 1000 : 0;
 		__u32 cls = index_below(s->rs.status / 100, STRG_STATUS_CLASSES);
 
 		if (st) {
@@ -544,7 +557,8 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 			st->bytes_out += skb->len;
 		}
 		if (cn->log)
-			log_response(si, cn, s->rs.status, (__u64)head + s->rs.content_length, us);
+			log_response(si, cn, s->rs.status, (__u64)head + s->rs.content_length,
+				     (now - cn->req_ns) / 1000);
 	}
 	cn->resp_left = s->rs.content_length - body;
 	__sync_fetch_and_add(&cn->out, (__u64)skb->len);
@@ -569,7 +583,12 @@ int strg_verdict(struct __sk_buff *skb)
 	struct strg_conn *cn;
 	__u64 client;
 
-	if (!si)
+	/*
+	 * A FIN comes as an skb of no bytes (tests/kernel, fin_runs_verdict_on_empty_skb): it
+	 * is neither a request nor a response, and changes no state; strgd sees the end through
+	 * its POLLRDHUP watch.
+	 */
+	if (!si || !skb->len)
 		return SK_PASS;
 	client = si->client;
 	cn = bpf_map_lookup_elem(&conns, &client);

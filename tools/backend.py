@@ -46,6 +46,8 @@ Endpoints (any method unless stated):
                    acknowledged them all) a reset: SO_LINGER 0 and close; with the query
                    "?chunked" a chunked head and N bytes in chunks (no last chunk) instead; with
                    "?fin" a plain close (FIN) instead of the reset
+  /__drop          reads the request (head and body) and closes the connection without
+                   answering (a backend that fails the request it has seen)
   anything else    200 "<name> <METHOD> <path>\\n"
 
 --log FILE appends one line "<METHOD> <target>" per request head received (before the body is
@@ -477,6 +479,9 @@ class Handler(socketserver.StreamRequestHandler):
 
         if path == "/__upgrade" or path.startswith("/__upgrade/"):
             return self.upgrade(fields, args, keep, head_only)
+
+        if path == "/__drop" or path.startswith("/__drop/"):
+            return False  # the body was read above; no answer, the connection closes
 
         if path.startswith("/__reset/"):
             opts = query.split("&")

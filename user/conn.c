@@ -345,6 +345,25 @@ static void conn_log(struct conn *c, const struct stats_req *q, unsigned status)
 }
 
 /*
+ * The latency counted for the current exchange (strg_stats): from the end of the request to the
+ * backend's response head, or to strgd's own 502/504 when it gave up waiting on the pool. A
+ * client's pace (a slow upload, a body it never finished) is not the pool's: 0 for a response
+ * that came before the request ended, and for strgd's other answers.
+ */
+static uint64_t latency_us(const struct conn *c, unsigned status)
+{
+	uint64_t at;
+
+	if (c->status)
+		at = c->t_resp;
+	else if (status == 502 || status == 504)
+		at = now_ns();
+	else
+		return 0;
+	return c->t_req_end && at > c->t_req_end ? (at - c->t_req_end) / 1000 : 0;
+}
+
+/*
  * Count the current exchange's request, once: under its route and pool once it was routed,
  * else as unrouted (a head strgd refused or never got whole).
  */
@@ -358,11 +377,11 @@ void conn_count(struct conn *c, unsigned status)
 		q.pool = c->pool >= 0 ? (unsigned)c->pool : 0;
 		q.bytes_in = c->nin;
 		q.bytes_out = c->nout;
-		q.latency_us = ((c->t_resp ? c->t_resp : now_ns()) - c->t_req) / 1000;
+		q.latency_us = latency_us(c, status);
 		q.passed = conn_has(c, CF_SPLICED);
 		q.kernel_counted = conn_has(c, CF_ADOPTED);
+		q.head_counted = conn_has(c, CF_KHEAD);
 		q.fallback = conn_has(c, CF_FALLBACK);
-		q.latency_us = c->status ? q.latency_us : 0;
 	}
 	stats_count(c->w->st, &q);
 	conn_log(c, &q, status);
@@ -441,6 +460,7 @@ void conn_drop_backend(struct conn *c, int pool)
 		conn_detach_backend(c, pool);
 		splice_sock_forget(c->w->sp, splice_cookie(c->up[pool].fd));
 	}
+	c->up[pool].cookie = 0;
 	/* A poll in flight holds the socket open past close(): take it back first. */
 	conn_cancel_op(c, (enum ring_op)(RING_OP_WATCH + pool));
 	close(c->up[pool].fd);
@@ -477,7 +497,7 @@ const char *conn_flags_text(const struct conn *c, char *buf, size_t len)
 	static const char *const names[] = {
 		"spliced",   "adopted",	     "kwait",		"eof_wait",   "cut_wait", "corked",
 		"handing",   "reused",	     "connect_timeout", "close_sent", "tunnel",	  "upgrade",
-		"resp_head", "resp_started", "inflight",	"fallback",
+		"resp_head", "resp_started", "inflight",	"fallback",   "parked",	  "khead",
 	};
 	size_t n = 0;
 

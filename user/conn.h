@@ -56,6 +56,7 @@ enum conn_flags {
 	CF_FALLBACK = 1u << 15,	    /* its route's pool had no backend: another pool serves it */
 	CF_PARKED =
 		1u << 16, /* idle in user space: recv cancelled, buffers let go, polled instead */
+	CF_KHEAD = 1u << 17, /* the kernel counted this response's head (passed up mid-body) */
 };
 
 /* One direction of an exchange: how its message is framed and how far it got. */
@@ -93,6 +94,7 @@ struct upstream {
 	int fd;		  /* connected backend socket, -1 when none */
 	uint8_t bidx;	  /* index of the backend in its pool (< POOL_MAX_BACKENDS) */
 	bool unsolicited; /* it sent bytes no request asked for: closed after this exchange */
+	uint64_t cookie;  /* its cookie while it is in the sockhash (0: not spliced) */
 };
 
 /* An address of the client's connection, IPv4 or IPv6 (28 bytes, not a sockaddr_storage's 128). */
@@ -132,7 +134,6 @@ struct conn {
 	unsigned interims; /* 1xx responses forwarded for the current request */
 
 	/* the current exchange */
-	int outcome; /* enum xout, set when it completes (exchange.h) */
 	struct msg_dir req, resp;
 	unsigned status;
 	uint32_t route_id;
@@ -142,6 +143,8 @@ struct conn {
 	uint64_t head_ns;   /* the current head's first bytes came (0: none yet) */
 	uint64_t bidle_ns;  /* when its backend connections are next looked at for idleness */
 	uint64_t t_req;	    /* head parsed */
+	uint64_t t_in;	    /* the request's bytes last came from the client */
+	uint64_t t_req_end; /* its last byte came (0: not yet): latency counts from here */
 	uint64_t t_resp;    /* response head seen */
 	uint64_t nin;	    /* request bytes sent up */
 	uint64_t nout;	    /* response bytes sent down */

@@ -34,6 +34,7 @@ static void head_for_new_connection(struct conn *c, const struct pool *p);
 static void exchange_pump_up(struct conn *c);
 static void exchange_finish(struct conn *c);
 static bool retry_request(struct conn *c);
+static void backend_closed(struct conn *c);
 static int parse_response_head(struct conn *c);
 static void exchange_pump_down(struct conn *c);
 
@@ -50,7 +51,7 @@ void exchange_reset(struct conn *c)
 	c->alt_pool = -1;
 	c->bfd = -1;
 	c->flags &= ~(CF_REUSED | CF_CONNECT_TIMEOUT | CF_RESP_HEAD | CF_RESP_STARTED | CF_TUNNEL |
-		      CF_CLOSE_SENT | CF_ADOPTED | CF_UPGRADE | CF_FALLBACK);
+		      CF_CLOSE_SENT | CF_ADOPTED | CF_UPGRADE | CF_FALLBACK | CF_KHEAD);
 	c->tries = 0;
 	c->interims = 0;
 	c->method = HTTP_M_UNKNOWN;
@@ -61,6 +62,8 @@ void exchange_reset(struct conn *c)
 	c->req.eof = client_eof;
 	c->status = 0;
 	c->t_req = 0;
+	c->t_in = 0;
+	c->t_req_end = 0;
 	c->t_resp = 0;
 	c->nin = 0;
 	c->nout = 0;
@@ -222,18 +225,23 @@ static int tester_pool(const struct config *cfg, const struct http_request *req,
  * A chunked request body that fits limit body-buffer (and the buffer) is read whole and its
  * framing checked before the head is forwarded: 1 go on (checked, or too long to hold: it
  * streams and is checked on the way), 0 read more first, -1 malformed (nothing was forwarded).
+ * *whole: the body came with the head, to its end.
  */
-static int chunked_precheck(struct conn *c, const struct http_request *req, size_t head)
+static int chunked_precheck(struct conn *c, const struct http_request *req, size_t head,
+			    bool *whole)
 {
 	size_t avail = c->cin.end - c->cin.start - head;
 	struct http_chunked ch;
 	bool done = false;
 
+	*whole = req->body == HTTP_BODY_NONE ||
+		 (req->body == HTTP_BODY_LENGTH && avail >= req->content_length);
 	if (req->body != HTTP_BODY_CHUNKED || !c->w->cfg->body_buffer)
 		return 1;
 	http_chunked_init(&ch);
 	if (http_chunked_feed(&ch, c->cin.data + c->cin.start + head, avail, &done) < 0)
 		return -1;
+	*whole = done;
 	if (done || avail >= c->w->cfg->body_buffer || c->cin.end >= c->cin.cap || c->req.eof)
 		return 1;
 	return 0;
@@ -261,6 +269,7 @@ enum xout exchange_start(struct conn *c)
 	struct http_request *req = &w->req;
 	const struct route *rt;
 	unsigned bucket;
+	bool whole;
 	int n, tester;
 
 	n = http_parse_request(c->cin.data + c->cin.start, c->cin.end - c->cin.start,
@@ -278,7 +287,7 @@ enum xout exchange_start(struct conn *c)
 		return XO_BUSY;
 	}
 	/* A chunked body short enough is checked whole before anything goes to a backend. */
-	switch (chunked_precheck(c, req, (size_t)n)) {
+	switch (chunked_precheck(c, req, (size_t)n, &whole)) {
 	case -1: {
 		char peer[INET6_ADDRSTRLEN];
 
@@ -311,6 +320,9 @@ enum xout exchange_start(struct conn *c)
 	c->route_id = rt->id;
 	c->route_slot = rt->slot;
 	c->t_req = now_ns();
+	c->t_in = c->t_req;
+	/* The request ends with its head when its body came along (latency counts from there). */
+	c->t_req_end = whole ? c->t_req : 0;
 	c->pool = rt->spec.testers && tester >= 0 ? tester : rt->spec.pool;
 	/* Counted under the route it matched; forwarded as the route that serves it. */
 	{
@@ -623,6 +635,8 @@ static void exchange_pump_up(struct conn *c)
 		n = avail;
 		break;
 	}
+	if (done && !c->t_req_end)
+		c->t_req_end = c->t_in; /* the bytes that end it came then */
 	if (!n) {
 		c->req.done = done;
 		return;
@@ -657,24 +671,56 @@ static void exchange_finish(struct conn *c)
 	c->last_out = c->nout;
 	exchange_reset(c);
 	c->state = ST_HEAD;
-	c->outcome = keep ? XO_DONE_KEEP : XO_DONE_CLOSE;
+	c->w->xout = keep ? XO_DONE_KEEP : XO_DONE_CLOSE;
 }
 
-/* The reused backend connection died before answering: connect afresh and send the head again. */
+/*
+ * The reused backend connection ended before answering. An idempotent request goes again, on a
+ * new connection, only when no byte of it reached the backend: the backend had closed the
+ * kept-alive connection before the request arrived, so TCP acknowledged none of it (SIOCOUTQ
+ * still counts it all; tests/kernel, test_tcp_facts). A request the backend acknowledged may
+ * have been seen: it is never sent again (README, "Retries").
+ */
 static bool retry_request(struct conn *c)
 {
+	int unacked = 0;
+
 	if (!conn_has(c, CF_REUSED) || conn_has(c, CF_ADOPTED) || conn_has(c, CF_RESP_HEAD) ||
 	    c->bin.start != c->bin.end || c->req.body != HTTP_BODY_NONE ||
 	    !http_idempotent(c->method) || c->tries ||
 	    (c->pending & ((1u << RING_OP_BSEND) | (1u << RING_OP_BRECV))))
 		return false;
-	pr_debug("conn %lu: reused backend connection closed, reconnecting", c->id);
+	if (ioctl(c->bfd, SIOCOUTQ, &unacked) < 0 || unacked < 0 || (uint32_t)unacked < c->hsent)
+		return false;
+	pr_debug("conn %lu: reused backend connection closed before the request reached it, "
+		 "reconnecting",
+		 c->id);
 	c->tries++;
 	conn_drop_backend(c, c->pool);
 	c->bfd = -1;
 	c->hsent = 0;
 	exchange_connect(c);
 	return true;
+}
+
+/*
+ * The backend ended its connection before a whole response head (for a response the kernel
+ * passed up too: the kernel forwarded the request). Unless the request may go again, strgd
+ * answers 502, a failed request of that backend.
+ */
+static void backend_closed(struct conn *c)
+{
+	const struct pool *p = &c->w->cfg->pools[c->pool];
+	unsigned idx = c->up[c->pool].bidx;
+
+	if (retry_request(c))
+		return;
+	pr_info("conn %lu: backend %s of pool %s closed without answering%s", c->id,
+		idx < p->nbackends ? p->backends[idx].name : "?", p->name,
+		conn_has(c, CF_ADOPTED) ? " (kernel-carried request)" : "");
+	if (p->health.eject_5xx)
+		request_failed(c, idx, "closed without answering");
+	conn_reply(c, 502);
 }
 
 /* Client bytes while an exchange runs (or a reply or linger ends the connection). */
@@ -735,7 +781,8 @@ static void exchange_on_crecv(struct conn *c, int res)
 		return;
 	}
 	c->cin.end += (uint32_t)res;
-	c->deadline_ns = client_deadline(c, now_ns());
+	c->t_in = now_ns();
+	c->deadline_ns = client_deadline(c, c->t_in);
 	exchange_pump_up(c);
 }
 
@@ -900,8 +947,7 @@ static void exchange_pump_down(struct conn *c)
 		}
 		if (r == 0) {
 			if (c->resp.eof) {
-				if (!retry_request(c))
-					conn_reply(c, 502);
+				backend_closed(c);
 				return;
 			}
 			conn_recv_backend(c);
@@ -984,18 +1030,7 @@ static void exchange_on_brecv(struct conn *c, int res)
 			pr_info("conn %lu: backend recv: %s", c->id, strerror(-res));
 		c->resp.eof = true;
 		if (!conn_has(c, CF_RESP_HEAD) && c->bin.start == c->bin.end) {
-			if (conn_has(c, CF_ADOPTED)) {
-				/* Woken by the backend's FIN, not a response: back to idle. */
-				int pool = c->pool;
-
-				exchange_reset(c);
-				conn_drop_backend(c, pool);
-				c->state = ST_HEAD;
-				c->deadline_ns = now_ns() + ms_ns(c->w->cfg->idle_timeout_ms);
-				return;
-			}
-			if (!retry_request(c))
-				conn_reply(c, 502);
+			backend_closed(c);
 			return;
 		}
 		if (c->resp.body != HTTP_BODY_CLOSE) {
@@ -1059,9 +1094,10 @@ static void exchange_on_csend(struct conn *c, int res)
 
 enum xout exchange_on_cqe(struct conn *c, enum ring_op op, int res)
 {
+	struct worker *w = c->w; /* c may be freed below (conn_close with nothing pending) */
 	enum xout out;
 
-	c->outcome = XO_BUSY;
+	w->xout = XO_BUSY;
 	switch (op) {
 	case RING_OP_CRECV:
 		exchange_on_crecv(c, res);
@@ -1082,8 +1118,8 @@ enum xout exchange_on_cqe(struct conn *c, enum ring_op op, int res)
 	default:
 		break;
 	}
-	out = c->outcome;
-	c->outcome = XO_BUSY;
+	out = (enum xout)w->xout;
+	w->xout = XO_BUSY;
 	return out;
 }
 
@@ -1104,12 +1140,13 @@ void exchange_adopt(struct conn *c, unsigned pool, const struct strg_conn *k)
 	c->route_id = k->route_id;
 	conn_reqinfo_kernel(c, k);
 	c->t_req = k->req_ns ? k->req_ns : now_ns();
+	c->t_req_end = k->req_end_ns;
 	c->req.keep = true;
 	c->req.body = HTTP_BODY_NONE;
 	c->req.done = true;
 	if (k->resp_owed) {
 		/* Passed up mid-body: send on what the response is still owed, nothing more. */
-		c->flags |= CF_RESP_HEAD | CF_RESP_STARTED;
+		c->flags |= CF_RESP_HEAD | CF_RESP_STARTED | CF_KHEAD;
 		c->resp.body = HTTP_BODY_LENGTH;
 		c->resp.left = k->resp_owed;
 		c->resp.keep = true; /* the kernel carries keep-alive responses only */
@@ -1120,30 +1157,62 @@ void exchange_adopt(struct conn *c, unsigned pool, const struct strg_conn *k)
 	conn_recv_backend(c);
 }
 
+/* What ended a request the kernel forwarded, in words (exchange_kernel_failed). */
+static void kernel_failure_text(const struct strg_conn *k, unsigned status, char *buf, size_t len)
+{
+	const unsigned long long got = k->req_body - k->req_left, all = k->req_body;
+
+	switch (status) {
+	case 504:
+		snprintf(buf, len, "response timed out");
+		break;
+	case 408:
+		snprintf(buf, len, "request body timed out after %llu of %llu bytes", got, all);
+		break;
+	case 0:
+		snprintf(buf, len, "client closed inside the request body (%llu of %llu bytes)",
+			 got, all);
+		break;
+	default:
+		snprintf(buf, len, "closed without answering");
+		break;
+	}
+}
+
 /*
- * The backend of a request the kernel forwarded failed it (silent past timeout server: 504;
- * closed without answering: 502): that backend connection is closed (a late answer goes
- * nowhere) and the client gets strgd's answer, counted under the kernel's route and pool, then
- * the connection ends.
+ * A request the kernel forwarded ends without its response: the backend stayed silent past
+ * timeout server (504) or closed without answering (502), or the client stopped sending its
+ * body (408) or left inside it (0: nothing to answer). That backend connection is closed (it
+ * holds half a request, or a late answer would go nowhere) and the client gets strgd's answer,
+ * counted under the kernel's route and pool like user space counts it, then the connection
+ * ends. The backend's failures count for its passive health.
  */
 void exchange_kernel_failed(struct conn *c, const struct strg_conn *k, unsigned status)
 {
 	int pool = k->pool < (unsigned)c->w->cfg->npools ? (int)k->pool : 0;
+	const struct pool *p = &c->w->cfg->pools[pool];
+	unsigned idx = c->up[pool].bidx;
+	char why[96];
 
-	pr_info("conn %lu: pool %s: %s (kernel-carried request)", c->id,
-		c->w->cfg->pools[pool].name,
-		status == 504 ? "response timed out" : "backend closed without answering");
-	conn_drop_backend(c, pool);
+	kernel_failure_text(k, status, why, sizeof(why));
+	pr_info("conn %lu: backend %s of pool %s: %s (kernel-carried request)", c->id,
+		idx < p->nbackends ? p->backends[idx].name : "?", p->name, why);
 	exchange_reset(c);
 	c->pool = pool;
+	if (status == 504)
+		pool_response_timeout(&c->w->prt[pool], idx);
+	if ((status == 502 || status == 504) && p->health.eject_5xx && c->up[pool].fd >= 0)
+		request_failed(c, idx, status == 504 ? "response timed out" : why);
+	conn_drop_backend(c, pool);
 	c->method = (enum http_method)k->method;
 	c->route_slot = k->slot;
 	c->route_id = k->route_id;
 	conn_reqinfo_kernel(c, k);
 	c->t_req = k->req_ns;
+	c->t_req_end = k->req_end_ns;
 	c->flags |= CF_ADOPTED; /* the kernel counted the request */
-	if (conn_buffers(c) < 0) {
-		conn_close(c);
+	if (!status || conn_buffers(c) < 0) {
+		conn_close(c); /* counted with no status, as user space counts a client that left */
 		return;
 	}
 	conn_reply(c, status);

@@ -23,12 +23,20 @@ bool handoff_kernel_busy(const struct strg_conn *k)
 	return k->phase == STRG_PH_KREQ || k->phase == STRG_PH_KBODY;
 }
 
+bool handoff_kernel_busy_on(const struct strg_conn *k, unsigned pool)
+{
+	return handoff_kernel_busy(k) && k->pool == pool;
+}
+
 bool handoff_kernel_state(struct conn *c, struct strg_conn *k)
 {
 	return conn_has(c, CF_SPLICED) && splice_conn_get(c->w->sp, c->cookie, k) == 0;
 }
 
-/* A backend socket joins the splice, once nothing unasked-for waits on it. */
+/*
+ * A backend socket joins the splice, once nothing unasked-for waits on it; one the kernel
+ * stopped forwarding to (still in the sockhash) takes requests again when it serves again.
+ */
 static void splice_backend(struct conn *c, unsigned p)
 {
 	uint64_t bc;
@@ -41,12 +49,17 @@ static void splice_backend(struct conn *c, unsigned p)
 		conn_drop_backend(c, (int)p);
 		return;
 	}
+	if (c->up[p].cookie) {
+		c->ctl.backend[p] = c->up[p].cookie;
+		return;
+	}
 	err = splice_backend_add(c->w->sp, c->cookie, c->w->idx, p, c->up[p].fd, &bc);
 	if (err < 0) {
 		pr_debug("conn %lu: backend not spliced: %s", c->id, strerror(-err));
 		return;
 	}
 	c->ctl.backend[p] = bc;
+	c->up[p].cookie = bc;
 }
 
 /*
@@ -87,6 +100,8 @@ static bool take_over(struct conn *c)
 out_forget:
 	splice_conn_forget(w->sp, c->cookie, &c->ctl);
 	memset(&c->ctl, 0, sizeof(c->ctl));
+	for (unsigned p = 0; p < POOL_MAX; p++)
+		c->up[p].cookie = 0;
 	return false;
 }
 
@@ -157,9 +172,16 @@ enum hb handoff_hand_back(struct conn *c)
 			return HB_INPUT;
 		}
 	} else {
-		/* Backend connections strgd opened meanwhile join the splice. */
+		struct strg_conn k;
+		bool known = handoff_kernel_state(c, &k);
+
+		/*
+		 * Backend connections strgd opened meanwhile join the splice; one the kernel still
+		 * carries a request on is left alone (it is let go between requests only).
+		 */
 		for (unsigned p = 0; p < c->w->cfg->npools; p++)
-			splice_backend(c, p);
+			if (!known || !handoff_kernel_busy_on(&k, p))
+				splice_backend(c, p);
 		c->ctl.idle_at = c->rx_total;
 		splice_ctl_set(c->w->sp, c->cookie, &c->ctl);
 		conn_uncork(c);

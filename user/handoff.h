@@ -24,6 +24,8 @@ enum tail {
 
 /* The kernel is carrying an exchange (a request forwarded, its response under way). */
 bool handoff_kernel_busy(const struct strg_conn *k);
+/* ... on the backend connection of pool: strgd must not close that one now. */
+bool handoff_kernel_busy_on(const struct strg_conn *k, unsigned pool);
 /* The kernel's view of a spliced connection; false when there is none. */
 bool handoff_kernel_state(struct conn *c, struct strg_conn *k);
 /*

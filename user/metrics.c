@@ -545,10 +545,10 @@ void metrics_text(const struct metrics_view *v, struct ctl_reply *r)
 		ctl_replyf(r, " packets\n");
 	}
 	if (v->window_s > 0)
-		ctl_replyf(
-			r,
-			"rates over the last %.0f s; latency from request head to response head\n",
-			v->window_s);
+		ctl_replyf(r,
+			   "rates over the last %.0f s; latency from the end of the request to the "
+			   "response head\n",
+			   v->window_s);
 }
 
 /* ---- Prometheus text format 0.0.4 ---- */
@@ -662,7 +662,8 @@ static void prom_requests(const struct metrics_view *v, struct ctl_reply *r)
 static void prom_latency(const struct metrics_view *v, struct ctl_reply *r)
 {
 	help(r, "strg_http_request_duration_seconds", "histogram",
-	     "Request head to response head; buckets at powers of two microseconds.");
+	     "End of the request to the response head (or strgd's own 502/504); buckets at "
+	     "powers of two microseconds.");
 	for (size_t i = 0; i < v->nrows; i++) {
 		const struct metrics_row *w = &v->rows[i];
 		uint64_t cum = 0;

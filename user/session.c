@@ -50,9 +50,20 @@ static void start_exchange(struct conn *c)
 	exchange_start(c);
 }
 
+/*
+ * How often a connection the kernel holds is looked at: its exchanges have strgd's timeouts
+ * (server for a response, client for a body), and the kernel wakes strgd for neither.
+ */
+static uint64_t kernel_look_ns(const struct config *cfg)
+{
+	uint64_t server = ms_ns(cfg->server_timeout_ms), client = ms_ns(cfg->client_timeout_ms);
+
+	return server < client ? server : client;
+}
+
 static void hand_back(struct conn *c)
 {
-	uint64_t server = ms_ns(c->w->cfg->server_timeout_ms);
+	uint64_t look = kernel_look_ns(c->w->cfg);
 
 	switch (handoff_hand_back(c)) {
 	case HB_USER:
@@ -62,10 +73,10 @@ static void hand_back(struct conn *c)
 		session_input(c);
 		return;
 	case HB_KERNEL:
-		/* The kernel's exchanges have timeouts too: look at least every timeout server. */
+		/* The kernel's exchanges have timeouts too: look at them at least that often. */
 		c->active_ns = now_ns();
-		if (c->deadline_ns > c->active_ns + server)
-			c->deadline_ns = c->active_ns + server;
+		if (c->deadline_ns > c->active_ns + look)
+			c->deadline_ns = c->active_ns + look;
 		return;
 	}
 }
@@ -122,6 +133,11 @@ static void recheck(struct conn *c)
 			start_exchange(c);
 		return;
 	}
+	/* The client left inside a body the kernel carries: nothing will complete the request. */
+	if (conn_has(c, CF_EOF_WAIT) && k.phase == STRG_PH_KREQ && k.req_left) {
+		exchange_kernel_failed(c, &k, 0);
+		return;
+	}
 	/* The backend went away inside the response: the client gets what was sent, then EOF. */
 	if (conn_has(c, CF_CUT_WAIT)) {
 		if (handoff_client_drained(c, &k) || now_ns() > c->eof_deadline)
@@ -142,13 +158,17 @@ static void recheck(struct conn *c)
 	}
 }
 
-/* What follows an exchange: the end, the next pipelined request, the kernel, or a read. */
+/*
+ * What follows an exchange: the end, the next pipelined request, the kernel, or a read. While it
+ * is busy the exchange may have closed and freed c: nothing of it is read then.
+ */
 static void exchange_done(struct conn *c, enum xout out)
 {
-	struct worker *w = c->w;
+	struct worker *w;
 
 	if (out == XO_BUSY)
 		return;
+	w = c->w;
 	if (out == XO_DONE_CLOSE) {
 		conn_uncork(c);
 		conn_linger(c);
@@ -347,8 +367,16 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 	}
 	if (c && ev->kind == STRG_EV_UNSOLICITED && ev->pool < STRG_POOLS_MAX &&
 	    c->up[ev->pool].fd >= 0) {
-		/* Closed now when idle, else once strgd's exchange with it is over. */
+		/*
+		 * Closed now when idle, else once strgd's exchange with it is over; the kernel
+		 * stops forwarding to it at once, and it is closed after a request the kernel
+		 * carries on it meanwhile (conn_backend_reusable() says no from now on).
+		 */
 		c->up[ev->pool].unsolicited = true;
+		if (handoff_kernel_state(c, &k) && handoff_kernel_busy_on(&k, ev->pool)) {
+			conn_detach_backend(c, (int)ev->pool);
+			return;
+		}
 		if (c->state == ST_HEAD) {
 			conn_unsolicited(c, (int)ev->pool, "dropped by the kernel");
 			conn_drop_backend(c, (int)ev->pool);
@@ -381,9 +409,10 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 	}
 	/*
 	 * No response passed up: either the event is for bytes strgd's finished exchange already
-	 * read, or the backend sent what nobody asked for, still queued on it.
+	 * read, or the backend sent what nobody asked for, still queued on it. A backend the
+	 * kernel carries a request on meanwhile is looked at once that is over.
 	 */
-	if (!conn_backend_reusable(c, (int)ev->pool))
+	if (!handoff_kernel_busy_on(&k, ev->pool) && !conn_backend_reusable(c, (int)ev->pool))
 		conn_drop_backend(c, (int)ev->pool);
 }
 
@@ -414,21 +443,62 @@ void session_open(struct worker *w, int fd)
 }
 
 /*
+ * When more of the body of the request the kernel carries must have come, as client_deadline()
+ * says for user space: timeout client after its last bytes, and no later than timeout body plus
+ * a second per body-rate bytes after its head.
+ */
+static uint64_t kernel_body_due(const struct conn *c, const struct strg_conn *k)
+{
+	const struct config *cfg = c->w->cfg;
+	uint64_t due = k->req_last_ns + ms_ns(cfg->client_timeout_ms), lim;
+
+	if (!cfg->body_rate)
+		return due;
+	lim = k->req_ns + ms_ns(cfg->body_timeout_ms) +
+	      (k->req_body - k->req_left) * 1000000000ull / cfg->body_rate;
+	return lim < due ? lim : due;
+}
+
+/*
+ * The request the kernel carries, at the connection's deadline: while the client owes body
+ * bytes, the client's timeouts apply (its 408); once the request ended, its response head is due
+ * within timeout server (strgd's 504). The kernel wakes strgd for neither: it looks at least
+ * every kernel_look_ns(). True when it ended the request.
+ */
+static bool expire_kernel_request(struct conn *c, const struct strg_conn *k, uint64_t now)
+{
+	uint64_t end = k->req_end_ns ? k->req_end_ns : k->req_ns;
+
+	if (k->req_ns != c->last_kreq_ns) {
+		c->last_kreq_ns = k->req_ns;
+		c->active_ns = now; /* the kernel carried a request meanwhile */
+	}
+	if (k->phase != STRG_PH_KREQ)
+		return false;
+	if (k->req_left && now >= kernel_body_due(c, k)) {
+		exchange_kernel_failed(c, k, 408); /* the client's fault, not the pool's */
+		return true;
+	}
+	if (!k->req_left && now - end >= ms_ns(c->w->cfg->server_timeout_ms)) {
+		exchange_kernel_failed(c, k, 504);
+		return true;
+	}
+	return false;
+}
+
+/*
  * A connection the kernel holds, at its deadline: the kernel's own exchanges keep it alive, and
- * they have the timeouts of strgd's: a response head due for timeout server gets strgd's 504, a
- * response that stopped moving for that long is cut. Checked at least every timeout server, so
- * a kernel-carried request gets its 504 within one to two timeouts.
+ * they have the timeouts of strgd's: a request as expire_kernel_request() says, a response that
+ * stopped moving for timeout server is cut. Looked at every kernel_look_ns().
  */
 static void expire_kernel(struct conn *c, const struct strg_conn *k)
 {
 	const struct config *cfg = c->w->cfg;
 	uint64_t now = now_ns(), server = ms_ns(cfg->server_timeout_ms);
-	uint64_t idle = ms_ns(cfg->idle_timeout_ms);
+	uint64_t idle = ms_ns(cfg->idle_timeout_ms), look = kernel_look_ns(cfg), due;
 
-	if (k->phase == STRG_PH_KREQ && now - k->req_ns >= server) {
-		exchange_kernel_failed(c, k, 504);
+	if (expire_kernel_request(c, k, now))
 		return;
-	}
 	if (k->phase == STRG_PH_KBODY) {
 		if (k->out == c->last_kout && now - c->last_kout_ns >= server) {
 			pr_info("conn %lu: pool %s: timed out inside a response the kernel carried",
@@ -441,17 +511,17 @@ static void expire_kernel(struct conn *c, const struct strg_conn *k)
 			c->last_kout_ns = now;
 		}
 	}
-	if (k->req_ns != c->last_kreq_ns) {
-		c->last_kreq_ns = k->req_ns;
-		c->active_ns = now; /* the kernel carried a request meanwhile */
-	}
 	if (!handoff_kernel_busy(k) && now - c->active_ns >= idle) {
 		conn_close(c); /* idle keep-alive connection */
 		return;
 	}
-	c->deadline_ns = now + server < c->active_ns + idle ? now + server : c->active_ns + idle;
-	if (k->phase == STRG_PH_KREQ && k->req_ns + server < c->deadline_ns)
-		c->deadline_ns = k->req_ns + server;
+	c->deadline_ns = now + look < c->active_ns + idle ? now + look : c->active_ns + idle;
+	if (k->phase != STRG_PH_KREQ)
+		return;
+	due = k->req_left ? kernel_body_due(c, k)
+			  : (k->req_end_ns ? k->req_end_ns : k->req_ns) + server;
+	if (due < c->deadline_ns)
+		c->deadline_ns = due > now ? due : now + 1;
 }
 
 static void expire(struct conn *c)

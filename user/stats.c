@@ -91,7 +91,7 @@ void stats_count(struct stats *st, const struct stats_req *req)
 	add(&s->bytes_in, req->bytes_in);
 	add(&s->bytes_out, req->bytes_out);
 	/* A response the kernel passed up mid-body: it counted its head already. */
-	if (req->kernel_counted && !req->status)
+	if (req->head_counted)
 		return;
 	add(&s->status[cls < STRG_STATUS_CLASSES ? cls : 0], 1);
 	add(&s->latency_us_log2[lat_bucket(req->latency_us)], 1);

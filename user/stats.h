@@ -22,10 +22,11 @@ struct stats_req {
 	unsigned pool;	   /* pool index (0 when unrouted) */
 	uint64_t bytes_in, bytes_out;
 	unsigned status;     /* 0 when no response head was seen */
-	uint64_t latency_us; /* request head to response head */
+	uint64_t latency_us; /* end of the request to the response head (strg_stats) */
 	bool passed;	     /* the kernel passed the request up to strgd */
 	bool kernel_counted; /* the kernel counted the request already (strgd finished its
 			      * response): status, bytes and latency only */
+	bool head_counted;   /* the kernel counted its response head too: bytes only */
 	bool fallback;	     /* served by another pool: the route's own had no backend */
 };
 

@@ -34,6 +34,8 @@ struct worker {
 	struct pool_runtime *prt;  /* per pool: backend choice and down marks (shared) */
 	struct srclimit *srclimit; /* connections per source address (shared; NULL: no limit) */
 	struct http_request req;   /* scratch for the parser: large, used synchronously */
+	int xout; /* enum xout of the exchange step running (exchange.c): not in the connection,
+		   * which the step may have closed and freed */
 	struct __kernel_timespec
 		connect_ts; /* timeout connect, for the connects' linked timeouts */
 };

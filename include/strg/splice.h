@@ -59,6 +59,12 @@ enum strg_phase {
 struct strg_conn {
 	__u64 passed;	   /* client bytes passed up to strgd since the socket was established */
 	__u64 req_ns;	   /* bpf_ktime_get_ns() when the kernel forwarded the current request */
+	__u64 req_end_ns;  /* the same clock when its last byte went to the backend, or was passed
+			    * up for strgd to send on (tail_owed); 0 while body bytes are due */
+	__u64 req_last_ns; /* the same clock when the last of its bytes came */
+	__u64 req_body;	   /* its body's length (Content-Length), bytes */
+	__u64 req_backend; /* cookie of the backend socket it went to: its body follows it there
+			    * even once strgd forwards no new request to that backend */
 	__u64 resp_left;   /* body bytes of the current kernel-carried response still due */
 	__u64 out;	   /* response bytes the kernel redirected to the client */
 	__u64 req_left;	   /* body bytes of the kernel-forwarded request still to redirect */
@@ -126,7 +132,7 @@ struct strg_access_event {
 	__u32 method;	/* STRG_M_* */
 	__u32 path_len; /* bytes of path used */
 	__u64 bytes_in, bytes_out;
-	__u64 latency_us; /* request head to response head */
+	__u64 latency_us; /* request head to response head (the access log's duration) */
 	char path[STRG_LOG_PATH];
 };
 
@@ -140,8 +146,13 @@ struct strg_stats {
 	__u64 fast;	 /* requests classified and carried by the kernel */
 	__u64 passed;	 /* requests the kernel passed up to strgd */
 	__u64 status[STRG_STATUS_CLASSES];
-	__u64 latency_us_log2[STRG_LAT_BUCKETS]; /* request head to response head */
-	__u64 latency_us_sum;			 /* of the same latencies, microseconds */
+	/*
+	 * Latency: from the end of the request (its last byte forwarded) to the response head,
+	 * or to strgd's own 502/504 when it gave up waiting; 0 for a response that came before
+	 * the request ended and for strgd's other answers (README "Watching a cutover").
+	 */
+	__u64 latency_us_log2[STRG_LAT_BUCKETS];
+	__u64 latency_us_sum; /* of the same latencies, microseconds */
 	__u64 fallback; /* requests of the route another pool served: its own had no backend */
 };
 

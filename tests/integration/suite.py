@@ -1620,6 +1620,7 @@ import promise_tests  # noqa: E402
 import safety_tests  # noqa: E402
 import hardening_tests  # noqa: E402
 import guard_tests  # noqa: E402
+import datapath_tests  # noqa: E402
 import control_tests  # noqa: E402
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
@@ -1635,6 +1636,7 @@ if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_
                                                                                        "kernel"):
     safety_tests.register(sys.modules[__name__])
     hardening_tests.register(sys.modules[__name__])
+    datapath_tests.register(sys.modules[__name__])
 # The observability tests start their own strgd instances in every mode: once per suite run.
 if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_IT_MODE") == "kernel":
     metrics_tests.register(sys.modules[__name__])

@@ -852,6 +852,60 @@ out:
 	return err;
 }
 
+/*
+ * The peer's FIN reaches the verdict as an skb of no bytes, after the data before it: a verdict
+ * that treats every call as bytes (a response head due, say) misreads the end of the connection.
+ */
+static int test_fin_runs_verdict_on_empty_skb(void)
+{
+	static const char reply[] = "HTTP/1.1 204 No Content\r\n\r\n";
+	char buf[64];
+	struct fixture f;
+	struct topo *t = &f.t;
+	ssize_t n;
+	short ev;
+	int err;
+
+	if (fixture_open_default(&f))
+		return -1;
+	err = -1;
+	if (splice_pair(&f, false))
+		goto out;
+	if (send_all(t->backend_app, reply, sizeof(reply) - 1)) {
+		failf("backend send: %s", strerror(errno));
+		goto out;
+	}
+	n = recv_exact(t->client_app, buf, sizeof(reply) - 1);
+	if (n != (ssize_t)sizeof(reply) - 1 || counter(f.skel, FACTS_CALLS) != 1 ||
+	    counter(f.skel, FACTS_EMPTY) != 0) {
+		failf("the reply: client got %zd of %zu bytes, verdict calls %llu (empty %llu), "
+		      "want all, 1 call, none empty",
+		      n, sizeof(reply) - 1, (unsigned long long)counter(f.skel, FACTS_CALLS),
+		      (unsigned long long)counter(f.skel, FACTS_EMPTY));
+		goto out;
+	}
+	if (shutdown(t->backend_app, SHUT_WR)) {
+		failf("shutdown(backend_app): %s", strerror(errno));
+		goto out;
+	}
+	ev = poll_one(t->proxy_backend, POLLRDHUP, IO_TIMEOUT_MS);
+	counter_wait(f.skel, FACTS_CALLS, 2);
+	if (!(ev & POLLRDHUP) || counter(f.skel, FACTS_CALLS) != 2 ||
+	    counter(f.skel, FACTS_EMPTY) != 1 ||
+	    counter(f.skel, FACTS_BYTES) != sizeof(reply) - 1) {
+		failf("after the backend's FIN: proxy_backend revents 0x%x, verdict calls %llu, "
+		      "empty %llu, bytes %llu; want POLLRDHUP, 2 calls, 1 empty, %zu bytes",
+		      ev, (unsigned long long)counter(f.skel, FACTS_CALLS),
+		      (unsigned long long)counter(f.skel, FACTS_EMPTY),
+		      (unsigned long long)counter(f.skel, FACTS_BYTES), sizeof(reply) - 1);
+		goto out;
+	}
+	err = 0;
+out:
+	fixture_close(&f);
+	return err;
+}
+
 /* Send one request with one send() and check the verdict saw it as one skb, head readable. */
 static int check_small_request(struct fixture *f, size_t len, const char *method)
 {
@@ -1335,6 +1389,7 @@ static const struct subtest subtests[] = {
 	{"redirect_after_insert_byte_exact", test_redirect_after_insert_byte_exact},
 	{"sk_pass_goes_to_own_queue", test_sk_pass_goes_to_own_queue},
 	{"fin_not_forwarded", test_fin_not_forwarded},
+	{"fin_runs_verdict_on_empty_skb", test_fin_runs_verdict_on_empty_skb},
 	{"verdict_sees_whole_small_request", test_verdict_sees_whole_small_request},
 	{"map_delete_drops_queued", test_map_delete_drops_queued},
 	{"close_removes_entry", test_close_removes_entry},

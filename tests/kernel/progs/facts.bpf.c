@@ -91,6 +91,8 @@ int facts_verdict(struct __sk_buff *skb)
 
 	count(FACTS_CALLS, 1);
 	count(FACTS_BYTES, skb->len);
+	if (!skb->len)
+		count(FACTS_EMPTY, 1);
 	record_max_len(skb->len);
 	record_head(skb);
 

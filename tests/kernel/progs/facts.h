@@ -26,7 +26,8 @@ enum facts_counter {
 	FACTS_HEAD = 6,		  /* first 8 bytes of the last skb of <= FACTS_HEAD_MAX bytes */
 	FACTS_LINEAR_BEFORE = 7,  /* data_end - data of that skb before bpf_skb_pull_data() */
 	FACTS_LINEAR_AFTER = 8,	  /* data_end - data of that skb after bpf_skb_pull_data() */
-	FACTS_NR = 9,
+	FACTS_EMPTY = 9,	  /* verdict invocations on an skb of no bytes */
+	FACTS_NR = 10,
 };
 
 #endif
