@@ -413,7 +413,8 @@ static void reload(struct proxy *px)
 	pr_info("reload: reading %s (SIGHUP)", px->sh->config_path);
 	n = ctl_change(&px->ctl_env, reload_draft, px);
 	if (n == -EBUSY) {
-		pr_warn("reload: strgd is restarting, nothing changed (the new strgd reads the file)");
+		pr_warn("reload: strgd is restarting, nothing changed (the new strgd reads the "
+			"file)");
 		return;
 	}
 	if (n < 0) {
