@@ -38,7 +38,8 @@ LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/guardcfg.c u
 # The daemon's own modules.
 STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c user/session.c user/stats.c user/guard.c \
 	user/ring.c user/splice.c user/ctl.c user/ctlguard.c user/ctlsrv.c user/reqsrv.c user/ctlverbs.c \
-	user/reload.c user/metrics.c user/metricsrv.c user/health.c user/notify.c user/rollback.c
+	user/reload.c user/metrics.c user/metricsrv.c user/health.c user/notify.c user/rollback.c \
+	user/pins.c user/routemap.c
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
 STRGD_ASM := $(OBJDIR)/statuspage.o
 STRGCTL_SRCS := user/strgctl.c user/ctlclient.c user/top.c user/ctlverbs.c
@@ -125,7 +126,11 @@ $(OUTPUT)/ktest/%.skel.h: $(OUTPUT)/ktest/%.bpf.o
 
 $(OBJDIR)/ktest/%: tests/kernel/%.c $(KTEST_SKELS) $(BPF_SKELS) $(LIB_OBJS) | $(OBJDIR)/ktest
 	$(call msg,KTEST,$@)
-	$(Q)$(CC) $(BASE_CFLAGS) -I$(OUTPUT)/ktest $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+	$(Q)$(CC) $(BASE_CFLAGS) -I$(OUTPUT)/ktest $(LDFLAGS) -o $@ $< $(KTEST_OBJS) $(LIB_OBJS) $(LDLIBS)
+
+# The publishing test runs strgd's own loader of the kernel's route table.
+$(OBJDIR)/ktest/test_publish: KTEST_OBJS = $(call obj,user/splice.c user/pins.c user/routemap.c)
+$(OBJDIR)/ktest/test_publish: $(call obj,user/splice.c user/pins.c user/routemap.c)
 
 $(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
 	$(call msg,TEST,$@)
@@ -155,6 +160,7 @@ check-packaging: all
 bench: all $(OBJDIR)/route_bench $(OBJDIR)/guard_bench
 	$(Q)$(OBJDIR)/route_bench
 	$(Q)$(OBJDIR)/guard_bench
+	$(Q)tools/bench/changes
 	$(Q)tools/bench/run
 
 $(OBJDIR)/guard_bench: tools/bench/guard_bench.c $(BPF_SKELS) | $(OBJDIR)

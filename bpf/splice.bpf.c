@@ -43,9 +43,9 @@ struct {
 } conn_ctl SEC(".maps");
 
 /*
- * The route table strgd published last: a hash of path prefixes that strgd creates for each
- * change, sized for the table it holds, fills, and switches in with one write to slot 0. An
- * empty slot means the kernel classifies nothing and passes every request up.
+ * The route tables: hashes of path prefixes that strgd creates, sized for the table, in two
+ * slots; route_live names the one lookups read. strgd writes a change into the other slot and
+ * switches it in with one store to route_live (user/routemap.c).
  */
 struct route_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -64,10 +64,18 @@ struct route_map route_map_btf SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__array(values, struct route_map);
 } routes SEC(".maps");
+
+/* Written by strgd only: 0 no table (every request passed up), else 1 + the live slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} route_live SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -223,9 +231,13 @@ static __always_inline const struct strg_route_cand *route_lookup(struct strg_re
 								  bool *user)
 {
 	const struct strg_route_cand *c;
-	__u32 zero = 0, n = rq->ndepth;
-	void *t = bpf_map_lookup_elem(&routes, &zero);
+	__u32 zero = 0, n = rq->ndepth, *live = bpf_map_lookup_elem(&route_live, &zero), slot;
+	void *t = NULL;
 
+	if (live && *live) {
+		slot = *live - 1;
+		t = bpf_map_lookup_elem(&routes, &slot);
+	}
 	if (!t) {
 		*user = true; /* no table published: strgd routes everything */
 		return NULL;

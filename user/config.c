@@ -28,6 +28,7 @@ struct cfg_parser {
 	char *err;
 	size_t errlen;
 	bool have_listen;
+	bool saved; /* strgd's own text (the state file): what an older strgd accepted is read */
 	unsigned *route_lines; /* line of each route id, for duplicate messages */
 	size_t nroute_lines;
 };
@@ -373,10 +374,53 @@ static int set_listen_addr(struct cfg_parser *ps, int argc, char **argv,
 	return 0;
 }
 
+static bool addr_wildcard(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
+/* Whether two listening addresses want one port: the same address, or a wildcard and any. */
+static bool addr_clash(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)a, *b4 = (const void *)b;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a, *b6 = (const void *)b;
+	in_port_t pa = a->ss_family == AF_INET ? a4->sin_port : a6->sin6_port;
+	in_port_t pb = b->ss_family == AF_INET ? b4->sin_port : b6->sin6_port;
+
+	if (pa != pb)
+		return false;
+	if (addr_wildcard(a) || addr_wildcard(b))
+		return true;
+	if (a->ss_family != b->ss_family)
+		return false;
+	return a->ss_family == AF_INET ? a4->sin_addr.s_addr == b4->sin_addr.s_addr
+				       : IN6_ARE_ADDR_EQUAL(&a6->sin6_addr, &b6->sin6_addr);
+}
+
+/* The metrics listener cannot share the clients' port: strgd would fail to start. */
+static int check_listeners(struct cfg_parser *ps, const char *what)
+{
+	const struct config *cfg = ps->cfg;
+	char text[128];
+
+	if (!cfg->metrics_len || !cfg->listen_len || !addr_clash(&cfg->metrics, &cfg->listen))
+		return 0;
+	config_addr_text(!strcmp(what, "metrics") ? &cfg->metrics : &cfg->listen, text,
+			 sizeof(text));
+	return cfg_err(ps, "%s: %s takes the port of '%s' (give each a port of its own)", what,
+		       text, !strcmp(what, "metrics") ? "listen" : "metrics");
+}
+
 /* metrics ADDR:PORT: the metrics listener (Prometheus, the status page). */
 static int do_metrics(struct cfg_parser *ps, int argc, char **argv)
 {
-	return set_listen_addr(ps, argc, argv, &ps->cfg->metrics, &ps->cfg->metrics_len);
+	int err = set_listen_addr(ps, argc, argv, &ps->cfg->metrics, &ps->cfg->metrics_len);
+
+	return err ? err : check_listeners(ps, "metrics");
 }
 
 static int do_listen(struct cfg_parser *ps, int argc, char **argv)
@@ -384,7 +428,7 @@ static int do_listen(struct cfg_parser *ps, int argc, char **argv)
 	int err = set_listen_addr(ps, argc, argv, &ps->cfg->listen, &ps->cfg->listen_len);
 
 	ps->have_listen = ps->have_listen || !err;
-	return err;
+	return err ? err : check_listeners(ps, "listen");
 }
 
 static bool pool_name_ok(const char *s)
@@ -694,6 +738,12 @@ static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct
 	if (spec.pool < 0)
 		return cfg_err(ps, "route: unknown pool '%s' (pools are defined before routes)",
 			       pool);
+	/* Its own pool has no backend when a fallback is due: the same pool cannot take over. */
+	if (spec.fallback == ROUTE_FALLBACK_POOL && spec.fallback_pool == spec.pool && !ps->saved)
+		return cfg_err(ps,
+			       "route: fallback '%s' is the route's own pool (name another pool, "
+			       "or 'fallback none')",
+			       pool);
 	*out = spec;
 	return 0;
 }
@@ -710,6 +760,14 @@ int config_route_words(struct config *cfg, int argc, char **argv, struct route_s
 		       char *err, size_t errlen)
 {
 	struct cfg_parser ps = {.cfg = cfg, .err = err, .errlen = errlen};
+
+	return parse_route_spec(&ps, argc, argv, spec);
+}
+
+int config_saved_route_words(struct config *cfg, int argc, char **argv, struct route_spec *spec,
+			     char *err, size_t errlen)
+{
+	struct cfg_parser ps = {.cfg = cfg, .err = err, .errlen = errlen, .saved = true};
 
 	return parse_route_spec(&ps, argc, argv, spec);
 }
@@ -986,33 +1044,48 @@ static int config_finish(struct cfg_parser *ps)
 	return id < 0 ? cfg_err(ps, "default route: %s", strerror(-id)) : 0;
 }
 
-int config_parse(struct config *cfg, const char *name, const char *text, char *err, size_t errlen)
+static int parse_text(struct cfg_parser *ps, const char *text)
 {
-	struct cfg_parser ps = {.cfg = cfg, .name = name, .err = err, .errlen = errlen};
 	size_t len;
 	int ret;
 
-	if (err && errlen)
-		err[0] = '\0';
-	ret = config_defaults(cfg);
+	if (ps->err && ps->errlen)
+		ps->err[0] = '\0';
+	ret = config_defaults(ps->cfg);
 	if (ret) {
-		cfg_err(&ps, "%s", strerror(-ret));
+		cfg_err(ps, "%s", strerror(-ret));
 		return ret;
 	}
 	while (*text) {
-		ps.line++;
+		ps->line++;
 		len = strcspn(text, "\n");
-		ret = parse_line(&ps, text, len);
+		ret = parse_line(ps, text, len);
 		if (ret < 0)
 			goto out;
 		text += len;
 		if (*text)
 			text++;
 	}
-	ret = config_finish(&ps);
+	ret = config_finish(ps);
 out:
-	free(ps.route_lines);
+	free(ps->route_lines);
 	return ret;
+}
+
+int config_parse(struct config *cfg, const char *name, const char *text, char *err, size_t errlen)
+{
+	struct cfg_parser ps = {.cfg = cfg, .name = name, .err = err, .errlen = errlen};
+
+	return parse_text(&ps, text);
+}
+
+int config_parse_saved(struct config *cfg, const char *name, const char *text, char *err,
+		       size_t errlen)
+{
+	struct cfg_parser ps = {
+		.cfg = cfg, .name = name, .err = err, .errlen = errlen, .saved = true};
+
+	return parse_text(&ps, text);
 }
 
 /* The whole file in one NUL-terminated buffer; config files are small. */

@@ -72,6 +72,9 @@ struct config {
  * "name:line: message" into err. cfg must be freed with config_free() either way.
  */
 int config_parse(struct config *cfg, const char *name, const char *text, char *err, size_t errlen);
+/* The same for text strgd saved itself (the state file's applied configuration): read leniently. */
+int config_parse_saved(struct config *cfg, const char *name, const char *text, char *err,
+		       size_t errlen);
 /* "host:port" or "[v6]:port" of an address, in buf. */
 const char *config_addr_text(const struct sockaddr_storage *ss, char *buf, size_t len);
 /* Read and parse a file; I/O errors are reported as "file: strerror". */
@@ -87,6 +90,9 @@ void config_destroy(struct config *cfg);
  */
 int config_route_words(struct config *cfg, int argc, char **argv, struct route_spec *spec,
 		       char *err, size_t errlen);
+/* The same for a route the state file saved: what an older strgd accepted is read as it was. */
+int config_saved_route_words(struct config *cfg, int argc, char **argv, struct route_spec *spec,
+			     char *err, size_t errlen);
 /*
  * One of the XDP guard's lines (xdp, deny, allow, limit syn|packets) as the configuration has
  * it, applied to cfg: for the state file. -EINVAL with the message in err.

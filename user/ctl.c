@@ -227,7 +227,10 @@ static const char *kernel_state(const struct ctl_env *env, uint32_t *prefixes)
 	if (!env->sp)
 		return "none";
 	err = splice_routing_state(env->sp, prefixes);
-	return err == -E2BIG ? "over limit kernel-routes" : err ? strerror(-err) : "on";
+	return err == -E2BIG	     ? "over limit kernel-routes"
+	       : err == -EINPROGRESS ? "switching (every request goes to strgd meanwhile)"
+	       : err		     ? strerror(-err)
+				     : "on";
 }
 
 static void route_show_text(const struct ctl_env *env, const struct show_ctx *s,
@@ -404,15 +407,21 @@ static void end_draft(struct ctl_env *env, struct config *live, bool changed)
 int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), void *arg)
 {
 	struct ctl_reply mine = {0};
-	struct config *live = begin_draft(env);
+	struct config *live;
 	int n;
 
+	/* The successor has read the state file: what changed here now would be lost. */
+	if (env->restarting)
+		return -EBUSY;
+	live = begin_draft(env);
 	if (env->cfg == live)
 		return -ENOMEM;
 	n = fn(env->cfg, arg);
 	if (n > 0)
 		ctl_publish(env, &mine);
 	end_draft(env, live, n > 0);
+	if (n > 0)
+		ctl_save(env);
 	/* Without a caller to tell, the warnings go to the log. */
 	for (char *line = mine.buf, *nl; mine.len && line && *line; line = nl) {
 		nl = strchr(line, '\n');
@@ -424,10 +433,31 @@ int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), 
 	return n;
 }
 
+/* Without the saver thread: the text written here, its outcome kept for the reply. */
+static void save_now(struct ctl_env *env, char *text, size_t len)
+{
+	int err = state_write(env->cfg->state, text, len);
+
+	free(text);
+	if (err)
+		pr_warn("ctl: route table not saved to %s: %s", env->cfg->state, strerror(-err));
+	env->sync_tried = env->save_id;
+	env->sync_err = err;
+	if (!err)
+		env->sync_ok = env->save_id;
+}
+
+int ctl_saved(struct ctl_env *env, uint64_t id)
+{
+	if (env->saver && env->sync_tried < id)
+		return saver_status(env->saver, id);
+	return env->sync_ok >= id ? 0 : env->sync_tried >= id ? env->sync_err : 1;
+}
+
 /*
  * After a change: the kernel follows the table or, when it cannot, stops classifying so both
- * paths still route alike (the reply says so); the XDP guard follows its settings; then the
- * table is saved for the next start.
+ * paths still route alike (the reply says so); the XDP guard follows its settings. The table is
+ * saved for the next start once the change is committed (ctl_save), off the way to in force.
  */
 void ctl_publish(struct ctl_env *env, struct ctl_reply *r)
 {
@@ -449,29 +479,25 @@ void ctl_publish(struct ctl_env *env, struct ctl_reply *r)
 	}
 	if (env->gd && guard_apply(env->gd, env->cfg, msg, sizeof(msg)))
 		reply(r, "warning: %s\n", msg);
-	/* In force for new requests in both data paths from here; saving it comes after. */
-	env->applied_ns = ctl_now_ns();
-	if (env->saver) {
-		char *text;
-		size_t len;
+}
 
-		if (saver_last_error(env->saver))
-			reply(r,
-			      "warning: the last write of %s failed (%s): a restart may lose "
-			      "changes\n",
-			      env->cfg->state, strerror(-saver_last_error(env->saver)));
-		err = state_text(env->cfg, env->applied, &text, &len);
-		/* The generation commit gives this draft: the reply waits until it is on disk. */
-		if (!err)
-			saver_submit(env->saver, env->cfg->state, text, len, env->cfg->gen + 1);
-	} else {
-		err = state_save(env->cfg, env->applied);
-	}
+uint64_t ctl_save(struct ctl_env *env)
+{
+	size_t len;
+	char *text;
+	int err = state_text(env->cfg, env->applied, &text, &len);
+
+	env->save_id++;
 	if (err) {
 		pr_warn("ctl: route table not saved to %s: %s", env->cfg->state, strerror(-err));
-		reply(r, "warning: in force, but not saved to %s (%s): a restart loses it\n",
-		      env->cfg->state, strerror(-err));
+		env->sync_tried = env->save_id;
+		env->sync_err = err;
+	} else if (env->saver) {
+		saver_submit(env->saver, env->cfg->state, text, len, env->save_id);
+	} else {
+		save_now(env, text, len);
 	}
+	return env->save_id;
 }
 
 static bool specs_equal(const struct route_spec *a, const struct route_spec *b)
@@ -797,21 +823,28 @@ static int top_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 static int restart_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
 	char err[256];
-	pid_t pid;
 
 	if (a->argc != 1)
 		return ctl_fail(r, "restart: takes no arguments");
 	if (!env->restart)
 		return ctl_fail(r, "restart: not available here");
 	if (a->dry) {
-		reply(r, "ok\nwould start a new strgd and hand it the listening sockets\n");
+		reply(r, "ok\nwould save the table, start a new strgd and hand it the listening "
+			 "sockets\n");
 		return 0;
 	}
-	if (env->restart(env, &pid, err, sizeof(err)))
+	if (env->restart(env, err, sizeof(err)))
 		return ctl_fail(r, "%s", err);
-	reply(r, "ok\nrestarted: strgd pid %d serves; pid %d finishes its connections and exits\n",
-	      (int)pid, (int)getpid());
+	/* The reply is the outcome's (ctl_restart_done), once the new strgd serves or failed. */
+	r->wait = CTL_WAIT_RESTART;
+	r->gen = env->restarts;
 	return 0;
+}
+
+void ctl_restart_done(struct ctl_env *env, const char *said)
+{
+	snprintf(env->restart_said, sizeof(env->restart_said), "%s", said);
+	env->restarts_done = env->restarts;
 }
 
 /* The handler of each verb of ctl_verbs[], by its id. */
@@ -912,7 +945,11 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	if ((v->flags & CTL_CHANGES) && peer->uid != 0 &&
 	    !in_group(peer, env->cfg->control_change_gid))
 		return ctl_fail(r, "permission denied: uid %u may not change strgd", peer->uid);
-	if ((v->flags & CTL_CHANGES) && !a.dry) {
+	if ((v->flags & CTL_CHANGES) && !a.dry && env->restarting)
+		return ctl_fail(r,
+				"strgd is restarting (strgctl restart): nothing changed; make the "
+				"change again once the restart has answered");
+	if ((v->flags & CTL_CHANGES) && !a.dry && v->id != CTL_RESTART) {
 		/* Made on a draft, committed whole when the handler changed something. */
 		live = begin_draft(env);
 		if (env->cfg == live)
@@ -921,13 +958,64 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	ret = handlers[v->id](env, &a, r);
 	if (live)
 		end_draft(env, live, ret > 0);
-	if (ret > 0)
-		pr_info("ctl: uid %u pid %d: %s (in force after %llu us, %s after %llu us)",
-			peer->uid, peer->pid, logline,
-			(unsigned long long)(env->applied_ns - t0) / 1000,
-			env->saver ? "handed to the state file's writer" : "saved",
-			(unsigned long long)(ctl_now_ns() - t0) / 1000);
+	if (ret > 0) {
+		/* The reply goes once it is in force everywhere and its save is known. */
+		r->wait = CTL_WAIT_CHANGE;
+		r->gen = env->wait_gen;
+		r->save = ctl_save(env);
+		r->t0_ns = t0;
+		snprintf(r->what, sizeof(r->what), "uid %u pid %d: %s", peer->uid, peer->pid,
+			 logline);
+	}
 	return ret < 0 ? ret : 0;
+}
+
+/* A change's reply when its state text could not be written: an error that says it is in force. */
+static void reply_unsaved(struct ctl_env *env, struct ctl_reply *r, int err)
+{
+	char *was = r->len > 3 ? strndup(r->buf + 3, r->len - 3) : NULL;
+
+	r->len = 0;
+	reply(r,
+	      "error: in force, but not saved to %s (%s): a restart would lose it, and strgd "
+	      "refuses to restart until the table is saved\n%s",
+	      env->cfg->state, strerror(-err), was ? was : "");
+	free(was);
+}
+
+bool ctl_reply_ready(struct ctl_env *env, struct ctl_reply *r)
+{
+	uint64_t now;
+	int saved;
+
+	if (r->wait == CTL_WAIT_RESTART) {
+		if (env->restarts_done < r->gen)
+			return false;
+		r->len = 0;
+		reply(r, "%s", env->restart_said);
+		r->wait = CTL_WAIT_NONE;
+		return true;
+	}
+	if (r->wait != CTL_WAIT_CHANGE)
+		return true;
+	now = ctl_now_ns();
+	if (!r->force_ns && (!env->everywhere || env->everywhere(env) >= r->gen))
+		r->force_ns = now;
+	saved = r->save ? ctl_saved(env, r->save) : 0;
+	if (!r->force_ns || saved == 1)
+		return false;
+	if (saved < 0) {
+		reply_unsaved(env, r, saved);
+		pr_warn("ctl: %s (in force after %llu us, NOT saved to %s: %s)", r->what,
+			(unsigned long long)(r->force_ns - r->t0_ns) / 1000, env->cfg->state,
+			strerror(-saved));
+	} else {
+		pr_info("ctl: %s (in force after %llu us, saved after %llu us)", r->what,
+			(unsigned long long)(r->force_ns - r->t0_ns) / 1000,
+			(unsigned long long)(now - r->t0_ns) / 1000);
+	}
+	r->wait = CTL_WAIT_NONE;
+	return true;
 }
 
 /* Whether something answers on the socket at path (a live strgd, not a stale file), and who. */

@@ -10,6 +10,22 @@
 
 #include "ctlclient.h"
 
+/* The whole line, however the socket takes it; -1 with errno on failure. */
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int ctl_call(const char *sock, const char *line, char **reply)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -36,7 +52,11 @@ int ctl_call(const char *sock, const char *line, char **reply)
 			close(fd);
 		goto out;
 	}
-	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+	/*
+	 * strgd may refuse the connection (too many at once) and close it before the command is
+	 * written: no SIGPIPE (exit codes are 0-3 only), and its reason is read all the same.
+	 */
+	if (send_all(fd, line, strlen(line)) < 0 && errno != EPIPE && errno != ECONNRESET) {
 		fprintf(stderr, "strgctl: %s: %s\n", sock, strerror(errno));
 		close(fd);
 		goto out;
@@ -57,7 +77,12 @@ int ctl_call(const char *sock, const char *line, char **reply)
 	}
 	close(fd);
 	buf[len] = '\0';
-	if (n < 0 || len + 1 == cap) {
+	if (!strncmp(buf, "error: ", 7) && strchr(buf, '\n')) {
+		ret = EXIT_REFUSED; /* its reason is whole, even if a reset came after it */
+	} else if (n < 0 && !len) {
+		fprintf(stderr, "strgctl: strgd at %s closed the connection unanswered: %s\n", sock,
+			strerror(errno));
+	} else if (n < 0 || len + 1 == cap) {
 		fprintf(stderr, "strgctl: reply from strgd cut short: %s\n",
 			n < 0 ? strerror(errno) : "out of memory");
 		ret = EXIT_REFUSED;

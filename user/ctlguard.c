@@ -38,6 +38,13 @@ static json_t *counts_json(struct ctl_env *env)
 	return o;
 }
 
+/* Why there is no guard: no BPF at all, or the guard's own load failed (logged at start). */
+static const char *not_loaded(const struct ctl_env *env)
+{
+	return env->sp ? "its program failed to load: see strgd's log at start"
+		       : "strgd runs without BPF";
+}
+
 int ctl_xdp_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
 	const struct guard_settings *g = &env->cfg->guard;
@@ -58,7 +65,7 @@ int ctl_xdp_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 				  counts_json(env)));
 	ctl_replyf(r, "ok\n");
 	if (!env->gd)
-		ctl_replyf(r, "xdp: the guard is not loaded (strgd runs without BPF)\n");
+		ctl_replyf(r, "xdp: the guard is not loaded (%s)\n", not_loaded(env));
 	else if (attached[0])
 		ctl_replyf(r, "xdp: attached to %s (%s mode)%s\n", attached, mode,
 			   g->keep ? ", left attached when strgd stops" : "");
@@ -91,7 +98,7 @@ int ctl_xdp_change(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	char err[256];
 
 	if (!env->gd)
-		return ctl_fail(r, "xdp: the guard is not loaded (strgd runs without BPF)");
+		return ctl_fail(r, "xdp: the guard is not loaded (%s)", not_loaded(env));
 	if (!strcmp(a->argv[0], "detach")) {
 		if (a->argc != 1)
 			return ctl_fail(r, "xdp detach: takes no arguments");

@@ -31,19 +31,18 @@ static enum reqsrv_step ctl_request(void *ctx, struct reqsrv_req *req, struct ct
 	}
 	*nl = '\0';
 	ctl_execute(env, &req->peer, req->buf, out);
-	/* A change is in force when every worker runs with it: only then does strgctl hear. */
-	req->hold = env->wait_gen;
-	if (env->everywhere && req->hold > env->everywhere(env))
-		return REQ_HOLD;
-	return REQ_REPLY;
+	/*
+	 * A change is answered once every worker runs with it and its save is known; a restart once
+	 * the new strgd serves or failed, which may take up to its own bound.
+	 */
+	req->hold_ns = out->wait == CTL_WAIT_RESTART ? CTL_RESTART_WAIT_NS + 5000000000ull : 0;
+	return ctl_reply_ready(env, out) ? REQ_REPLY : REQ_HOLD;
 }
 
 static bool ctl_released(void *ctx, struct reqsrv_req *req, struct ctl_reply *out)
 {
-	struct ctl_env *env = ctx;
-
-	(void)out; /* written when the command ran */
-	return !env->everywhere || req->hold <= env->everywhere(env);
+	(void)req;
+	return ctl_reply_ready(ctx, out);
 }
 
 /* Whether gid is among the peer's groups as they were when it connected (SO_PEERGROUPS). */

@@ -14,6 +14,7 @@
 
 #include "guard.h"
 #include "log.h"
+#include "pins.h"
 #include "guard.skel.h"
 
 struct guard {
@@ -27,6 +28,7 @@ struct guard {
 	bool handed;		       /* a restart's successor guards the interface now */
 	struct guard_settings applied; /* what the maps hold (lists and limits) */
 	bool synced;		       /* applied is valid */
+	int pin_err;		       /* 0: the maps are pinned; else why not */
 	int ncpus;
 };
 
@@ -59,19 +61,32 @@ static struct bpf_map *pin_map(struct guard *gd, size_t i)
 	return *(struct bpf_map **)((char *)gd->skel + pins[i].off);
 }
 
+#define GUARD_PINS (sizeof(pins) / sizeof(pins[0]))
+
+static void pin_list(struct guard *gd, struct pins_map *out)
+{
+	for (size_t i = 0; i < GUARD_PINS; i++) {
+		out[i].fd = bpf_map__fd(pin_map(gd, i));
+		out[i].name = pins[i].name;
+	}
+}
+
+/* Observers lose the maps when they cannot be pinned; the guard works without them. */
 static int pin_all(struct guard *gd)
 {
-	char path[512];
-	int err;
+	struct pins_map maps[GUARD_PINS];
+	char why[256];
 
-	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", gd->pin_dir, pins[i].name);
-		unlink(path); /* an earlier strgd's (kept, or killed): ours replace them */
-		err = bpf_map__pin(pin_map(gd, i), path);
-		if (err)
-			return err;
-	}
-	return 0;
+	pin_list(gd, maps);
+	gd->pin_err = pins_dir_ready(gd->pin_dir, why, sizeof(why));
+	if (!gd->pin_err)
+		gd->pin_err = pins_put(gd->pin_dir, maps, GUARD_PINS);
+	else
+		pr_warn("pin directory %s: %s", gd->pin_dir, why);
+	if (gd->pin_err)
+		pr_warn("xdp guard: maps not pinned in %s (%s): bpftool cannot show them",
+			gd->pin_dir, strerror(-gd->pin_err));
+	return gd->pin_err;
 }
 
 struct guard *guard_open(const char *pin_dir)
@@ -82,16 +97,14 @@ struct guard *guard_open(const char *pin_dir)
 	if (!gd)
 		return NULL;
 	snprintf(gd->pin_dir, sizeof(gd->pin_dir), "%s", pin_dir);
-	mkdir(pin_dir, 0750); /* the splice program's loader made it, unless it failed */
+	gd->pin_err = -ENOENT;
 	gd->ncpus = libbpf_num_possible_cpus();
 	gd->skel = guard_bpf__open_and_load();
 	if (!gd->skel || gd->ncpus <= 0) {
 		err = gd->skel ? gd->ncpus : -errno;
 		goto fail;
 	}
-	err = pin_all(gd);
-	if (err)
-		goto fail;
+	pin_all(gd);
 	return gd;
 fail:
 	guard_close(gd);
@@ -388,7 +401,8 @@ int guard_take_back(struct guard *gd)
 		return 0;
 	gd->handed = false;
 	err = pin_all(gd);
-	if (!err && gd->ifindex &&
+	/* Guarding comes first: attached again even when the pins could not be. */
+	if (gd->ifindex &&
 	    bpf_xdp_attach((int)gd->ifindex, bpf_program__fd(gd->skel->progs.strg_guard), gd->flags,
 			   NULL))
 		err = -errno;
@@ -397,8 +411,6 @@ int guard_take_back(struct guard *gd)
 
 void guard_close(struct guard *gd)
 {
-	char path[512];
-
 	if (!gd)
 		return;
 	if (gd->handed) {
@@ -406,13 +418,12 @@ void guard_close(struct guard *gd)
 	} else if (gd->keep && gd->ifindex) {
 		pr_info("xdp: guard left attached to %s, its maps pinned in %s (xdp ... keep)",
 			gd->iface, gd->pin_dir);
-	} else {
+	} else if (gd->skel) {
+		struct pins_map maps[GUARD_PINS];
+
 		detach(gd);
-		for (size_t i = 0; gd->skel && i < sizeof(pins) / sizeof(pins[0]); i++) {
-			snprintf(path, sizeof(path), "%s/%s", gd->pin_dir, pins[i].name);
-			if (bpf_map__is_pinned(pin_map(gd, i)))
-				bpf_map__unpin(pin_map(gd, i), path);
-		}
+		pin_list(gd, maps);
+		pins_remove(gd->pin_dir, maps, GUARD_PINS);
 	}
 	guard_bpf__destroy(gd->skel);
 	guard_settings_free(&gd->applied);

@@ -15,7 +15,10 @@
 
 struct guard;
 
-/* Load the program and pin its maps in pin_dir (guard_*). NULL with errno set. */
+/*
+ * Load the program and pin its maps in pin_dir (guard_*; a guard whose maps cannot be pinned runs
+ * all the same, and says so). NULL with errno set.
+ */
 struct guard *guard_open(const char *pin_dir);
 /*
  * Put cfg's guard settings in force: the listeners it guards (cfg's listen address), the lists,

@@ -37,10 +37,9 @@
 #include "srclimit.h"
 #include "takeover.h"
 
-#define RING_ENTRIES	1024
-#define TICK_NS		(100 * 1000000ull)
-#define RESTART_WAIT_MS 15000		     /* for a successor to say it serves */
-#define DRAIN_NS	(30 * 1000000000ull) /* the longest a stop waits for connections */
+#define RING_ENTRIES 1024
+#define TICK_NS	     (100 * 1000000ull)
+#define DRAIN_NS     (30 * 1000000000ull) /* the longest a stop waits for connections */
 
 volatile sig_atomic_t proxy_stop_requested;
 volatile sig_atomic_t proxy_reload_requested;
@@ -52,6 +51,21 @@ struct proxy;
 struct retired {
 	struct config *cfg;
 	struct retired *next;
+};
+
+/* strgctl restart, step by step on worker 0's loop (which never waits for it). */
+enum restart_phase {
+	RESTART_IDLE = 0,
+	RESTART_SAVING = 1,   /* the table written once more: the successor starts from it */
+	RESTART_STARTING = 2, /* the successor runs; its answer is awaited */
+	RESTART_HANDED = 3,   /* it serves: this strgd finishes its connections */
+};
+
+struct restart {
+	enum restart_phase step;
+	uint64_t deadline_ns; /* RESTART_STARTING: the successor answers by then, or is killed */
+	struct takeover_child child;
+	char answer[300]; /* what the successor said */
 };
 
 /* What the workers share. */
@@ -68,7 +82,7 @@ struct shared {
 	struct guard *gd;	   /* the XDP guard (NULL: not loaded) */
 	struct splice *sp;	   /* the kernel path (NULL: none) */
 	struct saver *saver;	   /* writes the state file (NULL: worker 0 does, synchronously) */
-	bool handed_over;	   /* a restart gave the sockets to a successor */
+	struct restart restart;	   /* worker 0's: strgctl restart */
 	const char *config_path;
 };
 
@@ -91,6 +105,9 @@ struct proxy {
 	/* Worker 0: the metrics listener (a thread of its own), when configured. */
 	struct metricsrv *metrics;
 };
+
+static void restart_go_on(struct proxy *px0);
+static void restart_answered(struct proxy *px0, uint64_t which, int res);
 
 static void submit_accept(struct proxy *px)
 {
@@ -205,13 +222,10 @@ static void commit(struct ctl_env *env, struct config *draft)
 	reclaim(sh);
 }
 
-/* A change is everywhere once every worker runs with it and its state file is on disk. */
+/* A change is in force once every worker runs with it (its save is ctl's to follow). */
 static uint64_t env_everywhere(struct ctl_env *env)
 {
-	struct shared *sh = env_owner(env)->sh;
-	uint64_t g = everywhere(sh), saved = sh->saver ? saver_horizon(sh->saver) : UINT64_MAX;
-
-	return g < saved ? g : saved;
+	return everywhere(env_owner(env)->sh);
 }
 
 /* ---- the loop ---- */
@@ -244,6 +258,7 @@ static void on_timer(struct proxy *px)
 		reqsrv_tick(px->ctl, now);
 		reclaim(px->sh);
 		reqsrv_release(px->ctl);
+		restart_go_on(px);
 		metrics_tick(px->ctl_env.metrics, &px->ctl_env, now);
 		rollback_tick(px->ctl_env.rollback, &px->ctl_env, now);
 	}
@@ -295,11 +310,15 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 	case RING_OP_NONE:
 	case RING_OP_WAKE: /* follow_config() at the top of the turn did what it asks */
 		return;
-	case RING_OP_ACK:
+	case RING_OP_ACK: /* a worker took a configuration, or the state file was written */
 		if (px->ctl) {
 			reclaim(px->sh);
 			reqsrv_release(px->ctl);
+			restart_go_on(px);
 		}
+		return;
+	case RING_OP_RESTART:
+		restart_answered(px, (uint64_t)(uintptr_t)ring_tag_obj(ud), cqe->res);
 		return;
 	case RING_OP_ACCEPT:
 		on_accept(px, cqe->res, cqe->flags);
@@ -391,6 +410,11 @@ static void reload(struct proxy *px)
 
 	pr_info("reload: reading %s (SIGHUP)", px->sh->config_path);
 	n = ctl_change(&px->ctl_env, reload_draft, px);
+	if (n == -EBUSY) {
+		pr_warn("reload: strgd is restarting, nothing changed (the new strgd reads the "
+			"file)");
+		return;
+	}
 	if (n < 0) {
 		pr_warn("reload: configuration refused, nothing changed");
 		return;
@@ -402,7 +426,8 @@ static void run_loop(struct proxy *px)
 {
 	int err;
 
-	while (!px->w.stopping || px->w.nconns) {
+	/* Stopping, worker 0 answers its control connections too (a restart's reply among them). */
+	while (!px->w.stopping || px->w.nconns || reqsrv_conns(px->ctl)) {
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
 
@@ -523,39 +548,159 @@ static unsigned workers_auto(void)
 }
 
 /*
- * strgctl restart: a successor takes every listening socket (the workers', the control socket,
- * the metrics listener), then this strgd stops accepting and finishes its connections as at
- * SIGTERM. Runs on worker 0 while the successor starts (a second or so).
+ * ---- strgctl restart ----
+ *
+ * A successor takes every listening socket (the workers', the control socket, the metrics
+ * listener), then this strgd stops accepting and finishes its connections as at SIGTERM. From
+ * the command on, new control connections wait in the queue for whichever strgd serves next;
+ * this strgd writes its table once more, with the changes of connections it had taken already
+ * (the successor starts from the file, so a change acknowledged here is in it, and a table that
+ * cannot be written stops the restart), then refuses changes, starts the successor and awaits its
+ * answer, all on worker 0's loop, which goes on serving meanwhile.
  */
-static int restart(struct ctl_env *env, pid_t *pid, char *err, size_t errlen)
-{
-	struct proxy *px0 = env_owner(env);
-	struct shared *sh = px0->sh;
-	struct takeover_fds f = {.ctl = reqsrv_fd(px0->ctl), .metrics = metricsrv_fd(px0->metrics)};
-	int ret;
 
-	if (sh->handed_over || px0->w.stopping) {
-		snprintf(err, errlen, "restart: this strgd is stopping already");
-		return -EALREADY;
+static void restart_finish(struct proxy *px0, const char *said)
+{
+	ctl_restart_done(&px0->ctl_env, said);
+	reqsrv_release(px0->ctl);
+}
+
+/* Whatever step failed: everything as it was (pins included), and why, in the log and reply. */
+static void restart_failed(struct proxy *px0, const char *why)
+{
+	struct shared *sh = px0->sh;
+	struct restart *rs = &sh->restart;
+	char said[400];
+	int err = 0;
+
+	takeover_abort(&rs->child);
+	if (rs->step == RESTART_STARTING) {
+		/* Both, whatever the first says: each pins its own maps again. */
+		int e1 = splice_take_back(sh->sp), e2 = guard_take_back(sh->gd);
+
+		err = e1 ? e1 : e2;
 	}
+	reqsrv_pause(px0->ctl, false); /* the connections that waited are this strgd's again */
+	rs->step = RESTART_IDLE;
+	px0->ctl_env.restarting = false;
+	pr_warn("restart failed: %s; this strgd carries on as before", why);
+	if (err)
+		pr_warn("restart: this strgd's maps could not all be pinned again: %s",
+			strerror(-err));
+	snprintf(said, sizeof(said), "error: %s\n", why);
+	restart_finish(px0, said);
+}
+
+/* The table is on disk: start the successor and hand it the sockets. */
+static void restart_spawn(struct proxy *px0)
+{
+	struct shared *sh = px0->sh;
+	struct restart *rs = &sh->restart;
+	struct takeover_fds f = {.ctl = reqsrv_fd(px0->ctl), .metrics = metricsrv_fd(px0->metrics)};
+	struct io_uring_sqe *sqe;
+	char err[256];
+
 	for (unsigned i = 0; i < sh->nworkers; i++)
 		if (sh->px[i]->lfd >= 0)
 			f.listen[f.nlisten++] = sh->px[i]->lfd;
+	rs->step = RESTART_STARTING;
+	/* The successor reads the state file as it is now: later changes here would be lost. */
+	px0->ctl_env.restarting = true;
 	splice_hand_over(sh->sp);
 	guard_hand_over(sh->gd);
-	ret = takeover_start(&f, RESTART_WAIT_MS, pid, err, errlen);
-	if (ret) {
-		if (splice_take_back(sh->sp) || guard_take_back(sh->gd))
-			pr_warn("restart failed and this strgd's maps could not all be pinned "
-				"again");
-		return ret;
+	if (takeover_spawn(&f, &rs->child, err, sizeof(err))) {
+		restart_failed(px0, err);
+		return;
 	}
-	sh->handed_over = true;
+	pr_info("restart: strgd pid %d started; waiting for it to serve", (int)rs->child.pid);
+	rs->deadline_ns = now_ns() + CTL_RESTART_WAIT_NS;
+	memset(rs->answer, 0, sizeof(rs->answer));
+	sqe = ring_get_sqe(&px0->w.ring);
+	io_uring_prep_recv(sqe, rs->child.sock, rs->answer, sizeof(rs->answer) - 1, 0);
+	/* Tagged with the restart's number: a late answer to an abandoned one is told apart. */
+	io_uring_sqe_set_data64(
+		sqe, ring_tag((void *)(uintptr_t)px0->ctl_env.restarts, RING_OP_RESTART));
+}
+
+/* Worker 0, at each of its events: take the restart a step further when it can go on. */
+static void restart_go_on(struct proxy *px0)
+{
+	struct restart *rs = &px0->sh->restart;
+	const char *state = px0->ctl_env.cfg->state;
+	char why[400];
+	int saved;
+
+	if (rs->step == RESTART_STARTING && now_ns() > rs->deadline_ns) {
+		snprintf(why, sizeof(why), "restart: the new strgd did not serve within %llu s",
+			 CTL_RESTART_WAIT_NS / 1000000000ull);
+		restart_failed(px0, why);
+		return;
+	}
+	if (rs->step != RESTART_SAVING)
+		return;
+	/* The last text: changes on connections taken before the pause are saved too. */
+	saved = ctl_saved(&px0->ctl_env, px0->ctl_env.save_id);
+	if (saved == 1)
+		return;
+	if (saved < 0) {
+		snprintf(why, sizeof(why),
+			 "restart: the route table cannot be saved to %s (%s): a new strgd would "
+			 "start without the latest changes; nothing restarted",
+			 state, strerror(-saved));
+		restart_failed(px0, why);
+		return;
+	}
+	restart_spawn(px0);
+}
+
+/* The successor's answer (res: recv's result). */
+static void restart_answered(struct proxy *px0, uint64_t which, int res)
+{
+	struct shared *sh = px0->sh;
+	struct restart *rs = &sh->restart;
+	char why[320], said[400];
+	pid_t pid = rs->child.pid;
+
+	if (rs->step != RESTART_STARTING || which != px0->ctl_env.restarts)
+		return;
+	if (takeover_parse_answer(rs->answer, res, why, sizeof(why))) {
+		restart_failed(px0, why);
+		return;
+	}
+	close(rs->child.sock);
+	rs->child.sock = -1;
+	rs->child.pid = -1;
+	rs->step = RESTART_HANDED;
 	reqsrv_stop(px0->ctl);
 	metricsrv_stop(px0->metrics);
 	pr_info("restart: strgd pid %d serves the listeners; finishing %lu connections here",
-		(int)*pid, px0->w.nconns);
+		(int)pid, px0->w.nconns);
+	snprintf(said, sizeof(said),
+		 "ok\nrestarted: strgd pid %d serves; pid %d finishes its connections and exits\n",
+		 (int)pid, (int)getpid());
 	proxy_stop_requested = 1;
+	restart_finish(px0, said);
+}
+
+/* ctl_env.restart: refused when one is under way or strgd stops; else its first step. */
+static int restart_begin(struct ctl_env *env, char *err, size_t errlen)
+{
+	struct proxy *px0 = env_owner(env);
+	struct restart *rs = &px0->sh->restart;
+
+	if (rs->step != RESTART_IDLE || px0->w.stopping) {
+		snprintf(err, errlen, "restart: this strgd is %s already",
+			 rs->step != RESTART_IDLE ? "restarting" : "stopping");
+		return -EALREADY;
+	}
+	/* Control connections from now on wait in the queue for whichever strgd serves next. */
+	reqsrv_pause(px0->ctl, true);
+	env->restarts++;
+	rs->step = RESTART_SAVING;
+	rs->child.pid = -1;
+	rs->child.sock = -1;
+	ctl_save(env);
+	restart_go_on(px0); /* written already when there is no writer thread */
 	return 0;
 }
 
@@ -573,7 +718,7 @@ static void worker0_ctl(struct proxy *px, struct config **applied)
 	env->everywhere = env_everywhere;
 	env->nworkers = px->sh->nworkers;
 	env->workers = px->sh->w;
-	env->restart = restart;
+	env->restart = restart_begin;
 	env->saver = px->sh->saver;
 	env->metrics = metrics_new(); /* without it, views have no rates */
 	env->rollback = rollback_new();
@@ -587,6 +732,7 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 	struct splice *sp = parts->sp;
 	struct stats *st = parts->st;
 	unsigned n = cfg->workers ? cfg->workers : workers_auto();
+	bool answered = false;
 	int err = 0;
 
 	/* Each listener handed over gets a worker: closing one would reset what it queued. */
@@ -664,6 +810,7 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 		char msg[64];
 
 		takeover_answer(parts->answer_fd, NULL); /* the predecessor stops accepting now */
+		answered = true;
 		pr_info("restart: took the listeners over");
 		/* Under systemd (Type=notify) this process is the service's main one from now on.
 		 */
@@ -677,6 +824,12 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 		pthread_join(sh.px[i]->thread, NULL);
 	*applied = sh.px[0]->ctl_env.applied; /* a reload may have replaced it */
 out:
+	if (err && parts->answer_fd >= 0 && !answered) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "strgd: cannot run its event loops: %s", strerror(-err));
+		takeover_answer(parts->answer_fd, msg); /* the predecessor carries on */
+	}
 	saver_close(sh.saver); /* what waits is written before strgd goes */
 	for (unsigned i = 0; i < sh.nworkers; i++)
 		worker_close(sh.px[i]);

@@ -39,6 +39,7 @@ struct reqsrv {
 	char *unlink_path;
 	struct reqsrv_conn *conns;
 	unsigned nconns;
+	bool paused; /* no accept armed: connections wait in the listen queue */
 };
 
 static uint64_t mono_ns(void)
@@ -181,7 +182,7 @@ static void on_accept(struct reqsrv *srv, int res, unsigned flags)
 	struct reqsrv_conn *rc;
 	bool privileged;
 
-	if (!(flags & IORING_CQE_F_MORE) && srv->fd >= 0 && res != -ECANCELED)
+	if (!(flags & IORING_CQE_F_MORE) && srv->fd >= 0 && res != -ECANCELED && !srv->paused)
 		submit_accept(srv);
 	if (res < 0)
 		return;
@@ -241,7 +242,8 @@ static void on_recv(struct reqsrv *srv, struct reqsrv_conn *rc, int res)
 	case REQ_HOLD:
 		rc->held = true;
 		rc->replying = true;
-		rc->deadline_ns = mono_ns() + REQSRV_TIMEOUT_NS;
+		rc->deadline_ns =
+			mono_ns() + (rc->req.hold_ns ? rc->req.hold_ns : REQSRV_TIMEOUT_NS);
 		return;
 	case REQ_REPLY:
 		rc->replying = true;
@@ -364,6 +366,28 @@ void *reqsrv_ctx(const struct reqsrv *srv)
 int reqsrv_fd(const struct reqsrv *srv)
 {
 	return srv ? srv->fd : -1;
+}
+
+void reqsrv_pause(struct reqsrv *srv, bool pause)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!srv || srv->fd < 0 || srv->paused == pause)
+		return;
+	srv->paused = pause;
+	if (!pause) {
+		submit_accept(srv);
+		return;
+	}
+	sqe = ring_get_sqe(srv->ring);
+	io_uring_prep_cancel64(sqe, ring_tag(srv, srv->proto->op_base), 0);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
+	io_uring_submit(srv->ring); /* at once: no connection is taken from here on */
+}
+
+unsigned reqsrv_conns(const struct reqsrv *srv)
+{
+	return srv ? srv->nconns : 0;
 }
 
 void reqsrv_stop(struct reqsrv *srv)

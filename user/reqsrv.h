@@ -49,6 +49,7 @@ struct reqsrv_req {
 	bool overflowed;   /* more than the protocol's max arrived: what came before was dropped */
 	struct ucred peer; /* the peer's credentials (Unix sockets; else pid 0, uid ~0) */
 	uint64_t hold;	   /* REQ_HOLD: the protocol's token for its release() */
+	uint64_t hold_ns;  /* REQ_HOLD: how long the reply may wait (0: REQSRV_TIMEOUT_NS) */
 	/* Sent after the reply's text (then its head): a reference, set by the protocol. */
 	struct reqsrv_body *body;
 };
@@ -56,7 +57,7 @@ struct reqsrv_req {
 enum reqsrv_step {
 	REQ_MORE,  /* incomplete: read on */
 	REQ_REPLY, /* the reply is ready: send it, then close */
-	REQ_HOLD,  /* the reply is ready but held until released (reqsrv_release) */
+	REQ_HOLD,  /* the reply is held until the protocol releases it (reqsrv_release) */
 };
 
 struct reqsrv_proto {
@@ -97,6 +98,13 @@ int reqsrv_fd(const struct reqsrv *srv);
  * process's descriptor closed, the socket file left where it is; open connections finish.
  */
 void reqsrv_stop(struct reqsrv *srv);
+/*
+ * Stop taking connections for a while (pause) or take them again: meanwhile they wait in the
+ * listen queue (for a restart's successor, which may take the socket over).
+ */
+void reqsrv_pause(struct reqsrv *srv, bool pause);
+/* Connections open (0 for NULL). */
+unsigned reqsrv_conns(const struct reqsrv *srv);
 /* The ctx it was opened with. */
 void *reqsrv_ctx(const struct reqsrv *srv);
 

@@ -35,6 +35,7 @@ enum ring_op {
 	RING_OP_HC_SEND = 35,
 	RING_OP_HC_RECV = 36,
 	RING_OP_METRICS = 37, /* to worker 0: the metrics listener asks for a frame (metricsrv.c) */
+	RING_OP_RESTART = 40, /* strgctl restart: the new strgd's answer (proxy.c) */
 };
 
 #define RING_OP_SHIFT 58

@@ -20,9 +20,10 @@ struct saver {
 	char *text; /* waiting to be written (NULL: nothing) */
 	size_t len;
 	char path[PATH_MAX];
-	uint64_t pending_gen; /* the generation of the last text submitted */
-	uint64_t saved_gen;   /* the generation of the last text written (or tried) */
-	int last_err;
+	uint64_t pending_id; /* the last text submitted */
+	uint64_t tried_id;   /* the last text written, or tried */
+	uint64_t ok_id;	     /* the last text on disk */
+	int last_err;	     /* the last try's (0: it worked) */
 	bool stop;
 	struct io_uring ring; /* to wake worker 0 with */
 	int wake_fd;
@@ -48,7 +49,7 @@ static void *run(void *arg)
 	for (;;) {
 		char path[PATH_MAX], *text;
 		size_t len;
-		uint64_t gen;
+		uint64_t id;
 		int err;
 
 		while (!sv->text && !sv->stop)
@@ -57,7 +58,7 @@ static void *run(void *arg)
 			break; /* stopping, nothing left to write */
 		text = sv->text;
 		len = sv->len;
-		gen = sv->pending_gen;
+		id = sv->pending_id;
 		memcpy(path, sv->path, sizeof(path));
 		sv->text = NULL;
 		pthread_mutex_unlock(&sv->lock);
@@ -66,8 +67,10 @@ static void *run(void *arg)
 		if (err)
 			pr_warn("ctl: route table not saved to %s: %s", path, strerror(-err));
 		pthread_mutex_lock(&sv->lock);
-		sv->saved_gen = gen;
+		sv->tried_id = id;
 		sv->last_err = err;
+		if (!err)
+			sv->ok_id = id;
 		pthread_mutex_unlock(&sv->lock);
 		wake(sv); /* held replies may go now */
 		pthread_mutex_lock(&sv->lock);
@@ -102,36 +105,26 @@ struct saver *saver_open(int wake_ring_fd)
 	return sv;
 }
 
-void saver_submit(struct saver *sv, const char *path, char *text, size_t len, uint64_t gen)
+void saver_submit(struct saver *sv, const char *path, char *text, size_t len, uint64_t id)
 {
 	pthread_mutex_lock(&sv->lock);
 	free(sv->text); /* not written yet, and older than this one */
 	sv->text = text;
 	sv->len = len;
 	snprintf(sv->path, sizeof(sv->path), "%s", path);
-	sv->pending_gen = gen;
+	sv->pending_id = id;
 	pthread_cond_signal(&sv->cond);
 	pthread_mutex_unlock(&sv->lock);
 }
 
-uint64_t saver_horizon(struct saver *sv)
+int saver_status(struct saver *sv, uint64_t id)
 {
-	uint64_t h;
+	int ret;
 
 	pthread_mutex_lock(&sv->lock);
-	h = !sv->text && sv->saved_gen >= sv->pending_gen ? UINT64_MAX : sv->saved_gen;
+	ret = sv->ok_id >= id ? 0 : sv->tried_id >= id ? sv->last_err : 1;
 	pthread_mutex_unlock(&sv->lock);
-	return h;
-}
-
-int saver_last_error(struct saver *sv)
-{
-	int err;
-
-	pthread_mutex_lock(&sv->lock);
-	err = sv->last_err;
-	pthread_mutex_unlock(&sv->lock);
-	return err;
+	return ret;
 }
 
 void saver_close(struct saver *sv)

@@ -16,9 +16,13 @@
 #include <bpf/libbpf.h>
 
 #include "log.h"
+#include "pins.h"
+#include "routemap.h"
 #include "splice.h"
 #include "strg/fastscan.h"
 #include "splice.skel.h"
+
+#define SPLICE_PINS 8 /* maps pinned: pin_list() */
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -27,12 +31,14 @@
 struct splice {
 	struct splice_bpf *skel;
 	bool verdict_attached;
-	int routing_err;    /* 0: the kernel classifies with the published table; else why not */
-	uint32_t prefixes;  /* prefixes in the published table */
-	uint64_t published; /* tables published */
+	int routing_err;     /* 0: the kernel classifies with the published table; else why not */
+	uint32_t prefixes;   /* prefixes in the published table */
+	uint64_t published;  /* tables published */
+	struct routemap *rm; /* the kernel's route table (NULL until the first is published) */
 	struct strg_stats *ustats; /* mmapped user-space counters */
 	int lock_fd;		   /* the pin directory, flock()ed while this strgd uses it */
 	bool handed;		   /* a restart's successor has the pin directory now */
+	int pin_err;		   /* 0: the maps are pinned; else why not */
 	char pin_dir[256];
 };
 
@@ -93,8 +99,13 @@ static pid_t lock_holder(int fd)
  */
 static int lock_pin_dir(struct splice *sp, pid_t *holder)
 {
-	if (mkdir(sp->pin_dir, 0750) < 0 && errno != EEXIST)
-		return -errno;
+	char why[256];
+	int err = pins_dir_ready(sp->pin_dir, why, sizeof(why));
+
+	if (err) {
+		pr_warn("pin directory %s: %s", sp->pin_dir, why);
+		return err;
+	}
 	sp->lock_fd = open(sp->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->lock_fd < 0)
 		return -errno;
@@ -106,36 +117,40 @@ static int lock_pin_dir(struct splice *sp, pid_t *holder)
 	return -EBUSY;
 }
 
+/* The maps bpftool users read, by the names the README gives them. */
+static size_t pin_list(const struct splice *sp, struct pins_map *out)
+{
+	const struct splice_bpf *k = sp->skel;
+	const struct pins_map maps[] = {
+		{bpf_map__fd(k->maps.kstats), "kstats"},
+		{bpf_map__fd(k->maps.ustats), "ustats"},
+		{bpf_map__fd(k->maps.routes), "routes"},
+		{bpf_map__fd(k->maps.conns), "conns"},
+		{bpf_map__fd(k->maps.conn_ctl), "conn_ctl"},
+		{bpf_map__fd(k->maps.sockinfo), "sockinfo"},
+		{bpf_map__fd(k->maps.counters), "counters"},
+		{bpf_map__fd(k->maps.route_live), "route_live"},
+	};
+
+	memcpy(out, maps, sizeof(maps));
+	return sizeof(maps) / sizeof(maps[0]);
+}
+
 static int pin_maps(struct splice *sp)
 {
-	struct {
-		struct bpf_map *map;
-		const char *name;
-	} pins[] = {
-		{sp->skel->maps.kstats, "kstats"},     {sp->skel->maps.ustats, "ustats"},
-		{sp->skel->maps.routes, "routes"},     {sp->skel->maps.conns, "conns"},
-		{sp->skel->maps.conn_ctl, "conn_ctl"}, {sp->skel->maps.sockinfo, "sockinfo"},
-		{sp->skel->maps.counters, "counters"},
-	};
-	char path[512];
-	int err;
+	struct pins_map maps[SPLICE_PINS];
+	size_t n = pin_list(sp, maps);
 
-	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", sp->pin_dir, pins[i].name);
-		unlink(path); /* a stopped strgd's pin (the lock says no other one runs) */
-		err = bpf_map__pin(pins[i].map, path);
-		if (err)
-			return err;
-	}
-	return 0;
+	sp->pin_err = pins_put(sp->pin_dir, maps, n);
+	return sp->pin_err;
 }
 
 static void unpin_maps(struct splice *sp)
 {
-	struct bpf_map *map;
+	struct pins_map maps[SPLICE_PINS];
+	size_t n = pin_list(sp, maps);
 
-	bpf_object__for_each_map(map, sp->skel->obj) if (bpf_map__is_pinned(map))
-		bpf_map__unpin(map, NULL);
+	pins_remove(sp->pin_dir, maps, n);
 	rmdir(sp->pin_dir);
 }
 
@@ -162,13 +177,14 @@ struct splice *splice_open(struct config *cfg, const char *pin_dir, pid_t *holde
 	if (!sp)
 		return NULL;
 	sp->lock_fd = -1;
+	sp->pin_err = -ENOENT; /* nothing pinned yet */
 	snprintf(sp->pin_dir, sizeof(sp->pin_dir), "%s", pin_dir);
 	*holder = 0;
 	err = lock_pin_dir(sp, holder);
 	if (err == -EBUSY)
 		goto out_free;
-	if (err) /* no bpffs there, say: the maps will not be pinned either */
-		pr_warn("pin directory %s: %s", sp->pin_dir, strerror(-err));
+	/* Without the directory the maps go unpinned (said then); the fast path runs all the same.
+	 */
 	sp->skel = splice_bpf__open();
 	if (!sp->skel) {
 		err = -errno;
@@ -310,11 +326,15 @@ int splice_take_back(struct splice *sp)
 	if (!sp || !sp->handed)
 		return 0;
 	err = lock_pin_dir(sp, &holder);
-	if (!err)
-		err = pin_maps(sp); /* the failed successor's pins, if any, are replaced */
-	if (!err)
-		sp->handed = false;
-	return err;
+	if (err)
+		return err;
+	sp->handed = false;  /* the directory is this strgd's again, whatever the pins say */
+	return pin_maps(sp); /* the failed successor's pins, if any, are replaced */
+}
+
+int splice_pin_error(const struct splice *sp)
+{
+	return sp->pin_err;
 }
 
 void splice_close(struct splice *sp)
@@ -328,6 +348,7 @@ void splice_close(struct splice *sp)
 		munmap(sp->ustats, sizeof(struct strg_stats) * STRG_STATS_KEYS);
 	if (!sp->handed)
 		unpin_maps(sp); /* else the names are the successor's maps by now */
+	routemap_close(sp->rm);
 	splice_bpf__destroy(sp->skel);
 	if (sp->lock_fd >= 0)
 		close(sp->lock_fd);
@@ -392,31 +413,28 @@ static int build_entries(const struct route **v, size_t nv, struct strg_route_ke
 	return 0;
 }
 
-/* A new, empty route map for n prefixes, with the program's BTF so bpftool names its fields. */
-static int create_route_map(struct splice *sp, uint32_t n)
+/* The maps the route table is published in, with the program's BTF so bpftool names fields. */
+static void route_maps(const struct splice *sp, struct routemap_maps *m)
 {
 	struct btf *btf = bpf_object__btf(sp->skel->obj);
-	struct bpf_map_create_opts opts = {.sz = sizeof(opts), .map_flags = BPF_F_NO_PREALLOC};
 	int key_id = btf ? btf__find_by_name_kind(btf, "strg_route_key", BTF_KIND_STRUCT) : -1;
 	int val_id = btf ? btf__find_by_name_kind(btf, "strg_route_val", BTF_KIND_STRUCT) : -1;
-	int fd;
 
+	memset(m, 0, sizeof(*m));
+	m->outer_fd = bpf_map__fd(sp->skel->maps.routes);
+	m->live_fd = bpf_map__fd(sp->skel->maps.route_live);
 	if (key_id > 0 && val_id > 0) {
-		opts.btf_fd = (uint32_t)bpf_object__btf_fd(sp->skel->obj);
-		opts.btf_key_type_id = (uint32_t)key_id;
-		opts.btf_value_type_id = (uint32_t)val_id;
+		m->btf_fd = bpf_object__btf_fd(sp->skel->obj);
+		m->key_type = (uint32_t)key_id;
+		m->val_type = (uint32_t)val_id;
 	}
-	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "strg_routes", sizeof(struct strg_route_key),
-			    sizeof(struct strg_route_val), n ? n : 1, &opts);
-	return fd < 0 ? -errno : fd;
 }
 
-/* Empty the table slot: the verdict then passes every request up to strgd. */
+/* The kernel passes every request up to strgd (said once per cause). */
 static void kernel_routing_off(struct splice *sp, int why)
 {
-	uint32_t zero = 0;
-
-	bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.routes), &zero);
+	if (sp->rm)
+		routemap_off(sp->rm, false);
 	if (sp->routing_err != why)
 		pr_warn("kernel route table off (%s): the kernel passes every request up to strgd "
 			"until the table fits",
@@ -425,19 +443,32 @@ static void kernel_routing_off(struct splice *sp, int why)
 	sp->routing_err = why;
 }
 
+/* The table to the kernel: at start synchronously, later switched in by routemap.c. */
+static int publish_entries(struct splice *sp, const struct strg_route_key *keys,
+			   const struct strg_route_val *vals, uint32_t n)
+{
+	struct routemap_maps m;
+
+	if (sp->rm)
+		return routemap_publish(sp->rm, keys, vals, n);
+	route_maps(sp, &m);
+	sp->rm = routemap_open(&m, keys, vals, n);
+	return sp->rm ? 0 : -errno;
+}
+
 /*
- * Build the whole table in a map of its own, then switch the verdict to it with one write: a
- * lookup sees the old table or the new one, never a mix, and a failed build leaves nothing
- * behind (its map goes with its descriptor).
+ * The whole table into the slot no lookup reads, then one store makes it the live one: a lookup
+ * sees the old table or the new one, never a mix; a failed build leaves the kernel passing every
+ * request up (both paths still route alike).
  */
 int splice_publish_routes(struct splice *sp, const struct config *cfg)
 {
 	struct strg_route_key *keys = NULL;
 	struct strg_route_val *vals = NULL;
 	const struct route **v;
-	uint32_t zero = 0, n = 0, done;
 	size_t nv, active = 0;
-	int fd = -1, err;
+	uint32_t n = 0;
+	int err;
 
 	v = route_table_list(cfg->routes, false, &nv);
 	if (!v) {
@@ -449,26 +480,12 @@ int splice_publish_routes(struct splice *sp, const struct config *cfg)
 		if (!v[i]->spec.inactive)
 			v[active++] = v[i];
 	err = build_entries(v, active, &keys, &vals, &n);
+	if (!err && n > cfg->kernel_routes_max)
+		err = -E2BIG;
+	if (!err)
+		err = publish_entries(sp, keys, vals, n);
 	if (err)
 		goto out;
-	if (n > cfg->kernel_routes_max) {
-		err = -E2BIG;
-		goto out;
-	}
-	fd = create_route_map(sp, n);
-	if (fd < 0) {
-		err = fd;
-		goto out;
-	}
-	done = n;
-	if (n && bpf_map_update_batch(fd, keys, vals, &done, NULL)) {
-		err = -errno;
-		goto out;
-	}
-	if (bpf_map_update_elem(bpf_map__fd(sp->skel->maps.routes), &zero, &fd, BPF_ANY)) {
-		err = -errno;
-		goto out;
-	}
 	if (sp->routing_err)
 		pr_info("kernel route table on again (%u prefixes)", n);
 	sp->routing_err = 0;
@@ -477,8 +494,6 @@ int splice_publish_routes(struct splice *sp, const struct config *cfg)
 out:
 	if (err)
 		kernel_routing_off(sp, err);
-	if (fd >= 0)
-		close(fd); /* the outer map holds the published one */
 	free(keys);
 	free(vals);
 	free(v);
@@ -487,16 +502,16 @@ out:
 
 void splice_classify_off(struct splice *sp)
 {
-	uint32_t zero = 0;
-
-	bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.routes), &zero);
+	if (sp->rm)
+		routemap_off(sp->rm, true);
 	sp->routing_err = -ESHUTDOWN;
 }
 
 int splice_routing_state(const struct splice *sp, uint32_t *prefixes)
 {
 	*prefixes = sp->prefixes;
-	return sp->routing_err;
+	/* A table published but not switched in yet: the kernel catches up (-EINPROGRESS). */
+	return sp->routing_err || !sp->rm ? sp->routing_err : routemap_state(sp->rm);
 }
 
 /* ---- connections ---- */

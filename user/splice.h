@@ -31,6 +31,8 @@ void splice_close(struct splice *sp);
 void splice_hand_over(struct splice *sp);
 /* The successor failed: take the pin directory back and pin this strgd's maps again. */
 int splice_take_back(struct splice *sp);
+/* 0 when the maps are pinned in the pin directory, else why not (-errno). */
+int splice_pin_error(const struct splice *sp);
 
 /*
  * Publish the route table to the kernel: built in a new map, switched in with one write. On

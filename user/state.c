@@ -317,7 +317,7 @@ static int load_line(struct config *cfg, struct load_seen *seen, struct route_ta
 		}
 		argc -= 2;
 	}
-	if (config_route_words(cfg, argc, argv, &spec, msg, len))
+	if (config_saved_route_words(cfg, argc, argv, &spec, msg, len))
 		return -EINVAL;
 	id = want ? route_table_restore(t, &spec, want) : route_table_set(t, &spec);
 	if (id == -EEXIST) {
@@ -372,7 +372,7 @@ static int applied_parse(const struct config *cfg, const char *lines, struct con
 	}
 	/* listen is the only directive the parser insists on; it plays no part here. */
 	snprintf(text, n, "listen 127.0.0.1:1\n%s", lines);
-	ret = config_parse(a, "applied", text, msg, sizeof(msg));
+	ret = config_parse_saved(a, "applied", text, msg, sizeof(msg));
 	free(text);
 	if (ret < 0) {
 		snprintf(err, errlen, "%s: its applied configuration: %s", cfg->state, msg);

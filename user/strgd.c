@@ -103,6 +103,18 @@ static int install_signals(void)
 	return 0;
 }
 
+/*
+ * The start failed: say why on stderr and, when "strgctl restart" started this strgd, to the
+ * strgd that waits for it, which logs it and passes it on to strgctl. Returns main's status.
+ */
+static int start_failed(int takeover_fd, const char *msg)
+{
+	fprintf(stderr, "%s\n", msg);
+	if (takeover_fd >= 0)
+		takeover_answer(takeover_fd, msg);
+	return 1;
+}
+
 static const char *listen_name(const struct config *cfg, char *buf, size_t len)
 {
 	return config_addr_text(&cfg->listen, buf, len);
@@ -212,19 +224,18 @@ int main(int argc, char **argv)
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
 		config_free(&cfg);
-		return 1;
+		return start_failed(takeover_fd, err);
 	}
 	if (discard && !test_only) {
 		char kept[sizeof(cfg.state) + 32];
 		int moved = state_discard(&cfg, kept, sizeof(kept));
 
 		if (moved < 0) {
-			fprintf(stderr, "strgd: --state discard: %s: %s\n", cfg.state,
-				strerror(-moved));
+			snprintf(err, sizeof(err), "strgd: --state discard: %s: %s", cfg.state,
+				 strerror(-moved));
 			config_free(&cfg);
-			return 1;
+			return start_failed(takeover_fd, err);
 		}
 		if (moved)
 			pr_info("state file %s discarded (kept as %s): starting from the "
@@ -235,9 +246,8 @@ int main(int argc, char **argv)
 	ret = apply_boot(&cfg, &applied, test_only, test_only ? say_stdout : log_say,
 			 test_only ? NULL : "config: ", err, sizeof(err));
 	if (ret < 0) {
-		fprintf(stderr, "%s\n", err);
 		config_free(&cfg);
-		return 1;
+		return start_failed(takeover_fd, err);
 	}
 	if (test_only) {
 		printf("%s: configuration is valid%s\n", path,
@@ -273,10 +283,12 @@ int main(int argc, char **argv)
 	if (ret == 0 && !no_bpf) {
 		sp = splice_open(&cfg, pin_dir, &holder);
 		if (!sp && errno == EBUSY) {
-			fprintf(stderr,
+			snprintf(
+				err, sizeof(err),
 				"strgd: pin directory %s is in use by another strgd (pid %d): give "
-				"each strgd its own --pin-dir\n",
+				"each strgd its own --pin-dir",
 				pin_dir, (int)holder);
+			fprintf(stderr, "%s\n", err);
 			ret = -EBUSY;
 		} else if (!sp) {
 			pr_warn("kernel fast path unavailable (%s): running the user-space path",
@@ -305,17 +317,24 @@ int main(int argc, char **argv)
 			pr_info("access log: %s%s, one request in %u", cfg.access_log,
 				cfg.access_log_json ? " (json)" : "", cfg.access_log_sample);
 	}
+	if (ret && ret != -EBUSY)
+		snprintf(err, sizeof(err), "strgd: cannot start: %s", strerror(-ret));
+	if (ret && takeover_fd >= 0) {
+		takeover_answer(takeover_fd, err); /* the strgd that restarted says why */
+		takeover_fd = -1;
+	}
 	if (ret == 0) {
 		if (!sp)
 			pr_info("data path: user space (io_uring)%s", no_bpf ? ", --no-bpf" : "");
 		else
 			pr_info("data path: kernel splice (splice %s), user space for what it "
-				"passes up; "
-				"maps pinned in %s",
+				"passes up; maps %s %s%s%s",
 				cfg.splice == SPLICE_ALWAYS  ? "always"
 				: cfg.splice == SPLICE_NEVER ? "never"
 							     : "auto",
-				pin_dir);
+				splice_pin_error(sp) ? "not pinned in" : "pinned in", pin_dir,
+				splice_pin_error(sp) ? ": " : "",
+				splice_pin_error(sp) ? strerror(-splice_pin_error(sp)) : "");
 		pr_info("listening on %s with %u pools, %zu routes",
 			listen_name(&cfg, err, sizeof(err)), cfg.npools,
 			route_table_count(cfg.routes));

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,50 +119,35 @@ void takeover_answer(int fd, const char *error)
 	close(fd);
 }
 
-/* The successor's answer within timeout_ms: 0 for "ready", else -errno with err. */
-static int wait_answer(int sock, int timeout_ms, char *err, size_t errlen)
+int takeover_parse_answer(const char *buf, ssize_t n, char *err, size_t errlen)
 {
-	struct pollfd p = {.fd = sock, .events = POLLIN};
 	char line[300] = {0};
-	ssize_t n;
 
-	if (poll(&p, 1, timeout_ms) <= 0) {
-		snprintf(err, errlen, "restart: the new strgd did not answer within %d ms",
-			 timeout_ms);
-		return -ETIMEDOUT;
-	}
-	n = read(sock, line, sizeof(line) - 1);
-	if (n > 0 && !strncmp(line, "ready", 5))
+	if (n > 0 && !strncmp(buf, "ready", 5))
 		return 0;
-	line[strcspn(line, "\n")] = '\0';
-	snprintf(err, errlen, "restart: the new strgd %s",
-		 n > 0 ? line : "exited before it served (see its log)");
-	return -ECHILD;
+	if (n > 0) {
+		memcpy(line, buf, (size_t)n < sizeof(line) - 1 ? (size_t)n : sizeof(line) - 1);
+		line[strcspn(line, "\n")] = '\0';
+	}
+	/* "error: FILE:LINE: message": the successor's own words. */
+	snprintf(err, errlen, "restart: the new strgd %s%s",
+		 n > 0	  ? "failed: "
+		 : n == 0 ? "exited before it served (see its log)"
+			  : "could not be heard: ",
+		 n > 0	 ? line + (strncmp(line, "error: ", 7) ? 0 : 7)
+		 : n < 0 ? strerror((int)-n)
+			 : "");
+	return n < 0 ? (int)n : -ECHILD;
 }
 
-int takeover_start(const struct takeover_fds *f, int timeout_ms, pid_t *pid, char *err,
-		   size_t errlen)
+/* The argument list of the successor: ours, less a previous restart's and a one-time discard. */
+static char **successor_argv(int fd, char *fdarg, size_t fdlen)
 {
-	char **argv, fdarg[16];
-	int sv[2], ret, status, n = 0;
-	pid_t child;
+	char **argv = calloc((size_t)saved_argc + 3, sizeof(*argv));
+	int n = 0;
 
-	if (!saved_argv) {
-		snprintf(err, errlen, "restart: strgd's arguments are not known");
-		return -EINVAL;
-	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		snprintf(err, errlen, "restart: socketpair: %s", strerror(errno));
-		return -errno;
-	}
-	argv = calloc((size_t)saved_argc + 3, sizeof(*argv));
-	if (!argv) {
-		close(sv[0]);
-		close(sv[1]);
-		snprintf(err, errlen, "restart: %s", strerror(ENOMEM));
-		return -ENOMEM;
-	}
-	/* The same arguments, less a previous restart's descriptor and a one-time state discard. */
+	if (!argv)
+		return NULL;
 	for (int i = 0; i < saved_argc; i++) {
 		if (!strcmp(saved_argv[i], "--takeover-fd") || !strcmp(saved_argv[i], "--state")) {
 			i++;
@@ -174,11 +158,31 @@ int takeover_start(const struct takeover_fds *f, int timeout_ms, pid_t *pid, cha
 			continue;
 		argv[n++] = saved_argv[i];
 	}
-	snprintf(fdarg, sizeof(fdarg), "%d", sv[1]);
+	snprintf(fdarg, fdlen, "%d", fd);
 	argv[n++] = "--takeover-fd";
 	argv[n] = fdarg;
-	child = fork();
-	if (child == 0) {
+	return argv;
+}
+
+int takeover_spawn(const struct takeover_fds *f, struct takeover_child *c, char *err, size_t errlen)
+{
+	char **argv, fdarg[16];
+	int sv[2], ret;
+
+	c->pid = -1;
+	c->sock = -1;
+	if (!saved_argv) {
+		snprintf(err, errlen, "restart: strgd's arguments are not known");
+		return -EINVAL;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "restart: socketpair: %s", strerror(errno));
+		return ret;
+	}
+	argv = successor_argv(sv[1], fdarg, sizeof(fdarg));
+	c->pid = argv ? fork() : -1;
+	if (c->pid == 0) {
 		sigset_t none;
 
 		/* The successor keeps this one descriptor; the rest close on exec. */
@@ -188,25 +192,29 @@ int takeover_start(const struct takeover_fds *f, int timeout_ms, pid_t *pid, cha
 		execv(exe[0] ? exe : "/proc/self/exe", argv);
 		_exit(127);
 	}
+	ret = c->pid < 0 ? (argv ? -errno : -ENOMEM) : 0;
 	free(argv);
 	close(sv[1]);
-	if (child < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "restart: fork: %s", strerror(errno));
-		close(sv[0]);
-		return ret;
-	}
-	ret = takeover_send(sv[0], f);
+	c->sock = sv[0];
 	if (ret)
+		snprintf(err, errlen, "restart: fork: %s", strerror(-ret));
+	else if ((ret = takeover_send(c->sock, f)))
 		snprintf(err, errlen, "restart: handing the sockets over: %s", strerror(-ret));
-	else
-		ret = wait_answer(sv[0], timeout_ms, err, errlen);
-	close(sv[0]);
-	if (ret) {
-		kill(child, SIGKILL);
-		waitpid(child, &status, 0);
-		return ret;
+	if (ret)
+		takeover_abort(c);
+	return ret;
+}
+
+void takeover_abort(struct takeover_child *c)
+{
+	int status;
+
+	if (c->pid > 0) {
+		kill(c->pid, SIGKILL);
+		waitpid(c->pid, &status, 0);
 	}
-	*pid = child;
-	return 0;
+	if (c->sock >= 0)
+		close(c->sock);
+	c->pid = -1;
+	c->sock = -1;
 }

@@ -27,13 +27,26 @@ struct takeover_fds {
 /* strgd's own arguments, kept from main() for the restart to start its successor with. */
 void takeover_set_argv(int argc, char **argv);
 
+/* A successor being started: its pid and our end of the socket pair its answer comes on. */
+struct takeover_child {
+	pid_t pid;
+	int sock;
+};
+
 /*
- * The old side: start the successor with "--takeover-fd N", hand it f, and wait (up to
- * timeout_ms) for it to say it serves. 0 with its pid in *pid; -errno with the reason in err
- * (the successor, if it started, is killed: the old strgd carries on as before).
+ * The old side: start the successor with "--takeover-fd N" and hand it f; its answer then comes
+ * on c->sock ("ready", or "error: why"), read without blocking by the caller. 0, or -errno with
+ * the reason in err (nothing left running).
  */
-int takeover_start(const struct takeover_fds *f, int timeout_ms, pid_t *pid, char *err,
+int takeover_spawn(const struct takeover_fds *f, struct takeover_child *c, char *err,
 		   size_t errlen);
+/*
+ * What the successor answered: n bytes of buf (n = recv's result: 0 when it closed, -errno). 0 for
+ * "ready", else -errno with the successor's own error (or why there is none) in err.
+ */
+int takeover_parse_answer(const char *buf, ssize_t n, char *err, size_t errlen);
+/* The successor failed or took too long: kill it, reap it, close the socket. */
+void takeover_abort(struct takeover_child *c);
 
 /* The message: "strg-takeover 1 NLISTEN CTL METRICS" and the descriptors, in that order. */
 int takeover_send(int sock, const struct takeover_fds *f);

@@ -1621,6 +1621,7 @@ import safety_tests  # noqa: E402
 import hardening_tests  # noqa: E402
 import guard_tests  # noqa: E402
 import datapath_tests  # noqa: E402
+import control_tests  # noqa: E402
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
                os.environ.get("STRG_IT_MODE", "user").startswith("kernel"))
@@ -1628,6 +1629,7 @@ if KERNEL_MODE:
     kernel_tests.register(sys.modules[__name__])
 framing_tests.register(sys.modules[__name__])
 promise_tests.register(sys.modules[__name__])
+control_tests.register(sys.modules[__name__])
 # The cutover safety tests: both data paths, with two workers.
 if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_IT_MODE",
                                                                            "user") in ("user",

@@ -538,6 +538,18 @@ static const struct bad_case bad_cases[] = {
 	{BASE "notify run /x\n", "strg.conf:3: notify: expects 'exec' and an absolute path"},
 	{BASE "route /x legacy fallback nowhere\n",
 	 "strg.conf:3: route: unknown fallback pool 'nowhere'"},
+	{BASE "pool modern 127.0.0.1:9101\nroute /x modern fallback modern\n",
+	 "strg.conf:4: route: fallback 'modern' is the route's own pool (name another pool, or "
+	 "'fallback none')"},
+	{BASE "metrics 127.0.0.1:8080\n",
+	 "strg.conf:3: metrics: 127.0.0.1:8080 takes the port of 'listen' (give each a port of its "
+	 "own)"},
+	{BASE "metrics 0.0.0.0:8080\n",
+	 "strg.conf:3: metrics: 0.0.0.0:8080 takes the port of 'listen' (give each a port of its "
+	 "own)"},
+	{"metrics [::]:8080\n" BASE,
+	 "strg.conf:2: listen: 127.0.0.1:8080 takes the port of 'metrics' (give each a port of its "
+	 "own)"},
 	{BASE "route /x legacy rollback lots\n",
 	 "strg.conf:3: route: rollback: bad error rate 'lots' (0.1% to 100%)"},
 	{BASE "route /x legacy rollback 5% p99 0\n",
@@ -729,6 +741,11 @@ static void test_route_words_errors(void **state)
 		{4,
 		 {"set", "/", "legacy", "inactive"},
 		 "route: the default route '/' takes every request"},
+		{5,
+		 {"set", "/x", "legacy", "fallback", "legacy"},
+		 "route: fallback 'legacy' is the route's own pool (name another pool, or "
+		 "'fallback "
+		 "none')"},
 	};
 	struct route_spec spec;
 	struct config cfg;

@@ -313,6 +313,39 @@ static void test_bad_state_file_names_its_line(void **state)
 	rmdir(path);
 }
 
+/*
+ * A route an older strgd saved with a fallback to its own pool (the configuration refuses it
+ * now) still loads from the state file, in its routes and its applied configuration alike:
+ * an upgrade does not stop at it.
+ */
+static void test_older_saved_route_still_loads(void **state)
+{
+	static const char text[] = "pool legacy\npool modern\nnext-id 3\nroute / legacy id 1\n"
+				   "route /x modern fallback modern id 2\n"
+				   "applied pool legacy 127.0.0.1:9001\n"
+				   "applied pool modern 127.0.0.1:9101\n"
+				   "applied route / legacy\n"
+				   "applied route /x modern fallback modern\n"
+				   "# end of state\n";
+	char path[128], err[256];
+	struct config cfg;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/older", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	load(&cfg, path);
+	if (load_state(&cfg, err, sizeof(err)))
+		fail_msg("refused: %s", err);
+	assert_int_equal(route_table_count(cfg.routes), 2);
+	assert_int_equal(route_table_get(cfg.routes, 2)->spec.fallback, ROUTE_FALLBACK_POOL);
+	config_free(&cfg);
+	unlink(path);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -334,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_spec_text_round_trips),
 		cmocka_unit_test(test_guard_settings_come_back),
 		cmocka_unit_test(test_bad_state_file_names_its_line),
+		cmocka_unit_test(test_older_saved_route_still_loads),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
