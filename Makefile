@@ -22,7 +22,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
 BASE_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Iuser -I$(OUTPUT) -MMD -MP
-LDLIBS := -lbpf -luring -lelf -lz -ljansson -lm -pthread
+LDLIBS := -lbpf -luring -lelf -lz -ljansson -lcurl -lm -pthread
 
 ifeq ($(SANITIZE),1)
 OBJDIR := $(OUTPUT)/san
@@ -54,13 +54,18 @@ KTEST_SKELS := $(patsubst tests/kernel/progs/%.bpf.c,$(OUTPUT)/ktest/%.skel.h,$(
 KTEST_SRCS := $(wildcard tests/kernel/test_*.c)
 KTEST_BINS := $(patsubst tests/kernel/%.c,$(OBJDIR)/ktest/%,$(KTEST_SRCS))
 
+# The fleet (user/fleet): the etcd client and the store's objects; its tests run a real etcd.
+FLEET_SRCS := user/fleet/etcd.c
+FLEET_TEST_SRCS := $(wildcard tests/fleet/test_*.c)
+FLEET_TEST_BINS := $(patsubst tests/fleet/%.c,$(OBJDIR)/fleet-tests/%,$(FLEET_TEST_SRCS))
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OBJDIR)/tests/%,$(UNIT_SRCS))
 
 obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
 LIB_OBJS := $(call obj,$(LIB_SRCS))
 
-.PHONY: all clean check check-unit check-san check-kernel check-integration check-packaging bench \
+.PHONY: all clean check check-unit check-san check-kernel check-fleet check-integration check-packaging bench \
 	fuzz fuzz-build \
 	format lint demo screenshot \
 	install uninstall install-list
@@ -97,7 +102,15 @@ $(OBJDIR)/statuspage.o: user/statuspage.S user/statuspage.html | $(OBJDIR)
 	$(call msg,AS,$@)
 	$(Q)$(CC) -c $< -o $@
 
-$(OBJDIR) $(OBJDIR)/tests $(OBJDIR)/ktest $(OUTPUT) $(OUTPUT)/ktest:
+$(OBJDIR)/fleet/%.o: user/fleet/%.c | $(OBJDIR)/fleet
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -c $< -o $@
+
+$(OBJDIR)/fleet-tests/%: tests/fleet/%.c tests/fleet/cluster.c $(call obj,$(FLEET_SRCS)) $(LIB_OBJS) | $(OBJDIR)/fleet-tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -Itests/fleet $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka $(LDLIBS)
+
+$(OBJDIR) $(OBJDIR)/tests $(OBJDIR)/ktest $(OBJDIR)/fleet $(OBJDIR)/fleet-tests $(OUTPUT) $(OUTPUT)/ktest:
 	$(Q)mkdir -p $@
 
 # vmlinux.h is regenerated only when the running kernel's BTF differs from the one we have.
@@ -147,6 +160,10 @@ check-unit: $(UNIT_BINS)
 
 check-san:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 UNIT_LABEL="unit (ASan+UBSan)" check-unit
+
+# The fleet's tests against a 3-member etcd cluster each starts (in a netns of its own as root).
+check-fleet: $(FLEET_TEST_BINS)
+	$(Q)tests/run-unit --label fleet $(FLEET_TEST_BINS)
 
 check-kernel: $(KTEST_BINS)
 	$(Q)tests/kernel/run $(KTEST_BINS)
@@ -244,4 +261,4 @@ clean:
 	$(call msg,CLEAN,)
 	$(Q)rm -rf $(OUTPUT) strgd strgctl
 
--include $(wildcard $(OUTPUT)/obj/*.d $(OUTPUT)/san/*.d $(OUTPUT)/*/tests/*.d $(OUTPUT)/*/ktest/*.d)
+-include $(wildcard $(OUTPUT)/obj/*.d $(OUTPUT)/san/*.d $(OUTPUT)/*/fleet/*.d $(OUTPUT)/*/fleet-tests/*.d $(OUTPUT)/*/tests/*.d $(OUTPUT)/*/ktest/*.d)
