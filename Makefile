@@ -55,7 +55,7 @@ KTEST_SRCS := $(wildcard tests/kernel/test_*.c)
 KTEST_BINS := $(patsubst tests/kernel/%.c,$(OBJDIR)/ktest/%,$(KTEST_SRCS))
 
 # The fleet (user/fleet): the etcd client and the store's objects; its tests run a real etcd.
-FLEET_SRCS := user/fleet/etcd.c
+FLEET_SRCS := user/fleet/etcd.c user/fleet/objs.c user/fleet/schema.c
 FLEET_TEST_SRCS := $(wildcard tests/fleet/test_*.c)
 FLEET_TEST_BINS := $(patsubst tests/fleet/%.c,$(OBJDIR)/fleet-tests/%,$(FLEET_TEST_SRCS))
 
@@ -63,7 +63,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OBJDIR)/tests/%,$(UNIT_SRCS))
 
 obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
-LIB_OBJS := $(call obj,$(LIB_SRCS))
+LIB_OBJS := $(call obj,$(LIB_SRCS)) $(call obj,$(FLEET_SRCS))
 
 .PHONY: all clean check check-unit check-san check-kernel check-fleet check-integration check-packaging bench \
 	fuzz fuzz-build \
@@ -106,7 +106,7 @@ $(OBJDIR)/fleet/%.o: user/fleet/%.c | $(OBJDIR)/fleet
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -c $< -o $@
 
-$(OBJDIR)/fleet-tests/%: tests/fleet/%.c tests/fleet/cluster.c $(call obj,$(FLEET_SRCS)) $(LIB_OBJS) | $(OBJDIR)/fleet-tests
+$(OBJDIR)/fleet-tests/%: tests/fleet/%.c tests/fleet/cluster.c $(LIB_OBJS) | $(OBJDIR)/fleet-tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) -Itests/fleet $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka $(LDLIBS)
 
