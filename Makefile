@@ -55,7 +55,7 @@ KTEST_SRCS := $(wildcard tests/kernel/test_*.c)
 KTEST_BINS := $(patsubst tests/kernel/%.c,$(OBJDIR)/ktest/%,$(KTEST_SRCS))
 
 # The fleet (user/fleet): the etcd client and the store's objects; its tests run a real etcd.
-FLEET_SRCS := user/fleet/etcd.c user/fleet/objs.c user/fleet/schema.c
+FLEET_SRCS := user/fleet/etcd.c user/fleet/objs.c user/fleet/schema.c user/fleet/adopt.c
 FLEET_TEST_SRCS := $(wildcard tests/fleet/test_*.c)
 FLEET_TEST_BINS := $(patsubst tests/fleet/%.c,$(OBJDIR)/fleet-tests/%,$(FLEET_TEST_SRCS))
 

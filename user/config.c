@@ -77,6 +77,7 @@ static int config_defaults(struct config *cfg)
 	cfg->control_change_gid = -1;
 	strcpy(cfg->state, "/var/lib/strg/state");
 	strcpy(cfg->tester_header, "X-Strg-Pool");
+	strcpy(cfg->store.prefix, "/strg/default/");
 	cfg->routes = route_table_new();
 	return cfg->routes ? 0 : -errno;
 }
@@ -319,6 +320,63 @@ static int do_notify(struct cfg_parser *ps, int argc, char **argv)
 			       sizeof(ps->cfg->notify) - 1);
 	strcpy(ps->cfg->notify, argv[2]);
 	return 0;
+}
+
+/* A setting's value into a field, or an error naming the word. */
+static int store_copy(struct cfg_parser *ps, char *dst, size_t size, const char *what,
+		      const char *val)
+{
+	if (!*val || strlen(val) >= size)
+		return cfg_err(ps, "store: %s '%.64s' is empty or longer than %zu bytes", what, val,
+			       size - 1);
+	strcpy(dst, val);
+	return 0;
+}
+
+/* The prefix as a directory of keys: "/strg/NAME/". */
+static int store_prefix(struct cfg_parser *ps, struct store_settings *s, const char *p)
+{
+	size_t n = strlen(p);
+
+	if (p[0] != '/' || n + 2 > sizeof(s->prefix) || strpbrk(p, " \t"))
+		return cfg_err(ps, "store: prefix '%.64s' is not an absolute key like /strg/NAME", p);
+	snprintf(s->prefix, sizeof(s->prefix), "%s%s", p, p[n - 1] == '/' ? "" : "/");
+	return 0;
+}
+
+/* store etcd URL[,URL...] [prefix P] [ca FILE cert FILE key FILE] [node NAME] */
+static int do_store(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct store_settings *s = &ps->cfg->store;
+	int i, err = 0;
+
+	if (argc < 3 || strcmp(argv[1], "etcd") || (argc - 3) % 2)
+		return cfg_err(ps, "store: expects etcd URL[,URL...] [prefix P] [ca FILE cert FILE "
+				   "key FILE] [node NAME]");
+	for (char *u = argv[2]; u; u = strchr(u, ',') ? strchr(u, ',') + 1 : NULL)
+		if (strncmp(u, "http://", 7) && strncmp(u, "https://", 8))
+			return cfg_err(ps, "store: '%.64s' is not an http:// or https:// URL", u);
+	err = store_copy(ps, s->endpoints, sizeof(s->endpoints), "endpoints", argv[2]);
+	for (i = 3; i + 1 < argc && !err; i += 2) {
+		const char *k = argv[i], *v = argv[i + 1];
+
+		if (!strcmp(k, "prefix"))
+			err = store_prefix(ps, s, v);
+		else if (!strcmp(k, "ca"))
+			err = store_copy(ps, s->ca, sizeof(s->ca), k, v);
+		else if (!strcmp(k, "cert"))
+			err = store_copy(ps, s->cert, sizeof(s->cert), k, v);
+		else if (!strcmp(k, "key"))
+			err = store_copy(ps, s->key, sizeof(s->key), k, v);
+		else if (!strcmp(k, "node"))
+			err = store_copy(ps, s->node, sizeof(s->node), k, v);
+		else
+			return cfg_err(ps, "store: unknown option '%s' (prefix, ca, cert, key, node)",
+				       k);
+	}
+	if (!err && !s->cert[0] != !s->key[0])
+		return cfg_err(ps, "store: cert and key go together");
+	return err;
 }
 
 /* access-log PATH|stderr [json] [sample N] */
@@ -966,6 +1024,7 @@ static const struct {
 	{"health", do_health},
 	{"eject", do_eject},
 	{"notify", do_notify},
+	{"store", do_store},
 	{"sticky", do_sticky},
 	{"tester-header", do_tester_header},
 	{"pool", do_pool},
