@@ -141,6 +141,12 @@ static void test_txn_compare(void **state)
 	assert_int_equal(r.n, 1);
 	assert_string_equal(r.kvs[0].value, "1");
 	etcd_range_free(&r);
+	/* A prefix compare: holds only while no key is under it. */
+	cmp[0] = (struct etcd_cmp){.key = "/txn/", .prefix = true};
+	assert_int_equal(etcd_txn(e, cmp, 1, ops, 1, NULL), -ECANCELED);
+	cmp[0] = (struct etcd_cmp){.key = "/txn-empty/", .prefix = true};
+	assert_int_equal(etcd_txn(e, cmp, 1, &ops[2], 1, NULL), 0);
+	cmp[0] = (struct etcd_cmp){.key = "/txn/a"};
 	/* With the revision read: it holds. */
 	cmp[0].mod_revision = h.revision;
 	assert_int_equal(etcd_txn(e, cmp, 1, ops, 1, NULL), 0);

@@ -598,16 +598,27 @@ static json_t *op_json(const struct etcd_op *op)
 	return o ? json_pack("{s:o}", "request_put", o) : NULL;
 }
 
+static json_t *cmp_json(const struct etcd_cmp *cmp)
+{
+	json_t *o = json_pack("{s:o, s:s, s:s, s:o}", "key", b64_json(cmp->key, strlen(cmp->key)),
+			      "target", "MOD", "result", "EQUAL", "mod_revision",
+			      i64_json(cmp->mod_revision));
+	size_t elen;
+	char *end = cmp->prefix ? prefix_end(cmp->key, &elen) : NULL;
+
+	if (o && end)
+		json_object_set_new(o, "range_end", b64_json(end, elen));
+	free(end);
+	return o;
+}
+
 static json_t *txn_json(const struct etcd_cmp *cmp, size_t ncmp, const struct etcd_op *ops,
 			size_t nops)
 {
 	json_t *c = json_array(), *s = json_array();
 
 	for (size_t i = 0; c && i < ncmp; i++)
-		json_array_append_new(c, json_pack("{s:o, s:s, s:s, s:o}", "key",
-						   b64_json(cmp[i].key, strlen(cmp[i].key)),
-						   "target", "MOD", "result", "EQUAL",
-						   "mod_revision", i64_json(cmp[i].mod_revision)));
+		json_array_append_new(c, cmp_json(&cmp[i]));
 	for (size_t i = 0; s && i < nops; i++)
 		json_array_append_new(s, op_json(&ops[i]));
 	if (!c || !s || json_array_size(c) != ncmp || json_array_size(s) != nops) {

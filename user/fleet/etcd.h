@@ -56,10 +56,14 @@ struct etcd_op {
 	int64_t lease; /* ETCD_PUT: 0 = none */
 };
 
-/* "key's mod revision is mod_revision" (0: the key does not exist). */
+/*
+ * "key's mod revision is mod_revision" (0: the key does not exist); with prefix, of every key
+ * under key (0: there is none).
+ */
 struct etcd_cmp {
 	const char *key;
 	int64_t mod_revision;
+	bool prefix;
 };
 
 struct etcd_event {

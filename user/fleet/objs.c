@@ -146,3 +146,80 @@ int fleet_objs_diff(const struct fleet_objs *from, const struct fleet_objs *to,
 	}
 	return 0;
 }
+
+/* Where name is, or would go, in the sorted set. */
+static size_t place_of(const struct fleet_objs *o, const char *name, bool *found)
+{
+	size_t lo = 0, hi = o->n;
+
+	*found = false;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(o->v[mid].name, name);
+
+		if (!c) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int fleet_objs_put(struct fleet_objs *o, const char *name, const char *value, size_t len,
+		   int64_t mod_revision)
+{
+	bool found;
+	size_t at = place_of(o, name, &found);
+	struct fleet_obj ob;
+	int err;
+
+	if (found) {
+		char *v = malloc(len + 1);
+
+		if (!v)
+			return -ENOMEM;
+		memcpy(v, value, len);
+		v[len] = '\0';
+		free(o->v[at].value);
+		o->v[at].value = v;
+		o->v[at].len = len;
+		o->v[at].mod_revision = mod_revision;
+		return 0;
+	}
+	err = fleet_objs_add(o, name, value, len, mod_revision);
+	if (err)
+		return err;
+	ob = o->v[o->n - 1];
+	memmove(&o->v[at + 1], &o->v[at], (o->n - 1 - at) * sizeof(ob));
+	o->v[at] = ob;
+	return 0;
+}
+
+void fleet_objs_remove(struct fleet_objs *o, const char *name)
+{
+	bool found;
+	size_t at = place_of(o, name, &found);
+
+	if (!found)
+		return;
+	free(o->v[at].name);
+	free(o->v[at].value);
+	memmove(&o->v[at], &o->v[at + 1], (o->n - at - 1) * sizeof(o->v[0]));
+	o->n--;
+}
+
+int fleet_objs_copy(const struct fleet_objs *from, struct fleet_objs *to)
+{
+	memset(to, 0, sizeof(*to));
+	for (size_t i = 0; i < from->n; i++)
+		if (fleet_objs_add(to, from->v[i].name, from->v[i].value, from->v[i].len,
+				   from->v[i].mod_revision)) {
+			fleet_objs_free(to);
+			return -ENOMEM;
+		}
+	return 0;
+}

@@ -50,6 +50,13 @@ void fleet_objs_sort(struct fleet_objs *o);
 /* Append a copy; 0 or -ENOMEM. */
 int fleet_objs_add(struct fleet_objs *o, const char *name, const char *value, size_t len,
 		   int64_t mod_revision);
+/* Add or replace (the set stays sorted); 0 or -ENOMEM. */
+int fleet_objs_put(struct fleet_objs *o, const char *name, const char *value, size_t len,
+		   int64_t mod_revision);
+/* Remove the object named name, if there is one. */
+void fleet_objs_remove(struct fleet_objs *o, const char *name);
+/* A deep copy; 0 or -ENOMEM. */
+int fleet_objs_copy(const struct fleet_objs *from, struct fleet_objs *to);
 /* The object named name, or NULL (objs sorted). */
 const struct fleet_obj *fleet_objs_find(const struct fleet_objs *o, const char *name);
 void fleet_objs_free(struct fleet_objs *o);

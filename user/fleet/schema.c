@@ -458,26 +458,41 @@ static int route_id(const char *name, uint32_t *id)
 	return 0;
 }
 
-static int restore(struct config *cfg, const struct fleet_obj *ob, const struct route_spec *spec,
-		   uint32_t id, char *err, size_t errlen)
+/* Put spec under id: in place when the route of that id has its key, else anew. */
+static int route_place(struct config *cfg, const struct fleet_obj *ob,
+		       const struct route_spec *spec, uint32_t id, char *err, size_t errlen)
 {
-	const struct route *twin;
-	int ret = route_table_restore(cfg->routes, spec, id);
+	const struct route *old = route_table_get(cfg->routes, id), *twin;
+	struct route_stored view;
+	int ret;
 
+	route_spec_view(spec, &view);
+	if (old && old->spec.methods == view.methods && old->spec.exact == view.exact &&
+	    !strcmp(old->spec.host, view.host) && !strcmp(old->spec.path, view.path)) {
+		ret = route_table_set(cfg->routes, spec);
+		return ret < 0 ? ret : 0;
+	}
+	if (old && route_is_default(&old->spec)) {
+		snprintf(err, errlen, "%s: the default route stays '/' (change its pool instead)",
+			 ob->name);
+		return -EINVAL;
+	}
+	if (old)
+		route_table_del(cfg->routes, id);
+	ret = route_table_restore(cfg->routes, spec, id);
 	if (ret >= 0)
 		return 0;
 	twin = ret == -EEXIST ? route_table_find(cfg->routes, spec) : NULL;
 	if (twin)
 		snprintf(err, errlen,
-			 "%s: the same route (methods, host, path, exact) as "
-			 "routes/%u",
-			 ob->name, twin->id);
+			 "%s: the same route (methods, host, path, exact) as routes/%u", ob->name,
+			 twin->id);
 	else
 		snprintf(err, errlen, "%s: %s", ob->name, strerror(-ret));
 	return -EINVAL;
 }
 
-static int decode_route(struct config *cfg, const struct fleet_obj *ob, char *err, size_t errlen)
+int fleet_schema_route_put(struct config *cfg, const struct fleet_obj *ob, char *err, size_t errlen)
 {
 	struct words w = {0};
 	struct route_spec spec;
@@ -502,7 +517,22 @@ static int decode_route(struct config *cfg, const struct fleet_obj *ob, char *er
 		snprintf(spec.trip, sizeof(spec.trip), "%s",
 			 json_string_value(json_object_get(j, "tripped")));
 	json_decref(j);
-	return bad || ret ? -EINVAL : restore(cfg, ob, &spec, id, err, errlen);
+	return bad || ret ? -EINVAL : route_place(cfg, ob, &spec, id, err, errlen);
+}
+
+int fleet_schema_route_del(struct config *cfg, const char *name, char *err, size_t errlen)
+{
+	uint32_t id;
+	int ret;
+
+	if (route_id(name, &id))
+		return 0; /* never a route: nothing to remove */
+	ret = route_table_del(cfg->routes, id);
+	if (ret == -EPERM) {
+		snprintf(err, errlen, "%s: the default route cannot be deleted", name);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 struct config *fleet_schema_decode(const struct fleet_objs *objs, int *ret, char *err,
@@ -519,7 +549,7 @@ struct config *fleet_schema_decode(const struct fleet_objs *objs, int *ret, char
 	}
 	for (size_t i = 0; i < objs->n && !*ret; i++)
 		if (!strncmp(objs->v[i].name, "routes/", 7))
-			*ret = decode_route(cfg, &objs->v[i], err, errlen);
+			*ret = fleet_schema_route_put(cfg, &objs->v[i], err, errlen);
 	route_path_set(&def, "/");
 	if (!*ret && !route_table_find(cfg->routes, &def)) {
 		snprintf(err, errlen,

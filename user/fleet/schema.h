@@ -26,6 +26,13 @@
  */
 struct config *fleet_schema_decode(const struct fleet_objs *objs, int *ret, char *err,
 				   size_t errlen);
+/*
+ * One revision's change of a route, made to table t in place: routes/ID put (it replaces the
+ * route of that id) or deleted. -EINVAL with "KEY: reason" in err when refused (t may then be
+ * partly changed: work on a copy).
+ */
+int fleet_schema_route_put(struct config *t, const struct fleet_obj *ob, char *err, size_t errlen);
+int fleet_schema_route_del(struct config *t, const char *name, char *err, size_t errlen);
 /* The table's objects, sorted by name. 0 or -ENOMEM. */
 int fleet_schema_encode(const struct config *t, struct fleet_objs *out);
 /* One route's object (for a change of one route); NULL with errno. */
