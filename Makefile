@@ -39,7 +39,7 @@ LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/guardcfg.c u
 STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c user/session.c user/stats.c user/guard.c \
 	user/ring.c user/splice.c user/ctl.c user/ctlguard.c user/ctlsrv.c user/reqsrv.c user/ctlverbs.c \
 	user/reload.c user/metrics.c user/metricsrv.c user/health.c user/notify.c user/rollback.c \
-	user/pins.c user/routemap.c
+	user/pins.c user/routemap.c user/fleet/store.c user/fleet/report.c
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
 STRGD_ASM := $(OBJDIR)/statuspage.o
 STRGCTL_SRCS := user/strgctl.c user/ctlclient.c user/top.c user/ctlverbs.c

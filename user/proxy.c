@@ -30,6 +30,8 @@
 #include "proxy.h"
 #include "reload.h"
 #include "rollback.h"
+#include "fleet/adopt.h"
+#include "fleet/store.h"
 #include "session.h"
 #include "splice.h"
 #include "saver.h"
@@ -82,6 +84,7 @@ struct shared {
 	struct guard *gd;	   /* the XDP guard (NULL: not loaded) */
 	struct splice *sp;	   /* the kernel path (NULL: none) */
 	struct saver *saver;	   /* writes the state file (NULL: worker 0 does, synchronously) */
+	struct store *store;	   /* the fleet's table in etcd (NULL: this host's alone) */
 	struct restart restart;	   /* worker 0's: strgctl restart */
 	const char *config_path;
 };
@@ -222,6 +225,34 @@ static void commit(struct ctl_env *env, struct config *draft)
 	reclaim(sh);
 }
 
+static int adopt_draft(struct config *draft, void *table)
+{
+	return fleet_adopt(draft, table);
+}
+
+/* Worker 0: a table the store follower finished is put in force like any change. */
+static void follow_store(struct proxy *px)
+{
+	struct config *t = px->sh->store ? store_take(px->sh->store) : NULL;
+	int n;
+
+	if (!t)
+		return;
+	n = ctl_change(&px->ctl_env, adopt_draft, t);
+	if (n == -EBUSY) {
+		store_give_back(px->sh->store, t); /* after the restart, or by its successor */
+		return;
+	}
+	if (n >= 0)
+		pr_info("store: the table of revision %lld in force (%d change%s)",
+			(long long)t->store_revision, n, n == 1 ? "" : "s");
+	else
+		pr_warn("store: the table of revision %lld could not be put in force: %s",
+			(long long)t->store_revision, strerror(-n));
+	store_applied(px->sh->store, t, n < 0 ? n : 0);
+	config_destroy(t);
+}
+
 /* A change is in force once every worker runs with it (its save is ctl's to follow). */
 static uint64_t env_everywhere(struct ctl_env *env)
 {
@@ -260,6 +291,7 @@ static void on_timer(struct proxy *px)
 		reqsrv_release(px->ctl);
 		restart_go_on(px);
 		metrics_tick(px->ctl_env.metrics, &px->ctl_env, now);
+		follow_store(px); /* one given back during a restart */
 		rollback_tick(px->ctl_env.rollback, &px->ctl_env, now);
 	}
 	submit_tick(px);
@@ -313,6 +345,7 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 	case RING_OP_ACK: /* a worker took a configuration, or the state file was written */
 		if (px->ctl) {
 			reclaim(px->sh);
+			follow_store(px);
 			reqsrv_release(px->ctl);
 			restart_go_on(px);
 		}
@@ -773,6 +806,17 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 	if (!sh.saver)
 		pr_warn("state file writer: %s; changes are saved by worker 0", strerror(errno));
 	worker0_ctl(sh.px[0], applied);
+	if (cfg->store.endpoints[0]) {
+		char addr[128];
+
+		config_addr_text(&cfg->listen, addr, sizeof(addr));
+		sh.store = store_open(sh.px[0]->ctl_env.cfg, sh.px[0]->w.ring.ring_fd, addr);
+		if (!sh.store) {
+			err = -errno;
+			pr_warn("store: %s", strerror(errno));
+			goto out;
+		}
+	}
 	sh.px[0]->ctl = ctlsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, ctl_fd);
 	if (!sh.px[0]->ctl) {
 		err = -ENOMEM;
@@ -830,6 +874,7 @@ out:
 		snprintf(msg, sizeof(msg), "strgd: cannot run its event loops: %s", strerror(-err));
 		takeover_answer(parts->answer_fd, msg); /* the predecessor carries on */
 	}
+	store_close(sh.store); /* before the saver: a table taken meanwhile is saved */
 	saver_close(sh.saver); /* what waits is written before strgd goes */
 	for (unsigned i = 0; i < sh.nworkers; i++)
 		worker_close(sh.px[i]);

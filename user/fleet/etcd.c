@@ -176,7 +176,8 @@ struct etcd *etcd_open(const struct etcd_opts *o)
 	e->key = dup_opt(o->key);
 	e->curl = curl_easy_init();
 	err = split_endpoints(e, o->endpoints);
-	if (!err && (!e->curl || (o->ca && !e->ca) || (o->cert && !e->cert) || (o->key && !e->key)))
+	if (!err && (!e->curl || (o->ca && *o->ca && !e->ca) || (o->cert && *o->cert && !e->cert) ||
+		     (o->key && *o->key && !e->key)))
 		err = -ENOMEM;
 	if (err) {
 		etcd_close(e);
@@ -232,6 +233,14 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct etcd *e = arg;
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return atomic_load(&e->stop) ? 1 : 0;
+}
+
 /* Options every request shares: the URL, the body, TLS, time-outs. */
 static void setup(struct etcd *e, unsigned ep, const char *path, const char *body,
 		  struct curl_slist *hdrs)
@@ -247,6 +256,10 @@ static void setup(struct etcd *e, unsigned ep, const char *path, const char *bod
 	curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)e->connect_ms);
 	curl_easy_setopt(e->curl, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e->curl, CURLOPT_TCP_NODELAY, 1L);
+	/* etcd_watch_stop() ends any request of e, not only a watch. */
+	curl_easy_setopt(e->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(e->curl, CURLOPT_XFERINFODATA, e);
 	if (e->ca)
 		curl_easy_setopt(e->curl, CURLOPT_CAINFO, e->ca);
 	if (e->cert)
@@ -825,14 +838,6 @@ static size_t on_stream(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-	struct etcd *e = arg;
-
-	(void)dt, (void)dn, (void)ut, (void)un;
-	return atomic_load(&e->stop) ? 1 : 0;
-}
-
 static char *watch_body(const char *prefix, int64_t start_revision)
 {
 	size_t elen;
@@ -865,9 +870,6 @@ int etcd_watch(struct etcd *e, const char *prefix, int64_t start_revision, uint3
 	setup(e, e->current, "/v3/watch", body, hdrs);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_stream);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &w);
-	curl_easy_setopt(e->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(e->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(e->curl, CURLOPT_XFERINFODATA, e);
 	if (idle_ms) {
 		curl_easy_setopt(e->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
 		curl_easy_setopt(e->curl, CURLOPT_LOW_SPEED_TIME, (long)((idle_ms + 999) / 1000));
@@ -881,8 +883,12 @@ int etcd_watch(struct etcd *e, const char *prefix, int64_t start_revision, uint3
 			seterr(e, "watch: %s", strerror(-w.ret));
 		return w.ret;
 	}
-	if (atomic_load(&e->stop))
+	if (atomic_load(&e->stop)) {
+		/* Stopped because the member may be cut off: the next try goes to another. */
+		seterr(e, "%s: the watch was stopped", e->endpoints[e->current]);
+		e->current = (e->current + 1) % e->nendpoints;
 		return -EINTR;
+	}
 	if (rc == CURLE_OK) {
 		seterr(e, "%s: the watch stream ended", e->endpoints[e->current]);
 		rc = CURLE_RECV_ERROR;

@@ -1,0 +1,617 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""The fleet end to end: a 3-member etcd cluster, 3 strgd hosts following one prefix, clients on
+every host. Runs in a network namespace of its own (as root it re-executes itself under
+`unshare --net`); every process it starts has its own files and is stopped by pid.
+
+Each host reaches etcd through relays of its own (TCP forwarders in this process), so one host can
+be cut off from the store silently, the way a dead link does it, while the others stay in touch.
+
+    tests/fleet/fleet_tests.py [NAME-SUBSTRING...]
+
+Prints cmocka-style lines ("[       OK ] name", "[  PASSED  ] N test(s).") so tests/run-unit counts
+its cases, and the convergence figures it measured.
+"""
+
+import base64
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ETCD_PORTS = (2379, 2381, 2383)  # client ports; peer ports are the next ones
+HOST_PORTS = (8101, 8102, 8103)
+LEGACY, MODERN = 9001, 9101
+PREFIX = "/strg/it/"
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Fail(what)
+
+
+def wait_for(pred, timeout, what, step=0.02):
+    """Poll pred until true, for at most timeout seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise Fail("timed out after %.1f s waiting for %s" % (timeout, what))
+
+
+def b64(s):
+    return base64.b64encode(s.encode() if isinstance(s, str) else s).decode()
+
+
+def unb64(s):
+    return base64.b64decode(s).decode()
+
+
+def prefix_end(p):
+    return p[:-1] + chr(ord(p[-1]) + 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# etcd
+
+
+class Etcd:
+    """Three members on loopback, each with its own data directory."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.procs = [None] * 3
+        self.initial = ",".join("m%d=http://127.0.0.1:%d" % (i, p + 1)
+                                for i, p in enumerate(ETCD_PORTS))
+
+    def start(self, i, state="new"):
+        port = ETCD_PORTS[i]
+        log = open(self.tmp / ("etcd%d.log" % i), "ab")
+        self.procs[i] = subprocess.Popen(
+            ["etcd", "--name", "m%d" % i, "--data-dir", str(self.tmp / ("etcd%d" % i)),
+             "--listen-client-urls", "http://127.0.0.1:%d" % port,
+             "--advertise-client-urls", "http://127.0.0.1:%d" % port,
+             "--listen-peer-urls", "http://127.0.0.1:%d" % (port + 1),
+             "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % (port + 1),
+             "--initial-cluster", self.initial, "--initial-cluster-state", state,
+             "--initial-cluster-token", "strg-fleet-it", "--heartbeat-interval", "50",
+             "--election-timeout", "500"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+
+    def start_all(self):
+        for i in range(3):
+            self.start(i)
+        wait_for(lambda: self.leader() is not None, 30, "an etcd leader")
+
+    def stop(self, i, sig=signal.SIGTERM):
+        p = self.procs[i]
+        if p is None:
+            return
+        p.send_signal(signal.SIGCONT)
+        p.send_signal(sig)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        self.procs[i] = None
+
+    def stop_all(self):
+        for i in range(3):
+            self.stop(i)
+
+    def call(self, path, body, member=None, timeout=3):
+        """POST to the JSON gateway of a live member (or the one given)."""
+        order = [member] if member is not None else [i for i in range(3) if self.procs[i]]
+        err = None
+        for i in order:
+            req = urllib.request.Request("http://127.0.0.1:%d%s" % (ETCD_PORTS[i], path),
+                                         data=json.dumps(body).encode())
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as r:
+                    return json.loads(r.read())
+            except OSError as e:
+                err = e
+        raise Fail("etcd %s: %s" % (path, err))
+
+    def leader(self):
+        ids, leader = {}, None
+        for i in range(3):
+            if not self.procs[i]:
+                continue
+            try:
+                st = self.call("/v3/maintenance/status", {}, member=i, timeout=1)
+            except Fail:
+                continue
+            ids[st["header"]["member_id"]] = i
+            if st.get("leader") and st.get("leader") != "0":
+                leader = st["leader"]
+        return ids.get(leader)
+
+    def put(self, name, value):
+        """Put PREFIX+name; returns the revision."""
+        text = value if isinstance(value, str) else json.dumps(value)
+        r = self.call("/v3/kv/put", {"key": b64(PREFIX + name), "value": b64(text)})
+        return int(r["header"]["revision"])
+
+    def delete(self, name):
+        r = self.call("/v3/kv/deleterange", {"key": b64(PREFIX + name)})
+        return int(r["header"]["revision"])
+
+    def prefix(self, sub=""):
+        p = PREFIX + sub
+        r = self.call("/v3/kv/range", {"key": b64(p), "range_end": b64(prefix_end(p))})
+        return {unb64(kv["key"])[len(PREFIX):]: unb64(kv.get("value", ""))
+                for kv in r.get("kvs", [])}, int(r["header"]["revision"])
+
+    def nodes(self):
+        return {k[len("nodes/"):]: json.loads(v) for k, v in self.prefix("nodes/")[0].items()}
+
+    def compact(self):
+        rev = self.prefix()[1]
+        self.call("/v3/kv/compaction", {"revision": str(rev), "physical": True})
+        return rev
+
+
+# ---------------------------------------------------------------------------------------------
+# relays: a host's way to etcd, cut and healed on demand
+
+
+class Relay:
+    """Forwards 127.0.0.1:port to an etcd member. Cut, it swallows bytes both ways and answers
+    nothing, as a link that died silently does; healed, it drops the swallowed connections."""
+
+    def __init__(self, port, target):
+        self.port, self.target = port, target
+        self.cut = False
+        self.conns = []
+        self.lock = threading.Lock()
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", port))
+        self.ls.listen(64)
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(("127.0.0.1", self.target), timeout=2)
+                u.settimeout(None)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+
+    def pump(self, a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                if not self.cut:
+                    b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def set_cut(self, cut):
+        self.cut = cut
+        if not cut:
+            with self.lock:
+                conns, self.conns = self.conns, []
+            for s in conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+                except OSError:
+                    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# strgd hosts
+
+
+class Host:
+    def __init__(self, env, i):
+        self.env, self.i = env, i
+        self.port = HOST_PORTS[i]
+        self.dir = env.tmp / ("h%d" % i)
+        self.dir.mkdir(exist_ok=True)
+        self.relays = [Relay(7000 + 10 * i + m, ETCD_PORTS[m]) for m in range(3)]
+        self.proc = None
+        self.conn = None
+
+    def config(self):
+        urls = ",".join("http://127.0.0.1:%d" % r.port for r in self.relays)
+        return "\n".join([
+            "listen 127.0.0.1:%d" % self.port,
+            "pool legacy 127.0.0.1:%d" % LEGACY,
+            "pool modern 127.0.0.1:%d" % MODERN,
+            "route / legacy",
+            "route /api modern",
+            "workers 2",
+            "sticky header X-User",
+            "control %s/ctl.sock" % self.dir,
+            "state-file %s/state" % self.dir,
+            "store etcd %s prefix %s node h%d" % (urls, PREFIX.rstrip("/"), self.i),
+        ]) + "\n"
+
+    def start(self):
+        (self.dir / "strgd.conf").write_text(self.config())
+        self.err = open(self.dir / "strgd.err", "ab")
+        self.proc = subprocess.Popen(
+            [str(ROOT / "strgd"), "--no-bpf", "--pin-dir", "/sys/fs/bpf/strg-fleet-%d-%d" %
+             (os.getpid(), self.i), "-c", str(self.dir / "strgd.conf")],
+            stdin=subprocess.DEVNULL, stdout=self.err, stderr=self.err, cwd=str(ROOT))
+        wait_for(self.serving, 10, "h%d serving" % self.i)
+
+    def serving(self):
+        try:
+            return self.get("/") is not None
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGCONT)
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        self.conn = None
+
+    def get(self, path, headers=None, source=None):
+        """The pool that answered path (X-Pool), over a kept-alive connection."""
+        for attempt in range(2):
+            if self.conn is None or source:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5,
+                                                  source_address=(source, 0) if source else None)
+                if not source:
+                    self.conn = conn
+            else:
+                conn = self.conn
+            try:
+                conn.request("GET", path, headers=headers or {})
+                r = conn.getresponse()
+                r.read()
+                if source:
+                    conn.close()
+                return r.getheader("X-Pool")
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                self.conn = None
+                if attempt:
+                    raise
+        return None
+
+    def node(self):
+        return self.env.etcd.nodes().get("h%d" % self.i)
+
+    def log(self):
+        p = self.dir / "strgd.err"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+
+    def ctl(self, *args):
+        return subprocess.run([str(ROOT / "strgctl"), "-s", str(self.dir / "ctl.sock")] +
+                              list(args), capture_output=True, text=True, timeout=10)
+
+
+def route_obj(path, pool, **kw):
+    o = {"schema": 1, "path": path, "pool": pool}
+    o.update(kw)
+    return o
+
+
+# ---------------------------------------------------------------------------------------------
+# the environment
+
+
+class Env:
+    def __init__(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="strg-fleet-"))
+        self.etcd = Etcd(self.tmp)
+        self.backends = []
+        self.hosts = []
+
+    def start(self):
+        for name, port in (("legacy", LEGACY), ("modern", MODERN)):
+            log = open(self.tmp / ("%s.log" % name), "ab")
+            self.backends.append(subprocess.Popen(
+                [sys.executable, str(ROOT / "tools" / "backend.py"), "--name", name, "--port",
+                 str(port)], stdin=subprocess.DEVNULL, stdout=log, stderr=log))
+            log.close()
+        self.etcd.start_all()
+        self.hosts = [Host(self, i) for i in range(3)]
+        # The first host moves into the fleet: its table is offered to the empty prefix.
+        self.hosts[0].start()
+        wait_for(lambda: "routes/1" in self.etcd.prefix("routes/")[0], 10, "the offered table")
+        for h in self.hosts[1:]:
+            h.start()
+        self.converged()
+
+    def converged(self, timeout=10):
+        """Every host reports the same table hash, of the store's latest table revision."""
+        def same():
+            nodes = self.etcd.nodes()
+            hashes = {n.get("table_hash") for n in nodes.values()}
+            return len(nodes) == 3 and len(hashes) == 1 and "0000000000000000" not in hashes
+        wait_for(same, timeout, "three hosts with one table hash")
+        return self.etcd.nodes()
+
+    def stop(self):
+        for h in self.hosts:
+            h.stop()
+        self.etcd.stop_all()
+        for b in self.backends:
+            b.terminate()
+            b.wait(10)
+        if not os.environ.get("STRG_KEEP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# tests
+
+
+def pool_on_all(env, path, want, timeout=5):
+    for h in env.hosts:
+        wait_for(lambda: h.get(path) == want, timeout, "h%d: %s -> %s" % (h.i, path, want))
+
+
+def test_offered_table_everywhere(env):
+    """The first host's table went to the empty prefix; every host runs it and reports it."""
+    objs, _ = env.etcd.prefix()
+    check("pools/legacy" in objs and "pools/modern" in objs, "pools offered: %s" % list(objs))
+    check(json.loads(objs["routes/2"])["path"] == "/api", "route /api offered as routes/2")
+    for h in env.hosts:
+        check(h.get("/api/x") == "modern" and h.get("/x") == "legacy", "h%d routes" % h.i)
+    nodes = env.converged()
+    for name, n in nodes.items():
+        check(n["stale_since"] is None and n["address"].startswith("127.0.0.1:"),
+              "%s report %s" % (name, n))
+
+
+def percentile(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
+
+
+def test_convergence(env, changes=200):
+    """Each change written to etcd is in force on all three hosts: the time from the write to
+    the last host's first request routed by the new table."""
+    results = []
+    pools = ("legacy", "modern")
+    for n in range(changes):
+        want = pools[n % 2]
+        t0 = time.monotonic()
+        env.etcd.put("routes/50", route_obj("/conv", want))
+        seen = []
+        for h in env.hosts:
+            wait_for(lambda: h.get("/conv/x") == want, 5, "h%d /conv -> %s" % (h.i, want),
+                     step=0)
+            seen.append(time.monotonic())
+        results.append(max(seen) - t0)
+    ms = [r * 1000 for r in results]
+    print("convergence over %d changes, 3 hosts: p50 %.1f ms, p99 %.1f ms, max %.1f ms" %
+          (changes, percentile(ms, 50), percentile(ms, 99), max(ms)))
+    env.figures["convergence_ms"] = {"p50": percentile(ms, 50), "p99": percentile(ms, 99),
+                                     "max": max(ms), "changes": changes}
+
+
+def test_bad_object_refused(env):
+    """An invalid route written with etcdctl: every host refuses that revision, keeps serving
+    and says so in its report; the next good write is applied everywhere."""
+    env.etcd.put("routes/60", route_obj("/good", "modern"))
+    pool_on_all(env, "/good", "modern")
+    urls = "http://127.0.0.1:%d" % ETCD_PORTS[0]
+    bad = json.dumps(route_obj("/bad", "nowhere"))
+    r = subprocess.run(["etcdctl", "--endpoints", urls, "-w", "json", "put",
+                        PREFIX + "routes/61", bad], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 0, "etcdctl put: %s" % r.stderr)
+    bad_rev = json.loads(r.stdout)["header"]["revision"]
+    wait_for(lambda: all((h.node() or {}).get("rejected_revision") == bad_rev
+                         for h in env.hosts), 5, "three refusals of revision %d" % bad_rev)
+    for h in env.hosts:
+        n = h.node()
+        check("routes/61" in n["rejected"] and "unknown pool 'nowhere'" in n["rejected"],
+              "h%d says why: %s" % (h.i, n["rejected"]))
+        check(h.get("/good/x") == "modern" and h.get("/bad") == "legacy", "h%d serves" % h.i)
+        check("revision %d refused" % bad_rev in h.log(), "h%d logs the refusal" % h.i)
+    env.etcd.put("routes/60", route_obj("/good", "legacy"))
+    pool_on_all(env, "/good", "legacy")
+    env.etcd.delete("routes/61")
+    env.converged()
+
+
+def test_leader_killed(env):
+    """Killing the etcd leader changes nothing visible; changes go on once a new one leads."""
+    leader = env.etcd.leader()
+    check(leader is not None, "a leader")
+    stop = threading.Event()
+    errors = []
+
+    def clients():
+        while not stop.is_set():
+            for h in env.hosts:
+                try:
+                    if h.get("/api/x") != "modern":
+                        errors.append("h%d misrouted" % h.i)
+                except OSError as e:
+                    errors.append("h%d: %s" % (h.i, e))
+    t = threading.Thread(target=clients)
+    t.start()
+    try:
+        env.etcd.stop(leader, signal.SIGKILL)
+        wait_for(lambda: env.etcd.leader() is not None, 10, "a new leader")
+        env.etcd.put("routes/70", route_obj("/after-leader", "modern"))
+        pool_on_all(env, "/after-leader", "modern", timeout=10)
+    finally:
+        stop.set()
+        t.join()
+        env.etcd.start(leader, "existing")
+    check(not errors, "requests failed meanwhile: %s" % errors[:5])
+    wait_for(lambda: env.etcd.leader() is not None, 10, "the old leader back")
+
+
+def test_host_cut_off(env):
+    """A host cut off from etcd keeps serving its table and reports itself stale once back;
+    meanwhile the others move on; after the cut heals it converges: all hashes agree."""
+    h = env.hosts[2]
+    for r in h.relays:
+        r.set_cut(True)
+    try:
+        # Its lease runs out: it drops out of nodes/ (TTL 10 s).
+        wait_for(lambda: h.node() is None, 20, "h2 out of nodes/")
+        env.etcd.put("routes/80", route_obj("/cut", "modern"))
+        for o in env.hosts[:2]:
+            wait_for(lambda: o.get("/cut/x") == "modern", 5, "h%d /cut" % o.i)
+        check(h.get("/cut/x") == "legacy" and h.get("/api/x") == "modern",
+              "the cut host serves its last table")
+        check("out of touch with etcd" in h.log(), "the cut host logs it is stale")
+    finally:
+        for r in h.relays:
+            r.set_cut(False)
+    wait_for(lambda: h.get("/cut/x") == "modern", 15, "h2 converges after the cut")
+    nodes = env.converged(15)
+    check(nodes["h2"]["stale_since"] is None, "h2 in touch again")
+
+
+def test_compaction_while_stopped(env):
+    """Compaction while a host is stopped (SIGSTOP), then SIGCONT: it reads again, converges."""
+    h = env.hosts[1]
+    os.kill(h.proc.pid, signal.SIGSTOP)
+    try:
+        for k in range(5):
+            env.etcd.put("routes/90", route_obj("/compact", ("modern", "legacy")[k % 2]))
+        env.etcd.put("routes/90", route_obj("/compact", "modern"))
+        env.etcd.compact()
+    finally:
+        os.kill(h.proc.pid, signal.SIGCONT)
+    wait_for(lambda: h.get("/compact/x") == "modern", 15, "h1 converges after compaction")
+    env.converged(15)
+    check("compacted" in h.log() or "reading" in h.log(), "h1 read everything again")
+
+
+def test_starts_without_etcd(env):
+    """etcd entirely down when a strgd starts: it serves the table it saved."""
+    env.etcd.put("routes/95", route_obj("/saved", "modern"))
+    pool_on_all(env, "/saved", "modern")
+    h = env.hosts[0]
+    h.stop()
+    env.etcd.stop_all()
+    try:
+        h.start()
+        check(h.get("/saved/x") == "modern", "the saved table is served")
+        check(h.get("/conv/x") in ("legacy", "modern"), "other saved routes are served")
+        wait_for(lambda: "out of touch with etcd" in h.log(), 10, "stale logged")
+    finally:
+        for i in range(3):
+            env.etcd.start(i, "existing")
+        wait_for(lambda: env.etcd.leader() is not None, 30, "etcd back")
+    env.converged(20)
+
+
+def test_sticky_canary_agrees(env):
+    """A 5 % canary sends the same users to modern on every host."""
+    env.etcd.put("routes/96", route_obj("/canary", "modern", percent=5))
+    wait_for(lambda: all(h.get("/canary", {"X-User": "probe"}) is not None for h in env.hosts),
+             5, "the canary route")
+    time.sleep(0.5)
+    env.converged()
+    chosen = []
+    for u in range(400):
+        pools = {h.get("/canary/x", {"X-User": "user-%d" % u}) for h in env.hosts}
+        check(len(pools) == 1, "user-%d goes to %s depending on the host" % (u, pools))
+        chosen.append(pools.pop())
+    share = chosen.count("modern") / len(chosen)
+    print("canary 5 %%: %d of %d users on modern (%.1f %%), the same on all three hosts" %
+          (chosen.count("modern"), len(chosen), share * 100))
+    check(0.01 <= share <= 0.12, "canary share %.3f far from 5 %%" % share)
+
+
+TESTS = [test_offered_table_everywhere, test_convergence, test_bad_object_refused,
+         test_sticky_canary_agrees, test_leader_killed, test_host_cut_off,
+         test_compaction_while_stopped, test_starts_without_etcd]
+
+
+def main():
+    if os.geteuid() == 0 and not os.environ.get("STRG_FLEET_NETNS"):
+        os.environ["STRG_FLEET_NETNS"] = "1"
+        os.execvp("unshare", ["unshare", "--net", "--", sys.executable] + sys.argv)
+    if os.environ.get("STRG_FLEET_NETNS"):
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    if not shutil.which("etcd") or not (ROOT / "strgd").exists():
+        print("[  SKIPPED ] 1 test(s).\nfleet: etcd or strgd missing")
+        return 77
+    want = sys.argv[1:]
+    tests = [t for t in TESTS if not want or any(w in t.__name__ for w in want)]
+    env = Env()
+    env.figures = {}
+    passed, failed = [], []
+    try:
+        env.start()
+        for t in tests:
+            print("[ RUN      ] %s" % t.__name__, flush=True)
+            t0 = time.monotonic()
+            try:
+                t(env)
+                passed.append(t.__name__)
+                print("[       OK ] %s (%.1f s)" % (t.__name__, time.monotonic() - t0),
+                      flush=True)
+            except Exception as e:  # noqa: BLE001 (a test's failure, whatever it is)
+                failed.append(t.__name__)
+                print("[  ERROR   ] %s: %s: %s" % (t.__name__, type(e).__name__, e))
+                print("[  FAILED  ] %s" % t.__name__, flush=True)
+    except Fail as e:
+        print("[  ERROR   ] set-up: %s" % e)
+        failed.append("set-up")
+    finally:
+        if failed:
+            for h in env.hosts:
+                print("--- h%d log (tail) ---\n%s" % (h.i, "\n".join(h.log().splitlines()[-15:])))
+        env.stop()
+    if env.figures:
+        print("fleet figures: %s" % json.dumps(env.figures))
+    print("[  PASSED  ] %d test(s)." % len(passed))
+    if failed:
+        print("[  FAILED  ] %d test(s), listed below:" % len(failed))
+        for f in failed:
+            print("[  FAILED  ] %s" % f)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

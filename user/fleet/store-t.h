@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The store follower's state, shared by its two threads (store.c, report.c); private to them. */
+#ifndef STRG_FLEET_STORE_T_H
+#define STRG_FLEET_STORE_T_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <liburing.h>
+
+#include "config.h"
+#include "fleet/etcd.h"
+#include "fleet/objs.h"
+#include "fleet/store.h"
+
+/* An etcd_watch() callback's answer: read the whole prefix again. */
+#define STORE_RESYNC 1
+
+struct store {
+	struct store_settings set;
+	char listen[128];
+	pthread_mutex_t lock; /* the fields marked (lock) */
+	pthread_cond_t cond;  /* report_gen moved on, or stop */
+	bool stop;	      /* (lock) */
+
+	/* The follower thread's own. */
+	pthread_t follower;
+	struct etcd *ew;
+	struct fleet_objs good; /* the objects of the table last accepted (see store.c) */
+	struct config *table;	/* that table, decoded (NULL: none accepted since the last read) */
+	int64_t seen;		/* the last revision dealt with */
+	uint64_t cluster_id;
+	bool synced;	      /* read whole; the watch goes on from seen + 1 */
+	uint64_t handed_hash; /* of the table last handed over (or in force at start) */
+	struct config *offer; /* this host's table, offered once to an empty prefix */
+	bool in_touch;	      /* for the log: one line per change */
+
+	/* Between the follower and worker 0 (lock). */
+	struct config *ready; /* finished, not yet taken */
+	uint64_t ready_hash, taken_hash;
+	struct fleet_objs nodes; /* nodes/ objects as the watch saw them */
+	struct store_status status;
+	uint64_t report_gen; /* moves on with what the report says */
+
+	/* The reporter thread's own. */
+	pthread_t reporter;
+	struct etcd *er;
+	int64_t lease;
+
+	struct io_uring ring; /* the follower's, to wake worker 0 with */
+	int wake_fd;
+};
+
+/* report.c: the reporter thread. */
+void *store_report_run(void *arg);
+/* The status changed: the report is written again (call with st->lock held). */
+void store_report_bump(struct store *st);
+/* Unix time in ms. */
+uint64_t store_now_ms(void);
+
+#endif

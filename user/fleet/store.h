@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Following the fleet's table in etcd, on threads of their own: one reads the prefix at a
+ * revision and watches from the next, building each revision's table away from the workers and
+ * handing finished tables to worker 0, which puts them in force like any change; the other
+ * keeps this host's leased report (nodes/NAME) up to date.
+ */
+#ifndef STRG_FLEET_STORE_H
+#define STRG_FLEET_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define STORE_LEASE_TTL_S 10 /* a host that dies drops out of nodes/ within it */
+
+struct store;
+
+/* What this host reports (nodes/NAME), and views show. */
+struct store_status {
+	int64_t revision;	   /* the store's revision whose table is in force */
+	uint64_t hash;		   /* of that table (fleet_schema_hash) */
+	int64_t rejected_revision; /* the last revision refused (0: none) */
+	char rejected[320];	   /* and why */
+	uint64_t stale_since_ms;   /* out of touch with the store since (Unix ms; 0: in touch) */
+	uint64_t tables;	   /* tables handed to worker 0 */
+	bool lease;		   /* nodes/NAME is held */
+};
+
+/*
+ * Follow cfg->store, live being the table in force (from the state file or the configuration;
+ * its store_revision is where it came from). A finished table wakes the ring wake_ring_fd
+ * (RING_OP_ACK). listen is this host's address, for its report. NULL with errno.
+ */
+struct store *store_open(const struct config *live, int wake_ring_fd, const char *listen);
+/* Stop both threads, withdraw the report (its lease revoked). */
+void store_close(struct store *st);
+/* Worker 0: the newest finished table, taken (NULL: none new). */
+struct config *store_take(struct store *st);
+/* Worker 0: the table taken is in force (err 0), or could not be put in force (-errno). */
+void store_applied(struct store *st, const struct config *table, int err);
+/* Worker 0 could not take it now (a restart under way): offered again at the next wake. */
+void store_give_back(struct store *st, struct config *table);
+void store_status(struct store *st, struct store_status *out);
+/* The nodes' reports as read from the store: a JSON array text the caller frees, or NULL. */
+char *store_nodes_json(struct store *st);
+
+#endif
