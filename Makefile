@@ -161,9 +161,10 @@ check-unit: $(UNIT_BINS)
 check-san:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 UNIT_LABEL="unit (ASan+UBSan)" check-unit
 
-# The fleet's tests against a 3-member etcd cluster each starts (in a netns of its own as root).
-check-fleet: $(FLEET_TEST_BINS)
-	$(Q)tests/run-unit --label fleet $(FLEET_TEST_BINS)
+# The fleet's tests against a 3-member etcd cluster each starts (in a netns of its own as root):
+# the etcd client's, then 3 strgd hosts following one prefix (tests/fleet/fleet_tests.py).
+check-fleet: all $(FLEET_TEST_BINS)
+	$(Q)tests/run-unit --label fleet $(FLEET_TEST_BINS) tests/fleet/fleet_tests.py
 
 check-kernel: $(KTEST_BINS)
 	$(Q)tests/kernel/run $(KTEST_BINS)

@@ -135,9 +135,8 @@ void *store_report_run(void *arg)
 		if (stop)
 			break;
 		if (report_turn(st, gen, &written, &renewed)) {
-			/* Twice in a row: the follower's watch reconnects (it may hang on a cut
-			 * link). */
-			if (++fails == 2)
+			/* The follower's watch reconnects too: it may hang on a cut link. */
+			if (++fails == 1)
 				etcd_watch_stop(st->ew);
 			wait_turn(st, gen - 1, 500);
 			continue;

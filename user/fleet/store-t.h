@@ -34,6 +34,8 @@ struct store {
 	uint64_t handed_hash; /* of the table last handed over (or in force at start) */
 	struct config *offer; /* this host's table, offered once to an empty prefix */
 	bool in_touch;	      /* for the log: one line per change */
+	bool ever_in_touch;
+	bool said_stale;
 
 	/* Between the follower and worker 0 (lock). */
 	struct config *ready; /* finished, not yet taken */

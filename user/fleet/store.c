@@ -85,10 +85,13 @@ static void in_touch(struct store *st)
 	if (since)
 		store_report_bump(st);
 	pthread_mutex_unlock(&st->lock);
-	if (!st->in_touch && since)
+	if (!st->in_touch && since && st->ever_in_touch)
 		pr_info("store: in touch with etcd (%s) again after %.1f s, at revision %" PRId64,
 			etcd_endpoint(st->ew), (double)(store_now_ms() - since) / 1000, st->seen);
-	st->in_touch = true;
+	else if (!st->ever_in_touch)
+		pr_info("store: in touch with etcd (%s), cluster %" PRIx64, etcd_endpoint(st->ew),
+			st->cluster_id);
+	st->in_touch = st->ever_in_touch = true;
 }
 
 static void out_of_touch(struct store *st, const char *why)
@@ -106,6 +109,11 @@ static void out_of_touch(struct store *st, const char *why)
 		pr_warn("store: out of touch with etcd: %s; serving the table of revision %" PRId64
 			" until it is back",
 			why, rev);
+	else if (!st->ever_in_touch && !st->said_stale)
+		pr_warn("store: etcd cannot be reached (%s): serving the saved table of revision "
+			"%" PRId64 ", stale, until it can",
+			why, rev);
+	st->said_stale = true;
 	st->in_touch = false;
 }
 
@@ -525,7 +533,8 @@ static int store_init(struct store *st, const struct config *live, int wake_fd, 
 	st->status.stale_since_ms = store_now_ms(); /* until the first read */
 	st->offer = config_clone(live);
 	st->ew = client(&st->set, 10000); /* reads of a large prefix take their time */
-	st->er = client(&st->set, 2000);
+	/* Each member tried in turn: a cut-off host knows it within the lease's TTL. */
+	st->er = client(&st->set, 1000);
 	if (!st->ew || !st->er || !st->offer)
 		return -ENOMEM;
 	err = io_uring_queue_init(4, &st->ring, 0);
