@@ -10,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "ctl.h"
-#include "route.h"
-#include "stats.h"
+#include "core/config.h"
+#include "control/ctl.h"
+#include "core/route.h"
+#include "observe/stats.h"
 
 static struct ctl_env env;
 static char dir[] = "/tmp/strg-fuzz-ctl-XXXXXX";
