@@ -34,9 +34,9 @@ endif
 
 # user/ by role (user/README.md): each folder may include only the folders below it.
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
-LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c) \
+LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c) \
 	$(addprefix user/core/,http.c route.c pool.c config.c guardcfg.c proxyproto.c state.c apply.c) \
-	user/observe/accesslog.c user/dataplane/srclimit.c user/control/saver.c user/daemon/takeover.c
+	user/observe/accesslog.c user/observe/quantile.c user/dataplane/srclimit.c user/control/saver.c user/daemon/takeover.c
 # The daemon's own modules.
 STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c) \
 	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
@@ -45,7 +45,7 @@ STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c) \
 	$(addprefix user/control/,ctl.c ctlguard.c ctlsrv.c ctlverbs.c reload.c rollback.c) \
 	$(addprefix user/daemon/,strgd.c proxy.c)
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
-STRGD_ASM := $(OBJDIR)/daemon/statuspage.o
+STRGD_ASM := $(OBJDIR)/observe/statuspage.o
 STRGCTL_SRCS := $(addprefix user/cli/,strgctl.c ctlclient.c top.c) user/control/ctlverbs.c
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
@@ -98,7 +98,7 @@ $(OBJDIR)/%.o: user/%.c $(BPF_SKELS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) -c $< -o $@
 
-$(OBJDIR)/daemon/statuspage.o: user/daemon/statuspage.S user/daemon/statuspage.html
+$(OBJDIR)/observe/statuspage.o: user/observe/statuspage.S user/observe/statuspage.html
 	$(call msg,AS,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -c $< -o $@

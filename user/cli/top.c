@@ -18,6 +18,8 @@
 #include <linux/types.h>
 
 #include "cli/ctlclient.h"
+#include "lib/clock.h"
+#include "observe/quantile.h"
 #include "strg/splice.h"
 #include "cli/top.h"
 
@@ -59,32 +61,12 @@ static void terminal_raw(void)
 	signal(SIGTERM, on_signal);
 }
 
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Quantile q of log2-microsecond buckets (bucket b: [2^(b-1), 2^b) us), in ms; < 0 when none. */
+/* Quantile q of log2-microsecond buckets, in ms; < 0 when none. */
 static double quantile_ms(const double *b, double q)
 {
-	double total = 0, cum = 0, rank;
+	double us = quantile_us(b, q);
 
-	for (int i = 0; i < STRG_LAT_BUCKETS; i++)
-		total += b[i];
-	if (total <= 0)
-		return -1;
-	rank = q * total;
-	for (int i = 0; i < STRG_LAT_BUCKETS; i++) {
-		double lo = i ? ldexp(1, i - 1) : 0, hi = ldexp(1, i);
-
-		if (b[i] > 0 && cum + b[i] >= rank)
-			return (lo + (hi - lo) * (rank - cum) / b[i]) / 1000;
-		cum += b[i];
-	}
-	return ldexp(1, STRG_LAT_BUCKETS - 1) / 1000;
+	return us < 0 ? us : us / 1000;
 }
 
 /* The route's row of pool in doc (by route id), or NULL. */
@@ -239,7 +221,7 @@ int top_run(const char *sock, unsigned frames)
 			free(reply);
 			break;
 		}
-		t = mono_s();
+		t = (double)now_ns() / 1e9;
 		doc = json_loads(reply + 3, 0, &jerr);
 		free(reply);
 		if (!doc) {

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "core/apply.h"
+#include "lib/clock.h"
 #include "control/ctl.h"
 #include "control/ctlguard.h"
 #include "control/ctlverb.h"
@@ -37,50 +38,6 @@
 #define CTL_MAX_WORDS 32
 /* Percent values have one decimal: four significant digits print them exactly. */
 
-static uint64_t ctl_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static bool reply_room(struct ctl_reply *r, size_t more)
-{
-	size_t cap;
-	char *buf;
-
-	if (r->oom)
-		return false;
-	if (r->len + more + 1 <= r->cap)
-		return true;
-	cap = r->cap ? r->cap : 4096;
-	while (cap < r->len + more + 1)
-		cap *= 2;
-	buf = realloc(r->buf, cap);
-	if (!buf) {
-		ctl_reply_error(r, "out of memory for the reply");
-		return false;
-	}
-	r->buf = buf;
-	r->cap = cap;
-	return true;
-}
-
-static void reply_v(struct ctl_reply *r, const char *fmt, va_list ap)
-{
-	va_list again;
-	int n;
-
-	va_copy(again, ap);
-	n = vsnprintf(NULL, 0, fmt, again);
-	va_end(again);
-	if (n < 0 || !reply_room(r, (size_t)n))
-		return;
-	vsnprintf(r->buf + r->len, (size_t)n + 1, fmt, ap);
-	r->len += (size_t)n;
-}
-
 static void reply(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void reply(struct ctl_reply *r, const char *fmt, ...)
@@ -88,7 +45,7 @@ static void reply(struct ctl_reply *r, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	reply_v(r, fmt, ap);
+	reply_vprintf(&r->text, fmt, ap);
 	va_end(ap);
 }
 
@@ -97,7 +54,7 @@ void ctl_replyf(struct ctl_reply *r, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	reply_v(r, fmt, ap);
+	reply_vprintf(&r->text, fmt, ap);
 	va_end(ap);
 }
 
@@ -105,10 +62,10 @@ int ctl_fail(struct ctl_reply *r, const char *fmt, ...)
 {
 	va_list ap;
 
-	r->len = 0;
+	r->text.len = 0;
 	reply(r, "error: ");
 	va_start(ap, fmt);
-	reply_v(r, fmt, ap);
+	reply_vprintf(&r->text, fmt, ap);
 	va_end(ap);
 	reply(r, "\n");
 	return -EINVAL;
@@ -116,36 +73,18 @@ int ctl_fail(struct ctl_reply *r, const char *fmt, ...)
 
 void ctl_reply_error(struct ctl_reply *r, const char *msg)
 {
-	static char oom[] = "error: out of memory for the reply\n";
-	size_t n = strlen(msg);
-	char *buf;
-
-	buf = r->cap >= n + 9 ? r->buf : realloc(r->buf, n + 9);
-	if (!buf) {
-		/* Not even the message fits: a static text, never freed. */
-		free(r->buf);
-		r->buf = oom;
-		r->len = sizeof(oom) - 1;
-		r->cap = 0;
-		r->oom = true;
-		return;
-	}
-	r->buf = buf;
-	r->cap = r->cap >= n + 9 ? r->cap : n + 9;
-	r->len = (size_t)snprintf(r->buf, r->cap, "error: %s\n", msg);
-	r->oom = false;
+	reply_error(&r->text, msg);
 }
 
 void ctl_reply_free(struct ctl_reply *r)
 {
-	if (r->cap)
-		free(r->buf);
+	reply_free(&r->text);
 	memset(r, 0, sizeof(*r));
 }
 
 int ctl_reply_json(struct ctl_reply *r, json_t *doc)
 {
-	char *text = doc ? json_dumps(doc, CTL_JSON_FLAGS) : NULL;
+	char *text = doc ? json_dumps(doc, REPLY_JSON_FLAGS) : NULL;
 
 	json_decref(doc);
 	if (!text)
@@ -153,6 +92,31 @@ int ctl_reply_json(struct ctl_reply *r, json_t *doc)
 	reply(r, "%s\n", text);
 	free(text);
 	return 0;
+}
+
+/* metrics_src.read_worker: a worker's connection counts, read while it runs on. */
+static void worker_counts(const struct metrics_src *src, unsigned i, struct metrics_worker *out)
+{
+	const struct worker *const *workers = src->workers;
+	const struct worker *w = workers[i];
+
+	out->connections = __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
+	out->kernel = __atomic_load_n(&w->spliced.n, __ATOMIC_RELAXED);
+	out->accepted = __atomic_load_n(&w->accepted, __ATOMIC_RELAXED);
+}
+
+void ctl_metrics_src(const struct ctl_env *env, struct metrics_src *src)
+{
+	*src = (struct metrics_src){
+		.cfg = env->cfg,
+		.st = env->st,
+		.sp = env->sp,
+		.gd = env->gd,
+		.prt = env->nworkers ? env->workers[0]->prt : NULL,
+		.nworkers = env->nworkers,
+		.read_worker = worker_counts,
+		.workers = env->workers,
+	};
 }
 
 static const char *pool_name(const struct config *cfg, int pool)
@@ -369,13 +333,16 @@ static int stats_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 		return ctl_fail(r, "stats: expects no arguments");
 	if (!env->st)
 		return ctl_fail(r, "stats: no counters");
-	if (metrics_collect(env->metrics, env, now_ns(), &v))
+	struct metrics_src src;
+
+	ctl_metrics_src(env, &src);
+	if (metrics_collect(env->metrics, &src, now_ns(), &v))
 		return ctl_fail(r, "out of memory");
 	reply(r, "ok\n");
 	if (a->json)
 		ctl_reply_json(r, metrics_json(&v));
 	else
-		metrics_text(&v, r);
+		metrics_text(&v, &r->text);
 	metrics_view_free(&v);
 	return 0;
 }
@@ -423,7 +390,7 @@ int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), 
 	if (n > 0)
 		ctl_save(env);
 	/* Without a caller to tell, the warnings go to the log. */
-	for (char *line = mine.buf, *nl; mine.len && line && *line; line = nl) {
+	for (char *line = mine.text.buf, *nl; mine.text.len && line && *line; line = nl) {
 		nl = strchr(line, '\n');
 		if (nl)
 			*nl++ = '\0';
@@ -784,7 +751,7 @@ static void say_reply(void *ctx, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	reply_v(r, fmt, ap);
+	reply_vprintf(&r->text, fmt, ap);
 	va_end(ap);
 	reply(r, "\n");
 }
@@ -801,7 +768,8 @@ static int reload_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply 
 		char msg[1024];
 
 		/* The report so far is the error's detail: keep its last line as the message. */
-		snprintf(msg, sizeof(msg), "%s", r->len > 3 ? r->buf + 3 : "reload failed");
+		snprintf(msg, sizeof(msg), "%s",
+			 r->text.len > 3 ? r->text.buf + 3 : "reload failed");
 		msg[strcspn(msg, "\n")] = '\0';
 		return ctl_fail(r, "%s", msg);
 	}
@@ -921,10 +889,10 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	struct ctl_args a = {0};
 	const struct ctl_verb *v;
 	struct config *live = NULL;
-	uint64_t t0 = ctl_now_ns();
+	uint64_t t0 = now_ns();
 	int argc, used = 0, ret;
 
-	r->len = 0;
+	r->text.len = 0;
 	snprintf(logline, sizeof(logline), "%s", line);
 	logline[strcspn(logline, "\r\n")] = '\0';
 	argc = split(line, argv, &a.json, &a.dry);
@@ -973,9 +941,9 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 /* A change's reply when its state text could not be written: an error that says it is in force. */
 static void reply_unsaved(struct ctl_env *env, struct ctl_reply *r, int err)
 {
-	char *was = r->len > 3 ? strndup(r->buf + 3, r->len - 3) : NULL;
+	char *was = r->text.len > 3 ? strndup(r->text.buf + 3, r->text.len - 3) : NULL;
 
-	r->len = 0;
+	r->text.len = 0;
 	reply(r,
 	      "error: in force, but not saved to %s (%s): a restart would lose it, and strgd "
 	      "refuses to restart until the table is saved\n%s",
@@ -991,14 +959,14 @@ bool ctl_reply_ready(struct ctl_env *env, struct ctl_reply *r)
 	if (r->wait == CTL_WAIT_RESTART) {
 		if (env->restarts_done < r->gen)
 			return false;
-		r->len = 0;
+		r->text.len = 0;
 		reply(r, "%s", env->restart_said);
 		r->wait = CTL_WAIT_NONE;
 		return true;
 	}
 	if (r->wait != CTL_WAIT_CHANGE)
 		return true;
-	now = ctl_now_ns();
+	now = now_ns();
 	if (!r->force_ns && (!env->everywhere || env->everywhere(env) >= r->gen))
 		r->force_ns = now;
 	saved = r->save ? ctl_saved(env, r->save) : 0;

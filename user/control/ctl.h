@@ -10,10 +10,10 @@
 #include <sys/types.h>
 
 #include "core/config.h"
+#include "lib/reply.h"
+#include "observe/metrics.h"
 
 #define CTL_SOCKET_DEFAULT "/run/strg/strgd.sock"
-/* How JSON replies are written (strgctl -j, /stats.json): compact, reals to 9 digits. */
-#define CTL_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(9))
 /* Longest command line strgd accepts (the newline included); longer ones are refused whole. */
 #define CTL_LINE_MAX 4096
 /* How long strgctl restart waits for the new strgd to say it serves. */
@@ -71,11 +71,12 @@ enum ctl_wait {
 	CTL_WAIT_RESTART = 2, /* the restart it began has finished */
 };
 
-/* A reply of any size: "ok\n" and the output, or "error: message\n". */
+/*
+ * A command's reply: "ok\n" and the output, or "error: message\n", and what it waits for. The
+ * text comes first, so that the small server (reqsrv.h) sends it as its struct reply.
+ */
 struct ctl_reply {
-	char *buf;
-	size_t len, cap;
-	bool oom;	    /* a reply could not grow: it says so instead */
+	struct reply text;
 	enum ctl_wait wait; /* what it waits for */
 	uint64_t gen;	    /* a change: the generation every worker must run with */
 	uint64_t save;	    /* a change: its state text (0: none to wait for) */
@@ -107,6 +108,8 @@ uint64_t ctl_save(struct ctl_env *env);
 int ctl_saved(struct ctl_env *env, uint64_t id);
 /* The restart begun last has finished: said is its reply ("ok\n..." or "error: ...\n"). */
 void ctl_restart_done(struct ctl_env *env, const char *said);
+/* What the views of the counters are read from (metrics_collect), as of now. */
+void ctl_metrics_src(const struct ctl_env *env, struct metrics_src *src);
 /* Append to a reply (it grows as needed; out of memory, it says so instead). */
 void ctl_replyf(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Make the reply a one-line error (for refusals before a command runs). */

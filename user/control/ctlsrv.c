@@ -2,6 +2,7 @@
 /* The control socket's protocol on the small-server base (reqsrv.c): one command line, one reply.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -11,8 +12,15 @@
 /* Supplementary groups read of a peer (SO_PEERGROUPS); a member of more is looked up whole. */
 #define CTLSRV_PEER_GROUPS 64
 
-static enum reqsrv_step ctl_request(void *ctx, struct reqsrv_req *req, struct ctl_reply *out)
+/* The connection's reply is a struct ctl_reply (ctl_proto.reply_size), its text first. */
+static struct ctl_reply *ctl_reply_of(struct reply *text)
 {
+	return (struct ctl_reply *)((char *)text - offsetof(struct ctl_reply, text));
+}
+
+static enum reqsrv_step ctl_request(void *ctx, struct reqsrv_req *req, struct reply *text)
+{
+	struct ctl_reply *out = ctl_reply_of(text);
 	struct ctl_env *env = ctx;
 	char *nl = memchr(req->buf, '\n', req->len);
 
@@ -39,10 +47,10 @@ static enum reqsrv_step ctl_request(void *ctx, struct reqsrv_req *req, struct ct
 	return ctl_reply_ready(env, out) ? REQ_REPLY : REQ_HOLD;
 }
 
-static bool ctl_released(void *ctx, struct reqsrv_req *req, struct ctl_reply *out)
+static bool ctl_released(void *ctx, struct reqsrv_req *req, struct reply *text)
 {
 	(void)req;
-	return ctl_reply_ready(ctx, out);
+	return ctl_reply_ready(ctx, ctl_reply_of(text));
 }
 
 /* Whether gid is among the peer's groups as they were when it connected (SO_PEERGROUPS). */
@@ -84,6 +92,7 @@ static const struct reqsrv_proto ctl_proto = {
 	.max = CTL_LINE_MAX,
 	.op_base = RING_OP_CTL_ACCEPT,
 	.busy = "error: too many control connections, try again\n",
+	.reply_size = sizeof(struct ctl_reply),
 	.request = ctl_request,
 	.released = ctl_released,
 	.privileged = ctl_privileged,

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "lib/log.h"
-#include "observe/metrics.h"
+#include "observe/quantile.h"
 #include "lib/notify.h"
 #include "control/rollback.h"
 #include "core/route.h"
@@ -27,7 +27,6 @@ struct rb_route {
 	uint32_t window_s;
 	unsigned n, head; /* samples kept, the oldest at head */
 	struct rb_sample s[RB_STEPS + 1];
-	uint64_t trips;
 	bool seen; /* still in the table at the last tick */
 };
 
@@ -47,14 +46,6 @@ void rollback_free(struct rollback *rb)
 		return;
 	free(rb->r);
 	free(rb);
-}
-
-uint64_t rollback_trips(const struct rollback *rb, uint32_t route_id)
-{
-	for (size_t i = 0; rb && i < rb->n; i++)
-		if (rb->r[i].id == route_id)
-			return rb->r[i].trips;
-	return 0;
 }
 
 static struct rb_route *state_of(struct rollback *rb, const struct route *rt)
@@ -142,7 +133,7 @@ static bool over_limits(const struct route_stored *sp, const struct strg_stats *
 	for (int b = 0; b < STRG_LAT_BUCKETS; b++)
 		d.latency_us_log2[b] = now->latency_us_log2[b] - then->latency_us_log2[b];
 	err = (double)(now->status[5] - then->status[5]) * 100.0 / (double)req;
-	p99 = metrics_quantile_us(&d, 0.99) / 1000.0;
+	p99 = quantile_stats_us(&d, 0.99) / 1000.0;
 	trip = err * 10.0 > sp->rb_err_permille || (sp->rb_p99_ms && p99 > sp->rb_p99_ms);
 	if (!trip)
 		return false;
@@ -190,7 +181,7 @@ static void watch(struct rollback *rb, struct ctl_env *env, const struct route *
 	t.why = why;
 	if (ctl_change(env, trip_route, &t) <= 0)
 		return;
-	st->trips++;
+	stats_trip(env->st, st->slot);
 	st->n = st->head = 0;
 	pr_warn("route %u (%s) rolled back: %s; 'strgctl route activate %u' restores it", rt->id,
 		route, why, rt->id);
@@ -213,14 +204,10 @@ void rollback_tick(struct rollback *rb, struct ctl_env *env, uint64_t now_ns)
 		if (routes[i]->spec.rb_err_permille && !routes[i]->spec.inactive)
 			watch(rb, env, routes[i], now_ns);
 	free(routes);
-	/* Routes gone, or no longer watched (tripped, deactivated): forgotten, trips kept. */
-	for (size_t i = 0; i < rb->n; i++) {
-		if (!rb->r[i].seen) {
-			rb->r[i].n = rb->r[i].head = 0;
-			if (!rb->r[i].trips)
-				continue;
-		}
-		rb->r[k++] = rb->r[i];
-	}
+	/* Routes gone, or no longer watched (tripped, deactivated): forgotten (the counters keep
+	 * their trips). */
+	for (size_t i = 0; i < rb->n; i++)
+		if (rb->r[i].seen)
+			rb->r[k++] = rb->r[i];
 	rb->n = k;
 }

@@ -20,7 +20,5 @@ struct rollback *rollback_new(void);
 void rollback_free(struct rollback *rb);
 /* The timer (every tick): sample the watched routes, trip those over their limits. */
 void rollback_tick(struct rollback *rb, struct ctl_env *env, uint64_t now_ns);
-/* How often strgd tripped route id since it started. */
-uint64_t rollback_trips(const struct rollback *rb, uint32_t route_id);
 
 #endif

@@ -33,7 +33,7 @@ struct head_info {
 	unsigned n_chunked;	   /* how many of them are "chunked" */
 	bool te_bad;		   /* empty element, or chunked with parameters */
 	bool te_last_chunked;	   /* the last coding listed is chunked */
-	bool conn_close, conn_keep_alive;
+	bool connection_close, connection_keep_alive;
 	bool expect_continue, expect_other;
 	bool upgrade;
 };
@@ -280,9 +280,9 @@ static void note_connection(struct head_info *hi, const char *v, size_t len)
 
 	while (list_next(v, len, &pos, &e, &elen)) {
 		if (strg_lc_eq(e, (__u32)elen, "close", 5))
-			hi->conn_close = true;
+			hi->connection_close = true;
 		else if (strg_lc_eq(e, (__u32)elen, "keep-alive", 10))
-			hi->conn_keep_alive = true;
+			hi->connection_keep_alive = true;
 	}
 }
 
@@ -571,9 +571,9 @@ static int finish_request(struct http_request *req, const char *buf, const struc
 	req->expect_continue = hi->expect_continue && req->version_minor == 1;
 	req->upgrade = hi->upgrade;
 	if (req->version_minor == 1)
-		req->keep_alive = !hi->conn_close;
+		req->keep_alive = !hi->connection_close;
 	else
-		req->keep_alive = hi->conn_keep_alive && !hi->conn_close;
+		req->keep_alive = hi->connection_keep_alive && !hi->connection_close;
 	return 0;
 }
 
@@ -704,9 +704,9 @@ int http_parse_response(const char *buf, size_t len, size_t max_head, enum http_
 	if (response_body(resp, req_method, &hi))
 		return -502;
 	if (resp->version_minor >= 1)
-		resp->keep_alive = !hi.conn_close;
+		resp->keep_alive = !hi.connection_close;
 	else
-		resp->keep_alive = hi.conn_keep_alive && !hi.conn_close;
+		resp->keep_alive = hi.connection_keep_alive && !hi.connection_close;
 	if (resp->body == HTTP_BODY_CLOSE)
 		resp->keep_alive = false;
 	resp->head_len = (size_t)head;

@@ -191,6 +191,24 @@ static void follow_config(struct proxy *px)
 		message(px, px->sh->px[0], RING_OP_ACK);
 }
 
+/* The rates' samples and the kernel's counters map, of the configuration live now. */
+static void metrics_on_tick(struct proxy *px, uint64_t now)
+{
+	struct metrics_src src;
+
+	ctl_metrics_src(&px->ctl_env, &src);
+	metrics_tick(px->ctl_env.metrics, &src, now);
+}
+
+/* The metrics listener's thread asks worker 0 for a frame of the live configuration. */
+static void metrics_on_ask(struct proxy *px)
+{
+	struct metrics_src src;
+
+	ctl_metrics_src(&px->ctl_env, &src);
+	metricsrv_frame(px->metrics, px->ctl_env.metrics, &src);
+}
+
 static struct proxy *env_owner(struct ctl_env *env)
 {
 	return (struct proxy *)((char *)env - offsetof(struct proxy, ctl_env));
@@ -259,7 +277,7 @@ static void on_timer(struct proxy *px)
 		reclaim(px->sh);
 		reqsrv_release(px->ctl);
 		restart_go_on(px);
-		metrics_tick(px->ctl_env.metrics, &px->ctl_env, now);
+		metrics_on_tick(px, now);
 		rollback_tick(px->ctl_env.rollback, &px->ctl_env, now);
 	}
 	submit_tick(px);
@@ -337,7 +355,7 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 		health_on_cqe(px->health, px->w.cfg, op, ring_tag_obj(ud), cqe->res);
 		return;
 	case RING_OP_METRICS: /* the metrics listener's thread asks for a frame */
-		metricsrv_frame(px->metrics, &px->ctl_env);
+		metrics_on_ask(px);
 		return;
 	case RING_OP_EVENTS:
 		splice_events_consume(px->events);
@@ -786,8 +804,9 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 	if (cfg->metrics_len) {
 		char addr[128];
 
-		sh.px[0]->metrics = metricsrv_open(&sh.px[0]->ctl_env, cfg, inh ? inh->metrics : -1,
-						   sh.px[0]->w.ring.ring_fd);
+		sh.px[0]->metrics =
+			metricsrv_open(sh.px[0]->ctl_env.st, cfg, inh ? inh->metrics : -1,
+				       sh.px[0]->w.ring.ring_fd);
 		config_addr_text(&cfg->metrics, addr, sizeof(addr));
 		if (!sh.px[0]->metrics) {
 			err = -errno;

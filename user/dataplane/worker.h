@@ -9,6 +9,7 @@
 #include <liburing.h>
 
 #include "core/config.h"
+#include "lib/clock.h"
 #include "lib/connmap.h"
 #include "core/http.h"
 
@@ -39,18 +40,5 @@ struct worker {
 	struct __kernel_timespec
 		connect_ts; /* timeout connect, for the connects' linked timeouts */
 };
-
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static inline uint64_t ms_ns(uint32_t ms)
-{
-	return (uint64_t)ms * 1000000ull;
-}
 
 #endif

@@ -5,13 +5,14 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/reqsrv.h"
 
@@ -26,9 +27,9 @@ struct reqsrv_conn {
 	uint64_t accepted_ns;
 	uint64_t deadline_ns; /* set per phase (request, reply), never moved by the peer's bytes */
 	size_t sent;	      /* of the reply's text, then of its body */
-	struct ctl_reply reply;
+	struct reply *reply;  /* the protocol's reply (proto->reply_size bytes), after buf */
 	struct reqsrv_req req;
-	char buf[]; /* proto->max + 1 */
+	char buf[]; /* proto->max + 1, then the reply */
 };
 
 struct reqsrv {
@@ -42,12 +43,17 @@ struct reqsrv {
 	bool paused; /* no accept armed: connections wait in the listen queue */
 };
 
-static uint64_t mono_ns(void)
+/* Where a connection's reply lies in its allocation: past its buffer, aligned for any struct. */
+static size_t reply_at(const struct reqsrv_proto *proto)
 {
-	struct timespec ts;
+	size_t align = _Alignof(max_align_t);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return (offsetof(struct reqsrv_conn, buf) + proto->max + 1 + align - 1) / align * align;
+}
+
+static size_t reply_size(const struct reqsrv_proto *proto)
+{
+	return proto->reply_size ? proto->reply_size : sizeof(struct reply);
 }
 
 static void submit_accept(struct reqsrv *srv)
@@ -61,7 +67,7 @@ static void submit_accept(struct reqsrv *srv)
 /* The whole reply: its text, then the shared body if any. */
 static size_t reply_len(const struct reqsrv_conn *rc)
 {
-	return rc->reply.len + (rc->req.body ? rc->req.body->len : 0);
+	return rc->reply->len + (rc->req.body ? rc->req.body->len : 0);
 }
 
 static void submit(struct reqsrv *srv, struct reqsrv_conn *rc, bool recv)
@@ -71,12 +77,13 @@ static void submit(struct reqsrv *srv, struct reqsrv_conn *rc, bool recv)
 	if (recv) {
 		io_uring_prep_recv(sqe, rc->fd, rc->buf + rc->req.len,
 				   srv->proto->max - rc->req.len, 0);
-	} else if (rc->sent < rc->reply.len) {
+	} else if (rc->sent < rc->reply->len) {
 		/* The head of a reply with a body: the body's first bytes may join it. */
-		io_uring_prep_send(sqe, rc->fd, rc->reply.buf + rc->sent, rc->reply.len - rc->sent,
+		io_uring_prep_send(sqe, rc->fd, rc->reply->buf + rc->sent,
+				   rc->reply->len - rc->sent,
 				   MSG_NOSIGNAL | (rc->req.body ? MSG_MORE : 0));
 	} else {
-		size_t off = rc->sent - rc->reply.len;
+		size_t off = rc->sent - rc->reply->len;
 
 		io_uring_prep_send(sqe, rc->fd, rc->req.body->data + off, rc->req.body->len - off,
 				   MSG_NOSIGNAL);
@@ -85,7 +92,7 @@ static void submit(struct reqsrv *srv, struct reqsrv_conn *rc, bool recv)
 	rc->busy = true;
 }
 
-static void conn_free(struct reqsrv *srv, struct reqsrv_conn *rc)
+static void rc_free(struct reqsrv *srv, struct reqsrv_conn *rc)
 {
 	if (rc->prev)
 		rc->prev->next = rc->next;
@@ -95,7 +102,7 @@ static void conn_free(struct reqsrv *srv, struct reqsrv_conn *rc)
 		rc->next->prev = rc->prev;
 	srv->nconns--;
 	close(rc->fd);
-	ctl_reply_free(&rc->reply);
+	reply_free(rc->reply);
 	reqsrv_body_put(rc->req.body);
 	free(rc);
 }
@@ -107,14 +114,14 @@ static void conn_end(struct reqsrv *srv, struct reqsrv_conn *rc)
 	if (rc->busy)
 		shutdown(rc->fd, SHUT_RDWR);
 	else
-		conn_free(srv, rc);
+		rc_free(srv, rc);
 }
 
 /* The reply goes now: the peer has REQSRV_TIMEOUT_NS to take all of it. */
 static void reply_now(struct reqsrv *srv, struct reqsrv_conn *rc)
 {
 	rc->sent = 0;
-	rc->deadline_ns = mono_ns() + REQSRV_TIMEOUT_NS;
+	rc->deadline_ns = now_ns() + REQSRV_TIMEOUT_NS;
 	if (!reply_len(rc)) {
 		conn_end(srv, rc);
 		return;
@@ -161,7 +168,7 @@ static bool make_room(struct reqsrv *srv, bool privileged, const struct ucred *w
 
 	if (srv->nconns < REQSRV_MAX_CONNS)
 		return true;
-	rc = victim(srv, privileged, mono_ns());
+	rc = victim(srv, privileged, now_ns());
 	if (!rc)
 		return false;
 	if (rc->req.peer.pid)
@@ -197,16 +204,17 @@ static void on_accept(struct reqsrv *srv, int res, unsigned flags)
 		refuse(srv, res);
 		return;
 	}
-	rc = calloc(1, sizeof(*rc) + srv->proto->max + 1);
+	rc = calloc(1, reply_at(srv->proto) + reply_size(srv->proto));
 	if (!rc) {
 		close(res);
 		return;
 	}
 	rc->fd = res;
+	rc->reply = (struct reply *)((char *)rc + reply_at(srv->proto));
 	rc->req.buf = rc->buf;
 	rc->req.peer = peer;
 	rc->privileged = privileged;
-	rc->accepted_ns = mono_ns();
+	rc->accepted_ns = now_ns();
 	/* The whole request, however slowly it comes: bytes do not move this deadline. */
 	rc->deadline_ns = rc->accepted_ns + REQSRV_TIMEOUT_NS;
 	rc->next = srv->conns;
@@ -226,7 +234,7 @@ static void on_recv(struct reqsrv *srv, struct reqsrv_conn *rc, int res)
 	}
 	rc->req.len += (size_t)res;
 	rc->req.eof = res == 0;
-	switch (srv->proto->request(srv->ctx, &rc->req, &rc->reply)) {
+	switch (srv->proto->request(srv->ctx, &rc->req, rc->reply)) {
 	case REQ_MORE:
 		if (rc->req.eof) {
 			conn_end(srv, rc); /* it stopped writing with its request incomplete */
@@ -243,7 +251,7 @@ static void on_recv(struct reqsrv *srv, struct reqsrv_conn *rc, int res)
 		rc->held = true;
 		rc->replying = true;
 		rc->deadline_ns =
-			mono_ns() + (rc->req.hold_ns ? rc->req.hold_ns : REQSRV_TIMEOUT_NS);
+			now_ns() + (rc->req.hold_ns ? rc->req.hold_ns : REQSRV_TIMEOUT_NS);
 		return;
 	case REQ_REPLY:
 		rc->replying = true;
@@ -281,7 +289,7 @@ void reqsrv_release(struct reqsrv *srv)
 	if (!srv)
 		return;
 	for (struct reqsrv_conn *rc = srv->conns; rc; rc = rc->next) {
-		if (rc->held && !rc->done && srv->proto->released(srv->ctx, &rc->req, &rc->reply)) {
+		if (rc->held && !rc->done && srv->proto->released(srv->ctx, &rc->req, rc->reply)) {
 			rc->held = false;
 			reply_now(srv, rc);
 		}
@@ -408,7 +416,7 @@ void reqsrv_close(struct reqsrv *srv)
 	if (!srv)
 		return;
 	while (srv->conns)
-		conn_free(srv, srv->conns);
+		rc_free(srv, srv->conns);
 	if (srv->fd >= 0) {
 		close(srv->fd);
 		if (srv->unlink_path)

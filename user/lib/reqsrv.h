@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <liburing.h>
 
-#include "control/ctl.h"
+#include "lib/reply.h"
 #include "lib/ring.h"
 
 /* Connections served at once; more are told so (the protocol's busy text) and closed. */
@@ -72,10 +72,15 @@ struct reqsrv_proto {
 	 * one must not hold a slot a whole request is waiting for).
 	 */
 	bool shed_slow;
+	/*
+	 * The reply each connection keeps: a struct reply (0), or the size of the protocol's own
+	 * struct that begins with one (what a held reply waits for, say).
+	 */
+	size_t reply_size;
 	/* Look at the request; fill out and say what to do. */
-	enum reqsrv_step (*request)(void *ctx, struct reqsrv_req *req, struct ctl_reply *out);
+	enum reqsrv_step (*request)(void *ctx, struct reqsrv_req *req, struct reply *out);
 	/* Whether a held reply may go now; it may fill out (and req->body) at this point. */
-	bool (*released)(void *ctx, struct reqsrv_req *req, struct ctl_reply *out);
+	bool (*released)(void *ctx, struct reqsrv_req *req, struct reply *out);
 	/* Whether the peer on fd outranks the others for a slot (NULL: nobody does). */
 	bool (*privileged)(void *ctx, int fd, const struct ucred *peer);
 };

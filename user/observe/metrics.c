@@ -12,12 +12,11 @@
 
 #include "kernel/guard.h"
 #include "observe/metrics.h"
-#include "control/rollback.h"
+#include "observe/quantile.h"
 #include "core/route.h"
 #include "kernel/splice.h"
 #include "observe/stats.h"
 #include "lib/version.h"
-#include "dataplane/worker.h"
 
 /* Rates cover at least this long (and at most twice it). */
 #define METRICS_SAMPLE_NS (5 * 1000000000ull)
@@ -125,11 +124,12 @@ static int add_row(struct metrics_view *v, size_t *cap, const struct metrics_row
 }
 
 /* The rows of one route (or of the unrouted requests when rt is NULL), counters not yet read. */
-static int frame_route(struct ctl_env *env, const struct route *rt, const struct sample *base,
-		       uint64_t now_ns, struct metrics_view *v, size_t *cap)
+static int frame_route(const struct metrics_src *src, const struct route *rt,
+		       const struct sample *base, uint64_t now_ns, struct metrics_view *v,
+		       size_t *cap)
 {
 	uint32_t slot = rt ? rt->slot : STATS_SLOT_UNROUTED;
-	unsigned npools = rt ? env->cfg->npools : 1;
+	unsigned npools = rt ? src->cfg->npools : 1;
 
 	if (rt && slot >= STRG_ROUTE_SLOTS) {
 		/* Beyond the counted routes: routed, not counted; listed as such. */
@@ -137,7 +137,7 @@ static int frame_route(struct ctl_env *env, const struct route *rt, const struct
 			.route_id = rt->id, .slot = slot, .own = true, .rate = -1, .rate_5xx = -1};
 
 		row.pool = (unsigned)rt->spec.pool;
-		row.pool_name = env->cfg->pools[row.pool].name;
+		row.pool_name = src->cfg->pools[row.pool].name;
 		if (!(row.route = route_key_dup(&rt->spec)))
 			return -ENOMEM;
 		if (add_row(v, cap, &row)) {
@@ -154,17 +154,17 @@ static int frame_route(struct ctl_env *env, const struct route *rt, const struct
 		row.route_id = rt ? rt->id : 0;
 		row.counted = true;
 		row.pool = p;
-		row.pool_name = rt ? env->cfg->pools[p].name : "-";
+		row.pool_name = rt ? src->cfg->pools[p].name : "-";
 		if (rt && !(row.route = route_key_dup(&rt->spec)))
 			return -ENOMEM;
 		if (rt) {
-			struct pool_runtime *prt = env->nworkers ? &env->workers[0]->prt[p] : NULL;
+			struct pool_runtime *prt = src->prt ? &src->prt[p] : NULL;
 
-			row.unserved = prt && env->cfg->pools[p].nbackends &&
-				       !pool_available(&env->cfg->pools[p], prt, now_ns);
+			row.unserved = prt && src->cfg->pools[p].nbackends &&
+				       !pool_available(&src->cfg->pools[p], prt, now_ns);
 			row.tripped = rt->spec.tripped;
 			row.trip = rt->spec.tripped ? strdup(rt->spec.trip) : NULL;
-			row.rollbacks = rollback_trips(env->rollback, rt->id);
+			row.rollbacks = stats_trips(src->st, slot);
 		}
 		b = base ? sample_find(base, row.route_id, p) : NULL;
 		row.base_requests = b ? b->requests : 0;
@@ -222,18 +222,18 @@ int metrics_count(struct stats *st, uint64_t now_ns, struct metrics_view *v)
 	return 0;
 }
 
-static int collect_backends(struct ctl_env *env, uint64_t now_ns, struct metrics_view *v)
+static int collect_backends(const struct metrics_src *src, uint64_t now_ns, struct metrics_view *v)
 {
-	struct pool_runtime *prt = env->nworkers ? env->workers[0]->prt : NULL;
+	struct pool_runtime *prt = src->prt;
 	size_t n = 0;
 
-	for (unsigned p = 0; p < env->cfg->npools; p++)
-		n += env->cfg->pools[p].nbackends;
+	for (unsigned p = 0; p < src->cfg->npools; p++)
+		n += src->cfg->pools[p].nbackends;
 	v->backends = calloc(n ? n : 1, sizeof(*v->backends));
 	if (!v->backends)
 		return -ENOMEM;
-	for (unsigned p = 0; p < env->cfg->npools; p++) {
-		const struct pool *pl = &env->cfg->pools[p];
+	for (unsigned p = 0; p < src->cfg->npools; p++) {
+		const struct pool *pl = &src->cfg->pools[p];
 
 		for (unsigned i = 0; i < pl->nbackends; i++) {
 			struct metrics_backend *b = &v->backends[v->nbackends];
@@ -265,7 +265,8 @@ static int collect_backends(struct ctl_env *env, uint64_t now_ns, struct metrics
 	return 0;
 }
 
-int metrics_frame(struct metrics *m, struct ctl_env *env, uint64_t now_ns, struct metrics_view *out)
+int metrics_frame(struct metrics *m, const struct metrics_src *src, uint64_t now_ns,
+		  struct metrics_view *out)
 {
 	const struct sample *base = rate_base(m, now_ns);
 	const struct route **routes;
@@ -273,39 +274,35 @@ int metrics_frame(struct metrics *m, struct ctl_env *env, uint64_t now_ns, struc
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (!env->st)
+	if (!src->st)
 		return -ENOENT;
-	routes = route_table_list(env->cfg->routes, true, &n);
+	routes = route_table_list(src->cfg->routes, true, &n);
 	if (!routes)
 		return -ENOMEM;
 	for (size_t i = 0; i < n && !err; i++)
-		err = frame_route(env, routes[i], base, now_ns, out, &cap);
+		err = frame_route(src, routes[i], base, now_ns, out, &cap);
 	free(routes);
 	if (!err)
-		err = frame_route(env, NULL, base, now_ns, out, &cap);
+		err = frame_route(src, NULL, base, now_ns, out, &cap);
 	if (!err)
-		err = collect_backends(env, now_ns, out);
-	out->npools = env->cfg->npools;
-	for (unsigned p = 0; p < env->cfg->npools; p++) {
-		out->pool_names[p] = env->cfg->pools[p].name;
-		out->unsolicited[p] = stats_unsolicited_count(env->st, p);
+		err = collect_backends(src, now_ns, out);
+	out->npools = src->cfg->npools;
+	for (unsigned p = 0; p < src->cfg->npools; p++) {
+		out->pool_names[p] = src->cfg->pools[p].name;
+		out->unsolicited[p] = stats_unsolicited_count(src->st, p);
 	}
-	out->workers = calloc(env->nworkers ? env->nworkers : 1, sizeof(*out->workers));
+	out->workers = calloc(src->nworkers ? src->nworkers : 1, sizeof(*out->workers));
 	if (!err && !out->workers)
 		err = -ENOMEM;
-	for (unsigned i = 0; !err && i < env->nworkers; i++) {
-		const struct worker *w = env->workers[i];
-
-		out->workers[i].connections = __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
-		out->workers[i].kernel = __atomic_load_n(&w->spliced.n, __ATOMIC_RELAXED);
-		out->workers[i].accepted = __atomic_load_n(&w->accepted, __ATOMIC_RELAXED);
+	for (unsigned i = 0; !err && i < src->nworkers; i++) {
+		src->read_worker(src, i, &out->workers[i]);
 		out->nworkers++;
 	}
-	out->generation = env->cfg->gen;
-	out->kernel = env->sp != NULL;
-	if (env->gd && !guard_counts(env->gd, out->xdp_counts)) {
+	out->generation = src->cfg->gen;
+	out->kernel = src->sp != NULL;
+	if (src->gd && !guard_counts(src->gd, out->xdp_counts)) {
 		out->xdp = true;
-		snprintf(out->xdp_iface, sizeof(out->xdp_iface), "%s", guard_iface(env->gd));
+		snprintf(out->xdp_iface, sizeof(out->xdp_iface), "%s", guard_iface(src->gd));
 	}
 	out->base_ns = base ? base->t_ns : 0;
 	if (err)
@@ -313,12 +310,12 @@ int metrics_frame(struct metrics *m, struct ctl_env *env, uint64_t now_ns, struc
 	return err;
 }
 
-int metrics_collect(struct metrics *m, struct ctl_env *env, uint64_t now_ns,
+int metrics_collect(struct metrics *m, const struct metrics_src *src, uint64_t now_ns,
 		    struct metrics_view *out)
 {
-	int err = metrics_frame(m, env, now_ns, out);
+	int err = metrics_frame(m, src, now_ns, out);
 
-	if (!err && (err = metrics_count(env->st, now_ns, out)))
+	if (!err && (err = metrics_count(src->st, now_ns, out)))
 		metrics_view_free(out);
 	return err;
 }
@@ -378,7 +375,7 @@ void metrics_view_free(struct metrics_view *v)
  * The counters map bpftool reads: every row of the view, named; entries of routes and pools that
  * are gone are removed.
  */
-static void publish(struct metrics *m, struct ctl_env *env, const struct metrics_view *v)
+static void publish(struct metrics *m, const struct metrics_src *src, const struct metrics_view *v)
 {
 	struct strg_counter_key *keys = calloc(v->nrows ? v->nrows : 1, sizeof(*keys));
 	size_t n = 0;
@@ -394,7 +391,7 @@ static void publish(struct metrics *m, struct ctl_env *env, const struct metrics
 			 v->rows[i].route_id ? v->rows[i].route : "(no route)");
 		snprintf(val.pool, sizeof(val.pool), "%s", v->rows[i].pool_name);
 		val.stats = v->rows[i].v;
-		if (!splice_counters_set(env->sp, &keys[n], &val))
+		if (!splice_counters_set(src->sp, &keys[n], &val))
 			n++;
 	}
 	for (size_t i = 0; i < m->nkeys; i++) {
@@ -404,14 +401,14 @@ static void publish(struct metrics *m, struct ctl_env *env, const struct metrics
 			kept = keys[j].route_id == m->keys[i].route_id &&
 			       keys[j].pool == m->keys[i].pool;
 		if (!kept)
-			splice_counters_del(env->sp, &m->keys[i]);
+			splice_counters_del(src->sp, &m->keys[i]);
 	}
 	free(m->keys);
 	m->keys = keys;
 	m->nkeys = n;
 }
 
-void metrics_tick(struct metrics *m, struct ctl_env *env, uint64_t now_ns)
+void metrics_tick(struct metrics *m, const struct metrics_src *src, uint64_t now_ns)
 {
 	struct metrics_view v;
 	struct sample s = {.t_ns = now_ns};
@@ -420,11 +417,11 @@ void metrics_tick(struct metrics *m, struct ctl_env *env, uint64_t now_ns)
 	if (!m)
 		return;
 	sample = !m->last.t_ns || now_ns - m->last.t_ns >= METRICS_SAMPLE_NS;
-	pub = env->sp && now_ns - m->published_ns >= METRICS_PUBLISH_NS;
-	if ((!sample && !pub) || metrics_collect(NULL, env, now_ns, &v))
+	pub = src->sp && now_ns - m->published_ns >= METRICS_PUBLISH_NS;
+	if ((!sample && !pub) || metrics_collect(NULL, src, now_ns, &v))
 		return;
 	if (pub) {
-		publish(m, env, &v);
+		publish(m, src, &v);
 		m->published_ns = now_ns;
 	}
 	s.rows = sample ? calloc(v.nrows ? v.nrows : 1, sizeof(*s.rows)) : NULL;
@@ -441,29 +438,6 @@ void metrics_tick(struct metrics *m, struct ctl_env *env, uint64_t now_ns)
 	metrics_view_free(&v);
 }
 
-double metrics_quantile_us(const struct strg_stats *v, double q)
-{
-	uint64_t total = 0, cum = 0;
-	double rank;
-
-	for (int b = 0; b < STRG_LAT_BUCKETS; b++)
-		total += v->latency_us_log2[b];
-	if (!total)
-		return -1;
-	rank = q * (double)total;
-	for (int b = 0; b < STRG_LAT_BUCKETS; b++) {
-		uint64_t n = v->latency_us_log2[b];
-		/* Bucket b holds latencies in [2^(b-1), 2^b) microseconds, bucket 0 those below 1.
-		 */
-		double lo = b ? ldexp(1, b - 1) : 0, hi = ldexp(1, b);
-
-		if (n && (double)(cum + n) >= rank)
-			return lo + (hi - lo) * (rank - (double)cum) / (double)n;
-		cum += n;
-	}
-	return ldexp(1, STRG_LAT_BUCKETS - 1);
-}
-
 /* ---- strgctl stats, JSON (/stats.json too) ---- */
 
 static json_t *rate_json(double r)
@@ -473,7 +447,7 @@ static json_t *rate_json(double r)
 
 static json_t *quantile_json(const struct strg_stats *v, double q)
 {
-	double us = metrics_quantile_us(v, q);
+	double us = quantile_stats_us(v, q);
 
 	return us < 0 ? json_null() : json_real(round(us) / 1000);
 }
@@ -573,7 +547,7 @@ json_t *metrics_json(const struct metrics_view *v)
 
 static void ms_text(char *out, size_t len, const struct strg_stats *v, double q)
 {
-	double us = metrics_quantile_us(v, q);
+	double us = quantile_stats_us(v, q);
 
 	if (us < 0)
 		snprintf(out, len, "-");
@@ -581,11 +555,11 @@ static void ms_text(char *out, size_t len, const struct strg_stats *v, double q)
 		snprintf(out, len, "%.*f", us < 10000 ? 2 : 0, us / 1000);
 }
 
-void metrics_text(const struct metrics_view *v, struct ctl_reply *r)
+void metrics_text(const struct metrics_view *v, struct reply *r)
 {
-	ctl_replyf(r, "%-5s %-32s %-8s %10s %8s %10s %8s %8s %8s %8s %8s %8s %8s %8s\n", "ID",
-		   "ROUTE", "POOL", "REQUESTS", "RATE/S", "KERNEL", "1XX", "2XX", "3XX", "4XX",
-		   "5XX", "P50MS", "P90MS", "P99MS");
+	reply_printf(r, "%-5s %-32s %-8s %10s %8s %10s %8s %8s %8s %8s %8s %8s %8s %8s\n", "ID",
+		     "ROUTE", "POOL", "REQUESTS", "RATE/S", "KERNEL", "1XX", "2XX", "3XX", "4XX",
+		     "5XX", "P50MS", "P90MS", "P99MS");
 	for (size_t i = 0; i < v->nrows; i++) {
 		const struct metrics_row *w = &v->rows[i];
 		char id[16], rate[16], p50[16], p90[16], p99[16];
@@ -598,7 +572,7 @@ void metrics_text(const struct metrics_view *v, struct ctl_reply *r)
 		ms_text(p50, sizeof(p50), &w->v, 0.5);
 		ms_text(p90, sizeof(p90), &w->v, 0.9);
 		ms_text(p99, sizeof(p99), &w->v, 0.99);
-		ctl_replyf(
+		reply_printf(
 			r,
 			"%-5s %-32s %-8s %10llu %8s %10llu %8llu %8llu %8llu %8llu %8llu %8s %8s "
 			"%8s\n",
@@ -610,101 +584,102 @@ void metrics_text(const struct metrics_view *v, struct ctl_reply *r)
 	}
 	for (unsigned p = 0; p < v->npools; p++)
 		if (v->unsolicited[p])
-			ctl_replyf(r,
-				   "pool %s: %llu backend connections closed for bytes no request "
-				   "asked for\n",
-				   v->pool_names[p], (unsigned long long)v->unsolicited[p]);
+			reply_printf(
+				r,
+				"pool %s: %llu backend connections closed for bytes no request "
+				"asked for\n",
+				v->pool_names[p], (unsigned long long)v->unsolicited[p]);
 	for (unsigned i = 0; i < v->nworkers; i++)
-		ctl_replyf(r, "%sworker %u: %lu connections (%lu held by the kernel)%s",
-			   i ? "; " : "", i, v->workers[i].connections, v->workers[i].kernel,
-			   i + 1 == v->nworkers ? "\n" : "");
+		reply_printf(r, "%sworker %u: %lu connections (%lu held by the kernel)%s",
+			     i ? "; " : "", i, v->workers[i].connections, v->workers[i].kernel,
+			     i + 1 == v->nworkers ? "\n" : "");
 	if (v->xdp) {
-		ctl_replyf(r, "xdp %s:", v->xdp_iface[0] ? v->xdp_iface : "(not attached)");
+		reply_printf(r, "xdp %s:", v->xdp_iface[0] ? v->xdp_iface : "(not attached)");
 		for (unsigned i = 0; i < GUARD_REASONS; i++)
-			ctl_replyf(r, " %s %llu", guard_reason_name(i),
-				   (unsigned long long)v->xdp_counts[i].packets);
-		ctl_replyf(r, " packets\n");
+			reply_printf(r, " %s %llu", guard_reason_name(i),
+				     (unsigned long long)v->xdp_counts[i].packets);
+		reply_printf(r, " packets\n");
 	}
 	if (v->window_s > 0)
-		ctl_replyf(r,
-			   "rates over the last %.0f s; latency from the end of the request to the "
-			   "response head\n",
-			   v->window_s);
+		reply_printf(
+			r,
+			"rates over the last %.0f s; latency from the end of the request to the "
+			"response head\n",
+			v->window_s);
 }
 
 /* ---- Prometheus text format 0.0.4 ---- */
 
 /* A label value: backslash, double quote and newline escaped (runs without them copied whole). */
-static void label(struct ctl_reply *r, const char *s)
+static void label(struct reply *r, const char *s)
 {
 	while (*s) {
 		size_t n = strcspn(s, "\\\"\n");
 
 		if (n)
-			ctl_replyf(r, "%.*s", (int)n, s);
+			reply_printf(r, "%.*s", (int)n, s);
 		s += n;
 		if (!*s)
 			break;
-		ctl_replyf(r, "\\%c", *s == '\n' ? 'n' : *s);
+		reply_printf(r, "\\%c", *s == '\n' ? 'n' : *s);
 		s++;
 	}
 }
 
 /* The labels of a row: route="...",pool="..." (the unrouted row: route="",pool=""). */
-static void row_labels(struct ctl_reply *r, const struct metrics_row *w)
+static void row_labels(struct reply *r, const struct metrics_row *w)
 {
-	ctl_replyf(r, "route=\"");
+	reply_printf(r, "route=\"");
 	label(r, w->route_id ? w->route : "");
-	ctl_replyf(r, "\",pool=\"");
+	reply_printf(r, "\",pool=\"");
 	label(r, w->route_id ? w->pool_name : "");
-	ctl_replyf(r, "\"");
+	reply_printf(r, "\"");
 }
 
-static void help(struct ctl_reply *r, const char *name, const char *type, const char *text)
+static void help(struct reply *r, const char *name, const char *type, const char *text)
 {
-	ctl_replyf(r, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+	reply_printf(r, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
-static void per_row(struct ctl_reply *r, const struct metrics_view *v, const char *name,
+static void per_row(struct reply *r, const struct metrics_view *v, const char *name,
 		    const char *extra, size_t off)
 {
 	for (size_t i = 0; i < v->nrows; i++) {
 		const struct metrics_row *w = &v->rows[i];
 
-		ctl_replyf(r, "%s{", name);
+		reply_printf(r, "%s{", name);
 		row_labels(r, w);
-		ctl_replyf(r, "%s} %llu\n", extra,
-			   (unsigned long long)*(const __u64 *)((const char *)&w->v + off));
+		reply_printf(r, "%s} %llu\n", extra,
+			     (unsigned long long)*(const __u64 *)((const char *)&w->v + off));
 	}
 }
 
-static void backend_labels(struct ctl_reply *r, const struct metrics_backend *b)
+static void backend_labels(struct reply *r, const struct metrics_backend *b)
 {
-	ctl_replyf(r, "pool=\"");
+	reply_printf(r, "pool=\"");
 	label(r, b->pool);
-	ctl_replyf(r, "\",backend=\"");
+	reply_printf(r, "\",backend=\"");
 	label(r, b->name);
-	ctl_replyf(r, "\"");
+	reply_printf(r, "\"");
 }
 
 /* Once per route: its rollbacks, or whether it is tripped. */
-static void per_route(struct ctl_reply *r, const struct metrics_view *v, const char *name,
-		      bool tripped)
+static void per_route(struct reply *r, const struct metrics_view *v, const char *name, bool tripped)
 {
 	for (size_t i = 0; i < v->nrows; i++) {
 		const struct metrics_row *w = &v->rows[i];
 
 		if (!w->route_id || (i && v->rows[i - 1].route_id == w->route_id))
 			continue;
-		ctl_replyf(r, "%s{route=\"", name);
+		reply_printf(r, "%s{route=\"", name);
 		label(r, w->route);
-		ctl_replyf(r, "\"} %llu\n",
-			   tripped ? (unsigned long long)w->tripped
-				   : (unsigned long long)w->rollbacks);
+		reply_printf(r, "\"} %llu\n",
+			     tripped ? (unsigned long long)w->tripped
+				     : (unsigned long long)w->rollbacks);
 	}
 }
 
-static void prom_requests(const struct metrics_view *v, struct ctl_reply *r)
+static void prom_requests(const struct metrics_view *v, struct reply *r)
 {
 	static const char *const code[STRG_STATUS_CLASSES] = {"unknown", "1xx", "2xx",
 							      "3xx",	 "4xx", "5xx"};
@@ -717,10 +692,10 @@ static void prom_requests(const struct metrics_view *v, struct ctl_reply *r)
 			/* Always the classes operators alert on; the others once they counted. */
 			if (!v->rows[i].v.status[c] && c != 2 && c != 4 && c != 5)
 				continue;
-			ctl_replyf(r, "strg_http_requests_total{");
+			reply_printf(r, "strg_http_requests_total{");
 			row_labels(r, &v->rows[i]);
-			ctl_replyf(r, ",code=\"%s\"} %llu\n", code[c],
-				   (unsigned long long)v->rows[i].v.status[c]);
+			reply_printf(r, ",code=\"%s\"} %llu\n", code[c],
+				     (unsigned long long)v->rows[i].v.status[c]);
 		}
 	help(r, "strg_http_requests_kernel_total", "counter",
 	     "Requests the kernel classified and carried (the rest strgd carried in user space).");
@@ -743,7 +718,7 @@ static void prom_requests(const struct metrics_view *v, struct ctl_reply *r)
 	per_row(r, v, "strg_http_sent_bytes_total", "", offsetof(struct strg_stats, bytes_out));
 }
 
-static void prom_latency(const struct metrics_view *v, struct ctl_reply *r)
+static void prom_latency(const struct metrics_view *v, struct reply *r)
 {
 	help(r, "strg_http_request_duration_seconds", "histogram",
 	     "End of the request to the response head (or strgd's own 502/504); buckets at "
@@ -754,24 +729,24 @@ static void prom_latency(const struct metrics_view *v, struct ctl_reply *r)
 
 		for (int b = 0; b < STRG_LAT_BUCKETS; b++) {
 			cum += w->v.latency_us_log2[b];
-			ctl_replyf(r, "strg_http_request_duration_seconds_bucket{");
+			reply_printf(r, "strg_http_request_duration_seconds_bucket{");
 			row_labels(r, w);
 			if (b == STRG_LAT_BUCKETS - 1)
-				ctl_replyf(r, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+				reply_printf(r, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
 			else
-				ctl_replyf(r, ",le=\"%.6f\"} %llu\n", ldexp(1, b) / 1e6,
-					   (unsigned long long)cum);
+				reply_printf(r, ",le=\"%.6f\"} %llu\n", ldexp(1, b) / 1e6,
+					     (unsigned long long)cum);
 		}
-		ctl_replyf(r, "strg_http_request_duration_seconds_sum{");
+		reply_printf(r, "strg_http_request_duration_seconds_sum{");
 		row_labels(r, w);
-		ctl_replyf(r, "} %.6f\n", (double)w->v.latency_us_sum / 1e6);
-		ctl_replyf(r, "strg_http_request_duration_seconds_count{");
+		reply_printf(r, "} %.6f\n", (double)w->v.latency_us_sum / 1e6);
+		reply_printf(r, "strg_http_request_duration_seconds_count{");
 		row_labels(r, w);
-		ctl_replyf(r, "} %llu\n", (unsigned long long)cum);
+		reply_printf(r, "} %llu\n", (unsigned long long)cum);
 	}
 }
 
-static void prom_backends(const struct metrics_view *v, struct ctl_reply *r)
+static void prom_backends(const struct metrics_view *v, struct reply *r)
 {
 	static const struct {
 		const char *name, *help;
@@ -792,44 +767,44 @@ static void prom_backends(const struct metrics_view *v, struct ctl_reply *r)
 	for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
 		help(r, counters[c].name, "counter", counters[c].help);
 		for (size_t i = 0; i < v->nbackends; i++) {
-			ctl_replyf(r, "%s{", counters[c].name);
+			reply_printf(r, "%s{", counters[c].name);
 			backend_labels(r, &v->backends[i]);
-			ctl_replyf(r, "} %llu\n",
-				   (unsigned long long)*(
-					   const uint64_t *)((const char *)&v->backends[i] +
-							     counters[c].off));
+			reply_printf(r, "} %llu\n",
+				     (unsigned long long)*(
+					     const uint64_t *)((const char *)&v->backends[i] +
+							       counters[c].off));
 		}
 	}
 	help(r, "strg_backend_up", "gauge",
 	     "1 when the backend takes new connections (ready, healthy, not held down after a "
 	     "refused connect), else 0.");
 	for (size_t i = 0; i < v->nbackends; i++) {
-		ctl_replyf(r, "strg_backend_up{");
+		reply_printf(r, "strg_backend_up{");
 		backend_labels(r, &v->backends[i]);
-		ctl_replyf(r, ",state=\"%s\"} %d\n", pool_state_name(v->backends[i].state),
-			   v->backends[i].state == BACKEND_READY && !v->backends[i].held_down &&
-				   v->backends[i].healthy);
+		reply_printf(r, ",state=\"%s\"} %d\n", pool_state_name(v->backends[i].state),
+			     v->backends[i].state == BACKEND_READY && !v->backends[i].held_down &&
+				     v->backends[i].healthy);
 	}
 	help(r, "strg_backend_connections", "gauge",
 	     "Open connections to the backend, and requests in flight on them (state=inflight).");
 	for (size_t i = 0; i < v->nbackends; i++) {
-		ctl_replyf(r, "strg_backend_connections{");
+		reply_printf(r, "strg_backend_connections{");
 		backend_labels(r, &v->backends[i]);
-		ctl_replyf(r, ",state=\"open\"} %lld\n", (long long)v->backends[i].conns);
-		ctl_replyf(r, "strg_backend_connections{");
+		reply_printf(r, ",state=\"open\"} %lld\n", (long long)v->backends[i].conns);
+		reply_printf(r, "strg_backend_connections{");
 		backend_labels(r, &v->backends[i]);
-		ctl_replyf(r, ",state=\"inflight\"} %lld\n", (long long)v->backends[i].inflight);
+		reply_printf(r, ",state=\"inflight\"} %lld\n", (long long)v->backends[i].inflight);
 	}
 	help(r, "strg_pool_unsolicited_closed_total", "counter",
 	     "Backend connections closed because they sent bytes no request asked for.");
 	for (unsigned p = 0; p < v->npools; p++) {
-		ctl_replyf(r, "strg_pool_unsolicited_closed_total{pool=\"");
+		reply_printf(r, "strg_pool_unsolicited_closed_total{pool=\"");
 		label(r, v->pool_names[p]);
-		ctl_replyf(r, "\"} %llu\n", (unsigned long long)v->unsolicited[p]);
+		reply_printf(r, "\"} %llu\n", (unsigned long long)v->unsolicited[p]);
 	}
 }
 
-void metrics_prometheus(const struct metrics_view *v, struct ctl_reply *r)
+void metrics_prometheus(const struct metrics_view *v, struct reply *r)
 {
 	prom_requests(v, r);
 	prom_latency(v, r);
@@ -837,37 +812,37 @@ void metrics_prometheus(const struct metrics_view *v, struct ctl_reply *r)
 	help(r, "strg_connections_open", "gauge",
 	     "Client connections open, per worker (kernel: of which the kernel holds).");
 	for (unsigned i = 0; i < v->nworkers; i++) {
-		ctl_replyf(r, "strg_connections_open{worker=\"%u\",holder=\"strgd\"} %lu\n", i,
-			   v->workers[i].connections - v->workers[i].kernel);
-		ctl_replyf(r, "strg_connections_open{worker=\"%u\",holder=\"kernel\"} %lu\n", i,
-			   v->workers[i].kernel);
+		reply_printf(r, "strg_connections_open{worker=\"%u\",holder=\"strgd\"} %lu\n", i,
+			     v->workers[i].connections - v->workers[i].kernel);
+		reply_printf(r, "strg_connections_open{worker=\"%u\",holder=\"kernel\"} %lu\n", i,
+			     v->workers[i].kernel);
 	}
 	help(r, "strg_connections_accepted_total", "counter", "Client connections accepted.");
 	for (unsigned i = 0; i < v->nworkers; i++)
-		ctl_replyf(r, "strg_connections_accepted_total{worker=\"%u\"} %lu\n", i,
-			   v->workers[i].accepted);
+		reply_printf(r, "strg_connections_accepted_total{worker=\"%u\"} %lu\n", i,
+			     v->workers[i].accepted);
 	if (v->xdp) {
 		help(r, "strg_xdp_packets_total", "counter",
 		     "Packets the XDP guard saw, by verdict (dropped: denied, rate_syn, "
 		     "rate_packets, malformed).");
 		for (unsigned i = 0; i < GUARD_REASONS; i++)
-			ctl_replyf(r, "strg_xdp_packets_total{verdict=\"%s\"} %llu\n",
-				   guard_reason_name(i),
-				   (unsigned long long)v->xdp_counts[i].packets);
+			reply_printf(r, "strg_xdp_packets_total{verdict=\"%s\"} %llu\n",
+				     guard_reason_name(i),
+				     (unsigned long long)v->xdp_counts[i].packets);
 		help(r, "strg_xdp_bytes_total", "counter",
 		     "Bytes of the packets the XDP guard saw, by verdict.");
 		for (unsigned i = 0; i < GUARD_REASONS; i++)
-			ctl_replyf(r, "strg_xdp_bytes_total{verdict=\"%s\"} %llu\n",
-				   guard_reason_name(i),
-				   (unsigned long long)v->xdp_counts[i].bytes);
+			reply_printf(r, "strg_xdp_bytes_total{verdict=\"%s\"} %llu\n",
+				     guard_reason_name(i),
+				     (unsigned long long)v->xdp_counts[i].bytes);
 		help(r, "strg_xdp_attached", "gauge",
 		     "1 when the XDP guard is attached to an interface.");
-		ctl_replyf(r, "strg_xdp_attached %d\n", v->xdp_iface[0] != 0);
+		reply_printf(r, "strg_xdp_attached %d\n", v->xdp_iface[0] != 0);
 	}
 	help(r, "strg_route_table_generation", "gauge",
 	     "Generation of the route table and pools: each change adds one.");
-	ctl_replyf(r, "strg_route_table_generation %llu\n", (unsigned long long)v->generation);
+	reply_printf(r, "strg_route_table_generation %llu\n", (unsigned long long)v->generation);
 	help(r, "strg_build_info", "gauge", "strgd's version and data path.");
-	ctl_replyf(r, "strg_build_info{version=\"%s\",kernel_path=\"%s\"} 1\n", STRG_VERSION,
-		   v->kernel ? "loaded" : "off");
+	reply_printf(r, "strg_build_info{version=\"%s\",kernel_path=\"%s\"} 1\n", STRG_VERSION,
+		     v->kernel ? "loaded" : "off");
 }

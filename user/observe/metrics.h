@@ -12,8 +12,9 @@
 #include <jansson.h>
 #include <linux/types.h>
 
-#include "control/ctl.h"
+#include "core/config.h"
 #include "core/pool.h"
+#include "lib/reply.h"
 #include "strg/guard.h"
 #include "strg/splice.h"
 
@@ -73,21 +74,40 @@ struct metrics_view {
 
 /* The rates' memory: counts taken every few seconds on worker 0's timer. */
 struct metrics;
+struct guard;
+struct splice;
+struct stats;
+
+/*
+ * What a view is read from, on the thread that owns it (worker 0): the live configuration, the
+ * counters, the kernel path and the guard (NULL: not loaded), the pools' runtime state, and each
+ * worker's connection counts, which its owner reads for the view (atomically: workers run on).
+ */
+struct metrics_src {
+	const struct config *cfg;
+	struct stats *st;
+	struct splice *sp;
+	struct guard *gd;
+	struct pool_runtime *prt; /* per pool, shared by the workers (NULL: none yet) */
+	unsigned nworkers;
+	void (*read_worker)(const struct metrics_src *src, unsigned i, struct metrics_worker *out);
+	const void *workers; /* what read_worker() reads */
+};
 
 struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m);
 /* Called often (the worker's timer); takes a new sample when the last is old enough. */
-void metrics_tick(struct metrics *m, struct ctl_env *env, uint64_t now_ns);
+void metrics_tick(struct metrics *m, const struct metrics_src *src, uint64_t now_ns);
 
 /* Gather the view (m may be NULL: no rates): metrics_frame, then metrics_count. 0 or -errno. */
-int metrics_collect(struct metrics *m, struct ctl_env *env, uint64_t now_ns,
+int metrics_collect(struct metrics *m, const struct metrics_src *src, uint64_t now_ns,
 		    struct metrics_view *out);
 /*
  * What a view needs of the live configuration, read on the thread that owns it (worker 0): every
  * route's rows with their slots, names and rollback state, the rates' base, backends, workers,
  * the guard's counters. Cheap (no syscall per route). 0 or -errno.
  */
-int metrics_frame(struct metrics *m, struct ctl_env *env, uint64_t now_ns,
+int metrics_frame(struct metrics *m, const struct metrics_src *src, uint64_t now_ns,
 		  struct metrics_view *out);
 /*
  * Fill a frame with the counters of st (any thread: they are read atomically, the kernel's with
@@ -101,12 +121,9 @@ int metrics_count(struct stats *st, uint64_t now_ns, struct metrics_view *v);
 int metrics_view_detach(struct metrics_view *v);
 void metrics_view_free(struct metrics_view *v);
 
-/* Latency quantile q (0-1) in microseconds, from the log2 buckets (linear within one); < 0 none. */
-double metrics_quantile_us(const struct strg_stats *v, double q);
-
 /* The views. */
 json_t *metrics_json(const struct metrics_view *v);
-void metrics_text(const struct metrics_view *v, struct ctl_reply *r);
-void metrics_prometheus(const struct metrics_view *v, struct ctl_reply *r);
+void metrics_text(const struct metrics_view *v, struct reply *r);
+void metrics_prometheus(const struct metrics_view *v, struct reply *r);
 
 #endif

@@ -19,12 +19,12 @@
 #include <liburing.h>
 
 #include "core/http.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "observe/metrics.h"
 #include "observe/metricsrv.h"
 #include "lib/reqsrv.h"
 #include "lib/ring.h"
-#include "dataplane/worker.h"
 
 #define TICK_NS (100 * 1000000ull)
 
@@ -70,27 +70,27 @@ struct metricsrv {
 	bool running;
 };
 
-static void respond_head(struct ctl_reply *out, unsigned status, const char *type,
-			 const char *extra, size_t len)
+static void respond_head(struct reply *out, unsigned status, const char *type, const char *extra,
+			 size_t len)
 {
-	ctl_replyf(out,
-		   "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		   "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
-		   status, http_reason(status), type, len, extra);
+	reply_printf(out,
+		     "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		     "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
+		     status, http_reason(status), type, len, extra);
 }
 
-static void respond_text(struct ctl_reply *out, unsigned status, const char *extra, bool head_only)
+static void respond_text(struct reply *out, unsigned status, const char *extra, bool head_only)
 {
 	char body[64];
 	int n = snprintf(body, sizeof(body), "%u %s\n", status, http_reason(status));
 
 	respond_head(out, status, "text/plain; charset=utf-8", extra, (size_t)n);
 	if (!head_only)
-		ctl_replyf(out, "%s", body);
+		reply_printf(out, "%s", body);
 }
 
 /* A shared body: its head in out, a reference for the connection unless head_only. */
-static void respond_body(struct reqsrv_req *rq, struct ctl_reply *out, const char *type,
+static void respond_body(struct reqsrv_req *rq, struct reply *out, const char *type,
 			 struct reqsrv_body *b, bool head_only)
 {
 	respond_head(out, 200, type, "", b->len);
@@ -123,16 +123,16 @@ static struct reqsrv_body *rendered(struct metricsrv *ms, bool prom)
 	if (s->err)
 		return NULL;
 	if (prom && !s->prom) {
-		struct ctl_reply text = {0};
+		struct reply text = {0};
 
 		metrics_prometheus(&s->v, &text);
 		if (text.oom)
-			ctl_reply_free(&text);
+			reply_free(&text);
 		else
 			s->prom = reqsrv_body_new(text.buf, text.len);
 	} else if (!prom && !s->json) {
 		json_t *doc = metrics_json(&s->v);
-		char *text = doc ? json_dumps(doc, CTL_JSON_FLAGS) : NULL;
+		char *text = doc ? json_dumps(doc, REPLY_JSON_FLAGS) : NULL;
 
 		json_decref(doc);
 		if (text)
@@ -172,11 +172,11 @@ static void ask_if_due(struct metricsrv *ms)
 	ms->asked_ns = now;
 }
 
-void metricsrv_frame(struct metricsrv *ms, struct ctl_env *env)
+void metricsrv_frame(struct metricsrv *ms, struct metrics *m, const struct metrics_src *src)
 {
 	struct metrics_view *v = malloc(sizeof(*v));
 	uint64_t one = 1;
-	int err = v ? metrics_frame(env->metrics, env, now_ns(), v) : -ENOMEM;
+	int err = v ? metrics_frame(m, src, now_ns(), v) : -ENOMEM;
 
 	if (!err && (err = metrics_view_detach(v)))
 		metrics_view_free(v);
@@ -212,7 +212,7 @@ static enum reqsrv_step hold_view(struct metricsrv *ms, struct reqsrv_req *rq, b
 	return REQ_HOLD;
 }
 
-static enum reqsrv_step http_request(void *ctx, struct reqsrv_req *rq, struct ctl_reply *out)
+static enum reqsrv_step http_request(void *ctx, struct reqsrv_req *rq, struct reply *out)
 {
 	struct metricsrv *ms = ctx;
 	struct http_request *req = &ms->req;
@@ -242,7 +242,7 @@ static enum reqsrv_step http_request(void *ctx, struct reqsrv_req *rq, struct ct
 	return REQ_REPLY;
 }
 
-static bool view_released(void *ctx, struct reqsrv_req *rq, struct ctl_reply *out)
+static bool view_released(void *ctx, struct reqsrv_req *rq, struct reply *out)
 {
 	struct metricsrv *ms = ctx;
 	bool prom = rq->hold & HOLD_PROM, head_only = rq->hold & HOLD_HEAD;
@@ -403,13 +403,13 @@ static int listen_on(const struct config *cfg)
 }
 
 /* Everything but the thread and the listening socket; -errno. */
-static int metricsrv_init(struct metricsrv *ms, struct ctl_env *env, int owner_ring_fd)
+static int metricsrv_init(struct metricsrv *ms, struct stats *st, int owner_ring_fd)
 {
 	char *page = strdup(strg_status_page);
 	int err;
 
 	ms->owner_fd = owner_ring_fd;
-	ms->st = env->st;
+	ms->st = st;
 	ms->snap.err = -ENOENT;
 	ms->tick.tv_nsec = TICK_NS;
 	ms->running = true;
@@ -448,7 +448,7 @@ static void metricsrv_free(struct metricsrv *ms)
 	free(ms);
 }
 
-struct metricsrv *metricsrv_open(struct ctl_env *env, const struct config *cfg, int fd,
+struct metricsrv *metricsrv_open(struct stats *st, const struct config *cfg, int fd,
 				 int owner_ring_fd)
 {
 	struct metricsrv *ms = calloc(1, sizeof(*ms));
@@ -466,7 +466,7 @@ struct metricsrv *metricsrv_open(struct ctl_env *env, const struct config *cfg, 
 	}
 	ms->fd = fd;
 	ms->efd = -1;
-	err = metricsrv_init(ms, env, owner_ring_fd);
+	err = metricsrv_init(ms, st, owner_ring_fd);
 	if (!err)
 		err = -pthread_create(&ms->thread, NULL, run, ms);
 	if (err) {

@@ -12,7 +12,8 @@
 #ifndef STRG_METRICSRV_H
 #define STRG_METRICSRV_H
 
-#include "control/ctl.h"
+#include "core/config.h"
+#include "observe/metrics.h"
 
 /* The longest request head the listener reads; longer ones get 431. */
 #define METRICSRV_HEAD_MAX 8192
@@ -26,13 +27,14 @@ struct metricsrv;
 /*
  * Listen on cfg->metrics (or on fd, a listening socket a restart handed over, when >= 0) and
  * serve it on a thread of its own. Frames are asked of the ring owner_ring_fd (worker 0's) with
- * a RING_OP_METRICS completion, answered by metricsrv_frame() with env (which outlives the
- * server). NULL with errno set (the bind's error when the address cannot be had).
+ * a RING_OP_METRICS completion, answered by metricsrv_frame(); the listener counts them with st
+ * (which outlives the server). NULL with errno set (the bind's error when the address cannot be
+ * had).
  */
-struct metricsrv *metricsrv_open(struct ctl_env *env, const struct config *cfg, int fd,
+struct metricsrv *metricsrv_open(struct stats *st, const struct config *cfg, int fd,
 				 int owner_ring_fd);
-/* Worker 0, at a RING_OP_METRICS completion: read the frame the listener asked for. */
-void metricsrv_frame(struct metricsrv *ms, struct ctl_env *env);
+/* Worker 0, at a RING_OP_METRICS completion: read the frame the listener asked for, of src. */
+void metricsrv_frame(struct metricsrv *ms, struct metrics *m, const struct metrics_src *src);
 /* The listening socket (-1 once stopped). */
 int metricsrv_fd(const struct metricsrv *ms);
 /* Stop accepting (a restart handed the socket to a new strgd); open connections finish. */

@@ -16,6 +16,7 @@ struct stats {
 	struct strg_stats *user; /* STRG_STATS_KEYS entries, key = slot * STRG_POOLS_MAX + pool */
 	bool own;		 /* user was allocated here */
 	__u64 unsolicited[STRG_POOLS_MAX]; /* backend connections closed for unasked bytes */
+	uint64_t trips[STRG_ROUTE_SLOTS];  /* automatic rollbacks of each slot's route */
 };
 
 struct stats *stats_open(struct splice *sp)
@@ -64,7 +65,7 @@ static unsigned lat_bucket(uint64_t us)
 	return b;
 }
 
-static bool key_of(uint32_t slot, unsigned pool, uint32_t *key)
+static bool slot_key(uint32_t slot, unsigned pool, uint32_t *key)
 {
 	if (slot > STATS_SLOT_UNROUTED || pool >= STRG_POOLS_MAX)
 		return false;
@@ -78,7 +79,7 @@ void stats_count(struct stats *st, const struct stats_req *req)
 	struct strg_stats *s;
 	uint32_t key;
 
-	if (!st || !key_of(req->slot, req->pool, &key))
+	if (!st || !slot_key(req->slot, req->pool, &key))
 		return; /* a route beyond the counted slots */
 	s = &st->user[key];
 	if (req->route_id)
@@ -104,7 +105,8 @@ void stats_slot_reset(struct stats *st, uint32_t slot)
 
 	if (!st || slot >= STRG_ROUTE_SLOTS)
 		return;
-	for (unsigned pool = 0; pool < STRG_POOLS_MAX && key_of(slot, pool, &key); pool++) {
+	st->trips[slot] = 0;
+	for (unsigned pool = 0; pool < STRG_POOLS_MAX && slot_key(slot, pool, &key); pool++) {
 		memset(&st->user[key], 0, sizeof(st->user[key]));
 		if (st->sp)
 			splice_kstats_clear(st->sp, key);
@@ -118,7 +120,7 @@ int stats_read(struct stats *st, uint32_t slot, unsigned pool, struct strg_stats
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	if (!key_of(slot, pool, &key))
+	if (!slot_key(slot, pool, &key))
 		return -ERANGE;
 	strg_stats_add(out, &st->user[key]);
 	if (st->sp) {
@@ -140,4 +142,15 @@ void stats_unsolicited(struct stats *st, unsigned pool)
 uint64_t stats_unsolicited_count(const struct stats *st, unsigned pool)
 {
 	return st && pool < STRG_POOLS_MAX ? st->unsolicited[pool] : 0;
+}
+
+void stats_trip(struct stats *st, uint32_t slot)
+{
+	if (st && slot < STRG_ROUTE_SLOTS)
+		st->trips[slot]++;
+}
+
+uint64_t stats_trips(const struct stats *st, uint32_t slot)
+{
+	return st && slot < STRG_ROUTE_SLOTS ? st->trips[slot] : 0;
 }

@@ -46,6 +46,10 @@ void stats_slot_reset(struct stats *st, uint32_t slot);
 /* A backend connection of pool was closed: it sent bytes no request asked for. */
 void stats_unsolicited(struct stats *st, unsigned pool);
 uint64_t stats_unsolicited_count(const struct stats *st, unsigned pool);
+/* Automatic rollback tripped the route of slot (worker 0 only, as is the count's reader). */
+void stats_trip(struct stats *st, uint32_t slot);
+/* How often it did since strgd started, or since the slot began counting for its route. */
+uint64_t stats_trips(const struct stats *st, uint32_t slot);
 /* strgd's and the kernel's counters of a slot and pool, added up. 0 or -errno. */
 int stats_read(struct stats *st, uint32_t slot, unsigned pool, struct strg_stats *out);
 

@@ -4,7 +4,7 @@
 	.global strg_status_page
 	.type strg_status_page, @object
 strg_status_page:
-	.incbin "user/daemon/statuspage.html"
+	.incbin "user/observe/statuspage.html"
 	.byte 0
 	.size strg_status_page, . - strg_status_page
 	.section .note.GNU-stack, "", @progbits
