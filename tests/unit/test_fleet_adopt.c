@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apply.h"
+#include "core/apply.h"
 #include "fleet/adopt.h"
 #include "fleet/schema.h"
 

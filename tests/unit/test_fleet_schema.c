@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apply.h"
+#include "core/apply.h"
 #include "fleet/schema.h"
 
 static const char conf[] =

@@ -7,7 +7,7 @@
 #ifndef STRG_FLEET_ADOPT_H
 #define STRG_FLEET_ADOPT_H
 
-#include "config.h"
+#include "core/config.h"
 
 /*
  * Make draft's pools and routes table's (pools the table lacks stay, unused: connections may

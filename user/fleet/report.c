@@ -14,8 +14,8 @@
 #include <jansson.h>
 
 #include "fleet/store-t.h"
-#include "log.h"
-#include "version.h"
+#include "lib/log.h"
+#include "lib/version.h"
 
 #define RENEW_MS (STORE_LEASE_TTL_S * 1000 / 3)
 

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "core/config.h"
 #include "fleet/objs.h"
 
 #define FLEET_SCHEMA  1 /* the objects' "schema": newer ones are refused */

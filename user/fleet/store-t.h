@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <liburing.h>
 
-#include "config.h"
+#include "core/config.h"
 #include "fleet/etcd.h"
 #include "fleet/objs.h"
 #include "fleet/store.h"

@@ -19,8 +19,8 @@
 
 #include "fleet/schema.h"
 #include "fleet/store-t.h"
-#include "log.h"
-#include "ring.h"
+#include "lib/log.h"
+#include "lib/ring.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000

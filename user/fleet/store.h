@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "core/config.h"
 
 #define STORE_LEASE_TTL_S 10 /* a host that dies drops out of nodes/ within it */
 
