@@ -44,7 +44,7 @@ STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c) \
 	$(addprefix user/dataplane/,conn.c exchange.c handoff.c session.c health.c) \
 	$(addprefix user/control/,ctl.c ctlguard.c ctlsrv.c ctlverbs.c reload.c rollback.c) \
 	$(addprefix user/daemon/,strgd.c proxy.c) \
-	$(addprefix user/fleet/,store.c report.c)
+	$(addprefix user/fleet/,store.c report.c change.c)
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
 STRGD_ASM := $(OBJDIR)/observe/statuspage.o
 STRGCTL_SRCS := $(addprefix user/cli/,strgctl.c ctlclient.c top.c) user/control/ctlverbs.c

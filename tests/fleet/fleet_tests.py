@@ -570,7 +570,53 @@ def test_sticky_canary_agrees(env):
     check(0.01 <= share <= 0.12, "canary share %.3f far from 5 %%" % share)
 
 
+def test_strgctl_through_store(env):
+    """A strgctl change on one host goes to the store and is in force on all three; its reply
+    comes once it is in force on the host that took it."""
+    h = env.hosts[1]
+    r = h.ctl("route", "set", "/via-ctl", "modern")
+    check(r.returncode == 0 and "in force here at store revision" in r.stdout,
+          "strgctl route set: %r %r" % (r.stdout, r.stderr))
+    check(h.get("/via-ctl/x") == "modern", "in force on the host when the reply came")
+    objs, _ = env.etcd.prefix("routes/")
+    check(any(json.loads(v).get("path") == "/via-ctl" for v in objs.values()),
+          "the route is in the store")
+    pool_on_all(env, "/via-ctl", "modern")
+    r = env.hosts[2].ctl("route", "set", "/via-ctl", "legacy")
+    check(r.returncode == 0, "a change on another host: %r" % r.stderr)
+    pool_on_all(env, "/via-ctl", "legacy")
+
+
+def test_concurrent_changes_conflict(env):
+    """Two strgctl changes of the same route at once, on two hosts: exactly one wins, the other
+    gets a conflict that names the route, and every host ends with the winner's."""
+    pool_on_all(env, "/via-ctl", "legacy")
+    env.converged()
+    a, b = env.hosts[0], env.hosts[2]
+    argv = lambda h, words: [str(ROOT / "strgctl"), "-s", str(h.dir / "ctl.sock"), "route",
+                             "set", "/via-ctl"] + words
+    pa = subprocess.Popen(argv(a, ["modern"]), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+    pb = subprocess.Popen(argv(b, ["modern", "percent", "50"]), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    outs = [p.communicate(timeout=20) + (p.returncode, want)
+            for p, want in ((pa, None), (pb, 500))]
+    ok = [o for o in outs if o[2] == 0]
+    bad = [o for o in outs if o[2] != 0]
+    check(len(ok) == 1 and len(bad) == 1, "one wins, one conflicts: %r" % outs)
+    print("the other: %s" % bad[0][1].strip())
+    check("conflict" in bad[0][1] and "routes/" in bad[0][1], "the conflict says what: %r" %
+          bad[0][1])
+    objs, _ = env.etcd.prefix("routes/")
+    mine = [json.loads(v) for v in objs.values() if json.loads(v).get("path") == "/via-ctl"]
+    check(len(mine) == 1 and mine[0]["pool"] == "modern" and
+          (mine[0].get("percent", 0) * 10 or None) == ok[0][3], "the winner's in the store: %r"
+          % mine)
+    env.converged()
+
+
 TESTS = [test_offered_table_everywhere, test_convergence, test_bad_object_refused,
+         test_strgctl_through_store, test_concurrent_changes_conflict,
          test_sticky_canary_agrees, test_leader_killed, test_host_cut_off,
          test_compaction_while_stopped, test_starts_without_etcd]
 

@@ -146,6 +146,11 @@ static void test_txn_compare(void **state)
 	assert_int_equal(etcd_txn(e, cmp, 1, ops, 1, NULL), -ECANCELED);
 	cmp[0] = (struct etcd_cmp){.key = "/txn-empty/", .prefix = true};
 	assert_int_equal(etcd_txn(e, cmp, 1, &ops[2], 1, NULL), 0);
+	/* "Not changed since": below the next revision holds, below its own does not. */
+	cmp[0] = (struct etcd_cmp){.key = "/txn/a", .mod_revision = h.revision + 1, .less = true};
+	assert_int_equal(etcd_txn(e, cmp, 1, NULL, 0, NULL), 0);
+	cmp[0].mod_revision = h.revision;
+	assert_int_equal(etcd_txn(e, cmp, 1, NULL, 0, NULL), -ECANCELED);
 	cmp[0] = (struct etcd_cmp){.key = "/txn/a"};
 	/* With the revision read: it holds. */
 	cmp[0].mod_revision = h.revision;

@@ -373,6 +373,19 @@ static void end_draft(struct ctl_env *env, struct config *live, bool changed)
 
 int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), void *arg)
 {
+	struct config *before = env->store_submit ? config_clone(env->cfg) : NULL;
+	char err[320];
+	int n = ctl_change_here(env, fn, arg);
+
+	/* Made here at once (a trip protects users even without the store), then shared. */
+	if (n > 0 && before && env->store_submit(env, before, env->cfg, true, err, sizeof(err)) < 0)
+		pr_warn("ctl: a change of strgd's own not handed to the store: %s", err);
+	config_destroy(before);
+	return n;
+}
+
+int ctl_change_here(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), void *arg)
+{
 	struct ctl_reply mine = {0};
 	struct config *live;
 	int n;
@@ -883,6 +896,68 @@ static bool in_group(const struct ucred *peer, int gid)
 	return false;
 }
 
+/*
+ * In a fleet: the handler edits a draft that is not published here; what it changed in the
+ * pools and routes goes to the store, and the reply waits until this host runs the revision
+ * written (CTL_WAIT_STORE). A change of the rest (the guard) is this host's own, as without one.
+ */
+static int to_store(struct ctl_env *env, struct config *live,
+		    int (*handler)(struct ctl_env *, struct ctl_args *, struct ctl_reply *),
+		    struct ctl_args *a, struct ctl_reply *r, uint64_t t0, const struct ucred *peer,
+		    const char *logline)
+{
+	struct splice *sp = env->sp;
+	struct guard *gd = env->gd;
+	int64_t ticket = 0;
+	char err[320];
+	int ret;
+
+	env->sp = NULL;
+	env->gd = NULL;
+	ret = handler(env, a, r);
+	env->sp = sp;
+	env->gd = gd;
+	if (ret > 0)
+		ticket = env->store_submit(env, live, env->cfg, false, err, sizeof(err));
+	if (ret > 0 && !ticket)
+		ctl_publish(env, r);
+	end_draft(env, live, ret > 0 && !ticket);
+	snprintf(r->what, sizeof(r->what), "uid %u pid %d: %s", peer->uid, peer->pid, logline);
+	r->t0_ns = t0;
+	if (ticket < 0)
+		return ctl_fail(r, "%s: nothing changed", err);
+	if (ticket > 0) {
+		r->wait = CTL_WAIT_STORE;
+		r->ticket = ticket;
+	} else if (ret > 0) {
+		r->wait = CTL_WAIT_CHANGE;
+		r->gen = env->wait_gen;
+		r->save = ctl_save(env);
+	}
+	return ret < 0 ? ret : 0;
+}
+
+/* A change written to the store: its reply goes once it is in force here, or failed. */
+static bool store_ready(struct ctl_env *env, struct ctl_reply *r)
+{
+	char msg[320];
+	int64_t rev = 0;
+	int ret = env->store_outcome(env, r->ticket, &rev, msg, sizeof(msg));
+
+	if (ret == 1)
+		return false;
+	if (ret < 0) {
+		ctl_fail(r, "%s", msg);
+		pr_warn("ctl: %s: %s", r->what, msg);
+	} else {
+		reply(r, "in force here at store revision %lld\n", (long long)rev);
+		pr_info("ctl: %s (store revision %lld, in force here after %llu us)", r->what,
+			(long long)rev, (unsigned long long)(now_ns() - r->t0_ns) / 1000);
+	}
+	r->wait = CTL_WAIT_NONE;
+	return true;
+}
+
 int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struct ctl_reply *r)
 {
 	char *argv[CTL_MAX_WORDS], logline[256];
@@ -923,6 +998,8 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 		if (env->cfg == live)
 			return ctl_fail(r, "out of memory for the change");
 	}
+	if (live && env->store_submit)
+		return to_store(env, live, handlers[v->id], &a, r, t0, peer, logline);
 	ret = handlers[v->id](env, &a, r);
 	if (live)
 		end_draft(env, live, ret > 0);
@@ -964,6 +1041,8 @@ bool ctl_reply_ready(struct ctl_env *env, struct ctl_reply *r)
 		r->wait = CTL_WAIT_NONE;
 		return true;
 	}
+	if (r->wait == CTL_WAIT_STORE)
+		return store_ready(env, r);
 	if (r->wait != CTL_WAIT_CHANGE)
 		return true;
 	now = now_ns();

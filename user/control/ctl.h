@@ -60,6 +60,16 @@ struct ctl_env {
 	char restart_said[400]; /* "ok\n..." or "error: ...\n" */
 	unsigned nworkers;	/* for views of which worker holds what */
 	struct worker *const *workers;
+	/*
+	 * In a fleet (NULL otherwise): a change of the pools and routes goes to the store in one
+	 * transaction and is in force here once this host runs the revision written. submit
+	 * returns a ticket (> 0), 0 when the draft's table is live's, or -errno (why in err);
+	 * outcome: 1 on its way, 0 in force (*rev), -errno with why in msg (-ECANCELED: conflict).
+	 */
+	int64_t (*store_submit)(struct ctl_env *env, const struct config *live,
+				const struct config *draft, bool orphan, char *err, size_t errlen);
+	int (*store_outcome)(struct ctl_env *env, int64_t ticket, int64_t *rev, char *msg,
+			     size_t len);
 	const char *config_path; /* what "reload" reads again */
 	struct config *applied;	 /* the configuration applied last (owned by the caller) */
 };
@@ -69,6 +79,7 @@ enum ctl_wait {
 	CTL_WAIT_NONE = 0,
 	CTL_WAIT_CHANGE = 1,  /* in force on every worker, and its state text written or failed */
 	CTL_WAIT_RESTART = 2, /* the restart it began has finished */
+	CTL_WAIT_STORE = 3,   /* written to the fleet's store, and in force here */
 };
 
 /*
@@ -83,6 +94,7 @@ struct ctl_reply {
 	uint64_t t0_ns;	    /* when the command came (CLOCK_MONOTONIC) */
 	uint64_t force_ns;  /* when it was seen in force everywhere (0: not yet) */
 	char what[300];	    /* a change: "uid U pid P: COMMAND", for its log line */
+	int64_t ticket;	    /* a change for the fleet's store: its ticket */
 };
 
 /*
@@ -96,6 +108,12 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
  * state file) and committed; 0 or < 0 leave the live configuration as it was. Returns fn's.
  */
 int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), void *arg);
+/*
+ * In a fleet, ctl_change() also hands the change to the store (its outcome is logged): a
+ * rollback's trip reaches every host. ctl_change_here() changes this host alone (a table from
+ * the store put in force).
+ */
+int ctl_change_here(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), void *arg);
 /*
  * Whether r may go now. A change's reply goes once the change is in force on every worker and
  * its state text is written or failed: then it says whether the change is on disk (an error

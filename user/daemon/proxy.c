@@ -251,6 +251,18 @@ static void commit(struct ctl_env *env, struct config *draft)
 	reclaim(sh);
 }
 
+static int64_t env_store_submit(struct ctl_env *env, const struct config *live,
+				const struct config *draft, bool orphan, char *err, size_t errlen)
+{
+	return store_submit(env_owner(env)->sh->store, live, draft, orphan, err, errlen);
+}
+
+static int env_store_outcome(struct ctl_env *env, int64_t ticket, int64_t *rev, char *msg,
+			     size_t len)
+{
+	return store_outcome(env_owner(env)->sh->store, ticket, rev, msg, len);
+}
+
 static int adopt_draft(struct config *draft, void *table)
 {
 	return fleet_adopt(draft, table);
@@ -264,7 +276,7 @@ static void follow_store(struct proxy *px)
 
 	if (!t)
 		return;
-	n = ctl_change(&px->ctl_env, adopt_draft, t);
+	n = ctl_change_here(&px->ctl_env, adopt_draft, t);
 	if (n == -EBUSY) {
 		store_give_back(px->sh->store, t); /* after the restart, or by its successor */
 		return;
@@ -840,6 +852,8 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 			pr_warn("store: %s", strerror(errno));
 			goto out;
 		}
+		sh.px[0]->ctl_env.store_submit = env_store_submit;
+		sh.px[0]->ctl_env.store_outcome = env_store_outcome;
 	}
 	sh.px[0]->ctl = ctlsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, ctl_fd);
 	if (!sh.px[0]->ctl) {

@@ -614,8 +614,8 @@ static json_t *op_json(const struct etcd_op *op)
 static json_t *cmp_json(const struct etcd_cmp *cmp)
 {
 	json_t *o = json_pack("{s:o, s:s, s:s, s:o}", "key", b64_json(cmp->key, strlen(cmp->key)),
-			      "target", "MOD", "result", "EQUAL", "mod_revision",
-			      i64_json(cmp->mod_revision));
+			      "target", "MOD", "result", cmp->less ? "LESS" : "EQUAL",
+			      "mod_revision", i64_json(cmp->mod_revision));
 	size_t elen;
 	char *end = cmp->prefix ? prefix_end(cmp->key, &elen) : NULL;
 

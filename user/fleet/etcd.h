@@ -57,13 +57,15 @@ struct etcd_op {
 };
 
 /*
- * "key's mod revision is mod_revision" (0: the key does not exist); with prefix, of every key
+ * "key's mod revision is mod_revision" (0: the key does not exist), or with less "is below
+ * mod_revision" (the key did not change since mod_revision - 1); with prefix, of every key
  * under key (0: there is none).
  */
 struct etcd_cmp {
 	const char *key;
 	int64_t mod_revision;
 	bool prefix;
+	bool less;
 };
 
 struct etcd_event {

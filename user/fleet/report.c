@@ -114,7 +114,7 @@ static void wait_turn(struct store *st, uint64_t gen, unsigned ms)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&st->lock);
-	while (!st->stop && st->report_gen == gen &&
+	while (!st->stop && st->report_gen == gen && !store_jobs_queued(st) &&
 	       pthread_cond_timedwait(&st->cond, &st->lock, &ts) == 0)
 		;
 	pthread_mutex_unlock(&st->lock);
@@ -134,6 +134,7 @@ void *store_report_run(void *arg)
 		pthread_mutex_unlock(&st->lock);
 		if (stop)
 			break;
+		store_jobs_run(st);
 		if (report_turn(st, gen, &written, &renewed)) {
 			/* The follower's watch reconnects too: it may hang on a cut link. */
 			if (++fails == 1)

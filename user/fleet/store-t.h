@@ -16,6 +16,29 @@
 /* An etcd_watch() callback's answer: read the whole prefix again. */
 #define STORE_RESYNC 1
 
+/* A change of the fleet's table, written by the reporter thread in one transaction. */
+struct store_job {
+	struct store_job *next;
+	int64_t ticket;
+	int64_t base; /* the store's revision in force here when the change was made */
+	size_t n;
+	struct etcd_op *ops;
+	struct etcd_cmp *cmps; /* each key unchanged since base */
+	char **keys, **values;
+	int state; /* STORE_JOB_* */
+	int err;
+	int64_t revision; /* written at */
+	uint64_t done_ms;
+	bool orphan; /* nobody waits for it (a change of strgd's own): freed once done */
+	char msg[320];
+};
+
+enum {
+	STORE_JOB_QUEUED = 0,
+	STORE_JOB_WRITTEN = 1,
+	STORE_JOB_FAILED = 2,
+};
+
 struct store {
 	struct store_settings set;
 	char listen[128];
@@ -44,15 +67,25 @@ struct store {
 	struct store_status status;
 	uint64_t report_gen; /* moves on with what the report says */
 
+	struct store_job *jobs; /* (lock) */
+	int64_t tickets;	/* (lock) */
+
 	/* The reporter thread's own. */
 	pthread_t reporter;
 	struct etcd *er;
 	int64_t lease;
+	struct io_uring rring; /* to wake worker 0 with */
 
 	struct io_uring ring; /* the follower's, to wake worker 0 with */
 	int wake_fd;
 };
 
+/* change.c: run the changes waiting (the reporter thread); whether one waits (lock held). */
+void store_jobs_run(struct store *st);
+bool store_jobs_queued(const struct store *st);
+void store_jobs_free(struct store *st);
+/* Wake worker 0 through ring. */
+void store_wake(struct io_uring *ring, int fd);
 /* report.c: the reporter thread. */
 void *store_report_run(void *arg);
 /* The status changed: the report is written again (call with st->lock held). */

@@ -63,14 +63,7 @@ static void nap(struct store *st, unsigned ms)
 
 static void wake(struct store *st)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&st->ring);
-
-	if (!sqe)
-		return;
-	io_uring_prep_msg_ring(sqe, st->wake_fd, 0, ring_tag(NULL, RING_OP_ACK), 0);
-	io_uring_sqe_set_data64(sqe, 0);
-	io_uring_submit_and_wait(&st->ring, 1);
-	io_uring_cq_advance(&st->ring, io_uring_cq_ready(&st->ring));
+	store_wake(&st->ring, st->wake_fd);
 }
 
 /* ---- contact ---- */
@@ -540,6 +533,11 @@ static int store_init(struct store *st, const struct config *live, int wake_fd, 
 	err = io_uring_queue_init(4, &st->ring, 0);
 	if (err)
 		return err;
+	err = io_uring_queue_init(4, &st->rring, 0);
+	if (err) {
+		io_uring_queue_exit(&st->ring);
+		return err;
+	}
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->cond, NULL);
 	return 0;
@@ -590,6 +588,8 @@ void store_close(struct store *st)
 	etcd_close(st->ew);
 	etcd_close(st->er);
 	io_uring_queue_exit(&st->ring);
+	io_uring_queue_exit(&st->rring);
+	store_jobs_free(st);
 	config_destroy(st->table);
 	config_destroy(st->ready);
 	config_destroy(st->offer);

@@ -43,6 +43,20 @@ void store_applied(struct store *st, const struct config *table, int err);
 /* Worker 0 could not take it now (a restart under way): offered again at the next wake. */
 void store_give_back(struct store *st, struct config *table);
 void store_status(struct store *st, struct store_status *out);
+/*
+ * Worker 0: a change of the table (draft against live) for the store, written by the reporter
+ * thread in one transaction whose compares hold only while no key it touches changed since
+ * the revision in force here. Returns a ticket (> 0), 0 when the tables' objects are the same
+ * (nothing for the store), or -errno with the reason in err. orphan: nobody asks for the
+ * outcome (it is logged).
+ */
+int64_t store_submit(struct store *st, const struct config *live, const struct config *draft,
+		     bool orphan, char *err, size_t errlen);
+/*
+ * Worker 0: 1 while the change is on its way, 0 once in force here (*revision: written at), or
+ * -errno with the reason in msg (-ECANCELED: a conflict, what changed meanwhile named).
+ */
+int store_outcome(struct store *st, int64_t ticket, int64_t *revision, char *msg, size_t len);
 /* The nodes' reports as read from the store: a JSON array text the caller frees, or NULL. */
 char *store_nodes_json(struct store *st);
 
