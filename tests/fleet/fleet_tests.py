@@ -615,8 +615,36 @@ def test_concurrent_changes_conflict(env):
     env.converged()
 
 
+def test_rollback_trip_fleet_wide(env):
+    """A rollback tripped on one host is in force on all three (the others roll the route back
+    too, the figures in the store); route activate on another host clears it everywhere."""
+    rb = {"errors_percent": 20, "window_s": 2, "min": 5}
+    env.etcd.put("routes/97", route_obj("/rb", "modern", strip_prefix=True, rollback=rb))
+    pool_on_all(env, "/rb/x", "modern")
+    h = env.hosts[0]
+    end = time.monotonic() + 10
+    while h.get("/rb/x") == "modern" and time.monotonic() < end:
+        for _ in range(10):
+            h.get("/rb/__status/500")
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    check(h.get("/rb/x") == "legacy", "h0 tripped the route")
+    for o in env.hosts[1:]:
+        wait_for(lambda: o.get("/rb/x") == "legacy", 5, "h%d rolled back too" % o.i, step=0)
+    print("rollback trip on h0 in force on all three %.1f ms after h0's" %
+          ((time.monotonic() - t0) * 1000))
+    obj = json.loads(env.etcd.prefix("routes/97")[0]["routes/97"])
+    check("tripped" in obj and "5xx" in obj["tripped"], "the trip's figures: %r" % obj)
+    r = env.hosts[2].ctl("route", "activate", "97")
+    check(r.returncode == 0, "route activate: %r" % r.stderr)
+    pool_on_all(env, "/rb/x", "modern")
+    check("tripped" not in json.loads(env.etcd.prefix("routes/97")[0]["routes/97"]),
+          "cleared in the store")
+
+
 TESTS = [test_offered_table_everywhere, test_convergence, test_bad_object_refused,
          test_strgctl_through_store, test_concurrent_changes_conflict,
+         test_rollback_trip_fleet_wide,
          test_sticky_canary_agrees, test_leader_killed, test_host_cut_off,
          test_compaction_while_stopped, test_starts_without_etcd]
 
