@@ -42,7 +42,7 @@ STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c) \
 	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
 	$(addprefix user/observe/,stats.c metrics.c metricsrv.c) \
 	$(addprefix user/dataplane/,conn.c exchange.c handoff.c session.c health.c) \
-	$(addprefix user/control/,ctl.c ctlguard.c ctlsrv.c ctlverbs.c reload.c rollback.c) \
+	$(addprefix user/control/,ctl.c ctlguard.c ctlfleet.c ctlsrv.c ctlverbs.c reload.c rollback.c) \
 	$(addprefix user/daemon/,strgd.c proxy.c) \
 	$(addprefix user/fleet/,store.c report.c change.c)
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).

@@ -642,9 +642,24 @@ def test_rollback_trip_fleet_wide(env):
           "cleared in the store")
 
 
+def test_fleet_view(env):
+    """strgctl fleet lists every host with its revision, lag and whether its table is this
+    host's; -j gives the same as JSON."""
+    env.converged()
+    r = env.hosts[0].ctl("fleet")
+    check(r.returncode == 0, "strgctl fleet: %r" % r.stderr)
+    lines = [l for l in r.stdout.splitlines() if l.startswith("  h")]
+    check(len(lines) == 3 and all("same as here" in l and "in step" in l for l in lines),
+          "three hosts, one table: %r" % r.stdout)
+    r = env.hosts[0].ctl("-j", "fleet")
+    view = json.loads(r.stdout)
+    check(view["node"] == "h0" and len(view["nodes"]) == 3, "JSON view: %r" % view)
+    check(env.hosts[0].ctl("fleet", "x").returncode != 0, "arguments refused")
+
+
 TESTS = [test_offered_table_everywhere, test_convergence, test_bad_object_refused,
          test_strgctl_through_store, test_concurrent_changes_conflict,
-         test_rollback_trip_fleet_wide,
+         test_rollback_trip_fleet_wide, test_fleet_view,
          test_sticky_canary_agrees, test_leader_killed, test_host_cut_off,
          test_compaction_while_stopped, test_starts_without_etcd]
 

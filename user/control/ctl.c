@@ -21,6 +21,7 @@
 #include "core/apply.h"
 #include "lib/clock.h"
 #include "control/ctl.h"
+#include "control/ctlfleet.h"
 #include "control/ctlguard.h"
 #include "control/ctlverb.h"
 #include "control/ctlverbs.h"
@@ -856,6 +857,7 @@ static int (*const handlers[CTL_VERB_COUNT])(struct ctl_env *env, struct ctl_arg
 	[CTL_ALLOW_DEL] = ctl_cidr_change,
 	[CTL_LIMIT_SHOW] = ctl_limit_show,
 	[CTL_LIMIT_SET] = ctl_limit_set,
+	[CTL_FLEET_SHOW] = ctl_fleet_show,
 };
 
 /* Split in place on spaces; flags -j and --dry-run are taken out wherever they stand. */

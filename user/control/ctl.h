@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <jansson.h>
 
 #include "core/config.h"
 #include "lib/reply.h"
@@ -70,6 +71,8 @@ struct ctl_env {
 				const struct config *draft, bool orphan, char *err, size_t errlen);
 	int (*store_outcome)(struct ctl_env *env, int64_t ticket, int64_t *rev, char *msg,
 			     size_t len);
+	/* In a fleet: the view of it for "fleet" (fleet/store.h, store_view()). */
+	json_t *(*fleet_view)(struct ctl_env *env);
 	const char *config_path; /* what "reload" reads again */
 	struct config *applied;	 /* the configuration applied last (owned by the caller) */
 };

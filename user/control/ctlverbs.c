@@ -79,6 +79,11 @@ const struct ctl_verb ctl_verbs[CTL_VERB_COUNT] = {
 	 "new connections (SYN) or packets per second per source and receiving CPU, with a "
 	 "burst (default: a second's worth); 0 turns the limit off",
 	 CTL_CHANGES},
+	{CTL_FLEET_SHOW, "fleet", NULL, "",
+	 "the hosts that share this one's table in etcd (store): the revision each runs, its lag, "
+	 "whether its table's hash is this host's, since when it is out of touch, its last "
+	 "refusal",
+	 CTL_JSON},
 };
 
 const struct ctl_verb *ctl_verb_find(int argc, char **argv, int *used)

@@ -31,7 +31,8 @@ enum ctl_verb_id {
 	CTL_LIMIT_SHOW = 22,
 	CTL_LIMIT_SET = 23,
 	CTL_RESTART = 24,
-	CTL_VERB_COUNT = 25,
+	CTL_FLEET_SHOW = 25,
+	CTL_VERB_COUNT = 26,
 };
 
 enum ctl_verb_flags {

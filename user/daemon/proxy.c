@@ -263,6 +263,11 @@ static int env_store_outcome(struct ctl_env *env, int64_t ticket, int64_t *rev, 
 	return store_outcome(env_owner(env)->sh->store, ticket, rev, msg, len);
 }
 
+static json_t *env_fleet_view(struct ctl_env *env)
+{
+	return store_view(env_owner(env)->sh->store);
+}
+
 static int adopt_draft(struct config *draft, void *table)
 {
 	return fleet_adopt(draft, table);
@@ -854,6 +859,7 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 		}
 		sh.px[0]->ctl_env.store_submit = env_store_submit;
 		sh.px[0]->ctl_env.store_outcome = env_store_outcome;
+		sh.px[0]->ctl_env.fleet_view = env_fleet_view;
 	}
 	sh.px[0]->ctl = ctlsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, ctl_fd);
 	if (!sh.px[0]->ctl) {

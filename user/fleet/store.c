@@ -478,25 +478,27 @@ void store_status(struct store *st, struct store_status *out)
 	pthread_mutex_unlock(&st->lock);
 }
 
-char *store_nodes_json(struct store *st)
+json_t *store_view(struct store *st)
 {
-	json_t *a = json_array();
-	char *text;
+	json_t *nodes = json_array(), *v;
+	char hash[20];
 
 	pthread_mutex_lock(&st->lock);
-	for (size_t i = 0; a && i < st->nodes.n; i++) {
+	for (size_t i = 0; nodes && i < st->nodes.n; i++) {
 		json_t *j = json_loads(st->nodes.v[i].value, 0, NULL);
 
 		if (json_is_object(j))
-			json_object_set_new(j, "mod_revision",
-					    json_integer(st->nodes.v[i].mod_revision));
-		if (j)
-			json_array_append_new(a, j);
+			json_array_append(nodes, j);
+		json_decref(j);
 	}
+	snprintf(hash, sizeof(hash), "%016" PRIx64, st->status.hash);
+	v = json_pack("{s:s, s:I, s:s, s:I, s:I, s:s, s:o*}", "node", st->set.node, "revision",
+		      (json_int_t)st->status.revision, "table_hash", hash, "stale_since_ms",
+		      (json_int_t)st->status.stale_since_ms, "rejected_revision",
+		      (json_int_t)st->status.rejected_revision, "rejected", st->status.rejected,
+		      "nodes", nodes);
 	pthread_mutex_unlock(&st->lock);
-	text = a ? json_dumps(a, JSON_COMPACT) : NULL;
-	json_decref(a);
-	return text;
+	return v;
 }
 
 /* ---- life ---- */

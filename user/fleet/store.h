@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/config.h"
 
 #define STORE_LEASE_TTL_S 10 /* a host that dies drops out of nodes/ within it */
@@ -57,7 +59,11 @@ int64_t store_submit(struct store *st, const struct config *live, const struct c
  * -errno with the reason in msg (-ECANCELED: a conflict, what changed meanwhile named).
  */
 int store_outcome(struct store *st, int64_t ticket, int64_t *revision, char *msg, size_t len);
-/* The nodes' reports as read from the store: a JSON array text the caller frees, or NULL. */
-char *store_nodes_json(struct store *st);
+/*
+ * This host's view of the fleet: {"node", "revision", "table_hash", "stale_since_ms",
+ * "rejected_revision", "rejected", "nodes": [each nodes/NAME report as read from the store]}.
+ * NULL when out of memory.
+ */
+json_t *store_view(struct store *st);
 
 #endif
