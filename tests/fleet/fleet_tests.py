@@ -265,6 +265,7 @@ class Host:
             "control %s/ctl.sock" % self.dir,
             "state-file %s/state" % self.dir,
             "store etcd %s prefix %s node h%d" % (urls, PREFIX.rstrip("/"), self.i),
+            "metrics 127.0.0.1:%d" % (self.port + 100),
         ]) + "\n"
 
     def start(self):
@@ -318,6 +319,12 @@ class Host:
                 if attempt:
                     raise
         return None
+
+    def metrics(self):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % (self.port + 100),
+                                    timeout=5) as r:
+            return {l.split()[0]: float(l.split()[1]) for l in r.read().decode().splitlines()
+                    if l.startswith("strg_store") or l.startswith("strg_fleet")}
 
     def node(self):
         return self.env.etcd.nodes().get("h%d" % self.i)
@@ -504,12 +511,19 @@ def test_host_cut_off(env):
         check(h.get("/cut/x") == "legacy" and h.get("/api/x") == "modern",
               "the cut host serves its last table")
         check("out of touch with etcd" in h.log(), "the cut host logs it is stale")
+        m = wait_for(lambda: (lambda m: m if m["strg_store_connected"] == 0 else None)(
+            h.metrics()), 10, "h2's metrics: not connected")
+        check(m["strg_store_stale_seconds"] > 0, "h2's metrics: stale %r" % m)
     finally:
         for r in h.relays:
             r.set_cut(False)
     wait_for(lambda: h.get("/cut/x") == "modern", 15, "h2 converges after the cut")
     nodes = env.converged(15)
     check(nodes["h2"]["stale_since"] is None, "h2 in touch again")
+    m = wait_for(lambda: (lambda m: m if m["strg_store_connected"] == 1 else None)(
+        h.metrics()), 10, "h2's metrics: connected")
+    check(m["strg_store_stale_seconds"] == 0 and m["strg_fleet_hosts"] == 3 and
+          m["strg_store_revision"] == nodes["h2"]["revision"], "h2's metrics: %r" % m)
 
 
 def test_compaction_while_stopped(env):

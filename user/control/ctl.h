@@ -71,6 +71,9 @@ struct ctl_env {
 				const struct config *draft, bool orphan, char *err, size_t errlen);
 	int (*store_outcome)(struct ctl_env *env, int64_t ticket, int64_t *rev, char *msg,
 			     size_t len);
+	/* In a fleet: the store's numbers for the metrics (metrics_src.read_store). */
+	void (*read_store)(void *ctx, struct metrics_store *out);
+	void *store_ctx;
 	/* In a fleet: the view of it for "fleet" (fleet/store.h, store_view()). */
 	json_t *(*fleet_view)(struct ctl_env *env);
 	const char *config_path; /* what "reload" reads again */

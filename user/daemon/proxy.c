@@ -268,6 +268,27 @@ static json_t *env_fleet_view(struct ctl_env *env)
 	return store_view(env_owner(env)->sh->store);
 }
 
+/* metrics_src.read_store: the follower's status as numbers. */
+static void store_numbers(void *ctx, struct metrics_store *out)
+{
+	struct store_status s;
+	struct timespec ts;
+
+	store_status(ctx, &s);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*out = (struct metrics_store){
+		.on = true,
+		.revision = s.revision,
+		.connected = !s.stale_since_ms,
+		.rejected_revision = s.rejected_revision,
+		.hosts = s.hosts,
+	};
+	if (s.stale_since_ms)
+		out->stale_s =
+			((double)ts.tv_sec * 1000 + ts.tv_nsec / 1e6 - (double)s.stale_since_ms) /
+			1000;
+}
+
 static int adopt_draft(struct config *draft, void *table)
 {
 	return fleet_adopt(draft, table);
@@ -860,6 +881,8 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 		sh.px[0]->ctl_env.store_submit = env_store_submit;
 		sh.px[0]->ctl_env.store_outcome = env_store_outcome;
 		sh.px[0]->ctl_env.fleet_view = env_fleet_view;
+		sh.px[0]->ctl_env.read_store = store_numbers;
+		sh.px[0]->ctl_env.store_ctx = sh.store;
 	}
 	sh.px[0]->ctl = ctlsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, ctl_fd);
 	if (!sh.px[0]->ctl) {

@@ -475,6 +475,7 @@ void store_status(struct store *st, struct store_status *out)
 {
 	pthread_mutex_lock(&st->lock);
 	*out = st->status;
+	out->hosts = (unsigned)st->nodes.n;
 	pthread_mutex_unlock(&st->lock);
 }
 

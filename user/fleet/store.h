@@ -28,6 +28,7 @@ struct store_status {
 	uint64_t stale_since_ms;   /* out of touch with the store since (Unix ms; 0: in touch) */
 	uint64_t tables;	   /* tables handed to worker 0 */
 	bool lease;		   /* nodes/NAME is held */
+	unsigned hosts;		   /* hosts reporting in nodes/ */
 };
 
 /*
