@@ -549,7 +549,7 @@ def test_compaction_while_stopped(env):
 
 def test_starts_without_etcd(env):
     """etcd entirely down when a strgd starts: it serves the table it saved."""
-    env.etcd.put("routes/95", route_obj("/saved", "modern"))
+    saved_rev = env.etcd.put("routes/95", route_obj("/saved", "modern"))
     pool_on_all(env, "/saved", "modern")
     h = env.hosts[0]
     h.stop()
@@ -559,6 +559,9 @@ def test_starts_without_etcd(env):
         check(h.get("/saved/x") == "modern", "the saved table is served")
         check(h.get("/conv/x") in ("legacy", "modern"), "other saved routes are served")
         wait_for(lambda: "etcd cannot be reached" in h.log(), 10, "stale logged")
+        m = h.metrics()
+        check(m["strg_store_revision"] >= saved_rev and m["strg_store_connected"] == 0,
+              "the saved table's revision, stale: %r (saved at %d)" % (m, saved_rev))
     finally:
         for i in range(3):
             env.etcd.start(i, "existing")

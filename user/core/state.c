@@ -503,6 +503,7 @@ int state_load(struct config *cfg, struct config **last, char *err, size_t errle
 	}
 	memcpy(cfg->pools, tmp->pools, sizeof(cfg->pools));
 	cfg->npools = tmp->npools;
+	cfg->store_revision = tmp->store_revision;
 	free(tmp);
 	route_table_free(cfg->routes);
 	cfg->routes = t;
