@@ -17,6 +17,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -674,9 +675,69 @@ def test_fleet_view(env):
     check(env.hosts[0].ctl("fleet", "x").returncode != 0, "arguments refused")
 
 
+WRK_LUA = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) seen = 0; wrong = 0 end
+function response(status, headers, body)
+  seen = seen + 1
+  if status ~= 200 or headers["X-Pool"] ~= "modern" then wrong = wrong + 1 end
+end
+function done(summary, latency, requests)
+  local s, w = 0, 0
+  for _, t in ipairs(threads) do s = s + t:get("seen"); w = w + t:get("wrong") end
+  io.write(string.format("checked %d wrong %d\\n", s, w))
+end
+"""
+
+
+def test_changes_under_load(env, changes=500):
+    """500 changes written to etcd while wrk loads all three hosts: no request lost (socket
+    errors, non-2xx) or misrouted (a route the changes do not touch answered by another pool).
+    wrk's threads check each response in Lua."""
+    script = env.tmp / "check.lua"
+    script.write_text(WRK_LUA)
+    wrks = [subprocess.Popen(["wrk", "-t1", "-c8", "-d60s", "-s", str(script),
+                              "http://127.0.0.1:%d/api/x" % h.port],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for h in env.hosts]
+    t0 = time.monotonic()
+    try:
+        time.sleep(0.5)
+
+        # Four writers, each toggling a route of its own.
+        def writer(k):
+            for n in range(changes // 4):
+                env.etcd.put("routes/4%d" % k, route_obj("/load%d" % k,
+                                                         ("legacy", "modern")[n % 2]))
+        ts = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        for k in range(4):
+            pool_on_all(env, "/load%d" % k, ("legacy", "modern")[(changes // 4 - 1) % 2])
+    finally:
+        for w in wrks:
+            w.send_signal(signal.SIGINT)
+    took = time.monotonic() - t0
+    total = 0
+    for h, w in zip(env.hosts, wrks):
+        out, _ = w.communicate(timeout=30)
+        check("Socket errors" not in out and "Non-2xx" not in out,
+              "h%d: wrk saw errors: %s" % (h.i, out))
+        m = re.search(r"checked (\d+) wrong (\d+)", out)
+        check(m and int(m.group(2)) == 0 and int(m.group(1)) > 0,
+              "h%d: misrouted or unchecked: %s" % (h.i, out))
+        total += int(m.group(1))
+    print("%d changes in %.1f s under wrk on 3 hosts: %d requests, none lost or misrouted" %
+          (changes, took, total))
+    env.converged()
+
+
 TESTS = [test_offered_table_everywhere, test_convergence, test_bad_object_refused,
          test_strgctl_through_store, test_concurrent_changes_conflict,
-         test_rollback_trip_fleet_wide, test_fleet_view,
+         test_rollback_trip_fleet_wide, test_fleet_view, test_changes_under_load,
          test_sticky_canary_agrees, test_leader_killed, test_host_cut_off,
          test_compaction_while_stopped, test_starts_without_etcd]
 
