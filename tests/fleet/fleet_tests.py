@@ -297,8 +297,9 @@ class Host:
         self.proc = None
         self.conn = None
 
-    def get(self, path, headers=None, source=None):
-        """The pool that answered path (X-Pool), over a kept-alive connection."""
+    def get(self, path, headers=None, source=None, field="X-Pool"):
+        """The pool that answered path (X-Pool, or another field), over a kept-alive
+        connection."""
         for attempt in range(2):
             if self.conn is None or source:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5,
@@ -313,7 +314,7 @@ class Host:
                 r.read()
                 if source:
                     conn.close()
-                return r.getheader("X-Pool")
+                return r.getheader(field)
             except (OSError, http.client.HTTPException):
                 conn.close()
                 self.conn = None
@@ -358,11 +359,14 @@ class Env:
         self.hosts = []
 
     def start(self):
-        for name, port in (("legacy", LEGACY), ("modern", MODERN)):
+        # modern also answers on MODERN + 1, for a pool change that requests can see.
+        for name, ports in (("legacy", [LEGACY]), ("modern", [MODERN, MODERN + 1])):
             log = open(self.tmp / ("%s.log" % name), "ab")
-            self.backends.append(subprocess.Popen(
-                [sys.executable, str(ROOT / "tools" / "backend.py"), "--name", name, "--port",
-                 str(port)], stdin=subprocess.DEVNULL, stdout=log, stderr=log))
+            argv = [sys.executable, str(ROOT / "tools" / "backend.py"), "--name", name]
+            for p in ports:
+                argv += ["--port", str(p)]
+            self.backends.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                                  stderr=log))
             log.close()
         self.etcd.start_all()
         self.hosts = [Host(self, i) for i in range(3)]

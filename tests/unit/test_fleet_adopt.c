@@ -115,11 +115,32 @@ static void test_adopt_default_route_other_id(void **state)
 	config_destroy(t);
 }
 
+/* A backend replaced by another in one change: the new one never takes the slot just freed. */
+static void test_adopt_never_reuses_a_slot_freed_now(void **state)
+{
+	struct config *d = parse("listen 127.0.0.1:8080\npool legacy 127.0.0.1:9001\n"),
+		      *t = parse("listen 127.0.0.1:8080\npool legacy 127.0.0.1:9002\n"),
+		      *back = parse("listen 127.0.0.1:8080\npool legacy 127.0.0.1:9001\n");
+
+	(void)state;
+	assert_true(fleet_adopt(d, t) > 0);
+	assert_int_equal(d->pools[0].backends[0].state, BACKEND_REMOVED);
+	assert_int_equal(pool_backend_find(&d->pools[0], "127.0.0.1:9002"), 1);
+	/* Back again: 9001 comes back in a slot removed by an earlier change (slot 0). */
+	assert_true(fleet_adopt(d, back) > 0);
+	assert_int_equal(pool_backend_find(&d->pools[0], "127.0.0.1:9001"), 0);
+	assert_int_equal(d->pools[0].backends[1].state, BACKEND_REMOVED);
+	config_destroy(d);
+	config_destroy(t);
+	config_destroy(back);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_adopt_keeps_places),
 		cmocka_unit_test(test_adopt_default_route_other_id),
+		cmocka_unit_test(test_adopt_never_reuses_a_slot_freed_now),
 	};
 
 	return cmocka_run_group_tests_name("fleet_adopt", tests, NULL, NULL);

@@ -6,11 +6,18 @@
 
 #include "fleet/adopt.h"
 
-/* Backends by their configured name: a kept backend keeps its slot (and its runtime state). */
+/*
+ * Backends by their configured name: a kept backend keeps its slot (and its runtime state); a
+ * new one takes a slot never used or removed by an earlier change, never one removed now (open
+ * connections still name it).
+ */
 static int adopt_backends(struct pool *d, const struct pool *t)
 {
+	bool free_slot[POOL_MAX_BACKENDS] = {0};
 	int changes = 0;
 
+	for (unsigned i = 0; i < POOL_MAX_BACKENDS; i++)
+		free_slot[i] = i >= d->nbackends || d->backends[i].state == BACKEND_REMOVED;
 	for (unsigned i = 0; i < d->nbackends; i++)
 		if (d->backends[i].state != BACKEND_REMOVED &&
 		    pool_backend_find(t, d->backends[i].name) < 0) {
@@ -31,12 +38,15 @@ static int adopt_backends(struct pool *d, const struct pool *t)
 			d->backends[di].weight = b->weight;
 			continue;
 		}
-		for (slot = 0; slot < d->nbackends && d->backends[slot].state != BACKEND_REMOVED;
-		     slot++)
+		for (slot = 0; slot < POOL_MAX_BACKENDS && !free_slot[slot]; slot++)
 			;
 		if (slot == POOL_MAX_BACKENDS)
 			return -ENOSPC;
+		free_slot[slot] = false;
 		d->backends[slot] = *b;
+		/* Slots before a new one past the end are holes: removed, never used. */
+		for (; d->nbackends < slot; d->nbackends++)
+			d->backends[d->nbackends].state = BACKEND_REMOVED;
 		if (slot == d->nbackends)
 			d->nbackends++;
 		changes++;

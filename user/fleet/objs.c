@@ -66,7 +66,7 @@ void fleet_objs_free(struct fleet_objs *o)
 
 /* FNV-1a 64 of the key, a NUL and the text, then mixed (splitmix64's finaliser) so that a sum
  * of many keeps its bits spread. */
-static uint64_t obj_hash(const struct fleet_obj *ob)
+uint64_t fleet_obj_hash(const struct fleet_obj *ob)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	const unsigned char *p = (const unsigned char *)ob->name;
@@ -90,7 +90,7 @@ uint64_t fleet_objs_hash(const struct fleet_objs *objs)
 	/* A sum does not depend on the order of its terms. */
 	for (size_t i = 0; i < objs->n; i++)
 		if (fleet_objs_is_table(objs->v[i].name))
-			sum += obj_hash(&objs->v[i]);
+			sum += fleet_obj_hash(&objs->v[i]);
 	return sum;
 }
 

@@ -27,6 +27,8 @@ struct fleet_objs {
 
 /* Whether a key below the prefix is one of the table's objects (pools/, routes/). */
 bool fleet_objs_is_table(const char *name);
+/* One object's share of a set's hash (a set's hash is the sum of its objects'). */
+uint64_t fleet_obj_hash(const struct fleet_obj *ob);
 /* The hash of a set's table objects: the same whatever order they were added in. */
 uint64_t fleet_objs_hash(const struct fleet_objs *objs);
 /*

@@ -85,14 +85,16 @@ static int report_turn(struct store *st, uint64_t gen, uint64_t *written, uint64
 		*written = gen - 1; /* a new lease: the report goes with it */
 		*renewed = now;
 	}
-	if (*written != gen) {
-		err = put_report(st);
-		if (!err)
-			*written = gen;
-	} else if (now - *renewed >= RENEW_MS) {
+	/* Renewed when due even while the report keeps changing: a put does not renew it. */
+	if (now - *renewed >= RENEW_MS) {
 		err = etcd_lease_keepalive(st->er, st->lease, &ttl);
 		if (!err)
 			*renewed = now;
+	}
+	if (!err && *written != gen) {
+		err = put_report(st);
+		if (!err)
+			*written = gen;
 	}
 	if (err == -ENOENT || (err && strstr(etcd_error(st->er), "lease not found"))) {
 		pr_warn("store: the lease of nodes/%s ran out: a new one", st->set.node);

@@ -714,3 +714,23 @@ uint64_t fleet_schema_hash(const struct config *t)
 	fleet_objs_free(&o);
 	return h;
 }
+
+uint64_t fleet_schema_route_hash(const struct config *t, uint32_t id)
+{
+	const struct route *r = route_table_get(t->routes, id);
+	struct fleet_obj ob;
+	char name[32];
+	uint64_t h;
+
+	if (!r)
+		return 0;
+	snprintf(name, sizeof(name), "routes/%u", id);
+	ob.name = name;
+	ob.value = fleet_schema_route_json(t, r);
+	if (!ob.value)
+		return 0;
+	ob.len = strlen(ob.value);
+	h = fleet_obj_hash(&ob);
+	free(ob.value);
+	return h;
+}

@@ -42,4 +42,9 @@ char *fleet_schema_route_json(const struct config *t, const struct route *r);
  * they came in (a node reports it; equal hashes mean equal tables).
  */
 uint64_t fleet_schema_hash(const struct config *t);
+/*
+ * The share of route id of table t in its hash (0: no such route): a revision that changes a
+ * few routes changes the hash by their shares alone.
+ */
+uint64_t fleet_schema_route_hash(const struct config *t, uint32_t id);
 #endif

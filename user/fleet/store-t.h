@@ -51,6 +51,7 @@ struct store {
 	struct etcd *ew;
 	struct fleet_objs good; /* the objects of the table last accepted (see store.c) */
 	struct config *table;	/* that table, decoded (NULL: none accepted since the last read) */
+	uint64_t table_hash;	/* its hash, kept up to date route by route */
 	int64_t seen;		/* the last revision dealt with */
 	uint64_t cluster_id;
 	bool synced;	      /* read whole; the watch goes on from seen + 1 */

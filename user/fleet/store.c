@@ -113,9 +113,8 @@ static void out_of_touch(struct store *st, const char *why)
 /* ---- tables ---- */
 
 /* Hand a copy of the accepted table to worker 0, unless the one in force is the same. */
-static void hand_over(struct store *st, int64_t revision)
+static void hand_over(struct store *st, int64_t revision, uint64_t hash)
 {
-	uint64_t hash = fleet_schema_hash(st->table);
 	struct config *copy;
 
 	st->table->store_revision = revision;
@@ -257,7 +256,8 @@ static int sync_all(struct store *st)
 	}
 	pr_info("store: read %s at revision %" PRId64 ": %zu objects", st->set.prefix, st->seen,
 		st->good.n);
-	hand_over(st, st->seen);
+	st->table_hash = fleet_schema_hash(t);
+	hand_over(st, st->seen, st->table_hash);
 	return 0;
 }
 
@@ -306,6 +306,33 @@ static struct config *routes_changed(struct store *st, const struct etcd_event *
 	return t;
 }
 
+/*
+ * The hash of table t, which differs from st->table by the routes of these events alone: their
+ * old shares out, their new ones in (the whole table is not encoded again).
+ */
+static uint64_t hash_after(struct store *st, const struct config *t, const struct etcd_event *ev,
+			   size_t n)
+{
+	uint64_t h = st->table_hash;
+
+	if (!st->table)
+		return fleet_schema_hash(t);
+	for (size_t i = 0; i < n; i++) {
+		const char *name = rel(st, ev[i].kv.key);
+		char *end;
+		unsigned long id;
+
+		if (!name || strncmp(name, "routes/", 7))
+			continue;
+		id = strtoul(name + 7, &end, 10);
+		if (*end || !id || id > UINT32_MAX)
+			continue;
+		h -= fleet_schema_route_hash(st->table, (uint32_t)id);
+		h += fleet_schema_route_hash(t, (uint32_t)id);
+	}
+	return h;
+}
+
 /* One revision's events (n of them, all of revision rev), applied whole or refused whole. */
 static void apply_revision(struct store *st, const struct etcd_event *ev, size_t n, int64_t rev)
 {
@@ -345,9 +372,10 @@ static void apply_revision(struct store *st, const struct etcd_event *ev, size_t
 		refuse(st, rev, ret == -ENOMEM ? "out of memory" : err);
 		return;
 	}
+	st->table_hash = pools ? fleet_schema_hash(t) : hash_after(st, t, ev, n);
 	config_destroy(st->table);
 	st->table = t;
-	hand_over(st, rev);
+	hand_over(st, rev, st->table_hash);
 }
 
 static int on_watch(void *arg, const struct etcd_watch_msg *m)
