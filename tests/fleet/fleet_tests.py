@@ -413,9 +413,12 @@ def test_offered_table_everywhere(env):
     check(json.loads(objs["routes/2"])["path"] == "/api", "route /api offered as routes/2")
     for h in env.hosts:
         check(h.get("/api/x") == "modern" and h.get("/x") == "legacy", "h%d routes" % h.i)
-    nodes = env.converged()
+    env.converged()
+    # Each host reported itself stale until its first read of the store, then in touch.
+    nodes = wait_for(lambda: (lambda n: n if all(v["stale_since"] is None for v in n.values())
+                              else None)(env.etcd.nodes()), 10, "three reports in touch")
     for name, n in nodes.items():
-        check(n["stale_since"] is None and n["address"].startswith("127.0.0.1:"),
+        check(n["address"].startswith("127.0.0.1:") and n["revision"] > 0,
               "%s report %s" % (name, n))
 
 

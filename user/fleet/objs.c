@@ -223,3 +223,80 @@ int fleet_objs_copy(const struct fleet_objs *from, struct fleet_objs *to)
 		}
 	return 0;
 }
+
+/* Sorted by name: qsort's comparison of pointers to objects. */
+static int by_name_ptr(const void *a, const void *b)
+{
+	return strcmp((*(const struct fleet_obj *const *)a)->name,
+		      (*(const struct fleet_obj *const *)b)->name);
+}
+
+/* Merge the sorted new objects add (taken over) into o: one pass over both. */
+static int merge_in(struct fleet_objs *o, struct fleet_obj **add, size_t nadd)
+{
+	struct fleet_obj *v = malloc((o->n + nadd + 1) * sizeof(*v));
+	size_t i = 0, j = 0, k = 0;
+
+	if (!v)
+		return -ENOMEM;
+	while (i < o->n || j < nadd) {
+		if (j == nadd || (i < o->n && strcmp(o->v[i].name, add[j]->name) < 0))
+			v[k++] = o->v[i++];
+		else
+			v[k++] = *add[j++];
+	}
+	free(o->v);
+	o->v = v;
+	o->n = k;
+	return 0;
+}
+
+int fleet_objs_update(struct fleet_objs *o, const struct fleet_obj *chg, const bool *gone, size_t n)
+{
+	struct fleet_objs added = {0};
+	struct fleet_obj **add = NULL;
+	size_t removed = 0, k = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < n && !err; i++) {
+		bool found;
+		size_t at = place_of(o, chg[i].name, &found);
+
+		if (found && gone[i]) {
+			free(o->v[at].value);
+			o->v[at].value = NULL; /* removed below, in one pass */
+			removed++;
+		} else if (found) {
+			err = fleet_objs_put(o, chg[i].name, chg[i].value, chg[i].len,
+					     chg[i].mod_revision);
+		} else if (!gone[i]) {
+			err = fleet_objs_add(&added, chg[i].name, chg[i].value, chg[i].len,
+					     chg[i].mod_revision);
+		}
+	}
+	for (size_t i = 0; removed && i < o->n; i++) {
+		if (o->v[i].value)
+			o->v[k++] = o->v[i];
+		else
+			free(o->v[i].name);
+	}
+	if (removed)
+		o->n = k;
+	add = !err && added.n ? malloc(added.n * sizeof(*add)) : NULL;
+	if (!err && added.n && !add)
+		err = -ENOMEM;
+	for (size_t i = 0; add && i < added.n; i++)
+		add[i] = &added.v[i];
+	if (add) {
+		qsort(add, added.n, sizeof(*add), by_name_ptr);
+		err = merge_in(o, add, added.n);
+	}
+	if (!err && add) {
+		free(added.v); /* the objects moved into o */
+		added.v = NULL;
+		added.n = 0;
+	}
+	free(add);
+	fleet_objs_free(&added);
+	return err;
+}

@@ -55,6 +55,13 @@ int fleet_objs_add(struct fleet_objs *o, const char *name, const char *value, si
 /* Add or replace (the set stays sorted); 0 or -ENOMEM. */
 int fleet_objs_put(struct fleet_objs *o, const char *name, const char *value, size_t len,
 		   int64_t mod_revision);
+/*
+ * n changes at once: chg[i] put (added or replaced), or removed when gone[i]; the set stays
+ * sorted, merged in one pass (a revision of many new keys costs one walk, not one per key).
+ * 0 or -ENOMEM.
+ */
+int fleet_objs_update(struct fleet_objs *o, const struct fleet_obj *chg, const bool *gone,
+		      size_t n);
 /* Remove the object named name, if there is one. */
 void fleet_objs_remove(struct fleet_objs *o, const char *name);
 /* A deep copy; 0 or -ENOMEM. */

@@ -460,6 +460,22 @@ static int route_id(const char *name, uint32_t *id)
 
 /* Put spec under id: in place when the route of that id has its key, else anew. */
 static int route_place(struct config *cfg, const struct fleet_obj *ob,
+		       const struct route_spec *spec, uint32_t id, char *err, size_t errlen);
+
+int fleet_schema_route_set(struct config *t, uint32_t id, const struct route_spec *spec)
+{
+	struct fleet_obj ob = {.name = "route"};
+	char err[FLEET_ERR_MAX];
+	int ret;
+
+	if (!spec) {
+		ret = route_table_del(t->routes, id);
+		return ret == -ENOENT ? 0 : ret;
+	}
+	return route_place(t, &ob, spec, id, err, sizeof(err));
+}
+
+static int route_place(struct config *cfg, const struct fleet_obj *ob,
 		       const struct route_spec *spec, uint32_t id, char *err, size_t errlen)
 {
 	const struct route *old = route_table_get(cfg->routes, id), *twin;

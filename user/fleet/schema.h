@@ -33,6 +33,8 @@ struct config *fleet_schema_decode(const struct fleet_objs *objs, int *ret, char
  */
 int fleet_schema_route_put(struct config *t, const struct fleet_obj *ob, char *err, size_t errlen);
 int fleet_schema_route_del(struct config *t, const char *name, char *err, size_t errlen);
+/* Route id of t made spec again, or removed (spec NULL): to undo a refused revision. */
+int fleet_schema_route_set(struct config *t, uint32_t id, const struct route_spec *spec);
 /* The table's objects, sorted by name. 0 or -ENOMEM. */
 int fleet_schema_encode(const struct config *t, struct fleet_objs *out);
 /* One route's object (for a change of one route); NULL with errno. */

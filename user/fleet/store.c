@@ -265,80 +265,98 @@ static int sync_all(struct store *st)
 static int objs_with(struct fleet_objs *o, const struct store *st, const struct etcd_event *ev,
 		     size_t n)
 {
-	int err = 0;
+	struct fleet_obj *chg = calloc(n + 1, sizeof(*chg));
+	bool *gone = calloc(n + 1, sizeof(*gone));
+	size_t k = 0;
+	int err = chg && gone ? 0 : -ENOMEM;
 
 	for (size_t i = 0; i < n && !err; i++) {
 		const char *name = rel(st, ev[i].kv.key);
 
 		if (!name || !fleet_objs_is_table(name))
 			continue;
-		if (ev[i].deleted)
-			fleet_objs_remove(o, name);
-		else
-			err = fleet_objs_put(o, name, ev[i].kv.value, ev[i].kv.value_len,
-					     ev[i].kv.mod_revision);
+		chg[k] = (struct fleet_obj){.name = (char *)name,
+					    .value = ev[i].kv.value,
+					    .len = ev[i].kv.value_len,
+					    .mod_revision = ev[i].kv.mod_revision};
+		gone[k++] = ev[i].deleted;
 	}
+	if (!err)
+		err = fleet_objs_update(o, chg, gone, k);
+	free(chg);
+	free(gone);
 	return err;
 }
 
-/* A revision that changes only routes: made to a copy of the last table. */
-static struct config *routes_changed(struct store *st, const struct etcd_event *ev, size_t n,
-				     char *err, size_t errlen)
+/* A route as it was before a revision touched it: to undo a refused revision. */
+struct undo {
+	uint32_t id;
+	bool existed;
+	struct route_spec spec;
+};
+
+static int route_event(struct config *t, const struct etcd_event *ev, const char *name, char *err,
+		       size_t errlen)
 {
-	struct config *t = config_clone(st->table);
-	int ret = t ? 0 : -ENOMEM;
+	struct fleet_obj ob = {
+		.name = (char *)name, .value = ev->kv.value, .len = ev->kv.value_len};
 
-	for (size_t i = 0; i < n && !ret; i++) {
-		struct fleet_obj ob = {.value = ev[i].kv.value, .len = ev[i].kv.value_len};
-
-		ob.name = (char *)rel(st, ev[i].kv.key);
-		if (!ob.name || strncmp(ob.name, "routes/", 7))
-			continue;
-		ret = ev[i].deleted ? fleet_schema_route_del(t, ob.name, err, errlen)
-				    : fleet_schema_route_put(t, &ob, err, errlen);
-	}
-	if (ret == -ENOMEM)
-		snprintf(err, errlen, "out of memory");
-	if (ret) {
-		config_destroy(t);
-		t = NULL;
-	}
-	return t;
+	return ev->deleted ? fleet_schema_route_del(t, name, err, errlen)
+			   : fleet_schema_route_put(t, &ob, err, errlen);
 }
 
 /*
- * The hash of table t, which differs from st->table by the routes of these events alone: their
- * old shares out, their new ones in (the whole table is not encoded again).
+ * A revision that changes routes only, made to the table in place (no copy of a large table per
+ * revision), its hash moved by the routes' shares; undone whole when one of them is refused.
  */
-static uint64_t hash_after(struct store *st, const struct config *t, const struct etcd_event *ev,
-			   size_t n)
+static int routes_changed(struct store *st, const struct etcd_event *ev, size_t n, char *err,
+			  size_t errlen)
 {
+	struct config *t = st->table;
+	struct undo *u = calloc(n + 1, sizeof(*u));
 	uint64_t h = st->table_hash;
+	size_t nu = 0;
+	int ret = u ? 0 : -ENOMEM;
 
-	if (!st->table)
-		return fleet_schema_hash(t);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !ret; i++) {
 		const char *name = rel(st, ev[i].kv.key);
-		char *end;
+		const struct route *r;
 		unsigned long id;
+		char *end;
 
 		if (!name || strncmp(name, "routes/", 7))
 			continue;
 		id = strtoul(name + 7, &end, 10);
-		if (*end || !id || id > UINT32_MAX)
-			continue;
-		h -= fleet_schema_route_hash(st->table, (uint32_t)id);
-		h += fleet_schema_route_hash(t, (uint32_t)id);
+		r = !*end && id && id <= UINT32_MAX ? route_table_get(t->routes, (uint32_t)id)
+						    : NULL;
+		u[nu].id = (uint32_t)id;
+		u[nu].existed = r != NULL;
+		if (r)
+			route_spec_from(&r->spec, &u[nu].spec);
+		h -= fleet_schema_route_hash(t, u[nu++].id);
+		ret = route_event(t, &ev[i], name, err, errlen);
 	}
-	return h;
+	for (size_t k = nu; ret && k-- > 0;)
+		fleet_schema_route_set(t, u[k].id, u[k].existed ? &u[k].spec : NULL);
+	for (size_t k = 0; !ret && k < nu; k++)
+		h += fleet_schema_route_hash(t, u[k].id);
+	if (!ret)
+		st->table_hash = h;
+	if (ret == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	free(u);
+	return ret;
 }
 
-/* One revision's events (n of them, all of revision rev), applied whole or refused whole. */
-static void apply_revision(struct store *st, const struct etcd_event *ev, size_t n, int64_t rev)
+/*
+ * One revision's events (n of them, all of revision rev), applied whole or refused whole: true
+ * when the table changed.
+ */
+static bool apply_revision(struct store *st, const struct etcd_event *ev, size_t n, int64_t rev)
 {
 	bool table = false, pools = false;
 	struct fleet_objs cand = {0};
-	char err[FLEET_ERR_MAX];
+	char err[FLEET_ERR_MAX] = "";
 	struct config *t = NULL;
 	int ret = 0;
 
@@ -352,10 +370,11 @@ static void apply_revision(struct store *st, const struct etcd_event *ev, size_t
 		pools |= name && !strncmp(name, "pools/", 6);
 	}
 	if (!table)
-		return;
+		return false;
 	if (st->table && !pools) {
-		t = routes_changed(st, ev, n, err, sizeof(err));
-		ret = t ? objs_with(&st->good, st, ev, n) : 0;
+		ret = routes_changed(st, ev, n, err, sizeof(err));
+		if (!ret && objs_with(&st->good, st, ev, n))
+			ret = -ENOMEM;
 	} else {
 		ret = fleet_objs_copy(&st->good, &cand);
 		ret = ret ? ret : objs_with(&cand, st, ev, n);
@@ -366,21 +385,25 @@ static void apply_revision(struct store *st, const struct etcd_event *ev, size_t
 			st->good = cand;
 			cand = (struct fleet_objs){0};
 		}
+		if (t) {
+			config_destroy(st->table);
+			st->table = t;
+			st->table_hash = fleet_schema_hash(t);
+		}
 	}
 	fleet_objs_free(&cand);
-	if (!t) {
-		refuse(st, rev, ret == -ENOMEM ? "out of memory" : err);
-		return;
+	if (ret) {
+		refuse(st, rev, err[0] ? err : strerror(-ret));
+		return false;
 	}
-	st->table_hash = pools ? fleet_schema_hash(t) : hash_after(st, t, ev, n);
-	config_destroy(st->table);
-	st->table = t;
-	hand_over(st, rev, st->table_hash);
+	st->table->store_revision = rev;
+	return true;
 }
 
 static int on_watch(void *arg, const struct etcd_watch_msg *m)
 {
 	struct store *st = arg;
+	int64_t last = 0;
 	size_t i = 0;
 
 	if (m->canceled) {
@@ -408,15 +431,19 @@ static int on_watch(void *arg, const struct etcd_watch_msg *m)
 	in_touch(st);
 	if (m->progress && m->hdr.revision > st->seen)
 		st->seen = m->hdr.revision;
-	/* A message holds whole revisions, in order: each applied on its own. */
+	/* A message holds whole revisions, in order: each applied (or refused) on its own, the
+	 * table handed over once, as of the last revision applied. */
 	while (i < m->n) {
 		size_t j = i;
 
 		while (j < m->n && m->events[j].kv.mod_revision == m->events[i].kv.mod_revision)
 			j++;
-		apply_revision(st, &m->events[i], j - i, m->events[i].kv.mod_revision);
+		if (apply_revision(st, &m->events[i], j - i, m->events[i].kv.mod_revision))
+			last = m->events[i].kv.mod_revision;
 		i = j;
 	}
+	if (last)
+		hand_over(st, last, st->table_hash);
 	return 0;
 }
 
