@@ -111,6 +111,7 @@ struct proxy {
 	bool accept_paused;	/* accept failed for lack of resources: retried on the tick */
 	uint64_t stop_deadline;
 	_Atomic uint64_t seen_gen; /* the generation of the configuration it runs with */
+	uint64_t store_gen;	   /* worker 0: the live generation after the store's last table */
 	struct __kernel_timespec tick;
 	pthread_t thread;
 	/* Worker 0: the metrics listener (a thread of its own), when configured. */
@@ -289,24 +290,43 @@ static void store_numbers(void *ctx, struct metrics_store *out)
 			1000;
 }
 
-static int adopt_draft(struct config *draft, void *table)
+/* A table from the store, and the routes it changed when worker 0 may look at those alone. */
+struct adoption {
+	const struct config *table;
+	const uint32_t *ids; /* NULL: the whole table */
+	size_t nids;
+};
+
+static int adopt_draft(struct config *draft, void *arg)
 {
-	return fleet_adopt(draft, table);
+	const struct adoption *a = arg;
+	int n = a->ids ? fleet_adopt_some(draft, a->table, a->ids, a->nids) : -EPERM;
+
+	return n == -EPERM ? fleet_adopt(draft, a->table) : n;
 }
 
 /* Worker 0: a table the store follower finished is put in force like any change. */
 static void follow_store(struct proxy *px)
 {
-	struct config *t = px->sh->store ? store_take(px->sh->store) : NULL;
+	uint32_t *ids = NULL;
+	size_t nids = 0;
+	struct config *t = px->sh->store ? store_take(px->sh->store, &ids, &nids) : NULL;
+	struct adoption a = {.table = t, .ids = ids, .nids = nids};
 	int n;
 
 	if (!t)
 		return;
-	n = ctl_change_here(&px->ctl_env, adopt_draft, t);
+	/* Only the routes changed, when nothing else changed the live table since the last. */
+	if (!px->store_gen || px->ctl_env.cfg->gen != px->store_gen)
+		a.ids = NULL;
+	n = ctl_change_here(&px->ctl_env, adopt_draft, &a);
+	free(ids);
 	if (n == -EBUSY) {
 		store_give_back(px->sh->store, t); /* after the restart, or by its successor */
 		return;
 	}
+	if (n >= 0)
+		px->store_gen = px->ctl_env.cfg->gen;
 	if (n >= 0)
 		pr_info("store: the table of revision %lld in force (%d change%s)",
 			(long long)t->store_revision, n, n == 1 ? "" : "s");

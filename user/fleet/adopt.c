@@ -152,35 +152,93 @@ static int rebuild_routes(struct walk *w)
 	return 0;
 }
 
+struct drops {
+	const struct walk *w;
+	uint32_t *ids;
+	size_t n;
+	bool rebuild;
+};
+
+/* route_table_each: list the draft's routes that go (the table is not changed while walked). */
+static int list_drop(const struct route *r, void *arg)
+{
+	struct drops *d = arg;
+
+	if (!goes(d->w, r))
+		return 0;
+	/* The default route under another id cannot be deleted: rebuilt whole. */
+	d->rebuild |= route_is_default(&r->spec);
+	d->ids[d->n++] = r->id;
+	return 0;
+}
+
 /* The draft's routes made the table's: the ones that go are listed before any goes. */
 static int adopt_routes(struct config *draft, const struct config *table, const int *map)
 {
 	struct walk w = {.draft = draft, .table = table, .map = map};
-	size_t n, ndrop = 0;
-	const struct route **v = route_table_list(draft->routes, true, &n);
-	uint32_t *drop = v ? malloc((n + 1) * sizeof(*drop)) : NULL;
-	bool rebuild = false;
-	int err = drop ? 0 : -ENOMEM;
+	struct drops d = {.w = &w};
+	int err = 0;
 
-	for (size_t i = 0; i < n && !err; i++) {
-		if (!goes(&w, v[i]))
-			continue;
-		/* The default route under another id cannot be deleted: rebuilt whole. */
-		rebuild |= route_is_default(&v[i]->spec);
-		drop[ndrop++] = v[i]->id;
-	}
-	free(v);
-	for (size_t i = 0; i < ndrop && !err && !rebuild; i++) {
-		err = route_table_del(draft->routes, drop[i]);
+	d.ids = malloc((route_table_count(draft->routes) + 1) * sizeof(*d.ids));
+	if (!d.ids)
+		return -ENOMEM;
+	route_table_each(draft->routes, list_drop, &d);
+	for (size_t i = 0; i < d.n && !err && !d.rebuild; i++) {
+		err = route_table_del(draft->routes, d.ids[i]);
 		w.changes++;
 	}
-	free(drop);
+	free(d.ids);
 	if (!err)
-		err = rebuild ? rebuild_routes(&w)
-			      : route_table_each(table->routes, keep_route, &w);
+		err = d.rebuild ? rebuild_routes(&w)
+				: route_table_each(table->routes, keep_route, &w);
 	if (!err)
 		route_table_reserve_ids(draft->routes, route_table_next_id(table->routes));
-	return err ? err : w.changes + (int)rebuild;
+	return err ? err : w.changes + (int)d.rebuild;
+}
+
+/*
+ * Only the routes ids names: the draft was the table before they changed. Those that go, or
+ * change their key, go first (a key may move from one id to another), then the table's are
+ * put. -EPERM when the default route would go (the caller adopts the whole table instead).
+ */
+static int adopt_some(struct config *draft, const struct config *table, const int *map,
+		      const uint32_t *ids, size_t nids)
+{
+	struct walk w = {.draft = draft, .table = table, .map = map};
+	int err = 0;
+
+	for (size_t i = 0; i < nids && !err; i++) {
+		const struct route *d = route_table_get(draft->routes, ids[i]);
+
+		if (!d || !goes(&w, d))
+			continue;
+		err = route_is_default(&d->spec) ? -EPERM : route_table_del(draft->routes, ids[i]);
+		w.changes++;
+	}
+	for (size_t i = 0; i < nids && !err; i++) {
+		const struct route *t = route_table_get(table->routes, ids[i]);
+
+		if (t)
+			err = keep_route(t, &w);
+	}
+	if (!err)
+		route_table_reserve_ids(draft->routes, route_table_next_id(table->routes));
+	return err ? err : w.changes;
+}
+
+int fleet_adopt_some(struct config *draft, const struct config *table, const uint32_t *ids,
+		     size_t nids)
+{
+	int map[POOL_MAX] = {0};
+	int pools = adopt_pools(draft, table, map), routes;
+
+	if (pools < 0)
+		return pools;
+	routes = adopt_some(draft, table, map, ids, nids);
+	if (routes < 0)
+		return routes;
+	draft->store_revision = table->store_revision;
+	return pools + routes;
 }
 
 int fleet_adopt(struct config *draft, const struct config *table)

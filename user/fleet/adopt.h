@@ -7,6 +7,9 @@
 #ifndef STRG_FLEET_ADOPT_H
 #define STRG_FLEET_ADOPT_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "core/config.h"
 
 /*
@@ -16,5 +19,12 @@
  * changed and must be dropped).
  */
 int fleet_adopt(struct config *draft, const struct config *table);
+/*
+ * The same when draft's routes are those of the table before the routes ids names changed:
+ * only those are looked at (a revision of a few routes costs as much whatever the table's
+ * size). -EPERM when that is not enough (the default route moved): use fleet_adopt().
+ */
+int fleet_adopt_some(struct config *draft, const struct config *table, const uint32_t *ids,
+		     size_t nids);
 
 #endif

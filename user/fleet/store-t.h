@@ -61,8 +61,16 @@ struct store {
 	bool ever_in_touch;
 	bool said_stale;
 
+	/* The routes the watch message being applied changed (all: a full table). */
+	uint32_t *msg_ids;
+	size_t msg_n, msg_cap;
+	bool msg_full;
+
 	/* Between the follower and worker 0 (lock). */
 	struct config *ready; /* finished, not yet taken */
+	uint32_t *chg_ids;    /* routes changed since the table taken last */
+	size_t chg_n;
+	bool chg_full; /* not known: worker 0 adopts the whole table */
 	uint64_t ready_hash, taken_hash;
 	struct fleet_objs nodes; /* nodes/ objects as the watch saw them */
 	struct store_status status;

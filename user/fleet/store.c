@@ -112,6 +112,41 @@ static void out_of_touch(struct store *st, const char *why)
 
 /* ---- tables ---- */
 
+/* The message's changed routes join those worker 0 has not taken yet (lock held). */
+static void changed_ids(struct store *st)
+{
+	uint32_t *v = NULL;
+
+	if (!st->msg_full && !st->chg_full && st->msg_n)
+		v = realloc(st->chg_ids, (st->chg_n + st->msg_n) * sizeof(*v));
+	if (v) {
+		memcpy(v + st->chg_n, st->msg_ids, st->msg_n * sizeof(*v));
+		st->chg_ids = v;
+		st->chg_n += st->msg_n;
+	} else if (st->msg_n || st->msg_full) {
+		st->chg_full = true; /* a full table, or no memory to say which */
+	}
+	st->msg_n = 0;
+	st->msg_full = false;
+}
+
+/* A route the message being applied changed (all of them when it cannot be said). */
+static void msg_id(struct store *st, uint32_t id)
+{
+	uint32_t *v = st->msg_ids;
+
+	if (st->msg_n == st->msg_cap) {
+		st->msg_cap = st->msg_cap ? st->msg_cap * 2 : 64;
+		v = realloc(st->msg_ids, st->msg_cap * sizeof(*v));
+	}
+	if (!v) {
+		st->msg_full = true;
+		return;
+	}
+	st->msg_ids = v;
+	v[st->msg_n++] = id;
+}
+
 /* Hand a copy of the accepted table to worker 0, unless the one in force is the same. */
 static void hand_over(struct store *st, int64_t revision, uint64_t hash)
 {
@@ -134,6 +169,7 @@ static void hand_over(struct store *st, int64_t revision, uint64_t hash)
 	}
 	st->handed_hash = hash;
 	pthread_mutex_lock(&st->lock);
+	changed_ids(st);
 	config_destroy(st->ready); /* an older one not taken yet: this one holds it */
 	st->ready = copy;
 	st->ready_hash = hash;
@@ -257,6 +293,7 @@ static int sync_all(struct store *st)
 	pr_info("store: read %s at revision %" PRId64 ": %zu objects", st->set.prefix, st->seen,
 		st->good.n);
 	st->table_hash = fleet_schema_hash(t);
+	st->msg_full = true;
 	hand_over(st, st->seen, st->table_hash);
 	return 0;
 }
@@ -342,6 +379,8 @@ static int routes_changed(struct store *st, const struct etcd_event *ev, size_t 
 		h += fleet_schema_route_hash(t, u[k].id);
 	if (!ret)
 		st->table_hash = h;
+	for (size_t k = 0; !ret && k < nu; k++)
+		msg_id(st, u[k].id);
 	if (ret == -ENOMEM)
 		snprintf(err, errlen, "out of memory");
 	free(u);
@@ -389,6 +428,7 @@ static bool apply_revision(struct store *st, const struct etcd_event *ev, size_t
 			config_destroy(st->table);
 			st->table = t;
 			st->table_hash = fleet_schema_hash(t);
+			st->msg_full = true;
 		}
 	}
 	fleet_objs_free(&cand);
@@ -488,7 +528,7 @@ static void *follow(void *arg)
 
 /* ---- worker 0's side ---- */
 
-struct config *store_take(struct store *st)
+struct config *store_take(struct store *st, uint32_t **ids, size_t *nids)
 {
 	struct config *t;
 
@@ -496,6 +536,15 @@ struct config *store_take(struct store *st)
 	t = st->ready;
 	st->ready = NULL;
 	st->taken_hash = st->ready_hash;
+	*ids = t && !st->chg_full ? st->chg_ids : NULL;
+	*nids = *ids ? st->chg_n : 0;
+	if (t) {
+		if (!*ids)
+			free(st->chg_ids);
+		st->chg_ids = NULL;
+		st->chg_n = 0;
+		st->chg_full = false;
+	}
 	pthread_mutex_unlock(&st->lock);
 	return t;
 }
@@ -503,6 +552,7 @@ struct config *store_take(struct store *st)
 void store_give_back(struct store *st, struct config *table)
 {
 	pthread_mutex_lock(&st->lock);
+	st->chg_full = true; /* what it changed is not known any more: adopted whole */
 	if (st->ready)
 		config_destroy(table); /* a newer one came meanwhile */
 	else
@@ -653,6 +703,8 @@ void store_close(struct store *st)
 	config_destroy(st->offer);
 	fleet_objs_free(&st->good);
 	fleet_objs_free(&st->nodes);
+	free(st->msg_ids);
+	free(st->chg_ids);
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->cond);
 	free(st);

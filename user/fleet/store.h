@@ -39,8 +39,11 @@ struct store_status {
 struct store *store_open(const struct config *live, int wake_ring_fd, const char *listen);
 /* Stop both threads, withdraw the report (its lease revoked). */
 void store_close(struct store *st);
-/* Worker 0: the newest finished table, taken (NULL: none new). */
-struct config *store_take(struct store *st);
+/*
+ * Worker 0: the newest finished table, taken (NULL: none new), and the routes changed since the
+ * table taken before (*ids, which the caller frees; NULL when not known: adopt it whole).
+ */
+struct config *store_take(struct store *st, uint32_t **ids, size_t *nids);
 /* Worker 0: the table taken is in force (err 0), or could not be put in force (-errno). */
 void store_applied(struct store *st, const struct config *table, int err);
 /* Worker 0 could not take it now (a restart under way): offered again at the next wake. */
