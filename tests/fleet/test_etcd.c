@@ -11,6 +11,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -379,6 +382,108 @@ static void test_leader_killed(void **state)
 	etcd_close(e);
 }
 
+/* A CA, a server certificate for 127.0.0.1 and a client one, made with openssl in dir. */
+static int make_certs(const char *dir)
+{
+	char cmd[2048];
+
+	snprintf(
+		cmd, sizeof(cmd),
+		"cd %s && K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes' && "
+		"openssl req -x509 $K -keyout ca.key -out ca.pem -days 1 -subj /CN=strg-test-ca && "
+		"openssl req $K -keyout server.key -out server.csr -subj /CN=etcd && "
+		"printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' "
+		"> server.ext && "
+		"openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+		"-out server.pem -days 1 -extfile server.ext && "
+		"openssl req $K -keyout client.key -out client.csr -subj /CN=strgd && "
+		"printf 'extendedKeyUsage=clientAuth\\n' > client.ext && "
+		"openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+		"-out client.pem -days 1 -extfile client.ext",
+		dir);
+	return system(cmd) ? -1 : 0;
+}
+
+/* One member that serves clients over TLS and wants their certificates. */
+static pid_t start_tls_member(const char *dir, unsigned port, char *url, size_t len)
+{
+	char client[64], peer[64], initial[96], data[128], ca[128], cert[128], key[128];
+	pid_t pid;
+
+	snprintf(url, len, "https://127.0.0.1:%u", port);
+	snprintf(client, sizeof(client), "https://127.0.0.1:%u", port);
+	snprintf(peer, sizeof(peer), "http://127.0.0.1:%u", port + 1);
+	snprintf(initial, sizeof(initial), "tls=%s", peer);
+	snprintf(data, sizeof(data), "%s/tls-data", dir);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/server.pem", dir);
+	snprintf(key, sizeof(key), "%s/server.key", dir);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execlp("etcd", "etcd", "--name", "tls", "--data-dir", data, "--listen-client-urls",
+		       client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
+		       "--initial-advertise-peer-urls", peer, "--initial-cluster", initial,
+		       "--cert-file", cert, "--key-file", key, "--trusted-ca-file", ca,
+		       "--client-cert-auth", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* TLS with a client certificate, as production etcd wants it; without either, refused. */
+static void test_tls_client_certificate(void **state)
+{
+	char url[64], ca[128], cert[128], key[128];
+	struct etcd_opts o = {.request_timeout_ms = 3000};
+	struct etcd *e = NULL;
+	struct etcd_range r;
+	pid_t pid;
+	int ok = 0;
+
+	(void)state;
+	if (system("command -v openssl >/dev/null 2>&1") || make_certs(cl.dir))
+		skip();
+	pid = start_tls_member(cl.dir, cl.client_port[0] + 100, url, sizeof(url));
+	snprintf(ca, sizeof(ca), "%s/ca.pem", cl.dir);
+	snprintf(cert, sizeof(cert), "%s/client.pem", cl.dir);
+	snprintf(key, sizeof(key), "%s/client.key", cl.dir);
+	o.endpoints = url;
+	o.ca = ca;
+	o.cert = cert;
+	o.key = key;
+	e = etcd_open(&o);
+	assert_non_null(e);
+	for (int i = 0; i < 100 && !ok; i++) {
+		ok = etcd_put(e, "/tls/a", "1", 1, 0) == 0;
+		if (!ok)
+			usleep(100 * 1000);
+	}
+	assert_true(ok);
+	assert_int_equal(etcd_get(e, "/tls/a", &r), 0);
+	assert_int_equal(r.n, 1);
+	etcd_range_free(&r);
+	etcd_close(e);
+	/* No client certificate: the member refuses the handshake. */
+	o.cert = o.key = NULL;
+	e = etcd_open(&o);
+	assert_int_not_equal(etcd_get(e, "/tls/a", &r), 0);
+	etcd_close(e);
+	/* Not the member's CA: its certificate is not trusted. */
+	o.ca = NULL;
+	o.cert = cert;
+	o.key = key;
+	e = etcd_open(&o);
+	assert_int_not_equal(etcd_get(e, "/tls/a", &r), 0);
+	assert_non_null(strstr(etcd_error(e), url));
+	etcd_close(e);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_watch_stop_and_idle),
 		cmocka_unit_test(test_failover_dead_endpoint),
 		cmocka_unit_test(test_leader_killed),
+		cmocka_unit_test(test_tls_client_certificate),
 	};
 
 	return cmocka_run_group_tests_name("etcd", tests, setup, teardown);
