@@ -185,6 +185,7 @@ bench: all $(OBJDIR)/route_bench $(OBJDIR)/guard_bench
 	$(Q)$(OBJDIR)/route_bench
 	$(Q)$(OBJDIR)/guard_bench
 	$(Q)tools/bench/changes
+	$(Q)tools/bench/fleet
 	$(Q)tools/bench/run
 
 $(OBJDIR)/guard_bench: tools/bench/guard_bench.c $(BPF_SKELS) | $(OBJDIR)

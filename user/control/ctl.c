@@ -378,7 +378,7 @@ int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), 
 {
 	struct config *before = env->store_submit ? config_clone(env->cfg) : NULL;
 	char err[320];
-	int n = ctl_change_here(env, fn, arg);
+	int n = ctl_change_here(env, fn, arg, true);
 
 	/* Made here at once (a trip protects users even without the store), then shared. */
 	if (n > 0 && before && env->store_submit(env, before, env->cfg, true, err, sizeof(err)) < 0)
@@ -387,7 +387,8 @@ int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), 
 	return n;
 }
 
-int ctl_change_here(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), void *arg)
+int ctl_change_here(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), void *arg,
+		    bool save)
 {
 	struct ctl_reply mine = {0};
 	struct config *live;
@@ -403,7 +404,7 @@ int ctl_change_here(struct ctl_env *env, int (*fn)(struct config *draft, void *a
 	if (n > 0)
 		ctl_publish(env, &mine);
 	end_draft(env, live, n > 0);
-	if (n > 0)
+	if (n > 0 && save)
 		ctl_save(env);
 	/* Without a caller to tell, the warnings go to the log. */
 	for (char *line = mine.text.buf, *nl; mine.text.len && line && *line; line = nl) {

@@ -117,9 +117,10 @@ int ctl_change(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), 
 /*
  * In a fleet, ctl_change() also hands the change to the store (its outcome is logged): a
  * rollback's trip reaches every host. ctl_change_here() changes this host alone (a table from
- * the store put in force).
+ * the store put in force); without save the caller saves the table later (ctl_save()).
  */
-int ctl_change_here(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), void *arg);
+int ctl_change_here(struct ctl_env *env, int (*fn)(struct config *draft, void *arg), void *arg,
+		    bool save);
 /*
  * Whether r may go now. A change's reply goes once the change is in force on every worker and
  * its state text is written or failed: then it says whether the change is on disk (an error

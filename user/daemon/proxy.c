@@ -39,9 +39,10 @@
 #include "fleet/adopt.h"
 #include "fleet/store.h"
 
-#define RING_ENTRIES 1024
-#define TICK_NS	     (100 * 1000000ull)
-#define DRAIN_NS     (30 * 1000000000ull) /* the longest a stop waits for connections */
+#define RING_ENTRIES  1024
+#define TICK_NS	      (100 * 1000000ull)
+#define STORE_SAVE_NS (1000 * 1000000ull)  /* the store's tables saved at most this often */
+#define DRAIN_NS      (30 * 1000000000ull) /* the longest a stop waits for connections */
 
 volatile sig_atomic_t proxy_stop_requested;
 volatile sig_atomic_t proxy_reload_requested;
@@ -112,6 +113,8 @@ struct proxy {
 	uint64_t stop_deadline;
 	_Atomic uint64_t seen_gen; /* the generation of the configuration it runs with */
 	uint64_t store_gen;	   /* worker 0: the live generation after the store's last table */
+	bool store_dirty;	   /* worker 0: a store's table in force, not saved yet */
+	uint64_t store_saved_ns;   /* worker 0: when one was saved last */
 	struct __kernel_timespec tick;
 	pthread_t thread;
 	/* Worker 0: the metrics listener (a thread of its own), when configured. */
@@ -305,6 +308,22 @@ static int adopt_draft(struct config *draft, void *arg)
 	return n == -EPERM ? fleet_adopt(draft, a->table) : n;
 }
 
+/*
+ * The store's tables are saved (with the revision they are of) at most once a second: writing
+ * a large table's text costs worker 0 time, and a burst of revisions needs only the last one
+ * on disk. A restart or a stop saves what waits.
+ */
+static void store_save(struct proxy *px, bool now)
+{
+	uint64_t t = now_ns();
+
+	if (!px->store_dirty || (!now && t - px->store_saved_ns < STORE_SAVE_NS))
+		return;
+	ctl_save(&px->ctl_env);
+	px->store_dirty = false;
+	px->store_saved_ns = t;
+}
+
 /* Worker 0: a table the store follower finished is put in force like any change. */
 static void follow_store(struct proxy *px)
 {
@@ -319,8 +338,10 @@ static void follow_store(struct proxy *px)
 	/* Only the routes changed, when nothing else changed the live table since the last. */
 	if (!px->store_gen || px->ctl_env.cfg->gen != px->store_gen)
 		a.ids = NULL;
-	n = ctl_change_here(&px->ctl_env, adopt_draft, &a);
+	n = ctl_change_here(&px->ctl_env, adopt_draft, &a, false);
 	free(ids);
+	px->store_dirty |= n > 0;
+	store_save(px, false);
 	if (n == -EBUSY) {
 		store_give_back(px->sh->store, t); /* after the restart, or by its successor */
 		return;
@@ -376,6 +397,7 @@ static void on_timer(struct proxy *px)
 		restart_go_on(px);
 		metrics_on_tick(px, now);
 		follow_store(px); /* one given back during a restart */
+		store_save(px, false);
 		rollback_tick(px->ctl_env.rollback, &px->ctl_env, now);
 	}
 	submit_tick(px);
@@ -963,6 +985,8 @@ out:
 		takeover_answer(parts->answer_fd, msg); /* the predecessor carries on */
 	}
 	store_close(sh.store); /* before the saver: a table taken meanwhile is saved */
+	if (sh.px && sh.px[0])
+		store_save(sh.px[0], true);
 	saver_close(sh.saver); /* what waits is written before strgd goes */
 	for (unsigned i = 0; i < sh.nworkers; i++)
 		worker_close(sh.px[i]);
