@@ -641,6 +641,7 @@ static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct
 {
 	static const char usage[] = "route: expects [METHODS] [host HOST] PATH POOL [exact]";
 	struct route_spec spec = {0};
+	struct route_stored view;
 	const char *methods = NULL, *host = "", *path, *pool;
 	int i = 1, err;
 
@@ -718,9 +719,6 @@ static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct
 	}
 	if (i < argc)
 		return cfg_err(ps, "route: unexpected '%s'", argv[i]);
-	if (!methods && !host[0] && !strcmp(path, "/") && !spec.exact &&
-	    (spec.inactive || spec.split || spec.adapt || spec.rb_err_permille))
-		return cfg_err(ps, "route: the default route '/' takes every request");
 	if (route_path_set(&spec, path))
 		return cfg_err(ps,
 			       "route: bad path '%s' (no '?', '#', spaces, dot or empty segments)",
@@ -732,6 +730,9 @@ static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct
 		if (err)
 			return err;
 	}
+	if (route_is_default(route_spec_view(&spec, &view)) &&
+	    (spec.inactive || spec.split || spec.adapt || spec.rb_err_permille))
+		return cfg_err(ps, "route: the default route '/' takes every request");
 	spec.pool = config_pool_find(ps->cfg, pool);
 	if (spec.pool < 0 && !ps->name) /* a command: no file to reorder */
 		return cfg_err(ps, "route: unknown pool '%s'", pool);
@@ -1026,7 +1027,7 @@ static int parse_line(struct cfg_parser *ps, const char *text, size_t len)
 static int config_finish(struct cfg_parser *ps)
 {
 	struct config *cfg = ps->cfg;
-	struct route_spec def = {.path = "/"};
+	struct route_spec def;
 	int id;
 
 	ps->line = 0;
@@ -1035,8 +1036,9 @@ static int config_finish(struct cfg_parser *ps)
 	if (cfg->limits.max_request_line > cfg->limits.max_head)
 		return cfg_err(ps, "limit request-line (%u) is larger than limit head (%u)",
 			       cfg->limits.max_request_line, cfg->limits.max_head);
-	if (route_table_find(cfg->routes, &def))
+	if (route_table_default(cfg->routes))
 		return 0;
+	route_default_spec(&def);
 	def.pool = config_pool_find(cfg, "legacy");
 	if (def.pool < 0)
 		return cfg_err(ps, "no default route '/' and no pool 'legacy'");

@@ -386,6 +386,20 @@ bool route_is_default(const struct route_stored *s)
 	return !s->methods && !s->host[0] && !s->exact && !strcmp(s->path, "/");
 }
 
+void route_default_spec(struct route_spec *spec)
+{
+	memset(spec, 0, sizeof(*spec));
+	strcpy(spec->path, "/");
+}
+
+const struct route *route_table_default(const struct route_table *t)
+{
+	struct route_spec spec;
+
+	route_default_spec(&spec);
+	return route_table_find(t, &spec);
+}
+
 bool route_spec_equal(const struct route_stored *a, const struct route_stored *b)
 {
 	return a->methods == b->methods && !strcmp(a->host, b->host) && !strcmp(a->path, b->path) &&
@@ -770,8 +784,7 @@ int route_table_del(struct route_table *t, uint32_t id)
 	if (!n)
 		return -ENOENT;
 	/* Without it a request could match nothing: the default route can only be re-pointed. */
-	if (!n->r.spec.methods && !n->r.spec.host[0] && !n->r.spec.exact &&
-	    !strcmp(n->r.spec.path, "/"))
+	if (route_is_default(&n->r.spec))
 		return -EPERM;
 	p = n->pfx;
 	prefix_unlink(p, n);

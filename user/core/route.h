@@ -180,8 +180,15 @@ size_t route_key_text(const struct route_stored *s, char *out, size_t len);
  */
 size_t route_spec_text(const struct route_stored *spec, const char *pool, const char *fallback,
 		       char *out, size_t len);
-/* The default route: "/" for every method and host, not exact. */
+/*
+ * The default route: "/" for every method and host, not exact. It takes every request nothing
+ * else takes, so a table always has it: it can be re-pointed, never deleted, split or disabled.
+ */
 bool route_is_default(const struct route_stored *spec);
+/* The default route's key in spec (its settings zero, pool 0). */
+void route_default_spec(struct route_spec *spec);
+/* The table's default route, or NULL when it has none yet. */
+const struct route *route_table_default(const struct route_table *t);
 /* Same route and same target, options and state. */
 bool route_spec_equal(const struct route_stored *a, const struct route_stored *b);
 /*

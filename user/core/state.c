@@ -331,14 +331,6 @@ static int load_line(struct config *cfg, struct load_seen *seen, struct route_ta
 	return 0;
 }
 
-static bool has_default_route(const struct route_table *t)
-{
-	struct route_spec spec = {0};
-
-	route_path_set(&spec, "/");
-	return route_table_find(t, &spec) != NULL;
-}
-
 /* Append one "applied" line (without its prefix) to the text being collected. */
 static int applied_add(char **text, size_t *len, const char *line)
 {
@@ -459,7 +451,7 @@ int state_load(struct config *cfg, struct config **last, char *err, size_t errle
 				   lineno ? "cut short: its last line is missing (truncated?)"
 					  : "empty",
 				   err, errlen);
-	if (!ret && !has_default_route(t))
+	if (!ret && !route_table_default(t))
 		ret = state_refuse(cfg, -EINVAL, "no default route '/'", err, errlen);
 	/* A state file from before "applied" lines: the configuration counts as applied. */
 	if (!ret)

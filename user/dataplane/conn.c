@@ -534,7 +534,6 @@ void conn_linger(struct conn *c)
 /* Answer with a status of our own and close; only possible before any response byte went out. */
 void conn_reply(struct conn *c, unsigned status)
 {
-	const char *reason = http_reason(status);
 	char body[64];
 	int blen, n;
 
@@ -547,11 +546,10 @@ void conn_reply(struct conn *c, unsigned status)
 		return;
 	}
 	conn_abandon_backend(c);
-	blen = snprintf(body, sizeof(body), "%u %s\n", status, reason);
-	n = snprintf(c->reply, REPLY_MAX,
-		     "HTTP/1.1 %u %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-		     "Connection: close\r\n\r\n%s",
-		     status, reason, blen, c->method == HTTP_M_HEAD ? "" : body);
+	blen = http_own_body(body, sizeof(body), status);
+	n = http_own_head(c->reply, REPLY_MAX, status, "text/plain", (size_t)blen, "");
+	if (c->method != HTTP_M_HEAD && n < REPLY_MAX)
+		n += snprintf(c->reply + n, REPLY_MAX - (size_t)n, "%s", body);
 	c->rlen = (uint32_t)n;
 	c->rsent = 0;
 	c->nout += (uint64_t)n;

@@ -73,16 +73,17 @@ struct metricsrv {
 static void respond_head(struct reply *out, unsigned status, const char *type, const char *extra,
 			 size_t len)
 {
-	reply_printf(out,
-		     "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		     "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
-		     status, http_reason(status), type, len, extra);
+	char head[512], more[128];
+
+	snprintf(more, sizeof(more), "Cache-Control: no-store\r\n%s", extra);
+	http_own_head(head, sizeof(head), status, type, len, more);
+	reply_printf(out, "%s", head);
 }
 
 static void respond_text(struct reply *out, unsigned status, const char *extra, bool head_only)
 {
 	char body[64];
-	int n = snprintf(body, sizeof(body), "%u %s\n", status, http_reason(status));
+	int n = http_own_body(body, sizeof(body), status);
 
 	respond_head(out, status, "text/plain; charset=utf-8", extra, (size_t)n);
 	if (!head_only)
