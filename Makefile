@@ -138,6 +138,9 @@ $(OBJDIR)/ktest/%: tests/kernel/%.c $(KTEST_SKELS) $(BPF_SKELS) $(LIB_OBJS) | $(
 $(OBJDIR)/ktest/test_publish: KTEST_OBJS = $(call obj,user/kernel/splice.c user/kernel/pins.c user/kernel/routemap.c)
 $(OBJDIR)/ktest/test_publish: $(call obj,user/kernel/splice.c user/kernel/pins.c user/kernel/routemap.c)
 
+# The route grammar's test reads the manual page from the source tree.
+$(OBJDIR)/tests/test_route: BASE_CFLAGS += -DSTRG_SRCDIR='"$(CURDIR)"'
+
 $(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka $(LDLIBS)

@@ -639,7 +639,7 @@ static int parse_rollback(struct cfg_parser *ps, int argc, char **argv, int *i,
 /* route [METHODS] [host H] PATH POOL [exact], argv[0] being "route" or the verb before it */
 static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct route_spec *out)
 {
-	static const char usage[] = "route: expects [METHODS] [host HOST] PATH POOL [exact]";
+	static const char usage[] = "route: expects " ROUTE_GRAMMAR;
 	struct route_spec spec = {0};
 	struct route_stored view;
 	const char *methods = NULL, *host = "", *path, *pool;

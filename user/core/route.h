@@ -13,6 +13,18 @@
 /* Segments in a route's path: bounds the per-request boundary walk here and in the BPF lookup. */
 #define ROUTE_DEPTH_MAX 32
 
+/*
+ * The route grammar, after the word "route" (strg.conf) or "route set" (strgctl): the parser's
+ * errors, strgctl's help and the manual page say it in these words (a unit test holds the page
+ * to it).
+ */
+#define ROUTE_GRAMMAR                                                                              \
+	"[METHODS] [host HOST] PATH POOL [percent P] [exact] [strip-prefix | rewrite NEW] "        \
+	"[testers] [fallback POOL | none] [rollback ERR% [p99 MS] [window T] [min N]] "            \
+	"[inactive]"
+/* How a change names a route: its id, or its key. */
+#define ROUTE_KEY_GRAMMAR "ID | [METHODS] [host HOST] PATH [exact]"
+
 /* What an operator (config line or strgctl) asks for. */
 struct route_spec {
 	uint32_t methods;	       /* bit (1u << enum http_method); 0 = every method */
