@@ -352,10 +352,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if ((json && !(v->flags & CTL_JSON)) || (dry && !(v->flags & CTL_CHANGES))) {
-		fprintf(stderr, "strgctl: %s is not an option of '%s%s%s'; usage: ",
+		fprintf(stderr, "strgctl: %s is not an option of '%s%s%s' (strgctl help %s%s%s)\n",
 			json ? "-j" : "--dry-run", v->noun, v->verb ? " " : "",
+			v->verb ? v->verb : "", v->noun, v->verb ? " " : "",
 			v->verb ? v->verb : "");
-		verb_usage(stderr, v);
 		return EXIT_USAGE;
 	}
 	if (v->id == CTL_TOP) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/grow.h"
 #include "observe/quantile.h"
 #include "lib/notify.h"
 #include "control/rollback.h"
@@ -65,17 +66,12 @@ static struct rb_route *state_of(struct rollback *rb, const struct route *rt)
 		st->window_s = rt->spec.rb_window_s;
 		return st;
 	}
-	if (rb->n == rb->cap) {
-		size_t cap = rb->cap ? rb->cap * 2 : 8;
-		struct rb_route *r = realloc(rb->r, cap * sizeof(*r));
-
-		if (!r)
-			return NULL;
-		rb->r = r;
-		rb->cap = cap;
-	}
+	st = grow_array(rb->r, &rb->cap, rb->n + 1, sizeof(*rb->r), 8);
+	if (!st)
+		return NULL;
+	rb->r = st;
 	st = &rb->r[rb->n++];
-	memset(st, 0, sizeof(*st));
+	memset(st, 0, sizeof(*st)); /* a forgotten route's slot, reused */
 	st->id = rt->id;
 	st->slot = rt->slot;
 	st->pool = rt->spec.pool;

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "lib/grow.h"
+#include "lib/words.h"
 
 #define CONFIG_LINE_MAX 8192
 #define CONFIG_ARGS_MAX 128
@@ -556,20 +558,12 @@ static int route_methods(struct cfg_parser *ps, const char *list, uint32_t *mask
 
 static int route_remember_line(struct cfg_parser *ps, int id)
 {
-	unsigned *lines;
-	size_t n;
+	unsigned *lines =
+		grow_array(ps->route_lines, &ps->nroute_lines, (size_t)id + 1, sizeof(*lines), 64);
 
-	if ((size_t)id >= ps->nroute_lines) {
-		n = ps->nroute_lines ? ps->nroute_lines * 2 : 64;
-		while (n <= (size_t)id)
-			n *= 2;
-		lines = realloc(ps->route_lines, n * sizeof(*lines));
-		if (!lines)
-			return cfg_err(ps, "route: %s", strerror(ENOMEM));
-		memset(lines + ps->nroute_lines, 0, (n - ps->nroute_lines) * sizeof(*lines));
-		ps->route_lines = lines;
-		ps->nroute_lines = n;
-	}
+	if (!lines)
+		return cfg_err(ps, "route: %s", strerror(ENOMEM));
+	ps->route_lines = lines;
 	ps->route_lines[id] = ps->line;
 	return 0;
 }
@@ -979,26 +973,6 @@ static const struct {
 	{"allow", do_cidrs},
 };
 
-/* Split a line in place into words; a word starting with '#' starts a comment. */
-static int split(struct cfg_parser *ps, char *s, char **argv)
-{
-	int argc = 0;
-
-	for (;;) {
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (!*s || *s == '#')
-			return argc;
-		if (argc == CONFIG_ARGS_MAX)
-			return cfg_err(ps, "too many words on one line (max %d)", CONFIG_ARGS_MAX);
-		argv[argc++] = s;
-		while (*s && *s != ' ' && *s != '\t')
-			s++;
-		if (*s)
-			*s++ = '\0';
-	}
-}
-
 static int parse_line(struct cfg_parser *ps, const char *text, size_t len)
 {
 	char buf[CONFIG_LINE_MAX + 1], *argv[CONFIG_ARGS_MAX];
@@ -1014,9 +988,11 @@ static int parse_line(struct cfg_parser *ps, const char *text, size_t len)
 			return cfg_err(ps, "control character in line");
 	memcpy(buf, text, len);
 	buf[len] = '\0';
-	argc = split(ps, buf, argv);
-	if (argc <= 0)
-		return argc;
+	argc = words_split(buf, argv, CONFIG_ARGS_MAX, true);
+	if (argc < 0)
+		return cfg_err(ps, "too many words on one line (max %d)", CONFIG_ARGS_MAX);
+	if (!argc)
+		return 0;
 	for (i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
 		if (!strcmp(argv[0], directives[i].name))
 			return directives[i].fn(ps, argc, argv);

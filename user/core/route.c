@@ -10,6 +10,7 @@
 
 #include "core/http.h"
 #include "core/route.h"
+#include "lib/grow.h"
 
 #define FNV_BASIS 2166136261u
 #define FNV_PRIME 16777619u
@@ -109,7 +110,7 @@ struct route_prefix {
 	uint32_t hash;
 	uint32_t len;
 	unsigned n;
-	unsigned cap;
+	size_t cap;
 	struct route_node **routes;
 	char path[];
 };
@@ -550,7 +551,6 @@ static struct route_prefix *prefix_get(struct route_table *t, const char *path, 
 	uint32_t hash = fnv_hash(path, len);
 	struct route_prefix *p = pfx_find(t, hash, path, len);
 	struct route_node **routes;
-	unsigned cap;
 
 	*created = !p;
 	if (!p) {
@@ -561,17 +561,13 @@ static struct route_prefix *prefix_get(struct route_table *t, const char *path, 
 		p->len = len;
 		memcpy(p->path, path, len + 1);
 	}
-	if (p->n < p->cap)
-		return p;
-	cap = p->cap ? p->cap * 2 : 2;
-	routes = realloc(p->routes, cap * sizeof(*routes));
+	routes = grow_array(p->routes, &p->cap, (size_t)p->n + 1, sizeof(*routes), 2);
 	if (!routes) {
 		if (*created)
 			free(p);
 		return NULL;
 	}
 	p->routes = routes;
-	p->cap = cap;
 	return p;
 }
 

@@ -13,6 +13,8 @@
 
 #include "core/http.h"
 #include "core/state.h"
+#include "lib/reply.h"
+#include "lib/words.h"
 
 #define STATE_WORDS 24
 /* The last line of a whole state file: without it the file was cut short. */
@@ -265,16 +267,11 @@ static int load_line(struct config *cfg, struct load_seen *seen, struct route_ta
 	char *argv[STATE_WORDS];
 	struct route_spec spec;
 	uint32_t want = 0;
-	int argc = 0, id;
+	int argc = words_split(line, argv, STATE_WORDS, true), id;
 
-	for (char *w = strtok(line, " \t\r"); w; w = strtok(NULL, " \t\r")) {
-		if (w[0] == '#')
-			break;
-		if (argc == STATE_WORDS) {
-			snprintf(msg, len, "too many words");
-			return -EINVAL;
-		}
-		argv[argc++] = w;
+	if (argc < 0) {
+		snprintf(msg, len, "too many words");
+		return -EINVAL;
 	}
 	if (!argc)
 		return 0;
@@ -332,19 +329,10 @@ static int load_line(struct config *cfg, struct load_seen *seen, struct route_ta
 }
 
 /* Append one "applied" line (without its prefix) to the text being collected. */
-static int applied_add(char **text, size_t *len, const char *line)
+static int applied_add(struct reply *text, const char *line)
 {
-	size_t n = strlen(line);
-	char *t = realloc(*text, *len + n + 2);
-
-	if (!t)
-		return -ENOMEM;
-	memcpy(t + *len, line, n);
-	t[*len + n] = '\n';
-	*len += n + 1;
-	t[*len] = '\0';
-	*text = t;
-	return 0;
+	reply_printf(text, "%s\n", line);
+	return text->oom ? -ENOMEM : 0;
 }
 
 /* The "applied" lines as a configuration of their own (pools and routes). */
@@ -390,8 +378,8 @@ int state_load(struct config *cfg, struct config **last, char *err, size_t errle
 {
 	struct route_table *t;
 	unsigned lineno = 0;
-	char line[4096], msg[256], *applied = NULL;
-	size_t applied_len = 0;
+	char line[4096], msg[256];
+	struct reply applied = {0};
 	struct config *tmp;
 	struct load_seen seen = {0};
 	bool ended = false;
@@ -431,7 +419,7 @@ int state_load(struct config *cfg, struct config **last, char *err, size_t errle
 			ended = true;
 			continue;
 		} else if (!strncmp(line, "applied ", 8)) {
-			ret = applied_add(&applied, &applied_len, line + 8);
+			ret = applied_add(&applied, line + 8);
 			snprintf(msg, sizeof(msg), "%s", strerror(-ret));
 		} else {
 			ret = load_line(tmp, &seen, t, line, msg, sizeof(msg));
@@ -455,8 +443,8 @@ int state_load(struct config *cfg, struct config **last, char *err, size_t errle
 		ret = state_refuse(cfg, -EINVAL, "no default route '/'", err, errlen);
 	/* A state file from before "applied" lines: the configuration counts as applied. */
 	if (!ret)
-		ret = applied ? applied_parse(cfg, applied, last, err, errlen) : 0;
-	free(applied);
+		ret = applied.buf ? applied_parse(cfg, applied.buf, last, err, errlen) : 0;
+	reply_free(&applied);
 	if (ret < 0) {
 		route_table_free(t);
 		if (seen.guard)
