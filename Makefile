@@ -36,9 +36,10 @@ endif
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
 LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c grow.c words.c) \
 	$(addprefix user/core/,http.c route.c pool.c config.c guardcfg.c proxyproto.c state.c apply.c) \
-	user/observe/accesslog.c user/observe/quantile.c user/dataplane/srclimit.c user/control/saver.c user/daemon/takeover.c
+	$(addprefix user/observe/,accesslog.c quantile.c) user/dataplane/srclimit.c \
+	user/control/saver.c user/daemon/takeover.c
 # The daemon's own modules.
-STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c) \
+STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
 	$(addprefix user/observe/,stats.c metrics.c metricsrv.c) \
 	$(addprefix user/dataplane/,conn.c exchange.c handoff.c session.c health.c) \

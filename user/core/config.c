@@ -74,10 +74,10 @@ static int config_defaults(struct config *cfg)
 	cfg->body_rate = 500;
 	cfg->down_hold_ms = 2000;
 	cfg->kernel_routes_max = CONFIG_KERNEL_ROUTES;
-	strcpy(cfg->control, "/run/strg/strgd.sock");
+	strcpy(cfg->control, CONFIG_CONTROL_DEFAULT);
 	cfg->control_read_gid = -1;
 	cfg->control_change_gid = -1;
-	strcpy(cfg->state, "/var/lib/strg/state");
+	strcpy(cfg->state, CONFIG_STATE_DEFAULT);
 	strcpy(cfg->tester_header, "X-Strg-Pool");
 	cfg->routes = route_table_new();
 	return cfg->routes ? 0 : -errno;

@@ -23,6 +23,7 @@
 #include "control/ctl.h"
 #include "control/ctlsrv.h"
 #include "dataplane/health.h"
+#include "lib/listen.h"
 #include "lib/log.h"
 #include "observe/metrics.h"
 #include "observe/metricsrv.h"
@@ -400,22 +401,7 @@ static void begin_stop(struct proxy *px)
 
 int proxy_listen(const struct config *cfg)
 {
-	int fd, one = 1;
-
-	fd = socket(cfg->listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* Every worker listens on the address; the kernel spreads connections over them. */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&cfg->listen, cfg->listen_len) < 0 ||
-	    listen(fd, 4096) < 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
+	return listen_tcp(&cfg->listen, cfg->listen_len, 4096, true);
 }
 
 static int reload_draft(struct config *draft, void *arg)

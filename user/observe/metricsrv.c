@@ -20,6 +20,7 @@
 
 #include "core/http.h"
 #include "lib/clock.h"
+#include "lib/listen.h"
 #include "lib/log.h"
 #include "observe/metrics.h"
 #include "observe/metricsrv.h"
@@ -383,24 +384,6 @@ static void *run(void *arg)
 
 /* ---- setting up and tearing down ---- */
 
-static int listen_on(const struct config *cfg)
-{
-	int fd, one = 1;
-
-	fd = socket(cfg->metrics.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&cfg->metrics, cfg->metrics_len) < 0 ||
-	    listen(fd, 64) < 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 /* Everything but the thread and the listening socket; -errno. */
 static int metricsrv_init(struct metricsrv *ms, struct stats *st, int owner_ring_fd)
 {
@@ -454,7 +437,7 @@ struct metricsrv *metricsrv_open(struct stats *st, const struct config *cfg, int
 	int err;
 
 	if (fd < 0)
-		fd = listen_on(cfg);
+		fd = listen_tcp(&cfg->metrics, cfg->metrics_len, 64, false);
 	if (!ms || fd < 0) {
 		err = fd < 0 ? -fd : ENOMEM;
 		if (fd >= 0)
