@@ -67,7 +67,7 @@ LIB_OBJS := $(call obj,$(LIB_SRCS))
 
 .PHONY: all clean check check-unit check-san check-kernel check-integration check-packaging bench \
 	fuzz fuzz-build \
-	format lint demo screenshot \
+	format lint fnlen demo screenshot \
 	install uninstall install-list
 
 # Installation (README "Installing"): every file make install writes is listed in INSTALLED.
@@ -229,6 +229,10 @@ format:
 lint:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Iinclude -Iuser user tests/unit tools/bench
+
+# Functions longer than the style's 80 lines (tools/fnlen), longest first; fails if any.
+fnlen:
+	$(Q)tools/fnlen user bpf include
 
 install: all
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
