@@ -631,116 +631,166 @@ static int parse_rollback(struct cfg_parser *ps, int argc, char **argv, int *i,
 }
 
 /* route [METHODS] [host H] PATH POOL [exact], argv[0] being "route" or the verb before it */
-static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct route_spec *out)
+/* A route line's leading words, as written: [METHODS] [host HOST] PATH POOL. */
+struct route_words {
+	const char *methods, *host, *path, *pool;
+};
+
+/* The leading words from argv[*i]; *i moves past them. 0 or the error's. */
+static int route_leading(struct cfg_parser *ps, int argc, char **argv, int *i,
+			 struct route_words *w)
 {
 	static const char usage[] = "route: expects " ROUTE_GRAMMAR;
-	struct route_spec spec = {0};
-	struct route_stored view;
-	const char *methods = NULL, *host = "", *path, *pool;
-	int i = 1, err;
 
-	if (i < argc && argv[i][0] != '/' && strcmp(argv[i], "host"))
-		methods = argv[i++];
-	if (i < argc && !strcmp(argv[i], "host")) {
-		if (i + 1 >= argc)
+	*w = (struct route_words){.host = ""};
+	if (*i < argc && argv[*i][0] != '/' && strcmp(argv[*i], "host"))
+		w->methods = argv[(*i)++];
+	if (*i < argc && !strcmp(argv[*i], "host")) {
+		if (*i + 1 >= argc)
 			return cfg_err(ps, "%s", usage);
-		host = argv[i + 1];
-		i += 2;
+		w->host = argv[*i + 1];
+		*i += 2;
 	}
-	if (i >= argc)
+	if (*i >= argc)
 		return cfg_err(ps, "%s", usage);
-	path = argv[i++];
-	if (path[0] != '/')
+	w->path = argv[(*i)++];
+	if (w->path[0] != '/')
 		return cfg_err(ps, "route: path must start with '/'");
-	if (i >= argc)
+	if (*i >= argc)
 		return cfg_err(ps, "%s", usage);
-	pool = argv[i++];
+	w->pool = argv[(*i)++];
+	return 0;
+}
+
+/* strip-prefix, or rewrite NEW, at argv[*i]; *i moves past it. 0 or the error's. */
+static int route_adapt(struct cfg_parser *ps, int argc, char **argv, int *i,
+		       struct route_spec *spec)
+{
+	struct route_spec tmp = {0};
+
+	if (*i < argc && !strcmp(argv[*i], "strip-prefix")) {
+		spec->adapt = true;
+		(*i)++;
+	} else if (*i + 1 < argc && !strcmp(argv[*i], "rewrite")) {
+		if (route_path_set(&tmp, argv[*i + 1]))
+			return cfg_err(ps, "route: bad rewrite '%s' (a path like the route's)",
+				       argv[*i + 1]);
+		spec->adapt = true;
+		/* "/" as the new prefix is the same as stripping the old one. */
+		strcpy(spec->rewrite, strcmp(tmp.path, "/") ? tmp.path : "");
+		*i += 2;
+	}
+	return 0;
+}
+
+/* fallback POOL | none, at argv[*i]; *i moves past it. 0 or the error's. */
+static int route_fallback(struct cfg_parser *ps, int argc, char **argv, int *i,
+			  struct route_spec *spec)
+{
+	if (*i + 1 >= argc || strcmp(argv[*i], "fallback"))
+		return 0;
+	if (!strcmp(argv[*i + 1], "none")) {
+		spec->fallback = ROUTE_FALLBACK_NONE;
+	} else {
+		spec->fallback_pool = config_pool_find(ps->cfg, argv[*i + 1]);
+		if (spec->fallback_pool < 0)
+			return cfg_err(ps, "route: unknown fallback pool '%.64s'", argv[*i + 1]);
+		spec->fallback = ROUTE_FALLBACK_POOL;
+	}
+	*i += 2;
+	return 0;
+}
+
+/* The options after the pool, in the grammar's order, to the end of the line. */
+static int route_options(struct cfg_parser *ps, int argc, char **argv, int i,
+			 struct route_spec *spec)
+{
+	int err = 0;
+
 	if (i + 1 < argc && !strcmp(argv[i], "percent")) {
-		if (parse_percent(argv[i + 1], &spec.permille))
+		if (parse_percent(argv[i + 1], &spec->permille))
 			return cfg_err(ps, "route: bad percent '%s' (0 to 100, one decimal)",
 				       argv[i + 1]);
-		spec.split = true;
+		spec->split = true;
 		i += 2;
 	}
 	if (i < argc && !strcmp(argv[i], "exact")) {
-		spec.exact = true;
+		spec->exact = true;
 		i++;
 	}
-	if (i < argc && !strcmp(argv[i], "strip-prefix")) {
-		spec.adapt = true;
-		i++;
-	} else if (i + 1 < argc && !strcmp(argv[i], "rewrite")) {
-		struct route_spec tmp = {0};
-
-		if (route_path_set(&tmp, argv[i + 1]))
-			return cfg_err(ps, "route: bad rewrite '%s' (a path like the route's)",
-				       argv[i + 1]);
-		spec.adapt = true;
-		/* "/" as the new prefix is the same as stripping the old one. */
-		strcpy(spec.rewrite, strcmp(tmp.path, "/") ? tmp.path : "");
-		i += 2;
-	}
-	if (i < argc && !strcmp(argv[i], "testers")) {
-		spec.testers = true;
+	err = route_adapt(ps, argc, argv, &i, spec);
+	if (!err && i < argc && !strcmp(argv[i], "testers")) {
+		spec->testers = true;
 		i++;
 	}
-	if (i + 1 < argc && !strcmp(argv[i], "fallback")) {
-		if (!strcmp(argv[i + 1], "none")) {
-			spec.fallback = ROUTE_FALLBACK_NONE;
-		} else {
-			spec.fallback_pool = config_pool_find(ps->cfg, argv[i + 1]);
-			if (spec.fallback_pool < 0)
-				return cfg_err(ps, "route: unknown fallback pool '%.64s'",
-					       argv[i + 1]);
-			spec.fallback = ROUTE_FALLBACK_POOL;
-		}
-		i += 2;
-	}
-	if (i + 1 < argc && !strcmp(argv[i], "rollback")) {
-		err = parse_rollback(ps, argc, argv, &i, &spec);
-		if (err)
-			return err;
-	}
+	if (!err)
+		err = route_fallback(ps, argc, argv, &i, spec);
+	if (!err && i + 1 < argc && !strcmp(argv[i], "rollback"))
+		err = parse_rollback(ps, argc, argv, &i, spec);
+	if (err)
+		return err;
 	if (i < argc && !strcmp(argv[i], "inactive")) {
-		spec.inactive = true;
+		spec->inactive = true;
 		i++;
 	}
 	if (i < argc && !strcmp(argv[i], "tripped")) {
-		spec.tripped = true; /* a state file's: rolled back by strgd, still inactive */
-		spec.inactive = true;
-		snprintf(spec.trip, sizeof(spec.trip), "before strgd's last start");
+		spec->tripped = true; /* a state file's: rolled back by strgd, still inactive */
+		spec->inactive = true;
+		snprintf(spec->trip, sizeof(spec->trip), "before strgd's last start");
 		i++;
 	}
-	if (i < argc)
-		return cfg_err(ps, "route: unexpected '%s'", argv[i]);
-	if (route_path_set(&spec, path))
+	return i < argc ? cfg_err(ps, "route: unexpected '%s'", argv[i]) : 0;
+}
+
+/* The leading words into spec, and the checks that need the whole route. 0 or the error's. */
+static int route_finish(struct cfg_parser *ps, const struct route_words *w, struct route_spec *spec)
+{
+	struct route_stored view;
+	int err;
+
+	if (route_path_set(spec, w->path))
 		return cfg_err(ps,
 			       "route: bad path '%s' (no '?', '#', spaces, dot or empty segments)",
-			       path);
-	if (route_host_set(&spec, host))
-		return cfg_err(ps, "route: bad host '%s' (a name or IP literal, no port)", host);
-	if (methods) {
-		err = route_methods(ps, methods, &spec.methods);
-		if (err)
-			return err;
-	}
-	if (route_is_default(route_spec_view(&spec, &view)) &&
-	    (spec.inactive || spec.split || spec.adapt || spec.rb_err_permille))
+			       w->path);
+	if (route_host_set(spec, w->host))
+		return cfg_err(ps, "route: bad host '%s' (a name or IP literal, no port)", w->host);
+	err = w->methods ? route_methods(ps, w->methods, &spec->methods) : 0;
+	if (err)
+		return err;
+	if (route_is_default(route_spec_view(spec, &view)) &&
+	    (spec->inactive || spec->split || spec->adapt || spec->rb_err_permille))
 		return cfg_err(ps, "route: the default route '/' takes every request");
-	spec.pool = config_pool_find(ps->cfg, pool);
-	if (spec.pool < 0 && !ps->name) /* a command: no file to reorder */
-		return cfg_err(ps, "route: unknown pool '%s'", pool);
-	if (spec.pool < 0)
+	spec->pool = config_pool_find(ps->cfg, w->pool);
+	if (spec->pool < 0 && !ps->name) /* a command: no file to reorder */
+		return cfg_err(ps, "route: unknown pool '%s'", w->pool);
+	if (spec->pool < 0)
 		return cfg_err(ps, "route: unknown pool '%s' (pools are defined before routes)",
-			       pool);
+			       w->pool);
 	/* Its own pool has no backend when a fallback is due: the same pool cannot take over. */
-	if (spec.fallback == ROUTE_FALLBACK_POOL && spec.fallback_pool == spec.pool && !ps->saved)
+	if (spec->fallback == ROUTE_FALLBACK_POOL && spec->fallback_pool == spec->pool &&
+	    !ps->saved)
 		return cfg_err(ps,
 			       "route: fallback '%s' is the route's own pool (name another pool, "
 			       "or 'fallback none')",
-			       pool);
-	*out = spec;
+			       w->pool);
 	return 0;
+}
+
+/* A route line (ROUTE_GRAMMAR) into out. 0 or the error's (cfg_err). */
+static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct route_spec *out)
+{
+	struct route_spec spec = {0};
+	struct route_words w;
+	int i = 1, err;
+
+	err = route_leading(ps, argc, argv, &i, &w);
+	if (!err)
+		err = route_options(ps, argc, argv, i, &spec);
+	if (!err)
+		err = route_finish(ps, &w, &spec);
+	if (!err)
+		*out = spec;
+	return err;
 }
 
 static int do_route(struct cfg_parser *ps, int argc, char **argv)
