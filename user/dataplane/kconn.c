@@ -16,13 +16,13 @@ bool kconn_state(const struct kconn *k, struct worker *w, struct strg_conn *s)
 	return kconn_spliced(k) && splice_conn_get(w->sp, k->cookie, s) == 0;
 }
 
-void kconn_count(struct kconn *k, enum ring_op op, int res)
+void kconn_count(struct kconn *k, bool read, int res)
 {
 	if (res <= 0)
 		return;
-	if (op == RING_OP_CRECV)
+	if (read)
 		k->rx += (uint64_t)res;
-	else if (op == RING_OP_CSEND)
+	else
 		k->tx += (uint64_t)res;
 }
 

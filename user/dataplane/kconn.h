@@ -10,9 +10,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <linux/types.h>
 
 #include "core/pool.h"
-#include "lib/ring.h"
 #include "strg/splice.h"
 
 struct worker;
@@ -27,14 +27,14 @@ struct kconn {
 	uint32_t flags;		   /* enum kconn_flags */
 	uint32_t resp_passed_seen; /* strg_conn.resp_passed when last looked at */
 	uint64_t cookie;	   /* the client socket's cookie (0 until first spliced) */
-	uint64_t rx;		   /* bytes read from the client socket (since the kernel took it) */
-	uint64_t tx;		   /* bytes strgd itself sent to the client (likewise) */
-	uint64_t acked_base;	   /* tcpi_bytes_acked of the client socket before any of those */
-	uint64_t tail_sent; /* body tail bytes sent on for the kernel (see strg_conn.tail_owed) */
-	uint64_t last_req_ns;	       /* strg_conn.req_ns when last looked at */
+	uint64_t rx;	      /* bytes read from the client socket (since the kernel took it) */
+	uint64_t tx;	      /* bytes strgd itself sent to the client (likewise) */
+	uint64_t acked_base;  /* tcpi_bytes_acked of the client socket before any of those */
+	uint64_t tail_sent;   /* body tail bytes sent on for the kernel (see strg_conn.tail_owed) */
+	uint64_t last_req_ns; /* strg_conn.req_ns when last looked at */
 	uint64_t last_out, last_out_ns; /* strg_conn.out when last looked at, and since when */
-	uint64_t bcookie[POOL_MAX];    /* each backend socket's cookie while in the sockhash */
-	struct strg_conn_ctl ctl;      /* what the kernel was last told (splice_ctl_set) */
+	uint64_t bcookie[POOL_MAX];	/* each backend socket's cookie while in the sockhash */
+	struct strg_conn_ctl ctl;	/* what the kernel was last told (splice_ctl_set) */
 };
 
 static inline bool kconn_spliced(const struct kconn *k)
@@ -56,8 +56,8 @@ static inline bool kconn_busy_on(const struct strg_conn *s, unsigned pool)
 
 /* The kernel's view of a spliced connection (s); false when there is none. */
 bool kconn_state(const struct kconn *k, struct worker *w, struct strg_conn *s);
-/* A completion on the client socket: the bytes it moved, as the kernel counts them too. */
-void kconn_count(struct kconn *k, enum ring_op op, int res);
+/* A recv (read) or send on the client socket completed with res: the kernel counts it too. */
+void kconn_count(struct kconn *k, bool read, int res);
 /* The kernel passed up client bytes strgd has not read yet. */
 static inline bool kconn_unread(const struct kconn *k, const struct strg_conn *s)
 {
