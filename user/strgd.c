@@ -252,6 +252,7 @@ int main(int argc, char **argv)
 	if (test_only) {
 		printf("%s: configuration is valid%s\n", path,
 		       ret ? "" : "; a start would change nothing in the saved table");
+		config_destroy(applied);
 		config_free(&cfg);
 		return 0;
 	}

@@ -331,6 +331,8 @@ def failed_restart_changes_nothing(env):
     strgd_only(env)
     r = Restartable(env, "badrestart", 8163)
     cfg = env.tmp / "badrestart.conf"
+    # The successor's error, which it writes to the stderr it shares with the running strgd.
+    r.proc.expect(allow=[re.escape(str(cfg)) + r":\d+: unknown directive 'no-such-directive'"])
     text = cfg.read_text()
     try:
         pins = pins_of(env, "badrestart")

@@ -568,7 +568,9 @@ def soak_returns_to_baseline(env):
     S.check(counts["ok"] > 1000 and counts["refused"] > 100 and counts["aborted"] > 100 and
             counts["slow"] > 50, "too little traffic: %r" % counts)
     S.check(fd1 == fd0, "descriptors: %d before, %d after (peak %d)" % (fd0, fd1, peak_fd))
-    S.check(rss1 - rss0 <= max(4096, rss0 // 10),
+    # Under ASan freed memory waits in its quarantine (RSS grows by design): LeakSanitizer
+    # checks for leaks there when strgd exits, this bound in the plain build.
+    S.check(h.sanitized(env) or rss1 - rss0 <= max(4096, rss0 // 10),
             "RSS: %d KiB before, %d KiB after" % (rss0, rss1))
     info("soak_returns_to_baseline", "%d s: %d whole requests ok, %d invalid refused, %d aborted, "
          "%d slow cut; descriptors %d -> peak %d -> %d, RSS %d -> %d KiB"

@@ -448,7 +448,8 @@ def strgctl_without_daemon_and_bind_failure(env):
             "refused by strgd: want exit 1: %r" % r)
     cfg = env.tmp / "bindfail.conf"
     cfg.write_text(env.flavour.config(listen_port=h.LEGACY_PORTS[0]))  # nginx has it
-    p = env.spawn("strgd-bindfail", env.flavour.argv(cfg))
+    p = env.spawn("strgd-bindfail", env.flavour.argv(cfg)).expect(
+        1, allow=[r"^strgd: listen: Address already in use$"])
     status = p.wait(5.0)
     if status is None:
         p.stop()
@@ -798,7 +799,8 @@ def unreadable_state_file_is_named_and_discardable(env):
     os.makedirs(os.path.dirname(state), exist_ok=True)
     with open(state, "w") as f:
         f.write("pool legacy\nnext-id 5\nroute / legacy id 1\n")  # no end line
-    p = env.spawn("strgd-badstate", env.flavour.argv(cfg))
+    p = env.spawn("strgd-badstate", env.flavour.argv(cfg)).expect(
+        1, allow=[r"^%s: cut short: its last line is missing" % re.escape(state)])
     status = p.wait(5.0)
     if status is None:
         p.stop()

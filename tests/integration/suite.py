@@ -1413,7 +1413,8 @@ def second_strgd_on_same_pins_or_socket_refused(env):
     for tag, text, argv_of, what in cases:
         path = env.tmp / ("second-%s.conf" % tag)
         path.write_text(text)
-        p = env.spawn("strgd-second-%s" % tag, argv_of(path))
+        p = env.spawn("strgd-second-%s" % tag, argv_of(path)).expect(
+            1, allow=[r"^strgd: %s .*another strgd|in use by another strgd" % what])
         status = p.wait(5.0)
         err = p.stderr_text()
         if status is None:
@@ -1802,6 +1803,11 @@ def main(argv):
                     reason = ((reason + "; ") if reason else "") + (
                         "left the table changed (cleanup failed): %s" % left)
                     env.restart_proxy_fresh()
+            # Every strgd that stopped during the test: its exit status and its stderr.
+            died = env.exited_problems()
+            if died:
+                verdict = "FAIL"
+                reason = ((reason + "; ") if reason else "") + "; ".join(died)
             took = time.monotonic() - t0
             if verdict == "ok":
                 passed += 1
@@ -1815,7 +1821,11 @@ def main(argv):
     finally:
         signal.alarm(0)
         env.keep = env.keep or failed > 0
-        env.stop_all()
+        # The strgds still running at the end (the main one): each must exit cleanly too.
+        for problem in env.stop_all():
+            failed += 1
+            print("FAIL shutdown: %s" % problem, flush=True)
+            env.keep = True
     print("integration: proxy %s, %.0f s%s" % (
         env.flavour.name, time.monotonic() - t_start,
         ", logs kept in %s" % env.tmp if env.keep else ""))
