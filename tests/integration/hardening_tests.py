@@ -427,7 +427,8 @@ def idle_connections_let_go_of_buffers(env):
         for i, c in enumerate(conns):
             c.send(request("GET", "/a/again%d" % i))
             S.check(c.read_response().status == 200, "idle connection %d not served again" % i)
-        S.check(idle - r0 <= 200 * 2,
+        # Under ASan freed buffers wait in its quarantine: the bound holds for the plain build.
+        S.check(h.sanitized(env) or idle - r0 <= 200 * 2,
                 "RSS %d KiB before, %d KiB with 200 busy connections, %d KiB once idle: want "
                 "at most 2 KiB each once idle" % (r0, busy, idle))
     finally:
