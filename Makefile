@@ -32,17 +32,21 @@ else
 OBJDIR := $(OUTPUT)/obj
 endif
 
+# user/ by role (user/README.md): each folder may include only the folders below it.
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
-LIB_SRCS := user/http.c user/route.c user/pool.c user/config.c user/guardcfg.c user/log.c user/connmap.c \
-	user/proxyproto.c user/state.c user/apply.c user/accesslog.c user/srclimit.c user/takeover.c user/sdnotify.c user/saver.c
+LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c) \
+	$(addprefix user/core/,http.c route.c pool.c config.c guardcfg.c proxyproto.c state.c apply.c) \
+	user/observe/accesslog.c user/observe/quantile.c user/dataplane/srclimit.c user/control/saver.c user/daemon/takeover.c
 # The daemon's own modules.
-STRGD_SRCS := user/strgd.c user/proxy.c user/conn.c user/exchange.c user/handoff.c user/session.c user/stats.c user/guard.c \
-	user/ring.c user/splice.c user/ctl.c user/ctlguard.c user/ctlsrv.c user/reqsrv.c user/ctlverbs.c \
-	user/reload.c user/metrics.c user/metricsrv.c user/health.c user/notify.c user/rollback.c \
-	user/pins.c user/routemap.c
+STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c) \
+	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
+	$(addprefix user/observe/,stats.c metrics.c metricsrv.c) \
+	$(addprefix user/dataplane/,conn.c exchange.c handoff.c session.c health.c) \
+	$(addprefix user/control/,ctl.c ctlguard.c ctlsrv.c ctlverbs.c reload.c rollback.c) \
+	$(addprefix user/daemon/,strgd.c proxy.c)
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
-STRGD_ASM := $(OBJDIR)/statuspage.o
-STRGCTL_SRCS := user/strgctl.c user/ctlclient.c user/top.c user/ctlverbs.c
+STRGD_ASM := $(OBJDIR)/observe/statuspage.o
+STRGCTL_SRCS := $(addprefix user/cli/,strgctl.c ctlclient.c top.c) user/control/ctlverbs.c
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
@@ -76,8 +80,11 @@ UNITDIR := $(PREFIX)/lib/systemd/system
 COMPLETIONDIR := $(PREFIX)/share/bash-completion/completions
 DOCDIR := $(PREFIX)/share/doc/strg
 INSTALLED := $(SBINDIR)/strgd $(BINDIR)/strgctl $(MANDIR)/man8/strgd.8 $(MANDIR)/man8/strgctl.8 \
-	$(MANDIR)/man5/strg.conf.5 $(UNITDIR)/strgd.service $(COMPLETIONDIR)/strgctl \
-	$(DOCDIR)/strg.conf.example
+	$(MANDIR)/man5/strg.conf.5 $(UNITDIR)/strgd.service $(UNITDIR)/strgd@.service \
+	$(COMPLETIONDIR)/strgctl $(DOCDIR)/strg.conf.example
+# The folders make install may create below the standard ones (bin, sbin and share/man are
+# Debian's own): uninstall removes those it leaves empty.
+INSTALL_DIRS := $(MANDIR)/man8 $(MANDIR)/man5 $(UNITDIR) $(COMPLETIONDIR) $(DOCDIR)
 all: strgd strgctl
 
 strgd: $(call obj,$(STRGD_SRCS)) $(STRGD_ASM) $(LIB_OBJS)
@@ -96,12 +103,14 @@ strgctl: $(call obj,$(STRGCTL_SRCS)) $(LIB_OBJS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 # Objects that include a skeleton wait for every skeleton; cheap, and keeps the rule simple.
-$(OBJDIR)/%.o: user/%.c $(BPF_SKELS) | $(OBJDIR)
+$(OBJDIR)/%.o: user/%.c $(BPF_SKELS)
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) -c $< -o $@
 
-$(OBJDIR)/statuspage.o: user/statuspage.S user/statuspage.html | $(OBJDIR)
+$(OBJDIR)/observe/statuspage.o: user/observe/statuspage.S user/observe/statuspage.html
 	$(call msg,AS,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -c $< -o $@
 
 $(OBJDIR) $(OBJDIR)/tests $(OBJDIR)/ktest $(OUTPUT) $(OUTPUT)/ktest:
@@ -136,8 +145,8 @@ $(OBJDIR)/ktest/%: tests/kernel/%.c $(KTEST_SKELS) $(BPF_SKELS) $(LIB_OBJS) | $(
 	$(Q)$(CC) $(BASE_CFLAGS) -I$(OUTPUT)/ktest $(LDFLAGS) -o $@ $< $(KTEST_OBJS) $(LIB_OBJS) $(LDLIBS)
 
 # The publishing test runs strgd's own loader of the kernel's route table.
-$(OBJDIR)/ktest/test_publish: KTEST_OBJS = $(call obj,user/splice.c user/pins.c user/routemap.c)
-$(OBJDIR)/ktest/test_publish: $(call obj,user/splice.c user/pins.c user/routemap.c)
+$(OBJDIR)/ktest/test_publish: KTEST_OBJS = $(call obj,user/kernel/splice.c user/kernel/pins.c user/kernel/routemap.c)
+$(OBJDIR)/ktest/test_publish: $(call obj,user/kernel/splice.c user/kernel/pins.c user/kernel/routemap.c)
 
 $(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
 	$(call msg,TEST,$@)
@@ -188,7 +197,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DSTRG_NUMERIC_ONLY -Iinclude -Iuser -I$(OUTPUT) \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_LIB := $(patsubst user/%.c,$(FUZZ_DIR)/%.o,$(LIB_SRCS))
-FUZZ_DAEMON := $(patsubst user/%.c,$(FUZZ_DIR)/%.o,$(filter-out user/strgd.c,$(STRGD_SRCS)))
+FUZZ_DAEMON := $(patsubst user/%.c,$(FUZZ_DIR)/%.o,$(filter-out user/daemon/strgd.c,$(STRGD_SRCS)))
 FUZZ_BINS := $(FUZZ_DIR)/fuzz_http $(FUZZ_DIR)/fuzz_fastscan $(FUZZ_DIR)/fuzz_config \
 	$(FUZZ_DIR)/fuzz_ctl
 
@@ -197,6 +206,7 @@ $(FUZZ_DIR):
 
 $(FUZZ_DIR)/%.o: user/%.c $(BPF_SKELS) | $(FUZZ_DIR)
 	$(call msg,FUZZCC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_DIR)/fuzz_ctl: tests/fuzz/fuzz_ctl.c $(FUZZ_LIB) $(FUZZ_DAEMON) $(STRGD_ASM)
@@ -231,9 +241,11 @@ install: all
 	$(Q)install -D -m 0644 user/man/strgctl.8 $(DESTDIR)$(MANDIR)/man8/strgctl.8
 	$(Q)install -D -m 0644 user/man/strg.conf.5 $(DESTDIR)$(MANDIR)/man5/strg.conf.5
 	$(Q)mkdir -p $(DESTDIR)$(UNITDIR)
-	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-		tools/dist/strgd.service.in > $(DESTDIR)$(UNITDIR)/strgd.service
-	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/strgd.service
+	$(Q)for u in strgd strgd@; do \
+		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+			tools/dist/$$u.service.in > $(DESTDIR)$(UNITDIR)/$$u.service && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.service || exit 1; \
+	done
 	$(Q)install -D -m 0644 tools/dist/strgctl.bash-completion \
 		$(DESTDIR)$(COMPLETIONDIR)/strgctl
 	$(Q)install -D -m 0644 tools/dist/strg.conf.example $(DESTDIR)$(DOCDIR)/strg.conf.example
@@ -241,7 +253,9 @@ install: all
 uninstall:
 	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	$(Q)rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	$(Q)for d in $(addprefix $(DESTDIR),$(INSTALL_DIRS)); do \
+		[ -d "$$d" ] && rmdir --ignore-fail-on-non-empty "$$d"; \
+	done; true
 
 # The files make install writes, one per line (tests/packaging compares them with what it did).
 install-list:
@@ -251,4 +265,4 @@ clean:
 	$(call msg,CLEAN,)
 	$(Q)rm -rf $(OUTPUT) strgd strgctl
 
--include $(wildcard $(OUTPUT)/obj/*.d $(OUTPUT)/san/*.d $(OUTPUT)/*/tests/*.d $(OUTPUT)/*/ktest/*.d)
+-include $(wildcard $(OUTPUT)/obj/*.d $(OUTPUT)/obj/*/*.d $(OUTPUT)/san/*/*.d $(OUTPUT)/san/*.d $(OUTPUT)/*/tests/*.d $(OUTPUT)/*/ktest/*.d)

@@ -45,7 +45,7 @@ struct {
 /*
  * The route tables: hashes of path prefixes that strgd creates, sized for the table, in two
  * slots; route_live names the one lookups read. strgd writes a change into the other slot and
- * switches it in with one store to route_live (user/routemap.c).
+ * switches it in with one store to route_live (user/kernel/routemap.c).
  */
 struct route_map {
 	__uint(type, BPF_MAP_TYPE_HASH);

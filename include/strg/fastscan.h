@@ -6,7 +6,7 @@
 /*
  * The BPF verdict program feeds one byte per bpf_loop() iteration, so the verifier checks each
  * step function once instead of once per byte. A scanner only ever answers "done" for a head
- * that user/http.c would accept with the same meaning; anything else is "pass" and strgd's
+ * that user/core/http.c would accept with the same meaning; anything else is "pass" and strgd's
  * full parser handles the request (and rejects it when it must). The includer provides
  * __u8/__u32/__u64 (vmlinux.h in BPF, <linux/types.h> in user space).
  */
@@ -155,7 +155,7 @@ static __always_inline __u32 strg_fs_lf(__u8 c, __u32 next)
 
 /*
  * A field value the scanner does not interpret: field-content up to CR. This rejects NUL, bare
- * LF, DEL and the other CTLs, exactly the bytes user/http.c refuses in a value.
+ * LF, DEL and the other CTLs, exactly the bytes user/core/http.c refuses in a value.
  */
 static __always_inline __u32 strg_fs_value(__u8 c, __u32 stay, __u32 cr)
 {
@@ -236,7 +236,7 @@ static __always_inline __u32 strg_fs_length(__u64 *value, __u32 *ndigits, __u32 
 }
 
 /*
- * reg-name restricted to unreserved characters, as user/http.c's check_host: IPv6 literals,
+ * reg-name restricted to unreserved characters, as user/core/http.c's check_host: IPv6 literals,
  * sub-delims and percent-encoding are rare enough to leave to user space.
  */
 static __always_inline int strg_fs_is_host_char(__u8 c)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Maps shared by the XDP guard (bpf/guard.bpf.c) and strgd (user/guard.c), pinned under the
+ * Maps shared by the XDP guard (bpf/guard.bpf.c) and strgd (user/kernel/guard.c), pinned under the
  * pin directory next to the splice program's. The guard looks only at TCP segments to strgd's
  * listening addresses and ports; everything else passes untouched.
  */

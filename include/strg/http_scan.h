@@ -22,7 +22,7 @@
 #define STRG_SCAN_MAX 65535u
 #endif
 
-/* Method ids; they equal enum http_method in user/http.h (the unit tests check every one). */
+/* Method ids; they equal enum http_method in user/core/http.h (the unit tests check every one). */
 #define STRG_M_UNKNOWN 0u
 #define STRG_M_GET     1u
 #define STRG_M_HEAD    2u

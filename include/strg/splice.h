@@ -8,7 +8,7 @@
 
 #define STRG_MAX_SOCKS	 65536
 #define STRG_MAX_CONNS	 32768
-#define STRG_POOLS_MAX	 16   /* equals POOL_MAX in user/pool.h */
+#define STRG_POOLS_MAX	 16   /* equals POOL_MAX in user/core/pool.h */
 #define STRG_MAX_WORKERS 64   /* strgd event loops, each with its own event ring */
 #define STRG_ROUTE_SLOTS 1024 /* routes counted; a slot is reused after a delete */
 /* One more slot after the routes' for requests strgd answered before finding a route. */

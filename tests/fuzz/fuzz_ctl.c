@@ -10,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "ctl.h"
-#include "route.h"
-#include "stats.h"
+#include "core/config.h"
+#include "control/ctl.h"
+#include "core/route.h"
+#include "observe/stats.h"
 
 static struct ctl_env env;
 static char dir[] = "/tmp/strg-fuzz-ctl-XXXXXX";
@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (strlen(line) != size)
 		return 0; /* the server refuses a line with a NUL before running it */
 	ctl_execute(&env, &root, line, &r);
-	if (r.len && strncmp(r.buf, "ok\n", 3) && strncmp(r.buf, "error: ", 7))
+	if (r.text.len && strncmp(r.text.buf, "ok\n", 3) && strncmp(r.text.buf, "error: ", 7))
 		abort();
 	/* Whatever changed, the default route still takes what nothing else does. */
 	if (!route_table_lookup(env.cfg->routes, 1, "h", 1, "/x", 2))

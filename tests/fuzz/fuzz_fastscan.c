@@ -11,7 +11,7 @@
 #include <string.h>
 #include <linux/types.h>
 
-#include "http.h"
+#include "core/http.h"
 #include "strg/fastscan.h"
 
 static struct http_request req;

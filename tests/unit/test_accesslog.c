@@ -10,8 +10,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "accesslog.h"
-#include "config.h"
+#include "observe/accesslog.h"
+#include "core/config.h"
 
 static char dir[] = "/tmp/strg-alog-XXXXXX";
 static char path[128];

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apply.h"
-#include "http.h"
+#include "core/apply.h"
+#include "core/http.h"
 
 #define HEAD                                                                                       \
 	"listen 127.0.0.1:8080\n"                                                                  \

@@ -8,7 +8,7 @@
 
 #include <stdlib.h>
 
-#include "connmap.h"
+#include "lib/connmap.h"
 
 static void test_put_get_del_roundtrip(void **state)
 {

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "strg/fastscan.h"
-#include "http.h"
+#include "core/http.h"
 
 #define MORE STRG_FS_MORE
 #define DONE STRG_FS_DONE

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "guardcfg.h"
+#include "core/guardcfg.h"
 
 static struct guard_net net(const char *text)
 {

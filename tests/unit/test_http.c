@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "strg/http_scan.h"
-#include "http.h"
+#include "core/http.h"
 
 /* Expected result "the whole input is the head". */
 #define OK INT_MAX

@@ -11,7 +11,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "pool.h"
+#include "core/pool.h"
 
 #define MS 1000000ull
 

@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "proxyproto.h"
+#include "core/proxyproto.h"
 
 static void v4(struct sockaddr_in *sin, const char *ip, unsigned port)
 {

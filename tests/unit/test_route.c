@@ -12,8 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
-#include "route.h"
+#include "core/http.h"
+#include "core/route.h"
 
 #define M(x) (1u << HTTP_M_##x)
 

@@ -14,8 +14,8 @@
 #include <unistd.h>
 #include <liburing.h>
 
-#include "ring.h"
-#include "saver.h"
+#include "lib/ring.h"
+#include "control/saver.h"
 
 static char dir[] = "/tmp/strg-saver-test.XXXXXX";
 

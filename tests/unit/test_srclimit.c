@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srclimit.h"
+#include "dataplane/srclimit.h"
 
 static struct sockaddr_in v4(uint32_t host)
 {

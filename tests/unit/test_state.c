@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "route.h"
-#include "state.h"
+#include "core/config.h"
+#include "core/route.h"
+#include "core/state.h"
 
 static const char base[] = "listen 127.0.0.1:8080\n"
 			   "pool legacy 127.0.0.1:9001\n"

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "takeover.h"
+#include "daemon/takeover.h"
 
 /* The same socket on both ends: same inode. */
 static void assert_same_socket(int a, int b)

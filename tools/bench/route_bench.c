@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "http.h"
-#include "route.h"
+#include "core/http.h"
+#include "core/route.h"
 
 #define NHITS	 64
 #define NMISSES	 16

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* strgctl: the operator's command line; it sends one command to strgd's control socket. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <unistd.h>
+
+#include "control/ctl.h"
+#include "cli/ctlclient.h"
+#include "control/ctlverbs.h"
+#include "cli/top.h"
+#include "lib/version.h"
+
+static const char intro[] =
+	"Usage: strgctl [-s SOCKET] [-j] [--dry-run] NOUN VERB [ARGUMENTS]\n"
+	"\n"
+	"Change and inspect a running strgd through its control socket\n"
+	"(default " CTL_SOCKET_DEFAULT ", set with 'control PATH' in strgd's configuration).\n";
+
+static const char outro[] =
+	"\n"
+	"Options (anywhere on the line):\n"
+	"  -s, --socket SOCKET  the control socket\n"
+	"  -j, --json           JSON output (show and stats)\n"
+	"  -n, --dry-run        say what a change would do, change nothing\n"
+	"      --wait [T]       after 'backend set ... state drain', wait until the backend is\n"
+	"                       idle (no connection, no request), at most T (default 60s)\n"
+	"  -h, --help           this text; after a noun or verb, theirs\n"
+	"  -V, --version        strgctl's version\n"
+	"\n"
+	"Changes need root or strgd's control-group change group; strgd logs each with the\n"
+	"caller's uid and pid. A change reaches new requests at once, in both data paths, and is\n"
+	"saved to strgd's state file.\n"
+	"\n"
+	"Exit status: 0 done, 1 strgd refused or the command failed, 2 usage error (nothing "
+	"sent),\n"
+	"3 strgd unreachable.\n"
+	"\n"
+	"Examples:\n"
+	"  strgctl route set GET,HEAD /v1/getSalesLeads modern\n"
+	"  strgctl route set GET /v1/orders modern percent 5 testers\n"
+	"  strgctl route deactivate GET,HEAD /v1/getSalesLeads\n"
+	"  strgctl route show -j\n"
+	"  strgctl stats\n"
+	"  strgctl reload\n";
+
+/* text in lines of at most 78 columns, each after indent spaces, the first after col. */
+static void wrap(FILE *f, const char *text, int col, int indent)
+{
+	const char *w = text;
+	bool first = true;
+
+	while (*w) {
+		size_t n = strcspn(w, " ");
+
+		if (!first && col + 1 + (int)n > 78) {
+			fprintf(f, "\n%*s", indent, "");
+			col = indent;
+		} else if (!first) {
+			fputc(' ', f);
+			col++;
+		}
+		first = false;
+		fprintf(f, "%.*s", (int)n, w);
+		col += (int)n;
+		w += n;
+		w += strspn(w, " ");
+	}
+	fputc('\n', f);
+}
+
+static void verb_usage(FILE *f, const struct ctl_verb *v)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), "strgctl [-s SOCKET]%s%s %s%s%s%s%s",
+		 v->flags & CTL_JSON ? " [-j]" : "", v->flags & CTL_CHANGES ? " [--dry-run]" : "",
+		 v->noun, v->verb ? " " : "", v->verb ? v->verb : "", v->args[0] ? " " : "",
+		 v->args);
+	wrap(f, text, 0, 8);
+}
+
+/* Every verb (of noun, or all), then the options: generated from the table strgd uses too. */
+static void help(FILE *f, const char *noun, const struct ctl_verb *only)
+{
+	if (only) {
+		fputs("Usage: ", f);
+		verb_usage(f, only);
+		fputc('\n', f);
+		wrap(f, only->help, 0, 0);
+		return;
+	}
+	fputs(intro, f);
+	fputs("\nCommands:\n", f);
+	for (size_t i = 0; i < CTL_VERB_COUNT; i++) {
+		const struct ctl_verb *v = &ctl_verbs[i];
+
+		if (noun && strcmp(noun, v->noun))
+			continue;
+		fputs("  ", f);
+		verb_usage(f, v);
+		fputs("      ", f);
+		wrap(f, v->help, 6, 6);
+	}
+	fputs(outro, f);
+}
+
+/* "route show|set|del|...": every verb of every noun, for messages. */
+static void verbs_text(char *out, size_t len)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < CTL_VERB_COUNT && n < len; i++) {
+		const struct ctl_verb *v = &ctl_verbs[i];
+		bool first = !i || strcmp(ctl_verbs[i - 1].noun, v->noun);
+
+		n += (size_t)snprintf(out + n, len - n, "%s%s%s%s", first && i ? ", " : "",
+				      first ? v->noun : "|", v->verb && first ? " " : "",
+				      v->verb ? v->verb : "");
+	}
+}
+
+/* The reply's "warning: " lines go to stderr, the rest to stdout. */
+static void print_reply(char *text)
+{
+	for (char *line = text, *nl; *line; line = nl) {
+		nl = strchr(line, '\n');
+		nl = nl ? nl + 1 : line + strlen(line);
+		fprintf(strncmp(line, "warning: ", 9) ? stdout : stderr, "%s%.*s",
+			strncmp(line, "warning: ", 9) ? "" : "strgctl: ", (int)(nl - line), line);
+	}
+}
+
+/* Send the command, print the reply; one of the exit codes. */
+static int run(const char *sock, const char *line)
+{
+	char *buf = NULL;
+	int ret = ctl_call(sock, line, &buf);
+
+	if (ret == EXIT_OK)
+		print_reply(buf + 3);
+	else if (buf && !strncmp(buf, "error: ", 7))
+		fprintf(stderr, "strgctl: %s", buf + 7);
+	free(buf);
+	return ret;
+}
+
+/* The words after the options as one command line, the options strgd needs appended. */
+static int build_line(int argc, char **argv, bool json, bool dry, char *line, size_t size)
+{
+	size_t len = 0;
+
+	for (int i = 0; i < argc; i++) {
+		size_t n = strlen(argv[i]);
+
+		if (!n || strpbrk(argv[i], " \t\r\n") || len + n + 16 > size) {
+			fprintf(stderr,
+				"strgctl: bad word '%s' (no spaces or newlines; the line is "
+				"at most %d bytes)\n",
+				argv[i], CTL_LINE_MAX - 1);
+			return -1;
+		}
+		memcpy(line + len, argv[i], n);
+		len += n;
+		line[len++] = ' ';
+	}
+	len += (size_t)snprintf(line + len, size - len, "%s%s", json ? "-j " : "",
+				dry ? "--dry-run " : "");
+	line[len - 1] = '\n';
+	line[len] = '\0';
+	return 0;
+}
+
+/* "30", "30s", "500ms", "2m" -> milliseconds; -1 when not a duration. */
+static long wait_ms(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (end == s || v <= 0 || v > 3600000)
+		return -1;
+	if (!*end || !strcmp(end, "s"))
+		return v * 1000 <= 3600000 ? v * 1000 : -1;
+	if (!strcmp(end, "ms"))
+		return v;
+	if (!strcmp(end, "m"))
+		return v <= 60 ? v * 60000 : -1;
+	return -1;
+}
+
+/* The backend's open connections and requests in flight, from "pool show -j"; -1 on error. */
+static int backend_load(const char *sock, const char *pool, const char *addr, long long *conns,
+			long long *inflight)
+{
+	char *reply = NULL;
+	json_t *doc, *p, *b;
+	size_t i, j;
+	int ret = -1;
+
+	if (ctl_call(sock, "pool show -j\n", &reply) != EXIT_OK) {
+		free(reply);
+		return -1;
+	}
+	doc = json_loads(reply + 3, 0, NULL);
+	free(reply);
+	json_array_foreach(json_object_get(doc, "pools"), i, p)
+	{
+		if (strcmp(json_string_value(json_object_get(p, "name")), pool))
+			continue;
+		json_array_foreach(json_object_get(p, "backends"), j, b)
+		{
+			if (strcmp(json_string_value(json_object_get(b, "addr")), addr))
+				continue;
+			*conns = json_integer_value(json_object_get(b, "connections"));
+			*inflight = json_integer_value(json_object_get(b, "inflight"));
+			ret = 0;
+		}
+	}
+	json_decref(doc);
+	return ret;
+}
+
+/* --wait: after a drain, until the backend has no connection and no request left. */
+static int wait_idle(const char *sock, const char *pool, const char *addr, long limit_ms)
+{
+	struct timespec t0, t;
+	long long conns = -1, inflight = -1;
+	long elapsed = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (backend_load(sock, pool, addr, &conns, &inflight) < 0) {
+			fprintf(stderr, "strgctl: --wait: cannot read backend %s of pool %s\n",
+				addr, pool);
+			return EXIT_REFUSED;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (!conns && !inflight) {
+			printf("backend %s of pool %s is idle (after %.1f s)\n", addr, pool,
+			       (double)elapsed / 1000);
+			return EXIT_OK;
+		}
+		if (elapsed >= limit_ms)
+			break;
+		usleep(100 * 1000);
+	}
+	fprintf(stderr,
+		"strgctl: --wait: backend %s of pool %s still has %lld connections and %lld "
+		"requests in flight after %.1f s\n",
+		addr, pool, conns, inflight, (double)elapsed / 1000);
+	return EXIT_REFUSED;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{"verbs", no_argument, NULL, 'L'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *sock = CTL_SOCKET_DEFAULT;
+	bool json = false, dry = false, want_help = false;
+	const struct ctl_verb *v;
+	char line[CTL_LINE_MAX], verbs[256];
+	int opt, used = 0, rest, ret;
+	long wait_limit = -1;
+
+	/* --wait [TIMEOUT] (or --wait=TIMEOUT): taken out before the other options. */
+	for (int i = 1, o = 1; i <= argc; i++) {
+		if (i < argc && (!strcmp(argv[i], "--wait") || !strncmp(argv[i], "--wait=", 7))) {
+			const char *t = argv[i][6] == '='			   ? argv[i] + 7
+					: i + 1 < argc && wait_ms(argv[i + 1]) > 0 ? argv[++i]
+										   : "60";
+
+			wait_limit = wait_ms(t);
+			if (wait_limit < 0) {
+				fprintf(stderr, "strgctl: --wait: bad timeout '%s' (like 30s)\n",
+					t);
+				return EXIT_USAGE;
+			}
+			continue;
+		}
+		argv[o++] = i < argc ? argv[i] : NULL;
+		if (i == argc)
+			argc = o - 1;
+	}
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "s:jnhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'n':
+			dry = true;
+			break;
+		case 'h':
+			want_help = true;
+			break;
+		case 'V':
+			printf("strgctl %s\n", STRG_VERSION);
+			return EXIT_OK;
+		case 'L': /* "noun verb" per line, for shell completion */
+			for (size_t i = 0; i < CTL_VERB_COUNT; i++)
+				printf("%s %s\n", ctl_verbs[i].noun,
+				       ctl_verbs[i].verb ? ctl_verbs[i].verb : "");
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "strgctl: unknown option '%s' (try strgctl --help)\n",
+				argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	rest = argc - optind;
+	argv += optind;
+	if (rest >= 1 && !strcmp(argv[0], "help")) {
+		want_help = true;
+		argv++;
+		rest--;
+	}
+	if (rest == 1 && !strcmp(argv[0], "version")) {
+		printf("strgctl %s\n", STRG_VERSION);
+		return EXIT_OK;
+	}
+	v = ctl_verb_find(rest, argv, &used);
+	if (want_help) {
+		help(stdout, rest >= 1 && ctl_noun_known(argv[0]) ? argv[0] : NULL,
+		     v && (used == 2 || !v->verb) ? v : NULL);
+		return EXIT_OK;
+	}
+	verbs_text(verbs, sizeof(verbs));
+	if (!rest) {
+		fprintf(stderr, "strgctl: missing command (%s; try strgctl --help)\n", verbs);
+		return EXIT_USAGE;
+	}
+	if (!v) {
+		fprintf(stderr, "strgctl: unknown %s '%s%s%s' (%s)\n",
+			ctl_noun_known(argv[0]) ? "verb" : "command", argv[0], rest > 1 ? " " : "",
+			rest > 1 ? argv[1] : "", verbs);
+		return EXIT_USAGE;
+	}
+	if ((json && !(v->flags & CTL_JSON)) || (dry && !(v->flags & CTL_CHANGES))) {
+		fprintf(stderr, "strgctl: %s is not an option of '%s%s%s'; usage: ",
+			json ? "-j" : "--dry-run", v->noun, v->verb ? " " : "",
+			v->verb ? v->verb : "");
+		verb_usage(stderr, v);
+		return EXIT_USAGE;
+	}
+	if (v->id == CTL_TOP) {
+		char *end = NULL;
+		unsigned long frames = rest > 1 ? strtoul(argv[1], &end, 10) : 0;
+
+		if (rest > 2 ||
+		    (rest == 2 && (!*argv[1] || *end || frames < 1 || frames > 100000))) {
+			fprintf(stderr,
+				"strgctl: top: FRAMES is a number from 1 to 100000; usage: ");
+			verb_usage(stderr, v);
+			return EXIT_USAGE;
+		}
+		return top_run(sock, (unsigned)frames);
+	}
+	if (wait_limit >= 0 && (v->id != CTL_BACKEND_SET || rest < 6 || strcmp(argv[4], "state") ||
+				(strcmp(argv[5], "drain") && strcmp(argv[5], "maint")) || dry)) {
+		fprintf(stderr,
+			"strgctl: --wait goes with 'backend set POOL ADDR state drain|maint'\n");
+		return EXIT_USAGE;
+	}
+	if (build_line(rest, argv, json, dry, line, sizeof(line)) < 0)
+		return EXIT_USAGE;
+	ret = run(sock, line);
+	if (ret == EXIT_OK && wait_limit >= 0)
+		ret = wait_idle(sock, argv[2], argv[3], wait_limit);
+	return ret;
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Automatic rollback per route ("route ... rollback ERR% [p99 MS] [window T] [min N]"): worker 0
+ * watches each such route's own pool in the counters (strgd's and the kernel's, added up) over a
+ * sliding window; with at least min requests in it, more than ERR % of 5xx (strgd's own 502, 503
+ * and 504 included) or a p99 above MS trips the route: it becomes inactive (its requests fall
+ * through to the next match), marked tripped with the figures, until an operator activates or
+ * sets it again.
+ */
+#ifndef STRG_ROLLBACK_H
+#define STRG_ROLLBACK_H
+
+#include <stdint.h>
+
+#include "control/ctl.h"
+
+struct rollback;
+
+struct rollback *rollback_new(void);
+void rollback_free(struct rollback *rb);
+/* The timer (every tick): sample the watched routes, trip those over their limits. */
+void rollback_tick(struct rollback *rb, struct ctl_env *env, uint64_t now_ns);
+
+#endif

@@ -1,0 +1,1188 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* strgd configuration: one directive per line, '#' comments, errors as "file:line: message". */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config.h"
+
+#define CONFIG_LINE_MAX 8192
+#define CONFIG_ARGS_MAX 128
+#define CONFIG_FILE_MAX (64u << 20)
+#define DURATION_MAX_MS 3600000u /* one hour: longer is a typo, not a timeout */
+/* Default bound on the kernel's route map: ~170 bytes of kernel memory per prefix at most. */
+#define CONFIG_KERNEL_ROUTES (256u * 1024)
+#define CONFIG_WORKERS_MAX   64 /* equals STRG_MAX_WORKERS, the kernel's event rings */
+
+struct cfg_parser {
+	struct config *cfg;
+	const char *name;
+	unsigned line; /* 0 once the whole text has been read */
+	char *err;
+	size_t errlen;
+	bool have_listen;
+	bool saved; /* strgd's own text (the state file): what an older strgd accepted is read */
+	unsigned *route_lines; /* line of each route id, for duplicate messages */
+	size_t nroute_lines;
+};
+
+static int cfg_err(struct cfg_parser *ps, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int cfg_err(struct cfg_parser *ps, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!ps->err || !ps->errlen)
+		return -EINVAL;
+	if (!ps->name) /* a command, not a file: the message alone */
+		n = 0;
+	else if (ps->line)
+		n = snprintf(ps->err, ps->errlen, "%s:%u: ", ps->name, ps->line);
+	else
+		n = snprintf(ps->err, ps->errlen, "%s: ", ps->name);
+	if (n >= 0 && (size_t)n < ps->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	http_limits_default(&cfg->limits);
+	cfg->connect_timeout_ms = 3000;
+	cfg->server_timeout_ms = 30000;
+	cfg->client_timeout_ms = 30000;
+	cfg->idle_timeout_ms = 60000;
+	cfg->head_timeout_ms = 10000;
+	cfg->body_buffer = 16384;
+	cfg->backend_idle_ms = 5000;
+	cfg->body_timeout_ms = 20000;
+	cfg->body_rate = 500;
+	cfg->down_hold_ms = 2000;
+	cfg->kernel_routes_max = CONFIG_KERNEL_ROUTES;
+	strcpy(cfg->control, "/run/strg/strgd.sock");
+	cfg->control_read_gid = -1;
+	cfg->control_change_gid = -1;
+	strcpy(cfg->state, "/var/lib/strg/state");
+	strcpy(cfg->tester_header, "X-Strg-Pool");
+	cfg->routes = route_table_new();
+	return cfg->routes ? 0 : -errno;
+}
+
+int config_pool_find(const struct config *cfg, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg->npools; i++)
+		if (!strcmp(cfg->pools[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+/* A number of milliseconds, or with a unit: "250ms", "30s", "2m". */
+static int parse_duration(const char *s, uint32_t *ms)
+{
+	uint64_t v = 0, mult;
+	unsigned digits = 0;
+
+	for (; *s >= '0' && *s <= '9' && digits < 12; s++, digits++)
+		v = v * 10 + (uint64_t)(*s - '0');
+	if (!digits)
+		return -EINVAL;
+	if (!*s || !strcmp(s, "ms"))
+		mult = 1;
+	else if (!strcmp(s, "s"))
+		mult = 1000;
+	else if (!strcmp(s, "m"))
+		mult = 60000;
+	else
+		return -EINVAL;
+	if (!v || v * mult > DURATION_MAX_MS)
+		return -ERANGE;
+	*ms = (uint32_t)(v * mult);
+	return 0;
+}
+
+static int parse_uint(const char *s, uint32_t *out)
+{
+	uint64_t v = 0;
+	unsigned digits = 0;
+
+	for (; *s >= '0' && *s <= '9' && digits < 11; s++, digits++)
+		v = v * 10 + (uint64_t)(*s - '0');
+	if (!digits || *s || v > UINT32_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* Parse an address for a directive, naming the part that is wrong. */
+static int parse_addr(struct cfg_parser *ps, const char *what, const char *text,
+		      struct pool_backend *b)
+{
+	char host[256];
+	uint16_t port;
+	int err;
+
+	err = pool_addr_split(text, host, sizeof(host), &port);
+	if (err == -ERANGE)
+		return cfg_err(ps, "%s: bad port in '%s' (1-65535)", what, text);
+	if (err)
+		return cfg_err(ps, "%s: bad address '%s' (want host:port or [v6]:port)", what,
+			       text);
+	if (pool_backend_parse(b, text))
+		return cfg_err(ps, "%s: cannot resolve '%s'", what, text);
+	return 0;
+}
+
+const char *config_addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	}
+	return buf;
+}
+
+/* The pool a health directive names, or NULL after saying so. */
+static struct pool *named_pool(struct cfg_parser *ps, const char *what, const char *name)
+{
+	int i = config_pool_find(ps->cfg, name);
+
+	if (i < 0) {
+		cfg_err(ps, "%s: unknown pool '%.64s' (define it with 'pool' first)", what, name);
+		return NULL;
+	}
+	return &ps->cfg->pools[i];
+}
+
+/* health POOL http PATH [status N] [interval T] [rise N] [fall N] [timeout T] */
+static int do_health(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct pool_health h;
+	struct pool *p;
+
+	if (argc < 4 || strcmp(argv[2], "http"))
+		return cfg_err(ps,
+			       "health: expects POOL http PATH [status N] [interval T] [rise N] "
+			       "[fall N] [timeout T]");
+	p = named_pool(ps, "health", argv[1]);
+	if (!p)
+		return -EINVAL;
+	if (argv[3][0] != '/' || strlen(argv[3]) >= sizeof(h.path) || strpbrk(argv[3], " \t\r\n"))
+		return cfg_err(ps, "health: bad path '%.64s' (an absolute path, at most %zu bytes)",
+			       argv[3], sizeof(h.path) - 1);
+	h = p->health;
+	h.active = true;
+	strcpy(h.path, argv[3]);
+	for (int i = 4; i < argc; i += 2) {
+		uint32_t v;
+		bool dur = !strcmp(argv[i], "interval") || !strcmp(argv[i], "timeout");
+
+		if (i + 1 >= argc || (strcmp(argv[i], "status") && strcmp(argv[i], "rise") &&
+				      strcmp(argv[i], "fall") && !dur))
+			return cfg_err(ps,
+				       "health: unknown option '%s' (status, interval, rise, fall, "
+				       "timeout, each with a value)",
+				       argv[i]);
+		if (dur ? parse_duration(argv[i + 1], &v) : parse_uint(argv[i + 1], &v))
+			return cfg_err(ps, "health: %s: bad value '%s'", argv[i], argv[i + 1]);
+		if (!strcmp(argv[i], "status")) {
+			if (v < 100 || v > 599)
+				return cfg_err(ps, "health: status %u is not 100 to 599", v);
+			h.status = v;
+		} else if (!strcmp(argv[i], "interval")) {
+			h.interval_ms = v;
+		} else if (!strcmp(argv[i], "timeout")) {
+			h.timeout_ms = v;
+		} else {
+			if (v < 1 || v > 100)
+				return cfg_err(ps, "health: %s %u is not 1 to 100", argv[i], v);
+			*(!strcmp(argv[i], "rise") ? &h.rise : &h.fall) = v;
+		}
+	}
+	if (h.timeout_ms > h.interval_ms)
+		return cfg_err(ps, "health: timeout %ums is longer than interval %ums",
+			       h.timeout_ms, h.interval_ms);
+	p->health = h;
+	return 0;
+}
+
+/* eject POOL after N [5xx]: N failed requests in a row eject a backend (0: never). */
+static int do_eject(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct pool *p;
+	uint32_t n;
+
+	if (argc < 4 || argc > 5 || strcmp(argv[2], "after") ||
+	    (argc == 5 && strcmp(argv[4], "5xx")))
+		return cfg_err(ps, "eject: expects POOL after N [5xx]");
+	p = named_pool(ps, "eject", argv[1]);
+	if (!p)
+		return -EINVAL;
+	if (parse_uint(argv[3], &n) || n > 1000)
+		return cfg_err(ps, "eject: '%s' is not 0 to 1000", argv[3]);
+	p->health.eject_after = n;
+	p->health.eject_5xx = argc == 5;
+	return 0;
+}
+
+/* xdp IFACE [mode native|generic] [keep] */
+static int do_xdp(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct guard_settings *g = &ps->cfg->guard;
+	int i;
+
+	if (argc < 2)
+		return cfg_err(ps, "xdp: expects IFACE [mode native|generic] [keep]");
+	if (strlen(argv[1]) >= sizeof(g->iface) || strchr(argv[1], '/'))
+		return cfg_err(ps, "xdp: bad interface name '%s'", argv[1]);
+	snprintf(g->iface, sizeof(g->iface), "%s", argv[1]);
+	g->mode = GUARD_MODE_NATIVE;
+	g->keep = false;
+	for (i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "keep")) {
+			g->keep = true;
+		} else if (!strcmp(argv[i], "mode") && i + 1 < argc &&
+			   (!strcmp(argv[i + 1], "native") || !strcmp(argv[i + 1], "generic"))) {
+			g->mode = strcmp(argv[++i], "native") ? GUARD_MODE_GENERIC
+							      : GUARD_MODE_NATIVE;
+		} else {
+			return cfg_err(ps, "xdp: unexpected '%s' (mode native|generic, keep)",
+				       argv[i]);
+		}
+	}
+	return 0;
+}
+
+/* deny CIDR... / allow CIDR... */
+static int do_cidrs(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct guard_list *l =
+		!strcmp(argv[0], "deny") ? &ps->cfg->guard.deny : &ps->cfg->guard.allow;
+	struct guard_net n;
+	char msg[128];
+
+	if (argc < 2)
+		return cfg_err(ps, "%s: expects ADDR[/LEN]...", argv[0]);
+	for (int i = 1; i < argc; i++) {
+		if (guard_net_parse(argv[i], &n, msg, sizeof(msg)))
+			return cfg_err(ps, "%s: %s", argv[0], msg);
+		if (guard_list_add(l, &n) < 0)
+			return cfg_err(ps, "%s: more than %d entries or out of memory", argv[0],
+				       GUARD_MAX_CIDRS);
+	}
+	return 0;
+}
+
+/* limit syn|packets RATE [burst N] */
+static int guard_limit(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct guard_settings *g = &ps->cfg->guard;
+	bool syn = !strcmp(argv[1], "syn");
+	char msg[128];
+
+	if (guard_limit_parse(argc - 2, argv + 2, syn ? &g->syn_rate : &g->pkt_rate,
+			      syn ? &g->syn_burst : &g->pkt_burst, msg, sizeof(msg)))
+		return cfg_err(ps, "limit %s: %s", argv[1], msg);
+	return 0;
+}
+
+/* notify exec PATH */
+static int do_notify(struct cfg_parser *ps, int argc, char **argv)
+{
+	if (argc != 3 || strcmp(argv[1], "exec") || argv[2][0] != '/')
+		return cfg_err(ps, "notify: expects 'exec' and an absolute path");
+	if (strlen(argv[2]) >= sizeof(ps->cfg->notify))
+		return cfg_err(ps, "notify: path longer than %zu bytes",
+			       sizeof(ps->cfg->notify) - 1);
+	strcpy(ps->cfg->notify, argv[2]);
+	return 0;
+}
+
+/* access-log PATH|stderr [json] [sample N] */
+static int do_access_log(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct config *cfg = ps->cfg;
+
+	if (argc < 2)
+		return cfg_err(ps, "access-log: expects PATH or stderr, then [json] [sample N]");
+	if (strcmp(argv[1], "stderr") && argv[1][0] != '/')
+		return cfg_err(ps, "access-log: '%s' is not an absolute path or stderr", argv[1]);
+	if (strlen(argv[1]) >= sizeof(cfg->access_log))
+		return cfg_err(ps, "access-log: path longer than %zu bytes",
+			       sizeof(cfg->access_log) - 1);
+	strcpy(cfg->access_log, argv[1]);
+	cfg->access_log_json = false;
+	cfg->access_log_sample = 1;
+	for (int i = 2; i < argc; i++) {
+		char *end;
+		unsigned long n;
+
+		if (!strcmp(argv[i], "json")) {
+			cfg->access_log_json = true;
+			continue;
+		}
+		if (strcmp(argv[i], "sample") || i + 1 >= argc)
+			return cfg_err(ps, "access-log: unknown option '%s' (json, sample N)",
+				       argv[i]);
+		n = strtoul(argv[++i], &end, 10);
+		if (!*argv[i] || *end || n < 1 || n > 1000000)
+			return cfg_err(ps, "access-log: sample '%s' is not 1 to 1000000", argv[i]);
+		cfg->access_log_sample = (unsigned)n;
+	}
+	return 0;
+}
+
+/* "DIRECTIVE ADDR:PORT" given once: a listening address. */
+static int set_listen_addr(struct cfg_parser *ps, int argc, char **argv,
+			   struct sockaddr_storage *addr, socklen_t *len)
+{
+	struct pool_backend b;
+	int err;
+
+	if (argc != 2)
+		return cfg_err(ps, "%s: expects one ADDRESS:PORT", argv[0]);
+	if (*len)
+		return cfg_err(ps, "%s: given twice", argv[0]);
+	err = parse_addr(ps, argv[0], argv[1], &b);
+	if (err)
+		return err;
+	*addr = b.addr;
+	*len = b.addrlen;
+	return 0;
+}
+
+static bool addr_wildcard(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
+/* Whether two listening addresses want one port: the same address, or a wildcard and any. */
+static bool addr_clash(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)a, *b4 = (const void *)b;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a, *b6 = (const void *)b;
+	in_port_t pa = a->ss_family == AF_INET ? a4->sin_port : a6->sin6_port;
+	in_port_t pb = b->ss_family == AF_INET ? b4->sin_port : b6->sin6_port;
+
+	if (pa != pb)
+		return false;
+	if (addr_wildcard(a) || addr_wildcard(b))
+		return true;
+	if (a->ss_family != b->ss_family)
+		return false;
+	return a->ss_family == AF_INET ? a4->sin_addr.s_addr == b4->sin_addr.s_addr
+				       : IN6_ARE_ADDR_EQUAL(&a6->sin6_addr, &b6->sin6_addr);
+}
+
+/* The metrics listener cannot share the clients' port: strgd would fail to start. */
+static int check_listeners(struct cfg_parser *ps, const char *what)
+{
+	const struct config *cfg = ps->cfg;
+	char text[128];
+
+	if (!cfg->metrics_len || !cfg->listen_len || !addr_clash(&cfg->metrics, &cfg->listen))
+		return 0;
+	config_addr_text(!strcmp(what, "metrics") ? &cfg->metrics : &cfg->listen, text,
+			 sizeof(text));
+	return cfg_err(ps, "%s: %s takes the port of '%s' (give each a port of its own)", what,
+		       text, !strcmp(what, "metrics") ? "listen" : "metrics");
+}
+
+/* metrics ADDR:PORT: the metrics listener (Prometheus, the status page). */
+static int do_metrics(struct cfg_parser *ps, int argc, char **argv)
+{
+	int err = set_listen_addr(ps, argc, argv, &ps->cfg->metrics, &ps->cfg->metrics_len);
+
+	return err ? err : check_listeners(ps, "metrics");
+}
+
+static int do_listen(struct cfg_parser *ps, int argc, char **argv)
+{
+	int err = set_listen_addr(ps, argc, argv, &ps->cfg->listen, &ps->cfg->listen_len);
+
+	ps->have_listen = ps->have_listen || !err;
+	return err ? err : check_listeners(ps, "listen");
+}
+
+static bool pool_name_ok(const char *s)
+{
+	size_t len = strlen(s), i;
+
+	if (!len || len > POOL_NAME_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+static int do_pool(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct config *cfg = ps->cfg;
+	struct pool *p;
+	char what[POOL_NAME_MAX + 16];
+	int i, j, err;
+
+	bool pp = argc > 1 && !strcmp(argv[argc - 1], "proxy-protocol");
+
+	if (pp)
+		argc--; /* the option closes the line, after the backends */
+	if (argc < 3)
+		return cfg_err(ps, "pool: expects a NAME and at least one backend");
+	if (!pool_name_ok(argv[1]))
+		return cfg_err(ps, "pool: bad name '%.64s' (up to %d of A-Z a-z 0-9 - _ .)",
+			       argv[1], POOL_NAME_MAX);
+	if (config_pool_find(cfg, argv[1]) >= 0)
+		return cfg_err(ps, "pool '%s' defined twice", argv[1]);
+	if (cfg->npools == POOL_MAX)
+		return cfg_err(ps, "pool '%s': too many pools (max %d)", argv[1], POOL_MAX);
+	if (argc - 2 > POOL_MAX_BACKENDS)
+		return cfg_err(ps, "pool '%s': too many backends (max %d)", argv[1],
+			       POOL_MAX_BACKENDS);
+	p = &cfg->pools[cfg->npools];
+	pool_init(p, argv[1]);
+	p->proxy_protocol = pp;
+	snprintf(what, sizeof(what), "pool '%s'", argv[1]);
+	for (i = 2; i < argc; i++) {
+		/* A backend listed twice would silently get twice the share of requests. */
+		for (j = 2; j < i; j++)
+			if (!strcmp(argv[i], argv[j]))
+				return cfg_err(ps, "%s: backend '%s' listed twice", what, argv[i]);
+		err = parse_addr(ps, what, argv[i], &p->backends[p->nbackends]);
+		if (err)
+			return err;
+		p->nbackends++;
+	}
+	cfg->npools++;
+	return 0;
+}
+
+/* "12.5" -> 125 per mille: 0 to 100 with at most one decimal. */
+static int parse_percent(const char *s, uint16_t *permille)
+{
+	unsigned whole = 0, tenth = 0, digits = 0;
+
+	for (; *s >= '0' && *s <= '9' && digits < 4; s++, digits++)
+		whole = whole * 10 + (unsigned)(*s - '0');
+	if (!digits)
+		return -EINVAL;
+	if (*s == '.') {
+		if (s[1] < '0' || s[1] > '9')
+			return -EINVAL;
+		tenth = (unsigned)(s[1] - '0');
+		s += 2;
+	}
+	if (*s || whole * 10 + tenth > 1000)
+		return -EINVAL;
+	*permille = (uint16_t)(whole * 10 + tenth);
+	return 0;
+}
+
+static int do_tester_header(struct cfg_parser *ps, int argc, char **argv)
+{
+	if (argc != 2 || strlen(argv[1]) >= sizeof(ps->cfg->tester_header))
+		return cfg_err(ps, "tester-header: expects a header name");
+	strcpy(ps->cfg->tester_header, argv[1]);
+	return 0;
+}
+
+static int do_sticky(struct cfg_parser *ps, int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "address")) {
+		ps->cfg->sticky = STICKY_ADDRESS;
+		return 0;
+	}
+	if (argc != 3 || (strcmp(argv[1], "cookie") && strcmp(argv[1], "header")))
+		return cfg_err(ps, "sticky: expects 'cookie NAME', 'header NAME' or 'address'");
+	if (strlen(argv[2]) >= sizeof(ps->cfg->sticky_name))
+		return cfg_err(ps, "sticky: name longer than %zu bytes",
+			       sizeof(ps->cfg->sticky_name) - 1);
+	ps->cfg->sticky = strcmp(argv[1], "cookie") ? STICKY_HEADER : STICKY_COOKIE;
+	strcpy(ps->cfg->sticky_name, argv[2]);
+	return 0;
+}
+
+/* Parse a method list naming the first bad method, which route_methods_parse() cannot. */
+static int route_methods(struct cfg_parser *ps, const char *list, uint32_t *mask)
+{
+	char one[16];
+	const char *s, *end;
+	uint32_t m, all = 0;
+	size_t len;
+
+	for (s = list;; s = end + 1) {
+		end = strchr(s, ',');
+		len = end ? (size_t)(end - s) : strlen(s);
+		if (!len)
+			return cfg_err(ps, "route: bad method list '%s'", list);
+		snprintf(one, sizeof(one), "%.*s", (int)len, s);
+		if (len >= sizeof(one) || route_methods_parse(one, &m))
+			return cfg_err(ps, "route: unknown method '%.*s'", (int)len, s);
+		all |= m;
+		if (!end)
+			break;
+	}
+	*mask = all;
+	return 0;
+}
+
+static int route_remember_line(struct cfg_parser *ps, int id)
+{
+	unsigned *lines;
+	size_t n;
+
+	if ((size_t)id >= ps->nroute_lines) {
+		n = ps->nroute_lines ? ps->nroute_lines * 2 : 64;
+		while (n <= (size_t)id)
+			n *= 2;
+		lines = realloc(ps->route_lines, n * sizeof(*lines));
+		if (!lines)
+			return cfg_err(ps, "route: %s", strerror(ENOMEM));
+		memset(lines + ps->nroute_lines, 0, (n - ps->nroute_lines) * sizeof(*lines));
+		ps->route_lines = lines;
+		ps->nroute_lines = n;
+	}
+	ps->route_lines[id] = ps->line;
+	return 0;
+}
+
+static int route_add(struct cfg_parser *ps, const struct route_spec *spec)
+{
+	const struct route *dup = route_table_find(ps->cfg->routes, spec);
+	int id;
+
+	if (dup)
+		return cfg_err(ps, "route: duplicate of the route on line %u",
+			       dup->id < ps->nroute_lines ? ps->route_lines[dup->id] : 0);
+	id = route_table_set(ps->cfg->routes, spec);
+	if (id < 0)
+		return cfg_err(ps, "route: %s", strerror(-id));
+	return route_remember_line(ps, id);
+}
+
+/* rollback ERR% [p99 MS] [window T] [min N], from argv[*i]; *i moves past it. */
+static int parse_rollback(struct cfg_parser *ps, int argc, char **argv, int *i,
+			  struct route_spec *spec)
+{
+	char pct[16];
+	size_t n = strlen(argv[*i + 1]);
+	uint32_t v;
+
+	if (n >= sizeof(pct))
+		return cfg_err(ps, "route: rollback: bad error rate '%.16s' (like 5%%)",
+			       argv[*i + 1]);
+	strcpy(pct, argv[*i + 1]);
+	if (n && pct[n - 1] == '%')
+		pct[n - 1] = '\0';
+	if (parse_percent(pct, &spec->rb_err_permille) || !spec->rb_err_permille)
+		return cfg_err(ps, "route: rollback: bad error rate '%s' (0.1%% to 100%%)",
+			       argv[*i + 1]);
+	spec->rb_window_s = 10;
+	spec->rb_min = 20;
+	for (*i += 2; *i + 1 < argc; *i += 2) {
+		const char *k = argv[*i], *val = argv[*i + 1];
+
+		if (!strcmp(k, "p99")) {
+			if (parse_uint(val, &v) || !v || v > 3600000)
+				return cfg_err(ps,
+					       "route: rollback: p99 '%s' is not 1 to 3600000 ms",
+					       val);
+			spec->rb_p99_ms = v;
+		} else if (!strcmp(k, "window")) {
+			if (parse_duration(val, &v) || v < 1000 || v % 1000 || v > 3600000)
+				return cfg_err(
+					ps,
+					"route: rollback: window '%s' is not whole seconds from "
+					"1s to 60m",
+					val);
+			spec->rb_window_s = v / 1000;
+		} else if (!strcmp(k, "min")) {
+			if (parse_uint(val, &v) || !v || v > 1000000)
+				return cfg_err(ps, "route: rollback: min '%s' is not 1 to 1000000",
+					       val);
+			spec->rb_min = v;
+		} else {
+			break;
+		}
+	}
+	return 0;
+}
+
+/* route [METHODS] [host H] PATH POOL [exact], argv[0] being "route" or the verb before it */
+static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct route_spec *out)
+{
+	static const char usage[] = "route: expects [METHODS] [host HOST] PATH POOL [exact]";
+	struct route_spec spec = {0};
+	const char *methods = NULL, *host = "", *path, *pool;
+	int i = 1, err;
+
+	if (i < argc && argv[i][0] != '/' && strcmp(argv[i], "host"))
+		methods = argv[i++];
+	if (i < argc && !strcmp(argv[i], "host")) {
+		if (i + 1 >= argc)
+			return cfg_err(ps, "%s", usage);
+		host = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc)
+		return cfg_err(ps, "%s", usage);
+	path = argv[i++];
+	if (path[0] != '/')
+		return cfg_err(ps, "route: path must start with '/'");
+	if (i >= argc)
+		return cfg_err(ps, "%s", usage);
+	pool = argv[i++];
+	if (i + 1 < argc && !strcmp(argv[i], "percent")) {
+		if (parse_percent(argv[i + 1], &spec.permille))
+			return cfg_err(ps, "route: bad percent '%s' (0 to 100, one decimal)",
+				       argv[i + 1]);
+		spec.split = true;
+		i += 2;
+	}
+	if (i < argc && !strcmp(argv[i], "exact")) {
+		spec.exact = true;
+		i++;
+	}
+	if (i < argc && !strcmp(argv[i], "strip-prefix")) {
+		spec.adapt = true;
+		i++;
+	} else if (i + 1 < argc && !strcmp(argv[i], "rewrite")) {
+		struct route_spec tmp = {0};
+
+		if (route_path_set(&tmp, argv[i + 1]))
+			return cfg_err(ps, "route: bad rewrite '%s' (a path like the route's)",
+				       argv[i + 1]);
+		spec.adapt = true;
+		/* "/" as the new prefix is the same as stripping the old one. */
+		strcpy(spec.rewrite, strcmp(tmp.path, "/") ? tmp.path : "");
+		i += 2;
+	}
+	if (i < argc && !strcmp(argv[i], "testers")) {
+		spec.testers = true;
+		i++;
+	}
+	if (i + 1 < argc && !strcmp(argv[i], "fallback")) {
+		if (!strcmp(argv[i + 1], "none")) {
+			spec.fallback = ROUTE_FALLBACK_NONE;
+		} else {
+			spec.fallback_pool = config_pool_find(ps->cfg, argv[i + 1]);
+			if (spec.fallback_pool < 0)
+				return cfg_err(ps, "route: unknown fallback pool '%.64s'",
+					       argv[i + 1]);
+			spec.fallback = ROUTE_FALLBACK_POOL;
+		}
+		i += 2;
+	}
+	if (i + 1 < argc && !strcmp(argv[i], "rollback")) {
+		err = parse_rollback(ps, argc, argv, &i, &spec);
+		if (err)
+			return err;
+	}
+	if (i < argc && !strcmp(argv[i], "inactive")) {
+		spec.inactive = true;
+		i++;
+	}
+	if (i < argc && !strcmp(argv[i], "tripped")) {
+		spec.tripped = true; /* a state file's: rolled back by strgd, still inactive */
+		spec.inactive = true;
+		snprintf(spec.trip, sizeof(spec.trip), "before strgd's last start");
+		i++;
+	}
+	if (i < argc)
+		return cfg_err(ps, "route: unexpected '%s'", argv[i]);
+	if (!methods && !host[0] && !strcmp(path, "/") && !spec.exact &&
+	    (spec.inactive || spec.split || spec.adapt || spec.rb_err_permille))
+		return cfg_err(ps, "route: the default route '/' takes every request");
+	if (route_path_set(&spec, path))
+		return cfg_err(ps,
+			       "route: bad path '%s' (no '?', '#', spaces, dot or empty segments)",
+			       path);
+	if (route_host_set(&spec, host))
+		return cfg_err(ps, "route: bad host '%s' (a name or IP literal, no port)", host);
+	if (methods) {
+		err = route_methods(ps, methods, &spec.methods);
+		if (err)
+			return err;
+	}
+	spec.pool = config_pool_find(ps->cfg, pool);
+	if (spec.pool < 0 && !ps->name) /* a command: no file to reorder */
+		return cfg_err(ps, "route: unknown pool '%s'", pool);
+	if (spec.pool < 0)
+		return cfg_err(ps, "route: unknown pool '%s' (pools are defined before routes)",
+			       pool);
+	/* Its own pool has no backend when a fallback is due: the same pool cannot take over. */
+	if (spec.fallback == ROUTE_FALLBACK_POOL && spec.fallback_pool == spec.pool && !ps->saved)
+		return cfg_err(ps,
+			       "route: fallback '%s' is the route's own pool (name another pool, "
+			       "or 'fallback none')",
+			       pool);
+	*out = spec;
+	return 0;
+}
+
+static int do_route(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct route_spec spec;
+	int err = parse_route_spec(ps, argc, argv, &spec);
+
+	return err ? err : route_add(ps, &spec);
+}
+
+int config_route_words(struct config *cfg, int argc, char **argv, struct route_spec *spec,
+		       char *err, size_t errlen)
+{
+	struct cfg_parser ps = {.cfg = cfg, .err = err, .errlen = errlen};
+
+	return parse_route_spec(&ps, argc, argv, spec);
+}
+
+int config_saved_route_words(struct config *cfg, int argc, char **argv, struct route_spec *spec,
+			     char *err, size_t errlen)
+{
+	struct cfg_parser ps = {.cfg = cfg, .err = err, .errlen = errlen, .saved = true};
+
+	return parse_route_spec(&ps, argc, argv, spec);
+}
+
+int config_guard_words(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	struct cfg_parser ps = {.cfg = cfg, .err = err, .errlen = errlen};
+
+	if (argc >= 1 && !strcmp(argv[0], "xdp"))
+		return do_xdp(&ps, argc, argv);
+	if (argc >= 1 && (!strcmp(argv[0], "deny") || !strcmp(argv[0], "allow")))
+		return do_cidrs(&ps, argc, argv);
+	if (argc >= 2 && !strcmp(argv[0], "limit") &&
+	    (!strcmp(argv[1], "syn") || !strcmp(argv[1], "packets")))
+		return guard_limit(&ps, argc, argv);
+	return cfg_err(&ps, "not a guard line (xdp, deny, allow, limit syn|packets)");
+}
+
+static int do_timeout(struct cfg_parser *ps, int argc, char **argv)
+{
+	static const struct {
+		const char *kind;
+		size_t off;
+	} kinds[] = {
+		{"connect", offsetof(struct config, connect_timeout_ms)},
+		{"server", offsetof(struct config, server_timeout_ms)},
+		{"client", offsetof(struct config, client_timeout_ms)},
+		{"idle", offsetof(struct config, idle_timeout_ms)},
+		{"head", offsetof(struct config, head_timeout_ms)},
+		{"backend-idle", offsetof(struct config, backend_idle_ms)},
+		{"body", offsetof(struct config, body_timeout_ms)},
+	};
+	uint32_t ms;
+	size_t i;
+	int err;
+
+	if (argc != 3)
+		return cfg_err(ps, "timeout: expects KIND DURATION");
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(argv[1], kinds[i].kind))
+			break;
+	if (i == sizeof(kinds) / sizeof(kinds[0]))
+		return cfg_err(ps,
+			       "timeout: unknown kind '%s' (connect, server, client, idle, head, "
+			       "backend-idle, body)",
+			       argv[1]);
+	err = parse_duration(argv[2], &ms);
+	if (err == -ERANGE)
+		return cfg_err(ps, "timeout %s: '%s' out of range (1ms to 60m)", argv[1], argv[2]);
+	if (err)
+		return cfg_err(ps, "timeout %s: bad duration '%s' (a number, then ms, s or m)",
+			       argv[1], argv[2]);
+	*(uint32_t *)((char *)ps->cfg + kinds[i].off) = ms;
+	return 0;
+}
+
+static int do_limit(struct cfg_parser *ps, int argc, char **argv)
+{
+	static const struct {
+		const char *kind;
+		size_t off;
+		uint32_t min, max;
+	} kinds[] = {
+		{"request-line", offsetof(struct config, limits.max_request_line), 64, 65536},
+		{"head", offsetof(struct config, limits.max_head), 256, 1u << 20},
+		{"fields", offsetof(struct config, limits.max_fields), 1, HTTP_MAX_FIELDS_CAP},
+		{"kernel-routes", offsetof(struct config, kernel_routes_max), 0, 1u << 24},
+		{"per-source", offsetof(struct config, per_source_max), 0, 1u << 20},
+		{"body-buffer", offsetof(struct config, body_buffer), 0, 1u << 20},
+		{"body-rate", offsetof(struct config, body_rate), 0, 1u << 30},
+	};
+	uint32_t v;
+	size_t i;
+
+	if (argc >= 2 && (!strcmp(argv[1], "syn") || !strcmp(argv[1], "packets")))
+		return guard_limit(ps, argc, argv);
+	if (argc != 3)
+		return cfg_err(ps, "limit: expects KIND NUMBER");
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(argv[1], kinds[i].kind))
+			break;
+	if (i == sizeof(kinds) / sizeof(kinds[0]))
+		return cfg_err(
+			ps,
+			"limit: unknown kind '%s' (request-line, head, fields, kernel-routes, "
+			"per-source, body-buffer, body-rate, syn, packets)",
+			argv[1]);
+	if (parse_uint(argv[2], &v))
+		return cfg_err(ps, "limit %s: bad number '%s'", argv[1], argv[2]);
+	if (v < kinds[i].min || v > kinds[i].max)
+		return cfg_err(ps, "limit %s: %u out of range (%u to %u)", argv[1], v, kinds[i].min,
+			       kinds[i].max);
+	*(uint32_t *)((char *)ps->cfg + kinds[i].off) = v;
+	return 0;
+}
+
+static int do_down_hold(struct cfg_parser *ps, int argc, char **argv)
+{
+	int err;
+
+	if (argc != 2)
+		return cfg_err(ps, "down-hold: expects DURATION");
+	err = parse_duration(argv[1], &ps->cfg->down_hold_ms);
+	if (err == -ERANGE)
+		return cfg_err(ps, "down-hold: '%s' out of range (1ms to 60m)", argv[1]);
+	if (err)
+		return cfg_err(ps, "down-hold: bad duration '%s' (a number, then ms, s or m)",
+			       argv[1]);
+	return 0;
+}
+
+/* "DIRECTIVE /absolute/path" into a fixed-size field. */
+static int set_path(struct cfg_parser *ps, int argc, char **argv, char *dst, size_t size)
+{
+	if (argc != 2 || argv[1][0] != '/')
+		return cfg_err(ps, "%s: expects an absolute path", argv[0]);
+	if (strlen(argv[1]) >= size)
+		return cfg_err(ps, "%s: path longer than %zu bytes", argv[0], size - 1);
+	strcpy(dst, argv[1]);
+	return 0;
+}
+
+/* control-group read|change GROUP */
+static int do_control_group(struct cfg_parser *ps, int argc, char **argv)
+{
+	struct group *g;
+
+	if (argc != 3 || (strcmp(argv[1], "read") && strcmp(argv[1], "change")))
+		return cfg_err(ps, "control-group: expects 'read GROUP' or 'change GROUP'");
+	g = getgrnam(argv[2]);
+	if (!g)
+		return cfg_err(ps, "control-group: no group '%s'", argv[2]);
+	if (!strcmp(argv[1], "read"))
+		ps->cfg->control_read_gid = (int)g->gr_gid;
+	else
+		ps->cfg->control_change_gid = (int)g->gr_gid;
+	return 0;
+}
+
+static int do_control(struct cfg_parser *ps, int argc, char **argv)
+{
+	return set_path(ps, argc, argv, ps->cfg->control, sizeof(ps->cfg->control));
+}
+
+static int do_state_file(struct cfg_parser *ps, int argc, char **argv)
+{
+	return set_path(ps, argc, argv, ps->cfg->state, sizeof(ps->cfg->state));
+}
+
+/* workers N|auto: event loops, each a thread with its own listener and ring. */
+static int do_workers(struct cfg_parser *ps, int argc, char **argv)
+{
+	uint32_t n;
+
+	if (argc != 2)
+		return cfg_err(ps, "workers: expects a number or auto");
+	if (!strcmp(argv[1], "auto")) {
+		ps->cfg->workers = 0;
+		return 0;
+	}
+	if (parse_uint(argv[1], &n) || n < 1 || n > CONFIG_WORKERS_MAX)
+		return cfg_err(ps, "workers: '%s' is not auto or 1 to %d", argv[1],
+			       CONFIG_WORKERS_MAX);
+	ps->cfg->workers = n;
+	return 0;
+}
+
+static int do_splice(struct cfg_parser *ps, int argc, char **argv)
+{
+	static const char *const modes[] = {
+		[SPLICE_NEVER] = "never", [SPLICE_AUTO] = "auto", [SPLICE_ALWAYS] = "always"};
+
+	if (argc != 2)
+		return cfg_err(ps, "splice: expects always, auto or never");
+	for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (!strcmp(argv[1], modes[i])) {
+			ps->cfg->splice = (enum splice_mode)i;
+			return 0;
+		}
+	}
+	return cfg_err(ps, "splice: unknown mode '%s' (always, auto or never)", argv[1]);
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct cfg_parser *ps, int argc, char **argv);
+} directives[] = {
+	{"splice", do_splice},
+	{"workers", do_workers},
+	{"control", do_control},
+	{"control-group", do_control_group},
+	{"listen", do_listen},
+	{"state-file", do_state_file},
+	{"metrics", do_metrics},
+	{"access-log", do_access_log},
+	{"health", do_health},
+	{"eject", do_eject},
+	{"notify", do_notify},
+	{"sticky", do_sticky},
+	{"tester-header", do_tester_header},
+	{"pool", do_pool},
+	{"route", do_route},
+	{"timeout", do_timeout},
+	{"limit", do_limit},
+	{"down-hold", do_down_hold},
+	{"xdp", do_xdp},
+	{"deny", do_cidrs},
+	{"allow", do_cidrs},
+};
+
+/* Split a line in place into words; a word starting with '#' starts a comment. */
+static int split(struct cfg_parser *ps, char *s, char **argv)
+{
+	int argc = 0;
+
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (!*s || *s == '#')
+			return argc;
+		if (argc == CONFIG_ARGS_MAX)
+			return cfg_err(ps, "too many words on one line (max %d)", CONFIG_ARGS_MAX);
+		argv[argc++] = s;
+		while (*s && *s != ' ' && *s != '\t')
+			s++;
+		if (*s)
+			*s++ = '\0';
+	}
+}
+
+static int parse_line(struct cfg_parser *ps, const char *text, size_t len)
+{
+	char buf[CONFIG_LINE_MAX + 1], *argv[CONFIG_ARGS_MAX];
+	size_t i;
+	int argc;
+
+	if (len && text[len - 1] == '\r')
+		len--;
+	if (len > CONFIG_LINE_MAX)
+		return cfg_err(ps, "line too long (max %d bytes)", CONFIG_LINE_MAX);
+	for (i = 0; i < len; i++)
+		if (((unsigned char)text[i] < ' ' && text[i] != '\t') || text[i] == 0x7f)
+			return cfg_err(ps, "control character in line");
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	argc = split(ps, buf, argv);
+	if (argc <= 0)
+		return argc;
+	for (i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
+		if (!strcmp(argv[0], directives[i].name))
+			return directives[i].fn(ps, argc, argv);
+	return cfg_err(ps, "unknown directive '%s'", argv[0]);
+}
+
+/* Checks that need the whole file: listen given, a default route, limits that agree. */
+static int config_finish(struct cfg_parser *ps)
+{
+	struct config *cfg = ps->cfg;
+	struct route_spec def = {.path = "/"};
+	int id;
+
+	ps->line = 0;
+	if (!ps->have_listen)
+		return cfg_err(ps, "no 'listen' directive");
+	if (cfg->limits.max_request_line > cfg->limits.max_head)
+		return cfg_err(ps, "limit request-line (%u) is larger than limit head (%u)",
+			       cfg->limits.max_request_line, cfg->limits.max_head);
+	if (route_table_find(cfg->routes, &def))
+		return 0;
+	def.pool = config_pool_find(cfg, "legacy");
+	if (def.pool < 0)
+		return cfg_err(ps, "no default route '/' and no pool 'legacy'");
+	id = route_table_set(cfg->routes, &def);
+	return id < 0 ? cfg_err(ps, "default route: %s", strerror(-id)) : 0;
+}
+
+static int parse_text(struct cfg_parser *ps, const char *text)
+{
+	size_t len;
+	int ret;
+
+	if (ps->err && ps->errlen)
+		ps->err[0] = '\0';
+	ret = config_defaults(ps->cfg);
+	if (ret) {
+		cfg_err(ps, "%s", strerror(-ret));
+		return ret;
+	}
+	while (*text) {
+		ps->line++;
+		len = strcspn(text, "\n");
+		ret = parse_line(ps, text, len);
+		if (ret < 0)
+			goto out;
+		text += len;
+		if (*text)
+			text++;
+	}
+	ret = config_finish(ps);
+out:
+	free(ps->route_lines);
+	return ret;
+}
+
+int config_parse(struct config *cfg, const char *name, const char *text, char *err, size_t errlen)
+{
+	struct cfg_parser ps = {.cfg = cfg, .name = name, .err = err, .errlen = errlen};
+
+	return parse_text(&ps, text);
+}
+
+int config_parse_saved(struct config *cfg, const char *name, const char *text, char *err,
+		       size_t errlen)
+{
+	struct cfg_parser ps = {
+		.cfg = cfg, .name = name, .err = err, .errlen = errlen, .saved = true};
+
+	return parse_text(&ps, text);
+}
+
+/* The whole file in one NUL-terminated buffer; config files are small. */
+static char *read_file(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	ssize_t n = 0;
+	size_t got = 0;
+	int fd, saved;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st))
+		goto out_close;
+	if (st.st_size > CONFIG_FILE_MAX) {
+		errno = EFBIG;
+		goto out_close;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		goto out_close;
+	while (got < (size_t)st.st_size) {
+		n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (n < 0) {
+		free(buf);
+		buf = NULL;
+		goto out_close;
+	}
+	buf[got] = '\0';
+	*len = got;
+out_close:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return buf;
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct cfg_parser ps = {.name = path, .err = err, .errlen = errlen};
+	size_t len = 0;
+	char *text;
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	text = read_file(path, &len);
+	if (!text) {
+		ret = errno ? -errno : -EIO;
+		cfg_err(&ps, "%s", strerror(-ret));
+		return ret;
+	}
+	if (strlen(text) != len) {
+		free(text);
+		return cfg_err(&ps, "contains a NUL byte");
+	}
+	ret = config_parse(cfg, path, text, err, errlen);
+	free(text);
+	return ret;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	route_table_free(cfg->routes);
+	cfg->routes = NULL;
+	guard_settings_free(&cfg->guard);
+}
+
+struct config *config_clone(const struct config *cfg)
+{
+	struct config *c = malloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	*c = *cfg;
+	c->routes = route_table_clone(cfg->routes);
+	if (!c->routes || guard_settings_copy(&c->guard, &cfg->guard)) {
+		route_table_free(c->routes);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void config_destroy(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	config_free(cfg);
+	free(cfg);
+}

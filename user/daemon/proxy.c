@@ -1,0 +1,875 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The event loops: one worker per thread, each with its own io_uring ring, its own listener
+ * (SO_REUSEPORT: the kernel spreads new connections over them) and its own kernel event ring.
+ * A worker hands every completion of a connection to its session and ticks the timers; worker 0
+ * also serves the control socket and reloads on SIGHUP. The live configuration is shared
+ * read-only: a change is a new configuration, committed whole; every worker takes it at its next
+ * turn and says so, and the change's reply waits until all did.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "observe/accesslog.h"
+#include "kernel/guard.h"
+#include "dataplane/conn.h"
+#include "control/ctl.h"
+#include "control/ctlsrv.h"
+#include "dataplane/health.h"
+#include "lib/log.h"
+#include "observe/metrics.h"
+#include "observe/metricsrv.h"
+#include "lib/notify.h"
+#include "daemon/proxy.h"
+#include "control/reload.h"
+#include "control/rollback.h"
+#include "dataplane/session.h"
+#include "kernel/splice.h"
+#include "control/saver.h"
+#include "lib/sdnotify.h"
+#include "dataplane/srclimit.h"
+#include "daemon/takeover.h"
+
+#define RING_ENTRIES 1024
+#define TICK_NS	     (100 * 1000000ull)
+#define DRAIN_NS     (30 * 1000000000ull) /* the longest a stop waits for connections */
+
+volatile sig_atomic_t proxy_stop_requested;
+volatile sig_atomic_t proxy_reload_requested;
+volatile sig_atomic_t proxy_reopen_requested;
+
+struct proxy;
+
+/* A configuration no worker may run with any more once every worker has seen a newer one. */
+struct retired {
+	struct config *cfg;
+	struct retired *next;
+};
+
+/* strgctl restart, step by step on worker 0's loop (which never waits for it). */
+/* The event loop's own operations, in their range of the ring's (ring.h). */
+enum proxy_op {
+	PROXY_OP_ACCEPT = RING_OPS_LOOP, /* the workers' listener */
+	PROXY_OP_EVENTS,		 /* the splice's event ring buffer (not a connection's) */
+	PROXY_OP_RESTART,		 /* strgctl restart: the new strgd's answer */
+};
+_Static_assert((unsigned)PROXY_OP_RESTART < (unsigned)RING_OPS_CONN, "the loop's range overflows");
+
+enum restart_phase {
+	RESTART_IDLE = 0,
+	RESTART_SAVING = 1,   /* the table written once more: the successor starts from it */
+	RESTART_STARTING = 2, /* the successor runs; its answer is awaited */
+	RESTART_HANDED = 3,   /* it serves: this strgd finishes its connections */
+};
+
+struct restart {
+	enum restart_phase step;
+	uint64_t deadline_ns; /* RESTART_STARTING: the successor answers by then, or is killed */
+	struct takeover_child child;
+	char answer[300]; /* what the successor said */
+};
+
+/* What the workers share. */
+struct shared {
+	struct config *_Atomic cfg; /* the live configuration: read-only for every worker */
+	unsigned nworkers;	    /* started so far */
+	unsigned nworkers_planned;  /* configured */
+	struct proxy **px;
+	struct worker **w;		   /* the workers, for views of which one holds what */
+	struct retired *retired;	   /* worker 0's, freed once nobody runs with them */
+	struct pool_runtime prt[POOL_MAX]; /* the pools\' round robin and down marks */
+	_Atomic unsigned paused;   /* workers whose accept is paused for lack of resources */
+	struct srclimit *srclimit; /* limit per-source (NULL: none) */
+	struct guard *gd;	   /* the XDP guard (NULL: not loaded) */
+	struct splice *sp;	   /* the kernel path (NULL: none) */
+	struct saver *saver;	   /* writes the state file (NULL: worker 0 does, synchronously) */
+	struct restart restart;	   /* worker 0's: strgctl restart */
+	const char *config_path;
+};
+
+/* One worker's loop state; its connections see only the worker. */
+struct proxy {
+	struct worker w;
+	struct shared *sh;
+	int lfd;
+	struct splice_events *events;
+	int events_fd;
+	struct reqsrv *ctl;	/* worker 0: the control socket's server */
+	struct health *health;	/* worker 0: the active health checks */
+	uint64_t swept;		/* the backends' epoch its connections last followed */
+	struct ctl_env ctl_env; /* worker 0: what its commands work on */
+	bool accept_paused;	/* accept failed for lack of resources: retried on the tick */
+	uint64_t stop_deadline;
+	_Atomic uint64_t seen_gen; /* the generation of the configuration it runs with */
+	struct __kernel_timespec tick;
+	pthread_t thread;
+	/* Worker 0: the metrics listener (a thread of its own), when configured. */
+	struct metricsrv *metrics;
+};
+
+static void restart_go_on(struct proxy *px0);
+static void restart_answered(struct proxy *px0, uint64_t which, int res);
+
+static void submit_accept(struct proxy *px)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&px->w.ring);
+
+	io_uring_prep_multishot_accept(sqe, px->lfd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, PROXY_OP_ACCEPT));
+}
+
+static void submit_tick(struct proxy *px)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&px->w.ring);
+
+	io_uring_prep_timeout(sqe, &px->tick, 0, 0);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_TIMER));
+}
+
+static void submit_events_poll(struct proxy *px)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&px->w.ring);
+
+	io_uring_prep_poll_add(sqe, px->events_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, PROXY_OP_EVENTS));
+}
+
+/* A completion on another worker's ring (op: RING_OP_WAKE or RING_OP_ACK). */
+static void message(struct proxy *from, struct proxy *to, unsigned op)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&from->w.ring);
+
+	io_uring_prep_msg_ring(sqe, to->w.ring.ring_fd, 0, ring_tag(NULL, op), 0);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
+	io_uring_submit(&from->w.ring);
+}
+
+/* ---- the shared configuration ---- */
+
+/* The oldest configuration generation some worker still runs with. */
+static uint64_t everywhere(const struct shared *sh)
+{
+	uint64_t min = UINT64_MAX;
+
+	for (unsigned i = 0; i < sh->nworkers; i++) {
+		uint64_t g = atomic_load_explicit(&sh->px[i]->seen_gen, memory_order_acquire);
+
+		if (g < min)
+			min = g;
+	}
+	return min;
+}
+
+/* Worker 0: free the configurations every worker has left behind. */
+static void reclaim(struct shared *sh)
+{
+	uint64_t min = everywhere(sh);
+	struct retired **p = &sh->retired;
+
+	while (*p) {
+		struct retired *r = *p;
+
+		if (r->cfg->gen < min) {
+			*p = r->next;
+			config_destroy(r->cfg);
+			free(r);
+		} else {
+			p = &r->next;
+		}
+	}
+}
+
+/* At the top of each turn: take a configuration worker 0 committed, and tell it so. */
+static void follow_config(struct proxy *px)
+{
+	struct config *cfg = atomic_load_explicit(&px->sh->cfg, memory_order_acquire);
+
+	if (cfg == px->w.cfg)
+		return;
+	px->w.cfg = cfg;
+	atomic_store_explicit(&px->seen_gen, cfg->gen, memory_order_release);
+	if (px->w.idx)
+		message(px, px->sh->px[0], RING_OP_ACK);
+}
+
+/* The rates' samples and the kernel's counters map, of the configuration live now. */
+static void metrics_on_tick(struct proxy *px, uint64_t now)
+{
+	struct metrics_src src;
+
+	ctl_metrics_src(&px->ctl_env, &src);
+	metrics_tick(px->ctl_env.metrics, &src, now);
+}
+
+/* The metrics listener's thread asks worker 0 for a frame of the live configuration. */
+static void metrics_on_ask(struct proxy *px)
+{
+	struct metrics_src src;
+
+	ctl_metrics_src(&px->ctl_env, &src);
+	metricsrv_frame(px->metrics, px->ctl_env.metrics, &src);
+}
+
+static struct proxy *env_owner(struct ctl_env *env)
+{
+	return (struct proxy *)((char *)env - offsetof(struct proxy, ctl_env));
+}
+
+/* ctl_env.commit: make draft the live configuration; the other workers are told at once. */
+static void commit(struct ctl_env *env, struct config *draft)
+{
+	struct proxy *px = env_owner(env);
+	struct shared *sh = px->sh;
+	struct retired *r = malloc(sizeof(*r));
+	struct config *old = px->w.cfg;
+
+	draft->gen = old->gen + 1;
+	atomic_store_explicit(&sh->cfg, draft, memory_order_release);
+	px->w.cfg = draft;
+	atomic_store_explicit(&px->seen_gen, draft->gen, memory_order_release);
+	env->cfg = draft;
+	env->wait_gen = draft->gen;
+	if (r) {
+		r->cfg = old;
+		r->next = sh->retired;
+		sh->retired = r;
+	} else {
+		pr_warn("out of memory: a replaced configuration is not freed");
+	}
+	for (unsigned i = 1; i < sh->nworkers; i++)
+		message(px, sh->px[i], RING_OP_WAKE);
+	reclaim(sh);
+}
+
+/* A change is in force once every worker runs with it (its save is ctl's to follow). */
+static uint64_t env_everywhere(struct ctl_env *env)
+{
+	return everywhere(env_owner(env)->sh);
+}
+
+/* ---- the loop ---- */
+
+/* Moves on with every change of the configuration or of a backend's health. */
+static uint64_t backends_epoch(const struct proxy *px)
+{
+	uint64_t e = px->w.cfg->gen;
+
+	for (unsigned p = 0; p < POOL_MAX; p++)
+		e += __atomic_load_n(&px->w.prt[p].health_gen, __ATOMIC_ACQUIRE) << 20;
+	return e;
+}
+
+static void on_timer(struct proxy *px)
+{
+	uint64_t now = now_ns();
+	struct conn *c, *next;
+
+	for (c = px->w.conns; c; c = next) {
+		next = c->next;
+		session_tick(c, now, px->stop_deadline);
+	}
+	/* A backend stopped serving (health, drain, maintenance): connections let go of it. */
+	if (backends_epoch(px) != px->swept && session_sweep_backends(&px->w))
+		px->swept = backends_epoch(px);
+	if (px->ctl) {
+		health_tick(px->health, px->w.cfg, now);
+		notify_reap();
+		reqsrv_tick(px->ctl, now);
+		reclaim(px->sh);
+		reqsrv_release(px->ctl);
+		restart_go_on(px);
+		metrics_on_tick(px, now);
+		rollback_tick(px->ctl_env.rollback, &px->ctl_env, now);
+	}
+	submit_tick(px);
+	if (px->accept_paused && !px->w.stopping)
+		submit_accept(px);
+}
+
+static void on_accept(struct proxy *px, int res, unsigned flags)
+{
+	if (res < 0) {
+		if (res == -ECANCELED)
+			return;
+		/*
+		 * Out of descriptors or memory: accepting again at once would spin. Try again on
+		 * the next timer tick, and say so once per episode, not per attempt.
+		 */
+		if (!px->accept_paused && !atomic_fetch_add(&px->sh->paused, 1))
+			pr_warn("accept: %s; pausing new connections", strerror(-res));
+		else if (!px->accept_paused)
+			pr_debug("worker %u: accept: %s; pausing", px->w.idx, strerror(-res));
+		/* Out of descriptors: the slow and idle connections make room for the others. */
+		if (!px->accept_paused && (res == -EMFILE || res == -ENFILE))
+			session_shed(&px->w, SHED_BATCH, now_ns());
+		px->accept_paused = true;
+		return;
+	}
+	if (!(flags & IORING_CQE_F_MORE) && !px->w.stopping)
+		submit_accept(px);
+	if (px->accept_paused)
+		atomic_fetch_sub(&px->sh->paused, 1);
+	px->accept_paused = false;
+	/*
+	 * Stopping, an accept still in flight may hand over one more connection: it is served like
+	 * the others (its response says "Connection: close"), never dropped unanswered, since after
+	 * a restart the listener lives on and its client did nothing wrong.
+	 */
+	__atomic_fetch_add(&px->w.accepted, 1, __ATOMIC_RELAXED);
+	session_open(&px->w, res);
+}
+
+static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	unsigned op = ring_tag_op(ud);
+	struct conn *c = ring_tag_obj(ud);
+
+	switch (op) {
+	case RING_OP_NONE:
+	case RING_OP_WAKE: /* follow_config() at the top of the turn did what it asks */
+		return;
+	case RING_OP_ACK: /* a worker took a configuration, or the state file was written */
+		if (px->ctl) {
+			reclaim(px->sh);
+			reqsrv_release(px->ctl);
+			restart_go_on(px);
+		}
+		return;
+	case PROXY_OP_RESTART:
+		restart_answered(px, (uint64_t)(uintptr_t)ring_tag_obj(ud), cqe->res);
+		return;
+	case PROXY_OP_ACCEPT:
+		on_accept(px, cqe->res, cqe->flags);
+		return;
+	case RING_OP_TIMER:
+		on_timer(px);
+		return;
+	case RING_OPS_CTL ... RING_OPS_CTL + REQSRV_OPS - 1:
+		reqsrv_on_cqe(px->ctl, op, ring_tag_obj(ud), cqe->res, cqe->flags);
+		return;
+	case HEALTH_OP_CONNECT:
+	case HEALTH_OP_SEND:
+	case HEALTH_OP_RECV:
+		health_on_cqe(px->health, px->w.cfg, op, ring_tag_obj(ud), cqe->res);
+		return;
+	case METRICSRV_OP_FRAME: /* the metrics listener's thread asks for a frame */
+		metrics_on_ask(px);
+		return;
+	case PROXY_OP_EVENTS:
+		splice_events_consume(px->events);
+		submit_events_poll(px);
+		return;
+	default:
+		break;
+	}
+	c->pending &= ~(1u << op);
+	if (c->state == ST_CLOSING) {
+		if (!c->pending)
+			conn_free(c);
+		return;
+	}
+	session_on_cqe(c, op, cqe->res);
+}
+
+static void begin_stop(struct proxy *px)
+{
+	struct io_uring_sqe *sqe;
+
+	px->w.stopping = true;
+	px->w.stop_ns = now_ns();
+	px->stop_deadline = px->w.stop_ns + DRAIN_NS;
+	/* The kernel classifies no more: every next request comes up, to be answered "close". */
+	if (px->w.sp && !px->w.idx)
+		splice_classify_off(px->w.sp);
+	pr_info("worker %u stopping: no new connections, %lu open", px->w.idx, px->w.nconns);
+	sqe = ring_get_sqe(&px->w.ring);
+	io_uring_prep_cancel64(sqe, ring_tag(NULL, PROXY_OP_ACCEPT), 0);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
+	io_uring_submit(&px->w.ring);
+	close(px->lfd);
+	px->lfd = -1;
+}
+
+int proxy_listen(const struct config *cfg)
+{
+	int fd, one = 1;
+
+	fd = socket(cfg->listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Every worker listens on the address; the kernel spreads connections over them. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&cfg->listen, cfg->listen_len) < 0 ||
+	    listen(fd, 4096) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int reload_draft(struct config *draft, void *arg)
+{
+	struct proxy *px = arg;
+
+	return reload_run(draft, &px->ctl_env.applied, px->sh->config_path, false, log_say,
+			  "reload: ");
+}
+
+/* SIGHUP: the configuration file again, applied like strgctl reload; an invalid one changes
+ * nothing. */
+static void reload(struct proxy *px)
+{
+	int n;
+
+	pr_info("reload: reading %s (SIGHUP)", px->sh->config_path);
+	n = ctl_change(&px->ctl_env, reload_draft, px);
+	if (n == -EBUSY) {
+		pr_warn("reload: strgd is restarting, nothing changed (the new strgd reads the "
+			"file)");
+		return;
+	}
+	if (n < 0) {
+		pr_warn("reload: configuration refused, nothing changed");
+		return;
+	}
+	pr_info("reload: done, %d change%s", n, n == 1 ? "" : "s");
+}
+
+static void run_loop(struct proxy *px)
+{
+	int err;
+
+	/* Stopping, worker 0 answers its control connections too (a restart's reply among them). */
+	while (!px->w.stopping || px->w.nconns || reqsrv_conns(px->ctl)) {
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+
+		follow_config(px);
+		if (proxy_stop_requested && !px->w.stopping)
+			begin_stop(px);
+		if (proxy_reload_requested && px->ctl) {
+			proxy_reload_requested = 0;
+			reload(px);
+		}
+		if (proxy_reopen_requested && px->ctl) {
+			proxy_reopen_requested = 0;
+			alog_reopen();
+		}
+		err = io_uring_submit_and_wait(&px->w.ring, 1);
+		if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY) {
+			pr_warn("worker %u: io_uring: %s", px->w.idx, strerror(-err));
+			return;
+		}
+		io_uring_for_each_cqe(&px->w.ring, head, cqe)
+		{
+			dispatch(px, cqe);
+			seen++;
+		}
+		io_uring_cq_advance(&px->w.ring, seen);
+	}
+}
+
+static void *worker_thread(void *arg)
+{
+	run_loop(arg);
+	return NULL;
+}
+
+/* ---- setting up and tearing down ---- */
+
+static void worker_close(struct proxy *px)
+{
+	if (!px)
+		return;
+	if (px->w.spurious)
+		pr_info("worker %u: %lu spurious wake-ups of spliced sockets", px->w.idx,
+			px->w.spurious);
+	metricsrv_close(px->metrics); /* before the ring it asks frames of */
+	if (px->w.ring.ring_fd > 0)
+		io_uring_queue_exit(&px->w.ring);
+	reqsrv_close(px->ctl); /* after the ring: no completion names its connections */
+	health_close(px->health);
+	metrics_free(px->ctl_env.metrics);
+	rollback_free(px->ctl_env.rollback);
+	splice_events_close(px->events);
+	if (px->lfd >= 0)
+		close(px->lfd);
+	connmap_free(&px->w.spliced);
+	free(px);
+}
+
+/* Worker idx with its ring, listener and event ring; NULL with errno set. */
+static struct proxy *worker_open(struct shared *sh, unsigned idx, int lfd, struct splice *sp,
+				 struct stats *st)
+{
+	struct proxy *px = calloc(1, sizeof(*px));
+	int err;
+
+	if (!px)
+		return NULL;
+	px->sh = sh;
+	px->w.idx = idx;
+	px->w.cfg = sh->cfg;
+	px->w.sp = sp;
+	px->w.st = st;
+	px->w.prt = sh->prt;
+	px->w.srclimit = sh->srclimit;
+	px->w.next_id = idx; /* ids stay unique across workers: idx + n, idx + 2n, ... */
+	px->w.nworkers = sh->nworkers_planned;
+	px->seen_gen = px->w.cfg->gen;
+	px->lfd = lfd;
+	px->tick.tv_nsec = TICK_NS;
+	err = io_uring_queue_init(RING_ENTRIES, &px->w.ring, 0);
+	if (err < 0)
+		goto out_err;
+	if (px->lfd < 0)
+		px->lfd = proxy_listen(px->w.cfg);
+	if (px->lfd < 0) {
+		err = px->lfd;
+		goto out_err;
+	}
+	if (sp) {
+		px->events = splice_events_open(sp, idx, session_on_event, &px->w);
+		if (!px->events) {
+			pr_warn("worker %u: kernel events: %s; its connections stay in user space",
+				idx, strerror(errno));
+			px->w.sp = NULL;
+		} else {
+			px->events_fd = splice_events_fd(px->events);
+			submit_events_poll(px);
+		}
+	}
+	submit_accept(px);
+	submit_tick(px);
+	return px;
+out_err:
+	worker_close(px);
+	errno = -err;
+	return NULL;
+}
+
+/* How many workers "workers auto" means: one per CPU this process may run on. */
+static unsigned workers_auto(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	n = CPU_COUNT(&set);
+	return n < 1 ? 1 : n > STRG_MAX_WORKERS ? STRG_MAX_WORKERS : (unsigned)n;
+}
+
+/*
+ * ---- strgctl restart ----
+ *
+ * A successor takes every listening socket (the workers', the control socket, the metrics
+ * listener), then this strgd stops accepting and finishes its connections as at SIGTERM. From
+ * the command on, new control connections wait in the queue for whichever strgd serves next;
+ * this strgd writes its table once more, with the changes of connections it had taken already
+ * (the successor starts from the file, so a change acknowledged here is in it, and a table that
+ * cannot be written stops the restart), then refuses changes, starts the successor and awaits its
+ * answer, all on worker 0's loop, which goes on serving meanwhile.
+ */
+
+static void restart_finish(struct proxy *px0, const char *said)
+{
+	ctl_restart_done(&px0->ctl_env, said);
+	reqsrv_release(px0->ctl);
+}
+
+/* Whatever step failed: everything as it was (pins included), and why, in the log and reply. */
+static void restart_failed(struct proxy *px0, const char *why)
+{
+	struct shared *sh = px0->sh;
+	struct restart *rs = &sh->restart;
+	char said[400];
+	int err = 0;
+
+	takeover_abort(&rs->child);
+	if (rs->step == RESTART_STARTING) {
+		/* Both, whatever the first says: each pins its own maps again. */
+		int e1 = splice_take_back(sh->sp), e2 = guard_take_back(sh->gd);
+
+		err = e1 ? e1 : e2;
+	}
+	reqsrv_pause(px0->ctl, false); /* the connections that waited are this strgd's again */
+	rs->step = RESTART_IDLE;
+	px0->ctl_env.restarting = false;
+	pr_warn("restart failed: %s; this strgd carries on as before", why);
+	if (err)
+		pr_warn("restart: this strgd's maps could not all be pinned again: %s",
+			strerror(-err));
+	snprintf(said, sizeof(said), "error: %s\n", why);
+	restart_finish(px0, said);
+}
+
+/* The table is on disk: start the successor and hand it the sockets. */
+static void restart_spawn(struct proxy *px0)
+{
+	struct shared *sh = px0->sh;
+	struct restart *rs = &sh->restart;
+	struct takeover_fds f = {.ctl = reqsrv_fd(px0->ctl), .metrics = metricsrv_fd(px0->metrics)};
+	struct io_uring_sqe *sqe;
+	char err[256];
+
+	for (unsigned i = 0; i < sh->nworkers; i++)
+		if (sh->px[i]->lfd >= 0)
+			f.listen[f.nlisten++] = sh->px[i]->lfd;
+	rs->step = RESTART_STARTING;
+	/* The successor reads the state file as it is now: later changes here would be lost. */
+	px0->ctl_env.restarting = true;
+	splice_hand_over(sh->sp);
+	guard_hand_over(sh->gd);
+	if (takeover_spawn(&f, &rs->child, err, sizeof(err))) {
+		restart_failed(px0, err);
+		return;
+	}
+	pr_info("restart: strgd pid %d started; waiting for it to serve", (int)rs->child.pid);
+	rs->deadline_ns = now_ns() + CTL_RESTART_WAIT_NS;
+	memset(rs->answer, 0, sizeof(rs->answer));
+	sqe = ring_get_sqe(&px0->w.ring);
+	io_uring_prep_recv(sqe, rs->child.sock, rs->answer, sizeof(rs->answer) - 1, 0);
+	/* Tagged with the restart's number: a late answer to an abandoned one is told apart. */
+	io_uring_sqe_set_data64(
+		sqe, ring_tag((void *)(uintptr_t)px0->ctl_env.restarts, PROXY_OP_RESTART));
+}
+
+/* Worker 0, at each of its events: take the restart a step further when it can go on. */
+static void restart_go_on(struct proxy *px0)
+{
+	struct restart *rs = &px0->sh->restart;
+	const char *state = px0->ctl_env.cfg->state;
+	char why[400];
+	int saved;
+
+	if (rs->step == RESTART_STARTING && now_ns() > rs->deadline_ns) {
+		snprintf(why, sizeof(why), "restart: the new strgd did not serve within %llu s",
+			 CTL_RESTART_WAIT_NS / 1000000000ull);
+		restart_failed(px0, why);
+		return;
+	}
+	if (rs->step != RESTART_SAVING)
+		return;
+	/* The last text: changes on connections taken before the pause are saved too. */
+	saved = ctl_saved(&px0->ctl_env, px0->ctl_env.save_id);
+	if (saved == 1)
+		return;
+	if (saved < 0) {
+		snprintf(why, sizeof(why),
+			 "restart: the route table cannot be saved to %s (%s): a new strgd would "
+			 "start without the latest changes; nothing restarted",
+			 state, strerror(-saved));
+		restart_failed(px0, why);
+		return;
+	}
+	restart_spawn(px0);
+}
+
+/* The successor's answer (res: recv's result). */
+static void restart_answered(struct proxy *px0, uint64_t which, int res)
+{
+	struct shared *sh = px0->sh;
+	struct restart *rs = &sh->restart;
+	char why[320], said[400];
+	pid_t pid = rs->child.pid;
+
+	if (rs->step != RESTART_STARTING || which != px0->ctl_env.restarts)
+		return;
+	if (takeover_parse_answer(rs->answer, res, why, sizeof(why))) {
+		restart_failed(px0, why);
+		return;
+	}
+	close(rs->child.sock);
+	rs->child.sock = -1;
+	rs->child.pid = -1;
+	rs->step = RESTART_HANDED;
+	reqsrv_stop(px0->ctl);
+	metricsrv_stop(px0->metrics);
+	pr_info("restart: strgd pid %d serves the listeners; finishing %lu connections here",
+		(int)pid, px0->w.nconns);
+	snprintf(said, sizeof(said),
+		 "ok\nrestarted: strgd pid %d serves; pid %d finishes its connections and exits\n",
+		 (int)pid, (int)getpid());
+	proxy_stop_requested = 1;
+	restart_finish(px0, said);
+}
+
+/* ctl_env.restart: refused when one is under way or strgd stops; else its first step. */
+static int restart_begin(struct ctl_env *env, char *err, size_t errlen)
+{
+	struct proxy *px0 = env_owner(env);
+	struct restart *rs = &px0->sh->restart;
+
+	if (rs->step != RESTART_IDLE || px0->w.stopping) {
+		snprintf(err, errlen, "restart: this strgd is %s already",
+			 rs->step != RESTART_IDLE ? "restarting" : "stopping");
+		return -EALREADY;
+	}
+	/* Control connections from now on wait in the queue for whichever strgd serves next. */
+	reqsrv_pause(px0->ctl, true);
+	env->restarts++;
+	rs->step = RESTART_SAVING;
+	rs->child.pid = -1;
+	rs->child.sock = -1;
+	ctl_save(env);
+	restart_go_on(px0); /* written already when there is no writer thread */
+	return 0;
+}
+
+static void worker0_ctl(struct proxy *px, struct config **applied)
+{
+	struct ctl_env *env = &px->ctl_env;
+
+	env->cfg = px->w.cfg;
+	env->sp = px->w.sp;
+	env->gd = px->sh->gd;
+	env->st = px->w.st;
+	env->config_path = px->sh->config_path;
+	env->applied = *applied;
+	env->commit = commit;
+	env->everywhere = env_everywhere;
+	env->nworkers = px->sh->nworkers;
+	env->workers = px->sh->w;
+	env->restart = restart_begin;
+	env->saver = px->sh->saver;
+	env->metrics = metrics_new(); /* without it, views have no rates */
+	env->rollback = rollback_new();
+}
+
+int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
+	      int ctl_fd, const struct proxy_parts *parts)
+{
+	struct shared sh = {.config_path = config_path, .gd = parts->gd, .sp = parts->sp};
+	const struct takeover_fds *inh = parts->inherited;
+	struct splice *sp = parts->sp;
+	struct stats *st = parts->st;
+	unsigned n = cfg->workers ? cfg->workers : workers_auto();
+	bool answered = false;
+	int err = 0;
+
+	/* Each listener handed over gets a worker: closing one would reset what it queued. */
+	if (parts->inherited && parts->inherited->nlisten > n)
+		n = parts->inherited->nlisten;
+	sh.cfg = config_clone(cfg); /* the live configuration, replaced whole by changes */
+	if (cfg->per_source_max && !(sh.srclimit = srclimit_new(cfg->per_source_max))) {
+		err = -ENOMEM;
+		goto out;
+	}
+	sh.px = calloc(n, sizeof(*sh.px));
+	sh.w = calloc(n, sizeof(*sh.w));
+	if (!sh.cfg || !sh.px || !sh.w) {
+		err = -ENOMEM;
+		goto out;
+	}
+	sh.cfg->gen = 1;
+	sh.nworkers_planned = n;
+	for (sh.nworkers = 0; sh.nworkers < n; sh.nworkers++) {
+		/* Worker 0 has listen_fd; a restart's successor takes each worker's listener. */
+		int lfd = !sh.nworkers			      ? listen_fd
+			  : inh && sh.nworkers < inh->nlisten ? inh->listen[sh.nworkers]
+							      : -1;
+		struct proxy *px = worker_open(&sh, sh.nworkers, lfd, sp, st);
+
+		if (!px) {
+			err = -errno;
+			pr_warn("worker %u: %s", sh.nworkers, strerror(errno));
+			goto out;
+		}
+		if (!sh.nworkers)
+			listen_fd = -1; /* worker 0 owns it now */
+		sh.px[sh.nworkers] = px;
+		sh.w[sh.nworkers] = &px->w;
+	}
+	/* Without the writer thread (out of resources) worker 0 writes the state file itself. */
+	sh.saver = saver_open(sh.px[0]->w.ring.ring_fd);
+	if (!sh.saver)
+		pr_warn("state file writer: %s; changes are saved by worker 0", strerror(errno));
+	worker0_ctl(sh.px[0], applied);
+	sh.px[0]->ctl = ctlsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, ctl_fd);
+	if (!sh.px[0]->ctl) {
+		err = -ENOMEM;
+		goto out;
+	}
+	sh.px[0]->health = health_open(&sh.px[0]->w.ring, sh.prt);
+	if (!sh.px[0]->health) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (cfg->metrics_len) {
+		char addr[128];
+
+		sh.px[0]->metrics =
+			metricsrv_open(sh.px[0]->ctl_env.st, cfg, inh ? inh->metrics : -1,
+				       sh.px[0]->w.ring.ring_fd);
+		config_addr_text(&cfg->metrics, addr, sizeof(addr));
+		if (!sh.px[0]->metrics) {
+			err = -errno;
+			pr_warn("metrics %s: %s", addr, strerror(errno));
+			goto out;
+		}
+		pr_info("metrics on http://%s/ (/metrics, /stats.json)", addr);
+	}
+	pr_info("%u worker%s", n, n == 1 ? "" : "s");
+	for (unsigned i = 1; i < n; i++) {
+		err = -pthread_create(&sh.px[i]->thread, NULL, worker_thread, sh.px[i]);
+		if (err) {
+			pr_warn("worker %u: thread: %s", i, strerror(-err));
+			proxy_stop_requested = 1;
+			n = i;
+			break;
+		}
+	}
+	if (parts->answer_fd >= 0) {
+		char msg[64];
+
+		takeover_answer(parts->answer_fd, NULL); /* the predecessor stops accepting now */
+		answered = true;
+		pr_info("restart: took the listeners over");
+		/* Under systemd (Type=notify) this process is the service's main one from now on.
+		 */
+		snprintf(msg, sizeof(msg), "MAINPID=%d\nREADY=1", (int)getpid());
+		sdnotify(msg);
+	} else {
+		sdnotify("READY=1");
+	}
+	run_loop(sh.px[0]);
+	for (unsigned i = 1; i < n; i++)
+		pthread_join(sh.px[i]->thread, NULL);
+	*applied = sh.px[0]->ctl_env.applied; /* a reload may have replaced it */
+out:
+	if (err && parts->answer_fd >= 0 && !answered) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "strgd: cannot run its event loops: %s", strerror(-err));
+		takeover_answer(parts->answer_fd, msg); /* the predecessor carries on */
+	}
+	saver_close(sh.saver); /* what waits is written before strgd goes */
+	for (unsigned i = 0; i < sh.nworkers; i++)
+		worker_close(sh.px[i]);
+	if (listen_fd >= 0)
+		close(listen_fd);
+	while (sh.retired) {
+		struct retired *r = sh.retired;
+
+		sh.retired = r->next;
+		config_destroy(r->cfg);
+		free(r);
+	}
+	config_destroy(sh.cfg);
+	srclimit_free(sh.srclimit);
+	free(sh.px);
+	free(sh.w);
+	return err;
+}

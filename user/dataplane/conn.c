@@ -1,0 +1,563 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Connections of the proxy: io_uring submissions tagged with the connection, buffers, closing. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "dataplane/conn.h"
+#include "lib/log.h"
+#include "core/proxyproto.h"
+#include "kernel/splice.h"
+#include "dataplane/srclimit.h"
+#include "observe/stats.h"
+
+static size_t conn_buffers_size(const struct conn *c);
+static void conn_abandon_backend(struct conn *c);
+
+/* ---- submission helpers: each marks its operation pending ---- */
+
+void conn_submit(struct conn *c, struct io_uring_sqe *sqe, unsigned op)
+{
+	io_uring_sqe_set_data64(sqe, ring_tag(c, op));
+	c->pending |= 1u << op;
+}
+
+void conn_recv_client(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->pending & (1u << CONN_OP_CRECV))
+		return;
+	if (conn_buffers(c) < 0) {
+		pr_warn("conn %lu: out of memory", c->id);
+		conn_close(c);
+		return;
+	}
+	if (c->cin.start == c->cin.end) {
+		c->cin.start = 0;
+		c->cin.end = 0;
+	} else if (c->cin.end == c->cin.cap && c->cin.start > 0 &&
+		   !(c->pending & (1u << CONN_OP_BSEND))) {
+		memmove(c->cin.data, c->cin.data + c->cin.start, c->cin.end - c->cin.start);
+		c->cin.end -= c->cin.start;
+		c->cin.start = 0;
+	}
+	sqe = ring_get_sqe(&c->w->ring);
+	io_uring_prep_recv(sqe, c->cfd, c->cin.data + c->cin.end, c->cin.cap - c->cin.end, 0);
+	conn_submit(c, sqe, CONN_OP_CRECV);
+}
+
+void conn_watch_client(struct conn *c, unsigned events)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->pending & (1u << CONN_OP_CWATCH))
+		return;
+	sqe = ring_get_sqe(&c->w->ring);
+	io_uring_prep_poll_add(sqe, c->cfd, events);
+	conn_submit(c, sqe, CONN_OP_CWATCH);
+}
+
+void conn_send_client(struct conn *c, const char *buf, uint32_t len)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
+
+	io_uring_prep_send(sqe, c->cfd, buf, len, MSG_NOSIGNAL);
+	conn_submit(c, sqe, CONN_OP_CSEND);
+}
+
+void conn_recv_backend(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->pending & (1u << CONN_OP_BRECV))
+		return;
+	if (c->bin.start == c->bin.end) {
+		c->bin.start = 0;
+		c->bin.end = 0;
+	} else if (c->bin.end == BBUF_SIZE && c->bin.start > 0) {
+		memmove(c->bin.data, c->bin.data + c->bin.start, c->bin.end - c->bin.start);
+		c->bin.end -= c->bin.start;
+		c->bin.start = 0;
+	}
+	sqe = ring_get_sqe(&c->w->ring);
+	io_uring_prep_recv(sqe, c->bfd, c->bin.data + c->bin.end, BBUF_SIZE - c->bin.end, 0);
+	conn_submit(c, sqe, CONN_OP_BRECV);
+}
+
+void conn_send_backend(struct conn *c, const char *buf, uint32_t len)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
+
+	io_uring_prep_send(sqe, c->bfd, buf, len, MSG_NOSIGNAL);
+	conn_submit(c, sqe, CONN_OP_BSEND);
+}
+
+void conn_cancel_op(struct conn *c, unsigned op)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!(c->pending & (1u << op)))
+		return;
+	sqe = ring_get_sqe(&c->w->ring);
+	io_uring_prep_cancel64(sqe, ring_tag(c, op), 0);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
+}
+
+/* ---- connection life ---- */
+
+struct conn *conn_new(struct worker *w, int fd)
+{
+	socklen_t sl;
+	struct conn *c;
+	int one = 1;
+
+	/* Plain malloc: every byte counts for the connections the kernel holds (see README). */
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->cin.cap = w->cfg->limits.max_head + w->cfg->limits.max_request_line + 4096;
+	if (conn_buffers(c) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->w = w;
+	w->next_id += w->nworkers;
+	c->id = w->next_id;
+	c->cfd = fd;
+	c->pool = -1;
+	c->alt_pool = -1;
+	c->bfd = -1;
+	for (int i = 0; i < POOL_MAX; i++)
+		c->up[i].fd = -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	sl = sizeof(c->peer_addr);
+	if (getpeername(fd, &c->peer_addr.sa, &sl) || sl > sizeof(c->peer_addr))
+		c->peer_addr.sa.sa_family = AF_UNSPEC;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	return c;
+}
+
+static size_t conn_buffers_size(const struct conn *c)
+{
+	return ((size_t)c->cin.cap + BBUF_SIZE + PROXYPROTO_V2_MAX + c->cin.cap +
+		ADDED_HEADERS_MAX + 4095) &
+	       ~(size_t)4095;
+}
+
+/*
+ * The per-connection buffers, one mapping (client bytes, backend bytes, head to send). A
+ * mapping, not malloc: releasing it when the kernel takes a connection over gives the memory
+ * back to the system, where free() would keep it in the heap.
+ */
+int conn_buffers(struct conn *c)
+{
+	char *m;
+
+	if (c->cin.data)
+		return 0;
+	m = mmap(NULL, conn_buffers_size(c), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (m == MAP_FAILED)
+		return -ENOMEM;
+	c->cin.data = m;
+	c->bin.data = m + c->cin.cap;
+	c->hbuf = c->bin.data + BBUF_SIZE;
+	return 0;
+}
+
+void conn_buffers_release(struct conn *c)
+{
+	if (!c->cin.data)
+		return;
+	munmap(c->cin.data, conn_buffers_size(c));
+	c->cin.data = NULL;
+	c->bin.data = NULL;
+	c->hbuf = NULL;
+	/* The kernel holds the connection: nothing of a request to keep either. */
+	free(c->ri);
+	c->ri = NULL;
+}
+
+const char *conn_peer(const struct conn *c, char buf[INET6_ADDRSTRLEN])
+{
+	const void *a =
+		c->peer_addr.sa.sa_family == AF_INET	? (const void *)&c->peer_addr.in.sin_addr
+		: c->peer_addr.sa.sa_family == AF_INET6 ? (const void *)&c->peer_addr.in6.sin6_addr
+							: NULL;
+
+	if (!a || !inet_ntop(c->peer_addr.sa.sa_family, a, buf, INET6_ADDRSTRLEN))
+		strcpy(buf, "?");
+	return buf;
+}
+
+void conn_free(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	if (conn_has(c, CF_SPLICED)) {
+		splice_conn_forget(w->sp, c->cookie, &c->ctl);
+		connmap_del(&w->spliced, c->cookie);
+	}
+	for (int i = 0; i < POOL_MAX; i++) {
+		if (c->up[i].fd < 0)
+			continue;
+		close(c->up[i].fd);
+		pool_conns_add(&w->prt[i], c->up[i].bidx, -1);
+	}
+	close(c->cfd);
+	if (w->srclimit)
+		srclimit_give(w->srclimit, &c->peer_addr.sa);
+	conn_buffers_release(c);
+	free(c->reply);
+	free(c->ri);
+	free(c);
+}
+
+struct reqinfo *conn_reqinfo(struct conn *c, const struct http_request *req, const char *buf)
+{
+	struct reqinfo *ri = c->ri;
+	bool log = alog_wants();
+
+	if (!log && log_level < LOG_DEBUG)
+		return NULL;
+	if (!ri && !(ri = c->ri = calloc(1, sizeof(*ri))))
+		return NULL;
+	ri->log = log;
+	ri->known = req != NULL;
+	ri->id_added = false;
+	ri->kernel_in = 0;
+	ri->id[0] = '\0';
+	if (!req) {
+		if (log)
+			alog_new_id(ri->id);
+		return ri;
+	}
+	snprintf(ri->method, sizeof(ri->method), "%.*s", (int)req->method_len, req->method_str);
+	/* An origin-form target starts with its path; an absolute form: the path alone. */
+	if (req->path >= req->target &&
+	    req->path + req->path_len <= req->target + req->target_len &&
+	    req->path == req->target) {
+		ri->target_len = (uint16_t)(req->target_len < ALOG_PATH_MAX ? req->target_len
+									    : ALOG_PATH_MAX);
+		memcpy(ri->target, req->target, ri->target_len);
+	} else {
+		ri->target_len =
+			(uint16_t)(req->path_len < ALOG_PATH_MAX ? req->path_len : ALOG_PATH_MAX);
+		memcpy(ri->target, req->path, ri->target_len);
+	}
+	ri->path_len = (uint16_t)(req->path_len < ri->target_len ? req->path_len : ri->target_len);
+	/* The client's X-Request-Id when it sent a sane one; else one of ours, sent upstream. */
+	for (unsigned i = 0; log && i < req->nfields; i++) {
+		const struct http_field *f = &req->fields[i];
+
+		if (f->name_len == 12 && !strncasecmp(buf + f->name_off, "x-request-id", 12) &&
+		    f->value_len && f->value_len < ALOG_ID_MAX) {
+			memcpy(ri->id, buf + f->value_off, f->value_len);
+			ri->id[f->value_len] = '\0';
+			return ri;
+		}
+	}
+	if (log) {
+		alog_new_id(ri->id);
+		ri->id_added = true;
+	}
+	return ri;
+}
+
+void conn_reqinfo_kernel(struct conn *c, const struct strg_conn *k)
+{
+	struct reqinfo *ri = c->ri;
+
+	if (!k->log && log_level < LOG_DEBUG) {
+		if (ri)
+			ri->log = false;
+		return;
+	}
+	if (!ri && !(ri = c->ri = calloc(1, sizeof(*ri))))
+		return;
+	ri->log = k->log && alog_sample();
+	ri->known = k->log;
+	ri->id_added = false;
+	route_methods_text(1u << (k->method & 31), ri->method, sizeof(ri->method));
+	ri->path_len =
+		(uint16_t)(k->log_path_len < STRG_LOG_PATH ? k->log_path_len : STRG_LOG_PATH);
+	ri->target_len = ri->path_len;
+	memcpy(ri->target, k->log_path, ri->path_len);
+	ri->kernel_in = k->log_in;
+	alog_new_id(ri->id);
+}
+
+/* The request's line in the access log (when sampled) and, with -v, in strgd's own log. */
+static void conn_log(struct conn *c, const struct stats_req *q, unsigned status)
+{
+	const struct reqinfo *ri = c->ri;
+	const struct route *rt =
+		q->route_id ? route_table_get(c->w->cfg->routes, q->route_id) : NULL;
+	const struct pool *p = c->t_req && c->pool >= 0 ? &c->w->cfg->pools[c->pool] : NULL;
+	char peer[INET6_ADDRSTRLEN], route[ROUTE_TEXT_MAX];
+	struct alog_entry e = {.status = status};
+
+	if (!ri || (!ri->log && log_level < LOG_DEBUG))
+		return;
+	e.client = conn_peer(c, peer);
+	e.method = ri->known ? ri->method : "-";
+	e.path = ri->known ? ri->target : "-";
+	e.path_len = ri->known ? ri->path_len : 1;
+	e.route = rt ? (route_key_text(&rt->spec, route, sizeof(route)), route) : NULL;
+	e.pool = p ? p->name : NULL;
+	e.backend = p && c->up[c->pool].bidx < p->nbackends ? p->backends[c->up[c->pool].bidx].name
+							    : NULL;
+	e.bytes_in = conn_has(c, CF_ADOPTED) ? ri->kernel_in : q->bytes_in;
+	e.bytes_out = c->t_req ? q->bytes_out : c->nout; /* unrouted: strgd's own answer */
+	e.duration_us = c->t_req ? (now_ns() - c->t_req) / 1000 : 0;
+	e.kernel = false;
+	e.id = ri->id;
+	if (ri->log)
+		alog_write(&e);
+	if (log_level >= LOG_DEBUG)
+		pr_debug("conn %lu: %s \"%s %.*s\" route %u pool %s: %u, %llu bytes in, %llu bytes "
+			 "out, %.3f ms%s%s",
+			 c->id, e.client, conn_has(c, CF_ADOPTED) ? "(kernel-forwarded)" : e.method,
+			 ri->known ? (int)ri->target_len : 1, e.path, q->route_id,
+			 e.pool ? e.pool : "-", status, (unsigned long long)e.bytes_in,
+			 (unsigned long long)e.bytes_out, (double)e.duration_us / 1000,
+			 conn_has(c, CF_SPLICED) ? ", passed up" : "",
+			 c->t_req ? "" : " (no route)");
+}
+
+/*
+ * The latency counted for the current exchange (strg_stats): from the end of the request to the
+ * backend's response head, or to strgd's own 502/504 when it gave up waiting on the pool. A
+ * client's pace (a slow upload, a body it never finished) is not the pool's: 0 for a response
+ * that came before the request ended, and for strgd's other answers.
+ */
+static uint64_t latency_us(const struct conn *c, unsigned status)
+{
+	uint64_t at;
+
+	if (c->status)
+		at = c->t_resp;
+	else if (status == 502 || status == 504)
+		at = now_ns();
+	else
+		return 0;
+	return c->t_req_end && at > c->t_req_end ? (at - c->t_req_end) / 1000 : 0;
+}
+
+/*
+ * Count the current exchange's request, once: under its route and pool once it was routed,
+ * else as unrouted (a head strgd refused or never got whole).
+ */
+void conn_count(struct conn *c, unsigned status)
+{
+	struct stats_req q = {.slot = STATS_SLOT_UNROUTED, .status = status};
+
+	if (c->t_req) {
+		q.slot = c->route_slot;
+		q.route_id = c->route_id;
+		q.pool = c->pool >= 0 ? (unsigned)c->pool : 0;
+		q.bytes_in = c->nin;
+		q.bytes_out = c->nout;
+		q.latency_us = latency_us(c, status);
+		q.passed = conn_has(c, CF_SPLICED);
+		q.kernel_counted = conn_has(c, CF_ADOPTED);
+		q.head_counted = conn_has(c, CF_KHEAD);
+		q.fallback = conn_has(c, CF_FALLBACK);
+	}
+	stats_count(c->w->st, &q);
+	conn_log(c, &q, status);
+	c->t_req = 0;
+}
+
+/* Cancel whatever is in flight; the connection is freed once the last completion arrived. */
+void conn_close(struct conn *c)
+{
+	if (c->t_req && c->state != ST_CLOSING)
+		conn_count(c, c->status); /* cut short: counted with what was seen of it */
+	c->state = ST_CLOSING;
+	for (int op = CONN_OP_CRECV; op <= CONN_OP_CWATCH; op++)
+		conn_cancel_op(c, (unsigned)op);
+	if (!c->pending)
+		conn_free(c);
+}
+
+/*
+ * A backend sent bytes while no request of this connection was outstanding on it: they must
+ * never reach the client as the answer to a later request. The connection is closed (by the
+ * caller) and counted.
+ */
+void conn_unsolicited(struct conn *c, int pool, const char *how)
+{
+	const struct pool *p = &c->w->cfg->pools[pool];
+
+	pr_info("conn %lu: backend %s of pool %s sent bytes no request asked for (%s): its "
+		"connection is closed",
+		c->id, p->backends[c->up[pool].bidx].name, p->name, how);
+	stats_unsolicited(c->w->st, (unsigned)pool);
+}
+
+/*
+ * Whether the idle backend connection of pool may carry the next request: nothing may be
+ * waiting on it (an unasked-for response, or its end). A peek runs the verdict first on a socket
+ * the kernel splices, which passes strgd's own backend bytes up.
+ */
+bool conn_backend_reusable(struct conn *c, int pool)
+{
+	char b;
+	ssize_t n;
+
+	if (c->up[pool].unsolicited) {
+		conn_unsolicited(c, pool, "seen by the kernel");
+		return false;
+	}
+	/* A backend drained, in maintenance or ejected gets no further request. */
+	if (!pool_backend_serves(&c->w->cfg->pools[pool], &c->w->prt[pool], c->up[pool].bidx))
+		return false;
+	n = recv(c->up[pool].fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0)
+		conn_unsolicited(c, pool, "found before reuse");
+	else if (n == 0)
+		pr_debug("conn %lu: idle backend connection of pool %s closed by the backend",
+			 c->id, c->w->cfg->pools[pool].name);
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+void conn_detach_backend(struct conn *c, int pool)
+{
+	if (conn_has(c, CF_SPLICED) && c->ctl.backend[pool]) {
+		c->ctl.backend[pool] = 0;
+		splice_ctl_set(c->w->sp, c->cookie, &c->ctl);
+	}
+}
+
+/* Close the backend connection of a pool; the kernel stops using it first. */
+void conn_drop_backend(struct conn *c, int pool)
+{
+	if (c->up[pool].fd < 0)
+		return;
+	c->up[pool].unsolicited = false;
+	if (conn_has(c, CF_SPLICED)) {
+		/* The kernel forwards nothing more to it, then forgets the socket. */
+		conn_detach_backend(c, pool);
+		splice_sock_forget(c->w->sp, splice_cookie(c->up[pool].fd));
+	}
+	c->up[pool].cookie = 0;
+	/* A poll in flight holds the socket open past close(): take it back first. */
+	conn_cancel_op(c, (unsigned)(CONN_OP_WATCH + pool));
+	close(c->up[pool].fd);
+	c->up[pool].fd = -1;
+	pool_conns_add(&c->w->prt[pool], c->up[pool].bidx, -1);
+}
+
+/*
+ * A client answered by strgd on a spliced connection sends its next request the moment the
+ * response ends, often before strgd handed the connection back, and that request then takes
+ * the slow path. Corking the last bytes until the hand-back is written closes that window.
+ */
+void conn_cork(struct conn *c)
+{
+	int one = 1;
+
+	if (!conn_has(c, CF_CORKED))
+		conn_set(c, CF_CORKED,
+			 setsockopt(c->cfd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0);
+}
+
+void conn_uncork(struct conn *c)
+{
+	int zero = 0;
+
+	if (!conn_has(c, CF_CORKED))
+		return;
+	c->flags &= ~CF_CORKED;
+	setsockopt(c->cfd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+}
+
+const char *conn_flags_text(const struct conn *c, char *buf, size_t len)
+{
+	static const char *const names[] = {
+		"spliced",   "adopted",	     "kwait",		"eof_wait",   "cut_wait", "corked",
+		"handing",   "reused",	     "connect_timeout", "close_sent", "tunnel",	  "upgrade",
+		"resp_head", "resp_started", "inflight",	"fallback",   "parked",	  "khead",
+	};
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]) && n < len; i++)
+		if (c->flags & (1u << i))
+			n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", names[i]);
+	return buf;
+}
+
+/* Stop talking to the current backend: its socket may hold half a request, never reuse it. */
+static void conn_abandon_backend(struct conn *c)
+{
+	conn_cancel_op(c, CONN_OP_BRECV);
+	conn_cancel_op(c, CONN_OP_BSEND);
+	conn_cancel_op(c, CONN_OP_CONNECT);
+	if (c->pool >= 0 && c->up[c->pool].fd >= 0) {
+		/* Wakes the cancelled operations; the fd itself is closed with the connection. */
+		shutdown(c->up[c->pool].fd, SHUT_RDWR);
+	}
+}
+
+/* Shut our write side and read until the client's EOF, so unread input does not turn into RST. */
+void conn_linger(struct conn *c)
+{
+	shutdown(c->cfd, SHUT_WR);
+	c->state = ST_LINGER;
+	c->deadline_ns = now_ns() + LINGER_NS;
+	c->cin.start = 0;
+	c->cin.end = 0;
+	conn_recv_client(c);
+}
+
+/* Answer with a status of our own and close; only possible before any response byte went out. */
+void conn_reply(struct conn *c, unsigned status)
+{
+	const char *reason = http_reason(status);
+	char body[64];
+	int blen, n;
+
+	if (conn_has(c, CF_RESP_STARTED) || c->state >= ST_REPLY) {
+		conn_close(c);
+		return;
+	}
+	if (!c->reply && !(c->reply = malloc(REPLY_MAX))) {
+		conn_close(c);
+		return;
+	}
+	conn_abandon_backend(c);
+	blen = snprintf(body, sizeof(body), "%u %s\n", status, reason);
+	n = snprintf(c->reply, REPLY_MAX,
+		     "HTTP/1.1 %u %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+		     "Connection: close\r\n\r\n%s",
+		     status, reason, blen, c->method == HTTP_M_HEAD ? "" : body);
+	c->rlen = (uint32_t)n;
+	c->rsent = 0;
+	c->nout += (uint64_t)n;
+	conn_count(c, status);
+	c->state = ST_REPLY;
+	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
+	if (!(c->pending & (1u << CONN_OP_CSEND)))
+		conn_send_client(c, c->reply, c->rlen);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* What the connections of one event loop share: its ring, the configuration, the kernel path. */
+#ifndef STRG_WORKER_H
+#define STRG_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include <liburing.h>
+
+#include "core/config.h"
+#include "lib/clock.h"
+#include "lib/connmap.h"
+#include "core/http.h"
+
+struct conn;
+struct splice;
+struct stats;
+
+struct worker {
+	unsigned idx;	   /* 0 to workers - 1; worker 0 also serves the control socket */
+	unsigned nworkers; /* connection ids are idx + k * nworkers: unique across workers */
+	struct io_uring ring;
+	struct config *cfg;
+	struct splice *sp;	/* NULL: user-space path only */
+	struct stats *st;	/* per-route counters */
+	struct connmap spliced; /* client socket cookie -> connection the kernel holds */
+	struct conn *conns;	/* every open connection */
+	unsigned long nconns;
+	unsigned long accepted; /* connections accepted since the start (read by worker 0) */
+	unsigned long next_id;
+	unsigned long spurious;	   /* recvs that woke with EAGAIN on spliced sockets */
+	bool stopping;		   /* SIGTERM: no new connections, the open ones finish */
+	uint64_t stop_ns;	   /* when the stop began */
+	struct pool_runtime *prt;  /* per pool: backend choice and down marks (shared) */
+	struct srclimit *srclimit; /* connections per source address (shared; NULL: no limit) */
+	struct http_request req;   /* scratch for the parser: large, used synchronously */
+	int xout; /* enum xout of the exchange step running (exchange.c): not in the connection,
+		   * which the step may have closed and freed */
+	struct __kernel_timespec
+		connect_ts; /* timeout connect, for the connects' linked timeouts */
+};
+
+#endif
