@@ -166,6 +166,8 @@ class Restartable:
                 os.kill(p, signal.SIGTERM)
                 if not h.wait_until(lambda: not alive(p), 5.0):
                     os.kill(p, signal.SIGKILL)
+                    self.proc.notes.append("successor pid %d still running 5 s after "
+                                           "SIGTERM: killed" % p)
         self.proc.stop(signal.SIGTERM, 5.0)
 
 

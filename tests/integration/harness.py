@@ -148,6 +148,8 @@ class Proc:
     def send_signal(self, sig):
         if self.alive():
             os.kill(self.pid, sig)
+            if sig == signal.SIGKILL:
+                self.killed = True
 
     def wait(self, timeout):
         try:

@@ -449,7 +449,7 @@ def strgctl_without_daemon_and_bind_failure(env):
     cfg = env.tmp / "bindfail.conf"
     cfg.write_text(env.flavour.config(listen_port=h.LEGACY_PORTS[0]))  # nginx has it
     p = env.spawn("strgd-bindfail", env.flavour.argv(cfg)).expect(
-        1, allow=[r"^strgd: listen: Address already in use$"])
+        1, allow=[r"^strgd: listen\b.*: Address already in use$"])
     status = p.wait(5.0)
     if status is None:
         p.stop()

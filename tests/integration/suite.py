@@ -1689,6 +1689,23 @@ def on_alarm(signum, frame):
     raise TestTimeout("test exceeded its time limit (%d s unless it sets its own)" % TEST_TIMEOUT)
 
 
+# The plan (as nginx-tests' plan()): how many tests each mode runs. A mode that registers
+# another number, or whose run ends with fewer reported, fails: a test dropped by a broken
+# condition or a run cut short is seen. Adding or moving a test means updating its figure here.
+PLAN = {"user": 125, "kernel": 151, "user-w1": 103, "kernel-w1": 119}
+
+
+def plan_problem(selected, patterns):
+    """Why the selected tests are not the plan's ("" when they are, or when a subset runs)."""
+    mode = os.environ.get("STRG_IT_MODE", "user")
+    if patterns or os.environ.get("STRG_IT_PROXY", "strgd") != "strgd":
+        return ""
+    want = PLAN.get(mode)
+    if want != len(selected):
+        return "mode %s registers %d tests, its plan says %s" % (mode, len(selected), want)
+    return ""
+
+
 def make_flavour():
     which = os.environ.get("STRG_IT_PROXY", "strgd")
     if which == "haproxy":
@@ -1752,6 +1769,14 @@ def main(argv):
 
     passed = failed = skipped = 0
     env = None
+    planned = len(selected)
+    print("integration: plan %d tests" % planned, flush=True)
+    # Until the run ends, every planned test counts as failed (the run may be killed).
+    write_summary(0, planned, 0, done=False)
+    problem = plan_problem(selected, patterns)
+    if problem:
+        failed += 1
+        print("FAIL plan: %s (update PLAN in suite.py if that is intended)" % problem, flush=True)
     signal.signal(signal.SIGALRM, on_alarm)
     signal.signal(signal.SIGTERM, lambda s, f: sys.exit(1))
     try:
@@ -1764,8 +1789,8 @@ def main(argv):
         print("FAIL setup: %s" % e, flush=True)
         if env is not None:
             env.stop_all()
-        write_summary(0, 1, 0)
-        print("integration: 0 passed, 1 failed, 0 skipped")
+        write_summary(0, failed + planned, 0)
+        print("integration: 0 passed, %d failed, 0 skipped" % (failed + planned))
         return 1
 
     if not KERNEL_MODE:
@@ -1820,6 +1845,10 @@ def main(argv):
                 print("FAIL %s: %s" % (name, reason), flush=True)
     finally:
         signal.alarm(0)
+        ran = passed + failed + skipped - (1 if problem else 0)
+        if ran < planned:
+            print("FAIL plan: %d of %d tests reported" % (ran, planned), flush=True)
+            failed += planned - ran
         env.keep = env.keep or failed > 0
         # The strgds still running at the end (the main one): each must exit cleanly too.
         for problem in env.stop_all():
@@ -1834,12 +1863,12 @@ def main(argv):
     return 1 if failed else 0
 
 
-def write_summary(passed, failed, skipped):
+def write_summary(passed, failed, skipped, done=True):
     """The counts for tests/integration/run, which adds up the modes (STRG_IT_SUMMARY)."""
     path = os.environ.get("STRG_IT_SUMMARY")
     if path:
         with open(path, "w") as f:
-            f.write("%d %d %d\n" % (passed, failed, skipped))
+            f.write("%d %d %d %s\n" % (passed, failed, skipped, "done" if done else "cut"))
 
 
 if __name__ == "__main__":
