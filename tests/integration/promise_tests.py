@@ -623,6 +623,7 @@ def sigterm_under_load_loses_no_request(env):
     results = []
     clients = [threading.Thread(target=keepalive_client, args=(port, stop, results))
                for _ in range(16)]
+    before = len(env.nginx_log_lines())
     try:
         wrk = subprocess.Popen(["wrk", "-c16", "-t1", "-d4s", h.url("/a/load", port=port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -645,6 +646,17 @@ def sigterm_under_load_loses_no_request(env):
         S.check(len(results) == 16 and not bad,
                 "keep-alive clients: %d of 16 ended with a whole 'Connection: close' "
                 "response; the others: %r" % (len(results) - len(bad), bad[:5]))
+        # The backend's log is the oracle: every request that reached it was answered (wrk's
+        # refused connects never got that far), and every answer came from it.
+        logged = S.backend_settled(env.nginx_log_lines)[before:]
+        loads = sum(1 for line in logged if line.startswith("GET /a/load "))
+        keeps = sum(1 for line in logged if line.startswith("GET /a/keep"))
+        S.check(loads == errors["requests"],
+                "nginx served %d of wrk's requests, wrk got %d answers" % (loads,
+                                                                          errors["requests"]))
+        S.check(keeps == sum(r[1] for r in results),
+                "nginx served %d of the keep-alive clients' requests, they got %d answers" % (
+                    keeps, sum(r[1] for r in results)))
     finally:
         stop.set()
         proc.stop(signal.SIGTERM, 3.0)
