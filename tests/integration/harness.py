@@ -499,17 +499,34 @@ class Env:
 
     # ---- lifecycle ----
 
+    def make_fixtures(self, where):
+        """The 100 MiB download and the 20 MiB upload in where, made once (the run's modes
+        share them: STRG_IT_FIXTURES), with their sha256 beside them."""
+        big, upload = where / "big.bin", where / "upload.bin"
+        if not (where / "done").exists():
+            backend.write_pattern_file(big, BIG_SIZE)
+            # The upload starts at another offset of the pattern: not a prefix of the download.
+            skip = 12345
+            with open(upload, "wb") as f:
+                for piece in backend.pattern_chunks(UPLOAD_SIZE + skip):
+                    take = min(skip, len(piece))
+                    skip -= take
+                    f.write(piece[take:])
+            (where / "big.sha256").write_text(backend.pattern_sha256(BIG_SIZE))
+            (where / "upload.sha256").write_text(file_sha256(upload))
+            (where / "done").write_text("")
+        self._big_sha = (where / "big.sha256").read_text()
+        self._upload_sha = (where / "upload.sha256").read_text()
+        return big, upload
+
     def start_all(self):
         (self.tmp / "www").mkdir()
         (self.tmp / "nginx-tmp").mkdir()
-        backend.write_pattern_file(self.big_file, BIG_SIZE)
-        # The upload starts at another offset of the pattern: not a prefix of the download.
-        skip = 12345
-        with open(self.upload_file, "wb") as f:
-            for piece in backend.pattern_chunks(UPLOAD_SIZE + skip):
-                take = min(skip, len(piece))
-                skip -= take
-                f.write(piece[take:])
+        shared = os.environ.get("STRG_IT_FIXTURES")
+        where = Path(shared) if shared else self.tmp / "fixtures"
+        where.mkdir(exist_ok=True)
+        big, self.upload_file = self.make_fixtures(where)
+        os.symlink(big, self.big_file)  # nginx serves www/big.bin
         self.start_nginx()
         self.start_modern()
         self.cfg_path.write_text(self.flavour.config())
@@ -586,9 +603,10 @@ class Env:
             shutil.rmtree(d, ignore_errors=True)
         for d in Path("/tmp").glob("strg-it-ctl-%d-*" % os.getpid()):
             shutil.rmtree(d, ignore_errors=True)
-        for f in (self.big_file, self.upload_file):
+        for f in (self.big_file, self.tmp / "fixtures" / "big.bin",
+                  self.tmp / "fixtures" / "upload.bin"):
             try:
-                f.unlink()
+                f.unlink()  # the shared ones stay for the next mode (run removes them)
             except OSError:
                 pass
         if not self.keep and not problems:
