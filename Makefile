@@ -65,7 +65,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OBJDIR)/tests/%,$(UNIT_SRCS))
 obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
 LIB_OBJS := $(call obj,$(LIB_SRCS))
 
-.PHONY: all clean check check-unit check-san check-kernel check-integration check-packaging bench \
+.PHONY: all clean check check-unit check-san san-strgd check-kernel check-integration check-packaging bench \
 	fuzz fuzz-build \
 	format lint fnlen demo screenshot \
 	install uninstall install-list
@@ -89,6 +89,13 @@ INSTALL_DIRS := $(MANDIR)/man8 $(MANDIR)/man5 $(UNITDIR) $(COMPLETIONDIR) $(DOCD
 all: strgd strgctl
 
 strgd: $(call obj,$(STRGD_SRCS)) $(STRGD_ASM) $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+# strgd under ASan+UBSan for the end-to-end suite's sanitizer mode: make SANITIZE=1 san-strgd.
+san-strgd: $(OBJDIR)/strgd
+
+$(OBJDIR)/strgd: $(call obj,$(STRGD_SRCS)) $(STRGD_ASM) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 

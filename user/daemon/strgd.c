@@ -273,6 +273,7 @@ static int load_config(struct start *s)
 		return -1;
 	printf("%s: configuration is valid%s\n", s->path,
 	       ret ? "" : "; a start would change nothing in the saved table");
+	config_destroy(s->applied);
 	config_free(&s->cfg);
 	return 0;
 }
