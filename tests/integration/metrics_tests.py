@@ -493,11 +493,119 @@ def metrics_flood_spares_the_data_path(env):
             p50(during) * 1e3, p99(during) * 1e3, len(during)))
 
 
+CANARY = "/v1/canary"
+CANARY_KEY = "GET " + CANARY
+CANARY_USERS = 1000
+
+
+def canary_users(port):
+    """One request per user (cookie strg_user=cN) to the 50 % canary: user -> pool that served."""
+    out = {}
+    with RawConn(port=port) as c:
+        for i in range(CANARY_USERS):
+            c.send(request("GET", "%s/%d" % (CANARY, i),
+                           headers=["Cookie: strg_user=c%d" % i]))
+            resp = c.read_response()
+            S.check(resp.status == 200 and resp.pool() in ("legacy", "modern"),
+                    "canary user %d: %r" % (i, resp))
+            out[i] = resp.pool()
+    return out
+
+
+def alternate_users(port, users, stop):
+    """A legacy user, then a modern one, and so on until stop: any window sees both halves alike."""
+    legacy = [u for u, p in users.items() if p == "legacy"]
+    modern = [u for u, p in users.items() if p == "modern"]
+    with RawConn(port=port) as c:
+        i = 0
+        while not stop.is_set():
+            u = (legacy if i % 2 else modern)[(i // 2) % min(len(legacy), len(modern))]
+            c.send(request("GET", "%s/t" % CANARY, headers=["Cookie: strg_user=c%d" % u]))
+            c.read_response()
+            i += 1
+            stop.wait(0.004)
+
+
+def canary_counts(doc, key):
+    """pool -> requests of one route in `stats -j` or /stats.json."""
+    for r in doc["routes"]:
+        if r["route"] == key:
+            return {p["pool"]: p["requests"] for p in r["pools"] if p["requests"]}
+    return {}
+
+
+def top_shares(port):
+    """The canary's SHARE per pool column (legacy, modern) in strgctl top's last frame."""
+    r = subprocess.run([str(h.ROOT / "strgctl"), "-s", h.control_path(port), "top", "3"],
+                       capture_output=True, text=True, timeout=30)
+    S.check(r.returncode == 0, "strgctl top 3: exit %d: %s" % (r.returncode, r.stderr))
+    lines = [l for l in r.stdout.splitlines() if l.startswith(CANARY_KEY + " ")]
+    S.check(lines, "strgctl top shows no %s line: %r" % (CANARY_KEY, r.stdout))
+    cols = lines[-1].split("|")[1:3]
+    shares = [c.split()[-1] if c.split() else "" for c in cols]
+    return [float(x[:-1]) if x.endswith("%") else None for x in shares], lines[-1]
+
+
+def canary_halves_side_by_side(env):
+    """A 50 % canary (sticky cookie, 1 000 users) is counted under its own route for both pools,
+    in user space and with the kernel path: legacy's half is not in "/"'s totals; strgctl stats
+    -j, /stats.json and /metrics count exactly what the users were served (each pool 50 +- 5 %),
+    and strgctl top shows each pool's share 50 +- 5 % while both halves take traffic."""
+    modes = (("user", ["--no-bpf"]), ("kernel", []))
+    for i, (tag, flags) in enumerate(modes):
+        port, mport = 8126 + i, 9926 + i
+        proc, _ = start_observed(env, "canary-" + tag, port, mport, flags,
+                                 extra=["route GET %s modern percent 50" % CANARY])
+        stop = threading.Event()
+        bg = None
+        try:
+            users = canary_users(port)
+            served = {p: sum(1 for v in users.values() if v == p) for p in ("legacy", "modern")}
+            for p, n in served.items():
+                S.check(450 <= n <= 550, "%s: %s served %d of %d users" % (
+                    tag, p, n, CANARY_USERS))
+            with RawConn(port=port) as c:  # the monolith's own traffic (kernel-carried there)
+                for j in range(20):
+                    c.send(request("GET", "/a/%d" % j))
+                    S.check(c.read_response().status == 200, "%s: GET /a/%d" % (tag, j))
+            stats = json.loads(h.ctl_line("stats -j", port=port).split("\n", 1)[1])
+            _, _, page = http_get(mport, "/stats.json")
+            _, _, metrics = http_get(mport, "/metrics")
+            per_class = classes_of_metrics(metrics)
+            from_metrics = {p: per_class.get((CANARY_KEY, p, "2xx"), 0) for p in served}
+            for name, got in (("strgctl stats -j", canary_counts(stats, CANARY_KEY)),
+                              ("/stats.json", canary_counts(json.loads(page), CANARY_KEY)),
+                              ("/metrics", from_metrics)):
+                S.check(got == served, "%s: %s counts %s as %r, the users were served %r" % (
+                    tag, name, CANARY_KEY, got, served))
+            S.check(canary_counts(stats, "/") == {"legacy": 20},
+                    "%s: / counts %r, want legacy 20 (its own requests only)" % (
+                        tag, canary_counts(stats, "/")))
+            if tag == "kernel":
+                kernel = sum(p["kernel"] for r in stats["routes"] if r["route"] == "/"
+                             for p in r["pools"])
+                S.check(kernel > 0, "kernel: the kernel carried none of /'s requests")
+            bg = threading.Thread(target=alternate_users, args=(port, users, stop))
+            bg.start()
+            shares, line = top_shares(port)
+            S.check(all(x is not None and 45 <= x <= 55 for x in shares),
+                    "%s: strgctl top shares %r: %r" % (tag, shares, line))
+            info("canary_halves_side_by_side", "%s: legacy %d, modern %d of %d users under %s "
+                 "in stats -j, /stats.json, /metrics; top: %r" % (
+                     tag, served["legacy"], served["modern"], CANARY_USERS, CANARY_KEY, shares))
+        finally:
+            stop.set()
+            if bg:
+                bg.join(10)
+            proc.stop(signal.SIGTERM, 3.0)
+
+
 METRICS_TESTS = [
     metrics_views_agree,
     prometheus_scrapes_strgd,
     status_page_in_chromium,
     strgctl_top_in_tmux,
+    canary_halves_side_by_side,
     metrics_flood_spares_the_data_path,
 ]
 
