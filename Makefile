@@ -80,8 +80,11 @@ UNITDIR := $(PREFIX)/lib/systemd/system
 COMPLETIONDIR := $(PREFIX)/share/bash-completion/completions
 DOCDIR := $(PREFIX)/share/doc/strg
 INSTALLED := $(SBINDIR)/strgd $(BINDIR)/strgctl $(MANDIR)/man8/strgd.8 $(MANDIR)/man8/strgctl.8 \
-	$(MANDIR)/man5/strg.conf.5 $(UNITDIR)/strgd.service $(COMPLETIONDIR)/strgctl \
-	$(DOCDIR)/strg.conf.example
+	$(MANDIR)/man5/strg.conf.5 $(UNITDIR)/strgd.service $(UNITDIR)/strgd@.service \
+	$(COMPLETIONDIR)/strgctl $(DOCDIR)/strg.conf.example
+# The folders make install may create below the standard ones (bin, sbin and share/man are
+# Debian's own): uninstall removes those it leaves empty.
+INSTALL_DIRS := $(MANDIR)/man8 $(MANDIR)/man5 $(UNITDIR) $(COMPLETIONDIR) $(DOCDIR)
 all: strgd strgctl
 
 strgd: $(call obj,$(STRGD_SRCS)) $(STRGD_ASM) $(LIB_OBJS)
@@ -231,9 +234,11 @@ install: all
 	$(Q)install -D -m 0644 user/man/strgctl.8 $(DESTDIR)$(MANDIR)/man8/strgctl.8
 	$(Q)install -D -m 0644 user/man/strg.conf.5 $(DESTDIR)$(MANDIR)/man5/strg.conf.5
 	$(Q)mkdir -p $(DESTDIR)$(UNITDIR)
-	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-		tools/dist/strgd.service.in > $(DESTDIR)$(UNITDIR)/strgd.service
-	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/strgd.service
+	$(Q)for u in strgd strgd@; do \
+		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+			tools/dist/$$u.service.in > $(DESTDIR)$(UNITDIR)/$$u.service && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.service || exit 1; \
+	done
 	$(Q)install -D -m 0644 tools/dist/strgctl.bash-completion \
 		$(DESTDIR)$(COMPLETIONDIR)/strgctl
 	$(Q)install -D -m 0644 tools/dist/strg.conf.example $(DESTDIR)$(DOCDIR)/strg.conf.example
@@ -241,7 +246,9 @@ install: all
 uninstall:
 	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	$(Q)rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	$(Q)for d in $(addprefix $(DESTDIR),$(INSTALL_DIRS)); do \
+		[ -d "$$d" ] && rmdir --ignore-fail-on-non-empty "$$d"; \
+	done; true
 
 # The files make install writes, one per line (tests/packaging compares them with what it did).
 install-list:

@@ -54,6 +54,14 @@ struct retired {
 };
 
 /* strgctl restart, step by step on worker 0's loop (which never waits for it). */
+/* The event loop's own operations, in their range of the ring's (ring.h). */
+enum proxy_op {
+	PROXY_OP_ACCEPT = RING_OPS_LOOP, /* the workers' listener */
+	PROXY_OP_EVENTS,		 /* the splice's event ring buffer (not a connection's) */
+	PROXY_OP_RESTART,		 /* strgctl restart: the new strgd's answer */
+};
+_Static_assert((unsigned)PROXY_OP_RESTART < (unsigned)RING_OPS_CONN, "the loop's range overflows");
+
 enum restart_phase {
 	RESTART_IDLE = 0,
 	RESTART_SAVING = 1,   /* the table written once more: the successor starts from it */
@@ -114,7 +122,7 @@ static void submit_accept(struct proxy *px)
 	struct io_uring_sqe *sqe = ring_get_sqe(&px->w.ring);
 
 	io_uring_prep_multishot_accept(sqe, px->lfd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_ACCEPT));
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, PROXY_OP_ACCEPT));
 }
 
 static void submit_tick(struct proxy *px)
@@ -130,11 +138,11 @@ static void submit_events_poll(struct proxy *px)
 	struct io_uring_sqe *sqe = ring_get_sqe(&px->w.ring);
 
 	io_uring_prep_poll_add(sqe, px->events_fd, POLLIN);
-	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_EVENTS));
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, PROXY_OP_EVENTS));
 }
 
 /* A completion on another worker's ring (op: RING_OP_WAKE or RING_OP_ACK). */
-static void message(struct proxy *from, struct proxy *to, enum ring_op op)
+static void message(struct proxy *from, struct proxy *to, unsigned op)
 {
 	struct io_uring_sqe *sqe = ring_get_sqe(&from->w.ring);
 
@@ -321,7 +329,7 @@ static void on_accept(struct proxy *px, int res, unsigned flags)
 static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
-	enum ring_op op = ring_tag_op(ud);
+	unsigned op = ring_tag_op(ud);
 	struct conn *c = ring_tag_obj(ud);
 
 	switch (op) {
@@ -335,29 +343,27 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 			restart_go_on(px);
 		}
 		return;
-	case RING_OP_RESTART:
+	case PROXY_OP_RESTART:
 		restart_answered(px, (uint64_t)(uintptr_t)ring_tag_obj(ud), cqe->res);
 		return;
-	case RING_OP_ACCEPT:
+	case PROXY_OP_ACCEPT:
 		on_accept(px, cqe->res, cqe->flags);
 		return;
 	case RING_OP_TIMER:
 		on_timer(px);
 		return;
-	case RING_OP_CTL_ACCEPT:
-	case RING_OP_CTL_RECV:
-	case RING_OP_CTL_SEND:
+	case RING_OPS_CTL ... RING_OPS_CTL + REQSRV_OPS - 1:
 		reqsrv_on_cqe(px->ctl, op, ring_tag_obj(ud), cqe->res, cqe->flags);
 		return;
-	case RING_OP_HC_CONNECT:
-	case RING_OP_HC_SEND:
-	case RING_OP_HC_RECV:
+	case HEALTH_OP_CONNECT:
+	case HEALTH_OP_SEND:
+	case HEALTH_OP_RECV:
 		health_on_cqe(px->health, px->w.cfg, op, ring_tag_obj(ud), cqe->res);
 		return;
-	case RING_OP_METRICS: /* the metrics listener's thread asks for a frame */
+	case METRICSRV_OP_FRAME: /* the metrics listener's thread asks for a frame */
 		metrics_on_ask(px);
 		return;
-	case RING_OP_EVENTS:
+	case PROXY_OP_EVENTS:
 		splice_events_consume(px->events);
 		submit_events_poll(px);
 		return;
@@ -385,7 +391,7 @@ static void begin_stop(struct proxy *px)
 		splice_classify_off(px->w.sp);
 	pr_info("worker %u stopping: no new connections, %lu open", px->w.idx, px->w.nconns);
 	sqe = ring_get_sqe(&px->w.ring);
-	io_uring_prep_cancel64(sqe, ring_tag(NULL, RING_OP_ACCEPT), 0);
+	io_uring_prep_cancel64(sqe, ring_tag(NULL, PROXY_OP_ACCEPT), 0);
 	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
 	io_uring_submit(&px->w.ring);
 	close(px->lfd);
@@ -637,7 +643,7 @@ static void restart_spawn(struct proxy *px0)
 	io_uring_prep_recv(sqe, rs->child.sock, rs->answer, sizeof(rs->answer) - 1, 0);
 	/* Tagged with the restart's number: a late answer to an abandoned one is told apart. */
 	io_uring_sqe_set_data64(
-		sqe, ring_tag((void *)(uintptr_t)px0->ctl_env.restarts, RING_OP_RESTART));
+		sqe, ring_tag((void *)(uintptr_t)px0->ctl_env.restarts, PROXY_OP_RESTART));
 }
 
 /* Worker 0, at each of its events: take the restart a step further when it can go on. */

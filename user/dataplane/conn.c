@@ -23,7 +23,7 @@ static void conn_abandon_backend(struct conn *c);
 
 /* ---- submission helpers: each marks its operation pending ---- */
 
-void conn_submit(struct conn *c, struct io_uring_sqe *sqe, enum ring_op op)
+void conn_submit(struct conn *c, struct io_uring_sqe *sqe, unsigned op)
 {
 	io_uring_sqe_set_data64(sqe, ring_tag(c, op));
 	c->pending |= 1u << op;
@@ -33,7 +33,7 @@ void conn_recv_client(struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 
-	if (c->pending & (1u << RING_OP_CRECV))
+	if (c->pending & (1u << CONN_OP_CRECV))
 		return;
 	if (conn_buffers(c) < 0) {
 		pr_warn("conn %lu: out of memory", c->id);
@@ -44,25 +44,25 @@ void conn_recv_client(struct conn *c)
 		c->cin.start = 0;
 		c->cin.end = 0;
 	} else if (c->cin.end == c->cin.cap && c->cin.start > 0 &&
-		   !(c->pending & (1u << RING_OP_BSEND))) {
+		   !(c->pending & (1u << CONN_OP_BSEND))) {
 		memmove(c->cin.data, c->cin.data + c->cin.start, c->cin.end - c->cin.start);
 		c->cin.end -= c->cin.start;
 		c->cin.start = 0;
 	}
 	sqe = ring_get_sqe(&c->w->ring);
 	io_uring_prep_recv(sqe, c->cfd, c->cin.data + c->cin.end, c->cin.cap - c->cin.end, 0);
-	conn_submit(c, sqe, RING_OP_CRECV);
+	conn_submit(c, sqe, CONN_OP_CRECV);
 }
 
 void conn_watch_client(struct conn *c, unsigned events)
 {
 	struct io_uring_sqe *sqe;
 
-	if (c->pending & (1u << RING_OP_CWATCH))
+	if (c->pending & (1u << CONN_OP_CWATCH))
 		return;
 	sqe = ring_get_sqe(&c->w->ring);
 	io_uring_prep_poll_add(sqe, c->cfd, events);
-	conn_submit(c, sqe, RING_OP_CWATCH);
+	conn_submit(c, sqe, CONN_OP_CWATCH);
 }
 
 void conn_send_client(struct conn *c, const char *buf, uint32_t len)
@@ -70,14 +70,14 @@ void conn_send_client(struct conn *c, const char *buf, uint32_t len)
 	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
 
 	io_uring_prep_send(sqe, c->cfd, buf, len, MSG_NOSIGNAL);
-	conn_submit(c, sqe, RING_OP_CSEND);
+	conn_submit(c, sqe, CONN_OP_CSEND);
 }
 
 void conn_recv_backend(struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 
-	if (c->pending & (1u << RING_OP_BRECV))
+	if (c->pending & (1u << CONN_OP_BRECV))
 		return;
 	if (c->bin.start == c->bin.end) {
 		c->bin.start = 0;
@@ -89,7 +89,7 @@ void conn_recv_backend(struct conn *c)
 	}
 	sqe = ring_get_sqe(&c->w->ring);
 	io_uring_prep_recv(sqe, c->bfd, c->bin.data + c->bin.end, BBUF_SIZE - c->bin.end, 0);
-	conn_submit(c, sqe, RING_OP_BRECV);
+	conn_submit(c, sqe, CONN_OP_BRECV);
 }
 
 void conn_send_backend(struct conn *c, const char *buf, uint32_t len)
@@ -97,10 +97,10 @@ void conn_send_backend(struct conn *c, const char *buf, uint32_t len)
 	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
 
 	io_uring_prep_send(sqe, c->bfd, buf, len, MSG_NOSIGNAL);
-	conn_submit(c, sqe, RING_OP_BSEND);
+	conn_submit(c, sqe, CONN_OP_BSEND);
 }
 
-void conn_cancel_op(struct conn *c, enum ring_op op)
+void conn_cancel_op(struct conn *c, unsigned op)
 {
 	struct io_uring_sqe *sqe;
 
@@ -394,8 +394,8 @@ void conn_close(struct conn *c)
 	if (c->t_req && c->state != ST_CLOSING)
 		conn_count(c, c->status); /* cut short: counted with what was seen of it */
 	c->state = ST_CLOSING;
-	for (int op = RING_OP_CRECV; op <= RING_OP_CWATCH; op++)
-		conn_cancel_op(c, (enum ring_op)op);
+	for (int op = CONN_OP_CRECV; op <= CONN_OP_CWATCH; op++)
+		conn_cancel_op(c, (unsigned)op);
 	if (!c->pending)
 		conn_free(c);
 }
@@ -462,7 +462,7 @@ void conn_drop_backend(struct conn *c, int pool)
 	}
 	c->up[pool].cookie = 0;
 	/* A poll in flight holds the socket open past close(): take it back first. */
-	conn_cancel_op(c, (enum ring_op)(RING_OP_WATCH + pool));
+	conn_cancel_op(c, (unsigned)(CONN_OP_WATCH + pool));
 	close(c->up[pool].fd);
 	c->up[pool].fd = -1;
 	pool_conns_add(&c->w->prt[pool], c->up[pool].bidx, -1);
@@ -511,9 +511,9 @@ const char *conn_flags_text(const struct conn *c, char *buf, size_t len)
 /* Stop talking to the current backend: its socket may hold half a request, never reuse it. */
 static void conn_abandon_backend(struct conn *c)
 {
-	conn_cancel_op(c, RING_OP_BRECV);
-	conn_cancel_op(c, RING_OP_BSEND);
-	conn_cancel_op(c, RING_OP_CONNECT);
+	conn_cancel_op(c, CONN_OP_BRECV);
+	conn_cancel_op(c, CONN_OP_BSEND);
+	conn_cancel_op(c, CONN_OP_CONNECT);
 	if (c->pool >= 0 && c->up[c->pool].fd >= 0) {
 		/* Wakes the cancelled operations; the fd itself is closed with the connection. */
 		shutdown(c->up[c->pool].fd, SHUT_RDWR);
@@ -558,6 +558,6 @@ void conn_reply(struct conn *c, unsigned status)
 	conn_count(c, status);
 	c->state = ST_REPLY;
 	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
-	if (!(c->pending & (1u << RING_OP_CSEND)))
+	if (!(c->pending & (1u << CONN_OP_CSEND)))
 		conn_send_client(c, c->reply, c->rlen);
 }

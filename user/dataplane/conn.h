@@ -26,6 +26,21 @@
 #define INTERIM_MAX	     16 /* 1xx responses forwarded per request; more cut it off */
 #define ADDED_HEADERS_MAX    192
 
+/* A connection's operations, numbered in its range of the ring's (ring.h); bit op of its pending.
+ */
+enum conn_op {
+	CONN_OP_CRECV = RING_OPS_CONN, /* recv from the client */
+	CONN_OP_CSEND,		       /* send to the client */
+	CONN_OP_BRECV,		       /* recv from the backend */
+	CONN_OP_BSEND,		       /* send to the backend */
+	CONN_OP_CONNECT,
+	CONN_OP_WATCH, /* poll of a spliced backend socket: CONN_OP_WATCH + its pool's index */
+	CONN_OP_WATCH_END = CONN_OP_WATCH + STRG_POOLS_MAX,
+	CONN_OP_CWATCH = CONN_OP_WATCH_END, /* poll of a spliced client socket for its FIN */
+};
+_Static_assert((unsigned)CONN_OP_CWATCH < (unsigned)RING_OPS_CONN_END,
+	       "a connection's operations fit its mask");
+
 enum conn_state {
 	ST_HEAD = 0,	/* between requests, or reading a request head (the session's) */
 	ST_CONNECT = 1, /* connecting to a backend */
@@ -185,14 +200,14 @@ static inline void conn_set(struct conn *c, uint32_t flag, bool on)
 const char *conn_flags_text(const struct conn *c, char *buf, size_t len);
 
 /* Submissions: each marks its operation pending. */
-void conn_submit(struct conn *c, struct io_uring_sqe *sqe, enum ring_op op);
+void conn_submit(struct conn *c, struct io_uring_sqe *sqe, unsigned op);
 void conn_recv_client(struct conn *c);
-/* Poll the client socket for events (POLLRDHUP: its FIN; POLLIN too: bytes), RING_OP_CWATCH. */
+/* Poll the client socket for events (POLLRDHUP: its FIN; POLLIN too: bytes), CONN_OP_CWATCH. */
 void conn_watch_client(struct conn *c, unsigned events);
 void conn_send_client(struct conn *c, const char *buf, uint32_t len);
 void conn_recv_backend(struct conn *c);
 void conn_send_backend(struct conn *c, const char *buf, uint32_t len);
-void conn_cancel_op(struct conn *c, enum ring_op op);
+void conn_cancel_op(struct conn *c, unsigned op);
 
 /* Life: buffers (a mapping released while the kernel holds the connection) and the end. */
 struct conn *conn_new(struct worker *w, int fd);

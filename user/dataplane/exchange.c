@@ -513,7 +513,7 @@ static void exchange_connect(struct conn *c)
 	sqe = ring_get_sqe(&w->ring);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&p->backends[idx].addr,
 			      p->backends[idx].addrlen);
-	conn_submit(c, sqe, RING_OP_CONNECT);
+	conn_submit(c, sqe, CONN_OP_CONNECT);
 	if (!linked)
 		return;
 	sqe->flags |= IOSQE_IO_LINK;
@@ -597,14 +597,14 @@ static void exchange_pump_up(struct conn *c)
 	uint64_t n = 0;
 	bool done = false;
 
-	if (c->req.done || (c->pending & (1u << RING_OP_BSEND)) || c->hsent < c->hlen)
+	if (c->req.done || (c->pending & (1u << CONN_OP_BSEND)) || c->hsent < c->hlen)
 		return;
 	if (!avail) {
 		if (c->req.eof) {
 			/* Tunnel: pass the client's half-close on once its bytes are all sent. */
 			if (conn_has(c, CF_TUNNEL)) {
 				shutdown(c->bfd, SHUT_WR);
-				if (c->resp.eof && !(c->pending & (1u << RING_OP_CSEND)))
+				if (c->resp.eof && !(c->pending & (1u << CONN_OP_CSEND)))
 					conn_close(c);
 			}
 			return;
@@ -689,7 +689,7 @@ static bool retry_request(struct conn *c)
 	if (!conn_has(c, CF_REUSED) || conn_has(c, CF_ADOPTED) || conn_has(c, CF_RESP_HEAD) ||
 	    c->bin.start != c->bin.end || c->req.body != HTTP_BODY_NONE ||
 	    !http_idempotent(c->method) || c->tries ||
-	    (c->pending & ((1u << RING_OP_BSEND) | (1u << RING_OP_BRECV))))
+	    (c->pending & ((1u << CONN_OP_BSEND) | (1u << CONN_OP_BRECV))))
 		return false;
 	if (ioctl(c->bfd, SIOCOUTQ, &unacked) < 0 || unacked < 0 || (uint32_t)unacked < c->hsent)
 		return false;
@@ -793,7 +793,7 @@ static void exchange_on_bsend(struct conn *c, int res)
 		return;
 	if (res < 0) {
 		/* Let the pending recv see the failure too; it decides between retry and 502. */
-		if (c->pending & (1u << RING_OP_BRECV)) {
+		if (c->pending & (1u << CONN_OP_BRECV)) {
 			shutdown(c->bfd, SHUT_RDWR);
 			return;
 		}
@@ -937,7 +937,7 @@ static void exchange_pump_down(struct conn *c)
 	uint64_t n = 0;
 	bool done = false, interim = false;
 
-	if (c->pending & (1u << RING_OP_CSEND))
+	if (c->pending & (1u << CONN_OP_CSEND))
 		return;
 	if (!conn_has(c, CF_RESP_HEAD)) {
 		int r = parse_response_head(c);
@@ -993,7 +993,7 @@ static void exchange_pump_down(struct conn *c)
 	if (!n) {
 		if (conn_has(c, CF_TUNNEL) && c->resp.eof) {
 			/* The backend's half-close goes on to the client; both ends shut: done. */
-			if (c->req.eof && !(c->pending & (1u << RING_OP_BSEND)))
+			if (c->req.eof && !(c->pending & (1u << CONN_OP_BSEND)))
 				conn_close(c);
 			else
 				shutdown(c->cfd, SHUT_WR);
@@ -1039,7 +1039,7 @@ static void exchange_on_brecv(struct conn *c, int res)
 				conn_reply(c, 502);
 				return;
 			}
-			if (!(c->pending & (1u << RING_OP_CSEND)))
+			if (!(c->pending & (1u << CONN_OP_CSEND)))
 				conn_close(c);
 			return;
 		}
@@ -1093,26 +1093,26 @@ static void exchange_on_csend(struct conn *c, int res)
 	exchange_pump_down(c);
 }
 
-enum xout exchange_on_cqe(struct conn *c, enum ring_op op, int res)
+enum xout exchange_on_cqe(struct conn *c, unsigned op, int res)
 {
 	struct worker *w = c->w; /* c may be freed below (conn_close with nothing pending) */
 	enum xout out;
 
 	w->xout = XO_BUSY;
 	switch (op) {
-	case RING_OP_CRECV:
+	case CONN_OP_CRECV:
 		exchange_on_crecv(c, res);
 		break;
-	case RING_OP_CSEND:
+	case CONN_OP_CSEND:
 		exchange_on_csend(c, res);
 		break;
-	case RING_OP_BRECV:
+	case CONN_OP_BRECV:
 		exchange_on_brecv(c, res);
 		break;
-	case RING_OP_BSEND:
+	case CONN_OP_BSEND:
 		exchange_on_bsend(c, res);
 		break;
-	case RING_OP_CONNECT:
+	case CONN_OP_CONNECT:
 		if (c->state == ST_CONNECT)
 			exchange_on_connect(c, res);
 		break;
@@ -1224,7 +1224,7 @@ void exchange_expire(struct conn *c)
 	switch (c->state) {
 	case ST_CONNECT:
 		/* exchange_on_connect sees -ECANCELED: a timeout, the next backend is tried */
-		conn_cancel_op(c, RING_OP_CONNECT);
+		conn_cancel_op(c, CONN_OP_CONNECT);
 		c->deadline_ns = 0;
 		return;
 	case ST_XFER:

@@ -110,7 +110,7 @@ static void watch_backends(struct conn *c)
 	struct io_uring_sqe *sqe;
 
 	for (unsigned p = 0; p < c->w->cfg->npools; p++) {
-		enum ring_op op = (enum ring_op)(RING_OP_WATCH + p);
+		unsigned op = (unsigned)(CONN_OP_WATCH + p);
 
 		if (c->up[p].fd < 0 || (c->pending & (1u << op)))
 			continue;
@@ -140,8 +140,8 @@ static void park(struct conn *c)
 	conn_watch_client(c, POLLRDHUP);
 	watch_backends(c);
 	/* An idle keep-alive connection the kernel holds costs strgd no buffers. */
-	if (!(c->pending & ((1u << RING_OP_CRECV) | (1u << RING_OP_CSEND) | (1u << RING_OP_BRECV) |
-			    (1u << RING_OP_BSEND))))
+	if (!(c->pending & ((1u << CONN_OP_CRECV) | (1u << CONN_OP_CSEND) | (1u << CONN_OP_BRECV) |
+			    (1u << CONN_OP_BSEND))))
 		conn_buffers_release(c);
 }
 

@@ -199,7 +199,7 @@ static void client_read(struct conn *c, int res)
 		 */
 		if (c->cin.start == c->cin.end &&
 		    !(c->pending &
-		      ((1u << RING_OP_CSEND) | (1u << RING_OP_BRECV) | (1u << RING_OP_BSEND))))
+		      ((1u << CONN_OP_CSEND) | (1u << CONN_OP_BRECV) | (1u << CONN_OP_BSEND))))
 			conn_buffers_release(c);
 		conn_watch_client(c, POLLIN | POLLRDHUP);
 		return;
@@ -294,14 +294,14 @@ static void backend_watch(struct conn *c, unsigned pool, int res)
 	conn_drop_backend(c, (int)pool);
 }
 
-void session_on_cqe(struct conn *c, enum ring_op op, int res)
+void session_on_cqe(struct conn *c, unsigned op, int res)
 {
-	if (op == RING_OP_CRECV && res > 0)
+	if (op == CONN_OP_CRECV && res > 0)
 		c->rx_total += (uint64_t)res;
-	if (op == RING_OP_CSEND && res > 0)
+	if (op == CONN_OP_CSEND && res > 0)
 		c->tx_total += (uint64_t)res;
 	switch (op) {
-	case RING_OP_CWATCH:
+	case CONN_OP_CWATCH:
 		/* The client's FIN, or bytes (parked): recv sorts out which, with buffers again. */
 		c->flags &= ~CF_PARKED;
 		if (c->state == ST_HEAD && res > 0)
@@ -309,21 +309,21 @@ void session_on_cqe(struct conn *c, enum ring_op op, int res)
 		else if (c->state == ST_HEAD && res < 0 && res != -ECANCELED)
 			conn_close(c);
 		return;
-	case RING_OP_CRECV:
+	case CONN_OP_CRECV:
 		if (c->state == ST_HEAD) {
 			client_read(c, res);
 			return;
 		}
 		break;
-	case RING_OP_BSEND:
+	case CONN_OP_BSEND:
 		if (c->state == ST_TAIL) {
 			tail_sent(c, res);
 			return;
 		}
 		break;
 	default:
-		if (op >= RING_OP_WATCH && op < RING_OP_WATCH_END) {
-			backend_watch(c, op - RING_OP_WATCH, res);
+		if (op >= CONN_OP_WATCH && op < CONN_OP_WATCH_END) {
+			backend_watch(c, op - CONN_OP_WATCH, res);
 			return;
 		}
 		break;
@@ -678,20 +678,20 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 		return;
 	}
 	if (w->sp && c->splice_at && now >= c->splice_at && c->state == ST_HEAD &&
-	    c->cin.start == c->cin.end && (c->pending & (1u << RING_OP_CRECV)) && !w->stopping) {
+	    c->cin.start == c->cin.end && (c->pending & (1u << CONN_OP_CRECV)) && !w->stopping) {
 		/* Idle: take back the pending recv; its completion hands the connection over. */
 		c->splice_at = 0;
 		c->flags |= CF_HANDING;
-		conn_cancel_op(c, RING_OP_CRECV);
+		conn_cancel_op(c, CONN_OP_CRECV);
 		return;
 	}
 	/* Idle in user space: let go of the buffers until the client sends again. */
 	if (c->state == ST_HEAD && !conn_has(c, CF_SPLICED | CF_HANDING | CF_PARKED) &&
 	    (!c->splice_at || !w->sp) && c->cin.start == c->cin.end &&
-	    (c->pending & (1u << RING_OP_CRECV)) && !w->stopping &&
+	    (c->pending & (1u << CONN_OP_CRECV)) && !w->stopping &&
 	    now - c->active_ns >= PARK_IDLE_NS) {
 		c->flags |= CF_PARKED;
-		conn_cancel_op(c, RING_OP_CRECV);
+		conn_cancel_op(c, CONN_OP_CRECV);
 		return;
 	}
 	/*

@@ -25,7 +25,7 @@
 /* A client connection was accepted on worker w. */
 void session_open(struct worker *w, int fd);
 /* A completion of one of the connection's operations. */
-void session_on_cqe(struct conn *c, enum ring_op op, int res);
+void session_on_cqe(struct conn *c, unsigned op, int res);
 /* The verdict passed something up (ctx: the worker). */
 void session_on_event(void *ctx, const struct strg_event *ev);
 /*

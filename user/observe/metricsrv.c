@@ -166,8 +166,8 @@ static void ask_if_due(struct metricsrv *ms)
 	    (ms->asked_ns && now - ms->asked_ns < METRICSRV_INTERVAL_NS))
 		return;
 	sqe = ring_get_sqe(&ms->ring);
-	io_uring_prep_msg_ring(sqe, ms->owner_fd, 0, ring_tag(ms, RING_OP_METRICS), 0);
-	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_METRICS));
+	io_uring_prep_msg_ring(sqe, ms->owner_fd, 0, ring_tag(ms, METRICSRV_OP_FRAME), 0);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, METRICSRV_OP_FRAME));
 	ms->asking = true;
 	ms->asked_ns = now;
 }
@@ -264,7 +264,7 @@ static const struct reqsrv_proto http_proto = {
 	.name = "metrics",
 	.what = "request",
 	.max = METRICSRV_HEAD_MAX,
-	.op_base = RING_OP_HTTP_ACCEPT,
+	.op_base = RING_OPS_METRICS,
 	.busy = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: "
 		"close\r\n\r\n",
 	.shed_slow = true,
@@ -324,12 +324,10 @@ static void on_wake(struct metricsrv *ms)
 static void dispatch(struct metricsrv *ms, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
-	enum ring_op op = ring_tag_op(ud);
+	unsigned op = ring_tag_op(ud);
 
 	switch (op) {
-	case RING_OP_HTTP_ACCEPT:
-	case RING_OP_HTTP_RECV:
-	case RING_OP_HTTP_SEND:
+	case RING_OPS_METRICS ... RING_OPS_METRICS + REQSRV_OPS - 1:
 		reqsrv_on_cqe(ms->srv, op, ring_tag_obj(ud), cqe->res, cqe->flags);
 		return;
 	case RING_OP_TIMER:
@@ -340,7 +338,7 @@ static void dispatch(struct metricsrv *ms, struct io_uring_cqe *cqe)
 	case RING_OP_WAKE:
 		on_wake(ms);
 		return;
-	case RING_OP_METRICS: /* an ask sent, or not: then the next tick asks again */
+	case METRICSRV_OP_FRAME: /* an ask sent, or not: then the next tick asks again */
 		if (cqe->res < 0) {
 			pr_warn("metrics: asking worker 0 for a frame: %s", strerror(-cqe->res));
 			ms->asking = false;
