@@ -600,12 +600,61 @@ def canary_halves_side_by_side(env):
             proc.stop(signal.SIGTERM, 3.0)
 
 
+def one_vocabulary_for_backends_and_trips(env):
+    """A backend held down after a refused connect reads the same everywhere: "held-down" (never
+    "healthy") in pool show, down in pool show -j and stats -j, strg_backend_up 0 in /metrics.
+    A tripped route's trip is the same object ({"figures": ...}) in route show -j and stats -j."""
+    port, mport = 8128, 9928
+    proc, _ = start_observed(env, "words", port, mport, extra=[
+        "down-hold 30s", "route GET /v1/trips modern strip-prefix rollback 5% window 2s min 5"])
+    dead = "%s:%d" % (h.HOST, DEAD_PORT)
+    try:
+        with RawConn(port=port) as c:
+            c.send(request("GET", "/deadpool/x"))
+            S.check(c.read_response().status == 502, "the dead pool's first request: not 502")
+        text = h.ctl_line("pool show", port=port)
+        line = [l for l in text.splitlines() if dead in l]
+        S.check(line and "held-down" in line[0] and "healthy" not in line[0],
+                "pool show for the held-down backend: %r" % line)
+        pools = json.loads(h.ctl_line("pool show -j", port=port)[3:])["pools"]
+        pj = [b for p in pools if p["name"] == "dead" for b in p["backends"]][0]
+        S.check(pj["down"] is True and pj["health"] == "held-down", "pool show -j: %r" % pj)
+        def fail_and_look():
+            """Five 500s (the rollback samples once a second); the route if it tripped."""
+            with RawConn(port=port) as c:
+                for _ in range(5):
+                    c.send(request("GET", "/v1/trips/__status/500"))
+                    c.read_response()
+            return [r for r in json.loads(h.ctl_line("route show -j", port=port)[3:])["routes"]
+                    if r["path"] == "/v1/trips" and r["tripped"]]
+
+        tripped = h.wait_until(fail_and_look, 8.0, interval=0.2)
+        S.check(tripped, "the route answering only 500 did not trip within 8 s")
+        stats = json.loads(h.ctl_line("stats -j", port=port)[3:])
+        sj = [b for b in stats["backends"] if b["backend"] == dead][0]
+        S.check(sj["down"] is True and sj["health"] == "held-down", "stats -j: %r" % sj)
+        _, _, metrics = http_get(mport, "/metrics")
+        up = re.search(r'^strg_backend_up\{[^}]*backend="%s"[^}]*\} (\d)$' % re.escape(dead),
+                       metrics, re.M)
+        S.check(up and up.group(1) == "0", "strg_backend_up of the held-down backend: %r" % (
+            up and up.group(0)))
+        st = [r for r in stats["routes"] if r["route"] == "GET /v1/trips"][0]
+        trip = tripped[0]["trip"]
+        S.check(isinstance(trip, dict) and trip == st["trip"] and "5xx" in trip["figures"],
+                "trip in route show -j %r, in stats -j %r" % (trip, st["trip"]))
+        info("one_vocabulary_for_backends_and_trips", "%s: %s; trip %r" % (
+            dead, line[0].split()[4], trip))
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+
+
 METRICS_TESTS = [
     metrics_views_agree,
     prometheus_scrapes_strgd,
     status_page_in_chromium,
     strgctl_top_in_tmux,
     canary_halves_side_by_side,
+    one_vocabulary_for_backends_and_trips,
     metrics_flood_spares_the_data_path,
 ]
 

@@ -77,6 +77,25 @@ static void test_quantile_across_buckets(void **state)
 	assert_true(quantile_us(b, 0.5) < 0); /* nothing counted */
 }
 
+/* One slow request among 34 is their maximum, not their p99: p99 is not judged, p90 is. */
+static void test_quantile_needs_enough_samples(void **state)
+{
+	double b[STRG_LAT_BUCKETS] = {0};
+
+	(void)state;
+	assert_int_equal(quantile_min_samples(0.99), 100);
+	assert_int_equal(quantile_min_samples(0.95), 20);
+	assert_int_equal(quantile_min_samples(0.9), 10);
+	assert_int_equal(quantile_min_samples(0.5), 2);
+	assert_int_equal(quantile_min_samples(1.0), 1);
+	b[4] = 33; /* [8, 16) us */
+	b[20] = 1; /* about a second */
+	assert_true(quantile_us(b, 0.99) == QUANTILE_FEW);
+	assert_true(quantile_us(b, 0.9) > 8.0 && quantile_us(b, 0.9) <= 16.0);
+	b[4] = 99;
+	assert_true(quantile_us(b, 0.99) == 16.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -84,6 +103,7 @@ int main(void)
 		cmocka_unit_test(test_reply_error_replaces_the_text),
 		cmocka_unit_test(test_quantile_within_one_bucket),
 		cmocka_unit_test(test_quantile_across_buckets),
+		cmocka_unit_test(test_quantile_needs_enough_samples),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

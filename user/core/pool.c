@@ -193,6 +193,13 @@ bool pool_held_down(struct pool_runtime *rt, unsigned idx, uint64_t now_ns)
 	return down;
 }
 
+const char *pool_health_word(struct pool_runtime *rt, unsigned idx, uint64_t now_ns)
+{
+	if (pool_health_of(rt, idx) != HEALTH_UP)
+		return "ejected";
+	return pool_held_down(rt, idx, now_ns) ? "held-down" : "healthy";
+}
+
 void pool_mark_up(const struct pool *p, struct pool_runtime *rt, unsigned idx)
 {
 	if (idx >= p->nbackends || idx >= POOL_MAX_BACKENDS)

@@ -94,6 +94,12 @@ void pool_connect_failed(const struct pool *p, struct pool_runtime *rt, unsigned
 void pool_response_timeout(struct pool_runtime *rt, unsigned idx);
 /* Whether it is held down at now_ns (for views: down marks expire by themselves). */
 bool pool_held_down(struct pool_runtime *rt, unsigned idx, uint64_t now_ns);
+/*
+ * A backend's health in the one word every view uses: "ejected" (its health check or its failed
+ * requests took it out), "held-down" (a refused connect: skipped until down-hold ends) or
+ * "healthy". A backend is down (no new connection goes to it) unless healthy.
+ */
+const char *pool_health_word(struct pool_runtime *rt, unsigned idx, uint64_t now_ns);
 /* Whether an open connection to this backend may carry another request (ready and healthy). */
 bool pool_backend_serves(const struct pool *p, struct pool_runtime *rt, unsigned idx);
 /* Whether any backend would take a new connection at now_ns (else the route falls back). */

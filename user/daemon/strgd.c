@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "lib/notify.h"
 #include "control/ctl.h"
+#include "control/rollback.h"
 #include "lib/log.h"
 #include "daemon/proxy.h"
 #include "core/apply.h"
@@ -149,6 +150,20 @@ static int open_sockets(const struct config *cfg, int *lfd, int *ctl_fd)
 	return 0;
 }
 
+/* A file's settings that work, but not as their reader may think: said at start and by -t. */
+static int warn_route(const struct route *rt, void *arg)
+{
+	char msg[ROUTE_TEXT_MAX + 256];
+
+	if (!rollback_min_warning(&rt->spec, msg, sizeof(msg)))
+		return 0;
+	if (*(bool *)arg)
+		fprintf(stderr, "strgd: warning: %s\n", msg);
+	else
+		pr_warn("%s", msg);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -227,6 +242,7 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return start_failed(takeover_fd, err);
 	}
+	route_table_each(cfg.routes, warn_route, &test_only);
 	if (discard && !test_only) {
 		char kept[sizeof(cfg.state) + 32];
 		int moved = state_discard(&cfg, kept, sizeof(kept));

@@ -255,6 +255,7 @@ static int collect_backends(const struct metrics_src *src, uint64_t now_ns, stru
 				b->ejections =
 					__atomic_load_n(&prt[p].b[i].ejections, __ATOMIC_RELAXED);
 				b->healthy = pool_health_of(&prt[p], i) == HEALTH_UP;
+				b->health = pool_health_word(&prt[p], i, now_ns);
 				b->conns = __atomic_load_n(&prt[p].b[i].conns, __ATOMIC_RELAXED);
 				b->inflight =
 					__atomic_load_n(&prt[p].b[i].inflight, __ATOMIC_RELAXED);
@@ -507,8 +508,9 @@ json_t *metrics_json(const struct metrics_view *v)
 			cur = json_pack("{s:I, s:s, s:b, s:b, s:o, s:I, s:[]}", "id",
 					(json_int_t)r->route_id, "route", r->route, "counted",
 					r->counted, "tripped", r->tripped, "trip",
-					r->trip ? json_string(r->trip) : json_null(), "rollbacks",
-					(json_int_t)r->rollbacks, "pools");
+					r->trip ? json_pack("{s:s}", "figures", r->trip)
+						: json_null(),
+					"rollbacks", (json_int_t)r->rollbacks, "pools");
 			json_array_append_new(routes, cur);
 			cur_id = r->route_id;
 		}
@@ -523,15 +525,17 @@ json_t *metrics_json(const struct metrics_view *v)
 
 		json_array_append_new(
 			backends,
-			json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-				  "pool", b->pool, "backend", b->name, "state",
-				  pool_state_name(b->state), "down", b->held_down || !b->healthy,
-				  "healthy", b->healthy, "weight", (json_int_t)b->weight,
-				  "connect_errors", (json_int_t)b->connect_errors,
-				  "connect_timeouts", (json_int_t)b->connect_timeouts,
-				  "response_timeouts", (json_int_t)b->response_timeouts,
-				  "ejections", (json_int_t)b->ejections, "connections",
-				  (json_int_t)b->conns, "inflight", (json_int_t)b->inflight));
+			json_pack(
+				"{s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				"pool", b->pool, "backend", b->name, "state",
+				pool_state_name(b->state), "down", b->held_down || !b->healthy,
+				"healthy", b->healthy, "health", b->health ? b->health : "healthy",
+				"weight", (json_int_t)b->weight, "connect_errors",
+				(json_int_t)b->connect_errors, "connect_timeouts",
+				(json_int_t)b->connect_timeouts, "response_timeouts",
+				(json_int_t)b->response_timeouts, "ejections",
+				(json_int_t)b->ejections, "connections", (json_int_t)b->conns,
+				"inflight", (json_int_t)b->inflight));
 	}
 	for (unsigned i = 0; i < v->nworkers; i++)
 		json_array_append_new(

@@ -39,8 +39,9 @@ struct metrics_row {
 struct metrics_backend {
 	const char *pool, *name;
 	enum backend_state state;
-	bool held_down; /* refused a connect lately: skipped until its down-hold ends */
-	bool healthy;	/* not ejected by its health */
+	bool held_down;	    /* refused a connect lately: skipped until its down-hold ends */
+	bool healthy;	    /* not ejected by its health */
+	const char *health; /* pool_health_word: "healthy", "held-down" or "ejected" */
 	unsigned weight;
 	uint64_t connect_errors, connect_timeouts, response_timeouts, ejections;
 	int64_t conns, inflight; /* open backend connections, requests in flight on them */
