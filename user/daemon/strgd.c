@@ -144,7 +144,10 @@ static int open_sockets(const struct config *cfg, int *lfd, int *ctl_fd)
 	}
 	*lfd = proxy_listen(cfg);
 	if (*lfd < 0) {
-		fprintf(stderr, "strgd: listen: %s\n", strerror(-*lfd));
+		char addr[128];
+
+		fprintf(stderr, "strgd: listen %s: %s\n",
+			config_addr_text(&cfg->listen, addr, sizeof(addr)), strerror(-*lfd));
 		return *lfd;
 	}
 	return 0;
