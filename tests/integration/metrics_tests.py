@@ -307,43 +307,96 @@ def keep_failing(port, stop):
             stop.wait(0.02)
 
 
-def status_page_in_chromium(env):
-    """Headless Chromium loads the status page: its DOM lists every route with legacy and
-    modern side by side, the request and 5xx counts it shows are those of /stats.json, and the
-    route where modern fails (while legacy does not) is marked with the alert that fires."""
+def chromium_dom(env, url, width, height, shot=None):
+    """The DOM headless Chromium has after loading url in a window of that size (and a
+    screenshot of it when shot names a file)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         raise S.Fail("chromium not installed (tools/deps test installs it)")
+    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--hide-scrollbars", "--window-size=%d,%d" % (width, height),
+            "--user-data-dir=%s" % (env.tmp / ("chromium-%d" % width)),
+            "--virtual-time-budget=1500"]
+    if shot:
+        subprocess.run(base + ["--screenshot=%s" % shot, url], capture_output=True, text=True,
+                       timeout=90)
+    r = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True, timeout=90)
+    S.check(r.returncode == 0 and "<html" in r.stdout,
+            "chromium exit %d: %s" % (r.returncode, r.stderr[-600:]))
+    return r.stdout
+
+
+def page_cells(dom):
+    """(route, pool, field) -> figure, and each route's pools in the order shown."""
+    cells, order = {}, {}
+    for row in re.finditer(r'<tr class="route-row[^"]*" data-route="([^"]*)" data-pool="([^"]*)"'
+                           r'[^>]*>(.*?)</tr>', dom, re.S):
+        route = row.group(1).replace("&amp;", "&")
+        order.setdefault(route, []).append(row.group(2))
+        for cell in re.finditer(r'<td data-pool="([^"]+)" data-field="(requests|5xx)"'
+                                r'[^>]*>(\d+)</td>', row.group(3)):
+            cells[(route, cell.group(1), cell.group(2))] = int(cell.group(3))
+    return cells, order
+
+
+def page_fits(dom, what):
+    """The page's own measure of itself: no wider than its window (no horizontal scroll)."""
+    m = re.search(r'<body data-page-width="(\d+)" data-view-width="(\d+)"', dom)
+    S.check(m, "%s: the page did not measure itself: %r" % (what, dom[:300]))
+    S.check(int(m.group(1)) <= int(m.group(2)), "%s: the page is %s px wide in a %s px window "
+            "(a horizontal scroll)" % (what, m.group(1), m.group(2)))
+    return int(m.group(1)), int(m.group(2))
+
+
+def keep_tripping(port, stop):
+    """Modern answers 500 on /v1/trips, ten a second, until stop is set."""
+    with RawConn(port=port) as c:
+        while not stop.is_set():
+            c.send(request("GET", "/v1/trips/__status/500"))
+            c.read_response()
+            stop.wait(0.1)
+
+
+def status_page_in_chromium(env):
+    """Headless Chromium loads the status page at 1280 x 900: each route shows its pools one
+    under the other (legacy first; a 50 % canary's both halves), with the request and 5xx counts
+    of /stats.json, the route's settings and the figures of its rollback in plain text, a trend
+    chart, and the route where modern fails (while legacy does not) marked with the alert that
+    fires. The page has no horizontal scroll at 1280 x 900 nor in a 480 px window; it names
+    host, version and uptime, links /metrics and /stats.json, and per backend its connections,
+    requests in flight and last health-check error."""
     port, mport = 8124, 9924
-    proc, _ = start_observed(env, "page", port, mport)
-    stop = threading.Event()
-    failing = threading.Thread(target=keep_failing, args=(port, stop))
+    proc, _ = start_observed(env, "page", port, mport, extra=[
+        "route GET %s modern percent 50" % CANARY,
+        "route GET /v1/trips modern strip-prefix rollback 5% window 2s min 5",
+        "health dead http /healthz interval 500ms timeout 400ms"])
+    stop, tripper_stop = threading.Event(), threading.Event()
+    threads = [threading.Thread(target=keep_failing, args=(port, stop)),
+               threading.Thread(target=keep_tripping, args=(port, tripper_stop))]
+    url = "http://%s:%d/" % (h.HOST, mport)
     try:
         send_mix(port)
+        canary_users(port)
+        for t in threads:
+            t.start()
+        tripped = h.wait_until(lambda: [r for r in json.loads(h.ctl_line(
+            "route show -j", port=port)[3:])["routes"] if r["path"] == "/v1/trips" and
+            r["tripped"]], 8.0, interval=0.2)
+        tripper_stop.set()  # a tripped route's requests go to "/": the page would see it move
+        threads[1].join(10)
+        S.check(tripped, "/v1/trips did not trip")
+        time.sleep(1.5)  # strgd's rates cover the failing traffic
         _, _, page = http_get(mport, "/stats.json")
         before = json.loads(page)
-        failing.start()
-        time.sleep(1.5)  # strgd's rates cover the failing traffic
-        profile = env.tmp / "chromium-profile"
-        r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                            "--disable-dev-shm-usage", "--user-data-dir=%s" % profile,
-                            "--virtual-time-budget=1000", "--dump-dom",
-                            "http://%s:%d/" % (h.HOST, mport)],
-                           capture_output=True, text=True, timeout=90)
+        shot = env.tmp / "status-1280.png"
+        dom = chromium_dom(env, url, 1280, 900, shot)
+        narrow = chromium_dom(env, url, 480, 900)
         stop.set()
-        failing.join(10)
-        S.check(r.returncode == 0 and "<html" in r.stdout,
-                "chromium exit %d: %s" % (r.returncode, r.stderr[-600:]))
-        dom = r.stdout
+        for t in threads:
+            t.join(10)
         _, _, page = http_get(mport, "/stats.json")
         after = json.loads(page)
-        cells = {}
-        for row in re.finditer(r'<tr class="route-row[^"]*" data-route="([^"]*)"[^>]*>(.*?)</tr>',
-                               dom, re.S):
-            route = row.group(1).replace("&amp;", "&")
-            for cell in re.finditer(r'<td data-pool="([^"]+)" data-field="(requests|5xx)"'
-                                    r'[^>]*>(\d+)</td>', row.group(2)):
-                cells[(route, cell.group(1), cell.group(2))] = int(cell.group(3))
+        cells, order = page_cells(dom)
 
         def shown(doc):
             out = {}
@@ -354,18 +407,34 @@ def status_page_in_chromium(env):
             return out
 
         low, high = shown(before), shown(after)
-        # /__status took requests while the page loaded: its figures lie between the two reads;
-        # every other route's are exactly /stats.json's.
+        # /__status took requests while the page loaded: its figures lie between the reads.
+        moving = ("/__status",)
         S.check(set(cells) == set(high), "status page cells %r, /stats.json has %r" % (
             sorted(cells), sorted(high)))
         for key, n in cells.items():
-            ok = low[key] <= n <= high[key] if key[0] == "/__status" else n == high[key]
+            ok = low[key] <= n <= high[key] if key[0] in moving else n == high[key]
             S.check(ok, "status page shows %s = %d, /stats.json %d (before %d)" % (
                 key, n, high[key], low[key]))
-        head = re.search(r'<tr><th class="route" rowspan="2">route</th>(.*?)</tr>', dom, re.S)
-        pools = re.findall(r'<th class="pool"[^>]*>(\w+)</th>', head.group(1)) if head else []
-        S.check(pools[:2] == ["legacy", "modern"],
-                "pool columns %r, want legacy and modern first" % pools)
+        S.check(order.get(CANARY_KEY) == ["legacy", "modern"],
+                "the canary's pools on the page: %r" % order.get(CANARY_KEY))
+        S.check(all(o[0] == "legacy" for r, o in order.items() if "legacy" in o),
+                "legacy not first: %r" % order)
+        S.check("modern for 50 % of users" in dom and "fallback next" in dom,
+                "the canary's settings are not on the page")
+        S.check(re.search(r'<div class="trip">rolled back by strgd: 5xx [^<]+</div>', dom),
+                "the tripped route's figures are not on the page")
+        S.check("rollback over 5 % 5xx in 2 s (min 5 requests)" in dom,
+                "the rollback limits are not on the page")
+        S.check(re.search(r'<svg[^>]*data-chart="err"', dom) and
+                re.search(r'<svg[^>]*data-chart="p99"', dom), "no trend charts")
+        for want in ('<a href="metrics">', '<a href="stats.json">', 'id="host">host ',
+                     'id="version">strgd ', 'id="uptime">up '):
+            S.check(want in dom, "%r not on the page" % want)
+        S.check(re.search(r'data-backend="%s:%d">.*?data-field="check_error">connect: '
+                          r'[^<]+ ago\)</td>' % (re.escape(h.HOST), DEAD_PORT), dom, re.S),
+                "the dead backend's last health-check error is not on the page")
+        S.check(re.search(r'data-field="connections">\d+</td><td data-field="inflight">\d+<', dom),
+                "no connections and in-flight cells")
         # /__status fails half its requests on modern, and legacy does not serve it: it fires.
         S.check('<li class="alert">StrgModernErrorsAboveLegacy on /__status</li>' in dom,
                 "the page does not mark modern's errors on /__status: %r" % re.findall(
@@ -374,12 +443,19 @@ def status_page_in_chromium(env):
                 "the /__status row is not marked")
         S.check(not re.search(r'<tr class="route-row firing" data-route="/"', dom),
                 "the / row is marked, its legacy answers had no 5xx")
-        info("status_page_in_chromium", "%d route rows, cells equal /stats.json, the failing "
-             "route marked" % len({k[0] for k in cells}))
+        wide = page_fits(dom, "1280 x 900")
+        small = page_fits(narrow, "480 x 900")
+        S.check(page_cells(narrow)[1].get(CANARY_KEY) == ["legacy", "modern"],
+                "narrow window: the canary's pools %r" % page_cells(narrow)[1].get(CANARY_KEY))
+        info("status_page_in_chromium", "%d routes, cells equal /stats.json, settings, trip "
+             "figures, alerts; page %d px in a %d px window, %d in %d; screenshot %s" % (
+                 len(order), wide[0], wide[1], small[0], small[1], shot))
     finally:
         stop.set()
-        if failing.is_alive():
-            failing.join(10)
+        tripper_stop.set()
+        for t in threads:
+            if t.is_alive():
+                t.join(10)
         proc.stop(signal.SIGTERM, 3.0)
 
 
