@@ -625,8 +625,9 @@ def top_shares(port):
 def canary_halves_side_by_side(env):
     """A 50 % canary (sticky cookie, 1 000 users) is counted under its own route for both pools,
     in user space and with the kernel path: legacy's half is not in "/"'s totals; strgctl stats
-    -j, /stats.json and /metrics count exactly what the users were served (each pool 50 +- 5 %),
-    and strgctl top shows each pool's share 50 +- 5 % while both halves take traffic."""
+    -j, /stats.json and /metrics count exactly what the users were served (each pool 50 +- 5 %);
+    strgctl top and the status page in Chromium show each pool's share 50 +- 5 % while both
+    halves take traffic."""
     modes = (("user", ["--no-bpf"]), ("kernel", []))
     for i, (tag, flags) in enumerate(modes):
         port, mport = 8126 + i, 9926 + i
@@ -666,9 +667,19 @@ def canary_halves_side_by_side(env):
             shares, line = top_shares(port)
             S.check(all(x is not None and 45 <= x <= 55 for x in shares),
                     "%s: strgctl top shares %r: %r" % (tag, shares, line))
+            dom = chromium_dom(env, "http://%s:%d/" % (h.HOST, mport), 1280, 900)
+            page = {}
+            for row in re.finditer(r'<tr class="route-row[^"]*" data-route="%s" data-pool="(\w+)"'
+                                   r'[^>]*>.*?data-field="share"[^>]*>(\d+) %%</td>'
+                                   % re.escape(CANARY_KEY), dom, re.S):
+                page[row.group(1)] = int(row.group(2))
+            S.check(set(page) == {"legacy", "modern"} and
+                    all(45 <= x <= 55 for x in page.values()),
+                    "%s: the status page's shares of %s: %r" % (tag, CANARY_KEY, page))
             info("canary_halves_side_by_side", "%s: legacy %d, modern %d of %d users under %s "
-                 "in stats -j, /stats.json, /metrics; top: %r" % (
-                     tag, served["legacy"], served["modern"], CANARY_USERS, CANARY_KEY, shares))
+                 "in stats -j, /stats.json, /metrics; top: %r; page: %r" % (
+                     tag, served["legacy"], served["modern"], CANARY_USERS, CANARY_KEY, shares,
+                     page))
         finally:
             stop.set()
             if bg:
