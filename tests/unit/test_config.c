@@ -224,8 +224,9 @@ static void test_health_fallback_rollback(void **state)
 		"pool modern 127.0.0.1:9101\n"
 		"health modern http /healthz status 204 interval 500ms rise 3 fall 4 "
 		"timeout 200ms\n"
-		"eject modern after 5 5xx\n"
+		"eject modern after 5 5xx hold 1s max-hold 1m decay 20s slowstart 10s\n"
 		"notify exec /usr/local/sbin/strg-notify\n"
+		"notify coalesce 0\n"
 		"route GET /v1/orders modern percent 50 fallback legacy rollback 2.5% "
 		"p99 800 window 20s min 30\n"
 		"route /v1/pay modern fallback none\n";
@@ -246,8 +247,17 @@ static void test_health_fallback_rollback(void **state)
 	assert_int_equal(cfg.pools[1].health.eject_after, 5);
 	assert_true(cfg.pools[1].health.eject_5xx);
 	assert_false(cfg.pools[0].health.active);
-	assert_int_equal(cfg.pools[0].health.eject_after, 3); /* the default */
+	assert_int_equal(cfg.pools[1].health.hold_ms, 1000);
+	assert_int_equal(cfg.pools[1].health.max_hold_ms, 60000);
+	assert_int_equal(cfg.pools[1].health.decay_ms, 20000);
+	assert_int_equal(cfg.pools[1].health.slowstart_ms, 10000);
+	assert_int_equal(cfg.pools[0].health.eject_after, 3); /* the defaults */
+	assert_int_equal(cfg.pools[0].health.hold_ms, 2000);
+	assert_int_equal(cfg.pools[0].health.max_hold_ms, 120000);
+	assert_int_equal(cfg.pools[0].health.decay_ms, 30000);
+	assert_int_equal(cfg.pools[0].health.slowstart_ms, 0);
 	assert_string_equal(cfg.notify, "/usr/local/sbin/strg-notify");
+	assert_int_equal(cfg.notify_coalesce_ms, 0);
 	route_path_set(&key, "/v1/orders");
 	key.methods = 1u << HTTP_M_GET;
 	rt = route_table_find(cfg.routes, &key);
@@ -531,11 +541,23 @@ static const struct bad_case bad_cases[] = {
 	 "strg.conf:3: health: interval: bad value '2x'"},
 	{BASE "health legacy http /h interval 1s timeout 2s\n",
 	 "strg.conf:3: health: timeout 2000ms is longer than interval 1000ms"},
-	{BASE "eject legacy 3\n", "strg.conf:3: eject: expects POOL after N [5xx]"},
+	{BASE "eject legacy 3\n", "strg.conf:3: eject: expects POOL after N [5xx] [hold T] "
+				   "[max-hold T] [decay T] [slowstart T]"},
+	{BASE "eject legacy after 3 5xx hold\n", "strg.conf:3: eject: hold: expects a duration"},
+	{BASE "eject legacy after 3 linger 2s\n",
+	 "strg.conf:3: eject: unknown option 'linger' (hold, max-hold, decay, slowstart)"},
+	{BASE "eject legacy after 3 hold 0\n", "strg.conf:3: eject: hold '0' out of range (1ms to 60m)"},
+	{BASE "eject legacy after 3 decay 2h\n",
+	 "strg.conf:3: eject: decay: bad duration '2h' (a number, then ms, s or m)"},
+	{BASE "eject legacy after 3 hold 10s max-hold 5s\n",
+	 "strg.conf:3: eject: max-hold 5000ms is shorter than hold 10000ms"},
+	{BASE "notify coalesce soon\n",
+	 "strg.conf:3: notify: coalesce: bad duration 'soon' (0, or 1ms to 60m)"},
 	{BASE "eject nowhere after 3\n",
 	 "strg.conf:3: eject: unknown pool 'nowhere' (define it with 'pool' first)"},
 	{BASE "eject legacy after x\n", "strg.conf:3: eject: 'x' is not 0 to 1000"},
-	{BASE "notify run /x\n", "strg.conf:3: notify: expects 'exec' and an absolute path"},
+	{BASE "notify run /x\n", "strg.conf:3: notify: expects 'exec' and an absolute path, or "
+				  "'coalesce' and a duration"},
 	{BASE "route /x legacy fallback nowhere\n",
 	 "strg.conf:3: route: unknown fallback pool 'nowhere'"},
 	{BASE "pool modern 127.0.0.1:9101\nroute /x modern fallback modern\n",

@@ -314,6 +314,7 @@ int main(int argc, char **argv)
 			ret = -ENOMEM;
 	}
 	notify_set(cfg.notify);
+	notify_set_coalesce(cfg.notify_coalesce_ms);
 	if (ret == 0) {
 		ret = alog_open(&cfg);
 		if (ret == 0 && cfg.access_log[0])
