@@ -542,11 +542,12 @@ static const struct bad_case bad_cases[] = {
 	{BASE "health legacy http /h interval 1s timeout 2s\n",
 	 "strg.conf:3: health: timeout 2000ms is longer than interval 1000ms"},
 	{BASE "eject legacy 3\n", "strg.conf:3: eject: expects POOL after N [5xx] [hold T] "
-				   "[max-hold T] [decay T] [slowstart T]"},
+				  "[max-hold T] [decay T] [slowstart T]"},
 	{BASE "eject legacy after 3 5xx hold\n", "strg.conf:3: eject: hold: expects a duration"},
 	{BASE "eject legacy after 3 linger 2s\n",
 	 "strg.conf:3: eject: unknown option 'linger' (hold, max-hold, decay, slowstart)"},
-	{BASE "eject legacy after 3 hold 0\n", "strg.conf:3: eject: hold '0' out of range (1ms to 60m)"},
+	{BASE "eject legacy after 3 hold 0\n",
+	 "strg.conf:3: eject: hold '0' out of range (1ms to 60m)"},
 	{BASE "eject legacy after 3 decay 2h\n",
 	 "strg.conf:3: eject: decay: bad duration '2h' (a number, then ms, s or m)"},
 	{BASE "eject legacy after 3 hold 10s max-hold 5s\n",
@@ -557,7 +558,7 @@ static const struct bad_case bad_cases[] = {
 	 "strg.conf:3: eject: unknown pool 'nowhere' (define it with 'pool' first)"},
 	{BASE "eject legacy after x\n", "strg.conf:3: eject: 'x' is not 0 to 1000"},
 	{BASE "notify run /x\n", "strg.conf:3: notify: expects 'exec' and an absolute path, or "
-				  "'coalesce' and a duration"},
+				 "'coalesce' and a duration"},
 	{BASE "route /x legacy fallback nowhere\n",
 	 "strg.conf:3: route: unknown fallback pool 'nowhere'"},
 	{BASE "pool modern 127.0.0.1:9101\nroute /x modern fallback modern\n",

@@ -230,7 +230,8 @@ static int do_health(struct cfg_parser *ps, int argc, char **argv)
 	return 0;
 }
 
-#define EJECT_USAGE "eject: expects POOL after N [5xx] [hold T] [max-hold T] [decay T] [slowstart T]"
+#define EJECT_USAGE                                                                                \
+	"eject: expects POOL after N [5xx] [hold T] [max-hold T] [decay T] [slowstart T]"
 
 /* A duration option of eject; slowstart alone may be 0 (off). */
 static int eject_option(struct cfg_parser *ps, struct pool_health *h, const char *name,
@@ -259,7 +260,8 @@ static int eject_option(struct cfg_parser *ps, struct pool_health *h, const char
 		if (err == -ERANGE)
 			return cfg_err(ps, "eject: %s '%s' out of range (1ms to 60m)", name, value);
 		if (err)
-			return cfg_err(ps, "eject: %s: bad duration '%s' (a number, then ms, s or m)",
+			return cfg_err(ps,
+				       "eject: %s: bad duration '%s' (a number, then ms, s or m)",
 				       name, value);
 		*(uint32_t *)((char *)h + opts[i].off) = ms;
 		return 0;

@@ -184,7 +184,8 @@ void pool_ejection_text(const struct pool *p, struct pool_runtime *rt, unsigned 
 	unsigned run = idx < POOL_MAX_BACKENDS ? rt->b[idx].run : 0;
 	uint64_t hold_ms = pool_hold_ns(&p->health, run ? run : 1) / 1000000;
 
-	snprintf(buf, len, "%u failed requests in a row (the last: %s); held %llu.%03llus "
+	snprintf(buf, len,
+		 "%u failed requests in a row (the last: %s); held %llu.%03llus "
 		 "(ejection %u in a row)%s",
 		 p->health.eject_after, what, (unsigned long long)(hold_ms / 1000),
 		 (unsigned long long)(hold_ms % 1000), run,
@@ -201,6 +202,30 @@ bool pool_hold_over(struct pool_runtime *rt, unsigned idx, uint64_t now_ns)
 	over = rt->b[idx].hold_until_ns <= now_ns;
 	rt_unlock(rt);
 	return over;
+}
+
+uint64_t pool_hold_left_ns(struct pool_runtime *rt, unsigned idx, uint64_t now_ns)
+{
+	uint64_t until;
+
+	if (idx >= POOL_MAX_BACKENDS)
+		return 0;
+	rt_lock(rt);
+	until = rt->b[idx].hold_until_ns;
+	rt_unlock(rt);
+	return until > now_ns ? until - now_ns : 0;
+}
+
+unsigned pool_ejection_run(struct pool_runtime *rt, unsigned idx)
+{
+	unsigned run;
+
+	if (idx >= POOL_MAX_BACKENDS)
+		return 0;
+	rt_lock(rt);
+	run = rt->b[idx].run;
+	rt_unlock(rt);
+	return run;
 }
 
 bool pool_admit(struct pool_runtime *rt, unsigned idx, uint64_t now_ns)

@@ -126,6 +126,9 @@ void pool_ejection_text(const struct pool *p, struct pool_runtime *rt, unsigned 
 uint64_t pool_hold_ns(const struct pool_health *h, unsigned run);
 /* Whether a check may admit this backend at now_ns (no hold in force). */
 bool pool_hold_over(struct pool_runtime *rt, unsigned idx, uint64_t now_ns);
+/* What is left of its ejection's hold at now_ns (0: none), and its run of ejections. */
+uint64_t pool_hold_left_ns(struct pool_runtime *rt, unsigned idx, uint64_t now_ns);
+unsigned pool_ejection_run(struct pool_runtime *rt, unsigned idx);
 /* Its check admits it again: healthy, its slow start begins. True when that changed it. */
 bool pool_admit(struct pool_runtime *rt, unsigned idx, uint64_t now_ns);
 /* Its weight at now_ns, times POOL_WEIGHT_SCALE: ramping during a slow start. */

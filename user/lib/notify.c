@@ -20,10 +20,10 @@
 
 /* One subject: an event family ("backend", "fallback", "route") and what it is about. */
 struct subject {
-	char key[256];	   /* family, route, pool and backend */
-	uint64_t told_ns;  /* the last run for it (0: slot free) */
-	unsigned folded;   /* events since then not yet told */
-	char event[32];	   /* the last of those, told at the end of the period */
+	char key[256];	  /* family, route, pool and backend */
+	uint64_t told_ns; /* the last run for it (0: slot free) */
+	unsigned folded;  /* events since then not yet told */
+	char event[32];	  /* the last of those, told at the end of the period */
 	char route[160], pool[64], backend[96], detail[200];
 };
 
@@ -44,8 +44,8 @@ void notify_set_coalesce(uint32_t ms)
 	coalesce_ns = ms_ns(ms);
 }
 
-static void spawn_event(const char *event, const char *route, const char *pool,
-			const char *backend, const char *detail, unsigned folded)
+static void spawn_event(const char *event, const char *route, const char *pool, const char *backend,
+			const char *detail, unsigned folded)
 {
 	char e[64], r[320], p[64], b[96], d[320], f[32];
 	char *argv[] = {command, NULL};
@@ -130,7 +130,7 @@ void notify_event(const char *event, const char *route, const char *pool, const 
 
 /*
  * Subjects whose period ended with events kept: one run tells the last of them, with how
- * many there were in STRG_FOLDED and STRG_DETAIL.
+ * many came before it in STRG_FOLDED and STRG_DETAIL.
  */
 static void flush(uint64_t now)
 {
@@ -149,10 +149,13 @@ static void flush(uint64_t now)
 		pthread_mutex_unlock(&subjects_lock);
 		if (!s.folded)
 			continue;
-		snprintf(detail, sizeof(detail), "%s (%u event%s folded since the last notice)",
-			 s.detail, s.folded, s.folded == 1 ? "" : "s");
+		if (s.folded > 1)
+			snprintf(detail, sizeof(detail), "%s (after %u more since the last notice)",
+				 s.detail, s.folded - 1);
+		else
+			snprintf(detail, sizeof(detail), "%s", s.detail);
 		spawn_event(s.event, s.route[0] ? s.route : NULL, s.pool[0] ? s.pool : NULL,
-			    s.backend[0] ? s.backend : NULL, detail, s.folded);
+			    s.backend[0] ? s.backend : NULL, detail, s.folded - 1);
 	}
 }
 

@@ -43,6 +43,8 @@ struct metrics_backend {
 	bool healthy;	/* not ejected by its health */
 	unsigned weight;
 	uint64_t connect_errors, connect_timeouts, response_timeouts, ejections;
+	uint64_t hold_left_ms;	 /* what is left of its ejection's hold (0: none) */
+	unsigned ejection_run;	 /* its ejections in a row, as decayed: the hold's multiplier */
 	int64_t conns, inflight; /* open backend connections, requests in flight on them */
 };
 
