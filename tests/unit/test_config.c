@@ -602,6 +602,55 @@ static void test_error_messages(void **state)
 	}
 }
 
+/* Parse text with stderr sent to a file; returns what the parser logged (its warnings). */
+static char *parse_logged(const char *text, int *ret)
+{
+	static char out[2048];
+	char path[] = "/tmp/strg-test-config-XXXXXX", err[256];
+	int fd = mkstemp(path), saved = dup(2);
+	struct config cfg;
+	ssize_t n;
+
+	assert_true(fd >= 0 && saved >= 0);
+	unlink(path);
+	fflush(stderr);
+	dup2(fd, 2);
+	*ret = config_parse(&cfg, "strg.conf", text, err, sizeof(err));
+	config_free(&cfg);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, out, sizeof(out) - 1, 0);
+	close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	return out;
+}
+
+/* A unitless timeout is milliseconds: server, client and idle under 100 ms are warned about,
+ * naming file and line, and the file is still accepted. */
+static void test_short_timeouts_warned(void **state)
+{
+	const char *out;
+	int ret;
+
+	(void)state;
+	out = parse_logged(BASE "timeout server 30\ntimeout client 50ms\ntimeout idle 99\n"
+				"timeout connect 20\ntimeout idle 100\n",
+			   &ret);
+	assert_int_equal(ret, 0);
+	assert_non_null(strstr(out, "strg.conf:3: timeout server 30 is 30 ms (a number without a "
+				    "unit is milliseconds, as in HAProxy); did you mean 30s?"));
+	assert_non_null(strstr(out, "strg.conf:4: timeout client 50ms is under 100 ms: most "
+				    "requests will time out"));
+	assert_non_null(strstr(out, "strg.conf:5: timeout idle 99 is 99 ms"));
+	/* connect may well be short; 100 ms is not under the bound. */
+	assert_null(strstr(out, "strg.conf:6:"));
+	assert_null(strstr(out, "strg.conf:7:"));
+	out = parse_logged(BASE "timeout server 30s\ntimeout client 100\n", &ret);
+	assert_int_equal(ret, 0);
+	assert_string_equal(out, "");
+}
+
 static void test_too_many_backends_and_pools(void **state)
 {
 	char *text = malloc(64 * 1024), err[256];
@@ -815,6 +864,7 @@ int main(void)
 		cmocka_unit_test(test_default_route_added),
 		cmocka_unit_test(test_explicit_default_to_another_pool),
 		cmocka_unit_test(test_error_messages),
+		cmocka_unit_test(test_short_timeouts_warned),
 		cmocka_unit_test(test_too_many_backends_and_pools),
 		cmocka_unit_test(test_long_line_rejected),
 		cmocka_unit_test(test_small_or_no_error_buffer),

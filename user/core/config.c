@@ -12,11 +12,14 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "lib/log.h"
 
 #define CONFIG_LINE_MAX 8192
 #define CONFIG_ARGS_MAX 128
 #define CONFIG_FILE_MAX (64u << 20)
 #define DURATION_MAX_MS 3600000u /* one hour: longer is a typo, not a timeout */
+/* timeout server, client and idle under this are warned about: a unit left out, most likely */
+#define CONFIG_TIMEOUT_WARN_MS 100u
 /* Default bound on the kernel's route map: ~170 bytes of kernel memory per prefix at most. */
 #define CONFIG_KERNEL_ROUTES (256u * 1024)
 #define CONFIG_WORKERS_MAX   64 /* equals STRG_MAX_WORKERS, the kernel's event rings */
@@ -55,6 +58,29 @@ static int cfg_err(struct cfg_parser *ps, const char *fmt, ...)
 		va_end(ap);
 	}
 	return -EINVAL;
+}
+
+/*
+ * A line that is valid but likely wrong: logged as "file:line: message" (strgd -t, start and
+ * reload all read the file through here), not for strgd's own saved text, which was read once.
+ */
+static void cfg_warn(struct cfg_parser *ps, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void cfg_warn(struct cfg_parser *ps, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (ps->saved)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ps->name)
+		pr_warn("%s:%u: %s", ps->name, ps->line, msg);
+	else
+		pr_warn("%s", msg);
 }
 
 static int config_defaults(struct config *cfg)
@@ -855,14 +881,15 @@ static int do_timeout(struct cfg_parser *ps, int argc, char **argv)
 	static const struct {
 		const char *kind;
 		size_t off;
+		bool warn_low; /* under CONFIG_TIMEOUT_WARN_MS is most likely a missing unit */
 	} kinds[] = {
-		{"connect", offsetof(struct config, connect_timeout_ms)},
-		{"server", offsetof(struct config, server_timeout_ms)},
-		{"client", offsetof(struct config, client_timeout_ms)},
-		{"idle", offsetof(struct config, idle_timeout_ms)},
-		{"head", offsetof(struct config, head_timeout_ms)},
-		{"backend-idle", offsetof(struct config, backend_idle_ms)},
-		{"body", offsetof(struct config, body_timeout_ms)},
+		{"connect", offsetof(struct config, connect_timeout_ms), false},
+		{"server", offsetof(struct config, server_timeout_ms), true},
+		{"client", offsetof(struct config, client_timeout_ms), true},
+		{"idle", offsetof(struct config, idle_timeout_ms), true},
+		{"head", offsetof(struct config, head_timeout_ms), false},
+		{"backend-idle", offsetof(struct config, backend_idle_ms), false},
+		{"body", offsetof(struct config, body_timeout_ms), false},
 	};
 	uint32_t ms;
 	size_t i;
@@ -885,6 +912,16 @@ static int do_timeout(struct cfg_parser *ps, int argc, char **argv)
 		return cfg_err(ps, "timeout %s: bad duration '%s' (a number, then ms, s or m)",
 			       argv[1], argv[2]);
 	*(uint32_t *)((char *)ps->cfg + kinds[i].off) = ms;
+	/* As in HAProxy a bare number is milliseconds: "timeout server 30" is 30 ms, not 30 s. */
+	if (ms < CONFIG_TIMEOUT_WARN_MS && kinds[i].warn_low &&
+	    argv[2][strspn(argv[2], "0123456789")])
+		cfg_warn(ps, "timeout %s %s is under %u ms: most requests will time out", argv[1],
+			 argv[2], CONFIG_TIMEOUT_WARN_MS);
+	else if (ms < CONFIG_TIMEOUT_WARN_MS && kinds[i].warn_low)
+		cfg_warn(ps,
+			 "timeout %s %s is %u ms (a number without a unit is milliseconds, as in "
+			 "HAProxy); did you mean %us?",
+			 argv[1], argv[2], ms, ms);
 	return 0;
 }
 
