@@ -19,6 +19,7 @@
 
 #include "dataplane/conn.h"
 #include "dataplane/exchange.h"
+#include "dataplane/handoff.h"
 #include "dataplane/health.h"
 #include "lib/log.h"
 #include "core/proxyproto.h"
@@ -1006,10 +1007,9 @@ static void exchange_pump_down(struct conn *c)
 	c->flags |= CF_RESP_STARTED;
 	c->resp.inflight = (uint32_t)n;
 	c->resp.done_pending = done;
-	/* A hand-back follows: the client's next request must not overtake it (see conn_cork). */
-	if (done && c->nout + (uint64_t)n < c->kernel_below && c->req.done && c->req.keep &&
-	    c->resp.keep && !c->w->stopping)
-		conn_cork(c);
+	/* The end of a response the connection outlives: a hand-back may follow. */
+	if (done && c->req.done && c->req.keep && c->resp.keep && !c->w->stopping)
+		handoff_hold(c, c->nout + (uint64_t)n);
 	conn_send_client(c, c->bin.data + c->bin.start, (uint32_t)n);
 }
 

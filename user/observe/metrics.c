@@ -14,6 +14,7 @@
 #include "observe/metrics.h"
 #include "observe/quantile.h"
 #include "core/route.h"
+#include "lib/grow.h"
 #include "kernel/splice.h"
 #include "observe/stats.h"
 #include "lib/version.h"
@@ -110,15 +111,11 @@ static const struct sample *rate_base(const struct metrics *m, uint64_t now_ns)
 
 static int add_row(struct metrics_view *v, size_t *cap, const struct metrics_row *row)
 {
-	if (v->nrows == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 32;
-		struct metrics_row *rows = realloc(v->rows, ncap * sizeof(*rows));
+	struct metrics_row *rows = grow_array(v->rows, cap, v->nrows + 1, sizeof(*rows), 32);
 
-		if (!rows)
-			return -ENOMEM;
-		v->rows = rows;
-		*cap = ncap;
-	}
+	if (!rows)
+		return -ENOMEM;
+	v->rows = rows;
 	v->rows[v->nrows++] = *row;
 	return 0;
 }
