@@ -42,7 +42,7 @@ LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c grow.c word
 STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
 	$(addprefix user/observe/,stats.c metrics.c metricsrv.c) \
-	$(addprefix user/dataplane/,conn.c exchange.c handoff.c session.c health.c) \
+	$(addprefix user/dataplane/,conn.c kconn.c exchange.c handoff.c session.c health.c) \
 	$(addprefix user/control/,ctl.c ctlguard.c ctlsrv.c ctlverbs.c reload.c rollback.c) \
 	$(addprefix user/daemon/,strgd.c proxy.c)
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
@@ -65,7 +65,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OBJDIR)/tests/%,$(UNIT_SRCS))
 obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
 LIB_OBJS := $(call obj,$(LIB_SRCS))
 
-.PHONY: all clean check check-unit check-san check-kernel check-integration check-packaging bench \
+.PHONY: all clean check check-unit check-san san-strgd check-kernel check-integration check-packaging bench \
 	fuzz fuzz-build \
 	format lint fnlen demo screenshot \
 	install uninstall install-list
@@ -89,6 +89,13 @@ INSTALL_DIRS := $(MANDIR)/man8 $(MANDIR)/man5 $(UNITDIR) $(COMPLETIONDIR) $(DOCD
 all: strgd strgctl
 
 strgd: $(call obj,$(STRGD_SRCS)) $(STRGD_ASM) $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+# strgd under ASan+UBSan for the end-to-end suite's sanitizer mode: make SANITIZE=1 san-strgd.
+san-strgd: $(OBJDIR)/strgd
+
+$(OBJDIR)/strgd: $(call obj,$(STRGD_SRCS)) $(STRGD_ASM) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dataplane/health.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/notify.h"
 #include "dataplane/worker.h"
@@ -102,6 +103,8 @@ static void finish(struct health *hc, const struct config *cfg, struct check *ck
 	ck->cancelled = false;
 	if (!p || !p->health.active || ck->idx >= p->nbackends)
 		return;
+	if (!pass)
+		pool_check_failed(rt, ck->idx, why, now_ns());
 	/* The streak counts passes while ejected, failures while healthy. */
 	if ((h == HEALTH_DOWN) != pass) {
 		rt->b[ck->idx].streak = 0;
@@ -114,12 +117,14 @@ static void finish(struct health *hc, const struct config *cfg, struct check *ck
 		rt->b[ck->idx].streak = 0;
 		if (pool_set_health(rt, ck->idx, HEALTH_DOWN))
 			health_changed(p, ck->idx, HEALTH_DOWN, text);
-	} else if (h == HEALTH_DOWN && rt->b[ck->idx].streak >= p->health.rise) {
+	} else if (h == HEALTH_DOWN && rt->b[ck->idx].streak >= p->health.rise &&
+		   pool_hold_over(rt, ck->idx, now_ns())) {
+		/* Passes during an ejection's hold count, but admit only once it is over. */
 		snprintf(text, sizeof(text), "health check passed %u times in a row",
 			 rt->b[ck->idx].streak);
 		rt->b[ck->idx].streak = 0;
 		__atomic_store_n(&rt->b[ck->idx].fails, 0, __ATOMIC_RELAXED);
-		if (pool_set_health(rt, ck->idx, HEALTH_UP))
+		if (pool_admit(rt, ck->idx, now_ns()))
 			health_changed(p, ck->idx, HEALTH_UP, text);
 	}
 }
