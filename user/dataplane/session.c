@@ -77,11 +77,11 @@ static void session_input(struct conn *c)
 			return;
 		}
 	}
-	if (kconn_busy(&k) && c->cin.start != c->cin.end) {
+	if (kconn_busy(&k) && conn_unread(c, CLIENT)) {
 		c->flags |= CF_KWAIT;
 		return;
 	}
-	if (c->cin.start == c->cin.end) {
+	if (!conn_unread(c, CLIENT)) {
 		hand_back(c);
 		return;
 	}
@@ -146,7 +146,7 @@ static void exchange_done(struct conn *c, enum xout out)
 		return;
 	}
 	c->deadline_ns = now_ns() + ms_ns(w->cfg->idle_timeout_ms);
-	if (c->cin.start < c->cin.end) {
+	if (conn_unread(c, CLIENT)) {
 		handoff_release(c);
 		exchange_start(c);
 		return;
@@ -168,7 +168,7 @@ static void client_read(struct conn *c, int res)
 	if (res == -ECANCELED && conn_has(c, CF_PARKED)) {
 		/* Parked: no buffers while idle; the poll wakes it for its next bytes or its end.
 		 */
-		if (c->cin.start == c->cin.end &&
+		if (!conn_unread(c, CLIENT) &&
 		    !(c->pending &
 		      ((1u << CONN_OP_CSEND) | (1u << CONN_OP_BRECV) | (1u << CONN_OP_BSEND))))
 			conn_buffers_release(c);
@@ -176,7 +176,7 @@ static void client_read(struct conn *c, int res)
 		return;
 	}
 	c->flags &= ~CF_PARKED;
-	if (res == -ECANCELED && conn_has(c, CF_HANDING) && c->cin.start == c->cin.end) {
+	if (res == -ECANCELED && conn_has(c, CF_HANDING) && !conn_unread(c, CLIENT)) {
 		c->flags &= ~CF_HANDING;
 		hand_back(c);
 		return;
@@ -198,7 +198,7 @@ static void client_read(struct conn *c, int res)
 		return;
 	}
 	if (res == 0) {
-		c->req.eof = true;
+		c->cd[CLIENT].msg.eof = true;
 		/* EOF between requests is the normal end; inside a head it is an abort. */
 		if (kconn_spliced(&c->k)) {
 			/* The kernel may still be sending a response. */
@@ -210,7 +210,7 @@ static void client_read(struct conn *c, int res)
 		conn_close(c);
 		return;
 	}
-	c->cin.end += (uint32_t)res;
+	c->cd[CLIENT].in.end += (uint32_t)res;
 	session_input(c);
 }
 
@@ -491,7 +491,7 @@ static void expire(struct conn *c)
 		exchange_expire(c);
 		return;
 	}
-	if (c->cin.start != c->cin.end && !conn_has(c, CF_KWAIT)) {
+	if (conn_unread(c, CLIENT) && !conn_has(c, CF_KWAIT)) {
 		conn_reply(c, 408); /* a head left unfinished */
 		return;
 	}
@@ -546,7 +546,7 @@ static uint64_t shed_rank(struct conn *c, uint64_t now)
 
 	if (c->state != ST_HEAD || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT))
 		return 0;
-	if (c->cin.start != c->cin.end)
+	if (conn_unread(c, CLIENT))
 		return c->head_ns && now - c->head_ns > 1000000000ull
 			       ? (1ull << 62) + (now - c->head_ns)
 			       : 0;
@@ -574,7 +574,7 @@ unsigned session_shed(struct worker *w, unsigned n, uint64_t now)
 		if (!worst)
 			break;
 		/* Either leaves ST_HEAD (or frees it): it is not picked again. */
-		if (worst->cin.start != worst->cin.end)
+		if (conn_unread(worst, CLIENT))
 			conn_reply(worst, 408); /* closes it once sent */
 		else
 			conn_close(worst);
@@ -600,7 +600,7 @@ static void idle_backends(struct conn *c, uint64_t now)
 	c->bidle_ns = now + 1000000000ull;
 	for (unsigned p = 0; p < POOL_MAX; p++)
 		any = any || c->up[p].fd >= 0;
-	if (!any || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT) || c->cin.start != c->cin.end)
+	if (!any || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT) || conn_unread(c, CLIENT))
 		return;
 	if (handoff_kernel_state(c, &k)) {
 		if (kconn_busy(&k))
@@ -636,7 +636,7 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 		return;
 	}
 	if (w->sp && c->splice_at && now >= c->splice_at && c->state == ST_HEAD &&
-	    c->cin.start == c->cin.end && (c->pending & (1u << CONN_OP_CRECV)) && !w->stopping) {
+	    !conn_unread(c, CLIENT) && (c->pending & (1u << CONN_OP_CRECV)) && !w->stopping) {
 		/* Idle: take back the pending recv; its completion hands the connection over. */
 		c->splice_at = 0;
 		c->flags |= CF_HANDING;
@@ -645,7 +645,7 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 	}
 	/* Idle in user space: let go of the buffers until the client sends again. */
 	if (c->state == ST_HEAD && !kconn_spliced(&c->k) && !conn_has(c, CF_HANDING | CF_PARKED) &&
-	    (!c->splice_at || !w->sp) && c->cin.start == c->cin.end &&
+	    (!c->splice_at || !w->sp) && !conn_unread(c, CLIENT) &&
 	    (c->pending & (1u << CONN_OP_CRECV)) && !w->stopping &&
 	    now - c->active_ns >= PARK_IDLE_NS) {
 		c->flags |= CF_PARKED;
@@ -657,7 +657,7 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 	 * be sending (answered with "Connection: close"); one that stays quiet for it is closed.
 	 * No request is in flight on it then.
 	 */
-	if (w->stopping && c->state == ST_HEAD && c->cin.start == c->cin.end &&
+	if (w->stopping && c->state == ST_HEAD && !conn_unread(c, CLIENT) &&
 	    now - (c->active_ns > w->stop_ns ? c->active_ns : w->stop_ns) >= STOP_IDLE_NS) {
 		if (handoff_kernel_state(c, &k) && (kconn_busy(&k) || kconn_unread(&c->k, &k)))
 			return;
