@@ -521,7 +521,6 @@ void conn_linger(struct conn *c)
 /* Answer with a status of our own and close; only possible before any response byte went out. */
 void conn_reply(struct conn *c, unsigned status)
 {
-	const char *reason = http_reason(status);
 	char body[64];
 	int blen, n;
 
@@ -534,11 +533,10 @@ void conn_reply(struct conn *c, unsigned status)
 		return;
 	}
 	conn_abandon_backend(c);
-	blen = snprintf(body, sizeof(body), "%u %s\n", status, reason);
-	n = snprintf(c->reply.data, REPLY_MAX,
-		     "HTTP/1.1 %u %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-		     "Connection: close\r\n\r\n%s",
-		     status, reason, blen, c->method == HTTP_M_HEAD ? "" : body);
+	blen = http_own_body(body, sizeof(body), status);
+	n = http_own_head(c->reply.data, REPLY_MAX, status, "text/plain", (size_t)blen, "");
+	if (c->method != HTTP_M_HEAD && n < REPLY_MAX)
+		n += snprintf(c->reply.data + n, REPLY_MAX - (size_t)n, "%s", body);
 	c->reply.len = (uint32_t)n;
 	c->reply.sent = 0;
 	c->cd[BACKEND].fwd += (uint64_t)n;

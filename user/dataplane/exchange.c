@@ -294,19 +294,20 @@ static void route_request(struct conn *c, const struct http_request *req, const 
 			  bool whole)
 {
 	struct worker *w = c->w;
-	const struct route *rt, *matched;
+	const struct route *rt, *matched, *counted;
 	int tester = route_table_has_testers(w->cfg->routes) ? tester_pool(w->cfg, req, buf) : -1;
 	unsigned bucket = user_bucket(c, req, buf) | (tester >= 0 ? ROUTE_TESTER : 0);
 
 	c->method = req->method;
-	matched = route_table_lookup_user(w->cfg->routes, req->method, req->host, req->host_len,
-					  req->path, req->path_len, bucket);
+	matched = route_table_lookup_counted(w->cfg->routes, req->method, req->host, req->host_len,
+					     req->path, req->path_len, bucket, &counted);
 	if (!matched) {
 		conn_reply(c, 404);
 		return;
 	}
-	c->route_id = matched->id;
-	c->route_slot = matched->slot;
+	/* A canary's users outside its share count under it too, with the pool that serves them. */
+	c->route_id = counted->id;
+	c->route_slot = counted->slot;
 	c->t_req = now_ns();
 	c->t_in = c->t_req;
 	/* The request ends with its head when its body came along (latency counts from there). */
