@@ -4,6 +4,22 @@
  * strgd in user space (the exchange) or the kernel (the hand-off); it reacts to what both report
  * and to the kernel's events, and it keeps the connection's timers. The exchange and the hand-off
  * are mechanisms: they report outcomes and never call back here.
+ *
+ * A completion, read from session_on_cqe down:
+ *   session_on_cqe        counts the client socket's bytes for the kernel (kconn_count), then
+ *    |                    by operation and state:
+ *    +- between requests: client_read / backend_watch / tail_sent, here; each asks the hand-off
+ *    |                    (handoff_kernel_state, handoff_send_tail, handoff_hand_back) or the
+ *    |                    exchange (exchange_start, exchange_adopt) and acts on what comes back
+ *    +- in an exchange:   exchange_on_cqe -> conn.c (sends, reads, replies); at the end of a
+ *                         response it asks the hand-off to hold the last bytes (handoff_hold ->
+ *                         kconn_cork) and returns an outcome (enum xout) to exchange_done, here,
+ *                         which takes the next request, or hands back (handoff_takes, then
+ *                         handoff_hand_back -> kconn.c, kernel/splice.c, conn.c; enum hb back
+ *                         here), or stays in user space (handoff_release, a read).
+ * Calls only go down (session -> exchange and handoff -> conn -> kconn); the one sideways call
+ * is the exchange's handoff_hold. The kernel's half of the connection (struct kconn) is written in
+ * handoff.c and kconn.c alone; the session goes through kconn.h's functions.
  */
 #include <errno.h>
 #include <poll.h>
@@ -16,7 +32,6 @@
 #include "lib/log.h"
 #include "core/route.h"
 #include "dataplane/session.h"
-#include "kernel/splice.h"
 #include "dataplane/srclimit.h"
 
 static void session_input(struct conn *c);
