@@ -1623,6 +1623,7 @@ import hardening_tests  # noqa: E402
 import guard_tests  # noqa: E402
 import datapath_tests  # noqa: E402
 import control_tests  # noqa: E402
+import eject_tests  # noqa: E402
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
                os.environ.get("STRG_IT_MODE", "user").startswith("kernel"))
@@ -1638,6 +1639,7 @@ if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_
     safety_tests.register(sys.modules[__name__])
     hardening_tests.register(sys.modules[__name__])
     datapath_tests.register(sys.modules[__name__])
+    eject_tests.register(sys.modules[__name__])
 # The observability tests start their own strgd instances in every mode: once per suite run.
 if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_IT_MODE") == "kernel":
     metrics_tests.register(sys.modules[__name__])

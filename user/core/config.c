@@ -13,12 +13,15 @@
 
 #include "core/config.h"
 #include "lib/grow.h"
+#include "lib/log.h"
 #include "lib/words.h"
 
 #define CONFIG_LINE_MAX 8192
 #define CONFIG_ARGS_MAX 128
 #define CONFIG_FILE_MAX (64u << 20)
 #define DURATION_MAX_MS 3600000u /* one hour: longer is a typo, not a timeout */
+/* timeout server, client and idle under this are warned about: a unit left out, most likely */
+#define CONFIG_TIMEOUT_WARN_MS 100u
 /* Default bound on the kernel's route map: ~170 bytes of kernel memory per prefix at most. */
 #define CONFIG_KERNEL_ROUTES (256u * 1024)
 #define CONFIG_WORKERS_MAX   64 /* equals STRG_MAX_WORKERS, the kernel's event rings */
@@ -59,6 +62,29 @@ static int cfg_err(struct cfg_parser *ps, const char *fmt, ...)
 	return -EINVAL;
 }
 
+/*
+ * A line that is valid but likely wrong: logged as "file:line: message" (strgd -t, start and
+ * reload all read the file through here), not for strgd's own saved text, which was read once.
+ */
+static void cfg_warn(struct cfg_parser *ps, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void cfg_warn(struct cfg_parser *ps, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (ps->saved)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ps->name)
+		pr_warn("%s:%u: %s", ps->name, ps->line, msg);
+	else
+		pr_warn("%s", msg);
+}
+
 static int config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -73,6 +99,7 @@ static int config_defaults(struct config *cfg)
 	cfg->body_timeout_ms = 20000;
 	cfg->body_rate = 500;
 	cfg->down_hold_ms = 2000;
+	cfg->notify_coalesce_ms = 5000;
 	cfg->kernel_routes_max = CONFIG_KERNEL_ROUTES;
 	strcpy(cfg->control, CONFIG_CONTROL_DEFAULT);
 	cfg->control_read_gid = -1;
@@ -231,22 +258,73 @@ static int do_health(struct cfg_parser *ps, int argc, char **argv)
 	return 0;
 }
 
-/* eject POOL after N [5xx]: N failed requests in a row eject a backend (0: never). */
+#define EJECT_USAGE                                                                                \
+	"eject: expects POOL after N [5xx] [hold T] [max-hold T] [decay T] [slowstart T]"
+
+/* A duration option of eject; slowstart alone may be 0 (off). */
+static int eject_option(struct cfg_parser *ps, struct pool_health *h, const char *name,
+			const char *value)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} opts[] = {
+		{"hold", offsetof(struct pool_health, hold_ms)},
+		{"max-hold", offsetof(struct pool_health, max_hold_ms)},
+		{"decay", offsetof(struct pool_health, decay_ms)},
+		{"slowstart", offsetof(struct pool_health, slowstart_ms)},
+	};
+	uint32_t ms = 0;
+	int err;
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		if (strcmp(name, opts[i].name))
+			continue;
+		if (!value)
+			return cfg_err(ps, "eject: %s: expects a duration", name);
+		err = !strcmp(name, "slowstart") && !strcmp(value, "0")
+			      ? 0
+			      : parse_duration(value, &ms);
+		if (err == -ERANGE)
+			return cfg_err(ps, "eject: %s '%s' out of range (1ms to 60m)", name, value);
+		if (err)
+			return cfg_err(ps,
+				       "eject: %s: bad duration '%s' (a number, then ms, s or m)",
+				       name, value);
+		*(uint32_t *)((char *)h + opts[i].off) = ms;
+		return 0;
+	}
+	return cfg_err(ps, "eject: unknown option '%s' (hold, max-hold, decay, slowstart)", name);
+}
+
+/*
+ * eject POOL after N [5xx] [hold T] [max-hold T] [decay T] [slowstart T]: N failed requests in
+ * a row eject a backend (0: never), for a hold that grows while it keeps failing (pool.h).
+ */
 static int do_eject(struct cfg_parser *ps, int argc, char **argv)
 {
+	struct pool_health h;
 	struct pool *p;
 	uint32_t n;
+	int i = 4;
 
-	if (argc < 4 || argc > 5 || strcmp(argv[2], "after") ||
-	    (argc == 5 && strcmp(argv[4], "5xx")))
-		return cfg_err(ps, "eject: expects POOL after N [5xx]");
+	if (argc < 4 || strcmp(argv[2], "after"))
+		return cfg_err(ps, EJECT_USAGE);
 	p = named_pool(ps, "eject", argv[1]);
 	if (!p)
 		return -EINVAL;
 	if (parse_uint(argv[3], &n) || n > 1000)
 		return cfg_err(ps, "eject: '%s' is not 0 to 1000", argv[3]);
-	p->health.eject_after = n;
-	p->health.eject_5xx = argc == 5;
+	h = p->health;
+	h.eject_after = n;
+	h.eject_5xx = argc > 4 && !strcmp(argv[4], "5xx");
+	for (i += h.eject_5xx; i < argc; i += 2)
+		if (eject_option(ps, &h, argv[i], i + 1 < argc ? argv[i + 1] : NULL))
+			return -EINVAL;
+	if (h.max_hold_ms < h.hold_ms)
+		return cfg_err(ps, "eject: max-hold %ums is shorter than hold %ums", h.max_hold_ms,
+			       h.hold_ms);
+	p->health = h;
 	return 0;
 }
 
@@ -312,10 +390,22 @@ static int guard_limit(struct cfg_parser *ps, int argc, char **argv)
 }
 
 /* notify exec PATH */
+/* notify exec PATH | notify coalesce T|0 */
 static int do_notify(struct cfg_parser *ps, int argc, char **argv)
 {
+	int err;
+
+	if (argc == 3 && !strcmp(argv[1], "coalesce")) {
+		ps->cfg->notify_coalesce_ms = 0;
+		err = strcmp(argv[2], "0") ? parse_duration(argv[2], &ps->cfg->notify_coalesce_ms)
+					   : 0;
+		return err ? cfg_err(ps, "notify: coalesce: bad duration '%s' (0, or 1ms to 60m)",
+				     argv[2])
+			   : 0;
+	}
 	if (argc != 3 || strcmp(argv[1], "exec") || argv[2][0] != '/')
-		return cfg_err(ps, "notify: expects 'exec' and an absolute path");
+		return cfg_err(ps, "notify: expects 'exec' and an absolute path, or 'coalesce' and "
+				   "a duration");
 	if (strlen(argv[2]) >= sizeof(ps->cfg->notify))
 		return cfg_err(ps, "notify: path longer than %zu bytes",
 			       sizeof(ps->cfg->notify) - 1);
@@ -836,14 +926,15 @@ static int do_timeout(struct cfg_parser *ps, int argc, char **argv)
 	static const struct {
 		const char *kind;
 		size_t off;
+		bool warn_low; /* under CONFIG_TIMEOUT_WARN_MS is most likely a missing unit */
 	} kinds[] = {
-		{"connect", offsetof(struct config, connect_timeout_ms)},
-		{"server", offsetof(struct config, server_timeout_ms)},
-		{"client", offsetof(struct config, client_timeout_ms)},
-		{"idle", offsetof(struct config, idle_timeout_ms)},
-		{"head", offsetof(struct config, head_timeout_ms)},
-		{"backend-idle", offsetof(struct config, backend_idle_ms)},
-		{"body", offsetof(struct config, body_timeout_ms)},
+		{"connect", offsetof(struct config, connect_timeout_ms), false},
+		{"server", offsetof(struct config, server_timeout_ms), true},
+		{"client", offsetof(struct config, client_timeout_ms), true},
+		{"idle", offsetof(struct config, idle_timeout_ms), true},
+		{"head", offsetof(struct config, head_timeout_ms), false},
+		{"backend-idle", offsetof(struct config, backend_idle_ms), false},
+		{"body", offsetof(struct config, body_timeout_ms), false},
 	};
 	uint32_t ms;
 	size_t i;
@@ -866,6 +957,16 @@ static int do_timeout(struct cfg_parser *ps, int argc, char **argv)
 		return cfg_err(ps, "timeout %s: bad duration '%s' (a number, then ms, s or m)",
 			       argv[1], argv[2]);
 	*(uint32_t *)((char *)ps->cfg + kinds[i].off) = ms;
+	/* As in HAProxy a bare number is milliseconds: "timeout server 30" is 30 ms, not 30 s. */
+	if (ms < CONFIG_TIMEOUT_WARN_MS && kinds[i].warn_low &&
+	    argv[2][strspn(argv[2], "0123456789")])
+		cfg_warn(ps, "timeout %s %s is under %u ms: most requests will time out", argv[1],
+			 argv[2], CONFIG_TIMEOUT_WARN_MS);
+	else if (ms < CONFIG_TIMEOUT_WARN_MS && kinds[i].warn_low)
+		cfg_warn(ps,
+			 "timeout %s %s is %u ms (a number without a unit is milliseconds, as in "
+			 "HAProxy); did you mean %us?",
+			 argv[1], argv[2], ms, ms);
 	return 0;
 }
 

@@ -367,6 +367,7 @@ static int start_parts(struct start *s)
 	if (ret == 0 && !(s->st = stats_open(s->sp)))
 		ret = -ENOMEM;
 	notify_set(s->cfg.notify);
+	notify_set_coalesce(s->cfg.notify_coalesce_ms);
 	if (ret == 0)
 		ret = alog_open(&s->cfg);
 	if (ret == 0 && s->cfg.access_log[0])

@@ -373,14 +373,11 @@ enum xout exchange_start(struct conn *c)
 static void request_failed(struct conn *c, unsigned idx, const char *what)
 {
 	const struct pool *p = &c->w->cfg->pools[c->pool];
-	char why[128];
+	char why[160];
 
-	if (!pool_request_failed(p, &c->w->prt[c->pool], idx, now_ns(),
-				 ms_ns(c->w->cfg->down_hold_ms)))
+	if (!pool_request_failed(p, &c->w->prt[c->pool], idx, now_ns()))
 		return;
-	snprintf(why, sizeof(why), "%u failed requests in a row (the last: %s)%s",
-		 p->health.eject_after, what,
-		 p->health.active ? "" : "; tried again after down-hold");
+	pool_ejection_text(p, &c->w->prt[c->pool], idx, what, why, sizeof(why));
 	health_changed(p, idx, HEALTH_DOWN, why);
 }
 
