@@ -459,6 +459,55 @@ def status_page_in_chromium(env):
         proc.stop(signal.SIGTERM, 3.0)
 
 
+def window_figures_forget_an_ended_slowness(env):
+    """120 slow requests (300 ms each), then 12 s of fast ones: the lifetime p99 still says
+    slow, but /stats.json's window (strgd's last 5 to 10 s) and the status page's first paint
+    in Chromium show the fast p99: a slowness that ended is shown as ended."""
+    port, mport = 8129, 9929
+    proc, _ = start_observed(env, "window", port, mport,
+                             extra=["route GET /v1/then modern strip-prefix"])
+    key = "GET /v1/then"
+
+    def slow(i):
+        with RawConn(port=port) as c:
+            for _ in range(10):
+                c.send(request("GET", "/v1/then/__sleep/300"))
+                S.check(c.read_response().status == 200, "slow request")
+
+    try:
+        threads = [threading.Thread(target=slow, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        n = 0
+        with RawConn(port=port) as c:
+            end = time.monotonic() + 12.0
+            while time.monotonic() < end:
+                c.send(request("GET", "/v1/then/__sleep/0"))
+                S.check(c.read_response().status == 200, "fast request")
+                n += 1
+                time.sleep(0.03)  # about 30 a second: the slow ones stay over 1 % of all
+        _, _, page = http_get(mport, "/stats.json")
+        row = [p for r in json.loads(page)["routes"] if r["route"] == key
+               for p in r["pools"]][0]
+        w = row["window"]
+        S.check(row["p99_ms"] is not None and row["p99_ms"] >= 250,
+                "lifetime p99 %s ms after 120 requests of 300 ms" % row["p99_ms"])
+        S.check(w and w["requests"] >= 100 and w["p99_ms"] is not None and w["p99_ms"] < 150,
+                "the window still holds the slowness: %r" % w)
+        dom = chromium_dom(env, "http://%s:%d/" % (h.HOST, mport), 1280, 900)
+        m = re.search(r'data-route="%s" data-pool="modern".*?data-field="p99"[^>]*>([\d.]+)</td>'
+                      % re.escape(key), dom, re.S)
+        S.check(m and float(m.group(1)) < 150, "the page's first paint shows p99 %s ms" % (
+            m and m.group(1)))
+        info("window_figures_forget_an_ended_slowness", "%d fast requests after 120 slow: "
+             "lifetime p99 %.1f ms, window p99 %.2f ms (%d requests), page %s ms" % (
+                 n, row["p99_ms"], w["p99_ms"], w["requests"], m.group(1)))
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+
+
 def strgctl_top_in_tmux(env):
     """strgctl top in a terminal (tmux): the screen shows every route with its pools side by
     side and their figures; q quits it."""
@@ -742,6 +791,7 @@ METRICS_TESTS = [
     strgctl_top_in_tmux,
     canary_halves_side_by_side,
     one_vocabulary_for_backends_and_trips,
+    window_figures_forget_an_ended_slowness,
     metrics_flood_spares_the_data_path,
 ]
 
