@@ -190,10 +190,11 @@ def trips_and_restores(port, path, paths, clients, window_s, what):
                                interval=0.1)
         t_trip = load.now()
     finally:
-        load.stop()
+        sent = load.stop()
     rt = route_json(port, path)
     S.check(tripped and rt["tripped"] and not rt["active"] and rt["trip"],
             "%s: the route did not trip within %d s: %r" % (what, window_s + 4, rt))
+    tripped_rt = rt
     S.check(t_trip <= window_s + 4.0, "%s: tripped after %.1f s" % (what, t_trip))
     before = route_pool_requests(port, route, "modern")
     with RawConn(port=port) as c:
@@ -215,7 +216,7 @@ def trips_and_restores(port, path, paths, clients, window_s, what):
         resp = c.read_response()
         S.check(resp.status == 200 and resp.pool() == "modern",
                 "%s: after activate: %s from %s, want modern" % (what, resp.status, resp.pool()))
-    return t_trip, rt
+    return t_trip, tripped_rt, sent
 
 
 def rollback_trips_on_errors_and_latency(env):
@@ -228,14 +229,33 @@ def rollback_trips_on_errors_and_latency(env):
         "route GET /v1/rb modern strip-prefix rollback 5% window 3s min 20",
         "route GET /v1/slow modern strip-prefix rollback 50% p99 200 window 3s min 100"])
     try:
-        t1, rt = trips_and_restores(
+        t1, rt, sent = trips_and_restores(
             port, "/v1/rb",
             lambda rnd, i, n: ("rb", "/v1/rb/__status/%d" % (500 if rnd.random() < 0.3 else 200)),
             2, 3, "errors")
-        S.check("5xx" in rt["trip"]["figures"] if rt["trip"] else True, "figures: %r" % rt)
-        t2, _ = trips_and_restores(
+        # The figures the trip recorded (taken before route activate clears them), against
+        # what the clients got: no more 500s from modern than they received, no more requests
+        # than they sent (two clients: one each in flight at most), over the 5 % limit.
+        figures = rt["trip"]["figures"]
+        m = re.search(r"5xx ([\d.]+)% of (\d+) requests", figures)
+        S.check(m, "the trip's figures do not say its 5xx share: %r" % figures)
+        share, n = float(m.group(1)), int(m.group(2))
+        got500 = sum(1 for r in sent if r[2] == 500 and r[3] == "modern")
+        answered = sum(1 for r in sent if r[3] == "modern")
+        S.check(share > 5.0 and n >= 20, "tripped at %.1f %% of %d requests: the route says "
+                "5 %% over at least 20" % (share, n))
+        S.check(n <= answered + 2 and round(share * n / 100.0) <= got500 + 2,
+                "the trip counted %d requests, %.0f of them 5xx; the clients got %d answers "
+                "from modern, %d of them 500" % (n, share * n / 100.0, answered, got500))
+        t2, rt2, _ = trips_and_restores(
             port, "/v1/slow", lambda rnd, i, n: ("slow", "/v1/slow/__sleep/300"), 24, 3,
             "latency")
+        # Every request slept 300 ms at the backend: the p99 the trip saw is in the latency
+        # histogram's bucket of 300 ms (262-524 ms, powers of two in microseconds), give or
+        # take the time strgd and a loaded machine add.
+        m = re.search(r"p99 ([\d.]+) ms", rt2["trip"]["figures"])
+        S.check(m and 250.0 <= float(m.group(1)) <= 1100.0,
+                "the latency trip's p99: %r, the backend slept 300 ms" % rt2["trip"]["figures"])
         S.check(h.wait_until(lambda: "rolled back" in proc.stderr_text(), 2.0),
                 "no 'rolled back' line in strgd's log")
     finally:

@@ -894,6 +894,40 @@ static void test_random_against_reference(void **state)
 	free(refs);
 }
 
+/*
+ * strg.conf(5) states the route grammar in the words of ROUTE_GRAMMAR, the text the parser's
+ * errors and strgctl's help give: its ".B route" line, without the font changes, is that text.
+ */
+static void test_grammar_is_the_manuals(void **state)
+{
+	char line[1024], text[1024];
+	bool found = false;
+	FILE *f = fopen(STRG_SRCDIR "/user/man/strg.conf.5", "r");
+
+	(void)state;
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f)) {
+		size_t n = 0;
+
+		if (strncmp(line, ".B route ", 9))
+			continue;
+		for (const char *p = line + 3; *p && *p != '\n' && n + 1 < sizeof(text); p++) {
+			if (p[0] == '\\' && p[1] == 'f' && p[2]) {
+				p += 2; /* \fR, \fP, \fI, \fB: a font, no text */
+				continue;
+			}
+			if (p[0] == '\\' && p[1] == '-')
+				p++;
+			text[n++] = *p;
+		}
+		text[n] = '\0';
+		found = true;
+	}
+	fclose(f);
+	assert_true(found);
+	assert_string_equal(text, "route " ROUTE_GRAMMAR);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -926,6 +960,7 @@ int main(void)
 		cmocka_unit_test(test_churn_keeps_ids_reachable),
 		cmocka_unit_test(test_random_against_reference),
 		cmocka_unit_test(test_stored_strings_follow_changes),
+		cmocka_unit_test(test_grammar_is_the_manuals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

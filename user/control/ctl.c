@@ -27,6 +27,7 @@
 #include "kernel/guard.h"
 #include "core/http.h"
 #include "lib/log.h"
+#include "lib/words.h"
 #include "observe/metrics.h"
 #include "control/reload.h"
 #include "control/rollback.h"
@@ -265,6 +266,30 @@ out:
 	return ret;
 }
 
+struct ejection {
+	uint64_t total, left_ms;
+	unsigned run;
+};
+
+/* A backend's ejections for pool show: how many, and the hold in force ("" when none). */
+static void ejection_text(struct pool_runtime *rt, unsigned idx, char *buf, size_t len,
+			  struct ejection *ej)
+{
+	memset(ej, 0, sizeof(*ej));
+	buf[0] = '\0';
+	if (!rt)
+		return;
+	ej->total = __atomic_load_n(&rt->b[idx].ejections, __ATOMIC_RELAXED);
+	ej->run = pool_ejection_run(rt, idx);
+	ej->left_ms = pool_hold_left_ns(rt, idx, now_ns()) / 1000000;
+	if (ej->left_ms)
+		snprintf(buf, len, ", ejected %llu times, held %llu.%llus more (%u in a row)",
+			 (unsigned long long)ej->total, (unsigned long long)(ej->left_ms / 1000),
+			 (unsigned long long)(ej->left_ms % 1000 / 100), ej->run);
+	else if (ej->total)
+		snprintf(buf, len, ", ejected %llu times", (unsigned long long)ej->total);
+}
+
 static int pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
 	const struct config *cfg = env->cfg;
@@ -280,7 +305,8 @@ static int pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 		json_t *backends = json_array();
 
 		struct pool_runtime *rt = env->nworkers ? &env->workers[0]->prt[i] : NULL;
-		char health[200] = "";
+		char health[200] = "", ejection[96];
+		struct ejection ej;
 
 		if (p->health.active)
 			snprintf(health, sizeof(health),
@@ -302,20 +328,24 @@ static int pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 
 			if (be->state == BACKEND_REMOVED)
 				continue;
+			ejection_text(rt, b, ejection, sizeof(ejection), &ej);
 			json_array_append_new(
 				backends,
-				json_pack("{s:s, s:s, s:I, s:b, s:s, s:b, s:I, s:I}", "addr",
-					  be->name, "state", pool_state_name(be->state), "weight",
-					  (json_int_t)be->weight, "healthy",
+				json_pack("{s:s, s:s, s:I, s:b, s:s, s:b, s:I, s:I, s:I, s:I, s:I}",
+					  "addr", be->name, "state", pool_state_name(be->state),
+					  "weight", (json_int_t)be->weight, "healthy",
 					  strcmp(word, "ejected") != 0, "health", word, "down",
 					  strcmp(word, "healthy") != 0, "connections",
-					  (json_int_t)conns, "inflight", (json_int_t)inflight));
+					  (json_int_t)conns, "inflight", (json_int_t)inflight,
+					  "ejections", (json_int_t)ej.total, "ejections_in_a_row",
+					  (json_int_t)ej.run, "hold_left_ms",
+					  (json_int_t)ej.left_ms));
 			if (!a->json)
 				reply(r,
 				      "    %-24s %-6s weight %-3u %-9s %lld connections, %lld in "
-				      "flight\n",
+				      "flight%s\n",
 				      be->name, pool_state_name(be->state), be->weight, word, conns,
-				      inflight);
+				      inflight, ejection);
 		}
 		json_array_append_new(pools,
 				      json_pack("{s:s, s:b, s:b, s:o}", "name", p->name,
@@ -866,22 +896,23 @@ static int (*const handlers[CTL_VERB_COUNT])(struct ctl_env *env, struct ctl_arg
 	[CTL_LIMIT_SET] = ctl_limit_set,
 };
 
-/* Split in place on spaces; flags -j and --dry-run are taken out wherever they stand. */
+/* Split in place into words; flags -j and --dry-run are taken out wherever they stand. */
 static int split(char *line, char **argv, bool *json, bool *dry)
 {
-	int argc = 0;
+	char *words[CTL_MAX_WORDS + 2]; /* room for both flags */
+	int n = words_split(line, words, CTL_MAX_WORDS + 2, false), argc = 0;
 
-	for (char *tok = strtok(line, " \t\r\n"); tok; tok = strtok(NULL, " \t\r\n")) {
-		if (!strcmp(tok, "-j"))
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(words[i], "-j"))
 			*json = true;
-		else if (!strcmp(tok, "--dry-run"))
+		else if (!strcmp(words[i], "--dry-run"))
 			*dry = true;
 		else if (argc < CTL_MAX_WORDS)
-			argv[argc++] = tok;
+			argv[argc++] = words[i];
 		else
 			return -E2BIG;
 	}
-	return argc;
+	return n < 0 ? n : argc;
 }
 
 /* Whether the peer belongs to gid, as primary or supplementary group. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/grow.h"
 #include "observe/quantile.h"
 #include "lib/notify.h"
 #include "control/rollback.h"
@@ -65,17 +66,12 @@ static struct rb_route *state_of(struct rollback *rb, const struct route *rt)
 		st->window_s = rt->spec.rb_window_s;
 		return st;
 	}
-	if (rb->n == rb->cap) {
-		size_t cap = rb->cap ? rb->cap * 2 : 8;
-		struct rb_route *r = realloc(rb->r, cap * sizeof(*r));
-
-		if (!r)
-			return NULL;
-		rb->r = r;
-		rb->cap = cap;
-	}
+	st = grow_array(rb->r, &rb->cap, rb->n + 1, sizeof(*rb->r), 8);
+	if (!st)
+		return NULL;
+	rb->r = st;
 	st = &rb->r[rb->n++];
-	memset(st, 0, sizeof(*st));
+	memset(st, 0, sizeof(*st)); /* a forgotten route's slot, reused */
 	st->id = rt->id;
 	st->slot = rt->slot;
 	st->pool = rt->spec.pool;
@@ -175,7 +171,8 @@ bool rollback_min_warning(const struct route_stored *sp, char *out, size_t len)
 	return true;
 }
 
-static void watch(struct rollback *rb, struct ctl_env *env, const struct route *rt, uint64_t now_ns)
+/* True when the route tripped: the table rt is in was replaced (rt and its neighbours freed). */
+static bool watch(struct rollback *rb, struct ctl_env *env, const struct route *rt, uint64_t now_ns)
 {
 	struct rb_route *st = state_of(rb, rt);
 	uint64_t step = (uint64_t)(rt->spec.rb_window_s + RB_STEPS - 1) / RB_STEPS * 1000000000ull;
@@ -183,13 +180,14 @@ static void watch(struct rollback *rb, struct ctl_env *env, const struct route *
 	struct strg_stats v;
 	char why[160], route[ROUTE_TEXT_MAX];
 	struct trip_arg t;
+	unsigned pool;
 
 	if (!st)
-		return;
+		return false;
 	st->seen = true;
 	if (rt->slot >= STRG_ROUTE_SLOTS ||
 	    stats_read(env->st, rt->slot, (unsigned)rt->spec.pool, &v))
-		return;
+		return false;
 	then = window_start(st, now_ns);
 	if (!st->n || now_ns - st->s[(st->head + st->n - 1) % (RB_STEPS + 1)].t_ns >= step) {
 		struct rb_sample *s;
@@ -205,35 +203,58 @@ static void watch(struct rollback *rb, struct ctl_env *env, const struct route *
 		then = window_start(st, now_ns);
 	}
 	if (!then || !over_limits(&rt->spec, &v, &then->v, why, sizeof(why)))
-		return;
+		return false;
 	route_key_text(&rt->spec, route, sizeof(route));
 	t.id = rt->id;
 	t.why = why;
+	pool = rt->spec.pool;
 	if (ctl_change(env, trip_route, &t) <= 0)
-		return;
+		return false;
 	stats_trip(env->st, st->slot);
 	st->n = st->head = 0;
-	pr_warn("route %u (%s) rolled back: %s; 'strgctl route activate %u' restores it", rt->id,
-		route, why, rt->id);
-	notify_event("route-tripped", route, env->cfg->pools[rt->spec.pool].name, NULL, why);
+	pr_warn("route %u (%s) rolled back: %s; 'strgctl route activate %u' restores it", t.id,
+		route, why, t.id);
+	notify_event("route-tripped", route, env->cfg->pools[pool].name, NULL, why);
+	return true;
+}
+
+static bool seen_now(const struct rollback *rb, uint32_t id)
+{
+	for (size_t i = 0; i < rb->n; i++)
+		if (rb->r[i].id == id)
+			return rb->r[i].seen;
+	return false;
+}
+
+/* Watches the routes not seen yet this tick; true when one tripped: list the new table again. */
+static bool watch_pass(struct rollback *rb, struct ctl_env *env, uint64_t now_ns)
+{
+	const struct route **routes;
+	bool tripped = false;
+	size_t n;
+
+	routes = route_table_list(env->cfg->routes, true, &n);
+	if (!routes)
+		return false;
+	for (size_t i = 0; i < n && !tripped; i++)
+		if (routes[i]->spec.rb_err_permille && !routes[i]->spec.inactive &&
+		    !seen_now(rb, routes[i]->id))
+			tripped = watch(rb, env, routes[i], now_ns);
+	free(routes);
+	return tripped;
 }
 
 void rollback_tick(struct rollback *rb, struct ctl_env *env, uint64_t now_ns)
 {
-	const struct route **routes;
-	size_t n, k = 0;
+	size_t k = 0;
 
 	if (!rb || !env->st)
 		return;
-	routes = route_table_list(env->cfg->routes, true, &n);
-	if (!routes)
-		return;
 	for (size_t i = 0; i < rb->n; i++)
 		rb->r[i].seen = false;
-	for (size_t i = 0; i < n; i++)
-		if (routes[i]->spec.rb_err_permille && !routes[i]->spec.inactive)
-			watch(rb, env, routes[i], now_ns);
-	free(routes);
+	/* Each pass trips one route at most (it becomes inactive), or ends the tick. */
+	while (watch_pass(rb, env, now_ns))
+		;
 	/* Routes gone, or no longer watched (tripped, deactivated): forgotten (the counters keep
 	 * their trips). */
 	for (size_t i = 0; i < rb->n; i++)

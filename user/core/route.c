@@ -10,6 +10,7 @@
 
 #include "core/http.h"
 #include "core/route.h"
+#include "lib/grow.h"
 
 #define FNV_BASIS 2166136261u
 #define FNV_PRIME 16777619u
@@ -109,7 +110,7 @@ struct route_prefix {
 	uint32_t hash;
 	uint32_t len;
 	unsigned n;
-	unsigned cap;
+	size_t cap;
 	struct route_node **routes;
 	char path[];
 };
@@ -386,6 +387,20 @@ bool route_is_default(const struct route_stored *s)
 	return !s->methods && !s->host[0] && !s->exact && !strcmp(s->path, "/");
 }
 
+void route_default_spec(struct route_spec *spec)
+{
+	memset(spec, 0, sizeof(*spec));
+	strcpy(spec->path, "/");
+}
+
+const struct route *route_table_default(const struct route_table *t)
+{
+	struct route_spec spec;
+
+	route_default_spec(&spec);
+	return route_table_find(t, &spec);
+}
+
 bool route_spec_equal(const struct route_stored *a, const struct route_stored *b)
 {
 	return a->methods == b->methods && !strcmp(a->host, b->host) && !strcmp(a->path, b->path) &&
@@ -536,7 +551,6 @@ static struct route_prefix *prefix_get(struct route_table *t, const char *path, 
 	uint32_t hash = fnv_hash(path, len);
 	struct route_prefix *p = pfx_find(t, hash, path, len);
 	struct route_node **routes;
-	unsigned cap;
 
 	*created = !p;
 	if (!p) {
@@ -547,17 +561,13 @@ static struct route_prefix *prefix_get(struct route_table *t, const char *path, 
 		p->len = len;
 		memcpy(p->path, path, len + 1);
 	}
-	if (p->n < p->cap)
-		return p;
-	cap = p->cap ? p->cap * 2 : 2;
-	routes = realloc(p->routes, cap * sizeof(*routes));
+	routes = grow_array(p->routes, &p->cap, (size_t)p->n + 1, sizeof(*routes), 2);
 	if (!routes) {
 		if (*created)
 			free(p);
 		return NULL;
 	}
 	p->routes = routes;
-	p->cap = cap;
 	return p;
 }
 
@@ -770,8 +780,7 @@ int route_table_del(struct route_table *t, uint32_t id)
 	if (!n)
 		return -ENOENT;
 	/* Without it a request could match nothing: the default route can only be re-pointed. */
-	if (!n->r.spec.methods && !n->r.spec.host[0] && !n->r.spec.exact &&
-	    !strcmp(n->r.spec.path, "/"))
+	if (route_is_default(&n->r.spec))
 		return -EPERM;
 	p = n->pfx;
 	prefix_unlink(p, n);

@@ -19,6 +19,7 @@
 
 #include "dataplane/conn.h"
 #include "dataplane/exchange.h"
+#include "dataplane/handoff.h"
 #include "dataplane/health.h"
 #include "lib/log.h"
 #include "core/proxyproto.h"
@@ -364,14 +365,11 @@ enum xout exchange_start(struct conn *c)
 static void request_failed(struct conn *c, unsigned idx, const char *what)
 {
 	const struct pool *p = &c->w->cfg->pools[c->pool];
-	char why[128];
+	char why[160];
 
-	if (!pool_request_failed(p, &c->w->prt[c->pool], idx, now_ns(),
-				 ms_ns(c->w->cfg->down_hold_ms)))
+	if (!pool_request_failed(p, &c->w->prt[c->pool], idx, now_ns()))
 		return;
-	snprintf(why, sizeof(why), "%u failed requests in a row (the last: %s)%s",
-		 p->health.eject_after, what,
-		 p->health.active ? "" : "; tried again after down-hold");
+	pool_ejection_text(p, &c->w->prt[c->pool], idx, what, why, sizeof(why));
 	health_changed(p, idx, HEALTH_DOWN, why);
 }
 
@@ -1010,10 +1008,9 @@ static void exchange_pump_down(struct conn *c)
 	c->flags |= CF_RESP_STARTED;
 	c->resp.inflight = (uint32_t)n;
 	c->resp.done_pending = done;
-	/* A hand-back follows: the client's next request must not overtake it (see conn_cork). */
-	if (done && c->nout + (uint64_t)n < c->kernel_below && c->req.done && c->req.keep &&
-	    c->resp.keep && !c->w->stopping)
-		conn_cork(c);
+	/* The end of a response the connection outlives: a hand-back may follow. */
+	if (done && c->req.done && c->req.keep && c->resp.keep && !c->w->stopping)
+		handoff_hold(c, c->nout + (uint64_t)n);
 	conn_send_client(c, c->bin.data + c->bin.start, (uint32_t)n);
 }
 

@@ -16,6 +16,7 @@
 #include "observe/metrics.h"
 #include "observe/quantile.h"
 #include "core/route.h"
+#include "lib/grow.h"
 #include "kernel/splice.h"
 #include "observe/stats.h"
 #include "lib/version.h"
@@ -118,15 +119,11 @@ static const struct sample *rate_base(const struct metrics *m, uint64_t now_ns)
 
 static int add_row(struct metrics_view *v, size_t *cap, const struct metrics_row *row)
 {
-	if (v->nrows == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 32;
-		struct metrics_row *rows = realloc(v->rows, ncap * sizeof(*rows));
+	struct metrics_row *rows = grow_array(v->rows, cap, v->nrows + 1, sizeof(*rows), 32);
 
-		if (!rows)
-			return -ENOMEM;
-		v->rows = rows;
-		*cap = ncap;
-	}
+	if (!rows)
+		return -ENOMEM;
+	v->rows = rows;
 	v->rows[v->nrows++] = *row;
 	return 0;
 }
@@ -291,6 +288,8 @@ static int collect_backends(const struct metrics_src *src, uint64_t now_ns, stru
 					__atomic_load_n(&prt[p].b[i].ejections, __ATOMIC_RELAXED);
 				b->healthy = pool_health_of(&prt[p], i) == HEALTH_UP;
 				b->health = pool_health_word(&prt[p], i, now_ns);
+				b->hold_left_ms = pool_hold_left_ns(&prt[p], i, now_ns) / 1000000;
+				b->ejection_run = pool_ejection_run(&prt[p], i);
 				b->conns = __atomic_load_n(&prt[p].b[i].conns, __ATOMIC_RELAXED);
 				b->inflight =
 					__atomic_load_n(&prt[p].b[i].inflight, __ATOMIC_RELAXED);
@@ -626,17 +625,21 @@ json_t *metrics_json(const struct metrics_view *v)
 
 		json_array_append_new(
 			backends,
-			json_pack(
-				"{s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-				"pool", b->pool, "backend", b->name, "state",
-				pool_state_name(b->state), "down", b->held_down || !b->healthy,
-				"healthy", b->healthy, "health", b->health ? b->health : "healthy",
-				"weight", (json_int_t)b->weight, "connect_errors",
-				(json_int_t)b->connect_errors, "connect_timeouts",
-				(json_int_t)b->connect_timeouts, "response_timeouts",
-				(json_int_t)b->response_timeouts, "ejections",
-				(json_int_t)b->ejections, "connections", (json_int_t)b->conns,
-				"inflight", (json_int_t)b->inflight));
+			json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
+				  "s:I, s:I, "
+				  "s:I}",
+				  "pool", b->pool, "backend", b->name, "state",
+				  pool_state_name(b->state), "down", b->held_down || !b->healthy,
+				  "healthy", b->healthy, "health",
+				  b->health ? b->health : "healthy", "weight",
+				  (json_int_t)b->weight, "connect_errors",
+				  (json_int_t)b->connect_errors, "connect_timeouts",
+				  (json_int_t)b->connect_timeouts, "response_timeouts",
+				  (json_int_t)b->response_timeouts, "ejections",
+				  (json_int_t)b->ejections, "ejections_in_a_row",
+				  (json_int_t)b->ejection_run, "hold_left_ms",
+				  (json_int_t)b->hold_left_ms, "connections", (json_int_t)b->conns,
+				  "inflight", (json_int_t)b->inflight));
 		json_object_set_new(json_array_get(backends, json_array_size(backends) - 1),
 				    "check_error", check_error_json(b));
 	}

@@ -56,6 +56,8 @@ struct metrics_backend {
 	const char *health; /* pool_health_word: "healthy", "held-down" or "ejected" */
 	unsigned weight;
 	uint64_t connect_errors, connect_timeouts, response_timeouts, ejections;
+	uint64_t hold_left_ms;	  /* what is left of its ejection's hold (0: none) */
+	unsigned ejection_run;	  /* its ejections in a row, as decayed: the hold's multiplier */
 	int64_t conns, inflight;  /* open backend connections, requests in flight on them */
 	char check_error[80];	  /* the last failed health check ("" none) */
 	double check_error_age_s; /* how long ago it failed; < 0 never */
