@@ -402,7 +402,7 @@ def status_page_in_chromium(env):
         before = json.loads(page)
         shot = env.tmp / "status-1280.png"
         dom = chromium_dom(env, url, 1280, 900, shot)
-        narrow = chromium_dom(env, url, 480, 900)
+        narrow = chromium_dom(env, url, 480, 900, env.tmp / "status-480.png")
         stop.set()
         for t in threads:
             t.join(10)
