@@ -29,7 +29,8 @@ static void test_bucket_bounds(void **state)
 	assert_int_equal(strg_lat_bucket(UINT64_MAX), STRG_LAT_BUCKETS - 1);
 }
 
-/* A single latency read back as any quantile lies in the bucket it was counted in. */
+/* A latency read back as a quantile lies in the bucket it was counted in (twice: p50 is judged
+ * from two samples on). */
 static void test_quantile_reads_back_the_bucket(void **state)
 {
 	static const uint64_t samples[] = {0, 1, 3, 100, 999, 1024, 250000, 4000000};
@@ -41,7 +42,7 @@ static void test_quantile_reads_back_the_bucket(void **state)
 		double lo = b ? ldexp(1, (int)b - 1) : 0, hi = ldexp(1, (int)b), q;
 
 		memset(&v, 0, sizeof(v));
-		v.latency_us_log2[b] = 1;
+		v.latency_us_log2[b] = 2;
 		q = quantile_stats_us(&v, 0.5);
 		assert_true(q >= lo && q <= hi);
 	}
@@ -79,6 +80,25 @@ static void test_quantile_across_buckets(void **state)
 	assert_true(quantile_us(b, 0.5) < 0); /* nothing counted */
 }
 
+/* One slow request among 34 is their maximum, not their p99: p99 is not judged, p90 is. */
+static void test_quantile_needs_enough_samples(void **state)
+{
+	double b[STRG_LAT_BUCKETS] = {0};
+
+	(void)state;
+	assert_int_equal(quantile_min_samples(0.99), 100);
+	assert_int_equal(quantile_min_samples(0.95), 20);
+	assert_int_equal(quantile_min_samples(0.9), 10);
+	assert_int_equal(quantile_min_samples(0.5), 2);
+	assert_int_equal(quantile_min_samples(1.0), 1);
+	b[4] = 33; /* [8, 16) us */
+	b[20] = 1; /* about a second */
+	assert_true(quantile_us(b, 0.99) == QUANTILE_FEW);
+	assert_true(quantile_us(b, 0.9) > 8.0 && quantile_us(b, 0.9) <= 16.0);
+	b[4] = 99;
+	assert_true(quantile_us(b, 0.99) == 16.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -86,6 +106,7 @@ int main(void)
 		cmocka_unit_test(test_quantile_reads_back_the_bucket),
 		cmocka_unit_test(test_quantile_within_one_bucket),
 		cmocka_unit_test(test_quantile_across_buckets),
+		cmocka_unit_test(test_quantile_needs_enough_samples),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

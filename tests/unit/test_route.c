@@ -184,6 +184,43 @@ static void test_testers_are_in_every_share(void **state)
 	route_table_free(t);
 }
 
+/*
+ * A canary's users outside its share are served by the next match but counted under the canary:
+ * both halves of the endpoint side by side. A route that does not match (method) or is inactive
+ * names no counter; a request that no split passed over counts under the route that serves it.
+ */
+static void test_split_fall_through_counts_under_the_split(void **state)
+{
+	struct route_table *t = table_with_default();
+	const struct route *r, *counted;
+	struct route_spec s;
+	int canary;
+
+	(void)state;
+	canary = add(t, M(GET), "", "/v1/canary", false, MODERN);
+	route_spec_from(&route_table_get(t, (uint32_t)canary)->spec, &s);
+	s.split = true;
+	s.permille = 500;
+	assert_int_equal(route_table_set(t, &s), canary);
+	for (unsigned b = 0; b < 1000; b += 99) {
+		r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v1/canary/x", 12, b,
+					       &counted);
+		assert_int_equal(r->spec.pool, b < 500 ? MODERN : LEGACY);
+		assert_int_equal(counted->id, (uint32_t)canary);
+	}
+	r = route_table_lookup_counted(t, HTTP_M_POST, "", 0, "/v1/canary/x", 12, 900, &counted);
+	assert_int_equal(r->spec.pool, LEGACY);
+	assert_ptr_equal(counted, r);
+	r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v2", 3, 900, &counted);
+	assert_ptr_equal(counted, r);
+	s.inactive = true;
+	assert_int_equal(route_table_set(t, &s), canary);
+	r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v1/canary/x", 12, 100, &counted);
+	assert_int_equal(r->spec.pool, LEGACY);
+	assert_ptr_equal(counted, r);
+	route_table_free(t);
+}
+
 static void test_boundaries_split_at_slash_only(void **state)
 {
 	struct route_table *t = table_with_default();
@@ -907,6 +944,7 @@ int main(void)
 		cmocka_unit_test(test_default_route_matches_everything),
 		cmocka_unit_test(test_inactive_route_falls_through),
 		cmocka_unit_test(test_testers_are_in_every_share),
+		cmocka_unit_test(test_split_fall_through_counts_under_the_split),
 		cmocka_unit_test(test_counter_slots_are_stable_and_reused),
 		cmocka_unit_test(test_empty_table_matches_nothing),
 		cmocka_unit_test(test_default_route_cannot_be_deleted),

@@ -885,31 +885,44 @@ static bool host_equal(const char *lower, const char *host, size_t len)
 	return true;
 }
 
-static const struct route *prefix_match(const struct route_prefix *p, uint32_t mbit,
-					const char *host, size_t host_len, bool full,
-					unsigned bucket, route_skip_fn skip, void *ctx)
+/* What one lookup looks for, and the split route it passed over first (when asked). */
+struct lookup {
+	uint32_t mbit;
+	const char *host;
+	size_t host_len;
+	unsigned bucket;
+	route_skip_fn skip;
+	void *ctx;
+	const struct route **passed;
+};
+
+static const struct route *prefix_match(const struct route_prefix *p, const struct lookup *q,
+					bool full)
 {
-	bool tester = bucket & ROUTE_TESTER;
+	bool tester = q->bucket & ROUTE_TESTER;
+	unsigned bucket = q->bucket & ~ROUTE_TESTER;
 	const struct route_node *n;
 	unsigned k;
 
-	bucket &= ~ROUTE_TESTER;
 	for (k = 0; k < p->n; k++) {
 		n = p->routes[k];
 		if (n->r.spec.inactive)
 			continue;
-		/* A tester is in every share of a route that lets testers pick its pool. */
-		if (n->r.spec.split && bucket >= n->r.spec.permille &&
-		    !(tester && n->r.spec.testers))
+		if (n->r.spec.methods && !(n->r.spec.methods & q->mbit))
 			continue;
-		if (n->r.spec.methods && !(n->r.spec.methods & mbit))
-			continue;
-		if (n->host_len &&
-		    (n->host_len != host_len || !host_equal(n->r.spec.host, host, host_len)))
+		if (n->host_len && (n->host_len != q->host_len ||
+				    !host_equal(n->r.spec.host, q->host, q->host_len)))
 			continue;
 		if (n->r.spec.exact && !full)
 			continue;
-		if (skip && skip(&n->r, ctx))
+		/* A tester is in every share of a route that lets testers pick its pool. */
+		if (n->r.spec.split && bucket >= n->r.spec.permille &&
+		    !(tester && n->r.spec.testers)) {
+			if (q->passed && !*q->passed)
+				*q->passed = &n->r;
+			continue;
+		}
+		if (q->skip && q->skip(&n->r, q->ctx))
 			continue;
 		return &n->r;
 	}
@@ -966,13 +979,10 @@ const struct route *route_table_lookup_user(const struct route_table *t, unsigne
 				       NULL);
 }
 
-const struct route *route_table_lookup_skip(const struct route_table *t, unsigned method,
-					    const char *host, size_t host_len, const char *path,
-					    size_t path_len, unsigned bucket, route_skip_fn skip,
-					    void *ctx)
+static const struct route *lookup(const struct route_table *t, const char *path, size_t path_len,
+				  const struct lookup *q)
 {
 	struct route_cand c[ROUTE_DEPTH_MAX];
-	uint32_t mbit = method < 32 ? 1u << method : 0;
 	const struct route_prefix *p;
 	const struct route *r;
 	unsigned n;
@@ -986,15 +996,48 @@ const struct route *route_table_lookup_skip(const struct route_table *t, unsigne
 		p = pfx_find(t, c[n].hash, path, c[n].len);
 		if (!p)
 			continue;
-		r = prefix_match(p, mbit, host, host_len, c[n].len == path_len, bucket, skip, ctx);
+		r = prefix_match(p, q, c[n].len == path_len);
 		if (r)
 			return r;
 	}
 	p = pfx_find(t, fnv_step(FNV_BASIS, '/'), "/", 1);
 	if (!p)
 		return NULL;
-	return prefix_match(p, mbit, host, host_len, path_len == 1 && path[0] == '/', bucket, skip,
-			    ctx);
+	return prefix_match(p, q, path_len == 1 && path[0] == '/');
+}
+
+const struct route *route_table_lookup_skip(const struct route_table *t, unsigned method,
+					    const char *host, size_t host_len, const char *path,
+					    size_t path_len, unsigned bucket, route_skip_fn skip,
+					    void *ctx)
+{
+	struct lookup q = {.mbit = method < 32 ? 1u << method : 0,
+			   .host = host,
+			   .host_len = host_len,
+			   .bucket = bucket,
+			   .skip = skip,
+			   .ctx = ctx};
+
+	return lookup(t, path, path_len, &q);
+}
+
+const struct route *route_table_lookup_counted(const struct route_table *t, unsigned method,
+					       const char *host, size_t host_len, const char *path,
+					       size_t path_len, unsigned bucket,
+					       const struct route **counted)
+{
+	struct lookup q = {.mbit = method < 32 ? 1u << method : 0,
+			   .host = host,
+			   .host_len = host_len,
+			   .bucket = bucket,
+			   .passed = counted};
+	const struct route *r;
+
+	*counted = NULL;
+	r = lookup(t, path, path_len, &q);
+	if (!*counted)
+		*counted = r;
+	return r;
 }
 
 static bool segment_ok(const char *s, size_t len)

@@ -158,6 +158,15 @@ const struct route *route_table_lookup_skip(const struct route_table *t, unsigne
 					    const char *host, size_t host_len, const char *path,
 					    size_t path_len, unsigned bucket, route_skip_fn skip,
 					    void *ctx);
+/*
+ * The same, also naming the route the request counts under: the first split route that matched it
+ * but not its bucket (the legacy half of a canary is counted beside the modern half), else the
+ * route returned (NULL when none matched).
+ */
+const struct route *route_table_lookup_counted(const struct route_table *t, unsigned method,
+					       const char *host, size_t host_len, const char *path,
+					       size_t path_len, unsigned bucket,
+					       const struct route **counted);
 const struct route *route_table_lookup_user(const struct route_table *t, unsigned method,
 					    const char *host, size_t host_len, const char *path,
 					    size_t path_len, unsigned bucket);

@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "lib/notify.h"
 #include "control/ctl.h"
+#include "control/rollback.h"
 #include "lib/log.h"
 #include "daemon/proxy.h"
 #include "core/apply.h"
@@ -152,6 +153,20 @@ static int open_sockets(const struct config *cfg, int *lfd, int *ctl_fd)
 	return 0;
 }
 
+/* A file's settings that work, but not as their reader may think: said at start and by -t. */
+static int warn_route(const struct route *rt, void *arg)
+{
+	char msg[ROUTE_TEXT_MAX + 256];
+
+	if (!rollback_min_warning(&rt->spec, msg, sizeof(msg)))
+		return 0;
+	if (*(bool *)arg)
+		fprintf(stderr, "strgd: warning: %s\n", msg);
+	else
+		pr_warn("%s", msg);
+	return 0;
+}
+
 /* strgd's state from its options to its stop, filled phase by phase. */
 struct start {
 	const char *path, *pin_dir;
@@ -260,6 +275,8 @@ static int load_config(struct start *s)
 
 	memset(&s->cfg, 0, sizeof(s->cfg));
 	ret = config_load(&s->cfg, s->path, s->err, sizeof(s->err));
+	if (ret >= 0)
+		route_table_each(s->cfg.routes, warn_route, &s->test_only);
 	if (ret >= 0 && s->discard && !t)
 		ret = discard_state(s);
 	if (ret >= 0)

@@ -268,7 +268,7 @@ enum xout exchange_start(struct conn *c)
 {
 	struct worker *w = c->w;
 	struct http_request *req = &w->req;
-	const struct route *rt;
+	const struct route *rt, *counted;
 	unsigned bucket;
 	bool whole;
 	int n, tester;
@@ -310,16 +310,17 @@ enum xout exchange_start(struct conn *c)
 			 ? tester_pool(w->cfg, req, c->cin.data + c->cin.start)
 			 : -1;
 	bucket = user_bucket(c, req, c->cin.data + c->cin.start) | (tester >= 0 ? ROUTE_TESTER : 0);
-	rt = route_table_lookup_user(w->cfg->routes, req->method, req->host, req->host_len,
-				     req->path, req->path_len, bucket);
+	rt = route_table_lookup_counted(w->cfg->routes, req->method, req->host, req->host_len,
+					req->path, req->path_len, bucket, &counted);
 	if (!rt) {
 		c->method = req->method;
 		conn_reply(c, 404);
 		return XO_BUSY;
 	}
 	c->method = req->method;
-	c->route_id = rt->id;
-	c->route_slot = rt->slot;
+	/* A canary's users outside its share count under it too, with the pool that serves them. */
+	c->route_id = counted->id;
+	c->route_slot = counted->slot;
 	c->t_req = now_ns();
 	c->t_in = c->t_req;
 	/* The request ends with its head when its body came along (latency counts from there). */
