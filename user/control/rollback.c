@@ -88,7 +88,7 @@ struct trip_arg {
 	const char *why;
 };
 
-/* ctl_change: the draft's route becomes inactive and tripped, with the figures. */
+/* change_run: the draft's route becomes inactive and tripped, with the figures. */
 static int trip_route(struct config *draft, void *arg)
 {
 	const struct trip_arg *t = arg;
@@ -145,7 +145,8 @@ static bool over_limits(const struct route_stored *sp, const struct strg_stats *
 	return true;
 }
 
-static void watch(struct rollback *rb, struct ctl_env *env, const struct route *rt, uint64_t now_ns)
+static void watch(struct rollback *rb, struct change_pipe *chg, const struct route *rt,
+		  uint64_t now_ns)
 {
 	struct rb_route *st = state_of(rb, rt);
 	uint64_t step = (uint64_t)(rt->spec.rb_window_s + RB_STEPS - 1) / RB_STEPS * 1000000000ull;
@@ -158,7 +159,7 @@ static void watch(struct rollback *rb, struct ctl_env *env, const struct route *
 		return;
 	st->seen = true;
 	if (rt->slot >= STRG_ROUTE_SLOTS ||
-	    stats_read(env->st, rt->slot, (unsigned)rt->spec.pool, &v))
+	    stats_read(chg->st, rt->slot, (unsigned)rt->spec.pool, &v))
 		return;
 	then = window_start(st, now_ns);
 	if (!st->n || now_ns - st->s[(st->head + st->n - 1) % (RB_STEPS + 1)].t_ns >= step) {
@@ -179,30 +180,30 @@ static void watch(struct rollback *rb, struct ctl_env *env, const struct route *
 	route_key_text(&rt->spec, route, sizeof(route));
 	t.id = rt->id;
 	t.why = why;
-	if (ctl_change(env, trip_route, &t) <= 0)
+	if (change_run(chg, trip_route, &t, NULL) <= 0)
 		return;
-	stats_trip(env->st, st->slot);
+	stats_trip(chg->st, st->slot);
 	st->n = st->head = 0;
 	pr_warn("route %u (%s) rolled back: %s; 'strgctl route activate %u' restores it", rt->id,
 		route, why, rt->id);
-	notify_event("route-tripped", route, env->cfg->pools[rt->spec.pool].name, NULL, why);
+	notify_event("route-tripped", route, chg->live->pools[rt->spec.pool].name, NULL, why);
 }
 
-void rollback_tick(struct rollback *rb, struct ctl_env *env, uint64_t now_ns)
+void rollback_tick(struct rollback *rb, struct change_pipe *chg, uint64_t now_ns)
 {
 	const struct route **routes;
 	size_t n, k = 0;
 
-	if (!rb || !env->st)
+	if (!rb || !chg->st)
 		return;
-	routes = route_table_list(env->cfg->routes, true, &n);
+	routes = route_table_list(chg->live->routes, true, &n);
 	if (!routes)
 		return;
 	for (size_t i = 0; i < rb->n; i++)
 		rb->r[i].seen = false;
 	for (size_t i = 0; i < n; i++)
 		if (routes[i]->spec.rb_err_permille && !routes[i]->spec.inactive)
-			watch(rb, env, routes[i], now_ns);
+			watch(rb, chg, routes[i], now_ns);
 	free(routes);
 	/* Routes gone, or no longer watched (tripped, deactivated): forgotten (the counters keep
 	 * their trips). */

@@ -12,13 +12,16 @@
 
 #include <stdint.h>
 
-#include "control/ctl.h"
+#include "control/change.h"
 
 struct rollback;
 
 struct rollback *rollback_new(void);
 void rollback_free(struct rollback *rb);
-/* The timer (every tick): sample the watched routes, trip those over their limits. */
-void rollback_tick(struct rollback *rb, struct ctl_env *env, uint64_t now_ns);
+/*
+ * The timer (every tick): sample the watched routes of chg's live table in its counters, trip
+ * those over their limits (a change through the pipeline).
+ */
+void rollback_tick(struct rollback *rb, struct change_pipe *chg, uint64_t now_ns);
 
 #endif

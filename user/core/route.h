@@ -182,6 +182,11 @@ size_t route_spec_text(const struct route_stored *spec, const char *pool, const 
 		       char *out, size_t len);
 /* The default route: "/" for every method and host, not exact. */
 bool route_is_default(const struct route_stored *spec);
+/*
+ * Copy in into the canonical form the table stores (out must not be in): what route_table_set()
+ * would store, found without a table. 0 or -EINVAL.
+ */
+int route_spec_normalize(struct route_spec *out, const struct route_spec *in);
 /* Same route and same target, options and state. */
 bool route_spec_equal(const struct route_stored *a, const struct route_stored *b);
 /*

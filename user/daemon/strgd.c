@@ -14,7 +14,7 @@
 #include "observe/accesslog.h"
 #include "core/config.h"
 #include "lib/notify.h"
-#include "control/ctl.h"
+#include "control/ctlsrv.h"
 #include "lib/log.h"
 #include "daemon/proxy.h"
 #include "core/apply.h"

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The pool and backend verbs (ctlpool.h): the pools with their backends' health and load, and
+ * changes of them made on the change's draft. A removed backend keeps its slot, since
+ * connections may still name it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "control/ctlpool.h"
+#include "control/ctlverb.h"
+#include "dataplane/worker.h"
+
+static void reply(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void reply(struct ctl_reply *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_vprintf(&r->text, fmt, ap);
+	va_end(ap);
+}
+
+int ctl_pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	const struct config *cfg = a->cfg;
+	json_t *pools = json_array();
+
+	if (a->argc != 1) {
+		json_decref(pools);
+		return ctl_fail(r, "pool show: expects no arguments");
+	}
+	reply(r, "ok\n");
+	for (unsigned i = 0; i < cfg->npools; i++) {
+		const struct pool *p = &cfg->pools[i];
+		json_t *backends = json_array();
+
+		struct pool_runtime *rt = env->nworkers ? &env->workers[0]->prt[i] : NULL;
+		char health[200] = "";
+
+		if (p->health.active)
+			snprintf(health, sizeof(health),
+				 "; health http %s every %ums (timeout %ums, rise %u, fall %u)",
+				 p->health.path, p->health.interval_ms, p->health.timeout_ms,
+				 p->health.rise, p->health.fall);
+		if (!a->json)
+			reply(r, "%s%s%s\n", p->name, p->proxy_protocol ? " (proxy-protocol)" : "",
+			      health);
+		for (unsigned b = 0; b < p->nbackends; b++) {
+			const struct pool_backend *be = &p->backends[b];
+			bool healthy = !rt || pool_health_of(rt, b) == HEALTH_UP;
+			long long conns =
+				rt ? (long long)__atomic_load_n(&rt->b[b].conns, __ATOMIC_RELAXED)
+				   : 0;
+			long long inflight = rt ? (long long)__atomic_load_n(&rt->b[b].inflight,
+									     __ATOMIC_RELAXED)
+						: 0;
+
+			if (be->state == BACKEND_REMOVED)
+				continue;
+			json_array_append_new(
+				backends,
+				json_pack("{s:s, s:s, s:I, s:b, s:I, s:I}", "addr", be->name,
+					  "state", pool_state_name(be->state), "weight",
+					  (json_int_t)be->weight, "healthy", healthy, "connections",
+					  (json_int_t)conns, "inflight", (json_int_t)inflight));
+			if (!a->json)
+				reply(r,
+				      "    %-24s %-6s weight %-3u %-8s %lld connections, %lld in "
+				      "flight\n",
+				      be->name, pool_state_name(be->state), be->weight,
+				      healthy ? "healthy" : "ejected", conns, inflight);
+		}
+		json_array_append_new(pools,
+				      json_pack("{s:s, s:b, s:b, s:o}", "name", p->name,
+						"proxy_protocol", p->proxy_protocol, "health_check",
+						p->health.active, "backends", backends));
+	}
+	if (!a->json) {
+		json_decref(pools);
+		return 0;
+	}
+	return ctl_reply_json(r, json_pack("{s:o}", "pools", pools));
+}
+
+int ctl_pool_add(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	struct config *cfg = a->cfg;
+	const char *name = a->argc == 2 ? a->argv[1] : NULL;
+	struct pool *p;
+
+	if (!name)
+		return ctl_fail(r, "pool add: expects NAME");
+	if (config_pool_find(cfg, name) >= 0)
+		return ctl_fail(r, "pool add: pool '%s' exists", name);
+	if (strlen(name) > POOL_NAME_MAX ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+		    strlen(name))
+		return ctl_fail(r, "pool add: bad name '%s' (up to %d of A-Z a-z 0-9 - _ .)", name,
+				POOL_NAME_MAX);
+	if (cfg->npools == POOL_MAX)
+		return ctl_fail(r, "pool add: too many pools (max %d)", POOL_MAX);
+	(void)env;
+	p = &cfg->pools[cfg->npools];
+	pool_init(p, name);
+	cfg->npools++;
+	if (a->dry)
+		reply(r, "ok\nwould add pool %s (no backends)\n", p->name);
+	else
+		reply(r, "ok\npool %s added\n", p->name);
+	return 1;
+}
+
+/* A new backend in pool p; a removed backend's slot is reused. */
+static int backend_add(struct pool *p, const char *addr, bool dry, struct ctl_reply *r)
+{
+	struct pool_backend nb;
+	unsigned bi;
+
+	if (pool_backend_find(p, addr) >= 0)
+		return ctl_fail(r, "backend add: %s is already in pool %s", addr, p->name);
+	if (pool_backend_parse(&nb, addr))
+		return ctl_fail(r, "backend add: bad address '%s' (want host:port or [v6]:port)",
+				addr);
+	for (bi = 0; bi < p->nbackends && p->backends[bi].state != BACKEND_REMOVED; bi++)
+		;
+	if (bi == POOL_MAX_BACKENDS)
+		return ctl_fail(r, "backend add: pool %s is full (max %d)", p->name,
+				POOL_MAX_BACKENDS);
+	p->backends[bi] = nb;
+	if (bi == p->nbackends)
+		p->nbackends++;
+	if (dry)
+		reply(r, "ok\nwould add %s to pool %s\n", addr, p->name);
+	else
+		reply(r, "ok\n%s added to pool %s\n", addr, p->name);
+	return 1;
+}
+
+/* backend add|del POOL ADDR, backend set POOL ADDR state ready|drain|maint | weight N */
+int ctl_backend_change(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	const char *verb = a->argv[0];
+	char **argv = a->argv, *end;
+	struct pool_backend *be;
+	enum backend_state st = BACKEND_READY;
+	unsigned long weight = 0;
+	struct pool *p;
+	int pi, bi;
+
+	(void)env;
+	if (a->argc < 3 || (strcmp(verb, "set") && a->argc != 3))
+		return ctl_fail(r, "backend %s: expects POOL ADDR%s", verb,
+				strcmp(verb, "set") ? "" : " state S|weight N");
+	pi = config_pool_find(a->cfg, argv[1]);
+	if (pi < 0)
+		return ctl_fail(r, "backend %s: unknown pool '%s'", verb, argv[1]);
+	p = &a->cfg->pools[pi];
+	if (!strcmp(verb, "add"))
+		return backend_add(p, argv[2], a->dry, r);
+	bi = pool_backend_find(p, argv[2]);
+	if (bi < 0)
+		return ctl_fail(r, "backend %s: %s is not in pool %s", verb, argv[2], p->name);
+	be = &p->backends[bi];
+	if (!strcmp(verb, "set")) {
+		if (a->argc == 5 && !strcmp(argv[3], "state")) {
+			if (pool_state_parse(argv[4], &st))
+				return ctl_fail(
+					r, "backend set: state is ready, drain or maint, not '%s'",
+					argv[4]);
+		} else if (a->argc == 5 && !strcmp(argv[3], "weight")) {
+			weight = strtoul(argv[4], &end, 10);
+			if (*end || !argv[4][0] || argv[4][0] == '-' || weight > 256)
+				return ctl_fail(r, "backend set: weight is 0 to 256, not '%s'",
+						argv[4]);
+		} else {
+			return ctl_fail(
+				r, "backend set: expects POOL ADDR state ready|drain|maint, or "
+				   "POOL ADDR weight N");
+		}
+	}
+	if (!strcmp(verb, "del"))
+		be->state = BACKEND_REMOVED; /* the slot stays: connections may still name it */
+	else if (!strcmp(argv[3], "state"))
+		be->state = st;
+	else
+		be->weight = (unsigned)weight;
+	if (a->dry)
+		reply(r, "ok\nwould %s %s in pool %s\n", verb, argv[2], p->name);
+	else
+		reply(r, "ok\n%s %s in pool %s\n", argv[2],
+		      !strcmp(verb, "del") ? "deleted" : "set", p->name);
+	return 1;
+}

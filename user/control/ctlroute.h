@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The route verbs: show, set, del, activate, deactivate (handlers in ctlroute.c). */
+#ifndef STRG_CTLROUTE_H
+#define STRG_CTLROUTE_H
+
+#include "control/ctlverbs.h"
+
+/* How a change names an existing route. */
+#define CTL_ROUTE_KEY "ID | [METHODS] [host HOST] PATH [exact]"
+
+/* Each verb once: noun, verb, arguments, help, flags, handler (V is CTL_VERB). */
+#define CTL_ROUTE_VERBS(V)                                                                         \
+	V("route", "show", "",                                                                     \
+	  "the route table, every option of each route, and the "                                  \
+	  "kernel route table's state",                                                            \
+	  CTL_JSON, ctl_route_show)                                                                \
+	V("route", "set",                                                                          \
+	  "[METHODS] [host HOST] PATH POOL [percent P] [exact] [strip-prefix | rewrite NEW] "      \
+	  "[testers] [inactive]",                                                                  \
+	  "add a route, or replace the one with the same methods, host, path and exact flag; "     \
+	  "percent P (0-100, one decimal) sends that share of users (sticky), the rest falls "     \
+	  "through; strip-prefix or rewrite NEW replace the matched prefix in the forwarded "      \
+	  "path; testers lets the tester header pin a request to a pool",                          \
+	  CTL_CHANGES, ctl_route_set)                                                              \
+	V("route", "del", CTL_ROUTE_KEY, "delete a route (never the default '/')", CTL_CHANGES,    \
+	  ctl_route_del)                                                                           \
+	V("route", "activate", CTL_ROUTE_KEY, "route the route's requests again", CTL_CHANGES,     \
+	  ctl_route_activate)                                                                      \
+	V("route", "deactivate", CTL_ROUTE_KEY,                                                    \
+	  "keep the route, but let its requests fall through to the next match (rollback)",        \
+	  CTL_CHANGES, ctl_route_activate)
+
+ctl_handler ctl_route_show, ctl_route_set, ctl_route_del, ctl_route_activate;
+
+#endif
