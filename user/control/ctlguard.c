@@ -11,6 +11,7 @@
 #include "control/ctlguard.h"
 #include "control/ctlverb.h"
 #include "core/guardcfg.h"
+#include "core/guardlines.h"
 #include "kernel/guard.h"
 
 /* "ok" and a JSON document (consumed). */
@@ -111,7 +112,7 @@ int ctl_xdp_change(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 		return 1;
 	}
 	a->argv[0] = "xdp";
-	if (config_guard_words(a->cfg, a->argc, a->argv, err, sizeof(err)))
+	if (guard_config_words(a->cfg, a->argc, a->argv, err, sizeof(err)))
 		return ctl_fail(r, "%s", err);
 	ctl_replyf(r, "ok\n%s to %s (%s mode)\n", a->dry ? "would attach" : "xdp: attached",
 		   g->iface, g->mode == GUARD_MODE_GENERIC ? "generic" : "native");
@@ -199,7 +200,7 @@ int ctl_limit_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	old_rate = *rate;
 	old_burst = *burst;
 	a->argv[0] = "limit";
-	if (config_guard_words(a->cfg, a->argc, a->argv, err, sizeof(err)))
+	if (guard_config_words(a->cfg, a->argc, a->argv, err, sizeof(err)))
 		return ctl_fail(r, "%s", err);
 	ctl_replyf(r, "ok\n%slimit %s: %s -> %s\n", a->dry ? "would do: " : "", a->argv[1],
 		   guard_limit_text(old_rate, old_burst, before, sizeof(before)),
