@@ -34,15 +34,16 @@ endif
 
 # user/ by role (user/README.md): each folder may include only the folders below it.
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
-LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c) \
+LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c grow.c words.c) \
 	$(addprefix user/core/,http.c route.c pool.c config.c guardcfg.c guardlines.c healthlines.c \
 		proxyproto.c state.c apply.c) \
-	user/observe/accesslog.c user/observe/quantile.c user/dataplane/srclimit.c user/control/saver.c user/daemon/takeover.c
+	$(addprefix user/observe/,accesslog.c quantile.c) user/dataplane/srclimit.c \
+	user/control/saver.c user/daemon/takeover.c
 # The daemon's own modules.
-STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c) \
+STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
 	$(addprefix user/observe/,stats.c metrics.c metricsrv.c) \
-	$(addprefix user/dataplane/,conn.c exchange.c handoff.c session.c health.c) \
+	$(addprefix user/dataplane/,conn.c kconn.c exchange.c handoff.c session.c health.c) \
 	$(addprefix user/control/,change.c ctl.c ctlguard.c ctlpool.c ctlroute.c ctlstrgd.c ctlsrv.c \
 		ctlverbs.c reload.c rollback.c) \
 	$(addprefix user/daemon/,strgd.c proxy.c)
@@ -68,9 +69,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OBJDIR)/tests/%,$(UNIT_SRCS))
 obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
 LIB_OBJS := $(call obj,$(LIB_SRCS))
 
-.PHONY: all clean check check-unit check-san check-kernel check-integration check-packaging bench \
+.PHONY: all clean check check-unit check-san san-strgd check-kernel check-integration check-packaging bench \
 	fuzz fuzz-build \
-	format lint demo screenshot \
+	format lint fnlen demo screenshot \
 	install uninstall install-list
 
 # Installation (README "Installing"): every file make install writes is listed in INSTALLED.
@@ -84,11 +85,21 @@ UNITDIR := $(PREFIX)/lib/systemd/system
 COMPLETIONDIR := $(PREFIX)/share/bash-completion/completions
 DOCDIR := $(PREFIX)/share/doc/strg
 INSTALLED := $(SBINDIR)/strgd $(BINDIR)/strgctl $(MANDIR)/man8/strgd.8 $(MANDIR)/man8/strgctl.8 \
-	$(MANDIR)/man5/strg.conf.5 $(UNITDIR)/strgd.service $(COMPLETIONDIR)/strgctl \
-	$(DOCDIR)/strg.conf.example
+	$(MANDIR)/man5/strg.conf.5 $(UNITDIR)/strgd.service $(UNITDIR)/strgd@.service \
+	$(COMPLETIONDIR)/strgctl $(DOCDIR)/strg.conf.example
+# The folders make install may create below the standard ones (bin, sbin and share/man are
+# Debian's own): uninstall removes those it leaves empty.
+INSTALL_DIRS := $(MANDIR)/man8 $(MANDIR)/man5 $(UNITDIR) $(COMPLETIONDIR) $(DOCDIR)
 all: strgd strgctl
 
 strgd: $(call obj,$(STRGD_SRCS)) $(STRGD_ASM) $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+# strgd under ASan+UBSan for the end-to-end suite's sanitizer mode: make SANITIZE=1 san-strgd.
+san-strgd: $(OBJDIR)/strgd
+
+$(OBJDIR)/strgd: $(call obj,$(STRGD_SRCS)) $(STRGD_ASM) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
@@ -146,6 +157,9 @@ $(OBJDIR)/ktest/%: tests/kernel/%.c $(KTEST_SKELS) $(BPF_SKELS) $(LIB_OBJS) | $(
 # The publishing test runs strgd's own loader of the kernel's route table.
 $(OBJDIR)/ktest/test_publish: KTEST_OBJS = $(call obj,user/kernel/splice.c user/kernel/pins.c user/kernel/routemap.c)
 $(OBJDIR)/ktest/test_publish: $(call obj,user/kernel/splice.c user/kernel/pins.c user/kernel/routemap.c)
+
+# The route grammar's test reads the manual page from the source tree.
+$(OBJDIR)/tests/test_route: BASE_CFLAGS += -DSTRG_SRCDIR='"$(CURDIR)"'
 
 $(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
 	$(call msg,TEST,$@)
@@ -232,6 +246,10 @@ lint:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Iinclude -Iuser user tests/unit tools/bench
 
+# Functions longer than the style's 80 lines (tools/fnlen), longest first; fails if any.
+fnlen:
+	$(Q)tools/fnlen user bpf include
+
 install: all
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)install -D -m 0755 strgd $(DESTDIR)$(SBINDIR)/strgd
@@ -240,9 +258,11 @@ install: all
 	$(Q)install -D -m 0644 user/man/strgctl.8 $(DESTDIR)$(MANDIR)/man8/strgctl.8
 	$(Q)install -D -m 0644 user/man/strg.conf.5 $(DESTDIR)$(MANDIR)/man5/strg.conf.5
 	$(Q)mkdir -p $(DESTDIR)$(UNITDIR)
-	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-		tools/dist/strgd.service.in > $(DESTDIR)$(UNITDIR)/strgd.service
-	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/strgd.service
+	$(Q)for u in strgd strgd@; do \
+		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+			tools/dist/$$u.service.in > $(DESTDIR)$(UNITDIR)/$$u.service && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.service || exit 1; \
+	done
 	$(Q)install -D -m 0644 tools/dist/strgctl.bash-completion \
 		$(DESTDIR)$(COMPLETIONDIR)/strgctl
 	$(Q)install -D -m 0644 tools/dist/strg.conf.example $(DESTDIR)$(DOCDIR)/strg.conf.example
@@ -250,7 +270,9 @@ install: all
 uninstall:
 	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	$(Q)rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	$(Q)for d in $(addprefix $(DESTDIR),$(INSTALL_DIRS)); do \
+		[ -d "$$d" ] && rmdir --ignore-fail-on-non-empty "$$d"; \
+	done; true
 
 # The files make install writes, one per line (tests/packaging compares them with what it did).
 install-list:

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * How strgd publishes the kernel's route table (user/kernel/splice.c, user/kernel/routemap.c): a change is in
- * force without the publishing thread waiting for the kernel, and lookups always see one whole
- * table. The kernel fact underneath: updating a slot of an array of maps waits for an RCU grace
- * period (the caller sleeps), a store into an array or a hash map does not.
+ * How strgd publishes the kernel's route table (user/kernel/splice.c, user/kernel/routemap.c): a
+ * change is in force without the publishing thread waiting for the kernel, and lookups always see
+ * one whole table. The kernel fact underneath: updating a slot of an array of maps waits for an RCU
+ * grace period (the caller sleeps), a store into an array or a hash map does not.
  */
 #include <errno.h>
 #include <stdbool.h>

@@ -21,6 +21,7 @@
 #include "dataplane/worker.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/words.h"
 #include "observe/metrics.h"
 
 static void reply(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -110,22 +111,23 @@ void ctl_restart_done(struct ctl_env *env, const char *said)
 	env->restarts_done = env->restarts;
 }
 
-/* Split in place on spaces; flags -j and --dry-run are taken out wherever they stand. */
+/* Split in place into words; flags -j and --dry-run are taken out wherever they stand. */
 static int split(char *line, char **argv, bool *json, bool *dry)
 {
-	int argc = 0;
+	char *words[CTL_MAX_WORDS + 2]; /* room for both flags */
+	int n = words_split(line, words, CTL_MAX_WORDS + 2, false), argc = 0;
 
-	for (char *tok = strtok(line, " \t\r\n"); tok; tok = strtok(NULL, " \t\r\n")) {
-		if (!strcmp(tok, "-j"))
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(words[i], "-j"))
 			*json = true;
-		else if (!strcmp(tok, "--dry-run"))
+		else if (!strcmp(words[i], "--dry-run"))
 			*dry = true;
 		else if (argc < CTL_MAX_WORDS)
-			argv[argc++] = tok;
+			argv[argc++] = words[i];
 		else
 			return -E2BIG;
 	}
-	return argc;
+	return n < 0 ? n : argc;
 }
 
 /* Whether the peer belongs to gid, as primary or supplementary group. */

@@ -14,6 +14,7 @@
 #include "control/ctlpool.h"
 #include "control/ctlverb.h"
 #include "dataplane/worker.h"
+#include "lib/clock.h"
 
 static void reply(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -24,6 +25,30 @@ static void reply(struct ctl_reply *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	reply_vprintf(&r->text, fmt, ap);
 	va_end(ap);
+}
+
+struct ejection {
+	uint64_t total, left_ms;
+	unsigned run;
+};
+
+/* A backend's ejections for pool show: how many, and the hold in force ("" when none). */
+static void ejection_text(struct pool_runtime *rt, unsigned idx, char *buf, size_t len,
+			  struct ejection *ej)
+{
+	memset(ej, 0, sizeof(*ej));
+	buf[0] = '\0';
+	if (!rt)
+		return;
+	ej->total = __atomic_load_n(&rt->b[idx].ejections, __ATOMIC_RELAXED);
+	ej->run = pool_ejection_run(rt, idx);
+	ej->left_ms = pool_hold_left_ns(rt, idx, now_ns()) / 1000000;
+	if (ej->left_ms)
+		snprintf(buf, len, ", ejected %llu times, held %llu.%llus more (%u in a row)",
+			 (unsigned long long)ej->total, (unsigned long long)(ej->left_ms / 1000),
+			 (unsigned long long)(ej->left_ms % 1000 / 100), ej->run);
+	else if (ej->total)
+		snprintf(buf, len, ", ejected %llu times", (unsigned long long)ej->total);
 }
 
 int ctl_pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
@@ -41,7 +66,8 @@ int ctl_pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 		json_t *backends = json_array();
 
 		struct pool_runtime *rt = env->nworkers ? &env->workers[0]->prt[i] : NULL;
-		char health[200] = "";
+		char health[200] = "", ejection[96];
+		struct ejection ej;
 
 		if (p->health.active)
 			snprintf(health, sizeof(health),
@@ -53,7 +79,7 @@ int ctl_pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 			      health);
 		for (unsigned b = 0; b < p->nbackends; b++) {
 			const struct pool_backend *be = &p->backends[b];
-			bool healthy = !rt || pool_health_of(rt, b) == HEALTH_UP;
+			const char *word = rt ? pool_health_word(rt, b, now_ns()) : "healthy";
 			long long conns =
 				rt ? (long long)__atomic_load_n(&rt->b[b].conns, __ATOMIC_RELAXED)
 				   : 0;
@@ -63,18 +89,24 @@ int ctl_pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 
 			if (be->state == BACKEND_REMOVED)
 				continue;
+			ejection_text(rt, b, ejection, sizeof(ejection), &ej);
 			json_array_append_new(
 				backends,
-				json_pack("{s:s, s:s, s:I, s:b, s:I, s:I}", "addr", be->name,
-					  "state", pool_state_name(be->state), "weight",
-					  (json_int_t)be->weight, "healthy", healthy, "connections",
-					  (json_int_t)conns, "inflight", (json_int_t)inflight));
+				json_pack("{s:s, s:s, s:I, s:b, s:s, s:b, s:I, s:I, s:I, s:I, s:I}",
+					  "addr", be->name, "state", pool_state_name(be->state),
+					  "weight", (json_int_t)be->weight, "healthy",
+					  strcmp(word, "ejected") != 0, "health", word, "down",
+					  strcmp(word, "healthy") != 0, "connections",
+					  (json_int_t)conns, "inflight", (json_int_t)inflight,
+					  "ejections", (json_int_t)ej.total, "ejections_in_a_row",
+					  (json_int_t)ej.run, "hold_left_ms",
+					  (json_int_t)ej.left_ms));
 			if (!a->json)
 				reply(r,
-				      "    %-24s %-6s weight %-3u %-8s %lld connections, %lld in "
-				      "flight\n",
-				      be->name, pool_state_name(be->state), be->weight,
-				      healthy ? "healthy" : "ejected", conns, inflight);
+				      "    %-24s %-6s weight %-3u %-9s %lld connections, %lld in "
+				      "flight%s\n",
+				      be->name, pool_state_name(be->state), be->weight, word, conns,
+				      inflight, ejection);
 		}
 		json_array_append_new(pools,
 				      json_pack("{s:s, s:b, s:b, s:o}", "name", p->name,

@@ -14,7 +14,9 @@
 #include "control/ctlverb.h"
 #include "core/apply.h"
 #include "core/http.h"
+#include "control/rollback.h"
 #include "kernel/splice.h"
+#include "observe/quantile.h"
 
 static void reply(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -61,10 +63,11 @@ static json_t *route_json(const struct config *cfg, const struct config *applied
 			json_array_append_new(methods,
 					      json_string(http_method_name((enum http_method)m)));
 	json_t *rb = s->rb_err_permille
-			     ? json_pack("{s:f, s:I, s:I, s:I}", "error_percent",
+			     ? json_pack("{s:f, s:I, s:I, s:I, s:I}", "error_percent",
 					 s->rb_err_permille / 10.0, "p99_ms",
 					 (json_int_t)s->rb_p99_ms, "window_s",
-					 (json_int_t)s->rb_window_s, "min", (json_int_t)s->rb_min)
+					 (json_int_t)s->rb_window_s, "min", (json_int_t)s->rb_min,
+					 "p99_min", (json_int_t)quantile_min_samples(0.99))
 			     : json_null();
 	json_t *trip = s->tripped ? json_pack("{s:s}", "figures", s->trip) : json_null();
 	json_t *fallback = s->fallback == ROUTE_FALLBACK_NONE ? json_string("none")
@@ -129,6 +132,10 @@ static void route_show_text(const struct ctl_env *env, const struct config *cfg,
 		reply(r, "%-5u %-16s %-20s %-24s %-8s %-6s %s\n", s->v[i]->id,
 		      methods[0] ? methods : "*", sp->host[0] ? sp->host : "*", sp->path,
 		      pool_name(cfg, sp->pool), route_source(cfg, env->chg.applied, s->v[i]), o);
+		if (sp->rb_p99_ms && sp->rb_min < quantile_min_samples(0.99))
+			reply(r,
+			      "      p99 judged only in windows of %u requests or more (min %u)\n",
+			      quantile_min_samples(0.99), sp->rb_min);
 		if (sp->tripped)
 			reply(r, "      rolled back by strgd: %s\n", sp->trip);
 	}
@@ -194,6 +201,16 @@ static void reply_change(const struct config *cfg, struct ctl_reply *r, bool dry
 		reply(r, "%sroute %u: %s -> %s\n", dry ? "would change " : "", id, a, b);
 }
 
+/* A p99 limit its min cannot judge: said on stderr (strgctl) and, as ever, done. */
+static void warn_rollback_min(struct ctl_reply *r, const struct route_spec *spec)
+{
+	char msg[ROUTE_TEXT_MAX + 256];
+	struct route_stored v;
+
+	if (rollback_min_warning(route_spec_view(spec, &v), msg, sizeof(msg)))
+		reply(r, "warning: %s\n", msg);
+}
+
 /* The spec is normalised as the table stores it: the reply shows what will be in force. */
 int ctl_route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
@@ -217,6 +234,7 @@ int ctl_route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	if (old && specs_equal(&before, &spec)) {
 		reply(r, "ok\n");
 		reply_change(a->cfg, r, a->dry, old_id, &before, &spec);
+		warn_rollback_min(r, &spec);
 		return 0;
 	}
 	id = route_table_set(a->cfg->routes, &spec);
@@ -224,6 +242,7 @@ int ctl_route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 		return ctl_fail(r, "route set: %s", strerror(-id));
 	reply(r, "ok\n");
 	reply_change(a->cfg, r, a->dry, (uint32_t)id, old ? &before : NULL, &spec);
+	warn_rollback_min(r, &spec);
 	return 1;
 }
 

@@ -4,9 +4,7 @@
 #define STRG_CTLROUTE_H
 
 #include "control/ctlverbs.h"
-
-/* How a change names an existing route. */
-#define CTL_ROUTE_KEY "ID | [METHODS] [host HOST] PATH [exact]"
+#include "core/route.h"
 
 /* Each verb once: noun, verb, arguments, help, flags, handler (V is CTL_VERB). */
 #define CTL_ROUTE_VERBS(V)                                                                         \
@@ -14,19 +12,17 @@
 	  "the route table, every option of each route, and the "                                  \
 	  "kernel route table's state",                                                            \
 	  CTL_JSON, ctl_route_show)                                                                \
-	V("route", "set",                                                                          \
-	  "[METHODS] [host HOST] PATH POOL [percent P] [exact] [strip-prefix | rewrite NEW] "      \
-	  "[testers] [inactive]",                                                                  \
+	V("route", "set", ROUTE_GRAMMAR,                                                           \
 	  "add a route, or replace the one with the same methods, host, path and exact flag; "     \
 	  "percent P (0-100, one decimal) sends that share of users (sticky), the rest falls "     \
 	  "through; strip-prefix or rewrite NEW replace the matched prefix in the forwarded "      \
 	  "path; testers lets the tester header pin a request to a pool",                          \
 	  CTL_CHANGES, ctl_route_set)                                                              \
-	V("route", "del", CTL_ROUTE_KEY, "delete a route (never the default '/')", CTL_CHANGES,    \
-	  ctl_route_del)                                                                           \
-	V("route", "activate", CTL_ROUTE_KEY, "route the route's requests again", CTL_CHANGES,     \
+	V("route", "del", ROUTE_KEY_GRAMMAR, "delete a route (never the default '/')",             \
+	  CTL_CHANGES, ctl_route_del)                                                              \
+	V("route", "activate", ROUTE_KEY_GRAMMAR, "route the route's requests again", CTL_CHANGES, \
 	  ctl_route_activate)                                                                      \
-	V("route", "deactivate", CTL_ROUTE_KEY,                                                    \
+	V("route", "deactivate", ROUTE_KEY_GRAMMAR,                                                \
 	  "keep the route, but let its requests fall through to the next match (rollback)",        \
 	  CTL_CHANGES, ctl_route_activate)
 

@@ -13,6 +13,9 @@
 
 #include "control/ctlsrv.h"
 
+_Static_assert(RING_OPS_CTL + REQSRV_OPS <= RING_OPS_METRICS,
+	       "the control socket's range overflows");
+
 /* Supplementary groups read of a peer (SO_PEERGROUPS); a member of more is looked up whole. */
 #define CTLSRV_PEER_GROUPS 64
 
@@ -94,7 +97,7 @@ static const struct reqsrv_proto ctl_proto = {
 	.name = "ctl",
 	.what = "command",
 	.max = CTL_LINE_MAX,
-	.op_base = RING_OP_CTL_ACCEPT,
+	.op_base = RING_OPS_CTL,
 	.busy = "error: too many control connections, try again\n",
 	.reply_size = sizeof(struct ctl_reply),
 	.request = ctl_request,

@@ -12,11 +12,16 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "lib/grow.h"
+#include "lib/log.h"
+#include "lib/words.h"
 
 #define CONFIG_LINE_MAX 8192
 #define CONFIG_ARGS_MAX 128
 #define CONFIG_FILE_MAX (64u << 20)
 #define DURATION_MAX_MS 3600000u /* one hour: longer is a typo, not a timeout */
+/* timeout server, client and idle under this are warned about: a unit left out, most likely */
+#define CONFIG_TIMEOUT_WARN_MS 100u
 /* Default bound on the kernel's route map: ~170 bytes of kernel memory per prefix at most. */
 #define CONFIG_KERNEL_ROUTES (256u * 1024)
 #define CONFIG_WORKERS_MAX   64 /* equals STRG_MAX_WORKERS, the kernel's event rings */
@@ -78,6 +83,29 @@ struct config *config_of(struct config_parser *ps)
 	return ps->cfg;
 }
 
+/*
+ * A line that is valid but likely wrong: logged as "file:line: message" (strgd -t, start and
+ * reload all read the file through here), not for strgd's own saved text, which was read once.
+ */
+static void cfg_warn(struct config_parser *ps, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void cfg_warn(struct config_parser *ps, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (ps->saved)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ps->name)
+		pr_warn("%s:%u: %s", ps->name, ps->line, msg);
+	else
+		pr_warn("%s", msg);
+}
+
 static int config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -92,11 +120,12 @@ static int config_defaults(struct config *cfg)
 	cfg->body_timeout_ms = 20000;
 	cfg->body_rate = 500;
 	cfg->down_hold_ms = 2000;
+	cfg->notify_coalesce_ms = 5000;
 	cfg->kernel_routes_max = CONFIG_KERNEL_ROUTES;
-	strcpy(cfg->control, "/run/strg/strgd.sock");
+	strcpy(cfg->control, CONFIG_CONTROL_DEFAULT);
 	cfg->control_read_gid = -1;
 	cfg->control_change_gid = -1;
-	strcpy(cfg->state, "/var/lib/strg/state");
+	strcpy(cfg->state, CONFIG_STATE_DEFAULT);
 	strcpy(cfg->tester_header, "X-Strg-Pool");
 	cfg->routes = route_table_new();
 	return cfg->routes ? 0 : -errno;
@@ -199,10 +228,23 @@ struct pool *config_named_pool(struct config_parser *ps, const char *what, const
 }
 
 /* notify exec PATH */
+/* notify exec PATH | notify coalesce T|0 */
 static int do_notify(struct config_parser *ps, int argc, char **argv)
 {
+	int err;
+
+	if (argc == 3 && !strcmp(argv[1], "coalesce")) {
+		ps->cfg->notify_coalesce_ms = 0;
+		err = strcmp(argv[2], "0")
+			      ? config_parse_duration(argv[2], &ps->cfg->notify_coalesce_ms)
+			      : 0;
+		return err ? cfg_err(ps, "notify: coalesce: bad duration '%s' (0, or 1ms to 60m)",
+				     argv[2])
+			   : 0;
+	}
 	if (argc != 3 || strcmp(argv[1], "exec") || argv[2][0] != '/')
-		return cfg_err(ps, "notify: expects 'exec' and an absolute path");
+		return cfg_err(ps, "notify: expects 'exec' and an absolute path, or 'coalesce' and "
+				   "a duration");
 	if (strlen(argv[2]) >= sizeof(ps->cfg->notify))
 		return cfg_err(ps, "notify: path longer than %zu bytes",
 			       sizeof(ps->cfg->notify) - 1);
@@ -445,20 +487,12 @@ static int route_methods(struct config_parser *ps, const char *list, uint32_t *m
 
 static int route_remember_line(struct config_parser *ps, int id)
 {
-	unsigned *lines;
-	size_t n;
+	unsigned *lines =
+		grow_array(ps->route_lines, &ps->nroute_lines, (size_t)id + 1, sizeof(*lines), 64);
 
-	if ((size_t)id >= ps->nroute_lines) {
-		n = ps->nroute_lines ? ps->nroute_lines * 2 : 64;
-		while (n <= (size_t)id)
-			n *= 2;
-		lines = realloc(ps->route_lines, n * sizeof(*lines));
-		if (!lines)
-			return cfg_err(ps, "route: %s", strerror(ENOMEM));
-		memset(lines + ps->nroute_lines, 0, (n - ps->nroute_lines) * sizeof(*lines));
-		ps->route_lines = lines;
-		ps->nroute_lines = n;
-	}
+	if (!lines)
+		return cfg_err(ps, "route: %s", strerror(ENOMEM));
+	ps->route_lines = lines;
 	ps->route_lines[id] = ps->line;
 	return 0;
 }
@@ -526,115 +560,167 @@ static int parse_rollback(struct config_parser *ps, int argc, char **argv, int *
 }
 
 /* route [METHODS] [host H] PATH POOL [exact], argv[0] being "route" or the verb before it */
-static int parse_route_spec(struct config_parser *ps, int argc, char **argv, struct route_spec *out)
-{
-	static const char usage[] = "route: expects [METHODS] [host HOST] PATH POOL [exact]";
-	struct route_spec spec = {0};
-	const char *methods = NULL, *host = "", *path, *pool;
-	int i = 1, err;
+/* A route line's leading words, as written: [METHODS] [host HOST] PATH POOL. */
+struct route_words {
+	const char *methods, *host, *path, *pool;
+};
 
-	if (i < argc && argv[i][0] != '/' && strcmp(argv[i], "host"))
-		methods = argv[i++];
-	if (i < argc && !strcmp(argv[i], "host")) {
-		if (i + 1 >= argc)
+/* The leading words from argv[*i]; *i moves past them. 0 or the error's. */
+static int route_leading(struct config_parser *ps, int argc, char **argv, int *i,
+			 struct route_words *w)
+{
+	static const char usage[] = "route: expects " ROUTE_GRAMMAR;
+
+	*w = (struct route_words){.host = ""};
+	if (*i < argc && argv[*i][0] != '/' && strcmp(argv[*i], "host"))
+		w->methods = argv[(*i)++];
+	if (*i < argc && !strcmp(argv[*i], "host")) {
+		if (*i + 1 >= argc)
 			return cfg_err(ps, "%s", usage);
-		host = argv[i + 1];
-		i += 2;
+		w->host = argv[*i + 1];
+		*i += 2;
 	}
-	if (i >= argc)
+	if (*i >= argc)
 		return cfg_err(ps, "%s", usage);
-	path = argv[i++];
-	if (path[0] != '/')
+	w->path = argv[(*i)++];
+	if (w->path[0] != '/')
 		return cfg_err(ps, "route: path must start with '/'");
-	if (i >= argc)
+	if (*i >= argc)
 		return cfg_err(ps, "%s", usage);
-	pool = argv[i++];
+	w->pool = argv[(*i)++];
+	return 0;
+}
+
+/* strip-prefix, or rewrite NEW, at argv[*i]; *i moves past it. 0 or the error's. */
+static int route_adapt(struct config_parser *ps, int argc, char **argv, int *i,
+		       struct route_spec *spec)
+{
+	struct route_spec tmp = {0};
+
+	if (*i < argc && !strcmp(argv[*i], "strip-prefix")) {
+		spec->adapt = true;
+		(*i)++;
+	} else if (*i + 1 < argc && !strcmp(argv[*i], "rewrite")) {
+		if (route_path_set(&tmp, argv[*i + 1]))
+			return cfg_err(ps, "route: bad rewrite '%s' (a path like the route's)",
+				       argv[*i + 1]);
+		spec->adapt = true;
+		/* "/" as the new prefix is the same as stripping the old one. */
+		strcpy(spec->rewrite, strcmp(tmp.path, "/") ? tmp.path : "");
+		*i += 2;
+	}
+	return 0;
+}
+
+/* fallback POOL | none, at argv[*i]; *i moves past it. 0 or the error's. */
+static int route_fallback(struct config_parser *ps, int argc, char **argv, int *i,
+			  struct route_spec *spec)
+{
+	if (*i + 1 >= argc || strcmp(argv[*i], "fallback"))
+		return 0;
+	if (!strcmp(argv[*i + 1], "none")) {
+		spec->fallback = ROUTE_FALLBACK_NONE;
+	} else {
+		spec->fallback_pool = config_pool_find(ps->cfg, argv[*i + 1]);
+		if (spec->fallback_pool < 0)
+			return cfg_err(ps, "route: unknown fallback pool '%.64s'", argv[*i + 1]);
+		spec->fallback = ROUTE_FALLBACK_POOL;
+	}
+	*i += 2;
+	return 0;
+}
+
+/* The options after the pool, in the grammar's order, to the end of the line. */
+static int route_options(struct config_parser *ps, int argc, char **argv, int i,
+			 struct route_spec *spec)
+{
+	int err = 0;
+
 	if (i + 1 < argc && !strcmp(argv[i], "percent")) {
-		if (parse_percent(argv[i + 1], &spec.permille))
+		if (parse_percent(argv[i + 1], &spec->permille))
 			return cfg_err(ps, "route: bad percent '%s' (0 to 100, one decimal)",
 				       argv[i + 1]);
-		spec.split = true;
+		spec->split = true;
 		i += 2;
 	}
 	if (i < argc && !strcmp(argv[i], "exact")) {
-		spec.exact = true;
+		spec->exact = true;
 		i++;
 	}
-	if (i < argc && !strcmp(argv[i], "strip-prefix")) {
-		spec.adapt = true;
-		i++;
-	} else if (i + 1 < argc && !strcmp(argv[i], "rewrite")) {
-		struct route_spec tmp = {0};
-
-		if (route_path_set(&tmp, argv[i + 1]))
-			return cfg_err(ps, "route: bad rewrite '%s' (a path like the route's)",
-				       argv[i + 1]);
-		spec.adapt = true;
-		/* "/" as the new prefix is the same as stripping the old one. */
-		strcpy(spec.rewrite, strcmp(tmp.path, "/") ? tmp.path : "");
-		i += 2;
-	}
-	if (i < argc && !strcmp(argv[i], "testers")) {
-		spec.testers = true;
+	err = route_adapt(ps, argc, argv, &i, spec);
+	if (!err && i < argc && !strcmp(argv[i], "testers")) {
+		spec->testers = true;
 		i++;
 	}
-	if (i + 1 < argc && !strcmp(argv[i], "fallback")) {
-		if (!strcmp(argv[i + 1], "none")) {
-			spec.fallback = ROUTE_FALLBACK_NONE;
-		} else {
-			spec.fallback_pool = config_pool_find(ps->cfg, argv[i + 1]);
-			if (spec.fallback_pool < 0)
-				return cfg_err(ps, "route: unknown fallback pool '%.64s'",
-					       argv[i + 1]);
-			spec.fallback = ROUTE_FALLBACK_POOL;
-		}
-		i += 2;
-	}
-	if (i + 1 < argc && !strcmp(argv[i], "rollback")) {
-		err = parse_rollback(ps, argc, argv, &i, &spec);
-		if (err)
-			return err;
-	}
+	if (!err)
+		err = route_fallback(ps, argc, argv, &i, spec);
+	if (!err && i + 1 < argc && !strcmp(argv[i], "rollback"))
+		err = parse_rollback(ps, argc, argv, &i, spec);
+	if (err)
+		return err;
 	if (i < argc && !strcmp(argv[i], "inactive")) {
-		spec.inactive = true;
+		spec->inactive = true;
 		i++;
 	}
 	if (i < argc && !strcmp(argv[i], "tripped")) {
-		spec.tripped = true; /* a state file's: rolled back by strgd, still inactive */
-		spec.inactive = true;
-		snprintf(spec.trip, sizeof(spec.trip), "before strgd's last start");
+		spec->tripped = true; /* a state file's: rolled back by strgd, still inactive */
+		spec->inactive = true;
+		snprintf(spec->trip, sizeof(spec->trip), "before strgd's last start");
 		i++;
 	}
-	if (i < argc)
-		return cfg_err(ps, "route: unexpected '%s'", argv[i]);
-	if (!methods && !host[0] && !strcmp(path, "/") && !spec.exact &&
-	    (spec.inactive || spec.split || spec.adapt || spec.rb_err_permille))
-		return cfg_err(ps, "route: the default route '/' takes every request");
-	if (route_path_set(&spec, path))
+	return i < argc ? cfg_err(ps, "route: unexpected '%s'", argv[i]) : 0;
+}
+
+/* The leading words into spec, and the checks that need the whole route. 0 or the error's. */
+static int route_finish(struct config_parser *ps, const struct route_words *w,
+			struct route_spec *spec)
+{
+	struct route_stored view;
+	int err;
+
+	if (route_path_set(spec, w->path))
 		return cfg_err(ps,
 			       "route: bad path '%s' (no '?', '#', spaces, dot or empty segments)",
-			       path);
-	if (route_host_set(&spec, host))
-		return cfg_err(ps, "route: bad host '%s' (a name or IP literal, no port)", host);
-	if (methods) {
-		err = route_methods(ps, methods, &spec.methods);
-		if (err)
-			return err;
-	}
-	spec.pool = config_pool_find(ps->cfg, pool);
-	if (spec.pool < 0 && !ps->name) /* a command: no file to reorder */
-		return cfg_err(ps, "route: unknown pool '%s'", pool);
-	if (spec.pool < 0)
+			       w->path);
+	if (route_host_set(spec, w->host))
+		return cfg_err(ps, "route: bad host '%s' (a name or IP literal, no port)", w->host);
+	err = w->methods ? route_methods(ps, w->methods, &spec->methods) : 0;
+	if (err)
+		return err;
+	if (route_is_default(route_spec_view(spec, &view)) &&
+	    (spec->inactive || spec->split || spec->adapt || spec->rb_err_permille))
+		return cfg_err(ps, "route: the default route '/' takes every request");
+	spec->pool = config_pool_find(ps->cfg, w->pool);
+	if (spec->pool < 0 && !ps->name) /* a command: no file to reorder */
+		return cfg_err(ps, "route: unknown pool '%s'", w->pool);
+	if (spec->pool < 0)
 		return cfg_err(ps, "route: unknown pool '%s' (pools are defined before routes)",
-			       pool);
+			       w->pool);
 	/* Its own pool has no backend when a fallback is due: the same pool cannot take over. */
-	if (spec.fallback == ROUTE_FALLBACK_POOL && spec.fallback_pool == spec.pool && !ps->saved)
+	if (spec->fallback == ROUTE_FALLBACK_POOL && spec->fallback_pool == spec->pool &&
+	    !ps->saved)
 		return cfg_err(ps,
 			       "route: fallback '%s' is the route's own pool (name another pool, "
 			       "or 'fallback none')",
-			       pool);
-	*out = spec;
+			       w->pool);
 	return 0;
+}
+
+/* A route line (ROUTE_GRAMMAR) into out. 0 or the error's (cfg_err). */
+static int parse_route_spec(struct config_parser *ps, int argc, char **argv, struct route_spec *out)
+{
+	struct route_spec spec = {0};
+	struct route_words w;
+	int i = 1, err;
+
+	err = route_leading(ps, argc, argv, &i, &w);
+	if (!err)
+		err = route_options(ps, argc, argv, i, &spec);
+	if (!err)
+		err = route_finish(ps, &w, &spec);
+	if (!err)
+		*out = spec;
+	return err;
 }
 
 static int do_route(struct config_parser *ps, int argc, char **argv)
@@ -666,14 +752,15 @@ static int do_timeout(struct config_parser *ps, int argc, char **argv)
 	static const struct {
 		const char *kind;
 		size_t off;
+		bool warn_low; /* under CONFIG_TIMEOUT_WARN_MS is most likely a missing unit */
 	} kinds[] = {
-		{"connect", offsetof(struct config, connect_timeout_ms)},
-		{"server", offsetof(struct config, server_timeout_ms)},
-		{"client", offsetof(struct config, client_timeout_ms)},
-		{"idle", offsetof(struct config, idle_timeout_ms)},
-		{"head", offsetof(struct config, head_timeout_ms)},
-		{"backend-idle", offsetof(struct config, backend_idle_ms)},
-		{"body", offsetof(struct config, body_timeout_ms)},
+		{"connect", offsetof(struct config, connect_timeout_ms), false},
+		{"server", offsetof(struct config, server_timeout_ms), true},
+		{"client", offsetof(struct config, client_timeout_ms), true},
+		{"idle", offsetof(struct config, idle_timeout_ms), true},
+		{"head", offsetof(struct config, head_timeout_ms), false},
+		{"backend-idle", offsetof(struct config, backend_idle_ms), false},
+		{"body", offsetof(struct config, body_timeout_ms), false},
 	};
 	uint32_t ms;
 	size_t i;
@@ -696,6 +783,16 @@ static int do_timeout(struct config_parser *ps, int argc, char **argv)
 		return cfg_err(ps, "timeout %s: bad duration '%s' (a number, then ms, s or m)",
 			       argv[1], argv[2]);
 	*(uint32_t *)((char *)ps->cfg + kinds[i].off) = ms;
+	/* As in HAProxy a bare number is milliseconds: "timeout server 30" is 30 ms, not 30 s. */
+	if (ms < CONFIG_TIMEOUT_WARN_MS && kinds[i].warn_low &&
+	    argv[2][strspn(argv[2], "0123456789")])
+		cfg_warn(ps, "timeout %s %s is under %u ms: most requests will time out", argv[1],
+			 argv[2], CONFIG_TIMEOUT_WARN_MS);
+	else if (ms < CONFIG_TIMEOUT_WARN_MS && kinds[i].warn_low)
+		cfg_warn(ps,
+			 "timeout %s %s is %u ms (a number without a unit is milliseconds, as in "
+			 "HAProxy); did you mean %us?",
+			 argv[1], argv[2], ms, ms);
 	return 0;
 }
 
@@ -884,26 +981,6 @@ int config_words(struct config *cfg, int argc, char **argv, char *err, size_t er
 	return k->parse(&ps, argc, argv);
 }
 
-/* Split a line in place into words; a word starting with '#' starts a comment. */
-static int split(struct config_parser *ps, char *s, char **argv)
-{
-	int argc = 0;
-
-	for (;;) {
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (!*s || *s == '#')
-			return argc;
-		if (argc == CONFIG_ARGS_MAX)
-			return cfg_err(ps, "too many words on one line (max %d)", CONFIG_ARGS_MAX);
-		argv[argc++] = s;
-		while (*s && *s != ' ' && *s != '\t')
-			s++;
-		if (*s)
-			*s++ = '\0';
-	}
-}
-
 static int parse_line(struct config_parser *ps, const char *text, size_t len)
 {
 	char buf[CONFIG_LINE_MAX + 1], *argv[CONFIG_ARGS_MAX];
@@ -920,9 +997,11 @@ static int parse_line(struct config_parser *ps, const char *text, size_t len)
 			return cfg_err(ps, "control character in line");
 	memcpy(buf, text, len);
 	buf[len] = '\0';
-	argc = split(ps, buf, argv);
-	if (argc <= 0)
-		return argc;
+	argc = words_split(buf, argv, CONFIG_ARGS_MAX, true);
+	if (argc < 0)
+		return cfg_err(ps, "too many words on one line (max %d)", CONFIG_ARGS_MAX);
+	if (!argc)
+		return 0;
 	k = directive_of(argc, argv);
 	if (!k)
 		return cfg_err(ps, "unknown directive '%s'", argv[0]);
@@ -933,7 +1012,7 @@ static int parse_line(struct config_parser *ps, const char *text, size_t len)
 static int config_finish(struct config_parser *ps)
 {
 	struct config *cfg = ps->cfg;
-	struct route_spec def = {.path = "/"};
+	struct route_spec def;
 	int id;
 
 	ps->line = 0;
@@ -942,8 +1021,9 @@ static int config_finish(struct config_parser *ps)
 	if (cfg->limits.max_request_line > cfg->limits.max_head)
 		return cfg_err(ps, "limit request-line (%u) is larger than limit head (%u)",
 			       cfg->limits.max_request_line, cfg->limits.max_head);
-	if (route_table_find(cfg->routes, &def))
+	if (route_table_default(cfg->routes))
 		return 0;
+	route_default_spec(&def);
 	def.pool = config_pool_find(cfg, "legacy");
 	if (def.pool < 0)
 		return cfg_err(ps, "no default route '/' and no pool 'legacy'");

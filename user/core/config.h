@@ -12,6 +12,10 @@
 #include "core/pool.h"
 #include "core/route.h"
 
+/* Where the control socket and the state file are when the configuration does not say. */
+#define CONFIG_CONTROL_DEFAULT "/run/strg/strgd.sock"
+#define CONFIG_STATE_DEFAULT   "/var/lib/strg/state"
+
 /* What makes a user's bucket for "percent" routes. */
 enum sticky_kind {
 	STICKY_ADDRESS = 0, /* the client address (the default) */
@@ -59,9 +63,10 @@ struct config {
 	char state[256];	/* route table saved on every change; default /var/lib/strg/state */
 	char tester_header[64]; /* pins a request of a "testers" route to a pool; X-Strg-Pool */
 	char notify[256];	/* "notify exec PATH": the command run for each event ("" none) */
-	char access_log[256];	/* access log path, "stderr", or "" (off, the default) */
-	bool access_log_json;	/* one JSON object per line instead of text */
-	unsigned access_log_sample; /* log one request in N (1: every one) */
+	uint32_t notify_coalesce_ms; /* one run per subject this often at most; 5000 (0: each) */
+	char access_log[256];	     /* access log path, "stderr", or "" (off, the default) */
+	bool access_log_json;	     /* one JSON object per line instead of text */
+	unsigned access_log_sample;  /* log one request in N (1: every one) */
 	enum sticky_kind sticky;
 	char sticky_name[64];
 	struct guard_settings guard; /* the XDP guard (xdp, deny, allow, limit syn|packets) */

@@ -4,6 +4,7 @@
  * "health" (active checks, run by dataplane/health.c) and "eject" (passive, by failed requests).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,22 +65,75 @@ static int do_health(struct config_parser *ps, int argc, char **argv)
 	return 0;
 }
 
-/* eject POOL after N [5xx]: N failed requests in a row eject a backend (0: never). */
+#define EJECT_USAGE                                                                                \
+	"eject: expects POOL after N [5xx] [hold T] [max-hold T] [decay T] [slowstart T]"
+
+/* A duration option of eject; slowstart alone may be 0 (off). */
+static int eject_option(struct config_parser *ps, struct pool_health *h, const char *name,
+			const char *value)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} opts[] = {
+		{"hold", offsetof(struct pool_health, hold_ms)},
+		{"max-hold", offsetof(struct pool_health, max_hold_ms)},
+		{"decay", offsetof(struct pool_health, decay_ms)},
+		{"slowstart", offsetof(struct pool_health, slowstart_ms)},
+	};
+	uint32_t ms = 0;
+	int err;
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		if (strcmp(name, opts[i].name))
+			continue;
+		if (!value)
+			return config_err(ps, "eject: %s: expects a duration", name);
+		err = !strcmp(name, "slowstart") && !strcmp(value, "0")
+			      ? 0
+			      : config_parse_duration(value, &ms);
+		if (err == -ERANGE)
+			return config_err(ps, "eject: %s '%s' out of range (1ms to 60m)", name,
+					  value);
+		if (err)
+			return config_err(
+				ps, "eject: %s: bad duration '%s' (a number, then ms, s or m)",
+				name, value);
+		*(uint32_t *)((char *)h + opts[i].off) = ms;
+		return 0;
+	}
+	return config_err(ps, "eject: unknown option '%s' (hold, max-hold, decay, slowstart)",
+			  name);
+}
+
+/*
+ * eject POOL after N [5xx] [hold T] [max-hold T] [decay T] [slowstart T]: N failed requests in
+ * a row eject a backend (0: never), for a hold that grows while it keeps failing (pool.h).
+ */
 static int do_eject(struct config_parser *ps, int argc, char **argv)
 {
+	struct pool_health h;
 	struct pool *p;
 	uint32_t n;
+	int i = 4;
 
-	if (argc < 4 || argc > 5 || strcmp(argv[2], "after") ||
-	    (argc == 5 && strcmp(argv[4], "5xx")))
-		return config_err(ps, "eject: expects POOL after N [5xx]");
+	if (argc < 4 || strcmp(argv[2], "after"))
+		return config_err(ps, EJECT_USAGE);
 	p = config_named_pool(ps, "eject", argv[1]);
 	if (!p)
 		return -EINVAL;
 	if (config_parse_uint(argv[3], &n) || n > 1000)
 		return config_err(ps, "eject: '%s' is not 0 to 1000", argv[3]);
-	p->health.eject_after = n;
-	p->health.eject_5xx = argc == 5;
+	h = p->health;
+	h.eject_after = n;
+	h.eject_5xx = argc > 4 && !strcmp(argv[4], "5xx");
+	for (i += h.eject_5xx; i < argc; i += 2)
+		if (eject_option(ps, &h, argv[i], i + 1 < argc ? argv[i + 1] : NULL))
+			return -EINVAL;
+	if (h.max_hold_ms < h.hold_ms)
+		return config_err(ps, "eject: max-hold %ums is shorter than hold %ums",
+				  h.max_hold_ms, h.hold_ms);
+	p->health = h;
 	return 0;
 }
 

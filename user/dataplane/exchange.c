@@ -19,6 +19,7 @@
 
 #include "dataplane/conn.h"
 #include "dataplane/exchange.h"
+#include "dataplane/handoff.h"
 #include "dataplane/health.h"
 #include "lib/log.h"
 #include "core/proxyproto.h"
@@ -267,7 +268,7 @@ enum xout exchange_start(struct conn *c)
 {
 	struct worker *w = c->w;
 	struct http_request *req = &w->req;
-	const struct route *rt;
+	const struct route *rt, *counted;
 	unsigned bucket;
 	bool whole;
 	int n, tester;
@@ -309,16 +310,17 @@ enum xout exchange_start(struct conn *c)
 			 ? tester_pool(w->cfg, req, c->cin.data + c->cin.start)
 			 : -1;
 	bucket = user_bucket(c, req, c->cin.data + c->cin.start) | (tester >= 0 ? ROUTE_TESTER : 0);
-	rt = route_table_lookup_user(w->cfg->routes, req->method, req->host, req->host_len,
-				     req->path, req->path_len, bucket);
+	rt = route_table_lookup_counted(w->cfg->routes, req->method, req->host, req->host_len,
+					req->path, req->path_len, bucket, &counted);
 	if (!rt) {
 		c->method = req->method;
 		conn_reply(c, 404);
 		return XO_BUSY;
 	}
 	c->method = req->method;
-	c->route_id = rt->id;
-	c->route_slot = rt->slot;
+	/* A canary's users outside its share count under it too, with the pool that serves them. */
+	c->route_id = counted->id;
+	c->route_slot = counted->slot;
 	c->t_req = now_ns();
 	c->t_in = c->t_req;
 	/* The request ends with its head when its body came along (latency counts from there). */
@@ -363,14 +365,11 @@ enum xout exchange_start(struct conn *c)
 static void request_failed(struct conn *c, unsigned idx, const char *what)
 {
 	const struct pool *p = &c->w->cfg->pools[c->pool];
-	char why[128];
+	char why[160];
 
-	if (!pool_request_failed(p, &c->w->prt[c->pool], idx, now_ns(),
-				 ms_ns(c->w->cfg->down_hold_ms)))
+	if (!pool_request_failed(p, &c->w->prt[c->pool], idx, now_ns()))
 		return;
-	snprintf(why, sizeof(why), "%u failed requests in a row (the last: %s)%s",
-		 p->health.eject_after, what,
-		 p->health.active ? "" : "; tried again after down-hold");
+	pool_ejection_text(p, &c->w->prt[c->pool], idx, what, why, sizeof(why));
 	health_changed(p, idx, HEALTH_DOWN, why);
 }
 
@@ -512,7 +511,7 @@ static void exchange_connect(struct conn *c)
 	sqe = ring_get_sqe(&w->ring);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&p->backends[idx].addr,
 			      p->backends[idx].addrlen);
-	conn_submit(c, sqe, RING_OP_CONNECT);
+	conn_submit(c, sqe, CONN_OP_CONNECT);
 	if (!linked)
 		return;
 	sqe->flags |= IOSQE_IO_LINK;
@@ -596,14 +595,14 @@ static void exchange_pump_up(struct conn *c)
 	uint64_t n = 0;
 	bool done = false;
 
-	if (c->req.done || (c->pending & (1u << RING_OP_BSEND)) || c->hsent < c->hlen)
+	if (c->req.done || (c->pending & (1u << CONN_OP_BSEND)) || c->hsent < c->hlen)
 		return;
 	if (!avail) {
 		if (c->req.eof) {
 			/* Tunnel: pass the client's half-close on once its bytes are all sent. */
 			if (conn_has(c, CF_TUNNEL)) {
 				shutdown(c->bfd, SHUT_WR);
-				if (c->resp.eof && !(c->pending & (1u << RING_OP_CSEND)))
+				if (c->resp.eof && !(c->pending & (1u << CONN_OP_CSEND)))
 					conn_close(c);
 			}
 			return;
@@ -688,7 +687,7 @@ static bool retry_request(struct conn *c)
 	if (!conn_has(c, CF_REUSED) || conn_has(c, CF_ADOPTED) || conn_has(c, CF_RESP_HEAD) ||
 	    c->bin.start != c->bin.end || c->req.body != HTTP_BODY_NONE ||
 	    !http_idempotent(c->method) || c->tries ||
-	    (c->pending & ((1u << RING_OP_BSEND) | (1u << RING_OP_BRECV))))
+	    (c->pending & ((1u << CONN_OP_BSEND) | (1u << CONN_OP_BRECV))))
 		return false;
 	if (ioctl(c->bfd, SIOCOUTQ, &unacked) < 0 || unacked < 0 || (uint32_t)unacked < c->hsent)
 		return false;
@@ -792,7 +791,7 @@ static void exchange_on_bsend(struct conn *c, int res)
 		return;
 	if (res < 0) {
 		/* Let the pending recv see the failure too; it decides between retry and 502. */
-		if (c->pending & (1u << RING_OP_BRECV)) {
+		if (c->pending & (1u << CONN_OP_BRECV)) {
 			shutdown(c->bfd, SHUT_RDWR);
 			return;
 		}
@@ -936,7 +935,7 @@ static void exchange_pump_down(struct conn *c)
 	uint64_t n = 0;
 	bool done = false, interim = false;
 
-	if (c->pending & (1u << RING_OP_CSEND))
+	if (c->pending & (1u << CONN_OP_CSEND))
 		return;
 	if (!conn_has(c, CF_RESP_HEAD)) {
 		int r = parse_response_head(c);
@@ -992,7 +991,7 @@ static void exchange_pump_down(struct conn *c)
 	if (!n) {
 		if (conn_has(c, CF_TUNNEL) && c->resp.eof) {
 			/* The backend's half-close goes on to the client; both ends shut: done. */
-			if (c->req.eof && !(c->pending & (1u << RING_OP_BSEND)))
+			if (c->req.eof && !(c->pending & (1u << CONN_OP_BSEND)))
 				conn_close(c);
 			else
 				shutdown(c->cfd, SHUT_WR);
@@ -1009,10 +1008,9 @@ static void exchange_pump_down(struct conn *c)
 	c->flags |= CF_RESP_STARTED;
 	c->resp.inflight = (uint32_t)n;
 	c->resp.done_pending = done;
-	/* A hand-back follows: the client's next request must not overtake it (see conn_cork). */
-	if (done && c->nout + (uint64_t)n < c->kernel_below && c->req.done && c->req.keep &&
-	    c->resp.keep && !c->w->stopping)
-		conn_cork(c);
+	/* The end of a response the connection outlives: a hand-back may follow. */
+	if (done && c->req.done && c->req.keep && c->resp.keep && !c->w->stopping)
+		handoff_hold(c, c->nout + (uint64_t)n);
 	conn_send_client(c, c->bin.data + c->bin.start, (uint32_t)n);
 }
 
@@ -1038,7 +1036,7 @@ static void exchange_on_brecv(struct conn *c, int res)
 				conn_reply(c, 502);
 				return;
 			}
-			if (!(c->pending & (1u << RING_OP_CSEND)))
+			if (!(c->pending & (1u << CONN_OP_CSEND)))
 				conn_close(c);
 			return;
 		}
@@ -1092,26 +1090,26 @@ static void exchange_on_csend(struct conn *c, int res)
 	exchange_pump_down(c);
 }
 
-enum xout exchange_on_cqe(struct conn *c, enum ring_op op, int res)
+enum xout exchange_on_cqe(struct conn *c, unsigned op, int res)
 {
 	struct worker *w = c->w; /* c may be freed below (conn_close with nothing pending) */
 	enum xout out;
 
 	w->xout = XO_BUSY;
 	switch (op) {
-	case RING_OP_CRECV:
+	case CONN_OP_CRECV:
 		exchange_on_crecv(c, res);
 		break;
-	case RING_OP_CSEND:
+	case CONN_OP_CSEND:
 		exchange_on_csend(c, res);
 		break;
-	case RING_OP_BRECV:
+	case CONN_OP_BRECV:
 		exchange_on_brecv(c, res);
 		break;
-	case RING_OP_BSEND:
+	case CONN_OP_BSEND:
 		exchange_on_bsend(c, res);
 		break;
-	case RING_OP_CONNECT:
+	case CONN_OP_CONNECT:
 		if (c->state == ST_CONNECT)
 			exchange_on_connect(c, res);
 		break;
@@ -1223,7 +1221,7 @@ void exchange_expire(struct conn *c)
 	switch (c->state) {
 	case ST_CONNECT:
 		/* exchange_on_connect sees -ECANCELED: a timeout, the next backend is tried */
-		conn_cancel_op(c, RING_OP_CONNECT);
+		conn_cancel_op(c, CONN_OP_CONNECT);
 		c->deadline_ns = 0;
 		return;
 	case ST_XFER:

@@ -20,7 +20,7 @@ void exchange_reset(struct conn *c);
  */
 enum xout exchange_start(struct conn *c);
 /* A completion of the exchange's own operations (connect, client and backend send/recv). */
-enum xout exchange_on_cqe(struct conn *c, enum ring_op op, int res);
+enum xout exchange_on_cqe(struct conn *c, unsigned op, int res);
 /* Finish a response the kernel passed up (k: its view) on the backend socket of pool. */
 void exchange_adopt(struct conn *c, unsigned pool, const struct strg_conn *k);
 /* strgd's answer (504, 502) for a request the kernel forwarded whose backend failed it. */

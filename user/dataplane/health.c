@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dataplane/health.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/notify.h"
 #include "dataplane/worker.h"
@@ -70,14 +71,13 @@ void health_changed(const struct pool *p, unsigned idx, enum backend_health h, c
 	notify_event(h == HEALTH_DOWN ? "backend-down" : "backend-up", NULL, p->name, name, why);
 }
 
-static void submit(struct health *hc, struct check *ck, enum ring_op op,
-		   const struct pool_backend *b)
+static void submit(struct health *hc, struct check *ck, unsigned op, const struct pool_backend *b)
 {
 	struct io_uring_sqe *sqe = ring_get_sqe(hc->ring);
 
-	if (op == RING_OP_HC_CONNECT)
+	if (op == HEALTH_OP_CONNECT)
 		io_uring_prep_connect(sqe, ck->fd, (const struct sockaddr *)&b->addr, b->addrlen);
-	else if (op == RING_OP_HC_SEND)
+	else if (op == HEALTH_OP_SEND)
 		io_uring_prep_send(sqe, ck->fd, ck->buf + ck->sent, ck->len - ck->sent,
 				   MSG_NOSIGNAL);
 	else
@@ -103,6 +103,8 @@ static void finish(struct health *hc, const struct config *cfg, struct check *ck
 	ck->cancelled = false;
 	if (!p || !p->health.active || ck->idx >= p->nbackends)
 		return;
+	if (!pass)
+		pool_check_failed(rt, ck->idx, why, now_ns());
 	/* The streak counts passes while ejected, failures while healthy. */
 	if ((h == HEALTH_DOWN) != pass) {
 		rt->b[ck->idx].streak = 0;
@@ -115,12 +117,14 @@ static void finish(struct health *hc, const struct config *cfg, struct check *ck
 		rt->b[ck->idx].streak = 0;
 		if (pool_set_health(rt, ck->idx, HEALTH_DOWN))
 			health_changed(p, ck->idx, HEALTH_DOWN, text);
-	} else if (h == HEALTH_DOWN && rt->b[ck->idx].streak >= p->health.rise) {
+	} else if (h == HEALTH_DOWN && rt->b[ck->idx].streak >= p->health.rise &&
+		   pool_hold_over(rt, ck->idx, now_ns())) {
+		/* Passes during an ejection's hold count, but admit only once it is over. */
 		snprintf(text, sizeof(text), "health check passed %u times in a row",
 			 rt->b[ck->idx].streak);
 		rt->b[ck->idx].streak = 0;
 		__atomic_store_n(&rt->b[ck->idx].fails, 0, __ATOMIC_RELAXED);
-		if (pool_set_health(rt, ck->idx, HEALTH_UP))
+		if (pool_admit(rt, ck->idx, now_ns()))
 			health_changed(p, ck->idx, HEALTH_UP, text);
 	}
 }
@@ -143,7 +147,7 @@ static void start(struct health *hc, const struct pool *p, struct check *ck, uin
 		     p->health.path, host);
 	ck->len = n > 0 && (size_t)n < sizeof(ck->buf) ? (size_t)n : 0;
 	ck->sent = 0;
-	submit(hc, ck, RING_OP_HC_CONNECT, b);
+	submit(hc, ck, HEALTH_OP_CONNECT, b);
 }
 
 /* A pool lost its last backend that serves, or got one back: its routes fall back, or stop. */
@@ -184,15 +188,15 @@ void health_tick(struct health *hc, const struct config *cfg, uint64_t now_ns)
 				if (now_ns >= ck->deadline && ck->busy && !ck->cancelled) {
 					struct io_uring_sqe *sqe = ring_get_sqe(hc->ring);
 
-					io_uring_prep_cancel64(sqe,
-							       ring_tag(ck, RING_OP_HC_CONNECT), 0);
-					io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
-					sqe = ring_get_sqe(hc->ring);
-					io_uring_prep_cancel64(sqe, ring_tag(ck, RING_OP_HC_SEND),
+					io_uring_prep_cancel64(sqe, ring_tag(ck, HEALTH_OP_CONNECT),
 							       0);
 					io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
 					sqe = ring_get_sqe(hc->ring);
-					io_uring_prep_cancel64(sqe, ring_tag(ck, RING_OP_HC_RECV),
+					io_uring_prep_cancel64(sqe, ring_tag(ck, HEALTH_OP_SEND),
+							       0);
+					io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
+					sqe = ring_get_sqe(hc->ring);
+					io_uring_prep_cancel64(sqe, ring_tag(ck, HEALTH_OP_RECV),
 							       0);
 					io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
 					ck->cancelled = true;
@@ -216,7 +220,7 @@ static unsigned status_of(const char *buf, size_t len)
 	return (unsigned)((buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0'));
 }
 
-void health_on_cqe(struct health *hc, const struct config *cfg, enum ring_op op, void *obj, int res)
+void health_on_cqe(struct health *hc, const struct config *cfg, unsigned op, void *obj, int res)
 {
 	struct check *ck = obj;
 	const struct pool *p = ck->pool < cfg->npools ? &cfg->pools[ck->pool] : NULL;
@@ -232,25 +236,25 @@ void health_on_cqe(struct health *hc, const struct config *cfg, enum ring_op op,
 	}
 	if (res < 0 || ck->cancelled) {
 		snprintf(why, sizeof(why), "%s: %s",
-			 op == RING_OP_HC_CONNECT ? "connect"
-			 : op == RING_OP_HC_SEND  ? "send"
-						  : "recv",
+			 op == HEALTH_OP_CONNECT ? "connect"
+			 : op == HEALTH_OP_SEND	 ? "send"
+						 : "recv",
 			 ck->cancelled ? "timed out" : strerror(-res));
 		finish(hc, cfg, ck, false, why);
 		return;
 	}
 	switch (op) {
-	case RING_OP_HC_CONNECT:
-		submit(hc, ck, RING_OP_HC_SEND, NULL);
+	case HEALTH_OP_CONNECT:
+		submit(hc, ck, HEALTH_OP_SEND, NULL);
 		return;
-	case RING_OP_HC_SEND:
+	case HEALTH_OP_SEND:
 		ck->sent += (size_t)res;
 		if (ck->sent < ck->len) {
-			submit(hc, ck, RING_OP_HC_SEND, NULL);
+			submit(hc, ck, HEALTH_OP_SEND, NULL);
 			return;
 		}
 		ck->len = 0;
-		submit(hc, ck, RING_OP_HC_RECV, NULL);
+		submit(hc, ck, HEALTH_OP_RECV, NULL);
 		return;
 	default:
 		break;
@@ -258,7 +262,7 @@ void health_on_cqe(struct health *hc, const struct config *cfg, enum ring_op op,
 	ck->len += (size_t)res;
 	status = status_of(ck->buf, ck->len);
 	if (!status && res > 0 && ck->len + 1 < sizeof(ck->buf) && ck->len < 12) {
-		submit(hc, ck, RING_OP_HC_RECV, NULL);
+		submit(hc, ck, HEALTH_OP_RECV, NULL);
 		return;
 	}
 	if (!status) {

@@ -17,6 +17,14 @@
 
 struct health;
 
+/* An active check's operations, in their range of the ring's (ring.h). */
+enum health_op {
+	HEALTH_OP_CONNECT = RING_OPS_HEALTH,
+	HEALTH_OP_SEND,
+	HEALTH_OP_RECV,
+};
+_Static_assert((unsigned)HEALTH_OP_RECV < (unsigned)RING_OPS_CTL, "health's range overflows");
+
 /* A checker on ring for the pools' runtime prt (POOL_MAX entries). NULL when out of memory. */
 struct health *health_open(struct io_uring *ring, struct pool_runtime *prt);
 /* Call after the ring is gone (no completion names a check any more). */
@@ -25,8 +33,7 @@ void health_close(struct health *hc);
 void health_tick(struct health *hc, const struct config *cfg, uint64_t now_ns);
 /* A backend's health changed (why: what did it): logged, and told the notify command. */
 void health_changed(const struct pool *p, unsigned idx, enum backend_health h, const char *why);
-/* A completion of RING_OP_HC_CONNECT, _SEND or _RECV. */
-void health_on_cqe(struct health *hc, const struct config *cfg, enum ring_op op, void *obj,
-		   int res);
+/* A completion of HEALTH_OP_CONNECT, _SEND or _RECV. */
+void health_on_cqe(struct health *hc, const struct config *cfg, unsigned op, void *obj, int res);
 
 #endif

@@ -1,12 +1,46 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Logging to stderr: one line per message, prefixed with an RFC 3339 timestamp and the level. */
+/*
+ * Logging to stderr: one line per message, prefixed with an RFC 3339 timestamp and the level; when
+ * stderr is the journal, with the syslog priority as "<N>" instead of the timestamp (the journal
+ * stamps each line itself), so that `journalctl -p warning` finds strgd's warnings.
+ */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "lib/log.h"
 
 enum log_level log_level = LOG_INFO;
+
+/* -1: not looked at yet; 0: a terminal or a file; 1: the journal. Looked at once, on the first
+ * line: threads that race there compute the same answer. */
+static int to_journal = -1;
+
+bool log_detect_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	/* systemd sets JOURNAL_STREAM=DEV:INO of the stream it gave as stdout/stderr; a stderr
+	 * redirected since (by a shell, say) has another device and inode. */
+	to_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && !fstat(2, &st) &&
+		     (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+	return to_journal;
+}
+
+int log_level_parse(const char *name)
+{
+	static const char *const names[] = {"warn", "info", "debug"};
+
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(name, names[i]))
+			return i;
+	return -1;
+}
 
 const char *log_stamp(char out[LOG_STAMP_MAX])
 {
@@ -32,8 +66,18 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	/* One fprintf per line so writers do not interleave. */
-	fprintf(stderr, "%s strgd %s: %s\n", log_stamp(stamp), names[lvl], line);
+	if (to_journal < 0)
+		log_detect_journal();
+	/* One fprintf per line so writers do not interleave. Priorities: warning 4, info 6,
+	 * debug 7. */
+	if (to_journal)
+		fprintf(stderr, "<%d>strgd %s: %s\n",
+			lvl == LOG_WARN	  ? 4
+			: lvl == LOG_INFO ? 6
+					  : 7,
+			names[lvl], line);
+	else
+		fprintf(stderr, "%s strgd %s: %s\n", log_stamp(stamp), names[lvl], line);
 }
 
 void log_say(void *prefix, const char *fmt, ...)

@@ -3,6 +3,8 @@
 #ifndef STRG_LOG_H
 #define STRG_LOG_H
 
+#include <stdbool.h>
+
 enum log_level {
 	LOG_WARN = 0,
 	LOG_INFO = 1,
@@ -10,6 +12,13 @@ enum log_level {
 };
 
 extern enum log_level log_level;
+
+/* Whether stderr is the journal (JOURNAL_STREAM names it): lines then carry their priority as
+ * "<N>" and no timestamp. Looked at on the first line; call again after stderr changed. */
+bool log_detect_journal(void);
+
+/* "warn", "info" or "debug" as a level, or -1. */
+int log_level_parse(const char *name);
 
 #define LOG_STAMP_MAX 32
 /* Now as RFC 3339, UTC, milliseconds ("2026-11-29T12:00:00.123Z"), in out. */

@@ -274,7 +274,7 @@ static void on_send(struct reqsrv *srv, struct reqsrv_conn *rc, int res)
 		conn_end(srv, rc);
 }
 
-void reqsrv_on_cqe(struct reqsrv *srv, enum ring_op op, void *obj, int res, unsigned flags)
+void reqsrv_on_cqe(struct reqsrv *srv, unsigned op, void *obj, int res, unsigned flags)
 {
 	if (op == srv->proto->op_base)
 		on_accept(srv, res, flags);

@@ -21,6 +21,9 @@
 #include "lib/reply.h"
 #include "lib/ring.h"
 
+/* The operations a server tags its completions with, from its proto's op_base: accept, recv, send.
+ */
+#define REQSRV_OPS 3
 /* Connections served at once; more are told so (the protocol's busy text) and closed. */
 #define REQSRV_MAX_CONNS 64
 /*
@@ -61,11 +64,11 @@ enum reqsrv_step {
 };
 
 struct reqsrv_proto {
-	const char *name;     /* log prefix: "ctl", "metrics" */
-	const char *what;     /* what a request is called in log lines: "command", "request" */
-	size_t max;	      /* request bytes kept */
-	enum ring_op op_base; /* its accept operation; recv is op_base + 1, send op_base + 2 */
-	const char *busy;     /* told to a connection over REQSRV_MAX_CONNS */
+	const char *name; /* log prefix: "ctl", "metrics" */
+	const char *what; /* what a request is called in log lines: "command", "request" */
+	size_t max;	  /* request bytes kept */
+	unsigned op_base; /* its accept operation; recv is op_base + 1, send op_base + 2 */
+	const char *busy; /* told to a connection over REQSRV_MAX_CONNS */
 	/*
 	 * When every slot is taken, a newcomer takes the slot of the connection that has been
 	 * sending its request longest, if that is over REQSRV_SLOW_NS (anonymous peers: a slow
@@ -114,7 +117,7 @@ unsigned reqsrv_conns(const struct reqsrv *srv);
 void *reqsrv_ctx(const struct reqsrv *srv);
 
 /* A completion of one of the server's operations (op is one of its three). */
-void reqsrv_on_cqe(struct reqsrv *srv, enum ring_op op, void *obj, int res, unsigned flags);
+void reqsrv_on_cqe(struct reqsrv *srv, unsigned op, void *obj, int res, unsigned flags);
 /* Send the held replies the protocol now releases. */
 void reqsrv_release(struct reqsrv *srv);
 /* The worker's timer: close connections past their deadline. */

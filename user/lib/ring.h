@@ -7,48 +7,43 @@
 #include <liburing.h>
 
 /*
- * Operation kinds; stored in the top bits of user_data, above any user-space address (at most 57
- * bits, with five-level paging), so objects need no particular alignment.
+ * A completion's operation: a small number stored in the top bits of user_data, above any
+ * user-space address (at most 57 bits, with five-level paging), so objects need no particular
+ * alignment. This file numbers only what every event loop has; each module numbers its own
+ * operations from the base of its range below, in its own header, so that one switch in the event
+ * loop dispatches them all and no module's operations are listed here.
  */
 enum ring_op {
-	RING_OP_NONE = 0, /* completions we ignore (cancel requests) */
-	RING_OP_ACCEPT = 1,
-	RING_OP_TIMER = 2,
-	RING_OP_CRECV = 3, /* recv from the client */
-	RING_OP_CSEND = 4, /* send to the client */
-	RING_OP_BRECV = 5, /* recv from the backend */
-	RING_OP_BSEND = 6, /* send to the backend */
-	RING_OP_CONNECT = 7,
-	RING_OP_WATCH = 8, /* poll of a spliced backend socket; RING_OP_WATCH + pool index */
-	RING_OP_WATCH_END = 24,
-	RING_OP_CWATCH = 24,	 /* poll of a spliced client socket for its FIN */
-	RING_OP_EVENTS = 25,	 /* the splice's event ring buffer (not a connection's) */
-	RING_OP_CTL_ACCEPT = 26, /* the control socket's listener */
-	RING_OP_CTL_RECV = 27,	 /* a control connection (struct ctl_conn) */
-	RING_OP_CTL_SEND = 28,
-	RING_OP_WAKE = 29,	  /* another worker: a new configuration is live */
-	RING_OP_ACK = 30,	  /* to worker 0: a worker took the new configuration */
-	RING_OP_HTTP_ACCEPT = 31, /* the metrics listener (metricsrv.c) */
-	RING_OP_HTTP_RECV = 32,
-	RING_OP_HTTP_SEND = 33,
-	RING_OP_HC_CONNECT = 34, /* an active health check (health.c) */
-	RING_OP_HC_SEND = 35,
-	RING_OP_HC_RECV = 36,
-	RING_OP_METRICS = 37, /* to worker 0: the metrics listener asks for a frame (metricsrv.c) */
-	RING_OP_RESTART = 40, /* strgctl restart: the new strgd's answer (proxy.c) */
+	RING_OP_NONE = 0,  /* completions nobody waits for (cancel requests) */
+	RING_OP_TIMER = 1, /* the loop's own timer */
+	RING_OP_WAKE = 2,  /* another thread: look again (a new configuration is live, ...) */
+	RING_OP_ACK = 3,   /* another thread: done (a worker took the configuration, a save) */
+};
+
+/* The ranges of the modules' operations: [base, end). */
+enum ring_range {
+	RING_OPS_LOOP = 4, /* the daemon's event loop (daemon/proxy.c) */
+	RING_OPS_CONN = 8, /* a connection's, a bit each of its pending mask (dataplane/conn.h) */
+	RING_OPS_CONN_END = 32, /* (the mask has 32 bits) */
+	RING_OPS_HEALTH = 32,	/* active health checks (dataplane/health.h) */
+	RING_OPS_CTL = 36,	/* the control socket's server: accept, recv, send (reqsrv.h) */
+	RING_OPS_METRICS = 40,	/* the metrics listener: accept, recv, send, and its frames */
+	RING_OPS_END = 44,
 };
 
 #define RING_OP_SHIFT 58
 #define RING_OBJ_MASK ((1ull << RING_OP_SHIFT) - 1)
+_Static_assert(RING_OPS_END <= 1u << (64 - RING_OP_SHIFT), "operations beyond the tag's bits");
 
-static inline uint64_t ring_tag(void *obj, enum ring_op op)
+/* The operations of a range count from its base; every one is below 1 << (64 - RING_OP_SHIFT). */
+static inline uint64_t ring_tag(void *obj, unsigned op)
 {
 	return (uint64_t)(uintptr_t)obj | (uint64_t)op << RING_OP_SHIFT;
 }
 
-static inline enum ring_op ring_tag_op(uint64_t ud)
+static inline unsigned ring_tag_op(uint64_t ud)
 {
-	return (enum ring_op)(ud >> RING_OP_SHIFT);
+	return (unsigned)(ud >> RING_OP_SHIFT);
 }
 
 static inline void *ring_tag_obj(uint64_t ud)

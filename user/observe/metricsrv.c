@@ -20,6 +20,7 @@
 
 #include "core/http.h"
 #include "lib/clock.h"
+#include "lib/listen.h"
 #include "lib/log.h"
 #include "observe/metrics.h"
 #include "observe/metricsrv.h"
@@ -73,16 +74,17 @@ struct metricsrv {
 static void respond_head(struct reply *out, unsigned status, const char *type, const char *extra,
 			 size_t len)
 {
-	reply_printf(out,
-		     "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		     "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
-		     status, http_reason(status), type, len, extra);
+	char head[512], more[128];
+
+	snprintf(more, sizeof(more), "Cache-Control: no-store\r\n%s", extra);
+	http_own_head(head, sizeof(head), status, type, len, more);
+	reply_printf(out, "%s", head);
 }
 
 static void respond_text(struct reply *out, unsigned status, const char *extra, bool head_only)
 {
 	char body[64];
-	int n = snprintf(body, sizeof(body), "%u %s\n", status, http_reason(status));
+	int n = http_own_body(body, sizeof(body), status);
 
 	respond_head(out, status, "text/plain; charset=utf-8", extra, (size_t)n);
 	if (!head_only)
@@ -166,8 +168,8 @@ static void ask_if_due(struct metricsrv *ms)
 	    (ms->asked_ns && now - ms->asked_ns < METRICSRV_INTERVAL_NS))
 		return;
 	sqe = ring_get_sqe(&ms->ring);
-	io_uring_prep_msg_ring(sqe, ms->owner_fd, 0, ring_tag(ms, RING_OP_METRICS), 0);
-	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_METRICS));
+	io_uring_prep_msg_ring(sqe, ms->owner_fd, 0, ring_tag(ms, METRICSRV_OP_FRAME), 0);
+	io_uring_sqe_set_data64(sqe, ring_tag(NULL, METRICSRV_OP_FRAME));
 	ms->asking = true;
 	ms->asked_ns = now;
 }
@@ -264,7 +266,7 @@ static const struct reqsrv_proto http_proto = {
 	.name = "metrics",
 	.what = "request",
 	.max = METRICSRV_HEAD_MAX,
-	.op_base = RING_OP_HTTP_ACCEPT,
+	.op_base = RING_OPS_METRICS,
 	.busy = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: "
 		"close\r\n\r\n",
 	.shed_slow = true,
@@ -324,12 +326,10 @@ static void on_wake(struct metricsrv *ms)
 static void dispatch(struct metricsrv *ms, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
-	enum ring_op op = ring_tag_op(ud);
+	unsigned op = ring_tag_op(ud);
 
 	switch (op) {
-	case RING_OP_HTTP_ACCEPT:
-	case RING_OP_HTTP_RECV:
-	case RING_OP_HTTP_SEND:
+	case RING_OPS_METRICS ... RING_OPS_METRICS + REQSRV_OPS - 1:
 		reqsrv_on_cqe(ms->srv, op, ring_tag_obj(ud), cqe->res, cqe->flags);
 		return;
 	case RING_OP_TIMER:
@@ -340,7 +340,7 @@ static void dispatch(struct metricsrv *ms, struct io_uring_cqe *cqe)
 	case RING_OP_WAKE:
 		on_wake(ms);
 		return;
-	case RING_OP_METRICS: /* an ask sent, or not: then the next tick asks again */
+	case METRICSRV_OP_FRAME: /* an ask sent, or not: then the next tick asks again */
 		if (cqe->res < 0) {
 			pr_warn("metrics: asking worker 0 for a frame: %s", strerror(-cqe->res));
 			ms->asking = false;
@@ -383,24 +383,6 @@ static void *run(void *arg)
 }
 
 /* ---- setting up and tearing down ---- */
-
-static int listen_on(const struct config *cfg)
-{
-	int fd, one = 1;
-
-	fd = socket(cfg->metrics.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&cfg->metrics, cfg->metrics_len) < 0 ||
-	    listen(fd, 64) < 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
 
 /* Everything but the thread and the listening socket; -errno. */
 static int metricsrv_init(struct metricsrv *ms, struct stats *st, int owner_ring_fd)
@@ -455,7 +437,7 @@ struct metricsrv *metricsrv_open(struct stats *st, const struct config *cfg, int
 	int err;
 
 	if (fd < 0)
-		fd = listen_on(cfg);
+		fd = listen_tcp(&cfg->metrics, cfg->metrics_len, 64, false);
 	if (!ms || fd < 0) {
 		err = fd < 0 ? -fd : ENOMEM;
 		if (fd >= 0)

@@ -13,7 +13,13 @@
 #define STRG_METRICSRV_H
 
 #include "core/config.h"
+#include "lib/reqsrv.h"
+#include "lib/ring.h"
 #include "observe/metrics.h"
+
+/* Worker 0's ring is asked for a frame with this operation (the listener's own come before it). */
+#define METRICSRV_OP_FRAME (RING_OPS_METRICS + REQSRV_OPS)
+_Static_assert(METRICSRV_OP_FRAME < RING_OPS_END, "the metrics listener's range overflows");
 
 /* The longest request head the listener reads; longer ones get 431. */
 #define METRICSRV_HEAD_MAX 8192
@@ -27,13 +33,13 @@ struct metricsrv;
 /*
  * Listen on cfg->metrics (or on fd, a listening socket a restart handed over, when >= 0) and
  * serve it on a thread of its own. Frames are asked of the ring owner_ring_fd (worker 0's) with
- * a RING_OP_METRICS completion, answered by metricsrv_frame(); the listener counts them with st
+ * a METRICSRV_OP_FRAME completion, answered by metricsrv_frame(); the listener counts them with st
  * (which outlives the server). NULL with errno set (the bind's error when the address cannot be
  * had).
  */
 struct metricsrv *metricsrv_open(struct stats *st, const struct config *cfg, int fd,
 				 int owner_ring_fd);
-/* Worker 0, at a RING_OP_METRICS completion: read the frame the listener asked for, of src. */
+/* Worker 0, at a METRICSRV_OP_FRAME completion: read the frame the listener asked for, of src. */
 void metricsrv_frame(struct metricsrv *ms, struct metrics *m, const struct metrics_src *src);
 /* The listening socket (-1 once stopped). */
 int metricsrv_fd(const struct metricsrv *ms);
