@@ -44,8 +44,8 @@ STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
 	$(addprefix user/observe/,stats.c metrics.c metricsrv.c) \
 	$(addprefix user/dataplane/,conn.c kconn.c exchange.c handoff.c session.c health.c) \
-	$(addprefix user/control/,change.c ctl.c ctlguard.c ctlpool.c ctlroute.c ctlstrgd.c ctlsrv.c \
-		ctlverbs.c reload.c rollback.c) \
+	$(addprefix user/control/,change.c ctl.c ctlguard.c ctlpool.c ctlreply.c ctlroute.c ctlstrgd.c \
+		ctlsrv.c ctlverbs.c reload.c rollback.c) \
 	$(addprefix user/daemon/,strgd.c proxy.c)
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
 STRGD_ASM := $(OBJDIR)/observe/statuspage.o

@@ -8,102 +8,18 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <jansson.h>
 
 #include "control/change.h"
 #include "control/ctl.h"
+#include "control/ctlreply.h"
 #include "control/ctlverb.h"
 #include "control/ctlverbs.h"
-#include "dataplane/worker.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/words.h"
-#include "observe/metrics.h"
-
-static void reply(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void reply(struct ctl_reply *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	reply_vprintf(&r->text, fmt, ap);
-	va_end(ap);
-}
-
-void ctl_replyf(struct ctl_reply *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	reply_vprintf(&r->text, fmt, ap);
-	va_end(ap);
-}
-
-int ctl_fail(struct ctl_reply *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	r->text.len = 0;
-	reply(r, "error: ");
-	va_start(ap, fmt);
-	reply_vprintf(&r->text, fmt, ap);
-	va_end(ap);
-	reply(r, "\n");
-	return -EINVAL;
-}
-
-void ctl_reply_error(struct ctl_reply *r, const char *msg)
-{
-	reply_error(&r->text, msg);
-}
-
-void ctl_reply_free(struct ctl_reply *r)
-{
-	reply_free(&r->text);
-	memset(r, 0, sizeof(*r));
-}
-
-int ctl_reply_json(struct ctl_reply *r, json_t *doc)
-{
-	char *text = doc ? json_dumps(doc, REPLY_JSON_FLAGS) : NULL;
-
-	json_decref(doc);
-	if (!text)
-		return ctl_fail(r, "out of memory for the JSON reply");
-	reply(r, "%s\n", text);
-	free(text);
-	return 0;
-}
-
-/* metrics_src.read_worker: a worker's connection counts, read while it runs on. */
-static void worker_counts(const struct metrics_src *src, unsigned i, struct metrics_worker *out)
-{
-	const struct worker *const *workers = src->workers;
-	const struct worker *w = workers[i];
-
-	out->connections = __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
-	out->kernel = __atomic_load_n(&w->spliced.n, __ATOMIC_RELAXED);
-	out->accepted = __atomic_load_n(&w->accepted, __ATOMIC_RELAXED);
-}
-
-void ctl_metrics_src(const struct ctl_env *env, struct metrics_src *src)
-{
-	*src = (struct metrics_src){
-		.cfg = env->chg.live,
-		.st = env->chg.st,
-		.sp = env->chg.sp,
-		.gd = env->chg.gd,
-		.prt = env->nworkers ? env->workers[0]->prt : NULL,
-		.nworkers = env->nworkers,
-		.read_worker = worker_counts,
-		.workers = env->workers,
-	};
-}
 
 void ctl_restart_done(struct ctl_env *env, const char *said)
 {
@@ -237,10 +153,10 @@ static void reply_unsaved(struct ctl_env *env, struct ctl_reply *r, int err)
 	char *was = r->text.len > 3 ? strndup(r->text.buf + 3, r->text.len - 3) : NULL;
 
 	r->text.len = 0;
-	reply(r,
-	      "error: in force, but not saved to %s (%s): a restart would lose it, and strgd "
-	      "refuses to restart until the table is saved\n%s",
-	      env->chg.live->state, strerror(-err), was ? was : "");
+	ctl_replyf(r,
+		   "error: in force, but not saved to %s (%s): a restart would lose it, and strgd "
+		   "refuses to restart until the table is saved\n%s",
+		   env->chg.live->state, strerror(-err), was ? was : "");
 	free(was);
 }
 
@@ -253,7 +169,7 @@ bool ctl_reply_ready(struct ctl_env *env, struct ctl_reply *r)
 		if (env->restarts_done < r->restart)
 			return false;
 		r->text.len = 0;
-		reply(r, "%s", env->restart_said);
+		ctl_replyf(r, "%s", env->restart_said);
 		r->wait = CTL_WAIT_NONE;
 		return true;
 	}

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "control/change.h"
+#include "control/ctlreply.h"
 #include "core/config.h"
 #include "lib/reply.h"
 #include "observe/metrics.h"
@@ -52,26 +53,6 @@ struct ctl_env {
 	const char *config_path; /* what "reload" reads again */
 };
 
-/* What a reply waits for before it goes (ctl_reply_ready()). */
-enum ctl_wait {
-	CTL_WAIT_NONE = 0,
-	CTL_WAIT_CHANGE = 1,  /* in force on every worker, and its state text written or failed */
-	CTL_WAIT_RESTART = 2, /* the restart it began has finished */
-};
-
-/*
- * A command's reply: "ok\n" and the output, or "error: message\n", and what it waits for. The
- * text comes first, so that the small server (reqsrv.h) sends it as its struct reply.
- */
-struct ctl_reply {
-	struct reply text;
-	enum ctl_wait wait;	     /* what it waits for */
-	struct change_ticket ticket; /* a change: on its way to in force and saved */
-	uint64_t restart;	     /* a restart: the one it waits for */
-	uint64_t t0_ns;		     /* when the command came (CLOCK_MONOTONIC) */
-	char what[300];		     /* a change: "uid U pid P: COMMAND", for its log line */
-};
-
 /*
  * Execute one command line (modified in place) for peer; the reply starts with "ok" or
  * "error: message". Returns 0, or -errno when the command failed (the reply says why).
@@ -85,12 +66,7 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 bool ctl_reply_ready(struct ctl_env *env, struct ctl_reply *r);
 /* The restart begun last has finished: said is its reply ("ok\n..." or "error: ...\n"). */
 void ctl_restart_done(struct ctl_env *env, const char *said);
-/* What the views of the counters are read from (metrics_collect), as of now. */
+/* What the views of the counters are read from (metrics_collect), as of now (ctlstrgd.c). */
 void ctl_metrics_src(const struct ctl_env *env, struct metrics_src *src);
-/* Append to a reply (it grows as needed; out of memory, it says so instead). */
-void ctl_replyf(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Make the reply a one-line error (for refusals before a command runs). */
-void ctl_reply_error(struct ctl_reply *r, const char *msg);
-void ctl_reply_free(struct ctl_reply *r);
 
 #endif

@@ -16,17 +16,6 @@
 #include "dataplane/worker.h"
 #include "lib/clock.h"
 
-static void reply(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void reply(struct ctl_reply *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	reply_vprintf(&r->text, fmt, ap);
-	va_end(ap);
-}
-
 struct ejection {
 	uint64_t total, left_ms;
 	unsigned run;
@@ -60,7 +49,7 @@ int ctl_pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 		json_decref(pools);
 		return ctl_fail(r, "pool show: expects no arguments");
 	}
-	reply(r, "ok\n");
+	ctl_replyf(r, "ok\n");
 	for (unsigned i = 0; i < cfg->npools; i++) {
 		const struct pool *p = &cfg->pools[i];
 		json_t *backends = json_array();
@@ -75,8 +64,8 @@ int ctl_pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 				 p->health.path, p->health.interval_ms, p->health.timeout_ms,
 				 p->health.rise, p->health.fall);
 		if (!a->json)
-			reply(r, "%s%s%s\n", p->name, p->proxy_protocol ? " (proxy-protocol)" : "",
-			      health);
+			ctl_replyf(r, "%s%s%s\n", p->name,
+				   p->proxy_protocol ? " (proxy-protocol)" : "", health);
 		for (unsigned b = 0; b < p->nbackends; b++) {
 			const struct pool_backend *be = &p->backends[b];
 			const char *word = rt ? pool_health_word(rt, b, now_ns()) : "healthy";
@@ -102,11 +91,12 @@ int ctl_pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 					  (json_int_t)ej.run, "hold_left_ms",
 					  (json_int_t)ej.left_ms));
 			if (!a->json)
-				reply(r,
-				      "    %-24s %-6s weight %-3u %-9s %lld connections, %lld in "
-				      "flight%s\n",
-				      be->name, pool_state_name(be->state), be->weight, word, conns,
-				      inflight, ejection);
+				ctl_replyf(
+					r,
+					"    %-24s %-6s weight %-3u %-9s %lld connections, %lld in "
+					"flight%s\n",
+					be->name, pool_state_name(be->state), be->weight, word,
+					conns, inflight, ejection);
 		}
 		json_array_append_new(pools,
 				      json_pack("{s:s, s:b, s:b, s:o}", "name", p->name,
@@ -142,9 +132,9 @@ int ctl_pool_add(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	pool_init(p, name);
 	cfg->npools++;
 	if (a->dry)
-		reply(r, "ok\nwould add pool %s (no backends)\n", p->name);
+		ctl_replyf(r, "ok\nwould add pool %s (no backends)\n", p->name);
 	else
-		reply(r, "ok\npool %s added\n", p->name);
+		ctl_replyf(r, "ok\npool %s added\n", p->name);
 	return 1;
 }
 
@@ -168,9 +158,9 @@ static int backend_add(struct pool *p, const char *addr, bool dry, struct ctl_re
 	if (bi == p->nbackends)
 		p->nbackends++;
 	if (dry)
-		reply(r, "ok\nwould add %s to pool %s\n", addr, p->name);
+		ctl_replyf(r, "ok\nwould add %s to pool %s\n", addr, p->name);
 	else
-		reply(r, "ok\n%s added to pool %s\n", addr, p->name);
+		ctl_replyf(r, "ok\n%s added to pool %s\n", addr, p->name);
 	return 1;
 }
 
@@ -223,9 +213,9 @@ int ctl_backend_change(struct ctl_env *env, struct ctl_args *a, struct ctl_reply
 	else
 		be->weight = (unsigned)weight;
 	if (a->dry)
-		reply(r, "ok\nwould %s %s in pool %s\n", verb, argv[2], p->name);
+		ctl_replyf(r, "ok\nwould %s %s in pool %s\n", verb, argv[2], p->name);
 	else
-		reply(r, "ok\n%s %s in pool %s\n", argv[2],
-		      !strcmp(verb, "del") ? "deleted" : "set", p->name);
+		ctl_replyf(r, "ok\n%s %s in pool %s\n", argv[2],
+			   !strcmp(verb, "del") ? "deleted" : "set", p->name);
 	return 1;
 }

@@ -18,17 +18,6 @@
 #include "kernel/splice.h"
 #include "observe/quantile.h"
 
-static void reply(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void reply(struct ctl_reply *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	reply_vprintf(&r->text, fmt, ap);
-	va_end(ap);
-}
-
 static const char *pool_name(const struct config *cfg, int pool)
 {
 	return pool >= 0 && (unsigned)pool < cfg->npools ? cfg->pools[pool].name : "?";
@@ -115,8 +104,8 @@ static void route_show_text(const struct ctl_env *env, const struct config *cfg,
 	uint32_t prefixes;
 	const char *kstate = kernel_state(env, &prefixes);
 
-	reply(r, "%-5s %-16s %-20s %-24s %-8s %-6s %s\n", "ID", "METHODS", "HOST", "PATH", "POOL",
-	      "SOURCE", "OPTIONS");
+	ctl_replyf(r, "%-5s %-16s %-20s %-24s %-8s %-6s %s\n", "ID", "METHODS", "HOST", "PATH",
+		   "POOL", "SOURCE", "OPTIONS");
 	for (size_t i = 0; i < s->n; i++) {
 		const struct route_stored *sp = &s->v[i]->spec;
 		struct route_stored bare = *sp;
@@ -129,18 +118,20 @@ static void route_show_text(const struct ctl_env *env, const struct config *cfg,
 		spec_text(cfg, &bare, opts, sizeof(opts));
 		o = opts + strlen(sp->path) + 1 + strlen(pool_name(cfg, sp->pool));
 		o += *o == ' ';
-		reply(r, "%-5u %-16s %-20s %-24s %-8s %-6s %s\n", s->v[i]->id,
-		      methods[0] ? methods : "*", sp->host[0] ? sp->host : "*", sp->path,
-		      pool_name(cfg, sp->pool), route_source(cfg, env->chg.applied, s->v[i]), o);
+		ctl_replyf(r, "%-5u %-16s %-20s %-24s %-8s %-6s %s\n", s->v[i]->id,
+			   methods[0] ? methods : "*", sp->host[0] ? sp->host : "*", sp->path,
+			   pool_name(cfg, sp->pool), route_source(cfg, env->chg.applied, s->v[i]),
+			   o);
 		if (sp->rb_p99_ms && sp->rb_min < quantile_min_samples(0.99))
-			reply(r,
-			      "      p99 judged only in windows of %u requests or more (min %u)\n",
-			      quantile_min_samples(0.99), sp->rb_min);
+			ctl_replyf(r,
+				   "      p99 judged only in windows of %u requests or more (min "
+				   "%u)\n",
+				   quantile_min_samples(0.99), sp->rb_min);
 		if (sp->tripped)
-			reply(r, "      rolled back by strgd: %s\n", sp->trip);
+			ctl_replyf(r, "      rolled back by strgd: %s\n", sp->trip);
 	}
 	if (strcmp(kstate, "none"))
-		reply(r, "kernel route table: %s (%u prefixes)\n", kstate, prefixes);
+		ctl_replyf(r, "kernel route table: %s (%u prefixes)\n", kstate, prefixes);
 }
 
 int ctl_route_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
@@ -156,7 +147,7 @@ int ctl_route_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	s.v = route_table_list(a->cfg->routes, true, &s.n);
 	if (!s.v)
 		return ctl_fail(r, "out of memory");
-	reply(r, "ok\n");
+	ctl_replyf(r, "ok\n");
 	if (!a->json) {
 		route_show_text(env, a->cfg, &s, r);
 		goto out;
@@ -189,16 +180,16 @@ static void reply_change(const struct config *cfg, struct ctl_reply *r, bool dry
 	spec_text(cfg, route_spec_view(now, &vn), b, sizeof(b));
 	if (!old) {
 		if (dry)
-			reply(r, "would add route: %s\n", b);
+			ctl_replyf(r, "would add route: %s\n", b);
 		else
-			reply(r, "route %u added: %s\n", id, b);
+			ctl_replyf(r, "route %u added: %s\n", id, b);
 		return;
 	}
 	spec_text(cfg, route_spec_view(old, &vo), a, sizeof(a));
 	if (route_spec_equal(&vo, &vn))
-		reply(r, "%sroute %u unchanged: %s\n", dry ? "would leave " : "", id, a);
+		ctl_replyf(r, "%sroute %u unchanged: %s\n", dry ? "would leave " : "", id, a);
 	else
-		reply(r, "%sroute %u: %s -> %s\n", dry ? "would change " : "", id, a, b);
+		ctl_replyf(r, "%sroute %u: %s -> %s\n", dry ? "would change " : "", id, a, b);
 }
 
 /* A p99 limit its min cannot judge: said on stderr (strgctl) and, as ever, done. */
@@ -208,7 +199,7 @@ static void warn_rollback_min(struct ctl_reply *r, const struct route_spec *spec
 	struct route_stored v;
 
 	if (rollback_min_warning(route_spec_view(spec, &v), msg, sizeof(msg)))
-		reply(r, "warning: %s\n", msg);
+		ctl_replyf(r, "warning: %s\n", msg);
 }
 
 /* The spec is normalised as the table stores it: the reply shows what will be in force. */
@@ -232,7 +223,7 @@ int ctl_route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 		old_id = old->id;
 	}
 	if (old && specs_equal(&before, &spec)) {
-		reply(r, "ok\n");
+		ctl_replyf(r, "ok\n");
 		reply_change(a->cfg, r, a->dry, old_id, &before, &spec);
 		warn_rollback_min(r, &spec);
 		return 0;
@@ -240,7 +231,7 @@ int ctl_route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	id = route_table_set(a->cfg->routes, &spec);
 	if (id < 0)
 		return ctl_fail(r, "route set: %s", strerror(-id));
-	reply(r, "ok\n");
+	ctl_replyf(r, "ok\n");
 	reply_change(a->cfg, r, a->dry, (uint32_t)id, old ? &before : NULL, &spec);
 	warn_rollback_min(r, &spec);
 	return 1;
@@ -302,9 +293,9 @@ int ctl_route_del(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	if (ret < 0)
 		return ctl_fail(r, "route del: %s", strerror(-ret));
 	if (a->dry)
-		reply(r, "ok\nwould delete route %u: %s\n", id, text);
+		ctl_replyf(r, "ok\nwould delete route %u: %s\n", id, text);
 	else
-		reply(r, "ok\nroute %u deleted: %s\n", id, text);
+		ctl_replyf(r, "ok\nroute %u deleted: %s\n", id, text);
 	return 1;
 }
 
@@ -327,7 +318,7 @@ int ctl_route_activate(struct ctl_env *env, struct ctl_args *a, struct ctl_reply
 	/* An operator's word ends a rollback strgd made: the route is theirs again. */
 	spec.tripped = false;
 	spec.trip[0] = '\0';
-	reply(r, "ok\n");
+	ctl_replyf(r, "ok\n");
 	reply_change(a->cfg, r, a->dry, rt->id, &before, &spec);
 	if (specs_equal(&before, &spec))
 		return 0;

@@ -12,18 +12,33 @@
 #include "control/ctlstrgd.h"
 #include "control/ctlverb.h"
 #include "control/reload.h"
+#include "dataplane/worker.h"
 #include "lib/clock.h"
 #include "observe/metrics.h"
 
-static void reply(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void reply(struct ctl_reply *r, const char *fmt, ...)
+/* metrics_src.read_worker: a worker's connection counts, read while it runs on. */
+static void worker_counts(const struct metrics_src *src, unsigned i, struct metrics_worker *out)
 {
-	va_list ap;
+	const struct worker *const *workers = src->workers;
+	const struct worker *w = workers[i];
 
-	va_start(ap, fmt);
-	reply_vprintf(&r->text, fmt, ap);
-	va_end(ap);
+	out->connections = __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
+	out->kernel = __atomic_load_n(&w->spliced.n, __ATOMIC_RELAXED);
+	out->accepted = __atomic_load_n(&w->accepted, __ATOMIC_RELAXED);
+}
+
+void ctl_metrics_src(const struct ctl_env *env, struct metrics_src *src)
+{
+	*src = (struct metrics_src){
+		.cfg = env->chg.live,
+		.st = env->chg.st,
+		.sp = env->chg.sp,
+		.gd = env->chg.gd,
+		.prt = env->nworkers ? env->workers[0]->prt : NULL,
+		.nworkers = env->nworkers,
+		.read_worker = worker_counts,
+		.workers = env->workers,
+	};
 }
 
 /*
@@ -43,7 +58,7 @@ int ctl_stats_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	ctl_metrics_src(env, &src);
 	if (metrics_collect(env->metrics, &src, now_ns(), &v))
 		return ctl_fail(r, "out of memory");
-	reply(r, "ok\n");
+	ctl_replyf(r, "ok\n");
 	if (a->json)
 		ctl_reply_json(r, metrics_json(&v));
 	else
@@ -61,7 +76,7 @@ static void say_reply(void *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	reply_vprintf(&r->text, fmt, ap);
 	va_end(ap);
-	reply(r, "\n");
+	ctl_replyf(r, "\n");
 }
 
 int ctl_reload(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
@@ -70,7 +85,7 @@ int ctl_reload(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 
 	if (a->argc != 1)
 		return ctl_fail(r, "reload: expects no arguments");
-	reply(r, "ok\n");
+	ctl_replyf(r, "ok\n");
 	n = reload_run(a->cfg, &env->chg.applied, env->config_path, a->dry, say_reply, r);
 	if (n < 0) {
 		char msg[1024];
@@ -82,7 +97,7 @@ int ctl_reload(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 		return ctl_fail(r, "%s", msg);
 	}
 	if (!n)
-		reply(r, "%snothing to change\n", a->dry ? "would do: " : "");
+		ctl_replyf(r, "%snothing to change\n", a->dry ? "would do: " : "");
 	return n > 0 ? 1 : 0;
 }
 
@@ -103,8 +118,9 @@ int ctl_restart(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	if (!env->ops || !env->ops->restart)
 		return ctl_fail(r, "restart: not available here");
 	if (a->dry) {
-		reply(r, "ok\nwould save the table, start a new strgd and hand it the listening "
-			 "sockets\n");
+		ctl_replyf(r,
+			   "ok\nwould save the table, start a new strgd and hand it the listening "
+			   "sockets\n");
 		return 0;
 	}
 	if (env->ops->restart(env->owner, err, sizeof(err)))

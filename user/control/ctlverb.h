@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * What a module of control verbs needs from ctl.c: the command's words, the configuration it
- * works on, replies (text, JSON, errors). A verb that changes strgd edits a->cfg, a draft that
+ * What a module of control verbs is given: the command's words and the configuration it works
+ * on; it answers through ctlreply.h. A verb that changes strgd edits a->cfg, a draft that
  * the change pipeline (change.h) publishes and commits once the handler returns > 0 (changed),
  * or drops when it returns 0 (nothing changed, or --dry-run) or < 0 (failed, after ctl_fail).
  * Under --dry-run the handler makes the same edit and words its reply "would ...".
@@ -14,6 +14,7 @@
 
 #include "control/change.h"
 #include "control/ctl.h"
+#include "control/ctlreply.h"
 
 /* Most words in a command line. */
 #define CTL_MAX_WORDS 32
@@ -27,10 +28,5 @@ struct ctl_args {
 	struct config *cfg;    /* a view: the live configuration; a change: its draft */
 	struct change *change; /* a change: the one under way (NULL for a view) */
 };
-
-/* Replace the reply with "error: message"; returns -EINVAL. */
-int ctl_fail(struct ctl_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Append a JSON document and a newline; the reference is consumed. */
-int ctl_reply_json(struct ctl_reply *r, json_t *doc);
 
 #endif
