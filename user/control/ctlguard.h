@@ -3,7 +3,7 @@
 #ifndef STRG_CTLGUARD_H
 #define STRG_CTLGUARD_H
 
-#include "control/ctlverbs.h"
+#include "control/ctlverb.h"
 
 /* Each verb once: noun, verb, arguments, help, flags, handler (V is CTL_VERB). */
 #define CTL_GUARD_VERBS(V)                                                                         \

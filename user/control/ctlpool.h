@@ -3,7 +3,7 @@
 #ifndef STRG_CTLPOOL_H
 #define STRG_CTLPOOL_H
 
-#include "control/ctlverbs.h"
+#include "control/ctlverb.h"
 
 /* Each verb once: noun, verb, arguments, help, flags, handler (V is CTL_VERB). */
 #define CTL_POOL_VERBS(V)                                                                          \

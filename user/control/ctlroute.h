@@ -3,7 +3,7 @@
 #ifndef STRG_CTLROUTE_H
 #define STRG_CTLROUTE_H
 
-#include "control/ctlverbs.h"
+#include "control/ctlverb.h"
 #include "core/route.h"
 
 /* Each verb once: noun, verb, arguments, help, flags, handler (V is CTL_VERB). */

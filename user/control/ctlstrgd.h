@@ -3,7 +3,8 @@
 #ifndef STRG_CTLSTRGD_H
 #define STRG_CTLSTRGD_H
 
-#include "control/ctlverbs.h"
+#include "control/ctlverb.h"
+#include "observe/metrics.h"
 
 /* Each verb once: noun, verb, arguments, help, flags, handler (V is CTL_VERB). */
 #define CTL_STRGD_VERBS(V)                                                                         \
@@ -27,5 +28,8 @@
 	  CTL_CHANGES | CTL_NO_DRAFT, ctl_restart)
 
 ctl_handler ctl_stats_show, ctl_reload, ctl_top, ctl_restart;
+
+/* What the views of the counters are read from (metrics_collect), as of now. */
+void ctl_metrics_src(const struct ctl_env *env, struct metrics_src *src);
 
 #endif

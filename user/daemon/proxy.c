@@ -23,6 +23,7 @@
 #include "control/change.h"
 #include "control/ctl.h"
 #include "control/ctlsrv.h"
+#include "control/ctlstrgd.h"
 #include "dataplane/health.h"
 #include "lib/listen.h"
 #include "lib/log.h"
