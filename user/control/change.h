@@ -16,12 +16,18 @@
  * How "strgctl route set GET /v1/x modern" walks through strgd:
  *   cli/strgctl.c checks the words against the verb table (control/ctlverbs.c) and sends the line
  *   -> lib/reqsrv.c reads it on worker 0's ring -> control/ctlsrv.c hands it to ctl_execute()
- *   -> control/ctl.c splits it, finds the verb, checks the peer may change strgd, change_begin()
- *   -> control/ctlroute.c's handler parses the route into the draft (and writes the reply's text)
+ *   -> control/ctl.c splits it, finds the verb in the table, checks the peer may change strgd,
+ *      and runs it as a change: change_begin(), the handler, change_end()
+ *   -> control/ctlroute.c's handler parses the route into the draft and writes the reply's text
+ *      (control/ctlreply.c); it publishes and commits nothing itself
  *   -> change_end() publishes (kernel/splice.c, kernel/guard.c), commits through the daemon's ops
  *      (daemon/proxy.c tells every worker) and hands the state text to control/saver.c
- *   -> the reply waits in reqsrv until change_poll() says in force everywhere and saved, then goes.
+ *   -> reqsrv holds the reply until ctl_reply_ready() sees change_poll() say in force on every
+ *      worker and saved, then sends it.
  * Nothing in that walk calls back up: the daemon gives the pipeline its commit as an ops table.
+ *
+ * A source of whole tables (the fleet store) calls change_run() with a function that makes the
+ * draft the table, keeps the ticket, and answers when change_poll() returns 0 (or < 0).
  */
 #ifndef STRG_CHANGE_H
 #define STRG_CHANGE_H
