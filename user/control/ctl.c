@@ -27,17 +27,19 @@ void ctl_restart_done(struct ctl_env *env, const char *said)
 	env->restarts_done = env->restarts;
 }
 
-/* Split in place into words; flags -j and --dry-run are taken out wherever they stand. */
-static int split(char *line, char **argv, bool *json, bool *dry)
+/* Split in place into words; flags -j, --dry-run and --force are taken out wherever they stand. */
+static int split(char *line, char **argv, struct ctl_args *a)
 {
-	char *words[CTL_MAX_WORDS + 2]; /* room for both flags */
-	int n = words_split(line, words, CTL_MAX_WORDS + 2, false), argc = 0;
+	char *words[CTL_MAX_WORDS + 3]; /* room for the flags */
+	int n = words_split(line, words, CTL_MAX_WORDS + 3, false), argc = 0;
 
 	for (int i = 0; i < n; i++) {
 		if (!strcmp(words[i], "-j"))
-			*json = true;
+			a->json = true;
 		else if (!strcmp(words[i], "--dry-run"))
-			*dry = true;
+			a->dry = true;
+		else if (!strcmp(words[i], "--force"))
+			a->force = true;
 		else if (argc < CTL_MAX_WORDS)
 			argv[argc++] = words[i];
 		else
@@ -77,6 +79,9 @@ static const char *refusal(const struct ctl_env *env, const struct ctl_verb *v,
 		snprintf(buf, len, "%s %s: has no JSON view (-j)", v->noun, name);
 	else if (a->dry && !(v->flags & CTL_CHANGES))
 		snprintf(buf, len, "%s %s: changes nothing (--dry-run)", v->noun, name);
+	else if (a->force && !(v->flags & CTL_FORCE))
+		snprintf(buf, len, "%s %s: --force goes with backend set and backend del", v->noun,
+			 name);
 	/* Changes: root or the change group, and every one leaves a line in the log. */
 	else if ((v->flags & CTL_CHANGES) && peer->uid != 0 &&
 		 !in_group(peer, env->chg.live->control_change_gid))
@@ -125,7 +130,7 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	r->t0_ns = now_ns();
 	snprintf(logline, sizeof(logline), "%s", line);
 	logline[strcspn(logline, "\r\n")] = '\0';
-	argc = split(line, argv, &a.json, &a.dry);
+	argc = split(line, argv, &a);
 	if (argc < 0)
 		return ctl_fail(r, "too many words (max %d)", CTL_MAX_WORDS);
 	v = ctl_verb_find(argc, argv, &used);

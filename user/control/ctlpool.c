@@ -15,6 +15,7 @@
 #include "control/ctlverb.h"
 #include "dataplane/worker.h"
 #include "lib/clock.h"
+#include "lib/log.h"
 
 struct ejection {
 	uint64_t total, left_ms;
@@ -164,6 +165,48 @@ static int backend_add(struct pool *p, const char *addr, bool dry, struct ctl_re
 	return 1;
 }
 
+/*
+ * Whether taking backend bi out of new connections (del, drain, maint, weight 0) leaves pool
+ * pi with none that serves: no other ready backend with a weight that its health lets serve.
+ * Its routes would then all fall back, or answer 503: refused unless forced.
+ */
+static bool leaves_none(struct ctl_env *env, const struct config *cfg, unsigned pi, unsigned bi)
+{
+	const struct pool *p = &cfg->pools[pi];
+	struct pool_runtime *rt = env->nworkers ? &env->workers[0]->prt[pi] : NULL;
+
+	if (p->backends[bi].state != BACKEND_READY || !p->backends[bi].weight)
+		return false;
+	for (unsigned i = 0; i < p->nbackends; i++)
+		if (i != bi && p->backends[i].state == BACKEND_READY && p->backends[i].weight &&
+		    (!rt || pool_health_of(rt, i) == HEALTH_UP))
+			return false;
+	return true;
+}
+
+/* The check of leaves_none for a del or set: 0 to go on (with a warning when forced). */
+static int last_backend_check(struct ctl_env *env, struct ctl_args *a, unsigned pi, unsigned bi,
+			      bool takes_out, struct ctl_reply *r)
+{
+	const char *addr = a->argv[2], *pool = a->cfg->pools[pi].name;
+
+	if (!takes_out || !leaves_none(env, a->cfg, pi, bi))
+		return 0;
+	if (!a->force)
+		return ctl_fail(
+			r,
+			"backend %s: %s is the last backend of pool %s that serves: its "
+			"routes would all fall back or answer 503 (--force to do it anyway)",
+			a->argv[0], addr, pool);
+	pr_warn("control: backend %s %s of pool %s forced: the pool has no backend that serves",
+		a->argv[0], addr, pool);
+	ctl_replyf(r,
+		   "warning: %s was the last backend of pool %s that serves: its routes fall back "
+		   "or answer 503\n",
+		   addr, pool);
+	return 0;
+}
+
 /* backend add|del POOL ADDR, backend set POOL ADDR state ready|drain|maint | weight N */
 int ctl_backend_change(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
@@ -175,7 +218,6 @@ int ctl_backend_change(struct ctl_env *env, struct ctl_args *a, struct ctl_reply
 	struct pool *p;
 	int pi, bi;
 
-	(void)env;
 	if (a->argc < 3 || (strcmp(verb, "set") && a->argc != 3))
 		return ctl_fail(r, "backend %s: expects POOL ADDR%s", verb,
 				strcmp(verb, "set") ? "" : " state S|weight N");
@@ -206,6 +248,12 @@ int ctl_backend_change(struct ctl_env *env, struct ctl_args *a, struct ctl_reply
 				   "POOL ADDR weight N");
 		}
 	}
+	ctl_replyf(r, "ok\n");
+	if (last_backend_check(env, a, (unsigned)pi, (unsigned)bi,
+			       !strcmp(verb, "del") ||
+				       (!strcmp(argv[3], "state") ? st != BACKEND_READY : !weight),
+			       r))
+		return -EINVAL;
 	if (!strcmp(verb, "del"))
 		be->state = BACKEND_REMOVED; /* the slot stays: connections may still name it */
 	else if (!strcmp(argv[3], "state"))
@@ -213,9 +261,9 @@ int ctl_backend_change(struct ctl_env *env, struct ctl_args *a, struct ctl_reply
 	else
 		be->weight = (unsigned)weight;
 	if (a->dry)
-		ctl_replyf(r, "ok\nwould %s %s in pool %s\n", verb, argv[2], p->name);
+		ctl_replyf(r, "would %s %s in pool %s\n", verb, argv[2], p->name);
 	else
-		ctl_replyf(r, "ok\n%s %s in pool %s\n", argv[2],
+		ctl_replyf(r, "%s %s in pool %s\n", argv[2],
 			   !strcmp(verb, "del") ? "deleted" : "set", p->name);
 	return 1;
 }

@@ -58,7 +58,8 @@ struct ctl_args {
 	char **argv; /* argv[0] is the verb */
 	bool json;
 	bool dry;
-	struct config *cfg;    /* a view: the live configuration; a change: its draft */
+	bool force;	    /* --force: a change that leaves a pool without a backend that serves */
+	struct config *cfg; /* a view: the live configuration; a change: its draft */
 	struct change *change; /* a change: the one under way (NULL for a view) */
 };
 
@@ -67,6 +68,7 @@ enum ctl_verb_flags {
 	CTL_JSON = 2,	  /* has a JSON view (-j) */
 	CTL_LOCAL = 4,	  /* strgctl runs it itself, from other commands' replies */
 	CTL_NO_DRAFT = 8, /* a change of strgd itself, not of its configuration (restart) */
+	CTL_FORCE = 16,	  /* takes --force (may leave a pool without a backend that serves) */
 };
 
 /* A verb's handler: > 0 changed, 0 not, < 0 failed (the reply says why). */
