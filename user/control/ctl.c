@@ -100,22 +100,21 @@ static const char *refusal(const struct ctl_env *env, const struct ctl_verb *v,
  * it (or drops it: nothing changed, --dry-run, a failure); the reply then waits for it.
  */
 static int run_change(struct ctl_env *env, const struct ctl_verb *v, struct ctl_args *a,
-		      struct ctl_reply *r)
+		      struct change *c, struct ctl_reply *r)
 {
-	struct change c;
 	int ret, published;
 
-	if (change_begin(&env->chg, &c, a->dry))
+	if (change_begin(&env->chg, c, a->dry))
 		return ctl_fail(r, "out of memory for the change");
-	a->cfg = c.draft;
-	a->change = &c;
+	a->cfg = c->draft;
+	a->change = c;
 	ret = v->run(env, a, r);
-	published = change_end(&env->chg, &c, ret, &r->text, &r->ticket);
+	published = change_end(&env->chg, c, ret, &r->text, &r->ticket);
 	if (published < 0)
-		return ctl_fail(r, "%s", c.err);
+		return ctl_fail(r, "%s", c->err);
+	/* The reply goes once the change is in force everywhere and its save is known. */
 	if (published > 0)
-		r->wait =
-			CTL_WAIT_CHANGE; /* in force everywhere and its save known, then it goes */
+		r->wait = CTL_WAIT_CHANGE;
 	return ret < 0 ? ret : 0;
 }
 
@@ -124,6 +123,7 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	char *argv[CTL_MAX_WORDS], logline[256], why[256];
 	struct ctl_args a = {0};
 	const struct ctl_verb *v;
+	struct change c;
 	int argc, used = 0, ret;
 
 	r->text.len = 0;
@@ -142,7 +142,7 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	a.argc = argc - (used - 1);
 	a.argv = argv + (used - 1);
 	if ((v->flags & CTL_CHANGES) && !(v->flags & CTL_NO_DRAFT)) {
-		ret = run_change(env, v, &a, r);
+		ret = run_change(env, v, &a, &c, r);
 		snprintf(r->what, sizeof(r->what), "uid %u pid %d: %s", peer->uid, peer->pid,
 			 logline);
 		return ret;
