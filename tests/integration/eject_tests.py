@@ -8,6 +8,7 @@
   the rest), and stats -j / pool show -j give the ejection count and the hold.
 - A backend admitted again ramps up (slowstart): in its first second it gets a small share of
   its pool's new connections, after the ramp its weight's share.
+- Taking the last backend of a pool that serves out is refused without --force.
 
 Every client request is on a fresh connection: the first request of a connection is the one
 strgd forwards itself in kernel mode too; the 5xx answers of requests the kernel carries do not
@@ -18,6 +19,7 @@ limitation instead.
 import json
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -247,7 +249,75 @@ def slowstart_ramps(env):
                                       100.0 * b2 / max(n2, 1)))
 
 
-EJECT_TESTS = [flapping_backend_backs_off, slowstart_ramps]
+def last_backend_needs_force(env):
+    """Taking the last backend of a pool that serves out of new connections (state drain or
+    maint, weight 0, backend del) is refused with one line on stderr and exit 1, --dry-run
+    too, and nothing changes; with --force it is done, with a warning on stderr, and the
+    pool's routes fall back to legacy. A backend with another ready one beside it drains
+    without a word; --force with another command is a usage error."""
+    port = 8160
+    proc = env.spawn_extra_proxy("lastbe", port)
+    sock = h.control_path(port)
+    modern = "%s:%d" % (h.HOST, h.MODERN_PORT)
+    first, second = ("%s:%d" % (h.HOST, p) for p in h.LEGACY_PORTS[:2])
+
+    def ctl(*args):
+        return subprocess.run([str(h.ROOT / "strgctl"), "-s", sock] + list(args),
+                              capture_output=True, text=True, timeout=10)
+
+    def backend(pool, addr):
+        pools = json.loads(h.ctl_line("pool show -j", port=port)[3:])["pools"]
+        return [b for p in pools if p["name"] == pool for b in p["backends"]
+                if b["addr"] == addr]
+
+    try:
+        for args in (("set", "modern", modern, "state", "drain"),
+                     ("set", "modern", modern, "state", "maint"),
+                     ("set", "modern", modern, "weight", "0"),
+                     ("del", "modern", modern),
+                     ("--dry-run", "set", "modern", modern, "state", "drain")):
+            r = ctl("backend", *args)
+            S.check(r.returncode == 1 and len(r.stderr.splitlines()) == 1 and
+                    "last backend of pool modern that serves" in r.stderr and
+                    "--force" in r.stderr and not r.stdout,
+                    "backend %s: exit %d, stdout %r, stderr %r; want exit 1 and one line "
+                    "naming the pool and --force" % (" ".join(args), r.returncode, r.stdout,
+                                                      r.stderr))
+            b = backend("modern", modern)
+            S.check(b and b[0]["state"] == "ready" and b[0]["weight"] == 1,
+                    "after the refused 'backend %s': %r" % (" ".join(args), b))
+        r = ctl("backend", "set", "legacy", first, "state", "drain")
+        S.check(r.returncode == 0 and not r.stderr, "draining one of legacy's two backends: "
+                "exit %d, stderr %r" % (r.returncode, r.stderr))
+        r = ctl("backend", "set", "legacy", second, "state", "maint")
+        S.check(r.returncode == 1 and "last backend of pool legacy" in r.stderr,
+                "legacy's other backend: exit %d, %r" % (r.returncode, r.stderr))
+        S.check(ctl("backend", "set", "legacy", first, "state", "ready").returncode == 0,
+                "legacy's first backend ready again")
+        r = ctl("route", "show", "--force")
+        S.check(r.returncode == 2 and "--force" in r.stderr,
+                "route show --force: exit %d, %r" % (r.returncode, r.stderr))
+        r = ctl("--force", "backend", "set", "modern", modern, "state", "drain")
+        S.check(r.returncode == 0 and "warning" in r.stderr and "modern" in r.stderr,
+                "--force: exit %d, stdout %r, stderr %r; want 0 and a warning" % (
+                    r.returncode, r.stdout, r.stderr))
+        b = backend("modern", modern)
+        S.check(b and b[0]["state"] == "drain", "after --force: %r" % b)
+        with RawConn(port=port) as c:
+            c.send(request("GET", "/v1/getSalesLeads/forced"))
+            resp = c.read_response()
+        S.check(resp.status == 200 and resp.pool() == "legacy",
+                "the drained pool's route: %d from %s, want legacy's fallback" % (
+                    resp.status, resp.pool()))
+        S.check(re.search(r"forced: the pool has no backend that serves", proc.stderr_text()),
+                "strgd did not log the forced change: %s" % proc.stderr_tail())
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+    info("last_backend_needs_force", "drain, maint, weight 0, del and --dry-run refused with "
+         "one line; --force drains with a warning, the route falls back to legacy")
+
+
+EJECT_TESTS = [flapping_backend_backs_off, slowstart_ramps, last_backend_needs_force]
 
 
 def register(suite):

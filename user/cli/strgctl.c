@@ -18,7 +18,7 @@
 #include "lib/version.h"
 
 static const char intro[] =
-	"Usage: strgctl [-s SOCKET] [-j] [--dry-run] NOUN VERB [ARGUMENTS]\n"
+	"Usage: strgctl [-s SOCKET] [-j] [--dry-run] [--force] NOUN VERB [ARGUMENTS]\n"
 	"\n"
 	"Change and inspect a running strgd through its control socket\n"
 	"(default " CTL_SOCKET_DEFAULT ", set with 'control PATH' in strgd's configuration).\n";
@@ -29,6 +29,9 @@ static const char outro[] =
 	"  -s, --socket SOCKET  the control socket\n"
 	"  -j, --json           JSON output (show and stats)\n"
 	"  -n, --dry-run        say what a change would do, change nothing\n"
+	"  -f, --force          let 'backend set|del' take out the last backend of a pool\n"
+	"                       that serves (refused without it: its routes would fall back\n"
+	"                       or answer 503)\n"
 	"      --wait [T]       after 'backend set ... state drain', wait until the backend is\n"
 	"                       idle (no connection, no request), at most T (default 60s)\n"
 	"  -h, --help           this text; after a noun or verb, theirs\n"
@@ -153,14 +156,15 @@ static int run(const char *sock, const char *line)
 }
 
 /* The words after the options as one command line, the options strgd needs appended. */
-static int build_line(int argc, char **argv, bool json, bool dry, char *line, size_t size)
+static int build_line(int argc, char **argv, bool json, bool dry, bool force, char *line,
+		      size_t size)
 {
 	size_t len = 0;
 
 	for (int i = 0; i < argc; i++) {
 		size_t n = strlen(argv[i]);
 
-		if (!n || strpbrk(argv[i], " \t\r\n") || len + n + 16 > size) {
+		if (!n || strpbrk(argv[i], " \t\r\n") || len + n + 24 > size) {
 			fprintf(stderr,
 				"strgctl: bad word '%s' (no spaces or newlines; the line is "
 				"at most %d bytes)\n",
@@ -171,8 +175,8 @@ static int build_line(int argc, char **argv, bool json, bool dry, char *line, si
 		len += n;
 		line[len++] = ' ';
 	}
-	len += (size_t)snprintf(line + len, size - len, "%s%s", json ? "-j " : "",
-				dry ? "--dry-run " : "");
+	len += (size_t)snprintf(line + len, size - len, "%s%s%s", json ? "-j " : "",
+				dry ? "--dry-run " : "", force ? "--force " : "");
 	line[len - 1] = '\n';
 	line[len] = '\0';
 	return 0;
@@ -260,16 +264,13 @@ static int wait_idle(const char *sock, const char *pool, const char *addr, long 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"dry-run", no_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{"verbs", no_argument, NULL, 'L'},
-		{NULL, 0, NULL, 0},
+		{"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+		{"dry-run", no_argument, NULL, 'n'},	  {"force", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},	  {"version", no_argument, NULL, 'V'},
+		{"verbs", no_argument, NULL, 'L'},	  {NULL, 0, NULL, 0},
 	};
 	const char *sock = CTL_SOCKET_DEFAULT;
-	bool json = false, dry = false, want_help = false;
+	bool json = false, dry = false, force = false, want_help = false;
 	const struct ctl_verb *v;
 	char line[CTL_LINE_MAX], verbs[256];
 	int opt, used = 0, rest, ret;
@@ -295,7 +296,7 @@ int main(int argc, char **argv)
 			argc = o - 1;
 	}
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "s:jnhV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:jnfhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			sock = optarg;
@@ -305,6 +306,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			dry = true;
+			break;
+		case 'f':
+			force = true;
 			break;
 		case 'h':
 			want_help = true;
@@ -377,7 +381,11 @@ int main(int argc, char **argv)
 			"strgctl: --wait goes with 'backend set POOL ADDR state drain|maint'\n");
 		return EXIT_USAGE;
 	}
-	if (build_line(rest, argv, json, dry, line, sizeof(line)) < 0)
+	if (force && v->id != CTL_BACKEND_SET && v->id != CTL_BACKEND_DEL) {
+		fprintf(stderr, "strgctl: --force goes with 'backend set' and 'backend del'\n");
+		return EXIT_USAGE;
+	}
+	if (build_line(rest, argv, json, dry, force, line, sizeof(line)) < 0)
 		return EXIT_USAGE;
 	ret = run(sock, line);
 	if (ret == EXIT_OK && wait_limit >= 0)

@@ -155,13 +155,8 @@ static json_t *route_json(const struct config *cfg, const struct config *applied
 		if (s->methods & (1u << m))
 			json_array_append_new(methods,
 					      json_string(http_method_name((enum http_method)m)));
-	json_t *rb = s->rb_err_permille
-			     ? json_pack("{s:f, s:I, s:I, s:I, s:I}", "error_percent",
-					 s->rb_err_permille / 10.0, "p99_ms",
-					 (json_int_t)s->rb_p99_ms, "window_s",
-					 (json_int_t)s->rb_window_s, "min", (json_int_t)s->rb_min,
-					 "p99_min", (json_int_t)quantile_min_samples(0.99))
-			     : json_null();
+	json_t *rb =
+		metrics_rollback_json(s->rb_err_permille, s->rb_p99_ms, s->rb_window_s, s->rb_min);
 	json_t *trip = s->tripped ? json_pack("{s:s}", "figures", s->trip) : json_null();
 	json_t *fallback = s->fallback == ROUTE_FALLBACK_NONE ? json_string("none")
 			   : s->fallback == ROUTE_FALLBACK_POOL
@@ -738,6 +733,48 @@ static int backend_add(struct ctl_env *env, struct pool *p, const char *addr, bo
 	return 1;
 }
 
+/*
+ * Whether taking backend bi out of new connections (del, drain, maint, weight 0) leaves pool
+ * pi with none that serves: no other ready backend with a weight that its health lets serve.
+ * Its routes would then all fall back, or answer 503: refused unless forced.
+ */
+static bool leaves_none(struct ctl_env *env, unsigned pi, unsigned bi)
+{
+	const struct pool *p = &env->cfg->pools[pi];
+	struct pool_runtime *rt = env->nworkers ? &env->workers[0]->prt[pi] : NULL;
+
+	if (p->backends[bi].state != BACKEND_READY || !p->backends[bi].weight)
+		return false;
+	for (unsigned i = 0; i < p->nbackends; i++)
+		if (i != bi && p->backends[i].state == BACKEND_READY && p->backends[i].weight &&
+		    (!rt || pool_health_of(rt, i) == HEALTH_UP))
+			return false;
+	return true;
+}
+
+/* The check of leaves_none for a del or set: 0 to go on (with a warning when forced). */
+static int last_backend_check(struct ctl_env *env, struct ctl_args *a, unsigned pi, unsigned bi,
+			      bool takes_out, struct ctl_reply *r)
+{
+	const char *addr = a->argv[2], *pool = env->cfg->pools[pi].name;
+
+	if (!takes_out || !leaves_none(env, pi, bi))
+		return 0;
+	if (!a->force)
+		return ctl_fail(
+			r,
+			"backend %s: %s is the last backend of pool %s that serves: its "
+			"routes would all fall back or answer 503 (--force to do it anyway)",
+			a->argv[0], addr, pool);
+	pr_warn("control: backend %s %s of pool %s forced: the pool has no backend that serves",
+		a->argv[0], addr, pool);
+	reply(r,
+	      "warning: %s was the last backend of pool %s that serves: its routes fall back "
+	      "or answer 503\n",
+	      addr, pool);
+	return 0;
+}
+
 /* backend add|del POOL ADDR, backend set POOL ADDR state ready|drain|maint | weight N */
 static int backend_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
@@ -779,8 +816,14 @@ static int backend_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply
 				   "POOL ADDR weight N");
 		}
 	}
+	reply(r, "ok\n");
+	if (last_backend_check(env, a, (unsigned)pi, (unsigned)bi,
+			       !strcmp(verb, "del") ||
+				       (!strcmp(argv[3], "state") ? st != BACKEND_READY : !weight),
+			       r))
+		return -EINVAL;
 	if (a->dry) {
-		reply(r, "ok\nwould %s %s in pool %s\n", verb, argv[2], p->name);
+		reply(r, "would %s %s in pool %s\n", verb, argv[2], p->name);
 		return 0;
 	}
 	if (!strcmp(verb, "del"))
@@ -789,8 +832,7 @@ static int backend_cmd(struct ctl_env *env, struct ctl_args *a, struct ctl_reply
 		be->state = st;
 	else
 		be->weight = (unsigned)weight;
-	reply(r, "ok\n%s %s in pool %s\n", argv[2], !strcmp(verb, "del") ? "deleted" : "set",
-	      p->name);
+	reply(r, "%s %s in pool %s\n", argv[2], !strcmp(verb, "del") ? "deleted" : "set", p->name);
 	ctl_publish(env, r);
 	return 1;
 }
@@ -896,17 +938,19 @@ static int (*const handlers[CTL_VERB_COUNT])(struct ctl_env *env, struct ctl_arg
 	[CTL_LIMIT_SET] = ctl_limit_set,
 };
 
-/* Split in place into words; flags -j and --dry-run are taken out wherever they stand. */
-static int split(char *line, char **argv, bool *json, bool *dry)
+/* Split in place into words; flags -j, --dry-run and --force are taken out wherever they stand. */
+static int split(char *line, char **argv, struct ctl_args *a)
 {
-	char *words[CTL_MAX_WORDS + 2]; /* room for both flags */
-	int n = words_split(line, words, CTL_MAX_WORDS + 2, false), argc = 0;
+	char *words[CTL_MAX_WORDS + 3]; /* room for the flags */
+	int n = words_split(line, words, CTL_MAX_WORDS + 3, false), argc = 0;
 
 	for (int i = 0; i < n; i++) {
 		if (!strcmp(words[i], "-j"))
-			*json = true;
+			a->json = true;
 		else if (!strcmp(words[i], "--dry-run"))
-			*dry = true;
+			a->dry = true;
+		else if (!strcmp(words[i], "--force"))
+			a->force = true;
 		else if (argc < CTL_MAX_WORDS)
 			argv[argc++] = words[i];
 		else
@@ -947,7 +991,7 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 	r->text.len = 0;
 	snprintf(logline, sizeof(logline), "%s", line);
 	logline[strcspn(logline, "\r\n")] = '\0';
-	argc = split(line, argv, &a.json, &a.dry);
+	argc = split(line, argv, &a);
 	if (argc < 0)
 		return ctl_fail(r, "too many words (max %d)", CTL_MAX_WORDS);
 	v = ctl_verb_find(argc, argv, &used);
@@ -957,6 +1001,9 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 		return ctl_fail(r, "%s %s: has no JSON view (-j)", v->noun, v->verb ? v->verb : "");
 	if (a.dry && !(v->flags & CTL_CHANGES))
 		return ctl_fail(r, "%s %s: changes nothing (--dry-run)", v->noun,
+				v->verb ? v->verb : "");
+	if (a.force && v->id != CTL_BACKEND_SET && v->id != CTL_BACKEND_DEL)
+		return ctl_fail(r, "%s %s: --force goes with backend set and backend del", v->noun,
 				v->verb ? v->verb : "");
 	/* The handler sees the word that named the verb first: "set", "del", "reload"... */
 	a.argc = argc - (used - 1);

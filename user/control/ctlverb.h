@@ -19,6 +19,7 @@ struct ctl_args {
 	char **argv; /* argv[0] is the verb */
 	bool json;
 	bool dry;
+	bool force; /* --force: a change that leaves a pool without a backend that serves */
 };
 
 /* Replace the reply with "error: message"; returns -EINVAL. */

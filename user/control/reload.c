@@ -35,7 +35,9 @@ static int restart_settings(const struct config *live, const struct config *file
 		}                                                                                  \
 	} while (0)
 	NEEDS_RESTART(!addr_equal(live, file), "listen");
-	NEEDS_RESTART(strcmp(live->notify, file->notify), "notify");
+	NEEDS_RESTART(strcmp(live->notify, file->notify) ||
+			      live->notify_coalesce_ms != file->notify_coalesce_ms,
+		      "notify");
 	NEEDS_RESTART(live->per_source_max != file->per_source_max, "limit per-source");
 	NEEDS_RESTART(strcmp(live->access_log, file->access_log) ||
 			      live->access_log_json != file->access_log_json ||
