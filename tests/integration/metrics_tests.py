@@ -190,7 +190,7 @@ def metrics_views_agree(env):
     """After the known mix, /metrics, strgctl stats -j, /stats.json and the access log count the
     same per route, pool and status class, in user space, default and splice always modes; the
     kernel carried part of it in the last two (and logged what it carried); promtool accepts the
-    metrics and the alerting rules."""
+    metrics and the alerting rules, and the rules pass their tests (strg-alerts.test.yml)."""
     want = expected()
     total = sum(want.values())
     modes = (("user", ["--no-bpf"], None), ("default", [], None), ("always", [], "always"))
@@ -241,7 +241,14 @@ def metrics_views_agree(env):
                        text=True, timeout=30)
     S.check(r.returncode == 0, "promtool check rules %s: %s%s" % (RULES, r.stdout[-500:],
                                                                   r.stderr[-500:]))
-    info("metrics_views_agree", "%d requests counted alike by 4 views in 3 modes" % total)
+    # The rules' own tests: the latency alert judges a p99 over 100 requests a side only.
+    tests = RULES.with_name("strg-alerts.test.yml")
+    r = subprocess.run(["promtool", "test", "rules", str(tests)], capture_output=True,
+                       text=True, timeout=60)
+    S.check(r.returncode == 0, "promtool test rules %s: %s%s" % (tests, r.stdout[-800:],
+                                                                 r.stderr[-500:]))
+    info("metrics_views_agree", "%d requests counted alike by 4 views in 3 modes; alerting "
+         "rules pass their tests" % total)
 
 
 def prometheus_scrapes_strgd(env):
