@@ -222,12 +222,12 @@ def trips_and_restores(port, path, paths, clients, window_s, what):
 def rollback_trips_on_errors_and_latency(env):
     """Modern answers 500 to 30 % of a route's requests: the route trips within its window
     (and its figures say why), no request of it reaches modern afterwards, route activate
-    restores it. A slow modern (p99 over the limit, 24 clients: the 100 requests a p99 needs
+    restores it. A slow modern (p99 over the limit, 16 clients: the 100 requests a p99 needs
     within the window) trips another route the same way."""
     port = 8132
     proc = env.spawn_extra_proxy("rollback", port, extra=[
         "route GET /v1/rb modern strip-prefix rollback 5% window 3s min 20",
-        "route GET /v1/slow modern strip-prefix rollback 50% p99 200 window 3s min 100"])
+        "route GET /v1/slow modern strip-prefix rollback 50% p99 200 window 5s min 100"])
     try:
         t1, rt, sent = trips_and_restores(
             port, "/v1/rb",
@@ -248,7 +248,7 @@ def rollback_trips_on_errors_and_latency(env):
                 "the trip counted %d requests, %.0f of them 5xx; the clients got %d answers "
                 "from modern, %d of them 500" % (n, share * n / 100.0, answered, got500))
         t2, rt2, _ = trips_and_restores(
-            port, "/v1/slow", lambda rnd, i, n: ("slow", "/v1/slow/__sleep/300"), 24, 3,
+            port, "/v1/slow", lambda rnd, i, n: ("slow", "/v1/slow/__sleep/300"), 16, 5,
             "latency")
         # Every request slept 300 ms at the backend: the p99 the trip saw is in the latency
         # histogram's bucket of 300 ms (262-524 ms, powers of two in microseconds), give or

@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/pool.h"
 #include "lib/reply.h"
+#include "observe/trend.h"
 #include "strg/guard.h"
 #include "strg/splice.h"
 
@@ -46,6 +47,9 @@ struct metrics_row {
 	char *trip;	    /* its figures then (NULL when not tripped) */
 	uint64_t rollbacks; /* times strgd rolled the route back */
 	struct metrics_route_cfg cfg; /* the route's settings */
+	/* Its trend (trend.h), oldest first: 5xx in percent and p99 in ms per step, < 0 none. */
+	float trend_err[TREND_POINTS], trend_p99[TREND_POINTS];
+	unsigned ntrend;
 };
 
 struct metrics_backend {
