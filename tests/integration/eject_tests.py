@@ -136,6 +136,7 @@ def flapping_backend_backs_off(env):
         res = load.stop()
         during = backend_json(port, addr)
         shown = json.loads(h.ctl_line("pool show -j", port=port)[3:])
+        text = h.ctl_line("pool show", port=port)
         time.sleep(COALESCE_S + 1.0)  # the last coalescing period ends, its run is told
     finally:
         if load:
@@ -183,6 +184,9 @@ def flapping_backend_backs_off(env):
     pb = [b for p in shown["pools"] if p["name"] == "modern" for b in p["backends"]]
     S.check(pb and pb[0]["ejections"] == len(ejected) and "hold_left_ms" in pb[0],
             "pool show -j: %r" % pb)
+    line = [ln for ln in text.splitlines() if addr in ln]
+    S.check(line and ("ejected %d times" % len(ejected)) in line[0],
+            "pool show: %r, want 'ejected %d times' on the backend's line" % (line, len(ejected)))
     # Notify: at most one run per subject and period, the rest folded into it.
     told = events.read_text().splitlines() if events.exists() else []
     backend_runs = [line.split() for line in told if line.startswith("backend-")]
