@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import harness as h
 from harness import RawConn, request
@@ -110,6 +111,7 @@ def backend_json(port, addr):
 
 
 HOLD_S, MAX_HOLD_S, COALESCE_S, RUN_S, CLIENTS = 1.0, 4.0, 3.0, 10.0, 4
+METRICS_PORT = 9143
 
 
 def flapping_backend_backs_off(env):
@@ -127,7 +129,8 @@ def flapping_backend_backs_off(env):
         extra=["health modern http /__status/200 interval 250ms timeout 200ms rise 2 fall 3",
                "eject modern after 3 5xx hold %dms max-hold %dms" % (HOLD_S * 1000,
                                                                     MAX_HOLD_S * 1000),
-               "notify exec %s" % script, "notify coalesce %dms" % (COALESCE_S * 1000)])
+               "notify exec %s" % script, "notify coalesce %dms" % (COALESCE_S * 1000),
+               "metrics %s:%d" % (h.HOST, METRICS_PORT)])
     addr = "127.0.0.1:%d" % mport
     load = None
     try:
@@ -137,6 +140,9 @@ def flapping_backend_backs_off(env):
         during = backend_json(port, addr)
         shown = json.loads(h.ctl_line("pool show -j", port=port)[3:])
         text = h.ctl_line("pool show", port=port)
+        with urllib.request.urlopen("http://%s:%d/metrics" % (h.HOST, METRICS_PORT),
+                                    timeout=5.0) as r:
+            prom = r.read().decode()
         time.sleep(COALESCE_S + 1.0)  # the last coalescing period ends, its run is told
     finally:
         if load:
@@ -184,6 +190,13 @@ def flapping_backend_backs_off(env):
     pb = [b for p in shown["pools"] if p["name"] == "modern" for b in p["backends"]]
     S.check(pb and pb[0]["ejections"] == len(ejected) and "hold_left_ms" in pb[0],
             "pool show -j: %r" % pb)
+    gauge = re.search(r'^strg_backend_ejections_in_a_row\{[^}]*backend="%s"[^}]*\} (\d+)$' %
+                      re.escape(addr), prom, re.M)
+    S.check(gauge and int(gauge.group(1)) == len(ejected) and
+            re.search(r'^strg_backend_ejection_hold_seconds\{[^}]*backend="%s"' % re.escape(addr),
+                      prom, re.M),
+            "/metrics: strg_backend_ejections_in_a_row %r, want %d, and a hold gauge" % (
+                gauge and gauge.group(0), len(ejected)))
     line = [ln for ln in text.splitlines() if addr in ln]
     S.check(line and ("ejected %d times" % len(ejected)) in line[0],
             "pool show: %r, want 'ejected %d times' on the backend's line" % (line, len(ejected)))
