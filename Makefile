@@ -233,9 +233,11 @@ screenshot: all
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
 
+# cppcheck, then the layers of user/ (tools/layers: no folder includes one above it).
 lint:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Iinclude -Iuser user tests/unit tools/bench
+	$(Q)tools/layers
 
 # Functions longer than the style's 80 lines (tools/fnlen), longest first; fails if any.
 fnlen:

@@ -155,13 +155,8 @@ static json_t *route_json(const struct config *cfg, const struct config *applied
 		if (s->methods & (1u << m))
 			json_array_append_new(methods,
 					      json_string(http_method_name((enum http_method)m)));
-	json_t *rb = s->rb_err_permille
-			     ? json_pack("{s:f, s:I, s:I, s:I, s:I}", "error_percent",
-					 s->rb_err_permille / 10.0, "p99_ms",
-					 (json_int_t)s->rb_p99_ms, "window_s",
-					 (json_int_t)s->rb_window_s, "min", (json_int_t)s->rb_min,
-					 "p99_min", (json_int_t)quantile_min_samples(0.99))
-			     : json_null();
+	json_t *rb =
+		metrics_rollback_json(s->rb_err_permille, s->rb_p99_ms, s->rb_window_s, s->rb_min);
 	json_t *trip = s->tripped ? json_pack("{s:s}", "figures", s->trip) : json_null();
 	json_t *fallback = s->fallback == ROUTE_FALLBACK_NONE ? json_string("none")
 			   : s->fallback == ROUTE_FALLBACK_POOL

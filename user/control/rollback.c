@@ -166,7 +166,7 @@ bool rollback_min_warning(const struct route_stored *sp, char *out, size_t len)
 	route_key_text(sp, key, sizeof(key));
 	snprintf(out, len,
 		 "route %s: rollback min %u is below the %u requests a p99 needs: its p99 %u ms "
-		 "is judged only in windows of %u requests or more (the error rate from %u)",
+		 "is judged only in windows of %u requests or more (the 5xx ratio from %u)",
 		 key, sp->rb_min, need, sp->rb_p99_ms, need, sp->rb_min);
 	return true;
 }

@@ -543,6 +543,16 @@ static json_t *row_json(const struct metrics_row *r)
 	return o;
 }
 
+json_t *metrics_rollback_json(uint16_t err_permille, uint32_t p99_ms, uint32_t window_s,
+			      uint32_t min)
+{
+	if (!err_permille)
+		return json_null();
+	return json_pack("{s:f, s:I, s:I, s:I, s:I}", "error_percent", err_permille / 10.0,
+			 "p99_ms", (json_int_t)p99_ms, "window_s", (json_int_t)window_s, "min",
+			 (json_int_t)min, "p99_min", (json_int_t)quantile_min_samples(0.99));
+}
+
 /* What the route does: its pool, share, testers, fallback and rollback limits. */
 static json_t *settings_json(const struct metrics_view *v, const struct metrics_row *r)
 {
@@ -551,13 +561,8 @@ static json_t *settings_json(const struct metrics_view *v, const struct metrics_
 			 : c->fallback == ROUTE_FALLBACK_POOL && c->fallback_pool < v->npools
 				 ? v->pool_names[c->fallback_pool]
 				 : "next";
-	json_t *rb = c->rb_err_permille
-			     ? json_pack("{s:f, s:I, s:I, s:I, s:I}", "error_percent",
-					 c->rb_err_permille / 10.0, "p99_ms",
-					 (json_int_t)c->rb_p99_ms, "window_s",
-					 (json_int_t)c->rb_window_s, "min", (json_int_t)c->rb_min,
-					 "p99_min", (json_int_t)quantile_min_samples(0.99))
-			     : json_null();
+	json_t *rb =
+		metrics_rollback_json(c->rb_err_permille, c->rb_p99_ms, c->rb_window_s, c->rb_min);
 
 	return json_pack("{s:s, s:f, s:b, s:b, s:s, s:o}", "pool",
 			 c->pool < v->npools ? v->pool_names[c->pool] : "?", "percent",

@@ -142,6 +142,12 @@ void metrics_view_free(struct metrics_view *v);
 
 /* The views. */
 json_t *metrics_json(const struct metrics_view *v);
+/*
+ * A route's rollback limits as the JSON views give them (strgctl route show -j, stats -j):
+ * null without rollback (err_permille 0).
+ */
+json_t *metrics_rollback_json(uint16_t err_permille, uint32_t p99_ms, uint32_t window_s,
+			      uint32_t min);
 void metrics_text(const struct metrics_view *v, struct reply *r);
 void metrics_prometheus(const struct metrics_view *v, struct reply *r);
 
