@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Active health checks on worker 0's io_uring (health.h). */
+/* Active health checks on worker 0's io_uring, and the kernel path's failed requests (health.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
