@@ -94,6 +94,19 @@ struct {
 } ustats SEC(".maps");
 
 /*
+ * Passive health of requests the kernel carries: per backend (pool * STRG_BACKENDS_MAX + index),
+ * the 5xx answers in a row. The verdict adds one per 5xx and zeroes it at any other final
+ * status; strgd (mmapped) takes the count and zeroes it when it ejects the backend.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STRG_KFAIL_KEYS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64); /* 8 bytes: an mmapped array's elements are 8-byte aligned */
+} kfails SEC(".maps");
+
+/*
  * Per live route and pool, named, for bpftool (strgd refreshes it every second; the program never
  * reads it: declaring it here gives its key and value their BTF).
  */
@@ -516,6 +529,23 @@ static __always_inline int response_body(struct __sk_buff *skb, struct strg_sock
 	return bpf_sk_redirect_hash(skb, &socks, &client, 0);
 }
 
+/* A 5xx extends the backend's run of them, another final status ends it (kfails). */
+static __always_inline void count_failure(const struct strg_sock *si, __u32 status)
+{
+	__u32 key = si->pool * STRG_BACKENDS_MAX + si->backend;
+	__u64 *run;
+
+	if (status < 200 || si->pool >= STRG_POOLS_MAX || si->backend >= STRG_BACKENDS_MAX)
+		return;
+	run = bpf_map_lookup_elem(&kfails, &key);
+	if (!run)
+		return;
+	if (status >= 500)
+		__sync_fetch_and_add(run, 1);
+	else if (*run)
+		*run = 0;
+}
+
 /* A response head the kernel carries: its status class, latency and bytes; its log line. */
 static __always_inline void count_response(struct __sk_buff *skb, struct strg_sock *si,
 					   struct strg_conn *cn, struct scratch *s,
@@ -535,6 +565,7 @@ static __always_inline void count_response(struct __sk_buff *skb, struct strg_so
 	if (cn->log)
 		log_response(si, cn, s->rs.status, (__u64)head + s->rs.content_length,
 			     (now - cn->req_ns) / 1000);
+	count_failure(si, s->rs.status);
 }
 
 static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock *si,

@@ -278,6 +278,7 @@ static void on_timer(struct proxy *px)
 		px->swept = backends_epoch(px);
 	if (px->ctl) {
 		health_tick(px->health, px->w.cfg, now);
+		health_kernel_failures(px->w.cfg, px->w.prt, px->w.sp, now);
 		notify_reap();
 		reqsrv_tick(px->ctl, now);
 		reclaim(px->sh);

@@ -957,6 +957,22 @@ static void prom_backends(const struct metrics_view *v, struct reply *r)
 			     v->backends[i].state == BACKEND_READY && !v->backends[i].held_down &&
 				     v->backends[i].healthy);
 	}
+	help(r, "strg_backend_ejection_hold_seconds", "gauge",
+	     "What is left of the hold of the backend's last ejection by failed requests (0: "
+	     "none).");
+	for (size_t i = 0; i < v->nbackends; i++) {
+		reply_printf(r, "strg_backend_ejection_hold_seconds{");
+		backend_labels(r, &v->backends[i]);
+		reply_printf(r, "} %.3f\n", (double)v->backends[i].hold_left_ms / 1000.0);
+	}
+	help(r, "strg_backend_ejections_in_a_row", "gauge",
+	     "The backend's ejections in a row (less one per decay period it served): the hold's "
+	     "multiplier.");
+	for (size_t i = 0; i < v->nbackends; i++) {
+		reply_printf(r, "strg_backend_ejections_in_a_row{");
+		backend_labels(r, &v->backends[i]);
+		reply_printf(r, "} %u\n", v->backends[i].ejection_run);
+	}
 	help(r, "strg_backend_connections", "gauge",
 	     "Open connections to the backend, and requests in flight on them (state=inflight).");
 	for (size_t i = 0; i < v->nbackends; i++) {
