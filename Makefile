@@ -34,20 +34,25 @@ endif
 
 # user/ by role (user/README.md): each folder may include only the folders below it.
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
-LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c) \
-	$(addprefix user/core/,http.c route.c pool.c config.c guardcfg.c proxyproto.c state.c apply.c) \
-	user/observe/accesslog.c user/observe/quantile.c user/dataplane/srclimit.c user/control/saver.c user/daemon/takeover.c
+LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c grow.c words.c) \
+	$(addprefix user/core/,http.c route.c pool.c config.c guardcfg.c guardlines.c healthlines.c \
+		proxyproto.c state.c apply.c) \
+	$(addprefix user/observe/,accesslog.c quantile.c trend.c) user/dataplane/srclimit.c \
+	user/control/saver.c user/daemon/takeover.c
 # The daemon's own modules.
-STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c) \
+STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
 	$(addprefix user/observe/,stats.c metrics.c metricsrv.c) \
-	$(addprefix user/dataplane/,conn.c exchange.c handoff.c session.c health.c) \
-	$(addprefix user/control/,ctl.c ctlguard.c ctlfleet.c ctlsrv.c ctlverbs.c reload.c rollback.c) \
+	$(addprefix user/dataplane/,conn.c kconn.c exchange.c handoff.c session.c health.c) \
+	$(addprefix user/control/,change.c ctl.c ctlfleet.c ctlguard.c ctlpool.c ctlreply.c ctlroute.c ctlstrgd.c \
+		ctlsrv.c ctlverbs.c reload.c rollback.c) \
 	$(addprefix user/daemon/,strgd.c proxy.c) \
 	$(addprefix user/fleet/,store.c report.c change.c)
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
 STRGD_ASM := $(OBJDIR)/observe/statuspage.o
-STRGCTL_SRCS := $(addprefix user/cli/,strgctl.c ctlclient.c top.c) user/control/ctlverbs.c
+STRGCTL_SRCS := $(addprefix user/cli/,strgctl.c ctlclient.c top.c)
+# strgctl's verb table: the same lists as strgd's, without the handlers (control/ctlverbs.h).
+STRGCTL_VERBS := $(OBJDIR)/control/ctlverbs-text.o
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
@@ -60,7 +65,8 @@ KTEST_SRCS := $(wildcard tests/kernel/test_*.c)
 KTEST_BINS := $(patsubst tests/kernel/%.c,$(OBJDIR)/ktest/%,$(KTEST_SRCS))
 
 # The fleet (user/fleet): the etcd client and the store's objects; its tests run a real etcd.
-FLEET_SRCS := user/fleet/etcd.c user/fleet/objs.c user/fleet/schema.c user/fleet/adopt.c
+FLEET_SRCS := user/fleet/etcd.c user/fleet/objs.c user/fleet/schema.c user/fleet/adopt.c \
+	user/fleet/storecfg.c
 FLEET_TEST_SRCS := $(wildcard tests/fleet/test_*.c)
 FLEET_TEST_BINS := $(patsubst tests/fleet/%.c,$(OBJDIR)/fleet-tests/%,$(FLEET_TEST_SRCS))
 
@@ -70,9 +76,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OBJDIR)/tests/%,$(UNIT_SRCS))
 obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
 LIB_OBJS := $(call obj,$(LIB_SRCS)) $(call obj,$(FLEET_SRCS))
 
-.PHONY: all clean check check-unit check-san check-kernel check-fleet check-integration check-packaging bench \
+.PHONY: all clean check check-unit check-san san-strgd check-kernel check-fleet check-integration check-packaging bench \
 	fuzz fuzz-build \
-	format lint demo screenshot \
+	format lint fnlen demo screenshot \
 	install uninstall install-list
 
 # Installation (README "Installing"): every file make install writes is listed in INSTALLED.
@@ -97,7 +103,14 @@ strgd: $(call obj,$(STRGD_SRCS)) $(STRGD_ASM) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
-strgctl: $(call obj,$(STRGCTL_SRCS)) $(LIB_OBJS)
+# strgd under ASan+UBSan for the end-to-end suite's sanitizer mode: make SANITIZE=1 san-strgd.
+san-strgd: $(OBJDIR)/strgd
+
+$(OBJDIR)/strgd: $(call obj,$(STRGD_SRCS)) $(STRGD_ASM) $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
+strgctl: $(call obj,$(STRGCTL_SRCS)) $(STRGCTL_VERBS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
@@ -106,6 +119,11 @@ $(OBJDIR)/%.o: user/%.c $(BPF_SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) -c $< -o $@
+
+$(STRGCTL_VERBS): user/control/ctlverbs.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) -DCTL_VERBS_TEXT -c $< -o $@
 
 $(OBJDIR)/observe/statuspage.o: user/observe/statuspage.S user/observe/statuspage.html
 	$(call msg,AS,$@)
@@ -150,6 +168,9 @@ $(OBJDIR)/ktest/%: tests/kernel/%.c $(KTEST_SKELS) $(BPF_SKELS) $(LIB_OBJS) | $(
 # The publishing test runs strgd's own loader of the kernel's route table.
 $(OBJDIR)/ktest/test_publish: KTEST_OBJS = $(call obj,user/kernel/splice.c user/kernel/pins.c user/kernel/routemap.c)
 $(OBJDIR)/ktest/test_publish: $(call obj,user/kernel/splice.c user/kernel/pins.c user/kernel/routemap.c)
+
+# The route grammar's test reads the manual page from the source tree.
+$(OBJDIR)/tests/test_route: BASE_CFLAGS += -DSTRG_SRCDIR='"$(CURDIR)"'
 
 $(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
 	$(call msg,TEST,$@)
@@ -238,9 +259,15 @@ screenshot: all
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
 
+# cppcheck, then the layers of user/ (tools/layers: no folder includes one above it).
 lint:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Iinclude -Iuser user tests/unit tools/bench
+	$(Q)tools/layers
+
+# Functions longer than the style's 80 lines (tools/fnlen), longest first; fails if any.
+fnlen:
+	$(Q)tools/fnlen user bpf include
 
 install: all
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))

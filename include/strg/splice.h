@@ -6,11 +6,13 @@
 
 /* The includer provides __u32/__u64 (vmlinux.h in BPF, <linux/types.h> in user space). */
 
-#define STRG_MAX_SOCKS	 65536
-#define STRG_MAX_CONNS	 32768
-#define STRG_POOLS_MAX	 16   /* equals POOL_MAX in user/core/pool.h */
-#define STRG_MAX_WORKERS 64   /* strgd event loops, each with its own event ring */
-#define STRG_ROUTE_SLOTS 1024 /* routes counted; a slot is reused after a delete */
+#define STRG_MAX_SOCKS	  65536
+#define STRG_MAX_CONNS	  32768
+#define STRG_POOLS_MAX	  16 /* equals POOL_MAX in user/core/pool.h */
+#define STRG_BACKENDS_MAX 64 /* equals POOL_MAX_BACKENDS in user/core/pool.h */
+#define STRG_KFAIL_KEYS	  (STRG_POOLS_MAX * STRG_BACKENDS_MAX)
+#define STRG_MAX_WORKERS  64   /* strgd event loops, each with its own event ring */
+#define STRG_ROUTE_SLOTS  1024 /* routes counted; a slot is reused after a delete */
 /* One more slot after the routes' for requests strgd answered before finding a route. */
 #define STRG_SLOT_UNROUTED  STRG_ROUTE_SLOTS
 #define STRG_STATS_KEYS	    ((STRG_ROUTE_SLOTS + 1) * STRG_POOLS_MAX)
@@ -100,11 +102,11 @@ enum strg_sock_role {
 
 /* Per socket in the sockhash, keyed by its cookie. */
 struct strg_sock {
-	__u64 client; /* cookie of the client socket of the connection */
-	__u32 role;   /* enum strg_sock_role */
-	__u32 pool;   /* backends: the pool they belong to */
-	__u32 worker; /* the strgd worker that owns the connection: its event ring */
-	__u32 pad;
+	__u64 client;  /* cookie of the client socket of the connection */
+	__u32 role;    /* enum strg_sock_role */
+	__u32 pool;    /* backends: the pool they belong to */
+	__u32 worker;  /* the strgd worker that owns the connection: its event ring */
+	__u32 backend; /* backends: its index in the pool (kfails) */
 };
 
 /* Events the verdict sends strgd through the ring buffer. */
@@ -170,6 +172,24 @@ struct strg_route_counters {
 	char pool[32];	/* the pool's name */
 	struct strg_stats stats;
 };
+
+/*
+ * The latency bucket of us microseconds, for strgd and the kernel alike: b such that
+ * 2^(b-1) <= us < 2^b, bucket 0 below 1 us, the last bucket everything from 2^(STRG_LAT_BUCKETS
+ * - 2) us up. A bounded loop, which the verifier accepts.
+ */
+static inline __attribute__((always_inline)) __u32 strg_lat_bucket(__u64 us)
+{
+	__u32 b = 0;
+
+	for (int i = 0; i < STRG_LAT_BUCKETS - 1; i++) {
+		if (us < 1)
+			break;
+		us >>= 1;
+		b++;
+	}
+	return b;
+}
 
 /* Add the counts of b to a (per-CPU values, or strgd's and the kernel's). */
 static inline void strg_stats_add(struct strg_stats *a, const struct strg_stats *b)

@@ -166,6 +166,8 @@ class Restartable:
                 os.kill(p, signal.SIGTERM)
                 if not h.wait_until(lambda: not alive(p), 5.0):
                     os.kill(p, signal.SIGKILL)
+                    self.proc.notes.append("successor pid %d still running 5 s after "
+                                           "SIGTERM: killed" % p)
         self.proc.stop(signal.SIGTERM, 5.0)
 
 
@@ -331,6 +333,8 @@ def failed_restart_changes_nothing(env):
     strgd_only(env)
     r = Restartable(env, "badrestart", 8163)
     cfg = env.tmp / "badrestart.conf"
+    # The successor's error, which it writes to the stderr it shares with the running strgd.
+    r.proc.expect(allow=[re.escape(str(cfg)) + r":\d+: unknown directive 'no-such-directive'"])
     text = cfg.read_text()
     try:
         pins = pins_of(env, "badrestart")

@@ -118,6 +118,30 @@ def client_loop(port, stop, counts):
             time.sleep(0.01)
 
 
+def count_ended(socks, timeout):
+    """Wait until each socket reaches its end (EOF or reset; data before it is read and
+    dropped), at most timeout seconds; returns how many did."""
+    import select
+    poller = select.poll()
+    by_fd = {s.fileno(): s for s in socks}
+    for fd in by_fd:
+        poller.register(fd, select.POLLIN)
+    ended, deadline = 0, time.monotonic() + timeout
+    while by_fd and time.monotonic() < deadline:
+        for fd, _ in poller.poll(200):
+            try:
+                data = by_fd[fd].recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                ended += 1
+                poller.unregister(fd)
+                del by_fd[fd]
+    return ended
+
+
 def slowloris_with_few_descriptors(env):
     """1 100 slow connections (a byte of a head every second) against a strgd that may open
     1 024 descriptors: they are shed and closed by timeout head, and a client sending whole
@@ -141,6 +165,8 @@ def slowloris_with_few_descriptors(env):
                 slow.append(s)
             except OSError:
                 pass
+        # Dribble past timeout head (3 s), then wait for each to end (EOF or reset, whatever
+        # strgd answered first): bounded by the timeout and a margin a loaded machine needs.
         t_end = time.monotonic() + 6.0
         while time.monotonic() < t_end:
             for s in slow:
@@ -149,14 +175,7 @@ def slowloris_with_few_descriptors(env):
                 except OSError:
                     pass
             time.sleep(1.0)
-        for s in slow:
-            s.settimeout(0.01)
-            try:
-                closed += 1 if s.recv(4096) is not None else 0
-            except socket.timeout:
-                pass
-            except OSError:
-                closed += 1
+        closed = count_ended(slow, 3.0 + 20.0)
         during = dict(counts)
     finally:
         stop.set()
@@ -164,8 +183,8 @@ def slowloris_with_few_descriptors(env):
         for s in slow:
             s.close()
         proc.stop(signal.SIGTERM, 3.0)
-    S.check(closed >= len(slow) * 0.95, "%d of %d slow connections closed within 6 s" % (
-        closed, len(slow)))
+    S.check(closed == len(slow), "%d of %d slow connections closed within timeout head (3 s) "
+            "and 26 s more" % (closed, len(slow)))
     S.check(during["ok"] >= 100 and during["ok"] > 5 * (during["bad"] + during["failed"]),
             "the client loop: %r" % during)
     info("slowloris_with_few_descriptors", "%d slow connections opened, %d closed; meanwhile "
@@ -292,20 +311,26 @@ def interim_responses_are_bounded(env):
     try:
         with RawConn(port=port, timeout=5.0) as c:
             c.send(request("GET", "/v1/getSalesLeads/interim"))
-            got = b""
+            got, ended = b"", False
             t0 = time.monotonic()
-            while time.monotonic() - t0 < 3:
+            while time.monotonic() - t0 < 10:
                 try:
                     b = c.sock.recv(65536)
+                except socket.timeout:
+                    break
                 except OSError:
+                    ended = True
                     break
                 if not b:
+                    ended = True
                     break
                 got += b
         n = got.count(b"102 Processing")
-        S.check(n <= 20 and b"200 OK" not in got,
-                "%d interim responses forwarded (%d bytes), want at most 16 then the end" % (
-                    n, len(got)))
+        # README: more than 16 interim responses cut the backend off; those before reach the
+        # client (at least one: the flood starts with them), then the connection ends.
+        S.check(1 <= n <= 16 and b"200 OK" not in got and ended,
+                "%d interim responses forwarded (%d bytes), %s; want 1 to 16 then the end" % (
+                    n, len(got), "then the end" if ended else "the connection still open"))
     finally:
         stop.set()
         t.join(5)
@@ -427,7 +452,8 @@ def idle_connections_let_go_of_buffers(env):
         for i, c in enumerate(conns):
             c.send(request("GET", "/a/again%d" % i))
             S.check(c.read_response().status == 200, "idle connection %d not served again" % i)
-        S.check(idle - r0 <= 200 * 2,
+        # Under ASan freed buffers wait in its quarantine: the bound holds for the plain build.
+        S.check(h.sanitized(env) or idle - r0 <= 200 * 2,
                 "RSS %d KiB before, %d KiB with 200 busy connections, %d KiB once idle: want "
                 "at most 2 KiB each once idle" % (r0, busy, idle))
     finally:
@@ -568,7 +594,9 @@ def soak_returns_to_baseline(env):
     S.check(counts["ok"] > 1000 and counts["refused"] > 100 and counts["aborted"] > 100 and
             counts["slow"] > 50, "too little traffic: %r" % counts)
     S.check(fd1 == fd0, "descriptors: %d before, %d after (peak %d)" % (fd0, fd1, peak_fd))
-    S.check(rss1 - rss0 <= max(4096, rss0 // 10),
+    # Under ASan freed memory waits in its quarantine (RSS grows by design): LeakSanitizer
+    # checks for leaks there when strgd exits, this bound in the plain build.
+    S.check(h.sanitized(env) or rss1 - rss0 <= max(4096, rss0 // 10),
             "RSS: %d KiB before, %d KiB after" % (rss0, rss1))
     info("soak_returns_to_baseline", "%d s: %d whole requests ok, %d invalid refused, %d aborted, "
          "%d slow cut; descriptors %d -> peak %d -> %d, RSS %d -> %d KiB"

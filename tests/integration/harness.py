@@ -62,8 +62,64 @@ class HarnessError(Exception):
 # Processes
 
 
+# What a sanitizer writes when it finds something (ASan, LSan, UBSan): any of these in a strgd's
+# stderr fails the test that ran it.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "SUMMARY: AddressSanitizer", "SUMMARY: UndefinedBehaviorSanitizer",
+                   "AddressSanitizer:DEADLYSIGNAL", "LeakSanitizer has encountered")
+# strgd's own log lines: "2026-01-02T03:04:05.678Z strgd warn: ...".
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z strgd (warn|info|debug): ")
+
+
+def sanitizer_report(text):
+    """The first lines of a sanitizer's report in text, or "" when there is none."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if any(m in line for m in SANITIZER_MARKS):
+            return " | ".join(x.strip() for x in lines[i:i + 6] if x.strip())
+    return ""
+
+
+def error_lines(text, allowed=()):
+    """The stderr lines of a strgd that say something went wrong and that no test expected:
+    a line outside strgd's log format (a fatal message, a crash) or one that says "error",
+    less those matching a regex of allowed."""
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if LOG_LINE.match(line) and not re.search(r"(?i)\berror\b", line):
+            continue
+        if any(re.search(a, line) for a in allowed):
+            continue
+        out.append(line)
+    return out
+
+
+_sanitized = {}
+
+
+def sanitized(env):
+    """Whether the strgd under test is built with ASan (its RSS says little then)."""
+    binary = getattr(env.flavour, "binary", None)
+    if binary not in _sanitized:
+        try:
+            _sanitized[binary] = b"__asan_init" in Path(binary).read_bytes()
+        except (OSError, TypeError):
+            _sanitized[binary] = False
+    return _sanitized[binary]
+
+
+def is_strgd(argv):
+    """Whether argv runs strgd (directly or through setpriv, prlimit, nsenter...)."""
+    return any(os.path.basename(str(a)).startswith("strgd") and "/" in str(a) or
+               str(a) == "strgd" for a in argv)
+
+
 class Proc:
-    """A child process with its output in files, stopped by pid."""
+    """A child process with its output in files, stopped by pid. A strgd is audited when it has
+    exited (problems()): its exit status (expect_status, 0 by default: after SIGTERM it must
+    exit 0), no sanitizer report and no unexpected error line in its stderr (allow())."""
 
     def __init__(self, name, argv, workdir, env=None):
         self.name = name
@@ -71,6 +127,12 @@ class Proc:
         self.out_path = Path(workdir) / ("%s.out" % name)
         self.err_path = Path(workdir) / ("%s.err" % name)
         self.err_offset = self.err_path.stat().st_size if self.err_path.exists() else 0
+        self.audit = is_strgd(self.argv)
+        self.expect_status = 0
+        self.allowed = []
+        self.notes = []  # problems found while stopping it
+        self.killed = False  # stopped with SIGKILL on purpose: no exit status to check
+        self.reported = False
         with open(self.out_path, "ab") as out, open(self.err_path, "ab") as err:
             self.popen = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
                                           stderr=err, cwd=str(ROOT), env=env)
@@ -86,12 +148,21 @@ class Proc:
     def send_signal(self, sig):
         if self.alive():
             os.kill(self.pid, sig)
+            if sig == signal.SIGKILL:
+                self.killed = True
 
     def wait(self, timeout):
         try:
             return self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
+
+    def expect(self, status=None, allow=()):
+        """What this process is expected to do: exit with status, log lines matching allow."""
+        if status is not None:
+            self.expect_status = status
+        self.allowed += list(allow)
+        return self
 
     def stop(self, sig=signal.SIGTERM, timeout=5.0):
         """Signal, wait up to timeout, then SIGKILL. Returns the exit status."""
@@ -100,10 +171,35 @@ class Proc:
                 os.kill(self.pid, sig)
             except ProcessLookupError:
                 pass
+            if sig == signal.SIGKILL:
+                self.killed = True
             if self.wait(timeout) is None:
                 os.kill(self.pid, signal.SIGKILL)
                 self.wait(5.0)
+                if not self.killed:
+                    self.notes.append("still running %.0f s after signal %d: killed" % (
+                        timeout, sig))
+                self.killed = True
         return self.popen.poll()
+
+    def problems(self):
+        """What went wrong with this strgd once it has exited, in words ([] when nothing did or
+        it still runs, or for another program)."""
+        if not self.audit or self.alive():
+            return []
+        out = list(self.notes)
+        rc = self.popen.poll()
+        if not self.killed and rc != self.expect_status:
+            out.append("exit status %s, want %s" % (rc, self.expect_status))
+        text = self.stderr_text()
+        san = sanitizer_report(text)
+        if san:
+            out.append("sanitizer report: %s" % san[:600])
+        errs = error_lines(text, self.allowed)
+        if errs and not san:
+            out.append("unexpected stderr line: %s%s" % (
+                errs[0][:300], " (and %d more)" % (len(errs) - 1) if len(errs) > 1 else ""))
+        return ["%s (pid %d): %s" % (self.name, self.pid, "; ".join(out))] if out else []
 
     def stderr_text(self, since_start=True):
         try:
@@ -403,17 +499,34 @@ class Env:
 
     # ---- lifecycle ----
 
+    def make_fixtures(self, where):
+        """The 100 MiB download and the 20 MiB upload in where, made once (the run's modes
+        share them: STRG_IT_FIXTURES), with their sha256 beside them."""
+        big, upload = where / "big.bin", where / "upload.bin"
+        if not (where / "done").exists():
+            backend.write_pattern_file(big, BIG_SIZE)
+            # The upload starts at another offset of the pattern: not a prefix of the download.
+            skip = 12345
+            with open(upload, "wb") as f:
+                for piece in backend.pattern_chunks(UPLOAD_SIZE + skip):
+                    take = min(skip, len(piece))
+                    skip -= take
+                    f.write(piece[take:])
+            (where / "big.sha256").write_text(backend.pattern_sha256(BIG_SIZE))
+            (where / "upload.sha256").write_text(file_sha256(upload))
+            (where / "done").write_text("")
+        self._big_sha = (where / "big.sha256").read_text()
+        self._upload_sha = (where / "upload.sha256").read_text()
+        return big, upload
+
     def start_all(self):
         (self.tmp / "www").mkdir()
         (self.tmp / "nginx-tmp").mkdir()
-        backend.write_pattern_file(self.big_file, BIG_SIZE)
-        # The upload starts at another offset of the pattern: not a prefix of the download.
-        skip = 12345
-        with open(self.upload_file, "wb") as f:
-            for piece in backend.pattern_chunks(UPLOAD_SIZE + skip):
-                take = min(skip, len(piece))
-                skip -= take
-                f.write(piece[take:])
+        shared = os.environ.get("STRG_IT_FIXTURES")
+        where = Path(shared) if shared else self.tmp / "fixtures"
+        where.mkdir(exist_ok=True)
+        big, self.upload_file = self.make_fixtures(where)
+        os.symlink(big, self.big_file)  # nginx serves www/big.bin
         self.start_nginx()
         self.start_modern()
         self.cfg_path.write_text(self.flavour.config())
@@ -471,21 +584,34 @@ class Env:
         wait_port(port, 5.0, p)
         return p
 
+    def exited_problems(self):
+        """Problems of the strgds that exited since the last call (each reported once)."""
+        out = []
+        for p in self.procs:
+            if not p.reported and p.audit and not p.alive():
+                p.reported = True
+                out += p.problems()
+        return out
+
     def stop_all(self):
+        """Stop everything; returns the problems of the strgds stopped (exit, stderr)."""
         for p in reversed(self.procs):
-            p.stop(signal.SIGTERM, 3.0)
+            p.stop(signal.SIGTERM, 10.0 if p.audit else 3.0)
+        problems = self.exited_problems()
         # strgd unpins its maps when it stops; one killed on purpose leaves them behind.
         for d in Path("/sys/fs/bpf").glob("strg-it-%d-*" % os.getpid()):
             shutil.rmtree(d, ignore_errors=True)
         for d in Path("/tmp").glob("strg-it-ctl-%d-*" % os.getpid()):
             shutil.rmtree(d, ignore_errors=True)
-        for f in (self.big_file, self.upload_file):
+        for f in (self.big_file, self.tmp / "fixtures" / "big.bin",
+                  self.tmp / "fixtures" / "upload.bin"):
             try:
-                f.unlink()
+                f.unlink()  # the shared ones stay for the next mode (run removes them)
             except OSError:
                 pass
-        if not self.keep:
+        if not self.keep and not problems:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        return problems
 
     # ---- observations ----
 

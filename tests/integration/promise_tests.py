@@ -448,11 +448,13 @@ def strgctl_without_daemon_and_bind_failure(env):
             "refused by strgd: want exit 1: %r" % r)
     cfg = env.tmp / "bindfail.conf"
     cfg.write_text(env.flavour.config(listen_port=h.LEGACY_PORTS[0]))  # nginx has it
-    p = env.spawn("strgd-bindfail", env.flavour.argv(cfg))
+    p = env.spawn("strgd-bindfail", env.flavour.argv(cfg)).expect(
+        1, allow=[r"^strgd: listen\b.*: Address already in use$"])
     status = p.wait(5.0)
     if status is None:
         p.stop()
-    S.check(status == 1 and "listen: Address already in use" in p.stderr_text(),
+    S.check(status == 1 and ("listen 127.0.0.1:%d: Address already in use" % h.LEGACY_PORTS[0])
+            in p.stderr_text(),
             "strgd on a taken port: exit %s: %s" % (status, p.stderr_tail()))
     S.check(not os.path.exists(h.control_path(h.LEGACY_PORTS[0])),
             "the refused strgd left its control socket behind")
@@ -622,6 +624,7 @@ def sigterm_under_load_loses_no_request(env):
     results = []
     clients = [threading.Thread(target=keepalive_client, args=(port, stop, results))
                for _ in range(16)]
+    before = len(env.nginx_log_lines())
     try:
         wrk = subprocess.Popen(["wrk", "-c16", "-t1", "-d4s", h.url("/a/load", port=port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -644,6 +647,17 @@ def sigterm_under_load_loses_no_request(env):
         S.check(len(results) == 16 and not bad,
                 "keep-alive clients: %d of 16 ended with a whole 'Connection: close' "
                 "response; the others: %r" % (len(results) - len(bad), bad[:5]))
+        # The backend's log is the oracle: every request that reached it was answered (wrk's
+        # refused connects never got that far), and every answer came from it.
+        logged = S.backend_settled(env.nginx_log_lines)[before:]
+        loads = sum(1 for line in logged if line.startswith("GET /a/load "))
+        keeps = sum(1 for line in logged if line.startswith("GET /a/keep"))
+        S.check(loads == errors["requests"],
+                "nginx served %d of wrk's requests, wrk got %d answers" % (loads,
+                                                                          errors["requests"]))
+        S.check(keeps == sum(r[1] for r in results),
+                "nginx served %d of the keep-alive clients' requests, they got %d answers" % (
+                    keeps, sum(r[1] for r in results)))
     finally:
         stop.set()
         proc.stop(signal.SIGTERM, 3.0)
@@ -798,7 +812,8 @@ def unreadable_state_file_is_named_and_discardable(env):
     os.makedirs(os.path.dirname(state), exist_ok=True)
     with open(state, "w") as f:
         f.write("pool legacy\nnext-id 5\nroute / legacy id 1\n")  # no end line
-    p = env.spawn("strgd-badstate", env.flavour.argv(cfg))
+    p = env.spawn("strgd-badstate", env.flavour.argv(cfg)).expect(
+        1, allow=[r"^%s: cut short: its last line is missing" % re.escape(state)])
     status = p.wait(5.0)
     if status is None:
         p.stop()

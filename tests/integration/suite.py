@@ -1413,7 +1413,8 @@ def second_strgd_on_same_pins_or_socket_refused(env):
     for tag, text, argv_of, what in cases:
         path = env.tmp / ("second-%s.conf" % tag)
         path.write_text(text)
-        p = env.spawn("strgd-second-%s" % tag, argv_of(path))
+        p = env.spawn("strgd-second-%s" % tag, argv_of(path)).expect(
+            1, allow=[r"^strgd: %s .*another strgd|in use by another strgd" % what])
         status = p.wait(5.0)
         err = p.stderr_text()
         if status is None:
@@ -1622,6 +1623,7 @@ import hardening_tests  # noqa: E402
 import guard_tests  # noqa: E402
 import datapath_tests  # noqa: E402
 import control_tests  # noqa: E402
+import eject_tests  # noqa: E402
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
                os.environ.get("STRG_IT_MODE", "user").startswith("kernel"))
@@ -1637,6 +1639,7 @@ if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_
     safety_tests.register(sys.modules[__name__])
     hardening_tests.register(sys.modules[__name__])
     datapath_tests.register(sys.modules[__name__])
+    eject_tests.register(sys.modules[__name__])
 # The observability tests start their own strgd instances in every mode: once per suite run.
 if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_IT_MODE") == "kernel":
     metrics_tests.register(sys.modules[__name__])
@@ -1686,6 +1689,46 @@ class TestTimeout(Exception):
 
 def on_alarm(signum, frame):
     raise TestTimeout("test exceeded its time limit (%d s unless it sets its own)" % TEST_TIMEOUT)
+
+
+# Tests that do not depend on the data path or the number of workers (the control plane, the
+# configuration, the request parser's answers to a first request, which is user space's in
+# every mode): they run in ONCE_MODE only, the mode whose strgd is built with ASan+UBSan.
+ONCE_MODE = "user"
+ONCE = {
+    "strgctl_refuses_and_explains", "strgctl_route_show_json_round_trips",
+    "control_socket_refuses_cut_lines", "control_socket_bounds_connections",
+    "strgctl_json_escapes_every_string", "strgctl_shows_what_changed", "config_check",
+    "strgctl_control_groups", "change_log_line_names_caller_and_timing",
+    "strgctl_without_daemon_and_bind_failure", "unreadable_state_file_is_named_and_discardable",
+    "strgctl_refused_connection_exits_1", "failed_save_is_reported_for_its_change",
+    "restart_merges_config_edits_with_runtime_changes", "strgctl_verbs_and_weights",
+    "limits_at_boundary_accepted", "absolute_form_routes_by_its_authority",
+}
+
+
+def runs_here(name):
+    """Whether the test runs in this mode (see ONCE)."""
+    once = name in ONCE or name.startswith("malformed_") and name != \
+        "malformed_second_request_on_keepalive"
+    return not once or os.environ.get("STRG_IT_MODE", "user") == ONCE_MODE
+
+
+# The plan (as nginx-tests' plan()): how many tests each mode runs. A mode that registers
+# another number, or whose run ends with fewer reported, fails: a test dropped by a broken
+# condition or a run cut short is seen. Adding or moving a test means updating its figure here.
+PLAN = {"user": 130, "kernel": 110, "user-w1": 55, "kernel-w1": 71}
+
+
+def plan_problem(selected, patterns):
+    """Why the selected tests are not the plan's ("" when they are, or when a subset runs)."""
+    mode = os.environ.get("STRG_IT_MODE", "user")
+    if patterns or os.environ.get("STRG_IT_PROXY", "strgd") != "strgd":
+        return ""
+    want = PLAN.get(mode)
+    if want != len(selected):
+        return "mode %s registers %d tests, its plan says %s" % (mode, len(selected), want)
+    return ""
 
 
 def make_flavour():
@@ -1743,7 +1786,8 @@ def main(argv):
     global ENV
     keep = "--keep" in argv
     patterns = [a for a in argv if not a.startswith("--")]
-    selected = [(n, f) for n, f in TESTS if not patterns or any(p in n for p in patterns)]
+    selected = [(n, f) for n, f in TESTS if (not patterns or any(p in n for p in patterns))
+                and runs_here(n)]
     if "--list" in argv:
         for n, _ in selected:
             print(n)
@@ -1751,6 +1795,14 @@ def main(argv):
 
     passed = failed = skipped = 0
     env = None
+    planned = len(selected)
+    print("integration: plan %d tests" % planned, flush=True)
+    # Until the run ends, every planned test counts as failed (the run may be killed).
+    write_summary(0, planned, 0, done=False)
+    problem = plan_problem(selected, patterns)
+    if problem:
+        failed += 1
+        print("FAIL plan: %s (update PLAN in suite.py if that is intended)" % problem, flush=True)
     signal.signal(signal.SIGALRM, on_alarm)
     signal.signal(signal.SIGTERM, lambda s, f: sys.exit(1))
     try:
@@ -1763,8 +1815,8 @@ def main(argv):
         print("FAIL setup: %s" % e, flush=True)
         if env is not None:
             env.stop_all()
-        write_summary(0, 1, 0)
-        print("integration: 0 passed, 1 failed, 0 skipped")
+        write_summary(0, failed + planned, 0)
+        print("integration: 0 passed, %d failed, 0 skipped" % (failed + planned))
         return 1
 
     if not KERNEL_MODE:
@@ -1802,6 +1854,11 @@ def main(argv):
                     reason = ((reason + "; ") if reason else "") + (
                         "left the table changed (cleanup failed): %s" % left)
                     env.restart_proxy_fresh()
+            # Every strgd that stopped during the test: its exit status and its stderr.
+            died = env.exited_problems()
+            if died:
+                verdict = "FAIL"
+                reason = ((reason + "; ") if reason else "") + "; ".join(died)
             took = time.monotonic() - t0
             if verdict == "ok":
                 passed += 1
@@ -1814,8 +1871,16 @@ def main(argv):
                 print("FAIL %s: %s" % (name, reason), flush=True)
     finally:
         signal.alarm(0)
+        ran = passed + failed + skipped - (1 if problem else 0)
+        if ran < planned:
+            print("FAIL plan: %d of %d tests reported" % (ran, planned), flush=True)
+            failed += planned - ran
         env.keep = env.keep or failed > 0
-        env.stop_all()
+        # The strgds still running at the end (the main one): each must exit cleanly too.
+        for problem in env.stop_all():
+            failed += 1
+            print("FAIL shutdown: %s" % problem, flush=True)
+            env.keep = True
     print("integration: proxy %s, %.0f s%s" % (
         env.flavour.name, time.monotonic() - t_start,
         ", logs kept in %s" % env.tmp if env.keep else ""))
@@ -1824,12 +1889,12 @@ def main(argv):
     return 1 if failed else 0
 
 
-def write_summary(passed, failed, skipped):
+def write_summary(passed, failed, skipped, done=True):
     """The counts for tests/integration/run, which adds up the modes (STRG_IT_SUMMARY)."""
     path = os.environ.get("STRG_IT_SUMMARY")
     if path:
         with open(path, "w") as f:
-            f.write("%d %d %d\n" % (passed, failed, skipped))
+            f.write("%d %d %d %s\n" % (passed, failed, skipped, "done" if done else "cut"))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "control/ctlfleet.h"
+#include "control/ctlreply.h"
 #include "control/ctlverb.h"
 
 /* The newest revision a host reports (this one included) and the hash of that table. */

@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* "fleet": the hosts sharing this one's table in etcd, a handler for ctl.c. */
+/* "fleet": the hosts sharing this one's table in etcd (handler in ctlfleet.c). */
 #ifndef STRG_CTLFLEET_H
 #define STRG_CTLFLEET_H
 
-#include "control/ctl.h"
+#include "control/ctlverb.h"
 
-struct ctl_args;
+/* Each verb once: noun, verb, arguments, help, flags, handler (V is CTL_VERB). */
+#define CTL_FLEET_VERBS(V)                                                                         \
+	V("fleet", NULL, "",                                                                       \
+	  "the hosts that share this one's table in etcd (store): the revision each runs, "        \
+	  "whether it runs the newest table and this host's, since when it is out of touch, its "  \
+	  "last refusal",                                                                          \
+	  CTL_JSON, ctl_fleet_show)
 
-int ctl_fleet_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r);
+ctl_handler ctl_fleet_show;
 
 #endif

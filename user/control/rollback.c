@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/grow.h"
 #include "observe/quantile.h"
 #include "lib/notify.h"
 #include "control/rollback.h"
@@ -65,17 +66,12 @@ static struct rb_route *state_of(struct rollback *rb, const struct route *rt)
 		st->window_s = rt->spec.rb_window_s;
 		return st;
 	}
-	if (rb->n == rb->cap) {
-		size_t cap = rb->cap ? rb->cap * 2 : 8;
-		struct rb_route *r = realloc(rb->r, cap * sizeof(*r));
-
-		if (!r)
-			return NULL;
-		rb->r = r;
-		rb->cap = cap;
-	}
+	st = grow_array(rb->r, &rb->cap, rb->n + 1, sizeof(*rb->r), 8);
+	if (!st)
+		return NULL;
+	rb->r = st;
 	st = &rb->r[rb->n++];
-	memset(st, 0, sizeof(*st));
+	memset(st, 0, sizeof(*st)); /* a forgotten route's slot, reused */
 	st->id = rt->id;
 	st->slot = rt->slot;
 	st->pool = rt->spec.pool;
@@ -88,7 +84,7 @@ struct trip_arg {
 	const char *why;
 };
 
-/* ctl_change: the draft's route becomes inactive and tripped, with the figures. */
+/* change_run: the draft's route becomes inactive and tripped, with the figures. */
 static int trip_route(struct config *draft, void *arg)
 {
 	const struct trip_arg *t = arg;
@@ -118,6 +114,19 @@ static const struct rb_sample *window_start(const struct rb_route *st, uint64_t 
 	return st->n ? &st->s[(st->head + st->n - 1) % (RB_STEPS + 1)] : NULL;
 }
 
+/* The latency part of the figures: p99 and its limit, or why it was not judged. */
+static void p99_text(const struct route_stored *sp, double p99_us, char *out, size_t len)
+{
+	if (p99_us == QUANTILE_FEW) {
+		snprintf(out, len, ", p99 not judged (fewer than %u requests)",
+			 quantile_min_samples(0.99));
+		return;
+	}
+	snprintf(out, len, ", p99 %.1f ms", p99_us < 0 ? 0 : p99_us / 1000.0);
+	if (sp->rb_p99_ms)
+		snprintf(out + strlen(out), len - strlen(out), " (limit %u ms)", sp->rb_p99_ms);
+}
+
 /* Over the window: trip when the limits are passed; the figures go to why. */
 static bool over_limits(const struct route_stored *sp, const struct strg_stats *now,
 			const struct strg_stats *then, char *why, size_t len)
@@ -125,6 +134,7 @@ static bool over_limits(const struct route_stored *sp, const struct strg_stats *
 	struct strg_stats d;
 	double err, p99;
 	uint64_t req = now->requests - then->requests;
+	size_t n;
 	bool trip;
 
 	if (req < sp->rb_min || now->requests < then->requests)
@@ -133,19 +143,37 @@ static bool over_limits(const struct route_stored *sp, const struct strg_stats *
 	for (int b = 0; b < STRG_LAT_BUCKETS; b++)
 		d.latency_us_log2[b] = now->latency_us_log2[b] - then->latency_us_log2[b];
 	err = (double)(now->status[5] - then->status[5]) * 100.0 / (double)req;
-	p99 = quantile_stats_us(&d, 0.99) / 1000.0;
-	trip = err * 10.0 > sp->rb_err_permille || (sp->rb_p99_ms && p99 > sp->rb_p99_ms);
+	/* Below the samples a p99 needs it is the window's maximum: not judged (quantile.h). */
+	p99 = quantile_stats_us(&d, 0.99);
+	trip = err * 10.0 > sp->rb_err_permille || (sp->rb_p99_ms && p99 > sp->rb_p99_ms * 1000.0);
 	if (!trip)
 		return false;
-	snprintf(why, len, "5xx %.1f%% of %llu requests over %us (limit %u.%u%%), p99 %.1f ms", err,
-		 (unsigned long long)req, sp->rb_window_s, sp->rb_err_permille / 10u,
-		 sp->rb_err_permille % 10u, p99 < 0 ? 0 : p99);
-	if (sp->rb_p99_ms)
-		snprintf(why + strlen(why), len - strlen(why), " (limit %u ms)", sp->rb_p99_ms);
+	n = (size_t)snprintf(why, len, "5xx %.1f%% of %llu requests over %us (limit %u.%u%%)", err,
+			     (unsigned long long)req, sp->rb_window_s, sp->rb_err_permille / 10u,
+			     sp->rb_err_permille % 10u);
+	if (n < len)
+		p99_text(sp, p99, why + n, len - n);
 	return true;
 }
 
-static void watch(struct rollback *rb, struct ctl_env *env, const struct route *rt, uint64_t now_ns)
+bool rollback_min_warning(const struct route_stored *sp, char *out, size_t len)
+{
+	unsigned need = quantile_min_samples(0.99);
+	char key[ROUTE_TEXT_MAX];
+
+	if (!sp->rb_err_permille || !sp->rb_p99_ms || sp->rb_min >= need)
+		return false;
+	route_key_text(sp, key, sizeof(key));
+	snprintf(out, len,
+		 "route %s: rollback min %u is below the %u requests a p99 needs: its p99 %u ms "
+		 "is judged only in windows of %u requests or more (the 5xx ratio from %u)",
+		 key, sp->rb_min, need, sp->rb_p99_ms, need, sp->rb_min);
+	return true;
+}
+
+/* True when the route tripped: the table rt is in was replaced (rt and its neighbours freed). */
+static bool watch(struct rollback *rb, struct change_pipe *chg, const struct route *rt,
+		  uint64_t now_ns)
 {
 	struct rb_route *st = state_of(rb, rt);
 	uint64_t step = (uint64_t)(rt->spec.rb_window_s + RB_STEPS - 1) / RB_STEPS * 1000000000ull;
@@ -153,13 +181,14 @@ static void watch(struct rollback *rb, struct ctl_env *env, const struct route *
 	struct strg_stats v;
 	char why[160], route[ROUTE_TEXT_MAX];
 	struct trip_arg t;
+	unsigned pool;
 
 	if (!st)
-		return;
+		return false;
 	st->seen = true;
 	if (rt->slot >= STRG_ROUTE_SLOTS ||
-	    stats_read(env->st, rt->slot, (unsigned)rt->spec.pool, &v))
-		return;
+	    stats_read(chg->st, rt->slot, (unsigned)rt->spec.pool, &v))
+		return false;
 	then = window_start(st, now_ns);
 	if (!st->n || now_ns - st->s[(st->head + st->n - 1) % (RB_STEPS + 1)].t_ns >= step) {
 		struct rb_sample *s;
@@ -175,35 +204,58 @@ static void watch(struct rollback *rb, struct ctl_env *env, const struct route *
 		then = window_start(st, now_ns);
 	}
 	if (!then || !over_limits(&rt->spec, &v, &then->v, why, sizeof(why)))
-		return;
+		return false;
 	route_key_text(&rt->spec, route, sizeof(route));
 	t.id = rt->id;
 	t.why = why;
-	if (ctl_change(env, trip_route, &t) <= 0)
-		return;
-	stats_trip(env->st, st->slot);
+	pool = rt->spec.pool;
+	if (change_run(chg, trip_route, &t, NULL) <= 0)
+		return false;
+	stats_trip(chg->st, st->slot);
 	st->n = st->head = 0;
-	pr_warn("route %u (%s) rolled back: %s; 'strgctl route activate %u' restores it", rt->id,
-		route, why, rt->id);
-	notify_event("route-tripped", route, env->cfg->pools[rt->spec.pool].name, NULL, why);
+	pr_warn("route %u (%s) rolled back: %s; 'strgctl route activate %u' restores it", t.id,
+		route, why, t.id);
+	notify_event("route-tripped", route, chg->live->pools[pool].name, NULL, why);
+	return true;
 }
 
-void rollback_tick(struct rollback *rb, struct ctl_env *env, uint64_t now_ns)
+static bool seen_now(const struct rollback *rb, uint32_t id)
+{
+	for (size_t i = 0; i < rb->n; i++)
+		if (rb->r[i].id == id)
+			return rb->r[i].seen;
+	return false;
+}
+
+/* Watches the routes not seen yet this tick; true when one tripped: list the new table again. */
+static bool watch_pass(struct rollback *rb, struct change_pipe *chg, uint64_t now_ns)
 {
 	const struct route **routes;
-	size_t n, k = 0;
+	bool tripped = false;
+	size_t n;
 
-	if (!rb || !env->st)
-		return;
-	routes = route_table_list(env->cfg->routes, true, &n);
+	routes = route_table_list(chg->live->routes, true, &n);
 	if (!routes)
+		return false;
+	for (size_t i = 0; i < n && !tripped; i++)
+		if (routes[i]->spec.rb_err_permille && !routes[i]->spec.inactive &&
+		    !seen_now(rb, routes[i]->id))
+			tripped = watch(rb, chg, routes[i], now_ns);
+	free(routes);
+	return tripped;
+}
+
+void rollback_tick(struct rollback *rb, struct change_pipe *chg, uint64_t now_ns)
+{
+	size_t k = 0;
+
+	if (!rb || !chg->st)
 		return;
 	for (size_t i = 0; i < rb->n; i++)
 		rb->r[i].seen = false;
-	for (size_t i = 0; i < n; i++)
-		if (routes[i]->spec.rb_err_permille && !routes[i]->spec.inactive)
-			watch(rb, env, routes[i], now_ns);
-	free(routes);
+	/* Each pass trips one route at most (it becomes inactive), or ends the tick. */
+	while (watch_pass(rb, chg, now_ns))
+		;
 	/* Routes gone, or no longer watched (tripped, deactivated): forgotten (the counters keep
 	 * their trips). */
 	for (size_t i = 0; i < rb->n; i++)

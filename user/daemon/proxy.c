@@ -20,9 +20,12 @@
 #include "observe/accesslog.h"
 #include "kernel/guard.h"
 #include "dataplane/conn.h"
+#include "control/change.h"
 #include "control/ctl.h"
 #include "control/ctlsrv.h"
+#include "control/ctlstrgd.h"
 #include "dataplane/health.h"
+#include "lib/listen.h"
 #include "lib/log.h"
 #include "observe/metrics.h"
 #include "observe/metricsrv.h"
@@ -224,15 +227,10 @@ static void metrics_on_ask(struct proxy *px)
 	metricsrv_frame(px->metrics, px->ctl_env.metrics, &src);
 }
 
-static struct proxy *env_owner(struct ctl_env *env)
+/* change_ops.commit: make draft the live configuration; the other workers are told at once. */
+static void commit(void *owner, struct config *draft)
 {
-	return (struct proxy *)((char *)env - offsetof(struct proxy, ctl_env));
-}
-
-/* ctl_env.commit: make draft the live configuration; the other workers are told at once. */
-static void commit(struct ctl_env *env, struct config *draft)
-{
-	struct proxy *px = env_owner(env);
+	struct proxy *px = owner;
 	struct shared *sh = px->sh;
 	struct retired *r = malloc(sizeof(*r));
 	struct config *old = px->w.cfg;
@@ -241,8 +239,6 @@ static void commit(struct ctl_env *env, struct config *draft)
 	atomic_store_explicit(&sh->cfg, draft, memory_order_release);
 	px->w.cfg = draft;
 	atomic_store_explicit(&px->seen_gen, draft->gen, memory_order_release);
-	env->cfg = draft;
-	env->wait_gen = draft->gen;
 	if (r) {
 		r->cfg = old;
 		r->next = sh->retired;
@@ -255,21 +251,42 @@ static void commit(struct ctl_env *env, struct config *draft)
 	reclaim(sh);
 }
 
+/* change_ops.everywhere: a change is in force once every worker runs with it. */
+static uint64_t gen_everywhere(void *owner)
+{
+	return everywhere(((struct proxy *)owner)->sh);
+}
+
+static const struct change_ops change_ops = {.commit = commit, .everywhere = gen_everywhere};
+
+/* ---- the fleet's store (fleet/store.h) ---- */
+
 static int64_t env_store_submit(struct ctl_env *env, const struct config *live,
 				const struct config *draft, bool orphan, char *err, size_t errlen)
 {
-	return store_submit(env_owner(env)->sh->store, live, draft, orphan, err, errlen);
+	return store_submit(((struct proxy *)env->owner)->sh->store, live, draft, orphan, err,
+			    errlen);
 }
 
 static int env_store_outcome(struct ctl_env *env, int64_t ticket, int64_t *rev, char *msg,
 			     size_t len)
 {
-	return store_outcome(env_owner(env)->sh->store, ticket, rev, msg, len);
+	return store_outcome(((struct proxy *)env->owner)->sh->store, ticket, rev, msg, len);
 }
 
 static json_t *env_fleet_view(struct ctl_env *env)
 {
-	return store_view(env_owner(env)->sh->store);
+	return store_view(((struct proxy *)env->owner)->sh->store);
+}
+
+/* change_pipe.share: a change of strgd's own (a trip, a reload) goes to the store too. */
+static void share_change(void *owner, const struct config *before, const struct config *after)
+{
+	struct proxy *px = owner;
+	char err[320];
+
+	if (store_submit(px->sh->store, before, after, true, err, sizeof(err)) < 0)
+		pr_warn("store: a change of strgd's own not handed to the store: %s", err);
 }
 
 /* metrics_src.read_store: the follower's status as numbers. */
@@ -300,9 +317,8 @@ struct adoption {
 	size_t nids;
 };
 
-static int adopt_draft(struct config *draft, void *arg)
+static int adopt_draft(struct config *draft, const struct adoption *a)
 {
-	const struct adoption *a = arg;
 	int n = a->ids ? fleet_adopt_some(draft, a->table, a->ids, a->nids) : -EPERM;
 
 	return n == -EPERM ? fleet_adopt(draft, a->table) : n;
@@ -319,9 +335,27 @@ static void store_save(struct proxy *px, bool now)
 
 	if (!px->store_dirty || (!now && t - px->store_saved_ns < STORE_SAVE_NS))
 		return;
-	ctl_save(&px->ctl_env);
+	change_save(&px->ctl_env.chg);
 	px->store_dirty = false;
 	px->store_saved_ns = t;
+}
+
+/* The draft made the table (through the change pipeline, its save left to store_save). */
+static int adopt(struct proxy *px, const struct adoption *a)
+{
+	struct change_pipe *p = &px->ctl_env.chg;
+	struct change c;
+	int n = change_begin(p, &c, false);
+
+	if (n)
+		return n;
+	c.save_later = true;
+	n = adopt_draft(c.draft, a);
+	if (change_end(p, &c, n, NULL, NULL) < 0) {
+		pr_warn("store: %s", c.err);
+		return -EINVAL;
+	}
+	return n;
 }
 
 /* Worker 0: a table the store follower finished is put in force like any change. */
@@ -336,32 +370,50 @@ static void follow_store(struct proxy *px)
 	if (!t)
 		return;
 	/* Only the routes changed, when nothing else changed the live table since the last. */
-	if (!px->store_gen || px->ctl_env.cfg->gen != px->store_gen)
+	if (!px->store_gen || px->ctl_env.chg.live->gen != px->store_gen)
 		a.ids = NULL;
-	n = ctl_change_here(&px->ctl_env, adopt_draft, &a, false);
+	n = adopt(px, &a);
 	free(ids);
-	px->store_dirty |= n > 0;
-	store_save(px, false);
 	if (n == -EBUSY) {
 		store_give_back(px->sh->store, t); /* after the restart, or by its successor */
 		return;
 	}
-	if (n >= 0)
-		px->store_gen = px->ctl_env.cfg->gen;
-	if (n >= 0)
+	px->store_dirty |= n > 0;
+	store_save(px, false);
+	if (n >= 0) {
+		px->store_gen = px->ctl_env.chg.live->gen;
 		pr_info("store: the table of revision %lld in force (%d change%s)",
 			(long long)t->store_revision, n, n == 1 ? "" : "s");
-	else
+	} else {
 		pr_warn("store: the table of revision %lld could not be put in force: %s",
 			(long long)t->store_revision, strerror(-n));
+	}
 	store_applied(px->sh->store, t, n < 0 ? n : 0);
 	config_destroy(t);
 }
 
-/* A change is in force once every worker runs with it (its save is ctl's to follow). */
-static uint64_t env_everywhere(struct ctl_env *env)
+/* Follow cfg's store, if it has one: the hooks the control verbs and the pipeline use. */
+static int open_store(struct shared *sh, const struct config *cfg)
 {
-	return everywhere(env_owner(env)->sh);
+	struct proxy *px0 = sh->px[0];
+	struct ctl_env *env = &px0->ctl_env;
+	char addr[128];
+
+	if (!cfg->store.endpoints[0])
+		return 0;
+	config_addr_text(&cfg->listen, addr, sizeof(addr));
+	sh->store = store_open(env->chg.live, px0->w.ring.ring_fd, addr);
+	if (!sh->store) {
+		pr_warn("store: %s", strerror(errno));
+		return -errno;
+	}
+	env->store_submit = env_store_submit;
+	env->store_outcome = env_store_outcome;
+	env->fleet_view = env_fleet_view;
+	env->read_store = store_numbers;
+	env->store_ctx = sh->store;
+	env->chg.share = share_change;
+	return 0;
 }
 
 /* ---- the loop ---- */
@@ -390,6 +442,7 @@ static void on_timer(struct proxy *px)
 		px->swept = backends_epoch(px);
 	if (px->ctl) {
 		health_tick(px->health, px->w.cfg, now);
+		health_kernel_failures(px->w.cfg, px->w.prt, px->w.sp, now);
 		notify_reap();
 		reqsrv_tick(px->ctl, now);
 		reclaim(px->sh);
@@ -398,7 +451,7 @@ static void on_timer(struct proxy *px)
 		metrics_on_tick(px, now);
 		follow_store(px); /* one given back during a restart */
 		store_save(px, false);
-		rollback_tick(px->ctl_env.rollback, &px->ctl_env, now);
+		rollback_tick(px->ctl_env.rollback, &px->ctl_env.chg, now);
 	}
 	submit_tick(px);
 	if (px->accept_paused && !px->w.stopping)
@@ -513,29 +566,14 @@ static void begin_stop(struct proxy *px)
 
 int proxy_listen(const struct config *cfg)
 {
-	int fd, one = 1;
-
-	fd = socket(cfg->listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* Every worker listens on the address; the kernel spreads connections over them. */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&cfg->listen, cfg->listen_len) < 0 ||
-	    listen(fd, 4096) < 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
+	return listen_tcp(&cfg->listen, cfg->listen_len, 4096, true);
 }
 
 static int reload_draft(struct config *draft, void *arg)
 {
 	struct proxy *px = arg;
 
-	return reload_run(draft, &px->ctl_env.applied, px->sh->config_path, false, log_say,
+	return reload_run(draft, &px->ctl_env.chg.applied, px->sh->config_path, false, log_say,
 			  "reload: ");
 }
 
@@ -546,7 +584,7 @@ static void reload(struct proxy *px)
 	int n;
 
 	pr_info("reload: reading %s (SIGHUP)", px->sh->config_path);
-	n = ctl_change(&px->ctl_env, reload_draft, px);
+	n = change_run(&px->ctl_env.chg, reload_draft, px, NULL);
 	if (n == -EBUSY) {
 		pr_warn("reload: strgd is restarting, nothing changed (the new strgd reads the "
 			"file)");
@@ -719,7 +757,7 @@ static void restart_failed(struct proxy *px0, const char *why)
 	}
 	reqsrv_pause(px0->ctl, false); /* the connections that waited are this strgd's again */
 	rs->step = RESTART_IDLE;
-	px0->ctl_env.restarting = false;
+	px0->ctl_env.chg.restarting = false;
 	pr_warn("restart failed: %s; this strgd carries on as before", why);
 	if (err)
 		pr_warn("restart: this strgd's maps could not all be pinned again: %s",
@@ -742,7 +780,7 @@ static void restart_spawn(struct proxy *px0)
 			f.listen[f.nlisten++] = sh->px[i]->lfd;
 	rs->step = RESTART_STARTING;
 	/* The successor reads the state file as it is now: later changes here would be lost. */
-	px0->ctl_env.restarting = true;
+	px0->ctl_env.chg.restarting = true;
 	splice_hand_over(sh->sp);
 	guard_hand_over(sh->gd);
 	if (takeover_spawn(&f, &rs->child, err, sizeof(err))) {
@@ -763,7 +801,7 @@ static void restart_spawn(struct proxy *px0)
 static void restart_go_on(struct proxy *px0)
 {
 	struct restart *rs = &px0->sh->restart;
-	const char *state = px0->ctl_env.cfg->state;
+	const char *state = px0->ctl_env.chg.live->state;
 	char why[400];
 	int saved;
 
@@ -776,7 +814,7 @@ static void restart_go_on(struct proxy *px0)
 	if (rs->step != RESTART_SAVING)
 		return;
 	/* The last text: changes on connections taken before the pause are saved too. */
-	saved = ctl_saved(&px0->ctl_env, px0->ctl_env.save_id);
+	saved = change_saved(&px0->ctl_env.chg, px0->ctl_env.chg.save_id);
 	if (saved == 1)
 		return;
 	if (saved < 0) {
@@ -819,10 +857,11 @@ static void restart_answered(struct proxy *px0, uint64_t which, int res)
 	restart_finish(px0, said);
 }
 
-/* ctl_env.restart: refused when one is under way or strgd stops; else its first step. */
-static int restart_begin(struct ctl_env *env, char *err, size_t errlen)
+/* ctl_ops.restart: refused when one is under way or strgd stops; else its first step. */
+static int restart_begin(void *owner, char *err, size_t errlen)
 {
-	struct proxy *px0 = env_owner(env);
+	struct proxy *px0 = owner;
+	struct ctl_env *env = &px0->ctl_env;
 	struct restart *rs = &px0->sh->restart;
 
 	if (rs->step != RESTART_IDLE || px0->w.stopping) {
@@ -836,7 +875,7 @@ static int restart_begin(struct ctl_env *env, char *err, size_t errlen)
 	rs->step = RESTART_SAVING;
 	rs->child.pid = -1;
 	rs->child.sock = -1;
-	ctl_save(env);
+	change_save(&env->chg);
 	restart_go_on(px0); /* written already when there is no writer thread */
 	return 0;
 }
@@ -845,163 +884,187 @@ static void worker0_ctl(struct proxy *px, struct config **applied)
 {
 	struct ctl_env *env = &px->ctl_env;
 
-	env->cfg = px->w.cfg;
-	env->sp = px->w.sp;
-	env->gd = px->sh->gd;
-	env->st = px->w.st;
+	static const struct ctl_ops ops = {.restart = restart_begin};
+
+	env->chg = (struct change_pipe){
+		.live = px->w.cfg,
+		.applied = *applied,
+		.sp = px->w.sp,
+		.gd = px->sh->gd,
+		.st = px->w.st,
+		.saver = px->sh->saver,
+		.ops = &change_ops,
+		.owner = px,
+	};
 	env->config_path = px->sh->config_path;
-	env->applied = *applied;
-	env->commit = commit;
-	env->everywhere = env_everywhere;
 	env->nworkers = px->sh->nworkers;
 	env->workers = px->sh->w;
-	env->restart = restart_begin;
-	env->saver = px->sh->saver;
+	env->ops = &ops;
+	env->owner = px;
 	env->metrics = metrics_new(); /* without it, views have no rates */
 	env->rollback = rollback_new();
+}
+
+/*
+ * The workers, each with its ring: worker 0 takes *listen_fd (then -1), a restart's successor
+ * gives each worker a listener handed over. sh->nworkers counts those opened. 0 or -errno.
+ */
+static int open_workers(struct shared *sh, unsigned n, int *listen_fd,
+			const struct proxy_parts *parts)
+{
+	const struct takeover_fds *inh = parts->inherited;
+
+	for (sh->nworkers = 0; sh->nworkers < n; sh->nworkers++) {
+		unsigned i = sh->nworkers;
+		int lfd = !i ? *listen_fd : inh && i < inh->nlisten ? inh->listen[i] : -1;
+		struct proxy *px = worker_open(sh, i, lfd, parts->sp, parts->st);
+
+		if (!px) {
+			int err = -errno;
+
+			pr_warn("worker %u: %s", i, strerror(-err));
+			return err;
+		}
+		if (!i)
+			*listen_fd = -1; /* worker 0 owns it now */
+		sh->px[i] = px;
+		sh->w[i] = &px->w;
+	}
+	return 0;
+}
+
+/* Worker 0's servers: the state file's writer, the control socket, health, metrics. */
+static int open_servers(struct shared *sh, const struct config *cfg, struct config **applied,
+			int ctl_fd, const struct takeover_fds *inh)
+{
+	struct proxy *px0 = sh->px[0];
+	char addr[128];
+	int err;
+
+	/* Without the writer thread (out of resources) worker 0 writes the state file itself. */
+	sh->saver = saver_open(px0->w.ring.ring_fd);
+	if (!sh->saver)
+		pr_warn("state file writer: %s; changes are saved by worker 0", strerror(errno));
+	worker0_ctl(px0, applied);
+	err = open_store(sh, cfg);
+	if (err)
+		return err;
+	px0->ctl = ctlsrv_open(&px0->w.ring, &px0->ctl_env, ctl_fd);
+	if (!px0->ctl)
+		return -ENOMEM;
+	px0->health = health_open(&px0->w.ring, sh->prt);
+	if (!px0->health)
+		return -ENOMEM;
+	if (!cfg->metrics_len)
+		return 0;
+	px0->metrics = metricsrv_open(px0->ctl_env.chg.st, cfg, inh ? inh->metrics : -1,
+				      px0->w.ring.ring_fd);
+	err = px0->metrics ? 0 : -errno;
+	config_addr_text(&cfg->metrics, addr, sizeof(addr));
+	if (err) {
+		pr_warn("metrics %s: %s", addr, strerror(-err));
+		return err;
+	}
+	pr_info("metrics on http://%s/ (/metrics, /stats.json)", addr);
+	return 0;
+}
+
+/*
+ * The other workers' threads; *n becomes the number of workers running. A failure stops strgd
+ * at once (the loop still runs, to finish what worker 0 holds): its -errno.
+ */
+static int start_threads(struct shared *sh, unsigned *n)
+{
+	pr_info("%u worker%s", *n, *n == 1 ? "" : "s");
+	for (unsigned i = 1; i < *n; i++) {
+		int err = -pthread_create(&sh->px[i]->thread, NULL, worker_thread, sh->px[i]);
+
+		if (err) {
+			pr_warn("worker %u: thread: %s", i, strerror(-err));
+			proxy_stop_requested = 1;
+			*n = i;
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Serving: tell systemd, and the strgd that restarted this one (it stops accepting then). */
+static void say_ready(const struct proxy_parts *parts)
+{
+	char msg[64];
+
+	if (parts->answer_fd < 0) {
+		sdnotify("READY=1");
+		return;
+	}
+	takeover_answer(parts->answer_fd, NULL);
+	pr_info("restart: took the listeners over");
+	/* Under systemd (Type=notify) this process is the service's main one from now on. */
+	snprintf(msg, sizeof(msg), "MAINPID=%d\nREADY=1", (int)getpid());
+	sdnotify(msg);
+}
+
+static void shared_free(struct shared *sh, int listen_fd)
+{
+	store_close(sh->store); /* before the saver: a table taken meanwhile is saved */
+	if (sh->store && sh->px && sh->px[0])
+		store_save(sh->px[0], true);
+	saver_close(sh->saver); /* what waits is written before strgd goes */
+	for (unsigned i = 0; i < sh->nworkers; i++)
+		worker_close(sh->px[i]);
+	if (listen_fd >= 0)
+		close(listen_fd);
+	while (sh->retired) {
+		struct retired *r = sh->retired;
+
+		sh->retired = r->next;
+		config_destroy(r->cfg);
+		free(r);
+	}
+	config_destroy(sh->cfg);
+	srclimit_free(sh->srclimit);
+	free(sh->px);
+	free(sh->w);
 }
 
 int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
 	      int ctl_fd, const struct proxy_parts *parts)
 {
 	struct shared sh = {.config_path = config_path, .gd = parts->gd, .sp = parts->sp};
-	const struct takeover_fds *inh = parts->inherited;
-	struct splice *sp = parts->sp;
-	struct stats *st = parts->st;
 	unsigned n = cfg->workers ? cfg->workers : workers_auto();
-	bool answered = false;
 	int err = 0;
 
 	/* Each listener handed over gets a worker: closing one would reset what it queued. */
 	if (parts->inherited && parts->inherited->nlisten > n)
 		n = parts->inherited->nlisten;
 	sh.cfg = config_clone(cfg); /* the live configuration, replaced whole by changes */
-	if (cfg->per_source_max && !(sh.srclimit = srclimit_new(cfg->per_source_max))) {
+	if (cfg->per_source_max && !(sh.srclimit = srclimit_new(cfg->per_source_max)))
 		err = -ENOMEM;
-		goto out;
-	}
 	sh.px = calloc(n, sizeof(*sh.px));
 	sh.w = calloc(n, sizeof(*sh.w));
-	if (!sh.cfg || !sh.px || !sh.w) {
+	if (!err && (!sh.cfg || !sh.px || !sh.w))
 		err = -ENOMEM;
-		goto out;
+	if (!err) {
+		sh.cfg->gen = 1;
+		sh.nworkers_planned = n;
+		err = open_workers(&sh, n, &listen_fd, parts);
 	}
-	sh.cfg->gen = 1;
-	sh.nworkers_planned = n;
-	for (sh.nworkers = 0; sh.nworkers < n; sh.nworkers++) {
-		/* Worker 0 has listen_fd; a restart's successor takes each worker's listener. */
-		int lfd = !sh.nworkers			      ? listen_fd
-			  : inh && sh.nworkers < inh->nlisten ? inh->listen[sh.nworkers]
-							      : -1;
-		struct proxy *px = worker_open(&sh, sh.nworkers, lfd, sp, st);
-
-		if (!px) {
-			err = -errno;
-			pr_warn("worker %u: %s", sh.nworkers, strerror(errno));
-			goto out;
-		}
-		if (!sh.nworkers)
-			listen_fd = -1; /* worker 0 owns it now */
-		sh.px[sh.nworkers] = px;
-		sh.w[sh.nworkers] = &px->w;
-	}
-	/* Without the writer thread (out of resources) worker 0 writes the state file itself. */
-	sh.saver = saver_open(sh.px[0]->w.ring.ring_fd);
-	if (!sh.saver)
-		pr_warn("state file writer: %s; changes are saved by worker 0", strerror(errno));
-	worker0_ctl(sh.px[0], applied);
-	if (cfg->store.endpoints[0]) {
-		char addr[128];
-
-		config_addr_text(&cfg->listen, addr, sizeof(addr));
-		sh.store = store_open(sh.px[0]->ctl_env.cfg, sh.px[0]->w.ring.ring_fd, addr);
-		if (!sh.store) {
-			err = -errno;
-			pr_warn("store: %s", strerror(errno));
-			goto out;
-		}
-		sh.px[0]->ctl_env.store_submit = env_store_submit;
-		sh.px[0]->ctl_env.store_outcome = env_store_outcome;
-		sh.px[0]->ctl_env.fleet_view = env_fleet_view;
-		sh.px[0]->ctl_env.read_store = store_numbers;
-		sh.px[0]->ctl_env.store_ctx = sh.store;
-	}
-	sh.px[0]->ctl = ctlsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, ctl_fd);
-	if (!sh.px[0]->ctl) {
-		err = -ENOMEM;
-		goto out;
-	}
-	sh.px[0]->health = health_open(&sh.px[0]->w.ring, sh.prt);
-	if (!sh.px[0]->health) {
-		err = -ENOMEM;
-		goto out;
-	}
-	if (cfg->metrics_len) {
-		char addr[128];
-
-		sh.px[0]->metrics =
-			metricsrv_open(sh.px[0]->ctl_env.st, cfg, inh ? inh->metrics : -1,
-				       sh.px[0]->w.ring.ring_fd);
-		config_addr_text(&cfg->metrics, addr, sizeof(addr));
-		if (!sh.px[0]->metrics) {
-			err = -errno;
-			pr_warn("metrics %s: %s", addr, strerror(errno));
-			goto out;
-		}
-		pr_info("metrics on http://%s/ (/metrics, /stats.json)", addr);
-	}
-	pr_info("%u worker%s", n, n == 1 ? "" : "s");
-	for (unsigned i = 1; i < n; i++) {
-		err = -pthread_create(&sh.px[i]->thread, NULL, worker_thread, sh.px[i]);
-		if (err) {
-			pr_warn("worker %u: thread: %s", i, strerror(-err));
-			proxy_stop_requested = 1;
-			n = i;
-			break;
-		}
-	}
-	if (parts->answer_fd >= 0) {
-		char msg[64];
-
-		takeover_answer(parts->answer_fd, NULL); /* the predecessor stops accepting now */
-		answered = true;
-		pr_info("restart: took the listeners over");
-		/* Under systemd (Type=notify) this process is the service's main one from now on.
-		 */
-		snprintf(msg, sizeof(msg), "MAINPID=%d\nREADY=1", (int)getpid());
-		sdnotify(msg);
-	} else {
-		sdnotify("READY=1");
-	}
-	run_loop(sh.px[0]);
-	for (unsigned i = 1; i < n; i++)
-		pthread_join(sh.px[i]->thread, NULL);
-	*applied = sh.px[0]->ctl_env.applied; /* a reload may have replaced it */
-out:
-	if (err && parts->answer_fd >= 0 && !answered) {
+	if (!err)
+		err = open_servers(&sh, cfg, applied, ctl_fd, parts->inherited);
+	if (!err) {
+		err = start_threads(&sh, &n);
+		say_ready(parts);
+		run_loop(sh.px[0]);
+		for (unsigned i = 1; i < n; i++)
+			pthread_join(sh.px[i]->thread, NULL);
+		*applied = sh.px[0]->ctl_env.chg.applied; /* a reload may have replaced it */
+	} else if (parts->answer_fd >= 0) {
 		char msg[128];
 
 		snprintf(msg, sizeof(msg), "strgd: cannot run its event loops: %s", strerror(-err));
 		takeover_answer(parts->answer_fd, msg); /* the predecessor carries on */
 	}
-	store_close(sh.store); /* before the saver: a table taken meanwhile is saved */
-	if (sh.px && sh.px[0])
-		store_save(sh.px[0], true);
-	saver_close(sh.saver); /* what waits is written before strgd goes */
-	for (unsigned i = 0; i < sh.nworkers; i++)
-		worker_close(sh.px[i]);
-	if (listen_fd >= 0)
-		close(listen_fd);
-	while (sh.retired) {
-		struct retired *r = sh.retired;
-
-		sh.retired = r->next;
-		config_destroy(r->cfg);
-		free(r);
-	}
-	config_destroy(sh.cfg);
-	srclimit_free(sh.srclimit);
-	free(sh.px);
-	free(sh.w);
+	shared_free(&sh, listen_fd);
 	return err;
 }

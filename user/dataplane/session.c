@@ -4,6 +4,22 @@
  * strgd in user space (the exchange) or the kernel (the hand-off); it reacts to what both report
  * and to the kernel's events, and it keeps the connection's timers. The exchange and the hand-off
  * are mechanisms: they report outcomes and never call back here.
+ *
+ * A completion, read from session_on_cqe down:
+ *   session_on_cqe        counts the client socket's bytes for the kernel (kconn_count), then
+ *    |                    by operation and state:
+ *    +- between requests: client_read / backend_watch / tail_sent, here; each asks the hand-off
+ *    |                    (handoff_kernel_state, handoff_send_tail, handoff_hand_back) or the
+ *    |                    exchange (exchange_start, exchange_adopt) and acts on what comes back
+ *    +- in an exchange:   exchange_on_cqe -> conn.c (sends, reads, replies); at the end of a
+ *                         response it asks the hand-off to hold the last bytes (handoff_hold ->
+ *                         kconn_cork) and returns an outcome (enum xout) to exchange_done, here,
+ *                         which takes the next request, or hands back (handoff_takes, then
+ *                         handoff_hand_back -> kconn.c, kernel/splice.c, conn.c; enum hb back
+ *                         here), or stays in user space (handoff_release, a read).
+ * Calls only go down (session -> exchange and handoff -> conn -> kconn); the one sideways call
+ * is the exchange's handoff_hold. The kernel's half of the connection (struct kconn) is written in
+ * handoff.c and kconn.c alone; the session goes through kconn.h's functions.
  */
 #include <errno.h>
 #include <poll.h>
@@ -16,39 +32,9 @@
 #include "lib/log.h"
 #include "core/route.h"
 #include "dataplane/session.h"
-#include "kernel/splice.h"
 #include "dataplane/srclimit.h"
 
 static void session_input(struct conn *c);
-
-/*
- * Who carries a connection's requests after an exchange, as the response's size says: the limit
- * below which the kernel takes the connection (conn.kernel_below). Always the kernel once it
- * holds the connection and with "splice always"; with "auto" the kernel for responses shorter
- * than SPLICE_AUTO_BULK (it carries small exchanges with less CPU and latency than user space),
- * user space for longer ones (it moves bulk faster) until the connection idles.
- */
-static uint64_t kernel_below(const struct conn *c)
-{
-	if (conn_has(c, CF_SPLICED))
-		return UINT64_MAX;
-	if (!c->w->sp)
-		return 0;
-	switch (c->w->cfg->splice) {
-	case SPLICE_ALWAYS:
-		return UINT64_MAX;
-	case SPLICE_AUTO:
-		return SPLICE_AUTO_BULK;
-	default:
-		return 0;
-	}
-}
-
-static void start_exchange(struct conn *c)
-{
-	c->kernel_below = kernel_below(c);
-	exchange_start(c);
-}
 
 /*
  * How often a connection the kernel holds is looked at: its exchanges have strgd's timeouts
@@ -90,11 +76,11 @@ static void session_input(struct conn *c)
 {
 	struct strg_conn k;
 
-	if (!conn_has(c, CF_SPLICED) || !handoff_kernel_state(c, &k)) {
-		start_exchange(c);
+	if (!handoff_kernel_state(c, &k)) {
+		exchange_start(c);
 		return;
 	}
-	if (k.tail_owed != c->tail_sent) {
+	if (kconn_tail_owed(&c->k, &k)) {
 		switch (handoff_send_tail(c, &k)) {
 		case TAIL_NEED_INPUT:
 			conn_recv_client(c);
@@ -106,15 +92,15 @@ static void session_input(struct conn *c)
 			return;
 		}
 	}
-	if (handoff_kernel_busy(&k) && c->cin.start != c->cin.end) {
+	if (kconn_busy(&k) && conn_unread(c, CLIENT)) {
 		c->flags |= CF_KWAIT;
 		return;
 	}
-	if (c->cin.start == c->cin.end) {
+	if (!conn_unread(c, CLIENT)) {
 		hand_back(c);
 		return;
 	}
-	start_exchange(c);
+	exchange_start(c);
 }
 
 /*
@@ -130,7 +116,7 @@ static void recheck(struct conn *c)
 		if (conn_has(c, CF_EOF_WAIT))
 			conn_close(c);
 		else
-			start_exchange(c);
+			exchange_start(c);
 		return;
 	}
 	/* The client left inside a body the kernel carries: nothing will complete the request. */
@@ -144,7 +130,7 @@ static void recheck(struct conn *c)
 			conn_linger(c);
 		return;
 	}
-	if (handoff_kernel_busy(&k))
+	if (kconn_busy(&k))
 		return;
 	if (conn_has(c, CF_EOF_WAIT)) {
 		/* Bounded: a client that stopped reading does not hold strgd past its timeout. */
@@ -170,24 +156,24 @@ static void exchange_done(struct conn *c, enum xout out)
 		return;
 	w = c->w;
 	if (out == XO_DONE_CLOSE) {
-		conn_uncork(c);
+		handoff_release(c);
 		conn_linger(c);
 		return;
 	}
 	c->deadline_ns = now_ns() + ms_ns(w->cfg->idle_timeout_ms);
-	if (c->cin.start < c->cin.end) {
-		conn_uncork(c);
-		start_exchange(c);
+	if (conn_unread(c, CLIENT)) {
+		handoff_release(c);
+		exchange_start(c);
 		return;
 	}
-	if (c->last_out < c->kernel_below) {
-		hand_back(c); /* uncorks once the kernel has the connection */
+	if (handoff_takes(c, c->last_out)) {
+		hand_back(c); /* releases what it held once the kernel has the connection */
 		return;
 	}
 	/* "auto" after a long response: the kernel takes the connection once it idles a while. */
 	if (w->cfg->splice == SPLICE_AUTO)
 		c->splice_at = now_ns() + SPLICE_IDLE_NS;
-	conn_uncork(c);
+	handoff_release(c);
 	conn_recv_client(c);
 }
 
@@ -197,7 +183,7 @@ static void client_read(struct conn *c, int res)
 	if (res == -ECANCELED && conn_has(c, CF_PARKED)) {
 		/* Parked: no buffers while idle; the poll wakes it for its next bytes or its end.
 		 */
-		if (c->cin.start == c->cin.end &&
+		if (!conn_unread(c, CLIENT) &&
 		    !(c->pending &
 		      ((1u << CONN_OP_CSEND) | (1u << CONN_OP_BRECV) | (1u << CONN_OP_BSEND))))
 			conn_buffers_release(c);
@@ -205,7 +191,7 @@ static void client_read(struct conn *c, int res)
 		return;
 	}
 	c->flags &= ~CF_PARKED;
-	if (res == -ECANCELED && conn_has(c, CF_HANDING) && c->cin.start == c->cin.end) {
+	if (res == -ECANCELED && conn_has(c, CF_HANDING) && !conn_unread(c, CLIENT)) {
 		c->flags &= ~CF_HANDING;
 		hand_back(c);
 		return;
@@ -227,9 +213,9 @@ static void client_read(struct conn *c, int res)
 		return;
 	}
 	if (res == 0) {
-		c->req.eof = true;
+		c->cd[CLIENT].msg.eof = true;
 		/* EOF between requests is the normal end; inside a head it is an abort. */
-		if (conn_has(c, CF_SPLICED)) {
+		if (kconn_spliced(&c->k)) {
 			/* The kernel may still be sending a response. */
 			c->flags |= CF_EOF_WAIT;
 			c->eof_deadline = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
@@ -239,7 +225,7 @@ static void client_read(struct conn *c, int res)
 		conn_close(c);
 		return;
 	}
-	c->cin.end += (uint32_t)res;
+	c->cd[CLIENT].in.end += (uint32_t)res;
 	session_input(c);
 }
 
@@ -271,8 +257,7 @@ static void backend_watch(struct conn *c, unsigned pool, int res)
 		conn_close(c);
 		return;
 	}
-	if (k.resp_passed != c->resp_passed_seen) {
-		c->resp_passed_seen = k.resp_passed;
+	if (kconn_resp_passed(&c->k, &k)) {
 		exchange_adopt(c, pool, &k); /* a response and its FIN: finish it first */
 		return;
 	}
@@ -296,10 +281,8 @@ static void backend_watch(struct conn *c, unsigned pool, int res)
 
 void session_on_cqe(struct conn *c, unsigned op, int res)
 {
-	if (op == CONN_OP_CRECV && res > 0)
-		c->rx_total += (uint64_t)res;
-	if (op == CONN_OP_CSEND && res > 0)
-		c->tx_total += (uint64_t)res;
+	if (op == CONN_OP_CRECV || op == CONN_OP_CSEND)
+		kconn_count(&c->k, op == CONN_OP_CRECV, res);
 	switch (op) {
 	case CONN_OP_CWATCH:
 		/* The client's FIN, or bytes (parked): recv sorts out which, with buffers again. */
@@ -373,8 +356,8 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 		 * carries on it meanwhile (conn_backend_reusable() says no from now on).
 		 */
 		c->up[ev->pool].unsolicited = true;
-		if (handoff_kernel_state(c, &k) && handoff_kernel_busy_on(&k, ev->pool)) {
-			conn_detach_backend(c, (int)ev->pool);
+		if (handoff_kernel_state(c, &k) && kconn_busy_on(&k, ev->pool)) {
+			handoff_detach(c, ev->pool);
 			return;
 		}
 		if (c->state == ST_HEAD) {
@@ -392,8 +375,8 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 	if (ev->kind == STRG_EV_CLIENT) {
 		/* Nothing unread (the event was for bytes already consumed): stay out of the way.
 		 */
-		if (handoff_kernel_state(c, &k) && k.passed == c->rx_total) {
-			if (!handoff_kernel_busy(&k))
+		if (handoff_kernel_state(c, &k) && !kconn_unread(&c->k, &k)) {
+			if (!kconn_busy(&k))
 				hand_back(c);
 			return;
 		}
@@ -402,8 +385,7 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 	}
 	if (ev->pool >= STRG_POOLS_MAX || c->up[ev->pool].fd < 0 || !handoff_kernel_state(c, &k))
 		return;
-	if (k.resp_passed != c->resp_passed_seen) {
-		c->resp_passed_seen = k.resp_passed;
+	if (kconn_resp_passed(&c->k, &k)) {
 		exchange_adopt(c, ev->pool, &k);
 		return;
 	}
@@ -412,7 +394,7 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 	 * read, or the backend sent what nobody asked for, still queued on it. A backend the
 	 * kernel carries a request on meanwhile is looked at once that is over.
 	 */
-	if (!handoff_kernel_busy_on(&k, ev->pool) && !conn_backend_reusable(c, (int)ev->pool))
+	if (!kconn_busy_on(&k, ev->pool) && !conn_backend_reusable(c, (int)ev->pool))
 		conn_drop_backend(c, (int)ev->pool);
 }
 
@@ -469,10 +451,8 @@ static bool expire_kernel_request(struct conn *c, const struct strg_conn *k, uin
 {
 	uint64_t end = k->req_end_ns ? k->req_end_ns : k->req_ns;
 
-	if (k->req_ns != c->last_kreq_ns) {
-		c->last_kreq_ns = k->req_ns;
+	if (kconn_requested(&c->k, k))
 		c->active_ns = now; /* the kernel carried a request meanwhile */
-	}
 	if (k->phase != STRG_PH_KREQ)
 		return false;
 	if (k->req_left && now >= kernel_body_due(c, k)) {
@@ -499,19 +479,13 @@ static void expire_kernel(struct conn *c, const struct strg_conn *k)
 
 	if (expire_kernel_request(c, k, now))
 		return;
-	if (k->phase == STRG_PH_KBODY) {
-		if (k->out == c->last_kout && now - c->last_kout_ns >= server) {
-			pr_info("conn %lu: pool %s: timed out inside a response the kernel carried",
-				c->id, cfg->pools[k->pool < POOL_MAX ? k->pool : 0].name);
-			conn_close(c);
-			return;
-		}
-		if (k->out != c->last_kout) {
-			c->last_kout = k->out;
-			c->last_kout_ns = now;
-		}
+	if (k->phase == STRG_PH_KBODY && kconn_stalled(&c->k, k, now, server)) {
+		pr_info("conn %lu: pool %s: timed out inside a response the kernel carried", c->id,
+			cfg->pools[k->pool < POOL_MAX ? k->pool : 0].name);
+		conn_close(c);
+		return;
 	}
-	if (!handoff_kernel_busy(k) && now - c->active_ns >= idle) {
+	if (!kconn_busy(k) && now - c->active_ns >= idle) {
 		conn_close(c); /* idle keep-alive connection */
 		return;
 	}
@@ -532,7 +506,7 @@ static void expire(struct conn *c)
 		exchange_expire(c);
 		return;
 	}
-	if (c->cin.start != c->cin.end && !conn_has(c, CF_KWAIT)) {
+	if (conn_unread(c, CLIENT) && !conn_has(c, CF_KWAIT)) {
 		conn_reply(c, 408); /* a head left unfinished */
 		return;
 	}
@@ -565,13 +539,12 @@ bool session_sweep_backends(struct worker *w)
 			 * The kernel first stops forwarding to it; the connection is closed a tick
 			 * later, once no request the kernel forwarded before is on it.
 			 */
-			if (conn_has(c, CF_SPLICED) && c->ctl.backend[p]) {
-				conn_detach_backend(c, (int)p);
+			if (kconn_attached(&c->k, p)) {
+				handoff_detach(c, p);
 				done = false;
 				continue;
 			}
-			if (conn_has(c, CF_SPLICED) && handoff_kernel_state(c, &k) &&
-			    handoff_kernel_busy(&k) && k.pool == p) {
+			if (handoff_kernel_state(c, &k) && kconn_busy(&k) && k.pool == p) {
 				done = false;
 				continue;
 			}
@@ -588,11 +561,11 @@ static uint64_t shed_rank(struct conn *c, uint64_t now)
 
 	if (c->state != ST_HEAD || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT))
 		return 0;
-	if (c->cin.start != c->cin.end)
+	if (conn_unread(c, CLIENT))
 		return c->head_ns && now - c->head_ns > 1000000000ull
 			       ? (1ull << 62) + (now - c->head_ns)
 			       : 0;
-	if (handoff_kernel_state(c, &k) && handoff_kernel_busy(&k))
+	if (handoff_kernel_state(c, &k) && kconn_busy(&k))
 		return 0;
 	return now > c->active_ns ? now - c->active_ns + 1 : 1;
 }
@@ -616,7 +589,7 @@ unsigned session_shed(struct worker *w, unsigned n, uint64_t now)
 		if (!worst)
 			break;
 		/* Either leaves ST_HEAD (or frees it): it is not picked again. */
-		if (worst->cin.start != worst->cin.end)
+		if (conn_unread(worst, CLIENT))
 			conn_reply(worst, 408); /* closes it once sent */
 		else
 			conn_close(worst);
@@ -642,10 +615,10 @@ static void idle_backends(struct conn *c, uint64_t now)
 	c->bidle_ns = now + 1000000000ull;
 	for (unsigned p = 0; p < POOL_MAX; p++)
 		any = any || c->up[p].fd >= 0;
-	if (!any || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT) || c->cin.start != c->cin.end)
+	if (!any || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT) || conn_unread(c, CLIENT))
 		return;
 	if (handoff_kernel_state(c, &k)) {
-		if (handoff_kernel_busy(&k))
+		if (kconn_busy(&k))
 			return;
 		if (k.req_ns > last)
 			last = k.req_ns; /* the kernel's last request (the same clock) */
@@ -655,8 +628,8 @@ static void idle_backends(struct conn *c, uint64_t now)
 	for (unsigned p = 0; p < POOL_MAX; p++) {
 		if (c->up[p].fd < 0)
 			continue;
-		if (conn_has(c, CF_SPLICED) && c->ctl.backend[p]) {
-			conn_detach_backend(c, (int)p); /* closed at the next look */
+		if (kconn_attached(&c->k, p)) {
+			handoff_detach(c, p); /* closed at the next look */
 			detached = true;
 			continue;
 		}
@@ -678,7 +651,7 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 		return;
 	}
 	if (w->sp && c->splice_at && now >= c->splice_at && c->state == ST_HEAD &&
-	    c->cin.start == c->cin.end && (c->pending & (1u << CONN_OP_CRECV)) && !w->stopping) {
+	    !conn_unread(c, CLIENT) && (c->pending & (1u << CONN_OP_CRECV)) && !w->stopping) {
 		/* Idle: take back the pending recv; its completion hands the connection over. */
 		c->splice_at = 0;
 		c->flags |= CF_HANDING;
@@ -686,8 +659,8 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 		return;
 	}
 	/* Idle in user space: let go of the buffers until the client sends again. */
-	if (c->state == ST_HEAD && !conn_has(c, CF_SPLICED | CF_HANDING | CF_PARKED) &&
-	    (!c->splice_at || !w->sp) && c->cin.start == c->cin.end &&
+	if (c->state == ST_HEAD && !kconn_spliced(&c->k) && !conn_has(c, CF_HANDING | CF_PARKED) &&
+	    (!c->splice_at || !w->sp) && !conn_unread(c, CLIENT) &&
 	    (c->pending & (1u << CONN_OP_CRECV)) && !w->stopping &&
 	    now - c->active_ns >= PARK_IDLE_NS) {
 		c->flags |= CF_PARKED;
@@ -699,10 +672,9 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 	 * be sending (answered with "Connection: close"); one that stays quiet for it is closed.
 	 * No request is in flight on it then.
 	 */
-	if (w->stopping && c->state == ST_HEAD && c->cin.start == c->cin.end &&
+	if (w->stopping && c->state == ST_HEAD && !conn_unread(c, CLIENT) &&
 	    now - (c->active_ns > w->stop_ns ? c->active_ns : w->stop_ns) >= STOP_IDLE_NS) {
-		if (handoff_kernel_state(c, &k) &&
-		    (handoff_kernel_busy(&k) || k.passed != c->rx_total))
+		if (handoff_kernel_state(c, &k) && (kconn_busy(&k) || kconn_unread(&c->k, &k)))
 			return;
 		conn_close(c);
 		return;
