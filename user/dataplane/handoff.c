@@ -180,13 +180,13 @@ static void park(struct conn *c)
  */
 static bool read_passed(struct conn *c)
 {
-	struct inbuf *in = &c->cd[CLIENT].in;
-	ssize_t n = recv(c->cd[CLIENT].fd, in->data, in->cap, MSG_DONTWAIT);
+	struct conn_dir *cl = &c->cd[CLIENT];
+	ssize_t n = recv(cl->fd, cl->buf, cl->cap, MSG_DONTWAIT);
 
 	if (n <= 0)
 		return false;
-	in->start = 0;
-	in->end = (uint32_t)n;
+	cl->start = 0;
+	cl->end = (uint32_t)n;
 	c->k.rx = (uint64_t)n;
 	return true;
 }
