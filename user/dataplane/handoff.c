@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Handing client connections to the kernel fast path between requests and taking back what the
- * verdict passes up: the mechanism. When to do it is the session's decision (session.c).
+ * verdict passes up: the mechanism, with the one rule for who carries a connection after an
+ * exchange (handoff_takes). The session applies the rule and decides when (session.c); nothing
+ * here calls back into it or into the exchange.
  */
 #include <errno.h>
 #include <stdio.h>
