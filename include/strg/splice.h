@@ -6,11 +6,13 @@
 
 /* The includer provides __u32/__u64 (vmlinux.h in BPF, <linux/types.h> in user space). */
 
-#define STRG_MAX_SOCKS	 65536
-#define STRG_MAX_CONNS	 32768
-#define STRG_POOLS_MAX	 16   /* equals POOL_MAX in user/core/pool.h */
-#define STRG_MAX_WORKERS 64   /* strgd event loops, each with its own event ring */
-#define STRG_ROUTE_SLOTS 1024 /* routes counted; a slot is reused after a delete */
+#define STRG_MAX_SOCKS	  65536
+#define STRG_MAX_CONNS	  32768
+#define STRG_POOLS_MAX	  16 /* equals POOL_MAX in user/core/pool.h */
+#define STRG_BACKENDS_MAX 64 /* equals POOL_MAX_BACKENDS in user/core/pool.h */
+#define STRG_KFAIL_KEYS	  (STRG_POOLS_MAX * STRG_BACKENDS_MAX)
+#define STRG_MAX_WORKERS  64   /* strgd event loops, each with its own event ring */
+#define STRG_ROUTE_SLOTS  1024 /* routes counted; a slot is reused after a delete */
 /* One more slot after the routes' for requests strgd answered before finding a route. */
 #define STRG_SLOT_UNROUTED  STRG_ROUTE_SLOTS
 #define STRG_STATS_KEYS	    ((STRG_ROUTE_SLOTS + 1) * STRG_POOLS_MAX)
@@ -100,11 +102,11 @@ enum strg_sock_role {
 
 /* Per socket in the sockhash, keyed by its cookie. */
 struct strg_sock {
-	__u64 client; /* cookie of the client socket of the connection */
-	__u32 role;   /* enum strg_sock_role */
-	__u32 pool;   /* backends: the pool they belong to */
-	__u32 worker; /* the strgd worker that owns the connection: its event ring */
-	__u32 pad;
+	__u64 client;  /* cookie of the client socket of the connection */
+	__u32 role;    /* enum strg_sock_role */
+	__u32 pool;    /* backends: the pool they belong to */
+	__u32 worker;  /* the strgd worker that owns the connection: its event ring */
+	__u32 backend; /* backends: its index in the pool (kfails) */
 };
 
 /* Events the verdict sends strgd through the ring buffer. */

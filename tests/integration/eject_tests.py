@@ -8,19 +8,22 @@
   the rest), and stats -j / pool show -j give the ejection count and the hold.
 - A backend admitted again ramps up (slowstart): in its first second it gets a small share of
   its pool's new connections, after the ramp its weight's share.
+- Taking the last backend of a pool that serves out is refused without --force.
+- One keep-alive client gets 500s: in kernel mode the kernel carries all but its first request,
+  and its count of 5xx answers in a row ejects the backend as strgd's own count does.
 
-Every client request is on a fresh connection: the first request of a connection is the one
-strgd forwards itself in kernel mode too; the 5xx answers of requests the kernel carries do not
-feed passive ejection (a documented limitation), so a keep-alive client would measure that
-limitation instead.
+The flapping and slow-start clients use a fresh connection per request, so strgd itself picks
+the backend and sees the answer in both modes (the kernel path is the last test's).
 """
 
 import json
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import harness as h
 from harness import RawConn, request
@@ -100,6 +103,18 @@ def log_times(text, pattern):
     return out
 
 
+def notify_settled(proc, events, addr, snap):
+    """Whether the notify command's runs and what they folded add up to the backend events
+    strgd logged; snap keeps the log and the runs that were compared."""
+    log = proc.stderr_text()
+    told = events.read_text().splitlines() if events.exists() else []
+    logged = len(log_times(log, r"backend %s of pool modern (ejected|admitted again)" %
+                           re.escape(addr)))
+    runs = [line.split() for line in told if line.startswith("backend-")]
+    snap["log"], snap["told"] = log, told
+    return logged and len(runs) + sum(int(r[1]) for r in runs) == logged
+
+
 def backend_json(port, addr):
     for b in json.loads(h.ctl_line("stats -j", port=port)[3:])["backends"]:
         if b["backend"] == addr:
@@ -108,6 +123,7 @@ def backend_json(port, addr):
 
 
 HOLD_S, MAX_HOLD_S, COALESCE_S, RUN_S, CLIENTS = 1.0, 4.0, 3.0, 10.0, 4
+METRICS_PORT = 9143
 
 
 def flapping_backend_backs_off(env):
@@ -125,22 +141,30 @@ def flapping_backend_backs_off(env):
         extra=["health modern http /__status/200 interval 250ms timeout 200ms rise 2 fall 3",
                "eject modern after 3 5xx hold %dms max-hold %dms" % (HOLD_S * 1000,
                                                                     MAX_HOLD_S * 1000),
-               "notify exec %s" % script, "notify coalesce %dms" % (COALESCE_S * 1000)])
+               "notify exec %s" % script, "notify coalesce %dms" % (COALESCE_S * 1000),
+               "metrics %s:%d" % (h.HOST, METRICS_PORT)])
     addr = "127.0.0.1:%d" % mport
-    load = None
+    load, snap = None, {}
     try:
         load = FreshLoad(port, "/__status/500", CLIENTS, pace=0.02)
         time.sleep(RUN_S)
         res = load.stop()
         during = backend_json(port, addr)
         shown = json.loads(h.ctl_line("pool show -j", port=port)[3:])
-        time.sleep(COALESCE_S + 1.0)  # the last coalescing period ends, its run is told
+        text = h.ctl_line("pool show", port=port)
+        with urllib.request.urlopen("http://%s:%d/metrics" % (h.HOST, METRICS_PORT),
+                                    timeout=5.0) as r:
+            prom = r.read().decode()
+        # No more traffic: the last hold ends, its admission is logged, and the coalescing
+        # period it falls in ends and tells what it folded.
+        h.wait_until(lambda: notify_settled(proc, events, addr, snap),
+                     MAX_HOLD_S + COALESCE_S + 3.0, interval=0.2)
     finally:
         if load:
             load.stop()
         proc.stop(signal.SIGTERM, 3.0)
         be.stop(signal.SIGTERM, 3.0)
-    log = proc.stderr_text()
+    log = snap.get("log") or proc.stderr_text()
     ejected = log_times(log, r"backend %s of pool modern ejected: 3 failed requests" %
                         re.escape(addr))
     admitted = log_times(log, r"backend %s of pool modern admitted again" % re.escape(addr))
@@ -181,8 +205,18 @@ def flapping_backend_backs_off(env):
     pb = [b for p in shown["pools"] if p["name"] == "modern" for b in p["backends"]]
     S.check(pb and pb[0]["ejections"] == len(ejected) and "hold_left_ms" in pb[0],
             "pool show -j: %r" % pb)
+    gauge = re.search(r'^strg_backend_ejections_in_a_row\{[^}]*backend="%s"[^}]*\} (\d+)$' %
+                      re.escape(addr), prom, re.M)
+    S.check(gauge and int(gauge.group(1)) == len(ejected) and
+            re.search(r'^strg_backend_ejection_hold_seconds\{[^}]*backend="%s"' % re.escape(addr),
+                      prom, re.M),
+            "/metrics: strg_backend_ejections_in_a_row %r, want %d, and a hold gauge" % (
+                gauge and gauge.group(0), len(ejected)))
+    line = [ln for ln in text.splitlines() if addr in ln]
+    S.check(line and ("ejected %d times" % len(ejected)) in line[0],
+            "pool show: %r, want 'ejected %d times' on the backend's line" % (line, len(ejected)))
     # Notify: at most one run per subject and period, the rest folded into it.
-    told = events.read_text().splitlines() if events.exists() else []
+    told = snap.get("told", [])
     backend_runs = [line.split() for line in told if line.startswith("backend-")]
     folded = sum(int(r[1]) for r in backend_runs)
     periods = int((RUN_S + COALESCE_S + 1.0) / COALESCE_S) + 1
@@ -247,7 +281,112 @@ def slowstart_ramps(env):
                                       100.0 * b2 / max(n2, 1)))
 
 
-EJECT_TESTS = [flapping_backend_backs_off, slowstart_ramps]
+def last_backend_needs_force(env):
+    """Taking the last backend of a pool that serves out of new connections (state drain or
+    maint, weight 0, backend del) is refused with one line on stderr and exit 1, --dry-run
+    too, and nothing changes; with --force it is done, with a warning on stderr, and the
+    pool's routes fall back to legacy. A backend with another ready one beside it drains
+    without a word; --force with another command is a usage error."""
+    port = 8160
+    proc = env.spawn_extra_proxy("lastbe", port)
+    sock = h.control_path(port)
+    modern = "%s:%d" % (h.HOST, h.MODERN_PORT)
+    first, second = ("%s:%d" % (h.HOST, p) for p in h.LEGACY_PORTS[:2])
+
+    def ctl(*args):
+        return subprocess.run([str(h.ROOT / "strgctl"), "-s", sock] + list(args),
+                              capture_output=True, text=True, timeout=10)
+
+    def backend(pool, addr):
+        pools = json.loads(h.ctl_line("pool show -j", port=port)[3:])["pools"]
+        return [b for p in pools if p["name"] == pool for b in p["backends"]
+                if b["addr"] == addr]
+
+    try:
+        for args in (("set", "modern", modern, "state", "drain"),
+                     ("set", "modern", modern, "state", "maint"),
+                     ("set", "modern", modern, "weight", "0"),
+                     ("del", "modern", modern),
+                     ("--dry-run", "set", "modern", modern, "state", "drain")):
+            r = ctl("backend", *args)
+            S.check(r.returncode == 1 and len(r.stderr.splitlines()) == 1 and
+                    "last backend of pool modern that serves" in r.stderr and
+                    "--force" in r.stderr and not r.stdout,
+                    "backend %s: exit %d, stdout %r, stderr %r; want exit 1 and one line "
+                    "naming the pool and --force" % (" ".join(args), r.returncode, r.stdout,
+                                                      r.stderr))
+            b = backend("modern", modern)
+            S.check(b and b[0]["state"] == "ready" and b[0]["weight"] == 1,
+                    "after the refused 'backend %s': %r" % (" ".join(args), b))
+        r = ctl("backend", "set", "legacy", first, "state", "drain")
+        S.check(r.returncode == 0 and not r.stderr, "draining one of legacy's two backends: "
+                "exit %d, stderr %r" % (r.returncode, r.stderr))
+        r = ctl("backend", "set", "legacy", second, "state", "maint")
+        S.check(r.returncode == 1 and "last backend of pool legacy" in r.stderr,
+                "legacy's other backend: exit %d, %r" % (r.returncode, r.stderr))
+        S.check(ctl("backend", "set", "legacy", first, "state", "ready").returncode == 0,
+                "legacy's first backend ready again")
+        r = ctl("route", "show", "--force")
+        S.check(r.returncode == 2 and "--force" in r.stderr,
+                "route show --force: exit %d, %r" % (r.returncode, r.stderr))
+        r = ctl("--force", "backend", "set", "modern", modern, "state", "drain")
+        S.check(r.returncode == 0 and "warning" in r.stderr and "modern" in r.stderr,
+                "--force: exit %d, stdout %r, stderr %r; want 0 and a warning" % (
+                    r.returncode, r.stdout, r.stderr))
+        b = backend("modern", modern)
+        S.check(b and b[0]["state"] == "drain", "after --force: %r" % b)
+        with RawConn(port=port) as c:
+            c.send(request("GET", "/v1/getSalesLeads/forced"))
+            resp = c.read_response()
+        S.check(resp.status == 200 and resp.pool() == "legacy",
+                "the drained pool's route: %d from %s, want legacy's fallback" % (
+                    resp.status, resp.pool()))
+        S.check(re.search(r"forced: the pool has no backend that serves", proc.stderr_text()),
+                "strgd did not log the forced change: %s" % proc.stderr_tail())
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+    info("last_backend_needs_force", "drain, maint, weight 0, del and --dry-run refused with "
+         "one line; --force drains with a warning, the route falls back to legacy")
+
+
+def keepalive_5xx_ejects(env):
+    """One keep-alive client whose requests all go to a backend answering 500: in kernel mode
+    the kernel carries every request after the first, and its 5xx answers count as failed
+    requests too (checked every 100 ms), so after 'eject after 3' and at most a tick's worth
+    of requests more the backend is ejected and the route falls back to legacy."""
+    mport, port = 9161, 8161
+    be = start_backend(env, "modern-ka", mport)
+    proc = env.spawn_extra_proxy(
+        "ka5xx", port, modern=(mport,),
+        extra=["health modern http /__status/200 interval 500ms timeout 400ms rise 2 fall 3",
+               "eject modern after 3 5xx hold 30s"])
+    statuses = []
+    try:
+        with RawConn(port=port, timeout=5.0) as c:
+            for i in range(40):
+                c.send(request("GET", "/__status/500"))
+                resp = c.read_response()
+                statuses.append((resp.status, resp.pool()))
+                time.sleep(0.03)
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+        be.stop(signal.SIGTERM, 3.0)
+    errors = sum(1 for st, pool in statuses if st == 500)
+    first_legacy = next((i for i, r in enumerate(statuses) if r == (200, "legacy")), None)
+    S.check(re.search(r"backend 127\.0\.0\.1:%d of pool modern ejected" % mport,
+                      proc.stderr_text()), "not ejected: %s" % proc.stderr_tail())
+    # 3 to eject, then what a 100 ms tick lets through at ~30 ms a request, doubled.
+    S.check(first_legacy is not None and errors <= 3 + 8 and
+            all(r == (200, "legacy") for r in statuses[first_legacy:]),
+            "%d of %d answers were modern's 500s, want at most 11, then legacy only: %r" % (
+                errors, len(statuses), statuses))
+    info("keepalive_5xx_ejects", "%d 500s on one keep-alive connection, then legacy (%s)" % (
+        errors, "kernel-carried 5xx counted" if "kernel carried" in proc.stderr_text()
+        else "strgd-carried"))
+
+
+EJECT_TESTS = [flapping_backend_backs_off, slowstart_ramps, last_backend_needs_force,
+               keepalive_5xx_ejects]
 
 
 def register(suite):

@@ -222,12 +222,12 @@ def trips_and_restores(port, path, paths, clients, window_s, what):
 def rollback_trips_on_errors_and_latency(env):
     """Modern answers 500 to 30 % of a route's requests: the route trips within its window
     (and its figures say why), no request of it reaches modern afterwards, route activate
-    restores it. A slow modern (p99 over the limit, 24 clients: the 100 requests a p99 needs
+    restores it. A slow modern (p99 over the limit, 16 clients: the 100 requests a p99 needs
     within the window) trips another route the same way."""
     port = 8132
     proc = env.spawn_extra_proxy("rollback", port, extra=[
         "route GET /v1/rb modern strip-prefix rollback 5% window 3s min 20",
-        "route GET /v1/slow modern strip-prefix rollback 50% p99 200 window 3s min 100"])
+        "route GET /v1/slow modern strip-prefix rollback 50% p99 200 window 5s min 100"])
     try:
         t1, rt, sent = trips_and_restores(
             port, "/v1/rb",
@@ -248,7 +248,7 @@ def rollback_trips_on_errors_and_latency(env):
                 "the trip counted %d requests, %.0f of them 5xx; the clients got %d answers "
                 "from modern, %d of them 500" % (n, share * n / 100.0, answered, got500))
         t2, rt2, _ = trips_and_restores(
-            port, "/v1/slow", lambda rnd, i, n: ("slow", "/v1/slow/__sleep/300"), 24, 3,
+            port, "/v1/slow", lambda rnd, i, n: ("slow", "/v1/slow/__sleep/300"), 16, 5,
             "latency")
         # Every request slept 300 ms at the backend: the p99 the trip saw is in the latency
         # histogram's bucket of 300 ms (262-524 ms, powers of two in microseconds), give or
@@ -267,8 +267,8 @@ def rollback_trips_on_errors_and_latency(env):
 def one_slow_request_is_not_a_p99(env):
     """A p99 needs 100 requests: one slow request (900 ms) among 34 does not trip "rollback 50%
     p99 800 ... min 20", the stats show no p99 for them (p90 they do), route show says the
-    latency is judged from 100 requests, and route set and strgd -t warn that min 20 is too
-    small for a p99."""
+    latency is judged from 100 requests, and route set, reload and strgd -t warn that a min
+    below 100 is too small for a p99."""
     port = 8135
     line = "GET /v1/few modern strip-prefix rollback 50% p99 800 window 10s min 20"
     proc = env.spawn_extra_proxy("few", port, extra=["route " + line])
@@ -298,6 +298,9 @@ def one_slow_request_is_not_a_p99(env):
         S.check(r.returncode == 0 and "warning:" in r.stderr and "min 30" in r.stderr and
                 "100 requests" in r.stderr, "route set with min 30: exit %d, stderr %r" % (
                     r.returncode, r.stderr))
+        out = h.ctl_line("reload", port=port)
+        S.check("warning: route GET /v1/few: rollback min 20 is below the 100 requests" in out,
+                "reload of the file does not warn: %r" % out)
         cfg = env.tmp / "few.conf"
         r = subprocess.run([env.flavour.binary, "-t", "--pin-dir", env.flavour.pin_dir(cfg),
                             "-c", str(cfg)], capture_output=True, text=True, timeout=10)
@@ -306,7 +309,7 @@ def one_slow_request_is_not_a_p99(env):
     finally:
         proc.stop(signal.SIGTERM, 3.0)
     info("one_slow_request_is_not_a_p99", "34 requests, one of 900 ms: not tripped, p99 not "
-         "shown (p90 %.2f ms); warnings from route set and strgd -t" % row["p90_ms"])
+         "shown (p90 %.2f ms); warnings from route set, reload and strgd -t" % row["p90_ms"])
 
 
 def nft(*args):

@@ -159,12 +159,20 @@ bool pool_request_failed(const struct pool *p, struct pool_runtime *rt, unsigned
 			 uint64_t now_ns)
 {
 	unsigned fails;
-	bool ejected;
 
 	if (idx >= POOL_MAX_BACKENDS)
 		return false;
 	fails = __atomic_add_fetch(&rt->b[idx].fails, 1, __ATOMIC_RELAXED);
 	if (!p->health.eject_after || fails < p->health.eject_after)
+		return false;
+	return pool_eject(p, rt, idx, now_ns);
+}
+
+bool pool_eject(const struct pool *p, struct pool_runtime *rt, unsigned idx, uint64_t now_ns)
+{
+	bool ejected;
+
+	if (idx >= POOL_MAX_BACKENDS)
 		return false;
 	rt_lock(rt);
 	ejected = eject_locked(p, rt, idx, now_ns);
@@ -178,18 +186,25 @@ bool pool_request_failed(const struct pool *p, struct pool_runtime *rt, unsigned
 	return true;
 }
 
-void pool_ejection_text(const struct pool *p, struct pool_runtime *rt, unsigned idx,
-			const char *what, char *buf, size_t len)
+void pool_hold_text(const struct pool *p, struct pool_runtime *rt, unsigned idx, char *buf,
+		    size_t len)
 {
 	unsigned run = idx < POOL_MAX_BACKENDS ? rt->b[idx].run : 0;
 	uint64_t hold_ms = pool_hold_ns(&p->health, run ? run : 1) / 1000000;
 
-	snprintf(buf, len,
-		 "%u failed requests in a row (the last: %s); held %llu.%03llus "
-		 "(ejection %u in a row)%s",
-		 p->health.eject_after, what, (unsigned long long)(hold_ms / 1000),
-		 (unsigned long long)(hold_ms % 1000), run,
+	snprintf(buf, len, "held %llu.%03llus (ejection %u in a row)%s",
+		 (unsigned long long)(hold_ms / 1000), (unsigned long long)(hold_ms % 1000), run,
 		 p->health.active ? ", then its check admits it" : ", then it serves again");
+}
+
+void pool_ejection_text(const struct pool *p, struct pool_runtime *rt, unsigned idx,
+			const char *what, char *buf, size_t len)
+{
+	char hold[96];
+
+	pool_hold_text(p, rt, idx, hold, sizeof(hold));
+	snprintf(buf, len, "%u failed requests in a row (the last: %s); %s", p->health.eject_after,
+		 what, hold);
 }
 
 bool pool_hold_over(struct pool_runtime *rt, unsigned idx, uint64_t now_ns)

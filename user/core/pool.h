@@ -130,6 +130,14 @@ bool pool_available(const struct pool *p, struct pool_runtime *rt, uint64_t now_
 bool pool_request_failed(const struct pool *p, struct pool_runtime *rt, unsigned idx,
 			 uint64_t now_ns);
 /*
+ * Eject it now, for its hold, as pool_request_failed does after eject_after failures (the
+ * kernel's count of them, say). True when this ejected it.
+ */
+bool pool_eject(const struct pool *p, struct pool_runtime *rt, unsigned idx, uint64_t now_ns);
+/* Its hold and its place in the run, for a log line ("held 8.000s (ejection 3 in a row)..."). */
+void pool_hold_text(const struct pool *p, struct pool_runtime *rt, unsigned idx, char *buf,
+		    size_t len);
+/*
  * Why pool_request_failed ejected it, for the log and notify: the failures, the last one
  * (what), the hold and its place in the run ("... held 8s (ejection 3 in a row)").
  */

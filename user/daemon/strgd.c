@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "lib/notify.h"
 #include "control/ctl.h"
+#include "control/ctlsrv.h"
 #include "control/rollback.h"
 #include "lib/log.h"
 #include "daemon/proxy.h"

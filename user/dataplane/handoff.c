@@ -84,7 +84,8 @@ static void splice_backend(struct conn *c, unsigned p)
 		c->k.ctl.backend[p] = c->k.bcookie[p];
 		return;
 	}
-	err = splice_backend_add(c->w->sp, c->k.cookie, c->w->idx, p, c->up[p].fd, &bc);
+	err = splice_backend_add(c->w->sp, c->k.cookie, c->w->idx, p, c->up[p].bidx, c->up[p].fd,
+				 &bc);
 	if (err < 0) {
 		pr_debug("conn %lu: backend not spliced: %s", c->id, strerror(-err));
 		return;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Active health checks on worker 0's io_uring (health.h). */
+/* Active health checks on worker 0's io_uring, and the kernel path's failed requests (health.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,11 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/notify.h"
+#include "kernel/splice.h"
 #include "dataplane/worker.h"
+
+_Static_assert(STRG_BACKENDS_MAX == POOL_MAX_BACKENDS && STRG_POOLS_MAX == POOL_MAX,
+	       "the kernel's backend keys and the pools' must agree");
 
 /* One backend's check: a connection, a request, the status line of the answer. */
 struct check {
@@ -205,6 +209,36 @@ void health_tick(struct health *hc, const struct config *cfg, uint64_t now_ns)
 			}
 			if (now_ns >= ck->next_ns)
 				start(hc, pl, ck, now_ns);
+		}
+	}
+}
+
+void health_kernel_failures(const struct config *cfg, struct pool_runtime *prt, struct splice *sp,
+			    uint64_t now_ns)
+{
+	char hold[96], why[200];
+
+	for (unsigned p = 0; sp && p < cfg->npools && p < POOL_MAX; p++) {
+		const struct pool *pl = &cfg->pools[p];
+
+		if (!pl->health.eject_5xx || !pl->health.eject_after)
+			continue;
+		for (unsigned i = 0; i < pl->nbackends && i < POOL_MAX_BACKENDS; i++) {
+			uint32_t n;
+
+			/* Answers still on their way while it is held out start no run. */
+			if (!pool_hold_over(&prt[p], i, now_ns)) {
+				splice_kfails_take(sp, p, i, 1);
+				continue;
+			}
+			n = splice_kfails_take(sp, p, i, pl->health.eject_after);
+			if (!n || !pool_eject(pl, &prt[p], i, now_ns))
+				continue;
+			pool_hold_text(pl, &prt[p], i, hold, sizeof(hold));
+			snprintf(why, sizeof(why),
+				 "%u 5xx answers in a row to requests the kernel carried; %s", n,
+				 hold);
+			health_changed(pl, i, HEALTH_DOWN, why);
 		}
 	}
 }

@@ -31,6 +31,14 @@ struct health *health_open(struct io_uring *ring, struct pool_runtime *prt);
 void health_close(struct health *hc);
 /* The timer: start the checks that are due under cfg, give up on those past their timeout. */
 void health_tick(struct health *hc, const struct config *cfg, uint64_t now_ns);
+struct splice;
+/*
+ * Passive health of the requests the kernel carried (sp NULL: none): a backend of a pool that
+ * counts 5xx whose kernel-carried answers were 5xx eject_after times in a row is ejected, as
+ * strgd's own failed requests eject it. The timer of worker 0.
+ */
+void health_kernel_failures(const struct config *cfg, struct pool_runtime *prt, struct splice *sp,
+			    uint64_t now_ns);
 /* A backend's health changed (why: what did it): logged, and told the notify command. */
 void health_changed(const struct pool *p, unsigned idx, enum backend_health h, const char *why);
 /* A completion of HEALTH_OP_CONNECT, _SEND or _RECV. */

@@ -36,6 +36,7 @@ struct splice {
 	uint64_t published;  /* tables published */
 	struct routemap *rm; /* the kernel's route table (NULL until the first is published) */
 	struct strg_stats *ustats; /* mmapped user-space counters */
+	uint64_t *kfails;	   /* mmapped: 5xx in a row per backend, kernel-carried */
 	int lock_fd;		   /* the pin directory, flock()ed while this strgd uses it */
 	bool handed;		   /* a restart's successor has the pin directory now */
 	int pin_err;		   /* 0: the maps are pinned; else why not */
@@ -206,6 +207,13 @@ struct splice *splice_open(struct config *cfg, const char *pin_dir, pid_t *holde
 		err = -errno;
 		goto out_detach;
 	}
+	sp->kfails = mmap(NULL, sizeof(uint64_t) * STRG_KFAIL_KEYS, PROT_READ | PROT_WRITE,
+			  MAP_SHARED, bpf_map__fd(sp->skel->maps.kfails), 0);
+	if (sp->kfails == MAP_FAILED) {
+		sp->kfails = NULL;
+		err = -errno;
+		goto out_detach;
+	}
 	/* Counters that cannot be pinned are a loss for observers, not for the fast path. */
 	err = pin_maps(sp);
 	if (err)
@@ -241,6 +249,20 @@ int splice_counters_set(struct splice *sp, const struct strg_counter_key *key,
 void splice_counters_del(struct splice *sp, const struct strg_counter_key *key)
 {
 	bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.counters), key);
+}
+
+uint32_t splice_kfails_take(struct splice *sp, unsigned pool, unsigned backend, uint32_t at_least)
+{
+	uint64_t *run, n;
+
+	if (!sp || !sp->kfails || pool >= STRG_POOLS_MAX || backend >= STRG_BACKENDS_MAX ||
+	    !at_least)
+		return 0;
+	run = &sp->kfails[pool * STRG_BACKENDS_MAX + backend];
+	if (__atomic_load_n(run, __ATOMIC_RELAXED) < at_least)
+		return 0;
+	n = __atomic_exchange_n(run, 0, __ATOMIC_RELAXED);
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
 /* A worker's own event ring: the verdict writes the events of its connections there. */
@@ -346,6 +368,8 @@ void splice_close(struct splice *sp)
 				 bpf_map__fd(sp->skel->maps.socks), BPF_SK_SKB_VERDICT);
 	if (sp->ustats)
 		munmap(sp->ustats, sizeof(struct strg_stats) * STRG_STATS_KEYS);
+	if (sp->kfails)
+		munmap(sp->kfails, sizeof(uint64_t) * STRG_KFAIL_KEYS);
 	if (!sp->handed)
 		unpin_maps(sp); /* else the names are the successor's maps by now */
 	routemap_close(sp->rm);
@@ -523,11 +547,14 @@ int splice_ctl_set(struct splice *sp, uint64_t client, const struct strg_conn_ct
 	return 0;
 }
 
-int splice_backend_add(struct splice *sp, uint64_t client, unsigned worker, unsigned pool, int fd,
-		       uint64_t *cookie)
+int splice_backend_add(struct splice *sp, uint64_t client, unsigned worker, unsigned pool,
+		       unsigned backend, int fd, uint64_t *cookie)
 {
-	struct strg_sock si = {
-		.client = client, .role = STRG_ROLE_BACKEND, .pool = pool, .worker = worker};
+	struct strg_sock si = {.client = client,
+			       .role = STRG_ROLE_BACKEND,
+			       .pool = pool,
+			       .worker = worker,
+			       .backend = backend};
 	uint64_t c = splice_cookie(fd), val = (uint64_t)fd;
 
 	if (!c)

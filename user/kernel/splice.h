@@ -57,8 +57,13 @@ int splice_client_insert(struct splice *sp, uint64_t client, int fd);
 /* Write the connection's control entry (backends, hand-back point). 0 or -errno. */
 int splice_ctl_set(struct splice *sp, uint64_t client, const struct strg_conn_ctl *ctl);
 /* Put a connected backend socket in the sockhash for the client's connection. 0 or -errno. */
-int splice_backend_add(struct splice *sp, uint64_t client, unsigned worker, unsigned pool, int fd,
-		       uint64_t *cookie);
+int splice_backend_add(struct splice *sp, uint64_t client, unsigned worker, unsigned pool,
+		       unsigned backend, int fd, uint64_t *cookie);
+/*
+ * The run of 5xx answers to requests the kernel carried for backend (its index in pool), when
+ * it is at least at_least: taken (the run starts over at 0), else 0. Any thread.
+ */
+uint32_t splice_kfails_take(struct splice *sp, unsigned pool, unsigned backend, uint32_t at_least);
 /* Forget a backend socket about to be closed. */
 void splice_sock_forget(struct splice *sp, uint64_t cookie);
 /* The kernel's view of a connection. 0 or -errno (-ENOENT: not spliced). */

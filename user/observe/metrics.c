@@ -40,6 +40,7 @@ struct sample {
 
 struct metrics {
 	struct sample older, last;
+	struct trend *trend;	       /* five minutes of errors and p99, for the status page */
 	uint64_t published_ns;	       /* the counters map was last refreshed */
 	struct strg_counter_key *keys; /* the entries it holds */
 	size_t nkeys;
@@ -53,9 +54,15 @@ static uint64_t started_ns;
 
 struct metrics *metrics_new(void)
 {
+	struct metrics *m = calloc(1, sizeof(struct metrics));
+
 	if (!started_ns)
 		started_ns = now_ns();
-	return calloc(1, sizeof(struct metrics));
+	if (m && !(m->trend = trend_new())) {
+		free(m);
+		return NULL;
+	}
+	return m;
 }
 
 void metrics_free(struct metrics *m)
@@ -65,6 +72,7 @@ void metrics_free(struct metrics *m)
 	free(m->older.rows);
 	free(m->last.rows);
 	free(m->keys);
+	trend_free(m->trend);
 	free(m);
 }
 
@@ -345,6 +353,11 @@ int metrics_frame(struct metrics *m, const struct metrics_src *src, uint64_t now
 		snprintf(out->xdp_iface, sizeof(out->xdp_iface), "%s", guard_iface(src->gd));
 	}
 	out->base_ns = base ? base->t_ns : 0;
+	for (size_t i = 0; m && i < out->nrows; i++)
+		if (out->rows[i].route_id)
+			out->rows[i].ntrend =
+				trend_of(m->trend, out->rows[i].route_id, out->rows[i].pool,
+					 out->rows[i].trend_err, out->rows[i].trend_p99);
 	if (err)
 		metrics_view_free(out);
 	return err;
@@ -448,18 +461,37 @@ static void publish(struct metrics *m, const struct metrics_src *src, const stru
 	m->nkeys = n;
 }
 
+/* The trend's step: every route's rows (the unrouted requests have no trend). */
+static void trend_step(struct metrics *m, const struct metrics_view *v, uint64_t now_ns)
+{
+	struct trend_counts *c = calloc(v->nrows ? v->nrows : 1, sizeof(*c));
+	size_t n = 0;
+
+	if (!c)
+		return;
+	for (size_t i = 0; i < v->nrows; i++)
+		if (v->rows[i].route_id && v->rows[i].counted)
+			c[n++] = (struct trend_counts){v->rows[i].route_id, v->rows[i].pool,
+						       &v->rows[i].v};
+	trend_add(m->trend, now_ns, c, n);
+	free(c);
+}
+
 void metrics_tick(struct metrics *m, const struct metrics_src *src, uint64_t now_ns)
 {
 	struct metrics_view v;
 	struct sample s = {.t_ns = now_ns};
-	bool sample, pub;
+	bool sample, pub, trend;
 
 	if (!m)
 		return;
 	sample = !m->last.t_ns || now_ns - m->last.t_ns >= METRICS_SAMPLE_NS;
 	pub = src->sp && now_ns - m->published_ns >= METRICS_PUBLISH_NS;
-	if ((!sample && !pub) || metrics_collect(NULL, src, now_ns, &v))
+	trend = trend_due(m->trend, now_ns);
+	if ((!sample && !pub && !trend) || metrics_collect(NULL, src, now_ns, &v))
 		return;
+	if (trend)
+		trend_step(m, &v, now_ns);
 	if (pub) {
 		publish(m, src, &v);
 		m->published_ns = now_ns;
@@ -517,6 +549,27 @@ static json_t *window_json(const struct metrics_row *r)
 			 quantile_json(&d, 0.5), "p99_ms", quantile_json(&d, 0.99));
 }
 
+static json_t *trend_values(const float *x, unsigned n, int digits)
+{
+	json_t *a = json_array();
+	double scale = digits ? 100.0 : 1.0;
+
+	for (unsigned i = 0; a && i < n; i++)
+		json_array_append_new(a, x[i] < 0 ? json_null()
+						  : json_real(round(x[i] * scale) / scale));
+	return a;
+}
+
+/* The last five minutes in steps, oldest first: null until strgd has a step. */
+static json_t *trend_json(const struct metrics_row *r)
+{
+	if (!r->ntrend)
+		return json_null();
+	return json_pack("{s:I, s:o, s:o}", "step_s", (json_int_t)(TREND_STEP_NS / 1000000000ull),
+			 "errors_percent", trend_values(r->trend_err, r->ntrend, 2), "p99_ms",
+			 trend_values(r->trend_p99, r->ntrend, 2));
+}
+
 static json_t *row_json(const struct metrics_row *r)
 {
 	json_t *lat = json_array();
@@ -538,9 +591,21 @@ static json_t *row_json(const struct metrics_row *r)
 		"rate_5xx", rate_json(r->rate_5xx), "p50_ms", quantile_json(&r->v, 0.5), "p90_ms",
 		quantile_json(&r->v, 0.9), "p99_ms", quantile_json(&r->v, 0.99));
 
-	if (o)
+	if (o) {
 		json_object_set_new(o, "window", window_json(r));
+		json_object_set_new(o, "trend", trend_json(r));
+	}
 	return o;
+}
+
+json_t *metrics_rollback_json(uint16_t err_permille, uint32_t p99_ms, uint32_t window_s,
+			      uint32_t min)
+{
+	if (!err_permille)
+		return json_null();
+	return json_pack("{s:f, s:I, s:I, s:I, s:I}", "error_percent", err_permille / 10.0,
+			 "p99_ms", (json_int_t)p99_ms, "window_s", (json_int_t)window_s, "min",
+			 (json_int_t)min, "p99_min", (json_int_t)quantile_min_samples(0.99));
 }
 
 /* What the route does: its pool, share, testers, fallback and rollback limits. */
@@ -551,13 +616,8 @@ static json_t *settings_json(const struct metrics_view *v, const struct metrics_
 			 : c->fallback == ROUTE_FALLBACK_POOL && c->fallback_pool < v->npools
 				 ? v->pool_names[c->fallback_pool]
 				 : "next";
-	json_t *rb = c->rb_err_permille
-			     ? json_pack("{s:f, s:I, s:I, s:I, s:I}", "error_percent",
-					 c->rb_err_permille / 10.0, "p99_ms",
-					 (json_int_t)c->rb_p99_ms, "window_s",
-					 (json_int_t)c->rb_window_s, "min", (json_int_t)c->rb_min,
-					 "p99_min", (json_int_t)quantile_min_samples(0.99))
-			     : json_null();
+	json_t *rb =
+		metrics_rollback_json(c->rb_err_permille, c->rb_p99_ms, c->rb_window_s, c->rb_min);
 
 	return json_pack("{s:s, s:f, s:b, s:b, s:s, s:o}", "pool",
 			 c->pool < v->npools ? v->pool_names[c->pool] : "?", "percent",
@@ -896,6 +956,22 @@ static void prom_backends(const struct metrics_view *v, struct reply *r)
 		reply_printf(r, ",state=\"%s\"} %d\n", pool_state_name(v->backends[i].state),
 			     v->backends[i].state == BACKEND_READY && !v->backends[i].held_down &&
 				     v->backends[i].healthy);
+	}
+	help(r, "strg_backend_ejection_hold_seconds", "gauge",
+	     "What is left of the hold of the backend's last ejection by failed requests (0: "
+	     "none).");
+	for (size_t i = 0; i < v->nbackends; i++) {
+		reply_printf(r, "strg_backend_ejection_hold_seconds{");
+		backend_labels(r, &v->backends[i]);
+		reply_printf(r, "} %.3f\n", (double)v->backends[i].hold_left_ms / 1000.0);
+	}
+	help(r, "strg_backend_ejections_in_a_row", "gauge",
+	     "The backend's ejections in a row (less one per decay period it served): the hold's "
+	     "multiplier.");
+	for (size_t i = 0; i < v->nbackends; i++) {
+		reply_printf(r, "strg_backend_ejections_in_a_row{");
+		backend_labels(r, &v->backends[i]);
+		reply_printf(r, "} %u\n", v->backends[i].ejection_run);
 	}
 	help(r, "strg_backend_connections", "gauge",
 	     "Open connections to the backend, and requests in flight on them (state=inflight).");

@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/pool.h"
 #include "lib/reply.h"
+#include "observe/trend.h"
 #include "strg/guard.h"
 #include "strg/splice.h"
 
@@ -46,6 +47,9 @@ struct metrics_row {
 	char *trip;	    /* its figures then (NULL when not tripped) */
 	uint64_t rollbacks; /* times strgd rolled the route back */
 	struct metrics_route_cfg cfg; /* the route's settings */
+	/* Its trend (trend.h), oldest first: 5xx in percent and p99 in ms per step, < 0 none. */
+	float trend_err[TREND_POINTS], trend_p99[TREND_POINTS];
+	unsigned ntrend;
 };
 
 struct metrics_backend {
@@ -142,6 +146,12 @@ void metrics_view_free(struct metrics_view *v);
 
 /* The views. */
 json_t *metrics_json(const struct metrics_view *v);
+/*
+ * A route's rollback limits as the JSON views give them (strgctl route show -j, stats -j):
+ * null without rollback (err_permille 0).
+ */
+json_t *metrics_rollback_json(uint16_t err_permille, uint32_t p99_ms, uint32_t window_s,
+			      uint32_t min);
 void metrics_text(const struct metrics_view *v, struct reply *r);
 void metrics_prometheus(const struct metrics_view *v, struct reply *r);
 
