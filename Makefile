@@ -47,7 +47,7 @@ STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/control/,change.c ctl.c ctlfleet.c ctlguard.c ctlpool.c ctlreply.c ctlroute.c ctlstrgd.c \
 		ctlsrv.c ctlverbs.c reload.c rollback.c) \
 	$(addprefix user/daemon/,strgd.c proxy.c) \
-	$(addprefix user/fleet/,store.c report.c change.c)
+	$(addprefix user/fleet/,store.c report.c submit.c)
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
 STRGD_ASM := $(OBJDIR)/observe/statuspage.o
 STRGCTL_SRCS := $(addprefix user/cli/,strgctl.c ctlclient.c top.c)

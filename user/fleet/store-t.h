@@ -89,7 +89,7 @@ struct store {
 	int wake_fd;
 };
 
-/* change.c: run the changes waiting (the reporter thread); whether one waits (lock held). */
+/* submit.c: run the changes waiting (the reporter thread); whether one waits (lock held). */
 void store_jobs_run(struct store *st);
 bool store_jobs_queued(const struct store *st);
 void store_jobs_free(struct store *st);
