@@ -700,6 +700,72 @@ def strgctl_percent_split_is_sticky(env):
         h.strgctl("route", "del", "GET", SPLIT_PATH)
 
 
+PATCH_PATH = "/v1/patched"
+
+
+def modern_share(path, n):
+    """The percentage of n users (cookie strg_user=pN) that the modern pool answered at path."""
+    modern = 0
+    with RawConn() as c:
+        for i in range(n):
+            resp = get(path + "/%d" % i, conn=c, headers=["Cookie: strg_user=p%d" % i])
+            check(resp.pool() in ("modern", "legacy"), "user %d: %r" % (i, resp))
+            modern += resp.pool() == "modern"
+    return 100.0 * modern / n
+
+
+def route_of(path):
+    mine = [r for r in json.loads(ctl_ok("route", "show", "-j"))["routes"] if r["path"] == path]
+    check(len(mine) == 1, "route show -j: %r" % mine)
+    return mine[0]
+
+
+@test
+def strgctl_route_patch_keeps_options_and_warns(env):
+    """route patch of one option keeps a 5 % canary's percent and testers (route set of the same
+    would make it 100 %, and says so on stderr as a dry run); raising the share or dropping
+    testers is warned about on stderr and in strgd's log; the traffic follows: 5 % then 50 %."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    n = 1000
+    ctl_ok("route", "set", "GET", PATCH_PATH, "modern", "percent", "5", "testers")
+    try:
+        rid = route_of(PATCH_PATH)["id"]
+        r = h.strgctl("--dry-run", "route", "set", "GET", PATCH_PATH, "modern", "rollback", "5%")
+        check(r.returncode == 0 and r.stdout.startswith("would change route %d:" % rid) and
+              "strgctl: warning: route %d now sends 100.0 %% of its users to pool modern "
+              "(was 5.0 %%)" % rid in r.stderr and
+              "route %d drops testers" % rid in r.stderr and "route patch" in r.stderr,
+              "route set --dry-run of a canary: %r" % r)
+        r = h.strgctl("route", "patch", "GET", PATCH_PATH, "rollback", "5%")
+        check(r.returncode == 0 and r.stderr == "" and
+              r.stdout.endswith("-> GET %s modern percent 5.0 testers rollback 5.0%% window 10s "
+                                "min 20\n" % PATCH_PATH), "route patch rollback: %r" % r)
+        mine = route_of(PATCH_PATH)
+        check(mine["percent"] == 5.0 and mine["testers"] and mine["rollback"],
+              "after route patch: %r" % mine)
+        at5 = modern_share(PATCH_PATH, n)
+        check(2.5 <= at5 <= 7.5, "percent 5 after the patch: modern took %.1f %%" % at5)
+        r = h.strgctl("route", "patch", str(rid), "percent", "50", "no-testers")
+        check(r.returncode == 0 and "strgctl: warning: route %d now sends 50.0 %% of its users "
+              "to pool modern (was 5.0 %%)" % rid in r.stderr and
+              "route %d drops testers" % rid in r.stderr, "route patch percent 50: %r" % r)
+        check(h.wait_until(lambda: "ctl: warning: route %d now sends 50.0 %%" % rid in
+                           env.proxy.stderr_text(), 3.0),
+              "the warning is not in strgd's log: %s" % env.proxy.stderr_tail())
+        mine = route_of(PATCH_PATH)
+        check(mine["percent"] == 50.0 and not mine["testers"] and mine["rollback"],
+              "after route patch percent 50: %r" % mine)
+        at50 = modern_share(PATCH_PATH, n)
+        check(45.0 <= at50 <= 55.0, "percent 50 after the patch: modern took %.1f %%" % at50)
+        r = h.strgctl("route", "patch", str(rid), "percent", "5", "percent", "6")
+        check(r.returncode == 1 and "'percent' conflicts" in r.stderr, "twice: %r" % r)
+        print("     strgctl_route_patch_keeps_options_and_warns: modern %.1f %% at 5, %.1f %% "
+              "at 50" % (at5, at50), flush=True)
+    finally:
+        h.strgctl("route", "del", "GET", PATCH_PATH)
+
+
 @test
 def strgctl_tester_header_pins_pool(env):
     """On a route with "testers", X-Strg-Pool pins a request to the pool it names; other routes
@@ -1717,7 +1783,7 @@ def runs_here(name):
 # The plan (as nginx-tests' plan()): how many tests each mode runs. A mode that registers
 # another number, or whose run ends with fewer reported, fails: a test dropped by a broken
 # condition or a run cut short is seen. Adding or moving a test means updating its figure here.
-PLAN = {"user": 130, "kernel": 110, "user-w1": 55, "kernel-w1": 71}
+PLAN = {"user": 131, "kernel": 111, "user-w1": 56, "kernel-w1": 72}
 
 
 def plan_problem(selected, patterns):
