@@ -88,5 +88,8 @@ void log_say(void *prefix, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	log_msg(LOG_INFO, "%s%s", prefix ? (const char *)prefix : "", line);
+	/* A conflict or a warning is for journalctl -p warning too. */
+	log_msg(strncmp(line, "conflict: ", 10) && strncmp(line, "warning: ", 9) ? LOG_INFO
+										 : LOG_WARN,
+		"%s%s", prefix ? (const char *)prefix : "", line);
 }

@@ -26,7 +26,10 @@ const char *log_stamp(char out[LOG_STAMP_MAX]);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A line of a report (a reload's changes, say) at info level, after the text prefix points to. */
+/*
+ * A line of a report (a reload's changes, say) after the text prefix points to: at info level,
+ * or at warn when it begins with "conflict: " or "warning: ".
+ */
 void log_say(void *prefix, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define pr_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
