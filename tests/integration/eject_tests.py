@@ -7,7 +7,8 @@
   to legacy, the notify command runs at most once per subject per coalescing period (folding
   the rest), and stats -j / pool show -j give the ejection count and the hold.
 - A backend admitted again ramps up (slowstart): in its first second it gets a small share of
-  its pool's new connections, after the ramp its weight's share.
+  its pool's new connections (bounded by the ramp's weight then), after the ramp its weight's
+  share.
 - Taking the last backend of a pool that serves out is refused without --force.
 - One keep-alive client gets 500s: in kernel mode the kernel carries all but its first request,
   and its count of 5xx answers in a row ejects the backend as strgd's own count does.
@@ -16,6 +17,7 @@ The flapping and slow-start clients use a fresh connection per request, so strgd
 the backend and sees the answer in both modes (the kernel path is the last test's).
 """
 
+import calendar
 import json
 import re
 import signal
@@ -57,7 +59,7 @@ def notify_script(env, tag):
 
 class FreshLoad:
     """clients threads, each sending GET path on a new connection, then pausing pace s;
-    records (t, status, pool, backend) until stopped."""
+    records (t, status, pool, backend, wall-clock start) until stopped."""
 
     def __init__(self, port, path, clients, pace, max_s=30.0):
         self.port, self.path, self.pace = port, path, pace
@@ -72,14 +74,14 @@ class FreshLoad:
 
     def run(self):
         while not self.stop_ev.is_set() and time.monotonic() < self.deadline:
-            t = time.monotonic() - self.t0
+            t, wall = time.monotonic() - self.t0, time.time()
             try:
                 with RawConn(port=self.port, timeout=5.0) as c:
                     c.send(request("GET", self.path, headers=("Connection: close",)))
                     resp = c.read_response()
-                    row = (t, resp.status, resp.pool(), resp.header("x-backend"))
+                    row = (t, resp.status, resp.pool(), resp.header("x-backend"), wall)
             except (OSError, h.ProtocolError):
-                row = (t, None, None, None)
+                row = (t, None, None, None, wall)
             with self.lock:
                 self.results.append(row)
             self.stop_ev.wait(self.pace)
@@ -233,17 +235,32 @@ def flapping_backend_backs_off(env):
              figures, len(backend_runs), folded, len(told), len(legacy)))
 
 
+def log_epoch(text, pattern):
+    """Wall-clock time (epoch seconds) of strgd's first log line matching pattern, or None."""
+    for line in text.splitlines():
+        m = STAMP.match(line)
+        if m and re.search(pattern, line):
+            return calendar.timegm(time.strptime(m.group(1)[:19], "%Y-%m-%dT%H:%M:%S")) + \
+                int(m.group(5)) / 1000.0
+    return None
+
+
+SLOWSTART_S = 6.0
+
+
 def slowstart_ramps(env):
-    """Pool modern of two backends with slowstart 4s: B is killed (ejected, held), restarted,
-    admitted by its check; in its first second it gets a small share of new connections (the
-    ramp averages 1/8 of its weight there, want under 25 %), after the ramp about half."""
+    """Pool modern of two backends with slowstart SLOWSTART_S: B is killed (its check ejects
+    it), restarted, admitted by its check. In the first second of load after that its weight is
+    at most (offset + 1) / SLOWSTART_S of A's, offset being how late after the admission the
+    load started, so its share of new connections is at most w / (1 + w) (plus 5 points);
+    after the ramp it is about half."""
     aport, bport, port = 9151, 9152, 8150
     a = start_backend(env, "modern-ss-a", aport)
     b = start_backend(env, "modern-ss-b", bport)
     proc = env.spawn_extra_proxy(
         "slowstart", port, modern=(aport, bport),
         extra=["health modern http /__status/200 interval 200ms timeout 150ms rise 2 fall 2",
-               "eject modern after 3 hold 500ms slowstart 4s"])
+               "eject modern after 3 hold 500ms slowstart %dms" % (SLOWSTART_S * 1000)])
     bname = "modern:%d" % bport
     try:
         b.stop(signal.SIGKILL)
@@ -256,7 +273,8 @@ def slowstart_ramps(env):
         load = FreshLoad(port, "/__status/200", 4, pace=0.005)
         time.sleep(1.0)
         first = load.stop()
-        time.sleep(3.5)
+        admitted = log_epoch(proc.stderr_text(), "admitted again")
+        time.sleep(max(0.0, admitted + SLOWSTART_S + 0.3 - time.time()))
         load = FreshLoad(port, "/__status/200", 4, pace=0.005)
         time.sleep(1.0)
         after = load.stop()
@@ -269,16 +287,22 @@ def slowstart_ramps(env):
         ok = [r for r in rows if r[1] == 200]
         return len(ok), sum(1 for r in ok if r[3] == bname)
 
+    offset = min(r[4] for r in first) - admitted
+    weight = min(1.0, (offset + 1.0) / SLOWSTART_S)
+    bound = weight / (1.0 + weight) + 0.05
     n1, b1 = share(first)
     n2, b2 = share(after)
     S.check(n1 >= 50 and n2 >= 50, "too few requests served: %d, then %d" % (n1, n2))
-    S.check(b1 < 0.25 * n1, "in its first second B served %d of %d requests, want under 25 %%"
-            % (b1, n1))
+    S.check(offset + 1.0 <= SLOWSTART_S / 2, "the load started %.1f s after the admission: too "
+            "late to see a %.0f s ramp" % (offset, SLOWSTART_S))
+    S.check(b1 <= bound * n1, "%.2f s after its admission B served %d of %d requests in a "
+            "second, want at most %.0f %%" % (offset, b1, n1, 100 * bound))
     S.check(0.35 * n2 <= b2 <= 0.65 * n2, "after the ramp B served %d of %d, want about half"
             % (b2, n2))
-    info("slowstart_ramps", "B served %d of %d requests (%.0f %%) in its first second, %d of %d "
-         "(%.0f %%) after the ramp" % (b1, n1, 100.0 * b1 / max(n1, 1), b2, n2,
-                                      100.0 * b2 / max(n2, 1)))
+    info("slowstart_ramps", "B served %d of %d requests (%.0f %%, bound %.0f %%) in the second "
+         "from %.2f s after its admission, %d of %d (%.0f %%) after the ramp" % (
+             b1, n1, 100.0 * b1 / max(n1, 1), 100 * bound, offset, b2, n2,
+             100.0 * b2 / max(n2, 1)))
 
 
 def last_backend_needs_force(env):
