@@ -1290,7 +1290,8 @@ def strgctl_json_escapes_every_string(env):
 @test
 def strgctl_shows_what_changed(env):
     """route set prints the whole route and, for a replacement, old -> new (also as a dry run);
-    route show has a column with every option."""
+    route show has a column with every option. A dry run changes nothing, the guard's limits
+    included."""
     if env.flavour.name != "strgd":
         raise Skip("strgctl talks to strgd")
     path = "/v1/shown"
@@ -1299,9 +1300,16 @@ def strgctl_shows_what_changed(env):
         m = re.match(r"route (\d+) added: GET /v1/shown modern percent 5\.0\n$", out)
         check(m, "route set (new): %r" % out)
         rid = int(m.group(1))
+        shown = ctl_ok("route", "show", "-j")
         out = ctl_ok("--dry-run", "route", "set", "GET", path, "modern", "percent", "50")
         check(out == "would change route %d: GET %s modern percent 5.0 -> GET %s modern "
               "percent 50.0\n" % (rid, path, path), "dry run: %r" % out)
+        check(ctl_ok("route", "show", "-j") == shown, "the dry run changed the table")
+        limits = ctl_ok("limit", "show")
+        out = ctl_ok("--dry-run", "limit", "set", "syn", "12345")
+        check(out.startswith("would do: limit syn: ") and "12345/s" in out, "dry limit: %r" % out)
+        check(ctl_ok("limit", "show") == limits, "a dry run changed the limits: %r -> %r" % (
+            limits, ctl_ok("limit", "show")))
         out = ctl_ok("route", "set", "GET", path, "modern", "percent", "50", "rewrite", "/v2",
                      "testers")
         check(out == "route %d: GET %s modern percent 5.0 -> GET %s modern percent 50.0 "

@@ -30,15 +30,15 @@ void conn_submit(struct conn *c, struct io_uring_sqe *sqe, unsigned op)
  * Room at the end of a side's buffer to read into: an empty one starts over; a full one moves
  * its unconsumed bytes down, unless a send still reads them where they are.
  */
-static void make_room(struct inbuf *in, bool may_move)
+static void make_room(struct conn_dir *d, bool may_move)
 {
-	if (in->start == in->end) {
-		in->start = 0;
-		in->end = 0;
-	} else if (in->end == in->cap && in->start > 0 && may_move) {
-		memmove(in->data, in->data + in->start, in->end - in->start);
-		in->end -= in->start;
-		in->start = 0;
+	if (d->start == d->end) {
+		d->start = 0;
+		d->end = 0;
+	} else if (d->end == d->cap && d->start > 0 && may_move) {
+		memmove(d->buf, d->buf + d->start, d->end - d->start);
+		d->end -= d->start;
+		d->start = 0;
 	}
 }
 
@@ -47,7 +47,7 @@ static void recv_side(struct conn *c, enum conn_side side, unsigned op)
 	struct conn_dir *d = &c->cd[side];
 	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
 
-	io_uring_prep_recv(sqe, d->fd, d->in.data + d->in.end, d->in.cap - d->in.end, 0);
+	io_uring_prep_recv(sqe, d->fd, d->buf + d->end, d->cap - d->end, 0);
 	conn_submit(c, sqe, op);
 }
 
@@ -68,7 +68,7 @@ void conn_recv_client(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	make_room(&c->cd[CLIENT].in, !(c->pending & (1u << CONN_OP_BSEND)));
+	make_room(&c->cd[CLIENT], !(c->pending & (1u << CONN_OP_BSEND)));
 	recv_side(c, CLIENT, CONN_OP_CRECV);
 }
 
@@ -92,7 +92,7 @@ void conn_recv_backend(struct conn *c)
 {
 	if (c->pending & (1u << CONN_OP_BRECV))
 		return;
-	make_room(&c->cd[BACKEND].in, true);
+	make_room(&c->cd[BACKEND], true);
 	recv_side(c, BACKEND, CONN_OP_BRECV);
 }
 
@@ -106,18 +106,18 @@ void conn_pass_on(struct conn *c, enum conn_side from, uint32_t n)
 	struct conn_dir *d = &c->cd[from];
 
 	d->msg.inflight = n;
-	send_side(c, from == CLIENT ? BACKEND : CLIENT, d->in.data + d->in.start, n);
+	send_side(c, from == CLIENT ? BACKEND : CLIENT, d->buf + d->start, n);
 }
 
 bool conn_passed_on(struct conn *c, enum conn_side from, uint32_t res)
 {
 	struct conn_dir *d = &c->cd[from];
 
-	d->in.start += res;
+	d->start += res;
 	d->msg.inflight -= res;
 	if (!d->msg.inflight)
 		return true;
-	send_side(c, from == CLIENT ? BACKEND : CLIENT, d->in.data + d->in.start, d->msg.inflight);
+	send_side(c, from == CLIENT ? BACKEND : CLIENT, d->buf + d->start, d->msg.inflight);
 	return false;
 }
 
@@ -144,7 +144,7 @@ struct conn *conn_new(struct worker *w, int fd)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	c->cd[CLIENT].in.cap = w->cfg->limits.max_head + w->cfg->limits.max_request_line + 4096;
+	c->cd[CLIENT].cap = w->cfg->limits.max_head + w->cfg->limits.max_request_line + 4096;
 	if (conn_buffers(c) < 0) {
 		free(c);
 		return NULL;
@@ -172,8 +172,8 @@ struct conn *conn_new(struct worker *w, int fd)
 
 static size_t conn_buffers_size(const struct conn *c)
 {
-	return ((size_t)c->cd[CLIENT].in.cap + BBUF_SIZE + PROXYPROTO_V2_MAX +
-		c->cd[CLIENT].in.cap + ADDED_HEADERS_MAX + 4095) &
+	return ((size_t)c->cd[CLIENT].cap + BBUF_SIZE + PROXYPROTO_V2_MAX + c->cd[CLIENT].cap +
+		ADDED_HEADERS_MAX + 4095) &
 	       ~(size_t)4095;
 }
 
@@ -186,26 +186,26 @@ int conn_buffers(struct conn *c)
 {
 	char *m;
 
-	if (c->cd[CLIENT].in.data)
+	if (c->cd[CLIENT].buf)
 		return 0;
 	m = mmap(NULL, conn_buffers_size(c), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		 -1, 0);
 	if (m == MAP_FAILED)
 		return -ENOMEM;
-	c->cd[CLIENT].in.data = m;
-	c->cd[BACKEND].in.data = m + c->cd[CLIENT].in.cap;
-	c->cd[BACKEND].in.cap = BBUF_SIZE;
-	c->head.data = c->cd[BACKEND].in.data + BBUF_SIZE;
+	c->cd[CLIENT].buf = m;
+	c->cd[BACKEND].buf = m + c->cd[CLIENT].cap;
+	c->cd[BACKEND].cap = BBUF_SIZE;
+	c->head.data = c->cd[BACKEND].buf + BBUF_SIZE;
 	return 0;
 }
 
 void conn_buffers_release(struct conn *c)
 {
-	if (!c->cd[CLIENT].in.data)
+	if (!c->cd[CLIENT].buf)
 		return;
-	munmap(c->cd[CLIENT].in.data, conn_buffers_size(c));
-	c->cd[CLIENT].in.data = NULL;
-	c->cd[BACKEND].in.data = NULL;
+	munmap(c->cd[CLIENT].buf, conn_buffers_size(c));
+	c->cd[CLIENT].buf = NULL;
+	c->cd[BACKEND].buf = NULL;
 	c->head.data = NULL;
 	/* The kernel holds the connection: nothing of a request to keep either. */
 	free(c->ri);
@@ -513,8 +513,8 @@ void conn_linger(struct conn *c)
 	shutdown(c->cd[CLIENT].fd, SHUT_WR);
 	c->state = ST_LINGER;
 	c->deadline_ns = now_ns() + LINGER_NS;
-	c->cd[CLIENT].in.start = 0;
-	c->cd[CLIENT].in.end = 0;
+	c->cd[CLIENT].start = 0;
+	c->cd[CLIENT].end = 0;
 	conn_recv_client(c);
 }
 

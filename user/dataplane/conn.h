@@ -73,7 +73,7 @@ enum conn_flags {
 	CF_KHEAD = 1u << 15, /* the kernel counted this response's head (passed up mid-body) */
 };
 
-/* One direction of an exchange: how its message is framed and how far it got. */
+/* The message one side sends in an exchange: how it is framed and how far it got. */
 struct msg_dir {
 	uint64_t left;		/* HTTP_BODY_LENGTH: body bytes still due */
 	struct http_chunked ch; /* HTTP_BODY_CHUNKED: where the chunks are */
@@ -83,12 +83,6 @@ struct msg_dir {
 	bool done;		/* the whole message went through */
 	bool eof;		/* its sender closed its end (client: request, backend: response) */
 	bool keep;		/* it lets the connection live on */
-};
-
-/* Bytes read from one socket: [start, end) not yet consumed. */
-struct inbuf {
-	char *data;
-	uint32_t start, end, cap;
 };
 
 /* What the access log and -v say of the current request; kept while the connection lives. */
@@ -123,10 +117,11 @@ union conn_addr {
  * response, sent down).
  */
 struct conn_dir {
-	int fd;		    /* the side's socket (backend: the current request's, -1 when none) */
-	struct inbuf in;    /* bytes read from it (backend: cap BBUF_SIZE) */
-	struct msg_dir msg; /* the message it sends in the current exchange */
-	uint64_t fwd;	    /* bytes sent on toward the other side (down: strgd's own answer too) */
+	char *buf;		  /* bytes read from it; [start, end) not consumed yet */
+	uint32_t start, end, cap; /* cap: the buffer's size (the backend's: BBUF_SIZE) */
+	int fd;			  /* its socket (backend: the current request's, -1 when none) */
+	struct msg_dir msg;	  /* the message it sends in the current exchange */
+	uint64_t fwd;		  /* bytes sent on to the other side (down: strgd's answer too) */
 };
 
 /* The sides, as indices of conn.cd. */
@@ -135,10 +130,10 @@ enum conn_side {
 	BACKEND = 1,
 };
 
-/* Bytes strgd sends of its own making: [off, off + len) of data, of which sent. */
+/* Bytes strgd sends of its own making: len at data, of which sent. */
 struct outbuf {
 	char *data;
-	uint32_t off, len, sent;
+	uint32_t len, sent;
 };
 
 struct conn {
@@ -154,9 +149,11 @@ struct conn {
 
 	/*
 	 * The head to send, in the mapping after the buffers: [PROXY header][request head as
-	 * forwarded], the head itself at PROXYPROTO_V2_MAX; off and len: what goes to the backend.
+	 * forwarded], the head itself at PROXYPROTO_V2_MAX; what goes to the backend starts at
+	 * head_off.
 	 */
 	struct outbuf head;
+	uint32_t head_off;
 	uint32_t head_len;   /* bytes of the head alone */
 	struct outbuf reply; /* strgd's own answer (REPLY_MAX bytes, allocated when it answers) */
 
@@ -190,7 +187,7 @@ struct conn {
 /* Bytes read from a side and not consumed yet. */
 static inline uint32_t conn_unread(const struct conn *c, enum conn_side side)
 {
-	return c->cd[side].in.end - c->cd[side].in.start;
+	return c->cd[side].end - c->cd[side].start;
 }
 
 static inline bool conn_has(const struct conn *c, uint32_t flag)

@@ -68,8 +68,8 @@ void exchange_reset(struct conn *c)
 	c->t_resp = 0;
 	c->cd[CLIENT].fwd = 0;
 	c->cd[BACKEND].fwd = 0;
-	c->cd[BACKEND].in.start = 0;
-	c->cd[BACKEND].in.end = 0;
+	c->cd[BACKEND].start = 0;
+	c->cd[BACKEND].end = 0;
 }
 
 /* Copy the head minus its final CRLF, then the headers a proxy adds, then the CRLF. */
@@ -110,7 +110,7 @@ static void build_head(struct conn *c, const struct http_request *req, size_t he
 		       const struct route_stored *spec)
 {
 	char *head = c->head.data + PROXYPROTO_V2_MAX;
-	const char *src = c->cd[CLIENT].in.data + c->cd[CLIENT].in.start;
+	const char *src = c->cd[CLIENT].buf + c->cd[CLIENT].start;
 	size_t n = head_len - 2;
 	char peer[INET6_ADDRSTRLEN];
 	int added;
@@ -130,7 +130,7 @@ static void build_head(struct conn *c, const struct http_request *req, size_t he
 		c->ri && c->ri->id_added ? "X-Request-Id: " : "",
 		c->ri && c->ri->id_added ? c->ri->id : "", c->ri && c->ri->id_added ? "\r\n" : "");
 	c->head_len = (uint32_t)(n + (size_t)added);
-	c->head.off = PROXYPROTO_V2_MAX;
+	c->head_off = PROXYPROTO_V2_MAX;
 	c->head.len = c->head_len;
 	c->head.sent = 0;
 }
@@ -231,7 +231,7 @@ static int tester_pool(const struct config *cfg, const struct http_request *req,
 static int chunked_precheck(struct conn *c, const struct http_request *req, size_t head,
 			    bool *whole)
 {
-	size_t avail = c->cd[CLIENT].in.end - c->cd[CLIENT].in.start - head;
+	size_t avail = c->cd[CLIENT].end - c->cd[CLIENT].start - head;
 	struct http_chunked ch;
 	bool done = false;
 
@@ -240,12 +240,12 @@ static int chunked_precheck(struct conn *c, const struct http_request *req, size
 	if (req->body != HTTP_BODY_CHUNKED || !c->w->cfg->body_buffer)
 		return 1;
 	http_chunked_init(&ch);
-	if (http_chunked_feed(&ch, c->cd[CLIENT].in.data + c->cd[CLIENT].in.start + head, avail,
-			      &done) < 0)
+	if (http_chunked_feed(&ch, c->cd[CLIENT].buf + c->cd[CLIENT].start + head, avail, &done) <
+	    0)
 		return -1;
 	*whole = done;
-	if (done || avail >= c->w->cfg->body_buffer ||
-	    c->cd[CLIENT].in.end >= c->cd[CLIENT].in.cap || c->cd[CLIENT].msg.eof)
+	if (done || avail >= c->w->cfg->body_buffer || c->cd[CLIENT].end >= c->cd[CLIENT].cap ||
+	    c->cd[CLIENT].msg.eof)
 		return 1;
 	return 0;
 }
@@ -282,7 +282,7 @@ static void forward(struct conn *c)
 	pool_inflight_add(&w->prt[c->pool], c->up[c->pool].bidx, 1);
 	c->state = ST_XFER;
 	c->deadline_ns = now_ns() + ms_ns(w->cfg->server_timeout_ms);
-	conn_send_backend(c, c->head.data + c->head.off, c->head.len);
+	conn_send_backend(c, c->head.data + c->head_off, c->head.len);
 	conn_recv_backend(c);
 }
 
@@ -323,14 +323,14 @@ static void route_request(struct conn *c, const struct http_request *req, const 
 	http_chunked_init(&c->cd[CLIENT].msg.ch);
 	c->cd[CLIENT].msg.done = req->body == HTTP_BODY_NONE;
 	build_head(c, req, (size_t)n, &rt->spec);
-	c->cd[CLIENT].in.start += (uint32_t)n;
+	c->cd[CLIENT].start += (uint32_t)n;
 	forward(c);
 }
 
 enum xout exchange_start(struct conn *c)
 {
 	struct http_request *req = &c->w->req;
-	const char *buf = c->cd[CLIENT].in.data + c->cd[CLIENT].in.start;
+	const char *buf = c->cd[CLIENT].buf + c->cd[CLIENT].start;
 	char peer[INET6_ADDRSTRLEN];
 	bool whole;
 	int n;
@@ -541,7 +541,7 @@ static void head_for_new_connection(struct conn *c, const struct pool *p)
 	socklen_t len = sizeof(local);
 	int n;
 
-	c->head.off = PROXYPROTO_V2_MAX;
+	c->head_off = PROXYPROTO_V2_MAX;
 	c->head.len = c->head_len;
 	c->head.sent = 0;
 	if (!p->proxy_protocol)
@@ -554,9 +554,9 @@ static void head_for_new_connection(struct conn *c, const struct pool *p)
 		pr_warn("conn %lu: no PROXY header for a client of this address family", c->id);
 		return;
 	}
-	c->head.off -= (uint32_t)n;
+	c->head_off -= (uint32_t)n;
 	c->head.len += (uint32_t)n;
-	memcpy(c->head.data + c->head.off, pp, (size_t)n);
+	memcpy(c->head.data + c->head_off, pp, (size_t)n);
 }
 
 static void exchange_on_connect(struct conn *c, int res)
@@ -592,7 +592,7 @@ static void exchange_on_connect(struct conn *c, int res)
 	head_for_new_connection(c, p);
 	c->state = ST_XFER;
 	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
-	conn_send_backend(c, c->head.data + c->head.off, c->head.len);
+	conn_send_backend(c, c->head.data + c->head_off, c->head.len);
 	conn_recv_backend(c);
 }
 
@@ -625,7 +625,7 @@ static long msg_take(struct msg_dir *m, const char *buf, uint32_t avail, bool *d
 static void exchange_pump_up(struct conn *c)
 {
 	struct conn_dir *cl = &c->cd[CLIENT];
-	uint32_t avail = cl->in.end - cl->in.start;
+	uint32_t avail = cl->end - cl->start;
 	bool done = false;
 	long n;
 
@@ -644,7 +644,7 @@ static void exchange_pump_up(struct conn *c)
 		}
 		return;
 	}
-	n = msg_take(&cl->msg, cl->in.data + cl->in.start, avail, &done);
+	n = msg_take(&cl->msg, cl->buf + cl->start, avail, &done);
 	if (n < 0) {
 		char peer[INET6_ADDRSTRLEN];
 
@@ -770,8 +770,8 @@ static void exchange_on_crecv(struct conn *c, int res)
 		return;
 	}
 	if (c->state == ST_LINGER || c->state == ST_REPLY) {
-		c->cd[CLIENT].in.start = 0;
-		c->cd[CLIENT].in.end = 0;
+		c->cd[CLIENT].start = 0;
+		c->cd[CLIENT].end = 0;
 		if (res <= 0) {
 			if (c->state == ST_LINGER)
 				conn_close(c);
@@ -797,7 +797,7 @@ static void exchange_on_crecv(struct conn *c, int res)
 		exchange_pump_up(c);
 		return;
 	}
-	c->cd[CLIENT].in.end += (uint32_t)res;
+	c->cd[CLIENT].end += (uint32_t)res;
 	c->t_in = now_ns();
 	c->deadline_ns = client_deadline(c, c->t_in);
 	exchange_pump_up(c);
@@ -823,7 +823,7 @@ static void exchange_on_bsend(struct conn *c, int res)
 	if (c->head.sent < c->head.len) {
 		c->head.sent += (uint32_t)res;
 		if (c->head.sent < c->head.len)
-			conn_send_backend(c, c->head.data + c->head.off + c->head.sent,
+			conn_send_backend(c, c->head.data + c->head_off + c->head.sent,
 					  c->head.len - c->head.sent);
 		else
 			exchange_pump_up(c);
@@ -858,8 +858,8 @@ static bool keepalive_field(const char *line, size_t len)
 static bool say_close(struct conn *c, uint32_t head, int *new_head)
 {
 	static const char close_field[] = "Connection: close\r\n";
-	char *h = c->cd[BACKEND].in.data + c->cd[BACKEND].in.start, *out;
-	uint32_t kept = 0, len, rest = c->cd[BACKEND].in.end - c->cd[BACKEND].in.start - head;
+	char *h = c->cd[BACKEND].buf + c->cd[BACKEND].start, *out;
+	uint32_t kept = 0, len, rest = c->cd[BACKEND].end - c->cd[BACKEND].start - head;
 	int delta;
 
 	out = malloc(head + sizeof(close_field));
@@ -879,13 +879,13 @@ static bool say_close(struct conn *c, uint32_t head, int *new_head)
 	memcpy(out + kept, "\r\n", 2);
 	kept += 2;
 	delta = (int)kept - (int)head;
-	if (c->cd[BACKEND].in.end + delta > BBUF_SIZE) {
+	if (c->cd[BACKEND].end + delta > BBUF_SIZE) {
 		free(out);
 		return false;
 	}
 	memmove(h + kept, h + head, rest);
 	memcpy(h, out, kept);
-	c->cd[BACKEND].in.end = (uint32_t)((int)c->cd[BACKEND].in.end + delta);
+	c->cd[BACKEND].end = (uint32_t)((int)c->cd[BACKEND].end + delta);
 	*new_head = (int)kept;
 	free(out);
 	return true;
@@ -897,10 +897,10 @@ static int parse_response_head(struct conn *c)
 	struct http_response resp;
 	int n;
 
-	n = http_parse_response(c->cd[BACKEND].in.data + c->cd[BACKEND].in.start,
-				conn_unread(c, BACKEND), BBUF_SIZE, c->method, &resp);
+	n = http_parse_response(c->cd[BACKEND].buf + c->cd[BACKEND].start, conn_unread(c, BACKEND),
+				BBUF_SIZE, c->method, &resp);
 	if (n <= 0) {
-		if (n == 0 && !(c->cd[BACKEND].in.start == 0 && c->cd[BACKEND].in.end == BBUF_SIZE))
+		if (n == 0 && !(c->cd[BACKEND].start == 0 && c->cd[BACKEND].end == BBUF_SIZE))
 			return 0;
 		pr_warn("conn %lu: pool %s sent a malformed response head", c->id,
 			c->w->cfg->pools[c->pool].name);
@@ -993,8 +993,8 @@ static void exchange_pump_down(struct conn *c)
 	}
 	/* Still no final head: an interim response, sent on alone. */
 	if (conn_has(c, CF_RESP_HEAD))
-		n = msg_take(&be->msg, be->in.data + be->in.start + head,
-			     be->in.end - be->in.start - head, &done);
+		n = msg_take(&be->msg, be->buf + be->start + head, be->end - be->start - head,
+			     &done);
 	if (n < 0) {
 		pr_warn("conn %lu: pool %s sent malformed chunked body", c->id,
 			c->w->cfg->pools[c->pool].name);
@@ -1045,7 +1045,7 @@ static void exchange_on_brecv(struct conn *c, int res)
 		exchange_pump_down(c);
 		return;
 	}
-	c->cd[BACKEND].in.end += (uint32_t)res;
+	c->cd[BACKEND].end += (uint32_t)res;
 	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
 	exchange_pump_down(c);
 }

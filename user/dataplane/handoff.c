@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Handing client connections to the kernel fast path between requests and taking back what the
- * verdict passes up: the mechanism. When to do it is the session's decision (session.c).
+ * verdict passes up: the mechanism, with the one rule for who carries a connection after an
+ * exchange (handoff_takes). The session applies the rule and decides when (session.c); nothing
+ * here calls back into it or into the exchange.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -181,13 +183,13 @@ static void park(struct conn *c)
  */
 static bool read_passed(struct conn *c)
 {
-	struct inbuf *in = &c->cd[CLIENT].in;
-	ssize_t n = recv(c->cd[CLIENT].fd, in->data, in->cap, MSG_DONTWAIT);
+	struct conn_dir *cl = &c->cd[CLIENT];
+	ssize_t n = recv(cl->fd, cl->buf, cl->cap, MSG_DONTWAIT);
 
 	if (n <= 0)
 		return false;
-	in->start = 0;
-	in->end = (uint32_t)n;
+	cl->start = 0;
+	cl->end = (uint32_t)n;
 	c->k.rx = (uint64_t)n;
 	return true;
 }

@@ -2,8 +2,8 @@
 /*
  * The kernel's half of a client connection: what strgd keeps of a connection the kernel holds or
  * may hold, and the operations on it that need nothing more (cork, detach, forget). The hand-off
- * (handoff.c) owns it; conn.c only frees and detaches through it, the session reads it through
- * the predicates here.
+ * (handoff.c) owns it: only handoff.c and kconn.c write its fields; conn.c drops and forgets
+ * through the functions here, the session reads and counts through them.
  */
 #ifndef STRG_KCONN_H
 #define STRG_KCONN_H

@@ -225,7 +225,7 @@ static void client_read(struct conn *c, int res)
 		conn_close(c);
 		return;
 	}
-	c->cd[CLIENT].in.end += (uint32_t)res;
+	c->cd[CLIENT].end += (uint32_t)res;
 	session_input(c);
 }
 
