@@ -767,6 +767,53 @@ def strgctl_route_patch_keeps_options_and_warns(env):
 
 
 @test
+def strgctl_log_level_audit_and_socket_from_env(env):
+    """log level debug makes strgd log each request, info stops it again (log show says which);
+    a refused command is logged at warn with the caller's uid and pid, the command and why;
+    STRGCTL_SOCKET is strgctl's socket when -s is not given, and -s wins over it."""
+    if env.flavour.name != "strgd":
+        raise Skip("strgctl talks to strgd")
+    try:
+        check(ctl_ok("log", "show") == "level info\n", "log show at the start")
+        check(ctl_ok("log", "level", "debug") == "log level info -> debug\n", "log level debug")
+        check(json.loads(ctl_ok("log", "show", "-j")) == {"level": "debug"}, "log show -j")
+        expect_pool(get("/a/loglevel-debug"), "legacy", "at debug")
+        check(h.wait_until(lambda: '"GET /a/loglevel-debug"' in env.proxy.stderr_text(), 3.0),
+              "no debug line for the request: %s" % env.proxy.stderr_tail())
+        ctl_ok("log", "level", "info")
+        expect_pool(get("/a/loglevel-info"), "legacy", "at info")
+        check(h.wait_until(lambda: "log level debug -> info" in env.proxy.stderr_text(), 3.0),
+              "the level change is not logged: %s" % env.proxy.stderr_tail())
+        time.sleep(0.5)
+        check('"GET /a/loglevel-info"' not in env.proxy.stderr_text(),
+              "a request logged at info level")
+        r = h.strgctl("log", "level", "loud")
+        check(r.returncode == 1 and "'loud' is not warn, info or debug" in r.stderr,
+              "log level loud: %r" % r)
+        # The audit: who (uid, pid), what, why.
+        argv = [str(h.ROOT / "strgctl"), "-s", h.control_path(), "route", "set", "/a/audit",
+                "nosuchpool"]
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = p.communicate(timeout=20)
+        check(p.returncode == 1, "route set with an unknown pool: %r" % err)
+        want = ("strgd warn: ctl: refused: uid 0 pid %d: route set /a/audit nosuchpool: route: "
+                "unknown pool 'nosuchpool'" % p.pid)
+        check(h.wait_until(lambda: want in env.proxy.stderr_text(), 3.0),
+              "no audit line %r: %s" % (want, env.proxy.stderr_tail()))
+        # STRGCTL_SOCKET, and -s over it.
+        envv = dict(os.environ, STRGCTL_SOCKET=h.control_path())
+        r = subprocess.run([str(h.ROOT / "strgctl"), "log", "show"], env=envv,
+                           capture_output=True, text=True, timeout=20)
+        check(r.returncode == 0 and r.stdout == "level info\n", "STRGCTL_SOCKET: %r" % r)
+        r = subprocess.run([str(h.ROOT / "strgctl"), "-s", "/nonexistent/strgd.sock", "log",
+                            "show"], env=envv, capture_output=True, text=True, timeout=20)
+        check(r.returncode == 3 and "/nonexistent/strgd.sock" in r.stderr,
+              "-s should win over STRGCTL_SOCKET: %r" % r)
+    finally:
+        h.strgctl("log", "level", "info")
+
+
+@test
 def strgctl_tester_header_pins_pool(env):
     """On a route with "testers", X-Strg-Pool pins a request to the pool it names; other routes
     ignore the header."""
@@ -1791,7 +1838,7 @@ def runs_here(name):
 # The plan (as nginx-tests' plan()): how many tests each mode runs. A mode that registers
 # another number, or whose run ends with fewer reported, fails: a test dropped by a broken
 # condition or a run cut short is seen. Adding or moving a test means updating its figure here.
-PLAN = {"user": 133, "kernel": 113, "user-w1": 58, "kernel-w1": 74}
+PLAN = {"user": 134, "kernel": 114, "user-w1": 59, "kernel-w1": 75}
 
 
 def plan_problem(selected, patterns):

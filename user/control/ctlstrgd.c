@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "control/ctlstrgd.h"
 #include "control/ctlverb.h"
@@ -162,5 +163,42 @@ int ctl_restart(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	/* The reply is the outcome's (ctl_restart_done), once the new strgd serves or failed. */
 	r->wait = CTL_WAIT_RESTART;
 	r->restart = env->restarts;
+	return 0;
+}
+
+int ctl_log_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	const char *level = log_level_name(log_get_level());
+
+	(void)env;
+	if (a->argc != 1)
+		return ctl_fail(r, "log show: expects no arguments");
+	ctl_replyf(r, "ok\n");
+	if (a->json)
+		return ctl_reply_json(r, json_pack("{s:s}", "level", level));
+	ctl_replyf(r, "level %s\n", level);
+	return 0;
+}
+
+/* The level is strgd's own, not the configuration's: no draft, said in the log at warn. */
+int ctl_log_level(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	enum log_level was = log_get_level();
+	int lvl;
+
+	(void)env;
+	if (a->argc != 2)
+		return ctl_fail(r, "log level: expects warn, info or debug");
+	lvl = log_level_parse(a->argv[1]);
+	if (lvl < 0)
+		return ctl_fail(r, "log level: '%.32s' is not warn, info or debug", a->argv[1]);
+	ctl_replyf(r, "ok\n%slog level %s -> %s\n", a->dry ? "would set " : "", log_level_name(was),
+		   log_level_name((enum log_level)lvl));
+	if (a->dry)
+		return 0;
+	log_set_level((enum log_level)lvl);
+	pr_warn("ctl: uid %u pid %d: log level %s -> %s", a->peer ? a->peer->uid : 0,
+		a->peer ? a->peer->pid : 0, log_level_name(was),
+		log_level_name((enum log_level)lvl));
 	return 0;
 }

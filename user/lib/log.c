@@ -42,6 +42,23 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
+const char *log_level_name(enum log_level lvl)
+{
+	static const char *const names[] = {"warn", "info", "debug"};
+
+	return (unsigned)lvl < 3 ? names[lvl] : "?";
+}
+
+void log_set_level(enum log_level lvl)
+{
+	__atomic_store_n(&log_level, lvl, __ATOMIC_RELAXED);
+}
+
+enum log_level log_get_level(void)
+{
+	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
+}
+
 const char *log_stamp(char out[LOG_STAMP_MAX])
 {
 	struct timespec ts;
@@ -61,7 +78,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	char line[1024], stamp[LOG_STAMP_MAX];
 	va_list ap;
 
-	if (lvl > log_level)
+	if (lvl > log_get_level())
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);

@@ -19,6 +19,12 @@ bool log_detect_journal(void);
 
 /* "warn", "info" or "debug" as a level, or -1. */
 int log_level_parse(const char *name);
+/* The level's name: "warn", "info" or "debug". */
+const char *log_level_name(enum log_level lvl);
+/* The level from now on, for every thread (strgctl log level). */
+void log_set_level(enum log_level lvl);
+/* The level in force (read by any thread). */
+enum log_level log_get_level(void);
 
 #define LOG_STAMP_MAX 32
 /* Now as RFC 3339, UTC, milliseconds ("2026-11-29T12:00:00.123Z"), in out. */
