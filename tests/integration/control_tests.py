@@ -380,7 +380,7 @@ def restart_moves_listeners_and_names_the_live_strgd(env):
     addresses (the old ones close with the old strgd); a second strgd given the same control
     socket afterwards names the live successor's pid, not the dead one's; a move to an address
     that is taken fails the restart with the successor's reason in strgctl's reply, and the
-    running strgd carries on."""
+    running strgd carries on; so does a control socket moved in the file."""
     strgd_only(env)
     port, new_port, mport, new_mport = 8108, 8109, 9311, 9312
     r = Restartable(env, "moved", port, extra=["metrics %s:%d" % (h.HOST, mport)])
@@ -388,7 +388,8 @@ def restart_moves_listeners_and_names_the_live_strgd(env):
     text = cfg.read_text()
     busy = h.LEGACY_PORTS[0]  # nginx listens there
     r.proc.expect(allow=[r"restart: metrics %s:%d \(moved in the configuration\): Address "
-                         r"already in use" % (re.escape(h.HOST), busy)])
+                         r"already in use" % (re.escape(h.HOST), busy),
+                         r"restart: control \S+ \(moved in the configuration from "])
     try:
         S.check(serves_metrics(mport), "no /metrics on %d at the start" % mport)
         cfg.write_text(text.replace("listen %s:%d" % (h.HOST, port),
@@ -431,6 +432,14 @@ def restart_moves_listeners_and_names_the_live_strgd(env):
             c.send(h.request("GET", "/a/after"))
             S.check(c.read_response().status == 200, "the strgd does not serve after the "
                     "refused restart")
+        # The control socket is what strgctl reached: a restart cannot move it, and says so.
+        ctl_path = h.control_path(port)
+        cfg.write_text(moved.replace("control %s" % ctl_path, "control %s.moved" % ctl_path))
+        rs = r.restart()
+        want = "restart: control %s.moved (moved in the configuration from %s)" % (ctl_path,
+                                                                                    ctl_path)
+        S.check(rs.returncode == 1 and want in rs.stderr and alive(r.pid),
+                "restart with the control socket moved: %r" % rs)
     finally:
         cfg.write_text(text)
         r.stop()

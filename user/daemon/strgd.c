@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "observe/accesslog.h"
@@ -308,6 +309,19 @@ static void drop_inherited(int fd, char *was, size_t len)
 	close(fd);
 }
 
+/* Whether the control socket handed over is bound to another path than path (in was). */
+static bool control_moved(int fd, const char *path, char *was, size_t len)
+{
+	struct sockaddr_un sun = {0};
+	socklen_t sl = sizeof(sun);
+
+	if (getsockname(fd, (struct sockaddr *)&sun, &sl) < 0 || sun.sun_family != AF_UNIX ||
+	    !sun.sun_path[0])
+		return false;
+	snprintf(was, len, "%.*s", (int)sizeof(sun.sun_path), sun.sun_path);
+	return strcmp(was, path) != 0;
+}
+
 /*
  * A listener the file moved since the strgd that restarted opened it (listen, metrics): this one
  * opens the file's address, and the one handed over goes with its old owner. When the address
@@ -319,6 +333,14 @@ static int rebind_moved(struct start *s)
 	char was[128], now[128];
 	int fd;
 
+	if (control_moved(f->ctl, s->cfg.control, was, sizeof(was))) {
+		snprintf(
+			s->err, sizeof(s->err),
+			"restart: control %s (moved in the configuration from %s): a restart keeps "
+			"the control socket; stop and start strgd to move it",
+			s->cfg.control, was);
+		return -EINVAL;
+	}
 	config_addr_text(&s->cfg.listen, now, sizeof(now));
 	if (f->nlisten && !listen_bound_to(f->listen[0], &s->cfg.listen)) {
 		fd = proxy_listen(&s->cfg);
@@ -371,6 +393,8 @@ static int take_sockets(struct start *s)
 		s->takeover_fd = -1;
 		return ret;
 	}
+	pr_info("restart: %u listening sockets and the control socket handed over",
+		s->inherited.nlisten);
 	ret = rebind_moved(s);
 	if (ret < 0) {
 		fprintf(stderr, "strgd: %s\n", s->err);
@@ -383,8 +407,6 @@ static int take_sockets(struct start *s)
 	/* listen() again stamps the socket with this process: a peer's SO_PEERCRED names it. */
 	if (listen(s->ctl_fd, 64) < 0)
 		pr_warn("control socket: listen: %s", strerror(errno));
-	pr_info("restart: %u listening sockets and the control socket handed over",
-		s->inherited.nlisten);
 	return 0;
 }
 
