@@ -22,7 +22,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
 BASE_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Iuser -I$(OUTPUT) -MMD -MP
-LDLIBS := -lbpf -luring -lelf -lz -ljansson -lm -pthread
+LDLIBS := -lbpf -luring -lelf -lz -ljansson -lcurl -lm -pthread
 
 ifeq ($(SANITIZE),1)
 OBJDIR := $(OUTPUT)/san
@@ -44,9 +44,10 @@ STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
 	$(addprefix user/observe/,stats.c metrics.c metricsrv.c) \
 	$(addprefix user/dataplane/,conn.c kconn.c exchange.c handoff.c session.c health.c) \
-	$(addprefix user/control/,change.c ctl.c ctlguard.c ctlpool.c ctlreply.c ctlroute.c ctlstrgd.c \
+	$(addprefix user/control/,change.c ctl.c ctlfleet.c ctlguard.c ctlpool.c ctlreply.c ctlroute.c ctlstrgd.c \
 		ctlsrv.c ctlverbs.c reload.c rollback.c) \
-	$(addprefix user/daemon/,strgd.c proxy.c)
+	$(addprefix user/daemon/,strgd.c proxy.c) \
+	$(addprefix user/fleet/,store.c report.c change.c)
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
 STRGD_ASM := $(OBJDIR)/observe/statuspage.o
 STRGCTL_SRCS := $(addprefix user/cli/,strgctl.c ctlclient.c top.c)
@@ -63,13 +64,19 @@ KTEST_SKELS := $(patsubst tests/kernel/progs/%.bpf.c,$(OUTPUT)/ktest/%.skel.h,$(
 KTEST_SRCS := $(wildcard tests/kernel/test_*.c)
 KTEST_BINS := $(patsubst tests/kernel/%.c,$(OBJDIR)/ktest/%,$(KTEST_SRCS))
 
+# The fleet (user/fleet): the etcd client and the store's objects; its tests run a real etcd.
+FLEET_SRCS := user/fleet/etcd.c user/fleet/objs.c user/fleet/schema.c user/fleet/adopt.c \
+	user/fleet/storecfg.c
+FLEET_TEST_SRCS := $(wildcard tests/fleet/test_*.c)
+FLEET_TEST_BINS := $(patsubst tests/fleet/%.c,$(OBJDIR)/fleet-tests/%,$(FLEET_TEST_SRCS))
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OBJDIR)/tests/%,$(UNIT_SRCS))
 
 obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
-LIB_OBJS := $(call obj,$(LIB_SRCS))
+LIB_OBJS := $(call obj,$(LIB_SRCS)) $(call obj,$(FLEET_SRCS))
 
-.PHONY: all clean check check-unit check-san san-strgd check-kernel check-integration check-packaging bench \
+.PHONY: all clean check check-unit check-san san-strgd check-kernel check-fleet check-integration check-packaging bench \
 	fuzz fuzz-build \
 	format lint fnlen demo screenshot \
 	install uninstall install-list
@@ -123,7 +130,11 @@ $(OBJDIR)/observe/statuspage.o: user/observe/statuspage.S user/observe/statuspag
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -c $< -o $@
 
-$(OBJDIR) $(OBJDIR)/tests $(OBJDIR)/ktest $(OUTPUT) $(OUTPUT)/ktest:
+$(OBJDIR)/fleet-tests/%: tests/fleet/%.c tests/fleet/cluster.c $(LIB_OBJS) | $(OBJDIR)/fleet-tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -Itests/fleet $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka $(LDLIBS)
+
+$(OBJDIR) $(OBJDIR)/tests $(OBJDIR)/ktest $(OBJDIR)/fleet-tests $(OUTPUT) $(OUTPUT)/ktest:
 	$(Q)mkdir -p $@
 
 # vmlinux.h is regenerated only when the running kernel's BTF differs from the one we have.
@@ -177,6 +188,11 @@ check-unit: $(UNIT_BINS)
 check-san:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 UNIT_LABEL="unit (ASan+UBSan)" check-unit
 
+# The fleet's tests against a 3-member etcd cluster each starts (in a netns of its own as root):
+# the etcd client's, then 3 strgd hosts following one prefix (tests/fleet/fleet_tests.py).
+check-fleet: all $(FLEET_TEST_BINS)
+	$(Q)tests/run-unit --label fleet $(FLEET_TEST_BINS) tests/fleet/fleet_tests.py
+
 check-kernel: $(KTEST_BINS)
 	$(Q)tests/kernel/run $(KTEST_BINS)
 
@@ -190,6 +206,7 @@ bench: all $(OBJDIR)/route_bench $(OBJDIR)/guard_bench
 	$(Q)$(OBJDIR)/route_bench
 	$(Q)$(OBJDIR)/guard_bench
 	$(Q)tools/bench/changes
+	$(Q)tools/bench/fleet
 	$(Q)tools/bench/run
 
 $(OBJDIR)/guard_bench: tools/bench/guard_bench.c $(BPF_SKELS) | $(OBJDIR)

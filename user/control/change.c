@@ -123,8 +123,8 @@ int change_end(struct change_pipe *p, struct change *c, int changed, struct repl
 	commit(p, draft);
 	if (t) {
 		*t = (struct change_ticket){.gen = p->live->gen};
-		t->save = change_save(p);
-	} else {
+		t->save = c->save_later ? 0 : change_save(p);
+	} else if (!c->save_later) {
 		change_save(p);
 	}
 	return 1;
@@ -133,16 +133,22 @@ int change_end(struct change_pipe *p, struct change *c, int changed, struct repl
 int change_run(struct change_pipe *p, int (*fn)(struct config *draft, void *arg), void *arg,
 	       struct change_ticket *t)
 {
+	struct config *before = p->share ? config_clone(p->live) : NULL;
 	struct change c;
-	int n = change_begin(p, &c, false);
+	int n = change_begin(p, &c, false), published = 0;
 
-	if (n)
-		return n;
-	n = fn(c.draft, arg);
-	if (change_end(p, &c, n, NULL, t) < 0) {
-		pr_warn("%s", c.err);
-		return -EINVAL;
+	if (!n) {
+		n = fn(c.draft, arg);
+		published = change_end(p, &c, n, NULL, t);
 	}
+	if (published < 0) {
+		pr_warn("%s", c.err);
+		n = -EINVAL;
+	}
+	/* Made here at once (a trip protects users even without the store), then shared. */
+	if (published > 0 && before)
+		p->share(p->owner, before, p->live);
+	config_destroy(before);
 	return n;
 }
 

@@ -62,7 +62,12 @@ struct change_pipe {
 	struct saver *saver;	/* writes the state file (NULL: written here, at once) */
 	const struct change_ops *ops;
 	void *owner;
-	bool restarting;  /* a successor has read the state file: changes are refused */
+	bool restarting; /* a successor has read the state file: changes are refused */
+	/*
+	 * In a fleet (NULL otherwise): a change made by change_run() (a rollback's trip, a
+	 * reload) is shared with the other hosts through the store, once in force here.
+	 */
+	void (*share)(void *owner, const struct config *before, const struct config *after);
 	uint64_t save_id; /* the last state text handed to the saver (ascending) */
 	/* Without a saver, the pipeline's own writes: the last text tried, on disk, its error. */
 	uint64_t sync_tried, sync_ok;
@@ -74,6 +79,7 @@ struct change {
 	struct config *draft; /* what the maker edits */
 	bool dry;	      /* check only: dropped at the end, nothing published */
 	bool needs_guard;     /* refused whole unless the guard takes the draft (xdp attach) */
+	bool save_later;      /* its maker saves later (change_save): the fleet's tables */
 	char err[256];	      /* why change_end() refused it */
 };
 

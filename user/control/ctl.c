@@ -98,6 +98,60 @@ static const char *refusal(const struct ctl_env *env, const struct ctl_verb *v,
 }
 
 /*
+ * In a fleet: what the handler changed in the pools and routes is not published here but
+ * written to the store, and the reply waits until this host runs the revision written
+ * (CTL_WAIT_STORE). A change of the rest (the guard) is this host's own, as without a store.
+ */
+static int run_store_change(struct ctl_env *env, const struct ctl_verb *v, struct ctl_args *a,
+			    struct change *c, struct ctl_reply *r)
+{
+	int64_t ticket = 0;
+	char err[320];
+	int ret, published;
+
+	if (change_begin(&env->chg, c, false))
+		return ctl_fail(r, "out of memory for the change");
+	a->cfg = c->draft;
+	a->change = c;
+	ret = v->run(env, a, r);
+	if (ret > 0)
+		ticket = env->store_submit(env, env->chg.live, c->draft, false, err, sizeof(err));
+	published = change_end(&env->chg, c, ticket ? 0 : ret, &r->text, &r->ticket);
+	if (published < 0)
+		return ctl_fail(r, "%s", c->err);
+	if (ticket < 0)
+		return ctl_fail(r, "%s: nothing changed", err);
+	if (ticket > 0) {
+		r->wait = CTL_WAIT_STORE;
+		r->store_ticket = ticket;
+	} else if (published > 0) {
+		r->wait = CTL_WAIT_CHANGE;
+	}
+	return ret < 0 ? ret : 0;
+}
+
+/* A change written to the store: its reply goes once it is in force here, or failed. */
+static bool store_ready(struct ctl_env *env, struct ctl_reply *r)
+{
+	char msg[320];
+	int64_t rev = 0;
+	int ret = env->store_outcome(env, r->store_ticket, &rev, msg, sizeof(msg));
+
+	if (ret == 1)
+		return false;
+	if (ret < 0) {
+		ctl_fail(r, "%s", msg);
+		pr_warn("ctl: %s: %s", r->what, msg);
+	} else {
+		ctl_replyf(r, "in force here at store revision %lld\n", (long long)rev);
+		pr_info("ctl: %s (store revision %lld, in force here after %llu us)", r->what,
+			(long long)rev, (unsigned long long)(now_ns() - r->t0_ns) / 1000);
+	}
+	r->wait = CTL_WAIT_NONE;
+	return true;
+}
+
+/*
  * A change of the configuration: the handler edits a draft, the pipeline publishes and commits
  * it (or drops it: nothing changed, --dry-run, a failure); the reply then waits for it.
  */
@@ -106,6 +160,8 @@ static int run_change(struct ctl_env *env, const struct ctl_verb *v, struct ctl_
 {
 	int ret, published;
 
+	if (env->store_submit && !a->dry)
+		return run_store_change(env, v, a, c, r);
 	if (change_begin(&env->chg, c, a->dry))
 		return ctl_fail(r, "out of memory for the change");
 	a->cfg = c->draft;
@@ -204,6 +260,8 @@ bool ctl_reply_ready(struct ctl_env *env, struct ctl_reply *r)
 		r->wait = CTL_WAIT_NONE;
 		return true;
 	}
+	if (r->wait == CTL_WAIT_STORE)
+		return store_ready(env, r);
 	if (r->wait != CTL_WAIT_CHANGE)
 		return true;
 	now = now_ns();

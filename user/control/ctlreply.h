@@ -17,6 +17,7 @@ enum ctl_wait {
 	CTL_WAIT_NONE = 0,
 	CTL_WAIT_CHANGE = 1,  /* in force on every worker, and its state text written or failed */
 	CTL_WAIT_RESTART = 2, /* the restart it began has finished */
+	CTL_WAIT_STORE = 3,   /* written to the fleet's store, and in force here */
 };
 
 /*
@@ -30,6 +31,7 @@ struct ctl_reply {
 	uint64_t restart;	     /* a restart: the one it waits for */
 	uint64_t t0_ns;		     /* when the command came (CLOCK_MONOTONIC) */
 	char what[300];		     /* a change: "uid U pid P: COMMAND", for its log line */
+	int64_t store_ticket;	     /* a change for the fleet's store: its ticket */
 };
 
 /* Append to a reply (it grows as needed; out of memory, it says so instead). */

@@ -40,6 +40,8 @@ void ctl_metrics_src(const struct ctl_env *env, struct metrics_src *src)
 		.prt = env->nworkers ? env->workers[0]->prt : NULL,
 		.nworkers = env->nworkers,
 		.read_worker = worker_counts,
+		.read_store = env->read_store,
+		.store_ctx = env->store_ctx,
 		.workers = env->workers,
 	};
 }

@@ -13,11 +13,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 
 #include "control/change.h"
 #include "control/ctlreply.h"
 
 struct metrics;
+struct metrics_store;
 struct ucred;
 struct rollback;
 struct worker;
@@ -48,6 +50,21 @@ struct ctl_env {
 	unsigned nworkers;	/* for views of which worker holds what */
 	struct worker *const *workers;
 	const char *config_path; /* what "reload" reads again */
+	/*
+	 * In a fleet (NULL otherwise): a change of the pools and routes goes to the store in one
+	 * transaction and is in force here once this host runs the revision written. submit
+	 * returns a ticket (> 0), 0 when the draft's table is live's, or -errno (why in err);
+	 * outcome: 1 on its way, 0 in force (*rev), -errno with why in msg (-ECANCELED: conflict).
+	 */
+	int64_t (*store_submit)(struct ctl_env *env, const struct config *live,
+				const struct config *draft, bool orphan, char *err, size_t errlen);
+	int (*store_outcome)(struct ctl_env *env, int64_t ticket, int64_t *rev, char *msg,
+			     size_t len);
+	/* In a fleet: the view of it for "fleet" (fleet/store.h, store_view()). */
+	json_t *(*fleet_view)(struct ctl_env *env);
+	/* In a fleet: the store's numbers for the metrics (metrics_src.read_store). */
+	void (*read_store)(void *ctx, struct metrics_store *out);
+	void *store_ctx;
 };
 
 /* Most words in a command line. */

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "control/ctlfleet.h"
 #include "control/ctlguard.h"
 #include "control/ctlpool.h"
 #include "control/ctlroute.h"
@@ -17,6 +18,7 @@ const struct ctl_verb ctl_verbs[] = {
 	CTL_POOL_VERBS(CTL_VERB)  /* pool show|add, backend add|del|set */
 	CTL_STRGD_VERBS(CTL_VERB) /* stats, reload, top, restart */
 	CTL_GUARD_VERBS(CTL_VERB) /* xdp, deny, allow, limit */
+	CTL_FLEET_VERBS(CTL_VERB) /* fleet */
 };
 
 const size_t ctl_nverbs = sizeof(ctl_verbs) / sizeof(ctl_verbs[0]);

@@ -51,6 +51,7 @@ static int restart_settings(const struct config *live, const struct config *file
 			      live->control_change_gid != file->control_change_gid,
 		      "control-group");
 	NEEDS_RESTART(strcmp(live->state, file->state), "state-file");
+	NEEDS_RESTART(memcmp(&live->store, &file->store, sizeof(live->store)), "store");
 	NEEDS_RESTART(live->workers != file->workers, "workers");
 	NEEDS_RESTART(live->limits.max_request_line != file->limits.max_request_line,
 		      "limit request-line");

@@ -127,6 +127,7 @@ static int config_defaults(struct config *cfg)
 	cfg->control_change_gid = -1;
 	strcpy(cfg->state, CONFIG_STATE_DEFAULT);
 	strcpy(cfg->tester_header, "X-Strg-Pool");
+	strcpy(cfg->store.prefix, "/strg/default/");
 	cfg->routes = route_table_new();
 	return cfg->routes ? 0 : -errno;
 }

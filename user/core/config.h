@@ -31,6 +31,14 @@ enum splice_mode {
 	SPLICE_ALWAYS = 2, /* every connection, after its first request */
 };
 
+/* "store etcd URL[,URL...] [prefix P] [ca F cert F key F] [node N]": the fleet's shared table. */
+struct store_settings {
+	char endpoints[512]; /* "" = no store: the table is this host's alone */
+	char prefix[128];    /* every key of the fleet below it, ending in '/'; "/strg/default/" */
+	char ca[256], cert[256], key[256]; /* TLS files ("" none) */
+	char node[64];			   /* this host's name in nodes/ (default: its host name) */
+};
+
 struct config {
 	struct sockaddr_storage listen;
 	socklen_t listen_len;
@@ -70,6 +78,8 @@ struct config {
 	enum sticky_kind sticky;
 	char sticky_name[64];
 	struct guard_settings guard; /* the XDP guard (xdp, deny, allow, limit syn|packets) */
+	struct store_settings store;
+	int64_t store_revision; /* the store's revision the table is of (0: not from a store) */
 };
 
 /*

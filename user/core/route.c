@@ -619,6 +619,30 @@ static int route_insert(struct route_table *t, const struct route_spec *s, uint3
 	return 0;
 }
 
+/*
+ * Give c t's hash table sizes. Copied in t's slot order into smaller tables, entries would
+ * arrive sorted by their home slot there and pile up in one probe run: each insert then walks
+ * it, and a clone of 50 000 routes took seconds instead of milliseconds.
+ */
+static int presize(struct route_table *c, const struct route_table *t)
+{
+	struct pfx_slot *pfx = calloc((size_t)1 << t->pfx_bits, sizeof(*pfx));
+	struct id_slot *ids = calloc((size_t)1 << t->id_bits, sizeof(*ids));
+
+	if (!pfx || !ids) {
+		free(pfx);
+		free(ids);
+		return -ENOMEM;
+	}
+	free(c->pfx);
+	free(c->ids);
+	c->pfx = pfx;
+	c->ids = ids;
+	c->pfx_bits = t->pfx_bits;
+	c->id_bits = t->id_bits;
+	return 0;
+}
+
 struct route_table *route_table_clone(const struct route_table *t)
 {
 	struct route_table *c = route_table_new();
@@ -629,6 +653,11 @@ struct route_table *route_table_clone(const struct route_table *t)
 
 	if (!c)
 		return NULL;
+	if (presize(c, t)) {
+		route_table_free(c);
+		errno = ENOMEM;
+		return NULL;
+	}
 	c->next_id = t->next_id;
 	for (i = 0; i < (size_t)1 << t->pfx_bits; i++) {
 		p = t->pfx[i].p;

@@ -122,6 +122,9 @@ int state_text(const struct config *cfg, const struct config *applied, char **te
 	      s.f);
 	save_pools(cfg, s.f);
 	fprintf(s.f, "next-id %u\n", route_table_next_id(cfg->routes));
+	/* The store's revision this table is of: a fleet host starts from it without the store. */
+	if (cfg->store_revision)
+		fprintf(s.f, "store-revision %lld\n", (long long)cfg->store_revision);
 	route_table_each(cfg->routes, save_route, &s);
 	/* "guard": the XDP guard's settings follow, and replace the configuration's at start. */
 	fputs("guard\n", s.f);
@@ -301,6 +304,17 @@ static int load_line(struct config *cfg, struct load_seen *seen, struct route_ta
 		seen->next_id = true;
 		return 0;
 	}
+	if (!strcmp(argv[0], "store-revision")) {
+		char *end;
+
+		errno = 0;
+		cfg->store_revision = argc == 2 ? strtoll(argv[1], &end, 10) : -1;
+		if (argc != 2 || errno || *end || cfg->store_revision < 1) {
+			snprintf(msg, len, "bad store-revision line (store-revision N)");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (strcmp(argv[0], "route")) {
 		snprintf(msg, len,
 			 "expected 'pool', 'backend', 'next-id', 'route' or 'guard', not '%s'",
@@ -457,6 +471,7 @@ static void load_take(struct config *cfg, struct load *ld)
 	}
 	memcpy(cfg->pools, ld->tmp->pools, sizeof(cfg->pools));
 	cfg->npools = ld->tmp->npools;
+	cfg->store_revision = ld->tmp->store_revision;
 	free(ld->tmp);
 	route_table_free(cfg->routes);
 	cfg->routes = ld->t;

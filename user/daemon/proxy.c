@@ -39,10 +39,13 @@
 #include "lib/sdnotify.h"
 #include "dataplane/srclimit.h"
 #include "daemon/takeover.h"
+#include "fleet/adopt.h"
+#include "fleet/store.h"
 
-#define RING_ENTRIES 1024
-#define TICK_NS	     (100 * 1000000ull)
-#define DRAIN_NS     (30 * 1000000000ull) /* the longest a stop waits for connections */
+#define RING_ENTRIES  1024
+#define TICK_NS	      (100 * 1000000ull)
+#define STORE_SAVE_NS (1000 * 1000000ull)  /* the store's tables saved at most this often */
+#define DRAIN_NS      (30 * 1000000000ull) /* the longest a stop waits for connections */
 
 volatile sig_atomic_t proxy_stop_requested;
 volatile sig_atomic_t proxy_reload_requested;
@@ -93,6 +96,7 @@ struct shared {
 	struct guard *gd;	   /* the XDP guard (NULL: not loaded) */
 	struct splice *sp;	   /* the kernel path (NULL: none) */
 	struct saver *saver;	   /* writes the state file (NULL: worker 0 does, synchronously) */
+	struct store *store;	   /* the fleet's table in etcd (NULL: this host's alone) */
 	struct restart restart;	   /* worker 0's: strgctl restart */
 	const char *config_path;
 };
@@ -111,6 +115,9 @@ struct proxy {
 	bool accept_paused;	/* accept failed for lack of resources: retried on the tick */
 	uint64_t stop_deadline;
 	_Atomic uint64_t seen_gen; /* the generation of the configuration it runs with */
+	uint64_t store_gen;	   /* worker 0: the live generation after the store's last table */
+	bool store_dirty;	   /* worker 0: a store's table in force, not saved yet */
+	uint64_t store_saved_ns;   /* worker 0: when one was saved last */
 	struct __kernel_timespec tick;
 	pthread_t thread;
 	/* Worker 0: the metrics listener (a thread of its own), when configured. */
@@ -252,6 +259,163 @@ static uint64_t gen_everywhere(void *owner)
 
 static const struct change_ops change_ops = {.commit = commit, .everywhere = gen_everywhere};
 
+/* ---- the fleet's store (fleet/store.h) ---- */
+
+static int64_t env_store_submit(struct ctl_env *env, const struct config *live,
+				const struct config *draft, bool orphan, char *err, size_t errlen)
+{
+	return store_submit(((struct proxy *)env->owner)->sh->store, live, draft, orphan, err,
+			    errlen);
+}
+
+static int env_store_outcome(struct ctl_env *env, int64_t ticket, int64_t *rev, char *msg,
+			     size_t len)
+{
+	return store_outcome(((struct proxy *)env->owner)->sh->store, ticket, rev, msg, len);
+}
+
+static json_t *env_fleet_view(struct ctl_env *env)
+{
+	return store_view(((struct proxy *)env->owner)->sh->store);
+}
+
+/* change_pipe.share: a change of strgd's own (a trip, a reload) goes to the store too. */
+static void share_change(void *owner, const struct config *before, const struct config *after)
+{
+	struct proxy *px = owner;
+	char err[320];
+
+	if (store_submit(px->sh->store, before, after, true, err, sizeof(err)) < 0)
+		pr_warn("store: a change of strgd's own not handed to the store: %s", err);
+}
+
+/* metrics_src.read_store: the follower's status as numbers. */
+static void store_numbers(void *ctx, struct metrics_store *out)
+{
+	struct store_status s;
+	struct timespec ts;
+
+	store_status(ctx, &s);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*out = (struct metrics_store){
+		.on = true,
+		.revision = s.revision,
+		.connected = !s.stale_since_ms,
+		.rejected_revision = s.rejected_revision,
+		.hosts = s.hosts,
+	};
+	if (s.stale_since_ms)
+		out->stale_s =
+			((double)ts.tv_sec * 1000 + ts.tv_nsec / 1e6 - (double)s.stale_since_ms) /
+			1000;
+}
+
+/* A table from the store, and the routes it changed when worker 0 may look at those alone. */
+struct adoption {
+	const struct config *table;
+	const uint32_t *ids; /* NULL: the whole table */
+	size_t nids;
+};
+
+static int adopt_draft(struct config *draft, const struct adoption *a)
+{
+	int n = a->ids ? fleet_adopt_some(draft, a->table, a->ids, a->nids) : -EPERM;
+
+	return n == -EPERM ? fleet_adopt(draft, a->table) : n;
+}
+
+/*
+ * The store's tables are saved (with the revision they are of) at most once a second: writing
+ * a large table's text costs worker 0 time, and a burst of revisions needs only the last one
+ * on disk. A restart or a stop saves what waits.
+ */
+static void store_save(struct proxy *px, bool now)
+{
+	uint64_t t = now_ns();
+
+	if (!px->store_dirty || (!now && t - px->store_saved_ns < STORE_SAVE_NS))
+		return;
+	change_save(&px->ctl_env.chg);
+	px->store_dirty = false;
+	px->store_saved_ns = t;
+}
+
+/* The draft made the table (through the change pipeline, its save left to store_save). */
+static int adopt(struct proxy *px, const struct adoption *a)
+{
+	struct change_pipe *p = &px->ctl_env.chg;
+	struct change c;
+	int n = change_begin(p, &c, false);
+
+	if (n)
+		return n;
+	c.save_later = true;
+	n = adopt_draft(c.draft, a);
+	if (change_end(p, &c, n, NULL, NULL) < 0) {
+		pr_warn("store: %s", c.err);
+		return -EINVAL;
+	}
+	return n;
+}
+
+/* Worker 0: a table the store follower finished is put in force like any change. */
+static void follow_store(struct proxy *px)
+{
+	uint32_t *ids = NULL;
+	size_t nids = 0;
+	struct config *t = px->sh->store ? store_take(px->sh->store, &ids, &nids) : NULL;
+	struct adoption a = {.table = t, .ids = ids, .nids = nids};
+	int n;
+
+	if (!t)
+		return;
+	/* Only the routes changed, when nothing else changed the live table since the last. */
+	if (!px->store_gen || px->ctl_env.chg.live->gen != px->store_gen)
+		a.ids = NULL;
+	n = adopt(px, &a);
+	free(ids);
+	if (n == -EBUSY) {
+		store_give_back(px->sh->store, t); /* after the restart, or by its successor */
+		return;
+	}
+	px->store_dirty |= n > 0;
+	store_save(px, false);
+	if (n >= 0) {
+		px->store_gen = px->ctl_env.chg.live->gen;
+		pr_info("store: the table of revision %lld in force (%d change%s)",
+			(long long)t->store_revision, n, n == 1 ? "" : "s");
+	} else {
+		pr_warn("store: the table of revision %lld could not be put in force: %s",
+			(long long)t->store_revision, strerror(-n));
+	}
+	store_applied(px->sh->store, t, n < 0 ? n : 0);
+	config_destroy(t);
+}
+
+/* Follow cfg's store, if it has one: the hooks the control verbs and the pipeline use. */
+static int open_store(struct shared *sh, const struct config *cfg)
+{
+	struct proxy *px0 = sh->px[0];
+	struct ctl_env *env = &px0->ctl_env;
+	char addr[128];
+
+	if (!cfg->store.endpoints[0])
+		return 0;
+	config_addr_text(&cfg->listen, addr, sizeof(addr));
+	sh->store = store_open(env->chg.live, px0->w.ring.ring_fd, addr);
+	if (!sh->store) {
+		pr_warn("store: %s", strerror(errno));
+		return -errno;
+	}
+	env->store_submit = env_store_submit;
+	env->store_outcome = env_store_outcome;
+	env->fleet_view = env_fleet_view;
+	env->read_store = store_numbers;
+	env->store_ctx = sh->store;
+	env->chg.share = share_change;
+	return 0;
+}
+
 /* ---- the loop ---- */
 
 /* Moves on with every change of the configuration or of a backend's health. */
@@ -285,6 +449,8 @@ static void on_timer(struct proxy *px)
 		reqsrv_release(px->ctl);
 		restart_go_on(px);
 		metrics_on_tick(px, now);
+		follow_store(px); /* one given back during a restart */
+		store_save(px, false);
 		rollback_tick(px->ctl_env.rollback, &px->ctl_env.chg, now);
 	}
 	submit_tick(px);
@@ -338,6 +504,7 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 	case RING_OP_ACK: /* a worker took a configuration, or the state file was written */
 		if (px->ctl) {
 			reclaim(px->sh);
+			follow_store(px);
 			reqsrv_release(px->ctl);
 			restart_go_on(px);
 		}
@@ -779,6 +946,9 @@ static int open_servers(struct shared *sh, const struct config *cfg, struct conf
 	if (!sh->saver)
 		pr_warn("state file writer: %s; changes are saved by worker 0", strerror(errno));
 	worker0_ctl(px0, applied);
+	err = open_store(sh, cfg);
+	if (err)
+		return err;
 	px0->ctl = ctlsrv_open(&px0->w.ring, &px0->ctl_env, ctl_fd);
 	if (!px0->ctl)
 		return -ENOMEM;
@@ -837,6 +1007,9 @@ static void say_ready(const struct proxy_parts *parts)
 
 static void shared_free(struct shared *sh, int listen_fd)
 {
+	store_close(sh->store); /* before the saver: a table taken meanwhile is saved */
+	if (sh->store && sh->px && sh->px[0])
+		store_save(sh->px[0], true);
 	saver_close(sh->saver); /* what waits is written before strgd goes */
 	for (unsigned i = 0; i < sh->nworkers; i++)
 		worker_close(sh->px[i]);

@@ -343,6 +343,8 @@ int metrics_frame(struct metrics *m, const struct metrics_src *src, uint64_t now
 		out->nworkers++;
 	}
 	out->generation = src->cfg->gen;
+	if (src->read_store)
+		src->read_store(src->store_ctx, &out->store);
 	if (gethostname(out->host, sizeof(out->host) - 1))
 		out->host[0] = '\0';
 	out->uptime_s =
@@ -992,6 +994,25 @@ static void prom_backends(const struct metrics_view *v, struct reply *r)
 	}
 }
 
+/* In a fleet: what this host runs of the store's table, and whether it is in touch. */
+static void store_prometheus(const struct metrics_view *v, struct reply *r)
+{
+	help(r, "strg_store_revision", "gauge",
+	     "The store's revision whose table is in force on this host.");
+	reply_printf(r, "strg_store_revision %lld\n", (long long)v->store.revision);
+	help(r, "strg_store_connected", "gauge", "1 while this host is in touch with the store.");
+	reply_printf(r, "strg_store_connected %d\n", v->store.connected);
+	help(r, "strg_store_stale_seconds", "gauge",
+	     "How long this host has been out of touch with the store (0: in touch).");
+	reply_printf(r, "strg_store_stale_seconds %.3f\n", v->store.stale_s);
+	help(r, "strg_store_rejected_revision", "gauge",
+	     "The last revision of the store this host refused (0: none).");
+	reply_printf(r, "strg_store_rejected_revision %lld\n",
+		     (long long)v->store.rejected_revision);
+	help(r, "strg_fleet_hosts", "gauge", "Hosts reporting in the store (nodes/).");
+	reply_printf(r, "strg_fleet_hosts %u\n", v->store.hosts);
+}
+
 void metrics_prometheus(const struct metrics_view *v, struct reply *r)
 {
 	prom_requests(v, r);
@@ -1030,6 +1051,8 @@ void metrics_prometheus(const struct metrics_view *v, struct reply *r)
 	help(r, "strg_route_table_generation", "gauge",
 	     "Generation of the route table and pools: each change adds one.");
 	reply_printf(r, "strg_route_table_generation %llu\n", (unsigned long long)v->generation);
+	if (v->store.on)
+		store_prometheus(v, r);
 	help(r, "strg_build_info", "gauge", "strgd's version and data path.");
 	reply_printf(r, "strg_build_info{version=\"%s\",kernel_path=\"%s\"} 1\n", STRG_VERSION,
 		     v->kernel ? "loaded" : "off");

@@ -71,6 +71,16 @@ struct metrics_worker {
 	unsigned long connections, kernel, accepted;
 };
 
+/* The fleet's store as this host follows it: numbers only (observe knows nothing of etcd). */
+struct metrics_store {
+	bool on;		   /* a 'store' line: this host is in a fleet */
+	int64_t revision;	   /* the store's revision whose table is in force here */
+	bool connected;		   /* in touch with the store */
+	double stale_s;		   /* out of touch for this long (0: in touch) */
+	int64_t rejected_revision; /* the last revision refused (0: none) */
+	unsigned hosts;		   /* hosts reporting in nodes/ */
+};
+
 struct metrics_view {
 	struct metrics_row
 		*rows; /* routes in id order, each route's pools; the unrouted row last */
@@ -85,7 +95,8 @@ struct metrics_view {
 	uint64_t generation; /* of the route table and pools: each change adds one */
 	bool kernel;	     /* the kernel path is loaded */
 	bool xdp;	     /* the XDP guard is loaded: its counters follow */
-	char xdp_iface[16];  /* where it is attached ("" nowhere) */
+	struct metrics_store store;
+	char xdp_iface[16]; /* where it is attached ("" nowhere) */
 	struct guard_count xdp_counts[GUARD_REASONS];
 	double window_s;   /* what the rates cover (0: no rates yet) */
 	uint64_t base_ns;  /* a frame's: when the rates' window began (0: no rates) */
@@ -114,6 +125,9 @@ struct metrics_src {
 	struct pool_runtime *prt; /* per pool, shared by the workers (NULL: none yet) */
 	unsigned nworkers;
 	void (*read_worker)(const struct metrics_src *src, unsigned i, struct metrics_worker *out);
+	/* In a fleet: the store's numbers (NULL: not in one). */
+	void (*read_store)(void *ctx, struct metrics_store *out);
+	void *store_ctx;
 	const void *workers; /* what read_worker() reads */
 };
 
