@@ -1623,6 +1623,7 @@ import hardening_tests  # noqa: E402
 import guard_tests  # noqa: E402
 import datapath_tests  # noqa: E402
 import control_tests  # noqa: E402
+import readme_tests  # noqa: E402
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
                os.environ.get("STRG_IT_MODE", "user").startswith("kernel"))
@@ -1631,6 +1632,7 @@ if KERNEL_MODE:
 framing_tests.register(sys.modules[__name__])
 promise_tests.register(sys.modules[__name__])
 control_tests.register(sys.modules[__name__])
+readme_tests.register(sys.modules[__name__])
 # The cutover safety tests: both data paths, with two workers.
 if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_IT_MODE",
                                                                            "user") in ("user",
@@ -1715,7 +1717,7 @@ def runs_here(name):
 # The plan (as nginx-tests' plan()): how many tests each mode runs. A mode that registers
 # another number, or whose run ends with fewer reported, fails: a test dropped by a broken
 # condition or a run cut short is seen. Adding or moving a test means updating its figure here.
-PLAN = {"user": 125, "kernel": 102, "user-w1": 55, "kernel-w1": 71}
+PLAN = {"user": 135, "kernel": 108, "user-w1": 55, "kernel-w1": 71}
 
 
 def plan_problem(selected, patterns):
