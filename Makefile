@@ -34,14 +34,15 @@ endif
 
 # user/ by role (user/README.md): each folder may include only the folders below it.
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
-LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c) \
+LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c grow.c words.c) \
 	$(addprefix user/core/,http.c route.c pool.c config.c guardcfg.c proxyproto.c state.c apply.c) \
-	user/observe/accesslog.c user/observe/quantile.c user/dataplane/srclimit.c user/control/saver.c user/daemon/takeover.c
+	$(addprefix user/observe/,accesslog.c quantile.c) user/dataplane/srclimit.c \
+	user/control/saver.c user/daemon/takeover.c
 # The daemon's own modules.
-STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c) \
+STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
 	$(addprefix user/observe/,stats.c metrics.c metricsrv.c) \
-	$(addprefix user/dataplane/,conn.c exchange.c handoff.c session.c health.c) \
+	$(addprefix user/dataplane/,conn.c kconn.c exchange.c handoff.c session.c health.c) \
 	$(addprefix user/control/,ctl.c ctlguard.c ctlsrv.c ctlverbs.c reload.c rollback.c) \
 	$(addprefix user/daemon/,strgd.c proxy.c)
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
@@ -66,7 +67,7 @@ LIB_OBJS := $(call obj,$(LIB_SRCS))
 
 .PHONY: all clean check check-unit check-san san-strgd check-kernel check-integration check-packaging bench \
 	fuzz fuzz-build \
-	format lint demo screenshot \
+	format lint fnlen demo screenshot \
 	install uninstall install-list
 
 # Installation (README "Installing"): every file make install writes is listed in INSTALLED.
@@ -147,6 +148,9 @@ $(OBJDIR)/ktest/%: tests/kernel/%.c $(KTEST_SKELS) $(BPF_SKELS) $(LIB_OBJS) | $(
 # The publishing test runs strgd's own loader of the kernel's route table.
 $(OBJDIR)/ktest/test_publish: KTEST_OBJS = $(call obj,user/kernel/splice.c user/kernel/pins.c user/kernel/routemap.c)
 $(OBJDIR)/ktest/test_publish: $(call obj,user/kernel/splice.c user/kernel/pins.c user/kernel/routemap.c)
+
+# The route grammar's test reads the manual page from the source tree.
+$(OBJDIR)/tests/test_route: BASE_CFLAGS += -DSTRG_SRCDIR='"$(CURDIR)"'
 
 $(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
 	$(call msg,TEST,$@)
@@ -232,6 +236,10 @@ format:
 lint:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Iinclude -Iuser user tests/unit tools/bench
+
+# Functions longer than the style's 80 lines (tools/fnlen), longest first; fails if any.
+fnlen:
+	$(Q)tools/fnlen user bpf include
 
 install: all
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))

@@ -465,19 +465,6 @@ static __always_inline __u32 index_below(__u32 v, __u32 max)
 	return v;
 }
 
-static __always_inline __u32 log2_bucket(__u64 us)
-{
-	__u32 b = 0;
-
-	for (int i = 0; i < STRG_LAT_BUCKETS - 1; i++) {
-		if (us < 1)
-			break;
-		us >>= 1;
-		b++;
-	}
-	return b;
-}
-
 /* The kernel-carried response is complete: idle again, or strgd's turn if it holds a request. */
 static __always_inline void response_done(const struct strg_sock *si, struct strg_conn *cn)
 {
@@ -552,7 +539,7 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 
 		if (st) {
 			st->status[cls]++;
-			st->latency_us_log2[index_below(log2_bucket(us), STRG_LAT_BUCKETS)]++;
+			st->latency_us_log2[index_below(strg_lat_bucket(us), STRG_LAT_BUCKETS)]++;
 			st->latency_us_sum += us;
 			st->bytes_out += skb->len;
 		}

@@ -171,6 +171,24 @@ struct strg_route_counters {
 	struct strg_stats stats;
 };
 
+/*
+ * The latency bucket of us microseconds, for strgd and the kernel alike: b such that
+ * 2^(b-1) <= us < 2^b, bucket 0 below 1 us, the last bucket everything from 2^(STRG_LAT_BUCKETS
+ * - 2) us up. A bounded loop, which the verifier accepts.
+ */
+static inline __attribute__((always_inline)) __u32 strg_lat_bucket(__u64 us)
+{
+	__u32 b = 0;
+
+	for (int i = 0; i < STRG_LAT_BUCKETS - 1; i++) {
+		if (us < 1)
+			break;
+		us >>= 1;
+		b++;
+	}
+	return b;
+}
+
 /* Add the counts of b to a (per-CPU values, or strgd's and the kernel's). */
 static inline void strg_stats_add(struct strg_stats *a, const struct strg_stats *b)
 {

@@ -462,10 +462,11 @@ def client_pace_never_trips_rollback(env):
         S.check(not tripped, "25 slow uploads tripped the route: %s" % figures)
         S.check(grew(row, base, "requests") == 25, "requests +%d, want 25" % grew(
             row, base, "requests"))
-        S.check(row["p99_ms"] is not None and row["p99_ms"] < 100,
-                "p99 %s ms for uploads the backend answered at once: the client's pace is in "
-                "the latency" % row["p99_ms"])
-        p99 = row["p99_ms"]
+        # 25 requests: too few for a p99 (quantile.h), enough for a p90.
+        S.check(row["p90_ms"] is not None and row["p90_ms"] < 100,
+                "p90 %s ms for uploads the backend answered at once: the client's pace is in "
+                "the latency" % row["p90_ms"])
+        p99 = row["p90_ms"]
 
         def fault(i):
             with RawConn(port=port, timeout=10.0) as c:
@@ -492,7 +493,7 @@ def client_pace_never_trips_rollback(env):
         S.check(not tripped, "client faults tripped the route: %s" % figures)
     finally:
         proc.stop(signal.SIGTERM, 3.0)
-    info("client_pace_never_trips_rollback", "25 slow uploads: p99 %.2f ms; 6 x 408 and 2 "
+    info("client_pace_never_trips_rollback", "25 slow uploads: p90 %.2f ms; 6 x 408 and 2 "
          "abandoned uploads: no 5xx, not tripped" % p99)
 
 

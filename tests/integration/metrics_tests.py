@@ -319,43 +319,96 @@ def keep_failing(port, stop):
             stop.wait(0.02)
 
 
-def status_page_in_chromium(env):
-    """Headless Chromium loads the status page: its DOM lists every route with legacy and
-    modern side by side, the request and 5xx counts it shows are those of /stats.json, and the
-    route where modern fails (while legacy does not) is marked with the alert that fires."""
+def chromium_dom(env, url, width, height, shot=None):
+    """The DOM headless Chromium has after loading url in a window of that size (and a
+    screenshot of it when shot names a file)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         raise S.Fail("chromium not installed (tools/deps test installs it)")
+    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--hide-scrollbars", "--window-size=%d,%d" % (width, height),
+            "--user-data-dir=%s" % (env.tmp / ("chromium-%d" % width)),
+            "--virtual-time-budget=1500"]
+    if shot:
+        subprocess.run(base + ["--screenshot=%s" % shot, url], capture_output=True, text=True,
+                       timeout=90)
+    r = subprocess.run(base + ["--dump-dom", url], capture_output=True, text=True, timeout=90)
+    S.check(r.returncode == 0 and "<html" in r.stdout,
+            "chromium exit %d: %s" % (r.returncode, r.stderr[-600:]))
+    return r.stdout
+
+
+def page_cells(dom):
+    """(route, pool, field) -> figure, and each route's pools in the order shown."""
+    cells, order = {}, {}
+    for row in re.finditer(r'<tr class="route-row[^"]*" data-route="([^"]*)" data-pool="([^"]*)"'
+                           r'[^>]*>(.*?)</tr>', dom, re.S):
+        route = row.group(1).replace("&amp;", "&")
+        order.setdefault(route, []).append(row.group(2))
+        for cell in re.finditer(r'<td data-pool="([^"]+)" data-field="(requests|5xx)"'
+                                r'[^>]*>(\d+)</td>', row.group(3)):
+            cells[(route, cell.group(1), cell.group(2))] = int(cell.group(3))
+    return cells, order
+
+
+def page_fits(dom, what):
+    """The page's own measure of itself: no wider than its window (no horizontal scroll)."""
+    m = re.search(r'<body data-page-width="(\d+)" data-view-width="(\d+)"', dom)
+    S.check(m, "%s: the page did not measure itself: %r" % (what, dom[:300]))
+    S.check(int(m.group(1)) <= int(m.group(2)), "%s: the page is %s px wide in a %s px window "
+            "(a horizontal scroll)" % (what, m.group(1), m.group(2)))
+    return int(m.group(1)), int(m.group(2))
+
+
+def keep_tripping(port, stop):
+    """Modern answers 500 on /v1/trips, ten a second, until stop is set."""
+    with RawConn(port=port) as c:
+        while not stop.is_set():
+            c.send(request("GET", "/v1/trips/__status/500"))
+            c.read_response()
+            stop.wait(0.1)
+
+
+def status_page_in_chromium(env):
+    """Headless Chromium loads the status page at 1280 x 900: each route shows its pools one
+    under the other (legacy first; a 50 % canary's both halves), with the request and 5xx counts
+    of /stats.json, the route's settings and the figures of its rollback in plain text, a trend
+    chart, and the route where modern fails (while legacy does not) marked with the alert that
+    fires. The page has no horizontal scroll at 1280 x 900 nor in a 480 px window; it names
+    host, version and uptime, links /metrics and /stats.json, and per backend its connections,
+    requests in flight and last health-check error."""
     port, mport = 8124, 9924
-    proc, _ = start_observed(env, "page", port, mport)
-    stop = threading.Event()
-    failing = threading.Thread(target=keep_failing, args=(port, stop))
+    proc, _ = start_observed(env, "page", port, mport, extra=[
+        "route GET %s modern percent 50" % CANARY,
+        "route GET /v1/trips modern strip-prefix rollback 5% window 2s min 5",
+        "health dead http /healthz interval 500ms timeout 400ms"])
+    stop, tripper_stop = threading.Event(), threading.Event()
+    threads = [threading.Thread(target=keep_failing, args=(port, stop)),
+               threading.Thread(target=keep_tripping, args=(port, tripper_stop))]
+    url = "http://%s:%d/" % (h.HOST, mport)
     try:
         send_mix(port)
+        canary_users(port)
+        for t in threads:
+            t.start()
+        tripped = h.wait_until(lambda: [r for r in json.loads(h.ctl_line(
+            "route show -j", port=port)[3:])["routes"] if r["path"] == "/v1/trips" and
+            r["tripped"]], 8.0, interval=0.2)
+        tripper_stop.set()  # a tripped route's requests go to "/": the page would see it move
+        threads[1].join(10)
+        S.check(tripped, "/v1/trips did not trip")
+        time.sleep(1.5)  # strgd's rates cover the failing traffic
         _, _, page = http_get(mport, "/stats.json")
         before = json.loads(page)
-        failing.start()
-        time.sleep(1.5)  # strgd's rates cover the failing traffic
-        profile = env.tmp / "chromium-profile"
-        r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                            "--disable-dev-shm-usage", "--user-data-dir=%s" % profile,
-                            "--virtual-time-budget=1000", "--dump-dom",
-                            "http://%s:%d/" % (h.HOST, mport)],
-                           capture_output=True, text=True, timeout=90)
+        shot = env.tmp / "status-1280.png"
+        dom = chromium_dom(env, url, 1280, 900, shot)
+        narrow = chromium_dom(env, url, 480, 900)
         stop.set()
-        failing.join(10)
-        S.check(r.returncode == 0 and "<html" in r.stdout,
-                "chromium exit %d: %s" % (r.returncode, r.stderr[-600:]))
-        dom = r.stdout
+        for t in threads:
+            t.join(10)
         _, _, page = http_get(mport, "/stats.json")
         after = json.loads(page)
-        cells = {}
-        for row in re.finditer(r'<tr class="route-row[^"]*" data-route="([^"]*)"[^>]*>(.*?)</tr>',
-                               dom, re.S):
-            route = row.group(1).replace("&amp;", "&")
-            for cell in re.finditer(r'<td data-pool="([^"]+)" data-field="(requests|5xx)"'
-                                    r'[^>]*>(\d+)</td>', row.group(2)):
-                cells[(route, cell.group(1), cell.group(2))] = int(cell.group(3))
+        cells, order = page_cells(dom)
 
         def shown(doc):
             out = {}
@@ -366,18 +419,34 @@ def status_page_in_chromium(env):
             return out
 
         low, high = shown(before), shown(after)
-        # /__status took requests while the page loaded: its figures lie between the two reads;
-        # every other route's are exactly /stats.json's.
+        # /__status took requests while the page loaded: its figures lie between the reads.
+        moving = ("/__status",)
         S.check(set(cells) == set(high), "status page cells %r, /stats.json has %r" % (
             sorted(cells), sorted(high)))
         for key, n in cells.items():
-            ok = low[key] <= n <= high[key] if key[0] == "/__status" else n == high[key]
+            ok = low[key] <= n <= high[key] if key[0] in moving else n == high[key]
             S.check(ok, "status page shows %s = %d, /stats.json %d (before %d)" % (
                 key, n, high[key], low[key]))
-        head = re.search(r'<tr><th class="route" rowspan="2">route</th>(.*?)</tr>', dom, re.S)
-        pools = re.findall(r'<th class="pool"[^>]*>(\w+)</th>', head.group(1)) if head else []
-        S.check(pools[:2] == ["legacy", "modern"],
-                "pool columns %r, want legacy and modern first" % pools)
+        S.check(order.get(CANARY_KEY) == ["legacy", "modern"],
+                "the canary's pools on the page: %r" % order.get(CANARY_KEY))
+        S.check(all(o[0] == "legacy" for r, o in order.items() if "legacy" in o),
+                "legacy not first: %r" % order)
+        S.check("modern for 50 % of users" in dom and "fallback next" in dom,
+                "the canary's settings are not on the page")
+        S.check(re.search(r'<div class="trip">rolled back by strgd: 5xx [^<]+</div>', dom),
+                "the tripped route's figures are not on the page")
+        S.check("rollback over 5 % 5xx in 2 s (min 5 requests)" in dom,
+                "the rollback limits are not on the page")
+        S.check(re.search(r'<svg[^>]*data-chart="err"', dom) and
+                re.search(r'<svg[^>]*data-chart="p99"', dom), "no trend charts")
+        for want in ('<a href="metrics">', '<a href="stats.json">', 'id="host">host ',
+                     'id="version">strgd ', 'id="uptime">up '):
+            S.check(want in dom, "%r not on the page" % want)
+        S.check(re.search(r'data-backend="%s:%d">.*?data-field="check_error">connect: '
+                          r'[^<]+ ago\)</td>' % (re.escape(h.HOST), DEAD_PORT), dom, re.S),
+                "the dead backend's last health-check error is not on the page")
+        S.check(re.search(r'data-field="connections">\d+</td><td data-field="inflight">\d+<', dom),
+                "no connections and in-flight cells")
         # /__status fails half its requests on modern, and legacy does not serve it: it fires.
         S.check('<li class="alert">StrgModernErrorsAboveLegacy on /__status</li>' in dom,
                 "the page does not mark modern's errors on /__status: %r" % re.findall(
@@ -386,12 +455,19 @@ def status_page_in_chromium(env):
                 "the /__status row is not marked")
         S.check(not re.search(r'<tr class="route-row firing" data-route="/"', dom),
                 "the / row is marked, its legacy answers had no 5xx")
-        info("status_page_in_chromium", "%d route rows, cells equal /stats.json, the failing "
-             "route marked" % len({k[0] for k in cells}))
+        wide = page_fits(dom, "1280 x 900")
+        small = page_fits(narrow, "480 x 900")
+        S.check(page_cells(narrow)[1].get(CANARY_KEY) == ["legacy", "modern"],
+                "narrow window: the canary's pools %r" % page_cells(narrow)[1].get(CANARY_KEY))
+        info("status_page_in_chromium", "%d routes, cells equal /stats.json, settings, trip "
+             "figures, alerts; page %d px in a %d px window, %d in %d; screenshot %s" % (
+                 len(order), wide[0], wide[1], small[0], small[1], shot))
     finally:
         stop.set()
-        if failing.is_alive():
-            failing.join(10)
+        tripper_stop.set()
+        for t in threads:
+            if t.is_alive():
+                t.join(10)
         proc.stop(signal.SIGTERM, 3.0)
 
 
@@ -505,11 +581,179 @@ def metrics_flood_spares_the_data_path(env):
             p50(during) * 1e3, p99(during) * 1e3, len(during)))
 
 
+CANARY = "/v1/canary"
+CANARY_KEY = "GET " + CANARY
+CANARY_USERS = 1000
+
+
+def canary_users(port):
+    """One request per user (cookie strg_user=cN) to the 50 % canary: user -> pool that served."""
+    out = {}
+    with RawConn(port=port) as c:
+        for i in range(CANARY_USERS):
+            c.send(request("GET", "%s/%d" % (CANARY, i),
+                           headers=["Cookie: strg_user=c%d" % i]))
+            resp = c.read_response()
+            S.check(resp.status == 200 and resp.pool() in ("legacy", "modern"),
+                    "canary user %d: %r" % (i, resp))
+            out[i] = resp.pool()
+    return out
+
+
+def alternate_users(port, users, stop):
+    """A legacy user, then a modern one, and so on until stop: any window sees both halves alike."""
+    legacy = [u for u, p in users.items() if p == "legacy"]
+    modern = [u for u, p in users.items() if p == "modern"]
+    with RawConn(port=port) as c:
+        i = 0
+        while not stop.is_set():
+            u = (legacy if i % 2 else modern)[(i // 2) % min(len(legacy), len(modern))]
+            c.send(request("GET", "%s/t" % CANARY, headers=["Cookie: strg_user=c%d" % u]))
+            c.read_response()
+            i += 1
+            stop.wait(0.004)
+
+
+def canary_counts(doc, key):
+    """pool -> requests of one route in `stats -j` or /stats.json."""
+    for r in doc["routes"]:
+        if r["route"] == key:
+            return {p["pool"]: p["requests"] for p in r["pools"] if p["requests"]}
+    return {}
+
+
+def top_shares(port):
+    """The canary's SHARE per pool column (legacy, modern) in strgctl top's last frame."""
+    r = subprocess.run([str(h.ROOT / "strgctl"), "-s", h.control_path(port), "top", "3"],
+                       capture_output=True, text=True, timeout=30)
+    S.check(r.returncode == 0, "strgctl top 3: exit %d: %s" % (r.returncode, r.stderr))
+    lines = [l for l in r.stdout.splitlines() if l.startswith(CANARY_KEY + " ")]
+    S.check(lines, "strgctl top shows no %s line: %r" % (CANARY_KEY, r.stdout))
+    cols = lines[-1].split("|")[1:3]
+    shares = [c.split()[-1] if c.split() else "" for c in cols]
+    return [float(x[:-1]) if x.endswith("%") else None for x in shares], lines[-1]
+
+
+def canary_halves_side_by_side(env):
+    """A 50 % canary (sticky cookie, 1 000 users) is counted under its own route for both pools,
+    in user space and with the kernel path: legacy's half is not in "/"'s totals; strgctl stats
+    -j, /stats.json and /metrics count exactly what the users were served (each pool 50 +- 5 %);
+    strgctl top and the status page in Chromium show each pool's share 50 +- 5 % while both
+    halves take traffic."""
+    modes = (("user", ["--no-bpf"]), ("kernel", []))
+    for i, (tag, flags) in enumerate(modes):
+        port, mport = 8126 + i, 9926 + i
+        proc, _ = start_observed(env, "canary-" + tag, port, mport, flags,
+                                 extra=["route GET %s modern percent 50" % CANARY])
+        stop = threading.Event()
+        bg = None
+        try:
+            users = canary_users(port)
+            served = {p: sum(1 for v in users.values() if v == p) for p in ("legacy", "modern")}
+            for p, n in served.items():
+                S.check(450 <= n <= 550, "%s: %s served %d of %d users" % (
+                    tag, p, n, CANARY_USERS))
+            with RawConn(port=port) as c:  # the monolith's own traffic (kernel-carried there)
+                for j in range(20):
+                    c.send(request("GET", "/a/%d" % j))
+                    S.check(c.read_response().status == 200, "%s: GET /a/%d" % (tag, j))
+            stats = json.loads(h.ctl_line("stats -j", port=port).split("\n", 1)[1])
+            _, _, page = http_get(mport, "/stats.json")
+            _, _, metrics = http_get(mport, "/metrics")
+            per_class = classes_of_metrics(metrics)
+            from_metrics = {p: per_class.get((CANARY_KEY, p, "2xx"), 0) for p in served}
+            for name, got in (("strgctl stats -j", canary_counts(stats, CANARY_KEY)),
+                              ("/stats.json", canary_counts(json.loads(page), CANARY_KEY)),
+                              ("/metrics", from_metrics)):
+                S.check(got == served, "%s: %s counts %s as %r, the users were served %r" % (
+                    tag, name, CANARY_KEY, got, served))
+            S.check(canary_counts(stats, "/") == {"legacy": 20},
+                    "%s: / counts %r, want legacy 20 (its own requests only)" % (
+                        tag, canary_counts(stats, "/")))
+            if tag == "kernel":
+                kernel = sum(p["kernel"] for r in stats["routes"] if r["route"] == "/"
+                             for p in r["pools"])
+                S.check(kernel > 0, "kernel: the kernel carried none of /'s requests")
+            bg = threading.Thread(target=alternate_users, args=(port, users, stop))
+            bg.start()
+            shares, line = top_shares(port)
+            S.check(all(x is not None and 45 <= x <= 55 for x in shares),
+                    "%s: strgctl top shares %r: %r" % (tag, shares, line))
+            dom = chromium_dom(env, "http://%s:%d/" % (h.HOST, mport), 1280, 900)
+            page = {}
+            for row in re.finditer(r'<tr class="route-row[^"]*" data-route="%s" data-pool="(\w+)"'
+                                   r'[^>]*>.*?data-field="share"[^>]*>(\d+) %%</td>'
+                                   % re.escape(CANARY_KEY), dom, re.S):
+                page[row.group(1)] = int(row.group(2))
+            S.check(set(page) == {"legacy", "modern"} and
+                    all(45 <= x <= 55 for x in page.values()),
+                    "%s: the status page's shares of %s: %r" % (tag, CANARY_KEY, page))
+            info("canary_halves_side_by_side", "%s: legacy %d, modern %d of %d users under %s "
+                 "in stats -j, /stats.json, /metrics; top: %r; page: %r" % (
+                     tag, served["legacy"], served["modern"], CANARY_USERS, CANARY_KEY, shares,
+                     page))
+        finally:
+            stop.set()
+            if bg:
+                bg.join(10)
+            proc.stop(signal.SIGTERM, 3.0)
+
+
+def one_vocabulary_for_backends_and_trips(env):
+    """A backend held down after a refused connect reads the same everywhere: "held-down" (never
+    "healthy") in pool show, down in pool show -j and stats -j, strg_backend_up 0 in /metrics.
+    A tripped route's trip is the same object ({"figures": ...}) in route show -j and stats -j."""
+    port, mport = 8128, 9928
+    proc, _ = start_observed(env, "words", port, mport, extra=[
+        "down-hold 30s", "route GET /v1/trips modern strip-prefix rollback 5% window 2s min 5"])
+    dead = "%s:%d" % (h.HOST, DEAD_PORT)
+    try:
+        with RawConn(port=port) as c:
+            c.send(request("GET", "/deadpool/x"))
+            S.check(c.read_response().status == 502, "the dead pool's first request: not 502")
+        text = h.ctl_line("pool show", port=port)
+        line = [l for l in text.splitlines() if dead in l]
+        S.check(line and "held-down" in line[0] and "healthy" not in line[0],
+                "pool show for the held-down backend: %r" % line)
+        pools = json.loads(h.ctl_line("pool show -j", port=port)[3:])["pools"]
+        pj = [b for p in pools if p["name"] == "dead" for b in p["backends"]][0]
+        S.check(pj["down"] is True and pj["health"] == "held-down", "pool show -j: %r" % pj)
+        def fail_and_look():
+            """Five 500s (the rollback samples once a second); the route if it tripped."""
+            with RawConn(port=port) as c:
+                for _ in range(5):
+                    c.send(request("GET", "/v1/trips/__status/500"))
+                    c.read_response()
+            return [r for r in json.loads(h.ctl_line("route show -j", port=port)[3:])["routes"]
+                    if r["path"] == "/v1/trips" and r["tripped"]]
+
+        tripped = h.wait_until(fail_and_look, 8.0, interval=0.2)
+        S.check(tripped, "the route answering only 500 did not trip within 8 s")
+        stats = json.loads(h.ctl_line("stats -j", port=port)[3:])
+        sj = [b for b in stats["backends"] if b["backend"] == dead][0]
+        S.check(sj["down"] is True and sj["health"] == "held-down", "stats -j: %r" % sj)
+        _, _, metrics = http_get(mport, "/metrics")
+        up = re.search(r'^strg_backend_up\{[^}]*backend="%s"[^}]*\} (\d)$' % re.escape(dead),
+                       metrics, re.M)
+        S.check(up and up.group(1) == "0", "strg_backend_up of the held-down backend: %r" % (
+            up and up.group(0)))
+        st = [r for r in stats["routes"] if r["route"] == "GET /v1/trips"][0]
+        trip = tripped[0]["trip"]
+        S.check(isinstance(trip, dict) and trip == st["trip"] and "5xx" in trip["figures"],
+                "trip in route show -j %r, in stats -j %r" % (trip, st["trip"]))
+        info("one_vocabulary_for_backends_and_trips", "%s: %s; trip %r" % (
+            dead, line[0].split()[4], trip))
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+
+
 METRICS_TESTS = [
     metrics_views_agree,
     prometheus_scrapes_strgd,
     status_page_in_chromium,
     strgctl_top_in_tmux,
+    canary_halves_side_by_side,
+    one_vocabulary_for_backends_and_trips,
     metrics_flood_spares_the_data_path,
 ]
 

@@ -222,11 +222,12 @@ def trips_and_restores(port, path, paths, clients, window_s, what):
 def rollback_trips_on_errors_and_latency(env):
     """Modern answers 500 to 30 % of a route's requests: the route trips within its window
     (and its figures say why), no request of it reaches modern afterwards, route activate
-    restores it. A slow modern (p99 over the limit) trips another route the same way."""
+    restores it. A slow modern (p99 over the limit, 24 clients: the 100 requests a p99 needs
+    within the window) trips another route the same way."""
     port = 8132
     proc = env.spawn_extra_proxy("rollback", port, extra=[
         "route GET /v1/rb modern strip-prefix rollback 5% window 3s min 20",
-        "route GET /v1/slow modern strip-prefix rollback 50% p99 200 window 3s min 10"])
+        "route GET /v1/slow modern strip-prefix rollback 50% p99 200 window 3s min 100"])
     try:
         t1, rt, sent = trips_and_restores(
             port, "/v1/rb",
@@ -247,7 +248,7 @@ def rollback_trips_on_errors_and_latency(env):
                 "the trip counted %d requests, %.0f of them 5xx; the clients got %d answers "
                 "from modern, %d of them 500" % (n, share * n / 100.0, answered, got500))
         t2, rt2, _ = trips_and_restores(
-            port, "/v1/slow", lambda rnd, i, n: ("slow", "/v1/slow/__sleep/300"), 4, 3,
+            port, "/v1/slow", lambda rnd, i, n: ("slow", "/v1/slow/__sleep/300"), 24, 3,
             "latency")
         # Every request slept 300 ms at the backend: the p99 the trip saw is in the latency
         # histogram's bucket of 300 ms (262-524 ms, powers of two in microseconds), give or
@@ -261,6 +262,51 @@ def rollback_trips_on_errors_and_latency(env):
         proc.stop(signal.SIGTERM, 3.0)
     info("rollback_trips_on_errors_and_latency", "30 %% 500s tripped after %.1f s, p99 300 ms "
          "(limit 200) after %.1f s; restored by route activate" % (t1, t2))
+
+
+def one_slow_request_is_not_a_p99(env):
+    """A p99 needs 100 requests: one slow request (900 ms) among 34 does not trip "rollback 50%
+    p99 800 ... min 20", the stats show no p99 for them (p90 they do), route show says the
+    latency is judged from 100 requests, and route set and strgd -t warn that min 20 is too
+    small for a p99."""
+    port = 8135
+    line = "GET /v1/few modern strip-prefix rollback 50% p99 800 window 10s min 20"
+    proc = env.spawn_extra_proxy("few", port, extra=["route " + line])
+    try:
+        with RawConn(port=port) as c:
+            for i in range(34):
+                c.send(request("GET", "/v1/few/__sleep/%d" % (900 if i == 17 else 0)))
+                resp = c.read_response()
+                S.check(resp.status == 200 and resp.pool() == "modern", "request %d: %r" % (
+                    i, resp))
+        time.sleep(2.0)  # rollback looks every tick
+        rt = route_json(port, "/v1/few")
+        S.check(not rt["tripped"] and rt["active"],
+                "one slow request among 34 tripped the route: %r" % rt)
+        S.check(rt["rollback"]["p99_min"] == 100, "route show -j rollback: %r" % rt["rollback"])
+        row = [p for r in json.loads(h.ctl_line("stats -j", port=port)[3:])["routes"]
+               if r["route"] == "GET /v1/few" for p in r["pools"] if p["pool"] == "modern"][0]
+        S.check(row["requests"] == 34 and row["p99_ms"] is None and row["p90_ms"] is not None,
+                "stats -j of 34 requests: %r" % {k: row[k] for k in (
+                    "requests", "p90_ms", "p99_ms")})
+        shown = h.ctl_line("route show", port=port)
+        S.check("p99 judged only in windows of 100 requests or more (min 20)" in shown,
+                "route show does not say when p99 is judged: %r" % shown)
+        r = subprocess.run([str(h.ROOT / "strgctl"), "-s", h.control_path(port), "route", "set"]
+                           + line.replace("min 20", "min 30").split(), capture_output=True,
+                           text=True, timeout=10)
+        S.check(r.returncode == 0 and "warning:" in r.stderr and "min 30" in r.stderr and
+                "100 requests" in r.stderr, "route set with min 30: exit %d, stderr %r" % (
+                    r.returncode, r.stderr))
+        cfg = env.tmp / "few.conf"
+        r = subprocess.run([env.flavour.binary, "-t", "--pin-dir", env.flavour.pin_dir(cfg),
+                            "-c", str(cfg)], capture_output=True, text=True, timeout=10)
+        S.check(r.returncode == 0 and "warning:" in r.stderr and "min 20" in r.stderr,
+                "strgd -t: exit %d, stderr %r" % (r.returncode, r.stderr))
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+    info("one_slow_request_is_not_a_p99", "34 requests, one of 900 ms: not tripped, p99 not "
+         "shown (p90 %.2f ms); warnings from route set and strgd -t" % row["p90_ms"])
 
 
 def nft(*args):
@@ -383,6 +429,7 @@ SAFETY_TESTS = [
     rollback_trips_on_errors_and_latency,
     blackholed_backend_retries_idempotent_only,
     drain_wait_under_load,
+    one_slow_request_is_not_a_p99,
 ]
 
 

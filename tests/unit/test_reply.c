@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "lib/reply.h"
-#include "observe/quantile.h"
 
 static void test_reply_grows_past_its_first_block(void **state)
 {
@@ -45,45 +44,11 @@ static void test_reply_error_replaces_the_text(void **state)
 	reply_free(&r);
 }
 
-/* All requests in one bucket: the quantile moves linearly through it. */
-static void test_quantile_within_one_bucket(void **state)
-{
-	struct strg_stats v;
-
-	(void)state;
-	memset(&v, 0, sizeof(v));
-	v.latency_us_log2[11] = 100; /* [1024, 2048) us */
-	assert_true(quantile_stats_us(&v, 0.5) == 1536.0);
-	assert_true(quantile_stats_us(&v, 1.0) == 2048.0);
-	assert_true(quantile_stats_us(&v, 0.0) == 1024.0);
-}
-
-/* p99 of 99 fast and 1 slow request lies at the fast bucket's top; p100 in the slow one. */
-static void test_quantile_across_buckets(void **state)
-{
-	double b[STRG_LAT_BUCKETS] = {0};
-	struct strg_stats v;
-
-	(void)state;
-	memset(&v, 0, sizeof(v));
-	v.latency_us_log2[4] = 99; /* [8, 16) us */
-	v.latency_us_log2[20] = 1;
-	b[4] = 99;
-	b[20] = 1;
-	assert_true(quantile_stats_us(&v, 0.99) == 16.0);
-	assert_true(quantile_us(b, 0.99) == 16.0);
-	assert_true(quantile_us(b, 1.0) == 1048576.0);
-	memset(b, 0, sizeof(b));
-	assert_true(quantile_us(b, 0.5) < 0); /* nothing counted */
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply_grows_past_its_first_block),
 		cmocka_unit_test(test_reply_error_replaces_the_text),
-		cmocka_unit_test(test_quantile_within_one_bucket),
-		cmocka_unit_test(test_quantile_across_buckets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

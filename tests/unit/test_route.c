@@ -184,6 +184,43 @@ static void test_testers_are_in_every_share(void **state)
 	route_table_free(t);
 }
 
+/*
+ * A canary's users outside its share are served by the next match but counted under the canary:
+ * both halves of the endpoint side by side. A route that does not match (method) or is inactive
+ * names no counter; a request that no split passed over counts under the route that serves it.
+ */
+static void test_split_fall_through_counts_under_the_split(void **state)
+{
+	struct route_table *t = table_with_default();
+	const struct route *r, *counted;
+	struct route_spec s;
+	int canary;
+
+	(void)state;
+	canary = add(t, M(GET), "", "/v1/canary", false, MODERN);
+	route_spec_from(&route_table_get(t, (uint32_t)canary)->spec, &s);
+	s.split = true;
+	s.permille = 500;
+	assert_int_equal(route_table_set(t, &s), canary);
+	for (unsigned b = 0; b < 1000; b += 99) {
+		r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v1/canary/x", 12, b,
+					       &counted);
+		assert_int_equal(r->spec.pool, b < 500 ? MODERN : LEGACY);
+		assert_int_equal(counted->id, (uint32_t)canary);
+	}
+	r = route_table_lookup_counted(t, HTTP_M_POST, "", 0, "/v1/canary/x", 12, 900, &counted);
+	assert_int_equal(r->spec.pool, LEGACY);
+	assert_ptr_equal(counted, r);
+	r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v2", 3, 900, &counted);
+	assert_ptr_equal(counted, r);
+	s.inactive = true;
+	assert_int_equal(route_table_set(t, &s), canary);
+	r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v1/canary/x", 12, 100, &counted);
+	assert_int_equal(r->spec.pool, LEGACY);
+	assert_ptr_equal(counted, r);
+	route_table_free(t);
+}
+
 static void test_boundaries_split_at_slash_only(void **state)
 {
 	struct route_table *t = table_with_default();
@@ -857,6 +894,40 @@ static void test_random_against_reference(void **state)
 	free(refs);
 }
 
+/*
+ * strg.conf(5) states the route grammar in the words of ROUTE_GRAMMAR, the text the parser's
+ * errors and strgctl's help give: its ".B route" line, without the font changes, is that text.
+ */
+static void test_grammar_is_the_manuals(void **state)
+{
+	char line[1024], text[1024];
+	bool found = false;
+	FILE *f = fopen(STRG_SRCDIR "/user/man/strg.conf.5", "r");
+
+	(void)state;
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f)) {
+		size_t n = 0;
+
+		if (strncmp(line, ".B route ", 9))
+			continue;
+		for (const char *p = line + 3; *p && *p != '\n' && n + 1 < sizeof(text); p++) {
+			if (p[0] == '\\' && p[1] == 'f' && p[2]) {
+				p += 2; /* \fR, \fP, \fI, \fB: a font, no text */
+				continue;
+			}
+			if (p[0] == '\\' && p[1] == '-')
+				p++;
+			text[n++] = *p;
+		}
+		text[n] = '\0';
+		found = true;
+	}
+	fclose(f);
+	assert_true(found);
+	assert_string_equal(text, "route " ROUTE_GRAMMAR);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -873,6 +944,7 @@ int main(void)
 		cmocka_unit_test(test_default_route_matches_everything),
 		cmocka_unit_test(test_inactive_route_falls_through),
 		cmocka_unit_test(test_testers_are_in_every_share),
+		cmocka_unit_test(test_split_fall_through_counts_under_the_split),
 		cmocka_unit_test(test_counter_slots_are_stable_and_reused),
 		cmocka_unit_test(test_empty_table_matches_nothing),
 		cmocka_unit_test(test_default_route_cannot_be_deleted),
@@ -888,6 +960,7 @@ int main(void)
 		cmocka_unit_test(test_churn_keeps_ids_reachable),
 		cmocka_unit_test(test_random_against_reference),
 		cmocka_unit_test(test_stored_strings_follow_changes),
+		cmocka_unit_test(test_grammar_is_the_manuals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/ctlclient.h"
+#include "lib/grow.h"
 
 /* The whole line, however the socket takes it; -1 with errno on failure. */
 static int send_all(int fd, const char *buf, size_t len)
@@ -63,13 +64,10 @@ int ctl_call(const char *sock, const char *line, char **reply)
 	}
 	/* A reply of any size: read until strgd closes. */
 	for (;;) {
-		if (len + 1 == cap) {
-			more = realloc(buf, cap * 2);
-			if (!more)
-				break;
-			buf = more;
-			cap *= 2;
-		}
+		more = grow_array(buf, &cap, len + 2, 1, cap);
+		if (!more)
+			break;
+		buf = more;
 		n = read(fd, buf + len, cap - 1 - len);
 		if (n <= 0)
 			break;

@@ -14,6 +14,7 @@
 #include "cli/ctlclient.h"
 #include "control/ctlverbs.h"
 #include "cli/top.h"
+#include "lib/clock.h"
 #include "lib/version.h"
 
 static const char intro[] =
@@ -229,19 +230,17 @@ static int backend_load(const char *sock, const char *pool, const char *addr, lo
 /* --wait: after a drain, until the backend has no connection and no request left. */
 static int wait_idle(const char *sock, const char *pool, const char *addr, long limit_ms)
 {
-	struct timespec t0, t;
 	long long conns = -1, inflight = -1;
+	uint64_t t0 = now_ns();
 	long elapsed = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		if (backend_load(sock, pool, addr, &conns, &inflight) < 0) {
 			fprintf(stderr, "strgctl: --wait: cannot read backend %s of pool %s\n",
 				addr, pool);
 			return EXIT_REFUSED;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		elapsed = (long)((now_ns() - t0) / 1000000);
 		if (!conns && !inflight) {
 			printf("backend %s of pool %s is idle (after %.1f s)\n", addr, pool,
 			       (double)elapsed / 1000);
@@ -353,10 +352,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if ((json && !(v->flags & CTL_JSON)) || (dry && !(v->flags & CTL_CHANGES))) {
-		fprintf(stderr, "strgctl: %s is not an option of '%s%s%s'; usage: ",
+		fprintf(stderr, "strgctl: %s is not an option of '%s%s%s' (strgctl help %s%s%s)\n",
 			json ? "-j" : "--dry-run", v->noun, v->verb ? " " : "",
+			v->verb ? v->verb : "", v->noun, v->verb ? " " : "",
 			v->verb ? v->verb : "");
-		verb_usage(stderr, v);
 		return EXIT_USAGE;
 	}
 	if (v->id == CTL_TOP) {

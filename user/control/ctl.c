@@ -27,8 +27,11 @@
 #include "kernel/guard.h"
 #include "core/http.h"
 #include "lib/log.h"
+#include "lib/words.h"
 #include "observe/metrics.h"
 #include "control/reload.h"
+#include "control/rollback.h"
+#include "observe/quantile.h"
 #include "kernel/splice.h"
 #include "control/saver.h"
 #include "core/state.h"
@@ -153,10 +156,11 @@ static json_t *route_json(const struct config *cfg, const struct config *applied
 			json_array_append_new(methods,
 					      json_string(http_method_name((enum http_method)m)));
 	json_t *rb = s->rb_err_permille
-			     ? json_pack("{s:f, s:I, s:I, s:I}", "error_percent",
+			     ? json_pack("{s:f, s:I, s:I, s:I, s:I}", "error_percent",
 					 s->rb_err_permille / 10.0, "p99_ms",
 					 (json_int_t)s->rb_p99_ms, "window_s",
-					 (json_int_t)s->rb_window_s, "min", (json_int_t)s->rb_min)
+					 (json_int_t)s->rb_window_s, "min", (json_int_t)s->rb_min,
+					 "p99_min", (json_int_t)quantile_min_samples(0.99))
 			     : json_null();
 	json_t *trip = s->tripped ? json_pack("{s:s}", "figures", s->trip) : json_null();
 	json_t *fallback = s->fallback == ROUTE_FALLBACK_NONE ? json_string("none")
@@ -222,6 +226,10 @@ static void route_show_text(const struct ctl_env *env, const struct show_ctx *s,
 		      methods[0] ? methods : "*", sp->host[0] ? sp->host : "*", sp->path,
 		      pool_name(env->cfg, sp->pool), route_source(env->cfg, env->applied, s->v[i]),
 		      o);
+		if (sp->rb_p99_ms && sp->rb_min < quantile_min_samples(0.99))
+			reply(r,
+			      "      p99 judged only in windows of %u requests or more (min %u)\n",
+			      quantile_min_samples(0.99), sp->rb_min);
 		if (sp->tripped)
 			reply(r, "      rolled back by strgd: %s\n", sp->trip);
 	}
@@ -285,7 +293,7 @@ static int pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 			      health);
 		for (unsigned b = 0; b < p->nbackends; b++) {
 			const struct pool_backend *be = &p->backends[b];
-			bool healthy = !rt || pool_health_of(rt, b) == HEALTH_UP;
+			const char *word = rt ? pool_health_word(rt, b, now_ns()) : "healthy";
 			long long conns =
 				rt ? (long long)__atomic_load_n(&rt->b[b].conns, __ATOMIC_RELAXED)
 				   : 0;
@@ -297,16 +305,18 @@ static int pool_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 				continue;
 			json_array_append_new(
 				backends,
-				json_pack("{s:s, s:s, s:I, s:b, s:I, s:I}", "addr", be->name,
-					  "state", pool_state_name(be->state), "weight",
-					  (json_int_t)be->weight, "healthy", healthy, "connections",
+				json_pack("{s:s, s:s, s:I, s:b, s:s, s:b, s:I, s:I}", "addr",
+					  be->name, "state", pool_state_name(be->state), "weight",
+					  (json_int_t)be->weight, "healthy",
+					  strcmp(word, "ejected") != 0, "health", word, "down",
+					  strcmp(word, "healthy") != 0, "connections",
 					  (json_int_t)conns, "inflight", (json_int_t)inflight));
 			if (!a->json)
 				reply(r,
-				      "    %-24s %-6s weight %-3u %-8s %lld connections, %lld in "
+				      "    %-24s %-6s weight %-3u %-9s %lld connections, %lld in "
 				      "flight\n",
-				      be->name, pool_state_name(be->state), be->weight,
-				      healthy ? "healthy" : "ejected", conns, inflight);
+				      be->name, pool_state_name(be->state), be->weight, word, conns,
+				      inflight);
 		}
 		json_array_append_new(pools,
 				      json_pack("{s:s, s:b, s:b, s:o}", "name", p->name,
@@ -496,6 +506,16 @@ static void reply_change(struct ctl_env *env, struct ctl_reply *r, bool dry, uin
 		reply(r, "%sroute %u: %s -> %s\n", dry ? "would change " : "", id, a, b);
 }
 
+/* A p99 limit its min cannot judge: said on stderr (strgctl) and, as ever, done. */
+static void warn_rollback_min(struct ctl_reply *r, const struct route_spec *spec)
+{
+	char msg[ROUTE_TEXT_MAX + 256];
+	struct route_stored v;
+
+	if (rollback_min_warning(route_spec_view(spec, &v), msg, sizeof(msg)))
+		reply(r, "warning: %s\n", msg);
+}
+
 static int route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
 	struct route_spec spec, before;
@@ -521,6 +541,7 @@ static int route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 		route_table_free(t);
 		reply(r, "ok\n");
 		reply_change(env, r, true, old ? old->id : 0, old ? &before : NULL, &spec);
+		warn_rollback_min(r, &spec);
 		return 0;
 	}
 	id = route_table_set(env->cfg->routes, &spec);
@@ -531,6 +552,7 @@ static int route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 		stats_slot_reset(env->st, route_table_get(env->cfg->routes, (uint32_t)id)->slot);
 	reply(r, "ok\n");
 	reply_change(env, r, false, (uint32_t)id, old ? &before : NULL, &spec);
+	warn_rollback_min(r, &spec);
 	if (old && specs_equal(&before, &spec))
 		return 0;
 	ctl_publish(env, r);
@@ -845,22 +867,23 @@ static int (*const handlers[CTL_VERB_COUNT])(struct ctl_env *env, struct ctl_arg
 	[CTL_LIMIT_SET] = ctl_limit_set,
 };
 
-/* Split in place on spaces; flags -j and --dry-run are taken out wherever they stand. */
+/* Split in place into words; flags -j and --dry-run are taken out wherever they stand. */
 static int split(char *line, char **argv, bool *json, bool *dry)
 {
-	int argc = 0;
+	char *words[CTL_MAX_WORDS + 2]; /* room for both flags */
+	int n = words_split(line, words, CTL_MAX_WORDS + 2, false), argc = 0;
 
-	for (char *tok = strtok(line, " \t\r\n"); tok; tok = strtok(NULL, " \t\r\n")) {
-		if (!strcmp(tok, "-j"))
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(words[i], "-j"))
 			*json = true;
-		else if (!strcmp(tok, "--dry-run"))
+		else if (!strcmp(words[i], "--dry-run"))
 			*dry = true;
 		else if (argc < CTL_MAX_WORDS)
-			argv[argc++] = tok;
+			argv[argc++] = words[i];
 		else
 			return -E2BIG;
 	}
-	return argc;
+	return n < 0 ? n : argc;
 }
 
 /* Whether the peer belongs to gid, as primary or supplementary group. */

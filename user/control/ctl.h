@@ -13,7 +13,7 @@
 #include "lib/reply.h"
 #include "observe/metrics.h"
 
-#define CTL_SOCKET_DEFAULT "/run/strg/strgd.sock"
+#define CTL_SOCKET_DEFAULT CONFIG_CONTROL_DEFAULT
 /* Longest command line strgd accepts (the newline included); longer ones are refused whole. */
 #define CTL_LINE_MAX 4096
 /* How long strgctl restart waits for the new strgd to say it serves. */

@@ -4,27 +4,24 @@
 #include <string.h>
 
 #include "control/ctlverbs.h"
-
-#define ROUTE_KEY "ID | [METHODS] [host HOST] PATH [exact]"
+#include "core/route.h"
 
 const struct ctl_verb ctl_verbs[CTL_VERB_COUNT] = {
 	{CTL_ROUTE_SHOW, "route", "show", "",
 	 "the route table, every option of each route, and the "
 	 "kernel route table's state",
 	 CTL_JSON},
-	{CTL_ROUTE_SET, "route", "set",
-	 "[METHODS] [host HOST] PATH POOL [percent P] [exact] [strip-prefix | rewrite NEW] "
-	 "[testers] [inactive]",
+	{CTL_ROUTE_SET, "route", "set", ROUTE_GRAMMAR,
 	 "add a route, or replace the one with the same methods, host, path and exact flag; "
 	 "percent P (0-100, one decimal) sends that share of users (sticky), the rest falls "
 	 "through; strip-prefix or rewrite NEW replace the matched prefix in the forwarded path; "
 	 "testers lets the tester header pin a request to a pool",
 	 CTL_CHANGES},
-	{CTL_ROUTE_DEL, "route", "del", ROUTE_KEY, "delete a route (never the default '/')",
+	{CTL_ROUTE_DEL, "route", "del", ROUTE_KEY_GRAMMAR, "delete a route (never the default '/')",
 	 CTL_CHANGES},
-	{CTL_ROUTE_ACTIVATE, "route", "activate", ROUTE_KEY, "route the route's requests again",
-	 CTL_CHANGES},
-	{CTL_ROUTE_DEACTIVATE, "route", "deactivate", ROUTE_KEY,
+	{CTL_ROUTE_ACTIVATE, "route", "activate", ROUTE_KEY_GRAMMAR,
+	 "route the route's requests again", CTL_CHANGES},
+	{CTL_ROUTE_DEACTIVATE, "route", "deactivate", ROUTE_KEY_GRAMMAR,
 	 "keep the route, but let its requests fall through to the next match (rollback)",
 	 CTL_CHANGES},
 	{CTL_POOL_SHOW, "pool", "show", "", "the pools and their backends", CTL_JSON},

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/grow.h"
 #include "observe/quantile.h"
 #include "lib/notify.h"
 #include "control/rollback.h"
@@ -65,17 +66,12 @@ static struct rb_route *state_of(struct rollback *rb, const struct route *rt)
 		st->window_s = rt->spec.rb_window_s;
 		return st;
 	}
-	if (rb->n == rb->cap) {
-		size_t cap = rb->cap ? rb->cap * 2 : 8;
-		struct rb_route *r = realloc(rb->r, cap * sizeof(*r));
-
-		if (!r)
-			return NULL;
-		rb->r = r;
-		rb->cap = cap;
-	}
+	st = grow_array(rb->r, &rb->cap, rb->n + 1, sizeof(*rb->r), 8);
+	if (!st)
+		return NULL;
+	rb->r = st;
 	st = &rb->r[rb->n++];
-	memset(st, 0, sizeof(*st));
+	memset(st, 0, sizeof(*st)); /* a forgotten route's slot, reused */
 	st->id = rt->id;
 	st->slot = rt->slot;
 	st->pool = rt->spec.pool;
@@ -118,6 +114,19 @@ static const struct rb_sample *window_start(const struct rb_route *st, uint64_t 
 	return st->n ? &st->s[(st->head + st->n - 1) % (RB_STEPS + 1)] : NULL;
 }
 
+/* The latency part of the figures: p99 and its limit, or why it was not judged. */
+static void p99_text(const struct route_stored *sp, double p99_us, char *out, size_t len)
+{
+	if (p99_us == QUANTILE_FEW) {
+		snprintf(out, len, ", p99 not judged (fewer than %u requests)",
+			 quantile_min_samples(0.99));
+		return;
+	}
+	snprintf(out, len, ", p99 %.1f ms", p99_us < 0 ? 0 : p99_us / 1000.0);
+	if (sp->rb_p99_ms)
+		snprintf(out + strlen(out), len - strlen(out), " (limit %u ms)", sp->rb_p99_ms);
+}
+
 /* Over the window: trip when the limits are passed; the figures go to why. */
 static bool over_limits(const struct route_stored *sp, const struct strg_stats *now,
 			const struct strg_stats *then, char *why, size_t len)
@@ -125,6 +134,7 @@ static bool over_limits(const struct route_stored *sp, const struct strg_stats *
 	struct strg_stats d;
 	double err, p99;
 	uint64_t req = now->requests - then->requests;
+	size_t n;
 	bool trip;
 
 	if (req < sp->rb_min || now->requests < then->requests)
@@ -133,15 +143,31 @@ static bool over_limits(const struct route_stored *sp, const struct strg_stats *
 	for (int b = 0; b < STRG_LAT_BUCKETS; b++)
 		d.latency_us_log2[b] = now->latency_us_log2[b] - then->latency_us_log2[b];
 	err = (double)(now->status[5] - then->status[5]) * 100.0 / (double)req;
-	p99 = quantile_stats_us(&d, 0.99) / 1000.0;
-	trip = err * 10.0 > sp->rb_err_permille || (sp->rb_p99_ms && p99 > sp->rb_p99_ms);
+	/* Below the samples a p99 needs it is the window's maximum: not judged (quantile.h). */
+	p99 = quantile_stats_us(&d, 0.99);
+	trip = err * 10.0 > sp->rb_err_permille || (sp->rb_p99_ms && p99 > sp->rb_p99_ms * 1000.0);
 	if (!trip)
 		return false;
-	snprintf(why, len, "5xx %.1f%% of %llu requests over %us (limit %u.%u%%), p99 %.1f ms", err,
-		 (unsigned long long)req, sp->rb_window_s, sp->rb_err_permille / 10u,
-		 sp->rb_err_permille % 10u, p99 < 0 ? 0 : p99);
-	if (sp->rb_p99_ms)
-		snprintf(why + strlen(why), len - strlen(why), " (limit %u ms)", sp->rb_p99_ms);
+	n = (size_t)snprintf(why, len, "5xx %.1f%% of %llu requests over %us (limit %u.%u%%)", err,
+			     (unsigned long long)req, sp->rb_window_s, sp->rb_err_permille / 10u,
+			     sp->rb_err_permille % 10u);
+	if (n < len)
+		p99_text(sp, p99, why + n, len - n);
+	return true;
+}
+
+bool rollback_min_warning(const struct route_stored *sp, char *out, size_t len)
+{
+	unsigned need = quantile_min_samples(0.99);
+	char key[ROUTE_TEXT_MAX];
+
+	if (!sp->rb_err_permille || !sp->rb_p99_ms || sp->rb_min >= need)
+		return false;
+	route_key_text(sp, key, sizeof(key));
+	snprintf(out, len,
+		 "route %s: rollback min %u is below the %u requests a p99 needs: its p99 %u ms "
+		 "is judged only in windows of %u requests or more (the error rate from %u)",
+		 key, sp->rb_min, need, sp->rb_p99_ms, need, sp->rb_min);
 	return true;
 }
 

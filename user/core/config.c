@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "lib/grow.h"
+#include "lib/words.h"
 
 #define CONFIG_LINE_MAX 8192
 #define CONFIG_ARGS_MAX 128
@@ -72,10 +74,10 @@ static int config_defaults(struct config *cfg)
 	cfg->body_rate = 500;
 	cfg->down_hold_ms = 2000;
 	cfg->kernel_routes_max = CONFIG_KERNEL_ROUTES;
-	strcpy(cfg->control, "/run/strg/strgd.sock");
+	strcpy(cfg->control, CONFIG_CONTROL_DEFAULT);
 	cfg->control_read_gid = -1;
 	cfg->control_change_gid = -1;
-	strcpy(cfg->state, "/var/lib/strg/state");
+	strcpy(cfg->state, CONFIG_STATE_DEFAULT);
 	strcpy(cfg->tester_header, "X-Strg-Pool");
 	cfg->routes = route_table_new();
 	return cfg->routes ? 0 : -errno;
@@ -556,20 +558,12 @@ static int route_methods(struct cfg_parser *ps, const char *list, uint32_t *mask
 
 static int route_remember_line(struct cfg_parser *ps, int id)
 {
-	unsigned *lines;
-	size_t n;
+	unsigned *lines =
+		grow_array(ps->route_lines, &ps->nroute_lines, (size_t)id + 1, sizeof(*lines), 64);
 
-	if ((size_t)id >= ps->nroute_lines) {
-		n = ps->nroute_lines ? ps->nroute_lines * 2 : 64;
-		while (n <= (size_t)id)
-			n *= 2;
-		lines = realloc(ps->route_lines, n * sizeof(*lines));
-		if (!lines)
-			return cfg_err(ps, "route: %s", strerror(ENOMEM));
-		memset(lines + ps->nroute_lines, 0, (n - ps->nroute_lines) * sizeof(*lines));
-		ps->route_lines = lines;
-		ps->nroute_lines = n;
-	}
+	if (!lines)
+		return cfg_err(ps, "route: %s", strerror(ENOMEM));
+	ps->route_lines = lines;
 	ps->route_lines[id] = ps->line;
 	return 0;
 }
@@ -637,115 +631,166 @@ static int parse_rollback(struct cfg_parser *ps, int argc, char **argv, int *i,
 }
 
 /* route [METHODS] [host H] PATH POOL [exact], argv[0] being "route" or the verb before it */
-static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct route_spec *out)
-{
-	static const char usage[] = "route: expects [METHODS] [host HOST] PATH POOL [exact]";
-	struct route_spec spec = {0};
-	const char *methods = NULL, *host = "", *path, *pool;
-	int i = 1, err;
+/* A route line's leading words, as written: [METHODS] [host HOST] PATH POOL. */
+struct route_words {
+	const char *methods, *host, *path, *pool;
+};
 
-	if (i < argc && argv[i][0] != '/' && strcmp(argv[i], "host"))
-		methods = argv[i++];
-	if (i < argc && !strcmp(argv[i], "host")) {
-		if (i + 1 >= argc)
+/* The leading words from argv[*i]; *i moves past them. 0 or the error's. */
+static int route_leading(struct cfg_parser *ps, int argc, char **argv, int *i,
+			 struct route_words *w)
+{
+	static const char usage[] = "route: expects " ROUTE_GRAMMAR;
+
+	*w = (struct route_words){.host = ""};
+	if (*i < argc && argv[*i][0] != '/' && strcmp(argv[*i], "host"))
+		w->methods = argv[(*i)++];
+	if (*i < argc && !strcmp(argv[*i], "host")) {
+		if (*i + 1 >= argc)
 			return cfg_err(ps, "%s", usage);
-		host = argv[i + 1];
-		i += 2;
+		w->host = argv[*i + 1];
+		*i += 2;
 	}
-	if (i >= argc)
+	if (*i >= argc)
 		return cfg_err(ps, "%s", usage);
-	path = argv[i++];
-	if (path[0] != '/')
+	w->path = argv[(*i)++];
+	if (w->path[0] != '/')
 		return cfg_err(ps, "route: path must start with '/'");
-	if (i >= argc)
+	if (*i >= argc)
 		return cfg_err(ps, "%s", usage);
-	pool = argv[i++];
+	w->pool = argv[(*i)++];
+	return 0;
+}
+
+/* strip-prefix, or rewrite NEW, at argv[*i]; *i moves past it. 0 or the error's. */
+static int route_adapt(struct cfg_parser *ps, int argc, char **argv, int *i,
+		       struct route_spec *spec)
+{
+	struct route_spec tmp = {0};
+
+	if (*i < argc && !strcmp(argv[*i], "strip-prefix")) {
+		spec->adapt = true;
+		(*i)++;
+	} else if (*i + 1 < argc && !strcmp(argv[*i], "rewrite")) {
+		if (route_path_set(&tmp, argv[*i + 1]))
+			return cfg_err(ps, "route: bad rewrite '%s' (a path like the route's)",
+				       argv[*i + 1]);
+		spec->adapt = true;
+		/* "/" as the new prefix is the same as stripping the old one. */
+		strcpy(spec->rewrite, strcmp(tmp.path, "/") ? tmp.path : "");
+		*i += 2;
+	}
+	return 0;
+}
+
+/* fallback POOL | none, at argv[*i]; *i moves past it. 0 or the error's. */
+static int route_fallback(struct cfg_parser *ps, int argc, char **argv, int *i,
+			  struct route_spec *spec)
+{
+	if (*i + 1 >= argc || strcmp(argv[*i], "fallback"))
+		return 0;
+	if (!strcmp(argv[*i + 1], "none")) {
+		spec->fallback = ROUTE_FALLBACK_NONE;
+	} else {
+		spec->fallback_pool = config_pool_find(ps->cfg, argv[*i + 1]);
+		if (spec->fallback_pool < 0)
+			return cfg_err(ps, "route: unknown fallback pool '%.64s'", argv[*i + 1]);
+		spec->fallback = ROUTE_FALLBACK_POOL;
+	}
+	*i += 2;
+	return 0;
+}
+
+/* The options after the pool, in the grammar's order, to the end of the line. */
+static int route_options(struct cfg_parser *ps, int argc, char **argv, int i,
+			 struct route_spec *spec)
+{
+	int err = 0;
+
 	if (i + 1 < argc && !strcmp(argv[i], "percent")) {
-		if (parse_percent(argv[i + 1], &spec.permille))
+		if (parse_percent(argv[i + 1], &spec->permille))
 			return cfg_err(ps, "route: bad percent '%s' (0 to 100, one decimal)",
 				       argv[i + 1]);
-		spec.split = true;
+		spec->split = true;
 		i += 2;
 	}
 	if (i < argc && !strcmp(argv[i], "exact")) {
-		spec.exact = true;
+		spec->exact = true;
 		i++;
 	}
-	if (i < argc && !strcmp(argv[i], "strip-prefix")) {
-		spec.adapt = true;
-		i++;
-	} else if (i + 1 < argc && !strcmp(argv[i], "rewrite")) {
-		struct route_spec tmp = {0};
-
-		if (route_path_set(&tmp, argv[i + 1]))
-			return cfg_err(ps, "route: bad rewrite '%s' (a path like the route's)",
-				       argv[i + 1]);
-		spec.adapt = true;
-		/* "/" as the new prefix is the same as stripping the old one. */
-		strcpy(spec.rewrite, strcmp(tmp.path, "/") ? tmp.path : "");
-		i += 2;
-	}
-	if (i < argc && !strcmp(argv[i], "testers")) {
-		spec.testers = true;
+	err = route_adapt(ps, argc, argv, &i, spec);
+	if (!err && i < argc && !strcmp(argv[i], "testers")) {
+		spec->testers = true;
 		i++;
 	}
-	if (i + 1 < argc && !strcmp(argv[i], "fallback")) {
-		if (!strcmp(argv[i + 1], "none")) {
-			spec.fallback = ROUTE_FALLBACK_NONE;
-		} else {
-			spec.fallback_pool = config_pool_find(ps->cfg, argv[i + 1]);
-			if (spec.fallback_pool < 0)
-				return cfg_err(ps, "route: unknown fallback pool '%.64s'",
-					       argv[i + 1]);
-			spec.fallback = ROUTE_FALLBACK_POOL;
-		}
-		i += 2;
-	}
-	if (i + 1 < argc && !strcmp(argv[i], "rollback")) {
-		err = parse_rollback(ps, argc, argv, &i, &spec);
-		if (err)
-			return err;
-	}
+	if (!err)
+		err = route_fallback(ps, argc, argv, &i, spec);
+	if (!err && i + 1 < argc && !strcmp(argv[i], "rollback"))
+		err = parse_rollback(ps, argc, argv, &i, spec);
+	if (err)
+		return err;
 	if (i < argc && !strcmp(argv[i], "inactive")) {
-		spec.inactive = true;
+		spec->inactive = true;
 		i++;
 	}
 	if (i < argc && !strcmp(argv[i], "tripped")) {
-		spec.tripped = true; /* a state file's: rolled back by strgd, still inactive */
-		spec.inactive = true;
-		snprintf(spec.trip, sizeof(spec.trip), "before strgd's last start");
+		spec->tripped = true; /* a state file's: rolled back by strgd, still inactive */
+		spec->inactive = true;
+		snprintf(spec->trip, sizeof(spec->trip), "before strgd's last start");
 		i++;
 	}
-	if (i < argc)
-		return cfg_err(ps, "route: unexpected '%s'", argv[i]);
-	if (!methods && !host[0] && !strcmp(path, "/") && !spec.exact &&
-	    (spec.inactive || spec.split || spec.adapt || spec.rb_err_permille))
-		return cfg_err(ps, "route: the default route '/' takes every request");
-	if (route_path_set(&spec, path))
+	return i < argc ? cfg_err(ps, "route: unexpected '%s'", argv[i]) : 0;
+}
+
+/* The leading words into spec, and the checks that need the whole route. 0 or the error's. */
+static int route_finish(struct cfg_parser *ps, const struct route_words *w, struct route_spec *spec)
+{
+	struct route_stored view;
+	int err;
+
+	if (route_path_set(spec, w->path))
 		return cfg_err(ps,
 			       "route: bad path '%s' (no '?', '#', spaces, dot or empty segments)",
-			       path);
-	if (route_host_set(&spec, host))
-		return cfg_err(ps, "route: bad host '%s' (a name or IP literal, no port)", host);
-	if (methods) {
-		err = route_methods(ps, methods, &spec.methods);
-		if (err)
-			return err;
-	}
-	spec.pool = config_pool_find(ps->cfg, pool);
-	if (spec.pool < 0 && !ps->name) /* a command: no file to reorder */
-		return cfg_err(ps, "route: unknown pool '%s'", pool);
-	if (spec.pool < 0)
+			       w->path);
+	if (route_host_set(spec, w->host))
+		return cfg_err(ps, "route: bad host '%s' (a name or IP literal, no port)", w->host);
+	err = w->methods ? route_methods(ps, w->methods, &spec->methods) : 0;
+	if (err)
+		return err;
+	if (route_is_default(route_spec_view(spec, &view)) &&
+	    (spec->inactive || spec->split || spec->adapt || spec->rb_err_permille))
+		return cfg_err(ps, "route: the default route '/' takes every request");
+	spec->pool = config_pool_find(ps->cfg, w->pool);
+	if (spec->pool < 0 && !ps->name) /* a command: no file to reorder */
+		return cfg_err(ps, "route: unknown pool '%s'", w->pool);
+	if (spec->pool < 0)
 		return cfg_err(ps, "route: unknown pool '%s' (pools are defined before routes)",
-			       pool);
+			       w->pool);
 	/* Its own pool has no backend when a fallback is due: the same pool cannot take over. */
-	if (spec.fallback == ROUTE_FALLBACK_POOL && spec.fallback_pool == spec.pool && !ps->saved)
+	if (spec->fallback == ROUTE_FALLBACK_POOL && spec->fallback_pool == spec->pool &&
+	    !ps->saved)
 		return cfg_err(ps,
 			       "route: fallback '%s' is the route's own pool (name another pool, "
 			       "or 'fallback none')",
-			       pool);
-	*out = spec;
+			       w->pool);
 	return 0;
+}
+
+/* A route line (ROUTE_GRAMMAR) into out. 0 or the error's (cfg_err). */
+static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct route_spec *out)
+{
+	struct route_spec spec = {0};
+	struct route_words w;
+	int i = 1, err;
+
+	err = route_leading(ps, argc, argv, &i, &w);
+	if (!err)
+		err = route_options(ps, argc, argv, i, &spec);
+	if (!err)
+		err = route_finish(ps, &w, &spec);
+	if (!err)
+		*out = spec;
+	return err;
 }
 
 static int do_route(struct cfg_parser *ps, int argc, char **argv)
@@ -978,26 +1023,6 @@ static const struct {
 	{"allow", do_cidrs},
 };
 
-/* Split a line in place into words; a word starting with '#' starts a comment. */
-static int split(struct cfg_parser *ps, char *s, char **argv)
-{
-	int argc = 0;
-
-	for (;;) {
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (!*s || *s == '#')
-			return argc;
-		if (argc == CONFIG_ARGS_MAX)
-			return cfg_err(ps, "too many words on one line (max %d)", CONFIG_ARGS_MAX);
-		argv[argc++] = s;
-		while (*s && *s != ' ' && *s != '\t')
-			s++;
-		if (*s)
-			*s++ = '\0';
-	}
-}
-
 static int parse_line(struct cfg_parser *ps, const char *text, size_t len)
 {
 	char buf[CONFIG_LINE_MAX + 1], *argv[CONFIG_ARGS_MAX];
@@ -1013,9 +1038,11 @@ static int parse_line(struct cfg_parser *ps, const char *text, size_t len)
 			return cfg_err(ps, "control character in line");
 	memcpy(buf, text, len);
 	buf[len] = '\0';
-	argc = split(ps, buf, argv);
-	if (argc <= 0)
-		return argc;
+	argc = words_split(buf, argv, CONFIG_ARGS_MAX, true);
+	if (argc < 0)
+		return cfg_err(ps, "too many words on one line (max %d)", CONFIG_ARGS_MAX);
+	if (!argc)
+		return 0;
 	for (i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
 		if (!strcmp(argv[0], directives[i].name))
 			return directives[i].fn(ps, argc, argv);
@@ -1026,7 +1053,7 @@ static int parse_line(struct cfg_parser *ps, const char *text, size_t len)
 static int config_finish(struct cfg_parser *ps)
 {
 	struct config *cfg = ps->cfg;
-	struct route_spec def = {.path = "/"};
+	struct route_spec def;
 	int id;
 
 	ps->line = 0;
@@ -1035,8 +1062,9 @@ static int config_finish(struct cfg_parser *ps)
 	if (cfg->limits.max_request_line > cfg->limits.max_head)
 		return cfg_err(ps, "limit request-line (%u) is larger than limit head (%u)",
 			       cfg->limits.max_request_line, cfg->limits.max_head);
-	if (route_table_find(cfg->routes, &def))
+	if (route_table_default(cfg->routes))
 		return 0;
+	route_default_spec(&def);
 	def.pool = config_pool_find(cfg, "legacy");
 	if (def.pool < 0)
 		return cfg_err(ps, "no default route '/' and no pool 'legacy'");

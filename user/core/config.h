@@ -12,6 +12,10 @@
 #include "core/pool.h"
 #include "core/route.h"
 
+/* Where the control socket and the state file are when the configuration does not say. */
+#define CONFIG_CONTROL_DEFAULT "/run/strg/strgd.sock"
+#define CONFIG_STATE_DEFAULT   "/var/lib/strg/state"
+
 /* What makes a user's bucket for "percent" routes. */
 enum sticky_kind {
 	STICKY_ADDRESS = 0, /* the client address (the default) */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/guardcfg.h"
+#include "lib/grow.h"
 
 static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
@@ -133,20 +134,16 @@ int guard_list_add(struct guard_list *l, const struct guard_net *n)
 {
 	bool found;
 	unsigned at = find(l, n, &found);
+	struct guard_net *v;
 
 	if (found)
 		return 0;
 	if (l->n >= GUARD_MAX_CIDRS)
 		return -ENOSPC;
-	if (l->n == l->cap) {
-		unsigned cap = l->cap ? l->cap * 2 : 16;
-		struct guard_net *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	v = grow_array(l->v, &l->cap, (size_t)l->n + 1, sizeof(*l->v), 16);
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
 	memmove(&l->v[at + 1], &l->v[at], (l->n - at) * sizeof(*l->v));
 	l->v[at] = *n;
 	l->n++;

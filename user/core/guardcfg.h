@@ -26,7 +26,8 @@ struct guard_net {
 
 /* A set of CIDRs, sorted and unique. */
 struct guard_list {
-	unsigned n, cap;
+	unsigned n;
+	size_t cap;
 	struct guard_net *v;
 };
 

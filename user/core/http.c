@@ -2,6 +2,7 @@
 /* Strict HTTP/1.1 request/response head parser and chunked-body scanner (RFC 9110, RFC 9112). */
 #include <linux/types.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "strg/http_scan.h"
@@ -107,6 +108,20 @@ const char *http_reason(unsigned status)
 		return "HTTP Version Not Supported";
 	}
 	return "Error";
+}
+
+int http_own_head(char *out, size_t len, unsigned status, const char *type, size_t body_len,
+		  const char *extra)
+{
+	return snprintf(out, len,
+			"HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+			"Connection: close\r\n\r\n",
+			status, http_reason(status), type, body_len, extra);
+}
+
+int http_own_body(char *out, size_t len, unsigned status)
+{
+	return snprintf(out, len, "%u %s\n", status, http_reason(status));
 }
 
 static size_t min_size(size_t a, size_t b)

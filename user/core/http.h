@@ -129,5 +129,14 @@ const char *http_method_name(enum http_method m);
 enum http_method http_method_lookup(const char *s, size_t len);
 /* Reason phrase for the statuses strgd generates itself. */
 const char *http_reason(unsigned status);
+/*
+ * The head of a response of strgd's own, closing the connection: status line, Content-Type,
+ * Content-Length, the header lines extra ("" or lines that each end in CRLF), "Connection:
+ * close" and the empty line. snprintf-style: the length the text needs.
+ */
+int http_own_head(char *out, size_t len, unsigned status, const char *type, size_t body_len,
+		  const char *extra);
+/* The text/plain body of strgd's own error responses, "404 Not Found\n". snprintf-style. */
+int http_own_body(char *out, size_t len, unsigned status);
 
 #endif

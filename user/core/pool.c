@@ -193,6 +193,38 @@ bool pool_held_down(struct pool_runtime *rt, unsigned idx, uint64_t now_ns)
 	return down;
 }
 
+void pool_check_failed(struct pool_runtime *rt, unsigned idx, const char *why, uint64_t now_ns)
+{
+	if (idx >= POOL_MAX_BACKENDS)
+		return;
+	rt_lock(rt);
+	snprintf(rt->b[idx].check_error, sizeof(rt->b[idx].check_error), "%s", why);
+	rt->b[idx].check_error_ns = now_ns;
+	rt_unlock(rt);
+}
+
+uint64_t pool_check_error(struct pool_runtime *rt, unsigned idx, char *out, size_t len)
+{
+	uint64_t when;
+
+	if (len)
+		out[0] = '\0';
+	if (idx >= POOL_MAX_BACKENDS)
+		return 0;
+	rt_lock(rt);
+	snprintf(out, len, "%s", rt->b[idx].check_error);
+	when = rt->b[idx].check_error_ns;
+	rt_unlock(rt);
+	return when;
+}
+
+const char *pool_health_word(struct pool_runtime *rt, unsigned idx, uint64_t now_ns)
+{
+	if (pool_health_of(rt, idx) != HEALTH_UP)
+		return "ejected";
+	return pool_held_down(rt, idx, now_ns) ? "held-down" : "healthy";
+}
+
 void pool_mark_up(const struct pool *p, struct pool_runtime *rt, unsigned idx)
 {
 	if (idx >= p->nbackends || idx >= POOL_MAX_BACKENDS)

@@ -68,6 +68,9 @@ struct pool_runtime {
 		uint64_t connect_errors, connect_timeouts, response_timeouts, ejections, admissions;
 		/* gauges (atomic): open backend connections, requests in flight on them */
 		int64_t conns, inflight;
+		/* the last failed health check: why ("" none yet), when (CLOCK_MONOTONIC); lock */
+		char check_error[80];
+		uint64_t check_error_ns;
 	} b[POOL_MAX_BACKENDS];
 };
 
@@ -94,6 +97,16 @@ void pool_connect_failed(const struct pool *p, struct pool_runtime *rt, unsigned
 void pool_response_timeout(struct pool_runtime *rt, unsigned idx);
 /* Whether it is held down at now_ns (for views: down marks expire by themselves). */
 bool pool_held_down(struct pool_runtime *rt, unsigned idx, uint64_t now_ns);
+/*
+ * A backend's health in the one word every view uses: "ejected" (its health check or its failed
+ * requests took it out), "held-down" (a refused connect: skipped until down-hold ends) or
+ * "healthy". A backend is down (no new connection goes to it) unless healthy.
+ */
+const char *pool_health_word(struct pool_runtime *rt, unsigned idx, uint64_t now_ns);
+/* A health check of this backend failed: why, kept for the views (pool_check_error). */
+void pool_check_failed(struct pool_runtime *rt, unsigned idx, const char *why, uint64_t now_ns);
+/* The last failed check's reason into out ("" when none): returns when it failed (0: never). */
+uint64_t pool_check_error(struct pool_runtime *rt, unsigned idx, char *out, size_t len);
 /* Whether an open connection to this backend may carry another request (ready and healthy). */
 bool pool_backend_serves(const struct pool *p, struct pool_runtime *rt, unsigned idx);
 /* Whether any backend would take a new connection at now_ns (else the route falls back). */

@@ -10,6 +10,7 @@
 
 #include "core/http.h"
 #include "core/route.h"
+#include "lib/grow.h"
 
 #define FNV_BASIS 2166136261u
 #define FNV_PRIME 16777619u
@@ -109,7 +110,7 @@ struct route_prefix {
 	uint32_t hash;
 	uint32_t len;
 	unsigned n;
-	unsigned cap;
+	size_t cap;
 	struct route_node **routes;
 	char path[];
 };
@@ -386,6 +387,20 @@ bool route_is_default(const struct route_stored *s)
 	return !s->methods && !s->host[0] && !s->exact && !strcmp(s->path, "/");
 }
 
+void route_default_spec(struct route_spec *spec)
+{
+	memset(spec, 0, sizeof(*spec));
+	strcpy(spec->path, "/");
+}
+
+const struct route *route_table_default(const struct route_table *t)
+{
+	struct route_spec spec;
+
+	route_default_spec(&spec);
+	return route_table_find(t, &spec);
+}
+
 bool route_spec_equal(const struct route_stored *a, const struct route_stored *b)
 {
 	return a->methods == b->methods && !strcmp(a->host, b->host) && !strcmp(a->path, b->path) &&
@@ -536,7 +551,6 @@ static struct route_prefix *prefix_get(struct route_table *t, const char *path, 
 	uint32_t hash = fnv_hash(path, len);
 	struct route_prefix *p = pfx_find(t, hash, path, len);
 	struct route_node **routes;
-	unsigned cap;
 
 	*created = !p;
 	if (!p) {
@@ -547,17 +561,13 @@ static struct route_prefix *prefix_get(struct route_table *t, const char *path, 
 		p->len = len;
 		memcpy(p->path, path, len + 1);
 	}
-	if (p->n < p->cap)
-		return p;
-	cap = p->cap ? p->cap * 2 : 2;
-	routes = realloc(p->routes, cap * sizeof(*routes));
+	routes = grow_array(p->routes, &p->cap, (size_t)p->n + 1, sizeof(*routes), 2);
 	if (!routes) {
 		if (*created)
 			free(p);
 		return NULL;
 	}
 	p->routes = routes;
-	p->cap = cap;
 	return p;
 }
 
@@ -770,8 +780,7 @@ int route_table_del(struct route_table *t, uint32_t id)
 	if (!n)
 		return -ENOENT;
 	/* Without it a request could match nothing: the default route can only be re-pointed. */
-	if (!n->r.spec.methods && !n->r.spec.host[0] && !n->r.spec.exact &&
-	    !strcmp(n->r.spec.path, "/"))
+	if (route_is_default(&n->r.spec))
 		return -EPERM;
 	p = n->pfx;
 	prefix_unlink(p, n);
@@ -876,31 +885,44 @@ static bool host_equal(const char *lower, const char *host, size_t len)
 	return true;
 }
 
-static const struct route *prefix_match(const struct route_prefix *p, uint32_t mbit,
-					const char *host, size_t host_len, bool full,
-					unsigned bucket, route_skip_fn skip, void *ctx)
+/* What one lookup looks for, and the split route it passed over first (when asked). */
+struct lookup {
+	uint32_t mbit;
+	const char *host;
+	size_t host_len;
+	unsigned bucket;
+	route_skip_fn skip;
+	void *ctx;
+	const struct route **passed;
+};
+
+static const struct route *prefix_match(const struct route_prefix *p, const struct lookup *q,
+					bool full)
 {
-	bool tester = bucket & ROUTE_TESTER;
+	bool tester = q->bucket & ROUTE_TESTER;
+	unsigned bucket = q->bucket & ~ROUTE_TESTER;
 	const struct route_node *n;
 	unsigned k;
 
-	bucket &= ~ROUTE_TESTER;
 	for (k = 0; k < p->n; k++) {
 		n = p->routes[k];
 		if (n->r.spec.inactive)
 			continue;
-		/* A tester is in every share of a route that lets testers pick its pool. */
-		if (n->r.spec.split && bucket >= n->r.spec.permille &&
-		    !(tester && n->r.spec.testers))
+		if (n->r.spec.methods && !(n->r.spec.methods & q->mbit))
 			continue;
-		if (n->r.spec.methods && !(n->r.spec.methods & mbit))
-			continue;
-		if (n->host_len &&
-		    (n->host_len != host_len || !host_equal(n->r.spec.host, host, host_len)))
+		if (n->host_len && (n->host_len != q->host_len ||
+				    !host_equal(n->r.spec.host, q->host, q->host_len)))
 			continue;
 		if (n->r.spec.exact && !full)
 			continue;
-		if (skip && skip(&n->r, ctx))
+		/* A tester is in every share of a route that lets testers pick its pool. */
+		if (n->r.spec.split && bucket >= n->r.spec.permille &&
+		    !(tester && n->r.spec.testers)) {
+			if (q->passed && !*q->passed)
+				*q->passed = &n->r;
+			continue;
+		}
+		if (q->skip && q->skip(&n->r, q->ctx))
 			continue;
 		return &n->r;
 	}
@@ -957,13 +979,10 @@ const struct route *route_table_lookup_user(const struct route_table *t, unsigne
 				       NULL);
 }
 
-const struct route *route_table_lookup_skip(const struct route_table *t, unsigned method,
-					    const char *host, size_t host_len, const char *path,
-					    size_t path_len, unsigned bucket, route_skip_fn skip,
-					    void *ctx)
+static const struct route *lookup(const struct route_table *t, const char *path, size_t path_len,
+				  const struct lookup *q)
 {
 	struct route_cand c[ROUTE_DEPTH_MAX];
-	uint32_t mbit = method < 32 ? 1u << method : 0;
 	const struct route_prefix *p;
 	const struct route *r;
 	unsigned n;
@@ -977,15 +996,48 @@ const struct route *route_table_lookup_skip(const struct route_table *t, unsigne
 		p = pfx_find(t, c[n].hash, path, c[n].len);
 		if (!p)
 			continue;
-		r = prefix_match(p, mbit, host, host_len, c[n].len == path_len, bucket, skip, ctx);
+		r = prefix_match(p, q, c[n].len == path_len);
 		if (r)
 			return r;
 	}
 	p = pfx_find(t, fnv_step(FNV_BASIS, '/'), "/", 1);
 	if (!p)
 		return NULL;
-	return prefix_match(p, mbit, host, host_len, path_len == 1 && path[0] == '/', bucket, skip,
-			    ctx);
+	return prefix_match(p, q, path_len == 1 && path[0] == '/');
+}
+
+const struct route *route_table_lookup_skip(const struct route_table *t, unsigned method,
+					    const char *host, size_t host_len, const char *path,
+					    size_t path_len, unsigned bucket, route_skip_fn skip,
+					    void *ctx)
+{
+	struct lookup q = {.mbit = method < 32 ? 1u << method : 0,
+			   .host = host,
+			   .host_len = host_len,
+			   .bucket = bucket,
+			   .skip = skip,
+			   .ctx = ctx};
+
+	return lookup(t, path, path_len, &q);
+}
+
+const struct route *route_table_lookup_counted(const struct route_table *t, unsigned method,
+					       const char *host, size_t host_len, const char *path,
+					       size_t path_len, unsigned bucket,
+					       const struct route **counted)
+{
+	struct lookup q = {.mbit = method < 32 ? 1u << method : 0,
+			   .host = host,
+			   .host_len = host_len,
+			   .bucket = bucket,
+			   .passed = counted};
+	const struct route *r;
+
+	*counted = NULL;
+	r = lookup(t, path, path_len, &q);
+	if (!*counted)
+		*counted = r;
+	return r;
 }
 
 static bool segment_ok(const char *s, size_t len)

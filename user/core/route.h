@@ -13,6 +13,18 @@
 /* Segments in a route's path: bounds the per-request boundary walk here and in the BPF lookup. */
 #define ROUTE_DEPTH_MAX 32
 
+/*
+ * The route grammar, after the word "route" (strg.conf) or "route set" (strgctl): the parser's
+ * errors, strgctl's help and the manual page say it in these words (a unit test holds the page
+ * to it).
+ */
+#define ROUTE_GRAMMAR                                                                              \
+	"[METHODS] [host HOST] PATH POOL [percent P] [exact] [strip-prefix | rewrite NEW] "        \
+	"[testers] [fallback POOL | none] [rollback ERR% [p99 MS] [window T] [min N]] "            \
+	"[inactive]"
+/* How a change names a route: its id, or its key. */
+#define ROUTE_KEY_GRAMMAR "ID | [METHODS] [host HOST] PATH [exact]"
+
 /* What an operator (config line or strgctl) asks for. */
 struct route_spec {
 	uint32_t methods;	       /* bit (1u << enum http_method); 0 = every method */
@@ -146,6 +158,15 @@ const struct route *route_table_lookup_skip(const struct route_table *t, unsigne
 					    const char *host, size_t host_len, const char *path,
 					    size_t path_len, unsigned bucket, route_skip_fn skip,
 					    void *ctx);
+/*
+ * The same, also naming the route the request counts under: the first split route that matched it
+ * but not its bucket (the legacy half of a canary is counted beside the modern half), else the
+ * route returned (NULL when none matched).
+ */
+const struct route *route_table_lookup_counted(const struct route_table *t, unsigned method,
+					       const char *host, size_t host_len, const char *path,
+					       size_t path_len, unsigned bucket,
+					       const struct route **counted);
 const struct route *route_table_lookup_user(const struct route_table *t, unsigned method,
 					    const char *host, size_t host_len, const char *path,
 					    size_t path_len, unsigned bucket);
@@ -180,8 +201,15 @@ size_t route_key_text(const struct route_stored *s, char *out, size_t len);
  */
 size_t route_spec_text(const struct route_stored *spec, const char *pool, const char *fallback,
 		       char *out, size_t len);
-/* The default route: "/" for every method and host, not exact. */
+/*
+ * The default route: "/" for every method and host, not exact. It takes every request nothing
+ * else takes, so a table always has it: it can be re-pointed, never deleted, split or disabled.
+ */
 bool route_is_default(const struct route_stored *spec);
+/* The default route's key in spec (its settings zero, pool 0). */
+void route_default_spec(struct route_spec *spec);
+/* The table's default route, or NULL when it has none yet. */
+const struct route *route_table_default(const struct route_table *t);
 /* Same route and same target, options and state. */
 bool route_spec_equal(const struct route_stored *a, const struct route_stored *b);
 /*

@@ -13,6 +13,8 @@
 
 #include "core/http.h"
 #include "core/state.h"
+#include "lib/reply.h"
+#include "lib/words.h"
 
 #define STATE_WORDS 24
 /* The last line of a whole state file: without it the file was cut short. */
@@ -265,16 +267,11 @@ static int load_line(struct config *cfg, struct load_seen *seen, struct route_ta
 	char *argv[STATE_WORDS];
 	struct route_spec spec;
 	uint32_t want = 0;
-	int argc = 0, id;
+	int argc = words_split(line, argv, STATE_WORDS, true), id;
 
-	for (char *w = strtok(line, " \t\r"); w; w = strtok(NULL, " \t\r")) {
-		if (w[0] == '#')
-			break;
-		if (argc == STATE_WORDS) {
-			snprintf(msg, len, "too many words");
-			return -EINVAL;
-		}
-		argv[argc++] = w;
+	if (argc < 0) {
+		snprintf(msg, len, "too many words");
+		return -EINVAL;
 	}
 	if (!argc)
 		return 0;
@@ -331,28 +328,11 @@ static int load_line(struct config *cfg, struct load_seen *seen, struct route_ta
 	return 0;
 }
 
-static bool has_default_route(const struct route_table *t)
-{
-	struct route_spec spec = {0};
-
-	route_path_set(&spec, "/");
-	return route_table_find(t, &spec) != NULL;
-}
-
 /* Append one "applied" line (without its prefix) to the text being collected. */
-static int applied_add(char **text, size_t *len, const char *line)
+static int applied_add(struct reply *text, const char *line)
 {
-	size_t n = strlen(line);
-	char *t = realloc(*text, *len + n + 2);
-
-	if (!t)
-		return -ENOMEM;
-	memcpy(t + *len, line, n);
-	t[*len + n] = '\n';
-	*len += n + 1;
-	t[*len] = '\0';
-	*text = t;
-	return 0;
+	reply_printf(text, "%s\n", line);
+	return text->oom ? -ENOMEM : 0;
 }
 
 /* The "applied" lines as a configuration of their own (pools and routes). */
@@ -394,104 +374,129 @@ static int state_refuse(const struct config *cfg, int ret, const char *why, char
 	return ret;
 }
 
-int state_load(struct config *cfg, struct config **last, char *err, size_t errlen)
-{
-	struct route_table *t;
-	unsigned lineno = 0;
-	char line[4096], msg[256], *applied = NULL;
-	size_t applied_len = 0;
-	struct config *tmp;
-	struct load_seen seen = {0};
-	bool ended = false;
-	struct stat st;
-	FILE *f;
-	int ret = 0;
+/* A state file being read: what it loads goes into copies until the file is whole. */
+struct load {
+	struct config *tmp;    /* its pools (and guard), over a copy of the configuration */
+	struct route_table *t; /* its routes */
+	struct load_seen seen;
+	struct reply applied; /* its "applied" lines */
+	unsigned lineno;
+	bool ended;
+};
 
-	*last = NULL;
-	f = fopen(cfg->state, "re");
-	if (!f) {
-		if (errno == ENOENT)
-			return 0; /* nothing changed at runtime yet: the configuration is live */
-		return state_refuse(cfg, -errno, strerror(errno), err, errlen);
-	}
-	if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
-		fclose(f);
+/* Open the state file: 1, or 0 when there is none (nothing changed at runtime yet), -errno. */
+static int state_open(struct config *cfg, FILE **f, char *err, size_t errlen)
+{
+	struct stat st;
+
+	*f = fopen(cfg->state, "re");
+	if (!*f)
+		return errno == ENOENT ? 0
+				       : state_refuse(cfg, -errno, strerror(errno), err, errlen);
+	if (fstat(fileno(*f), &st) == 0 && !S_ISREG(st.st_mode)) {
+		fclose(*f);
 		return state_refuse(cfg, -EINVAL, "not a regular file", err, errlen);
 	}
-	/* Pools are read into a copy, so a refused file leaves the configuration's in force. */
-	t = route_table_new();
-	tmp = malloc(sizeof(*tmp));
-	if (!t || !tmp) {
-		fclose(f);
-		route_table_free(t);
-		free(tmp);
-		snprintf(err, errlen, "%s: %s", cfg->state, strerror(ENOMEM));
-		return -ENOMEM;
-	}
-	*tmp = *cfg;
+	return 1;
+}
+
+/* Every line of f into ld, and the file whole (its end line). 0 or -errno (err says where). */
+static int load_lines(struct config *cfg, FILE *f, struct load *ld, char *err, size_t errlen)
+{
+	char line[4096], msg[256];
+	int ret = 0;
+
 	while (fgets(line, sizeof(line), f)) {
-		lineno++;
+		ld->lineno++;
 		line[strcspn(line, "\n")] = '\0';
-		if (ended) {
+		if (ld->ended) {
 			ret = -EINVAL;
 			snprintf(msg, sizeof(msg), "text after the end line");
 		} else if (!strcmp(line, STATE_END)) {
-			ended = true;
+			ld->ended = true;
 			continue;
 		} else if (!strncmp(line, "applied ", 8)) {
-			ret = applied_add(&applied, &applied_len, line + 8);
+			ret = applied_add(&ld->applied, line + 8);
 			snprintf(msg, sizeof(msg), "%s", strerror(-ret));
 		} else {
-			ret = load_line(tmp, &seen, t, line, msg, sizeof(msg));
+			ret = load_line(ld->tmp, &ld->seen, ld->t, line, msg, sizeof(msg));
 		}
 		if (ret < 0) {
 			snprintf(err, errlen,
 				 "%s:%u: %s (start with --state discard to start from the "
 				 "configuration alone; a copy of the state file is kept)",
-				 cfg->state, lineno, msg);
-			break;
+				 cfg->state, ld->lineno, msg);
+			return ret;
 		}
+	}
+	/* Files written before the end line existed have no next-id line either. */
+	if (!ld->ended && (!ld->lineno || ld->seen.next_id))
+		return state_refuse(cfg, -EINVAL,
+				    ld->lineno ? "cut short: its last line is missing (truncated?)"
+					       : "empty",
+				    err, errlen);
+	return 0;
+}
+
+static void load_free(struct load *ld)
+{
+	route_table_free(ld->t);
+	if (ld->seen.guard)
+		guard_settings_free(&ld->tmp->guard);
+	free(ld->tmp);
+	reply_free(&ld->applied);
+}
+
+/* The file was whole and sound: its pools, guard and routes replace the configuration's. */
+static void load_take(struct config *cfg, struct load *ld)
+{
+	if (ld->seen.guard) {
+		guard_settings_free(&cfg->guard);
+		cfg->guard = ld->tmp->guard;
+	}
+	memcpy(cfg->pools, ld->tmp->pools, sizeof(cfg->pools));
+	cfg->npools = ld->tmp->npools;
+	free(ld->tmp);
+	route_table_free(cfg->routes);
+	cfg->routes = ld->t;
+	reply_free(&ld->applied);
+}
+
+int state_load(struct config *cfg, struct config **last, char *err, size_t errlen)
+{
+	struct load ld = {0};
+	FILE *f;
+	int ret;
+
+	*last = NULL;
+	ret = state_open(cfg, &f, err, errlen);
+	if (ret <= 0)
+		return ret;
+	/* Pools are read into a copy, so a refused file leaves the configuration's in force. */
+	ld.t = route_table_new();
+	ld.tmp = malloc(sizeof(*ld.tmp));
+	if (ld.t && ld.tmp) {
+		*ld.tmp = *cfg;
+		ret = load_lines(cfg, f, &ld, err, errlen);
+	} else {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "%s: %s", cfg->state, strerror(ENOMEM));
 	}
 	fclose(f);
-	/* Files written before the end line existed have no next-id line either. */
-	if (!ret && !ended && (!lineno || seen.next_id))
-		ret = state_refuse(cfg, -EINVAL,
-				   lineno ? "cut short: its last line is missing (truncated?)"
-					  : "empty",
-				   err, errlen);
-	if (!ret && !has_default_route(t))
+	if (!ret && !route_table_default(ld.t))
 		ret = state_refuse(cfg, -EINVAL, "no default route '/'", err, errlen);
 	/* A state file from before "applied" lines: the configuration counts as applied. */
-	if (!ret)
-		ret = applied ? applied_parse(cfg, applied, last, err, errlen) : 0;
-	free(applied);
+	if (!ret && ld.applied.buf)
+		ret = applied_parse(cfg, ld.applied.buf, last, err, errlen);
+	if (!ret && !*last && !(*last = config_clone(cfg))) {
+		snprintf(err, errlen, "%s: %s", cfg->state, strerror(ENOMEM));
+		ret = -ENOMEM;
+	}
 	if (ret < 0) {
-		route_table_free(t);
-		if (seen.guard)
-			guard_settings_free(&tmp->guard);
-		free(tmp);
+		load_free(&ld);
 		return ret;
 	}
-	if (!*last) {
-		*last = config_clone(cfg);
-		if (!*last) {
-			route_table_free(t);
-			if (seen.guard)
-				guard_settings_free(&tmp->guard);
-			free(tmp);
-			snprintf(err, errlen, "%s: %s", cfg->state, strerror(ENOMEM));
-			return -ENOMEM;
-		}
-	}
-	if (seen.guard) {
-		guard_settings_free(&cfg->guard);
-		cfg->guard = tmp->guard;
-	}
-	memcpy(cfg->pools, tmp->pools, sizeof(cfg->pools));
-	cfg->npools = tmp->npools;
-	free(tmp);
-	route_table_free(cfg->routes);
-	cfg->routes = t;
+	load_take(cfg, &ld);
 	return 0;
 }
 

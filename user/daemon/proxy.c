@@ -23,6 +23,7 @@
 #include "control/ctl.h"
 #include "control/ctlsrv.h"
 #include "dataplane/health.h"
+#include "lib/listen.h"
 #include "lib/log.h"
 #include "observe/metrics.h"
 #include "observe/metricsrv.h"
@@ -400,22 +401,7 @@ static void begin_stop(struct proxy *px)
 
 int proxy_listen(const struct config *cfg)
 {
-	int fd, one = 1;
-
-	fd = socket(cfg->listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* Every worker listens on the address; the kernel spreads connections over them. */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&cfg->listen, cfg->listen_len) < 0 ||
-	    listen(fd, 4096) < 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
+	return listen_tcp(&cfg->listen, cfg->listen_len, 4096, true);
 }
 
 static int reload_draft(struct config *draft, void *arg)
@@ -748,128 +734,160 @@ static void worker0_ctl(struct proxy *px, struct config **applied)
 	env->rollback = rollback_new();
 }
 
+/*
+ * The workers, each with its ring: worker 0 takes *listen_fd (then -1), a restart's successor
+ * gives each worker a listener handed over. sh->nworkers counts those opened. 0 or -errno.
+ */
+static int open_workers(struct shared *sh, unsigned n, int *listen_fd,
+			const struct proxy_parts *parts)
+{
+	const struct takeover_fds *inh = parts->inherited;
+
+	for (sh->nworkers = 0; sh->nworkers < n; sh->nworkers++) {
+		unsigned i = sh->nworkers;
+		int lfd = !i ? *listen_fd : inh && i < inh->nlisten ? inh->listen[i] : -1;
+		struct proxy *px = worker_open(sh, i, lfd, parts->sp, parts->st);
+
+		if (!px) {
+			int err = -errno;
+
+			pr_warn("worker %u: %s", i, strerror(-err));
+			return err;
+		}
+		if (!i)
+			*listen_fd = -1; /* worker 0 owns it now */
+		sh->px[i] = px;
+		sh->w[i] = &px->w;
+	}
+	return 0;
+}
+
+/* Worker 0's servers: the state file's writer, the control socket, health, metrics. */
+static int open_servers(struct shared *sh, const struct config *cfg, struct config **applied,
+			int ctl_fd, const struct takeover_fds *inh)
+{
+	struct proxy *px0 = sh->px[0];
+	char addr[128];
+	int err;
+
+	/* Without the writer thread (out of resources) worker 0 writes the state file itself. */
+	sh->saver = saver_open(px0->w.ring.ring_fd);
+	if (!sh->saver)
+		pr_warn("state file writer: %s; changes are saved by worker 0", strerror(errno));
+	worker0_ctl(px0, applied);
+	px0->ctl = ctlsrv_open(&px0->w.ring, &px0->ctl_env, ctl_fd);
+	if (!px0->ctl)
+		return -ENOMEM;
+	px0->health = health_open(&px0->w.ring, sh->prt);
+	if (!px0->health)
+		return -ENOMEM;
+	if (!cfg->metrics_len)
+		return 0;
+	px0->metrics =
+		metricsrv_open(px0->ctl_env.st, cfg, inh ? inh->metrics : -1, px0->w.ring.ring_fd);
+	err = px0->metrics ? 0 : -errno;
+	config_addr_text(&cfg->metrics, addr, sizeof(addr));
+	if (err) {
+		pr_warn("metrics %s: %s", addr, strerror(-err));
+		return err;
+	}
+	pr_info("metrics on http://%s/ (/metrics, /stats.json)", addr);
+	return 0;
+}
+
+/*
+ * The other workers' threads; *n becomes the number of workers running. A failure stops strgd
+ * at once (the loop still runs, to finish what worker 0 holds): its -errno.
+ */
+static int start_threads(struct shared *sh, unsigned *n)
+{
+	pr_info("%u worker%s", *n, *n == 1 ? "" : "s");
+	for (unsigned i = 1; i < *n; i++) {
+		int err = -pthread_create(&sh->px[i]->thread, NULL, worker_thread, sh->px[i]);
+
+		if (err) {
+			pr_warn("worker %u: thread: %s", i, strerror(-err));
+			proxy_stop_requested = 1;
+			*n = i;
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Serving: tell systemd, and the strgd that restarted this one (it stops accepting then). */
+static void say_ready(const struct proxy_parts *parts)
+{
+	char msg[64];
+
+	if (parts->answer_fd < 0) {
+		sdnotify("READY=1");
+		return;
+	}
+	takeover_answer(parts->answer_fd, NULL);
+	pr_info("restart: took the listeners over");
+	/* Under systemd (Type=notify) this process is the service's main one from now on. */
+	snprintf(msg, sizeof(msg), "MAINPID=%d\nREADY=1", (int)getpid());
+	sdnotify(msg);
+}
+
+static void shared_free(struct shared *sh, int listen_fd)
+{
+	saver_close(sh->saver); /* what waits is written before strgd goes */
+	for (unsigned i = 0; i < sh->nworkers; i++)
+		worker_close(sh->px[i]);
+	if (listen_fd >= 0)
+		close(listen_fd);
+	while (sh->retired) {
+		struct retired *r = sh->retired;
+
+		sh->retired = r->next;
+		config_destroy(r->cfg);
+		free(r);
+	}
+	config_destroy(sh->cfg);
+	srclimit_free(sh->srclimit);
+	free(sh->px);
+	free(sh->w);
+}
+
 int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
 	      int ctl_fd, const struct proxy_parts *parts)
 {
 	struct shared sh = {.config_path = config_path, .gd = parts->gd, .sp = parts->sp};
-	const struct takeover_fds *inh = parts->inherited;
-	struct splice *sp = parts->sp;
-	struct stats *st = parts->st;
 	unsigned n = cfg->workers ? cfg->workers : workers_auto();
-	bool answered = false;
 	int err = 0;
 
 	/* Each listener handed over gets a worker: closing one would reset what it queued. */
 	if (parts->inherited && parts->inherited->nlisten > n)
 		n = parts->inherited->nlisten;
 	sh.cfg = config_clone(cfg); /* the live configuration, replaced whole by changes */
-	if (cfg->per_source_max && !(sh.srclimit = srclimit_new(cfg->per_source_max))) {
+	if (cfg->per_source_max && !(sh.srclimit = srclimit_new(cfg->per_source_max)))
 		err = -ENOMEM;
-		goto out;
-	}
 	sh.px = calloc(n, sizeof(*sh.px));
 	sh.w = calloc(n, sizeof(*sh.w));
-	if (!sh.cfg || !sh.px || !sh.w) {
+	if (!err && (!sh.cfg || !sh.px || !sh.w))
 		err = -ENOMEM;
-		goto out;
+	if (!err) {
+		sh.cfg->gen = 1;
+		sh.nworkers_planned = n;
+		err = open_workers(&sh, n, &listen_fd, parts);
 	}
-	sh.cfg->gen = 1;
-	sh.nworkers_planned = n;
-	for (sh.nworkers = 0; sh.nworkers < n; sh.nworkers++) {
-		/* Worker 0 has listen_fd; a restart's successor takes each worker's listener. */
-		int lfd = !sh.nworkers			      ? listen_fd
-			  : inh && sh.nworkers < inh->nlisten ? inh->listen[sh.nworkers]
-							      : -1;
-		struct proxy *px = worker_open(&sh, sh.nworkers, lfd, sp, st);
-
-		if (!px) {
-			err = -errno;
-			pr_warn("worker %u: %s", sh.nworkers, strerror(errno));
-			goto out;
-		}
-		if (!sh.nworkers)
-			listen_fd = -1; /* worker 0 owns it now */
-		sh.px[sh.nworkers] = px;
-		sh.w[sh.nworkers] = &px->w;
-	}
-	/* Without the writer thread (out of resources) worker 0 writes the state file itself. */
-	sh.saver = saver_open(sh.px[0]->w.ring.ring_fd);
-	if (!sh.saver)
-		pr_warn("state file writer: %s; changes are saved by worker 0", strerror(errno));
-	worker0_ctl(sh.px[0], applied);
-	sh.px[0]->ctl = ctlsrv_open(&sh.px[0]->w.ring, &sh.px[0]->ctl_env, ctl_fd);
-	if (!sh.px[0]->ctl) {
-		err = -ENOMEM;
-		goto out;
-	}
-	sh.px[0]->health = health_open(&sh.px[0]->w.ring, sh.prt);
-	if (!sh.px[0]->health) {
-		err = -ENOMEM;
-		goto out;
-	}
-	if (cfg->metrics_len) {
-		char addr[128];
-
-		sh.px[0]->metrics =
-			metricsrv_open(sh.px[0]->ctl_env.st, cfg, inh ? inh->metrics : -1,
-				       sh.px[0]->w.ring.ring_fd);
-		config_addr_text(&cfg->metrics, addr, sizeof(addr));
-		if (!sh.px[0]->metrics) {
-			err = -errno;
-			pr_warn("metrics %s: %s", addr, strerror(errno));
-			goto out;
-		}
-		pr_info("metrics on http://%s/ (/metrics, /stats.json)", addr);
-	}
-	pr_info("%u worker%s", n, n == 1 ? "" : "s");
-	for (unsigned i = 1; i < n; i++) {
-		err = -pthread_create(&sh.px[i]->thread, NULL, worker_thread, sh.px[i]);
-		if (err) {
-			pr_warn("worker %u: thread: %s", i, strerror(-err));
-			proxy_stop_requested = 1;
-			n = i;
-			break;
-		}
-	}
-	if (parts->answer_fd >= 0) {
-		char msg[64];
-
-		takeover_answer(parts->answer_fd, NULL); /* the predecessor stops accepting now */
-		answered = true;
-		pr_info("restart: took the listeners over");
-		/* Under systemd (Type=notify) this process is the service's main one from now on.
-		 */
-		snprintf(msg, sizeof(msg), "MAINPID=%d\nREADY=1", (int)getpid());
-		sdnotify(msg);
-	} else {
-		sdnotify("READY=1");
-	}
-	run_loop(sh.px[0]);
-	for (unsigned i = 1; i < n; i++)
-		pthread_join(sh.px[i]->thread, NULL);
-	*applied = sh.px[0]->ctl_env.applied; /* a reload may have replaced it */
-out:
-	if (err && parts->answer_fd >= 0 && !answered) {
+	if (!err)
+		err = open_servers(&sh, cfg, applied, ctl_fd, parts->inherited);
+	if (!err) {
+		err = start_threads(&sh, &n);
+		say_ready(parts);
+		run_loop(sh.px[0]);
+		for (unsigned i = 1; i < n; i++)
+			pthread_join(sh.px[i]->thread, NULL);
+		*applied = sh.px[0]->ctl_env.applied; /* a reload may have replaced it */
+	} else if (parts->answer_fd >= 0) {
 		char msg[128];
 
 		snprintf(msg, sizeof(msg), "strgd: cannot run its event loops: %s", strerror(-err));
 		takeover_answer(parts->answer_fd, msg); /* the predecessor carries on */
 	}
-	saver_close(sh.saver); /* what waits is written before strgd goes */
-	for (unsigned i = 0; i < sh.nworkers; i++)
-		worker_close(sh.px[i]);
-	if (listen_fd >= 0)
-		close(listen_fd);
-	while (sh.retired) {
-		struct retired *r = sh.retired;
-
-		sh.retired = r->next;
-		config_destroy(r->cfg);
-		free(r);
-	}
-	config_destroy(sh.cfg);
-	srclimit_free(sh.srclimit);
-	free(sh.px);
-	free(sh.w);
+	shared_free(&sh, listen_fd);
 	return err;
 }

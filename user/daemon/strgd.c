@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "lib/notify.h"
 #include "control/ctl.h"
+#include "control/rollback.h"
 #include "lib/log.h"
 #include "daemon/proxy.h"
 #include "core/apply.h"
@@ -152,7 +153,37 @@ static int open_sockets(const struct config *cfg, int *lfd, int *ctl_fd)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* A file's settings that work, but not as their reader may think: said at start and by -t. */
+static int warn_route(const struct route *rt, void *arg)
+{
+	char msg[ROUTE_TEXT_MAX + 256];
+
+	if (!rollback_min_warning(&rt->spec, msg, sizeof(msg)))
+		return 0;
+	if (*(bool *)arg)
+		fprintf(stderr, "strgd: warning: %s\n", msg);
+	else
+		pr_warn("%s", msg);
+	return 0;
+}
+
+/* strgd's state from its options to its stop, filled phase by phase. */
+struct start {
+	const char *path, *pin_dir;
+	bool no_bpf, test_only, discard;
+	int takeover_fd; /* started by "strgctl restart": the sockets come from this socket */
+	struct config cfg;
+	struct config *applied; /* the configuration applied last (the state file's record) */
+	struct takeover_fds inherited;
+	int lfd, ctl_fd;
+	struct splice *sp;
+	struct stats *st;
+	struct guard *gd;
+	char err[512];
+};
+
+/* The command line into s: -1 to go on, else main's status (0 for --help and --version). */
+static int parse_options(int argc, char **argv, struct start *s)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
@@ -166,34 +197,21 @@ int main(int argc, char **argv)
 		{"takeover-fd", required_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *path = NULL, *pin_dir = SPLICE_PIN_DIR;
-	struct splice *sp = NULL;
-	struct stats *st = NULL;
-	struct guard *gd = NULL;
-	struct config *applied = NULL;
-	int lfd = -1, ctl_fd = -1;
-	pid_t holder = 0;
-	bool no_bpf = false;
-	struct config cfg;
-	char err[512];
-	bool test_only = false, discard = false;
-	struct takeover_fds inherited;
-	int opt, ret, takeover_fd = -1;
+	int opt;
 
-	takeover_set_argv(argc, argv);
 	while ((opt = getopt_long(argc, argv, "c:tvVh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			path = optarg;
+			s->path = optarg;
 			break;
 		case 't':
-			test_only = true;
+			s->test_only = true;
 			break;
 		case 'B':
-			no_bpf = true;
+			s->no_bpf = true;
 			break;
 		case 'P':
-			pin_dir = optarg;
+			s->pin_dir = optarg;
 			break;
 		case 'S':
 			if (strcmp(optarg, "discard")) {
@@ -201,10 +219,10 @@ int main(int argc, char **argv)
 					optarg, usage);
 				return 2;
 			}
-			discard = true;
+			s->discard = true;
 			break;
-		case 'T': /* started by "strgctl restart": the sockets come from this socket */
-			takeover_fd = atoi(optarg);
+		case 'T':
+			s->takeover_fd = atoi(optarg);
 			break;
 		case 'v':
 			log_level = LOG_DEBUG;
@@ -220,152 +238,222 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!path || optind != argc) {
-		fprintf(stderr, "strgd: %s\n%s", path ? "unexpected argument" : "missing -c FILE",
-			usage);
+	if (!s->path || optind != argc) {
+		fprintf(stderr, "strgd: %s\n%s",
+			s->path ? "unexpected argument" : "missing -c FILE", usage);
 		return 2;
 	}
-	memset(&cfg, 0, sizeof(cfg));
-	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
-		config_free(&cfg);
-		return start_failed(takeover_fd, err);
-	}
-	if (discard && !test_only) {
-		char kept[sizeof(cfg.state) + 32];
-		int moved = state_discard(&cfg, kept, sizeof(kept));
+	return -1;
+}
 
-		if (moved < 0) {
-			snprintf(err, sizeof(err), "strgd: --state discard: %s: %s", cfg.state,
-				 strerror(-moved));
-			config_free(&cfg);
-			return start_failed(takeover_fd, err);
-		}
-		if (moved)
-			pr_info("state file %s discarded (kept as %s): starting from the "
-				"configuration alone",
-				cfg.state, kept);
+/* --state discard: the state file set aside. 0 or -errno (s->err says why). */
+static int discard_state(struct start *s)
+{
+	char kept[sizeof(s->cfg.state) + 32];
+	int moved = state_discard(&s->cfg, kept, sizeof(kept));
+
+	if (moved < 0) {
+		snprintf(s->err, sizeof(s->err), "strgd: --state discard: %s: %s", s->cfg.state,
+			 strerror(-moved));
+		return moved;
 	}
-	/* The state file's table, plus what the file changed since it was last applied. */
-	ret = apply_boot(&cfg, &applied, test_only, test_only ? say_stdout : log_say,
-			 test_only ? NULL : "config: ", err, sizeof(err));
+	if (moved)
+		pr_info("state file %s discarded (kept as %s): starting from the configuration "
+			"alone",
+			s->cfg.state, kept);
+	return 0;
+}
+
+/*
+ * The configuration, and the state file's table plus what the file changed since it was last
+ * applied: -1 to go on, else main's status (-t stops here).
+ */
+static int load_config(struct start *s)
+{
+	bool t = s->test_only;
+	int ret;
+
+	memset(&s->cfg, 0, sizeof(s->cfg));
+	ret = config_load(&s->cfg, s->path, s->err, sizeof(s->err));
+	if (ret >= 0)
+		route_table_each(s->cfg.routes, warn_route, &s->test_only);
+	if (ret >= 0 && s->discard && !t)
+		ret = discard_state(s);
+	if (ret >= 0)
+		ret = apply_boot(&s->cfg, &s->applied, t, t ? say_stdout : log_say,
+				 t ? NULL : "config: ", s->err, sizeof(s->err));
 	if (ret < 0) {
-		config_free(&cfg);
-		return start_failed(takeover_fd, err);
+		config_free(&s->cfg);
+		return start_failed(s->takeover_fd, s->err);
 	}
-	if (test_only) {
-		printf("%s: configuration is valid%s\n", path,
-		       ret ? "" : "; a start would change nothing in the saved table");
-		config_destroy(applied);
-		config_free(&cfg);
+	if (!t)
+		return -1;
+	printf("%s: configuration is valid%s\n", s->path,
+	       ret ? "" : "; a start would change nothing in the saved table");
+	config_destroy(s->applied);
+	config_free(&s->cfg);
+	return 0;
+}
+
+/* The listening sockets: handed over by the strgd that restarted, or opened. 0 or -errno. */
+static int take_sockets(struct start *s)
+{
+	int ret;
+
+	if (s->takeover_fd < 0)
+		return open_sockets(&s->cfg, &s->lfd, &s->ctl_fd);
+	ret = takeover_receive(s->takeover_fd, &s->inherited, s->err, sizeof(s->err));
+	if (ret == 0 && s->inherited.ctl < 0) {
+		snprintf(s->err, sizeof(s->err), "takeover: no control socket came");
+		ret = -EPROTO;
+	}
+	if (ret < 0) {
+		fprintf(stderr, "strgd: %s\n", s->err);
+		takeover_answer(s->takeover_fd, s->err);
+		s->takeover_fd = -1;
+		return ret;
+	}
+	s->lfd = s->inherited.listen[0];
+	s->ctl_fd = s->inherited.ctl;
+	pr_info("restart: %u listening sockets and the control socket handed over",
+		s->inherited.nlisten);
+	return 0;
+}
+
+/* The kernel path and the XDP guard, when they load: only a taken pin directory is fatal. */
+static int load_kernel(struct start *s)
+{
+	pid_t holder = 0;
+
+	if (s->no_bpf) {
+		if (s->cfg.guard.iface[0])
+			pr_warn("xdp %s: --no-bpf: the guard is not loaded", s->cfg.guard.iface);
 		return 0;
 	}
-	ret = state_save(&cfg, applied); /* records what was applied */
+	s->sp = splice_open(&s->cfg, s->pin_dir, &holder);
+	if (!s->sp && errno == EBUSY) {
+		snprintf(s->err, sizeof(s->err),
+			 "strgd: pin directory %s is in use by another strgd (pid %d): give each "
+			 "strgd its own --pin-dir",
+			 s->pin_dir, (int)holder);
+		fprintf(stderr, "%s\n", s->err);
+		return -EBUSY;
+	}
+	if (!s->sp)
+		pr_warn("kernel fast path unavailable (%s): running the user-space path",
+			strerror(errno));
+	s->gd = guard_open(s->pin_dir);
+	if (!s->gd)
+		pr_warn("xdp guard unavailable (%s)%s", strerror(errno),
+			s->cfg.guard.iface[0] ? ": the interface is not guarded" : "");
+	else if (guard_apply(s->gd, &s->cfg, s->err, sizeof(s->err)))
+		pr_warn("%s: running without the guard until 'strgctl xdp attach'", s->err);
+	return 0;
+}
+
+/* Everything the proxy runs with: sockets, kernel path, counters, access log. 0 or -errno. */
+static int start_parts(struct start *s)
+{
+	int ret = state_save(&s->cfg, s->applied); /* records what was applied */
+
 	if (ret < 0)
-		pr_warn("state file %s not written: %s", cfg.state, strerror(-ret));
-	ret = 0;
+		pr_warn("state file %s not written: %s", s->cfg.state, strerror(-ret));
 	raise_fd_limit();
 	ret = install_signals();
-	if (ret == 0 && takeover_fd >= 0) {
-		ret = takeover_receive(takeover_fd, &inherited, err, sizeof(err));
-		if (ret == 0 && inherited.ctl < 0) {
-			snprintf(err, sizeof(err), "takeover: no control socket came");
-			ret = -EPROTO;
-		}
-		if (ret < 0) {
-			fprintf(stderr, "strgd: %s\n", err);
-			takeover_answer(takeover_fd, err);
-			takeover_fd = -1;
-		} else {
-			lfd = inherited.listen[0];
-			ctl_fd = inherited.ctl;
-			pr_info("restart: %u listening sockets and the control socket handed over",
-				inherited.nlisten);
-		}
-	} else if (ret == 0) {
-		ret = open_sockets(&cfg, &lfd, &ctl_fd);
-	}
-	if (ret == 0 && !no_bpf) {
-		sp = splice_open(&cfg, pin_dir, &holder);
-		if (!sp && errno == EBUSY) {
-			snprintf(
-				err, sizeof(err),
-				"strgd: pin directory %s is in use by another strgd (pid %d): give "
-				"each strgd its own --pin-dir",
-				pin_dir, (int)holder);
-			fprintf(stderr, "%s\n", err);
-			ret = -EBUSY;
-		} else if (!sp) {
-			pr_warn("kernel fast path unavailable (%s): running the user-space path",
-				strerror(errno));
-		}
-	}
-	if (ret == 0 && !no_bpf) {
-		gd = guard_open(pin_dir);
-		if (!gd)
-			pr_warn("xdp guard unavailable (%s)%s", strerror(errno),
-				cfg.guard.iface[0] ? ": the interface is not guarded" : "");
-		else if (guard_apply(gd, &cfg, err, sizeof(err)))
-			pr_warn("%s: running without the guard until 'strgctl xdp attach'", err);
-	} else if (ret == 0 && cfg.guard.iface[0]) {
-		pr_warn("xdp %s: --no-bpf: the guard is not loaded", cfg.guard.iface);
-	}
-	if (ret == 0) {
-		st = stats_open(sp);
-		if (!st)
-			ret = -ENOMEM;
-	}
-	notify_set(cfg.notify);
-	if (ret == 0) {
-		ret = alog_open(&cfg);
-		if (ret == 0 && cfg.access_log[0])
-			pr_info("access log: %s%s, one request in %u", cfg.access_log,
-				cfg.access_log_json ? " (json)" : "", cfg.access_log_sample);
-	}
+	if (ret == 0)
+		ret = take_sockets(s);
+	if (ret == 0)
+		ret = load_kernel(s);
+	if (ret == 0 && !(s->st = stats_open(s->sp)))
+		ret = -ENOMEM;
+	notify_set(s->cfg.notify);
+	if (ret == 0)
+		ret = alog_open(&s->cfg);
+	if (ret == 0 && s->cfg.access_log[0])
+		pr_info("access log: %s%s, one request in %u", s->cfg.access_log,
+			s->cfg.access_log_json ? " (json)" : "", s->cfg.access_log_sample);
 	if (ret && ret != -EBUSY)
-		snprintf(err, sizeof(err), "strgd: cannot start: %s", strerror(-ret));
-	if (ret && takeover_fd >= 0) {
-		takeover_answer(takeover_fd, err); /* the strgd that restarted says why */
-		takeover_fd = -1;
+		snprintf(s->err, sizeof(s->err), "strgd: cannot start: %s", strerror(-ret));
+	if (ret && s->takeover_fd >= 0) {
+		takeover_answer(s->takeover_fd, s->err); /* the strgd that restarted says why */
+		s->takeover_fd = -1;
 	}
-	if (ret == 0) {
-		if (!sp)
-			pr_info("data path: user space (io_uring)%s", no_bpf ? ", --no-bpf" : "");
-		else
-			pr_info("data path: kernel splice (splice %s), user space for what it "
-				"passes up; maps %s %s%s%s",
-				cfg.splice == SPLICE_ALWAYS  ? "always"
-				: cfg.splice == SPLICE_NEVER ? "never"
-							     : "auto",
-				splice_pin_error(sp) ? "not pinned in" : "pinned in", pin_dir,
-				splice_pin_error(sp) ? ": " : "",
-				splice_pin_error(sp) ? strerror(-splice_pin_error(sp)) : "");
-		pr_info("listening on %s with %u pools, %zu routes",
-			listen_name(&cfg, err, sizeof(err)), cfg.npools,
-			route_table_count(cfg.routes));
-		struct proxy_parts parts = {
-			.sp = sp,
-			.gd = gd,
-			.st = st,
-			.inherited = takeover_fd >= 0 ? &inherited : NULL,
-			.answer_fd = takeover_fd,
-		};
+	return ret;
+}
 
-		ret = proxy_run(&cfg, &applied, path, lfd, ctl_fd, &parts);
-		ctl_fd = -1; /* the proxy closed it and removed the socket */
-		if (ret < 0)
-			pr_warn("event loop failed: %s", strerror(-ret));
-		else
-			pr_info("stopped");
-	}
-	if (ctl_fd >= 0) {
-		close(ctl_fd);
-		unlink(cfg.control);
+static void say_started(struct start *s)
+{
+	struct splice *sp = s->sp;
+	char addr[128];
+
+	if (!sp)
+		pr_info("data path: user space (io_uring)%s", s->no_bpf ? ", --no-bpf" : "");
+	else
+		pr_info("data path: kernel splice (splice %s), user space for what it passes up; "
+			"maps %s %s%s%s",
+			s->cfg.splice == SPLICE_ALWAYS	? "always"
+			: s->cfg.splice == SPLICE_NEVER ? "never"
+							: "auto",
+			splice_pin_error(sp) ? "not pinned in" : "pinned in", s->pin_dir,
+			splice_pin_error(sp) ? ": " : "",
+			splice_pin_error(sp) ? strerror(-splice_pin_error(sp)) : "");
+	pr_info("listening on %s with %u pools, %zu routes",
+		listen_name(&s->cfg, addr, sizeof(addr)), s->cfg.npools,
+		route_table_count(s->cfg.routes));
+}
+
+/* The proxy's loop, until a stop; it closes the control socket. 0 or -errno. */
+static int serve(struct start *s)
+{
+	struct proxy_parts parts = {
+		.sp = s->sp,
+		.gd = s->gd,
+		.st = s->st,
+		.inherited = s->takeover_fd >= 0 ? &s->inherited : NULL,
+		.answer_fd = s->takeover_fd,
+	};
+	int ret;
+
+	say_started(s);
+	ret = proxy_run(&s->cfg, &s->applied, s->path, s->lfd, s->ctl_fd, &parts);
+	s->ctl_fd = -1; /* the proxy closed it and removed the socket */
+	if (ret < 0)
+		pr_warn("event loop failed: %s", strerror(-ret));
+	else
+		pr_info("stopped");
+	return ret;
+}
+
+static void stop(struct start *s)
+{
+	if (s->ctl_fd >= 0) {
+		close(s->ctl_fd);
+		unlink(s->cfg.control);
 	}
 	alog_close();
-	stats_close(st);
-	config_destroy(applied);
-	guard_close(gd); /* before the splice's, which removes the pin directory */
-	splice_close(sp);
-	config_free(&cfg);
+	stats_close(s->st);
+	config_destroy(s->applied);
+	guard_close(s->gd); /* before the splice's, which removes the pin directory */
+	splice_close(s->sp);
+	config_free(&s->cfg);
+}
+
+/* Options, configuration, the parts the proxy needs, the proxy's loop, the stop. */
+int main(int argc, char **argv)
+{
+	static struct start s = {
+		.pin_dir = SPLICE_PIN_DIR, .takeover_fd = -1, .lfd = -1, .ctl_fd = -1};
+	int ret;
+
+	takeover_set_argv(argc, argv);
+	ret = parse_options(argc, argv, &s);
+	if (ret < 0)
+		ret = load_config(&s);
+	if (ret >= 0)
+		return ret;
+	ret = start_parts(&s);
+	if (ret == 0)
+		ret = serve(&s);
+	stop(&s);
 	return ret != 0;
 }

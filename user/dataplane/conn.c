@@ -5,16 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "dataplane/conn.h"
 #include "lib/log.h"
 #include "core/proxyproto.h"
-#include "kernel/splice.h"
 #include "dataplane/srclimit.h"
 #include "observe/stats.h"
 
@@ -213,10 +210,7 @@ void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nconns--;
-	if (conn_has(c, CF_SPLICED)) {
-		splice_conn_forget(w->sp, c->cookie, &c->ctl);
-		connmap_del(&w->spliced, c->cookie);
-	}
+	kconn_forget(&c->k, w);
 	for (int i = 0; i < POOL_MAX; i++) {
 		if (c->up[i].fd < 0)
 			continue;
@@ -340,8 +334,7 @@ static void conn_log(struct conn *c, const struct stats_req *q, unsigned status)
 			 ri->known ? (int)ri->target_len : 1, e.path, q->route_id,
 			 e.pool ? e.pool : "-", status, (unsigned long long)e.bytes_in,
 			 (unsigned long long)e.bytes_out, (double)e.duration_us / 1000,
-			 conn_has(c, CF_SPLICED) ? ", passed up" : "",
-			 c->t_req ? "" : " (no route)");
+			 kconn_spliced(&c->k) ? ", passed up" : "", c->t_req ? "" : " (no route)");
 }
 
 /*
@@ -378,7 +371,7 @@ void conn_count(struct conn *c, unsigned status)
 		q.bytes_in = c->nin;
 		q.bytes_out = c->nout;
 		q.latency_us = latency_us(c, status);
-		q.passed = conn_has(c, CF_SPLICED);
+		q.passed = kconn_spliced(&c->k);
 		q.kernel_counted = conn_has(c, CF_ADOPTED);
 		q.head_counted = conn_has(c, CF_KHEAD);
 		q.fallback = conn_has(c, CF_FALLBACK);
@@ -441,26 +434,13 @@ bool conn_backend_reusable(struct conn *c, int pool)
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-void conn_detach_backend(struct conn *c, int pool)
-{
-	if (conn_has(c, CF_SPLICED) && c->ctl.backend[pool]) {
-		c->ctl.backend[pool] = 0;
-		splice_ctl_set(c->w->sp, c->cookie, &c->ctl);
-	}
-}
-
 /* Close the backend connection of a pool; the kernel stops using it first. */
 void conn_drop_backend(struct conn *c, int pool)
 {
 	if (c->up[pool].fd < 0)
 		return;
 	c->up[pool].unsolicited = false;
-	if (conn_has(c, CF_SPLICED)) {
-		/* The kernel forwards nothing more to it, then forgets the socket. */
-		conn_detach_backend(c, pool);
-		splice_sock_forget(c->w->sp, splice_cookie(c->up[pool].fd));
-	}
-	c->up[pool].cookie = 0;
+	kconn_drop(&c->k, c->w, (unsigned)pool, c->up[pool].fd);
 	/* A poll in flight holds the socket open past close(): take it back first. */
 	conn_cancel_op(c, (unsigned)(CONN_OP_WATCH + pool));
 	close(c->up[pool].fd);
@@ -468,43 +448,24 @@ void conn_drop_backend(struct conn *c, int pool)
 	pool_conns_add(&c->w->prt[pool], c->up[pool].bidx, -1);
 }
 
-/*
- * A client answered by strgd on a spliced connection sends its next request the moment the
- * response ends, often before strgd handed the connection back, and that request then takes
- * the slow path. Corking the last bytes until the hand-back is written closes that window.
- */
-void conn_cork(struct conn *c)
-{
-	int one = 1;
-
-	if (!conn_has(c, CF_CORKED))
-		conn_set(c, CF_CORKED,
-			 setsockopt(c->cfd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0);
-}
-
-void conn_uncork(struct conn *c)
-{
-	int zero = 0;
-
-	if (!conn_has(c, CF_CORKED))
-		return;
-	c->flags &= ~CF_CORKED;
-	setsockopt(c->cfd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
-}
-
 const char *conn_flags_text(const struct conn *c, char *buf, size_t len)
 {
 	static const char *const names[] = {
-		"spliced",   "adopted",	     "kwait",		"eof_wait",   "cut_wait", "corked",
-		"handing",   "reused",	     "connect_timeout", "close_sent", "tunnel",	  "upgrade",
-		"resp_head", "resp_started", "inflight",	"fallback",   "parked",	  "khead",
+		"adopted",  "kwait",	"eof_wait",	   "cut_wait",
+		"handing",  "reused",	"connect_timeout", "close_sent",
+		"tunnel",   "upgrade",	"resp_head",	   "resp_started",
+		"inflight", "fallback", "parked",	   "khead",
 	};
+	static const char *const knames[] = {"spliced", "corked"};
 	size_t n = 0;
 
 	buf[0] = '\0';
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]) && n < len; i++)
 		if (c->flags & (1u << i))
 			n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", names[i]);
+	for (unsigned i = 0; i < sizeof(knames) / sizeof(knames[0]) && n < len; i++)
+		if (c->k.flags & (1u << i))
+			n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", knames[i]);
 	return buf;
 }
 
@@ -534,7 +495,6 @@ void conn_linger(struct conn *c)
 /* Answer with a status of our own and close; only possible before any response byte went out. */
 void conn_reply(struct conn *c, unsigned status)
 {
-	const char *reason = http_reason(status);
 	char body[64];
 	int blen, n;
 
@@ -547,11 +507,10 @@ void conn_reply(struct conn *c, unsigned status)
 		return;
 	}
 	conn_abandon_backend(c);
-	blen = snprintf(body, sizeof(body), "%u %s\n", status, reason);
-	n = snprintf(c->reply, REPLY_MAX,
-		     "HTTP/1.1 %u %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-		     "Connection: close\r\n\r\n%s",
-		     status, reason, blen, c->method == HTTP_M_HEAD ? "" : body);
+	blen = http_own_body(body, sizeof(body), status);
+	n = http_own_head(c->reply, REPLY_MAX, status, "text/plain", (size_t)blen, "");
+	if (c->method != HTTP_M_HEAD && n < REPLY_MAX)
+		n += snprintf(c->reply + n, REPLY_MAX - (size_t)n, "%s", body);
 	c->rlen = (uint32_t)n;
 	c->rsent = 0;
 	c->nout += (uint64_t)n;

@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/http.h"
 #include "lib/ring.h"
+#include "dataplane/kconn.h"
 #include "dataplane/worker.h"
 #include "strg/splice.h"
 
@@ -51,27 +52,25 @@ enum conn_state {
 	ST_TAIL = 6,	/* sending on the end of a body the kernel carried (strg_conn.tail_owed) */
 };
 
-/* Named bits of conn.flags. */
+/* Named bits of conn.flags (the kernel's own: kconn.flags). */
 enum conn_flags {
-	CF_SPLICED = 1u << 0,	      /* the kernel holds the connection between requests */
-	CF_ADOPTED = 1u << 1,	      /* finishing a response the kernel passed up */
-	CF_KWAIT = 1u << 2,	      /* holding passed-up bytes until the kernel's response ends */
-	CF_EOF_WAIT = 1u << 3,	      /* client ended: closing once the kernel's bytes drained */
-	CF_CUT_WAIT = 1u << 4,	      /* backend ended inside a kernel-carried response: likewise */
-	CF_CORKED = 1u << 5,	      /* TCP_CORK holds the end of a response until the hand-back */
-	CF_HANDING = 1u << 6,	      /* "auto": recv cancelled to hand the idle connection over */
-	CF_REUSED = 1u << 7,	      /* the current backend connection served an earlier request */
-	CF_CONNECT_TIMEOUT = 1u << 8, /* the last failed connect timed out (504, not 502) */
-	CF_CLOSE_SENT = 1u << 9,      /* stopping: this response told the client to close */
-	CF_TUNNEL = 1u << 10,	      /* 101: bytes flow both ways until both ends closed */
-	CF_UPGRADE = 1u << 11,	      /* the request asked for an upgrade */
-	CF_RESP_HEAD = 1u << 12,      /* the final response head was parsed */
-	CF_RESP_STARTED = 1u << 13, /* response bytes went to the client: no reply of strgd's now */
-	CF_INFLIGHT = 1u << 14,	    /* counted in its backend's in-flight gauge */
-	CF_FALLBACK = 1u << 15,	    /* its route's pool had no backend: another pool serves it */
+	CF_ADOPTED = 1u << 0,	      /* finishing a response the kernel passed up */
+	CF_KWAIT = 1u << 1,	      /* holding passed-up bytes until the kernel's response ends */
+	CF_EOF_WAIT = 1u << 2,	      /* client ended: closing once the kernel's bytes drained */
+	CF_CUT_WAIT = 1u << 3,	      /* backend ended inside a kernel-carried response: likewise */
+	CF_HANDING = 1u << 4,	      /* "auto": recv cancelled to hand the idle connection over */
+	CF_REUSED = 1u << 5,	      /* the current backend connection served an earlier request */
+	CF_CONNECT_TIMEOUT = 1u << 6, /* the last failed connect timed out (504, not 502) */
+	CF_CLOSE_SENT = 1u << 7,      /* stopping: this response told the client to close */
+	CF_TUNNEL = 1u << 8,	      /* 101: bytes flow both ways until both ends closed */
+	CF_UPGRADE = 1u << 9,	      /* the request asked for an upgrade */
+	CF_RESP_HEAD = 1u << 10,      /* the final response head was parsed */
+	CF_RESP_STARTED = 1u << 11, /* response bytes went to the client: no reply of strgd's now */
+	CF_INFLIGHT = 1u << 12,	    /* counted in its backend's in-flight gauge */
+	CF_FALLBACK = 1u << 13,	    /* its route's pool had no backend: another pool serves it */
 	CF_PARKED =
-		1u << 16, /* idle in user space: recv cancelled, buffers let go, polled instead */
-	CF_KHEAD = 1u << 17, /* the kernel counted this response's head (passed up mid-body) */
+		1u << 14, /* idle in user space: recv cancelled, buffers let go, polled instead */
+	CF_KHEAD = 1u << 15, /* the kernel counted this response's head (passed up mid-body) */
 };
 
 /* One direction of an exchange: how its message is framed and how far it got. */
@@ -109,7 +108,6 @@ struct upstream {
 	int fd;		  /* connected backend socket, -1 when none */
 	uint8_t bidx;	  /* index of the backend in its pool (< POOL_MAX_BACKENDS) */
 	bool unsolicited; /* it sent bytes no request asked for: closed after this exchange */
-	uint64_t cookie;  /* its cookie while it is in the sockhash (0: not spliced) */
 };
 
 /* An address of the client's connection, IPv4 or IPv6 (28 bytes, not a sockaddr_storage's 128). */
@@ -152,38 +150,22 @@ struct conn {
 	struct msg_dir req, resp;
 	unsigned status;
 	uint32_t route_id;
-	uint32_t route_slot;	   /* counters slot of that route */
-	uint32_t resp_passed_seen; /* strg_conn.resp_passed when last looked at */
-	struct reqinfo *ri; /* what the access log and -v say of it (allocated when wanted) */
-	uint64_t head_ns;   /* the current head's first bytes came (0: none yet) */
-	uint64_t bidle_ns;  /* when its backend connections are next looked at for idleness */
-	uint64_t t_req;	    /* head parsed */
-	uint64_t t_in;	    /* the request's bytes last came from the client */
-	uint64_t t_req_end; /* its last byte came (0: not yet): latency counts from here */
-	uint64_t t_resp;    /* response head seen */
-	uint64_t nin;	    /* request bytes sent up */
-	uint64_t nout;	    /* response bytes sent down */
-	uint64_t last_out;  /* response bytes of the last exchange that ended */
+	uint32_t route_slot; /* counters slot of that route */
+	struct reqinfo *ri;  /* what the access log and -v say of it (allocated when wanted) */
+	uint64_t head_ns;    /* the current head's first bytes came (0: none yet) */
+	uint64_t bidle_ns;   /* when its backend connections are next looked at for idleness */
+	uint64_t t_req;	     /* head parsed */
+	uint64_t t_in;	     /* the request's bytes last came from the client */
+	uint64_t t_req_end;  /* its last byte came (0: not yet): latency counts from here */
+	uint64_t t_resp;     /* response head seen */
+	uint64_t nin;	     /* request bytes sent up */
+	uint64_t nout;	     /* response bytes sent down */
+	uint64_t last_out;   /* response bytes of the last exchange that ended */
 
-	/* the kernel fast path (spliced connections) */
-	uint64_t eof_deadline;
-	uint64_t cookie;       /* client socket cookie */
-	uint64_t rx_total;     /* bytes read from the client socket */
-	uint64_t tx_total;     /* bytes strgd itself sent to the client */
-	uint64_t last_kreq_ns; /* the kernel's last request, when last looked at */
 	uint64_t active_ns;    /* last exchange of strgd's or the kernel's (idle timeout) */
-	uint64_t last_kout;    /* strg_conn.out when last looked at, and since when */
-	uint64_t last_kout_ns;
-	uint64_t tail_sent; /* body tail bytes sent on for the kernel (see strg_conn.tail_owed) */
-	uint64_t splice_at; /* "auto": when an idle connection goes to the kernel */
-	/*
-	 * The kernel takes the connection after this exchange when its response (head and body)
-	 * is shorter than this: 0 never, UINT64_MAX always. Set by the session before each
-	 * exchange; the exchange corks the last bytes of such a response for the hand-back.
-	 */
-	uint64_t kernel_below;
-	uint64_t acked_base; /* tcpi_bytes_acked of the client socket before any data */
-	struct strg_conn_ctl ctl;
+	uint64_t splice_at;    /* "auto": when an idle connection goes to the kernel */
+	uint64_t eof_deadline; /* until when an end waits for the kernel's bytes to drain */
+	struct kconn k;	       /* the kernel's half (the hand-off's) */
 };
 
 static inline bool conn_has(const struct conn *c, uint32_t flag)
@@ -196,7 +178,7 @@ static inline void conn_set(struct conn *c, uint32_t flag, bool on)
 	c->flags = on ? c->flags | flag : c->flags & ~flag;
 }
 
-/* The flags as words ("spliced,corked"), for logs. */
+/* The flags, the kernel's half's too, as words ("kwait,spliced"), for logs. */
 const char *conn_flags_text(const struct conn *c, char *buf, size_t len);
 
 /* Submissions: each marks its operation pending. */
@@ -231,17 +213,9 @@ void conn_reply(struct conn *c, unsigned status);
 void conn_count(struct conn *c, unsigned status);
 
 /* Backend connections. */
+/* Close the backend connection of a pool; the kernel stops using it first. */
 void conn_drop_backend(struct conn *c, int pool);
-/*
- * The kernel forwards no new request to the pool's backend connection; it stays open and in
- * the splice, so a response to a request forwarded before still comes back.
- */
-void conn_detach_backend(struct conn *c, int pool);
 bool conn_backend_reusable(struct conn *c, int pool);
 void conn_unsolicited(struct conn *c, int pool, const char *how);
-
-/* TCP_CORK on the client socket: holds a response's last bytes until the hand-back. */
-void conn_cork(struct conn *c);
-void conn_uncork(struct conn *c);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "dataplane/conn.h"
 #include "dataplane/exchange.h"
+#include "dataplane/handoff.h"
 #include "dataplane/health.h"
 #include "lib/log.h"
 #include "core/proxyproto.h"
@@ -267,7 +268,7 @@ enum xout exchange_start(struct conn *c)
 {
 	struct worker *w = c->w;
 	struct http_request *req = &w->req;
-	const struct route *rt;
+	const struct route *rt, *counted;
 	unsigned bucket;
 	bool whole;
 	int n, tester;
@@ -309,16 +310,17 @@ enum xout exchange_start(struct conn *c)
 			 ? tester_pool(w->cfg, req, c->cin.data + c->cin.start)
 			 : -1;
 	bucket = user_bucket(c, req, c->cin.data + c->cin.start) | (tester >= 0 ? ROUTE_TESTER : 0);
-	rt = route_table_lookup_user(w->cfg->routes, req->method, req->host, req->host_len,
-				     req->path, req->path_len, bucket);
+	rt = route_table_lookup_counted(w->cfg->routes, req->method, req->host, req->host_len,
+					req->path, req->path_len, bucket, &counted);
 	if (!rt) {
 		c->method = req->method;
 		conn_reply(c, 404);
 		return XO_BUSY;
 	}
 	c->method = req->method;
-	c->route_id = rt->id;
-	c->route_slot = rt->slot;
+	/* A canary's users outside its share count under it too, with the pool that serves them. */
+	c->route_id = counted->id;
+	c->route_slot = counted->slot;
 	c->t_req = now_ns();
 	c->t_in = c->t_req;
 	/* The request ends with its head when its body came along (latency counts from there). */
@@ -1009,10 +1011,9 @@ static void exchange_pump_down(struct conn *c)
 	c->flags |= CF_RESP_STARTED;
 	c->resp.inflight = (uint32_t)n;
 	c->resp.done_pending = done;
-	/* A hand-back follows: the client's next request must not overtake it (see conn_cork). */
-	if (done && c->nout + (uint64_t)n < c->kernel_below && c->req.done && c->req.keep &&
-	    c->resp.keep && !c->w->stopping)
-		conn_cork(c);
+	/* The end of a response the connection outlives: a hand-back may follow. */
+	if (done && c->req.done && c->req.keep && c->resp.keep && !c->w->stopping)
+		handoff_hold(c, c->nout + (uint64_t)n);
 	conn_send_client(c, c->bin.data + c->bin.start, (uint32_t)n);
 }
 

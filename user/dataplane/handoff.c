@@ -18,19 +18,48 @@
 #include "lib/log.h"
 #include "kernel/splice.h"
 
-bool handoff_kernel_busy(const struct strg_conn *k)
-{
-	return k->phase == STRG_PH_KREQ || k->phase == STRG_PH_KBODY;
-}
-
-bool handoff_kernel_busy_on(const struct strg_conn *k, unsigned pool)
-{
-	return handoff_kernel_busy(k) && k->pool == pool;
-}
-
 bool handoff_kernel_state(struct conn *c, struct strg_conn *k)
 {
-	return conn_has(c, CF_SPLICED) && splice_conn_get(c->w->sp, c->cookie, k) == 0;
+	return kconn_state(&c->k, c->w, k);
+}
+
+/*
+ * The rule for who carries a connection's requests, as the response's size says. Always the
+ * kernel once it holds the connection and with "splice always"; with "auto" the kernel after
+ * responses shorter than SPLICE_AUTO_BULK (it carries small exchanges with less CPU and latency
+ * than user space), user space after longer ones (it moves bulk faster) until the connection
+ * idles; never without the kernel path.
+ */
+bool handoff_takes(const struct conn *c, uint64_t len)
+{
+	if (kconn_spliced(&c->k))
+		return true;
+	if (!c->w->sp)
+		return false;
+	switch (c->w->cfg->splice) {
+	case SPLICE_ALWAYS:
+		return true;
+	case SPLICE_AUTO:
+		return len < SPLICE_AUTO_BULK;
+	default:
+		return false;
+	}
+}
+
+void handoff_hold(struct conn *c, uint64_t len)
+{
+	if (handoff_takes(c, len))
+		kconn_cork(&c->k, c->cfd);
+}
+
+void handoff_release(struct conn *c)
+{
+	kconn_uncork(&c->k, c->cfd);
+}
+
+void handoff_detach(struct conn *c, unsigned pool)
+{
+	kconn_detach(&c->k, c->w, pool);
 }
 
 /*
@@ -42,24 +71,24 @@ static void splice_backend(struct conn *c, unsigned p)
 	uint64_t bc;
 	int err;
 
-	if (c->up[p].fd < 0 || c->ctl.backend[p])
+	if (c->up[p].fd < 0 || c->k.ctl.backend[p])
 		return;
 	/* Bytes queued before the insert would never pass the verdict: check first. */
 	if (!conn_backend_reusable(c, (int)p)) {
 		conn_drop_backend(c, (int)p);
 		return;
 	}
-	if (c->up[p].cookie) {
-		c->ctl.backend[p] = c->up[p].cookie;
+	if (c->k.bcookie[p]) {
+		c->k.ctl.backend[p] = c->k.bcookie[p];
 		return;
 	}
-	err = splice_backend_add(c->w->sp, c->cookie, c->w->idx, p, c->up[p].fd, &bc);
+	err = splice_backend_add(c->w->sp, c->k.cookie, c->w->idx, p, c->up[p].fd, &bc);
 	if (err < 0) {
 		pr_debug("conn %lu: backend not spliced: %s", c->id, strerror(-err));
 		return;
 	}
-	c->ctl.backend[p] = bc;
-	c->up[p].cookie = bc;
+	c->k.ctl.backend[p] = bc;
+	c->k.bcookie[p] = bc;
 }
 
 /*
@@ -70,38 +99,38 @@ static void splice_backend(struct conn *c, unsigned p)
 static bool take_over(struct conn *c)
 {
 	struct worker *w = c->w;
+	struct kconn *k = &c->k;
 	socklen_t len = sizeof(struct tcp_info);
 	struct tcp_info ti;
 	int outq = 0;
 
-	c->cookie = splice_cookie(c->cfd);
-	if (!c->cookie || splice_conn_begin(w->sp, c->cookie, w->idx) < 0)
+	k->cookie = splice_cookie(c->cfd);
+	if (!k->cookie || splice_conn_begin(w->sp, k->cookie, w->idx) < 0)
 		return false;
-	memset(&c->ctl, 0, sizeof(c->ctl));
+	memset(&k->ctl, 0, sizeof(k->ctl));
 	for (unsigned p = 0; p < w->cfg->npools; p++)
 		splice_backend(c, p);
 	/* The kernel counts from here: bytes read, written and acknowledged start at zero. */
-	c->rx_total = 0;
-	c->tx_total = 0;
-	c->acked_base = 0;
+	k->rx = 0;
+	k->tx = 0;
+	k->acked_base = 0;
 	if (getsockopt(c->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
 	    ioctl(c->cfd, SIOCOUTQ, &outq) == 0)
-		c->acked_base = ti.tcpi_bytes_acked + (uint64_t)outq;
-	c->ctl.idle_at = 0;
-	if (splice_ctl_set(w->sp, c->cookie, &c->ctl) < 0 ||
-	    connmap_put(&w->spliced, c->cookie, c) < 0)
+		k->acked_base = ti.tcpi_bytes_acked + (uint64_t)outq;
+	k->ctl.idle_at = 0;
+	if (splice_ctl_set(w->sp, k->cookie, &k->ctl) < 0 ||
+	    connmap_put(&w->spliced, k->cookie, c) < 0)
 		goto out_forget;
-	if (splice_client_insert(w->sp, c->cookie, c->cfd) < 0) {
-		connmap_del(&w->spliced, c->cookie);
+	if (splice_client_insert(w->sp, k->cookie, c->cfd) < 0) {
+		connmap_del(&w->spliced, k->cookie);
 		goto out_forget;
 	}
-	c->flags |= CF_SPLICED;
+	k->flags |= KF_SPLICED;
 	return true;
 out_forget:
-	splice_conn_forget(w->sp, c->cookie, &c->ctl);
-	memset(&c->ctl, 0, sizeof(c->ctl));
-	for (unsigned p = 0; p < POOL_MAX; p++)
-		c->up[p].cookie = 0;
+	splice_conn_forget(w->sp, k->cookie, &k->ctl);
+	memset(&k->ctl, 0, sizeof(k->ctl));
+	memset(k->bcookie, 0, sizeof(k->bcookie));
 	return false;
 }
 
@@ -131,8 +160,8 @@ static void park(struct conn *c)
 	struct strg_conn k;
 
 	if (handoff_kernel_state(c, &k)) {
-		c->resp_passed_seen = k.resp_passed; /* strgd's own exchange passed those up */
-		if (k.passed != c->rx_total) {
+		kconn_resp_passed(&c->k, &k); /* strgd's own exchange passed those up */
+		if (kconn_unread(&c->k, &k)) {
 			conn_recv_client(c);
 			return;
 		}
@@ -145,46 +174,56 @@ static void park(struct conn *c)
 		conn_buffers_release(c);
 }
 
+/*
+ * Bytes that arrived just before the insert wait in the queue until something reads or more
+ * arrive: a read runs them through the verdict now. What it passes up lands in c->cin.
+ */
+static bool read_passed(struct conn *c)
+{
+	ssize_t n = recv(c->cfd, c->cin.data, c->cin.cap, MSG_DONTWAIT);
+
+	if (n <= 0)
+		return false;
+	c->cin.start = 0;
+	c->cin.end = (uint32_t)n;
+	c->k.rx = (uint64_t)n;
+	return true;
+}
+
+/*
+ * Again between requests on a connection the kernel holds: backend connections strgd opened
+ * meanwhile join the splice (one the kernel still carries a request on is left alone: it is let
+ * go between requests only), and the kernel may classify again.
+ */
+static void give_back(struct conn *c)
+{
+	struct strg_conn k;
+	bool known = handoff_kernel_state(c, &k);
+
+	for (unsigned p = 0; p < c->w->cfg->npools; p++)
+		if (!known || !kconn_busy_on(&k, p))
+			splice_backend(c, p);
+	c->k.ctl.idle_at = c->k.rx;
+	splice_ctl_set(c->w->sp, c->k.cookie, &c->k.ctl);
+}
+
 enum hb handoff_hand_back(struct conn *c)
 {
-	ssize_t n;
-
 	if (c->cin.start != c->cin.end) {
-		conn_uncork(c);
+		handoff_release(c);
 		return HB_INPUT;
 	}
-	if (!conn_has(c, CF_SPLICED)) {
+	if (!kconn_spliced(&c->k)) {
 		if (!c->w->sp || !take_over(c)) {
-			conn_uncork(c);
+			handoff_release(c);
 			return HB_USER;
 		}
-		conn_uncork(c); /* the kernel now sees the client's next request */
-		/*
-		 * Bytes that arrived just before the insert wait in the queue until something
-		 * reads or more arrive: a read runs them through the verdict now. What it passes
-		 * up lands here.
-		 */
-		n = recv(c->cfd, c->cin.data, c->cin.cap, MSG_DONTWAIT);
-		if (n > 0) {
-			c->cin.start = 0;
-			c->cin.end = (uint32_t)n;
-			c->rx_total = (uint64_t)n;
+		handoff_release(c); /* the kernel now sees the client's next request */
+		if (read_passed(c))
 			return HB_INPUT;
-		}
 	} else {
-		struct strg_conn k;
-		bool known = handoff_kernel_state(c, &k);
-
-		/*
-		 * Backend connections strgd opened meanwhile join the splice; one the kernel still
-		 * carries a request on is left alone (it is let go between requests only).
-		 */
-		for (unsigned p = 0; p < c->w->cfg->npools; p++)
-			if (!known || !handoff_kernel_busy_on(&k, p))
-				splice_backend(c, p);
-		c->ctl.idle_at = c->rx_total;
-		splice_ctl_set(c->w->sp, c->cookie, &c->ctl);
-		conn_uncork(c);
+		give_back(c);
+		handoff_release(c);
 	}
 	park(c);
 	return HB_KERNEL;
@@ -202,12 +241,12 @@ bool handoff_client_drained(struct conn *c, const struct strg_conn *k)
 	/* A reset peer takes nothing more: there is nothing left to wait for. */
 	if (ti.tcpi_state != STRG_TCP_ESTABLISHED && ti.tcpi_state != STRG_TCP_CLOSE_WAIT)
 		return true;
-	return ti.tcpi_bytes_acked + (uint64_t)outq - c->acked_base >= c->tx_total + k->out;
+	return ti.tcpi_bytes_acked + (uint64_t)outq - c->k.acked_base >= c->k.tx + k->out;
 }
 
 enum tail handoff_send_tail(struct conn *c, const struct strg_conn *k)
 {
-	uint64_t owed = k->tail_owed - c->tail_sent;
+	uint64_t owed = kconn_tail_owed(&c->k, k);
 	uint32_t avail = c->cin.end - c->cin.start;
 
 	if (!avail)
@@ -226,7 +265,7 @@ enum tail handoff_on_tail_sent(struct conn *c, int res)
 	if (res <= 0)
 		return TAIL_FAILED;
 	c->cin.start += (uint32_t)res;
-	c->tail_sent += (uint64_t)res;
+	c->k.tail_sent += (uint64_t)res;
 	c->req.inflight -= (uint32_t)res;
 	if (c->req.inflight) {
 		conn_send_backend(c, c->cin.data + c->cin.start, c->req.inflight);

@@ -4,8 +4,15 @@
 #define STRG_HANDOFF_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "dataplane/conn.h"
+
+/*
+ * "splice auto": a response this long or longer keeps its connection in user space, which
+ * carries bulk faster (README.md, "Data paths"); shorter ones go to the kernel.
+ */
+#define SPLICE_AUTO_BULK (128 * 1024ull)
 
 /* Where a hand-back left the connection. */
 enum hb {
@@ -22,22 +29,37 @@ enum tail {
 	TAIL_FAILED = 3,     /* no backend to send them to, or a send failed */
 };
 
-/* The kernel is carrying an exchange (a request forwarded, its response under way). */
-bool handoff_kernel_busy(const struct strg_conn *k);
-/* ... on the backend connection of pool: strgd must not close that one now. */
-bool handoff_kernel_busy_on(const struct strg_conn *k, unsigned pool);
 /* The kernel's view of a spliced connection; false when there is none. */
 bool handoff_kernel_state(struct conn *c, struct strg_conn *k);
 /*
+ * Who carries the connection's requests after an exchange whose response was len bytes (head
+ * and body): true when the kernel takes it between requests (the session then hands it back).
+ */
+bool handoff_takes(const struct conn *c, uint64_t len);
+/*
+ * The last bytes of a response (len bytes in all) go out and the connection lives on: when the
+ * kernel is to take it next, they are held (TCP_CORK) until the hand-back, so the client's next
+ * request cannot overtake it.
+ */
+void handoff_hold(struct conn *c, uint64_t len);
+/* What was held goes out now: strgd keeps the connection, or it ends. */
+void handoff_release(struct conn *c);
+/*
  * Between requests, with nothing buffered: give the connection to the kernel (the first time:
- * its sockets go into the sockhash; later: the kernel may classify again). Uncorks the last
- * response once the kernel has the connection.
+ * its sockets go into the sockhash; later: the kernel may classify again). Releases what was
+ * held once the kernel has the connection.
  */
 enum hb handoff_hand_back(struct conn *c);
 /* Every byte written to the client socket (strgd's and the kernel's) was acknowledged. */
 bool handoff_client_drained(struct conn *c, const struct strg_conn *k);
-/* Send on the part of a body the kernel passed up inside a larger skb (strg_conn.tail_owed). */
+/*
+ * Send on the part of a body the kernel passed up inside a larger skb (strg_conn.tail_owed), and
+ * the outcome of each send.
+ */
 enum tail handoff_send_tail(struct conn *c, const struct strg_conn *k);
 enum tail handoff_on_tail_sent(struct conn *c, int res);
+
+/* The kernel stops forwarding to the pool's backend connection (closed once it is idle). */
+void handoff_detach(struct conn *c, unsigned pool);
 
 #endif

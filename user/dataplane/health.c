@@ -102,6 +102,8 @@ static void finish(struct health *hc, const struct config *cfg, struct check *ck
 	ck->cancelled = false;
 	if (!p || !p->health.active || ck->idx >= p->nbackends)
 		return;
+	if (!pass)
+		pool_check_failed(rt, ck->idx, why, now_ns());
 	/* The streak counts passes while ejected, failures while healthy. */
 	if ((h == HEALTH_DOWN) != pass) {
 		rt->b[ck->idx].streak = 0;

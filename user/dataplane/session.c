@@ -22,35 +22,6 @@
 static void session_input(struct conn *c);
 
 /*
- * Who carries a connection's requests after an exchange, as the response's size says: the limit
- * below which the kernel takes the connection (conn.kernel_below). Always the kernel once it
- * holds the connection and with "splice always"; with "auto" the kernel for responses shorter
- * than SPLICE_AUTO_BULK (it carries small exchanges with less CPU and latency than user space),
- * user space for longer ones (it moves bulk faster) until the connection idles.
- */
-static uint64_t kernel_below(const struct conn *c)
-{
-	if (conn_has(c, CF_SPLICED))
-		return UINT64_MAX;
-	if (!c->w->sp)
-		return 0;
-	switch (c->w->cfg->splice) {
-	case SPLICE_ALWAYS:
-		return UINT64_MAX;
-	case SPLICE_AUTO:
-		return SPLICE_AUTO_BULK;
-	default:
-		return 0;
-	}
-}
-
-static void start_exchange(struct conn *c)
-{
-	c->kernel_below = kernel_below(c);
-	exchange_start(c);
-}
-
-/*
  * How often a connection the kernel holds is looked at: its exchanges have strgd's timeouts
  * (server for a response, client for a body), and the kernel wakes strgd for neither.
  */
@@ -90,11 +61,11 @@ static void session_input(struct conn *c)
 {
 	struct strg_conn k;
 
-	if (!conn_has(c, CF_SPLICED) || !handoff_kernel_state(c, &k)) {
-		start_exchange(c);
+	if (!handoff_kernel_state(c, &k)) {
+		exchange_start(c);
 		return;
 	}
-	if (k.tail_owed != c->tail_sent) {
+	if (kconn_tail_owed(&c->k, &k)) {
 		switch (handoff_send_tail(c, &k)) {
 		case TAIL_NEED_INPUT:
 			conn_recv_client(c);
@@ -106,7 +77,7 @@ static void session_input(struct conn *c)
 			return;
 		}
 	}
-	if (handoff_kernel_busy(&k) && c->cin.start != c->cin.end) {
+	if (kconn_busy(&k) && c->cin.start != c->cin.end) {
 		c->flags |= CF_KWAIT;
 		return;
 	}
@@ -114,7 +85,7 @@ static void session_input(struct conn *c)
 		hand_back(c);
 		return;
 	}
-	start_exchange(c);
+	exchange_start(c);
 }
 
 /*
@@ -130,7 +101,7 @@ static void recheck(struct conn *c)
 		if (conn_has(c, CF_EOF_WAIT))
 			conn_close(c);
 		else
-			start_exchange(c);
+			exchange_start(c);
 		return;
 	}
 	/* The client left inside a body the kernel carries: nothing will complete the request. */
@@ -144,7 +115,7 @@ static void recheck(struct conn *c)
 			conn_linger(c);
 		return;
 	}
-	if (handoff_kernel_busy(&k))
+	if (kconn_busy(&k))
 		return;
 	if (conn_has(c, CF_EOF_WAIT)) {
 		/* Bounded: a client that stopped reading does not hold strgd past its timeout. */
@@ -170,24 +141,24 @@ static void exchange_done(struct conn *c, enum xout out)
 		return;
 	w = c->w;
 	if (out == XO_DONE_CLOSE) {
-		conn_uncork(c);
+		handoff_release(c);
 		conn_linger(c);
 		return;
 	}
 	c->deadline_ns = now_ns() + ms_ns(w->cfg->idle_timeout_ms);
 	if (c->cin.start < c->cin.end) {
-		conn_uncork(c);
-		start_exchange(c);
+		handoff_release(c);
+		exchange_start(c);
 		return;
 	}
-	if (c->last_out < c->kernel_below) {
-		hand_back(c); /* uncorks once the kernel has the connection */
+	if (handoff_takes(c, c->last_out)) {
+		hand_back(c); /* releases what it held once the kernel has the connection */
 		return;
 	}
 	/* "auto" after a long response: the kernel takes the connection once it idles a while. */
 	if (w->cfg->splice == SPLICE_AUTO)
 		c->splice_at = now_ns() + SPLICE_IDLE_NS;
-	conn_uncork(c);
+	handoff_release(c);
 	conn_recv_client(c);
 }
 
@@ -229,7 +200,7 @@ static void client_read(struct conn *c, int res)
 	if (res == 0) {
 		c->req.eof = true;
 		/* EOF between requests is the normal end; inside a head it is an abort. */
-		if (conn_has(c, CF_SPLICED)) {
+		if (kconn_spliced(&c->k)) {
 			/* The kernel may still be sending a response. */
 			c->flags |= CF_EOF_WAIT;
 			c->eof_deadline = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
@@ -271,8 +242,7 @@ static void backend_watch(struct conn *c, unsigned pool, int res)
 		conn_close(c);
 		return;
 	}
-	if (k.resp_passed != c->resp_passed_seen) {
-		c->resp_passed_seen = k.resp_passed;
+	if (kconn_resp_passed(&c->k, &k)) {
 		exchange_adopt(c, pool, &k); /* a response and its FIN: finish it first */
 		return;
 	}
@@ -296,10 +266,8 @@ static void backend_watch(struct conn *c, unsigned pool, int res)
 
 void session_on_cqe(struct conn *c, unsigned op, int res)
 {
-	if (op == CONN_OP_CRECV && res > 0)
-		c->rx_total += (uint64_t)res;
-	if (op == CONN_OP_CSEND && res > 0)
-		c->tx_total += (uint64_t)res;
+	if (op == CONN_OP_CRECV || op == CONN_OP_CSEND)
+		kconn_count(&c->k, op == CONN_OP_CRECV, res);
 	switch (op) {
 	case CONN_OP_CWATCH:
 		/* The client's FIN, or bytes (parked): recv sorts out which, with buffers again. */
@@ -373,8 +341,8 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 		 * carries on it meanwhile (conn_backend_reusable() says no from now on).
 		 */
 		c->up[ev->pool].unsolicited = true;
-		if (handoff_kernel_state(c, &k) && handoff_kernel_busy_on(&k, ev->pool)) {
-			conn_detach_backend(c, (int)ev->pool);
+		if (handoff_kernel_state(c, &k) && kconn_busy_on(&k, ev->pool)) {
+			handoff_detach(c, ev->pool);
 			return;
 		}
 		if (c->state == ST_HEAD) {
@@ -392,8 +360,8 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 	if (ev->kind == STRG_EV_CLIENT) {
 		/* Nothing unread (the event was for bytes already consumed): stay out of the way.
 		 */
-		if (handoff_kernel_state(c, &k) && k.passed == c->rx_total) {
-			if (!handoff_kernel_busy(&k))
+		if (handoff_kernel_state(c, &k) && !kconn_unread(&c->k, &k)) {
+			if (!kconn_busy(&k))
 				hand_back(c);
 			return;
 		}
@@ -402,8 +370,7 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 	}
 	if (ev->pool >= STRG_POOLS_MAX || c->up[ev->pool].fd < 0 || !handoff_kernel_state(c, &k))
 		return;
-	if (k.resp_passed != c->resp_passed_seen) {
-		c->resp_passed_seen = k.resp_passed;
+	if (kconn_resp_passed(&c->k, &k)) {
 		exchange_adopt(c, ev->pool, &k);
 		return;
 	}
@@ -412,7 +379,7 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 	 * read, or the backend sent what nobody asked for, still queued on it. A backend the
 	 * kernel carries a request on meanwhile is looked at once that is over.
 	 */
-	if (!handoff_kernel_busy_on(&k, ev->pool) && !conn_backend_reusable(c, (int)ev->pool))
+	if (!kconn_busy_on(&k, ev->pool) && !conn_backend_reusable(c, (int)ev->pool))
 		conn_drop_backend(c, (int)ev->pool);
 }
 
@@ -469,10 +436,8 @@ static bool expire_kernel_request(struct conn *c, const struct strg_conn *k, uin
 {
 	uint64_t end = k->req_end_ns ? k->req_end_ns : k->req_ns;
 
-	if (k->req_ns != c->last_kreq_ns) {
-		c->last_kreq_ns = k->req_ns;
+	if (kconn_requested(&c->k, k))
 		c->active_ns = now; /* the kernel carried a request meanwhile */
-	}
 	if (k->phase != STRG_PH_KREQ)
 		return false;
 	if (k->req_left && now >= kernel_body_due(c, k)) {
@@ -499,19 +464,13 @@ static void expire_kernel(struct conn *c, const struct strg_conn *k)
 
 	if (expire_kernel_request(c, k, now))
 		return;
-	if (k->phase == STRG_PH_KBODY) {
-		if (k->out == c->last_kout && now - c->last_kout_ns >= server) {
-			pr_info("conn %lu: pool %s: timed out inside a response the kernel carried",
-				c->id, cfg->pools[k->pool < POOL_MAX ? k->pool : 0].name);
-			conn_close(c);
-			return;
-		}
-		if (k->out != c->last_kout) {
-			c->last_kout = k->out;
-			c->last_kout_ns = now;
-		}
+	if (k->phase == STRG_PH_KBODY && kconn_stalled(&c->k, k, now, server)) {
+		pr_info("conn %lu: pool %s: timed out inside a response the kernel carried", c->id,
+			cfg->pools[k->pool < POOL_MAX ? k->pool : 0].name);
+		conn_close(c);
+		return;
 	}
-	if (!handoff_kernel_busy(k) && now - c->active_ns >= idle) {
+	if (!kconn_busy(k) && now - c->active_ns >= idle) {
 		conn_close(c); /* idle keep-alive connection */
 		return;
 	}
@@ -565,13 +524,12 @@ bool session_sweep_backends(struct worker *w)
 			 * The kernel first stops forwarding to it; the connection is closed a tick
 			 * later, once no request the kernel forwarded before is on it.
 			 */
-			if (conn_has(c, CF_SPLICED) && c->ctl.backend[p]) {
-				conn_detach_backend(c, (int)p);
+			if (kconn_attached(&c->k, p)) {
+				handoff_detach(c, p);
 				done = false;
 				continue;
 			}
-			if (conn_has(c, CF_SPLICED) && handoff_kernel_state(c, &k) &&
-			    handoff_kernel_busy(&k) && k.pool == p) {
+			if (handoff_kernel_state(c, &k) && kconn_busy(&k) && k.pool == p) {
 				done = false;
 				continue;
 			}
@@ -592,7 +550,7 @@ static uint64_t shed_rank(struct conn *c, uint64_t now)
 		return c->head_ns && now - c->head_ns > 1000000000ull
 			       ? (1ull << 62) + (now - c->head_ns)
 			       : 0;
-	if (handoff_kernel_state(c, &k) && handoff_kernel_busy(&k))
+	if (handoff_kernel_state(c, &k) && kconn_busy(&k))
 		return 0;
 	return now > c->active_ns ? now - c->active_ns + 1 : 1;
 }
@@ -645,7 +603,7 @@ static void idle_backends(struct conn *c, uint64_t now)
 	if (!any || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT) || c->cin.start != c->cin.end)
 		return;
 	if (handoff_kernel_state(c, &k)) {
-		if (handoff_kernel_busy(&k))
+		if (kconn_busy(&k))
 			return;
 		if (k.req_ns > last)
 			last = k.req_ns; /* the kernel's last request (the same clock) */
@@ -655,8 +613,8 @@ static void idle_backends(struct conn *c, uint64_t now)
 	for (unsigned p = 0; p < POOL_MAX; p++) {
 		if (c->up[p].fd < 0)
 			continue;
-		if (conn_has(c, CF_SPLICED) && c->ctl.backend[p]) {
-			conn_detach_backend(c, (int)p); /* closed at the next look */
+		if (kconn_attached(&c->k, p)) {
+			handoff_detach(c, p); /* closed at the next look */
 			detached = true;
 			continue;
 		}
@@ -686,7 +644,7 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 		return;
 	}
 	/* Idle in user space: let go of the buffers until the client sends again. */
-	if (c->state == ST_HEAD && !conn_has(c, CF_SPLICED | CF_HANDING | CF_PARKED) &&
+	if (c->state == ST_HEAD && !kconn_spliced(&c->k) && !conn_has(c, CF_HANDING | CF_PARKED) &&
 	    (!c->splice_at || !w->sp) && c->cin.start == c->cin.end &&
 	    (c->pending & (1u << CONN_OP_CRECV)) && !w->stopping &&
 	    now - c->active_ns >= PARK_IDLE_NS) {
@@ -701,8 +659,7 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 	 */
 	if (w->stopping && c->state == ST_HEAD && c->cin.start == c->cin.end &&
 	    now - (c->active_ns > w->stop_ns ? c->active_ns : w->stop_ns) >= STOP_IDLE_NS) {
-		if (handoff_kernel_state(c, &k) &&
-		    (handoff_kernel_busy(&k) || k.passed != c->rx_total))
+		if (handoff_kernel_state(c, &k) && (kconn_busy(&k) || kconn_unread(&c->k, &k)))
 			return;
 		conn_close(c);
 		return;

@@ -10,11 +10,6 @@
 
 #include "dataplane/conn.h"
 
-/*
- * "splice auto": a response this long or longer keeps its connection in user space, which
- * carries bulk faster (README.md, "Data paths"); shorter ones go to the kernel.
- */
-#define SPLICE_AUTO_BULK (128 * 1024ull)
 /* "splice auto": idle this long between requests, a connection is handed to the kernel. */
 #define SPLICE_IDLE_NS (1000 * 1000000ull)
 /* Idle this long in user space between requests, a connection lets go of its buffers. */

@@ -15,6 +15,7 @@
 #include "kernel/guard.h"
 #include "lib/log.h"
 #include "kernel/pins.h"
+#include "lib/grow.h"
 #include "guard.skel.h"
 
 struct guard {
@@ -184,16 +185,13 @@ static int sync_list(struct bpf_map *map, const struct guard_list *l)
 		memcpy(n.addr, next.addr, 16);
 		if (guard_list_has(l, &n))
 			continue;
-		if (nstale == cap) {
-			struct guard_cidr *s =
-				realloc(stale, (cap = cap ? cap * 2 : 16) * sizeof(*s));
+		struct guard_cidr *s = grow_array(stale, &cap, nstale + 1, sizeof(*s), 16);
 
-			if (!s) {
-				free(stale);
-				return -ENOMEM;
-			}
-			stale = s;
+		if (!s) {
+			free(stale);
+			return -ENOMEM;
 		}
+		stale = s;
 		stale[nstale++] = next;
 	}
 	for (size_t i = 0; i < nstale; i++)

@@ -4,27 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/grow.h"
 #include "lib/reply.h"
 
 static bool reply_room(struct reply *r, size_t more)
 {
-	size_t cap;
 	char *buf;
 
 	if (r->oom)
 		return false;
-	if (r->len + more + 1 <= r->cap)
-		return true;
-	cap = r->cap ? r->cap : 4096;
-	while (cap < r->len + more + 1)
-		cap *= 2;
-	buf = realloc(r->cap ? r->buf : NULL, cap);
+	buf = grow_array(r->cap ? r->buf : NULL, &r->cap, r->len + more + 1, 1, 4096);
 	if (!buf) {
 		reply_error(r, "out of memory for the reply");
 		return false;
 	}
 	r->buf = buf;
-	r->cap = cap;
 	return true;
 }
 
@@ -54,10 +48,9 @@ void reply_printf(struct reply *r, const char *fmt, ...)
 void reply_error(struct reply *r, const char *msg)
 {
 	static char oom[] = "error: out of memory for the reply\n";
-	size_t n = strlen(msg);
-	char *buf;
+	size_t n = strlen(msg) + 9; /* "error: ", msg, newline, NUL */
+	char *buf = grow_array(r->cap ? r->buf : NULL, &r->cap, n, 1, n);
 
-	buf = r->cap >= n + 9 ? r->buf : realloc(r->cap ? r->buf : NULL, n + 9);
 	if (!buf) {
 		/* Not even the message fits: a static text, never freed. */
 		if (r->cap)
@@ -69,7 +62,6 @@ void reply_error(struct reply *r, const char *msg)
 		return;
 	}
 	r->buf = buf;
-	r->cap = r->cap >= n + 9 ? r->cap : n + 9;
 	r->len = (size_t)snprintf(r->buf, r->cap, "error: %s\n", msg);
 	r->oom = false;
 }

@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernel/guard.h"
+#include "lib/clock.h"
 #include "observe/metrics.h"
 #include "observe/quantile.h"
 #include "core/route.h"
+#include "lib/grow.h"
 #include "kernel/splice.h"
 #include "observe/stats.h"
 #include "lib/version.h"
@@ -26,6 +29,7 @@ struct sample_row {
 	uint32_t route_id;
 	unsigned pool;
 	uint64_t requests, s5xx;
+	uint64_t lat[STRG_LAT_BUCKETS];
 };
 
 struct sample {
@@ -44,8 +48,13 @@ struct metrics {
 /* The counters map refreshed this often. */
 #define METRICS_PUBLISH_NS 1000000000ull
 
+/* When this strgd's first view memory was made: its uptime's start (CLOCK_MONOTONIC). */
+static uint64_t started_ns;
+
 struct metrics *metrics_new(void)
 {
+	if (!started_ns)
+		started_ns = now_ns();
 	return calloc(1, sizeof(struct metrics));
 }
 
@@ -110,17 +119,28 @@ static const struct sample *rate_base(const struct metrics *m, uint64_t now_ns)
 
 static int add_row(struct metrics_view *v, size_t *cap, const struct metrics_row *row)
 {
-	if (v->nrows == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 32;
-		struct metrics_row *rows = realloc(v->rows, ncap * sizeof(*rows));
+	struct metrics_row *rows = grow_array(v->rows, cap, v->nrows + 1, sizeof(*rows), 32);
 
-		if (!rows)
-			return -ENOMEM;
-		v->rows = rows;
-		*cap = ncap;
-	}
+	if (!rows)
+		return -ENOMEM;
+	v->rows = rows;
 	v->rows[v->nrows++] = *row;
 	return 0;
+}
+
+static void route_cfg(const struct route_stored *s, struct metrics_route_cfg *c)
+{
+	c->pool = (unsigned)s->pool;
+	c->split = s->split;
+	c->testers = s->testers;
+	c->inactive = s->inactive;
+	c->permille = s->permille;
+	c->fallback = s->fallback;
+	c->fallback_pool = (unsigned)s->fallback_pool;
+	c->rb_err_permille = s->rb_err_permille;
+	c->rb_p99_ms = s->rb_p99_ms;
+	c->rb_window_s = s->rb_window_s;
+	c->rb_min = s->rb_min;
 }
 
 /* The rows of one route (or of the unrouted requests when rt is NULL), counters not yet read. */
@@ -163,12 +183,15 @@ static int frame_route(const struct metrics_src *src, const struct route *rt,
 			row.unserved = prt && src->cfg->pools[p].nbackends &&
 				       !pool_available(&src->cfg->pools[p], prt, now_ns);
 			row.tripped = rt->spec.tripped;
+			route_cfg(&rt->spec, &row.cfg);
 			row.trip = rt->spec.tripped ? strdup(rt->spec.trip) : NULL;
 			row.rollbacks = stats_trips(src->st, slot);
 		}
 		b = base ? sample_find(base, row.route_id, p) : NULL;
 		row.base_requests = b ? b->requests : 0;
 		row.base_5xx = b ? b->s5xx : 0;
+		if (b)
+			memcpy(row.base_lat, b->lat, sizeof(row.base_lat));
 		if (add_row(v, cap, &row)) {
 			free(row.route);
 			free(row.trip);
@@ -222,6 +245,15 @@ int metrics_count(struct stats *st, uint64_t now_ns, struct metrics_view *v)
 	return 0;
 }
 
+/* The backend's last failed health check, for the views. */
+static void check_error(struct pool_runtime *rt, unsigned i, uint64_t now_ns,
+			struct metrics_backend *b)
+{
+	uint64_t when = pool_check_error(rt, i, b->check_error, sizeof(b->check_error));
+
+	b->check_error_age_s = when && now_ns >= when ? (double)(now_ns - when) / 1e9 : -1;
+}
+
 static int collect_backends(const struct metrics_src *src, uint64_t now_ns, struct metrics_view *v)
 {
 	struct pool_runtime *prt = src->prt;
@@ -255,9 +287,11 @@ static int collect_backends(const struct metrics_src *src, uint64_t now_ns, stru
 				b->ejections =
 					__atomic_load_n(&prt[p].b[i].ejections, __ATOMIC_RELAXED);
 				b->healthy = pool_health_of(&prt[p], i) == HEALTH_UP;
+				b->health = pool_health_word(&prt[p], i, now_ns);
 				b->conns = __atomic_load_n(&prt[p].b[i].conns, __ATOMIC_RELAXED);
 				b->inflight =
 					__atomic_load_n(&prt[p].b[i].inflight, __ATOMIC_RELAXED);
+				check_error(&prt[p], i, now_ns, b);
 			}
 			v->nbackends++;
 		}
@@ -299,6 +333,10 @@ int metrics_frame(struct metrics *m, const struct metrics_src *src, uint64_t now
 		out->nworkers++;
 	}
 	out->generation = src->cfg->gen;
+	if (gethostname(out->host, sizeof(out->host) - 1))
+		out->host[0] = '\0';
+	out->uptime_s =
+		started_ns && now_ns > started_ns ? (now_ns - started_ns) / 1000000000ull : 0;
 	out->kernel = src->sp != NULL;
 	if (src->gd && !guard_counts(src->gd, out->xdp_counts)) {
 		out->xdp = true;
@@ -426,10 +464,13 @@ void metrics_tick(struct metrics *m, const struct metrics_src *src, uint64_t now
 	}
 	s.rows = sample ? calloc(v.nrows ? v.nrows : 1, sizeof(*s.rows)) : NULL;
 	if (s.rows) {
-		for (size_t i = 0; i < v.nrows; i++)
-			s.rows[s.n++] =
-				(struct sample_row){v.rows[i].route_id, v.rows[i].pool,
-						    v.rows[i].v.requests, v.rows[i].v.status[5]};
+		for (size_t i = 0; i < v.nrows; i++) {
+			struct sample_row *w = &s.rows[s.n++];
+
+			*w = (struct sample_row){v.rows[i].route_id, v.rows[i].pool,
+						 v.rows[i].v.requests, v.rows[i].v.status[5]};
+			memcpy(w->lat, v.rows[i].v.latency_us_log2, sizeof(w->lat));
+		}
 		qsort(s.rows, s.n, sizeof(*s.rows), row_cmp);
 		free(m->older.rows);
 		m->older = m->last;
@@ -452,26 +493,83 @@ static json_t *quantile_json(const struct strg_stats *v, double q)
 	return us < 0 ? json_null() : json_real(round(us) / 1000);
 }
 
+/*
+ * Over the rates' window (the last 5 to 10 s): requests, 5xx and latency quantiles (null where
+ * quantile.h's rule leaves them unjudged); null when there is no window yet. What a view shows
+ * "now", where the lifetime figures would lag an incident by minutes.
+ */
+static json_t *window_json(const struct metrics_row *r)
+{
+	struct strg_stats d;
+
+	if (r->rate < 0)
+		return json_null();
+	memset(&d, 0, sizeof(d));
+	for (int i = 0; i < STRG_LAT_BUCKETS; i++)
+		d.latency_us_log2[i] = r->v.latency_us_log2[i] >= r->base_lat[i]
+					       ? r->v.latency_us_log2[i] - r->base_lat[i]
+					       : 0;
+	return json_pack("{s:I, s:I, s:o, s:o}", "requests",
+			 (json_int_t)(r->v.requests - r->base_requests), "5xx",
+			 (json_int_t)(r->v.status[5] - r->base_5xx), "p50_ms",
+			 quantile_json(&d, 0.5), "p99_ms", quantile_json(&d, 0.99));
+}
+
 static json_t *row_json(const struct metrics_row *r)
 {
 	json_t *lat = json_array();
 
 	for (int i = 0; i < STRG_LAT_BUCKETS; i++)
 		json_array_append_new(lat, json_integer((json_int_t)r->v.latency_us_log2[i]));
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, "
-			 "s:I, s:I, s:b, "
-			 "s:o, s:o, s:o, s:o, s:o}",
-			 "pool", r->pool_name, "requests", (json_int_t)r->v.requests, "kernel",
-			 (json_int_t)r->v.fast, "passed", (json_int_t)r->v.passed, "bytes_in",
-			 (json_int_t)r->v.bytes_in, "bytes_out", (json_int_t)r->v.bytes_out,
-			 "status", "unknown", (json_int_t)r->v.status[0], "1xx",
-			 (json_int_t)r->v.status[1], "2xx", (json_int_t)r->v.status[2], "3xx",
-			 (json_int_t)r->v.status[3], "4xx", (json_int_t)r->v.status[4], "5xx",
-			 (json_int_t)r->v.status[5], "latency_us_log2", lat, "latency_us_sum",
-			 (json_int_t)r->v.latency_us_sum, "fallback", (json_int_t)r->v.fallback,
-			 "unserved", r->unserved, "rate", rate_json(r->rate), "rate_5xx",
-			 rate_json(r->rate_5xx), "p50_ms", quantile_json(&r->v, 0.5), "p90_ms",
-			 quantile_json(&r->v, 0.9), "p99_ms", quantile_json(&r->v, 0.99));
+	json_t *o = json_pack(
+		"{s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, "
+		"s:I, s:I, s:b, "
+		"s:o, s:o, s:o, s:o, s:o}",
+		"pool", r->pool_name, "requests", (json_int_t)r->v.requests, "kernel",
+		(json_int_t)r->v.fast, "passed", (json_int_t)r->v.passed, "bytes_in",
+		(json_int_t)r->v.bytes_in, "bytes_out", (json_int_t)r->v.bytes_out, "status",
+		"unknown", (json_int_t)r->v.status[0], "1xx", (json_int_t)r->v.status[1], "2xx",
+		(json_int_t)r->v.status[2], "3xx", (json_int_t)r->v.status[3], "4xx",
+		(json_int_t)r->v.status[4], "5xx", (json_int_t)r->v.status[5], "latency_us_log2",
+		lat, "latency_us_sum", (json_int_t)r->v.latency_us_sum, "fallback",
+		(json_int_t)r->v.fallback, "unserved", r->unserved, "rate", rate_json(r->rate),
+		"rate_5xx", rate_json(r->rate_5xx), "p50_ms", quantile_json(&r->v, 0.5), "p90_ms",
+		quantile_json(&r->v, 0.9), "p99_ms", quantile_json(&r->v, 0.99));
+
+	if (o)
+		json_object_set_new(o, "window", window_json(r));
+	return o;
+}
+
+/* What the route does: its pool, share, testers, fallback and rollback limits. */
+static json_t *settings_json(const struct metrics_view *v, const struct metrics_row *r)
+{
+	const struct metrics_route_cfg *c = &r->cfg;
+	const char *fb = c->fallback == ROUTE_FALLBACK_NONE ? "none"
+			 : c->fallback == ROUTE_FALLBACK_POOL && c->fallback_pool < v->npools
+				 ? v->pool_names[c->fallback_pool]
+				 : "next";
+	json_t *rb = c->rb_err_permille
+			     ? json_pack("{s:f, s:I, s:I, s:I, s:I}", "error_percent",
+					 c->rb_err_permille / 10.0, "p99_ms",
+					 (json_int_t)c->rb_p99_ms, "window_s",
+					 (json_int_t)c->rb_window_s, "min", (json_int_t)c->rb_min,
+					 "p99_min", (json_int_t)quantile_min_samples(0.99))
+			     : json_null();
+
+	return json_pack("{s:s, s:f, s:b, s:b, s:s, s:o}", "pool",
+			 c->pool < v->npools ? v->pool_names[c->pool] : "?", "percent",
+			 c->split ? c->permille / 10.0 : 100.0, "testers", c->testers, "active",
+			 !c->inactive, "fallback", fb, "rollback", rb);
+}
+
+/* The last failed health check: null when none, else why and how long ago. */
+static json_t *check_error_json(const struct metrics_backend *b)
+{
+	if (b->check_error_age_s < 0)
+		return json_null();
+	return json_pack("{s:s, s:f}", "error", b->check_error, "age_s",
+			 round(b->check_error_age_s * 10) / 10);
 }
 
 /* The XDP guard: null when it is not loaded, else where it is attached and its counters. */
@@ -507,8 +605,10 @@ json_t *metrics_json(const struct metrics_view *v)
 			cur = json_pack("{s:I, s:s, s:b, s:b, s:o, s:I, s:[]}", "id",
 					(json_int_t)r->route_id, "route", r->route, "counted",
 					r->counted, "tripped", r->tripped, "trip",
-					r->trip ? json_string(r->trip) : json_null(), "rollbacks",
-					(json_int_t)r->rollbacks, "pools");
+					r->trip ? json_pack("{s:s}", "figures", r->trip)
+						: json_null(),
+					"rollbacks", (json_int_t)r->rollbacks, "pools");
+			json_object_set_new(cur, "settings", settings_json(v, r));
 			json_array_append_new(routes, cur);
 			cur_id = r->route_id;
 		}
@@ -523,15 +623,19 @@ json_t *metrics_json(const struct metrics_view *v)
 
 		json_array_append_new(
 			backends,
-			json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-				  "pool", b->pool, "backend", b->name, "state",
-				  pool_state_name(b->state), "down", b->held_down || !b->healthy,
-				  "healthy", b->healthy, "weight", (json_int_t)b->weight,
-				  "connect_errors", (json_int_t)b->connect_errors,
-				  "connect_timeouts", (json_int_t)b->connect_timeouts,
-				  "response_timeouts", (json_int_t)b->response_timeouts,
-				  "ejections", (json_int_t)b->ejections, "connections",
-				  (json_int_t)b->conns, "inflight", (json_int_t)b->inflight));
+			json_pack(
+				"{s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				"pool", b->pool, "backend", b->name, "state",
+				pool_state_name(b->state), "down", b->held_down || !b->healthy,
+				"healthy", b->healthy, "health", b->health ? b->health : "healthy",
+				"weight", (json_int_t)b->weight, "connect_errors",
+				(json_int_t)b->connect_errors, "connect_timeouts",
+				(json_int_t)b->connect_timeouts, "response_timeouts",
+				(json_int_t)b->response_timeouts, "ejections",
+				(json_int_t)b->ejections, "connections", (json_int_t)b->conns,
+				"inflight", (json_int_t)b->inflight));
+		json_object_set_new(json_array_get(backends, json_array_size(backends) - 1),
+				    "check_error", check_error_json(b));
 	}
 	for (unsigned i = 0; i < v->nworkers; i++)
 		json_array_append_new(
@@ -539,10 +643,12 @@ json_t *metrics_json(const struct metrics_view *v)
 					   "connections", (json_int_t)v->workers[i].connections,
 					   "kernel", (json_int_t)v->workers[i].kernel, "accepted",
 					   (json_int_t)v->workers[i].accepted));
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:b, s:f, s:o}", "routes", routes,
-			 "unrouted", unrouted, "pools", pools, "backends", backends, "workers",
-			 workers, "generation", (json_int_t)v->generation, "kernel", v->kernel,
-			 "window_s", round(v->window_s * 10) / 10, "xdp", xdp_json(v));
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:b, s:f, s:o, s:s, s:s, s:I}", "routes",
+			 routes, "unrouted", unrouted, "pools", pools, "backends", backends,
+			 "workers", workers, "generation", (json_int_t)v->generation, "kernel",
+			 v->kernel, "window_s", round(v->window_s * 10) / 10, "xdp", xdp_json(v),
+			 "host", v->host, "version", STRG_VERSION, "uptime_s",
+			 (json_int_t)v->uptime_s);
 }
 
 static void ms_text(char *out, size_t len, const struct strg_stats *v, double q)

@@ -18,6 +18,16 @@
 #include "strg/guard.h"
 #include "strg/splice.h"
 
+/* A route's settings as the views show them (copied: a view outlives the configuration). */
+struct metrics_route_cfg {
+	unsigned pool, fallback_pool; /* pool indexes */
+	bool split, testers, inactive;
+	uint16_t permille;	  /* with split: the share of users, 0-1000 */
+	uint8_t fallback;	  /* enum route_fallback */
+	uint16_t rb_err_permille; /* 0: no rollback */
+	uint32_t rb_p99_ms, rb_window_s, rb_min;
+};
+
 /* One route and pool (or the requests no route took: route_id 0, route NULL). */
 struct metrics_row {
 	uint32_t route_id;
@@ -30,20 +40,25 @@ struct metrics_row {
 	struct strg_stats v;
 	double rate, rate_5xx; /* requests and 5xx per second over the last window; < 0 unknown */
 	uint64_t base_requests, base_5xx; /* at the start of that window (a frame's, for rates) */
+	uint64_t base_lat[STRG_LAT_BUCKETS]; /* the latency buckets then: the window's quantiles */
 	bool unserved;	    /* the pool has no backend that serves: the route falls back */
 	bool tripped;	    /* the route: rolled back by strgd */
 	char *trip;	    /* its figures then (NULL when not tripped) */
 	uint64_t rollbacks; /* times strgd rolled the route back */
+	struct metrics_route_cfg cfg; /* the route's settings */
 };
 
 struct metrics_backend {
 	const char *pool, *name;
 	enum backend_state state;
-	bool held_down; /* refused a connect lately: skipped until its down-hold ends */
-	bool healthy;	/* not ejected by its health */
+	bool held_down;	    /* refused a connect lately: skipped until its down-hold ends */
+	bool healthy;	    /* not ejected by its health */
+	const char *health; /* pool_health_word: "healthy", "held-down" or "ejected" */
 	unsigned weight;
 	uint64_t connect_errors, connect_timeouts, response_timeouts, ejections;
-	int64_t conns, inflight; /* open backend connections, requests in flight on them */
+	int64_t conns, inflight;  /* open backend connections, requests in flight on them */
+	char check_error[80];	  /* the last failed health check ("" none) */
+	double check_error_age_s; /* how long ago it failed; < 0 never */
 };
 
 struct metrics_worker {
@@ -66,10 +81,12 @@ struct metrics_view {
 	bool xdp;	     /* the XDP guard is loaded: its counters follow */
 	char xdp_iface[16];  /* where it is attached ("" nowhere) */
 	struct guard_count xdp_counts[GUARD_REASONS];
-	double window_s;  /* what the rates cover (0: no rates yet) */
-	uint64_t base_ns; /* a frame's: when the rates' window began (0: no rates) */
-	bool counted;	  /* a frame's: the counters were read (metrics_count) */
-	char *strings;	  /* the names it points to, when detached (metrics_view_detach) */
+	double window_s;   /* what the rates cover (0: no rates yet) */
+	uint64_t base_ns;  /* a frame's: when the rates' window began (0: no rates) */
+	bool counted;	   /* a frame's: the counters were read (metrics_count) */
+	char host[64];	   /* the machine strgd runs on */
+	uint64_t uptime_s; /* since this strgd started */
+	char *strings;	   /* the names it points to, when detached (metrics_view_detach) */
 };
 
 /* The rates' memory: counts taken every few seconds on worker 0's timer. */

@@ -20,6 +20,7 @@
 
 #include "core/http.h"
 #include "lib/clock.h"
+#include "lib/listen.h"
 #include "lib/log.h"
 #include "observe/metrics.h"
 #include "observe/metricsrv.h"
@@ -73,16 +74,17 @@ struct metricsrv {
 static void respond_head(struct reply *out, unsigned status, const char *type, const char *extra,
 			 size_t len)
 {
-	reply_printf(out,
-		     "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		     "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
-		     status, http_reason(status), type, len, extra);
+	char head[512], more[128];
+
+	snprintf(more, sizeof(more), "Cache-Control: no-store\r\n%s", extra);
+	http_own_head(head, sizeof(head), status, type, len, more);
+	reply_printf(out, "%s", head);
 }
 
 static void respond_text(struct reply *out, unsigned status, const char *extra, bool head_only)
 {
 	char body[64];
-	int n = snprintf(body, sizeof(body), "%u %s\n", status, http_reason(status));
+	int n = http_own_body(body, sizeof(body), status);
 
 	respond_head(out, status, "text/plain; charset=utf-8", extra, (size_t)n);
 	if (!head_only)
@@ -382,24 +384,6 @@ static void *run(void *arg)
 
 /* ---- setting up and tearing down ---- */
 
-static int listen_on(const struct config *cfg)
-{
-	int fd, one = 1;
-
-	fd = socket(cfg->metrics.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&cfg->metrics, cfg->metrics_len) < 0 ||
-	    listen(fd, 64) < 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 /* Everything but the thread and the listening socket; -errno. */
 static int metricsrv_init(struct metricsrv *ms, struct stats *st, int owner_ring_fd)
 {
@@ -453,7 +437,7 @@ struct metricsrv *metricsrv_open(struct stats *st, const struct config *cfg, int
 	int err;
 
 	if (fd < 0)
-		fd = listen_on(cfg);
+		fd = listen_tcp(&cfg->metrics, cfg->metrics_len, 64, false);
 	if (!ms || fd < 0) {
 		err = fd < 0 ? -fd : ENOMEM;
 		if (fd >= 0)

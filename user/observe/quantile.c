@@ -4,6 +4,14 @@
 
 #include "observe/quantile.h"
 
+unsigned quantile_min_samples(double q)
+{
+	if (q >= 1)
+		return 1;
+	/* The margin keeps 1 / (1 - 0.99), 100.000...01 in binary, at 100. */
+	return q <= 0 ? 1 : (unsigned)ceil(1.0 / (1.0 - q) - 1e-6);
+}
+
 double quantile_us(const double b[STRG_LAT_BUCKETS], double q)
 {
 	double total = 0, cum = 0, rank;
@@ -11,7 +19,9 @@ double quantile_us(const double b[STRG_LAT_BUCKETS], double q)
 	for (int i = 0; i < STRG_LAT_BUCKETS; i++)
 		total += b[i];
 	if (total <= 0)
-		return -1;
+		return QUANTILE_NONE;
+	if (total < quantile_min_samples(q))
+		return QUANTILE_FEW;
 	rank = q * total;
 	for (int i = 0; i < STRG_LAT_BUCKETS; i++) {
 		double lo = i ? ldexp(1, i - 1) : 0, hi = ldexp(1, i);

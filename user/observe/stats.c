@@ -54,17 +54,6 @@ static inline void add(__u64 *counter, __u64 n)
 		__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
 }
 
-static unsigned lat_bucket(uint64_t us)
-{
-	unsigned b = 0;
-
-	while (us && b < STRG_LAT_BUCKETS - 1) {
-		us >>= 1;
-		b++;
-	}
-	return b;
-}
-
 static bool slot_key(uint32_t slot, unsigned pool, uint32_t *key)
 {
 	if (slot > STATS_SLOT_UNROUTED || pool >= STRG_POOLS_MAX)
@@ -95,7 +84,7 @@ void stats_count(struct stats *st, const struct stats_req *req)
 	if (req->head_counted)
 		return;
 	add(&s->status[cls < STRG_STATUS_CLASSES ? cls : 0], 1);
-	add(&s->latency_us_log2[lat_bucket(req->latency_us)], 1);
+	add(&s->latency_us_log2[strg_lat_bucket(req->latency_us)], 1);
 	add(&s->latency_us_sum, req->latency_us);
 }
 
