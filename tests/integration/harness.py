@@ -88,7 +88,7 @@ def error_lines(text, allowed=()):
     for line in text.splitlines():
         if not line.strip():
             continue
-        if LOG_LINE.match(line) and not re.search(r"(?i)\berror\b", line):
+        if LOG_LINE.match(line) and not re.search(r"(?i)\berror\b(?! rate)", line):
             continue
         if any(re.search(a, line) for a in allowed):
             continue
