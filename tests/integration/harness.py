@@ -112,8 +112,7 @@ def sanitized(env):
 
 def is_strgd(argv):
     """Whether argv runs strgd (directly or through setpriv, prlimit, nsenter...)."""
-    return any(os.path.basename(str(a)).startswith("strgd") and "/" in str(a) or
-               str(a) == "strgd" for a in argv)
+    return any(os.path.basename(str(a)) == "strgd" for a in argv)
 
 
 class Proc:
