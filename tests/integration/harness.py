@@ -222,7 +222,7 @@ def port_open(port, host=HOST):
         return False
 
 
-def wait_port(port, timeout=5.0, proc=None):
+def wait_port(port, timeout=15.0, proc=None):
     """Poll until something accepts on port; fail early if proc exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -544,13 +544,13 @@ class Env:
         self.nginx = self.spawn("nginx", ["nginx", "-p", self.tmp, "-c", conf,
                                           "-e", self.tmp / "nginx-error.log"])
         for p in LEGACY_PORTS + (PP_PORT,):
-            wait_port(p, 5.0, self.nginx)
+            wait_port(p, 15.0, self.nginx)
 
     def start_modern(self):
         self.modern = self.spawn("modern", [sys.executable, ROOT / "tools" / "backend.py",
                                             "--name", "modern", "--port", MODERN_PORT,
                                             "--log", self.modern_log])
-        wait_port(MODERN_PORT, 5.0, self.modern)
+        wait_port(MODERN_PORT, 15.0, self.modern)
 
     def stop_modern(self):
         if self.modern is not None:
@@ -562,7 +562,7 @@ class Env:
     def start_proxy(self):
         self.proxy_starts += 1
         self.proxy = self.spawn(self.flavour.name, self.flavour.argv(self.cfg_path))
-        wait_port(PROXY_PORT, 5.0, self.proxy)
+        wait_port(PROXY_PORT, 15.0, self.proxy)
         return self.proxy
 
     def restart_proxy_fresh(self):
@@ -580,7 +580,7 @@ class Env:
         cfg = self.tmp / ("%s.conf" % tag)
         cfg.write_text(self.flavour.config(listen_port=port, **cfg_kw))
         p = self.spawn("%s-%s" % (self.flavour.name, tag), self.flavour.argv(cfg))
-        wait_port(port, 5.0, p)
+        wait_port(port, 15.0, p)
         return p
 
     def exited_problems(self):

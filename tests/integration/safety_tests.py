@@ -40,7 +40,7 @@ def start_backend(env, name, port):
     log = env.tmp / ("%s.log" % name)
     proc = env.spawn(name, [sys.executable, h.ROOT / "tools" / "backend.py", "--name", "modern",
                             "--port", port, "--log", log])
-    h.wait_port(port, 5.0, proc)
+    h.wait_port(port, 15.0, proc)
     return proc, log
 
 
@@ -400,7 +400,7 @@ def drain_wait_under_load(env):
     proc = env.spawn_extra_proxy("drain", port)
     sock = h.control_path(port)
     try:
-        wrk = subprocess.Popen(["wrk", "-c8", "-t2", "-d5s",
+        wrk = subprocess.Popen(["wrk", "-c8", "-t2", "-d5s", "--timeout", "10s",
                                 "http://%s:%d/a/drain" % (h.HOST, port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(1.5)

@@ -779,7 +779,8 @@ def strgctl_route_flips_under_load(env):
                 resp = get(path + "/t", conn=c)
                 seen.append((t0, time.monotonic(), resp.pool() if resp.status == 200 else None))
 
-    wrk = subprocess.Popen(["wrk", "-c8", "-t2", "-d10s", "-s", str(script), url(path + "/x")],
+    wrk = subprocess.Popen(["wrk", "-c8", "-t2", "-d10s", "--timeout", "10s", "-s", str(script),
+                            url(path + "/x")],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     clients = [threading.Thread(target=timed_client, daemon=True) for _ in range(2)]
     for t in clients:
@@ -984,7 +985,7 @@ def strgctl_control_groups(env):
                        "".join("control-group %s nogroup\n" % g for g in groups))
         proc = env.spawn("strgd-groups-%d" % port, env.flavour.argv(cfg))
         try:
-            h.wait_port(port, 5.0, proc)
+            h.wait_port(port, 15.0, proc)
             sock = h.control_path(port)
             check(h.wait_until(lambda: os.path.exists(sock), 5.0), "no control socket")
             def as_nobody(*args):
