@@ -35,7 +35,8 @@ endif
 # user/ by role (user/README.md): each folder may include only the folders below it.
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
 LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c grow.c words.c) \
-	$(addprefix user/core/,http.c route.c pool.c config.c guardcfg.c proxyproto.c state.c apply.c) \
+	$(addprefix user/core/,http.c route.c pool.c config.c guardcfg.c guardlines.c healthlines.c \
+		proxyproto.c state.c apply.c) \
 	$(addprefix user/observe/,accesslog.c quantile.c) user/dataplane/srclimit.c \
 	user/control/saver.c user/daemon/takeover.c
 # The daemon's own modules.
@@ -43,11 +44,14 @@ STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
 	$(addprefix user/observe/,stats.c metrics.c metricsrv.c) \
 	$(addprefix user/dataplane/,conn.c kconn.c exchange.c handoff.c session.c health.c) \
-	$(addprefix user/control/,ctl.c ctlguard.c ctlsrv.c ctlverbs.c reload.c rollback.c) \
+	$(addprefix user/control/,change.c ctl.c ctlguard.c ctlpool.c ctlreply.c ctlroute.c ctlstrgd.c \
+		ctlsrv.c ctlverbs.c reload.c rollback.c) \
 	$(addprefix user/daemon/,strgd.c proxy.c)
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
 STRGD_ASM := $(OBJDIR)/observe/statuspage.o
-STRGCTL_SRCS := $(addprefix user/cli/,strgctl.c ctlclient.c top.c) user/control/ctlverbs.c
+STRGCTL_SRCS := $(addprefix user/cli/,strgctl.c ctlclient.c top.c)
+# strgctl's verb table: the same lists as strgd's, without the handlers (control/ctlverbs.h).
+STRGCTL_VERBS := $(OBJDIR)/control/ctlverbs-text.o
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
@@ -99,7 +103,7 @@ $(OBJDIR)/strgd: $(call obj,$(STRGD_SRCS)) $(STRGD_ASM) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
-strgctl: $(call obj,$(STRGCTL_SRCS)) $(LIB_OBJS)
+strgctl: $(call obj,$(STRGCTL_SRCS)) $(STRGCTL_VERBS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
@@ -108,6 +112,11 @@ $(OBJDIR)/%.o: user/%.c $(BPF_SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) -c $< -o $@
+
+$(STRGCTL_VERBS): user/control/ctlverbs.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) -DCTL_VERBS_TEXT -c $< -o $@
 
 $(OBJDIR)/observe/statuspage.o: user/observe/statuspage.S user/observe/statuspage.html
 	$(call msg,AS,$@)
@@ -233,9 +242,11 @@ screenshot: all
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
 
+# cppcheck, then the layers of user/ (tools/layers: no folder includes one above it).
 lint:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Iinclude -Iuser user tests/unit tools/bench
+	$(Q)tools/layers
 
 # Functions longer than the style's 80 lines (tools/fnlen), longest first; fails if any.
 fnlen:

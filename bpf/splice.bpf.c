@@ -351,6 +351,80 @@ static __always_inline int drop_unsolicited(struct strg_sock *si)
 	return SK_DROP;
 }
 
+/*
+ * strgd takes what follows once the response the kernel carries is done. Flag first, then look
+ * at the phase; response_done() does the opposite, so one of the two sees the other and the
+ * phase ends USER.
+ */
+static __always_inline int pass_after_response(struct __sk_buff *skb, const struct strg_sock *si,
+					       struct strg_conn *cn, struct strg_conn_ctl *ctl)
+{
+	__sync_lock_test_and_set(&cn->user_after, 1);
+	if (__sync_fetch_and_add(&cn->phase, 0) == STRG_PH_IDLE)
+		__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
+	return pass_client(skb, si, cn, ctl);
+}
+
+/*
+ * The rest of a body the kernel is carrying goes where its head went, even when strgd no longer
+ * forwards new requests there (a drained backend finishes it).
+ */
+static __always_inline int request_body(struct __sk_buff *skb, const struct strg_sock *si,
+					struct strg_conn *cn, struct strg_conn_ctl *ctl)
+{
+	__u64 backend_body = cn->req_backend;
+	struct strg_stats *st;
+
+	if (skb->len <= cn->req_left) {
+		cn->req_left -= skb->len;
+		cn->req_last_ns = bpf_ktime_get_ns();
+		if (!cn->req_left)
+			cn->req_end_ns = cn->req_last_ns;
+		st = stats_of(cn->slot, cn->pool);
+		if (st)
+			st->bytes_in += skb->len;
+		return bpf_sk_redirect_hash(skb, &socks, &backend_body, 0);
+	}
+	/*
+	 * The body ends inside this skb and more follows: an skb cannot be split, so strgd sends
+	 * the tail on and handles what follows. The request ended now.
+	 */
+	__sync_fetch_and_add(&cn->tail_owed, cn->req_left);
+	cn->req_left = 0;
+	cn->req_end_ns = bpf_ktime_get_ns();
+	return pass_after_response(skb, si, cn, ctl);
+}
+
+/* The kernel carries the request whose head s holds to backend, by route candidate c. */
+static __always_inline int kernel_request(struct __sk_buff *skb, struct strg_conn *cn,
+					  struct scratch *s, const struct strg_route_cand *c,
+					  __u64 backend)
+{
+	struct strg_stats *st;
+
+	cn->pool = c->pool;
+	cn->slot = c->slot;
+	cn->method = s->rq.method;
+	cn->req_ns = bpf_ktime_get_ns();
+	cn->req_body = s->rq.content_length;
+	cn->req_left = s->rq.content_length - (skb->len - s->rq.pos);
+	cn->req_end_ns = cn->req_left ? 0 : cn->req_ns;
+	cn->req_last_ns = cn->req_ns;
+	cn->req_backend = backend;
+	cn->user_after = 0;
+	log_pick(cn, s, c->route_id);
+	cn->phase = STRG_PH_KREQ;
+	st = stats_of(c->slot, c->pool);
+	if (st) {
+		st->route_id = c->route_id;
+		st->pool = c->pool;
+		st->requests++;
+		st->fast++;
+		st->bytes_in += skb->len;
+	}
+	return bpf_sk_redirect_hash(skb, &socks, &backend, 0);
+}
+
 static __always_inline int client_bytes(struct __sk_buff *skb, const struct strg_sock *si,
 					struct strg_conn *cn)
 {
@@ -358,52 +432,16 @@ static __always_inline int client_bytes(struct __sk_buff *skb, const struct strg
 	struct strg_conn_ctl *ctl = bpf_map_lookup_elem(&conn_ctl, &client);
 	const struct strg_route_cand *c;
 	struct loop_ctx lc;
-	struct strg_stats *st;
 	struct scratch *s;
 	__u32 zero = 0, phase = cn->phase;
 	__u64 backend;
 	bool user = false;
 
-	if (cn->req_left) {
-		/*
-		 * The rest of a body the kernel is carrying goes where its head went, even when
-		 * strgd no longer forwards new requests there (a drained backend finishes it).
-		 */
-		__u64 backend_body = cn->req_backend;
-
-		if (skb->len <= cn->req_left) {
-			cn->req_left -= skb->len;
-			cn->req_last_ns = bpf_ktime_get_ns();
-			if (!cn->req_left)
-				cn->req_end_ns = cn->req_last_ns;
-			st = stats_of(cn->slot, cn->pool);
-			if (st)
-				st->bytes_in += skb->len;
-			return bpf_sk_redirect_hash(skb, &socks, &backend_body, 0);
-		}
-		/*
-		 * The body ends inside this skb and more follows: an skb cannot be split, so strgd
-		 * sends the tail on and handles what follows. The request ended now.
-		 */
-		__sync_fetch_and_add(&cn->tail_owed, cn->req_left);
-		cn->req_left = 0;
-		cn->req_end_ns = bpf_ktime_get_ns();
-		__sync_lock_test_and_set(&cn->user_after, 1);
-		if (__sync_fetch_and_add(&cn->phase, 0) == STRG_PH_IDLE)
-			__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
-		return pass_client(skb, si, cn, ctl);
-	}
-	if (phase == STRG_PH_KREQ || phase == STRG_PH_KBODY) {
-		/*
-		 * Pipelined while the kernel carries a response: strgd takes this request once
-		 * that response is done. Flag first, then look at the phase; response_done()
-		 * does the opposite, so one of the two sees the other and the phase ends USER.
-		 */
-		__sync_lock_test_and_set(&cn->user_after, 1);
-		if (__sync_fetch_and_add(&cn->phase, 0) == STRG_PH_IDLE)
-			__sync_val_compare_and_swap(&cn->phase, STRG_PH_IDLE, STRG_PH_USER);
-		return pass_client(skb, si, cn, ctl);
-	}
+	if (cn->req_left)
+		return request_body(skb, si, cn, ctl);
+	/* Pipelined while the kernel carries a response: strgd takes this request after it. */
+	if (phase == STRG_PH_KREQ || phase == STRG_PH_KBODY)
+		return pass_after_response(skb, si, cn, ctl);
 	if (phase == STRG_PH_USER) {
 		/* strgd hands back only once it consumed every byte passed to it. */
 		if (!ctl || ctl->idle_at != cn->passed)
@@ -428,29 +466,8 @@ static __always_inline int client_bytes(struct __sk_buff *skb, const struct strg
 	if (!c || user || (c->flags & STRG_CAND_USER) || c->pool >= STRG_POOLS_MAX)
 		goto to_user;
 	backend = ctl->backend[c->pool & (STRG_POOLS_MAX - 1)];
-	if (!backend)
-		goto to_user;
-	cn->pool = c->pool;
-	cn->slot = c->slot;
-	cn->method = s->rq.method;
-	cn->req_ns = bpf_ktime_get_ns();
-	cn->req_body = s->rq.content_length;
-	cn->req_left = s->rq.content_length - (skb->len - s->rq.pos);
-	cn->req_end_ns = cn->req_left ? 0 : cn->req_ns;
-	cn->req_last_ns = cn->req_ns;
-	cn->req_backend = backend;
-	cn->user_after = 0;
-	log_pick(cn, s, c->route_id);
-	cn->phase = STRG_PH_KREQ;
-	st = stats_of(c->slot, c->pool);
-	if (st) {
-		st->route_id = c->route_id;
-		st->pool = c->pool;
-		st->requests++;
-		st->fast++;
-		st->bytes_in += skb->len;
-	}
-	return bpf_sk_redirect_hash(skb, &socks, &backend, 0);
+	if (backend)
+		return kernel_request(skb, cn, s, c, backend);
 to_user:
 	cn->phase = STRG_PH_USER;
 	return pass_client(skb, si, cn, ctl);
@@ -475,6 +492,51 @@ static __always_inline void response_done(const struct strg_sock *si, struct str
 	}
 }
 
+/* More of a response body the kernel carries (phase KBODY). */
+static __always_inline int response_body(struct __sk_buff *skb, struct strg_sock *si,
+					 struct strg_conn *cn, struct strg_stats *st)
+{
+	__u64 client = si->client;
+
+	if (skb->len > cn->resp_left) {
+		/*
+		 * The end of the body and bytes nobody asked for in one skb, which cannot be split
+		 * here: strgd sends on what the response is owed, drops the rest.
+		 */
+		cn->resp_owed = cn->resp_left;
+		cn->phase = STRG_PH_USER;
+		return pass_backend(si, cn);
+	}
+	cn->resp_left -= skb->len;
+	__sync_fetch_and_add(&cn->out, (__u64)skb->len);
+	if (st)
+		st->bytes_out += skb->len;
+	if (!cn->resp_left)
+		response_done(si, cn);
+	return bpf_sk_redirect_hash(skb, &socks, &client, 0);
+}
+
+/* A response head the kernel carries: its status class, latency and bytes; its log line. */
+static __always_inline void count_response(struct __sk_buff *skb, struct strg_sock *si,
+					   struct strg_conn *cn, struct scratch *s,
+					   struct strg_stats *st, __u32 head)
+{
+	/* Latency runs from the end of the request: the client's pace is not the pool's. */
+	__u64 now = bpf_ktime_get_ns(), end = cn->req_end_ns;
+	__u64 us = end && now > end ? (now - end) / 1000 : 0;
+	__u32 cls = index_below(s->rs.status / 100, STRG_STATUS_CLASSES);
+
+	if (st) {
+		st->status[cls]++;
+		st->latency_us_log2[index_below(strg_lat_bucket(us), STRG_LAT_BUCKETS)]++;
+		st->latency_us_sum += us;
+		st->bytes_out += skb->len;
+	}
+	if (cn->log)
+		log_response(si, cn, s->rs.status, (__u64)head + s->rs.content_length,
+			     (now - cn->req_ns) / 1000);
+}
+
 static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock *si,
 					 struct strg_conn *cn)
 {
@@ -497,24 +559,8 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 		return drop_unsolicited(si);
 	/* Only the bytes the kernel carries are counted here: no lookup for passed ones. */
 	st = stats_of(cn->slot, cn->pool);
-	if (phase == STRG_PH_KBODY) {
-		if (skb->len > cn->resp_left) {
-			/*
-			 * The end of the body and bytes nobody asked for in one skb, which cannot
-			 * be split here: strgd sends on what the response is owed, drops the rest.
-			 */
-			cn->resp_owed = cn->resp_left;
-			cn->phase = STRG_PH_USER;
-			return pass_backend(si, cn);
-		}
-		cn->resp_left -= skb->len;
-		__sync_fetch_and_add(&cn->out, (__u64)skb->len);
-		if (st)
-			st->bytes_out += skb->len;
-		if (!cn->resp_left)
-			response_done(si, cn);
-		return bpf_sk_redirect_hash(skb, &socks, &client, 0);
-	}
+	if (phase == STRG_PH_KBODY)
+		return response_body(skb, si, cn, st);
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s || load_head(skb, s, skb->len))
 		goto to_user;
@@ -531,22 +577,7 @@ static __always_inline int backend_bytes(struct __sk_buff *skb, struct strg_sock
 	body = skb->len - head;
 	if (body > s->rs.content_length)
 		goto to_user; /* more than the response: strgd reads it from its head */
-	{
-		/* Latency runs from the end of the request: the client's pace is not the pool's. */
-		__u64 now = bpf_ktime_get_ns(), end = cn->req_end_ns;
-		__u64 us = end && now > end ? (now - end) / 1000 : 0;
-		__u32 cls = index_below(s->rs.status / 100, STRG_STATUS_CLASSES);
-
-		if (st) {
-			st->status[cls]++;
-			st->latency_us_log2[index_below(strg_lat_bucket(us), STRG_LAT_BUCKETS)]++;
-			st->latency_us_sum += us;
-			st->bytes_out += skb->len;
-		}
-		if (cn->log)
-			log_response(si, cn, s->rs.status, (__u64)head + s->rs.content_length,
-				     (now - cn->req_ns) / 1000);
-	}
+	count_response(skb, si, cn, s, st, head);
 	cn->resp_left = s->rs.content_length - body;
 	__sync_fetch_and_add(&cn->out, (__u64)skb->len);
 	if (cn->resp_left)

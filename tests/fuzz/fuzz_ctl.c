@@ -18,14 +18,6 @@
 static struct ctl_env env;
 static char dir[] = "/tmp/strg-fuzz-ctl-XXXXXX";
 
-static void commit(struct ctl_env *e, struct config *draft)
-{
-	struct config *old = e->cfg;
-
-	e->cfg = draft;
-	config_destroy(old);
-}
-
 static void setup(void)
 {
 	static const char text[] = "listen 127.0.0.1:8080\npool legacy 127.0.0.1:9001\n"
@@ -45,11 +37,11 @@ static void setup(void)
 		abort();
 	fputs(text, f);
 	fclose(f);
-	env.cfg = config_clone(&cfg); /* the live one, replaced whole by each change */
-	env.st = stats_open(NULL);
-	env.commit = commit;
+	/* The live one, replaced whole by each change (no workers: the pipeline frees the old). */
+	env.chg.live = config_clone(&cfg);
+	env.chg.st = stats_open(NULL);
 	env.config_path = strdup(path);
-	env.applied = config_clone(&cfg);
+	env.chg.applied = config_clone(&cfg);
 	config_free(&cfg);
 }
 
@@ -59,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ctl_reply r = {0};
 	char line[CTL_LINE_MAX + 1];
 
-	if (!env.cfg)
+	if (!env.chg.live)
 		setup();
 	if (size >= sizeof(line))
 		size = sizeof(line) - 1;
@@ -71,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r.text.len && strncmp(r.text.buf, "ok\n", 3) && strncmp(r.text.buf, "error: ", 7))
 		abort();
 	/* Whatever changed, the default route still takes what nothing else does. */
-	if (!route_table_lookup(env.cfg->routes, 1, "h", 1, "/x", 2))
+	if (!route_table_lookup(env.chg.live->routes, 1, "h", 1, "/x", 2))
 		abort();
 	ctl_reply_free(&r);
 	return 0;

@@ -349,7 +349,7 @@ def upload_survives_drain_and_eject(env):
     try:
         S.check(h.wait_until(healthy, 5.0), "modern's backend never became healthy")
         upload_while(env, port, "drain",
-                     lambda: ctl("backend set modern %s state drain" % be, port),
+                     lambda: ctl("backend set modern %s state drain --force" % be, port),
                      lambda: ctl("backend set modern %s state ready" % be, port))
         upload_while(env, port, "eject", eject,
                      lambda: S.check(h.wait_until(healthy, 6.0), "not admitted again"))

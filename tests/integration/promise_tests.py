@@ -453,8 +453,8 @@ def strgctl_without_daemon_and_bind_failure(env):
     status = p.wait(5.0)
     if status is None:
         p.stop()
-    S.check(status == 1 and "listen %s:%d: Address already in use" % (
-        h.HOST, h.LEGACY_PORTS[0]) in p.stderr_text(),
+    S.check(status == 1 and ("listen 127.0.0.1:%d: Address already in use" % h.LEGACY_PORTS[0])
+            in p.stderr_text(),
             "strgd on a taken port: exit %s: %s" % (status, p.stderr_tail()))
     S.check(not os.path.exists(h.control_path(h.LEGACY_PORTS[0])),
             "the refused strgd left its control socket behind")

@@ -274,8 +274,8 @@ def rollback_trips_on_errors_and_latency(env):
 def one_slow_request_is_not_a_p99(env):
     """A p99 needs 100 requests: one slow request (900 ms) among 34 does not trip "rollback 50%
     p99 800 ... min 20", the stats show no p99 for them (p90 they do), route show says the
-    latency is judged from 100 requests, and route set and strgd -t warn that min 20 is too
-    small for a p99."""
+    latency is judged from 100 requests, and route set, reload and strgd -t warn that a min
+    below 100 is too small for a p99."""
     port = 8135
     line = "GET /v1/few modern strip-prefix rollback 50% p99 800 window 10s min 20"
     proc = env.spawn_extra_proxy("few", port, extra=["route " + line])
@@ -305,6 +305,9 @@ def one_slow_request_is_not_a_p99(env):
         S.check(r.returncode == 0 and "warning:" in r.stderr and "min 30" in r.stderr and
                 "100 requests" in r.stderr, "route set with min 30: exit %d, stderr %r" % (
                     r.returncode, r.stderr))
+        out = h.ctl_line("reload", port=port)
+        S.check("warning: route GET /v1/few: rollback min 20 is below the 100 requests" in out,
+                "reload of the file does not warn: %r" % out)
         cfg = env.tmp / "few.conf"
         r = subprocess.run([env.flavour.binary, "-t", "--pin-dir", env.flavour.pin_dir(cfg),
                             "-c", str(cfg)], capture_output=True, text=True, timeout=10)
@@ -313,7 +316,7 @@ def one_slow_request_is_not_a_p99(env):
     finally:
         proc.stop(signal.SIGTERM, 3.0)
     info("one_slow_request_is_not_a_p99", "34 requests, one of 900 ms: not tripped, p99 not "
-         "shown (p90 %.2f ms); warnings from route set and strgd -t" % row["p90_ms"])
+         "shown (p90 %.2f ms); warnings from route set, reload and strgd -t" % row["p90_ms"])
 
 
 def nft(*args):

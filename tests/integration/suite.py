@@ -1625,6 +1625,7 @@ import guard_tests  # noqa: E402
 import datapath_tests  # noqa: E402
 import control_tests  # noqa: E402
 import readme_tests  # noqa: E402
+import eject_tests  # noqa: E402
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
                os.environ.get("STRG_IT_MODE", "user").startswith("kernel"))
@@ -1641,6 +1642,7 @@ if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_
     safety_tests.register(sys.modules[__name__])
     hardening_tests.register(sys.modules[__name__])
     datapath_tests.register(sys.modules[__name__])
+    eject_tests.register(sys.modules[__name__])
 # The observability tests start their own strgd instances in every mode: once per suite run.
 if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_IT_MODE") == "kernel":
     metrics_tests.register(sys.modules[__name__])
@@ -1718,7 +1720,7 @@ def runs_here(name):
 # The plan (as nginx-tests' plan()): how many tests each mode runs. A mode that registers
 # another number, or whose run ends with fewer reported, fails: a test dropped by a broken
 # condition or a run cut short is seen. Adding or moving a test means updating its figure here.
-PLAN = {"user": 136, "kernel": 111, "user-w1": 55, "kernel-w1": 71}
+PLAN = {"user": 139, "kernel": 115, "user-w1": 55, "kernel-w1": 71}
 
 
 def plan_problem(selected, patterns):

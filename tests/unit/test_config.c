@@ -224,8 +224,9 @@ static void test_health_fallback_rollback(void **state)
 		"pool modern 127.0.0.1:9101\n"
 		"health modern http /healthz status 204 interval 500ms rise 3 fall 4 "
 		"timeout 200ms\n"
-		"eject modern after 5 5xx\n"
+		"eject modern after 5 5xx hold 1s max-hold 1m decay 20s slowstart 10s\n"
 		"notify exec /usr/local/sbin/strg-notify\n"
+		"notify coalesce 0\n"
 		"route GET /v1/orders modern percent 50 fallback legacy rollback 2.5% "
 		"p99 800 window 20s min 30\n"
 		"route /v1/pay modern fallback none\n";
@@ -246,8 +247,17 @@ static void test_health_fallback_rollback(void **state)
 	assert_int_equal(cfg.pools[1].health.eject_after, 5);
 	assert_true(cfg.pools[1].health.eject_5xx);
 	assert_false(cfg.pools[0].health.active);
-	assert_int_equal(cfg.pools[0].health.eject_after, 3); /* the default */
+	assert_int_equal(cfg.pools[1].health.hold_ms, 1000);
+	assert_int_equal(cfg.pools[1].health.max_hold_ms, 60000);
+	assert_int_equal(cfg.pools[1].health.decay_ms, 20000);
+	assert_int_equal(cfg.pools[1].health.slowstart_ms, 10000);
+	assert_int_equal(cfg.pools[0].health.eject_after, 3); /* the defaults */
+	assert_int_equal(cfg.pools[0].health.hold_ms, 2000);
+	assert_int_equal(cfg.pools[0].health.max_hold_ms, 120000);
+	assert_int_equal(cfg.pools[0].health.decay_ms, 30000);
+	assert_int_equal(cfg.pools[0].health.slowstart_ms, 0);
 	assert_string_equal(cfg.notify, "/usr/local/sbin/strg-notify");
+	assert_int_equal(cfg.notify_coalesce_ms, 0);
 	route_path_set(&key, "/v1/orders");
 	key.methods = 1u << HTTP_M_GET;
 	rt = route_table_find(cfg.routes, &key);
@@ -530,11 +540,24 @@ static const struct bad_case bad_cases[] = {
 	 "strg.conf:3: health: interval: bad value '2x'"},
 	{BASE "health legacy http /h interval 1s timeout 2s\n",
 	 "strg.conf:3: health: timeout 2000ms is longer than interval 1000ms"},
-	{BASE "eject legacy 3\n", "strg.conf:3: eject: expects POOL after N [5xx]"},
+	{BASE "eject legacy 3\n", "strg.conf:3: eject: expects POOL after N [5xx] [hold T] "
+				  "[max-hold T] [decay T] [slowstart T]"},
+	{BASE "eject legacy after 3 5xx hold\n", "strg.conf:3: eject: hold: expects a duration"},
+	{BASE "eject legacy after 3 linger 2s\n",
+	 "strg.conf:3: eject: unknown option 'linger' (hold, max-hold, decay, slowstart)"},
+	{BASE "eject legacy after 3 hold 0\n",
+	 "strg.conf:3: eject: hold '0' out of range (1ms to 60m)"},
+	{BASE "eject legacy after 3 decay 2h\n",
+	 "strg.conf:3: eject: decay: bad duration '2h' (a number, then ms, s or m)"},
+	{BASE "eject legacy after 3 hold 10s max-hold 5s\n",
+	 "strg.conf:3: eject: max-hold 5000ms is shorter than hold 10000ms"},
+	{BASE "notify coalesce soon\n",
+	 "strg.conf:3: notify: coalesce: bad duration 'soon' (0, or 1ms to 60m)"},
 	{BASE "eject nowhere after 3\n",
 	 "strg.conf:3: eject: unknown pool 'nowhere' (define it with 'pool' first)"},
 	{BASE "eject legacy after x\n", "strg.conf:3: eject: 'x' is not 0 to 1000"},
-	{BASE "notify run /x\n", "strg.conf:3: notify: expects 'exec' and an absolute path"},
+	{BASE "notify run /x\n", "strg.conf:3: notify: expects 'exec' and an absolute path, or "
+				 "'coalesce' and a duration"},
 	{BASE "route /x legacy fallback nowhere\n",
 	 "strg.conf:3: route: unknown fallback pool 'nowhere'"},
 	{BASE "pool modern 127.0.0.1:9101\nroute /x modern fallback modern\n",
@@ -576,6 +599,55 @@ static void test_error_messages(void **state)
 			fail_msg("case %zu:\n got  \"%s\"\n want \"%s\"", i, err, bad_cases[i].msg);
 		config_free(&cfg);
 	}
+}
+
+/* Parse text with stderr sent to a file; returns what the parser logged (its warnings). */
+static char *parse_logged(const char *text, int *ret)
+{
+	static char out[2048];
+	char path[] = "/tmp/strg-test-config-XXXXXX", err[256];
+	int fd = mkstemp(path), saved = dup(2);
+	struct config cfg;
+	ssize_t n;
+
+	assert_true(fd >= 0 && saved >= 0);
+	unlink(path);
+	fflush(stderr);
+	dup2(fd, 2);
+	*ret = config_parse(&cfg, "strg.conf", text, err, sizeof(err));
+	config_free(&cfg);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, out, sizeof(out) - 1, 0);
+	close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	return out;
+}
+
+/* A unitless timeout is milliseconds: server, client and idle under 100 ms are warned about,
+ * naming file and line, and the file is still accepted. */
+static void test_short_timeouts_warned(void **state)
+{
+	const char *out;
+	int ret;
+
+	(void)state;
+	out = parse_logged(BASE "timeout server 30\ntimeout client 50ms\ntimeout idle 99\n"
+				"timeout connect 20\ntimeout idle 100\n",
+			   &ret);
+	assert_int_equal(ret, 0);
+	assert_non_null(strstr(out, "strg.conf:3: timeout server 30 is 30 ms (a number without a "
+				    "unit is milliseconds, as in HAProxy); did you mean 30s?"));
+	assert_non_null(strstr(out, "strg.conf:4: timeout client 50ms is under 100 ms: most "
+				    "requests will time out"));
+	assert_non_null(strstr(out, "strg.conf:5: timeout idle 99 is 99 ms"));
+	/* connect may well be short; 100 ms is not under the bound. */
+	assert_null(strstr(out, "strg.conf:6:"));
+	assert_null(strstr(out, "strg.conf:7:"));
+	out = parse_logged(BASE "timeout server 30s\ntimeout client 100\n", &ret);
+	assert_int_equal(ret, 0);
+	assert_string_equal(out, "");
 }
 
 static void test_too_many_backends_and_pools(void **state)
@@ -791,6 +863,7 @@ int main(void)
 		cmocka_unit_test(test_default_route_added),
 		cmocka_unit_test(test_explicit_default_to_another_pool),
 		cmocka_unit_test(test_error_messages),
+		cmocka_unit_test(test_short_timeouts_warned),
 		cmocka_unit_test(test_too_many_backends_and_pools),
 		cmocka_unit_test(test_long_line_rejected),
 		cmocka_unit_test(test_small_or_no_error_buffer),

@@ -144,6 +144,123 @@ static void test_hold_saturates(void **state)
 	assert_int_equal(pool_pick(&p, &rt, UINT64_MAX - 1), -1);
 }
 
+/* Health settings with a growing hold: 100 ms, doubling up to 800 ms, a run decays per second. */
+static void test_hold_setup(struct pool *p, unsigned n, bool check)
+{
+	test_pool_setup(p, n);
+	p->health.active = check;
+	p->health.eject_after = 3;
+	p->health.hold_ms = 100;
+	p->health.max_hold_ms = 800;
+	p->health.decay_ms = 1000;
+}
+
+/* Three failures in a row at t; true when they ejected the backend. */
+static bool fail3(struct pool *p, struct pool_runtime *rt, unsigned idx, uint64_t t)
+{
+	bool ejected = false;
+
+	for (unsigned i = 0; i < 3; i++)
+		ejected |= pool_request_failed(p, rt, idx, t);
+	return ejected;
+}
+
+/* Without a check: each ejection in a row holds twice the last, up to max-hold. */
+static void test_ejection_hold_grows(void **state)
+{
+	static const uint64_t holds[] = {100, 200, 400, 800, 800};
+	struct pool p;
+	struct pool_runtime rt = {0};
+	uint64_t t = 1000 * MS;
+
+	(void)state;
+	test_hold_setup(&p, 2, false);
+	for (unsigned k = 0; k < 5; k++) {
+		assert_true(fail3(&p, &rt, 0, t));
+		assert_int_equal(rt.b[0].run, k + 1);
+		assert_true(rt.b[0].hold_until_ns == t + holds[k] * MS);
+		/* Held: only the other backend is picked; failures in flight eject it no more. */
+		assert_int_equal(pool_pick(&p, &rt, t + holds[k] * MS - 1), 1);
+		assert_int_equal(pool_pick(&p, &rt, t + holds[k] * MS - 1), 1);
+		assert_false(fail3(&p, &rt, 0, t + 1));
+		/* A connect that was under way succeeds: the hold stays. */
+		pool_mark_up(&p, &rt, 0);
+		assert_true(pool_held_down(&rt, 0, t + holds[k] * MS - 1));
+		t += holds[k] * MS;
+		assert_false(pool_held_down(&rt, 0, t));
+		t += 10 * MS; /* it fails again soon after */
+	}
+	assert_int_equal(__atomic_load_n(&rt.b[0].ejections, __ATOMIC_RELAXED), 5);
+	/* Three quiet decay periods take three off the run: the next hold is the second's. */
+	t += 3000 * MS;
+	assert_true(fail3(&p, &rt, 0, t));
+	assert_int_equal(rt.b[0].run, 3);
+	assert_true(rt.b[0].hold_until_ns == t + 400 * MS);
+	/* A long quiet time starts the run over. */
+	t += 400 * MS + 60000 * MS;
+	assert_true(fail3(&p, &rt, 0, t));
+	assert_int_equal(rt.b[0].run, 1);
+	assert_int_equal(pool_hold_ns(&p.health, 40), 800 * MS);
+}
+
+/* With a check: ejected until the check admits it, which it may not do before the hold ends. */
+static void test_check_admits_after_hold(void **state)
+{
+	struct pool p;
+	struct pool_runtime rt = {0};
+	uint64_t t = 5000 * MS;
+
+	(void)state;
+	test_hold_setup(&p, 2, true);
+	assert_true(fail3(&p, &rt, 0, t));
+	assert_int_equal(pool_health_of(&rt, 0), HEALTH_DOWN);
+	assert_false(fail3(&p, &rt, 0, t + 500 * MS)); /* already out: not ejected twice */
+	assert_int_equal(rt.b[0].run, 1);
+	assert_false(pool_hold_over(&rt, 0, t + 99 * MS));
+	assert_true(pool_hold_over(&rt, 0, t + 100 * MS));
+	assert_true(pool_admit(&rt, 0, t + 100 * MS));
+	assert_false(pool_admit(&rt, 0, t + 100 * MS));
+	assert_int_equal(pool_health_of(&rt, 0), HEALTH_UP);
+	/* Ejected again at once: the hold doubles. */
+	assert_true(fail3(&p, &rt, 0, t + 150 * MS));
+	assert_false(pool_hold_over(&rt, 0, t + 349 * MS));
+	assert_true(pool_hold_over(&rt, 0, t + 350 * MS));
+	assert_int_equal(__atomic_load_n(&rt.b[0].ejections, __ATOMIC_RELAXED), 2);
+	assert_int_equal(__atomic_load_n(&rt.b[0].admissions, __ATOMIC_RELAXED), 1);
+}
+
+/* A backend let back in ramps from a small share to its weight over slowstart. */
+static void test_slowstart_ramps(void **state)
+{
+	static const struct {
+		uint64_t at_ms;
+		unsigned lo, hi; /* its picks of 1000 */
+	} steps[] = {{0, 0, 20}, {100, 60, 110}, {500, 300, 370}, {1000, 495, 505}};
+	struct pool p;
+	struct pool_runtime rt = {0};
+	uint64_t back = 10000 * MS;
+
+	(void)state;
+	test_hold_setup(&p, 2, true);
+	p.health.slowstart_ms = 1000;
+	assert_true(fail3(&p, &rt, 1, back - 200 * MS));
+	assert_true(pool_admit(&rt, 1, back));
+	for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+		unsigned n = 0;
+
+		for (unsigned i = 0; i < 1000; i++)
+			n += pool_pick(&p, &rt, back + steps[s].at_ms * MS) == 1;
+		if (n < steps[s].lo || n > steps[s].hi)
+			fail_msg("%llu ms into its slow start: %u picks of 1000, want %u to %u",
+				 (unsigned long long)steps[s].at_ms, n, steps[s].lo, steps[s].hi);
+	}
+	/* Alone in its pool it still serves from the first moment. */
+	p.nbackends = 1;
+	assert_true(fail3(&p, &rt, 0, back));
+	assert_true(pool_admit(&rt, 0, back + 100 * MS));
+	assert_int_equal(pool_pick(&p, &rt, back + 100 * MS), 0);
+}
+
 static void test_parse_ipv4(void **state)
 {
 	struct pool_backend b;
@@ -258,6 +375,9 @@ int main(void)
 		cmocka_unit_test(test_all_down_then_recovery),
 		cmocka_unit_test(test_empty_pool_and_bad_indexes),
 		cmocka_unit_test(test_hold_saturates),
+		cmocka_unit_test(test_ejection_hold_grows),
+		cmocka_unit_test(test_check_admits_after_hold),
+		cmocka_unit_test(test_slowstart_ramps),
 		cmocka_unit_test(test_parse_ipv4),
 		cmocka_unit_test(test_parse_ipv6),
 		cmocka_unit_test(test_parse_name),

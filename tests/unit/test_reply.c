@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Unit tests of the growing reply text (lib/reply.c) and the latency quantiles
- * (observe/quantile.c). */
+/* Unit tests of the growing reply text (lib/reply.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/http.h"
+#include "lib/clock.h"
 #include "core/route.h"
 
 #define NHITS	 64
@@ -140,14 +141,6 @@ static int check(const struct route_table *t, const struct req *r)
 
 /* Where lookup results go, so the compiler cannot drop the lookups. */
 static volatile uint32_t sink;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Whole passes over the request mix until run_ns has elapsed; returns ns per lookup. */
 static double run(const struct route_table *t, const struct req *r, uint64_t run_ns)

@@ -18,7 +18,7 @@
 #include "lib/version.h"
 
 static const char intro[] =
-	"Usage: strgctl [-s SOCKET] [-j] [--dry-run] NOUN VERB [ARGUMENTS]\n"
+	"Usage: strgctl [-s SOCKET] [-j] [--dry-run] [--force] NOUN VERB [ARGUMENTS]\n"
 	"\n"
 	"Change and inspect a running strgd through its control socket\n"
 	"(default " CTL_SOCKET_DEFAULT ", set with 'control PATH' in strgd's configuration).\n";
@@ -29,6 +29,9 @@ static const char outro[] =
 	"  -s, --socket SOCKET  the control socket\n"
 	"  -j, --json           JSON output (show and stats)\n"
 	"  -n, --dry-run        say what a change would do, change nothing\n"
+	"  -f, --force          let 'backend set|del' take out the last backend of a pool\n"
+	"                       that serves (refused without it: its routes would fall back\n"
+	"                       or answer 503)\n"
 	"      --wait [T]       after 'backend set ... state drain', wait until the backend is\n"
 	"                       idle (no connection, no request), at most T (default 60s)\n"
 	"  -h, --help           this text; after a noun or verb, theirs\n"
@@ -98,7 +101,7 @@ static void help(FILE *f, const char *noun, const struct ctl_verb *only)
 	}
 	fputs(intro, f);
 	fputs("\nCommands:\n", f);
-	for (size_t i = 0; i < CTL_VERB_COUNT; i++) {
+	for (size_t i = 0; i < ctl_nverbs; i++) {
 		const struct ctl_verb *v = &ctl_verbs[i];
 
 		if (noun && strcmp(noun, v->noun))
@@ -117,7 +120,7 @@ static void verbs_text(char *out, size_t len)
 	size_t n = 0;
 
 	out[0] = '\0';
-	for (size_t i = 0; i < CTL_VERB_COUNT && n < len; i++) {
+	for (size_t i = 0; i < ctl_nverbs && n < len; i++) {
 		const struct ctl_verb *v = &ctl_verbs[i];
 		bool first = !i || strcmp(ctl_verbs[i - 1].noun, v->noun);
 
@@ -153,14 +156,15 @@ static int run(const char *sock, const char *line)
 }
 
 /* The words after the options as one command line, the options strgd needs appended. */
-static int build_line(int argc, char **argv, bool json, bool dry, char *line, size_t size)
+static int build_line(int argc, char **argv, bool json, bool dry, bool force, char *line,
+		      size_t size)
 {
 	size_t len = 0;
 
 	for (int i = 0; i < argc; i++) {
 		size_t n = strlen(argv[i]);
 
-		if (!n || strpbrk(argv[i], " \t\r\n") || len + n + 16 > size) {
+		if (!n || strpbrk(argv[i], " \t\r\n") || len + n + 24 > size) {
 			fprintf(stderr,
 				"strgctl: bad word '%s' (no spaces or newlines; the line is "
 				"at most %d bytes)\n",
@@ -171,8 +175,8 @@ static int build_line(int argc, char **argv, bool json, bool dry, char *line, si
 		len += n;
 		line[len++] = ' ';
 	}
-	len += (size_t)snprintf(line + len, size - len, "%s%s", json ? "-j " : "",
-				dry ? "--dry-run " : "");
+	len += (size_t)snprintf(line + len, size - len, "%s%s%s", json ? "-j " : "",
+				dry ? "--dry-run " : "", force ? "--force " : "");
 	line[len - 1] = '\n';
 	line[len] = '\0';
 	return 0;
@@ -257,63 +261,71 @@ static int wait_idle(const char *sock, const char *pool, const char *addr, long 
 	return EXIT_REFUSED;
 }
 
-int main(int argc, char **argv)
+/* What the options asked for. */
+struct cli {
+	const char *sock;
+	bool json, dry, force, help;
+	long wait_limit; /* --wait: ms (-1: not asked) */
+};
+
+/* --wait [TIMEOUT] (or --wait=TIMEOUT), taken out of argv before getopt sees it; -1 or an exit. */
+static int take_wait(struct cli *c, int *argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"dry-run", no_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{"verbs", no_argument, NULL, 'L'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *sock = CTL_SOCKET_DEFAULT;
-	bool json = false, dry = false, want_help = false;
-	const struct ctl_verb *v;
-	char line[CTL_LINE_MAX], verbs[256];
-	int opt, used = 0, rest, ret;
-	long wait_limit = -1;
+	for (int i = 1, o = 1, n = *argc; i <= n; i++) {
+		if (i < n && (!strcmp(argv[i], "--wait") || !strncmp(argv[i], "--wait=", 7))) {
+			const char *t = argv[i][6] == '='			? argv[i] + 7
+					: i + 1 < n && wait_ms(argv[i + 1]) > 0 ? argv[++i]
+										: "60";
 
-	/* --wait [TIMEOUT] (or --wait=TIMEOUT): taken out before the other options. */
-	for (int i = 1, o = 1; i <= argc; i++) {
-		if (i < argc && (!strcmp(argv[i], "--wait") || !strncmp(argv[i], "--wait=", 7))) {
-			const char *t = argv[i][6] == '='			   ? argv[i] + 7
-					: i + 1 < argc && wait_ms(argv[i + 1]) > 0 ? argv[++i]
-										   : "60";
-
-			wait_limit = wait_ms(t);
-			if (wait_limit < 0) {
+			c->wait_limit = wait_ms(t);
+			if (c->wait_limit < 0) {
 				fprintf(stderr, "strgctl: --wait: bad timeout '%s' (like 30s)\n",
 					t);
 				return EXIT_USAGE;
 			}
 			continue;
 		}
-		argv[o++] = i < argc ? argv[i] : NULL;
-		if (i == argc)
-			argc = o - 1;
+		argv[o++] = i < n ? argv[i] : NULL;
+		if (i == n)
+			*argc = o - 1;
 	}
+	return -1;
+}
+
+/* The options, wherever they stand; -1 to go on, else the exit status (--version, --verbs). */
+static int parse_options(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+		{"dry-run", no_argument, NULL, 'n'},	  {"force", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},	  {"version", no_argument, NULL, 'V'},
+		{"verbs", no_argument, NULL, 'L'},	  {NULL, 0, NULL, 0},
+	};
+	int opt;
+
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "s:jnhV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:jnfhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
-			sock = optarg;
+			c->sock = optarg;
 			break;
 		case 'j':
-			json = true;
+			c->json = true;
 			break;
 		case 'n':
-			dry = true;
+			c->dry = true;
+			break;
+		case 'f':
+			c->force = true;
 			break;
 		case 'h':
-			want_help = true;
+			c->help = true;
 			break;
 		case 'V':
 			printf("strgctl %s\n", STRG_VERSION);
 			return EXIT_OK;
 		case 'L': /* "noun verb" per line, for shell completion */
-			for (size_t i = 0; i < CTL_VERB_COUNT; i++)
+			for (size_t i = 0; i < ctl_nverbs; i++)
 				printf("%s %s\n", ctl_verbs[i].noun,
 				       ctl_verbs[i].verb ? ctl_verbs[i].verb : "");
 			return EXIT_OK;
@@ -323,10 +335,92 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	return -1;
+}
+
+/* The verb the words name, checked against the options; NULL after saying why (exit 2). */
+static const struct ctl_verb *verb_of(const struct cli *c, int rest, char **argv)
+{
+	const struct ctl_verb *v;
+	char verbs[256];
+	int used = 0;
+
+	verbs_text(verbs, sizeof(verbs));
+	if (!rest) {
+		fprintf(stderr, "strgctl: missing command (%s; try strgctl --help)\n", verbs);
+		return NULL;
+	}
+	v = ctl_verb_find(rest, argv, &used);
+	if (!v) {
+		fprintf(stderr, "strgctl: unknown %s '%s%s%s' (%s)\n",
+			ctl_noun_known(argv[0]) ? "verb" : "command", argv[0], rest > 1 ? " " : "",
+			rest > 1 ? argv[1] : "", verbs);
+		return NULL;
+	}
+	if ((c->json && !(v->flags & CTL_JSON)) || (c->dry && !(v->flags & CTL_CHANGES))) {
+		fprintf(stderr, "strgctl: %s is not an option of '%s%s%s' (strgctl help %s%s%s)\n",
+			c->json ? "-j" : "--dry-run", v->noun, v->verb ? " " : "",
+			v->verb ? v->verb : "", v->noun, v->verb ? " " : "",
+			v->verb ? v->verb : "");
+		return NULL;
+	}
+	return v;
+}
+
+/* "top [FRAMES]": strgctl's own view. */
+static int top(const struct cli *c, const struct ctl_verb *v, int rest, char **argv)
+{
+	char *end = NULL;
+	unsigned long frames = rest > 1 ? strtoul(argv[1], &end, 10) : 0;
+
+	if (rest > 2 || (rest == 2 && (!*argv[1] || *end || frames < 1 || frames > 100000))) {
+		fprintf(stderr, "strgctl: top: FRAMES is a number from 1 to 100000; usage: ");
+		verb_usage(stderr, v);
+		return EXIT_USAGE;
+	}
+	return top_run(c->sock, (unsigned)frames);
+}
+
+/* Send the command to strgd; with --wait, then wait for the drained backend. */
+static int send_command(const struct cli *c, const struct ctl_verb *v, int rest, char **argv)
+{
+	char line[CTL_LINE_MAX];
+	int ret;
+
+	if (c->wait_limit >= 0 &&
+	    (!ctl_verb_is(v, "backend", "set") || rest < 6 || strcmp(argv[4], "state") ||
+	     (strcmp(argv[5], "drain") && strcmp(argv[5], "maint")) || c->dry)) {
+		fprintf(stderr,
+			"strgctl: --wait goes with 'backend set POOL ADDR state drain|maint'\n");
+		return EXIT_USAGE;
+	}
+	if (c->force && !(v->flags & CTL_FORCE)) {
+		fprintf(stderr, "strgctl: --force goes with 'backend set' and 'backend del'\n");
+		return EXIT_USAGE;
+	}
+	if (build_line(rest, argv, c->json, c->dry, c->force, line, sizeof(line)) < 0)
+		return EXIT_USAGE;
+	ret = run(c->sock, line);
+	if (ret == EXIT_OK && c->wait_limit >= 0)
+		ret = wait_idle(c->sock, argv[2], argv[3], c->wait_limit);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = {.sock = CTL_SOCKET_DEFAULT, .wait_limit = -1};
+	const struct ctl_verb *v;
+	int used = 0, rest, ret;
+
+	ret = take_wait(&c, &argc, argv);
+	if (ret < 0)
+		ret = parse_options(&c, argc, argv);
+	if (ret >= 0)
+		return ret;
 	rest = argc - optind;
 	argv += optind;
 	if (rest >= 1 && !strcmp(argv[0], "help")) {
-		want_help = true;
+		c.help = true;
 		argv++;
 		rest--;
 	}
@@ -334,53 +428,16 @@ int main(int argc, char **argv)
 		printf("strgctl %s\n", STRG_VERSION);
 		return EXIT_OK;
 	}
-	v = ctl_verb_find(rest, argv, &used);
-	if (want_help) {
+	if (c.help) {
+		v = ctl_verb_find(rest, argv, &used);
 		help(stdout, rest >= 1 && ctl_noun_known(argv[0]) ? argv[0] : NULL,
 		     v && (used == 2 || !v->verb) ? v : NULL);
 		return EXIT_OK;
 	}
-	verbs_text(verbs, sizeof(verbs));
-	if (!rest) {
-		fprintf(stderr, "strgctl: missing command (%s; try strgctl --help)\n", verbs);
+	v = verb_of(&c, rest, argv);
+	if (!v)
 		return EXIT_USAGE;
-	}
-	if (!v) {
-		fprintf(stderr, "strgctl: unknown %s '%s%s%s' (%s)\n",
-			ctl_noun_known(argv[0]) ? "verb" : "command", argv[0], rest > 1 ? " " : "",
-			rest > 1 ? argv[1] : "", verbs);
-		return EXIT_USAGE;
-	}
-	if ((json && !(v->flags & CTL_JSON)) || (dry && !(v->flags & CTL_CHANGES))) {
-		fprintf(stderr, "strgctl: %s is not an option of '%s%s%s' (strgctl help %s%s%s)\n",
-			json ? "-j" : "--dry-run", v->noun, v->verb ? " " : "",
-			v->verb ? v->verb : "", v->noun, v->verb ? " " : "",
-			v->verb ? v->verb : "");
-		return EXIT_USAGE;
-	}
-	if (v->id == CTL_TOP) {
-		char *end = NULL;
-		unsigned long frames = rest > 1 ? strtoul(argv[1], &end, 10) : 0;
-
-		if (rest > 2 ||
-		    (rest == 2 && (!*argv[1] || *end || frames < 1 || frames > 100000))) {
-			fprintf(stderr,
-				"strgctl: top: FRAMES is a number from 1 to 100000; usage: ");
-			verb_usage(stderr, v);
-			return EXIT_USAGE;
-		}
-		return top_run(sock, (unsigned)frames);
-	}
-	if (wait_limit >= 0 && (v->id != CTL_BACKEND_SET || rest < 6 || strcmp(argv[4], "state") ||
-				(strcmp(argv[5], "drain") && strcmp(argv[5], "maint")) || dry)) {
-		fprintf(stderr,
-			"strgctl: --wait goes with 'backend set POOL ADDR state drain|maint'\n");
-		return EXIT_USAGE;
-	}
-	if (build_line(rest, argv, json, dry, line, sizeof(line)) < 0)
-		return EXIT_USAGE;
-	ret = run(sock, line);
-	if (ret == EXIT_OK && wait_limit >= 0)
-		ret = wait_idle(sock, argv[2], argv[3], wait_limit);
-	return ret;
+	if (ctl_verb_is(v, "top", NULL))
+		return top(&c, v, rest, argv);
+	return send_command(&c, v, rest, argv);
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The XDP guard's control verbs (ctlguard.h): xdp show|attach|detach, deny and allow
- * add|del|show, limit set|show. Changes go into the draft's guard settings and are published
- * like route changes: written into the attached program's maps, then saved with the state.
+ * add|del|show, limit set|show. Changes go into the draft's guard settings, which the change
+ * pipeline writes into the attached program's maps and saves with the state.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +10,8 @@
 
 #include "control/ctlguard.h"
 #include "control/ctlverb.h"
+#include "core/guardcfg.h"
+#include "core/guardlines.h"
 #include "kernel/guard.h"
 
 /* "ok" and a JSON document (consumed). */
@@ -29,7 +31,7 @@ static json_t *counts_json(struct ctl_env *env)
 	struct guard_count c[GUARD_REASONS];
 	json_t *o = json_object();
 
-	if (!o || !env->gd || guard_counts(env->gd, c))
+	if (!o || !env->chg.gd || guard_counts(env->chg.gd, c))
 		return o;
 	for (unsigned i = 0; i < GUARD_REASONS; i++)
 		json_object_set_new(o, guard_reason_name(i),
@@ -41,30 +43,30 @@ static json_t *counts_json(struct ctl_env *env)
 /* Why there is no guard: no BPF at all, or the guard's own load failed (logged at start). */
 static const char *not_loaded(const struct ctl_env *env)
 {
-	return env->sp ? "its program failed to load: see strgd's log at start"
-		       : "strgd runs without BPF";
+	return env->chg.sp ? "its program failed to load: see strgd's log at start"
+			   : "strgd runs without BPF";
 }
 
 int ctl_xdp_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
-	const struct guard_settings *g = &env->cfg->guard;
+	const struct guard_settings *g = &a->cfg->guard;
 	const char *mode = g->mode == GUARD_MODE_GENERIC ? "generic" : "native";
-	const char *attached = env->gd ? guard_iface(env->gd) : "";
-	const char *problem = env->gd ? guard_problem(env->gd) : "";
+	const char *attached = env->chg.gd ? guard_iface(env->chg.gd) : "";
+	const char *problem = env->chg.gd ? guard_problem(env->chg.gd) : "";
 	char lim[2][48];
 
 	if (a->json)
 		return ok_json(
-			r,
-			json_pack("{s:b, s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:{s:o, s:o}, s:o}",
-				  "loaded", (int)(env->gd != NULL), "iface", g->iface, "mode", mode,
-				  "keep", (int)g->keep, "attached", attached, "problem", problem,
-				  "deny", (json_int_t)g->deny.n, "allow", (json_int_t)g->allow.n,
-				  "limits", "syn", limit_json(g->syn_rate, g->syn_burst), "packets",
-				  limit_json(g->pkt_rate, g->pkt_burst), "counters",
-				  counts_json(env)));
+			r, json_pack("{s:b, s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:{s:o, s:o}, s:o}",
+				     "loaded", (int)(env->chg.gd != NULL), "iface", g->iface,
+				     "mode", mode, "keep", (int)g->keep, "attached", attached,
+				     "problem", problem, "deny", (json_int_t)g->deny.n, "allow",
+				     (json_int_t)g->allow.n, "limits", "syn",
+				     limit_json(g->syn_rate, g->syn_burst), "packets",
+				     limit_json(g->pkt_rate, g->pkt_burst), "counters",
+				     counts_json(env)));
 	ctl_replyf(r, "ok\n");
-	if (!env->gd)
+	if (!env->chg.gd)
 		ctl_replyf(r, "xdp: the guard is not loaded (%s)\n", not_loaded(env));
 	else if (attached[0])
 		ctl_replyf(r, "xdp: attached to %s (%s mode)%s\n", attached, mode,
@@ -77,10 +79,10 @@ int ctl_xdp_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	ctl_replyf(r, "limit syn: %s, limit packets: %s (per source, per receiving CPU)\n",
 		   guard_limit_text(g->syn_rate, g->syn_burst, lim[0], sizeof(lim[0])),
 		   guard_limit_text(g->pkt_rate, g->pkt_burst, lim[1], sizeof(lim[1])));
-	if (env->gd) {
+	if (env->chg.gd) {
 		struct guard_count c[GUARD_REASONS];
 
-		if (!guard_counts(env->gd, c)) {
+		if (!guard_counts(env->chg.gd, c)) {
 			ctl_replyf(r, "%-13s %14s %16s\n", "verdict", "packets", "bytes");
 			for (unsigned i = 0; i < GUARD_REASONS; i++)
 				ctl_replyf(r, "%-13s %14llu %16llu\n", guard_reason_name(i),
@@ -94,10 +96,10 @@ int ctl_xdp_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 /* "attach IFACE [mode native|generic] [keep]" and "detach". */
 int ctl_xdp_change(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
-	struct guard_settings *g = &env->cfg->guard;
+	struct guard_settings *g = &a->cfg->guard;
 	char err[256];
 
-	if (!env->gd)
+	if (!env->chg.gd)
 		return ctl_fail(r, "xdp: the guard is not loaded (%s)", not_loaded(env));
 	if (!strcmp(a->argv[0], "detach")) {
 		if (a->argc != 1)
@@ -105,40 +107,30 @@ int ctl_xdp_change(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 		if (!g->iface[0])
 			return ctl_fail(r, "xdp detach: not attached");
 		ctl_replyf(r, "ok\n%sxdp: detach from %s\n", a->dry ? "would " : "", g->iface);
-		if (a->dry)
-			return 0;
 		g->iface[0] = '\0';
 		g->keep = false;
-		ctl_publish(env, r);
 		return 1;
 	}
 	a->argv[0] = "xdp";
-	if (config_guard_words(env->cfg, a->argc, a->argv, err, sizeof(err)))
+	if (guard_config_words(a->cfg, a->argc, a->argv, err, sizeof(err)))
 		return ctl_fail(r, "%s", err);
-	if (a->dry) {
-		ctl_replyf(r, "ok\nwould attach to %s (%s mode)\n", g->iface,
-			   g->mode == GUARD_MODE_GENERIC ? "generic" : "native");
-		return 0;
-	}
-	/* Refused here (no such interface, no XDP in its driver): nothing changes. */
-	if (guard_apply(env->gd, env->cfg, err, sizeof(err)))
-		return ctl_fail(r, "%s", err);
-	ctl_replyf(r, "ok\nxdp: attached to %s (%s mode)\n", g->iface,
-		   g->mode == GUARD_MODE_GENERIC ? "generic" : "native");
-	ctl_publish(env, r);
+	ctl_replyf(r, "ok\n%s to %s (%s mode)\n", a->dry ? "would attach" : "xdp: attached",
+		   g->iface, g->mode == GUARD_MODE_GENERIC ? "generic" : "native");
+	/* Refused by the guard (no such interface, no XDP in its driver): nothing changes. */
+	a->change->needs_guard = true;
 	return 1;
 }
 
-static struct guard_list *list_of(struct ctl_env *env, const char *noun)
+static struct guard_list *list_of(struct config *cfg, const char *noun)
 {
-	return !strcmp(noun, "deny") ? &env->cfg->guard.deny : &env->cfg->guard.allow;
+	return !strcmp(noun, "deny") ? &cfg->guard.deny : &cfg->guard.allow;
 }
 
 /* "deny|allow show": the CIDRs, one per line. */
 int ctl_cidr_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
 	const char *noun = a->argv[-1];
-	const struct guard_list *l = list_of(env, noun);
+	const struct guard_list *l = list_of(a->cfg, noun);
 	char t[GUARD_NET_TEXT];
 
 	if (a->argc != 1)
@@ -155,9 +147,9 @@ int ctl_cidr_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	ctl_replyf(r, "ok\n");
 	for (unsigned i = 0; i < l->n; i++)
 		ctl_replyf(r, "%s\n", guard_net_text(&l->v[i], t, sizeof(t)));
-	if (env->gd && guard_kernel_entries(env->gd, !strcmp(noun, "deny")) != l->n)
+	if (env->chg.gd && guard_kernel_entries(env->chg.gd, !strcmp(noun, "deny")) != l->n)
 		ctl_replyf(r, "warning: the kernel's %s list has %u entries, not %u\n", noun,
-			   guard_kernel_entries(env->gd, !strcmp(noun, "deny")), l->n);
+			   guard_kernel_entries(env->chg.gd, !strcmp(noun, "deny")), l->n);
 	return 0;
 }
 
@@ -165,12 +157,13 @@ int ctl_cidr_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 int ctl_cidr_change(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
 	const char *noun = a->argv[-1];
-	struct guard_list *l = list_of(env, noun);
+	struct guard_list *l = list_of(a->cfg, noun);
 	bool add = !strcmp(a->argv[0], "add");
 	char msg[128], t[GUARD_NET_TEXT];
 	struct guard_net n;
 	int changed = 0, ret;
 
+	(void)env;
 	if (a->argc < 2)
 		return ctl_fail(r, "%s %s: expects ADDR[/LEN]...", noun, a->argv[0]);
 	for (int i = 1; i < a->argc; i++)
@@ -180,33 +173,26 @@ int ctl_cidr_change(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r
 	for (int i = 1; i < a->argc; i++) {
 		guard_net_parse(a->argv[i], &n, msg, sizeof(msg));
 		guard_net_text(&n, t, sizeof(t));
-		if (a->dry) {
-			ret = add ? !guard_list_has(l, &n) : guard_list_has(l, &n);
-		} else {
-			ret = add ? guard_list_add(l, &n) : guard_list_del(l, &n);
-			if (ret < 0)
-				return ctl_fail(r, "%s add: %s", noun,
-						ret == -ENOSPC ? "the list is full"
-							       : strerror(-ret));
-		}
+		ret = add ? guard_list_add(l, &n) : guard_list_del(l, &n);
+		if (ret < 0)
+			return ctl_fail(r, "%s add: %s", noun,
+					ret == -ENOSPC ? "the list is full" : strerror(-ret));
 		ctl_replyf(r, "%s%s %s: %s\n", a->dry ? "would do: " : "", noun, t,
 			   ret ? (add ? "added" : "removed")
 			       : (add ? "already there" : "not there"));
 		changed += ret;
 	}
-	if (!changed || a->dry)
-		return 0;
-	ctl_publish(env, r);
-	return 1;
+	return changed ? 1 : 0;
 }
 
 /* "limit set syn|packets RATE [burst N]" */
 int ctl_limit_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
-	struct guard_settings *g = &env->cfg->guard;
+	struct guard_settings *g = &a->cfg->guard;
 	char err[256], before[48], after[48];
 	uint32_t *rate, *burst, old_rate, old_burst;
 
+	(void)env;
 	if (a->argc < 3 || (strcmp(a->argv[1], "syn") && strcmp(a->argv[1], "packets")))
 		return ctl_fail(r, "limit set: expects syn|packets RATE [burst N]");
 	rate = !strcmp(a->argv[1], "syn") ? &g->syn_rate : &g->pkt_rate;
@@ -214,23 +200,21 @@ int ctl_limit_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	old_rate = *rate;
 	old_burst = *burst;
 	a->argv[0] = "limit";
-	if (config_guard_words(env->cfg, a->argc, a->argv, err, sizeof(err)))
+	if (guard_config_words(a->cfg, a->argc, a->argv, err, sizeof(err)))
 		return ctl_fail(r, "%s", err);
 	ctl_replyf(r, "ok\n%slimit %s: %s -> %s\n", a->dry ? "would do: " : "", a->argv[1],
 		   guard_limit_text(old_rate, old_burst, before, sizeof(before)),
 		   guard_limit_text(*rate, *burst, after, sizeof(after)));
-	if (a->dry || (old_rate == *rate && old_burst == *burst))
-		return 0;
-	ctl_publish(env, r);
-	return 1;
+	return old_rate == *rate && old_burst == *burst ? 0 : 1;
 }
 
 /* "limit show" */
 int ctl_limit_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
-	const struct guard_settings *g = &env->cfg->guard;
+	const struct guard_settings *g = &a->cfg->guard;
 	char t[48];
 
+	(void)env;
 	if (a->json)
 		return ok_json(r,
 			       json_pack("{s:o, s:o}", "syn", limit_json(g->syn_rate, g->syn_burst),

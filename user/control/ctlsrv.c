@@ -2,10 +2,14 @@
 /* The control socket's protocol on the small-server base (reqsrv.c): one command line, one reply.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "control/ctlsrv.h"
 
@@ -82,7 +86,7 @@ static bool peer_in_group(int fd, gid_t gid)
 static bool ctl_privileged(void *ctx, int fd, const struct ucred *peer)
 {
 	const struct ctl_env *env = ctx;
-	int gid = env->cfg->control_change_gid;
+	int gid = env->chg.live->control_change_gid;
 
 	if (peer->uid == 0)
 		return true;
@@ -103,5 +107,61 @@ static const struct reqsrv_proto ctl_proto = {
 
 struct reqsrv *ctlsrv_open(struct io_uring *ring, struct ctl_env *env, int fd)
 {
-	return reqsrv_open(ring, &ctl_proto, env, fd, env->cfg->control);
+	return reqsrv_open(ring, &ctl_proto, env, fd, env->chg.live->control);
+}
+
+/* Whether something answers on the socket at path (a live strgd, not a stale file), and who. */
+static bool socket_live(const struct sockaddr_un *sun, pid_t *holder)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct ucred peer = {0};
+	socklen_t len = sizeof(peer);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+	if (live && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0)
+		*holder = peer.pid;
+	close(fd);
+	return live;
+}
+
+int ctl_listen(const char *path, int gid, pid_t *holder)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	char dir[sizeof(sun.sun_path)];
+	char *slash;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+	/* The directory keeps others from even reaching the socket: 0750. */
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+			return -errno;
+		if (gid >= 0 && chown(dir, 0, (gid_t)gid) < 0)
+			return -errno;
+	}
+	/* Another strgd's socket is not ours to take over; one left by a crash is. */
+	*holder = 0;
+	if (socket_live(&sun, holder))
+		return -EADDRINUSE;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    chmod(path, gid >= 0 ? 0660 : 0600) < 0 ||
+	    (gid >= 0 && chown(path, 0, (gid_t)gid) < 0) || listen(fd, 64) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
 }

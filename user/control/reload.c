@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "control/reload.h"
+#include "control/rollback.h"
 
 static bool addr_equal(const struct config *a, const struct config *b)
 {
@@ -34,7 +35,9 @@ static int restart_settings(const struct config *live, const struct config *file
 		}                                                                                  \
 	} while (0)
 	NEEDS_RESTART(!addr_equal(live, file), "listen");
-	NEEDS_RESTART(strcmp(live->notify, file->notify), "notify");
+	NEEDS_RESTART(strcmp(live->notify, file->notify) ||
+			      live->notify_coalesce_ms != file->notify_coalesce_ms,
+		      "notify");
 	NEEDS_RESTART(live->per_source_max != file->per_source_max, "limit per-source");
 	NEEDS_RESTART(strcmp(live->access_log, file->access_log) ||
 			      live->access_log_json != file->access_log_json ||
@@ -129,9 +132,26 @@ static int runtime_settings(struct config *live, const struct config *f, bool dr
 	return n;
 }
 
+struct say_to {
+	apply_say_fn say;
+	void *ctx;
+};
+
+/* A route of the file whose p99 limit its min cannot judge: said with the reload's answer. */
+static int warn_route(const struct route *rt, void *arg)
+{
+	const struct say_to *to = arg;
+	char msg[ROUTE_TEXT_MAX + 256];
+
+	if (rollback_min_warning(&rt->spec, msg, sizeof(msg)))
+		to->say(to->ctx, "warning: %s", msg);
+	return 0;
+}
+
 int reload_run(struct config *live, struct config **applied, const char *config_path, bool dry,
 	       apply_say_fn say, void *ctx)
 {
+	struct say_to to = {say, ctx};
 	struct config file, *copy;
 	char err[512];
 	int n, m;
@@ -145,6 +165,7 @@ int reload_run(struct config *live, struct config **applied, const char *config_
 		config_free(&file);
 		return -EINVAL;
 	}
+	route_table_each(file.routes, warn_route, &to);
 	copy = config_clone(&file);
 	if (!copy) {
 		config_free(&file);

@@ -84,7 +84,7 @@ struct trip_arg {
 	const char *why;
 };
 
-/* ctl_change: the draft's route becomes inactive and tripped, with the figures. */
+/* change_run: the draft's route becomes inactive and tripped, with the figures. */
 static int trip_route(struct config *draft, void *arg)
 {
 	const struct trip_arg *t = arg;
@@ -166,13 +166,14 @@ bool rollback_min_warning(const struct route_stored *sp, char *out, size_t len)
 	route_key_text(sp, key, sizeof(key));
 	snprintf(out, len,
 		 "route %s: rollback min %u is below the %u requests a p99 needs: its p99 %u ms "
-		 "is judged only in windows of %u requests or more (the error rate from %u)",
+		 "is judged only in windows of %u requests or more (the 5xx ratio from %u)",
 		 key, sp->rb_min, need, sp->rb_p99_ms, need, sp->rb_min);
 	return true;
 }
 
 /* True when the route tripped: the table rt is in was replaced (rt and its neighbours freed). */
-static bool watch(struct rollback *rb, struct ctl_env *env, const struct route *rt, uint64_t now_ns)
+static bool watch(struct rollback *rb, struct change_pipe *chg, const struct route *rt,
+		  uint64_t now_ns)
 {
 	struct rb_route *st = state_of(rb, rt);
 	uint64_t step = (uint64_t)(rt->spec.rb_window_s + RB_STEPS - 1) / RB_STEPS * 1000000000ull;
@@ -186,7 +187,7 @@ static bool watch(struct rollback *rb, struct ctl_env *env, const struct route *
 		return false;
 	st->seen = true;
 	if (rt->slot >= STRG_ROUTE_SLOTS ||
-	    stats_read(env->st, rt->slot, (unsigned)rt->spec.pool, &v))
+	    stats_read(chg->st, rt->slot, (unsigned)rt->spec.pool, &v))
 		return false;
 	then = window_start(st, now_ns);
 	if (!st->n || now_ns - st->s[(st->head + st->n - 1) % (RB_STEPS + 1)].t_ns >= step) {
@@ -208,13 +209,13 @@ static bool watch(struct rollback *rb, struct ctl_env *env, const struct route *
 	t.id = rt->id;
 	t.why = why;
 	pool = rt->spec.pool;
-	if (ctl_change(env, trip_route, &t) <= 0)
+	if (change_run(chg, trip_route, &t, NULL) <= 0)
 		return false;
-	stats_trip(env->st, st->slot);
+	stats_trip(chg->st, st->slot);
 	st->n = st->head = 0;
 	pr_warn("route %u (%s) rolled back: %s; 'strgctl route activate %u' restores it", t.id,
 		route, why, t.id);
-	notify_event("route-tripped", route, env->cfg->pools[pool].name, NULL, why);
+	notify_event("route-tripped", route, chg->live->pools[pool].name, NULL, why);
 	return true;
 }
 
@@ -227,33 +228,33 @@ static bool seen_now(const struct rollback *rb, uint32_t id)
 }
 
 /* Watches the routes not seen yet this tick; true when one tripped: list the new table again. */
-static bool watch_pass(struct rollback *rb, struct ctl_env *env, uint64_t now_ns)
+static bool watch_pass(struct rollback *rb, struct change_pipe *chg, uint64_t now_ns)
 {
 	const struct route **routes;
 	bool tripped = false;
 	size_t n;
 
-	routes = route_table_list(env->cfg->routes, true, &n);
+	routes = route_table_list(chg->live->routes, true, &n);
 	if (!routes)
 		return false;
 	for (size_t i = 0; i < n && !tripped; i++)
 		if (routes[i]->spec.rb_err_permille && !routes[i]->spec.inactive &&
 		    !seen_now(rb, routes[i]->id))
-			tripped = watch(rb, env, routes[i], now_ns);
+			tripped = watch(rb, chg, routes[i], now_ns);
 	free(routes);
 	return tripped;
 }
 
-void rollback_tick(struct rollback *rb, struct ctl_env *env, uint64_t now_ns)
+void rollback_tick(struct rollback *rb, struct change_pipe *chg, uint64_t now_ns)
 {
 	size_t k = 0;
 
-	if (!rb || !env->st)
+	if (!rb || !chg->st)
 		return;
 	for (size_t i = 0; i < rb->n; i++)
 		rb->r[i].seen = false;
 	/* Each pass trips one route at most (it becomes inactive), or ends the tick. */
-	while (watch_pass(rb, env, now_ns))
+	while (watch_pass(rb, chg, now_ns))
 		;
 	/* Routes gone, or no longer watched (tripped, deactivated): forgotten (the counters keep
 	 * their trips). */

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "control/ctl.h"
+#include "control/change.h"
 #include "core/route.h"
 
 struct rollback;
@@ -26,7 +26,10 @@ void rollback_free(struct rollback *rb);
  * (quantile_min_samples): then out says so, for strgd's start and `route set`.
  */
 bool rollback_min_warning(const struct route_stored *sp, char *out, size_t len);
-/* The timer (every tick): sample the watched routes, trip those over their limits. */
-void rollback_tick(struct rollback *rb, struct ctl_env *env, uint64_t now_ns);
+/*
+ * The timer (every tick): sample the watched routes of chg's live table in its counters, trip
+ * those over their limits (a change through the pipeline).
+ */
+void rollback_tick(struct rollback *rb, struct change_pipe *chg, uint64_t now_ns);
 
 #endif

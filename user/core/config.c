@@ -13,17 +13,20 @@
 
 #include "core/config.h"
 #include "lib/grow.h"
+#include "lib/log.h"
 #include "lib/words.h"
 
 #define CONFIG_LINE_MAX 8192
 #define CONFIG_ARGS_MAX 128
 #define CONFIG_FILE_MAX (64u << 20)
 #define DURATION_MAX_MS 3600000u /* one hour: longer is a typo, not a timeout */
+/* timeout server, client and idle under this are warned about: a unit left out, most likely */
+#define CONFIG_TIMEOUT_WARN_MS 100u
 /* Default bound on the kernel's route map: ~170 bytes of kernel memory per prefix at most. */
 #define CONFIG_KERNEL_ROUTES (256u * 1024)
 #define CONFIG_WORKERS_MAX   64 /* equals STRG_MAX_WORKERS, the kernel's event rings */
 
-struct cfg_parser {
+struct config_parser {
 	struct config *cfg;
 	const char *name;
 	unsigned line; /* 0 once the whole text has been read */
@@ -35,12 +38,8 @@ struct cfg_parser {
 	size_t nroute_lines;
 };
 
-static int cfg_err(struct cfg_parser *ps, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int cfg_err(struct cfg_parser *ps, const char *fmt, ...)
+static int cfg_verr(struct config_parser *ps, const char *fmt, va_list ap)
 {
-	va_list ap;
 	int n;
 
 	if (!ps->err || !ps->errlen)
@@ -51,12 +50,60 @@ static int cfg_err(struct cfg_parser *ps, const char *fmt, ...)
 		n = snprintf(ps->err, ps->errlen, "%s:%u: ", ps->name, ps->line);
 	else
 		n = snprintf(ps->err, ps->errlen, "%s: ", ps->name);
-	if (n >= 0 && (size_t)n < ps->errlen) {
-		va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < ps->errlen)
 		vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
-		va_end(ap);
-	}
 	return -EINVAL;
+}
+
+static int cfg_err(struct config_parser *ps, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int cfg_err(struct config_parser *ps, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cfg_verr(ps, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int config_err(struct config_parser *ps, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cfg_verr(ps, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+struct config *config_of(struct config_parser *ps)
+{
+	return ps->cfg;
+}
+
+/*
+ * A line that is valid but likely wrong: logged as "file:line: message" (strgd -t, start and
+ * reload all read the file through here), not for strgd's own saved text, which was read once.
+ */
+static void cfg_warn(struct config_parser *ps, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void cfg_warn(struct config_parser *ps, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (ps->saved)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ps->name)
+		pr_warn("%s:%u: %s", ps->name, ps->line, msg);
+	else
+		pr_warn("%s", msg);
 }
 
 static int config_defaults(struct config *cfg)
@@ -73,6 +120,7 @@ static int config_defaults(struct config *cfg)
 	cfg->body_timeout_ms = 20000;
 	cfg->body_rate = 500;
 	cfg->down_hold_ms = 2000;
+	cfg->notify_coalesce_ms = 5000;
 	cfg->kernel_routes_max = CONFIG_KERNEL_ROUTES;
 	strcpy(cfg->control, CONFIG_CONTROL_DEFAULT);
 	cfg->control_read_gid = -1;
@@ -94,7 +142,7 @@ int config_pool_find(const struct config *cfg, const char *name)
 }
 
 /* A number of milliseconds, or with a unit: "250ms", "30s", "2m". */
-static int parse_duration(const char *s, uint32_t *ms)
+int config_parse_duration(const char *s, uint32_t *ms)
 {
 	uint64_t v = 0, mult;
 	unsigned digits = 0;
@@ -117,7 +165,7 @@ static int parse_duration(const char *s, uint32_t *ms)
 	return 0;
 }
 
-static int parse_uint(const char *s, uint32_t *out)
+int config_parse_uint(const char *s, uint32_t *out)
 {
 	uint64_t v = 0;
 	unsigned digits = 0;
@@ -131,7 +179,7 @@ static int parse_uint(const char *s, uint32_t *out)
 }
 
 /* Parse an address for a directive, naming the part that is wrong. */
-static int parse_addr(struct cfg_parser *ps, const char *what, const char *text,
+static int parse_addr(struct config_parser *ps, const char *what, const char *text,
 		      struct pool_backend *b)
 {
 	char host[256];
@@ -167,8 +215,8 @@ const char *config_addr_text(const struct sockaddr_storage *ss, char *buf, size_
 	return buf;
 }
 
-/* The pool a health directive names, or NULL after saying so. */
-static struct pool *named_pool(struct cfg_parser *ps, const char *what, const char *name)
+/* The pool a directive names, or NULL after saying so. */
+struct pool *config_named_pool(struct config_parser *ps, const char *what, const char *name)
 {
 	int i = config_pool_find(ps->cfg, name);
 
@@ -179,143 +227,24 @@ static struct pool *named_pool(struct cfg_parser *ps, const char *what, const ch
 	return &ps->cfg->pools[i];
 }
 
-/* health POOL http PATH [status N] [interval T] [rise N] [fall N] [timeout T] */
-static int do_health(struct cfg_parser *ps, int argc, char **argv)
-{
-	struct pool_health h;
-	struct pool *p;
-
-	if (argc < 4 || strcmp(argv[2], "http"))
-		return cfg_err(ps,
-			       "health: expects POOL http PATH [status N] [interval T] [rise N] "
-			       "[fall N] [timeout T]");
-	p = named_pool(ps, "health", argv[1]);
-	if (!p)
-		return -EINVAL;
-	if (argv[3][0] != '/' || strlen(argv[3]) >= sizeof(h.path) || strpbrk(argv[3], " \t\r\n"))
-		return cfg_err(ps, "health: bad path '%.64s' (an absolute path, at most %zu bytes)",
-			       argv[3], sizeof(h.path) - 1);
-	h = p->health;
-	h.active = true;
-	strcpy(h.path, argv[3]);
-	for (int i = 4; i < argc; i += 2) {
-		uint32_t v;
-		bool dur = !strcmp(argv[i], "interval") || !strcmp(argv[i], "timeout");
-
-		if (i + 1 >= argc || (strcmp(argv[i], "status") && strcmp(argv[i], "rise") &&
-				      strcmp(argv[i], "fall") && !dur))
-			return cfg_err(ps,
-				       "health: unknown option '%s' (status, interval, rise, fall, "
-				       "timeout, each with a value)",
-				       argv[i]);
-		if (dur ? parse_duration(argv[i + 1], &v) : parse_uint(argv[i + 1], &v))
-			return cfg_err(ps, "health: %s: bad value '%s'", argv[i], argv[i + 1]);
-		if (!strcmp(argv[i], "status")) {
-			if (v < 100 || v > 599)
-				return cfg_err(ps, "health: status %u is not 100 to 599", v);
-			h.status = v;
-		} else if (!strcmp(argv[i], "interval")) {
-			h.interval_ms = v;
-		} else if (!strcmp(argv[i], "timeout")) {
-			h.timeout_ms = v;
-		} else {
-			if (v < 1 || v > 100)
-				return cfg_err(ps, "health: %s %u is not 1 to 100", argv[i], v);
-			*(!strcmp(argv[i], "rise") ? &h.rise : &h.fall) = v;
-		}
-	}
-	if (h.timeout_ms > h.interval_ms)
-		return cfg_err(ps, "health: timeout %ums is longer than interval %ums",
-			       h.timeout_ms, h.interval_ms);
-	p->health = h;
-	return 0;
-}
-
-/* eject POOL after N [5xx]: N failed requests in a row eject a backend (0: never). */
-static int do_eject(struct cfg_parser *ps, int argc, char **argv)
-{
-	struct pool *p;
-	uint32_t n;
-
-	if (argc < 4 || argc > 5 || strcmp(argv[2], "after") ||
-	    (argc == 5 && strcmp(argv[4], "5xx")))
-		return cfg_err(ps, "eject: expects POOL after N [5xx]");
-	p = named_pool(ps, "eject", argv[1]);
-	if (!p)
-		return -EINVAL;
-	if (parse_uint(argv[3], &n) || n > 1000)
-		return cfg_err(ps, "eject: '%s' is not 0 to 1000", argv[3]);
-	p->health.eject_after = n;
-	p->health.eject_5xx = argc == 5;
-	return 0;
-}
-
-/* xdp IFACE [mode native|generic] [keep] */
-static int do_xdp(struct cfg_parser *ps, int argc, char **argv)
-{
-	struct guard_settings *g = &ps->cfg->guard;
-	int i;
-
-	if (argc < 2)
-		return cfg_err(ps, "xdp: expects IFACE [mode native|generic] [keep]");
-	if (strlen(argv[1]) >= sizeof(g->iface) || strchr(argv[1], '/'))
-		return cfg_err(ps, "xdp: bad interface name '%s'", argv[1]);
-	snprintf(g->iface, sizeof(g->iface), "%s", argv[1]);
-	g->mode = GUARD_MODE_NATIVE;
-	g->keep = false;
-	for (i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "keep")) {
-			g->keep = true;
-		} else if (!strcmp(argv[i], "mode") && i + 1 < argc &&
-			   (!strcmp(argv[i + 1], "native") || !strcmp(argv[i + 1], "generic"))) {
-			g->mode = strcmp(argv[++i], "native") ? GUARD_MODE_GENERIC
-							      : GUARD_MODE_NATIVE;
-		} else {
-			return cfg_err(ps, "xdp: unexpected '%s' (mode native|generic, keep)",
-				       argv[i]);
-		}
-	}
-	return 0;
-}
-
-/* deny CIDR... / allow CIDR... */
-static int do_cidrs(struct cfg_parser *ps, int argc, char **argv)
-{
-	struct guard_list *l =
-		!strcmp(argv[0], "deny") ? &ps->cfg->guard.deny : &ps->cfg->guard.allow;
-	struct guard_net n;
-	char msg[128];
-
-	if (argc < 2)
-		return cfg_err(ps, "%s: expects ADDR[/LEN]...", argv[0]);
-	for (int i = 1; i < argc; i++) {
-		if (guard_net_parse(argv[i], &n, msg, sizeof(msg)))
-			return cfg_err(ps, "%s: %s", argv[0], msg);
-		if (guard_list_add(l, &n) < 0)
-			return cfg_err(ps, "%s: more than %d entries or out of memory", argv[0],
-				       GUARD_MAX_CIDRS);
-	}
-	return 0;
-}
-
-/* limit syn|packets RATE [burst N] */
-static int guard_limit(struct cfg_parser *ps, int argc, char **argv)
-{
-	struct guard_settings *g = &ps->cfg->guard;
-	bool syn = !strcmp(argv[1], "syn");
-	char msg[128];
-
-	if (guard_limit_parse(argc - 2, argv + 2, syn ? &g->syn_rate : &g->pkt_rate,
-			      syn ? &g->syn_burst : &g->pkt_burst, msg, sizeof(msg)))
-		return cfg_err(ps, "limit %s: %s", argv[1], msg);
-	return 0;
-}
-
 /* notify exec PATH */
-static int do_notify(struct cfg_parser *ps, int argc, char **argv)
+/* notify exec PATH | notify coalesce T|0 */
+static int do_notify(struct config_parser *ps, int argc, char **argv)
 {
+	int err;
+
+	if (argc == 3 && !strcmp(argv[1], "coalesce")) {
+		ps->cfg->notify_coalesce_ms = 0;
+		err = strcmp(argv[2], "0")
+			      ? config_parse_duration(argv[2], &ps->cfg->notify_coalesce_ms)
+			      : 0;
+		return err ? cfg_err(ps, "notify: coalesce: bad duration '%s' (0, or 1ms to 60m)",
+				     argv[2])
+			   : 0;
+	}
 	if (argc != 3 || strcmp(argv[1], "exec") || argv[2][0] != '/')
-		return cfg_err(ps, "notify: expects 'exec' and an absolute path");
+		return cfg_err(ps, "notify: expects 'exec' and an absolute path, or 'coalesce' and "
+				   "a duration");
 	if (strlen(argv[2]) >= sizeof(ps->cfg->notify))
 		return cfg_err(ps, "notify: path longer than %zu bytes",
 			       sizeof(ps->cfg->notify) - 1);
@@ -324,7 +253,7 @@ static int do_notify(struct cfg_parser *ps, int argc, char **argv)
 }
 
 /* access-log PATH|stderr [json] [sample N] */
-static int do_access_log(struct cfg_parser *ps, int argc, char **argv)
+static int do_access_log(struct config_parser *ps, int argc, char **argv)
 {
 	struct config *cfg = ps->cfg;
 
@@ -358,7 +287,7 @@ static int do_access_log(struct cfg_parser *ps, int argc, char **argv)
 }
 
 /* "DIRECTIVE ADDR:PORT" given once: a listening address. */
-static int set_listen_addr(struct cfg_parser *ps, int argc, char **argv,
+static int set_listen_addr(struct config_parser *ps, int argc, char **argv,
 			   struct sockaddr_storage *addr, socklen_t *len)
 {
 	struct pool_backend b;
@@ -404,7 +333,7 @@ static bool addr_clash(const struct sockaddr_storage *a, const struct sockaddr_s
 }
 
 /* The metrics listener cannot share the clients' port: strgd would fail to start. */
-static int check_listeners(struct cfg_parser *ps, const char *what)
+static int check_listeners(struct config_parser *ps, const char *what)
 {
 	const struct config *cfg = ps->cfg;
 	char text[128];
@@ -418,14 +347,14 @@ static int check_listeners(struct cfg_parser *ps, const char *what)
 }
 
 /* metrics ADDR:PORT: the metrics listener (Prometheus, the status page). */
-static int do_metrics(struct cfg_parser *ps, int argc, char **argv)
+static int do_metrics(struct config_parser *ps, int argc, char **argv)
 {
 	int err = set_listen_addr(ps, argc, argv, &ps->cfg->metrics, &ps->cfg->metrics_len);
 
 	return err ? err : check_listeners(ps, "metrics");
 }
 
-static int do_listen(struct cfg_parser *ps, int argc, char **argv)
+static int do_listen(struct config_parser *ps, int argc, char **argv)
 {
 	int err = set_listen_addr(ps, argc, argv, &ps->cfg->listen, &ps->cfg->listen_len);
 
@@ -446,7 +375,7 @@ static bool pool_name_ok(const char *s)
 	return true;
 }
 
-static int do_pool(struct cfg_parser *ps, int argc, char **argv)
+static int do_pool(struct config_parser *ps, int argc, char **argv)
 {
 	struct config *cfg = ps->cfg;
 	struct pool *p;
@@ -508,7 +437,7 @@ static int parse_percent(const char *s, uint16_t *permille)
 	return 0;
 }
 
-static int do_tester_header(struct cfg_parser *ps, int argc, char **argv)
+static int do_tester_header(struct config_parser *ps, int argc, char **argv)
 {
 	if (argc != 2 || strlen(argv[1]) >= sizeof(ps->cfg->tester_header))
 		return cfg_err(ps, "tester-header: expects a header name");
@@ -516,7 +445,7 @@ static int do_tester_header(struct cfg_parser *ps, int argc, char **argv)
 	return 0;
 }
 
-static int do_sticky(struct cfg_parser *ps, int argc, char **argv)
+static int do_sticky(struct config_parser *ps, int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "address")) {
 		ps->cfg->sticky = STICKY_ADDRESS;
@@ -533,7 +462,7 @@ static int do_sticky(struct cfg_parser *ps, int argc, char **argv)
 }
 
 /* Parse a method list naming the first bad method, which route_methods_parse() cannot. */
-static int route_methods(struct cfg_parser *ps, const char *list, uint32_t *mask)
+static int route_methods(struct config_parser *ps, const char *list, uint32_t *mask)
 {
 	char one[16];
 	const char *s, *end;
@@ -556,7 +485,7 @@ static int route_methods(struct cfg_parser *ps, const char *list, uint32_t *mask
 	return 0;
 }
 
-static int route_remember_line(struct cfg_parser *ps, int id)
+static int route_remember_line(struct config_parser *ps, int id)
 {
 	unsigned *lines =
 		grow_array(ps->route_lines, &ps->nroute_lines, (size_t)id + 1, sizeof(*lines), 64);
@@ -568,7 +497,7 @@ static int route_remember_line(struct cfg_parser *ps, int id)
 	return 0;
 }
 
-static int route_add(struct cfg_parser *ps, const struct route_spec *spec)
+static int route_add(struct config_parser *ps, const struct route_spec *spec)
 {
 	const struct route *dup = route_table_find(ps->cfg->routes, spec);
 	int id;
@@ -583,7 +512,7 @@ static int route_add(struct cfg_parser *ps, const struct route_spec *spec)
 }
 
 /* rollback ERR% [p99 MS] [window T] [min N], from argv[*i]; *i moves past it. */
-static int parse_rollback(struct cfg_parser *ps, int argc, char **argv, int *i,
+static int parse_rollback(struct config_parser *ps, int argc, char **argv, int *i,
 			  struct route_spec *spec)
 {
 	char pct[16];
@@ -605,13 +534,13 @@ static int parse_rollback(struct cfg_parser *ps, int argc, char **argv, int *i,
 		const char *k = argv[*i], *val = argv[*i + 1];
 
 		if (!strcmp(k, "p99")) {
-			if (parse_uint(val, &v) || !v || v > 3600000)
+			if (config_parse_uint(val, &v) || !v || v > 3600000)
 				return cfg_err(ps,
 					       "route: rollback: p99 '%s' is not 1 to 3600000 ms",
 					       val);
 			spec->rb_p99_ms = v;
 		} else if (!strcmp(k, "window")) {
-			if (parse_duration(val, &v) || v < 1000 || v % 1000 || v > 3600000)
+			if (config_parse_duration(val, &v) || v < 1000 || v % 1000 || v > 3600000)
 				return cfg_err(
 					ps,
 					"route: rollback: window '%s' is not whole seconds from "
@@ -619,7 +548,7 @@ static int parse_rollback(struct cfg_parser *ps, int argc, char **argv, int *i,
 					val);
 			spec->rb_window_s = v / 1000;
 		} else if (!strcmp(k, "min")) {
-			if (parse_uint(val, &v) || !v || v > 1000000)
+			if (config_parse_uint(val, &v) || !v || v > 1000000)
 				return cfg_err(ps, "route: rollback: min '%s' is not 1 to 1000000",
 					       val);
 			spec->rb_min = v;
@@ -637,7 +566,7 @@ struct route_words {
 };
 
 /* The leading words from argv[*i]; *i moves past them. 0 or the error's. */
-static int route_leading(struct cfg_parser *ps, int argc, char **argv, int *i,
+static int route_leading(struct config_parser *ps, int argc, char **argv, int *i,
 			 struct route_words *w)
 {
 	static const char usage[] = "route: expects " ROUTE_GRAMMAR;
@@ -663,7 +592,7 @@ static int route_leading(struct cfg_parser *ps, int argc, char **argv, int *i,
 }
 
 /* strip-prefix, or rewrite NEW, at argv[*i]; *i moves past it. 0 or the error's. */
-static int route_adapt(struct cfg_parser *ps, int argc, char **argv, int *i,
+static int route_adapt(struct config_parser *ps, int argc, char **argv, int *i,
 		       struct route_spec *spec)
 {
 	struct route_spec tmp = {0};
@@ -684,7 +613,7 @@ static int route_adapt(struct cfg_parser *ps, int argc, char **argv, int *i,
 }
 
 /* fallback POOL | none, at argv[*i]; *i moves past it. 0 or the error's. */
-static int route_fallback(struct cfg_parser *ps, int argc, char **argv, int *i,
+static int route_fallback(struct config_parser *ps, int argc, char **argv, int *i,
 			  struct route_spec *spec)
 {
 	if (*i + 1 >= argc || strcmp(argv[*i], "fallback"))
@@ -702,7 +631,7 @@ static int route_fallback(struct cfg_parser *ps, int argc, char **argv, int *i,
 }
 
 /* The options after the pool, in the grammar's order, to the end of the line. */
-static int route_options(struct cfg_parser *ps, int argc, char **argv, int i,
+static int route_options(struct config_parser *ps, int argc, char **argv, int i,
 			 struct route_spec *spec)
 {
 	int err = 0;
@@ -743,7 +672,8 @@ static int route_options(struct cfg_parser *ps, int argc, char **argv, int i,
 }
 
 /* The leading words into spec, and the checks that need the whole route. 0 or the error's. */
-static int route_finish(struct cfg_parser *ps, const struct route_words *w, struct route_spec *spec)
+static int route_finish(struct config_parser *ps, const struct route_words *w,
+			struct route_spec *spec)
 {
 	struct route_stored view;
 	int err;
@@ -777,7 +707,7 @@ static int route_finish(struct cfg_parser *ps, const struct route_words *w, stru
 }
 
 /* A route line (ROUTE_GRAMMAR) into out. 0 or the error's (cfg_err). */
-static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct route_spec *out)
+static int parse_route_spec(struct config_parser *ps, int argc, char **argv, struct route_spec *out)
 {
 	struct route_spec spec = {0};
 	struct route_words w;
@@ -793,7 +723,7 @@ static int parse_route_spec(struct cfg_parser *ps, int argc, char **argv, struct
 	return err;
 }
 
-static int do_route(struct cfg_parser *ps, int argc, char **argv)
+static int do_route(struct config_parser *ps, int argc, char **argv)
 {
 	struct route_spec spec;
 	int err = parse_route_spec(ps, argc, argv, &spec);
@@ -804,7 +734,7 @@ static int do_route(struct cfg_parser *ps, int argc, char **argv)
 int config_route_words(struct config *cfg, int argc, char **argv, struct route_spec *spec,
 		       char *err, size_t errlen)
 {
-	struct cfg_parser ps = {.cfg = cfg, .err = err, .errlen = errlen};
+	struct config_parser ps = {.cfg = cfg, .err = err, .errlen = errlen};
 
 	return parse_route_spec(&ps, argc, argv, spec);
 }
@@ -812,38 +742,25 @@ int config_route_words(struct config *cfg, int argc, char **argv, struct route_s
 int config_saved_route_words(struct config *cfg, int argc, char **argv, struct route_spec *spec,
 			     char *err, size_t errlen)
 {
-	struct cfg_parser ps = {.cfg = cfg, .err = err, .errlen = errlen, .saved = true};
+	struct config_parser ps = {.cfg = cfg, .err = err, .errlen = errlen, .saved = true};
 
 	return parse_route_spec(&ps, argc, argv, spec);
 }
 
-int config_guard_words(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
-{
-	struct cfg_parser ps = {.cfg = cfg, .err = err, .errlen = errlen};
-
-	if (argc >= 1 && !strcmp(argv[0], "xdp"))
-		return do_xdp(&ps, argc, argv);
-	if (argc >= 1 && (!strcmp(argv[0], "deny") || !strcmp(argv[0], "allow")))
-		return do_cidrs(&ps, argc, argv);
-	if (argc >= 2 && !strcmp(argv[0], "limit") &&
-	    (!strcmp(argv[1], "syn") || !strcmp(argv[1], "packets")))
-		return guard_limit(&ps, argc, argv);
-	return cfg_err(&ps, "not a guard line (xdp, deny, allow, limit syn|packets)");
-}
-
-static int do_timeout(struct cfg_parser *ps, int argc, char **argv)
+static int do_timeout(struct config_parser *ps, int argc, char **argv)
 {
 	static const struct {
 		const char *kind;
 		size_t off;
+		bool warn_low; /* under CONFIG_TIMEOUT_WARN_MS is most likely a missing unit */
 	} kinds[] = {
-		{"connect", offsetof(struct config, connect_timeout_ms)},
-		{"server", offsetof(struct config, server_timeout_ms)},
-		{"client", offsetof(struct config, client_timeout_ms)},
-		{"idle", offsetof(struct config, idle_timeout_ms)},
-		{"head", offsetof(struct config, head_timeout_ms)},
-		{"backend-idle", offsetof(struct config, backend_idle_ms)},
-		{"body", offsetof(struct config, body_timeout_ms)},
+		{"connect", offsetof(struct config, connect_timeout_ms), false},
+		{"server", offsetof(struct config, server_timeout_ms), true},
+		{"client", offsetof(struct config, client_timeout_ms), true},
+		{"idle", offsetof(struct config, idle_timeout_ms), true},
+		{"head", offsetof(struct config, head_timeout_ms), false},
+		{"backend-idle", offsetof(struct config, backend_idle_ms), false},
+		{"body", offsetof(struct config, body_timeout_ms), false},
 	};
 	uint32_t ms;
 	size_t i;
@@ -859,17 +776,27 @@ static int do_timeout(struct cfg_parser *ps, int argc, char **argv)
 			       "timeout: unknown kind '%s' (connect, server, client, idle, head, "
 			       "backend-idle, body)",
 			       argv[1]);
-	err = parse_duration(argv[2], &ms);
+	err = config_parse_duration(argv[2], &ms);
 	if (err == -ERANGE)
 		return cfg_err(ps, "timeout %s: '%s' out of range (1ms to 60m)", argv[1], argv[2]);
 	if (err)
 		return cfg_err(ps, "timeout %s: bad duration '%s' (a number, then ms, s or m)",
 			       argv[1], argv[2]);
 	*(uint32_t *)((char *)ps->cfg + kinds[i].off) = ms;
+	/* As in HAProxy a bare number is milliseconds: "timeout server 30" is 30 ms, not 30 s. */
+	if (ms < CONFIG_TIMEOUT_WARN_MS && kinds[i].warn_low &&
+	    argv[2][strspn(argv[2], "0123456789")])
+		cfg_warn(ps, "timeout %s %s is under %u ms: most requests will time out", argv[1],
+			 argv[2], CONFIG_TIMEOUT_WARN_MS);
+	else if (ms < CONFIG_TIMEOUT_WARN_MS && kinds[i].warn_low)
+		cfg_warn(ps,
+			 "timeout %s %s is %u ms (a number without a unit is milliseconds, as in "
+			 "HAProxy); did you mean %us?",
+			 argv[1], argv[2], ms, ms);
 	return 0;
 }
 
-static int do_limit(struct cfg_parser *ps, int argc, char **argv)
+static int do_limit(struct config_parser *ps, int argc, char **argv)
 {
 	static const struct {
 		const char *kind;
@@ -887,8 +814,6 @@ static int do_limit(struct cfg_parser *ps, int argc, char **argv)
 	uint32_t v;
 	size_t i;
 
-	if (argc >= 2 && (!strcmp(argv[1], "syn") || !strcmp(argv[1], "packets")))
-		return guard_limit(ps, argc, argv);
 	if (argc != 3)
 		return cfg_err(ps, "limit: expects KIND NUMBER");
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
@@ -900,7 +825,7 @@ static int do_limit(struct cfg_parser *ps, int argc, char **argv)
 			"limit: unknown kind '%s' (request-line, head, fields, kernel-routes, "
 			"per-source, body-buffer, body-rate, syn, packets)",
 			argv[1]);
-	if (parse_uint(argv[2], &v))
+	if (config_parse_uint(argv[2], &v))
 		return cfg_err(ps, "limit %s: bad number '%s'", argv[1], argv[2]);
 	if (v < kinds[i].min || v > kinds[i].max)
 		return cfg_err(ps, "limit %s: %u out of range (%u to %u)", argv[1], v, kinds[i].min,
@@ -909,13 +834,13 @@ static int do_limit(struct cfg_parser *ps, int argc, char **argv)
 	return 0;
 }
 
-static int do_down_hold(struct cfg_parser *ps, int argc, char **argv)
+static int do_down_hold(struct config_parser *ps, int argc, char **argv)
 {
 	int err;
 
 	if (argc != 2)
 		return cfg_err(ps, "down-hold: expects DURATION");
-	err = parse_duration(argv[1], &ps->cfg->down_hold_ms);
+	err = config_parse_duration(argv[1], &ps->cfg->down_hold_ms);
 	if (err == -ERANGE)
 		return cfg_err(ps, "down-hold: '%s' out of range (1ms to 60m)", argv[1]);
 	if (err)
@@ -925,7 +850,7 @@ static int do_down_hold(struct cfg_parser *ps, int argc, char **argv)
 }
 
 /* "DIRECTIVE /absolute/path" into a fixed-size field. */
-static int set_path(struct cfg_parser *ps, int argc, char **argv, char *dst, size_t size)
+static int set_path(struct config_parser *ps, int argc, char **argv, char *dst, size_t size)
 {
 	if (argc != 2 || argv[1][0] != '/')
 		return cfg_err(ps, "%s: expects an absolute path", argv[0]);
@@ -936,7 +861,7 @@ static int set_path(struct cfg_parser *ps, int argc, char **argv, char *dst, siz
 }
 
 /* control-group read|change GROUP */
-static int do_control_group(struct cfg_parser *ps, int argc, char **argv)
+static int do_control_group(struct config_parser *ps, int argc, char **argv)
 {
 	struct group *g;
 
@@ -952,18 +877,18 @@ static int do_control_group(struct cfg_parser *ps, int argc, char **argv)
 	return 0;
 }
 
-static int do_control(struct cfg_parser *ps, int argc, char **argv)
+static int do_control(struct config_parser *ps, int argc, char **argv)
 {
 	return set_path(ps, argc, argv, ps->cfg->control, sizeof(ps->cfg->control));
 }
 
-static int do_state_file(struct cfg_parser *ps, int argc, char **argv)
+static int do_state_file(struct config_parser *ps, int argc, char **argv)
 {
 	return set_path(ps, argc, argv, ps->cfg->state, sizeof(ps->cfg->state));
 }
 
 /* workers N|auto: event loops, each a thread with its own listener and ring. */
-static int do_workers(struct cfg_parser *ps, int argc, char **argv)
+static int do_workers(struct config_parser *ps, int argc, char **argv)
 {
 	uint32_t n;
 
@@ -973,14 +898,14 @@ static int do_workers(struct cfg_parser *ps, int argc, char **argv)
 		ps->cfg->workers = 0;
 		return 0;
 	}
-	if (parse_uint(argv[1], &n) || n < 1 || n > CONFIG_WORKERS_MAX)
+	if (config_parse_uint(argv[1], &n) || n < 1 || n > CONFIG_WORKERS_MAX)
 		return cfg_err(ps, "workers: '%s' is not auto or 1 to %d", argv[1],
 			       CONFIG_WORKERS_MAX);
 	ps->cfg->workers = n;
 	return 0;
 }
 
-static int do_splice(struct cfg_parser *ps, int argc, char **argv)
+static int do_splice(struct config_parser *ps, int argc, char **argv)
 {
 	static const char *const modes[] = {
 		[SPLICE_NEVER] = "never", [SPLICE_AUTO] = "auto", [SPLICE_ALWAYS] = "always"};
@@ -996,36 +921,70 @@ static int do_splice(struct cfg_parser *ps, int argc, char **argv)
 	return cfg_err(ps, "splice: unknown mode '%s' (always, auto or never)", argv[1]);
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(struct cfg_parser *ps, int argc, char **argv);
-} directives[] = {
-	{"splice", do_splice},
-	{"workers", do_workers},
-	{"control", do_control},
-	{"control-group", do_control_group},
-	{"listen", do_listen},
-	{"state-file", do_state_file},
-	{"metrics", do_metrics},
-	{"access-log", do_access_log},
-	{"health", do_health},
-	{"eject", do_eject},
-	{"notify", do_notify},
-	{"sticky", do_sticky},
-	{"tester-header", do_tester_header},
-	{"pool", do_pool},
-	{"route", do_route},
-	{"timeout", do_timeout},
-	{"limit", do_limit},
-	{"down-hold", do_down_hold},
-	{"xdp", do_xdp},
-	{"deny", do_cidrs},
-	{"allow", do_cidrs},
+/* The parser's own directives; the guard's and health's register from their own files. */
+static const struct config_directive core_directives[] = {
+	{"splice", NULL, do_splice},
+	{"workers", NULL, do_workers},
+	{"control", NULL, do_control},
+	{"control-group", NULL, do_control_group},
+	{"listen", NULL, do_listen},
+	{"state-file", NULL, do_state_file},
+	{"metrics", NULL, do_metrics},
+	{"access-log", NULL, do_access_log},
+	{"notify", NULL, do_notify},
+	{"sticky", NULL, do_sticky},
+	{"tester-header", NULL, do_tester_header},
+	{"pool", NULL, do_pool},
+	{"route", NULL, do_route},
+	{"timeout", NULL, do_timeout},
+	{"limit", NULL, do_limit},
+	{"down-hold", NULL, do_down_hold},
 };
 
-static int parse_line(struct cfg_parser *ps, const char *text, size_t len)
+CONFIG_DIRECTIVES(core, core_directives)
+
+static struct config_directives *registered;
+
+void config_register(struct config_directives *d)
+{
+	d->next = registered;
+	registered = d;
+}
+
+/* The directive of a line: one registered for its first two words, else for its first. */
+static const struct config_directive *directive_of(int argc, char **argv)
+{
+	const struct config_directive *any = NULL;
+
+	for (const struct config_directives *d = registered; d; d = d->next) {
+		for (size_t i = 0; i < d->n; i++) {
+			const struct config_directive *k = &d->v[i];
+
+			if (strcmp(argv[0], k->name))
+				continue;
+			if (!k->kind)
+				any = k;
+			else if (argc >= 2 && !strcmp(argv[1], k->kind))
+				return k;
+		}
+	}
+	return any;
+}
+
+int config_words(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	struct config_parser ps = {.cfg = cfg, .err = err, .errlen = errlen};
+	const struct config_directive *k = argc >= 1 ? directive_of(argc, argv) : NULL;
+
+	if (!k)
+		return cfg_err(&ps, "unknown directive '%s'", argc >= 1 ? argv[0] : "");
+	return k->parse(&ps, argc, argv);
+}
+
+static int parse_line(struct config_parser *ps, const char *text, size_t len)
 {
 	char buf[CONFIG_LINE_MAX + 1], *argv[CONFIG_ARGS_MAX];
+	const struct config_directive *k;
 	size_t i;
 	int argc;
 
@@ -1043,14 +1002,14 @@ static int parse_line(struct cfg_parser *ps, const char *text, size_t len)
 		return cfg_err(ps, "too many words on one line (max %d)", CONFIG_ARGS_MAX);
 	if (!argc)
 		return 0;
-	for (i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
-		if (!strcmp(argv[0], directives[i].name))
-			return directives[i].fn(ps, argc, argv);
-	return cfg_err(ps, "unknown directive '%s'", argv[0]);
+	k = directive_of(argc, argv);
+	if (!k)
+		return cfg_err(ps, "unknown directive '%s'", argv[0]);
+	return k->parse(ps, argc, argv);
 }
 
 /* Checks that need the whole file: listen given, a default route, limits that agree. */
-static int config_finish(struct cfg_parser *ps)
+static int config_finish(struct config_parser *ps)
 {
 	struct config *cfg = ps->cfg;
 	struct route_spec def;
@@ -1072,7 +1031,7 @@ static int config_finish(struct cfg_parser *ps)
 	return id < 0 ? cfg_err(ps, "default route: %s", strerror(-id)) : 0;
 }
 
-static int parse_text(struct cfg_parser *ps, const char *text)
+static int parse_text(struct config_parser *ps, const char *text)
 {
 	size_t len;
 	int ret;
@@ -1102,7 +1061,7 @@ out:
 
 int config_parse(struct config *cfg, const char *name, const char *text, char *err, size_t errlen)
 {
-	struct cfg_parser ps = {.cfg = cfg, .name = name, .err = err, .errlen = errlen};
+	struct config_parser ps = {.cfg = cfg, .name = name, .err = err, .errlen = errlen};
 
 	return parse_text(&ps, text);
 }
@@ -1110,7 +1069,7 @@ int config_parse(struct config *cfg, const char *name, const char *text, char *e
 int config_parse_saved(struct config *cfg, const char *name, const char *text, char *err,
 		       size_t errlen)
 {
-	struct cfg_parser ps = {
+	struct config_parser ps = {
 		.cfg = cfg, .name = name, .err = err, .errlen = errlen, .saved = true};
 
 	return parse_text(&ps, text);
@@ -1161,7 +1120,7 @@ out_close:
 
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-	struct cfg_parser ps = {.name = path, .err = err, .errlen = errlen};
+	struct config_parser ps = {.name = path, .err = err, .errlen = errlen};
 	size_t len = 0;
 	char *text;
 	int ret;

@@ -63,9 +63,10 @@ struct config {
 	char state[256];	/* route table saved on every change; default /var/lib/strg/state */
 	char tester_header[64]; /* pins a request of a "testers" route to a pool; X-Strg-Pool */
 	char notify[256];	/* "notify exec PATH": the command run for each event ("" none) */
-	char access_log[256];	/* access log path, "stderr", or "" (off, the default) */
-	bool access_log_json;	/* one JSON object per line instead of text */
-	unsigned access_log_sample; /* log one request in N (1: every one) */
+	uint32_t notify_coalesce_ms; /* one run per subject this often at most; 5000 (0: each) */
+	char access_log[256];	     /* access log path, "stderr", or "" (off, the default) */
+	bool access_log_json;	     /* one JSON object per line instead of text */
+	unsigned access_log_sample;  /* log one request in N (1: every one) */
 	enum sticky_kind sticky;
 	char sticky_name[64];
 	struct guard_settings guard; /* the XDP guard (xdp, deny, allow, limit syn|packets) */
@@ -98,11 +99,52 @@ int config_route_words(struct config *cfg, int argc, char **argv, struct route_s
 int config_saved_route_words(struct config *cfg, int argc, char **argv, struct route_spec *spec,
 			     char *err, size_t errlen);
 /*
- * One of the XDP guard's lines (xdp, deny, allow, limit syn|packets) as the configuration has
- * it, applied to cfg: for the state file. -EINVAL with the message in err.
+ * One configuration line's words (argv[0] is the directive), applied to cfg as the file would
+ * (for strgctl and the state file). -EINVAL with the message alone (no file:line) in err.
  */
-int config_guard_words(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
+int config_words(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
 /* Index of the pool with that name, or -1. */
 int config_pool_find(const struct config *cfg, const char *name);
+
+/*
+ * Directives. Each module registers the ones it owns from its own file (CONFIG_DIRECTIVES), so
+ * the parser knows none by name: the guard's in guardlines.c, health's in healthlines.c.
+ */
+struct config_parser; /* a file, the state file, or a command being read */
+
+struct config_directive {
+	const char *name; /* the line's first word */
+	const char *kind; /* and its second (limit syn), or NULL: whatever follows */
+	int (*parse)(struct config_parser *ps, int argc, char **argv); /* argv[0] is name */
+};
+
+/* A module's directives, linked into the parser's list before main() runs. */
+struct config_directives {
+	const struct config_directive *v;
+	size_t n;
+	struct config_directives *next;
+};
+
+void config_register(struct config_directives *d);
+
+#define CONFIG_DIRECTIVES(tag, table)                                                              \
+	static struct config_directives tag##_registration = {table,                               \
+							      sizeof(table) / sizeof(table[0])};   \
+	__attribute__((constructor)) static void tag##_register(void)                              \
+	{                                                                                          \
+		config_register(&tag##_registration);                                              \
+	}
+
+/* For a directive's parse function: the configuration being read. */
+struct config *config_of(struct config_parser *ps);
+/* The error "file:line: message" (the message alone for a command); returns -EINVAL. */
+int config_err(struct config_parser *ps, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* "250ms", "30s", "2m" or milliseconds: 0, -EINVAL, or -ERANGE (not 1 ms to an hour). */
+int config_parse_duration(const char *s, uint32_t *ms);
+/* A decimal number that fits 32 bits: 0 or -EINVAL. */
+int config_parse_uint(const char *s, uint32_t *out);
+/* The pool a directive names, or NULL after saying so (what: the directive). */
+struct pool *config_named_pool(struct config_parser *ps, const char *what, const char *name);
 
 #endif

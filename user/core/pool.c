@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/pool.h"
+#include "lib/clock.h"
 
 /* Held for a few dozen instructions at most: a spin costs less than anything else here. */
 static void rt_lock(struct pool_runtime *rt)
@@ -28,6 +29,34 @@ void pool_init(struct pool *p, const char *name)
 	p->health.rise = 2;
 	p->health.fall = 3;
 	p->health.eject_after = 3;
+	p->health.hold_ms = 2000;
+	p->health.max_hold_ms = 120000;
+	p->health.decay_ms = 30000;
+}
+
+uint64_t pool_hold_ns(const struct pool_health *h, unsigned run)
+{
+	uint64_t hold = ms_ns(h->hold_ms), max = ms_ns(h->max_hold_ms);
+
+	for (unsigned k = 1; k < run && hold < max; k++)
+		hold <<= 1;
+	return hold < max ? hold : max;
+}
+
+/*
+ * A slow start ramps linearly from almost nothing to the full weight, as HAProxy's does: at
+ * least one unit, so a backend alone in its pool still serves from the first moment.
+ */
+unsigned pool_weight_now(const struct pool *p, struct pool_runtime *rt, unsigned idx,
+			 uint64_t now_ns)
+{
+	uint64_t w = (uint64_t)p->backends[idx].weight * POOL_WEIGHT_SCALE;
+	uint64_t back = rt->b[idx].back_ns, ramp = ms_ns(p->health.slowstart_ms);
+
+	if (!w || !ramp || !back || now_ns >= back + ramp)
+		return (unsigned)w;
+	w = now_ns > back ? w * (now_ns - back) / ramp : 0;
+	return w ? (unsigned)w : 1;
 }
 
 int pool_pick(const struct pool *p, struct pool_runtime *rt, uint64_t now_ns)
@@ -39,11 +68,14 @@ int pool_pick(const struct pool *p, struct pool_runtime *rt, uint64_t now_ns)
 	for (unsigned i = 0; i < n; i++) {
 		const struct pool_backend *b = &p->backends[i];
 
+		int w;
+
 		if (b->state != BACKEND_READY || !b->weight || rt->b[i].down_until_ns > now_ns ||
 		    __atomic_load_n(&rt->b[i].health, __ATOMIC_RELAXED) != HEALTH_UP)
 			continue;
-		rt->b[i].current += (int)b->weight;
-		total += (int)b->weight;
+		w = (int)pool_weight_now(p, rt, i, now_ns);
+		rt->b[i].current += w;
+		total += w;
 		if (best < 0 || rt->b[i].current > rt->b[best].current)
 			best = (int)i;
 	}
@@ -92,23 +124,118 @@ enum backend_health pool_health_of(struct pool_runtime *rt, unsigned idx)
 		       : HEALTH_UP;
 }
 
+/*
+ * The ejection itself, under the lock: the run of ejections decays by one per decay period
+ * the backend served since it was let back in, then grows by this one, which sets the hold.
+ * False when it is already out (a request that was in flight when it was ejected).
+ */
+static bool eject_locked(const struct pool *p, struct pool_runtime *rt, unsigned idx,
+			 uint64_t now_ns)
+{
+	uint64_t back = rt->b[idx].back_ns, decay = ms_ns(p->health.decay_ms), hold;
+	unsigned run = rt->b[idx].run;
+
+	if (rt->b[idx].hold_until_ns > now_ns ||
+	    (p->health.active &&
+	     __atomic_load_n(&rt->b[idx].health, __ATOMIC_RELAXED) == HEALTH_DOWN))
+		return false;
+	if (back && now_ns > back && decay) {
+		uint64_t quiet = (now_ns - back) / decay;
+
+		run = quiet >= run ? 0 : run - (unsigned)quiet;
+	}
+	rt->b[idx].run = ++run;
+	hold = pool_hold_ns(&p->health, run);
+	rt->b[idx].hold_until_ns = now_ns > UINT64_MAX - hold ? UINT64_MAX : now_ns + hold;
+	if (!p->health.active) {
+		/* No check to admit it: it serves again at the hold's end, with its slow start. */
+		rt->b[idx].down_until_ns = rt->b[idx].hold_until_ns;
+		rt->b[idx].back_ns = rt->b[idx].hold_until_ns;
+	}
+	return true;
+}
+
 bool pool_request_failed(const struct pool *p, struct pool_runtime *rt, unsigned idx,
-			 uint64_t now_ns, uint64_t hold_ns)
+			 uint64_t now_ns)
 {
 	unsigned fails;
+	bool ejected;
 
 	if (idx >= POOL_MAX_BACKENDS)
 		return false;
 	fails = __atomic_add_fetch(&rt->b[idx].fails, 1, __ATOMIC_RELAXED);
 	if (!p->health.eject_after || fails < p->health.eject_after)
 		return false;
-	/* With a check, the check admits it again; without, it is tried after the hold. */
+	rt_lock(rt);
+	ejected = eject_locked(p, rt, idx, now_ns);
+	rt_unlock(rt);
+	if (!ejected)
+		return false;
+	__atomic_store_n(&rt->b[idx].fails, 0, __ATOMIC_RELAXED);
 	if (p->health.active)
 		return pool_set_health(rt, idx, HEALTH_DOWN);
-	__atomic_store_n(&rt->b[idx].fails, 0, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&rt->b[idx].ejections, 1, __ATOMIC_RELAXED);
-	pool_mark_down(p, rt, idx, now_ns, hold_ns);
 	return true;
+}
+
+void pool_ejection_text(const struct pool *p, struct pool_runtime *rt, unsigned idx,
+			const char *what, char *buf, size_t len)
+{
+	unsigned run = idx < POOL_MAX_BACKENDS ? rt->b[idx].run : 0;
+	uint64_t hold_ms = pool_hold_ns(&p->health, run ? run : 1) / 1000000;
+
+	snprintf(buf, len,
+		 "%u failed requests in a row (the last: %s); held %llu.%03llus "
+		 "(ejection %u in a row)%s",
+		 p->health.eject_after, what, (unsigned long long)(hold_ms / 1000),
+		 (unsigned long long)(hold_ms % 1000), run,
+		 p->health.active ? ", then its check admits it" : ", then it serves again");
+}
+
+bool pool_hold_over(struct pool_runtime *rt, unsigned idx, uint64_t now_ns)
+{
+	bool over;
+
+	if (idx >= POOL_MAX_BACKENDS)
+		return true;
+	rt_lock(rt);
+	over = rt->b[idx].hold_until_ns <= now_ns;
+	rt_unlock(rt);
+	return over;
+}
+
+uint64_t pool_hold_left_ns(struct pool_runtime *rt, unsigned idx, uint64_t now_ns)
+{
+	uint64_t until;
+
+	if (idx >= POOL_MAX_BACKENDS)
+		return 0;
+	rt_lock(rt);
+	until = rt->b[idx].hold_until_ns;
+	rt_unlock(rt);
+	return until > now_ns ? until - now_ns : 0;
+}
+
+unsigned pool_ejection_run(struct pool_runtime *rt, unsigned idx)
+{
+	unsigned run;
+
+	if (idx >= POOL_MAX_BACKENDS)
+		return 0;
+	rt_lock(rt);
+	run = rt->b[idx].run;
+	rt_unlock(rt);
+	return run;
+}
+
+bool pool_admit(struct pool_runtime *rt, unsigned idx, uint64_t now_ns)
+{
+	if (idx >= POOL_MAX_BACKENDS)
+		return false;
+	rt_lock(rt);
+	rt->b[idx].back_ns = now_ns ? now_ns : 1;
+	rt_unlock(rt);
+	return pool_set_health(rt, idx, HEALTH_UP);
 }
 
 void pool_request_ok(struct pool_runtime *rt, unsigned idx)
@@ -158,10 +285,14 @@ const char *pool_state_name(enum backend_state s)
 void pool_mark_down(const struct pool *p, struct pool_runtime *rt, unsigned idx, uint64_t now_ns,
 		    uint64_t hold_ns)
 {
+	uint64_t until = now_ns > UINT64_MAX - hold_ns ? UINT64_MAX : now_ns + hold_ns;
+
 	if (idx >= p->nbackends || idx >= POOL_MAX_BACKENDS)
 		return;
 	rt_lock(rt);
-	rt->b[idx].down_until_ns = now_ns > UINT64_MAX - hold_ns ? UINT64_MAX : now_ns + hold_ns;
+	/* Never shortens an ejection's hold (a connect that was already under way failed). */
+	if (until > rt->b[idx].down_until_ns)
+		rt->b[idx].down_until_ns = until;
 	rt_unlock(rt);
 }
 
@@ -230,7 +361,8 @@ void pool_mark_up(const struct pool *p, struct pool_runtime *rt, unsigned idx)
 	if (idx >= p->nbackends || idx >= POOL_MAX_BACKENDS)
 		return;
 	rt_lock(rt);
-	rt->b[idx].down_until_ns = 0;
+	/* A connect that was under way when its backend was ejected does not end the hold. */
+	rt->b[idx].down_until_ns = rt->b[idx].hold_until_ns;
 	rt_unlock(rt);
 }
 

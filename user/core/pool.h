@@ -12,6 +12,8 @@
 #define POOL_NAME_MAX	  31
 #define POOL_MAX_BACKENDS 64
 #define POOL_MAX	  16
+/* pool_pick's unit of weight: room for a slow start's ramp below a weight of 1 */
+#define POOL_WEIGHT_SCALE 64
 
 /* What an operator says of a backend; only "ready" ones get new connections. */
 enum backend_state {
@@ -40,6 +42,11 @@ struct pool_health {
 	unsigned eject_after; /* consecutive failed requests that eject (0: never) */
 	bool eject_5xx;	      /* 5xx answers and response timeouts count as failed requests
 			       * (else connects that fail or time out only) */
+	/* The hold of an ejection by failed requests grows with the ejections in a row: the k-th
+	 * holds hold_ms << (k - 1), at most max_hold_ms; each decay_ms it serves without one
+	 * takes one off k. A check does not admit a backend before its hold ends. */
+	uint32_t hold_ms, max_hold_ms, decay_ms;
+	uint32_t slowstart_ms; /* a backend let back in ramps to its weight over this (0: off) */
 };
 
 /* A backend's health: healthy, or ejected (by its failed requests or its checks). */
@@ -59,6 +66,9 @@ struct pool_runtime {
 	uint64_t health_gen; /* incremented at every change of a backend's health (atomic) */
 	struct {
 		uint64_t down_until_ns; /* CLOCK_MONOTONIC; 0 = not held down */
+		uint64_t hold_until_ns; /* the last ejection's hold ends (CLOCK_MONOTONIC) */
+		uint64_t back_ns;	/* let back in after an ejection (0: never ejected) */
+		unsigned run;		/* ejections in a row, as decayed (the hold's multiplier) */
 		int current;		/* smooth weighted round robin */
 		int health;		/* enum backend_health (atomic) */
 		unsigned fails;		/* consecutive failed requests (passive health) */
@@ -113,11 +123,30 @@ bool pool_backend_serves(const struct pool *p, struct pool_runtime *rt, unsigned
 bool pool_available(const struct pool *p, struct pool_runtime *rt, uint64_t now_ns);
 /*
  * A request to this backend failed (connect, timeout, or a 5xx when the pool counts those):
- * after p->health.eject_after in a row it is ejected: until its check passes again when the
- * pool has one, else for hold_ns. Returns true when this ejected it.
+ * after p->health.eject_after in a row it is ejected for its hold (pool_health's growing
+ * hold), then the pool's check admits it again when it has one, else it serves again at the
+ * hold's end. Returns true when this ejected it.
  */
 bool pool_request_failed(const struct pool *p, struct pool_runtime *rt, unsigned idx,
-			 uint64_t now_ns, uint64_t hold_ns);
+			 uint64_t now_ns);
+/*
+ * Why pool_request_failed ejected it, for the log and notify: the failures, the last one
+ * (what), the hold and its place in the run ("... held 8s (ejection 3 in a row)").
+ */
+void pool_ejection_text(const struct pool *p, struct pool_runtime *rt, unsigned idx,
+			const char *what, char *buf, size_t len);
+/* The hold of the run-th ejection in a row (run >= 1) under h. */
+uint64_t pool_hold_ns(const struct pool_health *h, unsigned run);
+/* Whether a check may admit this backend at now_ns (no hold in force). */
+bool pool_hold_over(struct pool_runtime *rt, unsigned idx, uint64_t now_ns);
+/* What is left of its ejection's hold at now_ns (0: none), and its run of ejections. */
+uint64_t pool_hold_left_ns(struct pool_runtime *rt, unsigned idx, uint64_t now_ns);
+unsigned pool_ejection_run(struct pool_runtime *rt, unsigned idx);
+/* Its check admits it again: healthy, its slow start begins. True when that changed it. */
+bool pool_admit(struct pool_runtime *rt, unsigned idx, uint64_t now_ns);
+/* Its weight at now_ns, times POOL_WEIGHT_SCALE: ramping during a slow start. */
+unsigned pool_weight_now(const struct pool *p, struct pool_runtime *rt, unsigned idx,
+			 uint64_t now_ns);
 /* A request to this backend went well: its run of failures is over. */
 void pool_request_ok(struct pool_runtime *rt, unsigned idx);
 /* Set a backend's health; true when that changed it (counted, health_gen moves on). */

@@ -648,7 +648,7 @@ struct route_table *route_table_clone(const struct route_table *t)
 }
 
 /* Copy a caller's spec into canonical form, rejecting what route_path_set/host_set would. */
-static int spec_normalize(struct route_spec *out, const struct route_spec *in)
+int route_spec_normalize(struct route_spec *out, const struct route_spec *in)
 {
 	int err;
 
@@ -711,7 +711,7 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 	struct route_node *n;
 	int err;
 
-	err = spec_normalize(&s, spec);
+	err = route_spec_normalize(&s, spec);
 	if (err)
 		return err;
 	n = node_find(t, &s);
@@ -748,7 +748,7 @@ int route_table_restore(struct route_table *t, const struct route_spec *spec, ui
 
 	if (!id || id > INT_MAX || id_find(t, id))
 		return -EEXIST;
-	err = spec_normalize(&s, spec);
+	err = route_spec_normalize(&s, spec);
 	if (err)
 		return err;
 	if (node_find(t, &s))
@@ -819,7 +819,7 @@ const struct route *route_table_find(const struct route_table *t, const struct r
 	struct route_spec s;
 	struct route_node *n;
 
-	if (spec_normalize(&s, spec))
+	if (route_spec_normalize(&s, spec))
 		return NULL;
 	n = node_find(t, &s);
 	return n ? &n->r : NULL;

@@ -206,6 +206,11 @@ size_t route_spec_text(const struct route_stored *spec, const char *pool, const 
  * else takes, so a table always has it: it can be re-pointed, never deleted, split or disabled.
  */
 bool route_is_default(const struct route_stored *spec);
+/*
+ * Copy in into the canonical form the table stores (out must not be in): what route_table_set()
+ * would store, found without a table. 0 or -EINVAL.
+ */
+int route_spec_normalize(struct route_spec *out, const struct route_spec *in);
 /* The default route's key in spec (its settings zero, pool 0). */
 void route_default_spec(struct route_spec *spec);
 /* The table's default route, or NULL when it has none yet. */

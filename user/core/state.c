@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/guardlines.h"
 #include "core/http.h"
 #include "core/state.h"
 #include "lib/reply.h"
@@ -290,7 +291,7 @@ static int load_line(struct config *cfg, struct load_seen *seen, struct route_ta
 	}
 	if (seen->guard && (!strcmp(argv[0], "xdp") || !strcmp(argv[0], "deny") ||
 			    !strcmp(argv[0], "allow") || !strcmp(argv[0], "limit")))
-		return config_guard_words(cfg, argc, argv, msg, len);
+		return guard_config_words(cfg, argc, argv, msg, len);
 	if (!strcmp(argv[0], "next-id")) {
 		if (argc != 2 || parse_id(argv[1], &want) < 0) {
 			snprintf(msg, len, "bad next-id line (next-id N)");

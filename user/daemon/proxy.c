@@ -20,8 +20,10 @@
 #include "observe/accesslog.h"
 #include "kernel/guard.h"
 #include "dataplane/conn.h"
+#include "control/change.h"
 #include "control/ctl.h"
 #include "control/ctlsrv.h"
+#include "control/ctlstrgd.h"
 #include "dataplane/health.h"
 #include "lib/listen.h"
 #include "lib/log.h"
@@ -218,15 +220,10 @@ static void metrics_on_ask(struct proxy *px)
 	metricsrv_frame(px->metrics, px->ctl_env.metrics, &src);
 }
 
-static struct proxy *env_owner(struct ctl_env *env)
+/* change_ops.commit: make draft the live configuration; the other workers are told at once. */
+static void commit(void *owner, struct config *draft)
 {
-	return (struct proxy *)((char *)env - offsetof(struct proxy, ctl_env));
-}
-
-/* ctl_env.commit: make draft the live configuration; the other workers are told at once. */
-static void commit(struct ctl_env *env, struct config *draft)
-{
-	struct proxy *px = env_owner(env);
+	struct proxy *px = owner;
 	struct shared *sh = px->sh;
 	struct retired *r = malloc(sizeof(*r));
 	struct config *old = px->w.cfg;
@@ -235,8 +232,6 @@ static void commit(struct ctl_env *env, struct config *draft)
 	atomic_store_explicit(&sh->cfg, draft, memory_order_release);
 	px->w.cfg = draft;
 	atomic_store_explicit(&px->seen_gen, draft->gen, memory_order_release);
-	env->cfg = draft;
-	env->wait_gen = draft->gen;
 	if (r) {
 		r->cfg = old;
 		r->next = sh->retired;
@@ -249,11 +244,13 @@ static void commit(struct ctl_env *env, struct config *draft)
 	reclaim(sh);
 }
 
-/* A change is in force once every worker runs with it (its save is ctl's to follow). */
-static uint64_t env_everywhere(struct ctl_env *env)
+/* change_ops.everywhere: a change is in force once every worker runs with it. */
+static uint64_t gen_everywhere(void *owner)
 {
-	return everywhere(env_owner(env)->sh);
+	return everywhere(((struct proxy *)owner)->sh);
 }
+
+static const struct change_ops change_ops = {.commit = commit, .everywhere = gen_everywhere};
 
 /* ---- the loop ---- */
 
@@ -287,7 +284,7 @@ static void on_timer(struct proxy *px)
 		reqsrv_release(px->ctl);
 		restart_go_on(px);
 		metrics_on_tick(px, now);
-		rollback_tick(px->ctl_env.rollback, &px->ctl_env, now);
+		rollback_tick(px->ctl_env.rollback, &px->ctl_env.chg, now);
 	}
 	submit_tick(px);
 	if (px->accept_paused && !px->w.stopping)
@@ -408,7 +405,7 @@ static int reload_draft(struct config *draft, void *arg)
 {
 	struct proxy *px = arg;
 
-	return reload_run(draft, &px->ctl_env.applied, px->sh->config_path, false, log_say,
+	return reload_run(draft, &px->ctl_env.chg.applied, px->sh->config_path, false, log_say,
 			  "reload: ");
 }
 
@@ -419,7 +416,7 @@ static void reload(struct proxy *px)
 	int n;
 
 	pr_info("reload: reading %s (SIGHUP)", px->sh->config_path);
-	n = ctl_change(&px->ctl_env, reload_draft, px);
+	n = change_run(&px->ctl_env.chg, reload_draft, px, NULL);
 	if (n == -EBUSY) {
 		pr_warn("reload: strgd is restarting, nothing changed (the new strgd reads the "
 			"file)");
@@ -592,7 +589,7 @@ static void restart_failed(struct proxy *px0, const char *why)
 	}
 	reqsrv_pause(px0->ctl, false); /* the connections that waited are this strgd's again */
 	rs->step = RESTART_IDLE;
-	px0->ctl_env.restarting = false;
+	px0->ctl_env.chg.restarting = false;
 	pr_warn("restart failed: %s; this strgd carries on as before", why);
 	if (err)
 		pr_warn("restart: this strgd's maps could not all be pinned again: %s",
@@ -615,7 +612,7 @@ static void restart_spawn(struct proxy *px0)
 			f.listen[f.nlisten++] = sh->px[i]->lfd;
 	rs->step = RESTART_STARTING;
 	/* The successor reads the state file as it is now: later changes here would be lost. */
-	px0->ctl_env.restarting = true;
+	px0->ctl_env.chg.restarting = true;
 	splice_hand_over(sh->sp);
 	guard_hand_over(sh->gd);
 	if (takeover_spawn(&f, &rs->child, err, sizeof(err))) {
@@ -636,7 +633,7 @@ static void restart_spawn(struct proxy *px0)
 static void restart_go_on(struct proxy *px0)
 {
 	struct restart *rs = &px0->sh->restart;
-	const char *state = px0->ctl_env.cfg->state;
+	const char *state = px0->ctl_env.chg.live->state;
 	char why[400];
 	int saved;
 
@@ -649,7 +646,7 @@ static void restart_go_on(struct proxy *px0)
 	if (rs->step != RESTART_SAVING)
 		return;
 	/* The last text: changes on connections taken before the pause are saved too. */
-	saved = ctl_saved(&px0->ctl_env, px0->ctl_env.save_id);
+	saved = change_saved(&px0->ctl_env.chg, px0->ctl_env.chg.save_id);
 	if (saved == 1)
 		return;
 	if (saved < 0) {
@@ -692,10 +689,11 @@ static void restart_answered(struct proxy *px0, uint64_t which, int res)
 	restart_finish(px0, said);
 }
 
-/* ctl_env.restart: refused when one is under way or strgd stops; else its first step. */
-static int restart_begin(struct ctl_env *env, char *err, size_t errlen)
+/* ctl_ops.restart: refused when one is under way or strgd stops; else its first step. */
+static int restart_begin(void *owner, char *err, size_t errlen)
 {
-	struct proxy *px0 = env_owner(env);
+	struct proxy *px0 = owner;
+	struct ctl_env *env = &px0->ctl_env;
 	struct restart *rs = &px0->sh->restart;
 
 	if (rs->step != RESTART_IDLE || px0->w.stopping) {
@@ -709,7 +707,7 @@ static int restart_begin(struct ctl_env *env, char *err, size_t errlen)
 	rs->step = RESTART_SAVING;
 	rs->child.pid = -1;
 	rs->child.sock = -1;
-	ctl_save(env);
+	change_save(&env->chg);
 	restart_go_on(px0); /* written already when there is no writer thread */
 	return 0;
 }
@@ -718,18 +716,23 @@ static void worker0_ctl(struct proxy *px, struct config **applied)
 {
 	struct ctl_env *env = &px->ctl_env;
 
-	env->cfg = px->w.cfg;
-	env->sp = px->w.sp;
-	env->gd = px->sh->gd;
-	env->st = px->w.st;
+	static const struct ctl_ops ops = {.restart = restart_begin};
+
+	env->chg = (struct change_pipe){
+		.live = px->w.cfg,
+		.applied = *applied,
+		.sp = px->w.sp,
+		.gd = px->sh->gd,
+		.st = px->w.st,
+		.saver = px->sh->saver,
+		.ops = &change_ops,
+		.owner = px,
+	};
 	env->config_path = px->sh->config_path;
-	env->applied = *applied;
-	env->commit = commit;
-	env->everywhere = env_everywhere;
 	env->nworkers = px->sh->nworkers;
 	env->workers = px->sh->w;
-	env->restart = restart_begin;
-	env->saver = px->sh->saver;
+	env->ops = &ops;
+	env->owner = px;
 	env->metrics = metrics_new(); /* without it, views have no rates */
 	env->rollback = rollback_new();
 }
@@ -783,8 +786,8 @@ static int open_servers(struct shared *sh, const struct config *cfg, struct conf
 		return -ENOMEM;
 	if (!cfg->metrics_len)
 		return 0;
-	px0->metrics =
-		metricsrv_open(px0->ctl_env.st, cfg, inh ? inh->metrics : -1, px0->w.ring.ring_fd);
+	px0->metrics = metricsrv_open(px0->ctl_env.chg.st, cfg, inh ? inh->metrics : -1,
+				      px0->w.ring.ring_fd);
 	err = px0->metrics ? 0 : -errno;
 	config_addr_text(&cfg->metrics, addr, sizeof(addr));
 	if (err) {
@@ -881,7 +884,7 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 		run_loop(sh.px[0]);
 		for (unsigned i = 1; i < n; i++)
 			pthread_join(sh.px[i]->thread, NULL);
-		*applied = sh.px[0]->ctl_env.applied; /* a reload may have replaced it */
+		*applied = sh.px[0]->ctl_env.chg.applied; /* a reload may have replaced it */
 	} else if (parts->answer_fd >= 0) {
 		char msg[128];
 

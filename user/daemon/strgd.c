@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "lib/notify.h"
 #include "control/ctl.h"
+#include "control/ctlsrv.h"
 #include "control/rollback.h"
 #include "lib/log.h"
 #include "daemon/proxy.h"
@@ -367,6 +368,7 @@ static int start_parts(struct start *s)
 	if (ret == 0 && !(s->st = stats_open(s->sp)))
 		ret = -ENOMEM;
 	notify_set(s->cfg.notify);
+	notify_set_coalesce(s->cfg.notify_coalesce_ms);
 	if (ret == 0)
 		ret = alog_open(&s->cfg);
 	if (ret == 0 && s->cfg.access_log[0])

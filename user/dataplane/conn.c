@@ -26,10 +26,41 @@ void conn_submit(struct conn *c, struct io_uring_sqe *sqe, unsigned op)
 	c->pending |= 1u << op;
 }
 
+/*
+ * Room at the end of a side's buffer to read into: an empty one starts over; a full one moves
+ * its unconsumed bytes down, unless a send still reads them where they are.
+ */
+static void make_room(struct inbuf *in, bool may_move)
+{
+	if (in->start == in->end) {
+		in->start = 0;
+		in->end = 0;
+	} else if (in->end == in->cap && in->start > 0 && may_move) {
+		memmove(in->data, in->data + in->start, in->end - in->start);
+		in->end -= in->start;
+		in->start = 0;
+	}
+}
+
+static void recv_side(struct conn *c, enum conn_side side, unsigned op)
+{
+	struct conn_dir *d = &c->cd[side];
+	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
+
+	io_uring_prep_recv(sqe, d->fd, d->in.data + d->in.end, d->in.cap - d->in.end, 0);
+	conn_submit(c, sqe, op);
+}
+
+static void send_side(struct conn *c, enum conn_side side, const char *buf, uint32_t len)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
+
+	io_uring_prep_send(sqe, c->cd[side].fd, buf, len, MSG_NOSIGNAL);
+	conn_submit(c, sqe, side == CLIENT ? CONN_OP_CSEND : CONN_OP_BSEND);
+}
+
 void conn_recv_client(struct conn *c)
 {
-	struct io_uring_sqe *sqe;
-
 	if (c->pending & (1u << CONN_OP_CRECV))
 		return;
 	if (conn_buffers(c) < 0) {
@@ -37,18 +68,8 @@ void conn_recv_client(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	if (c->cin.start == c->cin.end) {
-		c->cin.start = 0;
-		c->cin.end = 0;
-	} else if (c->cin.end == c->cin.cap && c->cin.start > 0 &&
-		   !(c->pending & (1u << CONN_OP_BSEND))) {
-		memmove(c->cin.data, c->cin.data + c->cin.start, c->cin.end - c->cin.start);
-		c->cin.end -= c->cin.start;
-		c->cin.start = 0;
-	}
-	sqe = ring_get_sqe(&c->w->ring);
-	io_uring_prep_recv(sqe, c->cfd, c->cin.data + c->cin.end, c->cin.cap - c->cin.end, 0);
-	conn_submit(c, sqe, CONN_OP_CRECV);
+	make_room(&c->cd[CLIENT].in, !(c->pending & (1u << CONN_OP_BSEND)));
+	recv_side(c, CLIENT, CONN_OP_CRECV);
 }
 
 void conn_watch_client(struct conn *c, unsigned events)
@@ -58,43 +79,46 @@ void conn_watch_client(struct conn *c, unsigned events)
 	if (c->pending & (1u << CONN_OP_CWATCH))
 		return;
 	sqe = ring_get_sqe(&c->w->ring);
-	io_uring_prep_poll_add(sqe, c->cfd, events);
+	io_uring_prep_poll_add(sqe, c->cd[CLIENT].fd, events);
 	conn_submit(c, sqe, CONN_OP_CWATCH);
 }
 
 void conn_send_client(struct conn *c, const char *buf, uint32_t len)
 {
-	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
-
-	io_uring_prep_send(sqe, c->cfd, buf, len, MSG_NOSIGNAL);
-	conn_submit(c, sqe, CONN_OP_CSEND);
+	send_side(c, CLIENT, buf, len);
 }
 
 void conn_recv_backend(struct conn *c)
 {
-	struct io_uring_sqe *sqe;
-
 	if (c->pending & (1u << CONN_OP_BRECV))
 		return;
-	if (c->bin.start == c->bin.end) {
-		c->bin.start = 0;
-		c->bin.end = 0;
-	} else if (c->bin.end == BBUF_SIZE && c->bin.start > 0) {
-		memmove(c->bin.data, c->bin.data + c->bin.start, c->bin.end - c->bin.start);
-		c->bin.end -= c->bin.start;
-		c->bin.start = 0;
-	}
-	sqe = ring_get_sqe(&c->w->ring);
-	io_uring_prep_recv(sqe, c->bfd, c->bin.data + c->bin.end, BBUF_SIZE - c->bin.end, 0);
-	conn_submit(c, sqe, CONN_OP_BRECV);
+	make_room(&c->cd[BACKEND].in, true);
+	recv_side(c, BACKEND, CONN_OP_BRECV);
 }
 
 void conn_send_backend(struct conn *c, const char *buf, uint32_t len)
 {
-	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
+	send_side(c, BACKEND, buf, len);
+}
 
-	io_uring_prep_send(sqe, c->bfd, buf, len, MSG_NOSIGNAL);
-	conn_submit(c, sqe, CONN_OP_BSEND);
+void conn_pass_on(struct conn *c, enum conn_side from, uint32_t n)
+{
+	struct conn_dir *d = &c->cd[from];
+
+	d->msg.inflight = n;
+	send_side(c, from == CLIENT ? BACKEND : CLIENT, d->in.data + d->in.start, n);
+}
+
+bool conn_passed_on(struct conn *c, enum conn_side from, uint32_t res)
+{
+	struct conn_dir *d = &c->cd[from];
+
+	d->in.start += res;
+	d->msg.inflight -= res;
+	if (!d->msg.inflight)
+		return true;
+	send_side(c, from == CLIENT ? BACKEND : CLIENT, d->in.data + d->in.start, d->msg.inflight);
+	return false;
 }
 
 void conn_cancel_op(struct conn *c, unsigned op)
@@ -120,7 +144,7 @@ struct conn *conn_new(struct worker *w, int fd)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	c->cin.cap = w->cfg->limits.max_head + w->cfg->limits.max_request_line + 4096;
+	c->cd[CLIENT].in.cap = w->cfg->limits.max_head + w->cfg->limits.max_request_line + 4096;
 	if (conn_buffers(c) < 0) {
 		free(c);
 		return NULL;
@@ -128,10 +152,10 @@ struct conn *conn_new(struct worker *w, int fd)
 	c->w = w;
 	w->next_id += w->nworkers;
 	c->id = w->next_id;
-	c->cfd = fd;
+	c->cd[CLIENT].fd = fd;
 	c->pool = -1;
 	c->alt_pool = -1;
-	c->bfd = -1;
+	c->cd[BACKEND].fd = -1;
 	for (int i = 0; i < POOL_MAX; i++)
 		c->up[i].fd = -1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -148,8 +172,8 @@ struct conn *conn_new(struct worker *w, int fd)
 
 static size_t conn_buffers_size(const struct conn *c)
 {
-	return ((size_t)c->cin.cap + BBUF_SIZE + PROXYPROTO_V2_MAX + c->cin.cap +
-		ADDED_HEADERS_MAX + 4095) &
+	return ((size_t)c->cd[CLIENT].in.cap + BBUF_SIZE + PROXYPROTO_V2_MAX +
+		c->cd[CLIENT].in.cap + ADDED_HEADERS_MAX + 4095) &
 	       ~(size_t)4095;
 }
 
@@ -162,26 +186,27 @@ int conn_buffers(struct conn *c)
 {
 	char *m;
 
-	if (c->cin.data)
+	if (c->cd[CLIENT].in.data)
 		return 0;
 	m = mmap(NULL, conn_buffers_size(c), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		 -1, 0);
 	if (m == MAP_FAILED)
 		return -ENOMEM;
-	c->cin.data = m;
-	c->bin.data = m + c->cin.cap;
-	c->hbuf = c->bin.data + BBUF_SIZE;
+	c->cd[CLIENT].in.data = m;
+	c->cd[BACKEND].in.data = m + c->cd[CLIENT].in.cap;
+	c->cd[BACKEND].in.cap = BBUF_SIZE;
+	c->head.data = c->cd[BACKEND].in.data + BBUF_SIZE;
 	return 0;
 }
 
 void conn_buffers_release(struct conn *c)
 {
-	if (!c->cin.data)
+	if (!c->cd[CLIENT].in.data)
 		return;
-	munmap(c->cin.data, conn_buffers_size(c));
-	c->cin.data = NULL;
-	c->bin.data = NULL;
-	c->hbuf = NULL;
+	munmap(c->cd[CLIENT].in.data, conn_buffers_size(c));
+	c->cd[CLIENT].in.data = NULL;
+	c->cd[BACKEND].in.data = NULL;
+	c->head.data = NULL;
 	/* The kernel holds the connection: nothing of a request to keep either. */
 	free(c->ri);
 	c->ri = NULL;
@@ -217,11 +242,11 @@ void conn_free(struct conn *c)
 		close(c->up[i].fd);
 		pool_conns_add(&w->prt[i], c->up[i].bidx, -1);
 	}
-	close(c->cfd);
+	close(c->cd[CLIENT].fd);
 	if (w->srclimit)
 		srclimit_give(w->srclimit, &c->peer_addr.sa);
 	conn_buffers_release(c);
-	free(c->reply);
+	free(c->reply.data);
 	free(c->ri);
 	free(c);
 }
@@ -321,7 +346,8 @@ static void conn_log(struct conn *c, const struct stats_req *q, unsigned status)
 	e.backend = p && c->up[c->pool].bidx < p->nbackends ? p->backends[c->up[c->pool].bidx].name
 							    : NULL;
 	e.bytes_in = conn_has(c, CF_ADOPTED) ? ri->kernel_in : q->bytes_in;
-	e.bytes_out = c->t_req ? q->bytes_out : c->nout; /* unrouted: strgd's own answer */
+	e.bytes_out =
+		c->t_req ? q->bytes_out : c->cd[BACKEND].fwd; /* unrouted: strgd's own answer */
 	e.duration_us = c->t_req ? (now_ns() - c->t_req) / 1000 : 0;
 	e.kernel = false;
 	e.id = ri->id;
@@ -368,8 +394,8 @@ void conn_count(struct conn *c, unsigned status)
 		q.slot = c->route_slot;
 		q.route_id = c->route_id;
 		q.pool = c->pool >= 0 ? (unsigned)c->pool : 0;
-		q.bytes_in = c->nin;
-		q.bytes_out = c->nout;
+		q.bytes_in = c->cd[CLIENT].fwd;
+		q.bytes_out = c->cd[BACKEND].fwd;
 		q.latency_us = latency_us(c, status);
 		q.passed = kconn_spliced(&c->k);
 		q.kernel_counted = conn_has(c, CF_ADOPTED);
@@ -484,11 +510,11 @@ static void conn_abandon_backend(struct conn *c)
 /* Shut our write side and read until the client's EOF, so unread input does not turn into RST. */
 void conn_linger(struct conn *c)
 {
-	shutdown(c->cfd, SHUT_WR);
+	shutdown(c->cd[CLIENT].fd, SHUT_WR);
 	c->state = ST_LINGER;
 	c->deadline_ns = now_ns() + LINGER_NS;
-	c->cin.start = 0;
-	c->cin.end = 0;
+	c->cd[CLIENT].in.start = 0;
+	c->cd[CLIENT].in.end = 0;
 	conn_recv_client(c);
 }
 
@@ -502,21 +528,21 @@ void conn_reply(struct conn *c, unsigned status)
 		conn_close(c);
 		return;
 	}
-	if (!c->reply && !(c->reply = malloc(REPLY_MAX))) {
+	if (!c->reply.data && !(c->reply.data = malloc(REPLY_MAX))) {
 		conn_close(c);
 		return;
 	}
 	conn_abandon_backend(c);
 	blen = http_own_body(body, sizeof(body), status);
-	n = http_own_head(c->reply, REPLY_MAX, status, "text/plain", (size_t)blen, "");
+	n = http_own_head(c->reply.data, REPLY_MAX, status, "text/plain", (size_t)blen, "");
 	if (c->method != HTTP_M_HEAD && n < REPLY_MAX)
-		n += snprintf(c->reply + n, REPLY_MAX - (size_t)n, "%s", body);
-	c->rlen = (uint32_t)n;
-	c->rsent = 0;
-	c->nout += (uint64_t)n;
+		n += snprintf(c->reply.data + n, REPLY_MAX - (size_t)n, "%s", body);
+	c->reply.len = (uint32_t)n;
+	c->reply.sent = 0;
+	c->cd[BACKEND].fwd += (uint64_t)n;
 	conn_count(c, status);
 	c->state = ST_REPLY;
 	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
 	if (!(c->pending & (1u << CONN_OP_CSEND)))
-		conn_send_client(c, c->reply, c->rlen);
+		conn_send_client(c, c->reply.data, c->reply.len);
 }

@@ -117,56 +117,81 @@ union conn_addr {
 	struct sockaddr_in6 in6;
 };
 
+/*
+ * One side of the connection and what flows from it, as liburing's proxy example keeps a
+ * conn_dir per side: the client's (its request, sent up) and the current backend's (its
+ * response, sent down).
+ */
+struct conn_dir {
+	int fd;		    /* the side's socket (backend: the current request's, -1 when none) */
+	struct inbuf in;    /* bytes read from it (backend: cap BBUF_SIZE) */
+	struct msg_dir msg; /* the message it sends in the current exchange */
+	uint64_t fwd;	    /* bytes sent on toward the other side (down: strgd's own answer too) */
+};
+
+/* The sides, as indices of conn.cd. */
+enum conn_side {
+	CLIENT = 0,
+	BACKEND = 1,
+};
+
+/* Bytes strgd sends of its own making: [off, off + len) of data, of which sent. */
+struct outbuf {
+	char *data;
+	uint32_t off, len, sent;
+};
+
 struct conn {
 	struct conn *prev, *next;
 	struct worker *w;
 	unsigned long id;
-	int cfd;
 	uint32_t pending; /* bit (1 << ring_op) per operation in flight; one of each kind at most */
 	uint32_t flags;	  /* enum conn_flags */
 	enum conn_state state;
 	uint64_t deadline_ns;
-
-	struct inbuf cin; /* from the client */
-	struct inbuf bin; /* from the current backend (cap BBUF_SIZE) */
-	char *hbuf; /* [PROXY header][request head as forwarded], the head at PROXYPROTO_V2_MAX */
-	uint32_t hoff;		   /* where the bytes to send start in hbuf */
-	uint32_t hlen;		   /* bytes to send from hoff */
-	uint32_t hsent;		   /* of which sent */
-	uint32_t head_len;	   /* bytes of the head alone */
+	struct conn_dir cd[2];	   /* by enum conn_side */
 	union conn_addr peer_addr; /* the client's address (PROXY v2, X-Forwarded-For, logs) */
-	enum http_method method;   /* of the current request */
-	char *reply; /* strgd's own answer (REPLY_MAX bytes, allocated when it answers) */
-	uint32_t rlen, rsent;
+
+	/*
+	 * The head to send, in the mapping after the buffers: [PROXY header][request head as
+	 * forwarded], the head itself at PROXYPROTO_V2_MAX; off and len: what goes to the backend.
+	 */
+	struct outbuf head;
+	uint32_t head_len;   /* bytes of the head alone */
+	struct outbuf reply; /* strgd's own answer (REPLY_MAX bytes, allocated when it answers) */
 
 	struct upstream up[POOL_MAX];
 	int pool;     /* pool of the current request, -1 between requests */
 	int alt_pool; /* where a retry may go when the pool has no other backend (-1: none) */
-	int bfd;      /* backend socket of the current request */
 	unsigned tries;
 	unsigned interims; /* 1xx responses forwarded for the current request */
 
 	/* the current exchange */
-	struct msg_dir req, resp;
+	enum http_method method; /* of the current request */
 	unsigned status;
 	uint32_t route_id;
 	uint32_t route_slot; /* counters slot of that route */
 	struct reqinfo *ri;  /* what the access log and -v say of it (allocated when wanted) */
 	uint64_t head_ns;    /* the current head's first bytes came (0: none yet) */
-	uint64_t bidle_ns;   /* when its backend connections are next looked at for idleness */
 	uint64_t t_req;	     /* head parsed */
 	uint64_t t_in;	     /* the request's bytes last came from the client */
 	uint64_t t_req_end;  /* its last byte came (0: not yet): latency counts from here */
 	uint64_t t_resp;     /* response head seen */
-	uint64_t nin;	     /* request bytes sent up */
-	uint64_t nout;	     /* response bytes sent down */
 	uint64_t last_out;   /* response bytes of the last exchange that ended */
 
+	/* between exchanges: the session's timers */
 	uint64_t active_ns;    /* last exchange of strgd's or the kernel's (idle timeout) */
+	uint64_t bidle_ns;     /* when its backend connections are next looked at for idleness */
 	uint64_t splice_at;    /* "auto": when an idle connection goes to the kernel */
 	uint64_t eof_deadline; /* until when an end waits for the kernel's bytes to drain */
 	struct kconn k;	       /* the kernel's half (the hand-off's) */
 };
+
+/* Bytes read from a side and not consumed yet. */
+static inline uint32_t conn_unread(const struct conn *c, enum conn_side side)
+{
+	return c->cd[side].in.end - c->cd[side].in.start;
+}
 
 static inline bool conn_has(const struct conn *c, uint32_t flag)
 {
@@ -190,6 +215,12 @@ void conn_send_client(struct conn *c, const char *buf, uint32_t len);
 void conn_recv_backend(struct conn *c);
 void conn_send_backend(struct conn *c, const char *buf, uint32_t len);
 void conn_cancel_op(struct conn *c, unsigned op);
+/*
+ * Send n bytes of what came from one side on to the other: from its buffer's start, counted in
+ * its message's inflight. Then, as each send completes (res > 0), the rest: true once all went.
+ */
+void conn_pass_on(struct conn *c, enum conn_side from, uint32_t n);
+bool conn_passed_on(struct conn *c, enum conn_side from, uint32_t res);
 
 /* Life: buffers (a mapping released while the kernel holds the connection) and the end. */
 struct conn *conn_new(struct worker *w, int fd);

@@ -43,33 +43,33 @@ static void exchange_pump_down(struct conn *c);
 
 void exchange_reset(struct conn *c)
 {
-	bool client_eof = c->req.eof; /* the client's end stays ended */
+	bool client_eof = c->cd[CLIENT].msg.eof; /* the client's end stays ended */
 
 	if (conn_has(c, CF_INFLIGHT) && c->pool >= 0)
 		pool_inflight_add(&c->w->prt[c->pool], c->up[c->pool].bidx, -1);
 	c->flags &= ~CF_INFLIGHT;
 	c->pool = -1;
 	c->alt_pool = -1;
-	c->bfd = -1;
+	c->cd[BACKEND].fd = -1;
 	c->flags &= ~(CF_REUSED | CF_CONNECT_TIMEOUT | CF_RESP_HEAD | CF_RESP_STARTED | CF_TUNNEL |
 		      CF_CLOSE_SENT | CF_ADOPTED | CF_UPGRADE | CF_FALLBACK | CF_KHEAD);
 	c->tries = 0;
 	c->interims = 0;
 	c->method = HTTP_M_UNKNOWN;
-	c->hlen = 0;
-	c->hsent = 0;
-	memset(&c->req, 0, sizeof(c->req));
-	memset(&c->resp, 0, sizeof(c->resp));
-	c->req.eof = client_eof;
+	c->head.len = 0;
+	c->head.sent = 0;
+	memset(&c->cd[CLIENT].msg, 0, sizeof(c->cd[CLIENT].msg));
+	memset(&c->cd[BACKEND].msg, 0, sizeof(c->cd[BACKEND].msg));
+	c->cd[CLIENT].msg.eof = client_eof;
 	c->status = 0;
 	c->t_req = 0;
 	c->t_in = 0;
 	c->t_req_end = 0;
 	c->t_resp = 0;
-	c->nin = 0;
-	c->nout = 0;
-	c->bin.start = 0;
-	c->bin.end = 0;
+	c->cd[CLIENT].fwd = 0;
+	c->cd[BACKEND].fwd = 0;
+	c->cd[BACKEND].in.start = 0;
+	c->cd[BACKEND].in.end = 0;
 }
 
 /* Copy the head minus its final CRLF, then the headers a proxy adds, then the CRLF. */
@@ -109,8 +109,8 @@ static size_t adapted_line(const struct http_request *req, const struct route_st
 static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
 		       const struct route_stored *spec)
 {
-	char *head = c->hbuf + PROXYPROTO_V2_MAX;
-	const char *src = c->cin.data + c->cin.start;
+	char *head = c->head.data + PROXYPROTO_V2_MAX;
+	const char *src = c->cd[CLIENT].in.data + c->cd[CLIENT].in.start;
 	size_t n = head_len - 2;
 	char peer[INET6_ADDRSTRLEN];
 	int added;
@@ -130,9 +130,9 @@ static void build_head(struct conn *c, const struct http_request *req, size_t he
 		c->ri && c->ri->id_added ? "X-Request-Id: " : "",
 		c->ri && c->ri->id_added ? c->ri->id : "", c->ri && c->ri->id_added ? "\r\n" : "");
 	c->head_len = (uint32_t)(n + (size_t)added);
-	c->hoff = PROXYPROTO_V2_MAX;
-	c->hlen = c->head_len;
-	c->hsent = 0;
+	c->head.off = PROXYPROTO_V2_MAX;
+	c->head.len = c->head_len;
+	c->head.sent = 0;
 }
 
 static bool name_is(const char *s, size_t len, const char *name)
@@ -231,7 +231,7 @@ static int tester_pool(const struct config *cfg, const struct http_request *req,
 static int chunked_precheck(struct conn *c, const struct http_request *req, size_t head,
 			    bool *whole)
 {
-	size_t avail = c->cin.end - c->cin.start - head;
+	size_t avail = c->cd[CLIENT].in.end - c->cd[CLIENT].in.start - head;
 	struct http_chunked ch;
 	bool done = false;
 
@@ -240,10 +240,12 @@ static int chunked_precheck(struct conn *c, const struct http_request *req, size
 	if (req->body != HTTP_BODY_CHUNKED || !c->w->cfg->body_buffer)
 		return 1;
 	http_chunked_init(&ch);
-	if (http_chunked_feed(&ch, c->cin.data + c->cin.start + head, avail, &done) < 0)
+	if (http_chunked_feed(&ch, c->cd[CLIENT].in.data + c->cd[CLIENT].in.start + head, avail,
+			      &done) < 0)
 		return -1;
 	*whole = done;
-	if (done || avail >= c->w->cfg->body_buffer || c->cin.end >= c->cin.cap || c->req.eof)
+	if (done || avail >= c->w->cfg->body_buffer ||
+	    c->cd[CLIENT].in.end >= c->cd[CLIENT].in.cap || c->cd[CLIENT].msg.eof)
 		return 1;
 	return 0;
 }
@@ -264,22 +266,79 @@ static enum xout read_more_head(struct conn *c)
 	return XO_BUSY;
 }
 
-enum xout exchange_start(struct conn *c)
+/* Forward the head on the pool's backend connection when it may serve it, else a new one. */
+static void forward(struct conn *c)
 {
 	struct worker *w = c->w;
-	struct http_request *req = &w->req;
-	const struct route *rt, *counted;
-	unsigned bucket;
-	bool whole;
-	int n, tester;
 
-	n = http_parse_request(c->cin.data + c->cin.start, c->cin.end - c->cin.start,
-			       &w->cfg->limits, req);
+	if (c->up[c->pool].fd >= 0 && !conn_backend_reusable(c, c->pool))
+		conn_drop_backend(c, c->pool);
+	if (c->up[c->pool].fd < 0) {
+		exchange_connect(c);
+		return;
+	}
+	c->cd[BACKEND].fd = c->up[c->pool].fd;
+	c->flags |= CF_REUSED | CF_INFLIGHT;
+	pool_inflight_add(&w->prt[c->pool], c->up[c->pool].bidx, 1);
+	c->state = ST_XFER;
+	c->deadline_ns = now_ns() + ms_ns(w->cfg->server_timeout_ms);
+	conn_send_backend(c, c->head.data + c->head.off, c->head.len);
+	conn_recv_backend(c);
+}
+
+/*
+ * Route the parsed request (its head: n bytes at buf; whole: its body came with it) and forward
+ * it, or answer 404 when no route takes it.
+ */
+static void route_request(struct conn *c, const struct http_request *req, const char *buf, int n,
+			  bool whole)
+{
+	struct worker *w = c->w;
+	const struct route *rt, *matched, *counted;
+	int tester = route_table_has_testers(w->cfg->routes) ? tester_pool(w->cfg, req, buf) : -1;
+	unsigned bucket = user_bucket(c, req, buf) | (tester >= 0 ? ROUTE_TESTER : 0);
+
+	c->method = req->method;
+	matched = route_table_lookup_counted(w->cfg->routes, req->method, req->host, req->host_len,
+					     req->path, req->path_len, bucket, &counted);
+	if (!matched) {
+		conn_reply(c, 404);
+		return;
+	}
+	/* A canary's users outside its share count under it too, with the pool that serves them. */
+	c->route_id = counted->id;
+	c->route_slot = counted->slot;
+	c->t_req = now_ns();
+	c->t_in = c->t_req;
+	/* The request ends with its head when its body came along (latency counts from there). */
+	c->t_req_end = whole ? c->t_req : 0;
+	c->pool = matched->spec.testers && tester >= 0 ? tester : matched->spec.pool;
+	/* Counted under the route it matched; forwarded as the route that serves it. */
+	rt = fall_back(c, req, matched, bucket);
+	c->alt_pool = http_idempotent(req->method) ? retry_pool(c, req, matched, rt, bucket) : -1;
+	c->cd[CLIENT].msg.keep = req->keep_alive;
+	conn_set(c, CF_UPGRADE, req->upgrade);
+	c->cd[CLIENT].msg.body = req->body;
+	c->cd[CLIENT].msg.left = req->content_length;
+	http_chunked_init(&c->cd[CLIENT].msg.ch);
+	c->cd[CLIENT].msg.done = req->body == HTTP_BODY_NONE;
+	build_head(c, req, (size_t)n, &rt->spec);
+	c->cd[CLIENT].in.start += (uint32_t)n;
+	forward(c);
+}
+
+enum xout exchange_start(struct conn *c)
+{
+	struct http_request *req = &c->w->req;
+	const char *buf = c->cd[CLIENT].in.data + c->cd[CLIENT].in.start;
+	char peer[INET6_ADDRSTRLEN];
+	bool whole;
+	int n;
+
+	n = http_parse_request(buf, conn_unread(c, CLIENT), &c->w->cfg->limits, req);
 	if (n == 0)
 		return read_more_head(c);
 	if (n < 0) {
-		char peer[INET6_ADDRSTRLEN];
-
 		c->head_ns = 0;
 		pr_info("conn %lu: %s: rejected request with %d", c->id, conn_peer(c, peer), -n);
 		conn_reqinfo(c, NULL, NULL);
@@ -289,72 +348,21 @@ enum xout exchange_start(struct conn *c)
 	}
 	/* A chunked body short enough is checked whole before anything goes to a backend. */
 	switch (chunked_precheck(c, req, (size_t)n, &whole)) {
-	case -1: {
-		char peer[INET6_ADDRSTRLEN];
-
+	case -1:
 		pr_info("conn %lu: %s: malformed chunked request body: refused before forwarding",
 			c->id, conn_peer(c, peer));
-		conn_reqinfo(c, req, c->cin.data + c->cin.start);
+		conn_reqinfo(c, req, buf);
 		c->method = req->method;
 		conn_reply(c, 400);
 		return XO_BUSY;
-	}
 	case 0: /* still the head's time: the body bytes held back count as part of it */
 		return read_more_head(c);
 	default:
 		c->head_ns = 0;
 		break;
 	}
-	conn_reqinfo(c, req, c->cin.data + c->cin.start);
-	tester = route_table_has_testers(w->cfg->routes)
-			 ? tester_pool(w->cfg, req, c->cin.data + c->cin.start)
-			 : -1;
-	bucket = user_bucket(c, req, c->cin.data + c->cin.start) | (tester >= 0 ? ROUTE_TESTER : 0);
-	rt = route_table_lookup_counted(w->cfg->routes, req->method, req->host, req->host_len,
-					req->path, req->path_len, bucket, &counted);
-	if (!rt) {
-		c->method = req->method;
-		conn_reply(c, 404);
-		return XO_BUSY;
-	}
-	c->method = req->method;
-	/* A canary's users outside its share count under it too, with the pool that serves them. */
-	c->route_id = counted->id;
-	c->route_slot = counted->slot;
-	c->t_req = now_ns();
-	c->t_in = c->t_req;
-	/* The request ends with its head when its body came along (latency counts from there). */
-	c->t_req_end = whole ? c->t_req : 0;
-	c->pool = rt->spec.testers && tester >= 0 ? tester : rt->spec.pool;
-	/* Counted under the route it matched; forwarded as the route that serves it. */
-	{
-		const struct route *matched = rt;
-
-		rt = fall_back(c, req, rt, bucket);
-		c->alt_pool =
-			http_idempotent(req->method) ? retry_pool(c, req, matched, rt, bucket) : -1;
-	}
-	c->req.keep = req->keep_alive;
-	conn_set(c, CF_UPGRADE, req->upgrade);
-	c->req.body = req->body;
-	c->req.left = req->content_length;
-	http_chunked_init(&c->req.ch);
-	c->req.done = req->body == HTTP_BODY_NONE;
-	build_head(c, req, (size_t)n, &rt->spec);
-	c->cin.start += (uint32_t)n;
-	if (c->up[c->pool].fd >= 0 && !conn_backend_reusable(c, c->pool))
-		conn_drop_backend(c, c->pool);
-	if (c->up[c->pool].fd >= 0) {
-		c->bfd = c->up[c->pool].fd;
-		c->flags |= CF_REUSED | CF_INFLIGHT;
-		pool_inflight_add(&w->prt[c->pool], c->up[c->pool].bidx, 1);
-		c->state = ST_XFER;
-		c->deadline_ns = now_ns() + ms_ns(w->cfg->server_timeout_ms);
-		conn_send_backend(c, c->hbuf + c->hoff, c->hlen);
-		conn_recv_backend(c);
-		return XO_BUSY;
-	}
-	exchange_connect(c);
+	conn_reqinfo(c, req, buf);
+	route_request(c, req, buf, n, whole);
 	return XO_BUSY;
 }
 
@@ -365,14 +373,11 @@ enum xout exchange_start(struct conn *c)
 static void request_failed(struct conn *c, unsigned idx, const char *what)
 {
 	const struct pool *p = &c->w->cfg->pools[c->pool];
-	char why[128];
+	char why[160];
 
-	if (!pool_request_failed(p, &c->w->prt[c->pool], idx, now_ns(),
-				 ms_ns(c->w->cfg->down_hold_ms)))
+	if (!pool_request_failed(p, &c->w->prt[c->pool], idx, now_ns()))
 		return;
-	snprintf(why, sizeof(why), "%u failed requests in a row (the last: %s)%s",
-		 p->health.eject_after, what,
-		 p->health.active ? "" : "; tried again after down-hold");
+	pool_ejection_text(p, &c->w->prt[c->pool], idx, what, why, sizeof(why));
 	health_changed(p, idx, HEALTH_DOWN, why);
 }
 
@@ -498,7 +503,7 @@ static void exchange_connect(struct conn *c)
 	c->up[c->pool].fd = fd;
 	c->up[c->pool].unsolicited = false;
 	c->up[c->pool].bidx = (uint8_t)idx;
-	c->bfd = fd;
+	c->cd[BACKEND].fd = fd;
 	c->flags &= ~CF_REUSED;
 	c->state = ST_CONNECT;
 	/*
@@ -536,22 +541,22 @@ static void head_for_new_connection(struct conn *c, const struct pool *p)
 	socklen_t len = sizeof(local);
 	int n;
 
-	c->hoff = PROXYPROTO_V2_MAX;
-	c->hlen = c->head_len;
-	c->hsent = 0;
+	c->head.off = PROXYPROTO_V2_MAX;
+	c->head.len = c->head_len;
+	c->head.sent = 0;
 	if (!p->proxy_protocol)
 		return;
 	/* The address the client connected to: asked for here, not kept per connection. */
-	if (getsockname(c->cfd, &local.sa, &len) || len > sizeof(local))
+	if (getsockname(c->cd[CLIENT].fd, &local.sa, &len) || len > sizeof(local))
 		local.sa.sa_family = AF_UNSPEC;
 	n = proxyproto_v2(pp, sizeof(pp), &c->peer_addr.sa, &local.sa);
 	if (n < 0) {
 		pr_warn("conn %lu: no PROXY header for a client of this address family", c->id);
 		return;
 	}
-	c->hoff -= (uint32_t)n;
-	c->hlen += (uint32_t)n;
-	memcpy(c->hbuf + c->hoff, pp, (size_t)n);
+	c->head.off -= (uint32_t)n;
+	c->head.len += (uint32_t)n;
+	memcpy(c->head.data + c->head.off, pp, (size_t)n);
 }
 
 static void exchange_on_connect(struct conn *c, int res)
@@ -569,7 +574,7 @@ static void exchange_on_connect(struct conn *c, int res)
 		request_failed(c, (unsigned)idx, timeout ? "connect timed out" : "connect failed");
 		close(c->up[c->pool].fd);
 		c->up[c->pool].fd = -1;
-		c->bfd = -1;
+		c->cd[BACKEND].fd = -1;
 		c->tries++;
 		conn_set(c, CF_CONNECT_TIMEOUT, timeout);
 		/* Nothing reached a backend: an idempotent request is tried once more elsewhere. */
@@ -587,65 +592,74 @@ static void exchange_on_connect(struct conn *c, int res)
 	head_for_new_connection(c, p);
 	c->state = ST_XFER;
 	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
-	conn_send_backend(c, c->hbuf + c->hoff, c->hlen);
+	conn_send_backend(c, c->head.data + c->head.off, c->head.len);
 	conn_recv_backend(c);
+}
+
+/*
+ * How many of the avail bytes at buf belong to the message m, its framing counted on, and whether
+ * they end it (*done). The same for both directions; -1: a malformed chunked body.
+ */
+static long msg_take(struct msg_dir *m, const char *buf, uint32_t avail, bool *done)
+{
+	uint64_t n;
+
+	switch (m->body) {
+	case HTTP_BODY_NONE:
+		*done = true;
+		return 0;
+	case HTTP_BODY_LENGTH:
+		n = avail < m->left ? avail : m->left;
+		m->left -= n;
+		*done = m->left == 0;
+		return (long)n;
+	case HTTP_BODY_CHUNKED:
+		return http_chunked_feed(&m->ch, buf, avail, done);
+	default: /* close-delimited, or a tunnel's: everything until EOF */
+		*done = m->eof && !avail;
+		return (long)avail;
+	}
 }
 
 /* Hand the next slice of request body to the backend, or read more of it from the client. */
 static void exchange_pump_up(struct conn *c)
 {
-	uint32_t avail = c->cin.end - c->cin.start;
-	uint64_t n = 0;
+	struct conn_dir *cl = &c->cd[CLIENT];
+	uint32_t avail = cl->in.end - cl->in.start;
 	bool done = false;
+	long n;
 
-	if (c->req.done || (c->pending & (1u << CONN_OP_BSEND)) || c->hsent < c->hlen)
+	if (cl->msg.done || (c->pending & (1u << CONN_OP_BSEND)) || c->head.sent < c->head.len)
 		return;
 	if (!avail) {
-		if (c->req.eof) {
-			/* Tunnel: pass the client's half-close on once its bytes are all sent. */
-			if (conn_has(c, CF_TUNNEL)) {
-				shutdown(c->bfd, SHUT_WR);
-				if (c->resp.eof && !(c->pending & (1u << CONN_OP_CSEND)))
-					conn_close(c);
-			}
+		if (!cl->msg.eof) {
+			conn_recv_client(c);
 			return;
 		}
-		conn_recv_client(c);
+		/* Tunnel: pass the client's half-close on once its bytes are all sent. */
+		if (conn_has(c, CF_TUNNEL)) {
+			shutdown(c->cd[BACKEND].fd, SHUT_WR);
+			if (c->cd[BACKEND].msg.eof && !(c->pending & (1u << CONN_OP_CSEND)))
+				conn_close(c);
+		}
 		return;
 	}
-	switch (c->req.body) {
-	case HTTP_BODY_LENGTH:
-		n = avail < c->req.left ? avail : c->req.left;
-		c->req.left -= n;
-		done = c->req.left == 0;
-		break;
-	case HTTP_BODY_CHUNKED: {
-		long r = http_chunked_feed(&c->req.ch, c->cin.data + c->cin.start, avail, &done);
+	n = msg_take(&cl->msg, cl->in.data + cl->in.start, avail, &done);
+	if (n < 0) {
+		char peer[INET6_ADDRSTRLEN];
 
-		if (r < 0) {
-			char peer[INET6_ADDRSTRLEN];
-
-			pr_info("conn %lu: %s: malformed chunked request body", c->id,
-				conn_peer(c, peer));
-			conn_reply(c, 400);
-			return;
-		}
-		n = (uint64_t)r;
-		break;
-	}
-	default: /* tunnel: everything the client sends */
-		n = avail;
-		break;
+		pr_info("conn %lu: %s: malformed chunked request body", c->id, conn_peer(c, peer));
+		conn_reply(c, 400);
+		return;
 	}
 	if (done && !c->t_req_end)
 		c->t_req_end = c->t_in; /* the bytes that end it came then */
 	if (!n) {
-		c->req.done = done;
+		cl->msg.done = done;
 		return;
 	}
-	c->req.inflight = (uint32_t)n;
-	c->req.done_pending = done;
-	conn_send_backend(c, c->cin.data + c->cin.start, (uint32_t)n);
+	cl->msg.done_pending = done;
+	conn_pass_on(c, CLIENT, (uint32_t)n);
 }
 
 /*
@@ -657,20 +671,20 @@ static void exchange_finish(struct conn *c)
 {
 	bool keep;
 
-	if (!c->req.done || !c->resp.done || conn_has(c, CF_TUNNEL))
+	if (!c->cd[CLIENT].msg.done || !c->cd[BACKEND].msg.done || conn_has(c, CF_TUNNEL))
 		return;
 	/* No backend operation is in flight here: both directions of the exchange completed. */
-	if (c->bin.start != c->bin.end)
+	if (conn_unread(c, BACKEND))
 		conn_unsolicited(c, c->pool, "after its response");
-	if (c->up[c->pool].unsolicited && c->bin.start == c->bin.end)
+	if (c->up[c->pool].unsolicited && !conn_unread(c, BACKEND))
 		conn_unsolicited(c, c->pool, "seen by the kernel");
-	if (!c->resp.keep || c->bin.start != c->bin.end || c->up[c->pool].unsolicited)
+	if (!c->cd[BACKEND].msg.keep || conn_unread(c, BACKEND) || c->up[c->pool].unsolicited)
 		conn_drop_backend(c, c->pool);
 	conn_count(c, c->status);
 	/* Stopping: a response that did not say close leaves room for one more request. */
-	keep = c->req.keep && c->resp.keep;
+	keep = c->cd[CLIENT].msg.keep && c->cd[BACKEND].msg.keep;
 	c->active_ns = now_ns();
-	c->last_out = c->nout;
+	c->last_out = c->cd[BACKEND].fwd;
 	exchange_reset(c);
 	c->state = ST_HEAD;
 	c->w->xout = keep ? XO_DONE_KEEP : XO_DONE_CLOSE;
@@ -688,19 +702,20 @@ static bool retry_request(struct conn *c)
 	int unacked = 0;
 
 	if (!conn_has(c, CF_REUSED) || conn_has(c, CF_ADOPTED) || conn_has(c, CF_RESP_HEAD) ||
-	    c->bin.start != c->bin.end || c->req.body != HTTP_BODY_NONE ||
+	    conn_unread(c, BACKEND) || c->cd[CLIENT].msg.body != HTTP_BODY_NONE ||
 	    !http_idempotent(c->method) || c->tries ||
 	    (c->pending & ((1u << CONN_OP_BSEND) | (1u << CONN_OP_BRECV))))
 		return false;
-	if (ioctl(c->bfd, SIOCOUTQ, &unacked) < 0 || unacked < 0 || (uint32_t)unacked < c->hsent)
+	if (ioctl(c->cd[BACKEND].fd, SIOCOUTQ, &unacked) < 0 || unacked < 0 ||
+	    (uint32_t)unacked < c->head.sent)
 		return false;
 	pr_debug("conn %lu: reused backend connection closed before the request reached it, "
 		 "reconnecting",
 		 c->id);
 	c->tries++;
 	conn_drop_backend(c, c->pool);
-	c->bfd = -1;
-	c->hsent = 0;
+	c->cd[BACKEND].fd = -1;
+	c->head.sent = 0;
 	exchange_connect(c);
 	return true;
 }
@@ -736,9 +751,9 @@ static uint64_t client_deadline(const struct conn *c, uint64_t now)
 	const struct config *cfg = c->w->cfg;
 	uint64_t d = now + ms_ns(cfg->client_timeout_ms), body, lim;
 
-	if (!cfg->body_rate || !c->t_req || c->req.done || conn_has(c, CF_TUNNEL))
+	if (!cfg->body_rate || !c->t_req || c->cd[CLIENT].msg.done || conn_has(c, CF_TUNNEL))
 		return d;
-	body = c->nin > c->hlen ? c->nin - c->hlen : 0;
+	body = c->cd[CLIENT].fwd > c->head.len ? c->cd[CLIENT].fwd - c->head.len : 0;
 	lim = c->t_req + ms_ns(cfg->body_timeout_ms) + body * 1000000000ull / cfg->body_rate;
 	return lim < d ? lim : d;
 }
@@ -755,8 +770,8 @@ static void exchange_on_crecv(struct conn *c, int res)
 		return;
 	}
 	if (c->state == ST_LINGER || c->state == ST_REPLY) {
-		c->cin.start = 0;
-		c->cin.end = 0;
+		c->cd[CLIENT].in.start = 0;
+		c->cd[CLIENT].in.end = 0;
 		if (res <= 0) {
 			if (c->state == ST_LINGER)
 				conn_close(c);
@@ -773,8 +788,8 @@ static void exchange_on_crecv(struct conn *c, int res)
 		return;
 	}
 	if (res == 0) {
-		c->req.eof = true;
-		if (!c->req.done && !conn_has(c, CF_TUNNEL)) {
+		c->cd[CLIENT].msg.eof = true;
+		if (!c->cd[CLIENT].msg.done && !conn_has(c, CF_TUNNEL)) {
 			pr_info("conn %lu: client closed inside a request body", c->id);
 			conn_close(c);
 			return;
@@ -782,7 +797,7 @@ static void exchange_on_crecv(struct conn *c, int res)
 		exchange_pump_up(c);
 		return;
 	}
-	c->cin.end += (uint32_t)res;
+	c->cd[CLIENT].in.end += (uint32_t)res;
 	c->t_in = now_ns();
 	c->deadline_ns = client_deadline(c, c->t_in);
 	exchange_pump_up(c);
@@ -795,7 +810,7 @@ static void exchange_on_bsend(struct conn *c, int res)
 	if (res < 0) {
 		/* Let the pending recv see the failure too; it decides between retry and 502. */
 		if (c->pending & (1u << CONN_OP_BRECV)) {
-			shutdown(c->bfd, SHUT_RDWR);
+			shutdown(c->cd[BACKEND].fd, SHUT_RDWR);
 			return;
 		}
 		if (retry_request(c))
@@ -804,23 +819,20 @@ static void exchange_on_bsend(struct conn *c, int res)
 		conn_reply(c, 502);
 		return;
 	}
-	c->nin += (uint64_t)res;
-	if (c->hsent < c->hlen) {
-		c->hsent += (uint32_t)res;
-		if (c->hsent < c->hlen)
-			conn_send_backend(c, c->hbuf + c->hoff + c->hsent, c->hlen - c->hsent);
+	c->cd[CLIENT].fwd += (uint64_t)res;
+	if (c->head.sent < c->head.len) {
+		c->head.sent += (uint32_t)res;
+		if (c->head.sent < c->head.len)
+			conn_send_backend(c, c->head.data + c->head.off + c->head.sent,
+					  c->head.len - c->head.sent);
 		else
 			exchange_pump_up(c);
 		return;
 	}
-	c->cin.start += (uint32_t)res;
-	c->req.inflight -= (uint32_t)res;
-	if (c->req.inflight) {
-		conn_send_backend(c, c->cin.data + c->cin.start, c->req.inflight);
+	if (!conn_passed_on(c, CLIENT, (uint32_t)res))
 		return;
-	}
-	if (c->req.done_pending) {
-		c->req.done = true;
+	if (c->cd[CLIENT].msg.done_pending) {
+		c->cd[CLIENT].msg.done = true;
 		c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
 		exchange_finish(c);
 		return;
@@ -846,8 +858,8 @@ static bool keepalive_field(const char *line, size_t len)
 static bool say_close(struct conn *c, uint32_t head, int *new_head)
 {
 	static const char close_field[] = "Connection: close\r\n";
-	char *h = c->bin.data + c->bin.start, *out;
-	uint32_t kept = 0, len, rest = c->bin.end - c->bin.start - head;
+	char *h = c->cd[BACKEND].in.data + c->cd[BACKEND].in.start, *out;
+	uint32_t kept = 0, len, rest = c->cd[BACKEND].in.end - c->cd[BACKEND].in.start - head;
 	int delta;
 
 	out = malloc(head + sizeof(close_field));
@@ -867,13 +879,13 @@ static bool say_close(struct conn *c, uint32_t head, int *new_head)
 	memcpy(out + kept, "\r\n", 2);
 	kept += 2;
 	delta = (int)kept - (int)head;
-	if (c->bin.end + delta > BBUF_SIZE) {
+	if (c->cd[BACKEND].in.end + delta > BBUF_SIZE) {
 		free(out);
 		return false;
 	}
 	memmove(h + kept, h + head, rest);
 	memcpy(h, out, kept);
-	c->bin.end = (uint32_t)((int)c->bin.end + delta);
+	c->cd[BACKEND].in.end = (uint32_t)((int)c->cd[BACKEND].in.end + delta);
 	*new_head = (int)kept;
 	free(out);
 	return true;
@@ -885,10 +897,10 @@ static int parse_response_head(struct conn *c)
 	struct http_response resp;
 	int n;
 
-	n = http_parse_response(c->bin.data + c->bin.start, c->bin.end - c->bin.start, BBUF_SIZE,
-				c->method, &resp);
+	n = http_parse_response(c->cd[BACKEND].in.data + c->cd[BACKEND].in.start,
+				conn_unread(c, BACKEND), BBUF_SIZE, c->method, &resp);
 	if (n <= 0) {
-		if (n == 0 && !(c->bin.start == 0 && c->bin.end == BBUF_SIZE))
+		if (n == 0 && !(c->cd[BACKEND].in.start == 0 && c->cd[BACKEND].in.end == BBUF_SIZE))
 			return 0;
 		pr_warn("conn %lu: pool %s sent a malformed response head", c->id,
 			c->w->cfg->pools[c->pool].name);
@@ -909,10 +921,10 @@ static int parse_response_head(struct conn *c)
 	if (resp.status == 101 && conn_has(c, CF_UPGRADE)) {
 		c->flags |= CF_RESP_HEAD;
 		c->flags |= CF_TUNNEL;
-		c->resp.body = HTTP_BODY_CLOSE;
-		c->req.body = HTTP_BODY_CLOSE;
-		c->req.done = false;
-		c->resp.keep = false;
+		c->cd[BACKEND].msg.body = HTTP_BODY_CLOSE;
+		c->cd[CLIENT].msg.body = HTTP_BODY_CLOSE;
+		c->cd[CLIENT].msg.done = false;
+		c->cd[BACKEND].msg.keep = false;
 		exchange_pump_up(c);
 	} else if (resp.status >= 100 && resp.status < 200) {
 		/* Interim response: forward it and parse the next head after it (a few at most). */
@@ -921,22 +933,45 @@ static int parse_response_head(struct conn *c)
 				c->id, c->w->cfg->pools[c->pool].name, INTERIM_MAX);
 			return -1;
 		}
-		c->resp.body = HTTP_BODY_NONE;
+		c->cd[BACKEND].msg.body = HTTP_BODY_NONE;
 	} else {
 		c->flags |= CF_RESP_HEAD;
-		c->resp.body = resp.body;
-		c->resp.left = resp.content_length;
-		c->resp.keep = resp.keep_alive;
-		http_chunked_init(&c->resp.ch);
+		c->cd[BACKEND].msg.body = resp.body;
+		c->cd[BACKEND].msg.left = resp.content_length;
+		c->cd[BACKEND].msg.keep = resp.keep_alive;
+		http_chunked_init(&c->cd[BACKEND].msg.ch);
 	}
 	return n;
 }
 
+/* Nothing to send on: the response ended, or its backend did, or more is to be read. */
+static void response_idle(struct conn *c, bool done)
+{
+	const struct msg_dir *resp = &c->cd[BACKEND].msg;
+
+	if (conn_has(c, CF_TUNNEL) && resp->eof) {
+		/* The backend's half-close goes on to the client; both ends shut: done. */
+		if (c->cd[CLIENT].msg.eof && !(c->pending & (1u << CONN_OP_BSEND)))
+			conn_close(c);
+		else
+			shutdown(c->cd[CLIENT].fd, SHUT_WR);
+	} else if (done) {
+		c->cd[BACKEND].msg.done = true;
+		exchange_finish(c);
+	} else if (resp->eof) {
+		conn_close(c);
+	} else {
+		conn_recv_backend(c);
+	}
+}
+
+/* Send the client the next slice of the response (its head first), or read more of it. */
 static void exchange_pump_down(struct conn *c)
 {
-	uint32_t avail, head = 0;
-	uint64_t n = 0;
-	bool done = false, interim = false;
+	struct conn_dir *be = &c->cd[BACKEND];
+	uint32_t head = 0;
+	bool done = false;
+	long n = 0;
 
 	if (c->pending & (1u << CONN_OP_CSEND))
 		return;
@@ -948,73 +983,36 @@ static void exchange_pump_down(struct conn *c)
 			return;
 		}
 		if (r == 0) {
-			if (c->resp.eof) {
+			if (be->msg.eof)
 				backend_closed(c);
-				return;
-			}
-			conn_recv_backend(c);
+			else
+				conn_recv_backend(c);
 			return;
 		}
 		head = (uint32_t)r;
-		interim = !conn_has(c, CF_RESP_HEAD);
 	}
-	avail = c->bin.end - c->bin.start - head;
-	if (interim) {
-		n = 0;
-	} else {
-		switch (c->resp.body) {
-		case HTTP_BODY_NONE:
-			done = true;
-			break;
-		case HTTP_BODY_LENGTH:
-			n = avail < c->resp.left ? avail : c->resp.left;
-			c->resp.left -= n;
-			done = c->resp.left == 0;
-			break;
-		case HTTP_BODY_CHUNKED: {
-			long r = http_chunked_feed(&c->resp.ch, c->bin.data + c->bin.start + head,
-						   avail, &done);
-
-			if (r < 0) {
-				pr_warn("conn %lu: pool %s sent malformed chunked body", c->id,
-					c->w->cfg->pools[c->pool].name);
-				conn_reply(c, 502);
-				return;
-			}
-			n = (uint64_t)r;
-			break;
-		}
-		default: /* close-delimited or tunnel: everything until EOF */
-			n = avail;
-			done = c->resp.eof && !avail;
-			break;
-		}
+	/* Still no final head: an interim response, sent on alone. */
+	if (conn_has(c, CF_RESP_HEAD))
+		n = msg_take(&be->msg, be->in.data + be->in.start + head,
+			     be->in.end - be->in.start - head, &done);
+	if (n < 0) {
+		pr_warn("conn %lu: pool %s sent malformed chunked body", c->id,
+			c->w->cfg->pools[c->pool].name);
+		conn_reply(c, 502);
+		return;
 	}
 	n += head;
 	if (!n) {
-		if (conn_has(c, CF_TUNNEL) && c->resp.eof) {
-			/* The backend's half-close goes on to the client; both ends shut: done. */
-			if (c->req.eof && !(c->pending & (1u << CONN_OP_BSEND)))
-				conn_close(c);
-			else
-				shutdown(c->cfd, SHUT_WR);
-		} else if (done) {
-			c->resp.done = true;
-			exchange_finish(c);
-		} else if (c->resp.eof) {
-			conn_close(c);
-		} else {
-			conn_recv_backend(c);
-		}
+		response_idle(c, done);
 		return;
 	}
 	c->flags |= CF_RESP_STARTED;
-	c->resp.inflight = (uint32_t)n;
-	c->resp.done_pending = done;
+	be->msg.done_pending = done;
 	/* The end of a response the connection outlives: a hand-back may follow. */
-	if (done && c->req.done && c->req.keep && c->resp.keep && !c->w->stopping)
-		handoff_hold(c, c->nout + (uint64_t)n);
-	conn_send_client(c, c->bin.data + c->bin.start, (uint32_t)n);
+	if (done && c->cd[CLIENT].msg.done && c->cd[CLIENT].msg.keep && be->msg.keep &&
+	    !c->w->stopping)
+		handoff_hold(c, be->fwd + (uint64_t)n);
+	conn_pass_on(c, BACKEND, (uint32_t)n);
 }
 
 static void exchange_on_brecv(struct conn *c, int res)
@@ -1029,12 +1027,12 @@ static void exchange_on_brecv(struct conn *c, int res)
 	if (res <= 0) {
 		if (res < 0 && res != -ECONNRESET)
 			pr_info("conn %lu: backend recv: %s", c->id, strerror(-res));
-		c->resp.eof = true;
-		if (!conn_has(c, CF_RESP_HEAD) && c->bin.start == c->bin.end) {
+		c->cd[BACKEND].msg.eof = true;
+		if (!conn_has(c, CF_RESP_HEAD) && !conn_unread(c, BACKEND)) {
 			backend_closed(c);
 			return;
 		}
-		if (c->resp.body != HTTP_BODY_CLOSE) {
+		if (c->cd[BACKEND].msg.body != HTTP_BODY_CLOSE) {
 			if (!conn_has(c, CF_RESP_STARTED)) {
 				conn_reply(c, 502);
 				return;
@@ -1043,11 +1041,11 @@ static void exchange_on_brecv(struct conn *c, int res)
 				conn_close(c);
 			return;
 		}
-		c->resp.keep = false;
+		c->cd[BACKEND].msg.keep = false;
 		exchange_pump_down(c);
 		return;
 	}
-	c->bin.end += (uint32_t)res;
+	c->cd[BACKEND].in.end += (uint32_t)res;
 	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
 	exchange_pump_down(c);
 }
@@ -1059,9 +1057,10 @@ static void exchange_on_csend(struct conn *c, int res)
 			conn_close(c);
 			return;
 		}
-		c->rsent += (uint32_t)res;
-		if (c->rsent < c->rlen)
-			conn_send_client(c, c->reply + c->rsent, c->rlen - c->rsent);
+		c->reply.sent += (uint32_t)res;
+		if (c->reply.sent < c->reply.len)
+			conn_send_client(c, c->reply.data + c->reply.sent,
+					 c->reply.len - c->reply.sent);
 		else
 			conn_linger(c);
 		return;
@@ -1072,22 +1071,14 @@ static void exchange_on_csend(struct conn *c, int res)
 		conn_close(c);
 		return;
 	}
-	c->nout += (uint64_t)res;
+	c->cd[BACKEND].fwd += (uint64_t)res;
 	/* The client is taking the response: its pace is the client timeout's business. */
 	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
-	c->bin.start += (uint32_t)res;
-	c->resp.inflight -= (uint32_t)res;
-	if (c->resp.inflight) {
-		conn_send_client(c, c->bin.data + c->bin.start, c->resp.inflight);
+	if (!conn_passed_on(c, BACKEND, (uint32_t)res))
 		return;
-	}
-	if (c->resp.done_pending) {
-		c->resp.done = true;
+	if (c->cd[BACKEND].msg.done_pending) {
+		c->cd[BACKEND].msg.done = true;
 		exchange_finish(c);
-		return;
-	}
-	if (c->resp.eof && c->bin.start == c->bin.end) {
-		exchange_pump_down(c);
 		return;
 	}
 	exchange_pump_down(c);
@@ -1133,7 +1124,7 @@ void exchange_adopt(struct conn *c, unsigned pool, const struct strg_conn *k)
 	}
 	exchange_reset(c);
 	c->pool = (int)pool;
-	c->bfd = c->up[pool].fd;
+	c->cd[BACKEND].fd = c->up[pool].fd;
 	c->flags |= CF_REUSED | CF_ADOPTED;
 	c->method = (enum http_method)k->method;
 	/* The kernel counted the request; strgd counts what it sees of the response. */
@@ -1142,16 +1133,16 @@ void exchange_adopt(struct conn *c, unsigned pool, const struct strg_conn *k)
 	conn_reqinfo_kernel(c, k);
 	c->t_req = k->req_ns ? k->req_ns : now_ns();
 	c->t_req_end = k->req_end_ns;
-	c->req.keep = true;
-	c->req.body = HTTP_BODY_NONE;
-	c->req.done = true;
+	c->cd[CLIENT].msg.keep = true;
+	c->cd[CLIENT].msg.body = HTTP_BODY_NONE;
+	c->cd[CLIENT].msg.done = true;
 	if (k->resp_owed) {
 		/* Passed up mid-body: send on what the response is still owed, nothing more. */
 		c->flags |= CF_RESP_HEAD | CF_RESP_STARTED | CF_KHEAD;
-		c->resp.body = HTTP_BODY_LENGTH;
-		c->resp.left = k->resp_owed;
-		c->resp.keep = true; /* the kernel carries keep-alive responses only */
-		c->status = 0;	     /* the kernel counted its head */
+		c->cd[BACKEND].msg.body = HTTP_BODY_LENGTH;
+		c->cd[BACKEND].msg.left = k->resp_owed;
+		c->cd[BACKEND].msg.keep = true; /* the kernel carries keep-alive responses only */
+		c->status = 0;			/* the kernel counted its head */
 	}
 	c->state = ST_XFER;
 	c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
@@ -1235,13 +1226,13 @@ void exchange_expire(struct conn *c)
 			return;
 		}
 		pr_info("conn %lu: pool %s: %s timed out", c->id, c->w->cfg->pools[c->pool].name,
-			c->req.done ? "response" : "request body");
-		if (c->req.done) {
+			c->cd[CLIENT].msg.done ? "response" : "request body");
+		if (c->cd[CLIENT].msg.done) {
 			pool_response_timeout(&c->w->prt[c->pool], c->up[c->pool].bidx);
 			if (c->w->cfg->pools[c->pool].health.eject_5xx)
 				request_failed(c, c->up[c->pool].bidx, "response timed out");
 		}
-		conn_reply(c, c->req.done ? 504 : 408);
+		conn_reply(c, c->cd[CLIENT].msg.done ? 504 : 408);
 		return;
 	default:
 		conn_close(c);

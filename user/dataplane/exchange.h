@@ -15,8 +15,9 @@ enum xout {
 /* Forget the last exchange: ready for the next request. */
 void exchange_reset(struct conn *c);
 /*
- * Parse the request head at c->cin, route it and forward it (reusing or connecting the pool's
- * backend connection); an incomplete head arms a read, a refused one gets strgd's answer.
+ * Parse the request head in the client's buffer, route it and forward it (reusing or connecting
+ * the pool's backend connection); an incomplete head arms a read, a refused one gets strgd's
+ * answer.
  */
 enum xout exchange_start(struct conn *c);
 /* A completion of the exchange's own operations (connect, client and backend send/recv). */

@@ -49,12 +49,12 @@ bool handoff_takes(const struct conn *c, uint64_t len)
 void handoff_hold(struct conn *c, uint64_t len)
 {
 	if (handoff_takes(c, len))
-		kconn_cork(&c->k, c->cfd);
+		kconn_cork(&c->k, c->cd[CLIENT].fd);
 }
 
 void handoff_release(struct conn *c)
 {
-	kconn_uncork(&c->k, c->cfd);
+	kconn_uncork(&c->k, c->cd[CLIENT].fd);
 }
 
 void handoff_detach(struct conn *c, unsigned pool)
@@ -104,7 +104,7 @@ static bool take_over(struct conn *c)
 	struct tcp_info ti;
 	int outq = 0;
 
-	k->cookie = splice_cookie(c->cfd);
+	k->cookie = splice_cookie(c->cd[CLIENT].fd);
 	if (!k->cookie || splice_conn_begin(w->sp, k->cookie, w->idx) < 0)
 		return false;
 	memset(&k->ctl, 0, sizeof(k->ctl));
@@ -114,14 +114,14 @@ static bool take_over(struct conn *c)
 	k->rx = 0;
 	k->tx = 0;
 	k->acked_base = 0;
-	if (getsockopt(c->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-	    ioctl(c->cfd, SIOCOUTQ, &outq) == 0)
+	if (getsockopt(c->cd[CLIENT].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    ioctl(c->cd[CLIENT].fd, SIOCOUTQ, &outq) == 0)
 		k->acked_base = ti.tcpi_bytes_acked + (uint64_t)outq;
 	k->ctl.idle_at = 0;
 	if (splice_ctl_set(w->sp, k->cookie, &k->ctl) < 0 ||
 	    connmap_put(&w->spliced, k->cookie, c) < 0)
 		goto out_forget;
-	if (splice_client_insert(w->sp, k->cookie, c->cfd) < 0) {
+	if (splice_client_insert(w->sp, k->cookie, c->cd[CLIENT].fd) < 0) {
 		connmap_del(&w->spliced, k->cookie);
 		goto out_forget;
 	}
@@ -176,16 +176,17 @@ static void park(struct conn *c)
 
 /*
  * Bytes that arrived just before the insert wait in the queue until something reads or more
- * arrive: a read runs them through the verdict now. What it passes up lands in c->cin.
+ * arrive: a read runs them through the verdict now. What it passes up lands in the client's buffer.
  */
 static bool read_passed(struct conn *c)
 {
-	ssize_t n = recv(c->cfd, c->cin.data, c->cin.cap, MSG_DONTWAIT);
+	struct inbuf *in = &c->cd[CLIENT].in;
+	ssize_t n = recv(c->cd[CLIENT].fd, in->data, in->cap, MSG_DONTWAIT);
 
 	if (n <= 0)
 		return false;
-	c->cin.start = 0;
-	c->cin.end = (uint32_t)n;
+	in->start = 0;
+	in->end = (uint32_t)n;
 	c->k.rx = (uint64_t)n;
 	return true;
 }
@@ -209,7 +210,7 @@ static void give_back(struct conn *c)
 
 enum hb handoff_hand_back(struct conn *c)
 {
-	if (c->cin.start != c->cin.end) {
+	if (conn_unread(c, CLIENT)) {
 		handoff_release(c);
 		return HB_INPUT;
 	}
@@ -235,8 +236,8 @@ bool handoff_client_drained(struct conn *c, const struct strg_conn *k)
 	socklen_t len = sizeof(ti);
 	int outq = 0;
 
-	if (getsockopt(c->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
-	    ioctl(c->cfd, SIOCOUTQ, &outq) < 0)
+	if (getsockopt(c->cd[CLIENT].fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+	    ioctl(c->cd[CLIENT].fd, SIOCOUTQ, &outq) < 0)
 		return true;
 	/* A reset peer takes nothing more: there is nothing left to wait for. */
 	if (ti.tcpi_state != STRG_TCP_ESTABLISHED && ti.tcpi_state != STRG_TCP_CLOSE_WAIT)
@@ -247,16 +248,15 @@ bool handoff_client_drained(struct conn *c, const struct strg_conn *k)
 enum tail handoff_send_tail(struct conn *c, const struct strg_conn *k)
 {
 	uint64_t owed = kconn_tail_owed(&c->k, k);
-	uint32_t avail = c->cin.end - c->cin.start;
+	uint32_t avail = conn_unread(c, CLIENT);
 
 	if (!avail)
 		return TAIL_NEED_INPUT;
 	if (k->pool >= c->w->cfg->npools || c->up[k->pool].fd < 0)
 		return TAIL_FAILED;
 	c->state = ST_TAIL;
-	c->bfd = c->up[k->pool].fd;
-	c->req.inflight = owed < avail ? (uint32_t)owed : avail;
-	conn_send_backend(c, c->cin.data + c->cin.start, c->req.inflight);
+	c->cd[BACKEND].fd = c->up[k->pool].fd;
+	conn_pass_on(c, CLIENT, owed < avail ? (uint32_t)owed : avail);
 	return TAIL_SENDING;
 }
 
@@ -264,14 +264,10 @@ enum tail handoff_on_tail_sent(struct conn *c, int res)
 {
 	if (res <= 0)
 		return TAIL_FAILED;
-	c->cin.start += (uint32_t)res;
 	c->k.tail_sent += (uint64_t)res;
-	c->req.inflight -= (uint32_t)res;
-	if (c->req.inflight) {
-		conn_send_backend(c, c->cin.data + c->cin.start, c->req.inflight);
+	if (!conn_passed_on(c, CLIENT, (uint32_t)res))
 		return TAIL_SENDING;
-	}
 	c->state = ST_HEAD;
-	c->bfd = -1;
+	c->cd[BACKEND].fd = -1;
 	return TAIL_DONE;
 }

@@ -17,7 +17,7 @@
 /* Where a hand-back left the connection. */
 enum hb {
 	HB_USER = 0,   /* not handed over (no kernel path, or it failed): strgd keeps reading */
-	HB_INPUT = 1,  /* bytes came up at once and wait in c->cin for strgd */
+	HB_INPUT = 1,  /* bytes came up at once and wait in the client's buffer */
 	HB_KERNEL = 2, /* the kernel holds it; strgd hears of it through events and watches */
 };
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dataplane/health.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/notify.h"
 #include "dataplane/worker.h"
@@ -116,12 +117,14 @@ static void finish(struct health *hc, const struct config *cfg, struct check *ck
 		rt->b[ck->idx].streak = 0;
 		if (pool_set_health(rt, ck->idx, HEALTH_DOWN))
 			health_changed(p, ck->idx, HEALTH_DOWN, text);
-	} else if (h == HEALTH_DOWN && rt->b[ck->idx].streak >= p->health.rise) {
+	} else if (h == HEALTH_DOWN && rt->b[ck->idx].streak >= p->health.rise &&
+		   pool_hold_over(rt, ck->idx, now_ns())) {
+		/* Passes during an ejection's hold count, but admit only once it is over. */
 		snprintf(text, sizeof(text), "health check passed %u times in a row",
 			 rt->b[ck->idx].streak);
 		rt->b[ck->idx].streak = 0;
 		__atomic_store_n(&rt->b[ck->idx].fails, 0, __ATOMIC_RELAXED);
-		if (pool_set_health(rt, ck->idx, HEALTH_UP))
+		if (pool_admit(rt, ck->idx, now_ns()))
 			health_changed(p, ck->idx, HEALTH_UP, text);
 	}
 }

@@ -4,6 +4,22 @@
  * strgd in user space (the exchange) or the kernel (the hand-off); it reacts to what both report
  * and to the kernel's events, and it keeps the connection's timers. The exchange and the hand-off
  * are mechanisms: they report outcomes and never call back here.
+ *
+ * A completion, read from session_on_cqe down:
+ *   session_on_cqe        counts the client socket's bytes for the kernel (kconn_count), then
+ *    |                    by operation and state:
+ *    +- between requests: client_read / backend_watch / tail_sent, here; each asks the hand-off
+ *    |                    (handoff_kernel_state, handoff_send_tail, handoff_hand_back) or the
+ *    |                    exchange (exchange_start, exchange_adopt) and acts on what comes back
+ *    +- in an exchange:   exchange_on_cqe -> conn.c (sends, reads, replies); at the end of a
+ *                         response it asks the hand-off to hold the last bytes (handoff_hold ->
+ *                         kconn_cork) and returns an outcome (enum xout) to exchange_done, here,
+ *                         which takes the next request, or hands back (handoff_takes, then
+ *                         handoff_hand_back -> kconn.c, kernel/splice.c, conn.c; enum hb back
+ *                         here), or stays in user space (handoff_release, a read).
+ * Calls only go down (session -> exchange and handoff -> conn -> kconn); the one sideways call
+ * is the exchange's handoff_hold. The kernel's half of the connection (struct kconn) is written in
+ * handoff.c and kconn.c alone; the session goes through kconn.h's functions.
  */
 #include <errno.h>
 #include <poll.h>
@@ -16,7 +32,6 @@
 #include "lib/log.h"
 #include "core/route.h"
 #include "dataplane/session.h"
-#include "kernel/splice.h"
 #include "dataplane/srclimit.h"
 
 static void session_input(struct conn *c);
@@ -77,11 +92,11 @@ static void session_input(struct conn *c)
 			return;
 		}
 	}
-	if (kconn_busy(&k) && c->cin.start != c->cin.end) {
+	if (kconn_busy(&k) && conn_unread(c, CLIENT)) {
 		c->flags |= CF_KWAIT;
 		return;
 	}
-	if (c->cin.start == c->cin.end) {
+	if (!conn_unread(c, CLIENT)) {
 		hand_back(c);
 		return;
 	}
@@ -146,7 +161,7 @@ static void exchange_done(struct conn *c, enum xout out)
 		return;
 	}
 	c->deadline_ns = now_ns() + ms_ns(w->cfg->idle_timeout_ms);
-	if (c->cin.start < c->cin.end) {
+	if (conn_unread(c, CLIENT)) {
 		handoff_release(c);
 		exchange_start(c);
 		return;
@@ -168,7 +183,7 @@ static void client_read(struct conn *c, int res)
 	if (res == -ECANCELED && conn_has(c, CF_PARKED)) {
 		/* Parked: no buffers while idle; the poll wakes it for its next bytes or its end.
 		 */
-		if (c->cin.start == c->cin.end &&
+		if (!conn_unread(c, CLIENT) &&
 		    !(c->pending &
 		      ((1u << CONN_OP_CSEND) | (1u << CONN_OP_BRECV) | (1u << CONN_OP_BSEND))))
 			conn_buffers_release(c);
@@ -176,7 +191,7 @@ static void client_read(struct conn *c, int res)
 		return;
 	}
 	c->flags &= ~CF_PARKED;
-	if (res == -ECANCELED && conn_has(c, CF_HANDING) && c->cin.start == c->cin.end) {
+	if (res == -ECANCELED && conn_has(c, CF_HANDING) && !conn_unread(c, CLIENT)) {
 		c->flags &= ~CF_HANDING;
 		hand_back(c);
 		return;
@@ -198,7 +213,7 @@ static void client_read(struct conn *c, int res)
 		return;
 	}
 	if (res == 0) {
-		c->req.eof = true;
+		c->cd[CLIENT].msg.eof = true;
 		/* EOF between requests is the normal end; inside a head it is an abort. */
 		if (kconn_spliced(&c->k)) {
 			/* The kernel may still be sending a response. */
@@ -210,7 +225,7 @@ static void client_read(struct conn *c, int res)
 		conn_close(c);
 		return;
 	}
-	c->cin.end += (uint32_t)res;
+	c->cd[CLIENT].in.end += (uint32_t)res;
 	session_input(c);
 }
 
@@ -491,7 +506,7 @@ static void expire(struct conn *c)
 		exchange_expire(c);
 		return;
 	}
-	if (c->cin.start != c->cin.end && !conn_has(c, CF_KWAIT)) {
+	if (conn_unread(c, CLIENT) && !conn_has(c, CF_KWAIT)) {
 		conn_reply(c, 408); /* a head left unfinished */
 		return;
 	}
@@ -546,7 +561,7 @@ static uint64_t shed_rank(struct conn *c, uint64_t now)
 
 	if (c->state != ST_HEAD || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT))
 		return 0;
-	if (c->cin.start != c->cin.end)
+	if (conn_unread(c, CLIENT))
 		return c->head_ns && now - c->head_ns > 1000000000ull
 			       ? (1ull << 62) + (now - c->head_ns)
 			       : 0;
@@ -574,7 +589,7 @@ unsigned session_shed(struct worker *w, unsigned n, uint64_t now)
 		if (!worst)
 			break;
 		/* Either leaves ST_HEAD (or frees it): it is not picked again. */
-		if (worst->cin.start != worst->cin.end)
+		if (conn_unread(worst, CLIENT))
 			conn_reply(worst, 408); /* closes it once sent */
 		else
 			conn_close(worst);
@@ -600,7 +615,7 @@ static void idle_backends(struct conn *c, uint64_t now)
 	c->bidle_ns = now + 1000000000ull;
 	for (unsigned p = 0; p < POOL_MAX; p++)
 		any = any || c->up[p].fd >= 0;
-	if (!any || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT) || c->cin.start != c->cin.end)
+	if (!any || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT) || conn_unread(c, CLIENT))
 		return;
 	if (handoff_kernel_state(c, &k)) {
 		if (kconn_busy(&k))
@@ -636,7 +651,7 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 		return;
 	}
 	if (w->sp && c->splice_at && now >= c->splice_at && c->state == ST_HEAD &&
-	    c->cin.start == c->cin.end && (c->pending & (1u << CONN_OP_CRECV)) && !w->stopping) {
+	    !conn_unread(c, CLIENT) && (c->pending & (1u << CONN_OP_CRECV)) && !w->stopping) {
 		/* Idle: take back the pending recv; its completion hands the connection over. */
 		c->splice_at = 0;
 		c->flags |= CF_HANDING;
@@ -645,7 +660,7 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 	}
 	/* Idle in user space: let go of the buffers until the client sends again. */
 	if (c->state == ST_HEAD && !kconn_spliced(&c->k) && !conn_has(c, CF_HANDING | CF_PARKED) &&
-	    (!c->splice_at || !w->sp) && c->cin.start == c->cin.end &&
+	    (!c->splice_at || !w->sp) && !conn_unread(c, CLIENT) &&
 	    (c->pending & (1u << CONN_OP_CRECV)) && !w->stopping &&
 	    now - c->active_ns >= PARK_IDLE_NS) {
 		c->flags |= CF_PARKED;
@@ -657,7 +672,7 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 	 * be sending (answered with "Connection: close"); one that stays quiet for it is closed.
 	 * No request is in flight on it then.
 	 */
-	if (w->stopping && c->state == ST_HEAD && c->cin.start == c->cin.end &&
+	if (w->stopping && c->state == ST_HEAD && !conn_unread(c, CLIENT) &&
 	    now - (c->active_ns > w->stop_ns ? c->active_ns : w->stop_ns) >= STOP_IDLE_NS) {
 		if (handoff_kernel_state(c, &k) && (kconn_busy(&k) || kconn_unread(&c->k, &k)))
 			return;

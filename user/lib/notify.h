@@ -11,15 +11,24 @@
 /* At most this many commands run at once; an event beyond them is logged and counted. */
 #define NOTIFY_MAX_RUNNING 16
 
+#include <stdint.h>
+
 /* The command (NULL or "": none). Call before the workers start. */
 void notify_set(const char *path);
 /*
+ * Events about one subject (a backend's ejections and admissions, a pool's fallback, a route's
+ * trips) run the command once per ms at most (0: every event): the first at once, the rest of
+ * the period folded into one run at its end. Call before the workers start.
+ */
+void notify_set_coalesce(uint32_t ms);
+/*
  * Run the command for event (route, pool, backend may be NULL): STRG_EVENT, STRG_ROUTE,
- * STRG_POOL, STRG_BACKEND and STRG_DETAIL in its environment. Any thread.
+ * STRG_POOL, STRG_BACKEND, STRG_DETAIL and STRG_FOLDED (events this run stands for besides
+ * itself: 0 when told at once) in its environment. Any thread.
  */
 void notify_event(const char *event, const char *route, const char *pool, const char *backend,
 		  const char *detail);
-/* Reap the commands that ended (worker 0's timer). */
+/* Reap the commands that ended and tell what a coalescing period folded (worker 0's timer). */
 void notify_reap(void);
 /* Events whose command could not run (too many running, or spawn failed). */
 unsigned long notify_dropped(void);

@@ -288,6 +288,8 @@ static int collect_backends(const struct metrics_src *src, uint64_t now_ns, stru
 					__atomic_load_n(&prt[p].b[i].ejections, __ATOMIC_RELAXED);
 				b->healthy = pool_health_of(&prt[p], i) == HEALTH_UP;
 				b->health = pool_health_word(&prt[p], i, now_ns);
+				b->hold_left_ms = pool_hold_left_ns(&prt[p], i, now_ns) / 1000000;
+				b->ejection_run = pool_ejection_run(&prt[p], i);
 				b->conns = __atomic_load_n(&prt[p].b[i].conns, __ATOMIC_RELAXED);
 				b->inflight =
 					__atomic_load_n(&prt[p].b[i].inflight, __ATOMIC_RELAXED);
@@ -541,6 +543,16 @@ static json_t *row_json(const struct metrics_row *r)
 	return o;
 }
 
+json_t *metrics_rollback_json(uint16_t err_permille, uint32_t p99_ms, uint32_t window_s,
+			      uint32_t min)
+{
+	if (!err_permille)
+		return json_null();
+	return json_pack("{s:f, s:I, s:I, s:I, s:I}", "error_percent", err_permille / 10.0,
+			 "p99_ms", (json_int_t)p99_ms, "window_s", (json_int_t)window_s, "min",
+			 (json_int_t)min, "p99_min", (json_int_t)quantile_min_samples(0.99));
+}
+
 /* What the route does: its pool, share, testers, fallback and rollback limits. */
 static json_t *settings_json(const struct metrics_view *v, const struct metrics_row *r)
 {
@@ -549,13 +561,8 @@ static json_t *settings_json(const struct metrics_view *v, const struct metrics_
 			 : c->fallback == ROUTE_FALLBACK_POOL && c->fallback_pool < v->npools
 				 ? v->pool_names[c->fallback_pool]
 				 : "next";
-	json_t *rb = c->rb_err_permille
-			     ? json_pack("{s:f, s:I, s:I, s:I, s:I}", "error_percent",
-					 c->rb_err_permille / 10.0, "p99_ms",
-					 (json_int_t)c->rb_p99_ms, "window_s",
-					 (json_int_t)c->rb_window_s, "min", (json_int_t)c->rb_min,
-					 "p99_min", (json_int_t)quantile_min_samples(0.99))
-			     : json_null();
+	json_t *rb =
+		metrics_rollback_json(c->rb_err_permille, c->rb_p99_ms, c->rb_window_s, c->rb_min);
 
 	return json_pack("{s:s, s:f, s:b, s:b, s:s, s:o}", "pool",
 			 c->pool < v->npools ? v->pool_names[c->pool] : "?", "percent",
@@ -623,17 +630,21 @@ json_t *metrics_json(const struct metrics_view *v)
 
 		json_array_append_new(
 			backends,
-			json_pack(
-				"{s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-				"pool", b->pool, "backend", b->name, "state",
-				pool_state_name(b->state), "down", b->held_down || !b->healthy,
-				"healthy", b->healthy, "health", b->health ? b->health : "healthy",
-				"weight", (json_int_t)b->weight, "connect_errors",
-				(json_int_t)b->connect_errors, "connect_timeouts",
-				(json_int_t)b->connect_timeouts, "response_timeouts",
-				(json_int_t)b->response_timeouts, "ejections",
-				(json_int_t)b->ejections, "connections", (json_int_t)b->conns,
-				"inflight", (json_int_t)b->inflight));
+			json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
+				  "s:I, s:I, "
+				  "s:I}",
+				  "pool", b->pool, "backend", b->name, "state",
+				  pool_state_name(b->state), "down", b->held_down || !b->healthy,
+				  "healthy", b->healthy, "health",
+				  b->health ? b->health : "healthy", "weight",
+				  (json_int_t)b->weight, "connect_errors",
+				  (json_int_t)b->connect_errors, "connect_timeouts",
+				  (json_int_t)b->connect_timeouts, "response_timeouts",
+				  (json_int_t)b->response_timeouts, "ejections",
+				  (json_int_t)b->ejections, "ejections_in_a_row",
+				  (json_int_t)b->ejection_run, "hold_left_ms",
+				  (json_int_t)b->hold_left_ms, "connections", (json_int_t)b->conns,
+				  "inflight", (json_int_t)b->inflight));
 		json_object_set_new(json_array_get(backends, json_array_size(backends) - 1),
 				    "check_error", check_error_json(b));
 	}

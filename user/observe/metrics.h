@@ -56,6 +56,8 @@ struct metrics_backend {
 	const char *health; /* pool_health_word: "healthy", "held-down" or "ejected" */
 	unsigned weight;
 	uint64_t connect_errors, connect_timeouts, response_timeouts, ejections;
+	uint64_t hold_left_ms;	  /* what is left of its ejection's hold (0: none) */
+	unsigned ejection_run;	  /* its ejections in a row, as decayed: the hold's multiplier */
 	int64_t conns, inflight;  /* open backend connections, requests in flight on them */
 	char check_error[80];	  /* the last failed health check ("" none) */
 	double check_error_age_s; /* how long ago it failed; < 0 never */
@@ -140,6 +142,12 @@ void metrics_view_free(struct metrics_view *v);
 
 /* The views. */
 json_t *metrics_json(const struct metrics_view *v);
+/*
+ * A route's rollback limits as the JSON views give them (strgctl route show -j, stats -j):
+ * null without rollback (err_permille 0).
+ */
+json_t *metrics_rollback_json(uint16_t err_permille, uint32_t p99_ms, uint32_t window_s,
+			      uint32_t min);
 void metrics_text(const struct metrics_view *v, struct reply *r);
 void metrics_prometheus(const struct metrics_view *v, struct reply *r);
 

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The route verbs: show, set, del, activate, deactivate (handlers in ctlroute.c). */
+#ifndef STRG_CTLROUTE_H
+#define STRG_CTLROUTE_H
+
+#include "control/ctlverb.h"
+#include "core/route.h"
+
+/* Each verb once: noun, verb, arguments, help, flags, handler (V is CTL_VERB). */
+#define CTL_ROUTE_VERBS(V)                                                                         \
+	V("route", "show", "",                                                                     \
+	  "the route table, every option of each route, and the "                                  \
+	  "kernel route table's state",                                                            \
+	  CTL_JSON, ctl_route_show)                                                                \
+	V("route", "set", ROUTE_GRAMMAR,                                                           \
+	  "add a route, or replace the one with the same methods, host, path and exact flag; "     \
+	  "percent P (0-100, one decimal) sends that share of users (sticky), the rest falls "     \
+	  "through; strip-prefix or rewrite NEW replace the matched prefix in the forwarded "      \
+	  "path; testers lets the tester header pin a request to a pool",                          \
+	  CTL_CHANGES, ctl_route_set)                                                              \
+	V("route", "del", ROUTE_KEY_GRAMMAR, "delete a route (never the default '/')",             \
+	  CTL_CHANGES, ctl_route_del)                                                              \
+	V("route", "activate", ROUTE_KEY_GRAMMAR, "route the route's requests again", CTL_CHANGES, \
+	  ctl_route_activate)                                                                      \
+	V("route", "deactivate", ROUTE_KEY_GRAMMAR,                                                \
+	  "keep the route, but let its requests fall through to the next match (rollback)",        \
+	  CTL_CHANGES, ctl_route_activate)
+
+ctl_handler ctl_route_show, ctl_route_set, ctl_route_del, ctl_route_activate;
+
+#endif
