@@ -491,7 +491,9 @@ def soak_returns_to_baseline(env):
     requests all succeed; at the end strgd's descriptors are back at their baseline and its
     RSS within a small margin of it."""
     port = 8147
-    proc = env.spawn_extra_proxy("soak", port, extra=["timeout head 1s", "timeout body 1s",
+    # timeout server 10s: a backend slowed by a loaded machine is not what the soak looks for.
+    proc = env.spawn_extra_proxy("soak", port, extra=["timeout server 10s",
+                                                      "timeout head 1s", "timeout body 1s",
                                                       "timeout client 1s", "timeout idle 2s",
                                                       "timeout backend-idle 1s"])
     stop = threading.Event()

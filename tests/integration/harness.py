@@ -559,10 +559,20 @@ class Env:
         if not wait_port_closed(MODERN_PORT, 2.0):
             raise HarnessError("modern backend port %d still open after stop" % MODERN_PORT)
 
+    def wait_ready(self, proc, port):
+        """Until proc serves on port. strgd listens before it loads its BPF programs (the
+        kernel queues connections meanwhile, which can take seconds on a loaded machine): its
+        'listening on' line says it serves."""
+        wait_port(port, 15.0, proc)
+        if self.flavour.logs_listening and not wait_until(
+                lambda: "listening on" in proc.stderr_text() or not proc.alive(), 15.0):
+            raise HarnessError("%s never said 'listening on' within 15 s: %s" % (
+                proc.name, proc.stderr_tail()))
+
     def start_proxy(self):
         self.proxy_starts += 1
         self.proxy = self.spawn(self.flavour.name, self.flavour.argv(self.cfg_path))
-        wait_port(PROXY_PORT, 15.0, self.proxy)
+        self.wait_ready(self.proxy, PROXY_PORT)
         return self.proxy
 
     def restart_proxy_fresh(self):
@@ -580,7 +590,7 @@ class Env:
         cfg = self.tmp / ("%s.conf" % tag)
         cfg.write_text(self.flavour.config(listen_port=port, **cfg_kw))
         p = self.spawn("%s-%s" % (self.flavour.name, tag), self.flavour.argv(cfg))
-        wait_port(port, 15.0, p)
+        self.wait_ready(p, port)
         return p
 
     def exited_problems(self):

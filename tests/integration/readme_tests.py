@@ -162,7 +162,8 @@ def reload_dry_run_then_settings(env):
 
 def drain_wait_runs_out(env):
     """backend set ... state drain --wait T returns 1 with the figures when the backend still
-    has a request in flight after T (here 1 s against a 6 s answer), and not before T."""
+    has a request in flight after T (here 1 s against a 6 s answer), and not before T (--force:
+    it is the pool's only backend)."""
     port = 8173
     proc = own_strgd(env, "drainwait", port, ["timeout server 10s"])
     try:
@@ -172,8 +173,8 @@ def drain_wait_runs_out(env):
                                              for line in env.modern_log_lines()), 3.0),
                     "the slow request never reached the backend")
             t0 = time.monotonic()
-            r = ctl(port, "backend", "set", "modern", "%s:%d" % (h.HOST, h.MODERN_PORT),
-                    "state", "drain", "--wait", "1s")
+            r = ctl(port, "--force", "backend", "set", "modern", "%s:%d" % (
+                h.HOST, h.MODERN_PORT), "state", "drain", "--wait", "1s")
             took = time.monotonic() - t0
             S.check(r.returncode == 1 and "flight" in (r.stdout + r.stderr),
                     "drain --wait 1s with a request in flight: %r" % r)

@@ -878,6 +878,10 @@ def kernel_route_table_follows_a_big_table(env):
             expect_pool(get("/cap1100/x", conn=c), "legacy", "/cap1100/x after route del")
 
 
+# 2 400 changes, each published and saved: minutes on a loaded machine under ASan.
+kernel_route_table_follows_a_big_table.timeout = 180
+
+
 @test
 def kernel_route_table_over_its_limit_passes_up(env):
     """With 'limit kernel-routes' two above the configured prefixes, the third route set makes
