@@ -464,7 +464,10 @@ def idle_connections_let_go_of_buffers(env):
         r0 = proc_rss_kib(proc.pid)
         conns += served_connections(port, 200, "park")
         busy = proc_rss_kib(proc.pid)
-        time.sleep(2.0)
+        # Idle past a second (strgd's timer lets go of their buffers): wait for it, 10 s at
+        # most on a loaded machine.
+        h.wait_until(lambda: h.sanitized(env) or proc_rss_kib(proc.pid) - r0 <= 200 * 2, 10.0,
+                     interval=0.25)
         idle = proc_rss_kib(proc.pid)
         for i, c in enumerate(conns):
             c.send(request("GET", "/a/again%d" % i))

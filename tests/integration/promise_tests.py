@@ -851,7 +851,7 @@ def unit_capabilities_suffice(env):
                                     "--inh-caps=-all"] + env.flavour.argv(cfg))
     try:
         h.wait_port(port, 15.0, proc)
-        S.check(h.wait_until(lambda: "data path: kernel splice" in proc.stderr_text(), 3.0),
+        S.check(h.wait_until(lambda: "data path: kernel splice" in proc.stderr_text(), 15.0),
                 "with %s only: %s" % (caps, proc.stderr_tail()))
         with RawConn(port=port) as c:
             for i in range(3):
