@@ -94,6 +94,9 @@ def host_route_end_to_end(env):
             get_ok(c, path + "/case", "modern", host="API.Example.COM:8080")
             get_ok(c, path + "/other", "legacy", host="other.example")
             get_ok(c, path + "/again", "modern", host="api.example.com")
+        # A request is counted as its answer goes out: wait for the last one's count.
+        h.wait_until(lambda: route_counts("GET host api.example.com %s" % path,
+                                          "modern")[0] - before[0] >= 8, 3.0)
         after = route_counts("GET host api.example.com %s" % path, "modern")
         S.check(after[0] - before[0] == 8, "the host route counted %d requests, want 8" % (
             after[0] - before[0]))
@@ -480,7 +483,7 @@ def logs_have_timestamps_levels_and_request_lines(env):
     proc = env.spawn("strgd-verbose", env.flavour.argv(cfg)[:1] + ["-v"] +
                      env.flavour.argv(cfg)[1:])
     try:
-        h.wait_port(port, 5.0, proc)
+        h.wait_port(port, 15.0, proc)
         with RawConn(port=port) as c:
             c.send(request("GET", "/v1/getMarketingEvents/logged?q=1"))
             S.expect_pool(c.read_response(), "modern", "the logged request")
@@ -626,7 +629,8 @@ def sigterm_under_load_loses_no_request(env):
                for _ in range(16)]
     before = len(env.nginx_log_lines())
     try:
-        wrk = subprocess.Popen(["wrk", "-c16", "-t1", "-d4s", h.url("/a/load", port=port)],
+        wrk = subprocess.Popen(["wrk", "-c16", "-t1", "-d4s", "--timeout", "10s",
+                                h.url("/a/load", port=port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for t in clients:
             t.start()
@@ -688,12 +692,12 @@ def reload_applies_config_edits_under_load(env):
     write_config(env, cfg, port, ["route /v1/chg legacy"])
     proc = env.spawn("strgd-reload", env.flavour.argv(cfg))
     try:
-        h.wait_port(port, 5.0, proc)
+        h.wait_port(port, 15.0, proc)
         extra_ctl_ready(port)
         ctl("route set /v1/rt modern", port=port)
         script = env.tmp / "reload.lua"
         script.write_text(S.FLIP_LUA)
-        wrk = subprocess.Popen(["wrk", "-c8", "-t2", "-d3s", "-s", str(script),
+        wrk = subprocess.Popen(["wrk", "-c8", "-t2", "-d3s", "--timeout", "10s", "-s", str(script),
                                 h.url("/v1/chg/x", port=port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(1.0)
@@ -838,7 +842,7 @@ def restart_merges_config_edits_with_runtime_changes(env):
     write_config(env, cfg, port, routes)
     proc = env.spawn("strgd-merge", env.flavour.argv(cfg))
     try:
-        h.wait_port(port, 5.0, proc)
+        h.wait_port(port, 15.0, proc)
         extra_ctl_ready(port)
         ctl("route set /v1/same modern", port=port)  # runtime only
         ctl("route set /v1/both modern percent 5", port=port)  # runtime, and the file below
@@ -855,7 +859,7 @@ def restart_merges_config_edits_with_runtime_changes(env):
                     "/v1/edited"] in r.stdout and "configuration is valid" in r.stdout,
                 "strgd -t: %r" % r)
         proc = env.spawn("strgd-merge2", env.flavour.argv(cfg))
-        h.wait_port(port, 5.0, proc)
+        h.wait_port(port, 15.0, proc)
         extra_ctl_ready(port)
         routes = json.loads(ctl("route show -j", port=port))["routes"]
         by = {(r["path"], r["exact"]): r for r in routes}
@@ -903,7 +907,7 @@ def unreadable_state_file_is_named_and_discardable(env):
     p = env.spawn("strgd-discard", env.flavour.argv(cfg)[:1] + ["--state", "discard"] +
                   env.flavour.argv(cfg)[1:])
     try:
-        h.wait_port(port, 5.0, p)
+        h.wait_port(port, 15.0, p)
         kept = [f for f in os.listdir(os.path.dirname(state)) if f.startswith("state.discarded-")]
         S.check(len(kept) == 1, "no copy of the discarded state: %r" % os.listdir(
             os.path.dirname(state)))
@@ -926,8 +930,8 @@ def unit_capabilities_suffice(env):
     proc = env.spawn("strgd-caps", ["setpriv", "--bounding-set=-all," + caps,
                                     "--inh-caps=-all"] + env.flavour.argv(cfg))
     try:
-        h.wait_port(port, 5.0, proc)
-        S.check(h.wait_until(lambda: "data path: kernel splice" in proc.stderr_text(), 3.0),
+        h.wait_port(port, 15.0, proc)
+        S.check(h.wait_until(lambda: "data path: kernel splice" in proc.stderr_text(), 15.0),
                 "with %s only: %s" % (caps, proc.stderr_tail()))
         with RawConn(port=port) as c:
             for i in range(3):
