@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 
 import harness as h
 
@@ -364,6 +365,86 @@ def failed_restart_changes_nothing(env):
         r.stop()
 
 
+def serves_metrics(port):
+    """Whether /metrics answers on port (False when the connection is refused)."""
+    try:
+        with urllib.request.urlopen("http://%s:%d/metrics" % (h.HOST, port), timeout=5.0) as r:
+            return r.status == 200 and b"strg_" in r.read()
+    except OSError:
+        return False
+
+
+@control
+def restart_moves_listeners_and_names_the_live_strgd(env):
+    """listen and metrics moved in the file: strgctl restart makes the successor serve on the new
+    addresses (the old ones close with the old strgd); a second strgd given the same control
+    socket afterwards names the live successor's pid, not the dead one's; a move to an address
+    that is taken fails the restart with the successor's reason in strgctl's reply, and the
+    running strgd carries on; so does a control socket moved in the file."""
+    strgd_only(env)
+    port, new_port, mport, new_mport = 8108, 8109, 9311, 9312
+    r = Restartable(env, "moved", port, extra=["metrics %s:%d" % (h.HOST, mport)])
+    cfg = env.tmp / "moved.conf"
+    text = cfg.read_text()
+    busy = h.LEGACY_PORTS[0]  # nginx listens there
+    r.proc.expect(allow=[r"restart: metrics %s:%d \(moved in the configuration\): Address "
+                         r"already in use" % (re.escape(h.HOST), busy),
+                         r"restart: control \S+ \(moved in the configuration from "])
+    try:
+        S.check(serves_metrics(mport), "no /metrics on %d at the start" % mport)
+        cfg.write_text(text.replace("listen %s:%d" % (h.HOST, port),
+                                    "listen %s:%d" % (h.HOST, new_port))
+                       .replace("metrics %s:%d" % (h.HOST, mport),
+                                "metrics %s:%d" % (h.HOST, new_mport)))
+        rs = r.restart()
+        S.check(rs.returncode == 0 and len(r.pids) == 2, "restart: %r" % rs)
+        S.check(serves_metrics(new_mport), "the successor does not serve /metrics on the "
+                "moved address %d: %s" % (new_mport, r.log()[-600:]))
+        with h.RawConn(port=new_port) as c:
+            c.send(h.request("GET", "/a/moved"))
+            S.check(c.read_response().status == 200, "the successor does not serve on %d" %
+                    new_port)
+        r.wait_old_gone()
+        S.check(not serves_metrics(mport) and not h.port_open(port),
+                "the old addresses still answer after the old strgd exited")
+        S.check(re.search(r"restart: metrics moved from %s:%d to %s:%d" % (
+            re.escape(h.HOST), mport, re.escape(h.HOST), new_mport), r.log()),
+            "the move is not logged: %s" % r.log()[-600:])
+        # A second strgd on the same control socket: refused, naming the live strgd.
+        second = subprocess.run(env.flavour.argv(cfg), capture_output=True, text=True,
+                                timeout=20)
+        want = "another strgd (pid %d) answers there" % r.pid
+        S.check(second.returncode != 0 and want in second.stderr,
+                "a second strgd: exit %d, want %r: %r" % (second.returncode, want,
+                                                          second.stderr[-400:]))
+        # Moved to a taken address: refused with the successor's reason; nothing changes.
+        moved = cfg.read_text()
+        cfg.write_text(moved.replace("metrics %s:%d" % (h.HOST, new_mport),
+                                     "metrics %s:%d" % (h.HOST, busy)))
+        rs = r.restart()
+        want = "restart: metrics %s:%d (moved in the configuration): Address already in use" % (
+            h.HOST, busy)
+        S.check(rs.returncode == 1 and want in rs.stderr, "restart to a taken metrics "
+                "address: %r" % rs)
+        S.check(alive(r.pid) and serves_metrics(new_mport), "the running strgd stopped "
+                "serving after the refused restart")
+        with h.RawConn(port=new_port) as c:
+            c.send(h.request("GET", "/a/after"))
+            S.check(c.read_response().status == 200, "the strgd does not serve after the "
+                    "refused restart")
+        # The control socket is what strgctl reached: a restart cannot move it, and says so.
+        ctl_path = h.control_path(port)
+        cfg.write_text(moved.replace("control %s" % ctl_path, "control %s.moved" % ctl_path))
+        rs = r.restart()
+        want = "restart: control %s.moved (moved in the configuration from %s)" % (ctl_path,
+                                                                                    ctl_path)
+        S.check(rs.returncode == 1 and want in rs.stderr and alive(r.pid),
+                "restart with the control socket moved: %r" % rs)
+    finally:
+        cfg.write_text(text)
+        r.stop()
+
+
 def pin_dir_without_bpffs(env):
     """A --pin-dir that is not on a BPF file system gets one mounted (as bpftool does): every map
     is pinned there and bpftool reads it, and strgd says so. One where nothing can be mounted
@@ -381,7 +462,7 @@ def pin_dir_without_bpffs(env):
         for pin_dir in (str(plain), nowhere):
             argv[at + 1] = pin_dir
             proc = env.spawn("strgd-pins", argv)
-            h.wait_port(8165, 5.0, proc)
+            h.wait_port(8165, 15.0, proc)
             S.check(h.wait_until(lambda: strgctl_at(8165, "route", "show").returncode == 0,
                                  5.0), "no control socket")
             log = proc.stderr_text()
@@ -428,7 +509,7 @@ def hanging_successor_test(env):
     cfg = env.tmp / "hang.conf"
     cfg.write_text(env.flavour.config(listen_port=port))
     proc = env.spawn("strgd-hang", [str(binary)] + env.flavour.argv(cfg)[1:])
-    h.wait_port(port, 5.0, proc)
+    h.wait_port(port, 15.0, proc)
     r = Restartable.__new__(Restartable)
     r.env, r.port, r.proc, r.pids = env, port, proc, [proc.pid]
     S.check(h.wait_until(lambda: r.ctl("route", "show").returncode == 0, 5.0),

@@ -188,6 +188,15 @@ def xdp_deny_list_in_force_at_once(env, net):
          % (after["denied"] - before["denied"], restored * 1000))
 
 
+def syn_retransmits(net, k):
+    """TcpExt TCPSynRetrans of namespace k: the SYNs its kernel sent again."""
+    text = run(*net.nsx(k), "cat", "/proc/net/netstat").stdout.splitlines()
+    for names, values in zip(text, text[1:]):
+        if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split()))["TCPSynRetrans"])
+    raise S.Fail("no TcpExt TCPSynRetrans in namespace %s" % k)
+
+
 def latencies(net, k, n):
     """n requests on new connections from client k, timed in that namespace by curl."""
     script = ("import subprocess,sys,json\n"
@@ -211,6 +220,7 @@ def xdp_syn_flood_limited_per_source(env, net):
     net.start(extra=["limit syn 50 burst 50", "allow %s" % CLIENT_B])
     base = [float(t) for _, t in json.loads(latencies(net, "B", 20).communicate(timeout=60)[0])]
     before = net.counters()
+    retrans0 = syn_retransmits(net, "B")
     lat = latencies(net, "B", 40)
     flood = subprocess.run(net.nsx("A") + [sys.executable, HERE / "synflood.py", FLOOD_SRC,
                                            SERVER, str(PORT), "3000", "10"],
@@ -230,9 +240,14 @@ def xdp_syn_flood_limited_per_source(env, net):
     bad = [r for r in results if r[0] != "200"]
     S.check(not bad, "the second source failed during the flood: %r" % bad[:5])
     during = sorted(float(t) for _, t in results)
-    S.check(during[len(during) // 2] < max(0.1, 3 * sorted(base)[len(base) // 2]) and
-            during[-1] < 0.9, "latency during the flood: p50 %.3f s, max %.3f s (before: p50 "
-            "%.3f s)" % (during[len(during) // 2], during[-1], sorted(base)[len(base) // 2]))
+    # None of B's SYNs was dropped: its kernel retransmitted none (an event, not a clock; a
+    # drop would also show as a second's wait). Latency bounds only what a loaded machine
+    # keeps (below one SYN retransmission of 1 s at the median).
+    retrans = syn_retransmits(net, "B") - retrans0
+    S.check(retrans == 0, "client B retransmitted %d SYNs during the flood" % retrans)
+    S.check(during[len(during) // 2] < 1.0, "latency during the flood: p50 %.3f s, max %.3f s "
+            "(before: p50 %.3f s)" % (during[len(during) // 2], during[-1],
+                                      sorted(base)[len(base) // 2]))
     # Without the allow list: B is limited like anyone, and served.
     net.ctlcmd("allow", "del", CLIENT_B)
     lat = latencies(net, "B", 20)

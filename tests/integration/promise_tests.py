@@ -94,6 +94,9 @@ def host_route_end_to_end(env):
             get_ok(c, path + "/case", "modern", host="API.Example.COM:8080")
             get_ok(c, path + "/other", "legacy", host="other.example")
             get_ok(c, path + "/again", "modern", host="api.example.com")
+        # A request is counted as its answer goes out: wait for the last one's count.
+        h.wait_until(lambda: route_counts("GET host api.example.com %s" % path,
+                                          "modern")[0] - before[0] >= 8, 3.0)
         after = route_counts("GET host api.example.com %s" % path, "modern")
         S.check(after[0] - before[0] == 8, "the host route counted %d requests, want 8" % (
             after[0] - before[0]))
@@ -480,7 +483,7 @@ def logs_have_timestamps_levels_and_request_lines(env):
     proc = env.spawn("strgd-verbose", env.flavour.argv(cfg)[:1] + ["-v"] +
                      env.flavour.argv(cfg)[1:])
     try:
-        h.wait_port(port, 5.0, proc)
+        h.wait_port(port, 15.0, proc)
         with RawConn(port=port) as c:
             c.send(request("GET", "/v1/getMarketingEvents/logged?q=1"))
             S.expect_pool(c.read_response(), "modern", "the logged request")
@@ -626,7 +629,8 @@ def sigterm_under_load_loses_no_request(env):
                for _ in range(16)]
     before = len(env.nginx_log_lines())
     try:
-        wrk = subprocess.Popen(["wrk", "-c16", "-t1", "-d4s", h.url("/a/load", port=port)],
+        wrk = subprocess.Popen(["wrk", "-c16", "-t1", "-d4s", "--timeout", "10s",
+                                h.url("/a/load", port=port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for t in clients:
             t.start()
@@ -688,12 +692,12 @@ def reload_applies_config_edits_under_load(env):
     write_config(env, cfg, port, ["route /v1/chg legacy"])
     proc = env.spawn("strgd-reload", env.flavour.argv(cfg))
     try:
-        h.wait_port(port, 5.0, proc)
+        h.wait_port(port, 15.0, proc)
         extra_ctl_ready(port)
         ctl("route set /v1/rt modern", port=port)
         script = env.tmp / "reload.lua"
         script.write_text(S.FLIP_LUA)
-        wrk = subprocess.Popen(["wrk", "-c8", "-t2", "-d3s", "-s", str(script),
+        wrk = subprocess.Popen(["wrk", "-c8", "-t2", "-d3s", "--timeout", "10s", "-s", str(script),
                                 h.url("/v1/chg/x", port=port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(1.0)
@@ -746,6 +750,86 @@ def reload_applies_config_edits_under_load(env):
         proc.stop(signal.SIGTERM, 3.0)
 
 
+def route_by_path(port, path):
+    mine = [r for r in json.loads(ctl("route show -j", port=port))["routes"] if r["path"] == path]
+    S.check(len(mine) == 1, "route show -j, %s: %r" % (path, mine))
+    return mine[0]
+
+
+def strgctl_at(port, *args):
+    return subprocess.run([str(h.ROOT / "strgctl"), "-s", h.control_path(port)] + list(args),
+                          capture_output=True, text=True, timeout=30)
+
+
+@promise
+def reload_never_reactivates_a_deactivated_route(env):
+    """A route the operator deactivated and one strgd tripped stay inactive when a reload brings
+    the file's edit of them (the edit's other settings apply); each conflict is a warning in
+    strgctl reload's reply (stderr) and in the log at warn; reload --dry-run exits 1 when there
+    are conflicts and changes nothing; an edit that removes "inactive" from a route's line
+    activates it; SIGHUP keeps to the same rule."""
+    strgd_only(env)
+    port = 8107
+    cfg = env.tmp / "reactivate.conf"
+    trip = "route GET /v1/trip modern strip-prefix rollback 5%% window 2s min %d"
+    write_config(env, cfg, port, ["route /v1/off modern", trip % 5,
+                                  "route /v1/was-off modern inactive"])
+    proc = env.spawn("strgd-reactivate", env.flavour.argv(cfg))
+    try:
+        h.wait_port(port, 5.0, proc)
+        extra_ctl_ready(port)
+        ctl("route deactivate /v1/off", port=port)
+
+
+        def failing():
+            """Requests answered 500 by modern until the route trips (rollback looks each tick)."""
+            for i in range(3):
+                S.get("/v1/trip/__status/500", port=port)
+            return route_by_path(port, "/v1/trip")["tripped"]
+        S.check(h.wait_until(failing, 10.0, interval=0.1), "the route did not trip: %r" %
+                route_by_path(port, "/v1/trip"))
+        write_config(env, cfg, port, ["route /v1/off modern testers", trip % 6,
+                                      "route /v1/was-off modern"])
+        ids = {p: route_by_path(port, p)["id"] for p in ("/v1/off", "/v1/trip", "/v1/was-off")}
+        r = strgctl_at(port, "reload", "--dry-run")
+        S.check(r.returncode == 1 and "reload --dry-run: 2 conflicts" in r.stderr and
+                "conflict: route %d:" % ids["/v1/off"] in r.stderr and
+                "conflict: route %d:" % ids["/v1/trip"] in r.stderr and
+                "would do: route %d: /v1/was-off modern inactive -> /v1/was-off modern" %
+                ids["/v1/was-off"] in r.stderr, "reload --dry-run with conflicts: %r" % r)
+        S.check(not route_by_path(port, "/v1/was-off")["active"], "the dry run changed a route")
+        r = strgctl_at(port, "reload")
+        S.check(r.returncode == 0 and r.stderr.count("strgctl: warning: conflict: route ") == 2
+                and "but the route stays inactive (deactivated at runtime)" in r.stderr and
+                "but the route stays inactive: strgd rolled it back" in r.stderr and
+                "route %d: /v1/off modern inactive -> /v1/off modern testers inactive" %
+                ids["/v1/off"] in r.stdout, "strgctl reload: %r" % r)
+        S.check(h.wait_until(lambda: "strgd warn: reload: conflict: route %d" % ids["/v1/off"]
+                             in proc.stderr_text(), 3.0),
+                "the conflict is not logged at warn: %s" % proc.stderr_tail(8))
+        off, tripped = route_by_path(port, "/v1/off"), route_by_path(port, "/v1/trip")
+        S.check(not off["active"] and off["testers"], "/v1/off after the reload: %r" % off)
+        S.check(not tripped["active"] and tripped["tripped"] and
+                tripped["rollback"]["min"] == 6, "/v1/trip after the reload: %r" % tripped)
+        for path, pool in (("/v1/off/1", "legacy"), ("/v1/trip/__status/200", "legacy"),
+                           ("/v1/was-off/1", "modern")):
+            S.check(pool_of(path, port) == pool, "after the reload %s went to %s, want %s" % (
+                path, pool_of(path, port), pool))
+        # SIGHUP: the same rule.
+        write_config(env, cfg, port, ["route /v1/off modern", trip % 7,
+                                      "route /v1/was-off modern"])
+        proc.send_signal(signal.SIGHUP)
+        S.check(h.wait_until(lambda: proc.stderr_text().count("reload: done") >= 1, 3.0),
+                "no 'reload: done' after SIGHUP: %s" % proc.stderr_tail())
+        S.check(pool_of("/v1/off/2", port) == "legacy" and
+                pool_of("/v1/trip/__status/200", port) == "legacy" and
+                route_by_path(port, "/v1/trip")["rollback"]["min"] == 7,
+                "after SIGHUP: %r" % [route_by_path(port, "/v1/off"),
+                                      route_by_path(port, "/v1/trip")])
+    finally:
+        proc.stop(signal.SIGTERM, 3.0)
+
+
 @promise
 def restart_merges_config_edits_with_runtime_changes(env):
     """A restart keeps route ids and runtime changes, applies what the file changed since it
@@ -758,7 +842,7 @@ def restart_merges_config_edits_with_runtime_changes(env):
     write_config(env, cfg, port, routes)
     proc = env.spawn("strgd-merge", env.flavour.argv(cfg))
     try:
-        h.wait_port(port, 5.0, proc)
+        h.wait_port(port, 15.0, proc)
         extra_ctl_ready(port)
         ctl("route set /v1/same modern", port=port)  # runtime only
         ctl("route set /v1/both modern percent 5", port=port)  # runtime, and the file below
@@ -775,7 +859,7 @@ def restart_merges_config_edits_with_runtime_changes(env):
                     "/v1/edited"] in r.stdout and "configuration is valid" in r.stdout,
                 "strgd -t: %r" % r)
         proc = env.spawn("strgd-merge2", env.flavour.argv(cfg))
-        h.wait_port(port, 5.0, proc)
+        h.wait_port(port, 15.0, proc)
         extra_ctl_ready(port)
         routes = json.loads(ctl("route show -j", port=port))["routes"]
         by = {(r["path"], r["exact"]): r for r in routes}
@@ -823,7 +907,7 @@ def unreadable_state_file_is_named_and_discardable(env):
     p = env.spawn("strgd-discard", env.flavour.argv(cfg)[:1] + ["--state", "discard"] +
                   env.flavour.argv(cfg)[1:])
     try:
-        h.wait_port(port, 5.0, p)
+        h.wait_port(port, 15.0, p)
         kept = [f for f in os.listdir(os.path.dirname(state)) if f.startswith("state.discarded-")]
         S.check(len(kept) == 1, "no copy of the discarded state: %r" % os.listdir(
             os.path.dirname(state)))
@@ -846,8 +930,8 @@ def unit_capabilities_suffice(env):
     proc = env.spawn("strgd-caps", ["setpriv", "--bounding-set=-all," + caps,
                                     "--inh-caps=-all"] + env.flavour.argv(cfg))
     try:
-        h.wait_port(port, 5.0, proc)
-        S.check(h.wait_until(lambda: "data path: kernel splice" in proc.stderr_text(), 3.0),
+        h.wait_port(port, 15.0, proc)
+        S.check(h.wait_until(lambda: "data path: kernel splice" in proc.stderr_text(), 15.0),
                 "with %s only: %s" % (caps, proc.stderr_tail()))
         with RawConn(port=port) as c:
             for i in range(3):

@@ -34,6 +34,8 @@
 #define KSFT_SKIP     77
 #define IO_TIMEOUT_MS 2000 /* SO_RCVTIMEO/SO_SNDTIMEO and the longest wait for progress */
 #define QUIET_MS      300  /* how long "nothing arrives" is watched */
+/* The same after a sockhash delete: a queue of megabytes drains slowly on a loaded machine. */
+#define DRAIN_QUIET_MS 1500
 #define CHUNK	      (64 * 1024)
 #define MIB	      (1024 * 1024)
 
@@ -971,7 +973,7 @@ static ssize_t drain_count(int fd, size_t *first_bad)
 	for (int i = 0; i < 1000000; i++) {
 		ssize_t n;
 
-		if (!(poll_one(fd, POLLIN, QUIET_MS) & (POLLIN | POLLHUP | POLLERR)))
+		if (!(poll_one(fd, POLLIN, DRAIN_QUIET_MS) & (POLLIN | POLLHUP | POLLERR)))
 			break;
 		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n <= 0)

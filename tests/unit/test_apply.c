@@ -187,10 +187,74 @@ static void test_both_changed_the_file_wins_and_says_so(void **state)
 	trio_free(&t);
 
 	trio(&t, "route GET /x legacy\n", "route GET /x modern percent 10\n");
-	set(&t.live, "route GET /x legacy inactive");
+	set(&t.live, "route GET /x legacy percent 50");
 	assert_int_equal(apply_config(&t.live, &t.last, &t.file, 0, say, NULL), 1);
-	assert_true(said_line("'GET /x legacy inactive' at runtime, 'GET /x modern percent 10.0' "
-			      "in the configuration: the configuration wins"));
+	assert_true(said_line("'GET /x legacy percent 50.0' at runtime, 'GET /x modern percent "
+			      "10.0' in the configuration: the configuration wins"));
+	trio_free(&t);
+}
+
+/* The route of cfg on path, its full spec (it must exist). */
+static const struct route *live_route(const struct config *cfg, const char *path)
+{
+	struct route_spec key = {0};
+	const struct route *rt;
+
+	route_path_set(&key, path);
+	rt = route_table_find(cfg->routes, &key);
+	assert_non_null(rt);
+	return rt;
+}
+
+/*
+ * A route deactivated at runtime or tripped by strgd stays inactive when the file edits it;
+ * the file's other settings apply, and the conflict says how to route it again. Only an edit
+ * that removes "inactive" from the route's line activates it.
+ */
+static void test_reload_never_reactivates(void **state)
+{
+	struct trio t;
+	const struct route *rt;
+
+	(void)state;
+	trio(&t,
+	     "route /off legacy\nroute /trip modern percent 5\nroute /was-off modern inactive\n",
+	     "route /off modern\nroute /trip modern percent 50\nroute /was-off modern\n"
+	     "route /runtime modern\n");
+	set(&t.live, "route /off legacy inactive");
+	set(&t.live, "route /trip modern percent 5 tripped");
+	set(&t.live, "route /runtime legacy inactive");
+	assert_int_equal(apply_config(&t.live, &t.last, &t.file, 0, say, NULL), 4);
+	dump_said();
+	assert_string_equal(route_at(&t.live, "/off"), "/off modern inactive");
+	assert_string_equal(route_at(&t.live, "/trip"),
+			    "/trip modern percent 50.0 inactive tripped");
+	rt = live_route(&t.live, "/trip");
+	assert_string_equal(rt->spec.trip, "before strgd's last start");
+	assert_string_equal(route_at(&t.live, "/was-off"), "/was-off modern");
+	assert_string_equal(route_at(&t.live, "/runtime"), "/runtime modern inactive");
+	assert_true(said_line("'/off legacy inactive' at runtime, '/off modern' in the "
+			      "configuration: the configuration's settings win, but the route "
+			      "stays inactive (deactivated at runtime)"));
+	assert_true(said_line("but the route stays inactive: strgd rolled it back (before "
+			      "strgd's last start)"));
+	assert_true(said_line(": /off legacy inactive -> /off modern inactive"));
+	assert_false(said_line("conflict: route 3"));
+	trio_free(&t);
+
+	/* The dry run says the same and changes nothing. */
+	trio(&t, "route /off legacy\n", "route /off modern\n");
+	set(&t.live, "route /off legacy inactive");
+	assert_int_equal(apply_config(&t.live, &t.last, &t.file, APPLY_DRY, say, NULL), 1);
+	assert_true(said_line("would do: route "));
+	assert_true(said_line(": /off legacy inactive -> /off modern inactive"));
+	assert_string_equal(route_at(&t.live, "/off"), "/off legacy inactive");
+	trio_free(&t);
+
+	/* An edit of its state alone: nothing to change, the conflict still said. */
+	trio(&t, "route /off legacy\n", "route /off legacy inactive\n");
+	set(&t.live, "route /off legacy inactive");
+	assert_int_equal(apply_config(&t.live, &t.last, &t.file, 0, say, NULL), 0);
 	trio_free(&t);
 }
 
@@ -271,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_each_side_keeps_what_only_it_changed),
 		cmocka_unit_test(test_guard_settings),
 		cmocka_unit_test(test_both_changed_the_file_wins_and_says_so),
+		cmocka_unit_test(test_reload_never_reactivates),
 		cmocka_unit_test(test_dry_run_reports_and_changes_nothing),
 		cmocka_unit_test(test_pools_and_backends),
 		cmocka_unit_test(test_dropped_pool_goes_at_start_only),

@@ -83,6 +83,12 @@ static void test_level_names(void **state)
 	assert_int_equal(log_level_parse("info"), LOG_INFO);
 	assert_int_equal(log_level_parse("debug"), LOG_DEBUG);
 	assert_int_equal(log_level_parse("verbose"), -1);
+	for (int l = LOG_WARN; l <= LOG_DEBUG; l++)
+		assert_int_equal(log_level_parse(log_level_name((enum log_level)l)), l);
+	log_set_level(LOG_WARN);
+	assert_int_equal(log_get_level(), LOG_WARN);
+	log_set_level(LOG_INFO);
+	assert_int_equal(log_get_level(), LOG_INFO);
 }
 
 int main(void)

@@ -21,12 +21,13 @@ static const char intro[] =
 	"Usage: strgctl [-s SOCKET] [-j] [--dry-run] [--force] NOUN VERB [ARGUMENTS]\n"
 	"\n"
 	"Change and inspect a running strgd through its control socket\n"
-	"(default " CTL_SOCKET_DEFAULT ", set with 'control PATH' in strgd's configuration).\n";
+	"(-s, else $STRGCTL_SOCKET, else " CTL_SOCKET_DEFAULT "; strgd's is 'control PATH'\n"
+	"in its configuration).\n";
 
 static const char outro[] =
 	"\n"
 	"Options (anywhere on the line):\n"
-	"  -s, --socket SOCKET  the control socket\n"
+	"  -s, --socket SOCKET  the control socket (default: $STRGCTL_SOCKET when set)\n"
 	"  -j, --json           JSON output (show and stats)\n"
 	"  -n, --dry-run        say what a change would do, change nothing\n"
 	"  -f, --force          let 'backend set|del' take out the last backend of a pool\n"
@@ -48,6 +49,7 @@ static const char outro[] =
 	"Examples:\n"
 	"  strgctl route set GET,HEAD /v1/getSalesLeads modern\n"
 	"  strgctl route set GET /v1/orders modern percent 5 testers\n"
+	"  strgctl route patch GET /v1/orders rollback 5%\n"
 	"  strgctl route deactivate GET,HEAD /v1/getSalesLeads\n"
 	"  strgctl route show -j\n"
 	"  strgctl stats\n"
@@ -408,7 +410,9 @@ static int send_command(const struct cli *c, const struct ctl_verb *v, int rest,
 
 int main(int argc, char **argv)
 {
-	struct cli c = {.sock = CTL_SOCKET_DEFAULT, .wait_limit = -1};
+	const char *env_sock = getenv("STRGCTL_SOCKET");
+	struct cli c = {.sock = env_sock && *env_sock ? env_sock : CTL_SOCKET_DEFAULT,
+			.wait_limit = -1};
 	const struct ctl_verb *v;
 	int used = 0, rest, ret;
 

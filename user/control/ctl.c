@@ -21,6 +21,8 @@
 #include "lib/log.h"
 #include "lib/words.h"
 
+static int execute(struct ctl_env *env, const struct ucred *peer, char *line, struct ctl_reply *r);
+
 void ctl_restart_done(struct ctl_env *env, const char *said)
 {
 	snprintf(env->restart_said, sizeof(env->restart_said), "%s", said);
@@ -174,7 +176,30 @@ static int run_change(struct ctl_env *env, const struct ctl_verb *v, struct ctl_
 	return ret < 0 ? ret : 0;
 }
 
+/* A command refused or failed, for the audit: who, what, why (the reply's first line). */
+static void audit(const struct ucred *peer, const char *what, const struct ctl_reply *r)
+{
+	const char *why = r->text.len > 7 ? r->text.buf + 7 : "refused";
+
+	pr_warn("ctl: refused: uid %u pid %d: %s: %.*s", peer->uid, peer->pid, what,
+		(int)strcspn(why, "\n"), why);
+}
+
 int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struct ctl_reply *r)
+{
+	char what[256];
+	int ret;
+
+	snprintf(what, sizeof(what), "%s", line);
+	what[strcspn(what, "\r\n")] = '\0';
+	ret = execute(env, peer, line, r);
+	if (ret < 0 && r->text.len > 7 && !strncmp(r->text.buf, "error: ", 7))
+		audit(peer, what, r);
+	return ret;
+}
+
+/* One command line: refused, run as a change on a draft, or run on the live configuration. */
+static int execute(struct ctl_env *env, const struct ucred *peer, char *line, struct ctl_reply *r)
 {
 	char *argv[CTL_MAX_WORDS], logline[256], why[256];
 	struct ctl_args a = {0};
@@ -194,6 +219,7 @@ int ctl_execute(struct ctl_env *env, const struct ucred *peer, char *line, struc
 		return ctl_fail(r, "unknown command '%s' (try strgctl help)", logline);
 	if (refusal(env, v, &a, peer, why, sizeof(why)))
 		return ctl_fail(r, "%s", why);
+	a.peer = peer;
 	/* The handler sees the word that named the verb first: "set", "del", "reload"... */
 	a.argc = argc - (used - 1);
 	a.argv = argv + (used - 1);

@@ -14,8 +14,10 @@
 #include "control/ctlverb.h"
 #include "core/apply.h"
 #include "core/http.h"
+#include "core/routepatch.h"
 #include "control/rollback.h"
 #include "kernel/splice.h"
+#include "lib/log.h"
 #include "observe/metrics.h"
 #include "observe/quantile.h"
 
@@ -198,21 +200,37 @@ static void warn_rollback_min(struct ctl_reply *r, const struct route_spec *spec
 		ctl_replyf(r, "warning: %s\n", msg);
 }
 
-/* The spec is normalised as the table stores it: the reply shows what will be in force. */
-int ctl_route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+struct loud {
+	struct ctl_reply *r;
+	bool dry;
+	bool set; /* route set: then say how to change one option alone */
+};
+
+/* A change that could surprise: on strgctl's stderr (--dry-run too) and in strgd's log. */
+static void say_loud(void *ctx, const char *line)
 {
-	struct route_spec words, spec, before;
+	struct loud *l = ctx;
+
+	ctl_replyf(l->r, "warning: %s\n", line);
+	if (!l->dry)
+		pr_warn("ctl: warning: %s", line);
+}
+
+/*
+ * The route spec put into the table (route set, route patch): normalised as the table stores
+ * it, so the reply shows what will be in force, with warnings for what could surprise.
+ */
+static int route_put(struct ctl_args *a, struct ctl_reply *r, const struct route_spec *words)
+{
+	struct route_spec spec, before;
+	struct loud loud = {r, a->dry, !strcmp(a->argv[0], "set")};
 	const struct route *old;
 	uint32_t old_id = 0;
-	char err[256];
 	int id;
 
-	(void)env;
-	if (config_route_words(a->cfg, a->argc, a->argv, &words, err, sizeof(err)))
-		return ctl_fail(r, "%s", err);
-	id = route_spec_normalize(&spec, &words);
+	id = route_spec_normalize(&spec, words);
 	if (id < 0)
-		return ctl_fail(r, "route set: %s", strerror(-id));
+		return ctl_fail(r, "route %s: %s", a->argv[0], strerror(-id));
 	old = route_table_find(a->cfg->routes, &spec);
 	if (old) {
 		route_spec_from(&old->spec, &before);
@@ -226,11 +244,28 @@ int ctl_route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	}
 	id = route_table_set(a->cfg->routes, &spec);
 	if (id < 0)
-		return ctl_fail(r, "route set: %s", strerror(-id));
+		return ctl_fail(r, "route %s: %s", a->argv[0], strerror(-id));
 	ctl_replyf(r, "ok\n");
 	reply_change(a->cfg, r, a->dry, (uint32_t)id, old ? &before : NULL, &spec);
+	if (old && routepatch_surprises(a->cfg, old_id, &before, &spec, say_loud, &loud) &&
+	    loud.set)
+		ctl_replyf(r,
+			   "warning: route set replaces the whole route; 'route patch %u "
+			   "OPTION...' changes the options it names and keeps the others\n",
+			   old_id);
 	warn_rollback_min(r, &spec);
 	return 1;
+}
+
+int ctl_route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	struct route_spec words;
+	char err[256];
+
+	(void)env;
+	if (config_route_words(a->cfg, a->argc, a->argv, &words, err, sizeof(err)))
+		return ctl_fail(r, "%s", err);
+	return route_put(a, r, &words);
 }
 
 /* The route a change names: by id, or by [METHODS] [host HOST] PATH [exact]. */
@@ -322,4 +357,39 @@ int ctl_route_activate(struct ctl_env *env, struct ctl_args *a, struct ctl_reply
 	if (id < 0)
 		return ctl_fail(r, "route %s: %s", a->argv[0], strerror(-id));
 	return 1;
+}
+
+/* The words of a route's key at the start of a patch: ID, or up to PATH [exact]. */
+static int key_words(int argc, char **argv)
+{
+	char *end;
+
+	if (argc >= 2 && argv[1][0] != '/' && (strtoul(argv[1], &end, 10), *end == '\0'))
+		return 1;
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] == '/')
+			return i + (i + 1 < argc && !strcmp(argv[i + 1], "exact"));
+	return -1;
+}
+
+/* route patch KEY OPTION...: the options named change, the route's others stay as they are. */
+int ctl_route_patch(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	struct ctl_args key = *a;
+	const struct route *rt;
+	struct route_spec spec;
+	char err[512];
+	int n = key_words(a->argc, a->argv);
+
+	(void)env;
+	if (n < 0)
+		return ctl_fail(r, "route patch: expects " ROUTE_KEY_GRAMMAR " OPTION...");
+	key.argc = n + 1;
+	rt = route_named(&key, r);
+	if (!rt)
+		return -EINVAL;
+	route_spec_from(&rt->spec, &spec);
+	if (routepatch_apply(a->cfg, a->argc - n - 1, a->argv + n + 1, &spec, err, sizeof(err)))
+		return ctl_fail(r, "%s", err);
+	return route_put(a, r, &spec);
 }

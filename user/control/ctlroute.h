@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The route verbs: show, set, del, activate, deactivate (handlers in ctlroute.c). */
+/* The route verbs: show, set, patch, del, activate, deactivate (handlers in ctlroute.c). */
 #ifndef STRG_CTLROUTE_H
 #define STRG_CTLROUTE_H
 
 #include "control/ctlverb.h"
 #include "core/route.h"
+#include "core/routepatch.h"
 
 /* Each verb once: noun, verb, arguments, help, flags, handler (V is CTL_VERB). */
 #define CTL_ROUTE_VERBS(V)                                                                         \
@@ -16,8 +17,17 @@
 	  "add a route, or replace the one with the same methods, host, path and exact flag; "     \
 	  "percent P (0-100, one decimal) sends that share of users (sticky), the rest falls "     \
 	  "through; strip-prefix or rewrite NEW replace the matched prefix in the forwarded "      \
-	  "path; testers lets the tester header pin a request to a pool",                          \
+	  "path; testers lets the tester header pin a request to a pool; fallback names where "    \
+	  "requests go when the pool has no backend that serves; rollback makes strgd deactivate " \
+	  "the route when its errors or p99 pass the limit. Every option not named is dropped: "   \
+	  "route patch changes one",                                                               \
 	  CTL_CHANGES, ctl_route_set)                                                              \
+	V("route", "patch", ROUTE_KEY_GRAMMAR " " ROUTEPATCH_GRAMMAR,                              \
+	  "change the options named, keep the route's others (and its state); no-rewrite, "        \
+	  "no-testers, fallback next and no-rollback remove an option; rollback replaces all "     \
+	  "its limits. A change that sends more users to a pool, or drops testers, is warned "     \
+	  "about (on stderr, --dry-run too)",                                                      \
+	  CTL_CHANGES, ctl_route_patch)                                                            \
 	V("route", "del", ROUTE_KEY_GRAMMAR, "delete a route (never the default '/')",             \
 	  CTL_CHANGES, ctl_route_del)                                                              \
 	V("route", "activate", ROUTE_KEY_GRAMMAR, "route the route's requests again", CTL_CHANGES, \
@@ -26,6 +36,6 @@
 	  "keep the route, but let its requests fall through to the next match (rollback)",        \
 	  CTL_CHANGES, ctl_route_activate)
 
-ctl_handler ctl_route_show, ctl_route_set, ctl_route_del, ctl_route_activate;
+ctl_handler ctl_route_show, ctl_route_set, ctl_route_patch, ctl_route_del, ctl_route_activate;
 
 #endif

@@ -7,13 +7,16 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "control/ctlstrgd.h"
 #include "control/ctlverb.h"
 #include "control/reload.h"
 #include "dataplane/worker.h"
 #include "lib/clock.h"
+#include "lib/log.h"
 #include "observe/metrics.h"
 
 /* metrics_src.read_worker: a worker's connection counts, read while it runs on. */
@@ -70,25 +73,55 @@ int ctl_stats_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 }
 
 /* "reload": the configuration file again, applied through the same three-way merge as at start. */
+struct reload_say {
+	struct ctl_reply *r;
+	bool dry;
+	int conflicts;
+};
+
+/* A line of the report; a conflict is a warning (strgctl's stderr), logged unless a dry run. */
 static void say_reply(void *ctx, const char *fmt, ...)
 {
-	struct ctl_reply *r = ctx;
+	struct reload_say *rs = ctx;
+	char line[2048];
 	va_list ap;
 
 	va_start(ap, fmt);
-	reply_vprintf(&r->text, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	ctl_replyf(r, "\n");
+	if (strncmp(line, "conflict: ", 10)) {
+		ctl_replyf(rs->r, "%s\n", line);
+		return;
+	}
+	rs->conflicts++;
+	ctl_replyf(rs->r, "warning: %s\n", line);
+	if (!rs->dry)
+		pr_warn("reload: %s", line);
+}
+
+/* A dry run with conflicts fails (exit 1), its report kept after the error's line. */
+static int fail_conflicts(struct ctl_reply *r, int conflicts)
+{
+	char *report = r->text.len > 3 ? strndup(r->text.buf + 3, r->text.len - 3) : NULL;
+
+	ctl_fail(r,
+		 "reload --dry-run: %d conflict%s between runtime changes and the configuration "
+		 "(below)",
+		 conflicts, conflicts == 1 ? "" : "s");
+	ctl_replyf(r, "%s", report ? report : "");
+	free(report);
+	return -EINVAL;
 }
 
 int ctl_reload(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
+	struct reload_say rs = {r, a->dry, 0};
 	int n;
 
 	if (a->argc != 1)
 		return ctl_fail(r, "reload: expects no arguments");
 	ctl_replyf(r, "ok\n");
-	n = reload_run(a->cfg, &env->chg.applied, env->config_path, a->dry, say_reply, r);
+	n = reload_run(a->cfg, &env->chg.applied, env->config_path, a->dry, say_reply, &rs);
 	if (n < 0) {
 		char msg[1024];
 
@@ -100,6 +133,8 @@ int ctl_reload(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	}
 	if (!n)
 		ctl_replyf(r, "%snothing to change\n", a->dry ? "would do: " : "");
+	if (a->dry && rs.conflicts)
+		return fail_conflicts(r, rs.conflicts);
 	return n > 0 ? 1 : 0;
 }
 
@@ -130,5 +165,42 @@ int ctl_restart(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 	/* The reply is the outcome's (ctl_restart_done), once the new strgd serves or failed. */
 	r->wait = CTL_WAIT_RESTART;
 	r->restart = env->restarts;
+	return 0;
+}
+
+int ctl_log_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	const char *level = log_level_name(log_get_level());
+
+	(void)env;
+	if (a->argc != 1)
+		return ctl_fail(r, "log show: expects no arguments");
+	ctl_replyf(r, "ok\n");
+	if (a->json)
+		return ctl_reply_json(r, json_pack("{s:s}", "level", level));
+	ctl_replyf(r, "level %s\n", level);
+	return 0;
+}
+
+/* The level is strgd's own, not the configuration's: no draft, said in the log at warn. */
+int ctl_log_level(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
+{
+	enum log_level was = log_get_level();
+	int lvl;
+
+	(void)env;
+	if (a->argc != 2)
+		return ctl_fail(r, "log level: expects warn, info or debug");
+	lvl = log_level_parse(a->argv[1]);
+	if (lvl < 0)
+		return ctl_fail(r, "log level: '%.32s' is not warn, info or debug", a->argv[1]);
+	ctl_replyf(r, "ok\n%slog level %s -> %s\n", a->dry ? "would set " : "", log_level_name(was),
+		   log_level_name((enum log_level)lvl));
+	if (a->dry)
+		return 0;
+	log_set_level((enum log_level)lvl);
+	pr_warn("ctl: uid %u pid %d: log level %s -> %s", a->peer ? a->peer->uid : 0,
+		a->peer ? a->peer->pid : 0, log_level_name(was),
+		log_level_name((enum log_level)lvl));
 	return 0;
 }

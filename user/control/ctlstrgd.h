@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The verbs about strgd as a whole: stats, reload, top, restart (handlers in ctlstrgd.c). */
+/* The verbs about strgd as a whole: stats, reload, top, restart, log (handlers in ctlstrgd.c). */
 #ifndef STRG_CTLSTRGD_H
 #define STRG_CTLSTRGD_H
 
@@ -25,9 +25,14 @@
 	  "start a new strgd (the same binary file and arguments) that takes every listening "     \
 	  "socket over, so no connection is refused; this one then finishes its connections and "  \
 	  "exits (an upgrade: replace the binary, then restart)",                                  \
-	  CTL_CHANGES | CTL_NO_DRAFT, ctl_restart)
+	  CTL_CHANGES | CTL_NO_DRAFT, ctl_restart)                                                 \
+	V("log", "show", "", "the log level in force", CTL_JSON, ctl_log_show)                     \
+	V("log", "level", "warn|info|debug",                                                       \
+	  "log at that level from now on, until strgd stops or restarts (-v starts at debug: "     \
+	  "one line per request)",                                                                 \
+	  CTL_CHANGES | CTL_NO_DRAFT, ctl_log_level)
 
-ctl_handler ctl_stats_show, ctl_reload, ctl_top, ctl_restart;
+ctl_handler ctl_stats_show, ctl_reload, ctl_top, ctl_restart, ctl_log_show, ctl_log_level;
 
 /* What the views of the counters are read from (metrics_collect), as of now. */
 void ctl_metrics_src(const struct ctl_env *env, struct metrics_src *src);

@@ -20,6 +20,7 @@
 
 struct metrics;
 struct metrics_store;
+struct ucred;
 struct rollback;
 struct worker;
 
@@ -77,7 +78,8 @@ struct ctl_args {
 	bool dry;
 	bool force;	    /* --force: a change that leaves a pool without a backend that serves */
 	struct config *cfg; /* a view: the live configuration; a change: its draft */
-	struct change *change; /* a change: the one under way (NULL for a view) */
+	struct change *change;	  /* a change: the one under way (NULL for a view) */
+	const struct ucred *peer; /* who asked (the control socket's SO_PEERCRED) */
 };
 
 enum ctl_verb_flags {

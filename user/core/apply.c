@@ -3,7 +3,8 @@
  * Configuration edits applied to the live table, three-way (kubectl apply): the configuration
  * applied last time is the common ancestor of the file (the configuration's side) and the live
  * table (where runtime changes went). What only one side changed wins; where both changed the
- * same route or pool, the file wins and both versions are reported.
+ * same route or pool, the file wins and both versions are reported; but a route deactivated at
+ * runtime or tripped by rollback is never made active again by an edit that does not say so.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -209,6 +210,14 @@ static const struct route *route_in(const struct config *cfg, const struct confi
 	return route_table_find(cfg->routes, &key);
 }
 
+/* A route's state as off has it: inactive, and tripped with its figures when off was. */
+static void keep_off(struct route_spec *s, const struct route_stored *off)
+{
+	s->inactive = true;
+	s->tripped = off->tripped;
+	snprintf(s->trip, sizeof(s->trip), "%s", off->tripped ? off->trip : "");
+}
+
 /* s from config from, with its pool re-numbered for cfg; -ENOENT when cfg lacks that pool. */
 static int respec(const struct config *cfg, const struct config *from, const struct route_stored *s,
 		  struct route_spec *out)
@@ -218,7 +227,9 @@ static int respec(const struct config *cfg, const struct config *from, const str
 	return out->pool < 0 ? -ENOENT : 0;
 }
 
-static void route_set_live(struct merge *m, const struct route_stored *f)
+/* The file's version f of a route into live; off: it stays inactive (and tripped) as l is. */
+static void route_set_live(struct merge *m, const struct route_stored *f, const struct route *l,
+			   bool off)
 {
 	struct route_spec s;
 	int id;
@@ -229,9 +240,48 @@ static void route_set_live(struct merge *m, const struct route_stored *f)
 		m->err = -ENOENT;
 		return;
 	}
+	if (off)
+		keep_off(&s, &l->spec);
 	id = route_table_set(m->live->routes, &s);
 	if (id < 0)
 		m->err = id;
+}
+
+/*
+ * Whether a route an operator deactivated (or strgd tripped) stays inactive under the file's
+ * edit: yes, unless the edit itself activates it, its line losing the word "inactive" it had.
+ */
+static bool stays_off(const struct route *a, const struct route *l, const struct route *fr)
+{
+	return l->spec.inactive && !fr->spec.inactive && !(a && a->spec.inactive);
+}
+
+/* The file's version of route l with l's inactive state (and trip) kept, as text. */
+static void text_off(struct merge *m, const struct route *fr, const struct route *l, char *out,
+		     size_t len)
+{
+	struct route_spec s;
+	struct route_stored v;
+
+	route_spec_from(&fr->spec, &s);
+	keep_off(&s, &l->spec);
+	text_of(m->file, route_spec_view(&s, &v), out, len);
+}
+
+static void say_kept_off(struct merge *m, const struct route *l, const char *lt, const char *ft)
+{
+	if (l->spec.tripped)
+		m->say(m->ctx,
+		       "conflict: route %u: '%s' at runtime, '%s' in the configuration: the "
+		       "configuration's settings win, but the route stays inactive: strgd rolled "
+		       "it back (%s); 'strgctl route activate %u' routes it again",
+		       l->id, lt, ft, l->spec.trip, l->id);
+	else
+		m->say(m->ctx,
+		       "conflict: route %u: '%s' at runtime, '%s' in the configuration: the "
+		       "configuration's settings win, but the route stays inactive (deactivated at "
+		       "runtime); 'strgctl route activate %u' routes it again",
+		       l->id, lt, ft, l->id);
 }
 
 static void route_from_file(struct merge *m, const struct route *fr)
@@ -240,26 +290,35 @@ static void route_from_file(struct merge *m, const struct route *fr)
 	const struct route *a = route_in(m->last, m->file, &fr->spec);
 	const struct route *l = route_in(m->live, m->file, &fr->spec);
 	char ft[ROUTE_TEXT_MAX], lt[ROUTE_TEXT_MAX];
+	bool off;
 
 	if (a && apply_route_same(m->last, &a->spec, m->file, &fr->spec))
 		return; /* the file did not change it: runtime changes stand */
 	text_of(m->file, &fr->spec, ft, sizeof(ft));
 	if (!l) {
 		m->say(m->ctx, "%sroute added: %s", would, ft);
-	} else {
-		if (apply_route_same(m->live, &l->spec, m->file, &fr->spec))
-			return;
-		text_of(m->live, &l->spec, lt, sizeof(lt));
-		if (!a || !apply_route_same(m->live, &l->spec, m->last, &a->spec))
-			m->say(m->ctx,
-			       "conflict: route %u: '%s' at runtime, '%s' in the configuration: "
-			       "the "
-			       "configuration wins",
-			       l->id, lt, ft);
-		m->say(m->ctx, "%sroute %u: %s -> %s", would, l->id, lt, ft);
+		m->changes++;
+		route_set_live(m, &fr->spec, NULL, false);
+		return;
 	}
+	if (apply_route_same(m->live, &l->spec, m->file, &fr->spec))
+		return;
+	text_of(m->live, &l->spec, lt, sizeof(lt));
+	off = stays_off(a, l, fr);
+	if (off) {
+		say_kept_off(m, l, lt, ft);
+		text_off(m, fr, l, ft, sizeof(ft));
+		if (!strcmp(ft, lt))
+			return; /* the edit was about its state alone */
+	} else if (!a || !apply_route_same(m->live, &l->spec, m->last, &a->spec)) {
+		m->say(m->ctx,
+		       "conflict: route %u: '%s' at runtime, '%s' in the configuration: the "
+		       "configuration wins",
+		       l->id, lt, ft);
+	}
+	m->say(m->ctx, "%sroute %u: %s -> %s", would, l->id, lt, ft);
 	m->changes++;
-	route_set_live(m, &fr->spec);
+	route_set_live(m, &fr->spec, l, off);
 }
 
 static void route_gone_from_file(struct merge *m, const struct route *ar)

@@ -21,7 +21,9 @@ enum apply_flags {
  * configuration applied the time before (NULL: none): pools and routes the file added, changed
  * or removed since then are added, changed or removed in live; what runtime changes (strgctl)
  * did elsewhere is kept; where both changed the same route or pool, the file wins and the
- * conflict is reported with both versions. Every change is reported through say. Returns the
+ * conflict is reported with both versions, on a line that begins with "conflict: ". A route
+ * live has inactive (deactivated or tripped) stays so under the file's edit, unless the edit
+ * removed "inactive" from its line. Every change is reported through say. Returns the
  * number of changes (made, or that would be made with APPLY_DRY), or -errno.
  */
 int apply_config(struct config *live, const struct config *last, const struct config *file,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "observe/accesslog.h"
@@ -17,6 +18,7 @@
 #include "control/ctl.h"
 #include "control/ctlsrv.h"
 #include "control/rollback.h"
+#include "lib/listen.h"
 #include "lib/log.h"
 #include "daemon/proxy.h"
 #include "core/apply.h"
@@ -296,6 +298,83 @@ static int load_config(struct start *s)
 	return 0;
 }
 
+/* A listener handed over, on its way out: closed, and the address it had in was. */
+static void drop_inherited(int fd, char *was, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 || !config_addr_text(&ss, was, len))
+		snprintf(was, len, "?");
+	close(fd);
+}
+
+/* Whether the control socket handed over is bound to another path than path (in was). */
+static bool control_moved(int fd, const char *path, char *was, size_t len)
+{
+	struct sockaddr_un sun = {0};
+	socklen_t sl = sizeof(sun);
+
+	if (getsockname(fd, (struct sockaddr *)&sun, &sl) < 0 || sun.sun_family != AF_UNIX ||
+	    !sun.sun_path[0])
+		return false;
+	snprintf(was, len, "%.*s", (int)sizeof(sun.sun_path), sun.sun_path);
+	return strcmp(was, path) != 0;
+}
+
+/*
+ * A listener the file moved since the strgd that restarted opened it (listen, metrics): this one
+ * opens the file's address, and the one handed over goes with its old owner. When the address
+ * cannot be had, the restart fails saying so and the old strgd carries on. 0 or -errno (s->err).
+ */
+static int rebind_moved(struct start *s)
+{
+	struct takeover_fds *f = &s->inherited;
+	char was[128], now[128];
+	int fd;
+
+	if (control_moved(f->ctl, s->cfg.control, was, sizeof(was))) {
+		snprintf(
+			s->err, sizeof(s->err),
+			"restart: control %s (moved in the configuration from %s): a restart keeps "
+			"the control socket; stop and start strgd to move it",
+			s->cfg.control, was);
+		return -EINVAL;
+	}
+	config_addr_text(&s->cfg.listen, now, sizeof(now));
+	if (f->nlisten && !listen_bound_to(f->listen[0], &s->cfg.listen)) {
+		fd = proxy_listen(&s->cfg);
+		if (fd < 0) {
+			snprintf(s->err, sizeof(s->err),
+				 "restart: listen %s (moved in the configuration): %s", now,
+				 strerror(-fd));
+			return fd;
+		}
+		for (unsigned i = 0; i < f->nlisten; i++)
+			drop_inherited(f->listen[i], was, sizeof(was));
+		f->nlisten = 1;
+		f->listen[0] = fd;
+		pr_info("restart: listen moved from %s to %s", was, now);
+	}
+	if (f->metrics < 0 || (s->cfg.metrics_len && listen_bound_to(f->metrics, &s->cfg.metrics)))
+		return 0;
+	fd = -1;
+	if (s->cfg.metrics_len) {
+		config_addr_text(&s->cfg.metrics, now, sizeof(now));
+		fd = listen_tcp(&s->cfg.metrics, s->cfg.metrics_len, 64, false);
+		if (fd < 0) {
+			snprintf(s->err, sizeof(s->err),
+				 "restart: metrics %s (moved in the configuration): %s", now,
+				 strerror(-fd));
+			return fd;
+		}
+	}
+	drop_inherited(f->metrics, was, sizeof(was));
+	f->metrics = fd;
+	pr_info("restart: metrics moved from %s to %s", was, fd >= 0 ? now : "none");
+	return 0;
+}
+
 /* The listening sockets: handed over by the strgd that restarted, or opened. 0 or -errno. */
 static int take_sockets(struct start *s)
 {
@@ -314,10 +393,20 @@ static int take_sockets(struct start *s)
 		s->takeover_fd = -1;
 		return ret;
 	}
-	s->lfd = s->inherited.listen[0];
-	s->ctl_fd = s->inherited.ctl;
 	pr_info("restart: %u listening sockets and the control socket handed over",
 		s->inherited.nlisten);
+	ret = rebind_moved(s);
+	if (ret < 0) {
+		fprintf(stderr, "strgd: %s\n", s->err);
+		takeover_answer(s->takeover_fd, s->err);
+		s->takeover_fd = -1;
+		return ret;
+	}
+	s->lfd = s->inherited.listen[0];
+	s->ctl_fd = s->inherited.ctl;
+	/* listen() again stamps the socket with this process: a peer's SO_PEERCRED names it. */
+	if (listen(s->ctl_fd, 64) < 0)
+		pr_warn("control socket: listen: %s", strerror(errno));
 	return 0;
 }
 

@@ -256,7 +256,7 @@ struct reqinfo *conn_reqinfo(struct conn *c, const struct http_request *req, con
 	struct reqinfo *ri = c->ri;
 	bool log = alog_wants();
 
-	if (!log && log_level < LOG_DEBUG)
+	if (!log && log_get_level() < LOG_DEBUG)
 		return NULL;
 	if (!ri && !(ri = c->ri = calloc(1, sizeof(*ri))))
 		return NULL;
@@ -306,7 +306,7 @@ void conn_reqinfo_kernel(struct conn *c, const struct strg_conn *k)
 {
 	struct reqinfo *ri = c->ri;
 
-	if (!k->log && log_level < LOG_DEBUG) {
+	if (!k->log && log_get_level() < LOG_DEBUG) {
 		if (ri)
 			ri->log = false;
 		return;
@@ -335,7 +335,7 @@ static void conn_log(struct conn *c, const struct stats_req *q, unsigned status)
 	char peer[INET6_ADDRSTRLEN], route[ROUTE_TEXT_MAX];
 	struct alog_entry e = {.status = status};
 
-	if (!ri || (!ri->log && log_level < LOG_DEBUG))
+	if (!ri || (!ri->log && log_get_level() < LOG_DEBUG))
 		return;
 	e.client = conn_peer(c, peer);
 	e.method = ri->known ? ri->method : "-";
@@ -353,7 +353,7 @@ static void conn_log(struct conn *c, const struct stats_req *q, unsigned status)
 	e.id = ri->id;
 	if (ri->log)
 		alog_write(&e);
-	if (log_level >= LOG_DEBUG)
+	if (log_get_level() >= LOG_DEBUG)
 		pr_debug("conn %lu: %s \"%s %.*s\" route %u pool %s: %u, %llu bytes in, %llu bytes "
 			 "out, %.3f ms%s%s",
 			 c->id, e.client, conn_has(c, CF_ADOPTED) ? "(kernel-forwarded)" : e.method,

@@ -49,7 +49,7 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	char text[8192], *line, *save = NULL;
 
 	(void)level;
-	if (log_level < LOG_DEBUG)
+	if (log_get_level() < LOG_DEBUG)
 		return 0;
 	vsnprintf(text, sizeof(text), fmt, ap);
 	/* The loader's own words are for -v; strgd says what failed in its own. */

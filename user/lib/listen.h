@@ -12,5 +12,7 @@
  * queue of backlog. The fd, or -errno.
  */
 int listen_tcp(const struct sockaddr_storage *addr, socklen_t len, int backlog, bool reuseport);
+/* Whether socket fd is bound to addr (family, address and port; IPv4 or IPv6). */
+bool listen_bound_to(int fd, const struct sockaddr_storage *addr);
 
 #endif

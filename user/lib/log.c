@@ -42,6 +42,23 @@ int log_level_parse(const char *name)
 	return -1;
 }
 
+const char *log_level_name(enum log_level lvl)
+{
+	static const char *const names[] = {"warn", "info", "debug"};
+
+	return (unsigned)lvl < 3 ? names[lvl] : "?";
+}
+
+void log_set_level(enum log_level lvl)
+{
+	__atomic_store_n(&log_level, lvl, __ATOMIC_RELAXED);
+}
+
+enum log_level log_get_level(void)
+{
+	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
+}
+
 const char *log_stamp(char out[LOG_STAMP_MAX])
 {
 	struct timespec ts;
@@ -61,7 +78,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	char line[1024], stamp[LOG_STAMP_MAX];
 	va_list ap;
 
-	if (lvl > log_level)
+	if (lvl > log_get_level())
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
@@ -88,5 +105,8 @@ void log_say(void *prefix, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	log_msg(LOG_INFO, "%s%s", prefix ? (const char *)prefix : "", line);
+	/* A conflict or a warning is for journalctl -p warning too. */
+	log_msg(strncmp(line, "conflict: ", 10) && strncmp(line, "warning: ", 9) ? LOG_INFO
+										 : LOG_WARN,
+		"%s%s", prefix ? (const char *)prefix : "", line);
 }

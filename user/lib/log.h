@@ -19,6 +19,12 @@ bool log_detect_journal(void);
 
 /* "warn", "info" or "debug" as a level, or -1. */
 int log_level_parse(const char *name);
+/* The level's name: "warn", "info" or "debug". */
+const char *log_level_name(enum log_level lvl);
+/* The level from now on, for every thread (strgctl log level). */
+void log_set_level(enum log_level lvl);
+/* The level in force (read by any thread). */
+enum log_level log_get_level(void);
 
 #define LOG_STAMP_MAX 32
 /* Now as RFC 3339, UTC, milliseconds ("2026-11-29T12:00:00.123Z"), in out. */
@@ -26,7 +32,10 @@ const char *log_stamp(char out[LOG_STAMP_MAX]);
 
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A line of a report (a reload's changes, say) at info level, after the text prefix points to. */
+/*
+ * A line of a report (a reload's changes, say) after the text prefix points to: at info level,
+ * or at warn when it begins with "conflict: " or "warning: ".
+ */
 void log_say(void *prefix, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define pr_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
