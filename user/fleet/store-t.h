@@ -99,7 +99,5 @@ void store_wake(struct io_uring *ring, int fd);
 void *store_report_run(void *arg);
 /* The status changed: the report is written again (call with st->lock held). */
 void store_report_bump(struct store *st);
-/* Unix time in ms. */
-uint64_t store_now_ms(void);
 
 #endif
