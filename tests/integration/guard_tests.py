@@ -293,7 +293,7 @@ def metrics_agree(net, name):
                                        "http://127.0.0.1:%d/" % METRICS_PORT],
                        capture_output=True, text=True, timeout=90)
     page = {m.group(1): int(m.group(2)) for m in re.finditer(
-        r'<tr class="xdp-row" data-verdict="(\w+)"><td class="route">\w+</td><td[^>]*>(\d+)'
+        r'<tr class="xdp-row" data-verdict="(\w+)"><td[^>]*>\w+</td><td[^>]*>(\d+)'
         r'</td>', r.stdout)}
     S.check(agree(page), "status page XDP rows %r, xdp show %r (chromium exit %d: %s)"
             % (page, shown, r.returncode, r.stderr[-300:]))
