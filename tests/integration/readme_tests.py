@@ -64,10 +64,12 @@ def stats(port):
 def request_id_passes_through_or_is_made_up(env):
     """The access log's request id is the client's X-Request-Id when it sent one (the backend
     gets it unchanged, once); else strgd makes one up and sends it upstream in X-Request-Id
-    (user space: a connection's first request is user space's in both data paths)."""
+    (user space: a connection's first request is user space's in both data paths). With
+    "query" the line also has the query; it has Host, User-Agent, and the time to the response
+    head at least the backend's configured delay, the total time no less."""
     port = 8170
     alog = env.tmp / "reqid-access.log"
-    proc = own_strgd(env, "reqid", port, ["access-log %s json" % alog])
+    proc = own_strgd(env, "reqid", port, ["access-log %s json query" % alog])
     try:
         mine = "strg-test-%d" % os.getpid()
         resp = exchange(port, "/__headers", headers=["X-Request-Id: %s" % mine])
@@ -89,6 +91,20 @@ def request_id_passes_through_or_is_made_up(env):
         S.check(ids()[:2] == [mine, made[0]],
                 "access log ids %r, want the client's %r then the one sent upstream %r" % (
                     ids()[:2], mine, made[0]))
+        delay_ms = 200
+        resp = exchange(port, "/__sleep/%d/q?a=1&b=two" % delay_ms,
+                        headers=["User-Agent: strg-test/1 (alog)"])
+        S.check(resp.status == 200, "GET /__sleep: %r" % resp)
+        S.check(h.wait_until(lambda: len(ids()) >= 3, 3.0), "access log: %r" % ids())
+        e = json.loads(alog.read_text().splitlines()[2])
+        S.check(e["path"] == "/__sleep/%d/q" % delay_ms and e["query"] == "a=1&b=two" and
+                e["host"] == "h" and e["user_agent"] == "strg-test/1 (alog)",
+                "path, query, host, user agent in %r" % e)
+        S.check(delay_ms <= e["head_ms"] <= e["duration_ms"],
+                "head_ms %.3f, duration_ms %.3f: want at least the backend's %d ms delay to the "
+                "head, and no less in all" % (e["head_ms"], e["duration_ms"], delay_ms))
+        info("request_id_passes_through_or_is_made_up", "a %d ms backend delay: head_ms %.3f, "
+             "duration_ms %.3f in the access log" % (delay_ms, e["head_ms"], e["duration_ms"]))
     finally:
         proc.stop(signal.SIGTERM, 5.0)
 

@@ -16,7 +16,7 @@
 static char dir[] = "/tmp/strg-alog-XXXXXX";
 static char path[128];
 
-static void open_log(bool json, unsigned sample)
+static void open_log_query(bool json, unsigned sample, bool query)
 {
 	struct config cfg;
 
@@ -24,7 +24,13 @@ static void open_log(bool json, unsigned sample)
 	snprintf(cfg.access_log, sizeof(cfg.access_log), "%s", path);
 	cfg.access_log_json = json;
 	cfg.access_log_sample = sample;
+	cfg.access_log_query = query;
 	assert_int_equal(alog_open(&cfg), 0);
+}
+
+static void open_log(bool json, unsigned sample)
+{
+	open_log_query(json, sample, false);
 }
 
 /* The whole file, NUL-terminated (the caller frees it). */
@@ -57,7 +63,14 @@ static struct alog_entry entry(void)
 		.status = 503,
 		.bytes_in = 85,
 		.bytes_out = 154,
-		.duration_us = 1234,
+		.host = "shop.example:8080",
+		.host_len = 17,
+		.agent = "curl/8.5 (x\"y)",
+		.agent_len = 14,
+		.query = "q=1&token=s3cret",
+		.query_len = 16,
+		.head_us = 840,
+		.duration_us = 43210,
 		.kernel = true,
 		.id = "abc123",
 	};
@@ -113,7 +126,15 @@ static void test_json_line_is_valid_json_with_every_field(void **state)
 	assert_int_equal(json_integer_value(json_object_get(doc, "bytes_in")), 85);
 	assert_int_equal(json_integer_value(json_object_get(doc, "bytes_out")), 154);
 	assert_true(json_is_true(json_object_get(doc, "kernel")));
-	assert_true(json_real_value(json_object_get(doc, "duration_ms")) > 1.233);
+	assert_true(json_real_value(json_object_get(doc, "duration_ms")) > 43.209);
+	assert_true(json_real_value(json_object_get(doc, "duration_ms")) < 43.211);
+	assert_true(json_real_value(json_object_get(doc, "head_ms")) > 0.839);
+	assert_true(json_real_value(json_object_get(doc, "head_ms")) < 0.841);
+	assert_string_equal(json_string_value(json_object_get(doc, "host")), "shop.example:8080");
+	assert_string_equal(json_string_value(json_object_get(doc, "user_agent")),
+			    "curl/8.5 (x\"y)");
+	/* The query is off by default: it may carry secrets. */
+	assert_null(json_object_get(doc, "query"));
 	assert_string_equal(json_string_value(json_object_get(doc, "request_id")), "abc123");
 	assert_int_equal(strlen(json_string_value(json_object_get(doc, "time"))), 24);
 	json_decref(doc);
@@ -138,8 +159,44 @@ static void test_text_line_escapes_and_names_fields(void **state)
 	text = slurp(path);
 	if (!strstr(text,
 		    " 10.0.0.7 GET /a\\\"b\\\\c\\x01\\xc3\\xa9 - route=- pool=- backend=- in=85 "
-		    "out=154 ms=1.234 path=user id=abc123\n"))
+		    "out=154 ms=43.210 path=user id=abc123 head_ms=0.840 host=shop.example:8080 "
+		    "ua=\"curl/8.5 (x\\\"y)\"\n"))
 		fail_msg("text line: %s", text);
+	free(text);
+}
+
+/* With "query": the query after the path, in both formats; no Host or agent: "-". */
+static void test_query_when_asked_and_absent_fields(void **state)
+{
+	struct alog_entry e = entry();
+	json_error_t jerr;
+	json_t *doc;
+	char *text;
+
+	(void)state;
+	unlink(path);
+	open_log_query(false, 1, true);
+	e.host = NULL;
+	e.agent = NULL;
+	alog_write(&e);
+	alog_close();
+	text = slurp(path);
+	if (!strstr(text, " head_ms=0.840 host=- ua=\"-\" query=\"q=1&token=s3cret\"\n"))
+		fail_msg("text line: %s", text);
+	free(text);
+	unlink(path);
+	open_log_query(true, 1, true);
+	e.query = NULL;
+	alog_write(&e);
+	alog_close();
+	text = slurp(path);
+	doc = json_loads(text, JSON_DISABLE_EOF_CHECK, &jerr);
+	if (!doc)
+		fail_msg("not JSON (%s): %s", jerr.text, text);
+	assert_string_equal(json_string_value(json_object_get(doc, "query")), "");
+	assert_string_equal(json_string_value(json_object_get(doc, "host")), "-");
+	assert_string_equal(json_string_value(json_object_get(doc, "user_agent")), "-");
+	json_decref(doc);
 	free(text);
 }
 
@@ -192,6 +249,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_line_is_valid_json_with_every_field),
 		cmocka_unit_test(test_text_line_escapes_and_names_fields),
+		cmocka_unit_test(test_query_when_asked_and_absent_fields),
 		cmocka_unit_test(test_sampling_and_ids),
 		cmocka_unit_test(test_reopen_writes_to_the_new_file),
 	};

@@ -41,7 +41,8 @@ static int restart_settings(const struct config *live, const struct config *file
 	NEEDS_RESTART(live->per_source_max != file->per_source_max, "limit per-source");
 	NEEDS_RESTART(strcmp(live->access_log, file->access_log) ||
 			      live->access_log_json != file->access_log_json ||
-			      live->access_log_sample != file->access_log_sample,
+			      live->access_log_sample != file->access_log_sample ||
+			      live->access_log_query != file->access_log_query,
 		      "access-log");
 	NEEDS_RESTART(live->metrics_len != file->metrics_len ||
 			      memcmp(&live->metrics, &file->metrics, live->metrics_len),

@@ -253,13 +253,14 @@ static int do_notify(struct config_parser *ps, int argc, char **argv)
 	return 0;
 }
 
-/* access-log PATH|stderr [json] [sample N] */
+/* access-log PATH|stderr [json] [sample N] [query] */
 static int do_access_log(struct config_parser *ps, int argc, char **argv)
 {
 	struct config *cfg = ps->cfg;
 
 	if (argc < 2)
-		return cfg_err(ps, "access-log: expects PATH or stderr, then [json] [sample N]");
+		return cfg_err(ps, "access-log: expects PATH or stderr, then [json] [sample N] "
+				   "[query]");
 	if (strcmp(argv[1], "stderr") && argv[1][0] != '/')
 		return cfg_err(ps, "access-log: '%s' is not an absolute path or stderr", argv[1]);
 	if (strlen(argv[1]) >= sizeof(cfg->access_log))
@@ -268,6 +269,7 @@ static int do_access_log(struct config_parser *ps, int argc, char **argv)
 	strcpy(cfg->access_log, argv[1]);
 	cfg->access_log_json = false;
 	cfg->access_log_sample = 1;
+	cfg->access_log_query = false;
 	for (int i = 2; i < argc; i++) {
 		char *end;
 		unsigned long n;
@@ -276,8 +278,13 @@ static int do_access_log(struct config_parser *ps, int argc, char **argv)
 			cfg->access_log_json = true;
 			continue;
 		}
+		if (!strcmp(argv[i], "query")) {
+			cfg->access_log_query = true;
+			continue;
+		}
 		if (strcmp(argv[i], "sample") || i + 1 >= argc)
-			return cfg_err(ps, "access-log: unknown option '%s' (json, sample N)",
+			return cfg_err(ps,
+				       "access-log: unknown option '%s' (json, sample N, query)",
 				       argv[i]);
 		n = strtoul(argv[++i], &end, 10);
 		if (!*argv[i] || *end || n < 1 || n > 1000000)

@@ -75,6 +75,7 @@ struct config {
 	char access_log[256];	     /* access log path, "stderr", or "" (off, the default) */
 	bool access_log_json;	     /* one JSON object per line instead of text */
 	unsigned access_log_sample;  /* log one request in N (1: every one) */
+	bool access_log_query;	     /* the query string too (off: it may carry secrets) */
 	enum sticky_kind sticky;
 	char sticky_name[64];
 	struct guard_settings guard; /* the XDP guard (xdp, deny, allow, limit syn|packets) */

@@ -251,6 +251,33 @@ void conn_free(struct conn *c)
 	free(c);
 }
 
+/* Keep a field's value (cut at cap bytes) when its name is name; true when it was. */
+static bool keep_field(const struct http_field *f, const char *buf, const char *name, char *out,
+		       uint8_t *len, size_t cap)
+{
+	size_t n = strlen(name);
+
+	if (f->name_len != n || strncasecmp(buf + f->name_off, name, n))
+		return false;
+	*len = (uint8_t)(f->value_len < cap ? f->value_len : cap);
+	memcpy(out, buf + f->value_off, *len);
+	return true;
+}
+
+/* Host and User-Agent for the access log (0 length: the request had none). */
+static void reqinfo_fields(struct reqinfo *ri, const struct http_request *req, const char *buf)
+{
+	ri->host_len = 0;
+	ri->agent_len = 0;
+	for (unsigned i = 0; i < req->nfields; i++) {
+		const struct http_field *f = &req->fields[i];
+
+		if (!keep_field(f, buf, "host", ri->host, &ri->host_len, sizeof(ri->host)))
+			keep_field(f, buf, "user-agent", ri->agent, &ri->agent_len,
+				   sizeof(ri->agent));
+	}
+}
+
 struct reqinfo *conn_reqinfo(struct conn *c, const struct http_request *req, const char *buf)
 {
 	struct reqinfo *ri = c->ri;
@@ -265,6 +292,8 @@ struct reqinfo *conn_reqinfo(struct conn *c, const struct http_request *req, con
 	ri->id_added = false;
 	ri->kernel_in = 0;
 	ri->id[0] = '\0';
+	ri->host_len = 0;
+	ri->agent_len = 0;
 	if (!req) {
 		if (log)
 			alog_new_id(ri->id);
@@ -284,6 +313,7 @@ struct reqinfo *conn_reqinfo(struct conn *c, const struct http_request *req, con
 		memcpy(ri->target, req->path, ri->target_len);
 	}
 	ri->path_len = (uint16_t)(req->path_len < ri->target_len ? req->path_len : ri->target_len);
+	reqinfo_fields(ri, req, buf);
 	/* The client's X-Request-Id when it sent a sane one; else one of ours, sent upstream. */
 	for (unsigned i = 0; log && i < req->nfields; i++) {
 		const struct http_field *f = &req->fields[i];
@@ -322,6 +352,8 @@ void conn_reqinfo_kernel(struct conn *c, const struct strg_conn *k)
 	ri->target_len = ri->path_len;
 	memcpy(ri->target, k->log_path, ri->path_len);
 	ri->kernel_in = k->log_in;
+	ri->host_len = 0;
+	ri->agent_len = 0;
 	alog_new_id(ri->id);
 }
 
@@ -349,6 +381,16 @@ static void conn_log(struct conn *c, const struct stats_req *q, unsigned status)
 	e.bytes_out =
 		c->t_req ? q->bytes_out : c->cd[BACKEND].fwd; /* unrouted: strgd's own answer */
 	e.duration_us = c->t_req ? (now_ns() - c->t_req) / 1000 : 0;
+	e.head_us =
+		c->t_req && c->status && c->t_resp > c->t_req ? (c->t_resp - c->t_req) / 1000 : 0;
+	e.host = ri->host_len ? ri->host : NULL;
+	e.host_len = ri->host_len;
+	e.agent = ri->agent_len ? ri->agent : NULL;
+	e.agent_len = ri->agent_len;
+	if (ri->known && ri->target_len > ri->path_len && ri->target[ri->path_len] == '?') {
+		e.query = ri->target + ri->path_len + 1;
+		e.query_len = ri->target_len - ri->path_len - 1u;
+	}
 	e.kernel = false;
 	e.id = ri->id;
 	if (ri->log)

@@ -96,6 +96,9 @@ struct reqinfo {
 	char method[12];
 	char target[ALOG_PATH_MAX]; /* the request target as sent (cut at ALOG_PATH_MAX) */
 	char id[ALOG_ID_MAX];
+	uint8_t host_len, agent_len;
+	char host[ALOG_HOST_MAX];   /* the Host field (cut) */
+	char agent[ALOG_AGENT_MAX]; /* the User-Agent field (cut) */
 };
 
 struct upstream {

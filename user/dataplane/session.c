@@ -334,6 +334,8 @@ static void kernel_access(struct worker *w, struct conn *c, const struct strg_ac
 			    : NULL;
 	e.bytes_in = a->bytes_in;
 	e.bytes_out = a->bytes_out;
+	/* The kernel sees the response head, not its end: both times are the head's. */
+	e.head_us = a->latency_us;
 	e.duration_us = a->latency_us;
 	alog_new_id(id);
 	alog_write(&e);

@@ -18,6 +18,7 @@
 
 static int log_fd = -1;
 static bool log_json;
+static bool log_query;
 static unsigned log_sample;
 static char log_path[sizeof(((struct config *)0)->access_log)];
 
@@ -66,6 +67,7 @@ int alog_open(const struct config *cfg)
 	}
 	snprintf(log_path, sizeof(log_path), "%s", cfg->access_log);
 	log_json = cfg->access_log_json;
+	log_query = cfg->access_log_query;
 	log_sample = cfg->access_log_sample ? cfg->access_log_sample : 1;
 	log_fd = fd;
 	return 0;
@@ -163,53 +165,96 @@ static size_t put_str(char *line, size_t n, size_t cap, const char *s, size_t le
 	return put(line, n, cap, "\"");
 }
 
-void alog_write(const struct alog_entry *e)
+/* A string that may be absent: its text, or "-" (with its length in *len). */
+static const char *or_dash(const char *s, size_t len, size_t *out)
 {
-	char line[2048], stamp[LOG_STAMP_MAX], status[8];
-	size_t n = 0, cap = sizeof(line) - 1;
-	size_t plen = e->path_len < ALOG_PATH_MAX ? e->path_len : ALOG_PATH_MAX;
+	*out = s ? len : 1;
+	return s ? s : "-";
+}
+
+static size_t put_json(char *line, size_t n, size_t cap, const struct alog_entry *e,
+		       const char *stamp)
+{
+	size_t plen = e->path_len < ALOG_PATH_MAX ? e->path_len : ALOG_PATH_MAX, hl, al;
+	const char *host = or_dash(e->host, e->host_len, &hl);
+	const char *agent = or_dash(e->agent, e->agent_len, &al);
 	const char *route = e->route ? e->route : "", *pool = e->pool ? e->pool : "";
 	const char *backend = e->backend ? e->backend : "";
+
+	n = put(line, n, cap, "{\"time\":\"%s\",\"client\":", stamp);
+	n = put_str(line, n, cap, e->client, strlen(e->client));
+	n = put(line, n, cap, ",\"method\":");
+	n = put_str(line, n, cap, e->method, strlen(e->method));
+	n = put(line, n, cap, ",\"path\":");
+	n = put_str(line, n, cap, e->path, plen);
+	if (log_query) {
+		n = put(line, n, cap, ",\"query\":");
+		n = put_str(line, n, cap, e->query ? e->query : "", e->query ? e->query_len : 0);
+	}
+	n = put(line, n, cap, ",\"host\":");
+	n = put_str(line, n, cap, host, hl);
+	n = put(line, n, cap, ",\"user_agent\":");
+	n = put_str(line, n, cap, agent, al);
+	n = put(line, n, cap, ",\"route\":");
+	n = put_str(line, n, cap, route, strlen(route));
+	n = put(line, n, cap, ",\"pool\":");
+	n = put_str(line, n, cap, pool, strlen(pool));
+	n = put(line, n, cap, ",\"backend\":");
+	n = put_str(line, n, cap, backend, strlen(backend));
+	n = put(line, n, cap,
+		",\"status\":%u,\"bytes_in\":%llu,\"bytes_out\":%llu,\"head_ms\":%.3f,"
+		"\"duration_ms\":%.3f,\"kernel\":%s,\"request_id\":",
+		e->status, (unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
+		(double)e->head_us / 1000, (double)e->duration_us / 1000,
+		e->kernel ? "true" : "false");
+	n = put_str(line, n, cap, e->id, strlen(e->id));
+	return put(line, n, cap, "}");
+}
+
+static size_t put_text(char *line, size_t n, size_t cap, const struct alog_entry *e,
+		       const char *stamp)
+{
+	size_t plen = e->path_len < ALOG_PATH_MAX ? e->path_len : ALOG_PATH_MAX, hl, al;
+	const char *host = or_dash(e->host, e->host_len, &hl);
+	const char *agent = or_dash(e->agent, e->agent_len, &al);
+	const char *route = e->route ? e->route : "", *pool = e->pool ? e->pool : "";
+	const char *backend = e->backend ? e->backend : "";
+	char status[8];
+
+	snprintf(status, sizeof(status), "%u", e->status);
+	n = put(line, n, cap, "%s %s %s ", stamp, e->client, e->method);
+	n = put_escaped(line, n, cap, e->path, plen);
+	n = put(line, n, cap, " %s route=", e->status ? status : "-");
+	if (route[0])
+		n = put_str(line, n, cap, route, strlen(route));
+	else
+		n = put(line, n, cap, "-");
+	n = put(line, n, cap,
+		" pool=%s backend=%s in=%llu out=%llu ms=%.3f path=%s id=", pool[0] ? pool : "-",
+		backend[0] ? backend : "-", (unsigned long long)e->bytes_in,
+		(unsigned long long)e->bytes_out, (double)e->duration_us / 1000,
+		e->kernel ? "kernel" : "user");
+	n = put_escaped(line, n, cap, e->id, strlen(e->id));
+	n = put(line, n, cap, " head_ms=%.3f host=", (double)e->head_us / 1000);
+	n = put_escaped(line, n, cap, host, hl);
+	n = put(line, n, cap, " ua=");
+	n = put_str(line, n, cap, agent, al);
+	if (log_query) {
+		n = put(line, n, cap, " query=");
+		n = put_str(line, n, cap, e->query ? e->query : "", e->query ? e->query_len : 0);
+	}
+	return n;
+}
+
+void alog_write(const struct alog_entry *e)
+{
+	char line[2048], stamp[LOG_STAMP_MAX];
+	size_t n, cap = sizeof(line) - 1;
 
 	if (log_fd < 0)
 		return;
 	log_stamp(stamp);
-	snprintf(status, sizeof(status), "%u", e->status);
-	if (log_json) {
-		n = put(line, n, cap, "{\"time\":\"%s\",\"client\":", stamp);
-		n = put_str(line, n, cap, e->client, strlen(e->client));
-		n = put(line, n, cap, ",\"method\":");
-		n = put_str(line, n, cap, e->method, strlen(e->method));
-		n = put(line, n, cap, ",\"path\":");
-		n = put_str(line, n, cap, e->path, plen);
-		n = put(line, n, cap, ",\"route\":");
-		n = put_str(line, n, cap, route, strlen(route));
-		n = put(line, n, cap, ",\"pool\":");
-		n = put_str(line, n, cap, pool, strlen(pool));
-		n = put(line, n, cap, ",\"backend\":");
-		n = put_str(line, n, cap, backend, strlen(backend));
-		n = put(line, n, cap,
-			",\"status\":%u,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%.3f,"
-			"\"kernel\":%s,\"request_id\":",
-			e->status, (unsigned long long)e->bytes_in,
-			(unsigned long long)e->bytes_out, (double)e->duration_us / 1000,
-			e->kernel ? "true" : "false");
-		n = put_str(line, n, cap, e->id, strlen(e->id));
-		n = put(line, n, cap, "}");
-	} else {
-		n = put(line, n, cap, "%s %s %s ", stamp, e->client, e->method);
-		n = put_escaped(line, n, cap, e->path, plen);
-		n = put(line, n, cap, " %s route=", e->status ? status : "-");
-		if (route[0])
-			n = put_str(line, n, cap, route, strlen(route));
-		else
-			n = put(line, n, cap, "-");
-		n = put(line, n, cap, " pool=%s backend=%s in=%llu out=%llu ms=%.3f path=%s id=",
-			pool[0] ? pool : "-", backend[0] ? backend : "-",
-			(unsigned long long)e->bytes_in, (unsigned long long)e->bytes_out,
-			(double)e->duration_us / 1000, e->kernel ? "kernel" : "user");
-		n = put_escaped(line, n, cap, e->id, strlen(e->id));
-	}
+	n = log_json ? put_json(line, 0, cap, e, stamp) : put_text(line, 0, cap, e, stamp);
 	line[n++] = '\n';
 	if (write(log_fd, line, n) < 0)
 		pr_debug("access-log: write: %s", strerror(errno));

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The access log ("access-log PATH|stderr [json] [sample N]"): one line per request, whoever
- * carried it, written with one write() each so the workers' lines never interleave. SIGUSR1
- * reopens the file (logrotate).
+ * The access log ("access-log PATH|stderr [json] [sample N] [query]"): one line per request,
+ * whoever carried it, written with one write() each so the workers' lines never interleave.
+ * SIGUSR1 reopens the file (logrotate).
  */
 #ifndef STRG_ACCESSLOG_H
 #define STRG_ACCESSLOG_H
@@ -16,6 +16,9 @@
 #define ALOG_ID_MAX 64
 /* Bytes of the path kept for a line. */
 #define ALOG_PATH_MAX 256
+/* Bytes of the Host and User-Agent fields kept for a line. */
+#define ALOG_HOST_MAX  64
+#define ALOG_AGENT_MAX 128
 
 struct alog_entry {
 	const char *client; /* address text */
@@ -26,7 +29,16 @@ struct alog_entry {
 	const char *pool, *backend; /* NULL when none */
 	unsigned status;	    /* 0: no response head */
 	uint64_t bytes_in, bytes_out;
-	uint64_t duration_us;
+	const char *host, *agent; /* Host and User-Agent; NULL: none ("-") */
+	size_t host_len, agent_len;
+	const char *query; /* after '?', logged with the "query" option; NULL: none */
+	size_t query_len;
+	/*
+	 * head_us: from the request head parsed to the response head (what stats' latency counts
+	 * from the request's last byte); duration_us: from the request head parsed to the
+	 * exchange's end (the response's last byte). 0 head_us: no response head.
+	 */
+	uint64_t head_us, duration_us;
 	bool kernel;	/* the kernel carried it */
 	const char *id; /* request id */
 };
