@@ -28,7 +28,7 @@ static const char outro[] =
 	"\n"
 	"Options (anywhere on the line):\n"
 	"  -s, --socket SOCKET  the control socket (default: $STRGCTL_SOCKET when set)\n"
-	"  -j, --json           JSON output (show and stats)\n"
+	"  -j, --json           JSON output (the show verbs, stats and fleet)\n"
 	"  -n, --dry-run        say what a change would do, change nothing\n"
 	"  -f, --force          let 'backend set|del' take out the last backend of a pool\n"
 	"                       that serves (refused without it: its routes would fall back\n"

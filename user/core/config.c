@@ -755,31 +755,32 @@ int config_saved_route_words(struct config *cfg, int argc, char **argv, struct r
 	return parse_route_spec(&ps, argc, argv, spec);
 }
 
+static const struct {
+	const char *kind;
+	size_t off;
+	bool warn_low; /* under CONFIG_TIMEOUT_WARN_MS is most likely a missing unit */
+} timeout_kinds[] = {
+	{"connect", offsetof(struct config, connect_timeout_ms), false},
+	{"server", offsetof(struct config, server_timeout_ms), true},
+	{"client", offsetof(struct config, client_timeout_ms), true},
+	{"idle", offsetof(struct config, idle_timeout_ms), true},
+	{"head", offsetof(struct config, head_timeout_ms), false},
+	{"backend-idle", offsetof(struct config, backend_idle_ms), false},
+	{"body", offsetof(struct config, body_timeout_ms), false},
+};
+
 static int do_timeout(struct config_parser *ps, int argc, char **argv)
 {
-	static const struct {
-		const char *kind;
-		size_t off;
-		bool warn_low; /* under CONFIG_TIMEOUT_WARN_MS is most likely a missing unit */
-	} kinds[] = {
-		{"connect", offsetof(struct config, connect_timeout_ms), false},
-		{"server", offsetof(struct config, server_timeout_ms), true},
-		{"client", offsetof(struct config, client_timeout_ms), true},
-		{"idle", offsetof(struct config, idle_timeout_ms), true},
-		{"head", offsetof(struct config, head_timeout_ms), false},
-		{"backend-idle", offsetof(struct config, backend_idle_ms), false},
-		{"body", offsetof(struct config, body_timeout_ms), false},
-	};
 	uint32_t ms;
 	size_t i;
 	int err;
 
 	if (argc != 3)
 		return cfg_err(ps, "timeout: expects KIND DURATION");
-	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (!strcmp(argv[1], kinds[i].kind))
+	for (i = 0; i < sizeof(timeout_kinds) / sizeof(timeout_kinds[0]); i++)
+		if (!strcmp(argv[1], timeout_kinds[i].kind))
 			break;
-	if (i == sizeof(kinds) / sizeof(kinds[0]))
+	if (i == sizeof(timeout_kinds) / sizeof(timeout_kinds[0]))
 		return cfg_err(ps,
 			       "timeout: unknown kind '%s' (connect, server, client, idle, head, "
 			       "backend-idle, body)",
@@ -790,13 +791,13 @@ static int do_timeout(struct config_parser *ps, int argc, char **argv)
 	if (err)
 		return cfg_err(ps, "timeout %s: bad duration '%s' (a number, then ms, s or m)",
 			       argv[1], argv[2]);
-	*(uint32_t *)((char *)ps->cfg + kinds[i].off) = ms;
+	*(uint32_t *)((char *)ps->cfg + timeout_kinds[i].off) = ms;
 	/* As in HAProxy a bare number is milliseconds: "timeout server 30" is 30 ms, not 30 s. */
-	if (ms < CONFIG_TIMEOUT_WARN_MS && kinds[i].warn_low &&
+	if (ms < CONFIG_TIMEOUT_WARN_MS && timeout_kinds[i].warn_low &&
 	    argv[2][strspn(argv[2], "0123456789")])
 		cfg_warn(ps, "timeout %s %s is under %u ms: most requests will time out", argv[1],
 			 argv[2], CONFIG_TIMEOUT_WARN_MS);
-	else if (ms < CONFIG_TIMEOUT_WARN_MS && kinds[i].warn_low)
+	else if (ms < CONFIG_TIMEOUT_WARN_MS && timeout_kinds[i].warn_low)
 		cfg_warn(ps,
 			 "timeout %s %s is %u ms (a number without a unit is milliseconds, as in "
 			 "HAProxy); did you mean %us?",
@@ -804,30 +805,31 @@ static int do_timeout(struct config_parser *ps, int argc, char **argv)
 	return 0;
 }
 
+static const struct {
+	const char *kind;
+	size_t off;
+	uint32_t min, max;
+} limit_kinds[] = {
+	{"request-line", offsetof(struct config, limits.max_request_line), 64, 65536},
+	{"head", offsetof(struct config, limits.max_head), 256, 1u << 20},
+	{"fields", offsetof(struct config, limits.max_fields), 1, HTTP_MAX_FIELDS_CAP},
+	{"kernel-routes", offsetof(struct config, kernel_routes_max), 0, 1u << 24},
+	{"per-source", offsetof(struct config, per_source_max), 0, 1u << 20},
+	{"body-buffer", offsetof(struct config, body_buffer), 0, 1u << 20},
+	{"body-rate", offsetof(struct config, body_rate), 0, 1u << 30},
+};
+
 static int do_limit(struct config_parser *ps, int argc, char **argv)
 {
-	static const struct {
-		const char *kind;
-		size_t off;
-		uint32_t min, max;
-	} kinds[] = {
-		{"request-line", offsetof(struct config, limits.max_request_line), 64, 65536},
-		{"head", offsetof(struct config, limits.max_head), 256, 1u << 20},
-		{"fields", offsetof(struct config, limits.max_fields), 1, HTTP_MAX_FIELDS_CAP},
-		{"kernel-routes", offsetof(struct config, kernel_routes_max), 0, 1u << 24},
-		{"per-source", offsetof(struct config, per_source_max), 0, 1u << 20},
-		{"body-buffer", offsetof(struct config, body_buffer), 0, 1u << 20},
-		{"body-rate", offsetof(struct config, body_rate), 0, 1u << 30},
-	};
 	uint32_t v;
 	size_t i;
 
 	if (argc != 3)
 		return cfg_err(ps, "limit: expects KIND NUMBER");
-	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (!strcmp(argv[1], kinds[i].kind))
+	for (i = 0; i < sizeof(limit_kinds) / sizeof(limit_kinds[0]); i++)
+		if (!strcmp(argv[1], limit_kinds[i].kind))
 			break;
-	if (i == sizeof(kinds) / sizeof(kinds[0]))
+	if (i == sizeof(limit_kinds) / sizeof(limit_kinds[0]))
 		return cfg_err(
 			ps,
 			"limit: unknown kind '%s' (request-line, head, fields, kernel-routes, "
@@ -835,10 +837,10 @@ static int do_limit(struct config_parser *ps, int argc, char **argv)
 			argv[1]);
 	if (config_parse_uint(argv[2], &v))
 		return cfg_err(ps, "limit %s: bad number '%s'", argv[1], argv[2]);
-	if (v < kinds[i].min || v > kinds[i].max)
-		return cfg_err(ps, "limit %s: %u out of range (%u to %u)", argv[1], v, kinds[i].min,
-			       kinds[i].max);
-	*(uint32_t *)((char *)ps->cfg + kinds[i].off) = v;
+	if (v < limit_kinds[i].min || v > limit_kinds[i].max)
+		return cfg_err(ps, "limit %s: %u out of range (%u to %u)", argv[1], v,
+			       limit_kinds[i].min, limit_kinds[i].max);
+	*(uint32_t *)((char *)ps->cfg + limit_kinds[i].off) = v;
 	return 0;
 }
 
@@ -957,6 +959,28 @@ void config_register(struct config_directives *d)
 {
 	d->next = registered;
 	registered = d;
+}
+
+void config_directives_print(FILE *f)
+{
+	for (const struct config_directives *d = registered; d; d = d->next) {
+		for (size_t i = 0; i < d->n; i++) {
+			const struct config_directive *k = &d->v[i];
+
+			if (k->kind)
+				fprintf(f, "%s %s\n", k->name, k->kind);
+			else if (k->parse == do_timeout)
+				for (size_t j = 0;
+				     j < sizeof(timeout_kinds) / sizeof(timeout_kinds[0]); j++)
+					fprintf(f, "timeout %s\n", timeout_kinds[j].kind);
+			else if (k->parse == do_limit)
+				for (size_t j = 0; j < sizeof(limit_kinds) / sizeof(limit_kinds[0]);
+				     j++)
+					fprintf(f, "limit %s\n", limit_kinds[j].kind);
+			else
+				fprintf(f, "%s\n", k->name);
+		}
+	}
 }
 
 /* The directive of a line: one registered for its first two words, else for its first. */

@@ -4,6 +4,7 @@
 #define STRG_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -137,6 +138,11 @@ struct config_directives {
 };
 
 void config_register(struct config_directives *d);
+/*
+ * Every directive the parser takes, one a line: its first word, then its second when it has
+ * kinds ("limit syn", "timeout idle"). What the docs test checks strg.conf(5) against.
+ */
+void config_directives_print(FILE *f);
 
 #define CONFIG_DIRECTIVES(tag, table)                                                              \
 	static struct config_directives tag##_registration = {table,                               \

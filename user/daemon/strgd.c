@@ -34,7 +34,7 @@ static const char usage[] =
 	"\n"
 	"Route HTTP/1.1 requests to the legacy or modern pool by method, host and path prefix.\n"
 	"\n"
-	"  -c, --config FILE  configuration file (see README.md, \"Configuration\")\n"
+	"  -c, --config FILE  configuration file (its format: man 5 strg.conf)\n"
 	"  -t, --test         check the configuration and exit (0 when valid)\n"
 	"      --no-bpf       run the user-space data path only\n"
 	"      --pin-dir DIR  where the BPF maps are pinned (default " SPLICE_PIN_DIR ")\n"
@@ -44,7 +44,8 @@ static const char usage[] =
 	"                     (strgctl restart does this; not for use by hand)\n"
 	"  -v, --verbose      log every request (debug level)\n"
 	"  -V, --version      print the version and exit\n"
-	"  -h, --help         this text\n";
+	"      --directives   list every configuration directive the parser takes and exit\n"
+	"  -h, --help         this text (all of it: man 8 strgd)\n";
 
 static void on_stop_signal(int sig)
 {
@@ -198,6 +199,7 @@ static int parse_options(int argc, char **argv, struct start *s)
 		{"pin-dir", required_argument, NULL, 'P'},
 		{"state", required_argument, NULL, 'S'},
 		{"takeover-fd", required_argument, NULL, 'T'},
+		{"directives", no_argument, NULL, 'D'},
 		{NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -235,6 +237,9 @@ static int parse_options(int argc, char **argv, struct start *s)
 			return 0;
 		case 'h':
 			fputs(usage, stdout);
+			return 0;
+		case 'D':
+			config_directives_print(stdout);
 			return 0;
 		default:
 			fputs(usage, stderr);
