@@ -56,6 +56,10 @@ def has_entry(heads, name):
     return any(h and h[0] == first and all(w in h for w in rest) for h in heads)
 
 
+def page_text(page):
+    return (MAN / page).read_text()
+
+
 def run(*argv):
     r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     if r.returncode:
@@ -71,6 +75,14 @@ def marked_list(path, begin, end, pattern):
         return None
     found = re.findall(pattern, m.group(1), re.M)
     return {plain("".join(n) if isinstance(n, tuple) else n).strip() for n in found}
+
+
+def route_words():
+    """The literal words of a route line (ROUTE_GRAMMAR in core/route.h): percent, exact..."""
+    text = (ROOT / "user" / "core" / "route.h").read_text()
+    m = re.search(r"#define ROUTE_GRAMMAR((?:.*\\\n)*.*)", text)
+    grammar = "".join(re.findall(r'"([^"]*)"', m.group(1))) if m else ""
+    return [w for w in re.findall(r"[a-z][a-z0-9-]*", grammar)]
 
 
 def restart_lists():
@@ -110,6 +122,16 @@ def main():
                                                      run(strgctl, "help"), re.M)]
     result("strgctl_help_names_every_verb",
            [v for v in verbs if not any(u[:len(v.split())] == v.split() for u in usage)])
+
+    spec = re.search(r"^In the descriptions below,\n(.*?)^\.RE", page_text("strgctl.8"),
+                     re.M | re.S)
+    spec = words(plain(spec.group(1))) if spec else []
+    helped = words(run(strgctl, "help", "route", "set"))
+    route = route_words()
+    result("route_spec_words_in_strgctl_8_and_help (%d)" % len(route),
+           ["strgctl(8) SPEC lacks " + w for w in route if w not in spec] +
+           ["strgctl help route set lacks " + w for w in route if w not in helped] +
+           ([] if route else ["no ROUTE_GRAMMAR in core/route.h"]))
 
     takes_j = r"^  strgctl(?: \[-[^]]*\])*? \[-j\](?: \[-[^]]*\])* (\w+(?: [a-z]+)?)"
     json_verbs = [" ".join(words(m.group(1))[:2])
