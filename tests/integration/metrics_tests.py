@@ -146,9 +146,14 @@ def classes_of_log(lines):
     return out
 
 
-# The README's one-liner: per route, each pool's requests and 5xx, from the named counters map.
-JQ_PROGRAM = ('map(.formatted.value) | group_by(.route)[] | [.[0].route] + map("\\(.pool): '
-              '\\(.stats.requests) requests, \\(.stats.status[5]) 5xx") | join("  ")')
+def readme_counters_command():
+    """The README's bpftool + jq command (per route, each pool's requests and 5xx), as written
+    there: a shell block that reads the pin directory from $PIN."""
+    text = (h.ROOT / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```sh\n(.*?)```", text, re.S) if "bpftool -j map dump" in b]
+    S.check(len(blocks) == 1, "README: %d sh blocks with bpftool -j map dump, want 1"
+            % len(blocks))
+    return blocks[0]
 
 
 def check_bpftool_counters(env, tag, port):
@@ -179,8 +184,9 @@ def check_bpftool_counters(env, tag, port):
 
     got = h.wait_until(lambda: dump() == want and dump(), 3.0)  # refreshed every second
     S.check(got == want, "%s: bpftool counters %r, want %r" % (tag, dump(), want))
-    out = subprocess.run("bpftool -j map dump pinned %s | jq -r '%s'" % (pinned, JQ_PROGRAM),
-                         shell=True, capture_output=True, text=True, timeout=10).stdout
+    # The README's command as written, for this strgd's own --pin-dir (not the default).
+    out = subprocess.run(["sh", "-c", readme_counters_command()], capture_output=True, text=True,
+                         timeout=10, env=dict(os.environ, PIN=env.flavour.pin_dir(cfg))).stdout
     line = [l for l in out.splitlines() if l.startswith("/__status  ")]
     S.check(line == ["/__status  modern: 7 requests, 3 5xx"],
             "%s: the README's jq one-liner printed %r" % (tag, out))
