@@ -771,6 +771,36 @@ def test_wait_fleet(env):
         lone.wait(15)
 
 
+def test_dry_run_in_fleet(env):
+    """--dry-run on a host in a fleet shows the transaction the change would write (each key,
+    the compare against the revision this host runs, the object) and writes nothing."""
+    env.converged()
+    h = env.hosts[1]
+    before, _ = env.etcd.prefix("routes/")
+    newest = max(int(v["mod_revision"]) for v in env.etcd.call(
+        "/v3/kv/range", {"key": b64(PREFIX), "range_end": b64(prefix_end(PREFIX))})["kvs"]
+        if not unb64(v["key"]).startswith(PREFIX + "nodes/"))
+    r = h.ctl("--dry-run", "route", "set", "/dry-fleet", "modern", "percent", "7")
+    print(r.stdout.strip())
+    m = re.search(r"would write one transaction of 1 key, holding only if none changed since "
+                  r"revision (\d+) \(this host's\); nothing written:\n  put %sroutes/\d+ if its "
+                  r"mod revision is below (\d+): (\{.*\})$" % re.escape(PREFIX), r.stdout, re.M)
+    check(r.returncode == 0 and m, "the transaction shown: %r" % (r,))
+    check(int(m.group(2)) == int(m.group(1)) + 1 and int(m.group(1)) >= newest,
+          "compared with this host's revision %s (the table's newest object: %d)" %
+          (m.group(1), newest))
+    obj = json.loads(m.group(3))
+    check(obj["path"] == "/dry-fleet" and obj["pool"] == "modern" and obj["percent"] == 7,
+          "the object it would put: %r" % obj)
+    check(env.etcd.prefix("routes/")[0] == before, "nothing written to the store")
+    check(h.get("/dry-fleet/x") == "legacy", "nothing in force")
+    r = h.ctl("--dry-run", "route", "deactivate", "/api")
+    check(r.returncode == 0 and re.search(r"^  put %sroutes/2 .*\"inactive\":true" %
+                                          re.escape(PREFIX), r.stdout, re.M),
+          "a deactivation's transaction: %r" % (r,))
+    check(env.etcd.prefix("routes/")[0] == before, "still nothing written")
+
+
 WRK_LUA = """
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
@@ -834,8 +864,9 @@ def test_changes_under_load(env, changes=500):
 TESTS = [test_offered_table_everywhere, test_convergence, test_bad_object_refused,
          test_strgctl_through_store, test_concurrent_changes_conflict,
          test_rollback_trip_fleet_wide, test_fleet_view, test_wait_fleet,
-         test_changes_under_load, test_sticky_canary_agrees, test_leader_killed, test_host_cut_off,
-         test_compaction_while_stopped, test_starts_without_etcd]
+         test_dry_run_in_fleet, test_changes_under_load, test_sticky_canary_agrees,
+         test_leader_killed, test_host_cut_off, test_compaction_while_stopped,
+         test_starts_without_etcd]
 
 
 def main():

@@ -18,9 +18,9 @@
 #include "cli/waitfleet.h"
 #include "lib/clock.h"
 
-#define POLL_MS 100
+#define POLL_MS	  100
 #define MAX_HOSTS 256
-#define REV_LINE "in force here at store revision "
+#define REV_LINE  "in force here at store revision "
 
 /* A host seen in nodes/ since the wait began. */
 struct host {
