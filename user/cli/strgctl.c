@@ -155,11 +155,13 @@ static int run(const char *sock, const char *line, int64_t *store_rev)
 	char *buf = NULL;
 	int ret = ctl_call(sock, line, &buf);
 
-	*store_rev = ret == EXIT_OK ? waitfleet_revision(buf + 3) : 0;
-	if (ret == EXIT_OK)
+	*store_rev = 0;
+	if (ret == EXIT_OK) {
+		*store_rev = waitfleet_revision(buf + 3);
 		print_reply(buf + 3);
-	else if (buf && !strncmp(buf, "error: ", 7))
+	} else if (buf && !strncmp(buf, "error: ", 7)) {
 		fprintf(stderr, "strgctl: %s", buf + 7);
+	}
 	free(buf);
 	return ret;
 }
