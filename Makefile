@@ -50,7 +50,7 @@ STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/fleet/,store.c report.c submit.c)
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
 STRGD_ASM := $(OBJDIR)/observe/statuspage.o
-STRGCTL_SRCS := $(addprefix user/cli/,strgctl.c ctlclient.c top.c)
+STRGCTL_SRCS := $(addprefix user/cli/,strgctl.c ctlclient.c top.c waitfleet.c)
 # strgctl's verb table: the same lists as strgd's, without the handlers (control/ctlverbs.h).
 STRGCTL_VERBS := $(OBJDIR)/control/ctlverbs-text.o
 

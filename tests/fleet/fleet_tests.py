@@ -715,6 +715,92 @@ def test_fleet_view(env):
     check(env.hosts[0].ctl("fleet", "x").returncode != 0, "arguments refused")
 
 
+def test_wait_fleet(env):
+    """strgctl --wait-fleet: a change returns once all three hosts report the revision it wrote;
+    with one host stopped (SIGSTOP: its report stays in nodes/ until its lease runs out), it
+    runs out of time and names that host alone; a strgd without a store refuses it before
+    anything changes."""
+    env.converged()
+    h, s = env.hosts[0], env.hosts[2]
+    r = h.ctl("route", "set", "/wait-fleet", "modern", "--wait-fleet", "5")
+    m = re.search(r"store revision (\d+)", r.stdout)
+    check(r.returncode == 0 and m and "in force on all 3 hosts" in r.stdout,
+          "--wait-fleet 5: %r" % (r,))
+    rev = int(m.group(1))
+    nodes = env.etcd.nodes()
+    check(len(nodes) == 3 and all(n["revision"] >= rev for n in nodes.values()),
+          "every report at revision %d when strgctl returned: %r" % (rev, nodes))
+    pool_on_all(env, "/wait-fleet/x", "modern")
+    os.kill(s.proc.pid, signal.SIGSTOP)
+    try:
+        r = h.ctl("route", "set", "/wait-fleet", "legacy", "--wait-fleet", "2")
+    finally:
+        os.kill(s.proc.pid, signal.SIGCONT)
+    m = re.search(r"store revision (\d+)", r.stdout)
+    print("with h2 stopped: %s" % r.stderr.strip())
+    check(r.returncode == 1 and m and re.search(
+        r"^strgctl: fleet: host h2 \(revision \d+\) has not applied revision %s after 2\.\d s$"
+        % m.group(1), r.stderr, re.M) and "h0" not in r.stderr and "h1" not in r.stderr,
+        "--wait-fleet 2 names h2 alone: %r" % (r,))
+    pool_on_all(env, "/wait-fleet/x", "legacy", timeout=15)
+    env.converged(15)
+    # Without a store: one line, exit 2, nothing changed.
+    d = env.tmp / "lone"
+    d.mkdir(exist_ok=True)
+    (d / "strgd.conf").write_text("listen 127.0.0.1:8109\npool legacy 127.0.0.1:%d\n"
+                                  "route / legacy\ncontrol %s/ctl.sock\nstate-file %s/state\n"
+                                  % (LEGACY, d, d))
+    with open(d / "strgd.err", "ab") as err:
+        lone = subprocess.Popen([str(ROOT / "strgd"), "--no-bpf", "--pin-dir",
+                                 "/sys/fs/bpf/strg-fleet-%d-lone" % os.getpid(), "-c",
+                                 str(d / "strgd.conf")], stdin=subprocess.DEVNULL, stdout=err,
+                                stderr=err, cwd=str(ROOT))
+    try:
+        ctl = [str(ROOT / "strgctl"), "-s", str(d / "ctl.sock")]
+        wait_for(lambda: subprocess.run(ctl + ["route", "show"], capture_output=True,
+                                        timeout=10).returncode == 0, 10, "a strgd alone")
+        r = subprocess.run(ctl + ["--wait-fleet", "route", "set", "/alone", "legacy"],
+                           capture_output=True, text=True, timeout=10)
+        check(r.returncode == 2 and len(r.stderr.splitlines()) == 1 and
+              "no 'store' line" in r.stderr and "nothing was changed" in r.stderr,
+              "without a store: %r" % (r,))
+        r = subprocess.run(ctl + ["route", "show"], capture_output=True, text=True, timeout=10)
+        check("/alone" not in r.stdout, "nothing changed: %r" % r.stdout)
+    finally:
+        lone.terminate()
+        lone.wait(15)
+
+
+def test_dry_run_in_fleet(env):
+    """--dry-run on a host in a fleet shows the transaction the change would write (each key,
+    the compare against the revision this host runs, the object) and writes nothing."""
+    env.converged()
+    h = env.hosts[1]
+    before, _ = env.etcd.prefix("routes/")
+    newest = max(int(v["mod_revision"]) for v in env.etcd.call(
+        "/v3/kv/range", {"key": b64(PREFIX), "range_end": b64(prefix_end(PREFIX))})["kvs"]
+        if not unb64(v["key"]).startswith(PREFIX + "nodes/"))
+    r = h.ctl("--dry-run", "route", "set", "/dry-fleet", "modern", "percent", "7")
+    print(r.stdout.strip())
+    m = re.search(r"would write one transaction of 1 key, holding only if none changed since "
+                  r"revision (\d+) \(this host's\); nothing written:\n  put %sroutes/\d+ if its "
+                  r"mod revision is below (\d+): (\{.*\})$" % re.escape(PREFIX), r.stdout, re.M)
+    check(r.returncode == 0 and m, "the transaction shown: %r" % (r,))
+    check(int(m.group(2)) == int(m.group(1)) + 1 and int(m.group(1)) >= newest,
+          "compared with this host's revision %s (the table's newest object: %d)" %
+          (m.group(1), newest))
+    obj = json.loads(m.group(3))
+    check(obj["path"] == "/dry-fleet" and obj["pool"] == "modern" and obj["percent"] == 7,
+          "the object it would put: %r" % obj)
+    check(env.etcd.prefix("routes/")[0] == before, "nothing written to the store")
+    check(h.get("/dry-fleet/x") == "legacy", "nothing in force")
+    r = h.ctl("--dry-run", "route", "deactivate", "/api")
+    check(r.returncode == 0 and re.search(r"^  put %sroutes/2 .*\"inactive\":true" %
+                                          re.escape(PREFIX), r.stdout, re.M),
+          "a deactivation's transaction: %r" % (r,))
+    check(env.etcd.prefix("routes/")[0] == before, "still nothing written")
+
+
 WRK_LUA = """
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
@@ -777,9 +863,10 @@ def test_changes_under_load(env, changes=500):
 
 TESTS = [test_offered_table_everywhere, test_convergence, test_bad_object_refused,
          test_strgctl_through_store, test_concurrent_changes_conflict,
-         test_rollback_trip_fleet_wide, test_fleet_view, test_changes_under_load,
-         test_sticky_canary_agrees, test_leader_killed, test_host_cut_off,
-         test_compaction_while_stopped, test_starts_without_etcd]
+         test_rollback_trip_fleet_wide, test_fleet_view, test_wait_fleet,
+         test_dry_run_in_fleet, test_changes_under_load, test_sticky_canary_agrees,
+         test_leader_killed, test_host_cut_off, test_compaction_while_stopped,
+         test_starts_without_etcd]
 
 
 def main():

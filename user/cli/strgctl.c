@@ -14,6 +14,7 @@
 #include "cli/ctlclient.h"
 #include "control/ctlverbs.h"
 #include "cli/top.h"
+#include "cli/waitfleet.h"
 #include "lib/clock.h"
 #include "lib/version.h"
 
@@ -29,12 +30,17 @@ static const char outro[] =
 	"Options (anywhere on the line):\n"
 	"  -s, --socket SOCKET  the control socket (default: $STRGCTL_SOCKET when set)\n"
 	"  -j, --json           JSON output (the show verbs, stats and fleet)\n"
-	"  -n, --dry-run        say what a change would do, change nothing\n"
+	"  -n, --dry-run        say what a change would do, change nothing (in a fleet:\n"
+	"                       also the store transaction it would write)\n"
 	"  -f, --force          let 'backend set|del' take out the last backend of a pool\n"
 	"                       that serves (refused without it: its routes would fall back\n"
 	"                       or answer 503)\n"
 	"      --wait [T]       after 'backend set ... state drain', wait until the backend is\n"
 	"                       idle (no connection, no request), at most T (default 60s)\n"
+	"      --wait-fleet [T] in a fleet ('store' line), after a change: wait until every\n"
+	"                       host in nodes/ runs the store revision it made, at most T\n"
+	"                       (default 10s); exit 1 naming the hosts behind (exit 2,\n"
+	"                       nothing changed, on a strgd without a store)\n"
 	"  -h, --help           this text; after a noun or verb, theirs\n"
 	"  -V, --version        strgctl's version\n"
 	"\n"
@@ -143,16 +149,19 @@ static void print_reply(char *text)
 	}
 }
 
-/* Send the command, print the reply; one of the exit codes. */
-static int run(const char *sock, const char *line)
+/* Send the command, print the reply; one of the exit codes. The store revision it names, if any. */
+static int run(const char *sock, const char *line, int64_t *store_rev)
 {
 	char *buf = NULL;
 	int ret = ctl_call(sock, line, &buf);
 
-	if (ret == EXIT_OK)
+	*store_rev = 0;
+	if (ret == EXIT_OK) {
+		*store_rev = waitfleet_revision(buf + 3);
 		print_reply(buf + 3);
-	else if (buf && !strncmp(buf, "error: ", 7))
+	} else if (buf && !strncmp(buf, "error: ", 7)) {
 		fprintf(stderr, "strgctl: %s", buf + 7);
+	}
 	free(buf);
 	return ret;
 }
@@ -267,30 +276,52 @@ static int wait_idle(const char *sock, const char *pool, const char *addr, long 
 struct cli {
 	const char *sock;
 	bool json, dry, force, help;
-	long wait_limit; /* --wait: ms (-1: not asked) */
+	long wait_limit;  /* --wait: ms (-1: not asked) */
+	long fleet_limit; /* --wait-fleet: ms (-1: not asked) */
 };
 
-/* --wait [TIMEOUT] (or --wait=TIMEOUT), taken out of argv before getopt sees it; -1 or an exit. */
+/* Which of the timed options argv[i] is ("--wait", "--wait=T", "--wait-fleet"...), or -1. */
+static int timed_option(const char *word, const char *const *names, int n, size_t *len)
+{
+	for (int k = 0; k < n; k++) {
+		*len = strlen(names[k]);
+		if (!strncmp(word, names[k], *len) && (!word[*len] || word[*len] == '='))
+			return k;
+	}
+	return -1;
+}
+
+/*
+ * --wait [T] and --wait-fleet [T] (or =T), taken out of argv before getopt sees them; -1 or an
+ * exit.
+ */
 static int take_wait(struct cli *c, int *argc, char **argv)
 {
-	for (int i = 1, o = 1, n = *argc; i <= n; i++) {
-		if (i < n && (!strcmp(argv[i], "--wait") || !strncmp(argv[i], "--wait=", 7))) {
-			const char *t = argv[i][6] == '='			? argv[i] + 7
-					: i + 1 < n && wait_ms(argv[i + 1]) > 0 ? argv[++i]
-										: "60";
+	static const char *const names[] = {"--wait", "--wait-fleet"};
+	static const char *const dflt[] = {"60", "10"};
+	long *limits[] = {&c->wait_limit, &c->fleet_limit};
+	int o = 1, n = *argc;
 
-			c->wait_limit = wait_ms(t);
-			if (c->wait_limit < 0) {
-				fprintf(stderr, "strgctl: --wait: bad timeout '%s' (like 30s)\n",
-					t);
-				return EXIT_USAGE;
-			}
+	for (int i = 1; i < n; i++) {
+		size_t len;
+		int k = timed_option(argv[i], names, 2, &len);
+		const char *t;
+
+		if (k < 0) {
+			argv[o++] = argv[i];
 			continue;
 		}
-		argv[o++] = i < n ? argv[i] : NULL;
-		if (i == n)
-			*argc = o - 1;
+		t = argv[i][len] == '='			    ? argv[i] + len + 1
+		    : i + 1 < n && wait_ms(argv[i + 1]) > 0 ? argv[++i]
+							    : dflt[k];
+		*limits[k] = wait_ms(t);
+		if (*limits[k] < 0) {
+			fprintf(stderr, "strgctl: %s: bad timeout '%s' (like 30s)\n", names[k], t);
+			return EXIT_USAGE;
+		}
 	}
+	argv[o] = NULL;
+	*argc = o;
 	return -1;
 }
 
@@ -383,10 +414,14 @@ static int top(const struct cli *c, const struct ctl_verb *v, int rest, char **a
 	return top_run(c->sock, (unsigned)frames);
 }
 
-/* Send the command to strgd; with --wait, then wait for the drained backend. */
+/*
+ * Send the command to strgd; with --wait-fleet, then wait for the fleet's hosts; with --wait,
+ * then for the drained backend.
+ */
 static int send_command(const struct cli *c, const struct ctl_verb *v, int rest, char **argv)
 {
 	char line[CTL_LINE_MAX];
+	int64_t rev = 0;
 	int ret;
 
 	if (c->wait_limit >= 0 &&
@@ -400,9 +435,19 @@ static int send_command(const struct cli *c, const struct ctl_verb *v, int rest,
 		fprintf(stderr, "strgctl: --force goes with 'backend set' and 'backend del'\n");
 		return EXIT_USAGE;
 	}
+	if (c->fleet_limit >= 0 && (!(v->flags & CTL_CHANGES) || c->dry)) {
+		fprintf(stderr, "strgctl: --wait-fleet goes with a change (not --dry-run)\n");
+		return EXIT_USAGE;
+	}
 	if (build_line(rest, argv, c->json, c->dry, c->force, line, sizeof(line)) < 0)
 		return EXIT_USAGE;
-	ret = run(c->sock, line);
+	/* Not in a fleet: said before anything changes. */
+	ret = c->fleet_limit >= 0 ? waitfleet_check(c->sock) : -1;
+	if (ret >= 0)
+		return ret;
+	ret = run(c->sock, line, &rev);
+	if (ret == EXIT_OK && c->fleet_limit >= 0)
+		ret = waitfleet_run(c->sock, rev, c->fleet_limit);
 	if (ret == EXIT_OK && c->wait_limit >= 0)
 		ret = wait_idle(c->sock, argv[2], argv[3], c->wait_limit);
 	return ret;
@@ -412,7 +457,8 @@ int main(int argc, char **argv)
 {
 	const char *env_sock = getenv("STRGCTL_SOCKET");
 	struct cli c = {.sock = env_sock && *env_sock ? env_sock : CTL_SOCKET_DEFAULT,
-			.wait_limit = -1};
+			.wait_limit = -1,
+			.fleet_limit = -1};
 	const struct ctl_verb *v;
 	int used = 0, rest, ret;
 

@@ -181,6 +181,10 @@ static int run_change(struct ctl_env *env, const struct ctl_verb *v, struct ctl_
 	a->cfg = c->draft;
 	a->change = c;
 	ret = v->run(env, a, r);
+	/* In a fleet, what the same change would write to the store (the draft has the edit). */
+	if (a->dry && ret >= 0 && env->store_preview &&
+	    env->store_preview(env, env->chg.live, c->draft, &r->text))
+		ret = ctl_fail(r, "out of memory for the dry run");
 	published = change_end(&env->chg, c, ret, &r->text, &r->ticket);
 	if (published < 0)
 		return ctl_fail(r, "%s", c->err);

@@ -60,6 +60,9 @@ struct ctl_env {
 				const struct config *draft, bool orphan, char *err, size_t errlen);
 	int (*store_outcome)(struct ctl_env *env, int64_t ticket, int64_t *rev, char *msg,
 			     size_t len);
+	/* In a fleet, --dry-run: the store transaction the change would write, in words. */
+	int (*store_preview)(struct ctl_env *env, const struct config *live,
+			     const struct config *draft, struct reply *out);
 	/* In a fleet: the view of it for "fleet" (fleet/store.h, store_view()). */
 	json_t *(*fleet_view)(struct ctl_env *env);
 	/* In a fleet: the store's numbers for the metrics (metrics_src.read_store). */

@@ -274,6 +274,12 @@ static int env_store_outcome(struct ctl_env *env, int64_t ticket, int64_t *rev, 
 	return store_outcome(((struct proxy *)env->owner)->sh->store, ticket, rev, msg, len);
 }
 
+static int env_store_preview(struct ctl_env *env, const struct config *live,
+			     const struct config *draft, struct reply *out)
+{
+	return store_preview(((struct proxy *)env->owner)->sh->store, live, draft, out);
+}
+
 static json_t *env_fleet_view(struct ctl_env *env)
 {
 	return store_view(((struct proxy *)env->owner)->sh->store);
@@ -410,6 +416,7 @@ static int open_store(struct shared *sh, const struct config *cfg)
 	env->store_submit = env_store_submit;
 	env->store_outcome = env_store_outcome;
 	env->fleet_view = env_fleet_view;
+	env->store_preview = env_store_preview;
 	env->read_store = store_numbers;
 	env->store_ctx = sh->store;
 	env->chg.share = share_change;

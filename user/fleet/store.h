@@ -17,6 +17,7 @@
 
 #define STORE_LEASE_TTL_S 10 /* a host that dies drops out of nodes/ within it */
 
+struct reply;
 struct store;
 
 /* What this host reports (nodes/NAME), and views show. */
@@ -58,6 +59,12 @@ void store_status(struct store *st, struct store_status *out);
  */
 int64_t store_submit(struct store *st, const struct config *live, const struct config *draft,
 		     bool orphan, char *err, size_t errlen);
+/*
+ * Worker 0, for --dry-run: the transaction store_submit() would write for the same change, in
+ * words on out (each key, its compare, what would be put), nothing written. 0 or -ENOMEM.
+ */
+int store_preview(struct store *st, const struct config *live, const struct config *draft,
+		  struct reply *out);
 /*
  * Worker 0: 1 while the change is on its way, 0 once in force here (*revision: written at), or
  * -errno with the reason in msg (-ECANCELED: a conflict, what changed meanwhile named).

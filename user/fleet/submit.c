@@ -15,6 +15,7 @@
 #include "fleet/store-t.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/reply.h"
 #include "lib/ring.h"
 
 #define OUTCOME_WAIT_MS 10000 /* written, yet not in force here after this: said so */
@@ -143,6 +144,45 @@ int64_t store_submit(struct store *st, const struct config *live, const struct c
 	fleet_objs_free(&a);
 	fleet_objs_free(&b);
 	return ret;
+}
+
+/* One key of a preview: put or delete, and the compare it would go with. */
+static void preview_op(const struct store *st, const struct fleet_obj *ob, bool del, int64_t base,
+		       struct reply *out)
+{
+	reply_printf(out, "  %s %s%s if its mod revision is below %" PRId64 "%s%s\n",
+		     del ? "delete" : "put", st->set.prefix, ob->name, base + 1, del ? "" : ": ",
+		     del ? "" : ob->value);
+}
+
+int store_preview(struct store *st, const struct config *live, const struct config *draft,
+		  struct reply *out)
+{
+	struct fleet_objs a = {0}, b = {0};
+	struct fleet_diff d = {0};
+	int64_t base;
+	int err;
+
+	pthread_mutex_lock(&st->lock);
+	base = st->status.revision;
+	pthread_mutex_unlock(&st->lock);
+	err = diff_of(live, draft, &a, &b, &d);
+	if (!err && !(d.nput + d.ndel))
+		reply_printf(out, "store: no transaction (the fleet's table would not change)\n");
+	else if (!err)
+		reply_printf(out,
+			     "store: would write one transaction of %zu key%s, holding only if "
+			     "none changed since revision %" PRId64 " (this host's); nothing "
+			     "written:\n",
+			     d.nput + d.ndel, d.nput + d.ndel == 1 ? "" : "s", base);
+	for (size_t i = 0; !err && i < d.nput; i++)
+		preview_op(st, d.put[i], false, base, out);
+	for (size_t i = 0; !err && i < d.ndel; i++)
+		preview_op(st, d.del[i], true, base, out);
+	fleet_diff_free(&d);
+	fleet_objs_free(&a);
+	fleet_objs_free(&b);
+	return err;
 }
 
 bool store_jobs_queued(const struct store *st)
