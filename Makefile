@@ -47,7 +47,7 @@ STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/control/,change.c ctl.c ctlfleet.c ctlguard.c ctlpool.c ctlreply.c ctlroute.c ctlstrgd.c \
 		ctlsrv.c ctlverbs.c reload.c rollback.c) \
 	$(addprefix user/daemon/,strgd.c proxy.c) \
-	$(addprefix user/fleet/,store.c report.c change.c)
+	$(addprefix user/fleet/,store.c report.c submit.c)
 # The status page, linked into strgd as a string (statuspage.S includes statuspage.html).
 STRGD_ASM := $(OBJDIR)/observe/statuspage.o
 STRGCTL_SRCS := $(addprefix user/cli/,strgctl.c ctlclient.c top.c)
@@ -226,7 +226,7 @@ FUZZ_DIR := $(OUTPUT)/fuzz
 FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DSTRG_NUMERIC_ONLY -Iinclude -Iuser -I$(OUTPUT) \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_LIB := $(patsubst user/%.c,$(FUZZ_DIR)/%.o,$(LIB_SRCS))
+FUZZ_LIB := $(patsubst user/%.c,$(FUZZ_DIR)/%.o,$(LIB_SRCS) $(FLEET_SRCS))
 FUZZ_DAEMON := $(patsubst user/%.c,$(FUZZ_DIR)/%.o,$(filter-out user/daemon/strgd.c,$(STRGD_SRCS)))
 FUZZ_BINS := $(FUZZ_DIR)/fuzz_http $(FUZZ_DIR)/fuzz_fastscan $(FUZZ_DIR)/fuzz_config \
 	$(FUZZ_DIR)/fuzz_ctl

@@ -340,9 +340,13 @@ def kernel_takes_second_request(env):
          "and %d of %d modern connections (%.2f s)" % (
              got[LEGACY_PREFIX], per_pool, got[MODERN_PREFIX], per_pool,
              time.monotonic() - t0))
-    S.check(got[LEGACY_PREFIX] >= 0.9 * per_pool and got[MODERN_PREFIX] >= 0.9 * per_pool,
+    # strgd hands the connection over before the client can send its second request: 100 of
+    # 100 in every run here, under stress-ng and a load average of 18 too. Two per pool are
+    # allowed for a machine slower still.
+    S.check(got[LEGACY_PREFIX] >= per_pool - 2 and got[MODERN_PREFIX] >= per_pool - 2,
             "second request sent right after the first response was passed up to strgd on %d of "
-            "%d legacy and %d of %d modern connections (want at most 10 %%) (kstats fast delta %d and %d): the "
+            "%d legacy and %d of %d modern connections (want at most 2) (kstats fast delta %d "
+            "and %d): the "
             "kernel does not get the connection in time" % (
                 per_pool - got[LEGACY_PREFIX], per_pool, per_pool - got[MODERN_PREFIX],
                 per_pool, got[LEGACY_PREFIX], got[MODERN_PREFIX]))

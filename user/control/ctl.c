@@ -124,29 +124,43 @@ static int run_store_change(struct ctl_env *env, const struct ctl_verb *v, struc
 	if (ticket > 0) {
 		r->wait = CTL_WAIT_STORE;
 		r->store_ticket = ticket;
+		r->store_rev = 0;
 	} else if (published > 0) {
 		r->wait = CTL_WAIT_CHANGE;
 	}
 	return ret < 0 ? ret : 0;
 }
 
-/* A change written to the store: its reply goes once it is in force here, or failed. */
+/*
+ * A change written to the store: its reply goes once this host runs the revision written, on
+ * every worker (worker 0 puts it in force, the others follow at their next turn), or failed.
+ */
 static bool store_ready(struct ctl_env *env, struct ctl_reply *r)
 {
+	const struct change_ops *ops = env->chg.ops;
 	char msg[320];
 	int64_t rev = 0;
-	int ret = env->store_outcome(env, r->store_ticket, &rev, msg, sizeof(msg));
+	int ret;
 
-	if (ret == 1)
-		return false;
-	if (ret < 0) {
-		ctl_fail(r, "%s", msg);
-		pr_warn("ctl: %s: %s", r->what, msg);
-	} else {
-		ctl_replyf(r, "in force here at store revision %lld\n", (long long)rev);
-		pr_info("ctl: %s (store revision %lld, in force here after %llu us)", r->what,
-			(long long)rev, (unsigned long long)(now_ns() - r->t0_ns) / 1000);
+	if (!r->store_rev) {
+		ret = env->store_outcome(env, r->store_ticket, &rev, msg, sizeof(msg));
+		if (ret == 1)
+			return false;
+		if (ret < 0) {
+			ctl_fail(r, "%s", msg);
+			pr_warn("ctl: %s: %s", r->what, msg);
+			r->wait = CTL_WAIT_NONE;
+			return true;
+		}
+		/* Run by worker 0 by now: the generation the other workers must reach. */
+		r->store_rev = rev;
+		r->ticket.gen = env->chg.live->gen;
 	}
+	if (ops && ops->everywhere && ops->everywhere(env->chg.owner) < r->ticket.gen)
+		return false;
+	ctl_replyf(r, "in force here at store revision %lld\n", (long long)r->store_rev);
+	pr_info("ctl: %s (store revision %lld, in force here after %llu us)", r->what,
+		(long long)r->store_rev, (unsigned long long)(now_ns() - r->t0_ns) / 1000);
 	r->wait = CTL_WAIT_NONE;
 	return true;
 }

@@ -32,6 +32,7 @@ struct ctl_reply {
 	uint64_t t0_ns;		     /* when the command came (CLOCK_MONOTONIC) */
 	char what[300];		     /* a change: "uid U pid P: COMMAND", for its log line */
 	int64_t store_ticket;	     /* a change for the fleet's store: its ticket */
+	int64_t store_rev;	     /* and the revision it was written at, once run here */
 };
 
 /* Append to a reply (it grows as needed; out of memory, it says so instead). */

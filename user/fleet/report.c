@@ -14,10 +14,20 @@
 #include <jansson.h>
 
 #include "fleet/store-t.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/version.h"
 
 #define RENEW_MS (STORE_LEASE_TTL_S * 1000 / 3)
+
+/* What this host reports, read under the store's lock (also for strgctl fleet and /metrics). */
+void store_status(struct store *st, struct store_status *out)
+{
+	pthread_mutex_lock(&st->lock);
+	*out = st->status;
+	out->hosts = (unsigned)st->nodes.n;
+	pthread_mutex_unlock(&st->lock);
+}
 
 void store_report_bump(struct store *st)
 {
@@ -52,7 +62,7 @@ static char *report_text(struct store *st)
 		      st->set.node, "version", STRG_VERSION, "address", st->listen, "revision",
 		      (json_int_t)s.revision, "table_hash", hash, "rejected_revision",
 		      (json_int_t)s.rejected_revision, "rejected", s.rejected, "stale_since",
-		      stamp_json(s.stale_since_ms), "updated", stamp_json(store_now_ms()));
+		      stamp_json(s.stale_since_ms), "updated", stamp_json(wall_ms()));
 	text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(j);
 	return text;
@@ -74,7 +84,7 @@ static int put_report(struct store *st)
 /* One turn: a lease held, the report written if it changed, the lease renewed when due. */
 static int report_turn(struct store *st, uint64_t gen, uint64_t *written, uint64_t *renewed)
 {
-	uint64_t now = store_now_ms();
+	uint64_t now = wall_ms();
 	int64_t ttl;
 	int err = 0;
 

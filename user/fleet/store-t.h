@@ -89,7 +89,7 @@ struct store {
 	int wake_fd;
 };
 
-/* change.c: run the changes waiting (the reporter thread); whether one waits (lock held). */
+/* submit.c: run the changes waiting (the reporter thread); whether one waits (lock held). */
 void store_jobs_run(struct store *st);
 bool store_jobs_queued(const struct store *st);
 void store_jobs_free(struct store *st);
@@ -99,7 +99,5 @@ void store_wake(struct io_uring *ring, int fd);
 void *store_report_run(void *arg);
 /* The status changed: the report is written again (call with st->lock held). */
 void store_report_bump(struct store *st);
-/* Unix time in ms. */
-uint64_t store_now_ms(void);
 
 #endif

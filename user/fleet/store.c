@@ -19,19 +19,12 @@
 
 #include "fleet/schema.h"
 #include "fleet/store-t.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/ring.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-
-uint64_t store_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static bool stopping(struct store *st)
 {
@@ -80,7 +73,7 @@ static void in_touch(struct store *st)
 	pthread_mutex_unlock(&st->lock);
 	if (!st->in_touch && since && st->ever_in_touch)
 		pr_info("store: in touch with etcd (%s) again after %.1f s, at revision %" PRId64,
-			etcd_endpoint(st->ew), (double)(store_now_ms() - since) / 1000, st->seen);
+			etcd_endpoint(st->ew), (double)(wall_ms() - since) / 1000, st->seen);
 	else if (!st->ever_in_touch)
 		pr_info("store: in touch with etcd (%s), cluster %" PRIx64, etcd_endpoint(st->ew),
 			st->cluster_id);
@@ -93,7 +86,7 @@ static void out_of_touch(struct store *st, const char *why)
 
 	pthread_mutex_lock(&st->lock);
 	if (!st->status.stale_since_ms) {
-		st->status.stale_since_ms = store_now_ms();
+		st->status.stale_since_ms = wall_ms();
 		store_report_bump(st);
 	}
 	rev = st->status.revision;
@@ -506,7 +499,7 @@ static int watch(struct store *st)
 static void *follow(void *arg)
 {
 	struct store *st = arg;
-	unsigned backoff = BACKOFF_MIN_MS, seed = (unsigned)getpid() ^ (unsigned)store_now_ms();
+	unsigned backoff = BACKOFF_MIN_MS, seed = (unsigned)getpid() ^ (unsigned)wall_ms();
 	int err;
 
 	while (!stopping(st)) {
@@ -576,14 +569,6 @@ void store_applied(struct store *st, const struct config *table, int err)
 	pthread_mutex_unlock(&st->lock);
 }
 
-void store_status(struct store *st, struct store_status *out)
-{
-	pthread_mutex_lock(&st->lock);
-	*out = st->status;
-	out->hosts = (unsigned)st->nodes.n;
-	pthread_mutex_unlock(&st->lock);
-}
-
 json_t *store_view(struct store *st)
 {
 	json_t *nodes = json_array(), *v;
@@ -631,7 +616,7 @@ static int store_init(struct store *st, const struct config *live, int wake_fd, 
 	st->wake_fd = wake_fd;
 	st->status.revision = live->store_revision;
 	st->status.hash = st->handed_hash = fleet_schema_hash(live);
-	st->status.stale_since_ms = store_now_ms(); /* until the first read */
+	st->status.stale_since_ms = wall_ms(); /* until the first read */
 	st->offer = config_clone(live);
 	st->ew = client(&st->set, 10000); /* reads of a large prefix take their time */
 	/* Each member tried in turn: a cut-off host knows it within the lease's TTL. */

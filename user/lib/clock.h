@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The one clock strgd and strgctl measure time with: CLOCK_MONOTONIC, in nanoseconds. */
+/*
+ * The one clock strgd and strgctl measure time with: CLOCK_MONOTONIC, in nanoseconds; and the
+ * wall clock in milliseconds, for times shown to people or written where other hosts read them.
+ */
 #ifndef STRG_CLOCK_H
 #define STRG_CLOCK_H
 
@@ -12,6 +15,14 @@ static inline uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static inline uint64_t ms_ns(uint32_t ms)

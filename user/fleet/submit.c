@@ -13,6 +13,7 @@
 
 #include "fleet/schema.h"
 #include "fleet/store-t.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/ring.h"
 
@@ -194,7 +195,7 @@ static void job_run(struct store *st, struct store_job *j)
 	j->err = err;
 	j->revision = h.revision;
 	j->state = err ? STORE_JOB_FAILED : STORE_JOB_WRITTEN;
-	j->done_ms = store_now_ms();
+	j->done_ms = wall_ms();
 	pthread_mutex_unlock(&st->lock);
 	if (j->orphan && err)
 		pr_warn("store: this host's change was not written: %s", j->msg);
@@ -245,7 +246,7 @@ static int written_outcome(struct store *st, struct store_job *j, char *msg, siz
 			 j->revision, st->status.rejected);
 		return -EINVAL;
 	}
-	if (store_now_ms() - j->done_ms > OUTCOME_WAIT_MS) {
+	if (wall_ms() - j->done_ms > OUTCOME_WAIT_MS) {
 		snprintf(msg, len,
 			 "written to the store at revision %" PRId64 ", not in force here after "
 			 "%d s (is this host in touch with the store?)",
