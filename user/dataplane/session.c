@@ -173,6 +173,9 @@ static void recheck(struct conn *c)
 		return;
 	}
 	if (conn_has(c, CF_KWAIT)) {
+		/* Its answer must not overtake the kernel's last bytes (in the psock queue). */
+		if (!handoff_client_drained(c, &k))
+			return;
 		c->flags &= ~CF_KWAIT;
 		session_input(c);
 	}
