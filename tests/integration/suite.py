@@ -1278,6 +1278,15 @@ def unsolicited_closed():
     return sum(p["unsolicited_closed"] for p in pools if p["pool"] == "modern")
 
 
+def get_short(path, conn, after):
+    """get() whose failure to parse says in a line which request and what came (bytes of a
+    body where a head belongs would fill kilobytes)."""
+    try:
+        return get(path, conn=conn)
+    except h.ProtocolError as e:
+        raise Fail("%s%s: %s" % (path, after, short(str(e), 120)))
+
+
 @test
 def unsolicited_backend_response_never_answers(env):
     """A backend that sends a second response nobody asked for, 200 ms after its answer or in
@@ -1287,24 +1296,24 @@ def unsolicited_backend_response_never_answers(env):
     with RawConn() as c:
         for rnd in range(3):
             path = "/__unsolicited/200/r%d" % rnd
-            resp = get(path, conn=c)
+            resp = get_short(path, c, "")
             expect_pool(resp, "modern", path)
             check(resp.body == ("modern GET %s\n" % path).encode(), "%s: %r" % (path, resp))
             time.sleep(0.5)  # the unasked-for response arrives meanwhile
             for i in range(3):
                 for p, pool in (("/v1/getMarketingEvents/r%d-%d" % (rnd, i), "modern"),
                                 ("/a/r%d-%d" % (rnd, i), "legacy")):
-                    resp = get(p, conn=c)
+                    resp = get_short(p, c, " after an unsolicited response")
                     check(resp.body == ("%s GET %s\n" % (pool, p)).encode(),
                           "after an unsolicited response, %s got %r" % (p, resp))
         for n in (5, 3000, 300000):
-            resp = get("/__extra/%d" % n, conn=c)
+            resp = get_short("/__extra/%d" % n, c, "")
             check(resp.status == 200 and len(resp.body) == n and
                   hashlib.sha256(resp.body).hexdigest() == h.backend.pattern_sha256(n),
                   "/__extra/%d: %r" % (n, resp))
             for i in range(2):
                 p = "/v1/getMarketingEvents/x%d-%d" % (n, i)
-                resp = get(p, conn=c)
+                resp = get_short(p, c, " after /__extra/%d" % n)
                 check(resp.body == ("modern GET %s\n" % p).encode(),
                       "after /__extra/%d, %s got %r" % (n, p, resp))
     if env.flavour.name == "strgd":

@@ -1356,6 +1356,141 @@ out:
 	return err;
 }
 
+/* Bytes written into a TCP socket so far: acknowledged, plus still in its send queue. */
+static int bytes_written(int fd, __u64 *n)
+{
+	struct tcp_info ti;
+	int outq = 0, err;
+
+	err = tcp_info(fd, &ti);
+	if (err)
+		return err;
+	if (ioctl(fd, SIOCOUTQ, &outq))
+		return -errno;
+	*n = ti.tcpi_bytes_acked + (__u64)outq;
+	return 0;
+}
+
+static const char own_mark[] = "OWN!"; /* what the proxy itself sends after the redirect */
+
+/* The proxy's own send of own_mark, when it may go: 1 sent, 0 not yet (full), -1 failed. */
+static int own_send(struct fixture *f, bool wait, __u64 want)
+{
+	const size_t mlen = sizeof(own_mark) - 1;
+	__u64 n = 0;
+	ssize_t r;
+
+	if (wait && (bytes_written(f->t.proxy_client, &n) || n < want))
+		return 0;
+	r = send(f->t.proxy_client, own_mark, mlen, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (r == (ssize_t)mlen)
+		return 1;
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	return failf("proxy_client's own send: %zd (%s)", r, r < 0 ? strerror(errno) : "short");
+}
+
+/*
+ * One round of own_send_overtakes_redirect: the backend sends len pattern bytes (from stream
+ * offset *off), more than the client's buffers hold, which the splice redirects to the client;
+ * the client reads a little at a time while proxy_client tries to send own_mark itself, at once
+ * or (wait) once bytes_written() says the redirected bytes are all in it (*want: the count it
+ * must reach). 1: the client read the mark before the end of the redirected bytes; 0: after
+ * them, in order; -1: failed (FAIL printed).
+ */
+static int overtake_round(struct fixture *f, uint8_t *buf, size_t len, uint64_t *off, bool wait,
+			  __u64 *want)
+{
+	const size_t mlen = sizeof(own_mark) - 1, all = len + mlen;
+	uint64_t deadline = now_ms() + 5 * IO_TIMEOUT_MS;
+	size_t got = 0;
+	ssize_t n;
+	int sent = 0, err;
+
+	pattern_fill(buf, len, *off);
+	err = send_all(f->t.backend_app, buf, len);
+	if (err)
+		return failf("the backend's send: %s", strerror(-err));
+	*want += len;
+	usleep(50 * 1000); /* the client's buffers fill, the rest waits in the psock queue */
+	while (got < all) {
+		if (!sent && (sent = own_send(f, wait, *want)) < 0)
+			return -1;
+		n = recv(f->t.client_app, buf + got, (sent ? all : all - mlen) - got, MSG_DONTWAIT);
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return failf("the client's read after %zu of %zu bytes: %s", got, all,
+				     n ? strerror(errno) : "EOF");
+		if (now_ms() > deadline)
+			return failf("the client read %zu of %zu bytes (own mark %s)", got, all,
+				     sent ? "sent" : "not sent");
+		usleep(100);
+	}
+	*want += mlen;
+	*off += len;
+	return !(pattern_mismatch(buf, len, *off - len) == len &&
+		 !memcmp(buf + len, own_mark, mlen));
+}
+
+/*
+ * Fact: a send of the proxy's own on a socket the splice redirects to can overtake bytes the
+ * verdict redirected before it. They wait in the target's psock queue for the backlog work,
+ * which retries a full socket on a timer (unwritable_target_polled_every_jiffy), while the own
+ * send goes into the socket as soon as it has room. Once bytes_written() (tcpi_bytes_acked +
+ * SIOCOUTQ) of the target counts them all, they are in its send queue and the own send lands
+ * after them. Each round: 1 MiB from the backend to a client with 64 KiB buffers that reads
+ * as it can, and 4 bytes of the proxy's own; the client checks the order. The unchecked send
+ * must overtake at least once (else this fact no longer holds and the check costs for
+ * nothing); the checked one never.
+ */
+static int test_own_send_overtakes_redirect(void)
+{
+	enum { LEN = 1 * MIB, ROUNDS = 10 };
+	static uint8_t buf[LEN + 16];
+	unsigned overtaken[2] = {0, 0};
+	uint64_t off = 0;
+	__u64 want = 0;
+	struct fixture f;
+	int err, r;
+
+	if (fixture_open_default(&f))
+		return -1;
+	err = set_int_opt(f.t.proxy_client, SOL_SOCKET, SO_SNDBUF, 64 * 1024);
+	if (!err)
+		err = set_int_opt(f.t.client_app, SOL_SOCKET, SO_RCVBUF, 64 * 1024);
+	if (!err)
+		err = splice_pair(&f, false);
+	if (!err)
+		err = bytes_written(f.t.proxy_client, &want);
+	if (err) {
+		err = failf("setting up: %s", strerror(-err));
+		goto out;
+	}
+	for (int wait = 0; wait < 2; wait++) {
+		for (int i = 0; i < ROUNDS; i++) {
+			r = overtake_round(&f, buf, LEN, &off, wait, &want);
+			if (r < 0) {
+				err = -1;
+				goto out;
+			}
+			overtaken[wait] += (unsigned)r;
+		}
+	}
+	notef("own send as soon as the socket had room: overtook the redirected bytes in %u of "
+	      "%d rounds",
+	      overtaken[0], ROUNDS);
+	if (overtaken[1] || !overtaken[0])
+		err = failf("own send overtook the redirected bytes in %u of %d rounds at once, in "
+			    "%u of %d after bytes_written() counted them; want 1 or more, and 0",
+			    overtaken[0], ROUNDS, overtaken[1], ROUNDS);
+out:
+	fixture_close(&f);
+	return err;
+}
+
 /* Private network namespace with lo up, so the tests need no addresses and leave nothing behind. */
 static int netns_enter(void)
 {
@@ -1402,6 +1537,7 @@ static const struct subtest subtests[] = {
 	{"close_removes_entry", test_close_removes_entry},
 	{"backlog_runs_on_receiving_cpu", test_backlog_runs_on_receiving_cpu},
 	{"unwritable_target_polled_every_jiffy", test_unwritable_target_polled_every_jiffy},
+	{"own_send_overtakes_redirect", test_own_send_overtakes_redirect},
 };
 
 /*

@@ -519,10 +519,10 @@ void conn_drop_backend(struct conn *c, int pool)
 const char *conn_flags_text(const struct conn *c, char *buf, size_t len)
 {
 	static const char *const names[] = {
-		"adopted",  "kwait",	"eof_wait",	   "cut_wait",
-		"handing",  "reused",	"connect_timeout", "close_sent",
-		"tunnel",   "upgrade",	"resp_head",	   "resp_started",
-		"inflight", "fallback", "parked",	   "khead",
+		"adopted",   "kwait",		"eof_wait",   "cut_wait", "handing",
+		"reused",    "connect_timeout", "close_sent", "tunnel",	  "upgrade",
+		"resp_head", "resp_started",	"inflight",   "fallback", "parked",
+		"khead",     "adopt_wait",
 	};
 	static const char *const knames[] = {"spliced", "corked"};
 	size_t n = 0;

@@ -70,8 +70,12 @@ enum conn_flags {
 	CF_FALLBACK = 1u << 13,	    /* its route's pool had no backend: another pool serves it */
 	CF_PARKED =
 		1u << 14, /* idle in user space: recv cancelled, buffers let go, polled instead */
-	CF_KHEAD = 1u << 15, /* the kernel counted this response's head (passed up mid-body) */
+	CF_KHEAD = 1u << 15,	  /* the kernel counted this response's head (passed up mid-body) */
+	CF_ADOPT_WAIT = 1u << 16, /* a response passed up mid-body waits for the kernel's bytes */
 };
+
+/* Waiting on the kernel between requests: recheck() (session.c) says when it is over. */
+#define CF_WAITS (CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT | CF_ADOPT_WAIT)
 
 /* The message one side sends in an exchange: how it is framed and how far it got. */
 struct msg_dir {

@@ -50,7 +50,10 @@ void handoff_release(struct conn *c);
  * held once the kernel has the connection.
  */
 enum hb handoff_hand_back(struct conn *c);
-/* Every byte written to the client socket (strgd's and the kernel's) was acknowledged. */
+/*
+ * Every byte for the client socket (strgd's and the kernel's redirected ones) is in it: sent,
+ * or queued in its send queue behind which a send of strgd's lands in order.
+ */
 bool handoff_client_drained(struct conn *c, const struct strg_conn *k);
 /*
  * Send on the part of a body the kernel passed up inside a larger skb (strg_conn.tail_owed), and

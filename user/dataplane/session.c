@@ -104,19 +104,53 @@ static void session_input(struct conn *c)
 }
 
 /*
- * A connection waiting on the kernel: bytes held back while its response was in flight, or an
- * end (the client's or the backend's) that must not cut the redirected bytes short.
+ * Finish a response the kernel passed up. One passed up mid-body (the end of its body and bytes
+ * nobody asked for in one skb) waits until every byte the kernel redirected before it is in the
+ * client socket: a redirect is a kernel work that may run after strgd's own send, which would
+ * then overtake the head and the start of the body. Looked at again each tick, at most timeout
+ * client (a client that stopped reading).
+ */
+static void adopt(struct conn *c, unsigned pool, const struct strg_conn *k)
+{
+	uint64_t now = now_ns();
+
+	if (k->resp_owed && !handoff_client_drained(c, k)) {
+		if (!conn_has(c, CF_ADOPT_WAIT)) {
+			c->flags |= CF_ADOPT_WAIT;
+			c->eof_deadline = now + ms_ns(c->w->cfg->client_timeout_ms);
+			return;
+		}
+		if (now <= c->eof_deadline)
+			return;
+		pr_info("conn %lu: the client took no more of a response the kernel carried",
+			c->id);
+		c->flags &= ~CF_ADOPT_WAIT;
+		conn_close(c);
+		return;
+	}
+	c->flags &= ~CF_ADOPT_WAIT;
+	exchange_adopt(c, pool, k);
+}
+
+/*
+ * A connection waiting on the kernel: bytes held back while its response was in flight, the rest
+ * of a response passed up, or an end (the client's or the backend's) that must not cut the
+ * redirected bytes short.
  */
 static void recheck(struct conn *c)
 {
 	struct strg_conn k;
 
 	if (!handoff_kernel_state(c, &k)) {
-		c->flags &= ~CF_KWAIT;
+		c->flags &= ~(CF_KWAIT | CF_ADOPT_WAIT);
 		if (conn_has(c, CF_EOF_WAIT))
 			conn_close(c);
 		else
 			exchange_start(c);
+		return;
+	}
+	if (conn_has(c, CF_ADOPT_WAIT)) {
+		adopt(c, k.pool, &k);
 		return;
 	}
 	/* The client left inside a body the kernel carries: nothing will complete the request. */
@@ -139,6 +173,9 @@ static void recheck(struct conn *c)
 		return;
 	}
 	if (conn_has(c, CF_KWAIT)) {
+		/* Its answer must not overtake the kernel's last bytes (in the psock queue). */
+		if (!handoff_client_drained(c, &k))
+			return;
 		c->flags &= ~CF_KWAIT;
 		session_input(c);
 	}
@@ -253,12 +290,14 @@ static void backend_watch(struct conn *c, unsigned pool, int res)
 
 	if (c->state != ST_HEAD || c->up[pool].fd < 0 || res < 0)
 		return; /* busy: the exchange reads it; the watch is armed again when idle */
+	if (conn_has(c, CF_ADOPT_WAIT))
+		return; /* its response is finished first, reading up to its end */
 	if (!handoff_kernel_state(c, &k)) {
 		conn_close(c);
 		return;
 	}
 	if (kconn_resp_passed(&c->k, &k)) {
-		exchange_adopt(c, pool, &k); /* a response and its FIN: finish it first */
+		adopt(c, pool, &k); /* a response and its FIN: finish it first */
 		return;
 	}
 	if (k.pool == pool && k.phase == STRG_PH_KREQ) {
@@ -370,7 +409,7 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 	}
 	if (!c || c->state != ST_HEAD)
 		return; /* busy: the exchange in progress reads it, or the hand-back looks */
-	if (conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT)) {
+	if (conn_has(c, CF_WAITS)) {
 		recheck(c);
 		return;
 	}
@@ -388,7 +427,7 @@ void session_on_event(void *ctx, const struct strg_event *ev)
 	if (ev->pool >= STRG_POOLS_MAX || c->up[ev->pool].fd < 0 || !handoff_kernel_state(c, &k))
 		return;
 	if (kconn_resp_passed(&c->k, &k)) {
-		exchange_adopt(c, ev->pool, &k);
+		adopt(c, ev->pool, &k);
 		return;
 	}
 	/*
@@ -532,8 +571,7 @@ bool session_sweep_backends(struct worker *w)
 				continue;
 			/* strgd's own exchange with it: let go after (conn_backend_reusable says
 			 * no). */
-			if (c->state != ST_HEAD ||
-			    conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT)) {
+			if (c->state != ST_HEAD || conn_has(c, CF_WAITS)) {
 				done = false;
 				continue;
 			}
@@ -561,7 +599,7 @@ static uint64_t shed_rank(struct conn *c, uint64_t now)
 {
 	struct strg_conn k;
 
-	if (c->state != ST_HEAD || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT))
+	if (c->state != ST_HEAD || conn_has(c, CF_WAITS))
 		return 0;
 	if (conn_unread(c, CLIENT))
 		return c->head_ns && now - c->head_ns > 1000000000ull
@@ -617,7 +655,7 @@ static void idle_backends(struct conn *c, uint64_t now)
 	c->bidle_ns = now + 1000000000ull;
 	for (unsigned p = 0; p < POOL_MAX; p++)
 		any = any || c->up[p].fd >= 0;
-	if (!any || conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT) || conn_unread(c, CLIENT))
+	if (!any || conn_has(c, CF_WAITS) || conn_unread(c, CLIENT))
 		return;
 	if (handoff_kernel_state(c, &k)) {
 		if (kconn_busy(&k))
@@ -648,7 +686,7 @@ void session_tick(struct conn *c, uint64_t now, uint64_t stop_deadline)
 
 	if (c->state == ST_CLOSING)
 		return;
-	if (c->state == ST_HEAD && conn_has(c, CF_KWAIT | CF_EOF_WAIT | CF_CUT_WAIT)) {
+	if (c->state == ST_HEAD && conn_has(c, CF_WAITS)) {
 		recheck(c);
 		return;
 	}
