@@ -176,8 +176,9 @@ $(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka $(LDLIBS)
 
-# Unit tests, the same under ASan+UBSan, kernel behaviours, then the end-to-end suite (root,
-# netns): every suite runs even when one fails; the last line counts the whole run's test cases.
+# Unit tests under ASan+UBSan, kernel behaviours, then the end-to-end suite (root, netns): every
+# suite runs even when one fails; the last line counts the whole run's test cases. The plain unit
+# run (check-unit) is a subset of the sanitizer run: it is the quick loop while editing.
 check:
 	$(Q)tests/run-all
 
