@@ -23,12 +23,15 @@ function best(a, w, r, low,   u, k) {
 	return (low ? u < k : u > k) ? u : k
 }
 
-# The default's ratio to row den (or "best") on workload w: "median (min-max) ahead/rounds"; the
-# default is ahead when the ratio is above 1 (below 1 when low: a cost).
-function ratio(a, w, den, low,   r, n, v, ahead, x, y, q) {
+# Row num's ratio (the default's when num is "") to row den (or "best") on workload w:
+# "median (min-max) ahead/rounds"; num is ahead when the ratio is above 1 (below 1 when low: a
+# cost).
+function ratio(a, w, den, low, num,   r, n, v, ahead, x, y, q) {
 	n = 0; ahead = 0
+	if (num == "")
+		num = "strgd"
 	for (r = 1; r <= rounds; r++) {
-		x = a["strgd", w, r]
+		x = a[num, w, r]
 		y = den == "best" ? best(a, w, r, low) : a[den, w, r]
 		if (x == "" || y == "" || y == 0)
 			continue
@@ -86,6 +89,22 @@ END {
 	for (i = 1; i <= nw; i++)
 		printf " %22s", ratio(cpu, W[i], "haproxy", 1)
 	printf "\n"
+
+	# A build against its base (STRGD_BASE: rows base, base-user, base-kernel), mode by mode.
+	for (j = 1; j <= nr; j++) {
+		if (R[j] !~ /^base/ || !(R[j] in seen))
+			continue
+		cur = "strgd" substr(R[j], 5)
+		if (!(cur in seen))
+			continue
+		printf "  %-56s", cur " / " R[j]
+		for (i = 1; i <= nw; i++)
+			printf " %22s", ratio(val, W[i], R[j], 0, cur)
+		printf "\n  %-56s", "  machine CPU per request, " cur " / " R[j]
+		for (i = 1; i <= nw; i++)
+			printf " %22s", ratio(cpu, W[i], R[j], 1, cur)
+		printf "\n"
+	}
 
 	printf "\nFor the README (%d rounds of %s s, medians; [machine CPU us per request]):\n\n", rounds, dur
 	printf "| req/s [us/rq] |"
