@@ -616,6 +616,9 @@ static int start_ring(struct proxy *px)
 		proxy_stop_requested = 1;
 		return err;
 	}
+	/* Bulk bodies through pipes (limit splice-body) where the kernel splices on rings. */
+	if (ring_op_supported(&px->w.ring, IORING_OP_SPLICE))
+		px->w.ring_feat |= RING_F_SPLICE;
 	if (!px->w.idx)
 		pr_info("io_uring: %s", ring_feature_text(px->w.ring_feat, feat, sizeof(feat)));
 	return 0;

@@ -634,11 +634,12 @@ static json_t *worker_json(unsigned i, const struct metrics_worker *w)
 {
 	char ring[96];
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:s, s:I, s:I}", "worker", (json_int_t)i,
+	return json_pack("{s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I}", "worker", (json_int_t)i,
 			 "connections", (json_int_t)w->connections, "kernel", (json_int_t)w->kernel,
 			 "accepted", (json_int_t)w->accepted, "ring",
 			 ring_feature_text(w->ring, ring, sizeof(ring)), "enters",
-			 (json_int_t)w->enters, "completions", (json_int_t)w->cqes);
+			 (json_int_t)w->enters, "completions", (json_int_t)w->cqes, "piped_bytes",
+			 (json_int_t)w->piped);
 }
 
 static json_t *check_error_json(const struct metrics_backend *b)
