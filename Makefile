@@ -169,6 +169,10 @@ $(OBJDIR)/ktest/%: tests/kernel/%.c $(KTEST_SKELS) $(BPF_SKELS) $(LIB_OBJS) | $(
 $(OBJDIR)/ktest/test_publish: KTEST_OBJS = $(call obj,user/kernel/splice.c user/kernel/pins.c user/kernel/routemap.c)
 $(OBJDIR)/ktest/test_publish: $(call obj,user/kernel/splice.c user/kernel/pins.c user/kernel/routemap.c)
 
+# The io_uring test runs the event loops' ring set-up.
+$(OBJDIR)/ktest/test_uring: KTEST_OBJS = $(call obj,user/lib/ring.c)
+$(OBJDIR)/ktest/test_uring: $(call obj,user/lib/ring.c)
+
 # The route grammar's test reads the manual page from the source tree.
 $(OBJDIR)/tests/test_route: BASE_CFLAGS += -DSTRG_SRCDIR='"$(CURDIR)"'
 
