@@ -260,7 +260,7 @@ static int route_put(struct ctl_args *a, struct ctl_reply *r, const struct route
 int ctl_route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
 	struct route_spec words;
-	char err[256];
+	char err[1024];
 
 	(void)env;
 	if (config_route_words(a->cfg, a->argc, a->argv, &words, err, sizeof(err)))
@@ -274,7 +274,7 @@ static const struct route *route_named(struct ctl_args *a, struct ctl_reply *r)
 	const char *verb = a->argv[0];
 	const struct route *rt;
 	struct route_spec spec;
-	char err[256], *end, *words[CTL_MAX_WORDS + 1];
+	char err[1024], *end, *words[CTL_MAX_WORDS + 1];
 	unsigned long id;
 
 	if (a->argc == 2 && a->argv[1][0] != '/' &&
@@ -378,7 +378,7 @@ int ctl_route_patch(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r
 	struct ctl_args key = *a;
 	const struct route *rt;
 	struct route_spec spec;
-	char err[512];
+	char err[1024];
 	int n = key_words(a->argc, a->argv);
 
 	(void)env;

@@ -147,7 +147,7 @@ static int one_option(struct config *cfg, int argc, char **argv, int i, struct r
 /* The whole route as route set would read it: the checks that need every option at once. */
 static int check_whole(struct config *cfg, const struct route_spec *s, char *err, size_t errlen)
 {
-	char text[ROUTE_TEXT_MAX], why[256], *w[MAX_WORDS + 1] = {"patch"};
+	char text[ROUTE_TEXT_MAX], why[1024], *w[MAX_WORDS + 1] = {"patch"};
 	struct route_stored v;
 	struct route_spec out;
 	const char *fb;

@@ -183,7 +183,7 @@ struct start {
 	struct splice *sp;
 	struct stats *st;
 	struct guard *gd;
-	char err[512];
+	char err[1024];
 };
 
 /* The command line into s: -1 to go on, else main's status (0 for --help and --version). */

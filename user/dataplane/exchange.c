@@ -27,6 +27,11 @@
 static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
 		       const struct route_stored *spec);
 static void exchange_connect(struct conn *c);
+/* The head being routed, for routes with conditions: its bytes are still at the buffer's start. */
+static struct route_head head_of(const struct conn *c, const struct http_request *req)
+{
+	return (struct route_head){req, c->cd[CLIENT].buf + c->cd[CLIENT].start};
+}
 static const struct route *fall_back(struct conn *c, const struct http_request *req,
 				     const struct route *rt, unsigned bucket);
 static int retry_pool(struct conn *c, const struct http_request *req, const struct route *matched,
@@ -140,30 +145,6 @@ static bool name_is(const char *s, size_t len, const char *name)
 	return strlen(name) == len && !strncasecmp(s, name, len);
 }
 
-/* The value of cookie name in a Cookie field value ("a=1; b=2"), or NULL. */
-static const char *cookie_value(const char *v, size_t len, const char *name, size_t *out)
-{
-	size_t i = 0, nlen = strlen(name);
-
-	while (i < len) {
-		size_t start, eq, end;
-
-		while (i < len && (v[i] == ' ' || v[i] == ';'))
-			i++;
-		start = i;
-		while (i < len && v[i] != ';')
-			i++;
-		end = i;
-		for (eq = start; eq < end && v[eq] != '='; eq++)
-			;
-		if (eq < end && eq - start == nlen && !memcmp(v + start, name, nlen)) {
-			*out = end - eq - 1;
-			return v + eq + 1;
-		}
-	}
-	return NULL;
-}
-
 /*
  * The user's bucket (0-999) for "percent" routes: a hash of the configured cookie or header, or
  * of the client address, so one user keeps landing on the same side of a split.
@@ -189,7 +170,7 @@ static unsigned user_bucket(const struct conn *c, const struct http_request *req
 		}
 		if (cfg->sticky == STICKY_COOKIE &&
 		    name_is(buf + f->name_off, f->name_len, "cookie") &&
-		    (v = cookie_value(v, f->value_len, cfg->sticky_name, &vlen))) {
+		    (v = http_cookie(v, f->value_len, cfg->sticky_name, &vlen))) {
 			key = v;
 			len = vlen;
 			break;
@@ -296,11 +277,12 @@ static void route_request(struct conn *c, const struct http_request *req, const 
 	struct worker *w = c->w;
 	const struct route *rt, *matched, *counted;
 	int tester = route_table_has_testers(w->cfg->routes) ? tester_pool(w->cfg, req, buf) : -1;
+	struct route_head head = {req, buf};
 	unsigned bucket = user_bucket(c, req, buf) | (tester >= 0 ? ROUTE_TESTER : 0);
 
 	c->method = req->method;
 	matched = route_table_lookup_counted(w->cfg->routes, req->method, req->host, req->host_len,
-					     req->path, req->path_len, bucket, &counted);
+					     req->path, req->path_len, bucket, &head, &counted);
 	if (!matched) {
 		conn_reply(c, 404);
 		return;
@@ -403,6 +385,7 @@ static int retry_pool(struct conn *c, const struct http_request *req, const stru
 		      const struct route *used, unsigned bucket)
 {
 	struct skip_ctx x = {c->w, matched};
+	struct route_head head = head_of(c, req);
 	const struct route *next;
 
 	if (conn_has(c, CF_FALLBACK))
@@ -413,7 +396,7 @@ static int retry_pool(struct conn *c, const struct http_request *req, const stru
 	case ROUTE_FALLBACK_NEXT:
 		next = route_table_lookup_skip(c->w->cfg->routes, req->method, req->host,
 					       req->host_len, req->path, req->path_len, bucket,
-					       matched_or_unserved, &x);
+					       &head, matched_or_unserved, &x);
 		if (!next || next->spec.pool == c->pool || next->spec.adapt != used->spec.adapt ||
 		    strcmp(next->spec.rewrite, used->spec.rewrite))
 			return -1;
@@ -442,6 +425,7 @@ static const struct route *fall_back(struct conn *c, const struct http_request *
 				     const struct route *rt, unsigned bucket)
 {
 	struct worker *w = c->w;
+	struct route_head head = head_of(c, req);
 	const struct route *next;
 
 	c->flags &= ~CF_FALLBACK;
@@ -459,7 +443,7 @@ static const struct route *fall_back(struct conn *c, const struct http_request *
 	case ROUTE_FALLBACK_NEXT:
 		next = route_table_lookup_skip(w->cfg->routes, req->method, req->host,
 					       req->host_len, req->path, req->path_len, bucket,
-					       unserved, w);
+					       &head, unserved, w);
 		if (!next || next == rt)
 			return rt;
 		c->pool = next->spec.pool;
