@@ -14,12 +14,16 @@
 	  "kernel route table's state",                                                            \
 	  CTL_JSON, ctl_route_show)                                                                \
 	V("route", "set", ROUTE_GRAMMAR,                                                           \
-	  "add a route, or replace the one with the same methods, host, path and exact flag; "     \
+	  "add a route, or replace the one with the same methods, host, path, exact flag and "     \
+	  "conditions (header, cookie, query: all must hold); "                                    \
 	  "percent P (0-100, one decimal) sends that share of users (sticky), the rest falls "     \
 	  "through; strip-prefix or rewrite NEW replace the matched prefix in the forwarded "      \
 	  "path; testers lets the tester header pin a request to a pool; fallback names where "    \
 	  "requests go when the pool has no backend that serves; rollback makes strgd deactivate " \
-	  "the route when its errors or p99 pass the limit. Every option not named is dropped: "   \
+	  "the route when its errors or p99 pass the limit; limit answers 429 with Retry-After "   \
+	  "over RATE (COUNT[/s|/m|/h]); allow and deny answer 403 to other clients; set-header, "  \
+	  "del-header and their response forms rewrite heads (%{client} %{request_id} %{route} "   \
+	  "%{pool} %{sp}). Every option not named is dropped: "                                    \
 	  "route patch changes one",                                                               \
 	  CTL_CHANGES, ctl_route_set)                                                              \
 	V("route", "patch", ROUTE_KEY_GRAMMAR " " ROUTEPATCH_GRAMMAR,                              \
