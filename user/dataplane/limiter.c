@@ -154,8 +154,9 @@ unsigned limiter_take(struct limiter *lm, const struct route *rt, const char *ke
 		return 0;
 	if (l->per != ROUTEGW_PER_ROUTE)
 		return take_key(lm, rt, key, len, now_ns, iv, tol);
+	/* Beyond the counted slots (the kernel passes such a route's requests up): a key's. */
 	if (rt->slot >= STRG_ROUTE_SLOTS)
-		return 0; /* beyond the counted slots: no bucket (strgd warns at the change) */
+		return take_key(lm, rt, "", 0, now_ns, iv, tol);
 	do {
 		r = strg_gcra_take(&lm->route[rt->slot].tat_ns, now_ns, iv, tol, &wait);
 	} while (r == STRG_GCRA_BUSY);
