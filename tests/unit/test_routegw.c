@@ -138,6 +138,7 @@ static void test_bad_values_refused(void **state)
 			config_free(&cfg);
 			fail_msg("accepted: %s", bad[i].route);
 		}
+		config_free(&cfg);
 		if (strncmp(err, bad[i].want, strlen(bad[i].want)))
 			fail_msg("%s:\n got  %s\n want %s...", bad[i].route, err, bad[i].want);
 		assert_null(strchr(err, '\n'));
@@ -153,6 +154,7 @@ static void test_cr_in_line_refused(void **state)
 	(void)state;
 	assert_int_not_equal(
 		parse_one(&cfg, "route /v1/x modern set-header X-A a\rb", err, sizeof(err)), 0);
+	config_free(&cfg);
 	assert_non_null(strstr(err, "t.conf:4:"));
 }
 
@@ -322,6 +324,7 @@ static void test_conditions_in_key_and_order(void **state)
 					       "route /v1/x modern query b 2 header A 1\n",
 					  err, sizeof(err)),
 			     0);
+	config_free(&cfg);
 	assert_non_null(strstr(err, "t.conf:5: route: duplicate of the route on line 4"));
 }
 

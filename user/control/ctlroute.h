@@ -29,7 +29,10 @@
 	V("route", "patch", ROUTE_KEY_GRAMMAR " " ROUTEPATCH_GRAMMAR,                              \
 	  "change the options named, keep the route's others (and its state); no-rewrite, "        \
 	  "no-testers, fallback next and no-rollback remove an option; rollback replaces all "     \
-	  "its limits. A change that sends more users to a pool, or drops testers, is warned "     \
+	  "its limits; limit, allow, deny and the header rules replace the route's own, "          \
+	  "no-limit, "                                                                             \
+	  "no-allow, no-deny and no-header-rules remove them; the conditions belong to KEY. "      \
+	  "A change that sends more users to a pool, or drops testers, is warned "                 \
 	  "about (on stderr, --dry-run too)",                                                      \
 	  CTL_CHANGES, ctl_route_patch)                                                            \
 	V("route", "del", ROUTE_KEY_GRAMMAR, "delete a route (never the default '/')",             \
