@@ -1760,6 +1760,7 @@ import datapath_tests  # noqa: E402
 import control_tests  # noqa: E402
 import readme_tests  # noqa: E402
 import eject_tests  # noqa: E402
+import gateway_tests  # noqa: E402
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
                os.environ.get("STRG_IT_MODE", "user").startswith("kernel"))
@@ -1769,6 +1770,7 @@ framing_tests.register(sys.modules[__name__])
 promise_tests.register(sys.modules[__name__])
 control_tests.register(sys.modules[__name__])
 readme_tests.register(sys.modules[__name__])
+gateway_tests.register(sys.modules[__name__])
 # The cutover safety tests: both data paths, with two workers.
 if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_IT_MODE",
                                                                            "user") in ("user",
