@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck shell=bash disable=SC2154  # sourced by tools/demo, which sets the variables
 # The helpers of tools/demo (sourced by it): start the application and strgd, run strgctl and
 # the clients with what they print indented, screenshots with headless Chromium, the counters.
 # They use tools/demo's variables: dir, pins, pids, strgd_pid, door, the ports, step, shots.
