@@ -69,7 +69,7 @@ say() { printf '%s\n' "$*"; }
 
 heading() {
 	if [ "$step" -eq 1 ] && [ "$1" != 1 ]; then
-		read -r -p "    [Enter: next step] " _ </dev/tty || true
+		read -r -p "    [Enter: next step] " _ || true
 	fi
 	printf '\n== %s. %s\n' "$1" "$2"
 }
@@ -157,17 +157,61 @@ stop_strgd() {
 # Shadow traffic: the route keeps its pool (the monolith answers every user), a copy of each
 # request goes to the leads service, strgd compares the two answers and reports the share that
 # differ. The field that names the system that answered differs by design and is ignored.
-shadow_step() {
+shadow_route() {
 	ctl route set GET /v1/getSalesLeads monolith shadow leads ignore-header X-Served-By \
 		ignore-json served_by
-	say "    50 users ask 10 times each:"
-	client users 50 --rounds 10
-	ctl shadow show GET /v1/getSalesLeads
 }
 
-shadow_again() {
-	ctl route set GET /v1/getSalesLeads monolith shadow leads ignore-header X-Served-By \
-		ignore-json served_by
+# "COMPARED MISMATCHES FIELD" of the route's shadow, from 'strgctl shadow show -j' (FIELD: the
+# field that differed most often, beyond noise, or -).
+shadow_figures() {
+	ctl_quiet -j shadow show GET /v1/getSalesLeads | python3 -c '
+import json, sys
+def find(o):
+    if isinstance(o, dict):
+        if "mismatch_percent" in o:
+            return o
+        o = list(o.values())
+    if isinstance(o, list):
+        for v in o:
+            f = find(v)
+            if f:
+                return f
+f = find(json.load(sys.stdin)) or {}
+fields = [x for x in f.get("fields", []) if not x.get("noise")]
+fields.sort(key=lambda x: -x.get("legacy_vs_modern", 0))
+print(f.get("compared", 0), f.get("mismatches", 0), fields[0]["field"] if fields else "-")'
+}
+
+# shadow_report BEFORE NOW: the share of the answers compared between the two figures that
+# differed.
+shadow_report() {
+	local c0 m0 c1 m1 field
+	read -r c0 m0 _ <<<"$1"
+	read -r c1 m1 field <<<"$2"
+	awk -v c=$((c1 - c0)) -v m=$((m1 - m0)) -v f="$field" -v w="$3" 'BEGIN {
+		printf "    the shadow reports: %.1f %% of %d compared answers differ%s\n",
+			c ? 100 * m / c : 0, c, (m && f != "-") ? " (most often: " f ")" : ""
+		if (w != "") print "    (" w ")"
+	}'
+}
+
+shadow_step() {
+	shadow_route
+	say "    50 users ask 10 times each; each answer is the monolith's:"
 	client users 50 --rounds 10
+	sleep 0.5 # the last copies' answers
 	ctl shadow show GET /v1/getSalesLeads
+	shadow_report "0 0 -" "$(shadow_figures)" \
+		"the leads service was built to differ from the monolith on 10 % of its answers"
+}
+
+# After the fix: the same users again; the share counts the answers compared since.
+shadow_again() {
+	local before
+	before=$(shadow_figures)
+	say "    the same 50 users ask 10 times each again:"
+	client users 50 --rounds 10
+	sleep 0.5
+	shadow_report "$before" "$(shadow_figures)" "since the fix"
 }
