@@ -84,6 +84,16 @@ ctl() {
 
 ctl_quiet() { ./strgctl -s "$dir/strgd.sock" "$@"; }
 
+# ctl_cut N ARGS...: as ctl, its output cut after N lines (the rest counted).
+ctl_cut() {
+	local n=$1 out rc=0
+	shift
+	say "    \$ strgctl $*"
+	out=$(./strgctl -s "$dir/strgd.sock" "$@" 2>&1) || rc=$?
+	printf '%s\n' "$out" | awk -v n="$n" 'NR <= n { print } END { if (NR > n) printf "... (%d lines more)\n", NR - n }' | indent
+	return "$rc"
+}
+
 client() { python3 tools/demoapp/client.py "$1" "$door" "${@:2}"; }
 
 # A request to a service's own port (not through the front door), printed as curl.
@@ -183,13 +193,11 @@ fields.sort(key=lambda x: -x.get("legacy_vs_modern", 0))
 print(f.get("compared", 0), f.get("mismatches", 0), fields[0]["field"] if fields else "-")'
 }
 
-# shadow_report BEFORE NOW: the share of the answers compared between the two figures that
-# differed.
+# shadow_report FIGURES [NOTE]: the share of the answers compared that differed.
 shadow_report() {
-	local c0 m0 c1 m1 field
-	read -r c0 m0 _ <<<"$1"
-	read -r c1 m1 field <<<"$2"
-	awk -v c=$((c1 - c0)) -v m=$((m1 - m0)) -v f="$field" -v w="$3" 'BEGIN {
+	local c m field
+	read -r c m field <<<"$1"
+	awk -v c="$c" -v m="$m" -v f="$field" -v w="${2:-}" 'BEGIN {
 		printf "    the shadow reports: %.1f %% of %d compared answers differ%s\n",
 			c ? 100 * m / c : 0, c, (m && f != "-") ? " (most often: " f ")" : ""
 		if (w != "") print "    (" w ")"
@@ -201,17 +209,17 @@ shadow_step() {
 	say "    50 users ask 10 times each; each answer is the monolith's:"
 	client users 50 --rounds 10
 	sleep 0.5 # the last copies' answers
-	ctl shadow show GET /v1/getSalesLeads
-	shadow_report "0 0 -" "$(shadow_figures)" \
+	ctl_cut 10 shadow show GET /v1/getSalesLeads
+	shadow_report "$(shadow_figures)" \
 		"the leads service was built to differ from the monolith on 10 % of its answers"
 }
 
-# After the fix: the same users again; the share counts the answers compared since.
+# After the fix: the comparisons forgotten, the same users again.
 shadow_again() {
-	local before
-	before=$(shadow_figures)
+	ctl shadow reset GET /v1/getSalesLeads
 	say "    the same 50 users ask 10 times each again:"
 	client users 50 --rounds 10
 	sleep 0.5
-	shadow_report "$before" "$(shadow_figures)" "since the fix"
+	ctl_cut 5 shadow show GET /v1/getSalesLeads
+	shadow_report "$(shadow_figures)" "after the fix"
 }
