@@ -2,7 +2,8 @@
 # shellcheck shell=bash disable=SC2154  # sourced by tools/demo, which sets the variables
 # The helpers of tools/demo (sourced by it): start the application and strgd, run strgctl and
 # the clients with what they print indented, screenshots with headless Chromium, the counters.
-# They use tools/demo's variables: dir, pins, pids, strgd_pid, door, the ports, step, shots.
+# They use tools/demo's variables: dir, pins, pids (the application), busy (a client or Chromium
+# running), strgd_pid, door, the ports, step, shots.
 
 wait_port() {
 	for _ in $(seq 100); do
@@ -67,6 +68,24 @@ data_path() {
 
 say() { printf '%s\n' "$*"; }
 
+# run [-o FILE] CMD...: CMD in the background (its output to FILE, stderr to FILE.err), waited
+# for. bash runs a trap only once its foreground command has ended, and not at all when that
+# command handled the Ctrl-C itself (Chromium does): waiting with 'wait' lets the trap run at
+# once. Its pid is in busy meanwhile, so the clean-up stops it.
+run() {
+	local p rc=0
+	if [ "$1" = -o ]; then
+		"${@:3}" >"$2" 2>"$2.err" &
+	else
+		"$@" &
+	fi
+	p=$!
+	busy+=("$p")
+	wait "$p" || rc=$?
+	unset 'busy[${#busy[@]}-1]'
+	return "$rc"
+}
+
 heading() {
 	if [ "$step" -eq 1 ] && [ "$1" != 1 ]; then
 		read -r -p "    [Enter: next step] " _ || true
@@ -94,7 +113,7 @@ ctl_cut() {
 	return "$rc"
 }
 
-client() { python3 tools/demoapp/client.py "$1" "$door" "${@:2}"; }
+client() { run python3 tools/demoapp/client.py "$1" "$door" "${@:2}"; }
 
 # A request to a service's own port (not through the front door), printed as curl.
 service_knob() {
@@ -104,7 +123,7 @@ service_knob() {
 
 has_chromium() { command -v chromium >/dev/null; }
 
-# shot NAME URL: headless Chromium loads URL (its scripts run for 3 s of virtual time) and writes
+# shot NAME URL [SIZE]: headless Chromium loads URL (its scripts run for 3 s of virtual time) and writes
 # SHOTS/NAME.png, and prints who answered each panel of the page as the browser shows it.
 shot() {
 	[ -n "$shots" ] || return 0
@@ -116,15 +135,14 @@ shot() {
 	local png dom
 	png=$(realpath -m "$shots/$1.png")
 	dom=$dir/$1.dom
-	timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
-		--disable-crash-reporter --disable-breakpad --hide-scrollbars \
+	run -o "$dom" timeout 90 chromium --headless --no-sandbox --disable-gpu \
+		--disable-dev-shm-usage --disable-crash-reporter --disable-breakpad --hide-scrollbars \
 		--user-data-dir="$dir/chromium" --window-size="${3:-1100,480}" \
-		--virtual-time-budget=3000 --screenshot="$png" --dump-dom "$2" \
-		>"$dom" 2>"$dir/chromium.log" || true
+		--virtual-time-budget=3000 --screenshot="$png" --dump-dom "$2" || true
 	if [ -s "$png" ]; then
 		say "    screenshot: $png ($(stat -c %s "$png") bytes)"
 	else
-		say "    screenshot: $png was not written: $(tail -1 "$dir/chromium.log")"
+		say "    screenshot: $png was not written: $(tail -1 "$dom.err")"
 		return 0
 	fi
 	# The page's panels as the browser rendered them (the status page has none).
