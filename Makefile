@@ -76,7 +76,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OBJDIR)/tests/%,$(UNIT_SRCS))
 obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
 LIB_OBJS := $(call obj,$(LIB_SRCS)) $(call obj,$(FLEET_SRCS))
 
-.PHONY: all clean check check-unit check-san san-strgd check-kernel check-fleet check-integration check-packaging bench \
+.PHONY: all clean check check-unit check-san san-strgd check-kernel check-fleet check-integration check-packaging check-demo bench \
 	fuzz fuzz-build \
 	format lint fnlen demo screenshot \
 	install uninstall install-list
@@ -207,6 +207,11 @@ check-integration: all
 
 check-packaging: all
 	$(Q)tests/packaging/run
+
+# tools/demo from start to clean-up in a network namespace of its own (root), twice: whole, and
+# stopped by Ctrl-C midway (tests/demo/run).
+check-demo: all
+	$(Q)tests/demo/run
 
 bench: all $(OBJDIR)/route_bench $(OBJDIR)/guard_bench
 	$(Q)$(OBJDIR)/route_bench
