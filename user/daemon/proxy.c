@@ -605,9 +605,32 @@ static void reload(struct proxy *px)
 	pr_info("reload: done, %d change%s", n, n == 1 ? "" : "s");
 }
 
+/* On the loop's own thread: its ring enabled and its descriptor registered (ring.h). */
+static int start_ring(struct proxy *px)
+{
+	char feat[96];
+	int err = ring_start(&px->w.ring, RING_F_ALL, &px->w.ring_feat);
+
+	if (err) {
+		pr_warn("worker %u: io_uring: cannot start its ring: %s", px->w.idx,
+			strerror(-err));
+		proxy_stop_requested = 1;
+		return err;
+	}
+	/* Bulk bodies through pipes (limit splice-body) where the kernel splices on rings. */
+	if (ring_op_supported(&px->w.ring, IORING_OP_SPLICE))
+		px->w.ring_feat |= RING_F_SPLICE;
+	if (!px->w.idx)
+		pr_info("io_uring: %s", ring_feature_text(px->w.ring_feat, feat, sizeof(feat)));
+	return 0;
+}
+
 static void run_loop(struct proxy *px)
 {
 	int err;
+
+	if (start_ring(px))
+		return;
 
 	/* Stopping, worker 0 answers its control connections too (a restart's reply among them). */
 	while (!px->w.stopping || px->w.nconns || reqsrv_conns(px->ctl)) {
@@ -636,6 +659,8 @@ static void run_loop(struct proxy *px)
 			seen++;
 		}
 		io_uring_cq_advance(&px->w.ring, seen);
+		__atomic_store_n(&px->w.enters, px->w.enters + 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&px->w.cqes, px->w.cqes + seen, __ATOMIC_RELAXED);
 	}
 }
 
@@ -690,7 +715,8 @@ static struct proxy *worker_open(struct shared *sh, unsigned idx, int lfd, struc
 	px->seen_gen = px->w.cfg->gen;
 	px->lfd = lfd;
 	px->tick.tv_nsec = TICK_NS;
-	err = io_uring_queue_init(RING_ENTRIES, &px->w.ring, 0);
+	/* Worker 0 runs on this thread; the others on threads of their own. */
+	err = ring_open(&px->w.ring, RING_ENTRIES, RING_F_ALL, idx != 0, &px->w.ring_feat);
 	if (err < 0)
 		goto out_err;
 	if (px->lfd < 0)

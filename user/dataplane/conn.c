@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Connections of the proxy: io_uring submissions tagged with the connection, buffers, closing. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,55 @@ bool conn_passed_on(struct conn *c, enum conn_side from, uint32_t res)
 		return true;
 	send_side(c, from == CLIENT ? BACKEND : CLIENT, d->buf + d->start, d->msg.inflight);
 	return false;
+}
+
+/* A pipe this big takes a 1 MiB response in one go, when the system allows (pipe-max-size). */
+#define PIPE_SIZE (1u << 20)
+
+int conn_pipe_open(struct conn *c)
+{
+	int fds[2], size;
+
+	if (c->pipe.size)
+		return 0;
+	/* Blocking ends: the kernel's worker waits on them, the loop never does. */
+	if (pipe2(fds, O_CLOEXEC))
+		return -errno;
+	fcntl(fds[1], F_SETPIPE_SZ, PIPE_SIZE);
+	size = fcntl(fds[1], F_GETPIPE_SZ);
+	if (size <= 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -EIO;
+	}
+	c->pipe = (struct conn_pipe){.rd = fds[0], .wr = fds[1], .size = (uint32_t)size};
+	return 0;
+}
+
+void conn_pipe_in(struct conn *c, uint32_t len)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
+
+	io_uring_prep_splice(sqe, c->cd[BACKEND].fd, -1, c->pipe.wr, -1, len, SPLICE_F_MOVE);
+	conn_submit(c, sqe, CONN_OP_BRECV);
+}
+
+void conn_pipe_out(struct conn *c, uint32_t len)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
+
+	io_uring_prep_splice(sqe, c->pipe.rd, -1, c->cd[CLIENT].fd, -1, len, SPLICE_F_MOVE);
+	conn_submit(c, sqe, CONN_OP_CSEND);
+}
+
+void conn_pipe_close(struct conn *c)
+{
+	if (!c->pipe.size)
+		return;
+	close(c->pipe.rd);
+	close(c->pipe.wr);
+	c->pipe = (struct conn_pipe){0};
+	c->flags &= ~CF_PIPED;
 }
 
 void conn_cancel_op(struct conn *c, unsigned op)
@@ -246,6 +296,7 @@ void conn_free(struct conn *c)
 	if (w->srclimit)
 		srclimit_give(w->srclimit, &c->peer_addr.sa);
 	conn_buffers_release(c);
+	conn_pipe_close(c);
 	free(c->reply.data);
 	free(c->ri);
 	free(c);
@@ -525,7 +576,7 @@ const char *conn_flags_text(const struct conn *c, char *buf, size_t len)
 		"adopted",   "kwait",		"eof_wait",   "cut_wait", "handing",
 		"reused",    "connect_timeout", "close_sent", "tunnel",	  "upgrade",
 		"resp_head", "resp_started",	"inflight",   "fallback", "parked",
-		"khead",     "adopt_wait",
+		"khead",     "adopt_wait",	"piped",
 	};
 	static const char *const knames[] = {"spliced", "corked"};
 	size_t n = 0;

@@ -1011,6 +1011,132 @@ static int parse_response_head(struct conn *c)
 	return n;
 }
 
+/* ---- a bulk body through a pipe (limit splice-body) ---- */
+
+/* The most one splice out moves (see pipe_pump). */
+#define PIPE_SLICE (256u * 1024)
+
+/*
+ * The end of a response the connection outlives (total: every byte of it sent to the client):
+ * a hand-back may follow, so the hand-off holds the last bytes (handoff_hold).
+ */
+static void hold_end(struct conn *c, uint64_t total)
+{
+	if (c->cd[CLIENT].msg.done && c->cd[CLIENT].msg.keep && c->cd[BACKEND].msg.keep &&
+	    !c->w->stopping)
+		handoff_hold(c, total);
+}
+
+/*
+ * A Content-Length body with limit splice-body or more still to come goes through a pipe
+ * when the ring can splice, nothing of it waits in the buffer, and the backend socket is not
+ * in the sockhash (a splice from it would bypass its psock, where the verdict queues bytes).
+ */
+static bool pipe_wanted(const struct conn *c)
+{
+	const struct msg_dir *m = &c->cd[BACKEND].msg;
+	uint32_t min = c->w->cfg->splice_body;
+
+	return min && (c->w->ring_feat & RING_F_SPLICE) && m->body == HTTP_BODY_LENGTH &&
+	       m->left >= min && !conn_unread(c, BACKEND) && !conn_has(c, CF_TUNNEL | CF_ADOPTED) &&
+	       !kconn_holds_backend(&c->k, (unsigned)c->pool);
+}
+
+static uint32_t min_u32(uint64_t a, uint64_t b)
+{
+	return (uint32_t)(a < b ? a : b);
+}
+
+/*
+ * One splice at a time, in then out: a splice into a pipe holds the pipe's lock while it waits
+ * for the socket's bytes, so a splice out of the same pipe would wait for the backend too
+ * (tests/kernel test_uring, uring_splice_in_holds_the_pipe). Out in slices, so a slow client's
+ * splice ends, and its deadline moves, at least every PIPE_SLICE bytes.
+ */
+static void pipe_pump(struct conn *c)
+{
+	struct conn_pipe *p = &c->pipe;
+	const struct msg_dir *m = &c->cd[BACKEND].msg;
+
+	if (c->pending & ((1u << CONN_OP_BRECV) | (1u << CONN_OP_CSEND)))
+		return;
+	if (p->fill) {
+		uint32_t n = min_u32(p->fill, PIPE_SLICE);
+
+		if (!m->left && n == p->fill)
+			hold_end(c, c->cd[BACKEND].fwd + n);
+		/* Waiting on the client now: its timeout; on the backend: the server's. */
+		c->deadline_ns = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
+		conn_pipe_out(c, n);
+	} else if (m->left && !m->eof) {
+		c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
+		conn_pipe_in(c, min_u32(m->left, p->size));
+	}
+}
+
+/* True when the rest of the body goes through a pipe from now on (CF_PIPED). */
+static bool pipe_start(struct conn *c)
+{
+	int err;
+
+	if (!pipe_wanted(c))
+		return false;
+	err = conn_pipe_open(c);
+	if (err) {
+		pr_debug("conn %lu: no pipe for a bulk body (%s): copied", c->id, strerror(-err));
+		return false;
+	}
+	c->flags |= CF_PIPED;
+	pipe_pump(c);
+	return true;
+}
+
+/* The backend's bytes spliced into the pipe (res), or its end (0, or an error). */
+static void pipe_on_in(struct conn *c, int res)
+{
+	struct msg_dir *m = &c->cd[BACKEND].msg;
+
+	if (res <= 0) {
+		if (res < 0 && res != -ECONNRESET)
+			pr_info("conn %lu: backend splice: %s", c->id, strerror(-res));
+		m->eof = true;
+		m->keep = false;
+		pipe_pump(c); /* what the pipe holds still goes to the client */
+		if (!c->pipe.fill && !(c->pending & (1u << CONN_OP_CSEND)))
+			conn_close(c);
+		return;
+	}
+	m->left -= (uint64_t)res;
+	c->pipe.fill += (uint32_t)res;
+	__atomic_store_n(&c->w->piped, c->w->piped + (unsigned long)res, __ATOMIC_RELAXED);
+	pipe_pump(c);
+}
+
+/* Bytes spliced out of the pipe to the client (res > 0), or the client gone. */
+static void pipe_on_out(struct conn *c, int res)
+{
+	struct msg_dir *m = &c->cd[BACKEND].msg;
+
+	if (res <= 0) {
+		conn_close(c);
+		return;
+	}
+	c->pipe.fill -= (uint32_t)res;
+	c->cd[BACKEND].fwd += (uint64_t)res;
+	if (c->pipe.fill || (m->left && !m->eof)) {
+		pipe_pump(c);
+		return;
+	}
+	/* Drained: the body is whole, or its backend ended inside it. */
+	conn_pipe_close(c);
+	if (m->left) {
+		conn_close(c);
+		return;
+	}
+	m->done = true;
+	exchange_finish(c);
+}
+
 /* Nothing to send on: the response ended, or its backend did, or more is to be read. */
 static void response_idle(struct conn *c, bool done)
 {
@@ -1027,7 +1153,7 @@ static void response_idle(struct conn *c, bool done)
 		exchange_finish(c);
 	} else if (resp->eof) {
 		conn_close(c);
-	} else {
+	} else if (!pipe_start(c)) {
 		conn_recv_backend(c);
 	}
 }
@@ -1075,10 +1201,8 @@ static void exchange_pump_down(struct conn *c)
 	}
 	c->flags |= CF_RESP_STARTED;
 	be->msg.done_pending = done;
-	/* The end of a response the connection outlives: a hand-back may follow. */
-	if (done && c->cd[CLIENT].msg.done && c->cd[CLIENT].msg.keep && be->msg.keep &&
-	    !c->w->stopping)
-		handoff_hold(c, be->fwd + (uint64_t)n);
+	if (done)
+		hold_end(c, be->fwd + (uint64_t)n);
 	conn_pass_on(c, BACKEND, (uint32_t)n);
 }
 
@@ -1086,6 +1210,10 @@ static void exchange_on_brecv(struct conn *c, int res)
 {
 	if (c->state != ST_XFER)
 		return;
+	if (conn_has(c, CF_PIPED)) {
+		pipe_on_in(c, res);
+		return;
+	}
 	if (res == -EAGAIN) { /* see exchange_on_crecv */
 		c->w->spurious++;
 		conn_recv_backend(c);
@@ -1146,6 +1274,10 @@ static void exchange_on_csend(struct conn *c, int res)
 	}
 	if (c->state != ST_XFER)
 		return;
+	if (conn_has(c, CF_PIPED)) {
+		pipe_on_out(c, res);
+		return;
+	}
 	if (res <= 0) {
 		conn_close(c);
 		return;

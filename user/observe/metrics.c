@@ -17,6 +17,7 @@
 #include "observe/quantile.h"
 #include "core/route.h"
 #include "lib/grow.h"
+#include "lib/ring.h"
 #include "kernel/splice.h"
 #include "observe/stats.h"
 #include "lib/version.h"
@@ -630,6 +631,19 @@ static json_t *settings_json(const struct metrics_view *v, const struct metrics_
 }
 
 /* The last failed health check: null when none, else why and how long ago. */
+/* A worker in stats -j: its connections, and its io_uring's features and batching. */
+static json_t *worker_json(unsigned i, const struct metrics_worker *w)
+{
+	char ring[96];
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I}", "worker", (json_int_t)i,
+			 "connections", (json_int_t)w->connections, "kernel", (json_int_t)w->kernel,
+			 "accepted", (json_int_t)w->accepted, "ring",
+			 ring_feature_text(w->ring, ring, sizeof(ring)), "enters",
+			 (json_int_t)w->enters, "completions", (json_int_t)w->cqes, "piped_bytes",
+			 (json_int_t)w->piped);
+}
+
 static json_t *check_error_json(const struct metrics_backend *b)
 {
 	if (b->check_error_age_s < 0)
@@ -708,11 +722,7 @@ json_t *metrics_json(const struct metrics_view *v)
 				    "check_error", check_error_json(b));
 	}
 	for (unsigned i = 0; i < v->nworkers; i++)
-		json_array_append_new(
-			workers, json_pack("{s:I, s:I, s:I, s:I}", "worker", (json_int_t)i,
-					   "connections", (json_int_t)v->workers[i].connections,
-					   "kernel", (json_int_t)v->workers[i].kernel, "accepted",
-					   (json_int_t)v->workers[i].accepted));
+		json_array_append_new(workers, worker_json(i, &v->workers[i]));
 	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:b, s:f, s:o, s:s, s:s, s:I}", "routes",
 			 routes, "unrouted", unrouted, "pools", pools, "backends", backends,
 			 "workers", workers, "generation", (json_int_t)v->generation, "kernel",
