@@ -900,7 +900,7 @@ static void test_random_against_reference(void **state)
  */
 static void test_grammar_is_the_manuals(void **state)
 {
-	char line[1024], text[1024];
+	char line[4096], text[2048];
 	bool found = false;
 	FILE *f = fopen(STRG_SRCDIR "/user/man/strg.conf.5", "r");
 

@@ -19,13 +19,16 @@
 	  "through; strip-prefix or rewrite NEW replace the matched prefix in the forwarded "      \
 	  "path; testers lets the tester header pin a request to a pool; fallback names where "    \
 	  "requests go when the pool has no backend that serves; rollback makes strgd deactivate " \
-	  "the route when its errors or p99 pass the limit. Every option not named is dropped: "   \
-	  "route patch changes one",                                                               \
+	  "the route when its errors or p99 pass the limit; shadow POOL sends a copy of its "      \
+	  "requests to POOL, compares its answer with the user's and drops it (SHADOW-OPTIONS, "   \
+	  "any order: " SHADOW_GRAMMAR "). Every option not named is dropped: route patch "        \
+	  "changes one",                                                                           \
 	  CTL_CHANGES, ctl_route_set)                                                              \
 	V("route", "patch", ROUTE_KEY_GRAMMAR " " ROUTEPATCH_GRAMMAR,                              \
 	  "change the options named, keep the route's others (and its state); no-rewrite, "        \
-	  "no-testers, fallback next and no-rollback remove an option; rollback replaces all "     \
-	  "its limits. A change that sends more users to a pool, or drops testers, is warned "     \
+	  "no-testers, fallback next, no-rollback and no-shadow remove an option; rollback and "   \
+	  "shadow replace all their settings. A change that sends more users to a pool, or drops " \
+	  "testers, is warned "                                                                    \
 	  "about (on stderr, --dry-run too)",                                                      \
 	  CTL_CHANGES, ctl_route_patch)                                                            \
 	V("route", "del", ROUTE_KEY_GRAMMAR, "delete a route (never the default '/')",             \

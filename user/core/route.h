@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/shadowspec.h"
+
 #define ROUTE_PATH_MAX 1024
 #define ROUTE_HOST_MAX 255
 /* Segments in a route's path: bounds the per-request boundary walk here and in the BPF lookup. */
@@ -21,7 +23,7 @@
 #define ROUTE_GRAMMAR                                                                              \
 	"[METHODS] [host HOST] PATH POOL [percent P] [exact] [strip-prefix | rewrite NEW] "        \
 	"[testers] [fallback POOL | none] [rollback ERR% [p99 MS] [window T] [min N]] "            \
-	"[inactive]"
+	"[shadow POOL [SHADOW-OPTIONS]] [inactive]"
 /* How a change names a route: its id, or its key. */
 #define ROUTE_KEY_GRAMMAR "ID | [METHODS] [host HOST] PATH [exact]"
 
@@ -50,6 +52,7 @@ struct route_spec {
 	uint32_t rb_min;
 	bool tripped;	/* rolled back by strgd (then also inactive) until an operator acts */
 	char trip[160]; /* what tripped it: the figures over the window */
+	struct route_shadow shadow; /* a copy of its requests to another pool (.on), compared */
 };
 
 enum route_fallback {
@@ -74,6 +77,7 @@ struct route_stored {
 	uint16_t rb_err_permille;
 	uint32_t rb_p99_ms, rb_window_s, rb_min;
 	bool tripped;
+	const struct route_shadow *shadow; /* NULL: none */
 };
 
 /* A route as stored: the spec plus its stable id (unique for the table's life). */
@@ -224,6 +228,6 @@ bool route_spec_equal(const struct route_stored *a, const struct route_stored *b
 const struct route_stored *route_spec_view(const struct route_spec *s, struct route_stored *view);
 
 /* Longest text route_spec_text() writes. */
-#define ROUTE_TEXT_MAX (2 * ROUTE_PATH_MAX + ROUTE_HOST_MAX + 160)
+#define ROUTE_TEXT_MAX (2 * ROUTE_PATH_MAX + ROUTE_HOST_MAX + 160 + SHADOW_TEXT_MAX)
 
 #endif

@@ -15,7 +15,8 @@
 #define ROUTEPATCH_GRAMMAR                                                                         \
 	"[pool POOL] [percent P] [strip-prefix | rewrite NEW | no-rewrite] [testers | "            \
 	"no-testers] "                                                                             \
-	"[fallback POOL | none | next] [rollback ERR% [p99 MS] [window T] [min N] | no-rollback]"
+	"[fallback POOL | none | next] [rollback ERR% [p99 MS] [window T] [min N] | no-rollback] " \
+	"[shadow POOL [OPTIONS] | no-shadow]"
 
 /*
  * Apply the options argv[0..argc) (ROUTEPATCH_GRAMMAR, any order, each at most once) to s,
