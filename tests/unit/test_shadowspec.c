@@ -60,9 +60,8 @@ static void test_defaults_are_safe_and_bounded(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(parse(&cfg, "route /api legacy shadow modern", "/api", &s, err,
-			       sizeof(err)),
-			 0);
+	assert_int_equal(
+		parse(&cfg, "route /api legacy shadow modern", "/api", &s, err, sizeof(err)), 0);
 	assert_true(s.shadow.on);
 	assert_int_equal(s.shadow.pool, 1);
 	assert_int_equal(s.shadow.permille, 1000);
@@ -76,9 +75,10 @@ static void test_defaults_are_safe_and_bounded(void **state)
 	assert_int_equal(s.shadow.max_inflight, 64);
 	assert_int_equal(s.shadow.noise_permille, 10);
 	assert_int_equal(s.shadow.alert_permille, 0);
-	assert_string_equal(text_of(&cfg, &s),
-			    "/api legacy shadow modern methods GET,HEAD,OPTIONS compare "
-			    "status,headers,body max-body 256k max-inflight 64 timeout 2s noise 1.0");
+	assert_string_equal(
+		text_of(&cfg, &s),
+		"/api legacy shadow modern methods GET,HEAD,OPTIONS compare "
+		"status,headers,body max-body 256k max-inflight 64 timeout 2s noise 1.0");
 	config_free(&cfg);
 }
 
@@ -121,7 +121,8 @@ static void test_bad_values_say_file_line(void **state)
 	static const struct {
 		const char *line, *want;
 	} bad[] = {
-		{"route /a legacy shadow", "t.conf:5: route: shadow: expects a pool, then [percent P]"},
+		{"route /a legacy shadow",
+		 "t.conf:5: route: shadow: expects a pool, then [percent P]"},
 		{"route /a legacy shadow spare", "t.conf:5: route: shadow: unknown pool 'spare'"},
 		{"route /a legacy shadow modern percent 101", "bad percent '101'"},
 		{"route /a legacy shadow modern methods GET,FETCH", "bad methods 'GET,FETCH'"},
@@ -162,8 +163,7 @@ static void test_patch_adds_and_drops_shadow(void **state)
 	int n;
 
 	(void)state;
-	assert_int_equal(parse(&cfg, "route /api legacy testers", "/api", &s, err, sizeof(err)),
-			 0);
+	assert_int_equal(parse(&cfg, "route /api legacy testers", "/api", &s, err, sizeof(err)), 0);
 	n = words_split(words, argv, 16, false);
 	assert_int_equal(routepatch_apply(&cfg, n, argv, &s, err, sizeof(err)), 0);
 	assert_true(s.shadow.on && s.testers);

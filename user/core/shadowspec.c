@@ -159,28 +159,38 @@ static int one_option(struct config_parser *ps, const char *k, const char *v,
 
 	if (!strcmp(k, "percent")) {
 		if (config_parse_percent(v, &sh->permille))
-			return config_err(ps, "route: shadow: bad percent '%s' (0 to 100, one "
-					      "decimal)", v);
+			return config_err(ps,
+					  "route: shadow: bad percent '%s' (0 to 100, one "
+					  "decimal)",
+					  v);
 	} else if (!strcmp(k, "methods")) {
 		if (route_methods_parse(v, &sh->methods) || !sh->methods)
 			return config_err(ps, "route: shadow: bad methods '%s' (like GET,HEAD)", v);
 	} else if (!strcmp(k, "compare")) {
 		sh->compare = compare_bits(v);
 		if (!sh->compare)
-			return config_err(ps, "route: shadow: bad compare '%s' (status, headers, "
-					      "body, comma-separated)", v);
+			return config_err(ps,
+					  "route: shadow: bad compare '%s' (status, headers, "
+					  "body, comma-separated)",
+					  v);
 	} else if (!strcmp(k, "ignore-header")) {
 		if (header_list(v, sh->ignore_headers, sizeof(sh->ignore_headers)))
-			return config_err(ps, "route: shadow: bad ignore-header '%.64s' (header "
-					      "names, comma-separated)", v);
+			return config_err(ps,
+					  "route: shadow: bad ignore-header '%.64s' (header "
+					  "names, comma-separated)",
+					  v);
 	} else if (!strcmp(k, "ignore-json")) {
 		if (json_list(v, sh->ignore_json, sizeof(sh->ignore_json)))
-			return config_err(ps, "route: shadow: bad ignore-json '%.64s' (paths like "
-					      "meta.time or items[*].id, comma-separated)", v);
+			return config_err(ps,
+					  "route: shadow: bad ignore-json '%.64s' (paths like "
+					  "meta.time or items[*].id, comma-separated)",
+					  v);
 	} else if (!strcmp(k, "max-body")) {
 		if (body_size(v, &sh->max_body))
-			return config_err(ps, "route: shadow: bad max-body '%s' (1 to 16m bytes, "
-					      "k and m suffixes)", v);
+			return config_err(ps,
+					  "route: shadow: bad max-body '%s' (1 to 16m bytes, "
+					  "k and m suffixes)",
+					  v);
 	} else if (!strcmp(k, "max-inflight")) {
 		if (config_parse_uint(v, &n) || !n || n > SHADOW_INFLIGHT_MAX)
 			return config_err(ps, "route: shadow: bad max-inflight '%s' (1 to %u)", v,
@@ -192,8 +202,10 @@ static int one_option(struct config_parser *ps, const char *k, const char *v,
 		sh->timeout_ms = n;
 	} else if (!strcmp(k, "noise")) {
 		if (config_parse_percent(v, &sh->noise_permille))
-			return config_err(ps, "route: shadow: bad noise '%s' (0 to 100 percent, "
-					      "one decimal)", v);
+			return config_err(ps,
+					  "route: shadow: bad noise '%s' (0 to 100 percent, "
+					  "one decimal)",
+					  v);
 	} else if (rate(v, &sh->alert_permille)) {
 		return config_err(ps, "route: shadow: bad alert '%s' (0.1%% to 100%%)", v);
 	}

@@ -20,7 +20,7 @@
 	"[percent P] [methods M,...] [compare status|headers|body,...] [ignore-header H,...] "     \
 	"[ignore-json PATH,...] [max-body N] [max-inflight N] [timeout T] [noise P] [alert ERR%]"
 
-#define SHADOW_LIST_MAX		256	     /* bytes of an ignore list, commas included */
+#define SHADOW_LIST_MAX		256 /* bytes of an ignore list, commas included */
 #define SHADOW_TEXT_MAX		(2 * SHADOW_LIST_MAX + 320) /* shadowspec_text's longest */
 #define SHADOW_MAX_BODY_DEFAULT (256 * 1024) /* bytes of a body kept for the comparison */
 #define SHADOW_MAX_BODY_MAX	(16u << 20)
@@ -39,12 +39,12 @@ enum shadow_compare {
 };
 
 struct route_shadow {
-	bool on;			 /* the route has a shadow */
-	int pool;			 /* index of the pool the copies go to */
+	bool on;			   /* the route has a shadow */
+	int pool;			   /* index of the pool the copies go to */
 	char pool_name[POOL_NAME_MAX + 1]; /* its name, for the route's text */
-	uint16_t permille;		 /* the route's users copied, by their sticky bucket */
-	uint32_t methods;		 /* bit (1u << enum http_method) of the methods copied */
-	uint8_t compare;		 /* enum shadow_compare bits */
+	uint16_t permille;		   /* the route's users copied, by their sticky bucket */
+	uint32_t methods;		   /* bit (1u << enum http_method) of the methods copied */
+	uint8_t compare;		   /* enum shadow_compare bits */
 	char ignore_headers[SHADOW_LIST_MAX]; /* "x-a,x-b", lower case; "" none */
 	char ignore_json[SHADOW_LIST_MAX];    /* "meta.time,items[*].id"; "" none */
 	uint32_t max_body;		      /* bytes of each body kept and compared */
