@@ -295,7 +295,14 @@ int ctl_route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 /* The route a change names: by id, or by [METHODS] [host HOST] PATH [exact]. */
 static const struct route *route_named(struct ctl_args *a, struct ctl_reply *r)
 {
-	const char *verb = a->argv[0];
+	char what[48];
+
+	snprintf(what, sizeof(what), "route %s", a->argv[0]);
+	return ctl_route_named(a, r, what);
+}
+
+const struct route *ctl_route_named(struct ctl_args *a, struct ctl_reply *r, const char *what)
+{
 	const struct route *rt;
 	struct route_spec spec;
 	char err[256], *end, *words[CTL_MAX_WORDS + 1];
@@ -308,8 +315,7 @@ static const struct route *route_named(struct ctl_args *a, struct ctl_reply *r)
 	} else {
 		/* The words of "route set" with a pool that does not matter: any defined one. */
 		if (a->argc < 2 || a->argc > CTL_MAX_WORDS - 1) {
-			ctl_fail(r, "route %s: expects ID or [METHODS] [host HOST] PATH [exact]",
-				 verb);
+			ctl_fail(r, "%s: expects ID or [METHODS] [host HOST] PATH [exact]", what);
 			return NULL;
 		}
 		memcpy(words, a->argv, sizeof(*a->argv) * (size_t)a->argc);
@@ -326,7 +332,7 @@ static const struct route *route_named(struct ctl_args *a, struct ctl_reply *r)
 		rt = route_table_find(a->cfg->routes, &spec);
 	}
 	if (!rt)
-		ctl_fail(r, "route %s: no such route", verb);
+		ctl_fail(r, "%s: no such route", what);
 	return rt;
 }
 

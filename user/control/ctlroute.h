@@ -41,4 +41,10 @@
 
 ctl_handler ctl_route_show, ctl_route_set, ctl_route_patch, ctl_route_del, ctl_route_activate;
 
+/*
+ * The route a command names in a->argv[1..] (ID, or [METHODS] [host HOST] PATH [exact]), in
+ * a->cfg; NULL after failing the reply with what ("route del") in its words.
+ */
+const struct route *ctl_route_named(struct ctl_args *a, struct ctl_reply *r, const char *what);
+
 #endif

@@ -8,15 +8,15 @@
 
 #define FNV64_BASIS 0xcbf29ce484222325ull
 #define FNV64_PRIME 0x100000001b3ull
-#define LINE_MAX_	8192u /* a chunk-size or trailer line */
+#define LINE_MAX_   8192u /* a chunk-size or trailer line */
 
 /* The chunked decoder's states. */
 enum {
-	CK_SIZE = 0,	/* hex digits of a chunk's size */
-	CK_EXT = 1,	/* the rest of the size line (extensions) to its LF */
-	CK_DATA = 2,	/* the chunk's bytes */
+	CK_SIZE = 0,	 /* hex digits of a chunk's size */
+	CK_EXT = 1,	 /* the rest of the size line (extensions) to its LF */
+	CK_DATA = 2,	 /* the chunk's bytes */
 	CK_DATA_END = 3, /* the CRLF after them */
-	CK_TRAILER = 4, /* trailer lines, to an empty one */
+	CK_TRAILER = 4,	 /* trailer lines, to an empty one */
 };
 
 void httpcap_init(struct httpcap *c, enum http_method method, uint32_t max_body)

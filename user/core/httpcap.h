@@ -30,10 +30,10 @@ struct httpcap {
 	uint32_t head_len, head_cap;
 	unsigned status;
 	enum http_body framing;
-	uint64_t left;	  /* HTTP_BODY_LENGTH: bytes still due; chunked: of the current chunk */
-	int chunk_state;  /* the chunked decoder's (httpcap.c) */
-	uint32_t line;	  /* bytes of the chunk-size or trailer line so far */
-	char *body;	  /* its first max_body bytes, decoded */
+	uint64_t left;	 /* HTTP_BODY_LENGTH: bytes still due; chunked: of the current chunk */
+	int chunk_state; /* the chunked decoder's (httpcap.c) */
+	uint32_t line;	 /* bytes of the chunk-size or trailer line so far */
+	char *body;	 /* its first max_body bytes, decoded */
 	uint32_t body_len, body_cap;
 	uint64_t body_total; /* the decoded body's whole length */
 	uint64_t hash;	     /* FNV-1a 64 of the bytes kept */

@@ -189,6 +189,7 @@ struct conn {
 	uint64_t splice_at;    /* "auto": when an idle connection goes to the kernel */
 	uint64_t eof_deadline; /* until when an end waits for the kernel's bytes to drain */
 	struct kconn k;	       /* the kernel's half (the hand-off's) */
+	struct shadow_copy *shadow; /* the current request's copy, while the exchange feeds it */
 };
 
 /* Bytes read from a side and not consumed yet. */

@@ -221,13 +221,13 @@ static void json_walk(const struct shadowcmp_opts *o, struct shadowcmp_result *r
 
 /* Members of a object a missing in b (or differing, when both: only from a's side). */
 static void json_members(const struct shadowcmp_opts *o, struct shadowcmp_result *r, char *path,
-			 size_t len, const json_t *a, const json_t *b, bool a_first,
-			 unsigned depth)
+			 size_t len, const json_t *a, const json_t *b, bool a_first, unsigned depth)
 {
 	const char *key;
 	json_t *va;
 
-	json_object_foreach((json_t *)a, key, va) {
+	json_object_foreach((json_t *)a, key, va)
+	{
 		json_t *vb = json_object_get(b, key);
 
 		snprintf(path + len, SHADOWCMP_FIELD_MAX - len, ".%s", key);
