@@ -375,7 +375,7 @@ void shadow_user_end(struct conn *c, bool complete)
 static void compare_and_count(struct shadow_copy *sc)
 {
 	struct shadowcmp_opts o = {sc->sh.compare, sc->sh.ignore_headers, sc->sh.ignore_json};
-	struct shadowcmp_result *lm = malloc(2 * sizeof(*lm)), *ll = lm ? lm + 1 : NULL;
+	struct shadowcmp_result *lm = calloc(2, sizeof(*lm)), *ll = lm ? lm + 1 : NULL;
 	const struct shadow_leg *m = &sc->leg[0], *n = &sc->leg[1];
 	struct shadowstats_outcome out = {
 		.slot = sc->slot, .route_id = sc->route_id, .method = sc->method,
