@@ -85,7 +85,8 @@ int ctl_shadow_reset(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *
 	const struct route *rt = a->argc > 1 ? ctl_route_named(a, r, "shadow reset") : NULL;
 
 	if (a->argc < 2)
-		return ctl_fail(r, "shadow reset: expects ID or [METHODS] [host HOST] PATH [exact]");
+		return ctl_fail(r,
+				"shadow reset: expects ID or [METHODS] [host HOST] PATH [exact]");
 	if (!rt)
 		return -EINVAL;
 	if (!rt->spec.shadow)

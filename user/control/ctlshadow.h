@@ -10,7 +10,7 @@
 	V("shadow", "show", "[ROUTE]",                                                             \
 	  "per shadowed route (ROUTE: ID or [METHODS] [host HOST] PATH [exact]): copies sent, "    \
 	  "dropped by reason, comparisons, matches and mismatches by kind and by field with "      \
-	  "noise apart (legacy against legacy), p50/p99 of legacy and of modern; with ROUTE "     \
+	  "noise apart (legacy against legacy), p50/p99 of legacy and of modern; with ROUTE "      \
 	  "(and -j) the last mismatches too",                                                      \
 	  CTL_JSON, ctl_shadow_show)                                                               \
 	V("shadow", "reset", "ROUTE",                                                              \

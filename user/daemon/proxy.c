@@ -461,6 +461,7 @@ static void on_timer(struct proxy *px)
 		follow_store(px); /* one given back during a restart */
 		store_save(px, false);
 		rollback_tick(px->ctl_env.rollback, &px->ctl_env.chg, now);
+		shadow_watch(&px->w, now);
 	}
 	submit_tick(px);
 	if (px->accept_paused && !px->w.stopping)

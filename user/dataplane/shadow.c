@@ -21,6 +21,7 @@
 #include "dataplane/shadow.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/notify.h"
 #include "observe/shadowcmp.h"
 #include "observe/shadowstats.h"
 #include "observe/stats.h"
@@ -36,7 +37,7 @@ struct shadow_leg {
 	int fd;		  /* -1: none (yet, or any more) */
 	uint32_t pending; /* bit (op - SHADOW_OP_CONNECT) per operation in flight */
 	uint32_t sent;
-	bool done;		 /* its answer is whole, or it failed (why) */
+	bool done; /* its answer is whole, or it failed (why) */
 	bool failed;
 	enum shadow_drop why;
 	uint64_t t_start, t_end; /* its connect began, its answer ended */
@@ -59,7 +60,7 @@ struct shadow_copy {
 	union conn_addr peer, local; /* for a pool that asks for the PROXY header */
 	char *req;		     /* the request to send: head, X-Strg-Shadow, body */
 	uint32_t req_len, req_cap;
-	uint32_t head_len; /* of it, the head's */
+	uint32_t head_len;   /* of it, the head's */
 	struct httpcap user; /* the user's answer */
 	struct shadow_leg leg[LEGS];
 	char method[12], path[128], id[64];
@@ -128,8 +129,8 @@ static bool req_room(struct shadow_copy *sc, uint32_t n)
 }
 
 /* The value of the request's X-Request-Id (else the one strgd made up) for the views. */
-static void request_id(struct shadow_copy *sc, const struct conn *c,
-		       const struct http_request *req, const char *buf)
+static void request_id(struct shadow_copy *sc, const struct conn *c, const struct http_request *req,
+		       const char *buf)
 {
 	for (unsigned i = 0; i < req->nfields; i++) {
 		const struct http_field *f = &req->fields[i];
@@ -377,11 +378,15 @@ static void compare_and_count(struct shadow_copy *sc)
 	struct shadowcmp_opts o = {sc->sh.compare, sc->sh.ignore_headers, sc->sh.ignore_json};
 	struct shadowcmp_result *lm = calloc(2, sizeof(*lm)), *ll = lm ? lm + 1 : NULL;
 	const struct shadow_leg *m = &sc->leg[0], *n = &sc->leg[1];
-	struct shadowstats_outcome out = {
-		.slot = sc->slot, .route_id = sc->route_id, .method = sc->method,
-		.path = sc->path, .id = sc->id, .legacy_us = sc->user_us,
-		.modern_us = (m->t_end - m->t_start) / 1000, .status_a = sc->user.status,
-		.status_b = m->cap.status};
+	struct shadowstats_outcome out = {.slot = sc->slot,
+					  .route_id = sc->route_id,
+					  .method = sc->method,
+					  .path = sc->path,
+					  .id = sc->id,
+					  .legacy_us = sc->user_us,
+					  .modern_us = (m->t_end - m->t_start) / 1000,
+					  .status_a = sc->user.status,
+					  .status_b = m->cap.status};
 
 	if (!lm) {
 		shadowstats_drop(sstats(sc->w), sc->slot, sc->route_id, SHADOW_DROP_ERROR);
@@ -410,8 +415,7 @@ static void copy_maybe_end(struct shadow_copy *sc)
 	if (!sc->dropped) {
 		sc->dropped = true;
 		if (!sc->user_ok)
-			shadowstats_drop(sstats(sc->w), sc->slot, sc->route_id,
-					 SHADOW_DROP_LEGACY);
+			shadowstats_drop(sstats(sc->w), sc->slot, sc->route_id, SHADOW_DROP_LEGACY);
 		else if (m->failed)
 			shadowstats_drop(sstats(sc->w), sc->slot, sc->route_id, m->why);
 		else
@@ -455,8 +459,8 @@ static void leg_step(struct shadow_leg *l, unsigned op, int res)
 		bool refused = op == SHADOW_OP_CONNECT && res != -ECANCELED;
 
 		leg_fail(l, l->sc->cancelled || res == -ECANCELED ? SHADOW_DROP_TIMEOUT
-			    : refused				       ? SHADOW_DROP_REFUSED
-								       : SHADOW_DROP_ERROR);
+			    : refused				  ? SHADOW_DROP_REFUSED
+								  : SHADOW_DROP_ERROR);
 		return;
 	}
 	switch (op) {
@@ -526,4 +530,42 @@ void shadow_free_all(struct worker *w)
 			sc->leg[i].pending = 0;
 		copy_free(sc);
 	}
+}
+
+/* One shadowed route with an alert: its rate looked at, a crossing logged and notified. */
+static int watch_route(const struct route *rt, void *arg)
+{
+	struct worker *w = arg;
+	const struct route_shadow *sh = rt->spec.shadow;
+	uint64_t compared = 0, mism = 0;
+	char key[ROUTE_TEXT_MAX], why[200];
+	int flip;
+
+	if (!sh || !sh->alert_permille || rt->slot >= STRG_ROUTE_SLOTS)
+		return 0;
+	flip = shadowstats_alert(sstats(w), rt->slot, rt->id, sh->alert_permille, &compared, &mism);
+	if (!flip)
+		return 0;
+	route_key_text(&rt->spec, key, sizeof(key));
+	snprintf(why, sizeof(why),
+		 "%llu of %llu comparisons with %s mismatched (%.2f %%, alert above %u.%u %%)",
+		 (unsigned long long)mism, (unsigned long long)compared, sh->pool_name,
+		 compared ? 100.0 * (double)mism / (double)compared : 0.0, sh->alert_permille / 10u,
+		 sh->alert_permille % 10u);
+	if (flip > 0)
+		pr_warn("route %u %s: shadow: %s", rt->id, key, why);
+	else
+		pr_info("route %u %s: shadow: back under its alert: %s", rt->id, key, why);
+	notify_event(flip > 0 ? "shadow-mismatch" : "shadow-match", key, sh->pool_name, NULL, why);
+	return 0;
+}
+
+void shadow_watch(struct worker *w, uint64_t now_ns)
+{
+	static uint64_t next;
+
+	if (now_ns < next)
+		return;
+	next = now_ns + 1000000000ull;
+	route_table_each(w->cfg->routes, watch_route, w);
 }

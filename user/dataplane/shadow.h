@@ -53,6 +53,11 @@ void shadow_user_end(struct conn *c, bool complete);
 void shadow_on_cqe(struct worker *w, unsigned op, void *obj, int res);
 /* The timer: copies past their timeout are given up. */
 void shadow_tick(struct worker *w, uint64_t now_ns);
+/*
+ * Worker 0's timer: a route whose mismatch rate crossed its "alert" (either way) is logged and
+ * told the notify command (events shadow-mismatch and shadow-match), once a second at most.
+ */
+void shadow_watch(struct worker *w, uint64_t now_ns);
 /* The ring is gone: free every copy (no completion will name one). */
 void shadow_free_all(struct worker *w);
 

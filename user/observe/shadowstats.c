@@ -30,6 +30,7 @@ struct entry {
 	double lat_legacy[STRG_LAT_BUCKETS], lat_modern[STRG_LAT_BUCKETS];
 	unsigned ring_at, nring;
 	struct shadowstats_record ring[SHADOWSTATS_RING];
+	bool alerting; /* its mismatch rate was above its alert at the last look */
 };
 
 struct shadowstats {
@@ -75,6 +76,7 @@ static void clear(struct entry *e, uint32_t route_id, bool keep_noise)
 	memset(e->lat_legacy, 0, sizeof(e->lat_legacy));
 	memset(e->lat_modern, 0, sizeof(e->lat_modern));
 	e->ring_at = e->nring = 0;
+	e->alerting = false;
 	for (unsigned i = 0; i < e->nfields; i++)
 		e->fields[i].lm = 0;
 	if (keep_noise)
@@ -154,8 +156,7 @@ void shadowstats_done(struct shadowstats *s, uint32_t slot)
 		e->inflight--;
 }
 
-void shadowstats_drop(struct shadowstats *s, uint32_t slot, uint32_t route_id,
-		      enum shadow_drop why)
+void shadowstats_drop(struct shadowstats *s, uint32_t slot, uint32_t route_id, enum shadow_drop why)
 {
 	struct entry *e = lock_entry(s, slot, route_id, true);
 
@@ -361,4 +362,29 @@ int shadowstats_snapshot(struct shadowstats *s, uint32_t slot, uint32_t route_id
 	judge(e, out);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
+}
+
+int shadowstats_alert(struct shadowstats *s, uint32_t slot, uint32_t route_id,
+		      uint16_t alert_permille, uint64_t *compared, uint64_t *mismatches)
+{
+	struct entry *e = lock_entry(s, slot, route_id, false);
+	struct shadowstats_snap *j;
+	bool above;
+	int flip = 0;
+
+	if (!e)
+		return 0;
+	j = calloc(1, sizeof(*j));
+	if (j) {
+		judge(e, j);
+		*compared = e->compared;
+		*mismatches = j->mismatches;
+		above = e->compared >= SHADOWSTATS_MIN_ALERT &&
+			j->mismatches * 1000 > (uint64_t)alert_permille * e->compared;
+		flip = above == e->alerting ? 0 : above ? 1 : -1;
+		e->alerting = above;
+		free(j);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return flip;
 }

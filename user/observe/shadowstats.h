@@ -18,11 +18,11 @@
 #include "observe/shadowcmp.h"
 #include "strg/splice.h"
 
-#define SHADOWSTATS_FIELDS 64	/* fields named per route; later ones count as "other" */
-#define SHADOWSTATS_SIGS   128	/* distinct sets of differing fields counted per route */
-#define SHADOWSTATS_RING   32	/* the last mismatches kept per route */
-#define SHADOWSTATS_SHOWN  8	/* differences kept of each */
-#define SHADOWSTATS_MIN_ALERT 50 /* comparisons before a mismatch rate is judged */
+#define SHADOWSTATS_FIELDS    64  /* fields named per route; later ones count as "other" */
+#define SHADOWSTATS_SIGS      128 /* distinct sets of differing fields counted per route */
+#define SHADOWSTATS_RING      32  /* the last mismatches kept per route */
+#define SHADOWSTATS_SHOWN     8	  /* differences kept of each */
+#define SHADOWSTATS_MIN_ALERT 50  /* comparisons before a mismatch rate is judged */
 
 /* Why a copy went nowhere, or its answer could not be compared. */
 enum shadow_drop {
@@ -105,6 +105,13 @@ void shadowstats_reset(struct shadowstats *s, uint32_t slot, uint32_t route_id);
 /* The route's figures, judged now. 0, or -ENOENT when it has none. */
 int shadowstats_snapshot(struct shadowstats *s, uint32_t slot, uint32_t route_id,
 			 struct shadowstats_snap *out);
+/*
+ * The route's mismatch rate against its alert (per mille) now: 1 when it went above (with at
+ * least SHADOWSTATS_MIN_ALERT comparisons), -1 when it came back below, 0 when it stayed.
+ * *compared and *mismatches say the figures.
+ */
+int shadowstats_alert(struct shadowstats *s, uint32_t slot, uint32_t route_id,
+		      uint16_t alert_permille, uint64_t *compared, uint64_t *mismatches);
 /* Whether a field is noise (lm of compared, ll of pairs): the rule the views follow. */
 bool shadowstats_is_noise(uint64_t lm, uint64_t compared, uint64_t ll, uint64_t pairs);
 

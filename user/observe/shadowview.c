@@ -2,6 +2,7 @@
 /* The shadow's figures in text, JSON and Prometheus' format (shadowview.h). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "observe/metrics.h"
@@ -56,25 +57,35 @@ static json_t *fields_json(const struct shadowstats_snap *s)
 	for (unsigned i = 0; i < s->nfields; i++) {
 		const struct shadowstats_field *f = &s->fields[i];
 
-		json_array_append_new(
-			a, json_pack("{s:s, s:s, s:I, s:f, s:I, s:f, s:b}", "field", f->name, "kind",
-				     kind_names[f->kind], "legacy_vs_modern", (json_int_t)f->lm,
-				     "legacy_vs_modern_percent", pct(f->lm, s->compared),
-				     "legacy_vs_legacy", (json_int_t)f->ll,
-				     "legacy_vs_legacy_percent", pct(f->ll, s->noise_pairs),
-				     "noise", f->noise));
+		json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:f, s:I, s:f, s:b}", "field",
+						   f->name, "kind", kind_names[f->kind],
+						   "legacy_vs_modern", (json_int_t)f->lm,
+						   "legacy_vs_modern_percent",
+						   pct(f->lm, s->compared), "legacy_vs_legacy",
+						   (json_int_t)f->ll, "legacy_vs_legacy_percent",
+						   pct(f->ll, s->noise_pairs), "noise", f->noise));
 	}
 	return a;
 }
 
-static json_t *record_json(const struct shadowstats_record *r)
+/* Whether the snapshot judges the field noise. */
+static bool is_noise(const struct shadowstats_snap *s, const char *field)
+{
+	for (unsigned i = 0; i < s->nfields; i++)
+		if (!strcmp(s->fields[i].name, field))
+			return s->fields[i].noise;
+	return false;
+}
+
+static json_t *record_json(const struct shadowstats_snap *s, const struct shadowstats_record *r)
 {
 	json_t *d = json_array();
 
 	for (unsigned i = 0; i < r->n; i++)
-		json_array_append_new(d, json_pack("{s:s, s:s, s:s, s:s}", "field", r->d[i].field,
-						   "kind", kind_names[r->d[i].kind], "legacy",
-						   r->d[i].a, "modern", r->d[i].b));
+		json_array_append_new(d, json_pack("{s:s, s:s, s:s, s:s, s:b}", "field",
+						   r->d[i].field, "kind", kind_names[r->d[i].kind],
+						   "legacy", r->d[i].a, "modern", r->d[i].b,
+						   "noise", is_noise(s, r->d[i].field)));
 	return json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:b}", "at_ms",
 			 (json_int_t)r->at_ms, "request_id", r->id, "method", r->method, "path",
 			 r->path, "legacy_status", (json_int_t)r->status_a, "modern_status",
@@ -92,10 +103,10 @@ static json_t *counts_json(const struct shadowstats_snap *s)
 	for (unsigned k = 0; k < SHADOWCMP_KINDS; k++)
 		json_object_set_new(kinds, kind_names[k], json_integer((json_int_t)s->by_kind[k]));
 	return json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:f, s:o, s:I, s:I, s:I}", "sent",
-			 (json_int_t)s->sent, "inflight", (json_int_t)s->inflight, "dropped",
-			 drops, "compared", (json_int_t)s->compared, "matches",
-			 (json_int_t)s->matches, "noise_only", (json_int_t)s->noise_only,
-			 "mismatches", (json_int_t)s->mismatches, "mismatch_percent",
+			 (json_int_t)s->sent, "inflight", (json_int_t)s->inflight, "dropped", drops,
+			 "compared", (json_int_t)s->compared, "matches", (json_int_t)s->matches,
+			 "noise_only", (json_int_t)s->noise_only, "mismatches",
+			 (json_int_t)s->mismatches, "mismatch_percent",
 			 pct(s->mismatches, s->compared), "mismatches_by_kind", kinds,
 			 "noise_pairs", (json_int_t)s->noise_pairs, "bodies_cut",
 			 (json_int_t)s->cut, "other_fields", (json_int_t)s->other_fields);
@@ -119,7 +130,7 @@ json_t *shadowview_json(const struct shadowview_route *r, bool ring)
 	json_object_set_new(o, "alert_percent",
 			    r->alert_permille ? json_real(r->alert_permille / 10.0) : json_null());
 	for (unsigned i = 0; ring && i < s->nring; i++)
-		json_array_append_new(recs, record_json(&s->ring[i]));
+		json_array_append_new(recs, record_json(s, &s->ring[i]));
 	json_object_set_new(o, "last_mismatches", recs);
 	return o;
 }
@@ -136,8 +147,8 @@ static void ms_text(char *out, size_t len, double ms)
 
 static void counts_text(const struct shadowstats_snap *s, struct reply *out)
 {
-	reply_printf(out, "  copies    sent %llu, in flight %lld, dropped", (unsigned long long)s->sent,
-		     (long long)s->inflight);
+	reply_printf(out, "  copies    sent %llu, in flight %lld, dropped",
+		     (unsigned long long)s->sent, (long long)s->inflight);
 	for (unsigned d = 0; d < SHADOW_DROPS; d++)
 		reply_printf(out, "%s %s %llu", d ? "," : "", shadowstats_drop_name(d),
 			     (unsigned long long)s->dropped[d]);
@@ -200,7 +211,8 @@ static void ring_text(const struct shadowstats_snap *s, struct reply *out)
 			     r->path, r->id[0] ? r->id : "-", r->status_a, r->status_b,
 			     r->cut ? " (bodies over max-body)" : "");
 		for (unsigned k = 0; k < r->n; k++)
-			reply_printf(out, "      %s: %s | %s\n", r->d[k].field, r->d[k].a, r->d[k].b);
+			reply_printf(out, "      %s: %s | %s%s\n", r->d[k].field, r->d[k].a,
+				     r->d[k].b, is_noise(s, r->d[k].field) ? "  (noise)" : "");
 		if (r->more)
 			reply_printf(out, "      (%u more)\n", r->more);
 	}
@@ -238,15 +250,16 @@ static void labels(struct reply *out, const struct shadowview_route *r)
 }
 
 /* One family: a counter (or gauge) per route, at offset off of the snapshot. */
-static void family(const struct shadowview_route *v, size_t n, struct reply *out,
-		   const char *name, const char *type, const char *help, size_t off)
+static void family(const struct shadowview_route *v, size_t n, struct reply *out, const char *name,
+		   const char *type, const char *help, size_t off)
 {
 	reply_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 	for (size_t i = 0; i < n; i++) {
 		reply_printf(out, "%s{", name);
 		labels(out, &v[i]);
-		reply_printf(out, "} %llu\n",
-			     (unsigned long long)*(const uint64_t *)((const char *)v[i].snap + off));
+		reply_printf(
+			out, "} %llu\n",
+			(unsigned long long)*(const uint64_t *)((const char *)v[i].snap + off));
 	}
 }
 
@@ -303,8 +316,9 @@ static void prom_latency(const struct shadowview_route *v, size_t n, struct repl
 	for (size_t i = 0; i < n; i++)
 		for (int side = 0; side < 2; side++)
 			for (size_t k = 0; k < 2; k++) {
-				double ms = q_ms(side ? v[i].snap->lat_modern : v[i].snap->lat_legacy,
-						 qs[k]);
+				double ms =
+					q_ms(side ? v[i].snap->lat_modern : v[i].snap->lat_legacy,
+					     qs[k]);
 
 				if (ms < 0)
 					continue;
