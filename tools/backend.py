@@ -60,7 +60,8 @@ that are not requests go to FILE.events, one line each: "body cut: <METHOD> <tar
 of <m> bytes" (a request body ended by EOF or a reset; m is "chunked" for a chunked body), "bad
 request: <status> <message>" (what the backend refused), "conn <n> end" (the connection whose
 responses say X-Backend-Conn: <n> is over: the peer closed or reset it, or the backend closes
-it now) and the /__upgrade/shut lines.
+it now), "shadow copy: <METHOD> <target>" (the request carried X-Strg-Shadow: 1) and the
+/__upgrade/shut lines.
 
 The byte pattern generator lives here so tests can import it, with the exact bytes of the
 chunked endpoints and the tunnel's greeting:
@@ -369,6 +370,8 @@ class Handler(socketserver.StreamRequestHandler):
         method, target, version = parts
         self.log.write("%s %s" % (method, target))
         self.current = "%s %s" % (method, target)
+        if any(n.lower() == "x-strg-shadow" and v.strip() == "1" for n, v in fields):
+            self.events.write("shadow copy: %s %s" % (method, target))
         if self.verbose:
             print("%s:%d: %s %s" % (self.name, self.port, method, target), file=sys.stderr)
 

@@ -307,6 +307,34 @@ void shadowstats_reset(struct shadowstats *s, uint32_t slot, uint32_t route_id)
 	pthread_mutex_unlock(&e->lock);
 }
 
+/* Whether a kept record still is a mismatch: a difference in a field that is not noise now. */
+static bool still_mismatch(const struct shadowstats_snap *s, const struct shadowstats_record *r)
+{
+	if (r->more)
+		return true;
+	for (unsigned k = 0; k < r->n; k++) {
+		unsigned i = 0;
+
+		while (i < s->nfields && strcmp(s->fields[i].name, r->d[k].field))
+			i++;
+		if (i == s->nfields || !s->fields[i].noise)
+			return true;
+	}
+	return false;
+}
+
+/* The ring, newest first, less the records that later noise explains. */
+static void keep_mismatches(const struct entry *e, struct shadowstats_snap *out)
+{
+	for (unsigned i = 0; i < e->nring; i++) {
+		const struct shadowstats_record *r =
+			&e->ring[(e->ring_at + SHADOWSTATS_RING - 1 - i) % SHADOWSTATS_RING];
+
+		if (still_mismatch(out, r))
+			out->ring[out->nring++] = *r;
+	}
+}
+
 /* The comparisons judged with the noise known now. */
 static void judge(const struct entry *e, struct shadowstats_snap *out)
 {
@@ -356,10 +384,8 @@ int shadowstats_snapshot(struct shadowstats *s, uint32_t slot, uint32_t route_id
 			out->other_fields += e->sigs[i].n;
 	memcpy(out->lat_legacy, e->lat_legacy, sizeof(out->lat_legacy));
 	memcpy(out->lat_modern, e->lat_modern, sizeof(out->lat_modern));
-	out->nring = e->nring;
-	for (unsigned i = 0; i < e->nring; i++)
-		out->ring[i] = e->ring[(e->ring_at + SHADOWSTATS_RING - 1 - i) % SHADOWSTATS_RING];
 	judge(e, out);
+	keep_mismatches(e, out);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
 }
