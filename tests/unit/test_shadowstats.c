@@ -44,9 +44,15 @@ static void result(struct shadowcmp_result *r, int n, ...)
 static void record(struct shadowstats *s, const struct shadowcmp_result *lm,
 		   const struct shadowcmp_result *ll)
 {
-	struct shadowstats_outcome o = {.slot = SLOT, .route_id = ID, .method = "GET",
-					.path = "/x", .id = "r1", .legacy_us = 1000,
-					.modern_us = 2000, .lm = lm, .ll = ll};
+	struct shadowstats_outcome o = {.slot = SLOT,
+					.route_id = ID,
+					.method = "GET",
+					.path = "/x",
+					.id = "r1",
+					.legacy_us = 1000,
+					.modern_us = 2000,
+					.lm = lm,
+					.ll = ll};
 
 	shadowstats_record(s, &o);
 }

@@ -323,8 +323,9 @@ bool shadowspec_equal(const struct route_shadow *a, const struct route_shadow *b
 
 	if (!aon || !bon)
 		return aon == bon;
-	return a->pool == b->pool && !strcmp(a->pool_name, b->pool_name) &&
-	       a->permille == b->permille && a->methods == b->methods && a->compare == b->compare &&
+	/* By the pool's name: the same table in two configurations may number pools apart. */
+	return !strcmp(a->pool_name, b->pool_name) && a->permille == b->permille &&
+	       a->methods == b->methods && a->compare == b->compare &&
 	       !strcmp(a->ignore_headers, b->ignore_headers) &&
 	       !strcmp(a->ignore_json, b->ignore_json) && a->max_body == b->max_body &&
 	       a->max_inflight == b->max_inflight && a->timeout_ms == b->timeout_ms &&

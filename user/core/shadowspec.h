@@ -73,7 +73,7 @@ int shadowspec_parse(struct config_parser *ps, int argc, char **argv, int *i,
 size_t shadowspec_text(const struct route_shadow *sh, char *out, size_t len, size_t n);
 /* Whether word is one of the shadow's options (percent, methods, ... alert). */
 bool shadowspec_is_option(const char *word);
-/* Same settings (both off counts as the same). */
+/* Same settings (both off counts as the same; the pool by its name). */
 bool shadowspec_equal(const struct route_shadow *a, const struct route_shadow *b);
 /* Whether a request with this method (enum http_method) is copied. */
 bool shadowspec_copies(const struct route_shadow *sh, unsigned method);

@@ -15,9 +15,10 @@
 #include <jansson.h>
 
 #include "fleet/schema.h"
+#include "lib/words.h"
 
 #define JSON_OUT    (JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(6))
-#define ROUTE_WORDS 32
+#define ROUTE_WORDS 64
 
 /* ---- helpers ---- */
 
@@ -329,15 +330,16 @@ static int decode_pools(struct config *cfg, const struct fleet_objs *objs, char 
 
 /* ---- routes ---- */
 
-static const char *const route_fields[] = {"schema",	   "methods", "host",	  "path",
-					   "pool",	   "percent", "exact",	  "rewrite",
-					   "strip_prefix", "testers", "fallback", "rollback",
-					   "inactive",	   "tripped", NULL};
+static const char *const route_fields[] = {"schema",	   "methods",  "host",	   "path",
+					   "pool",	   "percent",  "exact",	   "rewrite",
+					   "strip_prefix", "testers",  "fallback", "rollback",
+					   "shadow",	   "inactive", "tripped",  NULL};
 static const char *const rollback_fields[] = {"errors_percent", "p99_ms", "window_s", "min", NULL};
 
 struct words {
 	char *v[ROUTE_WORDS];
-	char buf[ROUTE_WORDS][32]; /* numbers written here */
+	char buf[ROUTE_WORDS][32];    /* numbers written here */
+	char shadow[SHADOW_TEXT_MAX]; /* the shadow's words, split in place */
 	int n;
 };
 
@@ -396,6 +398,24 @@ static bool rollback_words(struct words *w, json_t *rb)
 	return true;
 }
 
+/* "shadow": the words after "shadow" in a route line, one string ("modern percent 5"). */
+static bool shadow_words(struct words *w, json_t *v)
+{
+	char *part[ROUTE_WORDS];
+	int n;
+
+	if (!json_is_string(v) || strlen(json_string_value(v)) >= sizeof(w->shadow))
+		return false;
+	strcpy(w->shadow, json_string_value(v));
+	n = words_split(w->shadow, part, ROUTE_WORDS, false);
+	if (n < 1 || w->n + n + 1 >= ROUTE_WORDS)
+		return false;
+	word(w, "shadow");
+	for (int i = 0; i < n; i++)
+		word(w, part[i]);
+	return true;
+}
+
 /*
  * The words of a "route" line, in the grammar's order:
  * [METHODS] [host H] PATH POOL [percent P] [exact] [strip-prefix|rewrite NEW] [testers]
@@ -431,6 +451,10 @@ static const char *route_words(json_t *j, struct words *w)
 	if (v && !rollback_words(w, v))
 		return "\"rollback\" is not {\"errors_percent\", [\"p99_ms\"], [\"window_s\"], "
 		       "[\"min\"]}";
+	v = json_object_get(j, "shadow");
+	if (v && !shadow_words(w, v))
+		return "\"shadow\" is not the words after \"shadow\" in a route line (\"modern "
+		       "percent 5\")";
 	if (json_is_true(json_object_get(j, "inactive")))
 		word(w, "inactive");
 	v = json_object_get(j, "tripped");
@@ -613,6 +637,12 @@ static void route_opts_json(json_t *o, const struct config *t, const struct rout
 		if (rb && s->rb_p99_ms)
 			json_object_set_new(rb, "p99_ms", json_integer(s->rb_p99_ms));
 		json_object_set_new(o, "rollback", rb);
+	}
+	if (s->shadow) {
+		char text[SHADOW_TEXT_MAX];
+
+		shadowspec_text(s->shadow, text, sizeof(text), 0);
+		json_object_set_new(o, "shadow", json_string(text + strlen(" shadow ")));
 	}
 	if (s->tripped)
 		json_object_set_new(o, "tripped", json_string(s->trip));
