@@ -196,6 +196,7 @@ static long head(struct httpcap *c, const char *buf, size_t len)
 	}
 	c->status = resp.status;
 	c->framing = resp.body;
+	c->keep_alive = resp.keep_alive;
 	c->left = resp.content_length;
 	c->state = HTTPCAP_BODY;
 	if (resp.body == HTTP_BODY_NONE)

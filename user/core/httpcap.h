@@ -29,6 +29,7 @@ struct httpcap {
 	char *head; /* the final head (status line to empty line), or what came of it so far */
 	uint32_t head_len, head_cap;
 	unsigned status;
+	bool keep_alive; /* its sender keeps the connection for another message */
 	enum http_body framing;
 	uint64_t left;	 /* HTTP_BODY_LENGTH: bytes still due; chunked: of the current chunk */
 	int chunk_state; /* the chunked decoder's (httpcap.c) */

@@ -28,13 +28,27 @@
 
 #define RBUF_SIZE  16384
 #define SHADOW_HDR "X-Strg-Shadow: 1\r\n"
-#define LEGS	   2 /* [0] the shadow pool, [1] the route's own pool again (noise) */
+#define LEGS	   2		   /* [0] the shadow pool, [1] the route's own pool again (noise) */
+#define IDLE_MAX   16		   /* kept-alive copy connections per pool and worker */
+#define IDLE_NS	   (4000000000ull) /* kept at most this long (backends keep theirs longer) */
+
+/* A worker's copy connections kept alive between copies, per pool. */
+struct shadow_idle {
+	unsigned n[POOL_MAX];
+	struct {
+		int fd;
+		uint8_t bidx;
+		uint64_t since;
+	} c[POOL_MAX][IDLE_MAX];
+};
 
 /* One connection of a copy: to the shadow pool, or to the route's pool for noise. */
 struct shadow_leg {
 	struct shadow_copy *sc;
 	int pool;	  /* -1: no such leg */
 	int fd;		  /* -1: none (yet, or any more) */
+	uint8_t bidx;	  /* its backend in the pool */
+	bool reusable;	  /* its answer ended the bytes it sent, and it keeps the connection */
 	uint32_t pending; /* bit (op - SHADOW_OP_CONNECT) per operation in flight */
 	uint32_t sent;
 	bool done; /* its answer is whole, or it failed (why) */
@@ -82,9 +96,64 @@ static uint64_t next_random(struct worker *w)
 	return x;
 }
 
+/* Keep a copy's connection for the next copy to the pool; false when there is no room. */
+static bool idle_put(struct worker *w, int pool, int fd, uint8_t bidx)
+{
+	struct shadow_idle *id = w->shadow_idle;
+
+	if (!id)
+		id = w->shadow_idle = calloc(1, sizeof(*id));
+	if (!id || pool < 0 || pool >= POOL_MAX || id->n[pool] == IDLE_MAX)
+		return false;
+	id->c[pool][id->n[pool]].fd = fd;
+	id->c[pool][id->n[pool]].bidx = bidx;
+	id->c[pool][id->n[pool]++].since = now_ns();
+	return true;
+}
+
+/*
+ * A kept connection to a backend of pool that still serves and whose peer has not closed it
+ * (a peek sees nothing to read), or -1.
+ */
+static int idle_take(struct worker *w, int pool, uint8_t *bidx)
+{
+	struct shadow_idle *id = w->shadow_idle;
+	const struct pool *p = &w->cfg->pools[pool];
+	char b;
+
+	while (id && id->n[pool]) {
+		unsigned k = --id->n[pool];
+		int fd = id->c[pool][k].fd;
+
+		*bidx = id->c[pool][k].bidx;
+		if (*bidx < p->nbackends && p->backends[*bidx].state == BACKEND_READY &&
+		    recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN)
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+/* Kept connections past their time (all of them with all) are closed. */
+static void idle_expire(struct worker *w, uint64_t now, bool all)
+{
+	struct shadow_idle *id = w->shadow_idle;
+
+	for (unsigned p = 0; id && p < POOL_MAX; p++)
+		for (unsigned k = 0; k < id->n[p];) {
+			if (!all && now - id->c[p][k].since < IDLE_NS) {
+				k++;
+				continue;
+			}
+			close(id->c[p][k].fd);
+			id->c[p][k] = id->c[p][--id->n[p]];
+		}
+}
+
 static void leg_free(struct shadow_leg *l)
 {
-	if (l->fd >= 0)
+	if (l->fd >= 0 &&
+	    !(l->reusable && !l->pending && idle_put(l->sc->w, l->pool, l->fd, l->bidx)))
 		close(l->fd);
 	l->fd = -1;
 	free(l->rbuf);
@@ -301,14 +370,22 @@ static void leg_start(struct shadow_leg *l)
 {
 	struct worker *w = l->sc->w;
 	const struct pool *p = &w->cfg->pools[l->pool];
-	int idx = pool_pick(p, &w->prt[l->pool], now_ns()), one = 1;
+	int idx, one = 1;
 
 	l->t_start = now_ns();
+	l->rbuf = malloc(RBUF_SIZE);
+	/* A kept connection first (not to a pool that wants a PROXY header per connection). */
+	if (l->rbuf && !p->proxy_protocol && (l->fd = idle_take(w, l->pool, &l->bidx)) >= 0) {
+		submit(l, SHADOW_OP_SEND, NULL);
+		submit(l, SHADOW_OP_RECV, NULL);
+		return;
+	}
+	idx = pool_pick(p, &w->prt[l->pool], now_ns());
 	if (idx < 0) {
 		leg_fail(l, SHADOW_DROP_REFUSED);
 		return;
 	}
-	l->rbuf = malloc(RBUF_SIZE);
+	l->bidx = (uint8_t)idx;
 	l->fd = l->rbuf ? socket(p->backends[idx].addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)
 			: -1;
 	if (l->fd < 0) {
@@ -429,6 +506,8 @@ static void copy_maybe_end(struct shadow_copy *sc)
 
 static void leg_recv(struct shadow_leg *l, int res)
 {
+	long used;
+
 	if (res == 0) {
 		httpcap_eof(&l->cap);
 		if (httpcap_done(&l->cap))
@@ -437,14 +516,18 @@ static void leg_recv(struct shadow_leg *l, int res)
 			leg_fail(l, SHADOW_DROP_ERROR);
 		return;
 	}
-	if (httpcap_feed(&l->cap, l->rbuf, (size_t)res) < 0) {
+	used = httpcap_feed(&l->cap, l->rbuf, (size_t)res);
+	if (used < 0) {
 		leg_fail(l, SHADOW_DROP_ERROR);
 		return;
 	}
 	if (httpcap_done(&l->cap)) {
 		l->done = true;
 		l->t_end = now_ns();
-		shutdown(l->fd, SHUT_RDWR);
+		/* Nothing beyond the answer, all of the request sent: the next copy may use it. */
+		l->reusable = used == res && l->cap.keep_alive && l->sent == l->sc->req_len;
+		if (!l->reusable)
+			shutdown(l->fd, SHUT_RDWR);
 		return;
 	}
 	submit(l, SHADOW_OP_RECV, NULL);
@@ -517,10 +600,14 @@ void shadow_tick(struct worker *w, uint64_t now_ns)
 				cancel_leg(&sc->leg[i]);
 		copy_maybe_end(sc);
 	}
+	idle_expire(w, now_ns, false);
 }
 
 void shadow_free_all(struct worker *w)
 {
+	idle_expire(w, 0, true);
+	free(w->shadow_idle);
+	w->shadow_idle = NULL;
 	for (struct conn *c = w->conns; c; c = c->next)
 		c->shadow = NULL;
 	while (w->shadows) {
