@@ -19,12 +19,15 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
 
 import harness as h
 from harness import RawConn, request
+
+B = h.backend  # tools/backend.py: the pattern /__bytes/N serves
 
 S = None  # the suite module (Fail, check, expect_pool, backend_settled, ...), set by register()
 
@@ -526,6 +529,144 @@ def own_504_records_time_waited(env):
     info("own_504_records_time_waited", "504 recorded in [%.3f, %.3f) s" % (lo, hi))
 
 
+# ---------------------------------------------------------------------------------------------
+# Bulk bodies through a pipe (limit splice-body)
+
+
+def piped_bytes(port):
+    """Response body bytes the strgd on port spliced through pipes, all workers."""
+    return sum(w["piped_bytes"] for w in json.loads(ctl("stats -j", port))["workers"])
+
+
+def curl_body_sha(port, path):
+    """GET path from the strgd on port with curl: (curl's exit, sha256, bytes)."""
+    p = subprocess.run(["curl", "-sS", "--max-time", "60", h.url(path, port)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    S.check(p.returncode == 0, "GET %s: curl exit %d: %s" % (
+        path, p.returncode, p.stderr.decode(errors="replace").strip()[-200:]))
+    return hashlib.sha256(p.stdout).hexdigest(), len(p.stdout)
+
+
+def bulk_bodies_go_through_a_pipe(env):
+    """With the default limit splice-body (128 KiB), a response body with that much to come
+    after strgd's first read moves backend -> pipe -> client (stats -j: piped_bytes): the 100 MiB
+    file and a 300 000-byte body arrive byte-exact, the connection carries the next request,
+    a 100 000-byte body is copied as before; with limit splice-body 0 nothing is piped and the
+    bodies are the same. Every worker's ring runs single-issuer, defer-taskrun and splice."""
+    port, plain = 8185, 8186
+    procs = [spawn(env, "pipe", port, []), spawn(env, "nopipe", plain, ["limit splice-body 0"])]
+    try:
+        workers = json.loads(ctl("stats -j", port))["workers"]
+        for w in workers:
+            feats = w["ring"].split(",")
+            S.check(all(f in feats for f in ("single-issuer", "defer-taskrun", "splice")),
+                    "worker %d's ring runs with %r" % (w["worker"], w["ring"]))
+        before = piped_bytes(port)
+        got = curl_body_sha(port, "/big.bin")
+        S.check(got == (env.big_sha(), h.BIG_SIZE), "the 100 MiB file came as %d bytes, "
+                "sha256 %s" % (got[1], "right" if got[0] == env.big_sha() else "WRONG"))
+        big = piped_bytes(port) - before
+        S.check(big >= h.BIG_SIZE - MIB, "%d of its bytes went through a pipe, want all but "
+                "strgd's first read" % big)
+        for n, piped in ((300000, True), (100000, False)):
+            with RawConn(port=port) as c:
+                for i in range(2):  # the connection carries the next request too
+                    mark = piped_bytes(port)
+                    c.send(request("GET", "/__bytes/%d" % n))
+                    resp = c.read_response(timeout=10.0)
+                    S.check(resp.status == 200 and resp.body == B.pattern_at(0, n),
+                            "GET /__bytes/%d (request %d on the connection): %d %d bytes, %s" % (
+                                n, i + 1, resp.status, len(resp.body),
+                                "the pattern" if resp.body == B.pattern_at(0, n) else
+                                "NOT the pattern"))
+                    moved = piped_bytes(port) - mark
+                    S.check((moved > 0) == piped or (i and kernel_mode(env)),
+                            "GET /__bytes/%d: %d bytes piped, want %s" % (
+                                n, moved, "some" if piped else "none"))
+            with RawConn(port=plain) as c:
+                c.send(request("GET", "/__bytes/%d" % n))
+                resp = c.read_response(timeout=10.0)
+                S.check(resp.status == 200 and resp.body == B.pattern_at(0, n),
+                        "limit splice-body 0: GET /__bytes/%d: %d, %d bytes" % (
+                            n, resp.status, len(resp.body)))
+        S.check(piped_bytes(plain) == 0, "limit splice-body 0 piped %d bytes" %
+                piped_bytes(plain))
+        info("bulk_bodies_go_through_a_pipe", "100 MiB: %d bytes piped; rings: %s" % (
+            big, workers[0]["ring"]))
+    finally:
+        for p in procs:
+            p.stop(signal.SIGTERM, 10.0)
+
+
+def stalling_backend(port, sent, stop):
+    """One connection's backend: a head saying 10 MB, 200 000 bytes of them, then silence."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((h.HOST, port))
+    ls.listen(4)
+    ls.settimeout(10.0)
+    try:
+        conn, _ = ls.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n" +
+                     B.pattern_at(0, 200000))
+        sent.set()
+        stop.wait(15.0)
+        conn.close()
+    except OSError:
+        pass
+    finally:
+        ls.close()
+
+
+def open_connections(port):
+    return sum(w["connections"] for w in json.loads(ctl("stats -j", port))["workers"])
+
+
+def piped_body_cut_by_either_side(env):
+    """A body going through a pipe ends cleanly whichever side cuts it: a client that resets
+    after 1 MiB of the 100 MiB file, and a backend that falls silent inside its body (timeout
+    server, 1 s: the client sees the end within 3 s). Either way strgd lets go of the
+    connection (stats -j: no connection left), and stops cleanly afterwards (the audit)."""
+    port, be_port = 8187, 8188
+    proc = spawn(env, "pipecut", port, ["pool stall 127.0.0.1:%d" % be_port,
+                                        "route /stall stall"])
+    stop, sent = threading.Event(), threading.Event()
+    t = threading.Thread(target=stalling_backend, args=(be_port, sent, stop), daemon=True)
+    t.start()
+    try:
+        with RawConn(port=port, timeout=10.0) as c:
+            c.send(request("GET", "/big.bin"))
+            got = 0
+            while got < MIB:
+                got += len(c.sock.recv(65536))
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with RawConn(port=port, timeout=10.0) as c:
+            c.send(request("GET", "/stall"))
+            S.check(sent.wait(5.0), "the stalling backend got no request")
+            t0 = time.monotonic()
+            data, n = b"", 0
+            while True:
+                piece = c.sock.recv(65536)
+                if not piece:
+                    break
+                data += piece
+            took = time.monotonic() - t0
+            head, _, body = data.partition(b"\r\n\r\n")
+            S.check(body == B.pattern_at(0, 200000), "/stall: %d body bytes, want the 200000 "
+                    "the backend sent" % len(body))
+            S.check(took < 3.0, "/stall: the connection ended %.1f s after the backend fell "
+                    "silent (timeout server 1 s)" % took)
+        S.check(h.wait_until(lambda: open_connections(port) == 0, 5.0),
+                "strgd still holds %d connections 5 s after both were cut" %
+                open_connections(port))
+        S.check(piped_bytes(port) > 0, "nothing went through a pipe")
+    finally:
+        stop.set()
+        t.join(5.0)
+        proc.stop(signal.SIGTERM, 10.0)
+
+
 DATAPATH_TESTS = [
     backend_reads_request_and_closes,
     closed_keepalive_connection_is_retried,
@@ -533,6 +674,8 @@ DATAPATH_TESTS = [
     short_body_gets_408,
     client_pace_never_trips_rollback,
     own_504_records_time_waited,
+    bulk_bodies_go_through_a_pipe,
+    piped_body_cut_by_either_side,
 ]
 
 

@@ -78,13 +78,16 @@ def marked_list(path, begin, end, pattern):
 
 
 def route_words():
-    """The literal words of a route line (ROUTE_GRAMMAR in core/route.h: percent, exact...;
-    and its shadow's options, SHADOW_GRAMMAR in core/shadowspec.h: methods, max-body...)."""
-    grammar = ""
-    for header, name in (("route.h", "ROUTE_GRAMMAR"), ("shadowspec.h", "SHADOW_GRAMMAR")):
-        text = (ROOT / "user" / "core" / header).read_text()
-        m = re.search(r"#define %s((?:.*\\\n)*.*)" % name, text)
-        grammar += " " + ("".join(re.findall(r'"([^"]*)"', m.group(1))) if m else "")
+    """The literal words of a route line (ROUTE_GRAMMAR in core/route.h): percent, exact...;
+    the gateway options' (ROUTEGW_GRAMMAR in core/routegw.h) and the shadow's options'
+    (SHADOW_GRAMMAR in core/shadowspec.h), which it names by their macros."""
+    text = (ROOT / "user" / "core" / "route.h").read_text()
+    m = re.search(r"#define ROUTE_GRAMMAR((?:.*\\\n)*.*)", text)
+    grammar = "".join(re.findall(r'"([^"]*)"', m.group(1))) if m else ""
+    for header, name in (("routegw.h", "ROUTEGW_GRAMMAR"), ("shadowspec.h", "SHADOW_GRAMMAR")):
+        part = (ROOT / "user" / "core" / header).read_text()
+        g = re.search(r"#define %s((?:.*\\\n)*.*)" % name, part)
+        grammar += " " + ("".join(re.findall(r'"([^"]*)"', g.group(1))) if g else "")
     return [w for w in re.findall(r"[a-z][a-z0-9-]*", grammar)]
 
 

@@ -88,6 +88,7 @@ static void test_sample_parses(void **state)
 	assert_int_equal(cfg.backend_idle_ms, 5000);
 	assert_int_equal(cfg.per_source_max, 0);
 	assert_int_equal(cfg.body_buffer, 16384);
+	assert_int_equal(cfg.splice_body, 131072);
 	assert_int_equal(cfg.body_timeout_ms, 20000);
 	assert_int_equal(cfg.body_rate, 500);
 	assert_int_equal(cfg.down_hold_ms, 2000);
@@ -111,6 +112,7 @@ static void test_values_and_units(void **state)
 				   "limit body-buffer 0\n"
 				   "timeout body 1m\n"
 				   "limit body-rate 0\n"
+				   "limit splice-body 0\n"
 				   "limit request-line 4096\n"
 				   "limit head 65536\n"
 				   "limit fields 256\n"
@@ -134,6 +136,7 @@ static void test_values_and_units(void **state)
 	assert_int_equal(cfg.body_buffer, 0);
 	assert_int_equal(cfg.body_timeout_ms, 60000);
 	assert_int_equal(cfg.body_rate, 0);
+	assert_int_equal(cfg.splice_body, 0);
 	assert_int_equal(cfg.limits.max_request_line, 4096);
 	assert_int_equal(cfg.limits.max_head, 65536);
 	assert_int_equal(cfg.limits.max_fields, 256);
@@ -461,7 +464,7 @@ static const struct bad_case bad_cases[] = {
 	{BASE "limit request-line 8k\n", "strg.conf:3: limit request-line: bad number '8k'"},
 	{BASE "limit body 1\n",
 	 "strg.conf:3: limit: unknown kind 'body' (request-line, head, fields, kernel-routes, "
-	 "per-source, body-buffer, body-rate, syn, packets)"},
+	 "per-source, body-buffer, body-rate, splice-body, syn, packets)"},
 	{BASE "down-hold 0\n", "strg.conf:3: down-hold: '0' out of range (1ms to 60m)"},
 	{BASE "down-hold soon\n",
 	 "strg.conf:3: down-hold: bad duration 'soon' (a number, then ms, s or m)"},
@@ -587,7 +590,7 @@ static const struct bad_case bad_cases[] = {
 static void test_error_messages(void **state)
 {
 	struct config cfg;
-	char err[256];
+	char err[1024];
 	size_t i;
 
 	(void)state;
@@ -820,7 +823,7 @@ static void test_route_words_errors(void **state)
 	};
 	struct route_spec spec;
 	struct config cfg;
-	char *argv[6], err[256];
+	char *argv[6], err[1024];
 	size_t i;
 	int j;
 

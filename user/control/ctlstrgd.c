@@ -28,6 +28,10 @@ static void worker_counts(const struct metrics_src *src, unsigned i, struct metr
 	out->connections = __atomic_load_n(&w->nconns, __ATOMIC_RELAXED);
 	out->kernel = __atomic_load_n(&w->spliced.n, __ATOMIC_RELAXED);
 	out->accepted = __atomic_load_n(&w->accepted, __ATOMIC_RELAXED);
+	out->ring = __atomic_load_n(&w->ring_feat, __ATOMIC_RELAXED);
+	out->enters = __atomic_load_n(&w->enters, __ATOMIC_RELAXED);
+	out->cqes = __atomic_load_n(&w->cqes, __ATOMIC_RELAXED);
+	out->piped = __atomic_load_n(&w->piped, __ATOMIC_RELAXED);
 }
 
 void ctl_metrics_src(const struct ctl_env *env, struct metrics_src *src)

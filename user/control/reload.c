@@ -108,6 +108,8 @@ static int runtime_settings(struct config *live, const struct config *f, bool dr
 	n += runtime_u32(&live->body_rate, f->body_rate, "limit body-rate", " B/s", dry, say, ctx);
 	n += runtime_u32(&live->body_buffer, f->body_buffer, "limit body-buffer", "", dry, say,
 			 ctx);
+	n += runtime_u32(&live->splice_body, f->splice_body, "limit splice-body", "", dry, say,
+			 ctx);
 	n += runtime_u32(&live->down_hold_ms, f->down_hold_ms, "down-hold", " ms", dry, say, ctx);
 	n += runtime_u32(&live->limits.max_fields, f->limits.max_fields, "limit fields", "", dry,
 			 say, ctx);
@@ -155,7 +157,7 @@ int reload_run(struct config *live, struct config **applied, const char *config_
 {
 	struct say_to to = {say, ctx};
 	struct config file, *copy;
-	char err[512];
+	char err[1024];
 	int n, m;
 
 	if (!config_path) {

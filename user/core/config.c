@@ -25,6 +25,12 @@
 /* Default bound on the kernel's route map: ~170 bytes of kernel memory per prefix at most. */
 #define CONFIG_KERNEL_ROUTES (256u * 1024)
 #define CONFIG_WORKERS_MAX   64 /* equals STRG_MAX_WORKERS, the kernel's event rings */
+/*
+ * limit splice-body: a response body with this much still to come after strgd's first read of
+ * it moves through a pipe (README, "Bulk bodies"); smaller ones are copied, which costs less
+ * than the pipe's set-up and the kernel's worker threads for a few segments.
+ */
+#define CONFIG_SPLICE_BODY (128u * 1024)
 
 struct config_parser {
 	struct config *cfg;
@@ -116,6 +122,7 @@ static int config_defaults(struct config *cfg)
 	cfg->idle_timeout_ms = 60000;
 	cfg->head_timeout_ms = 10000;
 	cfg->body_buffer = 16384;
+	cfg->splice_body = CONFIG_SPLICE_BODY;
 	cfg->backend_idle_ms = 5000;
 	cfg->body_timeout_ms = 20000;
 	cfg->body_rate = 500;
@@ -637,6 +644,17 @@ static int route_fallback(struct config_parser *ps, int argc, char **argv, int *
 	return 0;
 }
 
+/* The gateway options (core/routegw.h), in any order among themselves. 0 or the error's. */
+static int route_gateway(struct config_parser *ps, int argc, char **argv, int *i,
+			 struct route_spec *spec)
+{
+	char why[512];
+
+	if (routegw_parse(argc, argv, i, &spec->gw, why, sizeof(why)))
+		return cfg_err(ps, "route: %s", why);
+	return 0;
+}
+
 /* The options after the pool, in the grammar's order, to the end of the line. */
 static int route_options(struct config_parser *ps, int argc, char **argv, int i,
 			 struct route_spec *spec)
@@ -663,6 +681,8 @@ static int route_options(struct config_parser *ps, int argc, char **argv, int i,
 		err = route_fallback(ps, argc, argv, &i, spec);
 	if (!err && i + 1 < argc && !strcmp(argv[i], "rollback"))
 		err = parse_rollback(ps, argc, argv, &i, spec);
+	if (!err)
+		err = route_gateway(ps, argc, argv, &i, spec);
 	if (!err && i < argc && !strcmp(argv[i], "shadow"))
 		err = shadowspec_parse(ps, argc, argv, &i, &spec->shadow);
 	if (err)
@@ -818,6 +838,7 @@ static const struct {
 	{"per-source", offsetof(struct config, per_source_max), 0, 1u << 20},
 	{"body-buffer", offsetof(struct config, body_buffer), 0, 1u << 20},
 	{"body-rate", offsetof(struct config, body_rate), 0, 1u << 30},
+	{"splice-body", offsetof(struct config, splice_body), 0, 1u << 30},
 };
 
 static int do_limit(struct config_parser *ps, int argc, char **argv)
@@ -834,7 +855,7 @@ static int do_limit(struct config_parser *ps, int argc, char **argv)
 		return cfg_err(
 			ps,
 			"limit: unknown kind '%s' (request-line, head, fields, kernel-routes, "
-			"per-source, body-buffer, body-rate, syn, packets)",
+			"per-source, body-buffer, body-rate, splice-body, syn, packets)",
 			argv[1]);
 	if (config_parse_uint(argv[2], &v))
 		return cfg_err(ps, "limit %s: bad number '%s'", argv[1], argv[2]);

@@ -66,6 +66,7 @@ struct config {
 	uint32_t kernel_routes_max; /* path prefixes the kernel's route table may hold */
 	uint32_t per_source_max;    /* open client connections per source address (0: no limit) */
 	uint32_t body_buffer; /* chunked bodies up to this are checked whole before the head goes */
+	uint32_t splice_body; /* response bodies with this much left go through a pipe (0: never) */
 	char control[108];    /* control socket path; default /run/strg/strgd.sock */
 	int control_read_gid; /* group that may reach the socket for read verbs; -1 = root only */
 	int control_change_gid; /* group whose members may change, like root; -1 = root only */

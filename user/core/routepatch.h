@@ -16,6 +16,8 @@
 	"[pool POOL] [percent P] [strip-prefix | rewrite NEW | no-rewrite] [testers | "            \
 	"no-testers] "                                                                             \
 	"[fallback POOL | none | next] [rollback ERR% [p99 MS] [window T] [min N] | no-rollback] " \
+	"[limit RATE [burst N] [per ...] | no-limit] [allow CIDR,... | no-allow] "                 \
+	"[deny CIDR,... | no-deny] [HEADER-RULE... | no-header-rules] "                           \
 	"[shadow POOL [OPTIONS] | no-shadow]"
 
 /*

@@ -94,6 +94,7 @@ struct shared {
 	struct pool_runtime prt[POOL_MAX]; /* the pools\' round robin and down marks */
 	_Atomic unsigned paused;   /* workers whose accept is paused for lack of resources */
 	struct srclimit *srclimit; /* limit per-source (NULL: none) */
+	struct limiter *limiter;   /* the routes' rate limits */
 	struct guard *gd;	   /* the XDP guard (NULL: not loaded) */
 	struct splice *sp;	   /* the kernel path (NULL: none) */
 	struct saver *saver;	   /* writes the state file (NULL: worker 0 does, synchronously) */
@@ -612,9 +613,32 @@ static void reload(struct proxy *px)
 	pr_info("reload: done, %d change%s", n, n == 1 ? "" : "s");
 }
 
+/* On the loop's own thread: its ring enabled and its descriptor registered (ring.h). */
+static int start_ring(struct proxy *px)
+{
+	char feat[96];
+	int err = ring_start(&px->w.ring, RING_F_ALL, &px->w.ring_feat);
+
+	if (err) {
+		pr_warn("worker %u: io_uring: cannot start its ring: %s", px->w.idx,
+			strerror(-err));
+		proxy_stop_requested = 1;
+		return err;
+	}
+	/* Bulk bodies through pipes (limit splice-body) where the kernel splices on rings. */
+	if (ring_op_supported(&px->w.ring, IORING_OP_SPLICE))
+		px->w.ring_feat |= RING_F_SPLICE;
+	if (!px->w.idx)
+		pr_info("io_uring: %s", ring_feature_text(px->w.ring_feat, feat, sizeof(feat)));
+	return 0;
+}
+
 static void run_loop(struct proxy *px)
 {
 	int err;
+
+	if (start_ring(px))
+		return;
 
 	/* Stopping, worker 0 answers its control connections too (a restart's reply among them). */
 	while (!px->w.stopping || px->w.nconns || reqsrv_conns(px->ctl)) {
@@ -643,6 +667,8 @@ static void run_loop(struct proxy *px)
 			seen++;
 		}
 		io_uring_cq_advance(&px->w.ring, seen);
+		__atomic_store_n(&px->w.enters, px->w.enters + 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&px->w.cqes, px->w.cqes + seen, __ATOMIC_RELAXED);
 	}
 }
 
@@ -692,12 +718,14 @@ static struct proxy *worker_open(struct shared *sh, unsigned idx, int lfd, struc
 	px->w.st = st;
 	px->w.prt = sh->prt;
 	px->w.srclimit = sh->srclimit;
+	px->w.limiter = sh->limiter;
 	px->w.next_id = idx; /* ids stay unique across workers: idx + n, idx + 2n, ... */
 	px->w.nworkers = sh->nworkers_planned;
 	px->seen_gen = px->w.cfg->gen;
 	px->lfd = lfd;
 	px->tick.tv_nsec = TICK_NS;
-	err = io_uring_queue_init(RING_ENTRIES, &px->w.ring, 0);
+	/* Worker 0 runs on this thread; the others on threads of their own. */
+	err = ring_open(&px->w.ring, RING_ENTRIES, RING_F_ALL, idx != 0, &px->w.ring_feat);
 	if (err < 0)
 		goto out_err;
 	if (px->lfd < 0)
@@ -908,6 +936,7 @@ static void worker0_ctl(struct proxy *px, struct config **applied)
 		.sp = px->w.sp,
 		.gd = px->sh->gd,
 		.st = px->w.st,
+		.lim = px->sh->limiter,
 		.saver = px->sh->saver,
 		.ops = &change_ops,
 		.owner = px,
@@ -1047,7 +1076,10 @@ static void shared_free(struct shared *sh, int listen_fd)
 int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
 	      int ctl_fd, const struct proxy_parts *parts)
 {
-	struct shared sh = {.config_path = config_path, .gd = parts->gd, .sp = parts->sp};
+	struct shared sh = {.config_path = config_path,
+			    .gd = parts->gd,
+			    .sp = parts->sp,
+			    .limiter = parts->lim};
 	unsigned n = cfg->workers ? cfg->workers : workers_auto();
 	int err = 0;
 

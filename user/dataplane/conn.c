@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Connections of the proxy: io_uring submissions tagged with the connection, buffers, closing. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,55 @@ bool conn_passed_on(struct conn *c, enum conn_side from, uint32_t res)
 	return false;
 }
 
+/* A pipe this big takes a 1 MiB response in one go, when the system allows (pipe-max-size). */
+#define PIPE_SIZE (1u << 20)
+
+int conn_pipe_open(struct conn *c)
+{
+	int fds[2], size;
+
+	if (c->pipe.size)
+		return 0;
+	/* Blocking ends: the kernel's worker waits on them, the loop never does. */
+	if (pipe2(fds, O_CLOEXEC))
+		return -errno;
+	fcntl(fds[1], F_SETPIPE_SZ, PIPE_SIZE);
+	size = fcntl(fds[1], F_GETPIPE_SZ);
+	if (size <= 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -EIO;
+	}
+	c->pipe = (struct conn_pipe){.rd = fds[0], .wr = fds[1], .size = (uint32_t)size};
+	return 0;
+}
+
+void conn_pipe_in(struct conn *c, uint32_t len)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
+
+	io_uring_prep_splice(sqe, c->cd[BACKEND].fd, -1, c->pipe.wr, -1, len, SPLICE_F_MOVE);
+	conn_submit(c, sqe, CONN_OP_BRECV);
+}
+
+void conn_pipe_out(struct conn *c, uint32_t len)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
+
+	io_uring_prep_splice(sqe, c->pipe.rd, -1, c->cd[CLIENT].fd, -1, len, SPLICE_F_MOVE);
+	conn_submit(c, sqe, CONN_OP_CSEND);
+}
+
+void conn_pipe_close(struct conn *c)
+{
+	if (!c->pipe.size)
+		return;
+	close(c->pipe.rd);
+	close(c->pipe.wr);
+	c->pipe = (struct conn_pipe){0};
+	c->flags &= ~CF_PIPED;
+}
+
 void conn_cancel_op(struct conn *c, unsigned op)
 {
 	struct io_uring_sqe *sqe;
@@ -174,7 +224,7 @@ struct conn *conn_new(struct worker *w, int fd)
 static size_t conn_buffers_size(const struct conn *c)
 {
 	return ((size_t)c->cd[CLIENT].cap + BBUF_SIZE + PROXYPROTO_V2_MAX + c->cd[CLIENT].cap +
-		ADDED_HEADERS_MAX + 4095) &
+		ADDED_HEADERS_MAX + ROUTEGW_HEAD_ROOM + 4095) &
 	       ~(size_t)4095;
 }
 
@@ -248,6 +298,7 @@ void conn_free(struct conn *c)
 	if (w->srclimit)
 		srclimit_give(w->srclimit, &c->peer_addr.sa);
 	conn_buffers_release(c);
+	conn_pipe_close(c);
 	free(c->reply.data);
 	free(c->ri);
 	free(c);
@@ -446,6 +497,9 @@ void conn_count(struct conn *c, unsigned status)
 		q.head_counted = conn_has(c, CF_KHEAD);
 		q.fallback = conn_has(c, CF_FALLBACK);
 	}
+	/* strgd's answers for the route's access list and limit: counted apart, per route. */
+	q.denied = status == 403 && conn_has(c, CF_GW_ANSWER);
+	q.limited = status == 429 && conn_has(c, CF_GW_ANSWER);
 	stats_count(c->w->st, &q);
 	conn_log(c, &q, status);
 	c->t_req = 0;
@@ -524,7 +578,7 @@ const char *conn_flags_text(const struct conn *c, char *buf, size_t len)
 		"adopted",   "kwait",		"eof_wait",   "cut_wait", "handing",
 		"reused",    "connect_timeout", "close_sent", "tunnel",	  "upgrade",
 		"resp_head", "resp_started",	"inflight",   "fallback", "parked",
-		"khead",     "adopt_wait",
+		"khead",     "adopt_wait",	"piped",
 	};
 	static const char *const knames[] = {"spliced", "corked"};
 	size_t n = 0;
@@ -565,6 +619,11 @@ void conn_linger(struct conn *c)
 /* Answer with a status of our own and close; only possible before any response byte went out. */
 void conn_reply(struct conn *c, unsigned status)
 {
+	conn_answer(c, status, "", false);
+}
+
+void conn_answer(struct conn *c, unsigned status, const char *extra, bool keep)
+{
 	char body[64];
 	int blen, n;
 
@@ -578,7 +637,11 @@ void conn_reply(struct conn *c, unsigned status)
 	}
 	conn_abandon_backend(c);
 	blen = http_own_body(body, sizeof(body), status);
-	n = http_own_head(c->reply.data, REPLY_MAX, status, "text/plain", (size_t)blen, "");
+	n = keep ? http_own_head_keep(c->reply.data, REPLY_MAX, status, "text/plain", (size_t)blen,
+				      extra)
+		 : http_own_head(c->reply.data, REPLY_MAX, status, "text/plain", (size_t)blen,
+				 extra);
+	conn_set(c, CF_REPLY_KEEP, keep);
 	if (c->method != HTTP_M_HEAD && n < REPLY_MAX)
 		n += snprintf(c->reply.data + n, REPLY_MAX - (size_t)n, "%s", body);
 	c->reply.len = (uint32_t)n;

@@ -72,6 +72,9 @@ enum conn_flags {
 		1u << 14, /* idle in user space: recv cancelled, buffers let go, polled instead */
 	CF_KHEAD = 1u << 15,	  /* the kernel counted this response's head (passed up mid-body) */
 	CF_ADOPT_WAIT = 1u << 16, /* a response passed up mid-body waits for the kernel's bytes */
+	CF_PIPED = 1u << 17,	  /* the response body goes backend -> pipe -> client (splice) */
+	CF_REPLY_KEEP = 1u << 18, /* strgd's own answer ends the request, not the connection */
+	CF_GW_ANSWER = 1u << 19,  /* that answer is the route's: access (403) or limit (429) */
 };
 
 /* Waiting on the kernel between requests: recheck() (session.c) says when it is over. */
@@ -137,6 +140,16 @@ enum conn_side {
 	BACKEND = 1,
 };
 
+/*
+ * A pipe a response body goes through (limit splice-body): the backend's bytes are spliced in,
+ * then out to the client, never copied to strgd's buffers. size 0: none open.
+ */
+struct conn_pipe {
+	int rd, wr;    /* its ends */
+	uint32_t size; /* its capacity, bytes */
+	uint32_t fill; /* bytes spliced in and not out yet */
+};
+
 /* Bytes strgd sends of its own making: len at data, of which sent. */
 struct outbuf {
 	char *data;
@@ -175,6 +188,7 @@ struct conn {
 	unsigned status;
 	uint32_t route_id;
 	uint32_t route_slot; /* counters slot of that route */
+	uint32_t resp_rules; /* id of the route whose response rules the response takes (0: none) */
 	struct reqinfo *ri;  /* what the access log and -v say of it (allocated when wanted) */
 	uint64_t head_ns;    /* the current head's first bytes came (0: none yet) */
 	uint64_t t_req;	     /* head parsed */
@@ -188,6 +202,7 @@ struct conn {
 	uint64_t bidle_ns;     /* when its backend connections are next looked at for idleness */
 	uint64_t splice_at;    /* "auto": when an idle connection goes to the kernel */
 	uint64_t eof_deadline; /* until when an end waits for the kernel's bytes to drain */
+	struct conn_pipe pipe; /* a bulk body's way past the buffers (CF_PIPED) */
 	struct kconn k;	       /* the kernel's half (the hand-off's) */
 	struct shadow_copy *shadow; /* the current request's copy, while the exchange feeds it */
 };
@@ -221,6 +236,15 @@ void conn_recv_backend(struct conn *c);
 void conn_send_backend(struct conn *c, const char *buf, uint32_t len);
 void conn_cancel_op(struct conn *c, unsigned op);
 /*
+ * The pipe for a bulk response body: open it (0 or -errno), splice up to len bytes from the
+ * backend into it (as CONN_OP_BRECV) and len of what it holds out to the client (as
+ * CONN_OP_CSEND), close it. A splice's completion is its byte count, 0 at the backend's end.
+ */
+int conn_pipe_open(struct conn *c);
+void conn_pipe_in(struct conn *c, uint32_t len);
+void conn_pipe_out(struct conn *c, uint32_t len);
+void conn_pipe_close(struct conn *c);
+/*
  * Send n bytes of what came from one side on to the other: from its buffer's start, counted in
  * its message's inflight. Then, as each send completes (res > 0), the rest: true once all went.
  */
@@ -245,6 +269,11 @@ void conn_reqinfo_kernel(struct conn *c, const struct strg_conn *k);
 const char *conn_peer(const struct conn *c, char buf[INET6_ADDRSTRLEN]);
 /* Answer with a status of strgd's own and close (counted like any request). */
 void conn_reply(struct conn *c, unsigned status);
+/*
+ * The same with extra header lines (each ending in CRLF), and with keep the connection lives on
+ * once it is sent (CF_REPLY_KEEP: the exchange then ends as a complete one).
+ */
+void conn_answer(struct conn *c, unsigned status, const char *extra, bool keep);
 /* Count the current exchange's request once (routed or not). */
 void conn_count(struct conn *c, unsigned status);
 

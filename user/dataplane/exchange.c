@@ -19,6 +19,7 @@
 
 #include "dataplane/conn.h"
 #include "dataplane/exchange.h"
+#include "dataplane/gateway.h"
 #include "dataplane/handoff.h"
 #include "dataplane/health.h"
 #include "dataplane/shadow.h"
@@ -26,8 +27,13 @@
 #include "core/proxyproto.h"
 
 static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
-		       const struct route_stored *spec);
+		       const struct route *rt);
 static void exchange_connect(struct conn *c);
+/* The head being routed, for routes with conditions: its bytes are still at the buffer's start. */
+static struct route_head head_of(const struct conn *c, const struct http_request *req)
+{
+	return (struct route_head){req, c->cd[CLIENT].buf + c->cd[CLIENT].start};
+}
 static const struct route *fall_back(struct conn *c, const struct http_request *req,
 				     const struct route *rt, unsigned bucket);
 static int retry_pool(struct conn *c, const struct http_request *req, const struct route *matched,
@@ -54,7 +60,9 @@ void exchange_reset(struct conn *c)
 	c->alt_pool = -1;
 	c->cd[BACKEND].fd = -1;
 	c->flags &= ~(CF_REUSED | CF_CONNECT_TIMEOUT | CF_RESP_HEAD | CF_RESP_STARTED | CF_TUNNEL |
-		      CF_CLOSE_SENT | CF_ADOPTED | CF_UPGRADE | CF_FALLBACK | CF_KHEAD);
+		      CF_CLOSE_SENT | CF_ADOPTED | CF_UPGRADE | CF_FALLBACK | CF_KHEAD |
+		      CF_REPLY_KEEP | CF_GW_ANSWER);
+	c->resp_rules = 0;
 	c->tries = 0;
 	c->interims = 0;
 	c->method = HTTP_M_UNKNOWN;
@@ -108,30 +116,49 @@ static size_t adapted_line(const struct http_request *req, const struct route_st
 	return n;
 }
 
-static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
-		       const struct route_stored *spec)
+/* strgd's own field name, unless a request rule of rt replaces or removes it: then "". */
+static const char *own_field(const struct route *rt, const char *name)
 {
+	return routegw_rule_names(rt->spec.gw, ROUTEGW_REQ_KINDS, name, strlen(name)) ? "" : name;
+}
+
+/* The fields strgd adds to a forwarded head, at out (ADDED_HEADERS_MAX); the bytes written. */
+static size_t proxy_fields(struct conn *c, const struct http_request *req, const struct route *rt,
+			   char *out)
+{
+	bool id = c->ri && c->ri->id_added && *own_field(rt, "X-Request-Id");
+	char peer[INET6_ADDRSTRLEN];
+	size_t n = 0;
+
+	if (*own_field(rt, "X-Forwarded-For"))
+		n += (size_t)sprintf(out + n, "X-Forwarded-For: %s\r\n", conn_peer(c, peer));
+	if (*own_field(rt, "X-Forwarded-Proto"))
+		n += (size_t)sprintf(out + n, "X-Forwarded-Proto: http\r\n");
+	if (*own_field(rt, "Via"))
+		n += (size_t)sprintf(out + n, "Via: 1.%u strg\r\n", req->version_minor);
+	if (id)
+		n += (size_t)snprintf(out + n, ADDED_HEADERS_MAX - n, "X-Request-Id: %s\r\n",
+				      c->ri->id);
+	return n;
+}
+
+static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
+		       const struct route *rt)
+{
+	const struct route_stored *spec = &rt->spec;
 	char *head = c->head.data + PROXYPROTO_V2_MAX;
 	const char *src = c->cd[CLIENT].buf + c->cd[CLIENT].start;
-	size_t n = head_len - 2;
-	char peer[INET6_ADDRSTRLEN];
-	int added;
+	size_t line = spec->adapt ? adapted_line(req, spec, head) : req->line_len, n;
 
-	if (spec->adapt) {
-		size_t line = adapted_line(req, spec, head);
-
-		memcpy(head + line, src + req->line_len, n - req->line_len);
-		n = line + n - req->line_len;
-	} else {
-		memcpy(head, src, n);
-	}
-	added = snprintf(
-		head + n, ADDED_HEADERS_MAX,
-		"X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\nVia: 1.%u strg\r\n%s%s%s\r\n",
-		conn_peer(c, peer), req->version_minor,
-		c->ri && c->ri->id_added ? "X-Request-Id: " : "",
-		c->ri && c->ri->id_added ? c->ri->id : "", c->ri && c->ri->id_added ? "\r\n" : "");
-	c->head_len = (uint32_t)(n + (size_t)added);
+	if (!spec->adapt)
+		memcpy(head, src, line);
+	/* The fields (head_len - 2: without the empty line), less those the rules replace. */
+	n = line + gateway_request_fields(rt, req, src + req->line_len,
+					  head_len - 2 - req->line_len, head + line);
+	n += proxy_fields(c, req, rt, head + n);
+	n += gateway_request_added(c, rt, req, src, head + n);
+	memcpy(head + n, "\r\n", 2);
+	c->head_len = (uint32_t)(n + 2);
 	c->head_off = PROXYPROTO_V2_MAX;
 	c->head.len = c->head_len;
 	c->head.sent = 0;
@@ -140,30 +167,6 @@ static void build_head(struct conn *c, const struct http_request *req, size_t he
 static bool name_is(const char *s, size_t len, const char *name)
 {
 	return strlen(name) == len && !strncasecmp(s, name, len);
-}
-
-/* The value of cookie name in a Cookie field value ("a=1; b=2"), or NULL. */
-static const char *cookie_value(const char *v, size_t len, const char *name, size_t *out)
-{
-	size_t i = 0, nlen = strlen(name);
-
-	while (i < len) {
-		size_t start, eq, end;
-
-		while (i < len && (v[i] == ' ' || v[i] == ';'))
-			i++;
-		start = i;
-		while (i < len && v[i] != ';')
-			i++;
-		end = i;
-		for (eq = start; eq < end && v[eq] != '='; eq++)
-			;
-		if (eq < end && eq - start == nlen && !memcmp(v + start, name, nlen)) {
-			*out = end - eq - 1;
-			return v + eq + 1;
-		}
-	}
-	return NULL;
 }
 
 /*
@@ -191,7 +194,7 @@ static unsigned user_bucket(const struct conn *c, const struct http_request *req
 		}
 		if (cfg->sticky == STICKY_COOKIE &&
 		    name_is(buf + f->name_off, f->name_len, "cookie") &&
-		    (v = cookie_value(v, f->value_len, cfg->sticky_name, &vlen))) {
+		    (v = http_cookie(v, f->value_len, cfg->sticky_name, &vlen))) {
 			key = v;
 			len = vlen;
 			break;
@@ -289,6 +292,32 @@ static void forward(struct conn *c)
 }
 
 /*
+ * The route's access lists and limit: true when strgd answered (403, 429 with Retry-After).
+ * A request without a body ends there and the connection lives on; one with a body, whose
+ * bytes would have to be read and thrown away, ends the connection.
+ */
+static bool gateway_refused(struct conn *c, const struct http_request *req, int n,
+			    const struct route *matched, const char *buf)
+{
+	struct gateway_verdict v = gateway_admit(c, matched, req, buf);
+	char extra[48] = "";
+	char peer[INET6_ADDRSTRLEN];
+	bool keep;
+
+	if (!v.status)
+		return false;
+	if (v.status == 429)
+		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", v.retry_s);
+	pr_debug("conn %lu: %s: route %u answers %u", c->id, conn_peer(c, peer), matched->id,
+		 v.status);
+	keep = req->body == HTTP_BODY_NONE && req->keep_alive && !req->upgrade && !c->w->stopping;
+	c->cd[CLIENT].start += (uint32_t)n;
+	c->flags |= CF_GW_ANSWER;
+	conn_answer(c, v.status, extra, keep);
+	return true;
+}
+
+/*
  * Route the parsed request (its head: n bytes at buf; whole: its body came with it) and forward
  * it, or answer 404 when no route takes it.
  */
@@ -298,11 +327,12 @@ static void route_request(struct conn *c, const struct http_request *req, const 
 	struct worker *w = c->w;
 	const struct route *rt, *matched, *counted;
 	int tester = route_table_has_testers(w->cfg->routes) ? tester_pool(w->cfg, req, buf) : -1;
+	struct route_head head = {req, buf};
 	unsigned bucket = user_bucket(c, req, buf) | (tester >= 0 ? ROUTE_TESTER : 0);
 
 	c->method = req->method;
 	matched = route_table_lookup_counted(w->cfg->routes, req->method, req->host, req->host_len,
-					     req->path, req->path_len, bucket, &counted);
+					     req->path, req->path_len, bucket, &head, &counted);
 	if (!matched) {
 		conn_reply(c, 404);
 		return;
@@ -315,6 +345,8 @@ static void route_request(struct conn *c, const struct http_request *req, const 
 	/* The request ends with its head when its body came along (latency counts from there). */
 	c->t_req_end = whole ? c->t_req : 0;
 	c->pool = matched->spec.testers && tester >= 0 ? tester : matched->spec.pool;
+	if (gateway_refused(c, req, n, matched, buf))
+		return;
 	/* Counted under the route it matched; forwarded as the route that serves it. */
 	rt = fall_back(c, req, matched, bucket);
 	c->alt_pool = http_idempotent(req->method) ? retry_pool(c, req, matched, rt, bucket) : -1;
@@ -324,7 +356,9 @@ static void route_request(struct conn *c, const struct http_request *req, const 
 	c->cd[CLIENT].msg.left = req->content_length;
 	http_chunked_init(&c->cd[CLIENT].msg.ch);
 	c->cd[CLIENT].msg.done = req->body == HTTP_BODY_NONE;
-	build_head(c, req, (size_t)n, &rt->spec);
+	build_head(c, req, (size_t)n, rt);
+	if (routegw_has_rules(rt->spec.gw, ROUTEGW_RESP_KINDS))
+		c->resp_rules = rt->id;
 	if (matched->spec.shadow && tester < 0)
 		shadow_start(c, matched, req, buf, c->head.data + PROXYPROTO_V2_MAX, c->head_len,
 			     bucket);
@@ -408,6 +442,7 @@ static int retry_pool(struct conn *c, const struct http_request *req, const stru
 		      const struct route *used, unsigned bucket)
 {
 	struct skip_ctx x = {c->w, matched};
+	struct route_head head = head_of(c, req);
 	const struct route *next;
 
 	if (conn_has(c, CF_FALLBACK))
@@ -418,7 +453,7 @@ static int retry_pool(struct conn *c, const struct http_request *req, const stru
 	case ROUTE_FALLBACK_NEXT:
 		next = route_table_lookup_skip(c->w->cfg->routes, req->method, req->host,
 					       req->host_len, req->path, req->path_len, bucket,
-					       matched_or_unserved, &x);
+					       &head, matched_or_unserved, &x);
 		if (!next || next->spec.pool == c->pool || next->spec.adapt != used->spec.adapt ||
 		    strcmp(next->spec.rewrite, used->spec.rewrite))
 			return -1;
@@ -447,6 +482,7 @@ static const struct route *fall_back(struct conn *c, const struct http_request *
 				     const struct route *rt, unsigned bucket)
 {
 	struct worker *w = c->w;
+	struct route_head head = head_of(c, req);
 	const struct route *next;
 
 	c->flags &= ~CF_FALLBACK;
@@ -464,7 +500,7 @@ static const struct route *fall_back(struct conn *c, const struct http_request *
 	case ROUTE_FALLBACK_NEXT:
 		next = route_table_lookup_skip(w->cfg->routes, req->method, req->host,
 					       req->host_len, req->path, req->path_len, bucket,
-					       unserved, w);
+					       &head, unserved, w);
 		if (!next || next == rt)
 			return rt;
 		c->pool = next->spec.pool;
@@ -910,6 +946,35 @@ static bool say_close(struct conn *c, uint32_t head, int *new_head)
 	return true;
 }
 
+/*
+ * The route's response rules on the head at bstart (head bytes), rewritten in place with the
+ * body bytes after it moved; *new_head its new length. Left as it is when the buffer has no room.
+ */
+static void response_rules(struct conn *c, uint32_t head, int *new_head)
+{
+	struct conn_dir *be = &c->cd[BACKEND];
+	char *h = be->buf + be->start, *out;
+	size_t cap = head + ROUTEGW_HEAD_ROOM;
+	int k, delta;
+
+	out = malloc(cap);
+	if (!out)
+		return;
+	k = gateway_response_head(c, c->resp_rules, h, head, out, cap);
+	delta = k - (int)head;
+	if (k > 0 && be->end + delta <= BBUF_SIZE) {
+		memmove(h + k, h + head, be->end - be->start - head);
+		memcpy(h, out, (size_t)k);
+		be->end = (uint32_t)((int)be->end + delta);
+		*new_head = k;
+	} else if (k > 0) {
+		pr_warn("conn %lu: response head too large for route %u's header rules: sent as it "
+			"is",
+			c->id, c->resp_rules);
+	}
+	free(out);
+}
+
 /* Parse a response head at bstart; returns its length, 0 when more bytes are needed, -1 failed. */
 static int parse_response_head(struct conn *c)
 {
@@ -931,6 +996,8 @@ static int parse_response_head(struct conn *c)
 		request_failed(c, c->up[c->pool].bidx, "a 5xx answer");
 	else if (resp.status >= 200)
 		pool_request_ok(&c->w->prt[c->pool], c->up[c->pool].bidx);
+	if (c->resp_rules && resp.status >= 200)
+		response_rules(c, (uint32_t)n, &n);
 	if (c->w->stopping && resp.status >= 200 &&
 	    !(resp.status == 101 && conn_has(c, CF_UPGRADE)) && resp.keep_alive &&
 	    say_close(c, (uint32_t)n, &n)) {
@@ -963,6 +1030,132 @@ static int parse_response_head(struct conn *c)
 	return n;
 }
 
+/* ---- a bulk body through a pipe (limit splice-body) ---- */
+
+/* The most one splice out moves (see pipe_pump). */
+#define PIPE_SLICE (256u * 1024)
+
+/*
+ * The end of a response the connection outlives (total: every byte of it sent to the client):
+ * a hand-back may follow, so the hand-off holds the last bytes (handoff_hold).
+ */
+static void hold_end(struct conn *c, uint64_t total)
+{
+	if (c->cd[CLIENT].msg.done && c->cd[CLIENT].msg.keep && c->cd[BACKEND].msg.keep &&
+	    !c->w->stopping)
+		handoff_hold(c, total);
+}
+
+/*
+ * A Content-Length body with limit splice-body or more still to come goes through a pipe
+ * when the ring can splice, nothing of it waits in the buffer, and the backend socket is not
+ * in the sockhash (a splice from it would bypass its psock, where the verdict queues bytes).
+ */
+static bool pipe_wanted(const struct conn *c)
+{
+	const struct msg_dir *m = &c->cd[BACKEND].msg;
+	uint32_t min = c->w->cfg->splice_body;
+
+	return min && (c->w->ring_feat & RING_F_SPLICE) && m->body == HTTP_BODY_LENGTH &&
+	       m->left >= min && !conn_unread(c, BACKEND) && !conn_has(c, CF_TUNNEL | CF_ADOPTED) &&
+	       !kconn_holds_backend(&c->k, (unsigned)c->pool);
+}
+
+static uint32_t min_u32(uint64_t a, uint64_t b)
+{
+	return (uint32_t)(a < b ? a : b);
+}
+
+/*
+ * One splice at a time, in then out: a splice into a pipe holds the pipe's lock while it waits
+ * for the socket's bytes, so a splice out of the same pipe would wait for the backend too
+ * (tests/kernel test_uring, uring_splice_in_holds_the_pipe). Out in slices, so a slow client's
+ * splice ends, and its deadline moves, at least every PIPE_SLICE bytes.
+ */
+static void pipe_pump(struct conn *c)
+{
+	struct conn_pipe *p = &c->pipe;
+	const struct msg_dir *m = &c->cd[BACKEND].msg;
+
+	if (c->pending & ((1u << CONN_OP_BRECV) | (1u << CONN_OP_CSEND)))
+		return;
+	if (p->fill) {
+		uint32_t n = min_u32(p->fill, PIPE_SLICE);
+
+		if (!m->left && n == p->fill)
+			hold_end(c, c->cd[BACKEND].fwd + n);
+		/* Waiting on the client now: its timeout; on the backend: the server's. */
+		c->deadline_ns = now_ns() + ms_ns(c->w->cfg->client_timeout_ms);
+		conn_pipe_out(c, n);
+	} else if (m->left && !m->eof) {
+		c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
+		conn_pipe_in(c, min_u32(m->left, p->size));
+	}
+}
+
+/* True when the rest of the body goes through a pipe from now on (CF_PIPED). */
+static bool pipe_start(struct conn *c)
+{
+	int err;
+
+	if (!pipe_wanted(c))
+		return false;
+	err = conn_pipe_open(c);
+	if (err) {
+		pr_debug("conn %lu: no pipe for a bulk body (%s): copied", c->id, strerror(-err));
+		return false;
+	}
+	c->flags |= CF_PIPED;
+	pipe_pump(c);
+	return true;
+}
+
+/* The backend's bytes spliced into the pipe (res), or its end (0, or an error). */
+static void pipe_on_in(struct conn *c, int res)
+{
+	struct msg_dir *m = &c->cd[BACKEND].msg;
+
+	if (res <= 0) {
+		if (res < 0 && res != -ECONNRESET)
+			pr_info("conn %lu: backend splice: %s", c->id, strerror(-res));
+		m->eof = true;
+		m->keep = false;
+		pipe_pump(c); /* what the pipe holds still goes to the client */
+		if (!c->pipe.fill && !(c->pending & (1u << CONN_OP_CSEND)))
+			conn_close(c);
+		return;
+	}
+	m->left -= (uint64_t)res;
+	c->pipe.fill += (uint32_t)res;
+	__atomic_store_n(&c->w->piped, c->w->piped + (unsigned long)res, __ATOMIC_RELAXED);
+	pipe_pump(c);
+}
+
+/* Bytes spliced out of the pipe to the client (res > 0), or the client gone. */
+static void pipe_on_out(struct conn *c, int res)
+{
+	struct msg_dir *m = &c->cd[BACKEND].msg;
+
+	if (res <= 0) {
+		conn_close(c);
+		return;
+	}
+	c->pipe.fill -= (uint32_t)res;
+	c->cd[BACKEND].fwd += (uint64_t)res;
+	if (c->pipe.fill || (m->left && !m->eof)) {
+		pipe_pump(c);
+		return;
+	}
+	/* Drained: the body is whole, or its backend ended inside it. */
+	conn_pipe_close(c);
+	if (m->left) {
+		conn_close(c);
+		return;
+	}
+	m->done = true;
+	exchange_finish(c);
+}
+
 /* Nothing to send on: the response ended, or its backend did, or more is to be read. */
 static void response_idle(struct conn *c, bool done)
 {
@@ -979,7 +1172,7 @@ static void response_idle(struct conn *c, bool done)
 		exchange_finish(c);
 	} else if (resp->eof) {
 		conn_close(c);
-	} else {
+	} else if (!pipe_start(c)) {
 		conn_recv_backend(c);
 	}
 }
@@ -1027,10 +1220,8 @@ static void exchange_pump_down(struct conn *c)
 	}
 	c->flags |= CF_RESP_STARTED;
 	be->msg.done_pending = done;
-	/* The end of a response the connection outlives: a hand-back may follow. */
-	if (done && c->cd[CLIENT].msg.done && c->cd[CLIENT].msg.keep && be->msg.keep &&
-	    !c->w->stopping)
-		handoff_hold(c, be->fwd + (uint64_t)n);
+	if (done)
+		hold_end(c, be->fwd + (uint64_t)n);
 	if (c->shadow)
 		shadow_response(c, be->buf + be->start, (uint32_t)n);
 	conn_pass_on(c, BACKEND, (uint32_t)n);
@@ -1040,6 +1231,10 @@ static void exchange_on_brecv(struct conn *c, int res)
 {
 	if (c->state != ST_XFER)
 		return;
+	if (conn_has(c, CF_PIPED)) {
+		pipe_on_in(c, res);
+		return;
+	}
 	if (res == -EAGAIN) { /* see exchange_on_crecv */
 		c->w->spurious++;
 		conn_recv_backend(c);
@@ -1071,6 +1266,16 @@ static void exchange_on_brecv(struct conn *c, int res)
 	exchange_pump_down(c);
 }
 
+/* strgd's own answer that ends the request alone is sent: the next request may come. */
+static void reply_done_keep(struct conn *c)
+{
+	c->active_ns = now_ns();
+	c->last_out = c->cd[BACKEND].fwd;
+	exchange_reset(c);
+	c->state = ST_HEAD;
+	c->w->xout = XO_DONE_KEEP;
+}
+
 static void exchange_on_csend(struct conn *c, int res)
 {
 	if (c->state == ST_REPLY) {
@@ -1082,12 +1287,18 @@ static void exchange_on_csend(struct conn *c, int res)
 		if (c->reply.sent < c->reply.len)
 			conn_send_client(c, c->reply.data + c->reply.sent,
 					 c->reply.len - c->reply.sent);
+		else if (conn_has(c, CF_REPLY_KEEP))
+			reply_done_keep(c);
 		else
 			conn_linger(c);
 		return;
 	}
 	if (c->state != ST_XFER)
 		return;
+	if (conn_has(c, CF_PIPED)) {
+		pipe_on_out(c, res);
+		return;
+	}
 	if (res <= 0) {
 		conn_close(c);
 		return;

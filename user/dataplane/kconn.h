@@ -54,6 +54,15 @@ static inline bool kconn_busy_on(const struct strg_conn *s, unsigned pool)
 	return kconn_busy(s) && s->pool == pool;
 }
 
+/*
+ * The pool's backend socket is in the sockhash: what arrives on it goes through the verdict and
+ * the socket's psock, which a splice from the socket would bypass.
+ */
+static inline bool kconn_holds_backend(const struct kconn *k, unsigned pool)
+{
+	return k->bcookie[pool] != 0;
+}
+
 /* The kernel's view of a spliced connection (s); false when there is none. */
 bool kconn_state(const struct kconn *k, struct worker *w, struct strg_conn *s);
 /* A recv (read) or send on the client socket completed with res: the kernel counts it too. */

@@ -18,6 +18,7 @@ struct shadow_copy;
 struct shadow_idle;
 struct splice;
 struct stats;
+struct limiter;
 
 struct worker {
 	unsigned idx;	   /* 0 to workers - 1; worker 0 also serves the control socket */
@@ -31,11 +32,16 @@ struct worker {
 	unsigned long nconns;
 	unsigned long accepted; /* connections accepted since the start (read by worker 0) */
 	unsigned long next_id;
-	unsigned long spurious;	   /* recvs that woke with EAGAIN on spliced sockets */
-	bool stopping;		   /* SIGTERM: no new connections, the open ones finish */
-	uint64_t stop_ns;	   /* when the stop began */
-	struct pool_runtime *prt;  /* per pool: backend choice and down marks (shared) */
+	unsigned long spurious;	  /* recvs that woke with EAGAIN on spliced sockets */
+	unsigned ring_feat;	  /* enum ring_feature: what its ring runs with */
+	unsigned long enters;	  /* io_uring_enter calls of its loop (read by worker 0) */
+	unsigned long cqes;	  /* completions its loop handled: cqes / enters = the batch */
+	unsigned long piped;	  /* response body bytes spliced through pipes (read by worker 0) */
+	bool stopping;		  /* SIGTERM: no new connections, the open ones finish */
+	uint64_t stop_ns;	  /* when the stop began */
+	struct pool_runtime *prt; /* per pool: backend choice and down marks (shared) */
 	struct srclimit *srclimit; /* connections per source address (shared; NULL: no limit) */
+	struct limiter *limiter;   /* the routes' rate-limit buckets (shared) */
 	struct http_request req;   /* scratch for the parser: large, used synchronously */
 	int xout; /* enum xout of the exchange step running (exchange.c): not in the connection,
 		   * which the step may have closed and freed */

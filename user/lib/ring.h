@@ -3,6 +3,8 @@
 #ifndef STRG_RING_H
 #define STRG_RING_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <liburing.h>
 
@@ -55,5 +57,35 @@ static inline void *ring_tag_obj(uint64_t ud)
 
 /* Next free SQE; when the submission queue is full, submit what is queued and try again. */
 struct io_uring_sqe *ring_get_sqe(struct io_uring *ring);
+
+/*
+ * What an event loop's ring runs with, as named bits: each is asked of the kernel when the ring
+ * is set up (ring_open) or started (ring_start), and left off, with the ring working without
+ * it, when the kernel refuses. The loop's completions never depend on one being on.
+ */
+enum ring_feature {
+	RING_F_SINGLE_ISSUER = 1u << 0, /* one thread submits: the kernel takes no lock for it */
+	RING_F_DEFER_TASKRUN = 1u << 1, /* completion work runs when the loop waits, in a batch */
+	RING_F_COOP_TASKRUN = 1u << 2,	/* (without the two above) no interrupt to run it */
+	RING_F_REG_FD = 1u << 3, /* the ring's descriptor registered: no fd lookup per enter */
+	RING_F_SPLICE =
+		1u << 4, /* bodies moved between sockets through a pipe (IORING_OP_SPLICE) */
+	RING_F_ALL = (1u << 5) - 1,
+};
+
+/*
+ * Set ring up with entries SQEs and what of want (enum ring_feature) the kernel takes:
+ * SINGLE_ISSUER with DEFER_TASKRUN, else COOP_TASKRUN, else none. A ring another thread will
+ * drive (other_thread) starts disabled, so that thread becomes its single issuer in ring_start.
+ * Returns 0 or -errno; *feat gets the features on.
+ */
+int ring_open(struct io_uring *ring, unsigned entries, unsigned want, bool other_thread,
+	      unsigned *feat);
+/* On the thread that drives ring, before its first submission: enable it, register its fd. */
+int ring_start(struct io_uring *ring, unsigned want, unsigned *feat);
+/* The features as words ("single-issuer,defer-taskrun,registered-fd"; "none"), in buf. */
+const char *ring_feature_text(unsigned feat, char *buf, size_t len);
+/* Whether this kernel carries out op (IORING_OP_*) on rings (IORING_REGISTER_PROBE). */
+bool ring_op_supported(struct io_uring *ring, unsigned op);
 
 #endif

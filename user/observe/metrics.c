@@ -19,6 +19,7 @@
 #include "observe/shadowview.h"
 #include "core/route.h"
 #include "lib/grow.h"
+#include "lib/ring.h"
 #include "kernel/splice.h"
 #include "observe/stats.h"
 #include "lib/version.h"
@@ -632,6 +633,8 @@ static json_t *row_json(const struct metrics_row *r)
 		quantile_json(&r->v, 0.9), "p99_ms", quantile_json(&r->v, 0.99));
 
 	if (o) {
+		json_object_set_new(o, "limited", json_integer((json_int_t)r->v.limited));
+		json_object_set_new(o, "denied", json_integer((json_int_t)r->v.denied));
 		json_object_set_new(o, "window", window_json(r));
 		json_object_set_new(o, "trend", trend_json(r));
 	}
@@ -666,6 +669,19 @@ static json_t *settings_json(const struct metrics_view *v, const struct metrics_
 }
 
 /* The last failed health check: null when none, else why and how long ago. */
+/* A worker in stats -j: its connections, and its io_uring's features and batching. */
+static json_t *worker_json(unsigned i, const struct metrics_worker *w)
+{
+	char ring[96];
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I}", "worker", (json_int_t)i,
+			 "connections", (json_int_t)w->connections, "kernel", (json_int_t)w->kernel,
+			 "accepted", (json_int_t)w->accepted, "ring",
+			 ring_feature_text(w->ring, ring, sizeof(ring)), "enters",
+			 (json_int_t)w->enters, "completions", (json_int_t)w->cqes, "piped_bytes",
+			 (json_int_t)w->piped);
+}
+
 static json_t *check_error_json(const struct metrics_backend *b)
 {
 	if (b->check_error_age_s < 0)
@@ -745,11 +761,7 @@ json_t *metrics_json(const struct metrics_view *v)
 				    "check_error", check_error_json(b));
 	}
 	for (unsigned i = 0; i < v->nworkers; i++)
-		json_array_append_new(
-			workers, json_pack("{s:I, s:I, s:I, s:I}", "worker", (json_int_t)i,
-					   "connections", (json_int_t)v->workers[i].connections,
-					   "kernel", (json_int_t)v->workers[i].kernel, "accepted",
-					   (json_int_t)v->workers[i].accepted));
+		json_array_append_new(workers, worker_json(i, &v->workers[i]));
 	for (size_t i = 0; i < v->nshadow; i++)
 		json_array_append_new(shadow, shadowview_json(&v->shadow[i], true));
 	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:b, s:f, s:o, s:s, s:s, s:I, s:o}",
@@ -797,6 +809,14 @@ void metrics_text(const struct metrics_view *v, struct reply *r)
 			(unsigned long long)w->v.status[3], (unsigned long long)w->v.status[4],
 			(unsigned long long)w->v.status[5], p50, p90, p99);
 	}
+	/* strgd's own answers for the routes' limits and access lists (in 4XX above too). */
+	for (size_t i = 0; i < v->nrows; i++)
+		if (v->rows[i].v.limited || v->rows[i].v.denied)
+			reply_printf(
+				r, "route %u %s, pool %s: %llu limited (429), %llu denied (403)\n",
+				v->rows[i].route_id, v->rows[i].route, v->rows[i].pool_name,
+				(unsigned long long)v->rows[i].v.limited,
+				(unsigned long long)v->rows[i].v.denied);
 	for (unsigned p = 0; p < v->npools; p++)
 		if (v->unsolicited[p])
 			reply_printf(
@@ -922,6 +942,13 @@ static void prom_requests(const struct metrics_view *v, struct reply *r)
 	     "Requests of the route another pool served: the route's own pool had no backend.");
 	per_row(r, v, "strg_http_requests_fallback_total", "",
 		offsetof(struct strg_stats, fallback));
+	help(r, "strg_http_requests_limited_total", "counter",
+	     "strgd's 429 answers: requests over the route's rate limit (also in code 4xx).");
+	per_row(r, v, "strg_http_requests_limited_total", "", offsetof(struct strg_stats, limited));
+	help(r, "strg_http_requests_denied_total", "counter",
+	     "strgd's 403 answers: clients the route's allow or deny list refused (also in code "
+	     "4xx).");
+	per_row(r, v, "strg_http_requests_denied_total", "", offsetof(struct strg_stats, denied));
 	help(r, "strg_route_rollbacks_total", "counter",
 	     "Times strgd rolled the route back (its rollback limits were passed).");
 	per_route(r, v, "strg_route_rollbacks_total", false);

@@ -69,6 +69,9 @@ struct metrics_backend {
 
 struct metrics_worker {
 	unsigned long connections, kernel, accepted;
+	unsigned ring;		    /* enum ring_feature: what its io_uring runs with */
+	unsigned long enters, cqes; /* its loop's io_uring_enter calls and completions */
+	unsigned long piped;	    /* response body bytes it spliced through pipes */
 };
 
 /* The fleet's store as this host follows it: numbers only (observe knows nothing of etcd). */
