@@ -33,7 +33,7 @@
 	  "its limits; limit, allow, deny and the header rules replace the route's own, "          \
 	  "no-limit, "                                                                             \
 	  "no-allow, no-deny and no-header-rules remove them; the conditions belong to KEY; "      \
-	  "shadow replaces all the shadow's settings, no-shadow ends it. "                        \
+	  "shadow replaces all the shadow's settings, no-shadow ends it. "                         \
 	  "A change that sends more users to a pool, or drops testers, is warned "                 \
 	  "about (on stderr, --dry-run too)",                                                      \
 	  CTL_CHANGES, ctl_route_patch)                                                            \

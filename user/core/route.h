@@ -247,6 +247,7 @@ bool route_spec_equal(const struct route_stored *a, const struct route_stored *b
 const struct route_stored *route_spec_view(const struct route_spec *s, struct route_stored *view);
 
 /* Longest text route_spec_text() writes. */
-#define ROUTE_TEXT_MAX (2 * ROUTE_PATH_MAX + ROUTE_HOST_MAX + 160 + ROUTEGW_TEXT_MAX + SHADOW_TEXT_MAX)
+#define ROUTE_TEXT_MAX                                                                             \
+	(2 * ROUTE_PATH_MAX + ROUTE_HOST_MAX + 160 + ROUTEGW_TEXT_MAX + SHADOW_TEXT_MAX)
 
 #endif

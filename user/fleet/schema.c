@@ -330,11 +330,10 @@ static int decode_pools(struct config *cfg, const struct fleet_objs *objs, char 
 
 /* ---- routes ---- */
 
-static const char *const route_fields[] = {"schema",   "methods",	   "host",    "path",
-					   "pool",     "percent",	   "exact",   "rewrite",
-					   "strip_prefix", "testers", "fallback", "rollback",
-					   "shadow",   "inactive",	   "tripped", "gateway",
-					   NULL};
+static const char *const route_fields[] = {
+	"schema", "methods",  "host",	      "path",	 "pool",     "percent",
+	"exact",  "rewrite",  "strip_prefix", "testers", "fallback", "rollback",
+	"shadow", "inactive", "tripped",      "gateway", NULL};
 static const char *const rollback_fields[] = {"errors_percent", "p99_ms", "window_s", "min", NULL};
 
 struct words {
