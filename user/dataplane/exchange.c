@@ -1049,7 +1049,8 @@ static void hold_end(struct conn *c, uint64_t total)
 /*
  * A Content-Length body with limit splice-body or more still to come goes through a pipe
  * when the ring can splice, nothing of it waits in the buffer, and the backend socket is not
- * in the sockhash (a splice from it would bypass its psock, where the verdict queues bytes).
+ * in the sockhash (a splice from it would bypass its psock, where the verdict queues bytes);
+ * and no shadow copy waits to compare it (its bytes must pass through strgd to be seen).
  */
 static bool pipe_wanted(const struct conn *c)
 {
@@ -1058,7 +1059,7 @@ static bool pipe_wanted(const struct conn *c)
 
 	return min && (c->w->ring_feat & RING_F_SPLICE) && m->body == HTTP_BODY_LENGTH &&
 	       m->left >= min && !conn_unread(c, BACKEND) && !conn_has(c, CF_TUNNEL | CF_ADOPTED) &&
-	       !kconn_holds_backend(&c->k, (unsigned)c->pool);
+	       !kconn_holds_backend(&c->k, (unsigned)c->pool) && !c->shadow;
 }
 
 static uint32_t min_u32(uint64_t a, uint64_t b)
