@@ -54,7 +54,7 @@ def backend(env, name, port):
     log = env.tmp / ("%s-%d.log" % (name, port))
     proc = env.spawn("%s-%d" % (name, port), [sys.executable, h.ROOT / "tools" / "backend.py",
                                                "--name", name, "--port", port, "--log", log])
-    h.wait_port(port, 15.0, proc)
+    h.wait_port(port, h.START_S, proc)
     return proc, log
 
 

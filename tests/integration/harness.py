@@ -23,6 +23,9 @@ sys.dont_write_bytecode = True
 import backend  # noqa: E402  (tools/backend.py: the modern pool and the byte pattern)
 
 HOST = "127.0.0.1"
+# How long a strgd may take to serve: its BPF programs are verified at start, which took 1.5 to
+# 6 s on this 2-CPU machine under a CPU hog and parallel builds (a wait on the event, not a pace).
+START_S = 45.0
 PROXY_PORT = 8080
 LEGACY_PORTS = (9001, 9002)
 MODERN_PORT = 9101
@@ -563,11 +566,11 @@ class Env:
         """Until proc serves on port. strgd listens before it loads its BPF programs (the
         kernel queues connections meanwhile, which can take seconds on a loaded machine): its
         'listening on' line says it serves."""
-        wait_port(port, 15.0, proc)
+        wait_port(port, START_S, proc)
         if self.flavour.logs_listening and not wait_until(
-                lambda: "listening on" in proc.stderr_text() or not proc.alive(), 15.0):
-            raise HarnessError("%s never said 'listening on' within 15 s: %s" % (
-                proc.name, proc.stderr_tail()))
+                lambda: "listening on" in proc.stderr_text() or not proc.alive(), START_S):
+            raise HarnessError("%s never said 'listening on' within %d s: %s" % (
+                proc.name, START_S, proc.stderr_tail()))
 
     def start_proxy(self):
         self.proxy_starts += 1

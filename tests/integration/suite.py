@@ -1102,7 +1102,7 @@ def strgctl_control_groups(env):
                        "".join("control-group %s nogroup\n" % g for g in groups))
         proc = env.spawn("strgd-groups-%d" % port, env.flavour.argv(cfg))
         try:
-            h.wait_port(port, 15.0, proc)
+            h.wait_port(port, h.START_S, proc)
             sock = h.control_path(port)
             check(h.wait_until(lambda: os.path.exists(sock), 5.0), "no control socket")
             def as_nobody(*args):
