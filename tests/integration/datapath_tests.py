@@ -50,9 +50,10 @@ def ctl(line, port):
     return r[3:]
 
 
-def spawn(env, tag, port, extra):
-    """A strgd of this test's own (the harness's pools and routes, plus extra lines)."""
-    proc = env.spawn_extra_proxy(tag, port, extra=extra)
+def spawn(env, tag, port, extra, environ=None):
+    """A strgd of this test's own (the harness's pools and routes, plus extra lines; environ:
+    variables added to its environment)."""
+    proc = env.spawn_extra_proxy(tag, port, env=environ, extra=extra)
     S.check(h.wait_until(lambda: os.path.exists(h.control_path(port)), 5.0),
             "the strgd on port %d has no control socket" % port)
     return proc
@@ -598,6 +599,38 @@ def bulk_bodies_go_through_a_pipe(env):
             p.stop(signal.SIGTERM, 10.0)
 
 
+def io_uring_features_turned_off_fall_back(env):
+    """STRG_IO_URING_OFF=single-issuer,registered-fd,splice: the workers' rings run with what is
+    left (coop-taskrun, stats -j and the start line say so), and the data path is the same: a
+    3 000 000-byte body and small requests on one keep-alive connection arrive exact, nothing
+    goes through a pipe. A word that names no feature stops the start with a one-line error."""
+    port = 8189
+    proc = spawn(env, "plainring", port, [],
+                 {"STRG_IO_URING_OFF": "single-issuer,registered-fd,splice"})
+    try:
+        rings = [w["ring"] for w in json.loads(ctl("stats -j", port))["workers"]]
+        S.check(rings and all(r == "coop-taskrun" for r in rings),
+                "the workers' rings run with %r, want coop-taskrun alone" % rings)
+        with RawConn(port=port) as c:
+            for n in (3000000, 10, 300000):
+                c.send(request("GET", "/__bytes/%d" % n))
+                resp = c.read_response(timeout=10.0)
+                S.check(resp.status == 200 and resp.body == B.pattern_at(0, n),
+                        "GET /__bytes/%d: %d, %d bytes" % (n, resp.status, len(resp.body)))
+        S.check(piped_bytes(port) == 0, "%d bytes piped with splice off" % piped_bytes(port))
+        S.check("io_uring: coop-taskrun" in proc.err_path.read_text(errors="replace"),
+                "no start line 'io_uring: coop-taskrun'")
+    finally:
+        proc.stop(signal.SIGTERM, 10.0)
+    cfg = env.tmp / "badring.conf"
+    cfg.write_text(env.flavour.config(listen_port=port))
+    r = subprocess.run(env.flavour.argv(cfg), env=dict(os.environ, STRG_IO_URING_OFF="turbo"),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+    err = r.stderr.decode(errors="replace")
+    S.check(r.returncode != 0 and "STRG_IO_URING_OFF=turbo: names no io_uring feature" in err,
+            "STRG_IO_URING_OFF=turbo: exit %d, %r" % (r.returncode, err[-300:]))
+
+
 def stalling_backend(port, sent, stop):
     """One connection's backend: a head saying 10 MB, 200 000 bytes of them, then silence."""
     ls = socket.socket()
@@ -676,6 +709,7 @@ DATAPATH_TESTS = [
     own_504_records_time_waited,
     bulk_bodies_go_through_a_pipe,
     piped_body_cut_by_either_side,
+    io_uring_features_turned_off_fall_back,
 ]
 
 
