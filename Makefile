@@ -36,14 +36,14 @@ endif
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
 LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c grow.c words.c) \
 	$(addprefix user/core/,http.c route.c pool.c config.c guardcfg.c guardlines.c healthlines.c \
-		proxyproto.c state.c apply.c routepatch.c) \
+		proxyproto.c state.c apply.c routepatch.c routegw.c) \
 	$(addprefix user/observe/,accesslog.c quantile.c trend.c) user/dataplane/srclimit.c \
 	user/control/saver.c user/daemon/takeover.c
 # The daemon's own modules.
 STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
 	$(addprefix user/observe/,stats.c metrics.c metricsrv.c) \
-	$(addprefix user/dataplane/,conn.c kconn.c exchange.c handoff.c session.c health.c) \
+	$(addprefix user/dataplane/,conn.c kconn.c exchange.c handoff.c session.c health.c gateway.c limiter.c) \
 	$(addprefix user/control/,change.c ctl.c ctlfleet.c ctlguard.c ctlpool.c ctlreply.c ctlroute.c ctlstrgd.c \
 		ctlsrv.c ctlverbs.c reload.c rollback.c) \
 	$(addprefix user/daemon/,strgd.c proxy.c) \
@@ -76,7 +76,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OBJDIR)/tests/%,$(UNIT_SRCS))
 obj = $(patsubst user/%.c,$(OBJDIR)/%.o,$(1))
 LIB_OBJS := $(call obj,$(LIB_SRCS)) $(call obj,$(FLEET_SRCS))
 
-.PHONY: all clean check check-unit check-san san-strgd check-kernel check-fleet check-integration check-packaging bench \
+.PHONY: all clean check check-unit check-san san-strgd check-kernel check-fleet check-integration check-packaging check-demo bench \
 	fuzz fuzz-build \
 	format lint fnlen demo screenshot \
 	install uninstall install-list
@@ -180,8 +180,9 @@ $(OBJDIR)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(OBJDIR)/tests
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka $(LDLIBS)
 
-# Unit tests, the same under ASan+UBSan, kernel behaviours, then the end-to-end suite (root,
-# netns): every suite runs even when one fails; the last line counts the whole run's test cases.
+# Unit tests under ASan+UBSan, kernel behaviours, then the end-to-end suite (root, netns): every
+# suite runs even when one fails; the last line counts the whole run's test cases. The plain unit
+# run (check-unit) is a subset of the sanitizer run: it is the quick loop while editing.
 check:
 	$(Q)tests/run-all
 
@@ -194,8 +195,9 @@ check-san:
 
 # The fleet's tests against a 3-member etcd cluster each starts (in a netns of its own as root):
 # the etcd client's, then 3 strgd hosts following one prefix (tests/fleet/fleet_tests.py).
+# fleet_tests.py takes about a minute on a quiet machine and twice that under a CPU hog.
 check-fleet: all $(FLEET_TEST_BINS)
-	$(Q)tests/run-unit --label fleet $(FLEET_TEST_BINS) tests/fleet/fleet_tests.py
+	$(Q)STRG_UNIT_TIMEOUT=300 tests/run-unit --label fleet $(FLEET_TEST_BINS) tests/fleet/fleet_tests.py
 
 check-kernel: $(KTEST_BINS)
 	$(Q)tests/kernel/run $(KTEST_BINS)
@@ -205,6 +207,11 @@ check-integration: all
 
 check-packaging: all
 	$(Q)tests/packaging/run
+
+# tools/demo from start to clean-up in a network namespace of its own (root), twice: whole, and
+# stopped by Ctrl-C midway (tests/demo/run).
+check-demo: all
+	$(Q)tests/demo/run
 
 bench: all $(OBJDIR)/route_bench $(OBJDIR)/guard_bench
 	$(Q)$(OBJDIR)/route_bench

@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "strg/gcra.h"
 #include "strg/guard.h"
 
 /* vmlinux.h carries the kernel's types, not the UAPI's #defines. */
@@ -349,21 +350,6 @@ static __always_inline struct guard_source *source_of(const __u8 *saddr)
 }
 
 /*
- * GCRA (guard.h): a packet at now conforms when tat - now <= tolerance, a tat in the past
- * counting as now (an idle source has its whole burst again). On success *next is the tat
- * to store; a non-conforming packet leaves the bucket as it was.
- */
-static __always_inline bool gcra(__u64 tat, __u64 now, __u64 interval, __u64 tolerance, __u64 *next)
-{
-	if (tat < now)
-		tat = now;
-	if (tat - now > tolerance)
-		return false;
-	*next = tat + interval;
-	return true;
-}
-
-/*
  * The limits of guard_config against the source's buckets: a new connection (SYN without
  * ACK) against the SYN bucket, then every segment against the packet bucket. Both are
  * decided before either is spent, so a packet dropped by one does not use the other.
@@ -388,9 +374,9 @@ static __always_inline enum guard_reason limit(const struct guard_seg *seg)
 	if (!src)
 		return GUARD_PASSED;
 	now = bpf_ktime_get_ns();
-	if (syn_iv && !gcra(src->syn_tat, now, syn_iv, syn_tol, &syn_tat))
+	if (syn_iv && !strg_gcra(src->syn_tat, now, syn_iv, syn_tol, &syn_tat))
 		return GUARD_RATE_SYN;
-	if (pkt_iv && !gcra(src->pkt_tat, now, pkt_iv, pkt_tol, &pkt_tat))
+	if (pkt_iv && !strg_gcra(src->pkt_tat, now, pkt_iv, pkt_tol, &pkt_tat))
 		return GUARD_RATE_PKT;
 	if (syn_iv)
 		src->syn_tat = syn_tat;

@@ -10,6 +10,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "strg/fastscan.h"
+#include "strg/gcra.h"
 #include "strg/splice.h"
 
 struct {
@@ -92,6 +93,18 @@ struct {
 	__type(key, __u32); /* slot * STRG_POOLS_MAX + pool */
 	__type(value, struct strg_stats);
 } ustats SEC(".maps");
+
+/*
+ * Rate-limit buckets of the routes with a route-wide limit, per counters slot: taken here for
+ * the requests the kernel carries and by strgd (mmapped) for the ones it carries.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STRG_ROUTE_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32); /* the route's counters slot */
+	__type(value, struct strg_limit);
+} limits SEC(".maps");
 
 /*
  * Passive health of requests the kernel carries: per backend (pool * STRG_BACKENDS_MAX + index),
@@ -438,6 +451,26 @@ static __always_inline int kernel_request(struct __sk_buff *skb, struct strg_con
 	return bpf_sk_redirect_hash(skb, &socks, &backend, 0);
 }
 
+/*
+ * A route with a limit: one request taken from its bucket, which strgd shares. Over the limit
+ * (or the bucket too busy to take from) the request goes up, and strgd answers 429 when its
+ * own take agrees: a refused take costs the bucket nothing.
+ */
+static __always_inline bool within_limit(const struct strg_route_cand *c)
+{
+	struct strg_limit *l;
+	__u32 slot = c->slot;
+	__u64 wait;
+
+	if (!(c->flags & STRG_CAND_LIMIT))
+		return true;
+	l = bpf_map_lookup_elem(&limits, &slot);
+	if (!l)
+		return false;
+	return strg_gcra_take(&l->tat_ns, bpf_ktime_get_ns(), c->limit_interval_ns,
+			      c->limit_tolerance_ns, &wait) == STRG_GCRA_OK;
+}
+
 static __always_inline int client_bytes(struct __sk_buff *skb, const struct strg_sock *si,
 					struct strg_conn *cn)
 {
@@ -479,7 +512,7 @@ static __always_inline int client_bytes(struct __sk_buff *skb, const struct strg
 	if (!c || user || (c->flags & STRG_CAND_USER) || c->pool >= STRG_POOLS_MAX)
 		goto to_user;
 	backend = ctl->backend[c->pool & (STRG_POOLS_MAX - 1)];
-	if (backend)
+	if (backend && within_limit(c))
 		return kernel_request(skb, cn, s, c, backend);
 to_user:
 	cn->phase = STRG_PH_USER;

@@ -31,6 +31,7 @@ struct strg_route_key {
 enum strg_cand_flags {
 	STRG_CAND_EXACT = 1, /* matches the prefix itself only, not its children */
 	STRG_CAND_USER = 2,  /* requests on this route need user space (adaptation, split...) */
+	STRG_CAND_LIMIT = 4, /* the route has a rate limit: its bucket is limits[slot] */
 };
 
 /* One route on a prefix; candidates are stored best first (the user-space precedence order). */
@@ -41,12 +42,25 @@ struct strg_route_cand {
 	__u32 route_id;	 /* the route's stable id, as `strgctl route show` prints it */
 	__u16 pool;	 /* pool index */
 	__u16 flags;	 /* enum strg_cand_flags */
+	/* STRG_CAND_LIMIT: the bucket's GCRA (strg/gcra.h), ns */
+	__u64 limit_interval_ns;
+	__u64 limit_tolerance_ns;
 };
 
 struct strg_route_val {
 	__u32 ncands;
 	__u32 flags; /* STRG_CAND_USER: more routes on this prefix than the kernel holds */
 	struct strg_route_cand cands[STRG_ROUTE_CANDS];
+};
+
+/*
+ * A route's rate-limit bucket, per counters slot (the "limits" map, mmapped by strgd): the
+ * verdict program and every strgd worker take from the same word with compare-and-swap
+ * (strg_gcra_take), so the limit holds per host whichever path carries a request. strgd
+ * zeroes a slot's word when a route starts using it, or its limit changes.
+ */
+struct strg_limit {
+	__u64 tat_ns; /* written by both sides, compare-and-swap only */
 };
 
 /* Connection phase, kept by the verdict program and strgd together. */
@@ -156,6 +170,8 @@ struct strg_stats {
 	__u64 latency_us_log2[STRG_LAT_BUCKETS];
 	__u64 latency_us_sum; /* of the same latencies, microseconds */
 	__u64 fallback; /* requests of the route another pool served: its own had no backend */
+	__u64 limited;	/* strgd's 429s: over the route's limit (strgd counts; also in 4xx) */
+	__u64 denied;	/* strgd's 403s: refused by the route's allow/deny lists (also in 4xx) */
 };
 
 /*
@@ -207,6 +223,8 @@ static inline void strg_stats_add(struct strg_stats *a, const struct strg_stats 
 		a->latency_us_log2[i] += b->latency_us_log2[i];
 	a->latency_us_sum += b->latency_us_sum;
 	a->fallback += b->fallback;
+	a->limited += b->limited;
+	a->denied += b->denied;
 }
 
 #endif

@@ -282,7 +282,17 @@ class Host:
         self.dir.mkdir(exist_ok=True)
         self.relays = [Relay(7000 + 10 * i + m, ETCD_PORTS[m]) for m in range(3)]
         self.proc = None
-        self.conn = None
+        # One kept-alive connection per thread: a test's client thread and its main thread
+        # both ask this host.
+        self.local = threading.local()
+
+    @property
+    def conn(self):
+        return getattr(self.local, "conn", None)
+
+    @conn.setter
+    def conn(self, value):
+        self.local.conn = value
 
     def config(self):
         urls = ",".join("http://127.0.0.1:%d" % r.port for r in self.relays)
@@ -326,7 +336,7 @@ class Host:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
-        self.conn = None
+        self.local = threading.local()
 
     def get(self, path, headers=None, source=None, field="X-Pool"):
         """The pool that answered path (X-Pool, or another field), over a kept-alive

@@ -1760,6 +1760,7 @@ import datapath_tests  # noqa: E402
 import control_tests  # noqa: E402
 import readme_tests  # noqa: E402
 import eject_tests  # noqa: E402
+import gateway_tests  # noqa: E402
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
                os.environ.get("STRG_IT_MODE", "user").startswith("kernel"))
@@ -1769,6 +1770,7 @@ framing_tests.register(sys.modules[__name__])
 promise_tests.register(sys.modules[__name__])
 control_tests.register(sys.modules[__name__])
 readme_tests.register(sys.modules[__name__])
+gateway_tests.register(sys.modules[__name__])
 # The cutover safety tests: both data paths, with two workers.
 if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_IT_MODE",
                                                                            "user") in ("user",
@@ -1844,17 +1846,25 @@ ONCE = {
 }
 
 
+# Tests of a data path that the number of workers does not change (a big route table, changes
+# under load): they run in the two-worker modes only, "user" and "kernel".
+TWO_WORKERS = {"kernel_route_table_follows_a_big_table", "strgctl_route_flips_under_load"}
+
+
 def runs_here(name):
-    """Whether the test runs in this mode (see ONCE)."""
+    """Whether the test runs in this mode (see ONCE and TWO_WORKERS)."""
+    mode = os.environ.get("STRG_IT_MODE", "user")
     once = name in ONCE or name.startswith("malformed_") and name != \
         "malformed_second_request_on_keepalive"
-    return not once or os.environ.get("STRG_IT_MODE", "user") == ONCE_MODE
+    if name in TWO_WORKERS:
+        return mode in ("user", "kernel")
+    return not once or mode == ONCE_MODE
 
 
 # The plan (as nginx-tests' plan()): how many tests each mode runs. A mode that registers
 # another number, or whose run ends with fewer reported, fails: a test dropped by a broken
 # condition or a run cut short is seen. Adding or moving a test means updating its figure here.
-PLAN = {"user": 147, "kernel": 124, "user-w1": 59, "kernel-w1": 76}
+PLAN = {"user": 152, "kernel": 128, "user-w1": 57, "kernel-w1": 74}
 
 
 def plan_problem(selected, patterns):

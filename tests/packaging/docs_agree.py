@@ -82,6 +82,11 @@ def route_words():
     text = (ROOT / "user" / "core" / "route.h").read_text()
     m = re.search(r"#define ROUTE_GRAMMAR((?:.*\\\n)*.*)", text)
     grammar = "".join(re.findall(r'"([^"]*)"', m.group(1))) if m else ""
+    # The gateway options' part (core/routegw.h) is named there by its macro.
+    if m and "ROUTEGW_GRAMMAR" in m.group(1):
+        gw = (ROOT / "user" / "core" / "routegw.h").read_text()
+        g = re.search(r"#define ROUTEGW_GRAMMAR((?:.*\\\n)*.*)", gw)
+        grammar += " " + "".join(re.findall(r'"([^"]*)"', g.group(1))) if g else ""
     return [w for w in re.findall(r"[a-z][a-z0-9-]*", grammar)]
 
 

@@ -590,7 +590,7 @@ static const struct bad_case bad_cases[] = {
 static void test_error_messages(void **state)
 {
 	struct config cfg;
-	char err[256];
+	char err[1024];
 	size_t i;
 
 	(void)state;
@@ -823,7 +823,7 @@ static void test_route_words_errors(void **state)
 	};
 	struct route_spec spec;
 	struct config cfg;
-	char *argv[6], err[256];
+	char *argv[6], err[1024];
 	size_t i;
 	int j;
 

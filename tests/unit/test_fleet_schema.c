@@ -108,6 +108,41 @@ static void test_roundtrip(void **state)
 	config_destroy(back);
 }
 
+/* A route's gateway options travel whole ("gateway": its words) and read back the same. */
+static void test_gateway_roundtrip(void **state)
+{
+	struct config *t = parse(
+			      "listen 127.0.0.1:8080\n"
+			      "pool legacy 127.0.0.1:9001\n"
+			      "pool modern 127.0.0.1:9101\n"
+			      "route / legacy\n"
+			      "route /v3 modern header X-Tenant acme query v 2 limit 50/s burst 5 "
+			      "per cookie sid allow 10.0.0.0/8 deny 10.1.0.0/16 set-header X-From "
+			      "%{client} del-response-header Server\n"
+			      "route /v3 legacy\n"),
+		      *back;
+	struct fleet_objs o;
+	char err[FLEET_ERR_MAX];
+	int ret;
+
+	(void)state;
+	assert_int_equal(fleet_schema_encode(t, &o), 0);
+	back = fleet_schema_decode(&o, &ret, err, sizeof(err));
+	if (!back)
+		fail_msg("decode: %s", err);
+	for (uint32_t id = 1; id <= 3; id++) {
+		const struct route *a = route_table_get(t->routes, id),
+				   *b = route_table_get(back->routes, id);
+
+		assert_non_null(b);
+		assert_true(apply_route_same(t, &a->spec, back, &b->spec));
+	}
+	assert_int_equal(route_table_get(back->routes, 2)->spec.gw->limit.count, 50);
+	fleet_objs_free(&o);
+	config_destroy(t);
+	config_destroy(back);
+}
+
 static void test_decode_hand_written(void **state)
 {
 	struct fleet_objs o;
@@ -260,6 +295,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_decode_hand_written),
+		cmocka_unit_test(test_gateway_roundtrip),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_needs_default_route_and_pools),
 		cmocka_unit_test(test_hash_order_independent),

@@ -203,19 +203,19 @@ static void test_split_fall_through_counts_under_the_split(void **state)
 	s.permille = 500;
 	assert_int_equal(route_table_set(t, &s), canary);
 	for (unsigned b = 0; b < 1000; b += 99) {
-		r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v1/canary/x", 12, b,
+		r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v1/canary/x", 12, b, NULL,
 					       &counted);
 		assert_int_equal(r->spec.pool, b < 500 ? MODERN : LEGACY);
 		assert_int_equal(counted->id, (uint32_t)canary);
 	}
-	r = route_table_lookup_counted(t, HTTP_M_POST, "", 0, "/v1/canary/x", 12, 900, &counted);
+	r = route_table_lookup_counted(t, HTTP_M_POST, "", 0, "/v1/canary/x", 12, 900, NULL, &counted);
 	assert_int_equal(r->spec.pool, LEGACY);
 	assert_ptr_equal(counted, r);
-	r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v2", 3, 900, &counted);
+	r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v2", 3, 900, NULL, &counted);
 	assert_ptr_equal(counted, r);
 	s.inactive = true;
 	assert_int_equal(route_table_set(t, &s), canary);
-	r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v1/canary/x", 12, 100, &counted);
+	r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v1/canary/x", 12, 100, NULL, &counted);
 	assert_int_equal(r->spec.pool, LEGACY);
 	assert_ptr_equal(counted, r);
 	route_table_free(t);
@@ -900,7 +900,7 @@ static void test_random_against_reference(void **state)
  */
 static void test_grammar_is_the_manuals(void **state)
 {
-	char line[1024], text[1024];
+	char line[4096], text[2048];
 	bool found = false;
 	FILE *f = fopen(STRG_SRCDIR "/user/man/strg.conf.5", "r");
 

@@ -99,6 +99,27 @@ static void patch_fails(const char *line, const char *want)
 		fail_msg("patch '%s': '%s' lacks '%s'", line, err, want);
 }
 
+/* Gateway options: each kind named replaces the route's own, no-* removes it, the rest stays. */
+static void test_patch_gateway_options(void **state)
+{
+	const char *base = "GET /v1/x modern percent 5.0 testers fallback spare";
+	char want[512];
+
+	(void)state;
+	snprintf(want, sizeof(want), "%s limit 100/s burst 10 deny 10.0.0.0/8", base);
+	patch_ok("limit 100 deny 10.0.0.0/8", want);
+	route_table_set(cfg.routes, &spec);
+	snprintf(want, sizeof(want), "%s limit 5/m burst 1 deny 10.0.0.0/8", base);
+	patch_ok("limit 5/m", want);
+	snprintf(want, sizeof(want), "%s limit 100/s burst 10 set-header X-A 1 del-header X-B",
+		 base);
+	patch_ok("no-deny set-header X-A 1 del-header X-B", want);
+	snprintf(want, sizeof(want), "%s", base);
+	patch_ok("no-limit no-deny no-header-rules", want);
+	patch_fails("header X-T a", "part of the route's key");
+	patch_fails("limit 5 percent 9 allow 10.0.0.0/99", "allow: bad CIDR");
+}
+
 /* The case that surprised an operator: adding a rollback keeps the 5 % split and testers. */
 static void test_patch_keeps_unnamed_options(void **state)
 {
@@ -198,6 +219,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_patch_keeps_unnamed_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_patch_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_patch_gateway_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_surprises, setup, teardown),
 	};
 

@@ -167,6 +167,21 @@ static int run(const char *sock, const char *line, int64_t *store_rev)
 }
 
 /* The words after the options as one command line, the options strgd needs appended. */
+/* A word as one line of text: control bytes written as \r, \n, \t or \xNN. */
+static void print_word(FILE *f, const char *w)
+{
+	for (; *w; w++) {
+		unsigned char c = (unsigned char)*w;
+
+		if (c == '\r' || c == '\n' || c == '\t')
+			fprintf(f, "\\%c", c == '\r' ? 'r' : c == '\n' ? 'n' : 't');
+		else if (c < ' ' || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+}
+
 static int build_line(int argc, char **argv, bool json, bool dry, bool force, char *line,
 		      size_t size)
 {
@@ -176,10 +191,10 @@ static int build_line(int argc, char **argv, bool json, bool dry, bool force, ch
 		size_t n = strlen(argv[i]);
 
 		if (!n || strpbrk(argv[i], " \t\r\n") || len + n + 24 > size) {
-			fprintf(stderr,
-				"strgctl: bad word '%s' (no spaces or newlines; the line is "
-				"at most %d bytes)\n",
-				argv[i], CTL_LINE_MAX - 1);
+			fprintf(stderr, "strgctl: bad word '");
+			print_word(stderr, argv[i]);
+			fprintf(stderr, "' (no spaces or newlines; the line is at most %d bytes)\n",
+				CTL_LINE_MAX - 1);
 			return -1;
 		}
 		memcpy(line + len, argv[i], n);

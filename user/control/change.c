@@ -14,6 +14,7 @@
 #include "control/saver.h"
 #include "core/state.h"
 #include "kernel/guard.h"
+#include "dataplane/limiter.h"
 #include "kernel/splice.h"
 #include "lib/log.h"
 #include "observe/stats.h"
@@ -46,18 +47,36 @@ int change_begin(struct change_pipe *p, struct change *c, bool dry)
 	return c->draft ? 0 : -ENOMEM;
 }
 
-/* A route new to the table may sit in a deleted route's counters slot: it starts from zero. */
+/* Whether a route's limit is new or changed: its bucket then starts full. */
+static bool limit_changed(const struct route *was, const struct route *is)
+{
+	const struct routegw_limit *a = &was->spec.gw->limit, *b = &is->spec.gw->limit;
+
+	return a->count != b->count || a->unit != b->unit || a->burst != b->burst ||
+	       a->per != b->per;
+}
+
+/*
+ * A route new to the table may sit in a deleted route's counters slot: it starts from zero, and
+ * so does its rate-limit bucket (also when its limit changed).
+ */
 static void reset_new_slots(struct change_pipe *p, const struct config *draft)
 {
-	const struct route **v;
+	const struct route **v, *was;
 	size_t n;
 
-	if (!p->st)
+	if (!p->st && !p->lim)
 		return;
 	v = route_table_list(draft->routes, false, &n);
-	for (size_t i = 0; v && i < n; i++)
-		if (v[i]->slot != ROUTE_SLOT_NONE && !route_table_get(p->live->routes, v[i]->id))
+	for (size_t i = 0; v && i < n; i++) {
+		if (v[i]->slot == ROUTE_SLOT_NONE)
+			continue;
+		was = route_table_get(p->live->routes, v[i]->id);
+		if (!was)
 			stats_slot_reset(p->st, v[i]->slot);
+		if (!was || was->slot != v[i]->slot || limit_changed(was, v[i]))
+			limiter_slot_reset(p->lim, v[i]->slot);
+	}
 	free(v);
 }
 

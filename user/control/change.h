@@ -59,6 +59,7 @@ struct change_pipe {
 	struct splice *sp;	/* the kernel's route table (NULL: no BPF) */
 	struct guard *gd;	/* the XDP guard (NULL: not loaded) */
 	struct stats *st;	/* the counters, per route slot (NULL: none) */
+	struct limiter *lim;	/* the routes' rate-limit buckets (NULL: none) */
 	struct saver *saver;	/* writes the state file (NULL: written here, at once) */
 	const struct change_ops *ops;
 	void *owner;

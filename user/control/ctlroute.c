@@ -44,6 +44,54 @@ static const char *route_source(const struct config *cfg, const struct config *a
 	return conf && apply_route_same(applied, &conf->spec, cfg, &rt->spec) ? "config" : "state";
 }
 
+/* An allow or deny list as its words ("10.0.0.0/8", ...). */
+static json_t *cidrs_json(const char *word, const struct routegw *gw)
+{
+	struct routegw one = {0};
+	bool allow = !strcmp(word, "allow");
+	unsigned n = allow ? gw->nallow : gw->ndeny;
+	json_t *a = json_array();
+	char text[128];
+
+	for (unsigned i = 0; i < n; i++) {
+		one.nallow = allow;
+		one.ndeny = !allow;
+		one.allow[0] = gw->allow[i];
+		one.deny[0] = gw->deny[i];
+		routegw_text(&one, text, sizeof(text));
+		json_array_append_new(a, json_string(text + strlen(word) + 2));
+	}
+	return a;
+}
+
+/* The gateway options (routegw.h) as an object: conditions, limit, access lists, rules. */
+static json_t *gateway_json(const struct routegw *gw)
+{
+	static const char *const kinds[] = {"", "header", "cookie", "query"};
+	static const char *const rules[] = {"", "set-header", "del-header", "set-response-header",
+					    "del-response-header"};
+	static const char *const per[] = {"route", "address", "cookie", "header"};
+	const struct routegw_limit *l = &gw->limit;
+	json_t *conds = json_array(), *rs = json_array(), *limit = json_null();
+
+	for (unsigned i = 0; i < gw->nmatch; i++)
+		json_array_append_new(
+			conds, json_pack("{s:s, s:s, s:s, s:b}", "kind", kinds[gw->match[i].kind],
+					 "name", gw->match[i].name, "value", gw->match[i].value,
+					 "prefix", gw->match[i].prefix));
+	for (unsigned i = 0; i < gw->nrule; i++)
+		json_array_append_new(rs, json_pack("{s:s, s:s, s:s}", "rule",
+						    rules[gw->rule[i].kind], "name",
+						    gw->rule[i].name, "value", gw->rule[i].value));
+	if (l->count)
+		limit = json_pack("{s:I, s:s#, s:I, s:s, s:s}", "count", (json_int_t)l->count,
+				  "per_unit", &l->unit, (size_t)1, "burst", (json_int_t)l->burst,
+				  "per", per[l->per], "key", l->key);
+	return json_pack("{s:o, s:o, s:o, s:o, s:o}", "conditions", conds, "limit", limit, "allow",
+			 cidrs_json("allow", gw), "deny", cidrs_json("deny", gw), "header_rules",
+			 rs);
+}
+
 static json_t *route_json(const struct config *cfg, const struct config *applied,
 			  const struct route *rt)
 {
@@ -62,7 +110,7 @@ static json_t *route_json(const struct config *cfg, const struct config *applied
 				   ? json_string(pool_name(cfg, s->fallback_pool))
 				   : json_string("next");
 
-	return json_pack(
+	json_t *o = json_pack(
 		"{s:I, s:o, s:s, s:s, s:b, s:s, s:f, s:b, s:b, s:b, s:s, s:s, s:I, s:o, s:o, s:b, "
 		"s:o}",
 		"id", (json_int_t)rt->id, "methods", methods, "host", s->host, "path", s->path,
@@ -72,6 +120,10 @@ static json_t *route_json(const struct config *cfg, const struct config *applied
 		"source", route_source(cfg, applied, rt), "slot",
 		rt->slot == ROUTE_SLOT_NONE ? (json_int_t)-1 : (json_int_t)rt->slot, "fallback",
 		fallback, "rollback", rb, "tripped", s->tripped, "trip", trip);
+
+	if (o)
+		json_object_set_new(o, "gateway", gateway_json(s->gw));
+	return o;
 }
 
 /* route show: routes in id order, so a table reads the same every time. */
@@ -260,7 +312,7 @@ static int route_put(struct ctl_args *a, struct ctl_reply *r, const struct route
 int ctl_route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
 	struct route_spec words;
-	char err[256];
+	char err[1024];
 
 	(void)env;
 	if (config_route_words(a->cfg, a->argc, a->argv, &words, err, sizeof(err)))
@@ -274,8 +326,9 @@ static const struct route *route_named(struct ctl_args *a, struct ctl_reply *r)
 	const char *verb = a->argv[0];
 	const struct route *rt;
 	struct route_spec spec;
-	char err[256], *end, *words[CTL_MAX_WORDS + 1];
+	char err[1024], *end, *words[CTL_MAX_WORDS + 1];
 	unsigned long id;
+	int k;
 
 	if (a->argc == 2 && a->argv[1][0] != '/' &&
 	    (id = strtoul(a->argv[1], &end, 10), *end == '\0')) {
@@ -284,17 +337,20 @@ static const struct route *route_named(struct ctl_args *a, struct ctl_reply *r)
 	} else {
 		/* The words of "route set" with a pool that does not matter: any defined one. */
 		if (a->argc < 2 || a->argc > CTL_MAX_WORDS - 1) {
-			ctl_fail(r, "route %s: expects ID or [METHODS] [host HOST] PATH [exact]",
-				 verb);
+			ctl_fail(r, "route %s: expects " ROUTE_KEY_GRAMMAR, verb);
 			return NULL;
 		}
-		memcpy(words, a->argv, sizeof(*a->argv) * (size_t)a->argc);
-		if (!strcmp(a->argv[a->argc - 1], "exact")) {
-			words[a->argc - 1] = a->cfg->pools[0].name;
-			words[a->argc] = "exact";
-		} else {
-			words[a->argc] = a->cfg->pools[0].name;
+		/* The pool goes right after PATH: exact and the conditions follow it. */
+		for (k = 0; k < a->argc; k++) {
+			words[k] = a->argv[k];
+			if (k && a->argv[k][0] == '/') {
+				k++;
+				break;
+			}
 		}
+		words[k] = a->cfg->pools[0].name;
+		for (int j = k; j < a->argc; j++)
+			words[j + 1] = a->argv[j];
 		if (config_route_words(a->cfg, a->argc + 1, words, &spec, err, sizeof(err))) {
 			ctl_fail(r, "%s", err);
 			return NULL;
@@ -359,17 +415,23 @@ int ctl_route_activate(struct ctl_env *env, struct ctl_args *a, struct ctl_reply
 	return 1;
 }
 
-/* The words of a route's key at the start of a patch: ID, or up to PATH [exact]. */
+/* The words of a route's key at the start of a patch: ID, or up to PATH [exact] [conditions]. */
 static int key_words(int argc, char **argv)
 {
 	char *end;
+	int i;
 
 	if (argc >= 2 && argv[1][0] != '/' && (strtoul(argv[1], &end, 10), *end == '\0'))
 		return 1;
-	for (int i = 1; i < argc; i++)
-		if (argv[i][0] == '/')
-			return i + (i + 1 < argc && !strcmp(argv[i + 1], "exact"));
-	return -1;
+	for (i = 1; i < argc && argv[i][0] != '/'; i++)
+		;
+	if (i == argc)
+		return -1;
+	i += i + 1 < argc && !strcmp(argv[i + 1], "exact");
+	while (i + 3 < argc && (!strcmp(argv[i + 1], "header") || !strcmp(argv[i + 1], "cookie") ||
+				!strcmp(argv[i + 1], "query")))
+		i += 3;
+	return i;
 }
 
 /* route patch KEY OPTION...: the options named change, the route's others stay as they are. */
@@ -378,7 +440,7 @@ int ctl_route_patch(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r
 	struct ctl_args key = *a;
 	const struct route *rt;
 	struct route_spec spec;
-	char err[512];
+	char err[1024];
 	int n = key_words(a->argc, a->argv);
 
 	(void)env;

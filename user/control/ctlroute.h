@@ -14,18 +14,25 @@
 	  "kernel route table's state",                                                            \
 	  CTL_JSON, ctl_route_show)                                                                \
 	V("route", "set", ROUTE_GRAMMAR,                                                           \
-	  "add a route, or replace the one with the same methods, host, path and exact flag; "     \
+	  "add a route, or replace the one with the same methods, host, path, exact flag and "     \
+	  "conditions (header, cookie, query: all must hold); "                                    \
 	  "percent P (0-100, one decimal) sends that share of users (sticky), the rest falls "     \
 	  "through; strip-prefix or rewrite NEW replace the matched prefix in the forwarded "      \
 	  "path; testers lets the tester header pin a request to a pool; fallback names where "    \
 	  "requests go when the pool has no backend that serves; rollback makes strgd deactivate " \
-	  "the route when its errors or p99 pass the limit. Every option not named is dropped: "   \
+	  "the route when its errors or p99 pass the limit; limit answers 429 with Retry-After "   \
+	  "over RATE (COUNT[/s|/m|/h]); allow and deny answer 403 to other clients; set-header, "  \
+	  "del-header and their response forms rewrite heads (%{client} %{request_id} %{route} "   \
+	  "%{pool} %{sp}). Every option not named is dropped: "                                    \
 	  "route patch changes one",                                                               \
 	  CTL_CHANGES, ctl_route_set)                                                              \
 	V("route", "patch", ROUTE_KEY_GRAMMAR " " ROUTEPATCH_GRAMMAR,                              \
 	  "change the options named, keep the route's others (and its state); no-rewrite, "        \
 	  "no-testers, fallback next and no-rollback remove an option; rollback replaces all "     \
-	  "its limits. A change that sends more users to a pool, or drops testers, is warned "     \
+	  "its limits; limit, allow, deny and the header rules replace the route's own, "          \
+	  "no-limit, "                                                                             \
+	  "no-allow, no-deny and no-header-rules remove them; the conditions belong to KEY. "      \
+	  "A change that sends more users to a pool, or drops testers, is warned "                 \
 	  "about (on stderr, --dry-run too)",                                                      \
 	  CTL_CHANGES, ctl_route_patch)                                                            \
 	V("route", "del", ROUTE_KEY_GRAMMAR, "delete a route (never the default '/')",             \

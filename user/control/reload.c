@@ -157,7 +157,7 @@ int reload_run(struct config *live, struct config **applied, const char *config_
 {
 	struct say_to to = {say, ctx};
 	struct config file, *copy;
-	char err[512];
+	char err[1024];
 	int n, m;
 
 	if (!config_path) {

@@ -645,6 +645,17 @@ static int route_fallback(struct config_parser *ps, int argc, char **argv, int *
 	return 0;
 }
 
+/* The gateway options (core/routegw.h), in any order among themselves. 0 or the error's. */
+static int route_gateway(struct config_parser *ps, int argc, char **argv, int *i,
+			 struct route_spec *spec)
+{
+	char why[512];
+
+	if (routegw_parse(argc, argv, i, &spec->gw, why, sizeof(why)))
+		return cfg_err(ps, "route: %s", why);
+	return 0;
+}
+
 /* The options after the pool, in the grammar's order, to the end of the line. */
 static int route_options(struct config_parser *ps, int argc, char **argv, int i,
 			 struct route_spec *spec)
@@ -671,6 +682,8 @@ static int route_options(struct config_parser *ps, int argc, char **argv, int i,
 		err = route_fallback(ps, argc, argv, &i, spec);
 	if (!err && i + 1 < argc && !strcmp(argv[i], "rollback"))
 		err = parse_rollback(ps, argc, argv, &i, spec);
+	if (!err)
+		err = route_gateway(ps, argc, argv, &i, spec);
 	if (err)
 		return err;
 	if (i < argc && !strcmp(argv[i], "inactive")) {

@@ -82,6 +82,8 @@ const char *http_reason(unsigned status)
 		return "OK";
 	case 400:
 		return "Bad Request";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
@@ -94,6 +96,8 @@ const char *http_reason(unsigned status)
 		return "URI Too Long";
 	case 417:
 		return "Expectation Failed";
+	case 429:
+		return "Too Many Requests";
 	case 431:
 		return "Request Header Fields Too Large";
 	case 501:
@@ -122,6 +126,37 @@ int http_own_head(char *out, size_t len, unsigned status, const char *type, size
 int http_own_body(char *out, size_t len, unsigned status)
 {
 	return snprintf(out, len, "%u %s\n", status, http_reason(status));
+}
+
+int http_own_head_keep(char *out, size_t len, unsigned status, const char *type, size_t body_len,
+		       const char *extra)
+{
+	return snprintf(out, len,
+			"HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
+			status, http_reason(status), type, body_len, extra);
+}
+
+const char *http_cookie(const char *v, size_t len, const char *name, size_t *out)
+{
+	size_t i = 0, nlen = strlen(name);
+
+	while (i < len) {
+		size_t start, eq, end;
+
+		while (i < len && (v[i] == ' ' || v[i] == ';'))
+			i++;
+		start = i;
+		while (i < len && v[i] != ';')
+			i++;
+		end = i;
+		for (eq = start; eq < end && v[eq] != '='; eq++)
+			;
+		if (eq < end && eq - start == nlen && !memcmp(v + start, name, nlen)) {
+			*out = end - eq - 1;
+			return v + eq + 1;
+		}
+	}
+	return NULL;
 }
 
 static size_t min_size(size_t a, size_t b)

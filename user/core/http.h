@@ -138,5 +138,13 @@ int http_own_head(char *out, size_t len, unsigned status, const char *type, size
 		  const char *extra);
 /* The text/plain body of strgd's own error responses, "404 Not Found\n". snprintf-style. */
 int http_own_body(char *out, size_t len, unsigned status);
+/*
+ * The same head for a connection that lives on after it (no "Connection: close"): for answers
+ * that end a request, not the connection (429, 403).
+ */
+int http_own_head_keep(char *out, size_t len, unsigned status, const char *type, size_t body_len,
+		       const char *extra);
+/* The value of cookie name in a Cookie field's value ("a=1; b=2"), its length in *out; NULL. */
+const char *http_cookie(const char *v, size_t len, const char *name, size_t *out);
 
 #endif

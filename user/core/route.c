@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,27 @@ struct route_node {
 
 /* The empty string the stored specs share (never freed). */
 static const char empty[] = "";
+/* The gateway options of every route that has none (never freed). */
+static const struct routegw no_gw;
+
+/* A stored copy of gw, or the shared empty one. NULL out of memory. */
+static const struct routegw *own_gw(const struct routegw *gw)
+{
+	struct routegw *c;
+
+	if (routegw_empty(gw))
+		return &no_gw;
+	c = malloc(sizeof(*c));
+	if (c)
+		*c = *gw;
+	return c;
+}
+
+static void disown_gw(const struct routegw *gw)
+{
+	if (gw && gw != &no_gw)
+		free((struct routegw *)gw);
+}
 
 /* A string for a stored spec: a copy, or the shared empty one. NULL out of memory. */
 static const char *own(const char *s)
@@ -46,6 +68,7 @@ static void node_free(struct route_node *n)
 {
 	disown(n->r.spec.rewrite);
 	disown(n->r.spec.trip);
+	disown_gw(n->r.spec.gw);
 	free(n);
 }
 
@@ -76,6 +99,7 @@ const struct route_stored *route_spec_view(const struct route_spec *s, struct ro
 		.rewrite = s->rewrite,
 		.trip = s->trip,
 		.exact = s->exact,
+		.gw = &s->gw,
 	};
 	set_settings(v, s);
 	return v;
@@ -83,7 +107,19 @@ const struct route_stored *route_spec_view(const struct route_spec *s, struct ro
 
 void route_spec_from(const struct route_stored *s, struct route_spec *out)
 {
-	memset(out, 0, sizeof(*out));
+	/*
+	 * Everything but the gateway options' arrays, most of the struct, which only a route
+	 * that has them fills: a table's clone would otherwise clear kilobytes per route.
+	 */
+	memset(out, 0, offsetof(struct route_spec, gw));
+	memset((char *)&out->gw + sizeof(out->gw), 0,
+	       sizeof(*out) - offsetof(struct route_spec, gw) - sizeof(out->gw));
+	if (s->gw && !routegw_empty(s->gw)) {
+		out->gw = *s->gw;
+	} else {
+		out->gw.nmatch = out->gw.nrule = out->gw.nallow = out->gw.ndeny = 0;
+		memset(&out->gw.limit, 0, sizeof(out->gw.limit));
+	}
 	out->methods = s->methods;
 	snprintf(out->host, sizeof(out->host), "%s", s->host);
 	snprintf(out->path, sizeof(out->path), "%s", s->path);
@@ -384,7 +420,8 @@ void route_table_free(struct route_table *t)
 
 bool route_is_default(const struct route_stored *s)
 {
-	return !s->methods && !s->host[0] && !s->exact && !strcmp(s->path, "/");
+	return !s->methods && !s->host[0] && !s->exact && !strcmp(s->path, "/") &&
+	       !(s->gw && s->gw->nmatch);
 }
 
 void route_default_spec(struct route_spec *spec)
@@ -411,7 +448,7 @@ bool route_spec_equal(const struct route_stored *a, const struct route_stored *b
 	       (a->fallback != ROUTE_FALLBACK_POOL || a->fallback_pool == b->fallback_pool) &&
 	       a->rb_err_permille == b->rb_err_permille && a->rb_p99_ms == b->rb_p99_ms &&
 	       a->rb_window_s == b->rb_window_s && a->rb_min == b->rb_min &&
-	       a->tripped == b->tripped;
+	       a->tripped == b->tripped && routegw_equal(a->gw, b->gw);
 }
 
 size_t route_methods_text(uint32_t mask, char *out, size_t len)
@@ -432,11 +469,15 @@ size_t route_methods_text(uint32_t mask, char *out, size_t len)
 size_t route_key_text(const struct route_stored *s, char *out, size_t len)
 {
 	char methods[96];
+	size_t n;
 
 	route_methods_text(s->methods, methods, sizeof(methods));
-	return (size_t)snprintf(out, len, "%s%s%s%s%s%s%s", methods, methods[0] ? " " : "",
-				s->host[0] ? "host " : "", s->host, s->host[0] ? " " : "", s->path,
-				s->exact ? " exact" : "");
+	n = (size_t)snprintf(out, len, "%s%s%s%s%s%s%s", methods, methods[0] ? " " : "",
+			     s->host[0] ? "host " : "", s->host, s->host[0] ? " " : "", s->path,
+			     s->exact ? " exact" : "");
+	if (s->gw && s->gw->nmatch)
+		n += routegw_key_text(s->gw, out + (n < len ? n : len), n < len ? len - n : 0);
+	return n;
 }
 
 /* Appends with snprintf semantics: returns the length the whole text needs. */
@@ -485,6 +526,8 @@ size_t route_spec_text(const struct route_stored *s, const char *pool, const cha
 			n = add(out, len, n, " p99 %u", s->rb_p99_ms);
 		n = add(out, len, n, " window %us min %u", s->rb_window_s, s->rb_min);
 	}
+	if (s->gw)
+		n += routegw_text(s->gw, out + (n < len ? n : len), n < len ? len - n : 0);
 	if (s->inactive)
 		n = add(out, len, n, " inactive");
 	if (s->tripped)
@@ -506,6 +549,9 @@ static int route_cmp(const struct route_node *a, const struct route_node *b)
 
 	if (ra != rb)
 		return ra > rb ? -1 : 1;
+	/* More conditions are the more specific: after host, methods and exact, before ties. */
+	if (a->r.spec.gw->nmatch != b->r.spec.gw->nmatch)
+		return a->r.spec.gw->nmatch > b->r.spec.gw->nmatch ? -1 : 1;
 	if (pa != pb)
 		return pa < pb ? -1 : 1;
 	return a->r.id < b->r.id ? -1 : 1;
@@ -590,7 +636,9 @@ static int route_insert(struct route_table *t, const struct route_spec *s, uint3
 		return -ENOMEM;
 	n->r.spec.rewrite = own(s->rewrite);
 	n->r.spec.trip = own(s->trip);
-	p = n->r.spec.rewrite && n->r.spec.trip ? prefix_get(t, s->path, &created) : NULL;
+	n->r.spec.gw = own_gw(&s->gw);
+	p = n->r.spec.rewrite && n->r.spec.trip && n->r.spec.gw ? prefix_get(t, s->path, &created)
+								: NULL;
 	if (!p) {
 		node_free(n);
 		return -ENOMEM;
@@ -712,7 +760,10 @@ int route_spec_normalize(struct route_spec *out, const struct route_spec *in)
 	out->rb_min = in->rb_err_permille ? in->rb_min : 0;
 	out->tripped = in->tripped;
 	strcpy(out->trip, in->tripped ? in->trip : "");
-	err = route_path_set(out, in->path);
+	out->gw = in->gw;
+	err = routegw_normalize(&out->gw);
+	if (!err)
+		err = route_path_set(out, in->path);
 	if (!err)
 		err = route_host_set(out, in->host);
 	return err;
@@ -728,7 +779,7 @@ static struct route_node *node_find(const struct route_table *t, const struct ro
 	for (k = 0; p && k < p->n; k++) {
 		n = p->routes[k];
 		if (n->r.spec.methods == s->methods && n->r.spec.exact == s->exact &&
-		    !strcmp(n->r.spec.host, s->host))
+		    !strcmp(n->r.spec.host, s->host) && routegw_key_equal(n->r.spec.gw, &s->gw))
 			return n;
 	}
 	return NULL;
@@ -747,17 +798,21 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 	if (n) {
 		/* Same key: the order among the prefix's routes holds, only the target changes. */
 		const char *rewrite = own(s.rewrite), *trip = own(s.trip);
+		const struct routegw *gw = own_gw(&s.gw);
 
-		if (!rewrite || !trip) {
+		if (!rewrite || !trip || !gw) {
 			disown(rewrite);
 			disown(trip);
+			disown_gw(gw);
 			return -ENOMEM;
 		}
 		t->ntesters += (size_t)s.testers - (size_t)n->r.spec.testers;
 		disown(n->r.spec.rewrite);
 		disown(n->r.spec.trip);
+		disown_gw(n->r.spec.gw);
 		n->r.spec.rewrite = rewrite;
 		n->r.spec.trip = trip;
+		n->r.spec.gw = gw;
 		set_settings(&n->r.spec, &s);
 		return (int)n->r.id;
 	}
@@ -923,6 +978,7 @@ struct lookup {
 	route_skip_fn skip;
 	void *ctx;
 	const struct route **passed;
+	const struct route_head *head; /* NULL: routes with conditions take nothing */
 };
 
 static const struct route *prefix_match(const struct route_prefix *p, const struct lookup *q,
@@ -943,6 +999,9 @@ static const struct route *prefix_match(const struct route_prefix *p, const stru
 				    !host_equal(n->r.spec.host, q->host, q->host_len)))
 			continue;
 		if (n->r.spec.exact && !full)
+			continue;
+		if (n->r.spec.gw->nmatch &&
+		    !(q->head && routegw_matches(n->r.spec.gw, q->head->req, q->head->buf)))
 			continue;
 		/* A tester is in every share of a route that lets testers pick its pool. */
 		if (n->r.spec.split && bucket >= n->r.spec.permille &&
@@ -1005,7 +1064,7 @@ const struct route *route_table_lookup_user(const struct route_table *t, unsigne
 					    size_t path_len, unsigned bucket)
 {
 	return route_table_lookup_skip(t, method, host, host_len, path, path_len, bucket, NULL,
-				       NULL);
+				       NULL, NULL);
 }
 
 static const struct route *lookup(const struct route_table *t, const char *path, size_t path_len,
@@ -1037,7 +1096,8 @@ static const struct route *lookup(const struct route_table *t, const char *path,
 
 const struct route *route_table_lookup_skip(const struct route_table *t, unsigned method,
 					    const char *host, size_t host_len, const char *path,
-					    size_t path_len, unsigned bucket, route_skip_fn skip,
+					    size_t path_len, unsigned bucket,
+					    const struct route_head *head, route_skip_fn skip,
 					    void *ctx)
 {
 	struct lookup q = {.mbit = method < 32 ? 1u << method : 0,
@@ -1045,7 +1105,8 @@ const struct route *route_table_lookup_skip(const struct route_table *t, unsigne
 			   .host_len = host_len,
 			   .bucket = bucket,
 			   .skip = skip,
-			   .ctx = ctx};
+			   .ctx = ctx,
+			   .head = head};
 
 	return lookup(t, path, path_len, &q);
 }
@@ -1053,13 +1114,15 @@ const struct route *route_table_lookup_skip(const struct route_table *t, unsigne
 const struct route *route_table_lookup_counted(const struct route_table *t, unsigned method,
 					       const char *host, size_t host_len, const char *path,
 					       size_t path_len, unsigned bucket,
+					       const struct route_head *head,
 					       const struct route **counted)
 {
 	struct lookup q = {.mbit = method < 32 ? 1u << method : 0,
 			   .host = host,
 			   .host_len = host_len,
 			   .bucket = bucket,
-			   .passed = counted};
+			   .passed = counted,
+			   .head = head};
 	const struct route *r;
 
 	*counted = NULL;

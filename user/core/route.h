@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/routegw.h"
+
 #define ROUTE_PATH_MAX 1024
 #define ROUTE_HOST_MAX 255
 /* Segments in a route's path: bounds the per-request boundary walk here and in the BPF lookup. */
@@ -20,10 +22,12 @@
  */
 #define ROUTE_GRAMMAR                                                                              \
 	"[METHODS] [host HOST] PATH POOL [percent P] [exact] [strip-prefix | rewrite NEW] "        \
-	"[testers] [fallback POOL | none] [rollback ERR% [p99 MS] [window T] [min N]] "            \
-	"[inactive]"
+	"[testers] [fallback POOL | none] [rollback ERR% [p99 MS] [window T] [min "                \
+	"N]] " ROUTEGW_GRAMMAR " [inactive]"
 /* How a change names a route: its id, or its key. */
-#define ROUTE_KEY_GRAMMAR "ID | [METHODS] [host HOST] PATH [exact]"
+#define ROUTE_KEY_GRAMMAR                                                                          \
+	"ID | [METHODS] [host HOST] PATH [exact] [header NAME VALUE|~PREFIX] [cookie NAME VALUE] " \
+	"[query NAME VALUE]"
 
 /* What an operator (config line or strgctl) asks for. */
 struct route_spec {
@@ -50,6 +54,8 @@ struct route_spec {
 	uint32_t rb_min;
 	bool tripped;	/* rolled back by strgd (then also inactive) until an operator acts */
 	char trip[160]; /* what tripped it: the figures over the window */
+	/* Gateway options: conditions (part of the key), limit, access, header rules. */
+	struct routegw gw;
 };
 
 enum route_fallback {
@@ -74,6 +80,7 @@ struct route_stored {
 	uint16_t rb_err_permille;
 	uint32_t rb_p99_ms, rb_window_s, rb_min;
 	bool tripped;
+	const struct routegw *gw; /* never NULL: a shared empty one when the route has none */
 };
 
 /* A route as stored: the spec plus its stable id (unique for the table's life). */
@@ -152,11 +159,23 @@ int route_table_each(const struct route_table *t, int (*fn)(const struct route *
  * the request whatever its share: a dark launch (percent 0 testers) reaches its testers.
  */
 #define ROUTE_TESTER (1u << 16)
+/*
+ * The request's head, for routes with conditions (header, cookie, query): such a route takes a
+ * request only when all its conditions hold, and never in a lookup without a head (NULL).
+ * Among routes of one prefix, a route with more conditions goes before one with fewer once
+ * host, methods and exact have been weighed (route_cmp, route.c).
+ */
+struct http_request;
+struct route_head {
+	const struct http_request *req;
+	const char *buf; /* the head's bytes, which req's offsets point into */
+};
 /* Lookup with a filter: a matching route for which skip() says true is passed over. */
 typedef bool (*route_skip_fn)(const struct route *r, void *ctx);
 const struct route *route_table_lookup_skip(const struct route_table *t, unsigned method,
 					    const char *host, size_t host_len, const char *path,
-					    size_t path_len, unsigned bucket, route_skip_fn skip,
+					    size_t path_len, unsigned bucket,
+					    const struct route_head *head, route_skip_fn skip,
 					    void *ctx);
 /*
  * The same, also naming the route the request counts under: the first split route that matched it
@@ -166,6 +185,7 @@ const struct route *route_table_lookup_skip(const struct route_table *t, unsigne
 const struct route *route_table_lookup_counted(const struct route_table *t, unsigned method,
 					       const char *host, size_t host_len, const char *path,
 					       size_t path_len, unsigned bucket,
+					       const struct route_head *head,
 					       const struct route **counted);
 const struct route *route_table_lookup_user(const struct route_table *t, unsigned method,
 					    const char *host, size_t host_len, const char *path,
@@ -224,6 +244,6 @@ bool route_spec_equal(const struct route_stored *a, const struct route_stored *b
 const struct route_stored *route_spec_view(const struct route_spec *s, struct route_stored *view);
 
 /* Longest text route_spec_text() writes. */
-#define ROUTE_TEXT_MAX (2 * ROUTE_PATH_MAX + ROUTE_HOST_MAX + 160)
+#define ROUTE_TEXT_MAX (2 * ROUTE_PATH_MAX + ROUTE_HOST_MAX + 160 + ROUTEGW_TEXT_MAX)
 
 #endif

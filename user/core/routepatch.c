@@ -147,7 +147,7 @@ static int one_option(struct config *cfg, int argc, char **argv, int i, struct r
 /* The whole route as route set would read it: the checks that need every option at once. */
 static int check_whole(struct config *cfg, const struct route_spec *s, char *err, size_t errlen)
 {
-	char text[ROUTE_TEXT_MAX], why[256], *w[MAX_WORDS + 1] = {"patch"};
+	char text[ROUTE_TEXT_MAX], why[1024], *w[MAX_WORDS + 1] = {"patch"};
 	struct route_stored v;
 	struct route_spec out;
 	const char *fb;
@@ -168,6 +168,59 @@ static int check_whole(struct config *cfg, const struct route_spec *s, char *err
 	return -EINVAL;
 }
 
+/*
+ * The gateway options at argv[*i] (a run of them): each kind named replaces the route's own
+ * (the limit, a list, all the header rules). Conditions are the route's key: not patched.
+ */
+static int gateway_options(int argc, char **argv, int *i, struct route_spec *s, char *err,
+			   size_t errlen)
+{
+	struct routegw gw = {0};
+	char why[256];
+
+	if (routegw_parse(argc, argv, i, &gw, why, sizeof(why))) {
+		snprintf(err, errlen, "route patch: %s", why);
+		return -EINVAL;
+	}
+	if (gw.nmatch) {
+		snprintf(err, errlen,
+			 "route patch: header, cookie and query conditions are part of "
+			 "the route's key: route set the route with them");
+		return -EINVAL;
+	}
+	if (gw.limit.count)
+		s->gw.limit = gw.limit;
+	if (gw.nallow) {
+		s->gw.nallow = gw.nallow;
+		memcpy(s->gw.allow, gw.allow, sizeof(gw.allow));
+	}
+	if (gw.ndeny) {
+		s->gw.ndeny = gw.ndeny;
+		memcpy(s->gw.deny, gw.deny, sizeof(gw.deny));
+	}
+	if (gw.nrule) {
+		s->gw.nrule = gw.nrule;
+		memcpy(s->gw.rule, gw.rule, sizeof(gw.rule));
+	}
+	return 0;
+}
+
+/* no-limit, no-allow, no-deny, no-header-rules: 1 when argv[i] was one. */
+static int gateway_removal(const char *k, struct route_spec *s)
+{
+	if (!strcmp(k, "no-limit"))
+		memset(&s->gw.limit, 0, sizeof(s->gw.limit));
+	else if (!strcmp(k, "no-allow"))
+		s->gw.nallow = 0;
+	else if (!strcmp(k, "no-deny"))
+		s->gw.ndeny = 0;
+	else if (!strcmp(k, "no-header-rules"))
+		s->gw.nrule = 0;
+	else
+		return 0;
+	return 1;
+}
+
 int routepatch_apply(struct config *cfg, int argc, char **argv, struct route_spec *s, char *err,
 		     size_t errlen)
 {
@@ -181,7 +234,13 @@ int routepatch_apply(struct config *cfg, int argc, char **argv, struct route_spe
 		return -EINVAL;
 	}
 	for (int i = 0; i < argc; i += n) {
-		n = one_option(cfg, argc, argv, i, &draft, &seen, err, errlen);
+		n = 0;
+		if (routegw_word(argv[i]) && gateway_options(argc, argv, &i, &draft, err, errlen))
+			return -EINVAL;
+		if (i < argc && gateway_removal(argv[i], &draft))
+			n = 1;
+		else if (i < argc && !routegw_word(argv[i]))
+			n = one_option(cfg, argc, argv, i, &draft, &seen, err, errlen);
 		if (n < 0)
 			return -EINVAL;
 	}

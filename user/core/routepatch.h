@@ -15,7 +15,9 @@
 #define ROUTEPATCH_GRAMMAR                                                                         \
 	"[pool POOL] [percent P] [strip-prefix | rewrite NEW | no-rewrite] [testers | "            \
 	"no-testers] "                                                                             \
-	"[fallback POOL | none | next] [rollback ERR% [p99 MS] [window T] [min N] | no-rollback]"
+	"[fallback POOL | none | next] [rollback ERR% [p99 MS] [window T] [min N] | no-rollback] " \
+	"[limit RATE [burst N] [per ...] | no-limit] [allow CIDR,... | no-allow] "                 \
+	"[deny CIDR,... | no-deny] [HEADER-RULE... | no-header-rules]"
 
 /*
  * Apply the options argv[0..argc) (ROUTEPATCH_GRAMMAR, any order, each at most once) to s,

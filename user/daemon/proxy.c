@@ -93,6 +93,7 @@ struct shared {
 	struct pool_runtime prt[POOL_MAX]; /* the pools\' round robin and down marks */
 	_Atomic unsigned paused;   /* workers whose accept is paused for lack of resources */
 	struct srclimit *srclimit; /* limit per-source (NULL: none) */
+	struct limiter *limiter;   /* the routes' rate limits */
 	struct guard *gd;	   /* the XDP guard (NULL: not loaded) */
 	struct splice *sp;	   /* the kernel path (NULL: none) */
 	struct saver *saver;	   /* writes the state file (NULL: worker 0 does, synchronously) */
@@ -709,6 +710,7 @@ static struct proxy *worker_open(struct shared *sh, unsigned idx, int lfd, struc
 	px->w.st = st;
 	px->w.prt = sh->prt;
 	px->w.srclimit = sh->srclimit;
+	px->w.limiter = sh->limiter;
 	px->w.next_id = idx; /* ids stay unique across workers: idx + n, idx + 2n, ... */
 	px->w.nworkers = sh->nworkers_planned;
 	px->seen_gen = px->w.cfg->gen;
@@ -926,6 +928,7 @@ static void worker0_ctl(struct proxy *px, struct config **applied)
 		.sp = px->w.sp,
 		.gd = px->sh->gd,
 		.st = px->w.st,
+		.lim = px->sh->limiter,
 		.saver = px->sh->saver,
 		.ops = &change_ops,
 		.owner = px,
@@ -1086,7 +1089,10 @@ static int ring_wanted(unsigned *want)
 int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
 	      int ctl_fd, const struct proxy_parts *parts)
 {
-	struct shared sh = {.config_path = config_path, .gd = parts->gd, .sp = parts->sp};
+	struct shared sh = {.config_path = config_path,
+			    .gd = parts->gd,
+			    .sp = parts->sp,
+			    .limiter = parts->lim};
 	unsigned n = cfg->workers ? cfg->workers : workers_auto();
 	int err = 0;
 

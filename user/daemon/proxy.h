@@ -24,10 +24,11 @@ int proxy_listen(const struct config *cfg);
 
 /* What the event loops run with besides the configuration. */
 struct proxy_parts {
-	struct splice *sp; /* the kernel path: connections are spliced as cfg->splice says (NULL:
-			    * user space only) */
-	struct guard *gd;  /* the XDP guard, following the guard settings (NULL: not loaded) */
-	struct stats *st;  /* counts every request */
+	struct splice *sp;   /* the kernel path: connections are spliced as cfg->splice says (NULL:
+			      * user space only) */
+	struct guard *gd;    /* the XDP guard, following the guard settings (NULL: not loaded) */
+	struct stats *st;    /* counts every request */
+	struct limiter *lim; /* the routes' rate-limit buckets */
 	const struct takeover_fds *inherited; /* a restart's sockets: worker i listens on
 					       * listen[i], metrics on its socket (NULL: none) */
 	int answer_fd; /* the strgd that restarted into this one, told once it serves (-1) */

@@ -21,6 +21,7 @@
 #include "lib/listen.h"
 #include "lib/log.h"
 #include "daemon/proxy.h"
+#include "dataplane/limiter.h"
 #include "core/apply.h"
 #include "kernel/guard.h"
 #include "kernel/splice.h"
@@ -182,8 +183,9 @@ struct start {
 	int lfd, ctl_fd;
 	struct splice *sp;
 	struct stats *st;
+	struct limiter *lim; /* the routes' rate limits */
 	struct guard *gd;
-	char err[512];
+	char err[1024];
 };
 
 /* The command line into s: -1 to go on, else main's status (0 for --help and --version). */
@@ -461,6 +463,8 @@ static int start_parts(struct start *s)
 		ret = load_kernel(s);
 	if (ret == 0 && !(s->st = stats_open(s->sp)))
 		ret = -ENOMEM;
+	if (ret == 0 && !(s->lim = limiter_open(s->sp)))
+		ret = -ENOMEM;
 	notify_set(s->cfg.notify);
 	notify_set_coalesce(s->cfg.notify_coalesce_ms);
 	if (ret == 0)
@@ -505,6 +509,7 @@ static int serve(struct start *s)
 		.sp = s->sp,
 		.gd = s->gd,
 		.st = s->st,
+		.lim = s->lim,
 		.inherited = s->takeover_fd >= 0 ? &s->inherited : NULL,
 		.answer_fd = s->takeover_fd,
 	};
@@ -528,6 +533,7 @@ static void stop(struct start *s)
 	}
 	alog_close();
 	stats_close(s->st);
+	limiter_close(s->lim);
 	config_destroy(s->applied);
 	guard_close(s->gd); /* before the splice's, which removes the pin directory */
 	splice_close(s->sp);

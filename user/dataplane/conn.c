@@ -223,7 +223,7 @@ struct conn *conn_new(struct worker *w, int fd)
 static size_t conn_buffers_size(const struct conn *c)
 {
 	return ((size_t)c->cd[CLIENT].cap + BBUF_SIZE + PROXYPROTO_V2_MAX + c->cd[CLIENT].cap +
-		ADDED_HEADERS_MAX + 4095) &
+		ADDED_HEADERS_MAX + ROUTEGW_HEAD_ROOM + 4095) &
 	       ~(size_t)4095;
 }
 
@@ -495,6 +495,9 @@ void conn_count(struct conn *c, unsigned status)
 		q.head_counted = conn_has(c, CF_KHEAD);
 		q.fallback = conn_has(c, CF_FALLBACK);
 	}
+	/* strgd's answers for the route's access list and limit: counted apart, per route. */
+	q.denied = status == 403 && conn_has(c, CF_GW_ANSWER);
+	q.limited = status == 429 && conn_has(c, CF_GW_ANSWER);
 	stats_count(c->w->st, &q);
 	conn_log(c, &q, status);
 	c->t_req = 0;
@@ -614,6 +617,11 @@ void conn_linger(struct conn *c)
 /* Answer with a status of our own and close; only possible before any response byte went out. */
 void conn_reply(struct conn *c, unsigned status)
 {
+	conn_answer(c, status, "", false);
+}
+
+void conn_answer(struct conn *c, unsigned status, const char *extra, bool keep)
+{
 	char body[64];
 	int blen, n;
 
@@ -627,7 +635,11 @@ void conn_reply(struct conn *c, unsigned status)
 	}
 	conn_abandon_backend(c);
 	blen = http_own_body(body, sizeof(body), status);
-	n = http_own_head(c->reply.data, REPLY_MAX, status, "text/plain", (size_t)blen, "");
+	n = keep ? http_own_head_keep(c->reply.data, REPLY_MAX, status, "text/plain", (size_t)blen,
+				      extra)
+		 : http_own_head(c->reply.data, REPLY_MAX, status, "text/plain", (size_t)blen,
+				 extra);
+	conn_set(c, CF_REPLY_KEEP, keep);
 	if (c->method != HTTP_M_HEAD && n < REPLY_MAX)
 		n += snprintf(c->reply.data + n, REPLY_MAX - (size_t)n, "%s", body);
 	c->reply.len = (uint32_t)n;

@@ -73,6 +73,8 @@ enum conn_flags {
 	CF_KHEAD = 1u << 15,	  /* the kernel counted this response's head (passed up mid-body) */
 	CF_ADOPT_WAIT = 1u << 16, /* a response passed up mid-body waits for the kernel's bytes */
 	CF_PIPED = 1u << 17,	  /* the response body goes backend -> pipe -> client (splice) */
+	CF_REPLY_KEEP = 1u << 18, /* strgd's own answer ends the request, not the connection */
+	CF_GW_ANSWER = 1u << 19,  /* that answer is the route's: access (403) or limit (429) */
 };
 
 /* Waiting on the kernel between requests: recheck() (session.c) says when it is over. */
@@ -186,6 +188,7 @@ struct conn {
 	unsigned status;
 	uint32_t route_id;
 	uint32_t route_slot; /* counters slot of that route */
+	uint32_t resp_rules; /* id of the route whose response rules the response takes (0: none) */
 	struct reqinfo *ri;  /* what the access log and -v say of it (allocated when wanted) */
 	uint64_t head_ns;    /* the current head's first bytes came (0: none yet) */
 	uint64_t t_req;	     /* head parsed */
@@ -265,6 +268,11 @@ void conn_reqinfo_kernel(struct conn *c, const struct strg_conn *k);
 const char *conn_peer(const struct conn *c, char buf[INET6_ADDRSTRLEN]);
 /* Answer with a status of strgd's own and close (counted like any request). */
 void conn_reply(struct conn *c, unsigned status);
+/*
+ * The same with extra header lines (each ending in CRLF), and with keep the connection lives on
+ * once it is sent (CF_REPLY_KEEP: the exchange then ends as a complete one).
+ */
+void conn_answer(struct conn *c, unsigned status, const char *extra, bool keep);
 /* Count the current exchange's request once (routed or not). */
 void conn_count(struct conn *c, unsigned status);
 

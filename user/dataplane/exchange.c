@@ -19,14 +19,20 @@
 
 #include "dataplane/conn.h"
 #include "dataplane/exchange.h"
+#include "dataplane/gateway.h"
 #include "dataplane/handoff.h"
 #include "dataplane/health.h"
 #include "lib/log.h"
 #include "core/proxyproto.h"
 
 static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
-		       const struct route_stored *spec);
+		       const struct route *rt);
 static void exchange_connect(struct conn *c);
+/* The head being routed, for routes with conditions: its bytes are still at the buffer's start. */
+static struct route_head head_of(const struct conn *c, const struct http_request *req)
+{
+	return (struct route_head){req, c->cd[CLIENT].buf + c->cd[CLIENT].start};
+}
 static const struct route *fall_back(struct conn *c, const struct http_request *req,
 				     const struct route *rt, unsigned bucket);
 static int retry_pool(struct conn *c, const struct http_request *req, const struct route *matched,
@@ -52,7 +58,9 @@ void exchange_reset(struct conn *c)
 	c->alt_pool = -1;
 	c->cd[BACKEND].fd = -1;
 	c->flags &= ~(CF_REUSED | CF_CONNECT_TIMEOUT | CF_RESP_HEAD | CF_RESP_STARTED | CF_TUNNEL |
-		      CF_CLOSE_SENT | CF_ADOPTED | CF_UPGRADE | CF_FALLBACK | CF_KHEAD);
+		      CF_CLOSE_SENT | CF_ADOPTED | CF_UPGRADE | CF_FALLBACK | CF_KHEAD |
+		      CF_REPLY_KEEP | CF_GW_ANSWER);
+	c->resp_rules = 0;
 	c->tries = 0;
 	c->interims = 0;
 	c->method = HTTP_M_UNKNOWN;
@@ -106,30 +114,49 @@ static size_t adapted_line(const struct http_request *req, const struct route_st
 	return n;
 }
 
-static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
-		       const struct route_stored *spec)
+/* strgd's own field name, unless a request rule of rt replaces or removes it: then "". */
+static const char *own_field(const struct route *rt, const char *name)
 {
+	return routegw_rule_names(rt->spec.gw, ROUTEGW_REQ_KINDS, name, strlen(name)) ? "" : name;
+}
+
+/* The fields strgd adds to a forwarded head, at out (ADDED_HEADERS_MAX); the bytes written. */
+static size_t proxy_fields(struct conn *c, const struct http_request *req, const struct route *rt,
+			   char *out)
+{
+	bool id = c->ri && c->ri->id_added && *own_field(rt, "X-Request-Id");
+	char peer[INET6_ADDRSTRLEN];
+	size_t n = 0;
+
+	if (*own_field(rt, "X-Forwarded-For"))
+		n += (size_t)sprintf(out + n, "X-Forwarded-For: %s\r\n", conn_peer(c, peer));
+	if (*own_field(rt, "X-Forwarded-Proto"))
+		n += (size_t)sprintf(out + n, "X-Forwarded-Proto: http\r\n");
+	if (*own_field(rt, "Via"))
+		n += (size_t)sprintf(out + n, "Via: 1.%u strg\r\n", req->version_minor);
+	if (id)
+		n += (size_t)snprintf(out + n, ADDED_HEADERS_MAX - n, "X-Request-Id: %s\r\n",
+				      c->ri->id);
+	return n;
+}
+
+static void build_head(struct conn *c, const struct http_request *req, size_t head_len,
+		       const struct route *rt)
+{
+	const struct route_stored *spec = &rt->spec;
 	char *head = c->head.data + PROXYPROTO_V2_MAX;
 	const char *src = c->cd[CLIENT].buf + c->cd[CLIENT].start;
-	size_t n = head_len - 2;
-	char peer[INET6_ADDRSTRLEN];
-	int added;
+	size_t line = spec->adapt ? adapted_line(req, spec, head) : req->line_len, n;
 
-	if (spec->adapt) {
-		size_t line = adapted_line(req, spec, head);
-
-		memcpy(head + line, src + req->line_len, n - req->line_len);
-		n = line + n - req->line_len;
-	} else {
-		memcpy(head, src, n);
-	}
-	added = snprintf(
-		head + n, ADDED_HEADERS_MAX,
-		"X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\nVia: 1.%u strg\r\n%s%s%s\r\n",
-		conn_peer(c, peer), req->version_minor,
-		c->ri && c->ri->id_added ? "X-Request-Id: " : "",
-		c->ri && c->ri->id_added ? c->ri->id : "", c->ri && c->ri->id_added ? "\r\n" : "");
-	c->head_len = (uint32_t)(n + (size_t)added);
+	if (!spec->adapt)
+		memcpy(head, src, line);
+	/* The fields (head_len - 2: without the empty line), less those the rules replace. */
+	n = line + gateway_request_fields(rt, req, src + req->line_len,
+					  head_len - 2 - req->line_len, head + line);
+	n += proxy_fields(c, req, rt, head + n);
+	n += gateway_request_added(c, rt, req, src, head + n);
+	memcpy(head + n, "\r\n", 2);
+	c->head_len = (uint32_t)(n + 2);
 	c->head_off = PROXYPROTO_V2_MAX;
 	c->head.len = c->head_len;
 	c->head.sent = 0;
@@ -138,30 +165,6 @@ static void build_head(struct conn *c, const struct http_request *req, size_t he
 static bool name_is(const char *s, size_t len, const char *name)
 {
 	return strlen(name) == len && !strncasecmp(s, name, len);
-}
-
-/* The value of cookie name in a Cookie field value ("a=1; b=2"), or NULL. */
-static const char *cookie_value(const char *v, size_t len, const char *name, size_t *out)
-{
-	size_t i = 0, nlen = strlen(name);
-
-	while (i < len) {
-		size_t start, eq, end;
-
-		while (i < len && (v[i] == ' ' || v[i] == ';'))
-			i++;
-		start = i;
-		while (i < len && v[i] != ';')
-			i++;
-		end = i;
-		for (eq = start; eq < end && v[eq] != '='; eq++)
-			;
-		if (eq < end && eq - start == nlen && !memcmp(v + start, name, nlen)) {
-			*out = end - eq - 1;
-			return v + eq + 1;
-		}
-	}
-	return NULL;
 }
 
 /*
@@ -189,7 +192,7 @@ static unsigned user_bucket(const struct conn *c, const struct http_request *req
 		}
 		if (cfg->sticky == STICKY_COOKIE &&
 		    name_is(buf + f->name_off, f->name_len, "cookie") &&
-		    (v = cookie_value(v, f->value_len, cfg->sticky_name, &vlen))) {
+		    (v = http_cookie(v, f->value_len, cfg->sticky_name, &vlen))) {
 			key = v;
 			len = vlen;
 			break;
@@ -287,6 +290,32 @@ static void forward(struct conn *c)
 }
 
 /*
+ * The route's access lists and limit: true when strgd answered (403, 429 with Retry-After).
+ * A request without a body ends there and the connection lives on; one with a body, whose
+ * bytes would have to be read and thrown away, ends the connection.
+ */
+static bool gateway_refused(struct conn *c, const struct http_request *req, int n,
+			    const struct route *matched, const char *buf)
+{
+	struct gateway_verdict v = gateway_admit(c, matched, req, buf);
+	char extra[48] = "";
+	char peer[INET6_ADDRSTRLEN];
+	bool keep;
+
+	if (!v.status)
+		return false;
+	if (v.status == 429)
+		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", v.retry_s);
+	pr_debug("conn %lu: %s: route %u answers %u", c->id, conn_peer(c, peer), matched->id,
+		 v.status);
+	keep = req->body == HTTP_BODY_NONE && req->keep_alive && !req->upgrade && !c->w->stopping;
+	c->cd[CLIENT].start += (uint32_t)n;
+	c->flags |= CF_GW_ANSWER;
+	conn_answer(c, v.status, extra, keep);
+	return true;
+}
+
+/*
  * Route the parsed request (its head: n bytes at buf; whole: its body came with it) and forward
  * it, or answer 404 when no route takes it.
  */
@@ -296,11 +325,12 @@ static void route_request(struct conn *c, const struct http_request *req, const 
 	struct worker *w = c->w;
 	const struct route *rt, *matched, *counted;
 	int tester = route_table_has_testers(w->cfg->routes) ? tester_pool(w->cfg, req, buf) : -1;
+	struct route_head head = {req, buf};
 	unsigned bucket = user_bucket(c, req, buf) | (tester >= 0 ? ROUTE_TESTER : 0);
 
 	c->method = req->method;
 	matched = route_table_lookup_counted(w->cfg->routes, req->method, req->host, req->host_len,
-					     req->path, req->path_len, bucket, &counted);
+					     req->path, req->path_len, bucket, &head, &counted);
 	if (!matched) {
 		conn_reply(c, 404);
 		return;
@@ -313,6 +343,8 @@ static void route_request(struct conn *c, const struct http_request *req, const 
 	/* The request ends with its head when its body came along (latency counts from there). */
 	c->t_req_end = whole ? c->t_req : 0;
 	c->pool = matched->spec.testers && tester >= 0 ? tester : matched->spec.pool;
+	if (gateway_refused(c, req, n, matched, buf))
+		return;
 	/* Counted under the route it matched; forwarded as the route that serves it. */
 	rt = fall_back(c, req, matched, bucket);
 	c->alt_pool = http_idempotent(req->method) ? retry_pool(c, req, matched, rt, bucket) : -1;
@@ -322,7 +354,9 @@ static void route_request(struct conn *c, const struct http_request *req, const 
 	c->cd[CLIENT].msg.left = req->content_length;
 	http_chunked_init(&c->cd[CLIENT].msg.ch);
 	c->cd[CLIENT].msg.done = req->body == HTTP_BODY_NONE;
-	build_head(c, req, (size_t)n, &rt->spec);
+	build_head(c, req, (size_t)n, rt);
+	if (routegw_has_rules(rt->spec.gw, ROUTEGW_RESP_KINDS))
+		c->resp_rules = rt->id;
 	c->cd[CLIENT].start += (uint32_t)n;
 	forward(c);
 }
@@ -403,6 +437,7 @@ static int retry_pool(struct conn *c, const struct http_request *req, const stru
 		      const struct route *used, unsigned bucket)
 {
 	struct skip_ctx x = {c->w, matched};
+	struct route_head head = head_of(c, req);
 	const struct route *next;
 
 	if (conn_has(c, CF_FALLBACK))
@@ -413,7 +448,7 @@ static int retry_pool(struct conn *c, const struct http_request *req, const stru
 	case ROUTE_FALLBACK_NEXT:
 		next = route_table_lookup_skip(c->w->cfg->routes, req->method, req->host,
 					       req->host_len, req->path, req->path_len, bucket,
-					       matched_or_unserved, &x);
+					       &head, matched_or_unserved, &x);
 		if (!next || next->spec.pool == c->pool || next->spec.adapt != used->spec.adapt ||
 		    strcmp(next->spec.rewrite, used->spec.rewrite))
 			return -1;
@@ -442,6 +477,7 @@ static const struct route *fall_back(struct conn *c, const struct http_request *
 				     const struct route *rt, unsigned bucket)
 {
 	struct worker *w = c->w;
+	struct route_head head = head_of(c, req);
 	const struct route *next;
 
 	c->flags &= ~CF_FALLBACK;
@@ -459,7 +495,7 @@ static const struct route *fall_back(struct conn *c, const struct http_request *
 	case ROUTE_FALLBACK_NEXT:
 		next = route_table_lookup_skip(w->cfg->routes, req->method, req->host,
 					       req->host_len, req->path, req->path_len, bucket,
-					       unserved, w);
+					       &head, unserved, w);
 		if (!next || next == rt)
 			return rt;
 		c->pool = next->spec.pool;
@@ -891,6 +927,35 @@ static bool say_close(struct conn *c, uint32_t head, int *new_head)
 	return true;
 }
 
+/*
+ * The route's response rules on the head at bstart (head bytes), rewritten in place with the
+ * body bytes after it moved; *new_head its new length. Left as it is when the buffer has no room.
+ */
+static void response_rules(struct conn *c, uint32_t head, int *new_head)
+{
+	struct conn_dir *be = &c->cd[BACKEND];
+	char *h = be->buf + be->start, *out;
+	size_t cap = head + ROUTEGW_HEAD_ROOM;
+	int k, delta;
+
+	out = malloc(cap);
+	if (!out)
+		return;
+	k = gateway_response_head(c, c->resp_rules, h, head, out, cap);
+	delta = k - (int)head;
+	if (k > 0 && be->end + delta <= BBUF_SIZE) {
+		memmove(h + k, h + head, be->end - be->start - head);
+		memcpy(h, out, (size_t)k);
+		be->end = (uint32_t)((int)be->end + delta);
+		*new_head = k;
+	} else if (k > 0) {
+		pr_warn("conn %lu: response head too large for route %u's header rules: sent as it "
+			"is",
+			c->id, c->resp_rules);
+	}
+	free(out);
+}
+
 /* Parse a response head at bstart; returns its length, 0 when more bytes are needed, -1 failed. */
 static int parse_response_head(struct conn *c)
 {
@@ -912,6 +977,8 @@ static int parse_response_head(struct conn *c)
 		request_failed(c, c->up[c->pool].bidx, "a 5xx answer");
 	else if (resp.status >= 200)
 		pool_request_ok(&c->w->prt[c->pool], c->up[c->pool].bidx);
+	if (c->resp_rules && resp.status >= 200)
+		response_rules(c, (uint32_t)n, &n);
 	if (c->w->stopping && resp.status >= 200 &&
 	    !(resp.status == 101 && conn_has(c, CF_UPGRADE)) && resp.keep_alive &&
 	    say_close(c, (uint32_t)n, &n)) {
@@ -1178,6 +1245,16 @@ static void exchange_on_brecv(struct conn *c, int res)
 	exchange_pump_down(c);
 }
 
+/* strgd's own answer that ends the request alone is sent: the next request may come. */
+static void reply_done_keep(struct conn *c)
+{
+	c->active_ns = now_ns();
+	c->last_out = c->cd[BACKEND].fwd;
+	exchange_reset(c);
+	c->state = ST_HEAD;
+	c->w->xout = XO_DONE_KEEP;
+}
+
 static void exchange_on_csend(struct conn *c, int res)
 {
 	if (c->state == ST_REPLY) {
@@ -1189,6 +1266,8 @@ static void exchange_on_csend(struct conn *c, int res)
 		if (c->reply.sent < c->reply.len)
 			conn_send_client(c, c->reply.data + c->reply.sent,
 					 c->reply.len - c->reply.sent);
+		else if (conn_has(c, CF_REPLY_KEEP))
+			reply_done_keep(c);
 		else
 			conn_linger(c);
 		return;

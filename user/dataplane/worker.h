@@ -16,6 +16,7 @@
 struct conn;
 struct splice;
 struct stats;
+struct limiter;
 
 struct worker {
 	unsigned idx;	   /* 0 to workers - 1; worker 0 also serves the control socket */
@@ -39,6 +40,7 @@ struct worker {
 	uint64_t stop_ns;	  /* when the stop began */
 	struct pool_runtime *prt; /* per pool: backend choice and down marks (shared) */
 	struct srclimit *srclimit; /* connections per source address (shared; NULL: no limit) */
+	struct limiter *limiter;   /* the routes' rate-limit buckets (shared) */
 	struct http_request req;   /* scratch for the parser: large, used synchronously */
 	int xout; /* enum xout of the exchange step running (exchange.c): not in the connection,
 		   * which the step may have closed and freed */

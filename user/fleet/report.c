@@ -116,15 +116,8 @@ static int report_turn(struct store *st, uint64_t gen, uint64_t *written, uint64
 /* Until the report changes, a renewal is due, or the store closes. */
 static void wait_turn(struct store *st, uint64_t gen, unsigned ms)
 {
-	struct timespec ts;
+	struct timespec ts = wall_in(ms);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&st->lock);
 	while (!st->stop && st->report_gen == gen && !store_jobs_queued(st) &&
 	       pthread_cond_timedwait(&st->cond, &st->lock, &ts) == 0)

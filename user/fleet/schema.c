@@ -15,9 +15,10 @@
 #include <jansson.h>
 
 #include "fleet/schema.h"
+#include "lib/words.h"
 
 #define JSON_OUT    (JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(6))
-#define ROUTE_WORDS 32
+#define ROUTE_WORDS 96 /* a route line's words, the gateway options' with them */
 
 /* ---- helpers ---- */
 
@@ -332,14 +333,30 @@ static int decode_pools(struct config *cfg, const struct fleet_objs *objs, char 
 static const char *const route_fields[] = {"schema",	   "methods", "host",	  "path",
 					   "pool",	   "percent", "exact",	  "rewrite",
 					   "strip_prefix", "testers", "fallback", "rollback",
-					   "inactive",	   "tripped", NULL};
+					   "inactive",	   "tripped", "gateway",  NULL};
 static const char *const rollback_fields[] = {"errors_percent", "p99_ms", "window_s", "min", NULL};
 
 struct words {
 	char *v[ROUTE_WORDS];
 	char buf[ROUTE_WORDS][32]; /* numbers written here */
+	char gw[ROUTEGW_TEXT_MAX]; /* the gateway options' text, split in place */
 	int n;
 };
+
+/* "gateway": the gateway options in the route grammar's words (core/routegw.h), split. */
+static bool gateway_words(struct words *w, json_t *v)
+{
+	int n;
+
+	if (!json_is_string(v) || strlen(json_string_value(v)) >= sizeof(w->gw))
+		return false;
+	strcpy(w->gw, json_string_value(v));
+	n = words_split(w->gw, w->v + w->n, ROUTE_WORDS - w->n, false);
+	if (n < 0)
+		return false;
+	w->n += n;
+	return true;
+}
 
 static void word(struct words *w, const char *s)
 {
@@ -431,6 +448,9 @@ static const char *route_words(json_t *j, struct words *w)
 	if (v && !rollback_words(w, v))
 		return "\"rollback\" is not {\"errors_percent\", [\"p99_ms\"], [\"window_s\"], "
 		       "[\"min\"]}";
+	v = json_object_get(j, "gateway");
+	if (v && !gateway_words(w, v))
+		return "\"gateway\" is not the route's gateway options in words";
 	if (json_is_true(json_object_get(j, "inactive")))
 		word(w, "inactive");
 	v = json_object_get(j, "tripped");
@@ -484,7 +504,8 @@ static int route_place(struct config *cfg, const struct fleet_obj *ob,
 
 	route_spec_view(spec, &view);
 	if (old && old->spec.methods == view.methods && old->spec.exact == view.exact &&
-	    !strcmp(old->spec.host, view.host) && !strcmp(old->spec.path, view.path)) {
+	    !strcmp(old->spec.host, view.host) && !strcmp(old->spec.path, view.path) &&
+	    routegw_key_equal(old->spec.gw, view.gw)) {
 		ret = route_table_set(cfg->routes, spec);
 		return ret < 0 ? ret : 0;
 	}
@@ -613,6 +634,12 @@ static void route_opts_json(json_t *o, const struct config *t, const struct rout
 		if (rb && s->rb_p99_ms)
 			json_object_set_new(rb, "p99_ms", json_integer(s->rb_p99_ms));
 		json_object_set_new(o, "rollback", rb);
+	}
+	if (!routegw_empty(s->gw)) {
+		char gw[ROUTEGW_TEXT_MAX];
+
+		routegw_text(s->gw, gw, sizeof(gw));
+		json_object_set_new(o, "gateway", json_string(gw + 1)); /* without its space */
 	}
 	if (s->tripped)
 		json_object_set_new(o, "tripped", json_string(s->trip));

@@ -39,15 +39,8 @@ static bool stopping(struct store *st)
 /* Sleep ms, or less when the store closes. */
 static void nap(struct store *st, unsigned ms)
 {
-	struct timespec ts;
+	struct timespec ts = wall_in(ms);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&st->lock);
 	if (!st->stop)
 		pthread_cond_timedwait(&st->cond, &st->lock, &ts);

@@ -19,6 +19,7 @@
 #include "kernel/pins.h"
 #include "kernel/routemap.h"
 #include "kernel/splice.h"
+#include "core/routegw.h"
 #include "strg/fastscan.h"
 #include "splice.skel.h"
 
@@ -37,6 +38,7 @@ struct splice {
 	struct routemap *rm; /* the kernel's route table (NULL until the first is published) */
 	struct strg_stats *ustats; /* mmapped user-space counters */
 	uint64_t *kfails;	   /* mmapped: 5xx in a row per backend, kernel-carried */
+	struct strg_limit *limits; /* mmapped: rate-limit buckets per route slot */
 	int lock_fd;		   /* the pin directory, flock()ed while this strgd uses it */
 	bool handed;		   /* a restart's successor has the pin directory now */
 	int pin_err;		   /* 0: the maps are pinned; else why not */
@@ -214,6 +216,14 @@ struct splice *splice_open(struct config *cfg, const char *pin_dir, pid_t *holde
 		err = -errno;
 		goto out_detach;
 	}
+	sp->limits =
+		mmap(NULL, sizeof(struct strg_limit) * STRG_ROUTE_SLOTS, PROT_READ | PROT_WRITE,
+		     MAP_SHARED, bpf_map__fd(sp->skel->maps.limits), 0);
+	if (sp->limits == MAP_FAILED) {
+		sp->limits = NULL;
+		err = -errno;
+		goto out_detach;
+	}
 	/* Counters that cannot be pinned are a loss for observers, not for the fast path. */
 	err = pin_maps(sp);
 	if (err)
@@ -370,6 +380,8 @@ void splice_close(struct splice *sp)
 		munmap(sp->ustats, sizeof(struct strg_stats) * STRG_STATS_KEYS);
 	if (sp->kfails)
 		munmap(sp->kfails, sizeof(uint64_t) * STRG_KFAIL_KEYS);
+	if (sp->limits)
+		munmap(sp->limits, sizeof(struct strg_limit) * STRG_ROUTE_SLOTS);
 	if (!sp->handed)
 		unpin_maps(sp); /* else the names are the successor's maps by now */
 	routemap_close(sp->rm);
@@ -392,6 +404,8 @@ static uint64_t fnv(const char *s, size_t len)
 
 static void fill_cand(struct strg_route_cand *c, const struct route *r)
 {
+	const struct routegw *gw = r->spec.gw;
+
 	c->host_hash = r->spec.host[0] ? fnv(r->spec.host, strlen(r->spec.host)) : 0;
 	c->methods = r->spec.methods;
 	c->slot = r->slot; /* out of range (not counted) when there are more routes than slots */
@@ -401,6 +415,19 @@ static void fill_cand(struct strg_route_cand *c, const struct route *r)
 	/* The split's buckets come from cookies or headers strgd reads: its requests go up. */
 	if (r->spec.split || r->spec.testers || r->spec.adapt)
 		c->flags |= STRG_CAND_USER;
+	/*
+	 * Conditions and per-key limits read fields, access lists the client's address in every
+	 * request, header rules rewrite heads: strgd does these. A route-wide limit the verdict
+	 * checks itself.
+	 */
+	if (gw->nmatch || gw->nallow || gw->ndeny || gw->nrule ||
+	    (gw->limit.count && gw->limit.per != ROUTEGW_PER_ROUTE))
+		c->flags |= STRG_CAND_USER;
+	if (gw->limit.count && gw->limit.per == ROUTEGW_PER_ROUTE) {
+		c->flags |= STRG_CAND_LIMIT;
+		c->limit_interval_ns = routegw_interval_ns(&gw->limit);
+		c->limit_tolerance_ns = routegw_tolerance_ns(&gw->limit);
+	}
 }
 
 /*
@@ -610,6 +637,11 @@ void splice_conn_forget(struct splice *sp, uint64_t client, const struct strg_co
 	bpf_map_delete_elem(info, &client);
 	bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.conn_ctl), &client);
 	bpf_map_delete_elem(bpf_map__fd(sp->skel->maps.conns), &client);
+}
+
+struct strg_limit *splice_limits(struct splice *sp)
+{
+	return sp->limits;
 }
 
 struct strg_stats *splice_ustats(struct splice *sp)

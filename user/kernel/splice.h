@@ -92,6 +92,8 @@ int splice_events_fd(struct splice_events *ev);
 void splice_events_consume(struct splice_events *ev);
 void splice_events_close(struct splice_events *ev);
 
+/* The routes' rate-limit buckets, shared with the verdict (STRG_ROUTE_SLOTS entries, mmapped). */
+struct strg_limit *splice_limits(struct splice *sp);
 /* strgd's counters in the mmapped ustats map (STRG_STATS_KEYS entries). */
 struct strg_stats *splice_ustats(struct splice *sp);
 /* The kernel's counters at key, summed over CPUs. 0 or -errno. */

@@ -25,6 +25,21 @@ static inline uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The wall-clock time ms from now: the deadline pthread_cond_timedwait takes. */
+static inline struct timespec wall_in(unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
 static inline uint64_t ms_ns(uint32_t ms)
 {
 	return (uint64_t)ms * 1000000ull;

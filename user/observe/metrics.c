@@ -595,6 +595,8 @@ static json_t *row_json(const struct metrics_row *r)
 		quantile_json(&r->v, 0.9), "p99_ms", quantile_json(&r->v, 0.99));
 
 	if (o) {
+		json_object_set_new(o, "limited", json_integer((json_int_t)r->v.limited));
+		json_object_set_new(o, "denied", json_integer((json_int_t)r->v.denied));
 		json_object_set_new(o, "window", window_json(r));
 		json_object_set_new(o, "trend", trend_json(r));
 	}
@@ -766,6 +768,14 @@ void metrics_text(const struct metrics_view *v, struct reply *r)
 			(unsigned long long)w->v.status[3], (unsigned long long)w->v.status[4],
 			(unsigned long long)w->v.status[5], p50, p90, p99);
 	}
+	/* strgd's own answers for the routes' limits and access lists (in 4XX above too). */
+	for (size_t i = 0; i < v->nrows; i++)
+		if (v->rows[i].v.limited || v->rows[i].v.denied)
+			reply_printf(
+				r, "route %u %s, pool %s: %llu limited (429), %llu denied (403)\n",
+				v->rows[i].route_id, v->rows[i].route, v->rows[i].pool_name,
+				(unsigned long long)v->rows[i].v.limited,
+				(unsigned long long)v->rows[i].v.denied);
 	for (unsigned p = 0; p < v->npools; p++)
 		if (v->unsolicited[p])
 			reply_printf(
@@ -891,6 +901,13 @@ static void prom_requests(const struct metrics_view *v, struct reply *r)
 	     "Requests of the route another pool served: the route's own pool had no backend.");
 	per_row(r, v, "strg_http_requests_fallback_total", "",
 		offsetof(struct strg_stats, fallback));
+	help(r, "strg_http_requests_limited_total", "counter",
+	     "strgd's 429 answers: requests over the route's rate limit (also in code 4xx).");
+	per_row(r, v, "strg_http_requests_limited_total", "", offsetof(struct strg_stats, limited));
+	help(r, "strg_http_requests_denied_total", "counter",
+	     "strgd's 403 answers: clients the route's allow or deny list refused (also in code "
+	     "4xx).");
+	per_row(r, v, "strg_http_requests_denied_total", "", offsetof(struct strg_stats, denied));
 	help(r, "strg_route_rollbacks_total", "counter",
 	     "Times strgd rolled the route back (its rollback limits were passed).");
 	per_route(r, v, "strg_route_rollbacks_total", false);

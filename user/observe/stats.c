@@ -78,6 +78,8 @@ void stats_count(struct stats *st, const struct stats_req *req)
 	add(&s->requests, !req->kernel_counted);
 	add(&s->passed, req->passed && !req->kernel_counted);
 	add(&s->fallback, req->fallback);
+	add(&s->limited, req->limited);
+	add(&s->denied, req->denied);
 	add(&s->bytes_in, req->bytes_in);
 	add(&s->bytes_out, req->bytes_out);
 	/* A response the kernel passed up mid-body: it counted its head already. */

@@ -28,6 +28,8 @@ struct stats_req {
 			      * response): status, bytes and latency only */
 	bool head_counted;   /* the kernel counted its response head too: bytes only */
 	bool fallback;	     /* served by another pool: the route's own had no backend */
+	bool limited;	     /* strgd answered 429: over the route's limit */
+	bool denied;	     /* strgd answered 403: the route's access lists refused the client */
 };
 
 struct stats;
