@@ -1,9 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # tools/bench/run PROFILE=DIR: where the machine's CPU went during one measured run, per request,
 # from `perf report -n --no-children --sort comm,dso,sym -g none --stdio` of a whole-machine
-# cpu-clock recording. Samples of other tenants (stress-ng) are left out and counted apart.
+# cpu-clock recording. Only the bench's own programs (strgd, wrk, nginx, haproxy) and the kernel's
+# threads (kworker, ksoftirqd, io_uring workers) are counted: other processes (other tenants of
+# a shared machine) and the idle task are left out and counted apart. On a shared machine
+# another strgd, wrk or nginx would be counted too: profile on a quiet one.
 #
 # Variables: hz (perf's sampling frequency), reqs (requests the run completed), title.
+# The comm of a thread can be cut (15 bytes) or renamed: "wrk" threads keep "wrk".
 
 # The category of one sample line: who ran (comm) and where (dso, symbol).
 function category(comm, dso, sym) {
@@ -14,7 +18,7 @@ function category(comm, dso, sym) {
 	if (comm ~ /^iou-wrk/)
 		return "io_uring workers (iou-wrk: splices)"
 	if (dso != "[kernel.kallsyms]" && dso !~ /^\[/)
-		return "user space: " (comm ~ /^(strgd|wrk|nginx|haproxy)$/ ? comm : "other")
+		return "user space: " comm
 	if (sym ~ /^bpf_prog_/)
 		return "kernel: BPF programs (the sk_skb verdict)"
 	if (sym ~ /^(sk_psock|__sk_psock|sk_skb|skb_send_sock|sk_msg|__sk_msg|tcp_bpf|bpf_sk_redirect|sock_map|sock_hash|bpf_sk_|__bpf)/)
@@ -42,7 +46,7 @@ function category(comm, dso, sym) {
 	comm = $3
 	dso = $4
 	sym = $6
-	if (comm ~ /^stress-ng/) {
+	if (comm !~ /^(strgd|wrk|nginx|haproxy|kworker|ksoftirqd|iou-wrk|swapper)/) {
 		other += n
 		next
 	}
@@ -58,7 +62,7 @@ function category(comm, dso, sym) {
 END {
 	if (!total || !reqs)
 		exit
-	printf "  %s: %d samples at %d Hz, %d requests (left out: %d idle, %d of other tenants)\n",
+	printf "  %s: %d samples at %d Hz, %d requests (left out: %d idle, %d of other processes)\n",
 	       title, total, hz, reqs, idle, other
 	for (c in cat)
 		printf "    %8.1f us/rq %5.1f%%  %s\n", cat[c] * 1e6 / hz / reqs, 100 * cat[c] / total, c | "sort -rn"
