@@ -17,12 +17,18 @@ function category(comm, dso, sym) {
 		return "ksoftirqd (softirqs deferred to their thread)"
 	if (comm ~ /^iou-wrk/)
 		return "io_uring workers (iou-wrk: splices)"
+	if (dso ~ /^bpf_prog_/ || sym ~ /^bpf_prog_/)
+		return "kernel: BPF programs (the sk_skb verdict, its bpf_loop callbacks)"
 	if (dso != "[kernel.kallsyms]" && dso !~ /^\[/)
 		return "user space: " comm
-	if (sym ~ /^bpf_prog_/)
-		return "kernel: BPF programs (the sk_skb verdict)"
-	if (sym ~ /^(sk_psock|__sk_psock|sk_skb|skb_send_sock|sk_msg|__sk_msg|tcp_bpf|bpf_sk_redirect|sock_map|sock_hash|bpf_sk_|__bpf)/)
+	if (sym ~ /^(lookup_nulls_elem_raw|htab_|__htab|array_map|percpu_array|bpf_|__bpf|ringbuf|__bpf_ringbuf)/)
+		return "kernel: BPF maps and helpers"
+	if (sym ~ /^(sk_psock|__sk_psock|sk_skb|skb_send_sock|sk_msg|__sk_msg|tcp_bpf|sock_map|sock_hash|__sock_map|__sock_hash)/)
 		return "kernel: sockmap and psock"
+	if (sym ~ /^(queue_work|queue_delayed_work|__queue_work|__queue_delayed_work|insert_work|worker_thread|process_one_work|process_scheduled_works|kick_pool|wake_up_worker|delayed_work_timer|mod_delayed_work)/)
+		return "kernel: work queues (scheduling the redirect's work item)"
+	if (sym ~ /^(_raw_spin|raw_spin|_raw_read|_raw_write|queued_spin|native_queued|__raw_spin)/)
+		return "kernel: locks (and interrupts let in at an unlock)"
 	if (sym ~ /^(io_|__io_)/)
 		return "kernel: io_uring"
 	if (sym ~ /(copy_user|_copy_to_iter|_copy_from_iter|memcpy|memmove|copy_page|rep_mov|skb_copy_datagram)/)
@@ -31,7 +37,7 @@ function category(comm, dso, sym) {
 		return "kernel: scheduler, wake-ups, idle"
 	if (sym ~ /^(tcp|__tcp|ip_|__ip|ip6|inet|__inet|sock_|__sock|sk_|__sk_|skb_|__skb|kfree_skb|consume_skb|__kfree_skb|__alloc_skb|alloc_skb|dev_|__dev|netif|__netif|net_rx|__napi|napi|process_backlog|loopback|validate_xmit|nf_|__nf|release_sock|lock_sock|__release_sock|__local_bh|do_softirq|__do_softirq|handle_softirqs|irq_exit|__sys_send|__sys_recv|security_sock|selinux_sock|apparmor_sock|sendmsg|recvmsg|___sys|__sys)/)
 		return "kernel: TCP/IP, loopback, softirq"
-	if (sym ~ /^(entry_|do_syscall|syscall_|__x64_sys|__do_sys|x64_sys|exit_to_user|__fdget|fdget|fput|__fget|ksys_|do_epoll|ep_|__x64|arch_exit|syscall_exit)/)
+	if (sym ~ /^(entry_|do_syscall|syscall_|__x64_sys|__do_sys|x64_sys|exit_to_user|__fdget|fdget|fput|__fget|ksys_|do_epoll|ep_|__x64|arch_exit|syscall_exit|vfs_|do_writev|do_readv|do_iter|rw_verify|fsnotify|__fsnotify|security_file|import_iovec|__import_iovec)/)
 		return "kernel: syscalls, epoll"
 	return "kernel: other"
 }
