@@ -208,14 +208,16 @@ static void test_split_fall_through_counts_under_the_split(void **state)
 		assert_int_equal(r->spec.pool, b < 500 ? MODERN : LEGACY);
 		assert_int_equal(counted->id, (uint32_t)canary);
 	}
-	r = route_table_lookup_counted(t, HTTP_M_POST, "", 0, "/v1/canary/x", 12, 900, NULL, &counted);
+	r = route_table_lookup_counted(t, HTTP_M_POST, "", 0, "/v1/canary/x", 12, 900, NULL,
+				       &counted);
 	assert_int_equal(r->spec.pool, LEGACY);
 	assert_ptr_equal(counted, r);
 	r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v2", 3, 900, NULL, &counted);
 	assert_ptr_equal(counted, r);
 	s.inactive = true;
 	assert_int_equal(route_table_set(t, &s), canary);
-	r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v1/canary/x", 12, 100, NULL, &counted);
+	r = route_table_lookup_counted(t, HTTP_M_GET, "", 0, "/v1/canary/x", 12, 100, NULL,
+				       &counted);
 	assert_int_equal(r->spec.pool, LEGACY);
 	assert_ptr_equal(counted, r);
 	route_table_free(t);
