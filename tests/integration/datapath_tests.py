@@ -553,7 +553,8 @@ def bulk_bodies_go_through_a_pipe(env):
     after strgd's first read moves backend -> pipe -> client (stats -j: piped_bytes): the 100 MiB
     file and a 300 000-byte body arrive byte-exact, the connection carries the next request,
     a 100 000-byte body is copied as before; with limit splice-body 0 nothing is piped and the
-    bodies are the same. Every worker's ring runs single-issuer, defer-taskrun and splice."""
+    bodies are the same; an 8 MiB body to a client that reads nothing for a second arrives
+    whole. Every worker's ring runs single-issuer, defer-taskrun and splice."""
     port, plain = 8185, 8186
     procs = [spawn(env, "pipe", port, []), spawn(env, "nopipe", plain, ["limit splice-body 0"])]
     try:
@@ -592,6 +593,18 @@ def bulk_bodies_go_through_a_pipe(env):
                             n, resp.status, len(resp.body)))
         S.check(piped_bytes(plain) == 0, "limit splice-body 0 piped %d bytes" %
                 piped_bytes(plain))
+        # A client that reads nothing for a while: the splice out finds its socket full and
+        # waits for it (a poll), then the rest comes whole.
+        n = 8 * MIB
+        with RawConn(port=port, timeout=20.0) as c:
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            c.send(request("GET", "/__bytes/%d" % n))
+            time.sleep(1.0)
+            resp = c.read_response(timeout=20.0)
+            S.check(resp.status == 200 and resp.body == B.pattern_at(0, n),
+                    "a client that paused 1 s: GET /__bytes/%d: %d, %d bytes, %s" % (
+                        n, resp.status, len(resp.body),
+                        "the pattern" if resp.body == B.pattern_at(0, n) else "NOT the pattern"))
         info("bulk_bodies_go_through_a_pipe", "100 MiB: %d bytes piped; rings: %s" % (
             big, workers[0]["ring"]))
     finally:
