@@ -50,9 +50,10 @@ def ctl(line, port):
     return r[3:]
 
 
-def spawn(env, tag, port, extra):
-    """A strgd of this test's own (the harness's pools and routes, plus extra lines)."""
-    proc = env.spawn_extra_proxy(tag, port, extra=extra)
+def spawn(env, tag, port, extra, environ=None):
+    """A strgd of this test's own (the harness's pools and routes, plus extra lines; environ:
+    variables added to its environment)."""
+    proc = env.spawn_extra_proxy(tag, port, env=environ, extra=extra)
     S.check(h.wait_until(lambda: os.path.exists(h.control_path(port)), 5.0),
             "the strgd on port %d has no control socket" % port)
     return proc
@@ -552,7 +553,8 @@ def bulk_bodies_go_through_a_pipe(env):
     after strgd's first read moves backend -> pipe -> client (stats -j: piped_bytes): the 100 MiB
     file and a 300 000-byte body arrive byte-exact, the connection carries the next request,
     a 100 000-byte body is copied as before; with limit splice-body 0 nothing is piped and the
-    bodies are the same. Every worker's ring runs single-issuer, defer-taskrun and splice."""
+    bodies are the same; an 8 MiB body to a client that reads nothing for a second arrives
+    whole. Every worker's ring runs single-issuer, defer-taskrun and splice."""
     port, plain = 8185, 8186
     procs = [spawn(env, "pipe", port, []), spawn(env, "nopipe", plain, ["limit splice-body 0"])]
     try:
@@ -591,11 +593,55 @@ def bulk_bodies_go_through_a_pipe(env):
                             n, resp.status, len(resp.body)))
         S.check(piped_bytes(plain) == 0, "limit splice-body 0 piped %d bytes" %
                 piped_bytes(plain))
+        # A client that reads nothing for a while: the splice out finds its socket full and
+        # waits for it (a poll), then the rest comes whole.
+        n = 8 * MIB
+        with RawConn(port=port, timeout=20.0) as c:
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            c.send(request("GET", "/__bytes/%d" % n))
+            time.sleep(1.0)
+            resp = c.read_response(timeout=20.0)
+            S.check(resp.status == 200 and resp.body == B.pattern_at(0, n),
+                    "a client that paused 1 s: GET /__bytes/%d: %d, %d bytes, %s" % (
+                        n, resp.status, len(resp.body),
+                        "the pattern" if resp.body == B.pattern_at(0, n) else "NOT the pattern"))
         info("bulk_bodies_go_through_a_pipe", "100 MiB: %d bytes piped; rings: %s" % (
             big, workers[0]["ring"]))
     finally:
         for p in procs:
             p.stop(signal.SIGTERM, 10.0)
+
+
+def io_uring_features_turned_off_fall_back(env):
+    """STRG_IO_URING_OFF=single-issuer,registered-fd,splice: the workers' rings run with what is
+    left (coop-taskrun, stats -j and the start line say so), and the data path is the same: a
+    3 000 000-byte body and small requests on one keep-alive connection arrive exact, nothing
+    goes through a pipe. A word that names no feature stops the start with a one-line error."""
+    port = 8189
+    proc = spawn(env, "plainring", port, [],
+                 {"STRG_IO_URING_OFF": "single-issuer,registered-fd,splice"})
+    try:
+        rings = [w["ring"] for w in json.loads(ctl("stats -j", port))["workers"]]
+        S.check(rings and all(r == "coop-taskrun" for r in rings),
+                "the workers' rings run with %r, want coop-taskrun alone" % rings)
+        with RawConn(port=port) as c:
+            for n in (3000000, 10, 300000):
+                c.send(request("GET", "/__bytes/%d" % n))
+                resp = c.read_response(timeout=10.0)
+                S.check(resp.status == 200 and resp.body == B.pattern_at(0, n),
+                        "GET /__bytes/%d: %d, %d bytes" % (n, resp.status, len(resp.body)))
+        S.check(piped_bytes(port) == 0, "%d bytes piped with splice off" % piped_bytes(port))
+        S.check("io_uring: coop-taskrun" in proc.err_path.read_text(errors="replace"),
+                "no start line 'io_uring: coop-taskrun'")
+    finally:
+        proc.stop(signal.SIGTERM, 10.0)
+    cfg = env.tmp / "badring.conf"
+    cfg.write_text(env.flavour.config(listen_port=port))
+    r = subprocess.run(env.flavour.argv(cfg), env=dict(os.environ, STRG_IO_URING_OFF="turbo"),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+    err = r.stderr.decode(errors="replace")
+    S.check(r.returncode != 0 and "STRG_IO_URING_OFF=turbo: names no io_uring feature" in err,
+            "STRG_IO_URING_OFF=turbo: exit %d, %r" % (r.returncode, err[-300:]))
 
 
 def stalling_backend(port, sent, stop):
@@ -676,6 +722,7 @@ DATAPATH_TESTS = [
     own_504_records_time_waited,
     bulk_bodies_go_through_a_pipe,
     piped_body_cut_by_either_side,
+    io_uring_features_turned_off_fall_back,
 ]
 
 

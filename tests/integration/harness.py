@@ -534,8 +534,8 @@ class Env:
         self.cfg_path.write_text(self.flavour.config())
         self.start_proxy()
 
-    def spawn(self, name, argv):
-        p = Proc(name, argv, self.tmp)
+    def spawn(self, name, argv, env=None):
+        p = Proc(name, argv, self.tmp, env=env)
         self.procs.append(p)
         return p
 
@@ -588,11 +588,13 @@ class Env:
             pass
         return self.start_proxy()
 
-    def spawn_extra_proxy(self, tag, port, **cfg_kw):
-        """A second proxy instance with its own config (e.g. a pool with a dead backend)."""
+    def spawn_extra_proxy(self, tag, port, env=None, **cfg_kw):
+        """A second proxy instance with its own config (e.g. a pool with a dead backend), and
+        variables added to its environment (env: a dict)."""
         cfg = self.tmp / ("%s.conf" % tag)
         cfg.write_text(self.flavour.config(listen_port=port, **cfg_kw))
-        p = self.spawn("%s-%s" % (self.flavour.name, tag), self.flavour.argv(cfg))
+        p = self.spawn("%s-%s" % (self.flavour.name, tag), self.flavour.argv(cfg),
+                       env=dict(os.environ, **env) if env else None)
         self.wait_ready(p, port)
         return p
 

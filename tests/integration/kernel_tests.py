@@ -726,8 +726,63 @@ def kernel_auto_chooses_by_response_size(env):
         proc.stop(signal.SIGTERM, 3.0)
 
 
+def kernel_auto_keeps_a_busy_worker_in_user_space(env):
+    """splice auto on a busy worker (workers 1): with 100 client connections open (96 or more),
+    small responses leave every connection in user space (the kernel carries none of their
+    second requests, stats -j: no connection in the kernel); once 40 are left (48 or fewer)
+    the kernel takes a connection after its next small response again."""
+    port = 8184
+    cfg = env.tmp / "busy.conf"
+    cfg.write_text(h.strgd_config(listen_port=port, splice="auto", extra=("workers 1",)))
+    proc = env.spawn("strgd-busy", env.flavour.argv(cfg))
+    conns = []
+    try:
+        h.wait_port(port, 15.0, proc)
+        maps = Maps(env.flavour.pin_dir(cfg), port)
+        maps.wait_pinned()
+
+        def fast():
+            slot, pool, _ = maps.route(MODERN_PREFIX)
+            return maps.stats("kstats", slot * POOLS_MAX + pool).get("fast", 0)
+
+        def worker():
+            return maps.ctl_json("stats -j")["workers"][0]
+
+        conns = [RawConn(port=port) for _ in range(100)]
+        S.check(h.wait_until(lambda: worker()["connections"] >= 100, 5.0),
+                "strgd holds %d of the 100 connections" % worker()["connections"])
+        base = fast()
+        for rnd in range(2):
+            for i, c in enumerate(conns):
+                exchange(c, "%s/busy%d-%d" % (MODERN_PREFIX, rnd, i), "modern")
+        busy = fast() - base
+        held = worker()["kernel"]
+        S.check(busy == 0 and held == 0, "100 open connections: the kernel carried %d of their "
+                "second requests and holds %d connections; want 0 and 0 (a busy worker keeps "
+                "them in user space)" % (busy, held))
+        for c in conns[40:]:
+            c.close()
+        del conns[40:]
+        S.check(h.wait_until(lambda: worker()["connections"] <= 40, 5.0),
+                "strgd still holds %d connections after 60 closed" % worker()["connections"])
+        base = fast()
+        for i in range(3):
+            exchange(conns[0], "%s/calm%d" % (MODERN_PREFIX, i), "modern")
+        calm = fast() - base
+        S.check(calm >= 1, "40 open connections: the kernel carried %d of 3 requests on one "
+                "of them after its first small response; want it to take the connection" % calm)
+        info("kernel_auto_keeps_a_busy_worker_in_user_space",
+             "100 open: kernel carried %d of 100 second requests; 40 open: %d of 3" % (
+                 busy, calm))
+    finally:
+        for c in conns:
+            c.close()
+        proc.stop(signal.SIGTERM, 5.0)
+
+
 KERNEL_TESTS = [
     kernel_auto_chooses_by_response_size,
+    kernel_auto_keeps_a_busy_worker_in_user_space,
     kernel_carries_alternating_keepalive,
     kernel_takes_second_request,
     kernel_smuggling_second_request,

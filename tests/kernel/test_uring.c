@@ -198,6 +198,24 @@ static int test_fallback_without_features(void)
 	return 0;
 }
 
+/* The words of ring_feature_text read back by ring_feature_parse, for every set of features. */
+static int test_feature_words_round_trip(void)
+{
+	char text[128];
+	unsigned back;
+
+	for (unsigned feat = 1; feat <= RING_F_ALL; feat++) {
+		ring_feature_text(feat, text, sizeof(text));
+		if (ring_feature_parse(text, &back) || back != feat)
+			return failf("%#x -> '%s' -> %#x", feat, text, back);
+	}
+	if (ring_feature_parse("splice,turbo", &back) != -EINVAL)
+		return failf("'splice,turbo' was taken");
+	if (ring_feature_parse("", &back) || back)
+		return failf("'' gave %#x", back);
+	return 0;
+}
+
 /* ---- splice through a pipe (limit splice-body) ---- */
 
 /* A connected TCP pair over 127.0.0.1: fd[0] is strgd's end, fd[1] the peer's. */
@@ -388,6 +406,7 @@ int main(void)
 		{"uring_msg_ring_wakes_a_defer_taskrun_ring",
 		 test_msg_ring_wakes_a_defer_taskrun_ring},
 		{"uring_fallback_without_features", test_fallback_without_features},
+		{"uring_feature_words_round_trip", test_feature_words_round_trip},
 		{"uring_splice_in_holds_the_pipe", test_splice_in_holds_the_pipe},
 		{"uring_splice_moves_bytes_exactly", test_splice_moves_bytes_exactly},
 	};

@@ -100,6 +100,7 @@ struct shared {
 	struct saver *saver;	   /* writes the state file (NULL: worker 0 does, synchronously) */
 	struct store *store;	   /* the fleet's table in etcd (NULL: this host's alone) */
 	struct restart restart;	   /* worker 0's: strgctl restart */
+	unsigned ring_want;	   /* the io_uring features to ask for (STRG_IO_URING_OFF: less) */
 	const char *config_path;
 };
 
@@ -617,7 +618,7 @@ static void reload(struct proxy *px)
 static int start_ring(struct proxy *px)
 {
 	char feat[96];
-	int err = ring_start(&px->w.ring, RING_F_ALL, &px->w.ring_feat);
+	int err = ring_start(&px->w.ring, px->sh->ring_want, &px->w.ring_feat);
 
 	if (err) {
 		pr_warn("worker %u: io_uring: cannot start its ring: %s", px->w.idx,
@@ -626,7 +627,7 @@ static int start_ring(struct proxy *px)
 		return err;
 	}
 	/* Bulk bodies through pipes (limit splice-body) where the kernel splices on rings. */
-	if (ring_op_supported(&px->w.ring, IORING_OP_SPLICE))
+	if ((px->sh->ring_want & RING_F_SPLICE) && ring_op_supported(&px->w.ring, IORING_OP_SPLICE))
 		px->w.ring_feat |= RING_F_SPLICE;
 	if (!px->w.idx)
 		pr_info("io_uring: %s", ring_feature_text(px->w.ring_feat, feat, sizeof(feat)));
@@ -725,7 +726,7 @@ static struct proxy *worker_open(struct shared *sh, unsigned idx, int lfd, struc
 	px->lfd = lfd;
 	px->tick.tv_nsec = TICK_NS;
 	/* Worker 0 runs on this thread; the others on threads of their own. */
-	err = ring_open(&px->w.ring, RING_ENTRIES, RING_F_ALL, idx != 0, &px->w.ring_feat);
+	err = ring_open(&px->w.ring, RING_ENTRIES, sh->ring_want, idx != 0, &px->w.ring_feat);
 	if (err < 0)
 		goto out_err;
 	if (px->lfd < 0)
@@ -1073,6 +1074,27 @@ static void shared_free(struct shared *sh, int listen_fd)
 	free(sh->w);
 }
 
+/*
+ * The io_uring features the workers ask for: all, less those STRG_IO_URING_OFF names (to
+ * measure each alone, or to step around a kernel's fault in one). 0 or -EINVAL.
+ */
+static int ring_wanted(unsigned *want)
+{
+	const char *off = getenv("STRG_IO_URING_OFF");
+	unsigned feat = 0;
+
+	if (off && ring_feature_parse(off, &feat)) {
+		pr_warn("STRG_IO_URING_OFF=%s: names no io_uring feature of strgd's (%s)", off,
+			"single-issuer, defer-taskrun, coop-taskrun, registered-fd, splice");
+		return -EINVAL;
+	}
+	/* Deferred task work needs a single issuer: one off is both off. */
+	if (feat & (RING_F_SINGLE_ISSUER | RING_F_DEFER_TASKRUN))
+		feat |= RING_F_SINGLE_ISSUER | RING_F_DEFER_TASKRUN;
+	*want = RING_F_ALL & ~feat;
+	return 0;
+}
+
 int proxy_run(struct config *cfg, struct config **applied, const char *config_path, int listen_fd,
 	      int ctl_fd, const struct proxy_parts *parts)
 {
@@ -1093,6 +1115,8 @@ int proxy_run(struct config *cfg, struct config **applied, const char *config_pa
 	sh.w = calloc(n, sizeof(*sh.w));
 	if (!err && (!sh.cfg || !sh.px || !sh.w))
 		err = -ENOMEM;
+	if (!err)
+		err = ring_wanted(&sh.ring_want);
 	if (!err) {
 		sh.cfg->gen = 1;
 		sh.nworkers_planned = n;

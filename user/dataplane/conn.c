@@ -132,7 +132,6 @@ int conn_pipe_open(struct conn *c)
 
 	if (c->pipe.size)
 		return 0;
-	/* Blocking ends: the kernel's worker waits on them, the loop never does. */
 	if (pipe2(fds, O_CLOEXEC))
 		return -errno;
 	fcntl(fds[1], F_SETPIPE_SZ, PIPE_SIZE);
@@ -150,7 +149,13 @@ void conn_pipe_in(struct conn *c, uint32_t len)
 {
 	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
 
-	io_uring_prep_splice(sqe, c->cd[BACKEND].fd, -1, c->pipe.wr, -1, len, SPLICE_F_MOVE);
+	/*
+	 * The kernel runs a splice on one of its io_uring workers (iou-wrk): one that waited for
+	 * the backend would hold a worker thread per connection, and the pipe's lock meanwhile.
+	 */
+	io_uring_prep_splice(sqe, c->cd[BACKEND].fd, -1, c->pipe.wr, -1, len,
+			     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	c->pipe.polled = false;
 	conn_submit(c, sqe, CONN_OP_BRECV);
 }
 
@@ -158,8 +163,19 @@ void conn_pipe_out(struct conn *c, uint32_t len)
 {
 	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
 
-	io_uring_prep_splice(sqe, c->pipe.rd, -1, c->cd[CLIENT].fd, -1, len, SPLICE_F_MOVE);
+	io_uring_prep_splice(sqe, c->pipe.rd, -1, c->cd[CLIENT].fd, -1, len,
+			     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	c->pipe.polled = false;
 	conn_submit(c, sqe, CONN_OP_CSEND);
+}
+
+void conn_pipe_poll(struct conn *c, enum conn_side side)
+{
+	struct io_uring_sqe *sqe = ring_get_sqe(&c->w->ring);
+
+	io_uring_prep_poll_add(sqe, c->cd[side].fd, side == BACKEND ? POLLIN : POLLOUT);
+	c->pipe.polled = true;
+	conn_submit(c, sqe, side == BACKEND ? CONN_OP_BRECV : CONN_OP_CSEND);
 }
 
 void conn_pipe_close(struct conn *c)

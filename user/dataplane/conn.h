@@ -148,6 +148,7 @@ struct conn_pipe {
 	int rd, wr;    /* its ends */
 	uint32_t size; /* its capacity, bytes */
 	uint32_t fill; /* bytes spliced in and not out yet */
+	bool polled;   /* the operation in flight is a poll for the socket's readiness */
 };
 
 /* Bytes strgd sends of its own making: len at data, of which sent. */
@@ -238,11 +239,14 @@ void conn_cancel_op(struct conn *c, unsigned op);
 /*
  * The pipe for a bulk response body: open it (0 or -errno), splice up to len bytes from the
  * backend into it (as CONN_OP_BRECV) and len of what it holds out to the client (as
- * CONN_OP_CSEND), close it. A splice's completion is its byte count, 0 at the backend's end.
+ * CONN_OP_CSEND), close it. The splices never wait (SPLICE_F_NONBLOCK: -EAGAIN when the socket
+ * is not ready; 0 at the backend's end); conn_pipe_poll waits for a side's readiness instead,
+ * as that side's operation, with pipe.polled set.
  */
 int conn_pipe_open(struct conn *c);
 void conn_pipe_in(struct conn *c, uint32_t len);
 void conn_pipe_out(struct conn *c, uint32_t len);
+void conn_pipe_poll(struct conn *c, enum conn_side side);
 void conn_pipe_close(struct conn *c);
 /*
  * Send n bytes of what came from one side on to the other: from its buffer's start, counted in

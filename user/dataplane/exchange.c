@@ -1068,10 +1068,11 @@ static uint32_t min_u32(uint64_t a, uint64_t b)
 }
 
 /*
- * One splice at a time, in then out: a splice into a pipe holds the pipe's lock while it waits
- * for the socket's bytes, so a splice out of the same pipe would wait for the backend too
- * (tests/kernel test_uring, uring_splice_in_holds_the_pipe). Out in slices, so a slow client's
- * splice ends, and its deadline moves, at least every PIPE_SLICE bytes.
+ * One splice at a time, in then out, none waiting (a poll waits instead, conn_pipe_poll): a
+ * splice into a pipe that waited for the socket's bytes would hold the pipe's lock, so a splice
+ * out of it would wait for the backend too (tests/kernel test_uring,
+ * uring_splice_in_holds_the_pipe), and each would hold one of the kernel's io_uring worker
+ * threads while it waited. Out in slices of PIPE_SLICE bytes at most.
  */
 static void pipe_pump(struct conn *c)
 {
@@ -1116,6 +1117,14 @@ static void pipe_on_in(struct conn *c, int res)
 {
 	struct msg_dir *m = &c->cd[BACKEND].msg;
 
+	if (res == -EAGAIN) { /* nothing to read yet: wait for it without a worker thread */
+		conn_pipe_poll(c, BACKEND);
+		return;
+	}
+	if (c->pipe.polled && res > 0) { /* readable: splice again */
+		pipe_pump(c);
+		return;
+	}
 	if (res <= 0) {
 		if (res < 0 && res != -ECONNRESET)
 			pr_info("conn %lu: backend splice: %s", c->id, strerror(-res));
@@ -1137,8 +1146,16 @@ static void pipe_on_out(struct conn *c, int res)
 {
 	struct msg_dir *m = &c->cd[BACKEND].msg;
 
+	if (res == -EAGAIN) { /* the client's socket is full: wait until it takes more */
+		conn_pipe_poll(c, CLIENT);
+		return;
+	}
 	if (res <= 0) {
 		conn_close(c);
+		return;
+	}
+	if (c->pipe.polled) { /* writable: splice again */
+		pipe_pump(c);
 		return;
 	}
 	c->pipe.fill -= (uint32_t)res;

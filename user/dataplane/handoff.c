@@ -26,11 +26,28 @@ bool handoff_kernel_state(struct conn *c, struct strg_conn *k)
 }
 
 /*
- * The rule for who carries a connection's requests, as the response's size says. Always the
- * kernel once it holds the connection and with "splice always"; with "auto" the kernel after
- * responses shorter than SPLICE_AUTO_BULK (it carries small exchanges with less CPU and latency
- * than user space), user space after longer ones (it moves bulk faster) until the connection
- * idles; never without the kernel path.
+ * "auto": whether the worker is busy enough that user space carries its connections. The
+ * kernel path pays a kernel worker's wake-up per redirected message, user space one
+ * io_uring_enter per batch of completions, so past some concurrency user space costs less per
+ * request (measured at c256 with 2 workers, README "Performance"). With hysteresis: a worker
+ * near the threshold does not flip at every connection that opens or closes.
+ */
+static bool worker_busy(struct worker *w)
+{
+	if (w->nconns >= SPLICE_AUTO_USER_CONNS)
+		w->auto_user = true;
+	else if (w->nconns <= SPLICE_AUTO_KERNEL_CONNS)
+		w->auto_user = false;
+	return w->auto_user;
+}
+
+/*
+ * The rule for who carries a connection's requests, as the response's size and the worker's
+ * load say. Always the kernel once it holds the connection and with "splice always"; with
+ * "auto" the kernel after responses shorter than SPLICE_AUTO_BULK (it carries small exchanges
+ * with less CPU and latency than user space) unless the worker is busy (worker_busy), user
+ * space after longer ones (it moves bulk faster) until the connection idles; never without the
+ * kernel path.
  */
 bool handoff_takes(const struct conn *c, uint64_t len)
 {
@@ -42,7 +59,7 @@ bool handoff_takes(const struct conn *c, uint64_t len)
 	case SPLICE_ALWAYS:
 		return true;
 	case SPLICE_AUTO:
-		return len < SPLICE_AUTO_BULK;
+		return len < SPLICE_AUTO_BULK && !worker_busy(c->w);
 	default:
 		return false;
 	}

@@ -13,6 +13,13 @@
  * carries bulk faster (README.md, "Data paths"); shorter ones go to the kernel.
  */
 #define SPLICE_AUTO_BULK (128 * 1024ull)
+/*
+ * "splice auto" on a busy worker: with this many open client connections or more it keeps
+ * them in user space, where one io_uring_enter carries a batch of them, until it holds this
+ * few or fewer; between the two it keeps its last choice (README.md, "Data paths").
+ */
+#define SPLICE_AUTO_USER_CONNS	 96
+#define SPLICE_AUTO_KERNEL_CONNS 48
 
 /* Where a hand-back left the connection. */
 enum hb {

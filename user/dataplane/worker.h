@@ -38,6 +38,7 @@ struct worker {
 	unsigned long cqes;	  /* completions its loop handled: cqes / enters = the batch */
 	unsigned long piped;	  /* response body bytes spliced through pipes (read by worker 0) */
 	bool stopping;		  /* SIGTERM: no new connections, the open ones finish */
+	bool auto_user;		  /* "splice auto": busy, its connections stay in user space */
 	uint64_t stop_ns;	  /* when the stop began */
 	struct pool_runtime *prt; /* per pool: backend choice and down marks (shared) */
 	struct srclimit *srclimit; /* connections per source address (shared; NULL: no limit) */

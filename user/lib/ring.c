@@ -2,6 +2,7 @@
 /* io_uring helpers shared by the proxy loop. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -73,14 +74,37 @@ int ring_start(struct io_uring *ring, unsigned want, unsigned *feat)
 	return 0;
 }
 
+static const char *const feature_names[] = {"single-issuer", "defer-taskrun", "coop-taskrun",
+					    "registered-fd", "splice"};
+_Static_assert(1u << (sizeof(feature_names) / sizeof(feature_names[0])) == RING_F_ALL + 1,
+	       "a name for each feature");
+
+int ring_feature_parse(const char *words, unsigned *feat)
+{
+	const char *w = words;
+
+	*feat = 0;
+	while (*w) {
+		size_t len = strcspn(w, ","), i;
+
+		for (i = 0; i < sizeof(feature_names) / sizeof(feature_names[0]); i++)
+			if (len == strlen(feature_names[i]) && !strncmp(w, feature_names[i], len))
+				break;
+		if (i == sizeof(feature_names) / sizeof(feature_names[0]))
+			return -EINVAL;
+		*feat |= 1u << i;
+		w += len + (w[len] == ',');
+	}
+	return 0;
+}
+
 const char *ring_feature_text(unsigned feat, char *buf, size_t len)
 {
-	static const char *const names[] = {"single-issuer", "defer-taskrun", "coop-taskrun",
-					    "registered-fd", "splice"};
+	const char *const *names = feature_names;
 	size_t n = 0;
 
 	snprintf(buf, len, "none");
-	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+	for (unsigned i = 0; i < sizeof(feature_names) / sizeof(feature_names[0]); i++)
 		if ((feat & (1u << i)) && n < len)
 			n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", names[i]);
 	return buf;

@@ -85,6 +85,11 @@ int ring_open(struct io_uring *ring, unsigned entries, unsigned want, bool other
 int ring_start(struct io_uring *ring, unsigned want, unsigned *feat);
 /* The features as words ("single-issuer,defer-taskrun,registered-fd"; "none"), in buf. */
 const char *ring_feature_text(unsigned feat, char *buf, size_t len);
+/*
+ * The features named in words (comma-separated, as ring_feature_text writes them) into *feat;
+ * -EINVAL at a word that names none (*feat then holds those before it).
+ */
+int ring_feature_parse(const char *words, unsigned *feat);
 /* Whether this kernel carries out op (IORING_OP_*) on rings (IORING_REGISTER_PROBE). */
 bool ring_op_supported(struct io_uring *ring, unsigned op);
 
