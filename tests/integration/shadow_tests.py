@@ -22,8 +22,6 @@ the kernel passed up: the copies prove it.
 import json
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -34,21 +32,12 @@ from harness import RawConn, request
 S = None  # the suite module, set by register()
 
 
-def info(name, text):
-    print("     %s: %s" % (name, text), flush=True)
-
-
-def ctl(port, *args, timeout=20):
-    argv = [str(h.ROOT / "strgctl"), "-s", h.control_path(port)] + [str(a) for a in args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+info = h.info
+ctl = h.strgctl_at
 
 
 def start_backend(env, name, port, *opts):
-    log = env.tmp / ("%s-%d.log" % (name, port))
-    proc = env.spawn(name, [sys.executable, h.ROOT / "tools" / "backend.py", "--name", name,
-                            "--port", port, "--log", log] + [str(o) for o in opts])
-    h.wait_port(port, 5.0, proc)
-    return proc, log
+    return h.logged_backend(env, name, port, *opts, timeout=5.0)
 
 
 def own_strgd(env, tag, port, legacy_port, extra, modern_port=None):
