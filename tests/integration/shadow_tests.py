@@ -304,7 +304,8 @@ def shadow_copies_post_only_when_named(env):
     """POST /__sha256 on a shadowed route is never copied (modern never sees it, GET is);
     with methods GET,POST its 20 KB body is copied whole (modern's sha256 answer equals
     legacy's: no body mismatch). A POST body over max-body (1k) is never copied: Content-Length
-    or chunked, it is counted "body". Every copy carries X-Strg-Shadow: 1."""
+    or chunked, it is counted "body". Every copy carries X-Strg-Shadow: 1. With the route
+    deleted, shadow show says no route has a shadow."""
     port, lport, mport = 8204, 9631, 9632
     lp, _ = start_backend(env, "legacy", lport)
     mp, mlog = start_backend(env, "modern", mport)
@@ -352,6 +353,11 @@ def shadow_copies_post_only_when_named(env):
                 "a body over max-body was copied: %r" % copies())
         info("shadow_copies_post_only_when_named", "%d copies seen by modern, dropped %r" % (
             len(copies()), s["dropped"]))
+        r = ctl(port, "route", "del", "GET,POST", "/__sha256")
+        S.check(r.returncode == 0, "route del: %r" % r)
+        r = ctl(port, "shadow", "show")
+        S.check(r.returncode == 0 and r.stdout.strip() == "no route has a shadow",
+                "shadow show without a shadowed route: %r" % r)
     finally:
         for p in procs:
             p.stop()
