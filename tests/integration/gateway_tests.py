@@ -12,7 +12,6 @@ import os
 import random
 import re
 import subprocess
-import sys
 import time
 
 import harness as h
@@ -35,27 +34,13 @@ def once(fn):
     return fn
 
 
-def info(name, text):
-    print("     %s: %s" % (name, text), flush=True)
-
-
-def kernel_mode(env):
-    return getattr(env.flavour, "mode", None) == "kernel"
+info = h.info
+kernel_mode = h.kernel_mode
+backend = h.logged_backend
 
 
 def ctl(line, port):
-    r = h.ctl_line(line, port=port)
-    S.check(r.startswith("ok\n"), "%s: %s" % (line, r.strip()[:300]))
-    return r[3:]
-
-
-def backend(env, name, port):
-    """tools/backend.py answering as pool name on port, logging each request head."""
-    log = env.tmp / ("%s-%d.log" % (name, port))
-    proc = env.spawn("%s-%d" % (name, port), [sys.executable, h.ROOT / "tools" / "backend.py",
-                                               "--name", name, "--port", port, "--log", log])
-    h.wait_port(port, h.START_S, proc)
-    return proc, log
+    return h.ctl_ok(S.check, line, port)
 
 
 def log_lines(log):
@@ -84,13 +69,7 @@ def spawn(env, tag, port, extra, user_space=False):
 
 
 def stats_pool(port, route, pool):
-    doc = json.loads(ctl("stats -j", port))
-    for r in doc["routes"]:
-        if r["route"] == route:
-            for p in r["pools"]:
-                if p["pool"] == pool:
-                    return p
-    return None
+    return h.stats_pool_row(json.loads(ctl("stats -j", port)), route, pool)
 
 
 WRK_LUA = """
@@ -382,12 +361,4 @@ def register(suite):
     """Add the gateway tests: both data paths (two workers), and the refusals once."""
     global S
     S = suite
-    mode = os.environ.get("STRG_IT_MODE", "user")
-    if os.environ.get("STRG_IT_PROXY", "strgd") != "strgd":
-        return
-    if mode in ("user", "kernel"):
-        for fn in GATEWAY_TESTS:
-            suite.test(fn)
-    if mode == "user":
-        for fn in ONCE_TESTS:
-            suite.test(fn)
+    h.register_by_mode(suite, both=GATEWAY_TESTS, once=ONCE_TESTS)

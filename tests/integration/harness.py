@@ -867,3 +867,60 @@ def curl(args, timeout=60, binary_out=False):
 
 def url(path, port=PROXY_PORT):
     return "http://%s:%d%s" % (HOST, port, path)
+
+
+# ---- helpers the test modules share ----
+
+def info(name, text):
+    """A line of figures under a test's name in the run's output."""
+    print("     %s: %s" % (name, text), flush=True)
+
+
+def kernel_mode(env):
+    return getattr(env.flavour, "mode", None) == "kernel"
+
+
+def strgctl_at(port, *args, timeout=20):
+    """strgctl against the strgd listening on port (CompletedProcess)."""
+    argv = [str(ROOT / "strgctl"), "-s", control_path(port)] + [str(a) for a in args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+
+def ctl_ok(check, line, port):
+    """A control line to the strgd on port that must answer ok (check fails the test
+    otherwise); the reply's text after "ok"."""
+    r = ctl_line(line, port=port)
+    check(r.startswith("ok\n"), "%s: %s" % (line, r.strip()[:300]))
+    return r[3:]
+
+
+def logged_backend(env, name, port, *opts, timeout=START_S):
+    """tools/backend.py answering as pool name on port, logging each request head to a file
+    of the test's own (the oracle of what was served): (proc, log path)."""
+    log = env.tmp / ("%s-%d.log" % (name, port))
+    proc = env.spawn("%s-%d" % (name, port), [sys.executable, ROOT / "tools" / "backend.py",
+                                               "--name", name, "--port", port, "--log", log]
+                     + [str(o) for o in opts])
+    wait_port(port, timeout, proc)
+    return proc, log
+
+
+def register_by_mode(suite, both=(), once=(), kernel=()):
+    """Add a module's tests for strgd: both data paths (the user and kernel modes, two
+    workers), the user mode alone (once), the kernel mode alone."""
+    mode = os.environ.get("STRG_IT_MODE", "user")
+    if os.environ.get("STRG_IT_PROXY", "strgd") != "strgd":
+        return
+    chosen = {"user": list(both) + list(once), "kernel": list(both) + list(kernel)}
+    for fn in chosen.get(mode, []):
+        suite.test(fn)
+
+
+def stats_pool_row(doc, route, pool):
+    """The row of pool under route in a `strgctl stats -j` document, or None."""
+    for r in doc["routes"]:
+        if r["route"] == route:
+            for p in r["pools"]:
+                if p["pool"] == pool:
+                    return p
+    return None

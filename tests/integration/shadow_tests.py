@@ -22,8 +22,6 @@ the kernel passed up: the copies prove it.
 import json
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -34,21 +32,12 @@ from harness import RawConn, request
 S = None  # the suite module, set by register()
 
 
-def info(name, text):
-    print("     %s: %s" % (name, text), flush=True)
-
-
-def ctl(port, *args, timeout=20):
-    argv = [str(h.ROOT / "strgctl"), "-s", h.control_path(port)] + [str(a) for a in args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+info = h.info
+ctl = h.strgctl_at
 
 
 def start_backend(env, name, port, *opts):
-    log = env.tmp / ("%s-%d.log" % (name, port))
-    proc = env.spawn(name, [sys.executable, h.ROOT / "tools" / "backend.py", "--name", name,
-                            "--port", port, "--log", log] + [str(o) for o in opts])
-    h.wait_port(port, 5.0, proc)
-    return proc, log
+    return h.logged_backend(env, name, port, *opts, timeout=5.0)
 
 
 def own_strgd(env, tag, port, legacy_port, extra, modern_port=None):
@@ -315,7 +304,8 @@ def shadow_copies_post_only_when_named(env):
     """POST /__sha256 on a shadowed route is never copied (modern never sees it, GET is);
     with methods GET,POST its 20 KB body is copied whole (modern's sha256 answer equals
     legacy's: no body mismatch). A POST body over max-body (1k) is never copied: Content-Length
-    or chunked, it is counted "body". Every copy carries X-Strg-Shadow: 1."""
+    or chunked, it is counted "body". Every copy carries X-Strg-Shadow: 1. With the route
+    deleted, shadow show says no route has a shadow."""
     port, lport, mport = 8204, 9631, 9632
     lp, _ = start_backend(env, "legacy", lport)
     mp, mlog = start_backend(env, "modern", mport)
@@ -363,6 +353,11 @@ def shadow_copies_post_only_when_named(env):
                 "a body over max-body was copied: %r" % copies())
         info("shadow_copies_post_only_when_named", "%d copies seen by modern, dropped %r" % (
             len(copies()), s["dropped"]))
+        r = ctl(port, "route", "del", "GET,POST", "/__sha256")
+        S.check(r.returncode == 0, "route del: %r" % r)
+        r = ctl(port, "shadow", "show")
+        S.check(r.returncode == 0 and r.stdout.strip() == "no route has a shadow",
+                "shadow show without a shadowed route: %r" % r)
     finally:
         for p in procs:
             p.stop()

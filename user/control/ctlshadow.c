@@ -51,23 +51,29 @@ static int show_one(struct ctl_env *env, struct ctl_args *a, const struct route 
 
 int ctl_shadow_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 {
-	json_t *arr = a->json ? json_array() : NULL;
 	const struct route **v = NULL, *one = NULL;
-	size_t n = 0;
+	size_t n = 0, shown = 0;
+	json_t *arr = NULL;
 	int err = 0;
 
 	if (a->argc > 1 && !(one = ctl_route_named(a, r, "shadow show")))
 		return -EINVAL;
 	if (one && !one->spec.shadow)
 		return ctl_fail(r, "shadow show: route %u has no shadow", one->id);
-	if (!one && !(v = route_table_list(a->cfg->routes, true, &n)))
+	if (a->json && !(arr = json_array()))
 		return ctl_fail(r, "out of memory");
+	if (!one && !(v = route_table_list(a->cfg->routes, true, &n))) {
+		json_decref(arr);
+		return ctl_fail(r, "out of memory");
+	}
 	ctl_replyf(r, "ok\n");
 	if (one)
 		err = show_one(env, a, one, true, arr, r);
 	for (size_t i = 0; i < n && !err; i++)
-		if (v[i]->spec.shadow)
+		if (v[i]->spec.shadow) {
 			err = show_one(env, a, v[i], a->json, arr, r);
+			shown++;
+		}
 	free(v);
 	if (err) {
 		json_decref(arr);
@@ -75,7 +81,8 @@ int ctl_shadow_show(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r
 	}
 	if (arr)
 		return ctl_reply_json(r, json_pack("{s:o}", "shadow", arr));
-	if (!one && !r->text.len)
+	/* r->text already holds "ok": whether any route was shown is counted, not measured. */
+	if (!one && !shown)
 		ctl_replyf(r, "no route has a shadow\n");
 	return 0;
 }

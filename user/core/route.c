@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "core/http.h"
 #include "core/route.h"
 #include "lib/grow.h"
+#include "lib/textcat.h"
 
 #define FNV_BASIS 2166136261u
 #define FNV_PRIME 16777619u
@@ -499,59 +499,45 @@ size_t route_key_text(const struct route_stored *s, char *out, size_t len)
 	return n;
 }
 
-/* Appends with snprintf semantics: returns the length the whole text needs. */
-static size_t add(char *out, size_t len, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static size_t add(char *out, size_t len, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = vsnprintf(out + (n < len ? n : len), n < len ? len - n : 0, fmt, ap);
-	va_end(ap);
-	return n + (r > 0 ? (size_t)r : 0);
-}
-
 size_t route_spec_text(const struct route_stored *s, const char *pool, const char *fallback,
 		       char *out, size_t len)
 {
 	size_t n = route_methods_text(s->methods, out, len);
 
 	if (n)
-		n = add(out, len, n, " ");
+		n = textcat_add(out, len, n, " ");
 	if (s->host[0])
-		n = add(out, len, n, "host %s ", s->host);
-	n = add(out, len, n, "%s %s", s->path, pool);
+		n = textcat_add(out, len, n, "host %s ", s->host);
+	n = textcat_add(out, len, n, "%s %s", s->path, pool);
 	if (s->split)
-		n = add(out, len, n, " percent %u.%u", s->permille / 10u, s->permille % 10u);
+		n = textcat_add(out, len, n, " percent %u.%u", s->permille / 10u,
+				s->permille % 10u);
 	if (s->exact)
-		n = add(out, len, n, " exact");
+		n = textcat_add(out, len, n, " exact");
 	if (s->adapt && s->rewrite[0])
-		n = add(out, len, n, " rewrite %s", s->rewrite);
+		n = textcat_add(out, len, n, " rewrite %s", s->rewrite);
 	else if (s->adapt)
-		n = add(out, len, n, " strip-prefix");
+		n = textcat_add(out, len, n, " strip-prefix");
 	if (s->testers)
-		n = add(out, len, n, " testers");
+		n = textcat_add(out, len, n, " testers");
 	if (s->fallback == ROUTE_FALLBACK_NONE)
-		n = add(out, len, n, " fallback none");
+		n = textcat_add(out, len, n, " fallback none");
 	else if (s->fallback == ROUTE_FALLBACK_POOL)
-		n = add(out, len, n, " fallback %s", fallback ? fallback : "?");
+		n = textcat_add(out, len, n, " fallback %s", fallback ? fallback : "?");
 	if (s->rb_err_permille) {
-		n = add(out, len, n, " rollback %u.%u%%", s->rb_err_permille / 10u,
-			s->rb_err_permille % 10u);
+		n = textcat_add(out, len, n, " rollback %u.%u%%", s->rb_err_permille / 10u,
+				s->rb_err_permille % 10u);
 		if (s->rb_p99_ms)
-			n = add(out, len, n, " p99 %u", s->rb_p99_ms);
-		n = add(out, len, n, " window %us min %u", s->rb_window_s, s->rb_min);
+			n = textcat_add(out, len, n, " p99 %u", s->rb_p99_ms);
+		n = textcat_add(out, len, n, " window %us min %u", s->rb_window_s, s->rb_min);
 	}
 	if (s->gw)
 		n += routegw_text(s->gw, out + (n < len ? n : len), n < len ? len - n : 0);
 	n = shadowspec_text(s->shadow, out, len, n);
 	if (s->inactive)
-		n = add(out, len, n, " inactive");
+		n = textcat_add(out, len, n, " inactive");
 	if (s->tripped)
-		n = add(out, len, n, " tripped");
+		n = textcat_add(out, len, n, " tripped");
 	return n;
 }
 

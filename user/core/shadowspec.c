@@ -2,13 +2,13 @@
 /* A route's shadow settings (shadowspec.h): defaults, the "shadow ..." words, their text. */
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/config.h"
 #include "core/http.h"
 #include "core/shadowspec.h"
+#include "lib/textcat.h"
 
 uint32_t shadowspec_safe_methods(void)
 {
@@ -256,30 +256,15 @@ int shadowspec_parse(struct config_parser *ps, int argc, char **argv, int *i,
 	return 0;
 }
 
-/* Appends with snprintf semantics: returns the length the whole text needs. */
-static size_t add(char *out, size_t len, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static size_t add(char *out, size_t len, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = vsnprintf(out + (n < len ? n : len), n < len ? len - n : 0, fmt, ap);
-	va_end(ap);
-	return n + (r > 0 ? (size_t)r : 0);
-}
-
 static size_t compare_text(uint8_t bits, char *out, size_t len, size_t n)
 {
 	static const char *const names[] = {"status", "headers", "body"};
 	bool first = true;
 
-	n = add(out, len, n, " compare ");
+	n = textcat_add(out, len, n, " compare ");
 	for (unsigned b = 0; b < 3; b++)
 		if (bits & (1u << b)) {
-			n = add(out, len, n, "%s%s", first ? "" : ",", names[b]);
+			n = textcat_add(out, len, n, "%s%s", first ? "" : ",", names[b]);
 			first = false;
 		}
 	return n;
@@ -291,29 +276,31 @@ size_t shadowspec_text(const struct route_shadow *sh, char *out, size_t len, siz
 
 	if (!sh || !sh->on)
 		return n;
-	n = add(out, len, n, " shadow %s", sh->pool_name);
+	n = textcat_add(out, len, n, " shadow %s", sh->pool_name);
 	if (sh->permille != 1000)
-		n = add(out, len, n, " percent %u.%u", sh->permille / 10u, sh->permille % 10u);
+		n = textcat_add(out, len, n, " percent %u.%u", sh->permille / 10u,
+				sh->permille % 10u);
 	route_methods_text(sh->methods, methods, sizeof(methods));
-	n = add(out, len, n, " methods %s", methods);
+	n = textcat_add(out, len, n, " methods %s", methods);
 	n = compare_text(sh->compare, out, len, n);
 	if (sh->ignore_headers[0])
-		n = add(out, len, n, " ignore-header %s", sh->ignore_headers);
+		n = textcat_add(out, len, n, " ignore-header %s", sh->ignore_headers);
 	if (sh->ignore_json[0])
-		n = add(out, len, n, " ignore-json %s", sh->ignore_json);
+		n = textcat_add(out, len, n, " ignore-json %s", sh->ignore_json);
 	if (sh->max_body % 1024)
-		n = add(out, len, n, " max-body %u", sh->max_body);
+		n = textcat_add(out, len, n, " max-body %u", sh->max_body);
 	else
-		n = add(out, len, n, " max-body %uk", sh->max_body / 1024);
-	n = add(out, len, n, " max-inflight %u", sh->max_inflight);
+		n = textcat_add(out, len, n, " max-body %uk", sh->max_body / 1024);
+	n = textcat_add(out, len, n, " max-inflight %u", sh->max_inflight);
 	if (sh->timeout_ms % 1000)
-		n = add(out, len, n, " timeout %ums", sh->timeout_ms);
+		n = textcat_add(out, len, n, " timeout %ums", sh->timeout_ms);
 	else
-		n = add(out, len, n, " timeout %us", sh->timeout_ms / 1000);
-	n = add(out, len, n, " noise %u.%u", sh->noise_permille / 10u, sh->noise_permille % 10u);
+		n = textcat_add(out, len, n, " timeout %us", sh->timeout_ms / 1000);
+	n = textcat_add(out, len, n, " noise %u.%u", sh->noise_permille / 10u,
+			sh->noise_permille % 10u);
 	if (sh->alert_permille)
-		n = add(out, len, n, " alert %u.%u%%", sh->alert_permille / 10u,
-			sh->alert_permille % 10u);
+		n = textcat_add(out, len, n, " alert %u.%u%%", sh->alert_permille / 10u,
+				sh->alert_permille % 10u);
 	return n;
 }
 

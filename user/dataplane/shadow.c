@@ -231,12 +231,15 @@ static bool wanted(struct conn *c, const struct route *rt, const struct http_req
 	return shadowstats_take(sstats(c->w), rt->slot, rt->id, sh->max_inflight);
 }
 
+/* A copy on the worker's list; NULL (its in-flight place given back) when out of memory. */
 static struct shadow_copy *copy_new(struct conn *c, const struct route *rt, uint32_t head_len)
 {
 	struct shadow_copy *sc = calloc(1, sizeof(*sc));
 
-	if (!sc)
+	if (!sc) {
+		shadowstats_done(sstats(c->w), rt->slot);
 		return NULL;
+	}
 	sc->w = c->w;
 	sc->slot = rt->slot;
 	sc->route_id = rt->id;
@@ -271,7 +274,7 @@ void shadow_start(struct conn *c, const struct route *rt, const struct http_requ
 		return;
 	sc = copy_new(c, rt, head_len);
 	if (!sc) {
-		shadowstats_done(sstats(c->w), rt->slot);
+		/* copy_new gave the in-flight place back (copy_free) or never had one to give. */
 		shadowstats_drop(sstats(c->w), rt->slot, rt->id, SHADOW_DROP_ERROR);
 		return;
 	}

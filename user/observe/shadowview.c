@@ -251,9 +251,9 @@ static void labels(struct reply *out, const struct shadowview_route *r)
 
 /* One family: a counter (or gauge) per route, at offset off of the snapshot. */
 static void family(const struct shadowview_route *v, size_t n, struct reply *out, const char *name,
-		   const char *type, const char *help, size_t off)
+		   const char *help, size_t off)
 {
-	reply_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	reply_printf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
 	for (size_t i = 0; i < n; i++) {
 		reply_printf(out, "%s{", name);
 		labels(out, &v[i]);
@@ -329,29 +329,35 @@ static void prom_latency(const struct shadowview_route *v, size_t n, struct repl
 			}
 }
 
+/* The counters of a route's shadow, one Prometheus family each (name, help, field). */
+static const struct counter_family {
+	const char *name, *help;
+	size_t off;
+} counter_families[] = {
+	{"strg_shadow_copies_total", "Copies sent to the shadow pool.",
+	 offsetof(struct shadowstats_snap, sent)},
+	{"strg_shadow_compared_total", "Copies whose answer was compared with the user's.",
+	 offsetof(struct shadowstats_snap, compared)},
+	{"strg_shadow_matches_total", "Comparisons without a difference.",
+	 offsetof(struct shadowstats_snap, matches)},
+	{"strg_shadow_mismatches_total", "Comparisons with a difference that is not noise.",
+	 offsetof(struct shadowstats_snap, mismatches)},
+	{"strg_shadow_noise_only_total", "Comparisons that differed in noise fields only.",
+	 offsetof(struct shadowstats_snap, noise_only)},
+	{"strg_shadow_noise_pairs_total", "Requests sent to the route's pool twice to learn noise.",
+	 offsetof(struct shadowstats_snap, noise_pairs)},
+	{"strg_shadow_bodies_cut_total",
+	 "Comparisons of a body over max-body (by length and prefix hash).",
+	 offsetof(struct shadowstats_snap, cut)},
+};
+
 void shadowview_prometheus(const struct shadowview_route *v, size_t n, struct reply *out)
 {
 	if (!n)
 		return;
-	family(v, n, out, "strg_shadow_copies_total", "counter", "Copies sent to the shadow pool.",
-	       offsetof(struct shadowstats_snap, sent));
-	family(v, n, out, "strg_shadow_compared_total", "counter",
-	       "Copies whose answer was compared with the user's.",
-	       offsetof(struct shadowstats_snap, compared));
-	family(v, n, out, "strg_shadow_matches_total", "counter",
-	       "Comparisons without a difference.", offsetof(struct shadowstats_snap, matches));
-	family(v, n, out, "strg_shadow_mismatches_total", "counter",
-	       "Comparisons with a difference that is not noise.",
-	       offsetof(struct shadowstats_snap, mismatches));
-	family(v, n, out, "strg_shadow_noise_only_total", "counter",
-	       "Comparisons that differed in noise fields only.",
-	       offsetof(struct shadowstats_snap, noise_only));
-	family(v, n, out, "strg_shadow_noise_pairs_total", "counter",
-	       "Requests sent to the route's pool twice to learn noise.",
-	       offsetof(struct shadowstats_snap, noise_pairs));
-	family(v, n, out, "strg_shadow_bodies_cut_total", "counter",
-	       "Comparisons of a body over max-body (by length and prefix hash).",
-	       offsetof(struct shadowstats_snap, cut));
+	for (size_t k = 0; k < sizeof(counter_families) / sizeof(counter_families[0]); k++)
+		family(v, n, out, counter_families[k].name, counter_families[k].help,
+		       counter_families[k].off);
 	prom_drops_kinds(v, n, out);
 	prom_fields(v, n, out);
 	prom_latency(v, n, out);
