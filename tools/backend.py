@@ -48,6 +48,10 @@ Endpoints (any method unless stated):
                    "?fin" a plain close (FIN) instead of the reset
   /__drop          reads the request (head and body) and closes the connection without
                    answering (a backend that fails the request it has seen)
+  /__json/K        application/json {"key": K, "price": 3K, "at": <time in ns>}: "at" differs
+                   on every answer (a timestamp); with --differ PERMILLE, "price" is 3K+1 for
+                   the keys K whose (K * 761) mod 1000 is below PERMILLE, so of any 1000
+                   consecutive keys exactly PERMILLE differ from another backend's answer
   anything else    200 "<name> <METHOD> <path>\\n"
 
 --log FILE appends one line "<METHOD> <target>" per request head received (before the body is
@@ -56,7 +60,8 @@ that are not requests go to FILE.events, one line each: "body cut: <METHOD> <tar
 of <m> bytes" (a request body ended by EOF or a reset; m is "chunked" for a chunked body), "bad
 request: <status> <message>" (what the backend refused), "conn <n> end" (the connection whose
 responses say X-Backend-Conn: <n> is over: the peer closed or reset it, or the backend closes
-it now) and the /__upgrade/shut lines.
+it now), "shadow copy: <METHOD> <target>" (the request carried X-Strg-Shadow: 1) and the
+/__upgrade/shut lines.
 
 The byte pattern generator lives here so tests can import it, with the exact bytes of the
 chunked endpoints and the tunnel's greeting:
@@ -67,6 +72,7 @@ import argparse
 import fcntl
 import hashlib
 import itertools
+import json
 import signal
 import socket
 import socketserver
@@ -205,6 +211,8 @@ class Handler(socketserver.StreamRequestHandler):
     events = None
     verbose = False
     conn_ids = itertools.count(1)
+    delay_ms = 0  # --delay: every answer waits this long
+    differ = 0  # --differ: per mille of /__json keys whose price is off by one
 
     def setup(self):
         super().setup()
@@ -362,6 +370,8 @@ class Handler(socketserver.StreamRequestHandler):
         method, target, version = parts
         self.log.write("%s %s" % (method, target))
         self.current = "%s %s" % (method, target)
+        if any(n.lower() == "x-strg-shadow" and v.strip() == "1" for n, v in fields):
+            self.events.write("shadow copy: %s %s" % (method, target))
         if self.verbose:
             print("%s:%d: %s %s" % (self.name, self.port, method, target), file=sys.stderr)
 
@@ -483,6 +493,18 @@ class Handler(socketserver.StreamRequestHandler):
         if path == "/__drop" or path.startswith("/__drop/"):
             return False  # the body was read above; no answer, the connection closes
 
+        if self.delay_ms:
+            time.sleep(self.delay_ms / 1000.0)
+
+        if path.startswith("/__json/"):
+            k = int_arg(args, 0, 0)
+            price = 3 * k + (1 if (k * 761) % 1000 < self.differ else 0)
+            doc = json.dumps({"key": k, "price": price, "at": time.time_ns()}).encode()
+            self.connection.sendall(self.head_bytes(200, [
+                "Content-Type: application/json", "Content-Length: %d" % len(doc)],
+                not keep) + (b"" if head_only else doc))
+            return keep
+
         if path.startswith("/__reset/"):
             opts = query.split("&")
             self.reset(int_arg(args, 0, 0), "chunked" in opts, "fin" in opts)
@@ -583,10 +605,11 @@ class Server6(Server):
     address_family = socket.AF_INET6
 
 
-def make_server(host, port, name, log, verbose, events=None):
+def make_server(host, port, name, log, verbose, events=None, delay_ms=0, differ=0):
     handler = type("BoundHandler", (Handler,),
                    {"name": name, "port": port, "log": log, "verbose": verbose,
-                    "events": events or RequestLog(None)})
+                    "events": events or RequestLog(None), "delay_ms": delay_ms,
+                    "differ": differ})
     return (Server6 if ":" in host else Server)((host, port), handler)
 
 
@@ -598,11 +621,16 @@ def main(argv=None):
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--log", help="append one line per request to FILE")
     ap.add_argument("-v", "--verbose", action="store_true", help="log requests to stderr")
+    ap.add_argument("--delay", type=int, default=0, metavar="MS",
+                    help="every answer waits MS milliseconds (a slow pool)")
+    ap.add_argument("--differ", type=int, default=0, metavar="PERMILLE",
+                    help="/__json/K answers a price off by one for PERMILLE of the keys")
     args = ap.parse_args(argv)
 
     log = RequestLog(args.log)
     events = RequestLog(args.log + ".events" if args.log else None)
-    servers = [make_server(args.host, p, args.name, log, args.verbose, events)
+    servers = [make_server(args.host, p, args.name, log, args.verbose, events, args.delay,
+                           args.differ)
                for p in args.port]
     stop = threading.Event()
 

@@ -462,7 +462,7 @@ def pin_dir_without_bpffs(env):
         for pin_dir in (str(plain), nowhere):
             argv[at + 1] = pin_dir
             proc = env.spawn("strgd-pins", argv)
-            h.wait_port(8165, 15.0, proc)
+            h.wait_port(8165, h.START_S, proc)
             S.check(h.wait_until(lambda: strgctl_at(8165, "route", "show").returncode == 0,
                                  5.0), "no control socket")
             log = proc.stderr_text()
@@ -509,7 +509,7 @@ def hanging_successor_test(env):
     cfg = env.tmp / "hang.conf"
     cfg.write_text(env.flavour.config(listen_port=port))
     proc = env.spawn("strgd-hang", [str(binary)] + env.flavour.argv(cfg)[1:])
-    h.wait_port(port, 15.0, proc)
+    h.wait_port(port, h.START_S, proc)
     r = Restartable.__new__(Restartable)
     r.env, r.port, r.proc, r.pids = env, port, proc, [proc.pid]
     S.check(h.wait_until(lambda: r.ctl("route", "show").returncode == 0, 5.0),

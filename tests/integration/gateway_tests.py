@@ -12,7 +12,6 @@ import os
 import random
 import re
 import subprocess
-import sys
 import time
 
 import harness as h
@@ -35,27 +34,13 @@ def once(fn):
     return fn
 
 
-def info(name, text):
-    print("     %s: %s" % (name, text), flush=True)
-
-
-def kernel_mode(env):
-    return getattr(env.flavour, "mode", None) == "kernel"
+info = h.info
+kernel_mode = h.kernel_mode
+backend = h.logged_backend
 
 
 def ctl(line, port):
-    r = h.ctl_line(line, port=port)
-    S.check(r.startswith("ok\n"), "%s: %s" % (line, r.strip()[:300]))
-    return r[3:]
-
-
-def backend(env, name, port):
-    """tools/backend.py answering as pool name on port, logging each request head."""
-    log = env.tmp / ("%s-%d.log" % (name, port))
-    proc = env.spawn("%s-%d" % (name, port), [sys.executable, h.ROOT / "tools" / "backend.py",
-                                               "--name", name, "--port", port, "--log", log])
-    h.wait_port(port, 15.0, proc)
-    return proc, log
+    return h.ctl_ok(S.check, line, port)
 
 
 def log_lines(log):
@@ -84,13 +69,7 @@ def spawn(env, tag, port, extra, user_space=False):
 
 
 def stats_pool(port, route, pool):
-    doc = json.loads(ctl("stats -j", port))
-    for r in doc["routes"]:
-        if r["route"] == route:
-            for p in r["pools"]:
-                if p["pool"] == pool:
-                    return p
-    return None
+    return h.stats_pool_row(json.loads(ctl("stats -j", port)), route, pool)
 
 
 WRK_LUA = """
@@ -121,19 +100,23 @@ def route_limit_serves_its_rate_under_wrk(env):
     second (within 5 %, plus the burst; counted from its own log over wrk's run), every other
     request is strgd's 429 (counted as limited, with Retry-After), and a route beside it at
     about 200 req/s gets no 429 and every request of it is served."""
-    port, bport, rate, burst, secs = 8260, 9260, 100, 5, 6
+    # A burst of half a second: on a loaded machine wrk's requests come in clumps, and a pause
+    # longer than the burst's tolerance would lose tokens nobody asked for (served < RATE).
+    port, bport, rate, burst, secs = 8260, 9260, 100, 50, 6
     bproc, log = backend(env, "modern", bport)
     proc = spawn(env, "gwlimit", port, [
         "pool gw %s:%d" % (h.HOST, bport),
         "route /lim gw limit %d/s burst %d" % (rate, burst),
+        "route /probe gw limit 1/s burst 2",
         "route /free gw",
     ])
     try:
-        # Retry-After on a 429, and the connection lives on (a request without a body).
+        # Retry-After on a 429, and the connection lives on (a request without a body). A
+        # route of its own at 1/s: 5 requests in a row outrun it however slow the machine.
         with RawConn(port=port) as c:
             seen = []
-            for i in range(burst + 3):
-                c.send(request("GET", "/lim/probe%d" % i))
+            for i in range(5):
+                c.send(request("GET", "/probe/%d" % i))
                 seen.append(c.read_response())
             r429 = [r for r in seen if r.status == 429]
             S.check(r429, "no 429 in %d back-to-back requests: %r" % (len(seen), seen))
@@ -141,7 +124,6 @@ def route_limit_serves_its_rate_under_wrk(env):
                         for r in r429), "429 without a Retry-After in seconds: %r" % r429)
             S.check(not any(r.connection_close() for r in seen),
                     "a 429 closed the connection")
-        time.sleep(1.0)  # the bucket fills again
         before = len(log_lines(log))
         t0 = time.monotonic()
         lim = wrk(env, "gwlim", port, "/lim/x", 24, 10, secs)
@@ -157,18 +139,19 @@ def route_limit_serves_its_rate_under_wrk(env):
             el["requests"], el["requests"] / secs, el["non2xx"], served, served / secs))
         info("wrk /free", "%d requests, %d not 2xx; backend served %d" % (
             ef["requests"], ef["non2xx"], served_free))
-        S.check(el["requests"] >= 10 * rate * secs // 2,
+        S.check(el["requests"] >= 3 * rate * secs,
                 "wrk offered only %d requests in %d s: too few to test a limit of %d/s" % (
                     el["requests"], secs, rate))
         # The bucket lets RATE through per second of the run, plus its burst at the start.
         low, high = 0.95 * rate * secs, 1.05 * rate * elapsed + burst
         S.check(low <= served <= high, "the backend served %d requests of /lim in %.1f s, want "
                 "%d to %d (%d/s)" % (served, elapsed, low, high, rate))
-        S.check(abs(el["requests"] - el["non2xx"] - served) <= 20,
+        # wrk stops counting with up to one request in flight on each of its 24 connections.
+        S.check(abs(el["requests"] - el["non2xx"] - served) <= 24 + 10,
                 "wrk counted %d 2xx, the backend logged %d" % (el["requests"] - el["non2xx"],
                                                                 served))
         st = stats_pool(port, "/lim", "gw")
-        S.check(st and abs(st["limited"] - el["non2xx"]) <= 20 and st["limited"] > 0,
+        S.check(st and abs(st["limited"] - el["non2xx"]) <= 24 + 10 and st["limited"] > 0,
                 "strgd counted %s limited, wrk saw %d non-2xx" % (st and st["limited"],
                                                                    el["non2xx"]))
         S.check(ef["non2xx"] == 0 and not ef["connect"] and not ef["read"],
@@ -378,12 +361,4 @@ def register(suite):
     """Add the gateway tests: both data paths (two workers), and the refusals once."""
     global S
     S = suite
-    mode = os.environ.get("STRG_IT_MODE", "user")
-    if os.environ.get("STRG_IT_PROXY", "strgd") != "strgd":
-        return
-    if mode in ("user", "kernel"):
-        for fn in GATEWAY_TESTS:
-            suite.test(fn)
-    if mode == "user":
-        for fn in ONCE_TESTS:
-            suite.test(fn)
+    h.register_by_mode(suite, both=GATEWAY_TESTS, once=ONCE_TESTS)

@@ -154,7 +154,7 @@ def slowloris_with_few_descriptors(env):
     cfg.write_text(env.flavour.config(listen_port=port, extra=["timeout head 3s"]))
     argv = ["prlimit", "--nofile=1024:1024"] + env.flavour.argv(cfg)
     proc = env.spawn("strgd-slowloris", argv)
-    h.wait_port(port, 15.0, proc)
+    h.wait_port(port, h.START_S, proc)
     stop = threading.Event()
     counts = {"ok": 0, "bad": 0, "failed": 0}
     loop = threading.Thread(target=client_loop, args=(port, stop, counts))
@@ -733,7 +733,7 @@ def metrics_listener_outlasts_slowloris(env):
     proc = env.spawn("strgd-slowmetrics", env.flavour.argv(cfg))
     peers = None
     try:
-        h.wait_port(mport, 15.0, proc)
+        h.wait_port(mport, h.START_S, proc)
         peers, held, refused = slow_peers(env, "slow-metrics", "%s:%d" % (h.HOST, mport), 70,
                                           12, "GET /metrics HTTP/1.1\r\nX-Slow: ")
         S.check(held == 64 and refused == 6, "held %d, refused %d: want the 64 slots taken"
@@ -779,7 +779,7 @@ def control_socket_change_beats_slow_readers(env):
                                     capture_output=True, text=True, timeout=10)
     peers = None
     try:
-        h.wait_port(port, 15.0, proc)
+        h.wait_port(port, h.START_S, proc)
         S.check(h.wait_until(lambda: os.path.exists(sock), 5.0), "no control socket")
         peers, held, refused = slow_peers(env, "slow-ctl", sock, 70, 12, "route show ",
                                           user=65534)

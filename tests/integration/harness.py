@@ -23,6 +23,9 @@ sys.dont_write_bytecode = True
 import backend  # noqa: E402  (tools/backend.py: the modern pool and the byte pattern)
 
 HOST = "127.0.0.1"
+# How long a strgd may take to serve: its BPF programs are verified at start, which took 1.5 to
+# 6 s on this 2-CPU machine under a CPU hog and parallel builds (a wait on the event, not a pace).
+START_S = 45.0
 PROXY_PORT = 8080
 LEGACY_PORTS = (9001, 9002)
 MODERN_PORT = 9101
@@ -563,11 +566,11 @@ class Env:
         """Until proc serves on port. strgd listens before it loads its BPF programs (the
         kernel queues connections meanwhile, which can take seconds on a loaded machine): its
         'listening on' line says it serves."""
-        wait_port(port, 15.0, proc)
+        wait_port(port, START_S, proc)
         if self.flavour.logs_listening and not wait_until(
-                lambda: "listening on" in proc.stderr_text() or not proc.alive(), 15.0):
-            raise HarnessError("%s never said 'listening on' within 15 s: %s" % (
-                proc.name, proc.stderr_tail()))
+                lambda: "listening on" in proc.stderr_text() or not proc.alive(), START_S):
+            raise HarnessError("%s never said 'listening on' within %d s: %s" % (
+                proc.name, START_S, proc.stderr_tail()))
 
     def start_proxy(self):
         self.proxy_starts += 1
@@ -864,3 +867,60 @@ def curl(args, timeout=60, binary_out=False):
 
 def url(path, port=PROXY_PORT):
     return "http://%s:%d%s" % (HOST, port, path)
+
+
+# ---- helpers the test modules share ----
+
+def info(name, text):
+    """A line of figures under a test's name in the run's output."""
+    print("     %s: %s" % (name, text), flush=True)
+
+
+def kernel_mode(env):
+    return getattr(env.flavour, "mode", None) == "kernel"
+
+
+def strgctl_at(port, *args, timeout=20):
+    """strgctl against the strgd listening on port (CompletedProcess)."""
+    argv = [str(ROOT / "strgctl"), "-s", control_path(port)] + [str(a) for a in args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+
+def ctl_ok(check, line, port):
+    """A control line to the strgd on port that must answer ok (check fails the test
+    otherwise); the reply's text after "ok"."""
+    r = ctl_line(line, port=port)
+    check(r.startswith("ok\n"), "%s: %s" % (line, r.strip()[:300]))
+    return r[3:]
+
+
+def logged_backend(env, name, port, *opts, timeout=START_S):
+    """tools/backend.py answering as pool name on port, logging each request head to a file
+    of the test's own (the oracle of what was served): (proc, log path)."""
+    log = env.tmp / ("%s-%d.log" % (name, port))
+    proc = env.spawn("%s-%d" % (name, port), [sys.executable, ROOT / "tools" / "backend.py",
+                                               "--name", name, "--port", port, "--log", log]
+                     + [str(o) for o in opts])
+    wait_port(port, timeout, proc)
+    return proc, log
+
+
+def register_by_mode(suite, both=(), once=(), kernel=()):
+    """Add a module's tests for strgd: both data paths (the user and kernel modes, two
+    workers), the user mode alone (once), the kernel mode alone."""
+    mode = os.environ.get("STRG_IT_MODE", "user")
+    if os.environ.get("STRG_IT_PROXY", "strgd") != "strgd":
+        return
+    chosen = {"user": list(both) + list(once), "kernel": list(both) + list(kernel)}
+    for fn in chosen.get(mode, []):
+        suite.test(fn)
+
+
+def stats_pool_row(doc, route, pool):
+    """The row of pool under route in a `strgctl stats -j` document, or None."""
+    for r in doc["routes"]:
+        if r["route"] == route:
+            for p in r["pools"]:
+                if p["pool"] == pool:
+                    return p
+    return None

@@ -683,7 +683,7 @@ def kernel_auto_chooses_by_response_size(env):
     cfg.write_text(h.strgd_config(listen_port=port, splice="auto"))
     proc = env.spawn("strgd-auto", env.flavour.argv(cfg))
     try:
-        h.wait_port(port, 15.0, proc)
+        h.wait_port(port, h.START_S, proc)
         maps = Maps(env.flavour.pin_dir(cfg), port)
         maps.wait_pinned()
 

@@ -67,8 +67,8 @@ def start_observed(env, tag, port, mport, flags=(), splice=None, extra=()):
     argv = [env.flavour.binary] + list(flags) + ["--pin-dir", env.flavour.pin_dir(cfg),
                                                   "-c", str(cfg)]
     proc = env.spawn("strgd-%s" % tag, argv)
-    h.wait_port(port, 15.0, proc)
-    h.wait_port(mport, 15.0, proc)
+    h.wait_port(port, h.START_S, proc)
+    h.wait_port(mport, h.START_S, proc)
     return proc, log
 
 
@@ -637,7 +637,7 @@ def metrics_flood_spares_the_data_path(env):
     flooders = []
     try:
         h.wait_port(port, 10.0, proc)
-        h.wait_port(mport, 15.0, proc)
+        h.wait_port(mport, h.START_S, proc)
         status, _, text = http_get(mport, "/metrics", timeout=10.0)
         S.check(status == 200 and len(text) > 2000000, "/metrics: %d bytes" % len(text))
         base = latencies_for(port, 2.0)

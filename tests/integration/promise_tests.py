@@ -483,7 +483,7 @@ def logs_have_timestamps_levels_and_request_lines(env):
     proc = env.spawn("strgd-verbose", env.flavour.argv(cfg)[:1] + ["-v"] +
                      env.flavour.argv(cfg)[1:])
     try:
-        h.wait_port(port, 15.0, proc)
+        h.wait_port(port, h.START_S, proc)
         with RawConn(port=port) as c:
             c.send(request("GET", "/v1/getMarketingEvents/logged?q=1"))
             S.expect_pool(c.read_response(), "modern", "the logged request")
@@ -692,7 +692,7 @@ def reload_applies_config_edits_under_load(env):
     write_config(env, cfg, port, ["route /v1/chg legacy"])
     proc = env.spawn("strgd-reload", env.flavour.argv(cfg))
     try:
-        h.wait_port(port, 15.0, proc)
+        h.wait_port(port, h.START_S, proc)
         extra_ctl_ready(port)
         ctl("route set /v1/rt modern", port=port)
         script = env.tmp / "reload.lua"
@@ -842,7 +842,7 @@ def restart_merges_config_edits_with_runtime_changes(env):
     write_config(env, cfg, port, routes)
     proc = env.spawn("strgd-merge", env.flavour.argv(cfg))
     try:
-        h.wait_port(port, 15.0, proc)
+        h.wait_port(port, h.START_S, proc)
         extra_ctl_ready(port)
         ctl("route set /v1/same modern", port=port)  # runtime only
         ctl("route set /v1/both modern percent 5", port=port)  # runtime, and the file below
@@ -859,7 +859,7 @@ def restart_merges_config_edits_with_runtime_changes(env):
                     "/v1/edited"] in r.stdout and "configuration is valid" in r.stdout,
                 "strgd -t: %r" % r)
         proc = env.spawn("strgd-merge2", env.flavour.argv(cfg))
-        h.wait_port(port, 15.0, proc)
+        h.wait_port(port, h.START_S, proc)
         extra_ctl_ready(port)
         routes = json.loads(ctl("route show -j", port=port))["routes"]
         by = {(r["path"], r["exact"]): r for r in routes}
@@ -930,7 +930,7 @@ def unit_capabilities_suffice(env):
     proc = env.spawn("strgd-caps", ["setpriv", "--bounding-set=-all," + caps,
                                     "--inh-caps=-all"] + env.flavour.argv(cfg))
     try:
-        h.wait_port(port, 15.0, proc)
+        h.wait_port(port, h.START_S, proc)
         S.check(h.wait_until(lambda: "data path: kernel splice" in proc.stderr_text(), 15.0),
                 "with %s only: %s" % (caps, proc.stderr_tail()))
         with RawConn(port=port) as c:

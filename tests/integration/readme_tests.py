@@ -293,7 +293,7 @@ def no_bpf_privilege_runs_user_space(env):
                                       "+setuid,+setgid,+dac_override,+chown,+fowner",
                                       "--inh-caps=-all"] + argv)
     try:
-        h.wait_port(port, 15.0, proc)
+        h.wait_port(port, h.START_S, proc)
         log = proc.stderr_text()
         S.check(h.wait_until(lambda: "data path: user space" in proc.stderr_text(), 3.0) and
                 "kernel fast path unavailable" in proc.stderr_text(),
@@ -431,7 +431,7 @@ def metric_families_count_what_happened(env):
         with urllib.request.urlopen("http://%s:%d/metrics" % (h.HOST, mport), timeout=5) as r:
             return r.read().decode()
     try:
-        h.wait_port(mport, 15.0, proc)
+        h.wait_port(mport, h.START_S, proc)
         gen0 = metric_sum(scrape(), "strg_route_table_generation")
         sent = received = 0
         for i in range(5):

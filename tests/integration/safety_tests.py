@@ -40,7 +40,7 @@ def start_backend(env, name, port):
     log = env.tmp / ("%s.log" % name)
     proc = env.spawn(name, [sys.executable, h.ROOT / "tools" / "backend.py", "--name", "modern",
                             "--port", port, "--log", log])
-    h.wait_port(port, 15.0, proc)
+    h.wait_port(port, h.START_S, proc)
     return proc, log
 
 

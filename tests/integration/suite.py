@@ -1102,7 +1102,7 @@ def strgctl_control_groups(env):
                        "".join("control-group %s nogroup\n" % g for g in groups))
         proc = env.spawn("strgd-groups-%d" % port, env.flavour.argv(cfg))
         try:
-            h.wait_port(port, 15.0, proc)
+            h.wait_port(port, h.START_S, proc)
             sock = h.control_path(port)
             check(h.wait_until(lambda: os.path.exists(sock), 5.0), "no control socket")
             def as_nobody(*args):
@@ -1760,6 +1760,7 @@ import datapath_tests  # noqa: E402
 import control_tests  # noqa: E402
 import readme_tests  # noqa: E402
 import eject_tests  # noqa: E402
+import shadow_tests  # noqa: E402
 import gateway_tests  # noqa: E402
 
 KERNEL_MODE = (os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and
@@ -1779,6 +1780,7 @@ if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_
     hardening_tests.register(sys.modules[__name__])
     datapath_tests.register(sys.modules[__name__])
     eject_tests.register(sys.modules[__name__])
+    shadow_tests.register(sys.modules[__name__])
 # The observability tests start their own strgd instances in every mode: once per suite run.
 if os.environ.get("STRG_IT_PROXY", "strgd") == "strgd" and os.environ.get("STRG_IT_MODE") == "kernel":
     metrics_tests.register(sys.modules[__name__])
@@ -1864,7 +1866,7 @@ def runs_here(name):
 # The plan (as nginx-tests' plan()): how many tests each mode runs. A mode that registers
 # another number, or whose run ends with fewer reported, fails: a test dropped by a broken
 # condition or a run cut short is seen. Adding or moving a test means updating its figure here.
-PLAN = {"user": 152, "kernel": 128, "user-w1": 57, "kernel-w1": 74}
+PLAN = {"user": 157, "kernel": 132, "user-w1": 57, "kernel-w1": 73}
 
 
 def plan_problem(selected, patterns):

@@ -78,15 +78,16 @@ def marked_list(path, begin, end, pattern):
 
 
 def route_words():
-    """The literal words of a route line (ROUTE_GRAMMAR in core/route.h): percent, exact..."""
+    """The literal words of a route line (ROUTE_GRAMMAR in core/route.h): percent, exact...;
+    the gateway options' (ROUTEGW_GRAMMAR in core/routegw.h) and the shadow's options'
+    (SHADOW_GRAMMAR in core/shadowspec.h), which it names by their macros."""
     text = (ROOT / "user" / "core" / "route.h").read_text()
     m = re.search(r"#define ROUTE_GRAMMAR((?:.*\\\n)*.*)", text)
     grammar = "".join(re.findall(r'"([^"]*)"', m.group(1))) if m else ""
-    # The gateway options' part (core/routegw.h) is named there by its macro.
-    if m and "ROUTEGW_GRAMMAR" in m.group(1):
-        gw = (ROOT / "user" / "core" / "routegw.h").read_text()
-        g = re.search(r"#define ROUTEGW_GRAMMAR((?:.*\\\n)*.*)", gw)
-        grammar += " " + "".join(re.findall(r'"([^"]*)"', g.group(1))) if g else ""
+    for header, name in (("routegw.h", "ROUTEGW_GRAMMAR"), ("shadowspec.h", "SHADOW_GRAMMAR")):
+        part = (ROOT / "user" / "core" / header).read_text()
+        g = re.search(r"#define %s((?:.*\\\n)*.*)" % name, part)
+        grammar += " " + ("".join(re.findall(r'"([^"]*)"', g.group(1))) if g else "")
     return [w for w in re.findall(r"[a-z][a-z0-9-]*", grammar)]
 
 

@@ -26,7 +26,8 @@ static const char conf[] =
 	"route / legacy\n"
 	"route GET,HEAD host api.example.com /v1/users modern percent 12.5 exact rewrite /users "
 	"testers fallback legacy rollback 5% p99 300 window 20s min 40\n"
-	"route /v2 modern strip-prefix fallback none inactive\n";
+	"route /v2 modern strip-prefix fallback none shadow legacy percent 5 ignore-json meta.t "
+	"alert 2% inactive\n";
 
 static struct config *parse(const char *text)
 {
@@ -101,6 +102,7 @@ static void test_roundtrip(void **state)
 
 		assert_non_null(b);
 		assert_true(apply_route_same(t, &a->spec, back, &b->spec));
+		assert_int_equal(!a->spec.shadow, !b->spec.shadow);
 	}
 	fleet_objs_free(&o);
 	fleet_objs_free(&o2);

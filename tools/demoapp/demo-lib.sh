@@ -171,9 +171,6 @@ bpftool_counters() {
 	  | join("  ")' | indent
 }
 
-# Does this strgd mirror and compare (shadow traffic)?
-has_shadow() { ./strgctl --verbs | grep -q '^shadow show'; }
-
 stop_strgd() {
 	local rc=0
 	kill -TERM "$strgd_pid"

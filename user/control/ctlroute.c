@@ -44,6 +44,29 @@ static const char *route_source(const struct config *cfg, const struct config *a
 	return conf && apply_route_same(applied, &conf->spec, cfg, &rt->spec) ? "config" : "state";
 }
 
+/* A route's shadow settings for route show -j: null without one. */
+static json_t *shadow_json(const struct route_shadow *sh)
+{
+	char methods[96];
+	json_t *o;
+
+	if (!sh)
+		return json_null();
+	route_methods_text(sh->methods, methods, sizeof(methods));
+	o = json_pack("{s:s, s:f, s:s, s:b, s:b, s:b, s:s, s:s, s:I, s:I, s:I, s:f}", "pool",
+		      sh->pool_name, "percent", sh->permille / 10.0, "methods", methods,
+		      "compare_status", (sh->compare & SHADOW_CMP_STATUS) != 0, "compare_headers",
+		      (sh->compare & SHADOW_CMP_HEADERS) != 0, "compare_body",
+		      (sh->compare & SHADOW_CMP_BODY) != 0, "ignore_headers", sh->ignore_headers,
+		      "ignore_json", sh->ignore_json, "max_body", (json_int_t)sh->max_body,
+		      "max_inflight", (json_int_t)sh->max_inflight, "timeout_ms",
+		      (json_int_t)sh->timeout_ms, "noise_percent", sh->noise_permille / 10.0);
+	json_object_set_new(o, "alert_percent",
+			    sh->alert_permille ? json_real(sh->alert_permille / 10.0)
+					       : json_null());
+	return o;
+}
+
 /* An allow or deny list as its words ("10.0.0.0/8", ...). */
 static json_t *cidrs_json(const char *word, const struct routegw *gw)
 {
@@ -112,14 +135,15 @@ static json_t *route_json(const struct config *cfg, const struct config *applied
 
 	json_t *o = json_pack(
 		"{s:I, s:o, s:s, s:s, s:b, s:s, s:f, s:b, s:b, s:b, s:s, s:s, s:I, s:o, s:o, s:b, "
-		"s:o}",
+		"s:o, s:o}",
 		"id", (json_int_t)rt->id, "methods", methods, "host", s->host, "path", s->path,
 		"exact", s->exact, "pool", pool_name(cfg, s->pool), "percent",
 		s->split ? s->permille / 10.0 : 100.0, "testers", s->testers, "active",
 		!s->inactive, "strip_prefix", s->adapt && !s->rewrite[0], "rewrite", s->rewrite,
 		"source", route_source(cfg, applied, rt), "slot",
 		rt->slot == ROUTE_SLOT_NONE ? (json_int_t)-1 : (json_int_t)rt->slot, "fallback",
-		fallback, "rollback", rb, "tripped", s->tripped, "trip", trip);
+		fallback, "rollback", rb, "tripped", s->tripped, "trip", trip, "shadow",
+		shadow_json(s->shadow));
 
 	if (o)
 		json_object_set_new(o, "gateway", gateway_json(s->gw));
@@ -323,7 +347,14 @@ int ctl_route_set(struct ctl_env *env, struct ctl_args *a, struct ctl_reply *r)
 /* The route a change names: by id, or by [METHODS] [host HOST] PATH [exact]. */
 static const struct route *route_named(struct ctl_args *a, struct ctl_reply *r)
 {
-	const char *verb = a->argv[0];
+	char what[48];
+
+	snprintf(what, sizeof(what), "route %s", a->argv[0]);
+	return ctl_route_named(a, r, what);
+}
+
+const struct route *ctl_route_named(struct ctl_args *a, struct ctl_reply *r, const char *what)
+{
 	const struct route *rt;
 	struct route_spec spec;
 	char err[1024], *end, *words[CTL_MAX_WORDS + 1];
@@ -337,7 +368,7 @@ static const struct route *route_named(struct ctl_args *a, struct ctl_reply *r)
 	} else {
 		/* The words of "route set" with a pool that does not matter: any defined one. */
 		if (a->argc < 2 || a->argc > CTL_MAX_WORDS - 1) {
-			ctl_fail(r, "route %s: expects " ROUTE_KEY_GRAMMAR, verb);
+			ctl_fail(r, "%s: expects " ROUTE_KEY_GRAMMAR, what);
 			return NULL;
 		}
 		/* The pool goes right after PATH: exact and the conditions follow it. */
@@ -358,7 +389,7 @@ static const struct route *route_named(struct ctl_args *a, struct ctl_reply *r)
 		rt = route_table_find(a->cfg->routes, &spec);
 	}
 	if (!rt)
-		ctl_fail(r, "route %s: no such route", verb);
+		ctl_fail(r, "%s: no such route", what);
 	return rt;
 }
 

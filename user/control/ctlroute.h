@@ -23,15 +23,17 @@
 	  "the route when its errors or p99 pass the limit; limit answers 429 with Retry-After "   \
 	  "over RATE (COUNT[/s|/m|/h]); allow and deny answer 403 to other clients; set-header, "  \
 	  "del-header and their response forms rewrite heads (%{client} %{request_id} %{route} "   \
-	  "%{pool} %{sp}). Every option not named is dropped: "                                    \
-	  "route patch changes one",                                                               \
+	  "%{pool} %{sp}); shadow POOL sends a copy of its requests to POOL, compares its answer " \
+	  "with the user's and drops it (SHADOW-OPTIONS, any order: " SHADOW_GRAMMAR "). Every "   \
+	  "option not named is dropped: route patch changes one",                                  \
 	  CTL_CHANGES, ctl_route_set)                                                              \
 	V("route", "patch", ROUTE_KEY_GRAMMAR " " ROUTEPATCH_GRAMMAR,                              \
 	  "change the options named, keep the route's others (and its state); no-rewrite, "        \
 	  "no-testers, fallback next and no-rollback remove an option; rollback replaces all "     \
 	  "its limits; limit, allow, deny and the header rules replace the route's own, "          \
 	  "no-limit, "                                                                             \
-	  "no-allow, no-deny and no-header-rules remove them; the conditions belong to KEY. "      \
+	  "no-allow, no-deny and no-header-rules remove them; the conditions belong to KEY; "      \
+	  "shadow replaces all the shadow's settings, no-shadow ends it. "                         \
 	  "A change that sends more users to a pool, or drops testers, is warned "                 \
 	  "about (on stderr, --dry-run too)",                                                      \
 	  CTL_CHANGES, ctl_route_patch)                                                            \
@@ -44,5 +46,11 @@
 	  CTL_CHANGES, ctl_route_activate)
 
 ctl_handler ctl_route_show, ctl_route_set, ctl_route_patch, ctl_route_del, ctl_route_activate;
+
+/*
+ * The route a command names in a->argv[1..] (ID, or [METHODS] [host HOST] PATH [exact]), in
+ * a->cfg; NULL after failing the reply with what ("route del") in its words.
+ */
+const struct route *ctl_route_named(struct ctl_args *a, struct ctl_reply *r, const char *what);
 
 #endif

@@ -71,7 +71,7 @@ struct ctl_env {
 };
 
 /* Most words in a command line. */
-#define CTL_MAX_WORDS 32
+#define CTL_MAX_WORDS 64
 
 /* The words of a command after its noun and verb, the options taken out of them. */
 struct ctl_args {

@@ -10,15 +10,17 @@
 #include "control/ctlguard.h"
 #include "control/ctlpool.h"
 #include "control/ctlroute.h"
+#include "control/ctlshadow.h"
 #include "control/ctlstrgd.h"
 #include "control/ctlverbs.h"
 
 const struct ctl_verb ctl_verbs[] = {
-	CTL_ROUTE_VERBS(CTL_VERB) /* route show|set|del|activate|deactivate */
-	CTL_POOL_VERBS(CTL_VERB)  /* pool show|add, backend add|del|set */
-	CTL_STRGD_VERBS(CTL_VERB) /* stats, reload, top, restart */
-	CTL_GUARD_VERBS(CTL_VERB) /* xdp, deny, allow, limit */
-	CTL_FLEET_VERBS(CTL_VERB) /* fleet */
+	CTL_ROUTE_VERBS(CTL_VERB)  /* route show|set|del|activate|deactivate */
+	CTL_SHADOW_VERBS(CTL_VERB) /* shadow show|reset */
+	CTL_POOL_VERBS(CTL_VERB)   /* pool show|add, backend add|del|set */
+	CTL_STRGD_VERBS(CTL_VERB)  /* stats, reload, top, restart */
+	CTL_GUARD_VERBS(CTL_VERB)  /* xdp, deny, allow, limit */
+	CTL_FLEET_VERBS(CTL_VERB)  /* fleet */
 };
 
 const size_t ctl_nverbs = sizeof(ctl_verbs) / sizeof(ctl_verbs[0]);

@@ -431,8 +431,7 @@ static int do_pool(struct config_parser *ps, int argc, char **argv)
 	return 0;
 }
 
-/* "12.5" -> 125 per mille: 0 to 100 with at most one decimal. */
-static int parse_percent(const char *s, uint16_t *permille)
+int config_parse_percent(const char *s, uint16_t *permille)
 {
 	unsigned whole = 0, tenth = 0, digits = 0;
 
@@ -540,7 +539,7 @@ static int parse_rollback(struct config_parser *ps, int argc, char **argv, int *
 	strcpy(pct, argv[*i + 1]);
 	if (n && pct[n - 1] == '%')
 		pct[n - 1] = '\0';
-	if (parse_percent(pct, &spec->rb_err_permille) || !spec->rb_err_permille)
+	if (config_parse_percent(pct, &spec->rb_err_permille) || !spec->rb_err_permille)
 		return cfg_err(ps, "route: rollback: bad error rate '%s' (0.1%% to 100%%)",
 			       argv[*i + 1]);
 	spec->rb_window_s = 10;
@@ -663,7 +662,7 @@ static int route_options(struct config_parser *ps, int argc, char **argv, int i,
 	int err = 0;
 
 	if (i + 1 < argc && !strcmp(argv[i], "percent")) {
-		if (parse_percent(argv[i + 1], &spec->permille))
+		if (config_parse_percent(argv[i + 1], &spec->permille))
 			return cfg_err(ps, "route: bad percent '%s' (0 to 100, one decimal)",
 				       argv[i + 1]);
 		spec->split = true;
@@ -684,6 +683,8 @@ static int route_options(struct config_parser *ps, int argc, char **argv, int i,
 		err = parse_rollback(ps, argc, argv, &i, spec);
 	if (!err)
 		err = route_gateway(ps, argc, argv, &i, spec);
+	if (!err && i < argc && !strcmp(argv[i], "shadow"))
+		err = shadowspec_parse(ps, argc, argv, &i, &spec->shadow);
 	if (err)
 		return err;
 	if (i < argc && !strcmp(argv[i], "inactive")) {

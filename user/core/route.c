@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "core/http.h"
 #include "core/route.h"
 #include "lib/grow.h"
+#include "lib/textcat.h"
 
 #define FNV_BASIS 2166136261u
 #define FNV_PRIME 16777619u
@@ -64,11 +64,26 @@ static void disown(const char *s)
 		free((char *)s);
 }
 
+/* A stored copy of a shadow that is on; *err set when memory ran out. */
+static const struct route_shadow *own_shadow(const struct route_shadow *sh, bool *err)
+{
+	struct route_shadow *c;
+
+	if (!sh->on)
+		return NULL;
+	c = malloc(sizeof(*c));
+	if (c)
+		*c = *sh;
+	*err = *err || !c;
+	return c;
+}
+
 static void node_free(struct route_node *n)
 {
 	disown(n->r.spec.rewrite);
 	disown(n->r.spec.trip);
 	disown_gw(n->r.spec.gw);
+	free((void *)n->r.spec.shadow);
 	free(n);
 }
 
@@ -100,6 +115,7 @@ const struct route_stored *route_spec_view(const struct route_spec *s, struct ro
 		.trip = s->trip,
 		.exact = s->exact,
 		.gw = &s->gw,
+		.shadow = s->shadow.on ? &s->shadow : NULL,
 	};
 	set_settings(v, s);
 	return v;
@@ -139,6 +155,8 @@ void route_spec_from(const struct route_stored *s, struct route_spec *out)
 	out->rb_window_s = s->rb_window_s;
 	out->rb_min = s->rb_min;
 	out->tripped = s->tripped;
+	if (s->shadow)
+		out->shadow = *s->shadow;
 }
 
 /* Every route whose path is exactly this prefix, in precedence order: the first match wins. */
@@ -448,7 +466,8 @@ bool route_spec_equal(const struct route_stored *a, const struct route_stored *b
 	       (a->fallback != ROUTE_FALLBACK_POOL || a->fallback_pool == b->fallback_pool) &&
 	       a->rb_err_permille == b->rb_err_permille && a->rb_p99_ms == b->rb_p99_ms &&
 	       a->rb_window_s == b->rb_window_s && a->rb_min == b->rb_min &&
-	       a->tripped == b->tripped && routegw_equal(a->gw, b->gw);
+	       a->tripped == b->tripped && routegw_equal(a->gw, b->gw) &&
+	       shadowspec_equal(a->shadow, b->shadow);
 }
 
 size_t route_methods_text(uint32_t mask, char *out, size_t len)
@@ -480,58 +499,45 @@ size_t route_key_text(const struct route_stored *s, char *out, size_t len)
 	return n;
 }
 
-/* Appends with snprintf semantics: returns the length the whole text needs. */
-static size_t add(char *out, size_t len, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static size_t add(char *out, size_t len, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = vsnprintf(out + (n < len ? n : len), n < len ? len - n : 0, fmt, ap);
-	va_end(ap);
-	return n + (r > 0 ? (size_t)r : 0);
-}
-
 size_t route_spec_text(const struct route_stored *s, const char *pool, const char *fallback,
 		       char *out, size_t len)
 {
 	size_t n = route_methods_text(s->methods, out, len);
 
 	if (n)
-		n = add(out, len, n, " ");
+		n = textcat_add(out, len, n, " ");
 	if (s->host[0])
-		n = add(out, len, n, "host %s ", s->host);
-	n = add(out, len, n, "%s %s", s->path, pool);
+		n = textcat_add(out, len, n, "host %s ", s->host);
+	n = textcat_add(out, len, n, "%s %s", s->path, pool);
 	if (s->split)
-		n = add(out, len, n, " percent %u.%u", s->permille / 10u, s->permille % 10u);
+		n = textcat_add(out, len, n, " percent %u.%u", s->permille / 10u,
+				s->permille % 10u);
 	if (s->exact)
-		n = add(out, len, n, " exact");
+		n = textcat_add(out, len, n, " exact");
 	if (s->adapt && s->rewrite[0])
-		n = add(out, len, n, " rewrite %s", s->rewrite);
+		n = textcat_add(out, len, n, " rewrite %s", s->rewrite);
 	else if (s->adapt)
-		n = add(out, len, n, " strip-prefix");
+		n = textcat_add(out, len, n, " strip-prefix");
 	if (s->testers)
-		n = add(out, len, n, " testers");
+		n = textcat_add(out, len, n, " testers");
 	if (s->fallback == ROUTE_FALLBACK_NONE)
-		n = add(out, len, n, " fallback none");
+		n = textcat_add(out, len, n, " fallback none");
 	else if (s->fallback == ROUTE_FALLBACK_POOL)
-		n = add(out, len, n, " fallback %s", fallback ? fallback : "?");
+		n = textcat_add(out, len, n, " fallback %s", fallback ? fallback : "?");
 	if (s->rb_err_permille) {
-		n = add(out, len, n, " rollback %u.%u%%", s->rb_err_permille / 10u,
-			s->rb_err_permille % 10u);
+		n = textcat_add(out, len, n, " rollback %u.%u%%", s->rb_err_permille / 10u,
+				s->rb_err_permille % 10u);
 		if (s->rb_p99_ms)
-			n = add(out, len, n, " p99 %u", s->rb_p99_ms);
-		n = add(out, len, n, " window %us min %u", s->rb_window_s, s->rb_min);
+			n = textcat_add(out, len, n, " p99 %u", s->rb_p99_ms);
+		n = textcat_add(out, len, n, " window %us min %u", s->rb_window_s, s->rb_min);
 	}
 	if (s->gw)
 		n += routegw_text(s->gw, out + (n < len ? n : len), n < len ? len - n : 0);
+	n = shadowspec_text(s->shadow, out, len, n);
 	if (s->inactive)
-		n = add(out, len, n, " inactive");
+		n = textcat_add(out, len, n, " inactive");
 	if (s->tripped)
-		n = add(out, len, n, " tripped");
+		n = textcat_add(out, len, n, " tripped");
 	return n;
 }
 
@@ -623,7 +629,7 @@ static int route_insert(struct route_table *t, const struct route_spec *s, uint3
 {
 	struct route_prefix *p;
 	struct route_node *n;
-	bool created;
+	bool created, nomem = false;
 	int err;
 
 	err = pfx_reserve(t);
@@ -637,8 +643,10 @@ static int route_insert(struct route_table *t, const struct route_spec *s, uint3
 	n->r.spec.rewrite = own(s->rewrite);
 	n->r.spec.trip = own(s->trip);
 	n->r.spec.gw = own_gw(&s->gw);
-	p = n->r.spec.rewrite && n->r.spec.trip && n->r.spec.gw ? prefix_get(t, s->path, &created)
-								: NULL;
+	n->r.spec.shadow = own_shadow(&s->shadow, &nomem);
+	p = n->r.spec.rewrite && n->r.spec.trip && n->r.spec.gw && !nomem
+		    ? prefix_get(t, s->path, &created)
+		    : NULL;
 	if (!p) {
 		node_free(n);
 		return -ENOMEM;
@@ -724,6 +732,19 @@ struct route_table *route_table_clone(const struct route_table *t)
 	return c;
 }
 
+/* A shadow as the parser makes them: its strings ended, its numbers in their ranges. */
+static bool shadow_valid(const struct route_shadow *sh)
+{
+	return sh->pool >= 0 && memchr(sh->pool_name, 0, sizeof(sh->pool_name)) &&
+	       memchr(sh->ignore_headers, 0, sizeof(sh->ignore_headers)) &&
+	       memchr(sh->ignore_json, 0, sizeof(sh->ignore_json)) && sh->permille <= 1000 &&
+	       sh->methods && !(sh->methods & ~ROUTE_METHODS_VALID) && sh->compare &&
+	       !(sh->compare & ~SHADOW_CMP_ALL) && sh->max_body &&
+	       sh->max_body <= SHADOW_MAX_BODY_MAX && sh->max_inflight &&
+	       sh->max_inflight <= SHADOW_INFLIGHT_MAX && sh->timeout_ms &&
+	       sh->noise_permille <= 1000 && sh->alert_permille <= 1000;
+}
+
 /* Copy a caller's spec into canonical form, rejecting what route_path_set/host_set would. */
 int route_spec_normalize(struct route_spec *out, const struct route_spec *in)
 {
@@ -760,6 +781,10 @@ int route_spec_normalize(struct route_spec *out, const struct route_spec *in)
 	out->rb_min = in->rb_err_permille ? in->rb_min : 0;
 	out->tripped = in->tripped;
 	strcpy(out->trip, in->tripped ? in->trip : "");
+	if (in->shadow.on && !shadow_valid(&in->shadow))
+		return -EINVAL;
+	if (in->shadow.on)
+		out->shadow = in->shadow;
 	out->gw = in->gw;
 	err = routegw_normalize(&out->gw);
 	if (!err)
@@ -799,20 +824,25 @@ int route_table_set(struct route_table *t, const struct route_spec *spec)
 		/* Same key: the order among the prefix's routes holds, only the target changes. */
 		const char *rewrite = own(s.rewrite), *trip = own(s.trip);
 		const struct routegw *gw = own_gw(&s.gw);
+		bool nomem = false;
+		const struct route_shadow *shadow = own_shadow(&s.shadow, &nomem);
 
-		if (!rewrite || !trip || !gw) {
+		if (!rewrite || !trip || !gw || nomem) {
 			disown(rewrite);
 			disown(trip);
 			disown_gw(gw);
+			free((void *)shadow);
 			return -ENOMEM;
 		}
 		t->ntesters += (size_t)s.testers - (size_t)n->r.spec.testers;
 		disown(n->r.spec.rewrite);
 		disown(n->r.spec.trip);
 		disown_gw(n->r.spec.gw);
+		free((void *)n->r.spec.shadow);
 		n->r.spec.rewrite = rewrite;
 		n->r.spec.trip = trip;
 		n->r.spec.gw = gw;
+		n->r.spec.shadow = shadow;
 		set_settings(&n->r.spec, &s);
 		return (int)n->r.id;
 	}

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/routegw.h"
+#include "core/shadowspec.h"
 
 #define ROUTE_PATH_MAX 1024
 #define ROUTE_HOST_MAX 255
@@ -23,7 +24,7 @@
 #define ROUTE_GRAMMAR                                                                              \
 	"[METHODS] [host HOST] PATH POOL [percent P] [exact] [strip-prefix | rewrite NEW] "        \
 	"[testers] [fallback POOL | none] [rollback ERR% [p99 MS] [window T] [min "                \
-	"N]] " ROUTEGW_GRAMMAR " [inactive]"
+	"N]] " ROUTEGW_GRAMMAR " [shadow POOL [SHADOW-OPTIONS]] [inactive]"
 /* How a change names a route: its id, or its key. */
 #define ROUTE_KEY_GRAMMAR                                                                          \
 	"ID | [METHODS] [host HOST] PATH [exact] [header NAME VALUE|~PREFIX] [cookie NAME VALUE] " \
@@ -56,6 +57,7 @@ struct route_spec {
 	char trip[160]; /* what tripped it: the figures over the window */
 	/* Gateway options: conditions (part of the key), limit, access, header rules. */
 	struct routegw gw;
+	struct route_shadow shadow; /* a copy of its requests to another pool (.on), compared */
 };
 
 enum route_fallback {
@@ -81,6 +83,7 @@ struct route_stored {
 	uint32_t rb_p99_ms, rb_window_s, rb_min;
 	bool tripped;
 	const struct routegw *gw; /* never NULL: a shared empty one when the route has none */
+	const struct route_shadow *shadow; /* NULL: none */
 };
 
 /* A route as stored: the spec plus its stable id (unique for the table's life). */
@@ -244,6 +247,7 @@ bool route_spec_equal(const struct route_stored *a, const struct route_stored *b
 const struct route_stored *route_spec_view(const struct route_spec *s, struct route_stored *view);
 
 /* Longest text route_spec_text() writes. */
-#define ROUTE_TEXT_MAX (2 * ROUTE_PATH_MAX + ROUTE_HOST_MAX + 160 + ROUTEGW_TEXT_MAX)
+#define ROUTE_TEXT_MAX                                                                             \
+	(2 * ROUTE_PATH_MAX + ROUTE_HOST_MAX + 160 + ROUTEGW_TEXT_MAX + SHADOW_TEXT_MAX)
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "core/http.h"
 #include "core/routegw.h"
+#include "lib/textcat.h"
 #include "strg/http_scan.h"
 
 #define LIMIT_COUNT_MAX 1000000u
@@ -464,20 +465,6 @@ bool routegw_equal(const struct routegw *a, const struct routegw *b)
 
 /* ---- text ---- */
 
-static size_t add(char *out, size_t len, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static size_t add(char *out, size_t len, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = vsnprintf(out + (n < len ? n : len), n < len ? len - n : 0, fmt, ap);
-	va_end(ap);
-	return n + (r > 0 ? (size_t)r : 0);
-}
-
 static const char *const match_words[] = {"", "header", "cookie", "query"};
 static const char *const rule_words[] = {"", "set-header", "del-header", "set-response-header",
 					 "del-response-header"};
@@ -490,8 +477,9 @@ size_t routegw_key_text(const struct routegw *gw, char *out, size_t len)
 	if (len)
 		out[0] = '\0';
 	for (unsigned i = 0; i < gw->nmatch; i++)
-		n = add(out, len, n, " %s %s %s%s", match_words[gw->match[i].kind],
-			gw->match[i].name, gw->match[i].prefix ? "~" : "", gw->match[i].value);
+		n = textcat_add(out, len, n, " %s %s %s%s", match_words[gw->match[i].kind],
+				gw->match[i].name, gw->match[i].prefix ? "~" : "",
+				gw->match[i].value);
 	return n;
 }
 
@@ -502,18 +490,19 @@ static size_t cidr_text(const struct routegw_cidr *c, char *out, size_t len, siz
 
 	if (c->bits >= 96 && !memcmp(c->addr, mapped, 12)) {
 		inet_ntop(AF_INET, c->addr + 12, a, sizeof(a));
-		return c->bits == 128 ? add(out, len, n, "%s", a)
-				      : add(out, len, n, "%s/%u", a, c->bits - 96u);
+		return c->bits == 128 ? textcat_add(out, len, n, "%s", a)
+				      : textcat_add(out, len, n, "%s/%u", a, c->bits - 96u);
 	}
 	inet_ntop(AF_INET6, c->addr, a, sizeof(a));
-	return c->bits == 128 ? add(out, len, n, "%s", a) : add(out, len, n, "%s/%u", a, c->bits);
+	return c->bits == 128 ? textcat_add(out, len, n, "%s", a)
+			      : textcat_add(out, len, n, "%s/%u", a, c->bits);
 }
 
 static size_t list_text(const char *word, const struct routegw_cidr *v, unsigned nv, char *out,
 			size_t len, size_t n)
 {
 	for (unsigned i = 0; i < nv; i++) {
-		n = add(out, len, n, i ? "," : " %s ", word);
+		n = textcat_add(out, len, n, i ? "," : " %s ", word);
 		n = cidr_text(&v[i], out, len, n);
 	}
 	return n;
@@ -525,18 +514,18 @@ size_t routegw_text(const struct routegw *gw, char *out, size_t len)
 	size_t n = routegw_key_text(gw, out, len);
 
 	if (l->count) {
-		n = add(out, len, n, " limit %u/%c burst %u", l->count, l->unit, l->burst);
+		n = textcat_add(out, len, n, " limit %u/%c burst %u", l->count, l->unit, l->burst);
 		if (l->per)
-			n = add(out, len, n, " per %s%s%s", per_words[l->per], l->key[0] ? " " : "",
-				l->key);
+			n = textcat_add(out, len, n, " per %s%s%s", per_words[l->per],
+					l->key[0] ? " " : "", l->key);
 	}
 	n = list_text("allow", gw->allow, gw->nallow, out, len, n);
 	n = list_text("deny", gw->deny, gw->ndeny, out, len, n);
 	for (unsigned i = 0; i < gw->nrule; i++) {
 		const struct routegw_rule *r = &gw->rule[i];
 
-		n = add(out, len, n, " %s %s%s%s", rule_words[r->kind], r->name,
-			r->value[0] ? " " : "", r->value);
+		n = textcat_add(out, len, n, " %s %s%s%s", rule_words[r->kind], r->name,
+				r->value[0] ? " " : "", r->value);
 	}
 	return n;
 }

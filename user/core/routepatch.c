@@ -10,7 +10,7 @@
 #include "core/routepatch.h"
 #include "lib/words.h"
 
-#define MAX_WORDS 40
+#define MAX_WORDS 64
 
 enum seen {
 	SEEN_POOL = 1,
@@ -19,6 +19,7 @@ enum seen {
 	SEEN_TESTERS = 8,
 	SEEN_FALLBACK = 16,
 	SEEN_ROLLBACK = 32,
+	SEEN_SHADOW = 64,
 };
 
 /* One option's words read as the route grammar reads them, on a stand-in route. */
@@ -45,6 +46,16 @@ static int rollback_words(int argc, char **argv, int i)
 	return n;
 }
 
+/* The words shadow takes: POOL and then its options' pairs (the route grammar's order). */
+static int shadow_words(int argc, char **argv, int i)
+{
+	int n = 2;
+
+	while (i + n + 1 < argc && shadowspec_is_option(argv[i + n]))
+		n += 2;
+	return n;
+}
+
 static void rollback_copy(struct route_spec *s, const struct route_spec *from)
 {
 	s->rb_err_permille = from->rb_err_permille;
@@ -65,6 +76,7 @@ static unsigned option_bit(const char *word)
 		{"no-rewrite", SEEN_ADAPT},   {"testers", SEEN_TESTERS},
 		{"no-testers", SEEN_TESTERS}, {"fallback", SEEN_FALLBACK},
 		{"rollback", SEEN_ROLLBACK},  {"no-rollback", SEEN_ROLLBACK},
+		{"shadow", SEEN_SHADOW},      {"no-shadow", SEEN_SHADOW},
 	};
 
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
@@ -94,7 +106,7 @@ static int one_option(struct config *cfg, int argc, char **argv, int i, struct r
 	}
 	*seen |= bit;
 	if (!val && (bit == SEEN_POOL || bit == SEEN_PERCENT || bit == SEEN_FALLBACK ||
-		     !strcmp(k, "rewrite") || !strcmp(k, "rollback"))) {
+		     !strcmp(k, "rewrite") || !strcmp(k, "rollback") || !strcmp(k, "shadow"))) {
 		snprintf(err, errlen, "route patch: '%s' needs a value", k);
 		return -EINVAL;
 	}
@@ -119,12 +131,17 @@ static int one_option(struct config *cfg, int argc, char **argv, int i, struct r
 		rollback_copy(s, &(struct route_spec){0});
 		return 1;
 	}
+	if (!strcmp(k, "no-shadow")) {
+		s->shadow = (struct route_shadow){0};
+		return 1;
+	}
 	if (bit == SEEN_FALLBACK && !strcmp(val, "next")) {
 		s->fallback = ROUTE_FALLBACK_NEXT;
 		s->fallback_pool = 0;
 		return 2;
 	}
 	n = !strcmp(k, "rollback")	 ? rollback_words(argc, argv, i)
+	    : !strcmp(k, "shadow")	 ? shadow_words(argc, argv, i)
 	    : !strcmp(k, "strip-prefix") ? 1
 					 : 2;
 	if (parse_as_route(cfg, n, argv + i, &tmp, err, errlen))
@@ -138,6 +155,8 @@ static int one_option(struct config *cfg, int argc, char **argv, int i, struct r
 	} else if (bit == SEEN_FALLBACK) {
 		s->fallback = tmp.fallback;
 		s->fallback_pool = tmp.fallback_pool;
+	} else if (bit == SEEN_SHADOW) {
+		s->shadow = tmp.shadow;
 	} else {
 		rollback_copy(s, &tmp);
 	}

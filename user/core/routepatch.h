@@ -17,7 +17,8 @@
 	"no-testers] "                                                                             \
 	"[fallback POOL | none | next] [rollback ERR% [p99 MS] [window T] [min N] | no-rollback] " \
 	"[limit RATE [burst N] [per ...] | no-limit] [allow CIDR,... | no-allow] "                 \
-	"[deny CIDR,... | no-deny] [HEADER-RULE... | no-header-rules]"
+	"[deny CIDR,... | no-deny] [HEADER-RULE... | no-header-rules] "                            \
+	"[shadow POOL [OPTIONS] | no-shadow]"
 
 /*
  * Apply the options argv[0..argc) (ROUTEPATCH_GRAMMAR, any order, each at most once) to s,

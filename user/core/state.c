@@ -418,7 +418,7 @@ static int state_open(struct config *cfg, FILE **f, char *err, size_t errlen)
 /* Every line of f into ld, and the file whole (its end line). 0 or -errno (err says where). */
 static int load_lines(struct config *cfg, FILE *f, struct load *ld, char *err, size_t errlen)
 {
-	char line[4096], msg[256];
+	char line[8192], msg[256];
 	int ret = 0;
 
 	while (fgets(line, sizeof(line), f)) {

@@ -36,6 +36,7 @@
 #include "control/reload.h"
 #include "control/rollback.h"
 #include "dataplane/session.h"
+#include "dataplane/shadow.h"
 #include "kernel/splice.h"
 #include "control/saver.h"
 #include "lib/sdnotify.h"
@@ -448,6 +449,7 @@ static void on_timer(struct proxy *px)
 		next = c->next;
 		session_tick(c, now, px->stop_deadline);
 	}
+	shadow_tick(&px->w, now);
 	/* A backend stopped serving (health, drain, maintenance): connections let go of it. */
 	if (backends_epoch(px) != px->swept && session_sweep_backends(&px->w))
 		px->swept = backends_epoch(px);
@@ -463,6 +465,7 @@ static void on_timer(struct proxy *px)
 		follow_store(px); /* one given back during a restart */
 		store_save(px, false);
 		rollback_tick(px->ctl_env.rollback, &px->ctl_env.chg, now);
+		shadow_watch(&px->w, now);
 	}
 	submit_tick(px);
 	if (px->accept_paused && !px->w.stopping)
@@ -536,6 +539,11 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 	case HEALTH_OP_SEND:
 	case HEALTH_OP_RECV:
 		health_on_cqe(px->health, px->w.cfg, op, ring_tag_obj(ud), cqe->res);
+		return;
+	case SHADOW_OP_CONNECT:
+	case SHADOW_OP_SEND:
+	case SHADOW_OP_RECV:
+		shadow_on_cqe(&px->w, op, ring_tag_obj(ud), cqe->res);
 		return;
 	case METRICSRV_OP_FRAME: /* the metrics listener's thread asks for a frame */
 		metrics_on_ask(px);
@@ -706,6 +714,7 @@ static void worker_close(struct proxy *px)
 	if (px->w.ring.ring_fd > 0)
 		io_uring_queue_exit(&px->w.ring);
 	reqsrv_close(px->ctl); /* after the ring: no completion names its connections */
+	shadow_free_all(&px->w);
 	health_close(px->health);
 	metrics_free(px->ctl_env.metrics);
 	rollback_free(px->ctl_env.rollback);

@@ -205,6 +205,7 @@ struct conn {
 	uint64_t eof_deadline; /* until when an end waits for the kernel's bytes to drain */
 	struct conn_pipe pipe; /* a bulk body's way past the buffers (CF_PIPED) */
 	struct kconn k;	       /* the kernel's half (the hand-off's) */
+	struct shadow_copy *shadow; /* the current request's copy, while the exchange feeds it */
 };
 
 /* Bytes read from a side and not consumed yet. */

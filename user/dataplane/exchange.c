@@ -22,6 +22,7 @@
 #include "dataplane/gateway.h"
 #include "dataplane/handoff.h"
 #include "dataplane/health.h"
+#include "dataplane/shadow.h"
 #include "lib/log.h"
 #include "core/proxyproto.h"
 
@@ -51,6 +52,7 @@ void exchange_reset(struct conn *c)
 {
 	bool client_eof = c->cd[CLIENT].msg.eof; /* the client's end stays ended */
 
+	shadow_user_end(c, false); /* an exchange that did not finish: nothing to compare */
 	if (conn_has(c, CF_INFLIGHT) && c->pool >= 0)
 		pool_inflight_add(&c->w->prt[c->pool], c->up[c->pool].bidx, -1);
 	c->flags &= ~CF_INFLIGHT;
@@ -357,6 +359,9 @@ static void route_request(struct conn *c, const struct http_request *req, const 
 	build_head(c, req, (size_t)n, rt);
 	if (routegw_has_rules(rt->spec.gw, ROUTEGW_RESP_KINDS))
 		c->resp_rules = rt->id;
+	if (matched->spec.shadow && tester < 0)
+		shadow_start(c, matched, req, buf, c->head.data + PROXYPROTO_V2_MAX, c->head_len,
+			     bucket);
 	c->cd[CLIENT].start += (uint32_t)n;
 	forward(c);
 }
@@ -657,6 +662,13 @@ static long msg_take(struct msg_dir *m, const char *buf, uint32_t avail, bool *d
 	}
 }
 
+/* The user's request went whole to its pool: its copy, if any, may go. */
+static void shadow_check_sent(struct conn *c)
+{
+	if (c->shadow && c->cd[CLIENT].msg.done && c->head.sent >= c->head.len)
+		shadow_request_sent(c);
+}
+
 /* Hand the next slice of request body to the backend, or read more of it from the client. */
 static void exchange_pump_up(struct conn *c)
 {
@@ -690,8 +702,11 @@ static void exchange_pump_up(struct conn *c)
 	}
 	if (done && !c->t_req_end)
 		c->t_req_end = c->t_in; /* the bytes that end it came then */
+	if (n && c->shadow)
+		shadow_request_body(c, cl->buf + cl->start, (uint32_t)n);
 	if (!n) {
 		cl->msg.done = done;
+		shadow_check_sent(c);
 		return;
 	}
 	cl->msg.done_pending = done;
@@ -716,6 +731,7 @@ static void exchange_finish(struct conn *c)
 		conn_unsolicited(c, c->pool, "seen by the kernel");
 	if (!c->cd[BACKEND].msg.keep || conn_unread(c, BACKEND) || c->up[c->pool].unsolicited)
 		conn_drop_backend(c, c->pool);
+	shadow_user_end(c, true);
 	conn_count(c, c->status);
 	/* Stopping: a response that did not say close leaves room for one more request. */
 	keep = c->cd[CLIENT].msg.keep && c->cd[BACKEND].msg.keep;
@@ -858,17 +874,20 @@ static void exchange_on_bsend(struct conn *c, int res)
 	c->cd[CLIENT].fwd += (uint64_t)res;
 	if (c->head.sent < c->head.len) {
 		c->head.sent += (uint32_t)res;
-		if (c->head.sent < c->head.len)
+		if (c->head.sent < c->head.len) {
 			conn_send_backend(c, c->head.data + c->head_off + c->head.sent,
 					  c->head.len - c->head.sent);
-		else
-			exchange_pump_up(c);
+			return;
+		}
+		shadow_check_sent(c);
+		exchange_pump_up(c);
 		return;
 	}
 	if (!conn_passed_on(c, CLIENT, (uint32_t)res))
 		return;
 	if (c->cd[CLIENT].msg.done_pending) {
 		c->cd[CLIENT].msg.done = true;
+		shadow_check_sent(c);
 		c->deadline_ns = now_ns() + ms_ns(c->w->cfg->server_timeout_ms);
 		exchange_finish(c);
 		return;
@@ -1030,7 +1049,8 @@ static void hold_end(struct conn *c, uint64_t total)
 /*
  * A Content-Length body with limit splice-body or more still to come goes through a pipe
  * when the ring can splice, nothing of it waits in the buffer, and the backend socket is not
- * in the sockhash (a splice from it would bypass its psock, where the verdict queues bytes).
+ * in the sockhash (a splice from it would bypass its psock, where the verdict queues bytes);
+ * and no shadow copy waits to compare it (its bytes must pass through strgd to be seen).
  */
 static bool pipe_wanted(const struct conn *c)
 {
@@ -1039,7 +1059,7 @@ static bool pipe_wanted(const struct conn *c)
 
 	return min && (c->w->ring_feat & RING_F_SPLICE) && m->body == HTTP_BODY_LENGTH &&
 	       m->left >= min && !conn_unread(c, BACKEND) && !conn_has(c, CF_TUNNEL | CF_ADOPTED) &&
-	       !kconn_holds_backend(&c->k, (unsigned)c->pool);
+	       !kconn_holds_backend(&c->k, (unsigned)c->pool) && !c->shadow;
 }
 
 static uint32_t min_u32(uint64_t a, uint64_t b)
@@ -1220,6 +1240,8 @@ static void exchange_pump_down(struct conn *c)
 	be->msg.done_pending = done;
 	if (done)
 		hold_end(c, be->fwd + (uint64_t)n);
+	if (c->shadow)
+		shadow_response(c, be->buf + be->start, (uint32_t)n);
 	conn_pass_on(c, BACKEND, (uint32_t)n);
 }
 

@@ -14,6 +14,8 @@
 #include "core/http.h"
 
 struct conn;
+struct shadow_copy;
+struct shadow_idle;
 struct splice;
 struct stats;
 struct limiter;
@@ -45,7 +47,10 @@ struct worker {
 	int xout; /* enum xout of the exchange step running (exchange.c): not in the connection,
 		   * which the step may have closed and freed */
 	struct __kernel_timespec
-		connect_ts; /* timeout connect, for the connects' linked timeouts */
+		connect_ts;		 /* timeout connect, for the connects' linked timeouts */
+	struct shadow_copy *shadows;	 /* copies of requests in flight (shadow.c) */
+	struct shadow_idle *shadow_idle; /* copy connections kept alive between copies */
+	uint64_t shadow_rng;		 /* which copies also sample noise */
 };
 
 #endif

@@ -330,16 +330,17 @@ static int decode_pools(struct config *cfg, const struct fleet_objs *objs, char 
 
 /* ---- routes ---- */
 
-static const char *const route_fields[] = {"schema",	   "methods", "host",	  "path",
-					   "pool",	   "percent", "exact",	  "rewrite",
-					   "strip_prefix", "testers", "fallback", "rollback",
-					   "inactive",	   "tripped", "gateway",  NULL};
+static const char *const route_fields[] = {
+	"schema", "methods",  "host",	      "path",	 "pool",     "percent",
+	"exact",  "rewrite",  "strip_prefix", "testers", "fallback", "rollback",
+	"shadow", "inactive", "tripped",      "gateway", NULL};
 static const char *const rollback_fields[] = {"errors_percent", "p99_ms", "window_s", "min", NULL};
 
 struct words {
 	char *v[ROUTE_WORDS];
-	char buf[ROUTE_WORDS][32]; /* numbers written here */
-	char gw[ROUTEGW_TEXT_MAX]; /* the gateway options' text, split in place */
+	char buf[ROUTE_WORDS][32];    /* numbers written here */
+	char gw[ROUTEGW_TEXT_MAX];    /* the gateway options' text, split in place */
+	char shadow[SHADOW_TEXT_MAX]; /* the shadow's words, split in place */
 	int n;
 };
 
@@ -413,6 +414,24 @@ static bool rollback_words(struct words *w, json_t *rb)
 	return true;
 }
 
+/* "shadow": the words after "shadow" in a route line, one string ("modern percent 5"). */
+static bool shadow_words(struct words *w, json_t *v)
+{
+	char *part[ROUTE_WORDS];
+	int n;
+
+	if (!json_is_string(v) || strlen(json_string_value(v)) >= sizeof(w->shadow))
+		return false;
+	strcpy(w->shadow, json_string_value(v));
+	n = words_split(w->shadow, part, ROUTE_WORDS, false);
+	if (n < 1 || w->n + n + 1 >= ROUTE_WORDS)
+		return false;
+	word(w, "shadow");
+	for (int i = 0; i < n; i++)
+		word(w, part[i]);
+	return true;
+}
+
 /*
  * The words of a "route" line, in the grammar's order:
  * [METHODS] [host H] PATH POOL [percent P] [exact] [strip-prefix|rewrite NEW] [testers]
@@ -451,6 +470,10 @@ static const char *route_words(json_t *j, struct words *w)
 	v = json_object_get(j, "gateway");
 	if (v && !gateway_words(w, v))
 		return "\"gateway\" is not the route's gateway options in words";
+	v = json_object_get(j, "shadow");
+	if (v && !shadow_words(w, v))
+		return "\"shadow\" is not the words after \"shadow\" in a route line (\"modern "
+		       "percent 5\")";
 	if (json_is_true(json_object_get(j, "inactive")))
 		word(w, "inactive");
 	v = json_object_get(j, "tripped");
@@ -634,6 +657,12 @@ static void route_opts_json(json_t *o, const struct config *t, const struct rout
 		if (rb && s->rb_p99_ms)
 			json_object_set_new(rb, "p99_ms", json_integer(s->rb_p99_ms));
 		json_object_set_new(o, "rollback", rb);
+	}
+	if (s->shadow) {
+		char text[SHADOW_TEXT_MAX];
+
+		shadowspec_text(s->shadow, text, sizeof(text), 0);
+		json_object_set_new(o, "shadow", json_string(text + strlen(" shadow ")));
 	}
 	if (!routegw_empty(s->gw)) {
 		char gw[ROUTEGW_TEXT_MAX];

@@ -412,8 +412,11 @@ static void fill_cand(struct strg_route_cand *c, const struct route *r)
 	c->route_id = r->id;
 	c->pool = (uint16_t)r->spec.pool;
 	c->flags = r->spec.exact ? STRG_CAND_EXACT : 0;
-	/* The split's buckets come from cookies or headers strgd reads: its requests go up. */
-	if (r->spec.split || r->spec.testers || r->spec.adapt)
+	/*
+	 * The split's buckets come from cookies or headers strgd reads, and a shadow's copy is
+	 * made in user space: their requests go up.
+	 */
+	if (r->spec.split || r->spec.testers || r->spec.adapt || r->spec.shadow)
 		c->flags |= STRG_CAND_USER;
 	/*
 	 * Conditions and per-key limits read fields, access lists the client's address in every

@@ -30,7 +30,9 @@ enum ring_range {
 	RING_OPS_HEALTH = 32,	/* active health checks (dataplane/health.h) */
 	RING_OPS_CTL = 36,	/* the control socket's server: accept, recv, send (reqsrv.h) */
 	RING_OPS_METRICS = 40,	/* the metrics listener: accept, recv, send, and its frames */
-	RING_OPS_END = 44,
+	RING_OPS_SHADOW = 44,	/* shadow copies' connections (dataplane/shadow.h) */
+	RING_OPS_SHADOW_END = 48,
+	RING_OPS_END = 48,
 };
 
 #define RING_OP_SHIFT 58

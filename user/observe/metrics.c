@@ -15,6 +15,8 @@
 #include "lib/clock.h"
 #include "observe/metrics.h"
 #include "observe/quantile.h"
+#include "observe/shadowstats.h"
+#include "observe/shadowview.h"
 #include "core/route.h"
 #include "lib/grow.h"
 #include "lib/ring.h"
@@ -249,6 +251,9 @@ int metrics_count(struct stats *st, uint64_t now_ns, struct metrics_view *v)
 		free(row->trip);
 	}
 	v->nrows = kept;
+	for (size_t i = 0; i < v->nshadow; i++)
+		shadowstats_snapshot(stats_shadow(st), v->shadow[i].snap->slot,
+				     v->shadow[i].snap->route_id, v->shadow[i].snap);
 	v->window_s = v->base_ns ? (double)(now_ns - v->base_ns) / 1e9 : 0;
 	v->counted = true;
 	return 0;
@@ -310,6 +315,34 @@ static int collect_backends(const struct metrics_src *src, uint64_t now_ns, stru
 	return 0;
 }
 
+/* A shadowed route's names and settings; its figures come with the counters. */
+static int frame_shadow(const struct config *cfg, const struct route *rt, struct metrics_view *v)
+{
+	const struct route_shadow *sh = rt->spec.shadow;
+	struct shadowview_route *r, *grown;
+
+	if (!sh || rt->slot >= STRG_ROUTE_SLOTS)
+		return 0;
+	grown = realloc(v->shadow, (v->nshadow + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	v->shadow = grown;
+	r = &v->shadow[v->nshadow];
+	*r = (struct shadowview_route){.permille = sh->permille,
+				       .noise_permille = sh->noise_permille,
+				       .alert_permille = sh->alert_permille};
+	r->route = route_key_dup(&rt->spec);
+	r->pool = strdup(sh->pool_name);
+	r->legacy = strdup(cfg->pools[rt->spec.pool].name);
+	r->snap = calloc(1, sizeof(*r->snap));
+	v->nshadow++;
+	if (!r->route || !r->pool || !r->legacy || !r->snap)
+		return -ENOMEM;
+	r->snap->route_id = rt->id;
+	r->snap->slot = rt->slot;
+	return 0;
+}
+
 int metrics_frame(struct metrics *m, const struct metrics_src *src, uint64_t now_ns,
 		  struct metrics_view *out)
 {
@@ -326,6 +359,8 @@ int metrics_frame(struct metrics *m, const struct metrics_src *src, uint64_t now
 		return -ENOMEM;
 	for (size_t i = 0; i < n && !err; i++)
 		err = frame_route(src, routes[i], base, now_ns, out, &cap);
+	for (size_t i = 0; i < n && !err; i++)
+		err = frame_shadow(src->cfg, routes[i], out);
 	free(routes);
 	if (!err)
 		err = frame_route(src, NULL, base, now_ns, out, &cap);
@@ -424,6 +459,9 @@ void metrics_view_free(struct metrics_view *v)
 	free(v->backends);
 	free(v->workers);
 	free(v->strings);
+	for (size_t i = 0; i < v->nshadow; i++)
+		shadowview_route_free(&v->shadow[i]);
+	free(v->shadow);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -671,7 +709,8 @@ static json_t *xdp_json(const struct metrics_view *v)
 json_t *metrics_json(const struct metrics_view *v)
 {
 	json_t *routes = json_array(), *unrouted = json_array(), *pools = json_array();
-	json_t *backends = json_array(), *workers = json_array(), *cur = NULL;
+	json_t *backends = json_array(), *workers = json_array(), *cur = NULL,
+	       *shadow = json_array();
 	uint32_t cur_id = 0;
 
 	for (size_t i = 0; i < v->nrows; i++) {
@@ -723,12 +762,14 @@ json_t *metrics_json(const struct metrics_view *v)
 	}
 	for (unsigned i = 0; i < v->nworkers; i++)
 		json_array_append_new(workers, worker_json(i, &v->workers[i]));
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:b, s:f, s:o, s:s, s:s, s:I}", "routes",
-			 routes, "unrouted", unrouted, "pools", pools, "backends", backends,
-			 "workers", workers, "generation", (json_int_t)v->generation, "kernel",
-			 v->kernel, "window_s", round(v->window_s * 10) / 10, "xdp", xdp_json(v),
-			 "host", v->host, "version", STRG_VERSION, "uptime_s",
-			 (json_int_t)v->uptime_s);
+	for (size_t i = 0; i < v->nshadow; i++)
+		json_array_append_new(shadow, shadowview_json(&v->shadow[i], true));
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:b, s:f, s:o, s:s, s:s, s:I, s:o}",
+			 "routes", routes, "unrouted", unrouted, "pools", pools, "backends",
+			 backends, "workers", workers, "generation", (json_int_t)v->generation,
+			 "kernel", v->kernel, "window_s", round(v->window_s * 10) / 10, "xdp",
+			 xdp_json(v), "host", v->host, "version", STRG_VERSION, "uptime_s",
+			 (json_int_t)v->uptime_s, "shadow", shadow);
 }
 
 static void ms_text(char *out, size_t len, const struct strg_stats *v, double q)
@@ -805,7 +846,7 @@ void metrics_text(const struct metrics_view *v, struct reply *r)
 /* ---- Prometheus text format 0.0.4 ---- */
 
 /* A label value: backslash, double quote and newline escaped (runs without them copied whole). */
-static void label(struct reply *r, const char *s)
+void metrics_label(struct reply *r, const char *s)
 {
 	while (*s) {
 		size_t n = strcspn(s, "\\\"\n");
@@ -824,9 +865,9 @@ static void label(struct reply *r, const char *s)
 static void row_labels(struct reply *r, const struct metrics_row *w)
 {
 	reply_printf(r, "route=\"");
-	label(r, w->route_id ? w->route : "");
+	metrics_label(r, w->route_id ? w->route : "");
 	reply_printf(r, "\",pool=\"");
-	label(r, w->route_id ? w->pool_name : "");
+	metrics_label(r, w->route_id ? w->pool_name : "");
 	reply_printf(r, "\"");
 }
 
@@ -851,9 +892,9 @@ static void per_row(struct reply *r, const struct metrics_view *v, const char *n
 static void backend_labels(struct reply *r, const struct metrics_backend *b)
 {
 	reply_printf(r, "pool=\"");
-	label(r, b->pool);
+	metrics_label(r, b->pool);
 	reply_printf(r, "\",backend=\"");
-	label(r, b->name);
+	metrics_label(r, b->name);
 	reply_printf(r, "\"");
 }
 
@@ -866,7 +907,7 @@ static void per_route(struct reply *r, const struct metrics_view *v, const char 
 		if (!w->route_id || (i && v->rows[i - 1].route_id == w->route_id))
 			continue;
 		reply_printf(r, "%s{route=\"", name);
-		label(r, w->route);
+		metrics_label(r, w->route);
 		reply_printf(r, "\"} %llu\n",
 			     tripped ? (unsigned long long)w->tripped
 				     : (unsigned long long)w->rollbacks);
@@ -1016,7 +1057,7 @@ static void prom_backends(const struct metrics_view *v, struct reply *r)
 	     "Backend connections closed because they sent bytes no request asked for.");
 	for (unsigned p = 0; p < v->npools; p++) {
 		reply_printf(r, "strg_pool_unsolicited_closed_total{pool=\"");
-		label(r, v->pool_names[p]);
+		metrics_label(r, v->pool_names[p]);
 		reply_printf(r, "\"} %llu\n", (unsigned long long)v->unsolicited[p]);
 	}
 }
@@ -1045,6 +1086,7 @@ void metrics_prometheus(const struct metrics_view *v, struct reply *r)
 	prom_requests(v, r);
 	prom_latency(v, r);
 	prom_backends(v, r);
+	shadowview_prometheus(v->shadow, v->nshadow, r);
 	help(r, "strg_connections_open", "gauge",
 	     "Client connections open, per worker (kernel: of which the kernel holds).");
 	for (unsigned i = 0; i < v->nworkers; i++) {

@@ -107,7 +107,11 @@ struct metrics_view {
 	char host[64];	   /* the machine strgd runs on */
 	uint64_t uptime_s; /* since this strgd started */
 	char *strings;	   /* the names it points to, when detached (metrics_view_detach) */
+	struct shadowview_route *shadow; /* the shadowed routes (their own copies of names) */
+	size_t nshadow;
 };
+
+struct shadowview_route;
 
 /* The rates' memory: counts taken every few seconds on worker 0's timer. */
 struct metrics;
@@ -171,5 +175,7 @@ json_t *metrics_rollback_json(uint16_t err_permille, uint32_t p99_ms, uint32_t w
 			      uint32_t min);
 void metrics_text(const struct metrics_view *v, struct reply *r);
 void metrics_prometheus(const struct metrics_view *v, struct reply *r);
+/* A Prometheus label value, escaped (backslash, double quote, newline). */
+void metrics_label(struct reply *r, const char *s);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernel/splice.h"
+#include "observe/shadowstats.h"
 #include "observe/stats.h"
 
 struct stats {
@@ -17,6 +18,7 @@ struct stats {
 	bool own;		 /* user was allocated here */
 	__u64 unsolicited[STRG_POOLS_MAX]; /* backend connections closed for unasked bytes */
 	uint64_t trips[STRG_ROUTE_SLOTS];  /* automatic rollbacks of each slot's route */
+	struct shadowstats *shadow;	   /* the shadowed routes' comparisons */
 };
 
 struct stats *stats_open(struct splice *sp)
@@ -26,11 +28,17 @@ struct stats *stats_open(struct splice *sp)
 	if (!st)
 		return NULL;
 	st->sp = sp;
+	st->shadow = shadowstats_new();
+	if (!st->shadow) {
+		free(st);
+		return NULL;
+	}
 	st->user = sp ? splice_ustats(sp) : NULL;
 	if (!st->user) {
 		st->user = calloc(STRG_STATS_KEYS, sizeof(*st->user));
 		st->own = true;
 		if (!st->user) {
+			shadowstats_free(st->shadow);
 			free(st);
 			errno = ENOMEM;
 			return NULL;
@@ -45,7 +53,13 @@ void stats_close(struct stats *st)
 		return;
 	if (st->own)
 		free(st->user);
+	shadowstats_free(st->shadow);
 	free(st);
+}
+
+struct shadowstats *stats_shadow(struct stats *st)
+{
+	return st ? st->shadow : NULL;
 }
 
 static inline void add(__u64 *counter, __u64 n)

@@ -11,6 +11,7 @@
 #include "strg/splice.h"
 
 struct splice;
+struct shadowstats;
 
 /* Counters of requests no route could be found for (malformed heads, timeouts in a head). */
 #define STATS_SLOT_UNROUTED STRG_SLOT_UNROUTED
@@ -52,6 +53,8 @@ uint64_t stats_unsolicited_count(const struct stats *st, unsigned pool);
 void stats_trip(struct stats *st, uint32_t slot);
 /* How often it did since strgd started, or since the slot began counting for its route. */
 uint64_t stats_trips(const struct stats *st, uint32_t slot);
+/* The shadowed routes' counters (shadowstats.h), kept with the others. */
+struct shadowstats *stats_shadow(struct stats *st);
 /* strgd's and the kernel's counters of a slot and pool, added up. 0 or -errno. */
 int stats_read(struct stats *st, uint32_t slot, unsigned pool, struct strg_stats *out);
 
