@@ -8,6 +8,7 @@
  * turn and says so, and the change's reply waits until all did.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "observe/accesslog.h"
 #include "kernel/guard.h"
@@ -562,6 +564,25 @@ static void dispatch(struct proxy *px, struct io_uring_cqe *cqe)
 	session_on_cqe(c, op, cqe->res);
 }
 
+/*
+ * Connections the kernel completed on the listener that no accept took yet would be reset by
+ * its close, though their clients connected before the stop: they are taken and served like
+ * the others (their responses say "Connection: close"). With deferred task work the multishot
+ * accept runs only when the loop waits, so a busy worker can have some queued. After a restart
+ * the successor holds the listener: its queue is the successor's.
+ */
+static void take_backlog(struct proxy *px)
+{
+	int fd;
+
+	if (px->sh->restart.step == RESTART_HANDED || fcntl(px->lfd, F_SETFL, O_NONBLOCK) < 0)
+		return;
+	while ((fd = accept4(px->lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		__atomic_fetch_add(&px->w.accepted, 1, __ATOMIC_RELAXED);
+		session_open(&px->w, fd);
+	}
+}
+
 static void begin_stop(struct proxy *px)
 {
 	struct io_uring_sqe *sqe;
@@ -577,6 +598,7 @@ static void begin_stop(struct proxy *px)
 	io_uring_prep_cancel64(sqe, ring_tag(NULL, PROXY_OP_ACCEPT), 0);
 	io_uring_sqe_set_data64(sqe, ring_tag(NULL, RING_OP_NONE));
 	io_uring_submit(&px->w.ring);
+	take_backlog(px);
 	close(px->lfd);
 	px->lfd = -1;
 }
