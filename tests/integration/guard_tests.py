@@ -100,13 +100,22 @@ class GuardNet:
                                                    "--name", "legacy", "--port", BACKEND_PORT])
         self.strgd = self.spawn("S", "strgd", [self.env.flavour.binary, "--pin-dir",
                                                self.pin_dir, "-c", cfg])
-        deadline = time.monotonic() + 5
+        self.wait_serving()
+
+    def wait_serving(self):
+        """Until strgd serves with its guard in place: its 'listening on' line comes once the
+        guard is attached with its lists (verifying the programs took up to 6 s under a CPU
+        hog), then a request from B is answered."""
+        p = self.strgd
+        if not h.wait_until(lambda: "listening on" in p.stderr_text() or not p.alive(),
+                            h.START_S) or not p.alive():
+            raise S.Fail("strgd in the server namespace did not start: %s" % p.stderr_tail())
+        deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.curl("B", timeout=1) == 200:
                 return
             time.sleep(0.1)
-        raise S.Fail("strgd in the server namespace does not answer: %s"
-                     % self.strgd.stderr_tail())
+        raise S.Fail("strgd in the server namespace does not answer: %s" % p.stderr_tail())
 
     def ctlcmd(self, *args, check=True):
         return run(h.ROOT / "strgctl", "-s", self.ctl, *args, check=check)
@@ -177,9 +186,7 @@ def xdp_deny_list_in_force_at_once(env, net):
     net.procs.remove(net.strgd)
     net.strgd = net.spawn("S", "strgd2", [env.flavour.binary, "--pin-dir", net.pin_dir, "-c",
                                           env.tmp / "guard.conf"])
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and net.curl("B") != 200:
-        time.sleep(0.1)
+    net.wait_serving()
     S.check(net.curl("A", timeout=1) == 0, "the deny list did not survive a restart")
     S.check(json.loads(net.ctlcmd("deny", "show", "-j").stdout) == [CLIENT_A + "/32"],
             "deny show after the restart")
