@@ -712,8 +712,10 @@ def slow_peers_result(proc, seconds):
 
 def check_whole_deadline(name, res, early):
     """Every held connection was closed at the 5 s deadline (up to early ones before it, which
-    gave their slot to a newcomer) although a byte came every second."""
-    late = [t for t in res["closed_after"] if t > 7.5]
+    gave their slot to a newcomer) although a byte came every second. A deadline that each byte
+    moved would never close them while they send (12 s); a late sweep on a loaded machine
+    (3.5 s late seen under a CPU hog beside a whole suite) is allowed for up to 10 s."""
+    late = [t for t in res["closed_after"] if t > 10.0]
     soon = [t for t in res["closed_after"] if t < 4.0]
     S.check(res["open"] == 0 and not late and len(soon) <= early,
             "%s: %d of %d slow connections still open after 12 s, closed after %r s (want "
