@@ -42,7 +42,7 @@ LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c grow.c word
 # The daemon's own modules.
 STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
-	$(addprefix user/observe/,stats.c metrics.c metricsrv.c shadowview.c) \
+	$(addprefix user/observe/,stats.c promtext.c metrics.c metricsrv.c shadowview.c) \
 	$(addprefix user/dataplane/,conn.c kconn.c exchange.c handoff.c session.c health.c gateway.c limiter.c shadow.c) \
 	$(addprefix user/control/,change.c ctl.c ctlfleet.c ctlguard.c ctlpool.c ctlreply.c ctlroute.c ctlshadow.c ctlstrgd.c \
 		ctlsrv.c ctlverbs.c reload.c rollback.c) \
