@@ -11,7 +11,6 @@
 #include <sys/mman.h>
 
 #include "dataplane/conn.h"
-#include "dataplane/shadow.h"
 #include "lib/log.h"
 #include "core/proxyproto.h"
 #include "dataplane/srclimit.h"
@@ -302,7 +301,8 @@ void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nconns--;
-	shadow_user_end(c, false);
+	if (w->conn_freeing)
+		w->conn_freeing(c);
 	kconn_forget(&c->k, w);
 	for (int i = 0; i < POOL_MAX; i++) {
 		if (c->up[i].fd < 0)
