@@ -36,7 +36,7 @@ endif
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
 LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c grow.c words.c textcat.c) \
 	$(addprefix user/core/,http.c route.c pool.c config.c guardcfg.c guardlines.c healthlines.c \
-		proxyproto.c state.c apply.c routepatch.c routegw.c shadowspec.c httpcap.c) \
+		proxyproto.c state.c apply.c routepatch.c routegw.c confword.c shadowspec.c httpcap.c) \
 	$(addprefix user/observe/,accesslog.c quantile.c trend.c shadowcmp.c shadowstats.c) user/dataplane/srclimit.c \
 	user/control/saver.c user/daemon/takeover.c
 # The daemon's own modules.

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 
+#include "core/confword.h"
 #include "dataplane/conn.h"
 #include "lib/log.h"
 #include "core/proxyproto.h"
@@ -415,7 +416,7 @@ void conn_reqinfo_kernel(struct conn *c, const struct strg_conn *k)
 	ri->log = k->log && alog_sample();
 	ri->known = k->log;
 	ri->id_added = false;
-	route_methods_text(1u << (k->method & 31), ri->method, sizeof(ri->method));
+	confword_methods_text(1u << (k->method & 31), ri->method, sizeof(ri->method));
 	ri->path_len =
 		(uint16_t)(k->log_path_len < STRG_LOG_PATH ? k->log_path_len : STRG_LOG_PATH);
 	ri->target_len = ri->path_len;
