@@ -36,13 +36,13 @@ endif
 # Modules shared by strgd, strgctl and the unit tests (pure code, no BPF loading).
 LIB_SRCS := $(addprefix user/lib/,log.c connmap.c sdnotify.c reply.c grow.c words.c textcat.c) \
 	$(addprefix user/core/,http.c route.c pool.c config.c guardcfg.c guardlines.c healthlines.c \
-		proxyproto.c state.c apply.c routepatch.c routegw.c shadowspec.c httpcap.c) \
+		proxyproto.c state.c apply.c routepatch.c routegw.c confword.c shadowspec.c httpcap.c) \
 	$(addprefix user/observe/,accesslog.c quantile.c trend.c shadowcmp.c shadowstats.c) user/dataplane/srclimit.c \
 	user/control/saver.c user/daemon/takeover.c
 # The daemon's own modules.
 STRGD_SRCS := $(addprefix user/lib/,ring.c reqsrv.c notify.c listen.c) \
 	$(addprefix user/kernel/,splice.c guard.c pins.c routemap.c) \
-	$(addprefix user/observe/,stats.c metrics.c metricsrv.c shadowview.c) \
+	$(addprefix user/observe/,stats.c promtext.c metrics.c metricsrv.c shadowview.c) \
 	$(addprefix user/dataplane/,conn.c kconn.c exchange.c handoff.c session.c health.c gateway.c limiter.c shadow.c) \
 	$(addprefix user/control/,change.c ctl.c ctlfleet.c ctlguard.c ctlpool.c ctlreply.c ctlroute.c ctlshadow.c ctlstrgd.c \
 		ctlsrv.c ctlverbs.c reload.c rollback.c) \

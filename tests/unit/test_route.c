@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/confword.h"
 #include "core/http.h"
 #include "core/route.h"
 
@@ -306,7 +307,7 @@ static void test_methods_filter_and_fall_through(void **state)
 	uint32_t mask;
 
 	(void)state;
-	assert_int_equal(route_methods_parse("GET,HEAD", &mask), 0);
+	assert_int_equal(confword_methods("GET,HEAD", &mask), 0);
 	assert_int_equal(mask, M(GET) | M(HEAD));
 	add(t, mask, "", "/v1/getSalesLeads", false, MODERN);
 	assert_int_equal(pick(t, HTTP_M_GET, "", "/v1/getSalesLeads"), MODERN);
@@ -322,19 +323,18 @@ static void test_methods_parse(void **state)
 	uint32_t mask = 12345;
 
 	(void)state;
-	assert_int_equal(route_methods_parse("GET", &mask), 0);
+	assert_int_equal(confword_methods("GET", &mask), 0);
 	assert_int_equal(mask, M(GET));
 	assert_int_equal(
-		route_methods_parse("GET,HEAD,POST,PUT,DELETE,OPTIONS,PATCH,TRACE,CONNECT", &mask),
-		0);
+		confword_methods("GET,HEAD,POST,PUT,DELETE,OPTIONS,PATCH,TRACE,CONNECT", &mask), 0);
 	assert_int_equal(mask, ((1u << HTTP_M_COUNT) - 1) & ~1u);
 	mask = 7;
-	assert_int_equal(route_methods_parse("GETT", &mask), -EINVAL);
-	assert_int_equal(route_methods_parse("get", &mask), -EINVAL);
-	assert_int_equal(route_methods_parse("GET,", &mask), -EINVAL);
-	assert_int_equal(route_methods_parse(",GET", &mask), -EINVAL);
-	assert_int_equal(route_methods_parse("GET,,HEAD", &mask), -EINVAL);
-	assert_int_equal(route_methods_parse("", &mask), -EINVAL);
+	assert_int_equal(confword_methods("GETT", &mask), -EINVAL);
+	assert_int_equal(confword_methods("get", &mask), -EINVAL);
+	assert_int_equal(confword_methods("GET,", &mask), -EINVAL);
+	assert_int_equal(confword_methods(",GET", &mask), -EINVAL);
+	assert_int_equal(confword_methods("GET,,HEAD", &mask), -EINVAL);
+	assert_int_equal(confword_methods("", &mask), -EINVAL);
 	assert_int_equal(mask, 7);
 }
 

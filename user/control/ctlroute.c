@@ -10,6 +10,7 @@
 #include <string.h>
 #include <jansson.h>
 
+#include "core/confword.h"
 #include "control/ctlroute.h"
 #include "control/ctlverb.h"
 #include "core/apply.h"
@@ -52,7 +53,7 @@ static json_t *shadow_json(const struct route_shadow *sh)
 
 	if (!sh)
 		return json_null();
-	route_methods_text(sh->methods, methods, sizeof(methods));
+	confword_methods_text(sh->methods, methods, sizeof(methods));
 	o = json_pack("{s:s, s:f, s:s, s:b, s:b, s:b, s:s, s:s, s:I, s:I, s:I, s:f}", "pool",
 		      sh->pool_name, "percent", sh->permille / 10.0, "methods", methods,
 		      "compare_status", (sh->compare & SHADOW_CMP_STATUS) != 0, "compare_headers",
@@ -185,7 +186,7 @@ static void route_show_text(const struct ctl_env *env, const struct config *cfg,
 		struct route_stored bare = *sp;
 		char *o;
 
-		route_methods_text(sp->methods, methods, sizeof(methods));
+		confword_methods_text(sp->methods, methods, sizeof(methods));
 		/* The options are what the spec text has after the pool. */
 		bare.methods = 0;
 		bare.host = "";

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/confword.h"
 #include "core/config.h"
 #include "lib/grow.h"
 #include "lib/log.h"
@@ -19,7 +20,6 @@
 #define CONFIG_LINE_MAX 8192
 #define CONFIG_ARGS_MAX 128
 #define CONFIG_FILE_MAX (64u << 20)
-#define DURATION_MAX_MS 3600000u /* one hour: longer is a typo, not a timeout */
 /* timeout server, client and idle under this are warned about: a unit left out, most likely */
 #define CONFIG_TIMEOUT_WARN_MS 100u
 /* Default bound on the kernel's route map: ~170 bytes of kernel memory per prefix at most. */
@@ -149,43 +149,6 @@ int config_pool_find(const struct config *cfg, const char *name)
 	return -1;
 }
 
-/* A number of milliseconds, or with a unit: "250ms", "30s", "2m". */
-int config_parse_duration(const char *s, uint32_t *ms)
-{
-	uint64_t v = 0, mult;
-	unsigned digits = 0;
-
-	for (; *s >= '0' && *s <= '9' && digits < 12; s++, digits++)
-		v = v * 10 + (uint64_t)(*s - '0');
-	if (!digits)
-		return -EINVAL;
-	if (!*s || !strcmp(s, "ms"))
-		mult = 1;
-	else if (!strcmp(s, "s"))
-		mult = 1000;
-	else if (!strcmp(s, "m"))
-		mult = 60000;
-	else
-		return -EINVAL;
-	if (!v || v * mult > DURATION_MAX_MS)
-		return -ERANGE;
-	*ms = (uint32_t)(v * mult);
-	return 0;
-}
-
-int config_parse_uint(const char *s, uint32_t *out)
-{
-	uint64_t v = 0;
-	unsigned digits = 0;
-
-	for (; *s >= '0' && *s <= '9' && digits < 11; s++, digits++)
-		v = v * 10 + (uint64_t)(*s - '0');
-	if (!digits || *s || v > UINT32_MAX)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
 /* Parse an address for a directive, naming the part that is wrong. */
 static int parse_addr(struct config_parser *ps, const char *what, const char *text,
 		      struct pool_backend *b)
@@ -244,7 +207,7 @@ static int do_notify(struct config_parser *ps, int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "coalesce")) {
 		ps->cfg->notify_coalesce_ms = 0;
 		err = strcmp(argv[2], "0")
-			      ? config_parse_duration(argv[2], &ps->cfg->notify_coalesce_ms)
+			      ? confword_duration(argv[2], &ps->cfg->notify_coalesce_ms)
 			      : 0;
 		return err ? cfg_err(ps, "notify: coalesce: bad duration '%s' (0, or 1ms to 60m)",
 				     argv[2])
@@ -431,26 +394,6 @@ static int do_pool(struct config_parser *ps, int argc, char **argv)
 	return 0;
 }
 
-int config_parse_percent(const char *s, uint16_t *permille)
-{
-	unsigned whole = 0, tenth = 0, digits = 0;
-
-	for (; *s >= '0' && *s <= '9' && digits < 4; s++, digits++)
-		whole = whole * 10 + (unsigned)(*s - '0');
-	if (!digits)
-		return -EINVAL;
-	if (*s == '.') {
-		if (s[1] < '0' || s[1] > '9')
-			return -EINVAL;
-		tenth = (unsigned)(s[1] - '0');
-		s += 2;
-	}
-	if (*s || whole * 10 + tenth > 1000)
-		return -EINVAL;
-	*permille = (uint16_t)(whole * 10 + tenth);
-	return 0;
-}
-
 static int do_tester_header(struct config_parser *ps, int argc, char **argv)
 {
 	if (argc != 2 || strlen(argv[1]) >= sizeof(ps->cfg->tester_header))
@@ -475,7 +418,7 @@ static int do_sticky(struct config_parser *ps, int argc, char **argv)
 	return 0;
 }
 
-/* Parse a method list naming the first bad method, which route_methods_parse() cannot. */
+/* Parse a method list naming the first bad method, which confword_methods() cannot. */
 static int route_methods(struct config_parser *ps, const char *list, uint32_t *mask)
 {
 	char one[16];
@@ -489,7 +432,7 @@ static int route_methods(struct config_parser *ps, const char *list, uint32_t *m
 		if (!len)
 			return cfg_err(ps, "route: bad method list '%s'", list);
 		snprintf(one, sizeof(one), "%.*s", (int)len, s);
-		if (len >= sizeof(one) || route_methods_parse(one, &m))
+		if (len >= sizeof(one) || confword_methods(one, &m))
 			return cfg_err(ps, "route: unknown method '%.*s'", (int)len, s);
 		all |= m;
 		if (!end)
@@ -539,7 +482,7 @@ static int parse_rollback(struct config_parser *ps, int argc, char **argv, int *
 	strcpy(pct, argv[*i + 1]);
 	if (n && pct[n - 1] == '%')
 		pct[n - 1] = '\0';
-	if (config_parse_percent(pct, &spec->rb_err_permille) || !spec->rb_err_permille)
+	if (confword_percent(pct, &spec->rb_err_permille) || !spec->rb_err_permille)
 		return cfg_err(ps, "route: rollback: bad error rate '%s' (0.1%% to 100%%)",
 			       argv[*i + 1]);
 	spec->rb_window_s = 10;
@@ -548,13 +491,13 @@ static int parse_rollback(struct config_parser *ps, int argc, char **argv, int *
 		const char *k = argv[*i], *val = argv[*i + 1];
 
 		if (!strcmp(k, "p99")) {
-			if (config_parse_uint(val, &v) || !v || v > 3600000)
+			if (confword_uint(val, &v) || !v || v > 3600000)
 				return cfg_err(ps,
 					       "route: rollback: p99 '%s' is not 1 to 3600000 ms",
 					       val);
 			spec->rb_p99_ms = v;
 		} else if (!strcmp(k, "window")) {
-			if (config_parse_duration(val, &v) || v < 1000 || v % 1000 || v > 3600000)
+			if (confword_duration(val, &v) || v < 1000 || v % 1000 || v > 3600000)
 				return cfg_err(
 					ps,
 					"route: rollback: window '%s' is not whole seconds from "
@@ -562,7 +505,7 @@ static int parse_rollback(struct config_parser *ps, int argc, char **argv, int *
 					val);
 			spec->rb_window_s = v / 1000;
 		} else if (!strcmp(k, "min")) {
-			if (config_parse_uint(val, &v) || !v || v > 1000000)
+			if (confword_uint(val, &v) || !v || v > 1000000)
 				return cfg_err(ps, "route: rollback: min '%s' is not 1 to 1000000",
 					       val);
 			spec->rb_min = v;
@@ -655,6 +598,17 @@ static int route_gateway(struct config_parser *ps, int argc, char **argv, int *i
 	return 0;
 }
 
+/* The shadow's options (core/shadowspec.h), the last before inactive. 0 or the error's. */
+static int route_shadow_opts(struct config_parser *ps, int argc, char **argv, int *i,
+			     struct route_shadow *sh)
+{
+	char why[512];
+
+	if (shadowspec_parse(argc, argv, i, ps->cfg->pools, ps->cfg->npools, sh, why, sizeof(why)))
+		return cfg_err(ps, "route: %s", why);
+	return 0;
+}
+
 /* The options after the pool, in the grammar's order, to the end of the line. */
 static int route_options(struct config_parser *ps, int argc, char **argv, int i,
 			 struct route_spec *spec)
@@ -662,7 +616,7 @@ static int route_options(struct config_parser *ps, int argc, char **argv, int i,
 	int err = 0;
 
 	if (i + 1 < argc && !strcmp(argv[i], "percent")) {
-		if (config_parse_percent(argv[i + 1], &spec->permille))
+		if (confword_percent(argv[i + 1], &spec->permille))
 			return cfg_err(ps, "route: bad percent '%s' (0 to 100, one decimal)",
 				       argv[i + 1]);
 		spec->split = true;
@@ -684,7 +638,7 @@ static int route_options(struct config_parser *ps, int argc, char **argv, int i,
 	if (!err)
 		err = route_gateway(ps, argc, argv, &i, spec);
 	if (!err && i < argc && !strcmp(argv[i], "shadow"))
-		err = shadowspec_parse(ps, argc, argv, &i, &spec->shadow);
+		err = route_shadow_opts(ps, argc, argv, &i, &spec->shadow);
 	if (err)
 		return err;
 	if (i < argc && !strcmp(argv[i], "inactive")) {
@@ -806,7 +760,7 @@ static int do_timeout(struct config_parser *ps, int argc, char **argv)
 			       "timeout: unknown kind '%s' (connect, server, client, idle, head, "
 			       "backend-idle, body)",
 			       argv[1]);
-	err = config_parse_duration(argv[2], &ms);
+	err = confword_duration(argv[2], &ms);
 	if (err == -ERANGE)
 		return cfg_err(ps, "timeout %s: '%s' out of range (1ms to 60m)", argv[1], argv[2]);
 	if (err)
@@ -857,7 +811,7 @@ static int do_limit(struct config_parser *ps, int argc, char **argv)
 			"limit: unknown kind '%s' (request-line, head, fields, kernel-routes, "
 			"per-source, body-buffer, body-rate, splice-body, syn, packets)",
 			argv[1]);
-	if (config_parse_uint(argv[2], &v))
+	if (confword_uint(argv[2], &v))
 		return cfg_err(ps, "limit %s: bad number '%s'", argv[1], argv[2]);
 	if (v < limit_kinds[i].min || v > limit_kinds[i].max)
 		return cfg_err(ps, "limit %s: %u out of range (%u to %u)", argv[1], v,
@@ -872,7 +826,7 @@ static int do_down_hold(struct config_parser *ps, int argc, char **argv)
 
 	if (argc != 2)
 		return cfg_err(ps, "down-hold: expects DURATION");
-	err = config_parse_duration(argv[1], &ps->cfg->down_hold_ms);
+	err = confword_duration(argv[1], &ps->cfg->down_hold_ms);
 	if (err == -ERANGE)
 		return cfg_err(ps, "down-hold: '%s' out of range (1ms to 60m)", argv[1]);
 	if (err)
@@ -930,7 +884,7 @@ static int do_workers(struct config_parser *ps, int argc, char **argv)
 		ps->cfg->workers = 0;
 		return 0;
 	}
-	if (config_parse_uint(argv[1], &n) || n < 1 || n > CONFIG_WORKERS_MAX)
+	if (confword_uint(argv[1], &n) || n < 1 || n > CONFIG_WORKERS_MAX)
 		return cfg_err(ps, "workers: '%s' is not auto or 1 to %d", argv[1],
 			       CONFIG_WORKERS_MAX);
 	ps->cfg->workers = n;

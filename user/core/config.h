@@ -158,12 +158,6 @@ struct config *config_of(struct config_parser *ps);
 /* The error "file:line: message" (the message alone for a command); returns -EINVAL. */
 int config_err(struct config_parser *ps, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* "250ms", "30s", "2m" or milliseconds: 0, -EINVAL, or -ERANGE (not 1 ms to an hour). */
-int config_parse_duration(const char *s, uint32_t *ms);
-/* "12.5" -> 125 per mille: 0 to 100 with at most one decimal. 0 or -EINVAL. */
-int config_parse_percent(const char *s, uint16_t *permille);
-/* A decimal number that fits 32 bits: 0 or -EINVAL. */
-int config_parse_uint(const char *s, uint32_t *out);
 /* The pool a directive names, or NULL after saying so (what: the directive). */
 struct pool *config_named_pool(struct config_parser *ps, const char *what, const char *name);
 

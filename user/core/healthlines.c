@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/confword.h"
 #include "core/config.h"
 
 /* health POOL http PATH [status N] [interval T] [rise N] [fall N] [timeout T] */
@@ -41,8 +42,7 @@ static int do_health(struct config_parser *ps, int argc, char **argv)
 				"health: unknown option '%s' (status, interval, rise, fall, "
 				"timeout, each with a value)",
 				argv[i]);
-		if (dur ? config_parse_duration(argv[i + 1], &v)
-			: config_parse_uint(argv[i + 1], &v))
+		if (dur ? confword_duration(argv[i + 1], &v) : confword_uint(argv[i + 1], &v))
 			return config_err(ps, "health: %s: bad value '%s'", argv[i], argv[i + 1]);
 		if (!strcmp(argv[i], "status")) {
 			if (v < 100 || v > 599)
@@ -91,7 +91,7 @@ static int eject_option(struct config_parser *ps, struct pool_health *h, const c
 			return config_err(ps, "eject: %s: expects a duration", name);
 		err = !strcmp(name, "slowstart") && !strcmp(value, "0")
 			      ? 0
-			      : config_parse_duration(value, &ms);
+			      : confword_duration(value, &ms);
 		if (err == -ERANGE)
 			return config_err(ps, "eject: %s '%s' out of range (1ms to 60m)", name,
 					  value);
@@ -122,7 +122,7 @@ static int do_eject(struct config_parser *ps, int argc, char **argv)
 	p = config_named_pool(ps, "eject", argv[1]);
 	if (!p)
 		return -EINVAL;
-	if (config_parse_uint(argv[3], &n) || n > 1000)
+	if (confword_uint(argv[3], &n) || n > 1000)
 		return config_err(ps, "eject: '%s' is not 0 to 1000", argv[3]);
 	h = p->health;
 	h.eject_after = n;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/confword.h"
 #include "core/http.h"
 #include "core/route.h"
 #include "lib/grow.h"
@@ -219,16 +220,6 @@ static void slot_give(struct route_table *t, uint32_t slot)
 	if (slot < ROUTE_SLOTS)
 		t->slot_used[slot / 64] &= ~(1ull << (slot % 64));
 }
-
-/* Must stay in step with enum http_method; kept here so route.c does not need http.c. */
-static const struct {
-	const char *name;
-	enum http_method m;
-} route_methods[] = {
-	{"GET", HTTP_M_GET},	 {"HEAD", HTTP_M_HEAD},	    {"POST", HTTP_M_POST},
-	{"PUT", HTTP_M_PUT},	 {"DELETE", HTTP_M_DELETE}, {"OPTIONS", HTTP_M_OPTIONS},
-	{"PATCH", HTTP_M_PATCH}, {"TRACE", HTTP_M_TRACE},   {"CONNECT", HTTP_M_CONNECT},
-};
 
 #define ROUTE_METHODS_VALID (((1u << HTTP_M_COUNT) - 1) & ~1u)
 
@@ -470,27 +461,12 @@ bool route_spec_equal(const struct route_stored *a, const struct route_stored *b
 	       shadowspec_equal(a->shadow, b->shadow);
 }
 
-size_t route_methods_text(uint32_t mask, char *out, size_t len)
-{
-	size_t n = 0;
-
-	if (len)
-		out[0] = '\0';
-	for (size_t i = 0; i < sizeof(route_methods) / sizeof(route_methods[0]); i++) {
-		if (!(mask & (1u << route_methods[i].m)))
-			continue;
-		n += (size_t)snprintf(out + (n < len ? n : len), n < len ? len - n : 0, "%s%s",
-				      n ? "," : "", route_methods[i].name);
-	}
-	return n;
-}
-
 size_t route_key_text(const struct route_stored *s, char *out, size_t len)
 {
 	char methods[96];
 	size_t n;
 
-	route_methods_text(s->methods, methods, sizeof(methods));
+	confword_methods_text(s->methods, methods, sizeof(methods));
 	n = (size_t)snprintf(out, len, "%s%s%s%s%s%s%s", methods, methods[0] ? " " : "",
 			     s->host[0] ? "host " : "", s->host, s->host[0] ? " " : "", s->path,
 			     s->exact ? " exact" : "");
@@ -502,7 +478,7 @@ size_t route_key_text(const struct route_stored *s, char *out, size_t len)
 size_t route_spec_text(const struct route_stored *s, const char *pool, const char *fallback,
 		       char *out, size_t len)
 {
-	size_t n = route_methods_text(s->methods, out, len);
+	size_t n = confword_methods_text(s->methods, out, len);
 
 	if (n)
 		n = textcat_add(out, len, n, " ");
@@ -1247,39 +1223,5 @@ int route_host_set(struct route_spec *spec, const char *host)
 		spec->host[i] =
 			(host[i] >= 'A' && host[i] <= 'Z') ? host[i] + ('a' - 'A') : host[i];
 	spec->host[len] = '\0';
-	return 0;
-}
-
-static int method_bit(const char *s, size_t len, uint32_t *bit)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(route_methods) / sizeof(route_methods[0]); i++) {
-		if (strlen(route_methods[i].name) == len &&
-		    !memcmp(route_methods[i].name, s, len)) {
-			*bit = 1u << route_methods[i].m;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-int route_methods_parse(const char *s, uint32_t *mask)
-{
-	uint32_t m = 0, bit;
-	const char *end;
-	size_t len;
-
-	/* Method names are case-sensitive (RFC 9110 9.1): "get" is not GET. */
-	for (;; s = end + 1) {
-		end = strchr(s, ',');
-		len = end ? (size_t)(end - s) : strlen(s);
-		if (method_bit(s, len, &bit))
-			return -EINVAL;
-		m |= bit;
-		if (!end)
-			break;
-	}
-	*mask = m;
 	return 0;
 }

@@ -208,10 +208,6 @@ int route_path_set(struct route_spec *spec, const char *path);
  * literal ("[::1]" for IPv6), without port; "" means any host. Returns 0 or -EINVAL.
  */
 int route_host_set(struct route_spec *spec, const char *host);
-/* Parse "GET,HEAD" into a method mask; 0 on success, -EINVAL on an unknown method. */
-int route_methods_parse(const char *s, uint32_t *mask);
-/* "GET,HEAD" of a mask ("" for none), snprintf-style: returns the length the text needs. */
-size_t route_methods_text(uint32_t mask, char *out, size_t len);
 /*
  * The route's key as counters and logs name it, stable for its life:
  * "[METHODS] [host H] PATH [exact]". snprintf semantics.

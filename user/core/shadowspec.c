@@ -2,10 +2,11 @@
 /* A route's shadow settings (shadowspec.h): defaults, the "shadow ..." words, their text. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "core/config.h"
+#include "core/confword.h"
 #include "core/http.h"
 #include "core/shadowspec.h"
 #include "lib/textcat.h"
@@ -131,7 +132,7 @@ static int body_size(const char *s, uint32_t *out)
 		mult = 1024 * 1024;
 	if (mult > 1)
 		num[n - 1] = '\0';
-	if (config_parse_uint(num, &v) || !v || (uint64_t)v * mult > SHADOW_MAX_BODY_MAX)
+	if (confword_uint(num, &v) || !v || (uint64_t)v * mult > SHADOW_MAX_BODY_MAX)
 		return -EINVAL;
 	*out = v * mult;
 	return 0;
@@ -148,66 +149,87 @@ static int rate(const char *s, uint16_t *permille)
 	strcpy(pct, s);
 	if (pct[n - 1] == '%')
 		pct[n - 1] = '\0';
-	return config_parse_percent(pct, permille) || !*permille ? -EINVAL : 0;
+	return confword_percent(pct, permille) || !*permille ? -EINVAL : 0;
+}
+
+/* The error's text into why (len bytes); returns -EINVAL. */
+static int say(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int say(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* The index of the pool named name, or -1. */
+static int pool_index(const struct pool *pools, unsigned npools, const char *name)
+{
+	for (unsigned k = 0; k < npools; k++)
+		if (!strcmp(pools[k].name, name))
+			return (int)k;
+	return -1;
 }
 
 /* The option k with its value v into sh: 0, or -EINVAL after saying why. */
-static int one_option(struct config_parser *ps, const char *k, const char *v,
-		      struct route_shadow *sh)
+static int one_option(const char *k, const char *v, struct route_shadow *sh, char *why, size_t len)
 {
 	uint32_t n;
 
 	if (!strcmp(k, "percent")) {
-		if (config_parse_percent(v, &sh->permille))
-			return config_err(ps,
-					  "route: shadow: bad percent '%s' (0 to 100, one "
-					  "decimal)",
-					  v);
+		if (confword_percent(v, &sh->permille))
+			return say(why, len,
+				   "shadow: bad percent '%s' (0 to 100, one "
+				   "decimal)",
+				   v);
 	} else if (!strcmp(k, "methods")) {
-		if (route_methods_parse(v, &sh->methods) || !sh->methods)
-			return config_err(ps, "route: shadow: bad methods '%s' (like GET,HEAD)", v);
+		if (confword_methods(v, &sh->methods) || !sh->methods)
+			return say(why, len, "shadow: bad methods '%s' (like GET,HEAD)", v);
 	} else if (!strcmp(k, "compare")) {
 		sh->compare = compare_bits(v);
 		if (!sh->compare)
-			return config_err(ps,
-					  "route: shadow: bad compare '%s' (status, headers, "
-					  "body, comma-separated)",
-					  v);
+			return say(why, len,
+				   "shadow: bad compare '%s' (status, headers, "
+				   "body, comma-separated)",
+				   v);
 	} else if (!strcmp(k, "ignore-header")) {
 		if (header_list(v, sh->ignore_headers, sizeof(sh->ignore_headers)))
-			return config_err(ps,
-					  "route: shadow: bad ignore-header '%.64s' (header "
-					  "names, comma-separated)",
-					  v);
+			return say(why, len,
+				   "shadow: bad ignore-header '%.64s' (header "
+				   "names, comma-separated)",
+				   v);
 	} else if (!strcmp(k, "ignore-json")) {
 		if (json_list(v, sh->ignore_json, sizeof(sh->ignore_json)))
-			return config_err(ps,
-					  "route: shadow: bad ignore-json '%.64s' (paths like "
-					  "meta.time or items[*].id, comma-separated)",
-					  v);
+			return say(why, len,
+				   "shadow: bad ignore-json '%.64s' (paths like "
+				   "meta.time or items[*].id, comma-separated)",
+				   v);
 	} else if (!strcmp(k, "max-body")) {
 		if (body_size(v, &sh->max_body))
-			return config_err(ps,
-					  "route: shadow: bad max-body '%s' (1 to 16m bytes, "
-					  "k and m suffixes)",
-					  v);
+			return say(why, len,
+				   "shadow: bad max-body '%s' (1 to 16m bytes, "
+				   "k and m suffixes)",
+				   v);
 	} else if (!strcmp(k, "max-inflight")) {
-		if (config_parse_uint(v, &n) || !n || n > SHADOW_INFLIGHT_MAX)
-			return config_err(ps, "route: shadow: bad max-inflight '%s' (1 to %u)", v,
-					  SHADOW_INFLIGHT_MAX);
+		if (confword_uint(v, &n) || !n || n > SHADOW_INFLIGHT_MAX)
+			return say(why, len, "shadow: bad max-inflight '%s' (1 to %u)", v,
+				   SHADOW_INFLIGHT_MAX);
 		sh->max_inflight = n;
 	} else if (!strcmp(k, "timeout")) {
-		if (config_parse_duration(v, &n) || n > SHADOW_TIMEOUT_MAX)
-			return config_err(ps, "route: shadow: bad timeout '%s' (1ms to 60s)", v);
+		if (confword_duration(v, &n) || n > SHADOW_TIMEOUT_MAX)
+			return say(why, len, "shadow: bad timeout '%s' (1ms to 60s)", v);
 		sh->timeout_ms = n;
 	} else if (!strcmp(k, "noise")) {
-		if (config_parse_percent(v, &sh->noise_permille))
-			return config_err(ps,
-					  "route: shadow: bad noise '%s' (0 to 100 percent, "
-					  "one decimal)",
-					  v);
+		if (confword_percent(v, &sh->noise_permille))
+			return say(why, len,
+				   "shadow: bad noise '%s' (0 to 100 percent, "
+				   "one decimal)",
+				   v);
 	} else if (rate(v, &sh->alert_permille)) {
-		return config_err(ps, "route: shadow: bad alert '%s' (0.1%% to 100%%)", v);
+		return say(why, len, "shadow: bad alert '%s' (0.1%% to 100%%)", v);
 	}
 	return 0;
 }
@@ -231,26 +253,26 @@ bool shadowspec_is_option(const char *word)
 	return option_of(word) >= 0;
 }
 
-int shadowspec_parse(struct config_parser *ps, int argc, char **argv, int *i,
-		     struct route_shadow *sh)
+int shadowspec_parse(int argc, char **argv, int *i, const struct pool *pools, unsigned npools,
+		     struct route_shadow *sh, char *why, size_t len)
 {
 	const char *pool = *i + 1 < argc ? argv[*i + 1] : NULL;
 	unsigned seen = 0;
 	int k, p;
 
 	if (!pool || option_of(pool) >= 0)
-		return config_err(ps, "route: shadow: expects a pool, then %s", SHADOW_GRAMMAR);
-	p = config_pool_find(config_of(ps), pool);
+		return say(why, len, "shadow: expects a pool, then %s", SHADOW_GRAMMAR);
+	p = pool_index(pools, npools, pool);
 	if (p < 0)
-		return config_err(ps, "route: shadow: unknown pool '%.64s'", pool);
+		return say(why, len, "shadow: unknown pool '%.64s'", pool);
 	shadowspec_defaults(sh, p, pool);
 	for (*i += 2; *i < argc && (k = option_of(argv[*i])) >= 0; *i += 2) {
 		if (seen & (1u << k))
-			return config_err(ps, "route: shadow: '%s' given twice", argv[*i]);
+			return say(why, len, "shadow: '%s' given twice", argv[*i]);
 		seen |= 1u << k;
 		if (*i + 1 >= argc)
-			return config_err(ps, "route: shadow: '%s' needs a value", argv[*i]);
-		if (one_option(ps, argv[*i], argv[*i + 1], sh))
+			return say(why, len, "shadow: '%s' needs a value", argv[*i]);
+		if (one_option(argv[*i], argv[*i + 1], sh, why, len))
 			return -EINVAL;
 	}
 	return 0;
@@ -280,7 +302,7 @@ size_t shadowspec_text(const struct route_shadow *sh, char *out, size_t len, siz
 	if (sh->permille != 1000)
 		n = textcat_add(out, len, n, " percent %u.%u", sh->permille / 10u,
 				sh->permille % 10u);
-	route_methods_text(sh->methods, methods, sizeof(methods));
+	confword_methods_text(sh->methods, methods, sizeof(methods));
 	n = textcat_add(out, len, n, " methods %s", methods);
 	n = compare_text(sh->compare, out, len, n);
 	if (sh->ignore_headers[0])

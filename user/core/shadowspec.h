@@ -59,13 +59,13 @@ uint32_t shadowspec_safe_methods(void);
 /* A shadow's settings at their defaults, copying to pool (index) named name. */
 void shadowspec_defaults(struct route_shadow *sh, int pool, const char *name);
 
-struct config_parser;
 /*
- * "shadow POOL [options]" from argv[*i] (the word "shadow") into sh; *i moves past the words it
- * took (options in any order, each once). Errors through config_err(): 0 or -EINVAL.
+ * "shadow POOL [options]" from argv[*i] (the word "shadow") into sh, POOL one of pools (npools of
+ * them); *i moves past the words it took (options in any order, each once). 0, or -EINVAL with
+ * why (len bytes) saying what is wrong ("shadow: ...").
  */
-int shadowspec_parse(struct config_parser *ps, int argc, char **argv, int *i,
-		     struct route_shadow *sh);
+int shadowspec_parse(int argc, char **argv, int *i, const struct pool *pools, unsigned npools,
+		     struct route_shadow *sh, char *why, size_t len);
 /*
  * " shadow POOL ..." with every setting (an operator sees the limits in force), appended at
  * out + n with snprintf semantics: returns the length the whole text needs.

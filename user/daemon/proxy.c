@@ -742,6 +742,7 @@ static struct proxy *worker_open(struct shared *sh, unsigned idx, int lfd, struc
 	px->w.prt = sh->prt;
 	px->w.srclimit = sh->srclimit;
 	px->w.limiter = sh->limiter;
+	px->w.conn_freeing = shadow_conn_free;
 	px->w.next_id = idx; /* ids stay unique across workers: idx + n, idx + 2n, ... */
 	px->w.nworkers = sh->nworkers_planned;
 	px->seen_gen = px->w.cfg->gen;

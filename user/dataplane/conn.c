@@ -10,8 +10,8 @@
 #include <poll.h>
 #include <sys/mman.h>
 
+#include "core/confword.h"
 #include "dataplane/conn.h"
-#include "dataplane/shadow.h"
 #include "lib/log.h"
 #include "core/proxyproto.h"
 #include "dataplane/srclimit.h"
@@ -302,7 +302,8 @@ void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nconns--;
-	shadow_user_end(c, false);
+	if (w->conn_freeing)
+		w->conn_freeing(c);
 	kconn_forget(&c->k, w);
 	for (int i = 0; i < POOL_MAX; i++) {
 		if (c->up[i].fd < 0)
@@ -415,7 +416,7 @@ void conn_reqinfo_kernel(struct conn *c, const struct strg_conn *k)
 	ri->log = k->log && alog_sample();
 	ri->known = k->log;
 	ri->id_added = false;
-	route_methods_text(1u << (k->method & 31), ri->method, sizeof(ri->method));
+	confword_methods_text(1u << (k->method & 31), ri->method, sizeof(ri->method));
 	ri->path_len =
 		(uint16_t)(k->log_path_len < STRG_LOG_PATH ? k->log_path_len : STRG_LOG_PATH);
 	ri->target_len = ri->path_len;

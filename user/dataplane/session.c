@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/confword.h"
 #include "dataplane/exchange.h"
 #include "dataplane/handoff.h"
 #include "lib/log.h"
@@ -361,7 +362,7 @@ static void kernel_access(struct worker *w, struct conn *c, const struct strg_ac
 	char peer[INET6_ADDRSTRLEN] = "?", route[ROUTE_TEXT_MAX], method[16], id[ALOG_ID_MAX];
 	struct alog_entry e = {.status = a->status, .kernel = true, .id = id};
 
-	route_methods_text(1u << (a->method & 31), method, sizeof(method));
+	confword_methods_text(1u << (a->method & 31), method, sizeof(method));
 	e.client = c ? conn_peer(c, peer) : peer;
 	e.method = method[0] ? method : "-";
 	e.path = a->path;

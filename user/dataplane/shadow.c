@@ -451,6 +451,11 @@ void shadow_user_end(struct conn *c, bool complete)
 	copy_maybe_end(sc);
 }
 
+void shadow_conn_free(struct conn *c)
+{
+	shadow_user_end(c, false);
+}
+
 /* ---- the end: compare, count, free ---- */
 
 static void compare_and_count(struct shadow_copy *sc)

@@ -49,6 +49,8 @@ void shadow_request_sent(struct conn *c);
 void shadow_response(struct conn *c, const char *buf, uint32_t n);
 /* The user's exchange ended (complete: its answer is whole); the copy is on its own now. */
 void shadow_user_end(struct conn *c, bool complete);
+/* The user's connection goes (worker.h's conn_freeing): its copy, if any, ends as cut short. */
+void shadow_conn_free(struct conn *c);
 /* A completion of a copy's connection (SHADOW_OP_*). */
 void shadow_on_cqe(struct worker *w, unsigned op, void *obj, int res);
 /* The timer: copies past their timeout are given up. */

@@ -51,6 +51,12 @@ struct worker {
 	struct shadow_copy *shadows;	 /* copies of requests in flight (shadow.c) */
 	struct shadow_idle *shadow_idle; /* copy connections kept alive between copies */
 	uint64_t shadow_rng;		 /* which copies also sample noise */
+	/*
+	 * Called by conn_free before a connection goes (NULL: nothing): what a layer above hangs on
+	 * it lets go (the shadow's copy: shadow_conn_free). A hook, so that conn.c stays below
+	 * them.
+	 */
+	void (*conn_freeing)(struct conn *c);
 };
 
 #endif

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "core/confword.h"
 #include "fleet/schema.h"
 #include "lib/words.h"
 
@@ -689,7 +690,7 @@ char *fleet_schema_route_json(const struct config *t, const struct route *r)
 		return NULL;
 	}
 	if (s->methods) {
-		route_methods_text(s->methods, methods, sizeof(methods));
+		confword_methods_text(s->methods, methods, sizeof(methods));
 		json_object_set_new(o, "methods", json_string(methods));
 	}
 	if (s->host[0])

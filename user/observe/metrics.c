@@ -14,6 +14,7 @@
 #include "kernel/guard.h"
 #include "lib/clock.h"
 #include "observe/metrics.h"
+#include "observe/promtext.h"
 #include "observe/quantile.h"
 #include "observe/shadowstats.h"
 #include "observe/shadowview.h"
@@ -845,35 +846,14 @@ void metrics_text(const struct metrics_view *v, struct reply *r)
 
 /* ---- Prometheus text format 0.0.4 ---- */
 
-/* A label value: backslash, double quote and newline escaped (runs without them copied whole). */
-void metrics_label(struct reply *r, const char *s)
-{
-	while (*s) {
-		size_t n = strcspn(s, "\\\"\n");
-
-		if (n)
-			reply_printf(r, "%.*s", (int)n, s);
-		s += n;
-		if (!*s)
-			break;
-		reply_printf(r, "\\%c", *s == '\n' ? 'n' : *s);
-		s++;
-	}
-}
-
 /* The labels of a row: route="...",pool="..." (the unrouted row: route="",pool=""). */
 static void row_labels(struct reply *r, const struct metrics_row *w)
 {
 	reply_printf(r, "route=\"");
-	metrics_label(r, w->route_id ? w->route : "");
+	promtext_label(r, w->route_id ? w->route : "");
 	reply_printf(r, "\",pool=\"");
-	metrics_label(r, w->route_id ? w->pool_name : "");
+	promtext_label(r, w->route_id ? w->pool_name : "");
 	reply_printf(r, "\"");
-}
-
-static void help(struct reply *r, const char *name, const char *type, const char *text)
-{
-	reply_printf(r, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
 static void per_row(struct reply *r, const struct metrics_view *v, const char *name,
@@ -892,9 +872,9 @@ static void per_row(struct reply *r, const struct metrics_view *v, const char *n
 static void backend_labels(struct reply *r, const struct metrics_backend *b)
 {
 	reply_printf(r, "pool=\"");
-	metrics_label(r, b->pool);
+	promtext_label(r, b->pool);
 	reply_printf(r, "\",backend=\"");
-	metrics_label(r, b->name);
+	promtext_label(r, b->name);
 	reply_printf(r, "\"");
 }
 
@@ -907,7 +887,7 @@ static void per_route(struct reply *r, const struct metrics_view *v, const char 
 		if (!w->route_id || (i && v->rows[i - 1].route_id == w->route_id))
 			continue;
 		reply_printf(r, "%s{route=\"", name);
-		metrics_label(r, w->route);
+		promtext_label(r, w->route);
 		reply_printf(r, "\"} %llu\n",
 			     tripped ? (unsigned long long)w->tripped
 				     : (unsigned long long)w->rollbacks);
@@ -919,9 +899,10 @@ static void prom_requests(const struct metrics_view *v, struct reply *r)
 	static const char *const code[STRG_STATUS_CLASSES] = {"unknown", "1xx", "2xx",
 							      "3xx",	 "4xx", "5xx"};
 
-	help(r, "strg_http_requests_total", "counter",
-	     "Requests per route, pool and status class (unknown: no response head), whoever "
-	     "answered them.");
+	promtext_help(
+		r, "strg_http_requests_total", "counter",
+		"Requests per route, pool and status class (unknown: no response head), whoever "
+		"answered them.");
 	for (size_t i = 0; i < v->nrows; i++)
 		for (int c = 0; c < STRG_STATUS_CLASSES; c++) {
 			/* Always the classes operators alert on; the others once they counted. */
@@ -932,39 +913,46 @@ static void prom_requests(const struct metrics_view *v, struct reply *r)
 			reply_printf(r, ",code=\"%s\"} %llu\n", code[c],
 				     (unsigned long long)v->rows[i].v.status[c]);
 		}
-	help(r, "strg_http_requests_kernel_total", "counter",
-	     "Requests the kernel classified and carried (the rest strgd carried in user space).");
+	promtext_help(r, "strg_http_requests_kernel_total", "counter",
+		      "Requests the kernel classified and carried (the rest strgd carried in user "
+		      "space).");
 	per_row(r, v, "strg_http_requests_kernel_total", "", offsetof(struct strg_stats, fast));
-	help(r, "strg_http_requests_passed_total", "counter",
-	     "Requests the kernel passed up to strgd.");
+	promtext_help(r, "strg_http_requests_passed_total", "counter",
+		      "Requests the kernel passed up to strgd.");
 	per_row(r, v, "strg_http_requests_passed_total", "", offsetof(struct strg_stats, passed));
-	help(r, "strg_http_requests_fallback_total", "counter",
-	     "Requests of the route another pool served: the route's own pool had no backend.");
+	promtext_help(
+		r, "strg_http_requests_fallback_total", "counter",
+		"Requests of the route another pool served: the route's own pool had no backend.");
 	per_row(r, v, "strg_http_requests_fallback_total", "",
 		offsetof(struct strg_stats, fallback));
-	help(r, "strg_http_requests_limited_total", "counter",
-	     "strgd's 429 answers: requests over the route's rate limit (also in code 4xx).");
+	promtext_help(
+		r, "strg_http_requests_limited_total", "counter",
+		"strgd's 429 answers: requests over the route's rate limit (also in code 4xx).");
 	per_row(r, v, "strg_http_requests_limited_total", "", offsetof(struct strg_stats, limited));
-	help(r, "strg_http_requests_denied_total", "counter",
-	     "strgd's 403 answers: clients the route's allow or deny list refused (also in code "
-	     "4xx).");
+	promtext_help(
+		r, "strg_http_requests_denied_total", "counter",
+		"strgd's 403 answers: clients the route's allow or deny list refused (also in code "
+		"4xx).");
 	per_row(r, v, "strg_http_requests_denied_total", "", offsetof(struct strg_stats, denied));
-	help(r, "strg_route_rollbacks_total", "counter",
-	     "Times strgd rolled the route back (its rollback limits were passed).");
+	promtext_help(r, "strg_route_rollbacks_total", "counter",
+		      "Times strgd rolled the route back (its rollback limits were passed).");
 	per_route(r, v, "strg_route_rollbacks_total", false);
-	help(r, "strg_route_tripped", "gauge", "1 while the route stays rolled back by strgd.");
+	promtext_help(r, "strg_route_tripped", "gauge",
+		      "1 while the route stays rolled back by strgd.");
 	per_route(r, v, "strg_route_tripped", true);
-	help(r, "strg_http_received_bytes_total", "counter", "Request bytes from clients.");
+	promtext_help(r, "strg_http_received_bytes_total", "counter",
+		      "Request bytes from clients.");
 	per_row(r, v, "strg_http_received_bytes_total", "", offsetof(struct strg_stats, bytes_in));
-	help(r, "strg_http_sent_bytes_total", "counter", "Response bytes to clients.");
+	promtext_help(r, "strg_http_sent_bytes_total", "counter", "Response bytes to clients.");
 	per_row(r, v, "strg_http_sent_bytes_total", "", offsetof(struct strg_stats, bytes_out));
 }
 
 static void prom_latency(const struct metrics_view *v, struct reply *r)
 {
-	help(r, "strg_http_request_duration_seconds", "histogram",
-	     "End of the request to the response head (or strgd's own 502/504); buckets at "
-	     "powers of two microseconds.");
+	promtext_help(
+		r, "strg_http_request_duration_seconds", "histogram",
+		"End of the request to the response head (or strgd's own 502/504); buckets at "
+		"powers of two microseconds.");
 	for (size_t i = 0; i < v->nrows; i++) {
 		const struct metrics_row *w = &v->rows[i];
 		uint64_t cum = 0;
@@ -1007,7 +995,7 @@ static void prom_backends(const struct metrics_view *v, struct reply *r)
 	};
 
 	for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
-		help(r, counters[c].name, "counter", counters[c].help);
+		promtext_help(r, counters[c].name, "counter", counters[c].help);
 		for (size_t i = 0; i < v->nbackends; i++) {
 			reply_printf(r, "%s{", counters[c].name);
 			backend_labels(r, &v->backends[i]);
@@ -1017,9 +1005,10 @@ static void prom_backends(const struct metrics_view *v, struct reply *r)
 							       counters[c].off));
 		}
 	}
-	help(r, "strg_backend_up", "gauge",
-	     "1 when the backend takes new connections (ready, healthy, not held down after a "
-	     "refused connect), else 0.");
+	promtext_help(
+		r, "strg_backend_up", "gauge",
+		"1 when the backend takes new connections (ready, healthy, not held down after a "
+		"refused connect), else 0.");
 	for (size_t i = 0; i < v->nbackends; i++) {
 		reply_printf(r, "strg_backend_up{");
 		backend_labels(r, &v->backends[i]);
@@ -1027,24 +1016,27 @@ static void prom_backends(const struct metrics_view *v, struct reply *r)
 			     v->backends[i].state == BACKEND_READY && !v->backends[i].held_down &&
 				     v->backends[i].healthy);
 	}
-	help(r, "strg_backend_ejection_hold_seconds", "gauge",
-	     "What is left of the hold of the backend's last ejection by failed requests (0: "
-	     "none).");
+	promtext_help(
+		r, "strg_backend_ejection_hold_seconds", "gauge",
+		"What is left of the hold of the backend's last ejection by failed requests (0: "
+		"none).");
 	for (size_t i = 0; i < v->nbackends; i++) {
 		reply_printf(r, "strg_backend_ejection_hold_seconds{");
 		backend_labels(r, &v->backends[i]);
 		reply_printf(r, "} %.3f\n", (double)v->backends[i].hold_left_ms / 1000.0);
 	}
-	help(r, "strg_backend_ejections_in_a_row", "gauge",
-	     "The backend's ejections in a row (less one per decay period it served): the hold's "
-	     "multiplier.");
+	promtext_help(r, "strg_backend_ejections_in_a_row", "gauge",
+		      "The backend's ejections in a row (less one per decay period it served): the "
+		      "hold's "
+		      "multiplier.");
 	for (size_t i = 0; i < v->nbackends; i++) {
 		reply_printf(r, "strg_backend_ejections_in_a_row{");
 		backend_labels(r, &v->backends[i]);
 		reply_printf(r, "} %u\n", v->backends[i].ejection_run);
 	}
-	help(r, "strg_backend_connections", "gauge",
-	     "Open connections to the backend, and requests in flight on them (state=inflight).");
+	promtext_help(r, "strg_backend_connections", "gauge",
+		      "Open connections to the backend, and requests in flight on them "
+		      "(state=inflight).");
 	for (size_t i = 0; i < v->nbackends; i++) {
 		reply_printf(r, "strg_backend_connections{");
 		backend_labels(r, &v->backends[i]);
@@ -1053,11 +1045,11 @@ static void prom_backends(const struct metrics_view *v, struct reply *r)
 		backend_labels(r, &v->backends[i]);
 		reply_printf(r, ",state=\"inflight\"} %lld\n", (long long)v->backends[i].inflight);
 	}
-	help(r, "strg_pool_unsolicited_closed_total", "counter",
-	     "Backend connections closed because they sent bytes no request asked for.");
+	promtext_help(r, "strg_pool_unsolicited_closed_total", "counter",
+		      "Backend connections closed because they sent bytes no request asked for.");
 	for (unsigned p = 0; p < v->npools; p++) {
 		reply_printf(r, "strg_pool_unsolicited_closed_total{pool=\"");
-		metrics_label(r, v->pool_names[p]);
+		promtext_label(r, v->pool_names[p]);
 		reply_printf(r, "\"} %llu\n", (unsigned long long)v->unsolicited[p]);
 	}
 }
@@ -1065,19 +1057,20 @@ static void prom_backends(const struct metrics_view *v, struct reply *r)
 /* In a fleet: what this host runs of the store's table, and whether it is in touch. */
 static void store_prometheus(const struct metrics_view *v, struct reply *r)
 {
-	help(r, "strg_store_revision", "gauge",
-	     "The store's revision whose table is in force on this host.");
+	promtext_help(r, "strg_store_revision", "gauge",
+		      "The store's revision whose table is in force on this host.");
 	reply_printf(r, "strg_store_revision %lld\n", (long long)v->store.revision);
-	help(r, "strg_store_connected", "gauge", "1 while this host is in touch with the store.");
+	promtext_help(r, "strg_store_connected", "gauge",
+		      "1 while this host is in touch with the store.");
 	reply_printf(r, "strg_store_connected %d\n", v->store.connected);
-	help(r, "strg_store_stale_seconds", "gauge",
-	     "How long this host has been out of touch with the store (0: in touch).");
+	promtext_help(r, "strg_store_stale_seconds", "gauge",
+		      "How long this host has been out of touch with the store (0: in touch).");
 	reply_printf(r, "strg_store_stale_seconds %.3f\n", v->store.stale_s);
-	help(r, "strg_store_rejected_revision", "gauge",
-	     "The last revision of the store this host refused (0: none).");
+	promtext_help(r, "strg_store_rejected_revision", "gauge",
+		      "The last revision of the store this host refused (0: none).");
 	reply_printf(r, "strg_store_rejected_revision %lld\n",
 		     (long long)v->store.rejected_revision);
-	help(r, "strg_fleet_hosts", "gauge", "Hosts reporting in the store (nodes/).");
+	promtext_help(r, "strg_fleet_hosts", "gauge", "Hosts reporting in the store (nodes/).");
 	reply_printf(r, "strg_fleet_hosts %u\n", v->store.hosts);
 }
 
@@ -1087,42 +1080,43 @@ void metrics_prometheus(const struct metrics_view *v, struct reply *r)
 	prom_latency(v, r);
 	prom_backends(v, r);
 	shadowview_prometheus(v->shadow, v->nshadow, r);
-	help(r, "strg_connections_open", "gauge",
-	     "Client connections open, per worker (kernel: of which the kernel holds).");
+	promtext_help(r, "strg_connections_open", "gauge",
+		      "Client connections open, per worker (kernel: of which the kernel holds).");
 	for (unsigned i = 0; i < v->nworkers; i++) {
 		reply_printf(r, "strg_connections_open{worker=\"%u\",holder=\"strgd\"} %lu\n", i,
 			     v->workers[i].connections - v->workers[i].kernel);
 		reply_printf(r, "strg_connections_open{worker=\"%u\",holder=\"kernel\"} %lu\n", i,
 			     v->workers[i].kernel);
 	}
-	help(r, "strg_connections_accepted_total", "counter", "Client connections accepted.");
+	promtext_help(r, "strg_connections_accepted_total", "counter",
+		      "Client connections accepted.");
 	for (unsigned i = 0; i < v->nworkers; i++)
 		reply_printf(r, "strg_connections_accepted_total{worker=\"%u\"} %lu\n", i,
 			     v->workers[i].accepted);
 	if (v->xdp) {
-		help(r, "strg_xdp_packets_total", "counter",
-		     "Packets the XDP guard saw, by verdict (dropped: denied, rate_syn, "
-		     "rate_packets, malformed).");
+		promtext_help(r, "strg_xdp_packets_total", "counter",
+			      "Packets the XDP guard saw, by verdict (dropped: denied, rate_syn, "
+			      "rate_packets, malformed).");
 		for (unsigned i = 0; i < GUARD_REASONS; i++)
 			reply_printf(r, "strg_xdp_packets_total{verdict=\"%s\"} %llu\n",
 				     guard_reason_name(i),
 				     (unsigned long long)v->xdp_counts[i].packets);
-		help(r, "strg_xdp_bytes_total", "counter",
-		     "Bytes of the packets the XDP guard saw, by verdict.");
+		promtext_help(r, "strg_xdp_bytes_total", "counter",
+			      "Bytes of the packets the XDP guard saw, by verdict.");
 		for (unsigned i = 0; i < GUARD_REASONS; i++)
 			reply_printf(r, "strg_xdp_bytes_total{verdict=\"%s\"} %llu\n",
 				     guard_reason_name(i),
 				     (unsigned long long)v->xdp_counts[i].bytes);
-		help(r, "strg_xdp_attached", "gauge",
-		     "1 when the XDP guard is attached to an interface.");
+		promtext_help(r, "strg_xdp_attached", "gauge",
+			      "1 when the XDP guard is attached to an interface.");
 		reply_printf(r, "strg_xdp_attached %d\n", v->xdp_iface[0] != 0);
 	}
-	help(r, "strg_route_table_generation", "gauge",
-	     "Generation of the route table and pools: each change adds one.");
+	promtext_help(r, "strg_route_table_generation", "gauge",
+		      "Generation of the route table and pools: each change adds one.");
 	reply_printf(r, "strg_route_table_generation %llu\n", (unsigned long long)v->generation);
 	if (v->store.on)
 		store_prometheus(v, r);
-	help(r, "strg_build_info", "gauge", "strgd's version and data path.");
+	promtext_help(r, "strg_build_info", "gauge", "strgd's version and data path.");
 	reply_printf(r, "strg_build_info{version=\"%s\",kernel_path=\"%s\"} 1\n", STRG_VERSION,
 		     v->kernel ? "loaded" : "off");
 }

@@ -175,7 +175,5 @@ json_t *metrics_rollback_json(uint16_t err_permille, uint32_t p99_ms, uint32_t w
 			      uint32_t min);
 void metrics_text(const struct metrics_view *v, struct reply *r);
 void metrics_prometheus(const struct metrics_view *v, struct reply *r);
-/* A Prometheus label value, escaped (backslash, double quote, newline). */
-void metrics_label(struct reply *r, const char *s);
 
 #endif

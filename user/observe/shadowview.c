@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "observe/metrics.h"
+#include "observe/promtext.h"
 #include "observe/quantile.h"
 #include "observe/shadowview.h"
 
@@ -243,9 +243,9 @@ void shadowview_text(const struct shadowview_route *r, bool ring, struct reply *
 static void labels(struct reply *out, const struct shadowview_route *r)
 {
 	reply_printf(out, "route=\"");
-	metrics_label(out, r->route);
+	promtext_label(out, r->route);
 	reply_printf(out, "\",pool=\"");
-	metrics_label(out, r->pool);
+	promtext_label(out, r->pool);
 	reply_printf(out, "\"");
 }
 
@@ -253,7 +253,7 @@ static void labels(struct reply *out, const struct shadowview_route *r)
 static void family(const struct shadowview_route *v, size_t n, struct reply *out, const char *name,
 		   const char *help, size_t off)
 {
-	reply_printf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	promtext_help(out, name, "counter", help);
 	for (size_t i = 0; i < n; i++) {
 		reply_printf(out, "%s{", name);
 		labels(out, &v[i]);
@@ -299,7 +299,7 @@ static void prom_fields(const struct shadowview_route *v, size_t n, struct reply
 				reply_printf(out, "strg_shadow_field_differences_total{");
 				labels(out, &v[i]);
 				reply_printf(out, ",field=\"");
-				metrics_label(out, x->name);
+				promtext_label(out, x->name);
 				reply_printf(out, "\",versus=\"%s\",noise=\"%s\"} %llu\n",
 					     side ? "legacy" : "modern", x->noise ? "1" : "0",
 					     (unsigned long long)(side ? x->ll : x->lm));
