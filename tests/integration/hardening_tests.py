@@ -484,11 +484,11 @@ def idle_connections_let_go_of_buffers(env):
          "just served, +%d KiB once idle" % (r0, busy - r0, idle - r0))
 
 
-SOAK_SECONDS = 30
+SOAK_SECONDS = 15
 
 
 def soak_returns_to_baseline(env):
-    """Half a minute of mixed traffic from several threads: whole requests (kept alive,
+    """Fifteen seconds of mixed traffic from several threads: whole requests (kept alive,
     pipelined, chunked uploads), invalid ones (400), aborted ones (closed mid-head, mid-body,
     before the response, reset) and slow ones (dribbled heads cut at timeout head). Whole
     requests all succeed; at the end strgd's descriptors are back at their baseline and its
